@@ -1,0 +1,43 @@
+// Command nixbucket is an S3-compatible, Nix-aware binary cache server and
+// a fast pusher for Nix closures. It is the only place that reads flags,
+// the environment and files named by the user.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `nixbucket — a Nix binary cache that speaks S3
+
+Usage:
+  nixbucket serve [flags]     run the server (nixbucket serve -h for flags)
+  nixbucket version           print the version
+
+`
+
+// version is set by the linker (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = serve(args)
+	case "version", "--version":
+		fmt.Println("nixbucket", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "nixbucket: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nixbucket:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/server"
+)
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
+	data := fs.String("data", envOr("NIXBUCKET_DATA", "./nixbucket-data"), "data directory (env NIXBUCKET_DATA)")
+	region := fs.String("region", "us-east-1", "region reported to clients")
+	domain := fs.String("domain", "", "enable virtual-host addressing BUCKET.DOMAIN")
+	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("serve: --log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Log: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	endpoint := "http://" + ln.Addr().String()
+	if srv.FirstStart {
+		printBanner(endpoint, srv)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func printBanner(endpoint string, srv *server.Server) {
+	fmt.Fprintf(os.Stderr, `
+nixbucket: first start — admin credentials created.
+
+  access key id:     %s
+  secret access key: %s
+
+They are saved (mode 0600) in %s as profile [%s].
+This is the only time they are printed. Try:
+
+  AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s --profile %s s3 ls
+
+`, srv.Root.ID, srv.Root.Secret, srv.CredentialsFile(), server.CredentialsProfile,
+		srv.CredentialsFile(), endpoint, server.CredentialsProfile)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

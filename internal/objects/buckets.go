@@ -1,0 +1,71 @@
+package objects
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// ValidBucketName checks AWS's general-purpose bucket naming rules.
+func ValidBucketName(name string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: %q: %s", ErrInvalidBucketName, name, why)
+	}
+	if len(name) < 3 || len(name) > 63 {
+		return bad("must be 3 to 63 characters long")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return bad("may hold only lowercase letters, digits, dots and hyphens")
+		}
+	}
+	if !isAlnum(name[0]) || !isAlnum(name[len(name)-1]) {
+		return bad("must begin and end with a letter or digit")
+	}
+	if strings.Contains(name, "..") {
+		return bad("must not hold two adjacent dots")
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return bad("must not be formatted as an IP address")
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(name, p) {
+			return bad("must not start with " + p)
+		}
+	}
+	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(name, s) {
+			return bad("must not end with " + s)
+		}
+	}
+	return nil
+}
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// CreateBucket creates a bucket; meta.ErrBucketExists if it exists.
+func (s *Service) CreateBucket(ctx context.Context, name string) error {
+	if err := ValidBucketName(name); err != nil {
+		return err
+	}
+	return s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
+}
+
+// Bucket returns a bucket's record; meta.ErrNoSuchBucket if missing.
+func (s *Service) Bucket(ctx context.Context, name string) (meta.Bucket, error) {
+	return s.Meta.Bucket(ctx, name)
+}
+
+// Buckets lists all buckets by name.
+func (s *Service) Buckets(ctx context.Context) ([]meta.Bucket, error) {
+	return s.Meta.Buckets(ctx)
+}
+
+// DeleteBucket removes an empty bucket.
+func (s *Service) DeleteBucket(ctx context.Context, name string) error {
+	return s.Meta.DeleteBucket(ctx, name)
+}

@@ -1,0 +1,81 @@
+package objects
+
+import (
+	"context"
+	"encoding/hex"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// SourceConditions are CopyObject's x-amz-copy-source-if-* headers.
+type SourceConditions struct {
+	IfMatch, IfNoneMatch               string
+	IfModifiedSince, IfUnmodifiedSince time.Time
+}
+
+func (c SourceConditions) check(o meta.Object) error {
+	if c.IfMatch != "" && !etagMatch(c.IfMatch, o.ETag) {
+		return meta.ErrPreconditionFailed
+	}
+	if c.IfNoneMatch != "" && etagMatch(c.IfNoneMatch, o.ETag) {
+		return meta.ErrPreconditionFailed
+	}
+	mod := o.Modified.Truncate(time.Second)
+	if !c.IfUnmodifiedSince.IsZero() && c.IfMatch == "" && mod.After(c.IfUnmodifiedSince) {
+		return meta.ErrPreconditionFailed
+	}
+	if !c.IfModifiedSince.IsZero() && c.IfNoneMatch == "" && !mod.After(c.IfModifiedSince) {
+		return meta.ErrPreconditionFailed
+	}
+	return nil
+}
+
+// CopyInput is a CopyObject call.
+type CopyInput struct {
+	SrcBucket, SrcKey string
+	Bucket, Key       string
+	// ReplaceHeaders stores Headers instead of the source's (the
+	// x-amz-metadata-directive REPLACE).
+	ReplaceHeaders bool
+	Headers        meta.Headers
+	SrcCond        SourceConditions
+	Cond           Conditions
+}
+
+// Copy copies an object, streaming its bytes into a new blob.
+func (s *Service) Copy(ctx context.Context, in CopyInput) (meta.Object, error) {
+	if err := ValidKey(in.Key); err != nil {
+		return meta.Object{}, err
+	}
+	if _, err := s.Meta.Bucket(ctx, in.Bucket); err != nil {
+		return meta.Object{}, err
+	}
+	src, r, err := s.Get(ctx, in.SrcBucket, in.SrcKey)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	defer r.Close()
+	if err := in.SrcCond.check(src); err != nil {
+		return meta.Object{}, err
+	}
+	w, err := s.write(ctx, r, src.Size, MaxObjectSize, Verify{})
+	if err != nil {
+		return meta.Object{}, err
+	}
+	obj := meta.Object{
+		Bucket: in.Bucket, Key: in.Key, Size: w.size, ETag: hex.EncodeToString(w.md5),
+		Modified: s.now(), Headers: src.Headers, SHA256: w.sha256,
+		Segments: []meta.Segment{{Blob: w.blob, Size: w.size}},
+	}
+	if in.ReplaceHeaders {
+		obj.Headers = in.Headers
+	}
+	garbage, err := s.Meta.PutObject(ctx, obj, in.Cond.check)
+	if err != nil {
+		s.discard(ctx, obj.Segments)
+		return meta.Object{}, err
+	}
+	s.discard(ctx, garbage)
+	return obj, nil
+}

@@ -1,0 +1,223 @@
+package objects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/storage"
+)
+
+func isNoSuchKey(err error) bool { return errors.Is(err, meta.ErrNoSuchKey) }
+
+// check applies the conditions to the current object (nil when none).
+func (c Conditions) check(cur *meta.Object) error {
+	if c.IfMatch != "" {
+		if cur == nil {
+			return meta.ErrNoSuchKey
+		}
+		if c.IfMatch != "*" && !etagMatch(c.IfMatch, cur.ETag) {
+			return meta.ErrPreconditionFailed
+		}
+	}
+	if c.IfNoneMatch != "" && cur != nil {
+		if c.IfNoneMatch == "*" || etagMatch(c.IfNoneMatch, cur.ETag) {
+			return meta.ErrPreconditionFailed
+		}
+	}
+	return nil
+}
+
+// etagMatch compares a header's ETag list ("a", W/"b", c) with an ETag.
+func etagMatch(header, etag string) bool {
+	for _, e := range strings.Split(header, ",") {
+		e = strings.TrimSpace(e)
+		e = strings.TrimPrefix(e, "W/")
+		if e == "*" || strings.Trim(e, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// Head returns an object's record.
+func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, error) {
+	if err := ValidKey(key); err != nil {
+		return meta.Object{}, err
+	}
+	return s.Meta.Object(ctx, bucket, key)
+}
+
+// Get returns an object's record and a reader over its bytes, which the
+// caller closes. The reader seeks, so it serves Range requests.
+func (s *Service) Get(ctx context.Context, bucket, key string) (meta.Object, *Reader, error) {
+	// A concurrent overwrite may delete the blobs between the metadata
+	// read and the open; the second try then sees the new object.
+	for try := 0; ; try++ {
+		obj, err := s.Head(ctx, bucket, key)
+		if err != nil {
+			return meta.Object{}, nil, err
+		}
+		r, err := s.open(ctx, obj)
+		if err == nil {
+			return obj, r, nil
+		}
+		if !storage.IsNotExist(err) || try == 2 {
+			return meta.Object{}, nil, fmt.Errorf("opening %s/%s: %w", bucket, key, err)
+		}
+	}
+}
+
+// eagerOpen is how many segments are opened up front. Open blobs stay
+// readable when an overwrite deletes them, so a reader of an object with
+// up to this many parts never sees a mix of versions.
+const eagerOpen = 256
+
+func (s *Service) open(ctx context.Context, obj meta.Object) (*Reader, error) {
+	r := &Reader{ctx: ctx, blobs: s.Blobs, segs: obj.Segments, size: obj.Size,
+		open: make([]storage.Blob, len(obj.Segments)), starts: make([]int64, len(obj.Segments))}
+	var start int64
+	for i, seg := range obj.Segments {
+		r.starts[i] = start
+		start += seg.Size
+	}
+	for i := range obj.Segments {
+		if i == eagerOpen {
+			break
+		}
+		b, err := s.Blobs.Open(ctx, obj.Segments[i].Blob)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.open[i] = b
+	}
+	return r, nil
+}
+
+// Reader reads an object's segments as one stream. It implements
+// io.ReadSeekCloser, as http.ServeContent needs.
+type Reader struct {
+	ctx    context.Context
+	blobs  storage.Backend
+	segs   []meta.Segment
+	open   []storage.Blob
+	starts []int64 // offset of each segment in the object
+	size   int64
+	off    int64
+}
+
+// Read reads from the current offset.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	i, inner := r.locate(r.off)
+	b, err := r.blob(i)
+	if err != nil {
+		return 0, err
+	}
+	rest := r.segs[i].Size - inner
+	if int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := b.ReadAt(p, inner)
+	r.off += int64(n)
+	if err == io.EOF && n == len(p) {
+		err = nil
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // the blob is shorter than recorded
+	}
+	return n, err
+}
+
+// WriteTo streams the rest of the object to w with large reads, so a
+// 64 MiB GET is not chopped into small writes.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Content is what to serve: for a one-segment object the blob itself, so
+// that a local file can be sent with sendfile(2), else the Reader.
+func (r *Reader) Content() io.ReadSeeker {
+	if len(r.segs) == 1 && r.open[0] != nil {
+		if f, ok := r.open[0].(interface{ File() *os.File }); ok {
+			return f.File()
+		}
+		return r.open[0]
+	}
+	return r
+}
+
+// Seek sets the offset for the next Read.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return 0, errors.New("objects: bad whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("objects: negative offset")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+// Close closes every open blob.
+func (r *Reader) Close() error {
+	var first error
+	for i, b := range r.open {
+		if b != nil {
+			if err := b.Close(); err != nil && first == nil {
+				first = err
+			}
+			r.open[i] = nil
+		}
+	}
+	return first
+}
+
+// locate finds the segment holding off (< r.size) and the offset in it.
+func (r *Reader) locate(off int64) (int, int64) {
+	i := sort.Search(len(r.starts), func(i int) bool { return r.starts[i] > off }) - 1
+	return i, off - r.starts[i]
+}
+
+func (r *Reader) blob(i int) (storage.Blob, error) {
+	if r.open[i] != nil {
+		return r.open[i], nil
+	}
+	b, err := r.blobs.Open(r.ctx, r.segs[i].Blob)
+	if err != nil {
+		return nil, err
+	}
+	r.open[i] = b
+	return b, nil
+}

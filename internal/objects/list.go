@@ -1,0 +1,102 @@
+package objects
+
+import (
+	"context"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// ListInput is a ListObjects (v1 or v2) call.
+type ListInput struct {
+	Bucket    string
+	Prefix    string
+	Delimiter string
+	// After is exclusive: listing starts at the first key greater than it.
+	// When it names a common prefix (it has Prefix and ends in Delimiter
+	// after it), the keys under that prefix are skipped too, since they
+	// were already rolled up into it.
+	After   string
+	MaxKeys int
+}
+
+// ListOutput is one page of a listing.
+type ListOutput struct {
+	Objects        []meta.Object
+	CommonPrefixes []string
+	Truncated      bool
+	// Last is the last key or common prefix returned; pass it as After to
+	// get the next page.
+	Last string
+}
+
+// beyond is a string greater than every valid UTF-8 key that starts with p:
+// no UTF-8 string holds the byte 0xff.
+func beyond(p string) string { return p + "\xff" }
+
+// List returns one page of keys in byte order, rolling keys that hold the
+// delimiter after the prefix up into common prefixes.
+func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
+	if _, err := s.Meta.Bucket(ctx, in.Bucket); err != nil {
+		return ListOutput{}, err
+	}
+	max := in.MaxKeys
+	if max < 0 || max > MaxListResults {
+		max = MaxListResults
+	}
+	var out ListOutput
+	if max == 0 {
+		return out, nil
+	}
+	after := in.After
+	if in.Delimiter != "" && strings.HasPrefix(after, in.Prefix) &&
+		strings.HasSuffix(after, in.Delimiter) && strings.Contains(after[len(in.Prefix):], in.Delimiter) {
+		after = beyond(after)
+	}
+	if after < in.Prefix {
+		// Start just before the prefix; keys below it cannot match.
+		after = ""
+	}
+	count := 0
+	for {
+		limit := max - count + 1
+		batch, err := s.Meta.ScanObjects(ctx, meta.ScanQuery{Bucket: in.Bucket, Prefix: in.Prefix, After: after, Limit: limit})
+		if err != nil {
+			return ListOutput{}, err
+		}
+		if len(batch) == 0 {
+			return out, nil
+		}
+		rescan := false
+		for _, o := range batch {
+			if in.Delimiter != "" {
+				rest := o.Key[len(in.Prefix):]
+				if i := strings.Index(rest, in.Delimiter); i >= 0 {
+					cp := in.Prefix + rest[:i+len(in.Delimiter)]
+					if count == max {
+						out.Truncated = true
+						return out, nil
+					}
+					out.CommonPrefixes = append(out.CommonPrefixes, cp)
+					out.Last = cp
+					count++
+					after = beyond(cp)
+					rescan = true
+					break
+				}
+			}
+			if count == max {
+				out.Truncated = true
+				return out, nil
+			}
+			out.Objects = append(out.Objects, o)
+			out.Last = o.Key
+			after = o.Key
+			count++
+		}
+		if !rescan && len(batch) < limit {
+			// The store returned fewer than asked: nothing is left.
+			return out, nil
+		}
+	}
+}

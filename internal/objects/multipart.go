@@ -1,0 +1,256 @@
+package objects
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/checksum"
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// newUploadID returns an ID that sorts by creation time, so listing uploads
+// by (key, id) is AWS's (key, initiated) order.
+func (s *Service) newUploadID() string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(s.now().UnixNano()))
+	rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
+}
+
+// CreateUpload starts a multipart upload.
+func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm) (meta.Upload, error) {
+	if err := ValidKey(key); err != nil {
+		return meta.Upload{}, err
+	}
+	u := meta.Upload{Bucket: bucket, Key: key, ID: s.newUploadID(), Initiated: s.now(), Headers: h, ChecksumAlgorithm: string(alg)}
+	if err := s.Meta.CreateUpload(ctx, u); err != nil {
+		return meta.Upload{}, err
+	}
+	return u, nil
+}
+
+// PartInput is an UploadPart call.
+type PartInput struct {
+	Bucket, Key, UploadID string
+	Number                int
+	Body                  io.Reader
+	Size                  int64 // declared; -1 unknown
+	Verify                Verify
+}
+
+// UploadPart stores one part, replacing an earlier part with its number.
+func (s *Service) UploadPart(ctx context.Context, in PartInput) (meta.Part, error) {
+	if in.Number < 1 || in.Number > MaxParts {
+		return meta.Part{}, fmt.Errorf("%w: part number must be an integer between 1 and %d", ErrInvalidArgument, MaxParts)
+	}
+	if in.Size > MaxPutSize {
+		return meta.Part{}, fmt.Errorf("%w: part of %d bytes", ErrEntityTooLarge, in.Size)
+	}
+	u, err := s.Meta.Upload(ctx, in.Bucket, in.Key, in.UploadID)
+	if err != nil {
+		return meta.Part{}, err
+	}
+	if in.Verify.ChecksumAlgorithm == "" && u.ChecksumAlgorithm != "" {
+		in.Verify.ChecksumAlgorithm = checksum.Algorithm(u.ChecksumAlgorithm)
+	}
+	w, err := s.write(ctx, in.Body, in.Size, MaxPutSize, in.Verify)
+	if err != nil {
+		return meta.Part{}, err
+	}
+	p := meta.Part{
+		Number:   in.Number,
+		Size:     w.size,
+		ETag:     hex.EncodeToString(w.md5),
+		Modified: s.now(),
+		Checksum: w.checksum,
+		Segment:  meta.Segment{Blob: w.blob, Size: w.size},
+	}
+	garbage, err := s.Meta.PutPart(ctx, in.Bucket, in.Key, in.UploadID, p)
+	if err != nil {
+		s.discard(ctx, []meta.Segment{p.Segment})
+		return meta.Part{}, err
+	}
+	s.discard(ctx, garbage)
+	return p, nil
+}
+
+// CompletedPart is one entry of a CompleteMultipartUpload request.
+type CompletedPart struct {
+	Number int
+	ETag   string
+}
+
+// CompleteUpload assembles the named parts into the object. No bytes are
+// copied: the object's segments are the parts' blobs.
+func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions) (meta.Object, error) {
+	u, err := s.Meta.Upload(ctx, bucket, key, uploadID)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	if len(want) == 0 {
+		return meta.Object{}, fmt.Errorf("%w: you must specify at least one part", ErrInvalidArgument)
+	}
+	if len(want) > MaxParts {
+		return meta.Object{}, ErrTooManyParts
+	}
+	have, err := s.allParts(ctx, bucket, key, uploadID)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: u.Headers, PartsCount: len(want)}
+	md5s := md5.New()
+	for i, w := range want {
+		if i > 0 && w.Number <= want[i-1].Number {
+			return meta.Object{}, ErrInvalidPartOrder
+		}
+		p, ok := have[w.Number]
+		if !ok || !etagMatch(w.ETag, p.ETag) {
+			return meta.Object{}, fmt.Errorf("%w: part %d", ErrInvalidPart, w.Number)
+		}
+		if i < len(want)-1 && p.Size < MinPartSize {
+			return meta.Object{}, fmt.Errorf("%w: part %d is %d bytes", ErrEntityTooSmall, w.Number, p.Size)
+		}
+		sum, _ := hex.DecodeString(p.ETag)
+		md5s.Write(sum)
+		obj.Size += p.Size
+		obj.Segments = append(obj.Segments, p.Segment)
+	}
+	if obj.Size > MaxObjectSize {
+		return meta.Object{}, ErrEntityTooLarge
+	}
+	obj.ETag = hex.EncodeToString(md5s.Sum(nil)) + "-" + strconv.Itoa(len(want))
+	garbage, err := s.Meta.CompleteUpload(ctx, uploadID, obj, cond.check)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	s.discard(ctx, garbage)
+	return obj, nil
+}
+
+func (s *Service) allParts(ctx context.Context, bucket, key, uploadID string) (map[int]meta.Part, error) {
+	have := map[int]meta.Part{}
+	after := 0
+	for {
+		ps, err := s.Meta.Parts(ctx, bucket, key, uploadID, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			have[p.Number] = p
+			after = p.Number
+		}
+		if len(ps) < 1000 {
+			return have, nil
+		}
+	}
+}
+
+// AbortUpload discards an upload and its parts.
+func (s *Service) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	garbage, err := s.Meta.AbortUpload(ctx, bucket, key, uploadID)
+	if err != nil {
+		return err
+	}
+	s.discard(ctx, garbage)
+	return nil
+}
+
+// Upload returns an upload's record; meta.ErrNoSuchUpload if missing.
+func (s *Service) Upload(ctx context.Context, bucket, key, uploadID string) (meta.Upload, error) {
+	return s.Meta.Upload(ctx, bucket, key, uploadID)
+}
+
+// Parts returns up to max parts numbered above after, and whether more follow.
+func (s *Service) Parts(ctx context.Context, bucket, key, uploadID string, after, max int) ([]meta.Part, bool, error) {
+	if _, err := s.Meta.Upload(ctx, bucket, key, uploadID); err != nil {
+		return nil, false, err
+	}
+	if max <= 0 || max > MaxListResults {
+		max = MaxListResults
+	}
+	ps, err := s.Meta.Parts(ctx, bucket, key, uploadID, after, max+1)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(ps) > max {
+		return ps[:max], true, nil
+	}
+	return ps, false, nil
+}
+
+// UploadsInput is a ListMultipartUploads call.
+type UploadsInput struct {
+	Bucket, Prefix, Delimiter string
+	KeyMarker, UploadIDMarker string
+	MaxUploads                int
+}
+
+// UploadsOutput is one page of uploads.
+type UploadsOutput struct {
+	Uploads        []meta.Upload
+	CommonPrefixes []string
+	Truncated      bool
+	NextKeyMarker  string
+	NextUploadID   string
+}
+
+// Uploads lists multipart uploads in progress.
+func (s *Service) Uploads(ctx context.Context, in UploadsInput) (UploadsOutput, error) {
+	if _, err := s.Meta.Bucket(ctx, in.Bucket); err != nil {
+		return UploadsOutput{}, err
+	}
+	max := in.MaxUploads
+	if max <= 0 || max > MaxListResults {
+		max = MaxListResults
+	}
+	var out UploadsOutput
+	q := meta.ScanQuery{Bucket: in.Bucket, Prefix: in.Prefix, After: in.KeyMarker, AfterUploadID: in.UploadIDMarker}
+	if in.UploadIDMarker == "" && in.KeyMarker != "" {
+		q.AfterUploadID = "\xff" // skip every upload of KeyMarker itself
+	}
+	count := 0
+	for {
+		q.Limit = max - count + 1
+		batch, err := s.Meta.ScanUploads(ctx, q)
+		if err != nil {
+			return UploadsOutput{}, err
+		}
+		rescan := false
+		for _, u := range batch {
+			if in.Delimiter != "" {
+				rest := u.Key[len(in.Prefix):]
+				if i := strings.Index(rest, in.Delimiter); i >= 0 {
+					if count == max {
+						out.Truncated = true
+						return out, nil
+					}
+					cp := in.Prefix + rest[:i+len(in.Delimiter)]
+					out.CommonPrefixes = append(out.CommonPrefixes, cp)
+					out.NextKeyMarker, out.NextUploadID = cp, ""
+					count++
+					q.After, q.AfterUploadID = beyond(cp), ""
+					rescan = true
+					break
+				}
+			}
+			if count == max {
+				out.Truncated = true
+				return out, nil
+			}
+			out.Uploads = append(out.Uploads, u)
+			out.NextKeyMarker, out.NextUploadID = u.Key, u.ID
+			q.After, q.AfterUploadID = u.Key, u.ID
+			count++
+		}
+		if !rescan && len(batch) < q.Limit {
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,123 @@
+// Package objects is the core both protocols call: buckets, objects,
+// listings and multipart uploads over a blob backend and a metadata store.
+//
+// It never sees HTTP types. Bytes stream through once: the MD5 (ETag), the
+// SHA-256 (Nix's FileHash) and any requested S3 checksum are computed while
+// the body is written to a temporary blob, which is committed durably before
+// one metadata transaction makes it visible.
+package objects
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/storage"
+)
+
+// Errors returned (wrapped) by Service methods. The metadata store's
+// sentinel errors (meta.ErrNoSuchKey, ...) pass through unchanged.
+var (
+	ErrInvalidBucketName = errors.New("invalid bucket name")
+	ErrInvalidKey        = errors.New("invalid key")
+	ErrKeyTooLong        = errors.New("key too long")
+	ErrBadDigest         = errors.New("content-md5 mismatch")
+	ErrSHA256Mismatch    = errors.New("x-amz-content-sha256 mismatch")
+	ErrChecksumMismatch  = errors.New("checksum mismatch")
+	ErrIncompleteBody    = errors.New("body shorter or longer than declared")
+	ErrEntityTooLarge    = errors.New("entity too large")
+	ErrEntityTooSmall    = errors.New("part too small")
+	ErrInvalidPartOrder  = errors.New("parts not in ascending order")
+	ErrInvalidPart       = meta.ErrInvalidPart
+	ErrNotModified       = errors.New("not modified")
+	ErrTooManyParts      = errors.New("too many parts")
+	ErrInvalidArgument   = errors.New("invalid argument")
+)
+
+// Limits from the S3 documentation.
+const (
+	MaxKeyLength   = 1024
+	MaxObjectSize  = 5 << 40 // 5 TiB
+	MaxPutSize     = 5 << 30 // a single PUT or part: 5 GiB
+	MinPartSize    = 5 << 20 // every part but the last
+	MaxParts       = 10000
+	MaxListResults = 1000
+)
+
+// Service is the object core. Its fields are set once before use.
+type Service struct {
+	Meta  meta.Store
+	Blobs storage.Backend
+	Log   *slog.Logger
+	Now   func() time.Time // nil means time.Now
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// discard deletes blobs that no metadata refers to any more. Failures are
+// only logged: the sweeper finds what is left.
+func (s *Service) discard(ctx context.Context, garbage []meta.Segment) {
+	ctx = context.WithoutCancel(ctx)
+	for _, g := range garbage {
+		if err := s.Blobs.Delete(ctx, g.Blob); err != nil {
+			s.log().Warn("deleting unreferenced blob", "blob", g.Blob, "err", err)
+		}
+	}
+}
+
+// Sweep removes committed blobs that no metadata refers to and that were
+// committed before cutoff. Such blobs are left by a crash between a blob's
+// commit and its metadata transaction, or before garbage was deleted. It
+// returns the number of blobs removed.
+func (s *Service) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	const batch = 500
+	var ids []string
+	removed := 0
+	flush := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		refs, err := s.Meta.Referenced(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if !refs[id] {
+				if err := s.Blobs.Delete(ctx, id); err != nil {
+					return err
+				}
+				removed++
+			}
+		}
+		ids = ids[:0]
+		return nil
+	}
+	err := s.Blobs.Walk(ctx, func(id string, committed time.Time) error {
+		if !committed.Before(cutoff) {
+			return nil
+		}
+		ids = append(ids, id)
+		if len(ids) >= batch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return removed, err
+}

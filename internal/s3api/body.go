@@ -1,0 +1,117 @@
+package s3api
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"net/http"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/checksum"
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/objects"
+)
+
+// maxUserMeta is AWS's limit on the x-amz-meta-* headers of one object.
+const maxUserMeta = 2 << 10
+
+// storedHeaders collects the headers S3 stores with an object.
+func storedHeaders(r *http.Request) (meta.Headers, error) {
+	h := meta.Headers{
+		ContentType:        r.Header.Get("Content-Type"),
+		ContentEncoding:    stripAWSChunked(r.Header.Values("Content-Encoding")),
+		ContentDisposition: r.Header.Get("Content-Disposition"),
+		ContentLanguage:    r.Header.Get("Content-Language"),
+		CacheControl:       r.Header.Get("Cache-Control"),
+		Expires:            r.Header.Get("Expires"),
+	}
+	size := 0
+	for name, vs := range r.Header {
+		k, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-meta-")
+		if !ok || k == "" {
+			continue
+		}
+		if h.UserMeta == nil {
+			h.UserMeta = map[string]string{}
+		}
+		v := strings.Join(vs, ",")
+		h.UserMeta[k] = v
+		size += len(k) + len(v)
+	}
+	if size > maxUserMeta {
+		return h, errorf("MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.")
+	}
+	return h, nil
+}
+
+// stripAWSChunked removes the aws-chunked transfer coding, which is not a
+// property of the object, from a Content-Encoding list.
+func stripAWSChunked(values []string) string {
+	var keep []string
+	for _, v := range values {
+		for _, e := range strings.Split(v, ",") {
+			e = strings.TrimSpace(e)
+			if e != "" && !strings.EqualFold(e, "aws-chunked") {
+				keep = append(keep, e)
+			}
+		}
+	}
+	return strings.Join(keep, ",")
+}
+
+// verifyOf gathers what the client claims about the body: Content-MD5, the
+// signed payload hash, and an S3 checksum from a header or a trailer.
+func verifyOf(q *request) (objects.Verify, error) {
+	var v objects.Verify
+	if s := q.Header.Get("Content-Md5"); s != "" {
+		sum, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(sum) != md5.Size {
+			return v, errorf("InvalidDigest", "")
+		}
+		v.MD5 = sum
+	}
+	v.SHA256 = q.auth.PayloadSHA256
+	// A checksum in a header.
+	for _, alg := range checksum.All {
+		if val := q.Header.Get(alg.Header()); val != "" {
+			if v.ChecksumAlgorithm != "" {
+				return v, errorf("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+			}
+			v.ChecksumAlgorithm, v.Checksum = alg, func() string { return val }
+		}
+	}
+	// A checksum in a trailer.
+	if tr := q.Header.Get("X-Amz-Trailer"); tr != "" {
+		alg := checksum.FromHeader(strings.TrimSpace(tr))
+		if alg == "" {
+			return v, errorf("InvalidRequest", "The value specified in the x-amz-trailer header is not supported")
+		}
+		if v.ChecksumAlgorithm != "" && v.ChecksumAlgorithm != alg {
+			return v, errorf("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+		}
+		trailer := q.auth.Trailer
+		name := alg.Header()
+		v.ChecksumAlgorithm = alg
+		v.Checksum = func() string {
+			if trailer == nil {
+				return ""
+			}
+			return trailer().Get(name)
+		}
+	}
+	// Only an algorithm, with no value: compute and return it.
+	if v.ChecksumAlgorithm == "" {
+		if s := q.Header.Get("X-Amz-Sdk-Checksum-Algorithm"); s != "" {
+			alg, err := checksum.Parse(s)
+			if err != nil {
+				return v, errorf("InvalidRequest", "Checksum algorithm provided is unsupported.")
+			}
+			v.ChecksumAlgorithm = alg
+		}
+	}
+	return v, nil
+}
+
+// declaredSize is the payload length the client announced, or -1.
+func declaredSize(q *request) int64 {
+	return q.auth.DecodedLength
+}

@@ -1,0 +1,136 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/objects"
+)
+
+type copyObjectResult struct {
+	XMLName      xml.Name `xml:"CopyObjectResult"`
+	NS           string   `xml:"xmlns,attr"`
+	LastModified string
+	ETag         string
+}
+
+// copySource parses x-amz-copy-source: "[/]bucket/key[?versionId=…]",
+// URL-encoded.
+func copySource(v string) (bucket, key string, err error) {
+	v, _, _ = strings.Cut(v, "?")
+	v, err = url.PathUnescape(v)
+	if err != nil {
+		return "", "", errorf("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(v, "/"), "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", errorf("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	return bucket, key, nil
+}
+
+func copyObject(q *request) error {
+	srcBucket, srcKey, err := copySource(q.Header.Get("x-amz-copy-source"))
+	if err != nil {
+		return err
+	}
+	if err := q.allow("s3:GetObject", "arn:aws:s3:::"+srcBucket+"/"+srcKey); err != nil {
+		return err
+	}
+	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
+		return err
+	}
+	in := objects.CopyInput{SrcBucket: srcBucket, SrcKey: srcKey, Bucket: q.bucket, Key: q.key, Cond: conditions(q.Request)}
+	switch d := q.Header.Get("x-amz-metadata-directive"); d {
+	case "", "COPY":
+	case "REPLACE":
+		in.ReplaceHeaders = true
+		if in.Headers, err = storedHeaders(q.Request); err != nil {
+			return err
+		}
+	default:
+		return errorf("InvalidArgument", "Unknown metadata directive.")
+	}
+	if srcBucket == q.bucket && srcKey == q.key && !in.ReplaceHeaders {
+		return errorf("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	c := &in.SrcCond
+	c.IfMatch = q.Header.Get("x-amz-copy-source-if-match")
+	c.IfNoneMatch = q.Header.Get("x-amz-copy-source-if-none-match")
+	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-modified-since")); err == nil {
+		c.IfModifiedSince = t
+	}
+	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-unmodified-since")); err == nil {
+		c.IfUnmodifiedSince = t
+	}
+	obj, err := q.h.Objects.Copy(q.Context(), in)
+	if err != nil {
+		return err
+	}
+	writeXML(q.w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: isoTime(obj.Modified), ETag: `"` + obj.ETag + `"`})
+	return nil
+}
+
+type deleteRequest struct {
+	XMLName xml.Name `xml:"Delete"`
+	Quiet   bool
+	Objects []struct {
+		Key     string
+		ETag    string `xml:",omitempty"`
+		Version string `xml:"VersionId"`
+	} `xml:"Object"`
+}
+
+type deleteResult struct {
+	XMLName xml.Name        `xml:"DeleteResult"`
+	NS      string          `xml:"xmlns,attr"`
+	Deleted []deletedEntry  `xml:"Deleted"`
+	Errors  []deleteErrItem `xml:"Error"`
+}
+
+type deletedEntry struct{ Key string }
+
+type deleteErrItem struct {
+	Key     string
+	Code    string
+	Message string
+}
+
+// maxDeleteKeys is AWS's limit for one DeleteObjects request.
+const maxDeleteKeys = 1000
+
+func deleteObjects(q *request) error {
+	var req deleteRequest
+	if err := readXML(q, &req); err != nil {
+		return err
+	}
+	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
+		return errorf("MalformedXML", "")
+	}
+	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
+		return err
+	}
+	res := deleteResult{NS: s3NS}
+	for _, o := range req.Objects {
+		err := q.allow("s3:DeleteObject", "arn:aws:s3:::"+q.bucket+"/"+o.Key)
+		if err == nil {
+			err = q.h.Objects.Delete(q.Context(), q.bucket, o.Key, objects.Conditions{IfMatch: o.ETag})
+		}
+		if err != nil {
+			e := toS3(err)
+			if e == nil {
+				q.h.log().Error("deleting object", "bucket", q.bucket, "key", o.Key, "err", err)
+				e = errorf("InternalError", "")
+			}
+			res.Errors = append(res.Errors, deleteErrItem{Key: o.Key, Code: e.Code, Message: e.Message})
+			continue
+		}
+		if !req.Quiet {
+			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key})
+		}
+	}
+	writeXML(q.w, http.StatusOK, res)
+	return nil
+}

@@ -1,0 +1,277 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"net/http"
+	"strconv"
+
+	"github.com/nixbucket/nixbucket/internal/checksum"
+	"github.com/nixbucket/nixbucket/internal/objects"
+)
+
+type initiateResult struct {
+	XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Bucket   string
+	Key      string
+	UploadID string `xml:"UploadId"`
+}
+
+// createUpload starts a multipart upload. Nix ≥2.33 sends a Content-MD5
+// of the whole object on this empty POST; it is deliberately not checked.
+func createUpload(q *request) error {
+	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
+		return err
+	}
+	h, err := storedHeaders(q.Request)
+	if err != nil {
+		return err
+	}
+	var alg checksum.Algorithm
+	if s := q.Header.Get("x-amz-checksum-algorithm"); s != "" {
+		if alg, err = checksum.Parse(s); err != nil {
+			return errorf("InvalidRequest", "Checksum algorithm provided is unsupported.")
+		}
+	}
+	u, err := q.h.Objects.CreateUpload(q.Context(), q.bucket, q.key, h, alg)
+	if err != nil {
+		return err
+	}
+	if alg != "" {
+		q.w.Header().Set("x-amz-checksum-algorithm", string(alg))
+	}
+	writeXML(q.w, http.StatusOK, initiateResult{NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: u.ID})
+	return nil
+}
+
+func uploadPart(q *request) error {
+	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
+		return err
+	}
+	if err := needLength(q); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(q.query.Get("partNumber"))
+	if err != nil {
+		return errorf("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+	}
+	v, err := verifyOf(q)
+	if err != nil {
+		return err
+	}
+	p, err := q.h.Objects.UploadPart(q.Context(), objects.PartInput{
+		Bucket: q.bucket, Key: q.key, UploadID: q.query.Get("uploadId"), Number: n,
+		Body: q.auth.Body, Size: declaredSize(q), Verify: v,
+	})
+	if err != nil {
+		return err
+	}
+	q.w.Header().Set("ETag", `"`+p.ETag+`"`)
+	if v.ChecksumAlgorithm != "" && p.Checksum != "" {
+		q.w.Header().Set(v.ChecksumAlgorithm.Header(), p.Checksum)
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+type completeRequest struct {
+	XMLName xml.Name `xml:"CompleteMultipartUpload"`
+	Parts   []struct {
+		PartNumber int
+		ETag       string
+	} `xml:"Part"`
+}
+
+type completeResult struct {
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string
+	Bucket   string
+	Key      string
+	ETag     string
+}
+
+func completeUpload(q *request) error {
+	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
+		return err
+	}
+	var req completeRequest
+	if err := readXML(q, &req); err != nil {
+		return err
+	}
+	parts := make([]objects.CompletedPart, 0, len(req.Parts))
+	for _, p := range req.Parts {
+		parts = append(parts, objects.CompletedPart{Number: p.PartNumber, ETag: p.ETag})
+	}
+	obj, err := q.h.Objects.CompleteUpload(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, conditions(q.Request))
+	if err != nil {
+		return err
+	}
+	// Headers are committed now; a slow completion cannot send them early,
+	// so clients see one 200 with the result or an error.
+	writeXML(q.w, http.StatusOK, completeResult{
+		NS: s3NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: `"` + obj.ETag + `"`,
+	})
+	return nil
+}
+
+func abortUpload(q *request) error {
+	if err := q.allow("s3:AbortMultipartUpload", q.objectARN()); err != nil {
+		return err
+	}
+	if err := q.h.Objects.AbortUpload(q.Context(), q.bucket, q.key, q.query.Get("uploadId")); err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type listPartsResult struct {
+	XMLName              xml.Name `xml:"ListPartsResult"`
+	NS                   string   `xml:"xmlns,attr"`
+	Bucket               string
+	Key                  string
+	UploadID             string `xml:"UploadId"`
+	Initiator            Owner
+	Owner                Owner
+	StorageClass         string
+	PartNumberMarker     int
+	NextPartNumberMarker int
+	MaxParts             int
+	IsTruncated          bool
+	ChecksumAlgorithm    string `xml:",omitempty"`
+	Parts                []partEntry `xml:"Part"`
+}
+
+type partEntry struct {
+	PartNumber     int
+	LastModified   string
+	ETag           string
+	Size           int64
+	ChecksumCRC32  string `xml:",omitempty"`
+	ChecksumCRC32C string `xml:",omitempty"`
+	ChecksumSHA1   string `xml:",omitempty"`
+	ChecksumSHA256 string `xml:",omitempty"`
+}
+
+func intParam(q *request, name string, def int) (int, error) {
+	s := q.query.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, errorf("InvalidArgument", name+" must be a non-negative integer")
+	}
+	return n, nil
+}
+
+func listParts(q *request) error {
+	if err := q.allow("s3:ListMultipartUploadParts", q.objectARN()); err != nil {
+		return err
+	}
+	marker, err := intParam(q, "part-number-marker", 0)
+	if err != nil {
+		return err
+	}
+	max, err := intParam(q, "max-parts", objects.MaxListResults)
+	if err != nil {
+		return err
+	}
+	uploadID := q.query.Get("uploadId")
+	u, err := q.h.Objects.Upload(q.Context(), q.bucket, q.key, uploadID)
+	if err != nil {
+		return err
+	}
+	ps, truncated, err := q.h.Objects.Parts(q.Context(), q.bucket, q.key, uploadID, marker, max)
+	if err != nil {
+		return err
+	}
+	res := listPartsResult{
+		NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: uploadID, Initiator: owner, Owner: owner,
+		StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: max, IsTruncated: truncated,
+		ChecksumAlgorithm: u.ChecksumAlgorithm, Parts: []partEntry{},
+	}
+	for _, p := range ps {
+		e := partEntry{PartNumber: p.Number, LastModified: isoTime(p.Modified), ETag: `"` + p.ETag + `"`, Size: p.Size}
+		switch checksum.Algorithm(u.ChecksumAlgorithm) {
+		case checksum.CRC32:
+			e.ChecksumCRC32 = p.Checksum
+		case checksum.CRC32C:
+			e.ChecksumCRC32C = p.Checksum
+		case checksum.SHA1:
+			e.ChecksumSHA1 = p.Checksum
+		case checksum.SHA256:
+			e.ChecksumSHA256 = p.Checksum
+		}
+		res.Parts = append(res.Parts, e)
+		res.NextPartNumberMarker = p.Number
+	}
+	writeXML(q.w, http.StatusOK, res)
+	return nil
+}
+
+type listUploadsResult struct {
+	XMLName            xml.Name `xml:"ListMultipartUploadsResult"`
+	NS                 string   `xml:"xmlns,attr"`
+	Bucket             string
+	KeyMarker          string
+	UploadIDMarker     string `xml:"UploadIdMarker"`
+	NextKeyMarker      string
+	NextUploadIDMarker string `xml:"NextUploadIdMarker"`
+	Prefix             string
+	Delimiter          string `xml:",omitempty"`
+	MaxUploads         int
+	IsTruncated        bool
+	EncodingType       string `xml:",omitempty"`
+	Uploads            []uploadEntry `xml:"Upload"`
+	CommonPrefixes     []commonPrefix
+}
+
+type uploadEntry struct {
+	Key          string
+	UploadID     string `xml:"UploadId"`
+	Initiator    Owner
+	Owner        Owner
+	StorageClass string
+	Initiated    string
+}
+
+func listUploads(q *request) error {
+	if err := q.allow("s3:ListBucketMultipartUploads", q.bucketARN()); err != nil {
+		return err
+	}
+	max, err := intParam(q, "max-uploads", objects.MaxListResults)
+	if err != nil {
+		return err
+	}
+	urlEnc := q.query.Get("encoding-type") == "url"
+	in := objects.UploadsInput{
+		Bucket: q.bucket, Prefix: q.query.Get("prefix"), Delimiter: q.query.Get("delimiter"),
+		KeyMarker: q.query.Get("key-marker"), UploadIDMarker: q.query.Get("upload-id-marker"), MaxUploads: max,
+	}
+	out, err := q.h.Objects.Uploads(q.Context(), in)
+	if err != nil {
+		return err
+	}
+	res := listUploadsResult{
+		NS: s3NS, Bucket: q.bucket, KeyMarker: encodeKey(in.KeyMarker, urlEnc), UploadIDMarker: in.UploadIDMarker,
+		Prefix: encodeKey(in.Prefix, urlEnc), Delimiter: encodeKey(in.Delimiter, urlEnc), MaxUploads: max,
+		IsTruncated: out.Truncated, CommonPrefixes: prefixes(out.CommonPrefixes, urlEnc),
+	}
+	if urlEnc {
+		res.EncodingType = "url"
+	}
+	if out.Truncated {
+		res.NextKeyMarker, res.NextUploadIDMarker = encodeKey(out.NextKeyMarker, urlEnc), out.NextUploadID
+	}
+	for _, u := range out.Uploads {
+		res.Uploads = append(res.Uploads, uploadEntry{
+			Key: encodeKey(u.Key, urlEnc), UploadID: u.ID, Initiator: owner, Owner: owner,
+			StorageClass: "STANDARD", Initiated: isoTime(u.Initiated),
+		})
+	}
+	writeXML(q.w, http.StatusOK, res)
+	return nil
+}
+

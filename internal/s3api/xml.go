@@ -1,0 +1,67 @@
+package s3api
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+// maxXMLBody bounds request XML: 10,000 completed parts or 1,000 keys to
+// delete fit well within it.
+const maxXMLBody = 4 << 20
+
+// owner is the one owner nixbucket reports.
+var owner = Owner{ID: "6e697862756365746f776e6572000000000000000000000000000000000000", DisplayName: "nixbucket"}
+
+type Owner struct {
+	ID          string
+	DisplayName string
+}
+
+// isoTime formats t as S3 does in XML.
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// readXML decodes a bounded XML request body into v. An empty body gives
+// errEmptyBody, so callers whose body is optional can tell it apart.
+func readXML(q *request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(q.w, readerOf(q), maxXMLBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf("MaxMessageLengthExceeded", "Your request was too big.")
+		}
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errEmptyBody
+	}
+	if err := xml.Unmarshal(body, v); err != nil {
+		return errorf("MalformedXML", "")
+	}
+	return nil
+}
+
+var errEmptyBody = errorf("MalformedXML", "The request body is empty.")
+
+// readerOf is the request's decoded body as an io.ReadCloser.
+func readerOf(q *request) io.ReadCloser {
+	if rc, ok := q.auth.Body.(io.ReadCloser); ok {
+		return rc
+	}
+	return io.NopCloser(q.auth.Body)
+}
+
+// encodeKey applies encoding-type=url the way S3 does (spaces as %20).
+func encodeKey(s string, on bool) string {
+	if !on {
+		return s
+	}
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}

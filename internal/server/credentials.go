@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// RootUser owns the admin credentials created on first start.
+const RootUser = "root"
+
+// CredentialsProfile is the profile name in <data>/credentials.
+const CredentialsProfile = "nixbucket"
+
+// ensureRoot finds the root access key, creating it on first start, and
+// (re)writes <data>/credentials when it is missing.
+func (s *Server) ensureRoot(ctx context.Context) error {
+	keys, err := s.meta.AccessKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("reading access keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.User == RootUser && k.Enabled {
+			s.Root = k
+			break
+		}
+	}
+	if s.Root.ID == "" {
+		s.Root = meta.AccessKey{ID: NewAccessKeyID(), Secret: NewSecret(), User: RootUser, Created: time.Now().UTC(), Enabled: true}
+		if err := s.meta.PutAccessKey(ctx, s.Root); err != nil {
+			return fmt.Errorf("creating admin credentials: %w", err)
+		}
+		s.FirstStart = true
+	}
+	path := s.CredentialsFile()
+	if _, err := os.Stat(path); err == nil && !s.FirstStart {
+		return nil
+	}
+	body := fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", CredentialsProfile, s.Root.ID, s.Root.Secret)
+	return writeFileAtomic(path, []byte(body), 0o600)
+}
+
+// CredentialsFile is where the admin credentials are written.
+func (s *Server) CredentialsFile() string { return filepath.Join(s.opts.Data, "credentials") }
+
+const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+const secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// NewAccessKeyID returns a fresh AWS-shaped access key id (20 characters).
+func NewAccessKeyID() string { return "NB" + randomString(idAlphabet, 18) }
+
+// NewSecret returns a fresh 40-character secret access key.
+func NewSecret() string { return randomString(secretAlphabet, 40) }
+
+// writeFileAtomic writes data to path through a synced temporary file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,67 @@
+// Package storage defines the blob backend: where object bytes live.
+//
+// A backend knows nothing about S3, Nix or keys. It stores immutable blobs
+// under opaque IDs it chooses itself; the metadata store maps keys to blobs.
+// Because blobs are immutable and only become visible once committed, a
+// crash can leave at most unreferenced blobs and temporaries, which the
+// sweeper removes.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotExist is returned (wrapped) by Open for a blob that does not exist.
+var ErrNotExist = errors.New("blob does not exist")
+
+// IsNotExist reports whether err means the blob does not exist.
+func IsNotExist(err error) bool { return errors.Is(err, ErrNotExist) }
+
+// Backend stores immutable blobs. Implementations are safe for concurrent use.
+type Backend interface {
+	// Create starts a new blob. The caller writes the bytes and must then call
+	// exactly one of Commit or Abort. Nothing is visible through Open until
+	// Commit has returned nil.
+	Create(ctx context.Context) (Writer, error)
+
+	// Open returns a reader over a committed blob. A missing blob gives an
+	// error for which IsNotExist is true. The caller closes the Blob. A blob
+	// deleted while open stays readable through the open Blob where the
+	// backend can offer that (local files can).
+	Open(ctx context.Context, id string) (Blob, error)
+
+	// Delete removes a committed blob. Deleting a missing blob is not an
+	// error, so Delete may be retried.
+	Delete(ctx context.Context, id string) error
+
+	// Walk calls fn for every committed blob, in no particular order, with
+	// the time it was committed. It stops at fn's first error and returns it.
+	// The sweeper uses it to find blobs no metadata refers to.
+	Walk(ctx context.Context, fn func(id string, committed time.Time) error) error
+}
+
+// Writer receives the bytes of a new blob.
+type Writer interface {
+	io.Writer
+
+	// Commit makes the blob durable (on disk after fsync, or acknowledged
+	// by the remote store) and returns its ID. After Commit the Writer must
+	// not be used.
+	Commit(ctx context.Context) (id string, err error)
+
+	// Abort discards the bytes written so far. It is safe to call after a
+	// failed Commit and more than once.
+	Abort() error
+}
+
+// Blob is an open committed blob. ReadAt and Seek/Read may be used together;
+// ReadAt does not move the offset used by Read.
+type Blob interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+	// Size is the blob's length in bytes.
+	Size() int64
+}
