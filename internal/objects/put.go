@@ -139,7 +139,7 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 		}
 	}()
 	h := newHashes(v.ChecksumAlgorithm)
-	n, err := copyBody(io.MultiWriter(h.writers()...), bw, body, limit)
+	n, err := copyBody(h, bw, body, limit)
 	if err != nil {
 		return written{}, err
 	}
@@ -177,36 +177,58 @@ type hashes struct {
 
 func newHashes(alg checksum.Algorithm) *hashes {
 	h := &hashes{md5: md5.New(), sha256: sha256.New()}
-	if alg != "" && alg != checksum.SHA256 {
-		h.extra = alg.New()
-	} else if alg == checksum.SHA256 {
+	if alg == checksum.SHA256 {
 		h.extra = h.sha256 // share the one SHA-256 pass
+	} else if alg != "" {
+		h.extra = alg.New()
 	}
 	return h
 }
 
-func (h *hashes) writers() []io.Writer {
-	ws := []io.Writer{h.md5, h.sha256}
-	if h.extra != nil && h.extra != h.sha256 {
-		ws = append(ws, h.extra)
-	}
-	return ws
-}
+// chunkSize is the unit the body is read, hashed and written in.
+const chunkSize = 256 << 10
 
-// copyBody copies body to dst and to the hashes, failing once more than
-// limit bytes arrive. It returns the number of bytes copied.
-func copyBody(hashes io.Writer, dst storage.Writer, body io.Reader, limit int64) (int64, error) {
-	buf := make([]byte, 256<<10)
+// copyBody copies body to dst while computing the hashes, failing once
+// more than limit bytes arrive. MD5, the slowest hash, runs on a second
+// goroutine over the same chunk while this one computes SHA-256 and
+// writes, so one large upload uses two cores; the other buffer is being
+// filled from the network meanwhile.
+func copyBody(h *hashes, dst storage.Writer, body io.Reader, limit int64) (int64, error) {
+	bufs := [2][]byte{make([]byte, chunkSize), make([]byte, chunkSize)}
+	work := make(chan []byte)
+	done := make(chan struct{})
+	go func() {
+		for b := range work {
+			h.md5.Write(b)
+			done <- struct{}{}
+		}
+	}()
+	defer close(work)
 	var n int64
-	for {
-		m, rerr := body.Read(buf)
+	busy := false // the md5 goroutine holds a chunk
+	wait := func() {
+		if busy {
+			<-done
+			busy = false
+		}
+	}
+	defer wait()
+	for i := 0; ; i ^= 1 {
+		m, rerr := fill(body, bufs[i])
 		if m > 0 {
 			n += int64(m)
 			if n > limit {
 				return n, fmt.Errorf("%w: more than %d bytes", ErrEntityTooLarge, limit)
 			}
-			hashes.Write(buf[:m])
-			if _, err := dst.Write(buf[:m]); err != nil {
+			chunk := bufs[i][:m]
+			wait()
+			work <- chunk
+			busy = true
+			h.sha256.Write(chunk)
+			if h.extra != nil && h.extra != h.sha256 {
+				h.extra.Write(chunk)
+			}
+			if _, err := dst.Write(chunk); err != nil {
 				return n, err
 			}
 		}
@@ -217,4 +239,19 @@ func copyBody(hashes io.Writer, dst storage.Writer, body io.Reader, limit int64)
 			return n, rerr
 		}
 	}
+}
+
+// fill reads into buf until it is full or the body ends; unlike
+// io.ReadFull it passes a reader's own io.ErrUnexpectedEOF through as an
+// error and reports the end of the body as io.EOF.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

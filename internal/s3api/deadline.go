@@ -1,0 +1,52 @@
+package s3api
+
+import (
+	"io"
+	"net/http"
+	"time"
+)
+
+// Request bounds. Bodies may be gigabytes, so instead of one deadline for
+// the whole request the read deadline slides: a client that sends nothing
+// for bodyIdle is cut off. Responses get a write deadline that grows with
+// the size sent, at a floor rate of minRate.
+const (
+	bodyIdle   = 2 * time.Minute
+	writeGrace = 2 * time.Minute
+	minRate    = 64 << 10 // bytes per second
+)
+
+// idleReader extends the connection's read deadline before each read.
+type idleReader struct {
+	r  io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *idleReader) Read(p []byte) (int, error) {
+	b.rc.SetReadDeadline(time.Now().Add(bodyIdle))
+	n, err := b.r.Read(p)
+	if err != nil {
+		// net/http reads in the background once the body is done, and a
+		// deadline firing then would cancel the request's context.
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (b *idleReader) Close() error { return b.r.Close() }
+
+// boundRequest installs the sliding read deadline on r's body, and clears
+// a write deadline an earlier response on the connection may have left.
+func boundRequest(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{})
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleReader{r: r.Body, rc: rc}
+	}
+}
+
+// boundWrite sets a write deadline fitting a response of size bytes.
+func boundWrite(w http.ResponseWriter, size int64) {
+	d := writeGrace + time.Duration(size/minRate)*time.Second
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+}
