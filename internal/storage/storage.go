@@ -53,7 +53,8 @@ type Writer interface {
 	Commit(ctx context.Context) (id string, err error)
 
 	// Abort discards the bytes written so far. It is safe to call after a
-	// failed Commit and more than once.
+	// failed Commit and more than once; after a successful Commit it does
+	// nothing, so callers may defer it.
 	Abort() error
 }
 
