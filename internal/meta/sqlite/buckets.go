@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+var (
+	qBucketExists   = query(`SELECT EXISTS (SELECT 1 FROM buckets WHERE name = ?)`)
+	qBucket         = query(`SELECT created FROM buckets WHERE name = ?`)
+	qBuckets        = query(`SELECT name, created FROM buckets ORDER BY name`)
+	qInsertBucket   = query(`INSERT INTO buckets (name, created) VALUES (?, ?)`)
+	qDeleteBucket   = query(`DELETE FROM buckets WHERE name = ?`)
+	qBucketHasObj   = query(`SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?)`)
+	qBucketHasUpl   = query(`SELECT EXISTS (SELECT 1 FROM uploads WHERE bucket = ?)`)
+	qAccessKey      = query(`SELECT secret, user_name, created, enabled FROM access_keys WHERE id = ?`)
+	qAccessKeys     = query(`SELECT id, secret, user_name, created, enabled FROM access_keys ORDER BY id`)
+	qAccessKeyExist = query(`SELECT EXISTS (SELECT 1 FROM access_keys WHERE id = ?)`)
+	qInsertKey      = query(`INSERT INTO access_keys (id, secret, user_name, created, enabled) VALUES (?, ?, ?, ?, ?)`)
+)
+
+// exists runs a SELECT EXISTS query.
+func (t *txn) exists(q string, args ...any) (bool, error) {
+	var ok bool
+	if err := t.queryRow(q, args...).Scan(&ok); err != nil {
+		return false, err
+	}
+	return ok, nil
+}
+
+// needBucket returns a wrapped meta.ErrNoSuchBucket unless the bucket exists.
+func (t *txn) needBucket(name string) error {
+	ok, err := t.exists(qBucketExists, name)
+	if err != nil {
+		return fmt.Errorf("look up bucket %q: %w", name, err)
+	}
+	if !ok {
+		return fmt.Errorf("bucket %q: %w", name, meta.ErrNoSuchBucket)
+	}
+	return nil
+}
+
+// CreateBucket creates a bucket; meta.ErrBucketExists if it exists.
+func (s *Store) CreateBucket(ctx context.Context, b meta.Bucket) error {
+	return s.write(ctx, func(t *txn) error {
+		ok, err := t.exists(qBucketExists, b.Name)
+		if err != nil {
+			return fmt.Errorf("look up bucket %q: %w", b.Name, err)
+		}
+		if ok {
+			return fmt.Errorf("create bucket %q: %w", b.Name, meta.ErrBucketExists)
+		}
+		if _, err := t.exec(qInsertBucket, b.Name, nanos(b.Created)); err != nil {
+			return fmt.Errorf("create bucket %q: %w", b.Name, err)
+		}
+		return nil
+	})
+}
+
+// Bucket returns the bucket's record; meta.ErrNoSuchBucket if missing.
+func (s *Store) Bucket(ctx context.Context, name string) (meta.Bucket, error) {
+	var created int64
+	err := s.r.stmt(qBucket).QueryRowContext(ctx, name).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return meta.Bucket{}, fmt.Errorf("bucket %q: %w", name, meta.ErrNoSuchBucket)
+	}
+	if err != nil {
+		return meta.Bucket{}, fmt.Errorf("look up bucket %q: %w", name, err)
+	}
+	return meta.Bucket{Name: name, Created: fromNanos(created)}, nil
+}
+
+// Buckets returns all buckets sorted by name.
+func (s *Store) Buckets(ctx context.Context) ([]meta.Bucket, error) {
+	rows, err := s.r.stmt(qBuckets).QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list buckets: %w", err)
+	}
+	defer rows.Close()
+	var bs []meta.Bucket
+	for rows.Next() {
+		var b meta.Bucket
+		var created int64
+		if err := rows.Scan(&b.Name, &created); err != nil {
+			return nil, fmt.Errorf("list buckets: %w", err)
+		}
+		b.Created = fromNanos(created)
+		bs = append(bs, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list buckets: %w", err)
+	}
+	return bs, nil
+}
+
+// DeleteBucket deletes an empty bucket: meta.ErrNoSuchBucket,
+// meta.ErrBucketNotEmpty while it holds objects or uploads.
+func (s *Store) DeleteBucket(ctx context.Context, name string) error {
+	return s.write(ctx, func(t *txn) error {
+		if err := t.needBucket(name); err != nil {
+			return err
+		}
+		for _, q := range []string{qBucketHasObj, qBucketHasUpl} {
+			full, err := t.exists(q, name)
+			if err != nil {
+				return fmt.Errorf("delete bucket %q: %w", name, err)
+			}
+			if full {
+				return fmt.Errorf("delete bucket %q: %w", name, meta.ErrBucketNotEmpty)
+			}
+		}
+		if _, err := t.exec(qDeleteBucket, name); err != nil {
+			return fmt.Errorf("delete bucket %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// PutAccessKey stores a new access key; meta.ErrAccessKeyExists if the ID
+// is taken.
+func (s *Store) PutAccessKey(ctx context.Context, k meta.AccessKey) error {
+	return s.write(ctx, func(t *txn) error {
+		ok, err := t.exists(qAccessKeyExist, k.ID)
+		if err != nil {
+			return fmt.Errorf("look up access key %q: %w", k.ID, err)
+		}
+		if ok {
+			return fmt.Errorf("put access key %q: %w", k.ID, meta.ErrAccessKeyExists)
+		}
+		if _, err := t.exec(qInsertKey, k.ID, k.Secret, k.User, nanos(k.Created), k.Enabled); err != nil {
+			return fmt.Errorf("put access key %q: %w", k.ID, err)
+		}
+		return nil
+	})
+}
+
+// AccessKey returns the access key with the given ID;
+// meta.ErrNoSuchAccessKey if there is none.
+func (s *Store) AccessKey(ctx context.Context, id string) (meta.AccessKey, error) {
+	k := meta.AccessKey{ID: id}
+	var created int64
+	err := s.r.stmt(qAccessKey).QueryRowContext(ctx, id).Scan(&k.Secret, &k.User, &created, &k.Enabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return meta.AccessKey{}, fmt.Errorf("access key %q: %w", id, meta.ErrNoSuchAccessKey)
+	}
+	if err != nil {
+		return meta.AccessKey{}, fmt.Errorf("look up access key %q: %w", id, err)
+	}
+	k.Created = fromNanos(created)
+	return k, nil
+}
+
+// AccessKeys returns all access keys sorted by ID.
+func (s *Store) AccessKeys(ctx context.Context) ([]meta.AccessKey, error) {
+	rows, err := s.r.stmt(qAccessKeys).QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list access keys: %w", err)
+	}
+	defer rows.Close()
+	var ks []meta.AccessKey
+	for rows.Next() {
+		var k meta.AccessKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Secret, &k.User, &created, &k.Enabled); err != nil {
+			return nil, fmt.Errorf("list access keys: %w", err)
+		}
+		k.Created = fromNanos(created)
+		ks = append(ks, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list access keys: %w", err)
+	}
+	return ks, nil
+}

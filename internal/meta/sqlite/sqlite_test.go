@@ -1,0 +1,434 @@
+package sqlite
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metatest"
+)
+
+func openTemp(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	metatest.Run(t, func(t *testing.T) meta.Store { return openTemp(t) })
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := t.Context()
+	// Characters that mean something in a URI must stay part of the path.
+	path := filepath.Join(t.TempDir(), "a dir?x=1#frag%20", "meta.db")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Unix(1700000000, 5)
+	obj := meta.Object{Bucket: "b", Key: "k", Size: 3, ETag: "e", Modified: when,
+		Segments: []meta.Segment{{Blob: "blob1", Size: 3}}}
+	if err := s.CreateBucket(ctx, meta.Bucket{Name: "b", Created: when}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutObject(ctx, obj, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAccessKey(ctx, meta.AccessKey{ID: "id", Secret: "s", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Object(ctx, "b", "k")
+	if err != nil {
+		t.Fatalf("Object after reopen: %v", err)
+	}
+	if got.ETag != "e" || !got.Modified.Equal(when) || !slices.Equal(got.Segments, obj.Segments) {
+		t.Errorf("Object after reopen = %+v, want %+v", got, obj)
+	}
+	if k, err := s.AccessKey(ctx, "id"); err != nil || k.Secret != "s" || !k.Enabled {
+		t.Errorf("AccessKey after reopen = %+v, %v", k, err)
+	}
+}
+
+func schemaVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMigrations(t *testing.T) {
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 {
+		t.Fatal("no migrations embedded")
+	}
+	path := filepath.Join(t.TempDir(), "meta.db")
+	for i := range 3 { // applying them again is a no-op
+		s, err := Open(path)
+		if err != nil {
+			t.Fatalf("open #%d: %v", i+1, err)
+		}
+		if err := s.CreateBucket(t.Context(), meta.Bucket{Name: strings.Repeat("b", i+1)}); err != nil {
+			t.Fatalf("open #%d: %v", i+1, err)
+		}
+		s.Close()
+		if v := schemaVersion(t, path); v != len(ms) {
+			t.Fatalf("open #%d: schema version %d, want %d", i+1, v, len(ms))
+		}
+	}
+
+	// A database from a newer program is refused, not "migrated".
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(path); err == nil {
+		s.Close()
+		t.Fatal("Open of a newer schema succeeded")
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	for _, c := range []struct {
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{s.w.db, "journal_mode", "wal"},
+		{s.w.db, "synchronous", "2"},
+		{s.w.db, "foreign_keys", "1"},
+		{s.r.db, "journal_mode", "wal"},
+		{s.r.db, "query_only", "1"},
+	} {
+		var got string
+		if err := c.db.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("PRAGMA %s = %q, want %q", c.pragma, got, c.want)
+		}
+	}
+	if _, err := s.r.db.ExecContext(ctx, "INSERT INTO buckets VALUES ('x', 0)"); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+}
+
+// TestReadsDoNotWaitForWriter holds the write transaction open and reads.
+func TestReadsDoNotWaitForWriter(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateBucket(ctx, meta.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	obj := meta.Object{Bucket: "b", Key: "k", ETag: "e", Segments: []meta.Segment{{Blob: "x", Size: 1}}}
+	if _, err := s.PutObject(ctx, obj, nil); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.DeleteObject(ctx, "b", "k", func(*meta.Object) error {
+			close(entered)
+			<-release
+			return nil
+		})
+		done <- err
+	}()
+	<-entered
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err := s.Object(rctx, "b", "k") // sees the committed state
+	cancel()
+	close(release)
+	if err != nil {
+		t.Fatalf("Object during a write transaction: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Object(ctx, "b", "k"); !errors.Is(err, meta.ErrNoSuchKey) {
+		t.Fatalf("Object after the delete: %v, want ErrNoSuchKey", err)
+	}
+}
+
+// TestQueryPlans guards the indexes the hot paths rely on.
+func TestQueryPlans(t *testing.T) {
+	s := openTemp(t)
+	for _, c := range []struct {
+		name, query string
+		args        []any
+	}{
+		{"Object", qObject, []any{"b", "k"}},
+		{"ScanObjects", qScanObjects, []any{"b", "a", "b", 10}},
+		{"ScanUploads", qScanUploads, []any{"b", "a", "b", "a", "", 10}},
+		{"Referenced", qReferenced, []any{"x"}},
+	} {
+		rows, err := s.r.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.query, c.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if (strings.HasPrefix(step, "SCAN") && step != "SCAN CONSTANT ROW") || strings.Contains(step, "TEMP B-TREE") {
+				t.Errorf("%s: plan has a full scan or sort: %q", c.name, plan)
+			}
+		}
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	for _, c := range []struct {
+		prefix, end string
+		ok          bool
+	}{
+		{"", "", false},
+		{"a", "b", true},
+		{"a/", "a0", true},
+		{"a\xff", "b", true},
+		{"\xff\xff", "", false},
+		{"日", "日"[:2] + "\xa6", true},
+	} {
+		end, ok := prefixEnd(c.prefix)
+		if end != c.end || ok != c.ok {
+			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", c.prefix, end, ok, c.end, c.ok)
+		}
+	}
+}
+
+// TestExclusiveToProcess checks that another process cannot use the
+// database while a Store has it open (the unix-excl VFS), and can after
+// Close.
+func TestExclusiveToProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other := func() error {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestOtherProcess$")
+		cmd.Env = append(os.Environ(), "NIXBUCKET_META_OTHER="+path)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := other(); err == nil {
+		t.Fatal("another process read the database while the store had it open")
+	} else if !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("another process failed, but not on the lock: %v", err)
+	}
+	s.Close()
+	if err := other(); err != nil {
+		t.Fatalf("another process after Close: %v", err)
+	}
+}
+
+// TestOtherProcess is TestExclusiveToProcess's other process.
+func TestOtherProcess(t *testing.T) {
+	path := os.Getenv("NIXBUCKET_META_OTHER")
+	if path == "" {
+		t.Skip("run by TestExclusiveToProcess")
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(200)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM buckets").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKilled kills a process in the middle of writing and checks that
+// every write it had acknowledged is there after reopening.
+func TestKilled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriter$")
+	cmd.Env = append(os.Environ(), "NIXBUCKET_META_KILL="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && len(acked) < 200 {
+		if key, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
+			acked = append(acked, key)
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if len(acked) < 200 {
+		t.Fatalf("writer acknowledged only %d writes", len(acked))
+	}
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("open after kill: %v", err)
+	}
+	defer s.Close()
+	for _, key := range acked {
+		obj, err := s.Object(t.Context(), "b", key)
+		if err != nil {
+			t.Fatalf("acknowledged %q: %v", key, err)
+		}
+		if len(obj.Segments) != 1 || obj.Segments[0].Blob != "blob-"+key {
+			t.Fatalf("acknowledged %q: %+v", key, obj)
+		}
+	}
+}
+
+// TestKilledWriter is TestKilled's writer, which writes until killed.
+func TestKilledWriter(t *testing.T) {
+	path := os.Getenv("NIXBUCKET_META_KILL")
+	if path == "" {
+		t.Skip("run by TestKilled")
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.CreateBucket(ctx, meta.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				key := fmt.Sprintf("%d-%d", w, i)
+				obj := meta.Object{Bucket: "b", Key: key, ETag: "e",
+					Segments: []meta.Segment{{Blob: "blob-" + key, Size: 1}}}
+				if _, err := s.PutObject(ctx, obj, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				fmt.Printf("acked %s\n", key)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestOpenLockedByOtherProcess(t *testing.T) {
+	defer func(d time.Duration) { busyTimeout = d }(busyTimeout)
+	busyTimeout = 200 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// The other process holds the database open until its stdin closes.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldOpen$")
+	cmd.Env = append(os.Environ(), "NIXBUCKET_META_HOLD="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
+		t.Fatalf("holder: %q, %v", line, err)
+	}
+	start := time.Now()
+	s, err = Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded while another process held the database")
+	}
+	if !strings.Contains(err.Error(), "another nixbucket") {
+		t.Errorf("Open: %v, want a hint at another process", err)
+	}
+	t.Logf("Open failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+}
+
+// TestHoldOpen is TestOpenLockedByOtherProcess's other process.
+func TestHoldOpen(t *testing.T) {
+	path := os.Getenv("NIXBUCKET_META_HOLD")
+	if path == "" {
+		t.Skip("run by TestOpenLockedByOtherProcess")
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Println("open")
+	io.Copy(io.Discard, os.Stdin)
+}
