@@ -114,7 +114,8 @@ type ScanQuery struct {
 	// AfterUploadID, with After, continues a listing of uploads inside the
 	// same key: uploads of key After with an ID greater than it are included.
 	AfterUploadID string
-	Limit         int
+	// Limit caps the results; zero or less means no limit.
+	Limit int
 }
 
 // Check is called inside PutObject's transaction with the object currently
@@ -144,12 +145,14 @@ type Store interface {
 	// greater than q.After, in byte order of keys. Segments may be left empty.
 	ScanObjects(ctx context.Context, q ScanQuery) ([]Object, error)
 
+	// CreateUpload records a new upload; u.ID must be unique in the store.
 	CreateUpload(ctx context.Context, u Upload) error // ErrNoSuchBucket
 	Upload(ctx context.Context, bucket, key, id string) (Upload, error)
 	// PutPart records a part, replacing one with the same number; the
 	// replaced part's segment is returned as garbage.
 	PutPart(ctx context.Context, bucket, key, uploadID string, p Part) (garbage []Segment, err error)
-	// Parts returns up to limit parts numbered above after, in number order.
+	// Parts returns up to limit parts numbered above after, in number
+	// order; limit zero or less means all.
 	Parts(ctx context.Context, bucket, key, uploadID string, after, limit int) ([]Part, error)
 	// CompleteUpload atomically checks that each of obj.Segments is still a
 	// part of the upload (else ErrInvalidPart), runs check against the
