@@ -34,13 +34,20 @@ type Bucket struct {
 	Created time.Time
 }
 
-// Segment is one stretch of an object's bytes: a whole blob. A simple PUT
-// gives one segment; a multipart upload gives one per part, so completing
-// an upload never copies data.
+// Segment is one stretch of an object's bytes: a whole blob, or for small
+// objects the bytes themselves (Blob empty, Data holding Size bytes). A
+// simple PUT gives one segment; a multipart upload gives one per part, so
+// completing an upload never copies data. Inline segments spare a small
+// object the blob file, its fsyncs and a later open: its bytes commit in
+// the same metadata transaction. They are never garbage.
 type Segment struct {
 	Blob string
 	Size int64
+	Data []byte
 }
+
+// Inline reports whether the segment's bytes are stored in the metadata.
+func (s Segment) Inline() bool { return s.Blob == "" }
 
 // Headers are the HTTP headers stored with an object and echoed on GET.
 type Headers struct {

@@ -59,14 +59,14 @@ func (s *Service) Copy(ctx context.Context, in CopyInput) (meta.Object, error) {
 	if err := in.SrcCond.check(src); err != nil {
 		return meta.Object{}, err
 	}
-	w, err := s.write(ctx, r, src.Size, MaxObjectSize, Verify{})
+	w, err := s.write(ctx, r, src.Size, MaxObjectSize, Verify{}, true)
 	if err != nil {
 		return meta.Object{}, err
 	}
 	obj := meta.Object{
-		Bucket: in.Bucket, Key: in.Key, Size: w.size, ETag: hex.EncodeToString(w.md5),
+		Bucket: in.Bucket, Key: in.Key, Size: w.size(), ETag: hex.EncodeToString(w.md5),
 		Modified: s.now(), Headers: src.Headers, SHA256: w.sha256,
-		Segments: []meta.Segment{{Blob: w.blob, Size: w.size}},
+		Segments: []meta.Segment{w.seg},
 	}
 	if in.ReplaceHeaders {
 		obj.Headers = in.Headers

@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -89,6 +90,10 @@ func (s *Service) open(ctx context.Context, obj meta.Object) (*Reader, error) {
 	for i := range obj.Segments {
 		if i == eagerOpen {
 			break
+		}
+		if obj.Segments[i].Inline() {
+			r.open[i] = inlineBlob{bytes.NewReader(obj.Segments[i].Data)}
+			continue
 		}
 		b, err := s.Blobs.Open(ctx, obj.Segments[i].Blob)
 		if err != nil {
@@ -214,6 +219,10 @@ func (r *Reader) blob(i int) (storage.Blob, error) {
 	if r.open[i] != nil {
 		return r.open[i], nil
 	}
+	if r.segs[i].Inline() {
+		r.open[i] = inlineBlob{bytes.NewReader(r.segs[i].Data)}
+		return r.open[i], nil
+	}
 	b, err := r.blobs.Open(r.ctx, r.segs[i].Blob)
 	if err != nil {
 		return nil, err
@@ -221,3 +230,8 @@ func (r *Reader) blob(i int) (storage.Blob, error) {
 	r.open[i] = b
 	return b, nil
 }
+
+// inlineBlob serves an inline segment's bytes as a storage.Blob.
+type inlineBlob struct{ *bytes.Reader }
+
+func (inlineBlob) Close() error { return nil }

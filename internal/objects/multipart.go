@@ -60,17 +60,17 @@ func (s *Service) UploadPart(ctx context.Context, in PartInput) (meta.Part, erro
 	if in.Verify.ChecksumAlgorithm == "" && u.ChecksumAlgorithm != "" {
 		in.Verify.ChecksumAlgorithm = checksum.Algorithm(u.ChecksumAlgorithm)
 	}
-	w, err := s.write(ctx, in.Body, in.Size, MaxPutSize, in.Verify)
+	w, err := s.write(ctx, in.Body, in.Size, MaxPutSize, in.Verify, false)
 	if err != nil {
 		return meta.Part{}, err
 	}
 	p := meta.Part{
 		Number:   in.Number,
-		Size:     w.size,
+		Size:     w.size(),
 		ETag:     hex.EncodeToString(w.md5),
 		Modified: s.now(),
 		Checksum: w.checksum,
-		Segment:  meta.Segment{Blob: w.blob, Size: w.size},
+		Segment:  w.seg,
 	}
 	garbage, err := s.Meta.PutPart(ctx, in.Bucket, in.Key, in.UploadID, p)
 	if err != nil {

@@ -73,6 +73,9 @@ func (s *Service) log() *slog.Logger {
 func (s *Service) discard(ctx context.Context, garbage []meta.Segment) {
 	ctx = context.WithoutCancel(ctx)
 	for _, g := range garbage {
+		if g.Inline() {
+			continue
+		}
 		if err := s.Blobs.Delete(ctx, g.Blob); err != nil {
 			s.log().Warn("deleting unreferenced blob", "blob", g.Blob, "err", err)
 		}

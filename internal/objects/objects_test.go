@@ -415,3 +415,28 @@ func TestBucketNames(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineAndBlobOverwrites switches a key between inline and blob
+// storage and checks each version reads back and nothing leaks.
+func TestInlineAndBlobOverwrites(t *testing.T) {
+	s := newService(t)
+	small := []byte("narinfo-sized")
+	large := bytes.Repeat([]byte("n"), objects.InlineMax+1)
+	for _, body := range [][]byte{small, large, small, nil, large} {
+		o := put(t, s, "k", body)
+		if inline := o.Segments[0].Inline(); inline != (len(body) <= objects.InlineMax) {
+			t.Fatalf("%d bytes: inline=%v", len(body), inline)
+		}
+		if got := read(t, s, "k"); !bytes.Equal(got, body) {
+			t.Fatalf("%d bytes read back as %d", len(body), len(got))
+		}
+	}
+	if err := s.Delete(context.Background(), bucket, "k", objects.Conditions{}); err != nil {
+		t.Fatal(err)
+	}
+	var blobs int
+	s.Blobs.Walk(context.Background(), func(string, time.Time) error { blobs++; return nil })
+	if blobs != 0 {
+		t.Fatalf("%d blobs left after delete", blobs)
+	}
+}

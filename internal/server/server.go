@@ -95,7 +95,7 @@ func (s *Server) Close() error { return s.meta.Close() }
 
 func (s *Server) routes() http.Handler {
 	verifier := &sigv4.Verifier{
-		Lookup:       s.secret,
+		Lookup:       newKeyCache(s.meta).secret,
 		Region:       s.opts.Region,
 		StrictRegion: s.opts.StrictRegion,
 		Domain:       s.opts.Domain,
@@ -123,18 +123,6 @@ func (s *Server) routes() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
-}
-
-// secret looks up an enabled access key's secret for sigv4.
-func (s *Server) secret(ctx context.Context, id string) (string, error) {
-	k, err := s.meta.AccessKey(ctx, id)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", sigv4.ErrUnknownKey, err)
-	}
-	if !k.Enabled {
-		return "", fmt.Errorf("%w: %s is disabled", sigv4.ErrUnknownKey, id)
-	}
-	return k.Secret, nil
 }
 
 // authorize is the one access decision. Until users and policies exist,

@@ -79,7 +79,7 @@ func checkParts(t *testing.T, what string, got, want []meta.Part) {
 		g, w := got[i], want[i]
 		checkTime(t, fmt.Sprintf("%s: part %d Modified", what, w.Number), g.Modified, w.Modified)
 		g.Modified, w.Modified = time.Time{}, time.Time{}
-		if g != w {
+		if !reflect.DeepEqual(g, w) {
 			t.Errorf("%s: part %d:\n got %+v\nwant %+v", what, i, g, w)
 		}
 	}

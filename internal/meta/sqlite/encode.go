@@ -25,7 +25,8 @@ import (
 //
 // segments, version 1:
 //
-//	0x01, uvarint count, then per segment: string blob ID, varint size.
+//	0x01, uvarint count, then per segment: string blob ID, varint size,
+//	and for an inline segment (empty blob ID) the string of its bytes.
 const (
 	attrsV1    = 0x01
 	segmentsV1 = 0x01
@@ -95,7 +96,7 @@ func decodeAttrs(b string, o *meta.Object) error {
 func encodeSegments(segs []meta.Segment) []byte {
 	n := 1 + binary.MaxVarintLen64
 	for _, s := range segs {
-		n += 2*binary.MaxVarintLen64 + len(s.Blob)
+		n += 3*binary.MaxVarintLen64 + len(s.Blob) + len(s.Data)
 	}
 	b := make([]byte, 0, n)
 	b = append(b, segmentsV1)
@@ -103,6 +104,9 @@ func encodeSegments(segs []meta.Segment) []byte {
 	for _, s := range segs {
 		b = appendString(b, s.Blob)
 		b = binary.AppendVarint(b, s.Size)
+		if s.Inline() {
+			b = appendString(b, string(s.Data))
+		}
 	}
 	return b
 }
@@ -123,6 +127,13 @@ func decodeSegments(b string) ([]meta.Segment, error) {
 	for k := range segs {
 		segs[k].Blob = d.str()
 		segs[k].Size = d.varint()
+		if segs[k].Inline() {
+			data := d.str()
+			if int64(len(data)) != segs[k].Size {
+				d.bad = true
+			}
+			segs[k].Data = []byte(data)
+		}
 	}
 	if d.bad || d.i != len(b) {
 		return nil, errSegments

@@ -128,6 +128,9 @@ func (t *txn) putObject(obj meta.Object, cur *meta.Object, g *garbage) error {
 	// Add before dropping, so a blob kept by the new version never reaches
 	// zero references.
 	for _, seg := range obj.Segments {
+		if seg.Inline() {
+			continue
+		}
 		if _, err := t.exec(qAddRef, seg.Blob); err != nil {
 			return fmt.Errorf("reference blob %q: %w", seg.Blob, err)
 		}
@@ -142,6 +145,9 @@ func (t *txn) putObject(obj meta.Object, cur *meta.Object, g *garbage) error {
 // that lose their last one become garbage candidates.
 func (t *txn) dropRefs(segs []meta.Segment, g *garbage) error {
 	for _, seg := range segs {
+		if seg.Inline() {
+			continue
+		}
 		res, err := t.exec(qDropLastRef, seg.Blob)
 		if err != nil {
 			return fmt.Errorf("unreference blob %q: %w", seg.Blob, err)

@@ -10,7 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +77,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Object after reopen: %v", err)
 	}
-	if got.ETag != "e" || !got.Modified.Equal(when) || !slices.Equal(got.Segments, obj.Segments) {
+	if got.ETag != "e" || !got.Modified.Equal(when) || !reflect.DeepEqual(got.Segments, obj.Segments) {
 		t.Errorf("Object after reopen = %+v, want %+v", got, obj)
 	}
 	if k, err := s.AccessKey(ctx, "id"); err != nil || k.Secret != "s" || !k.Enabled {

@@ -1,0 +1,201 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"github.com/nixbucket/nixbucket/internal/checksum"
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/storage"
+)
+
+// InlineMax is the largest object (or part) whose bytes are kept in the
+// metadata store instead of a blob. Narinfos and other small files then
+// cost one metadata transaction, shared with concurrent writers, rather
+// than a file, two fsyncs and a rename.
+const InlineMax = 16 << 10
+
+// chunkSize is the unit the body is read, hashed and written in.
+const chunkSize = 256 << 10
+
+var chunks = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// written is the stored bytes of a body, as a segment, and their hashes.
+type written struct {
+	seg      meta.Segment
+	md5      []byte
+	sha256   []byte
+	checksum string
+}
+
+func (w written) size() int64 { return w.seg.Size }
+
+// write stores body as a new segment: inline when inline is set and the
+// body ends within InlineMax bytes, else as a committed blob. It hashes as it goes, checks
+// every claim in v and the declared size, and on any error leaves nothing
+// behind.
+func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, v Verify, inline bool) (written, error) {
+	h := newHashes(v.ChecksumAlgorithm)
+	first := chunks.Get().(*[]byte)
+	defer chunks.Put(first)
+	n, err := fill(body, *first)
+	if err != nil && err != io.EOF {
+		return written{}, err
+	}
+	if inline && err == io.EOF && n <= InlineMax {
+		data := bytes.Clone((*first)[:n])
+		h.write(data)
+		res, err := h.finish(int64(n), size, v)
+		res.seg = meta.Segment{Size: int64(n), Data: data}
+		return res, err
+	}
+	bw, err := s.Blobs.Create(ctx)
+	if err != nil {
+		return written{}, err
+	}
+	defer bw.Abort() // a no-op after Commit
+	total, err := copyBody(h, bw, body, (*first)[:n], err == io.EOF, limit)
+	if err != nil {
+		return written{}, err
+	}
+	res, err := h.finish(total, size, v)
+	if err != nil {
+		return written{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return written{}, err
+	}
+	id, err := bw.Commit(ctx)
+	if err != nil {
+		return written{}, err
+	}
+	res.seg = meta.Segment{Blob: id, Size: total}
+	return res, nil
+}
+
+type hashes struct {
+	md5, sha256, extra hash.Hash
+}
+
+func newHashes(alg checksum.Algorithm) *hashes {
+	h := &hashes{md5: md5.New(), sha256: sha256.New()}
+	if alg == checksum.SHA256 {
+		h.extra = h.sha256 // share the one SHA-256 pass
+	} else if alg != "" {
+		h.extra = alg.New()
+	}
+	return h
+}
+
+// write feeds every hash but MD5, which copyBody may run elsewhere.
+func (h *hashes) writeButMD5(p []byte) {
+	h.sha256.Write(p)
+	if h.extra != nil && h.extra != h.sha256 {
+		h.extra.Write(p)
+	}
+}
+
+func (h *hashes) write(p []byte) {
+	h.md5.Write(p)
+	h.writeButMD5(p)
+}
+
+// finish checks the declared size and the client's claims against the
+// hashes of the n bytes read.
+func (h *hashes) finish(n, size int64, v Verify) (written, error) {
+	if size >= 0 && n != size {
+		return written{}, fmt.Errorf("%w: read %d of %d bytes", ErrIncompleteBody, n, size)
+	}
+	res := written{md5: h.md5.Sum(nil), sha256: h.sha256.Sum(nil)}
+	if v.MD5 != nil && !bytes.Equal(v.MD5, res.md5) {
+		return written{}, ErrBadDigest
+	}
+	if v.SHA256 != nil && !bytes.Equal(v.SHA256, res.sha256) {
+		return written{}, ErrSHA256Mismatch
+	}
+	if h.extra != nil {
+		res.checksum = checksum.Encode(h.extra.Sum(nil))
+		if v.Checksum != nil {
+			if want := v.Checksum(); want != "" && want != res.checksum {
+				return written{}, fmt.Errorf("%w: the %s you specified did not match the calculated checksum", ErrChecksumMismatch, v.ChecksumAlgorithm)
+			}
+		}
+	}
+	return res, nil
+}
+
+// copyBody writes first (already read; eof says the body ended with it)
+// and the rest of body to dst while hashing, failing once more than limit
+// bytes arrive. MD5, the slowest hash, runs on a second goroutine over
+// one chunk while this one computes SHA-256 and writes, and then reads the
+// next chunk into the other buffer, so one large upload uses two cores.
+func copyBody(h *hashes, dst storage.Writer, body io.Reader, first []byte, eof bool, limit int64) (int64, error) {
+	second := chunks.Get().(*[]byte)
+	defer chunks.Put(second)
+	bufs := [2][]byte{first[:cap(first)], *second}
+	work := make(chan []byte)
+	done := make(chan struct{})
+	go func() {
+		for b := range work {
+			h.md5.Write(b)
+			done <- struct{}{}
+		}
+	}()
+	defer close(work)
+	busy := false // the MD5 goroutine holds a chunk
+	wait := func() {
+		if busy {
+			<-done
+			busy = false
+		}
+	}
+	defer wait()
+	n := int64(len(first))
+	chunk := first
+	for i := 0; ; {
+		if n > limit {
+			return n, fmt.Errorf("%w: more than %d bytes", ErrEntityTooLarge, limit)
+		}
+		if len(chunk) > 0 {
+			wait()
+			work <- chunk
+			busy = true
+			h.writeButMD5(chunk)
+			if _, err := dst.Write(chunk); err != nil {
+				return n, err
+			}
+		}
+		if eof {
+			return n, nil
+		}
+		i ^= 1
+		m, err := fill(body, bufs[i])
+		if err != nil && err != io.EOF {
+			return n, err
+		}
+		eof = err == io.EOF
+		chunk = bufs[i][:m]
+		n += int64(m)
+	}
+}
+
+// fill reads into buf until it is full or the body ends; unlike
+// io.ReadFull it passes a reader's own io.ErrUnexpectedEOF through as an
+// error and reports the end of the body as io.EOF.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
