@@ -46,7 +46,7 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 	defer chunks.Put(first)
 	n, err := fill(body, *first)
 	if err != nil && err != io.EOF {
-		return written{}, err
+		return written{}, readError(err)
 	}
 	if inline && err == io.EOF && n <= InlineMax {
 		data := bytes.Clone((*first)[:n])
@@ -177,12 +177,19 @@ func copyBody(h *hashes, dst storage.Writer, body io.Reader, first []byte, eof b
 		i ^= 1
 		m, err := fill(body, bufs[i])
 		if err != nil && err != io.EOF {
-			return n, err
+			return n, readError(err)
 		}
 		eof = err == io.EOF
 		chunk = bufs[i][:m]
 		n += int64(m)
 	}
+}
+
+// readError marks a failure to read the request body as an incomplete
+// body, keeping the cause for callers that know better (a signature
+// error, a timeout).
+func readError(err error) error {
+	return fmt.Errorf("%w: %w", ErrIncompleteBody, err)
 }
 
 // fill reads into buf until it is full or the body ends; unlike

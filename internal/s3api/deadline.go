@@ -35,14 +35,20 @@ func (b *idleReader) Read(p []byte) (int, error) {
 
 func (b *idleReader) Close() error { return b.r.Close() }
 
-// boundRequest installs the sliding read deadline on r's body, and clears
-// a write deadline an earlier response on the connection may have left.
-func boundRequest(w http.ResponseWriter, r *http.Request) {
+// boundRequest returns a shallow copy of r whose body has the sliding
+// read deadline, and clears a write deadline an earlier response on the
+// connection may have left. r itself keeps its body: net/http answers
+// "Expect: 100-continue" only when it sees its own body reader unread, so
+// a request refused before its body is read gets its answer at once.
+func boundRequest(w http.ResponseWriter, r *http.Request) *http.Request {
 	rc := http.NewResponseController(w)
 	rc.SetWriteDeadline(time.Time{})
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &idleReader{r: r.Body, rc: rc}
+	if r.Body == nil || r.Body == http.NoBody {
+		return r
 	}
+	r2 := *r
+	r2.Body = &idleReader{r: r.Body, rc: rc}
+	return &r2
 }
 
 // boundWrite sets a write deadline fitting a response of size bytes.

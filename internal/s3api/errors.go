@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -41,6 +42,7 @@ var errorStatus = map[string]int{
 	"InvalidLocationConstraint":         http.StatusBadRequest,
 	"InvalidPart":                       http.StatusBadRequest,
 	"InvalidPartOrder":                  http.StatusBadRequest,
+	"InvalidPartNumber":                 http.StatusRequestedRangeNotSatisfiable,
 	"InvalidRange":                      http.StatusRequestedRangeNotSatisfiable,
 	"InvalidRequest":                    http.StatusBadRequest,
 	"KeyTooLongError":                   http.StatusBadRequest,
@@ -80,6 +82,7 @@ var defaultMessage = map[string]string{
 	"InvalidDigest":             "The Content-MD5 you specified is not valid.",
 	"InvalidPart":               "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
 	"InvalidPartOrder":          "The list of parts was not in ascending order. Parts must be ordered by part number.",
+	"InvalidPartNumber":         "The requested partnumber is not satisfiable",
 	"InvalidRange":              "The requested range is not satisfiable",
 	"KeyTooLongError":           "Your key is too long",
 	"MalformedXML":              "The XML you provided was not well-formed or did not validate against our published schema.",
@@ -148,6 +151,9 @@ func toS3(err error) *Error {
 			}
 			return errorf(t.code, msg)
 		}
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errorf("RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.")
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -139,19 +139,20 @@ type listPartsResult struct {
 	NextPartNumberMarker int
 	MaxParts             int
 	IsTruncated          bool
-	ChecksumAlgorithm    string `xml:",omitempty"`
+	ChecksumAlgorithm    string      `xml:",omitempty"`
 	Parts                []partEntry `xml:"Part"`
 }
 
 type partEntry struct {
-	PartNumber     int
-	LastModified   string
-	ETag           string
-	Size           int64
-	ChecksumCRC32  string `xml:",omitempty"`
-	ChecksumCRC32C string `xml:",omitempty"`
-	ChecksumSHA1   string `xml:",omitempty"`
-	ChecksumSHA256 string `xml:",omitempty"`
+	PartNumber        int
+	LastModified      string
+	ETag              string
+	Size              int64
+	ChecksumCRC32     string `xml:",omitempty"`
+	ChecksumCRC32C    string `xml:",omitempty"`
+	ChecksumCRC64NVME string `xml:",omitempty"`
+	ChecksumSHA1      string `xml:",omitempty"`
+	ChecksumSHA256    string `xml:",omitempty"`
 }
 
 func intParam(q *request, name string, def int) (int, error) {
@@ -199,6 +200,8 @@ func listParts(q *request) error {
 			e.ChecksumCRC32 = p.Checksum
 		case checksum.CRC32C:
 			e.ChecksumCRC32C = p.Checksum
+		case checksum.CRC64NVME:
+			e.ChecksumCRC64NVME = p.Checksum
 		case checksum.SHA1:
 			e.ChecksumSHA1 = p.Checksum
 		case checksum.SHA256:
@@ -223,7 +226,7 @@ type listUploadsResult struct {
 	Delimiter          string `xml:",omitempty"`
 	MaxUploads         int
 	IsTruncated        bool
-	EncodingType       string `xml:",omitempty"`
+	EncodingType       string        `xml:",omitempty"`
 	Uploads            []uploadEntry `xml:"Upload"`
 	CommonPrefixes     []commonPrefix
 }
@@ -274,4 +277,3 @@ func listUploads(q *request) error {
 	writeXML(q.w, http.StatusOK, res)
 	return nil
 }
-

@@ -76,7 +76,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amz-id-2", hex.EncodeToString(rid[:]))
 	w.Header().Set("Server", "nixbucket")
 
-	boundRequest(w, r)
+	r = boundRequest(w, r)
 	q := &request{Request: r, w: w, h: h}
 	q.bucket, q.key = h.splitPath(r)
 	var err error
