@@ -11,8 +11,13 @@ import (
 const usage = `nixbucket — a Nix binary cache that speaks S3
 
 Usage:
-  nixbucket serve [flags]     run the server (nixbucket serve -h for flags)
-  nixbucket version           print the version
+  nixbucket serve [flags]            run the server (nixbucket serve -h for flags)
+  nixbucket user ...                 users, their access keys and IAM policies
+  nixbucket token ...                tokens for plain-HTTP clients (netrc, Bearer)
+  nixbucket bucket policy ...        bucket policies
+  nixbucket version                  print the version
+
+Run a command without arguments for its usage.
 
 `
 
@@ -28,6 +33,12 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "serve":
 		err = serve(args)
+	case "user":
+		err = userCmd(args)
+	case "token":
+		err = tokenCmd(args)
+	case "bucket":
+		err = bucketCmd(args)
 	case "version", "--version":
 		fmt.Println("nixbucket", version)
 	case "help", "-h", "--help":

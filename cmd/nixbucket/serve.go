@@ -23,6 +23,7 @@ func serve(args []string) error {
 	region := fs.String("region", "us-east-1", "region reported to clients")
 	domain := fs.String("domain", "", "enable virtual-host addressing BUCKET.DOMAIN")
 	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
+	account := fs.String("account", "", "12-digit account id used in ARNs (default 000000000000; remembered)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -40,7 +41,7 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Log: log})
+	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log})
 	if err != nil {
 		return err
 	}

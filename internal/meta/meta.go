@@ -132,6 +132,8 @@ type Check func(current *Object) error
 
 // Store is the metadata store. Implementations are safe for concurrent use.
 type Store interface {
+	IAM
+
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)
 	Buckets(ctx context.Context) ([]Bucket, error) // sorted by name

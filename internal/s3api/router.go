@@ -7,37 +7,25 @@
 package s3api
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
 )
 
-// Identity is who sent a request.
-type Identity struct {
-	Anonymous bool
-	AccessKey string
-	User      string
-}
-
-// Authorizer decides whether id may perform action (an IAM action such as
-// "s3:GetObject") on resource (an ARN such as "arn:aws:s3:::bucket/key").
-// It returns nil to allow, or an error (usually an *Error AccessDenied).
-type Authorizer func(ctx context.Context, r *http.Request, id Identity, action, resource string) error
-
 // Handler serves the S3 API.
 type Handler struct {
-	Objects   *objects.Service
-	Verifier  *sigv4.Verifier
-	Authorize Authorizer
-	// UserOf maps an access key to its user name (for Identity.User).
-	UserOf func(ctx context.Context, accessKey string) string
+	Objects  *objects.Service
+	Verifier *sigv4.Verifier
+	// Access authenticates keys and tokens and makes every access decision.
+	Access *access.Service
 	Region string
 	// Domain enables virtual-host addressing: Host BUCKET.Domain.
 	Domain string
@@ -60,7 +48,7 @@ type request struct {
 	key    string
 	query  url.Values
 	auth   *sigv4.Result
-	id     Identity
+	id     access.Identity
 }
 
 func (q *request) has(name string) bool {
@@ -84,17 +72,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, errorf("InvalidArgument", "malformed query string"))
 		return
 	}
-	if q.auth, err = h.Verifier.Verify(r); err != nil {
+	if err := h.authenticate(q); err != nil {
 		h.writeError(w, r, err)
 		return
-	}
-	q.id = Identity{Anonymous: q.auth.Anonymous, AccessKey: q.auth.AccessKeyID}
-	if !q.id.Anonymous && h.UserOf != nil {
-		q.id.User = h.UserOf(r.Context(), q.id.AccessKey)
 	}
 	if err := h.route(q); err != nil {
 		h.writeError(w, r, err)
 	}
+}
+
+// authenticate finds who sent the request: an S3 signature (V4 or V2),
+// plain-HTTP credentials (Bearer token or Basic), or nobody.
+func (h *Handler) authenticate(q *request) error {
+	ctx := q.Context()
+	id, ok, err := h.Access.HTTPIdentity(ctx, q.Request)
+	if ok {
+		if err != nil {
+			return errorf("AccessDenied", strings.TrimPrefix(err.Error(), access.ErrBadCredentials.Error()+": "))
+		}
+		q.id = id
+		q.auth = &sigv4.Result{Body: q.Body, DecodedLength: q.ContentLength}
+		if q.Body == nil || q.Body == http.NoBody {
+			q.auth.Body = http.NoBody
+		}
+		return nil
+	}
+	if q.auth, err = h.Verifier.Verify(q.Request); err != nil {
+		return err
+	}
+	if q.auth.Anonymous {
+		q.id = access.Identity{Anonymous: true}
+		return nil
+	}
+	q.id, err = h.Access.KeyIdentity(ctx, q.auth.AccessKeyID)
+	if errors.Is(err, access.ErrBadCredentials) {
+		return errorf("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+	}
+	return err
 }
 
 // splitPath finds the bucket and key, by virtual host when the Host is a
@@ -157,13 +171,13 @@ func bucketOperation(q *request) handlerFunc {
 		case q.has("acl"):
 			return getACL
 		case q.has("policy"):
-			return notFound("NoSuchBucketPolicy")
+			return getBucketPolicy
 		case q.has("cors"):
-			return notFound("NoSuchCORSConfiguration")
+			return notFound("s3:GetBucketCORS", "NoSuchCORSConfiguration")
 		case q.has("lifecycle"):
-			return notFound("NoSuchLifecycleConfiguration")
+			return notFound("s3:GetLifecycleConfiguration", "NoSuchLifecycleConfiguration")
 		case q.has("tagging"):
-			return notFound("NoSuchTagSet")
+			return notFound("s3:GetBucketTagging", "NoSuchTagSet")
 		case unsupported(q):
 			return notImplemented
 		case q.query.Get("list-type") == "2":
@@ -174,12 +188,18 @@ func bucketOperation(q *request) handlerFunc {
 	case http.MethodHead:
 		return headBucket
 	case http.MethodPut:
-		if unsupported(q) || q.has("acl") || q.has("policy") {
+		if q.has("policy") {
+			return putBucketPolicy
+		}
+		if unsupported(q) || q.has("acl") {
 			return notImplemented
 		}
 		return createBucket
 	case http.MethodDelete:
-		if unsupported(q) || q.has("policy") {
+		if q.has("policy") {
+			return deleteBucketPolicy
+		}
+		if unsupported(q) {
 			return notImplemented
 		}
 		return deleteBucket
@@ -248,9 +268,11 @@ func unsupported(q *request) bool {
 
 func notImplemented(*request) error { return errorf("NotImplemented", "") }
 
-func notFound(code string) handlerFunc {
+// notFound answers a bucket sub-resource nixbucket never has with its
+// "no such configuration" error, after the usual checks.
+func notFound(action, code string) handlerFunc {
 	return func(q *request) error {
-		if err := q.allow("s3:GetBucketPolicy", q.bucketARN()); err != nil {
+		if err := q.allow(action, q.bucketARN()); err != nil {
 			return err
 		}
 		if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
@@ -263,13 +285,11 @@ func notFound(code string) handlerFunc {
 func (q *request) bucketARN() string { return "arn:aws:s3:::" + q.bucket }
 func (q *request) objectARN() string { return "arn:aws:s3:::" + q.bucket + "/" + q.key }
 
-// allow asks the Authorizer; anonymous requests are refused when none is set.
+// allow asks Access whether the caller may do action on resource.
 func (q *request) allow(action, resource string) error {
-	if q.h.Authorize == nil {
-		if q.id.Anonymous {
-			return errorf("AccessDenied", "")
-		}
-		return nil
+	err := q.h.Access.Authorize(q.Context(), q.Request, q.id, action, resource)
+	if errors.Is(err, access.ErrDenied) || errors.Is(err, access.ErrBadCredentials) {
+		return errorf("AccessDenied", "")
 	}
-	return q.h.Authorize(q.Context(), q.Request, q.id, action, resource)
+	return err
 }

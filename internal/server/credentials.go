@@ -2,17 +2,17 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
 // RootUser owns the admin credentials created on first start.
-const RootUser = "root"
+const RootUser = access.RootUser
 
 // CredentialsProfile is the profile name in <data>/credentials.
 const CredentialsProfile = "nixbucket"
@@ -31,7 +31,7 @@ func (s *Server) ensureRoot(ctx context.Context) error {
 		}
 	}
 	if s.Root.ID == "" {
-		s.Root = meta.AccessKey{ID: NewAccessKeyID(), Secret: NewSecret(), User: RootUser, Created: time.Now().UTC(), Enabled: true}
+		s.Root = meta.AccessKey{ID: access.NewAccessKeyID(), Secret: access.NewSecret(), User: RootUser, Created: time.Now().UTC(), Enabled: true}
 		if err := s.meta.PutAccessKey(ctx, s.Root); err != nil {
 			return fmt.Errorf("creating admin credentials: %w", err)
 		}
@@ -47,24 +47,6 @@ func (s *Server) ensureRoot(ctx context.Context) error {
 
 // CredentialsFile is where the admin credentials are written.
 func (s *Server) CredentialsFile() string { return filepath.Join(s.opts.Data, "credentials") }
-
-const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-const secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-func randomString(alphabet string, n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
-}
-
-// NewAccessKeyID returns a fresh AWS-shaped access key id (20 characters).
-func NewAccessKeyID() string { return "NB" + randomString(idAlphabet, 18) }
-
-// NewSecret returns a fresh 40-character secret access key.
-func NewSecret() string { return randomString(secretAlphabet, 40) }
 
 // writeFileAtomic writes data to path through a synced temporary file.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {

@@ -74,9 +74,9 @@ func TestAuthErrors(t *testing.T) {
 	st, _, body = e.do(r)
 	wantError(t, st, body, http.StatusBadRequest, "AuthorizationHeaderMalformed")
 	r = e.request(http.MethodGet, e.url(b, "k"), nil)
-	r.Header.Set("Authorization", "Bearer abc")
+	r.Header.Set("Authorization", "Bearer abc") // tokens are for plain-HTTP clients; this one is bogus
 	st, _, body = e.do(r)
-	wantError(t, st, body, http.StatusBadRequest, "InvalidArgument")
+	wantError(t, st, body, http.StatusForbidden, "AccessDenied")
 	r = e.request(http.MethodGet, e.url(b, "k")+"?X-Amz-Algorithm=AWS4-HMAC-SHA256", nil)
 	e.signBody(r, nil)
 	st, _, body = e.do(r)

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -26,6 +28,7 @@ type Options struct {
 	Region       string // default us-east-1
 	Domain       string // enables virtual-host addressing BUCKET.Domain
 	StrictRegion bool
+	Account      string // account id in ARNs; default 000000000000
 	Log          *slog.Logger
 }
 
@@ -35,7 +38,9 @@ type Server struct {
 	log     *slog.Logger
 	meta    meta.Store
 	objects *objects.Service
+	access  *access.Service
 	handler http.Handler
+	lock    *os.File
 	// Root is the admin access key; FirstStart says it was just created.
 	Root       meta.AccessKey
 	FirstStart bool
@@ -59,8 +64,13 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
+	lock, err := lockData(opts.Data)
+	if err != nil {
+		return nil, err
+	}
 	blobs, err := localfs.Open(filepath.Join(opts.Data, "blobs"))
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("opening blob store: %w", err)
 	}
 	if n := blobs.SweptTemps(); n > 0 {
@@ -68,45 +78,73 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	store, err := sqlite.Open(filepath.Join(opts.Data, "meta.db"))
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("opening metadata: %w", err)
 	}
-	s := &Server{opts: opts, log: log, meta: store}
+	s := &Server{opts: opts, log: log, meta: store, lock: lock}
 	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log}
 	start := time.Now()
 	if n, err := s.objects.Sweep(ctx, start); err != nil {
-		store.Close()
+		s.Close()
 		return nil, fmt.Errorf("sweeping unreferenced blobs: %w", err)
 	} else if n > 0 {
 		log.Info("removed unreferenced blobs", "blobs", n)
 	}
+	if err := s.ensureAccount(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.ensureRoot(ctx); err != nil {
-		store.Close()
+		s.Close()
 		return nil, err
 	}
 	s.handler = s.routes()
 	return s, nil
 }
 
+// ensureAccount settles the account id in ARNs: the option when given
+// (and then remembered, for the admin commands), else the stored one,
+// else access.DefaultAccount.
+func (s *Server) ensureAccount(ctx context.Context) error {
+	if s.opts.Account != "" {
+		if len(s.opts.Account) != 12 || strings.Trim(s.opts.Account, "0123456789") != "" {
+			return fmt.Errorf("account id %q: must be 12 digits", s.opts.Account)
+		}
+		return s.meta.SetSetting(ctx, "account", s.opts.Account)
+	}
+	a, err := s.meta.Setting(ctx, "account")
+	if err != nil {
+		return fmt.Errorf("reading the account id: %w", err)
+	}
+	s.opts.Account = a
+	return nil
+}
+
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close closes the metadata store.
-func (s *Server) Close() error { return s.meta.Close() }
+// Close closes the metadata store and releases the data directory.
+func (s *Server) Close() error {
+	err := s.meta.Close()
+	s.lock.Close()
+	return err
+}
 
 func (s *Server) routes() http.Handler {
+	s.access = access.New(s.meta, access.Options{Account: s.opts.Account, Log: s.log})
 	verifier := &sigv4.Verifier{
-		Lookup:       newKeyCache(s.meta).secret,
+		Lookup:       s.secret,
 		Region:       s.opts.Region,
 		StrictRegion: s.opts.StrictRegion,
 		Domain:       s.opts.Domain,
 	}
 	api := &s3api.Handler{
-		Objects:   s.objects,
-		Verifier:  verifier,
-		Authorize: s.authorize,
-		Region:    s.opts.Region,
-		Domain:    s.opts.Domain,
-		Log:       s.log,
+		Objects:  s.objects,
+		Verifier: verifier,
+		Access:   s.access,
+		Region:   s.opts.Region,
+		Domain:   s.opts.Domain,
+		Log:      s.log,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
@@ -125,12 +163,11 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
-// authorize is the one access decision. Until users and policies exist,
-// signed requests come only from root, which may do anything, and
-// anonymous requests are refused.
-func (s *Server) authorize(ctx context.Context, r *http.Request, id s3api.Identity, action, resource string) error {
-	if id.Anonymous {
-		return &s3api.Error{Code: "AccessDenied", Message: "Access Denied"}
+// secret looks up a signing key's secret for sigv4.
+func (s *Server) secret(ctx context.Context, id string) (string, error) {
+	secret, err := s.access.Secret(ctx, id)
+	if errors.Is(err, access.ErrBadCredentials) {
+		return "", fmt.Errorf("%w: %v", sigv4.ErrUnknownKey, err)
 	}
-	return nil
+	return secret, err
 }

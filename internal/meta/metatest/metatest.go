@@ -54,6 +54,13 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"ScanUploads", testScanUploads},
 		{"Referenced", testReferenced},
 		{"AccessKeys", testAccessKeys},
+		{"Users", testUsers},
+		{"DeleteUserCascade", testDeleteUserCascade},
+		{"AccessKeyAdmin", testAccessKeyAdmin},
+		{"Tokens", testTokens},
+		{"BucketPolicies", testBucketPolicies},
+		{"Settings", testSettings},
+		{"Generation", testGeneration},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentCreateIfAbsent", testConcurrentCreateIfAbsent},
 	}

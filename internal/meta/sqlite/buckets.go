@@ -44,9 +44,10 @@ func (t *txn) needBucket(name string) error {
 	return nil
 }
 
-// CreateBucket creates a bucket; meta.ErrBucketExists if it exists.
+// CreateBucket creates a bucket; meta.ErrBucketExists if it exists. It
+// advances the generation: BucketPolicy's answer for the name changes.
 func (s *Store) CreateBucket(ctx context.Context, b meta.Bucket) error {
-	return s.write(ctx, func(t *txn) error {
+	return s.writeIAM(ctx, func(t *txn) error {
 		ok, err := t.exists(qBucketExists, b.Name)
 		if err != nil {
 			return fmt.Errorf("look up bucket %q: %w", b.Name, err)
@@ -97,10 +98,10 @@ func (s *Store) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 	return bs, nil
 }
 
-// DeleteBucket deletes an empty bucket: meta.ErrNoSuchBucket,
+// DeleteBucket deletes an empty bucket and its policy: meta.ErrNoSuchBucket,
 // meta.ErrBucketNotEmpty while it holds objects or uploads.
 func (s *Store) DeleteBucket(ctx context.Context, name string) error {
-	return s.write(ctx, func(t *txn) error {
+	return s.writeIAM(ctx, func(t *txn) error {
 		if err := t.needBucket(name); err != nil {
 			return err
 		}
@@ -113,6 +114,9 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 				return fmt.Errorf("delete bucket %q: %w", name, meta.ErrBucketNotEmpty)
 			}
 		}
+		if _, err := t.exec(qDeleteBucketPolicy, name); err != nil {
+			return fmt.Errorf("delete bucket %q: %w", name, err)
+		}
 		if _, err := t.exec(qDeleteBucket, name); err != nil {
 			return fmt.Errorf("delete bucket %q: %w", name, err)
 		}
@@ -123,7 +127,7 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 // PutAccessKey stores a new access key; meta.ErrAccessKeyExists if the ID
 // is taken.
 func (s *Store) PutAccessKey(ctx context.Context, k meta.AccessKey) error {
-	return s.write(ctx, func(t *txn) error {
+	return s.writeIAM(ctx, func(t *txn) error {
 		ok, err := t.exists(qAccessKeyExist, k.ID)
 		if err != nil {
 			return fmt.Errorf("look up access key %q: %w", k.ID, err)

@@ -36,6 +36,7 @@ var (
 type writeReq struct {
 	ctx      context.Context
 	fn       func(t *txn) error
+	iam      bool  // a change IAM caches must see: advance the generation
 	err      error // fn's error unchanged, or the batch's
 	panicked any   // fn's panic, re-raised on the caller's goroutine
 	done     chan struct{}
@@ -46,10 +47,23 @@ type writeReq struct {
 // kept; fn may run on another goroutine, but a panic in it is re-raised in
 // the caller.
 func (s *Store) write(ctx context.Context, fn func(t *txn) error) error {
+	return s.submit(&writeReq{ctx: ctx, fn: fn})
+}
+
+// writeIAM is write for a change of identity data (users, keys, tokens,
+// policies, settings): once it committed, the generation advances, here
+// and in every other process that has the database open.
+func (s *Store) writeIAM(ctx context.Context, fn func(t *txn) error) error {
+	return s.submit(&writeReq{ctx: ctx, fn: fn, iam: true})
+}
+
+// submit hands r to the committer and waits for its outcome.
+func (s *Store) submit(r *writeReq) error {
+	ctx := r.ctx
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	r.done = make(chan struct{})
 	select {
 	case s.queue <- r:
 	case <-ctx.Done():
@@ -149,7 +163,18 @@ func (s *Store) commit(batch []*writeReq) {
 		tx.Rollback()
 		return
 	}
-	if err := tx.Commit(); err != nil {
+	iam := false
+	for _, r := range batch {
+		iam = iam || r.iam && r.err == nil && r.panicked == nil
+	}
+	err = tx.Commit()
+	// After the commit, and before any caller returns: see gen.go. Also
+	// after a failed commit, which may have happened: a needless advance
+	// costs a cache a reload, a missed one leaves it stale.
+	if iam {
+		s.gen.Load().bump() // Close clears gen only after the committer stopped
+	}
+	if err != nil {
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}

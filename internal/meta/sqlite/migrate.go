@@ -52,18 +52,27 @@ func loadMigrations() ([]migration, error) {
 
 // migrate applies the migrations newer than the database's user_version, all
 // in one transaction, and records the new version. It refuses a database
-// written by a newer schema.
+// written by a newer schema. A current schema needs no write lock, so
+// opening does not wait for another process's write transaction.
 func migrate(ctx context.Context, db *sql.DB) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
+	var have int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have == len(ms) {
+		return nil
+	}
+	// Again inside the transaction: another process may have migrated
+	// meanwhile.
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin migration: %w", err)
 	}
 	defer tx.Rollback()
-	var have int
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}

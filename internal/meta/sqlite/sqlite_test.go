@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,6 +136,50 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
+// TestMigrateFromV1 upgrades a database made by the first schema, with
+// data in it: the data stays, and the identity tables work.
+func TestMigrateFromV1(t *testing.T) {
+	ctx := t.Context()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "meta.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		ms[0].sql,
+		"PRAGMA user_version = 1",
+		"INSERT INTO buckets (name, created) VALUES ('old', 1)",
+		"INSERT INTO access_keys VALUES ('K', 's', 'root', 1, 1)",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := schemaVersion(t, path); v != len(ms) {
+		t.Errorf("schema version %d, want %d", v, len(ms))
+	}
+	if k, err := s.AccessKey(ctx, "K"); err != nil || k.User != "root" {
+		t.Errorf("AccessKey after migrating = %+v, %v", k, err)
+	}
+	if err := s.SetBucketPolicy(ctx, "old", []byte("{}")); err != nil {
+		t.Errorf("SetBucketPolicy on an old bucket: %v", err)
+	}
+	if err := s.CreateUser(ctx, meta.User{Name: "alice"}); err != nil {
+		t.Errorf("CreateUser: %v", err)
+	}
+}
+
 func TestPragmas(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
@@ -212,6 +255,12 @@ func TestQueryPlans(t *testing.T) {
 		{"ScanObjects", qScanObjects, []any{"b", "a", "b", 10}},
 		{"ScanUploads", qScanUploads, []any{"b", "a", "b", "a", "", 10}},
 		{"Referenced", qReferenced, []any{"x"}},
+		{"User", qUser, []any{"u"}},
+		{"Token", qToken, []any{"t"}},
+		{"BucketPolicy", qBucketPolicy, []any{"b"}},
+		{"Setting", qSetting, []any{"s"}},
+		{"DeleteUser keys", qDeleteUserKeys, []any{"u"}},
+		{"DeleteUser tokens", qDeleteUserTokens, []any{"u"}},
 	} {
 		rows, err := s.r.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.query, c.args...)
 		if err != nil {
@@ -251,53 +300,6 @@ func TestPrefixEnd(t *testing.T) {
 		if end != c.end || ok != c.ok {
 			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", c.prefix, end, ok, c.end, c.ok)
 		}
-	}
-}
-
-// TestExclusiveToProcess checks that another process cannot use the
-// database while a Store has it open (the unix-excl VFS), and can after
-// Close.
-func TestExclusiveToProcess(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "meta.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	other := func() error {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestOtherProcess$")
-		cmd.Env = append(os.Environ(), "NIXBUCKET_META_OTHER="+path)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return nil
-	}
-	if err := other(); err == nil {
-		t.Fatal("another process read the database while the store had it open")
-	} else if !strings.Contains(err.Error(), "locked") {
-		t.Fatalf("another process failed, but not on the lock: %v", err)
-	}
-	s.Close()
-	if err := other(); err != nil {
-		t.Fatalf("another process after Close: %v", err)
-	}
-}
-
-// TestOtherProcess is TestExclusiveToProcess's other process.
-func TestOtherProcess(t *testing.T) {
-	path := os.Getenv("NIXBUCKET_META_OTHER")
-	if path == "" {
-		t.Skip("run by TestExclusiveToProcess")
-	}
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(200)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var n int
-	if err := db.QueryRow("SELECT count(*) FROM buckets").Scan(&n); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -376,59 +378,4 @@ func TestKilledWriter(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-func TestOpenLockedByOtherProcess(t *testing.T) {
-	defer func(d time.Duration) { busyTimeout = d }(busyTimeout)
-	busyTimeout = 200 * time.Millisecond
-	path := filepath.Join(t.TempDir(), "meta.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	// The other process holds the database open until its stdin closes.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldOpen$")
-	cmd.Env = append(os.Environ(), "NIXBUCKET_META_HOLD="+path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer stdin.Close()
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
-		t.Fatalf("holder: %q, %v", line, err)
-	}
-	start := time.Now()
-	s, err = Open(path)
-	if err == nil {
-		s.Close()
-		t.Fatal("Open succeeded while another process held the database")
-	}
-	if !strings.Contains(err.Error(), "another nixbucket") {
-		t.Errorf("Open: %v, want a hint at another process", err)
-	}
-	t.Logf("Open failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
-}
-
-// TestHoldOpen is TestOpenLockedByOtherProcess's other process.
-func TestHoldOpen(t *testing.T) {
-	path := os.Getenv("NIXBUCKET_META_HOLD")
-	if path == "" {
-		t.Skip("run by TestOpenLockedByOtherProcess")
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	fmt.Println("open")
-	io.Copy(io.Discard, os.Stdin)
 }

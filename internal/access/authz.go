@@ -1,0 +1,92 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/policy"
+)
+
+// Authorize decides whether id may perform action (such as "s3:GetObject")
+// on resource (an S3 ARN) for request r, as AWS does: root may do
+// anything; otherwise an explicit Deny anywhere wins, and an Allow from the
+// user's policy or the bucket's policy is needed — within what the token's
+// own policy allows, when a token was used. It returns nil or an error
+// wrapping ErrDenied.
+func (s *Service) Authorize(ctx context.Context, r *http.Request, id Identity, action, resource string) error {
+	if id.Root {
+		return nil
+	}
+	gen, err := s.current(ctx)
+	if err != nil {
+		return err
+	}
+	req := policy.Request{Action: action, Resource: resource, Context: s.context(r, action)}
+	var user, narrow, bucket *policy.Policy
+	if !id.Anonymous {
+		req.Principal = policy.User(s.account, id.User)
+		if user, err = s.userPolicy(ctx, gen, id.User); err != nil {
+			return err
+		}
+		if id.TokenID != "" {
+			e, err := s.token(ctx, gen, id.TokenID)
+			if err != nil {
+				return fmt.Errorf("%w: token %s: %v", ErrBadCredentials, id.TokenID, err)
+			}
+			narrow = e.policy
+		}
+	}
+	if b := bucketOf(resource); b != "" {
+		if bucket, err = s.bucketPolicy(ctx, gen, b); err != nil {
+			return err
+		}
+	}
+	if policy.DecideNarrowed(user, narrow, bucket, &req) == policy.Allow {
+		return nil
+	}
+	return fmt.Errorf("%w: %s on %s", ErrDenied, action, resource)
+}
+
+// bucketOf returns the bucket an S3 ARN names, "" for none.
+func bucketOf(resource string) string {
+	rest, ok := strings.CutPrefix(resource, "arn:aws:s3:::")
+	if !ok {
+		return ""
+	}
+	b, _, _ := strings.Cut(rest, "/")
+	if b == "*" {
+		return ""
+	}
+	return b
+}
+
+// context fills the condition keys nixbucket supplies.
+func (s *Service) context(r *http.Request, action string) policy.Context {
+	c := policy.Context{CurrentTime: s.now()}
+	if r == nil {
+		return c
+	}
+	c.SecureTransport = r.TLS != nil
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		c.SourceIP = ap.Addr().Unmap()
+	}
+	c.UserAgent = r.UserAgent()
+	c.Referer = r.Referer()
+	if strings.EqualFold(action, "s3:ListBucket") && r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		c.Prefix, c.HasPrefix = first(q["prefix"])
+		c.Delimiter, c.HasDelimiter = first(q["delimiter"])
+		c.MaxKeys, c.HasMaxKeys = first(q["max-keys"])
+	}
+	return c
+}
+
+func first(vs []string) (string, bool) {
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}

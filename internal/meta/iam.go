@@ -1,0 +1,89 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors of the identity part of the Store.
+var (
+	ErrNoSuchUser         = errors.New("no such user")
+	ErrUserExists         = errors.New("user already exists")
+	ErrNoSuchToken        = errors.New("no such token")
+	ErrNoSuchBucketPolicy = errors.New("no such bucket policy")
+)
+
+// User is an IAM-style user. Its ARN is arn:aws:iam::<account>:user/<Name>.
+type User struct {
+	Name    string
+	Created time.Time
+	// Policy is the user's identity policy as JSON, nil for none. The
+	// store keeps it verbatim; callers validate it before storing.
+	Policy []byte
+}
+
+// Token is a bearer secret for clients that cannot sign (Nix's netrc, curl).
+// Only a hash of the secret is stored.
+type Token struct {
+	ID      string
+	User    string
+	Hash    []byte // SHA-256 of the secret
+	Created time.Time
+	Expires time.Time // zero: never
+	// Policy narrows what the token may do below its user's rights; nil
+	// means the user's rights.
+	Policy []byte
+}
+
+// IAM is the identity part of the Store: users, their keys and tokens, and
+// bucket policies. Deleting a user deletes its keys and tokens.
+//
+// The administrator, "root", has access keys but no User record: it has
+// no tokens and no policy, CreateUser refuses its name, and DeleteUser
+// does not know it.
+//
+// Generation returns a number that changes after every committed change
+// made here, by this process or another one sharing the store (the CLI
+// edits users while the server runs); also after PutAccessKey,
+// CreateBucket and DeleteBucket. Reads never change it; a write that
+// changed nothing may. It is cheap enough to call on every request, so
+// caches of users and policies can check they are current. It changes
+// only once the change committed, so a cache that reads it before
+// loading, and reloads when it differs, never keeps data older than the
+// generation it stored them under.
+type IAM interface {
+	CreateUser(ctx context.Context, u User) error        // ErrUserExists, also for "root"
+	User(ctx context.Context, name string) (User, error) // ErrNoSuchUser
+	Users(ctx context.Context) ([]User, error)           // sorted by name
+	DeleteUser(ctx context.Context, name string) error   // ErrNoSuchUser
+	// SetUserPolicy replaces the user's policy; nil removes it.
+	// ErrNoSuchUser.
+	SetUserPolicy(ctx context.Context, name string, policy []byte) error
+
+	// SetAccessKeyEnabled enables or disables a key: ErrNoSuchAccessKey.
+	SetAccessKeyEnabled(ctx context.Context, id string, enabled bool) error
+	DeleteAccessKey(ctx context.Context, id string) error // ErrNoSuchAccessKey
+
+	// PutToken stores a new token: ErrNoSuchUser unless t.User has a User
+	// record. An ID already in use, or an empty Hash, is an error.
+	PutToken(ctx context.Context, t Token) error
+	Token(ctx context.Context, id string) (Token, error) // ErrNoSuchToken
+	Tokens(ctx context.Context) ([]Token, error)         // sorted by user, then ID
+	DeleteToken(ctx context.Context, id string) error    // ErrNoSuchToken
+
+	// SetBucketPolicy stores a bucket's policy; nil removes it.
+	// ErrNoSuchBucket for a missing bucket. DeleteBucket deletes the
+	// bucket's policy with it.
+	SetBucketPolicy(ctx context.Context, bucket string, policy []byte) error
+	// BucketPolicy returns the policy JSON: ErrNoSuchBucket,
+	// ErrNoSuchBucketPolicy.
+	BucketPolicy(ctx context.Context, bucket string) ([]byte, error)
+
+	// Setting and SetSetting keep small server-wide values (such as the
+	// account id); a missing name reads as "".
+	Setting(ctx context.Context, name string) (string, error)
+	SetSetting(ctx context.Context, name, value string) error
+
+	Generation(ctx context.Context) (uint64, error)
+}
