@@ -4,33 +4,150 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
+	"github.com/nixbucket/nixbucket/internal/server"
 )
 
 const bucketUsage = `usage:
-  nixbucket bucket policy set BUCKET FILE   set the bucket policy ("-" reads stdin)
+  nixbucket bucket policy set BUCKET FILE|anonymous-read   set the bucket policy ("-" reads stdin;
+                                                    anonymous-read: the seed's public-read policy)
   nixbucket bucket policy get BUCKET
   nixbucket bucket policy delete BUCKET
+  nixbucket bucket set BUCKET priority=N want-mass-query=0|1   what nix-cache-info says
+  nixbucket bucket info BUCKET                     paths, NAR and file bytes, settings, keys
+  nixbucket bucket key generate BUCKET [NAME]      add a fresh narinfo signing key
+  nixbucket bucket key add BUCKET FILE             add a key from nix-store --generate-binary-cache-key
+  nixbucket bucket key remove BUCKET NAME
+  nixbucket bucket public-key BUCKET               the keys in trusted-public-keys form
 All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data).`
 
 func bucketCmd(args []string) error {
-	if len(args) < 2 || args[0] != "policy" {
+	if len(args) < 2 {
 		return fmt.Errorf("%s", bucketUsage)
 	}
-	fs := flag.NewFlagSet("bucket policy "+args[1], flag.ContinueOnError)
+	fs := flag.NewFlagSet("bucket "+args[0], flag.ContinueOnError)
 	data := dataFlag(fs)
-	switch args[1] {
+	switch args[0] {
+	case "policy":
+		return bucketPolicyCmd(fs, data, args[1:])
+	case "key":
+		return bucketKeyCmd(fs, data, args[1:])
 	case "set":
-		pos, err := parse(fs, args[2:], 2, 2, "bucket policy set BUCKET FILE")
+		pos, err := parse(fs, args[1:], 2, 3, "bucket set BUCKET priority=N want-mass-query=0|1")
 		if err != nil {
 			return err
 		}
-		doc, err := readPolicy(pos[1])
+		return withAdmin(*data, func(a *admin) error {
+			st, err := a.store.CacheSettings(a.ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			for _, kv := range pos[1:] {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "priority":
+					if st.Priority, err = strconv.Atoi(v); err != nil || st.Priority < 0 {
+						return fmt.Errorf("priority=%q: want a non-negative integer", v)
+					}
+				case "want-mass-query":
+					if v != "0" && v != "1" {
+						return fmt.Errorf("want-mass-query=%q: want 0 or 1", v)
+					}
+					st.WantMassQuery = v == "1"
+				default:
+					return fmt.Errorf("unknown setting %q (priority=N, want-mass-query=0|1)", kv)
+				}
+			}
+			return a.store.SetCacheSettings(a.ctx, pos[0], st)
+		})
+	case "info":
+		pos, err := parse(fs, args[1:], 1, 1, "bucket info BUCKET")
 		if err != nil {
+			return err
+		}
+		return withAdmin(*data, func(a *admin) error { return bucketInfo(a, pos[0]) })
+	case "public-key":
+		pos, err := parse(fs, args[1:], 1, 1, "bucket public-key BUCKET")
+		if err != nil {
+			return err
+		}
+		return withAdmin(*data, func(a *admin) error {
+			keys, err := server.PublicKeys(a.ctx, a.store, pos[0])
+			if err != nil {
+				return err
+			}
+			if len(keys) == 0 {
+				return fmt.Errorf("bucket %s has no signing key (nixbucket bucket key generate %s)", pos[0], pos[0])
+			}
+			fmt.Println(strings.Join(keys, " "))
+			return nil
+		})
+	}
+	return fmt.Errorf("unknown bucket command %q\n%s", args[0], bucketUsage)
+}
+
+func bucketInfo(a *admin, bucket string) error {
+	st, err := a.store.CacheStats(a.ctx, bucket)
+	if err != nil {
+		return err
+	}
+	cs, err := a.store.CacheSettings(a.ctx, bucket)
+	if err != nil {
+		return err
+	}
+	keys, err := server.PublicKeys(a.ctx, a.store, bucket)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bucket:          %s\n", bucket)
+	fmt.Printf("store paths:     %d\n", st.Paths)
+	fmt.Printf("NAR bytes:       %d (%s)\n", st.NarBytes, human(st.NarBytes))
+	fmt.Printf("file bytes:      %d (%s)\n", st.FileBytes, human(st.FileBytes))
+	fmt.Printf("priority:        %d\n", cs.Priority)
+	fmt.Printf("want-mass-query: %v\n", cs.WantMassQuery)
+	fmt.Printf("signing keys:    %s\n", strings.Join(keys, " "))
+	if _, err := a.access.BucketPolicy(a.ctx, bucket); err == nil {
+		fmt.Printf("policy:          yes (nixbucket bucket policy get %s)\n", bucket)
+	} else {
+		fmt.Printf("policy:          none (private)\n")
+	}
+	return nil
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func bucketPolicyCmd(fs *flag.FlagSet, data *string, args []string) error {
+	switch args[0] {
+	case "set":
+		pos, err := parse(fs, args[1:], 2, 2, "bucket policy set BUCKET FILE|anonymous-read")
+		if err != nil {
+			return err
+		}
+		var doc []byte
+		if _, serr := os.Stat(pos[1]); pos[1] == "anonymous-read" && serr != nil {
+			doc = anonymousRead(pos[0])
+		} else if doc, err = readPolicy(pos[1]); err != nil {
 			return err
 		}
 		return withAdmin(*data, func(a *admin) error { return a.access.SetBucketPolicy(a.ctx, pos[0], doc) })
 	case "get":
-		pos, err := parse(fs, args[2:], 1, 1, "bucket policy get BUCKET")
+		pos, err := parse(fs, args[1:], 1, 1, "bucket policy get BUCKET")
 		if err != nil {
 			return err
 		}
@@ -43,11 +160,84 @@ func bucketCmd(args []string) error {
 			return err
 		})
 	case "delete":
-		pos, err := parse(fs, args[2:], 1, 1, "bucket policy delete BUCKET")
+		pos, err := parse(fs, args[1:], 1, 1, "bucket policy delete BUCKET")
 		if err != nil {
 			return err
 		}
 		return withAdmin(*data, func(a *admin) error { return a.access.DeleteBucketPolicy(a.ctx, pos[0]) })
 	}
-	return fmt.Errorf("unknown bucket policy command %q\n%s", args[1], bucketUsage)
+	return fmt.Errorf("unknown bucket policy command %q\n%s", args[0], bucketUsage)
+}
+
+// anonymousRead is the seed's anonymous-read bucket policy for bucket.
+func anonymousRead(bucket string) []byte {
+	return []byte(fmt.Sprintf(`{
+    "Id": "DirectReads",
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "AllowDirectReads",
+            "Action": [
+                "s3:GetObject",
+                "s3:GetBucketLocation"
+            ],
+            "Effect": "Allow",
+            "Resource": [
+                "arn:aws:s3:::%[1]s",
+                "arn:aws:s3:::%[1]s/*"
+            ],
+            "Principal": "*"
+        }
+    ]
+}
+`, bucket))
+}
+
+func bucketKeyCmd(fs *flag.FlagSet, data *string, args []string) error {
+	switch args[0] {
+	case "generate":
+		pos, err := parse(fs, args[1:], 1, 2, "bucket key generate BUCKET [NAME]")
+		if err != nil {
+			return err
+		}
+		name := ""
+		if len(pos) == 2 {
+			name = pos[1]
+		}
+		return withAdmin(*data, func(a *admin) error {
+			k, err := server.NewSigningKey(a.ctx, a.store, pos[0], name)
+			if err != nil {
+				return err
+			}
+			fmt.Println(k.Public().String())
+			return nil
+		})
+	case "add":
+		pos, err := parse(fs, args[1:], 2, 2, "bucket key add BUCKET FILE")
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(pos[1])
+		if err != nil {
+			return err
+		}
+		k, err := signature.ParseSecretKey(strings.TrimSpace(string(b)))
+		if err != nil {
+			return fmt.Errorf("%s: %w (want a secret key from nix-store --generate-binary-cache-key)", pos[1], err)
+		}
+		return withAdmin(*data, func(a *admin) error {
+			err := a.store.AddSigningKey(a.ctx, meta.SigningKey{Bucket: pos[0], Name: k.Name(), Secret: k.String(), Created: time.Now().UTC()})
+			if err == nil {
+				fmt.Println(k.Public().String())
+			}
+			return err
+		})
+	case "remove":
+		pos, err := parse(fs, args[1:], 2, 2, "bucket key remove BUCKET NAME")
+		if err != nil {
+			return err
+		}
+		return withAdmin(*data, func(a *admin) error { return a.store.RemoveSigningKey(a.ctx, pos[0], pos[1]) })
+	}
+	return fmt.Errorf("unknown bucket key command %q\n%s", args[0], bucketUsage)
 }

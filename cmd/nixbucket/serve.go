@@ -53,8 +53,11 @@ func serve(args []string) error {
 	}
 	endpoint := "http://" + ln.Addr().String()
 	if srv.FirstStart {
-		printBanner(endpoint, srv)
+		fmt.Fprint(os.Stderr, srv.Banner(ctx, endpoint))
 	}
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go srv.Run(bg)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -78,22 +81,6 @@ func serve(args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
-}
-
-func printBanner(endpoint string, srv *server.Server) {
-	fmt.Fprintf(os.Stderr, `
-nixbucket: first start — admin credentials created.
-
-  access key id:     %s
-  secret access key: %s
-
-They are saved (mode 0600) in %s as profile [%s].
-This is the only time they are printed. Try:
-
-  AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s --profile %s s3 ls
-
-`, srv.Root.ID, srv.Root.Secret, srv.CredentialsFile(), server.CredentialsProfile,
-		srv.CredentialsFile(), endpoint, server.CredentialsProfile)
 }
 
 func envOr(name, def string) string {

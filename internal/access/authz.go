@@ -90,3 +90,18 @@ func first(vs []string) (string, bool) {
 	}
 	return vs[0], true
 }
+
+// GrantsAnonymous reports whether the bucket's policy grants anonymous
+// callers anything: a refused anonymous request there is an ordinary 403,
+// while elsewhere it asks for credentials (401).
+func (s *Service) GrantsAnonymous(ctx context.Context, bucket string) (bool, error) {
+	gen, err := s.current(ctx)
+	if err != nil {
+		return false, err
+	}
+	p, err := s.bucketPolicy(ctx, gen, bucket)
+	if err != nil {
+		return false, err
+	}
+	return p.GrantsAnonymous(), nil
+}

@@ -80,6 +80,9 @@ type Object struct {
 	// PartsCount is the number of parts for a multipart object, else 0.
 	PartsCount int
 	Segments   []Segment
+	// Narinfo, when set on PutObject, is the index record of the accepted
+	// narinfo this object is (see Nix). Object and ScanObjects leave it nil.
+	Narinfo *Narinfo
 }
 
 // Upload is an in-progress multipart upload.
@@ -133,6 +136,7 @@ type Check func(current *Object) error
 // Store is the metadata store. Implementations are safe for concurrent use.
 type Store interface {
 	IAM
+	Nix
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

@@ -2,7 +2,6 @@ package objects
 
 import (
 	"context"
-	"encoding/hex"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -59,23 +58,17 @@ func (s *Service) Copy(ctx context.Context, in CopyInput) (meta.Object, error) {
 	if err := in.SrcCond.check(src); err != nil {
 		return meta.Object{}, err
 	}
+	h := src.Headers
+	if in.ReplaceHeaders {
+		h = in.Headers
+	}
+	if s.Hook != nil && s.Hook.Wants(in.Bucket, in.Key) {
+		// A copy onto a hooked key is checked like any other write to it.
+		return s.putHooked(ctx, PutInput{Bucket: in.Bucket, Key: in.Key, Body: r, Size: src.Size, Headers: h, Cond: in.Cond})
+	}
 	w, err := s.write(ctx, r, src.Size, MaxObjectSize, Verify{}, true)
 	if err != nil {
 		return meta.Object{}, err
 	}
-	obj := meta.Object{
-		Bucket: in.Bucket, Key: in.Key, Size: w.size(), ETag: hex.EncodeToString(w.md5),
-		Modified: s.now(), Headers: src.Headers, SHA256: w.sha256,
-		Segments: []meta.Segment{w.seg},
-	}
-	if in.ReplaceHeaders {
-		obj.Headers = in.Headers
-	}
-	garbage, err := s.Meta.PutObject(ctx, obj, in.Cond.check)
-	if err != nil {
-		s.discard(ctx, obj.Segments)
-		return meta.Object{}, err
-	}
-	s.discard(ctx, garbage)
-	return obj, nil
+	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, h, w, ""), in.Cond)
 }

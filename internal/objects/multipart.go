@@ -24,10 +24,14 @@ func (s *Service) newUploadID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// CreateUpload starts a multipart upload.
+// CreateUpload starts a multipart upload. Keys the hook wants (narinfos)
+// must be written whole, so they cannot be uploaded in parts.
 func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm) (meta.Upload, error) {
 	if err := ValidKey(key); err != nil {
 		return meta.Upload{}, err
+	}
+	if s.Hook != nil && s.Hook.Wants(bucket, key) {
+		return meta.Upload{}, fmt.Errorf("%w: %s must be uploaded in one PUT", ErrInvalidArgument, key)
 	}
 	u := meta.Upload{Bucket: bucket, Key: key, ID: s.newUploadID(), Initiated: s.now(), Headers: h, ChecksumAlgorithm: string(alg)}
 	if err := s.Meta.CreateUpload(ctx, u); err != nil {

@@ -52,6 +52,8 @@ type Service struct {
 	Blobs storage.Backend
 	Log   *slog.Logger
 	Now   func() time.Time // nil means time.Now
+	// Hook, if set, checks and rewrites the writes it wants (narinfos).
+	Hook Hook
 }
 
 func (s *Service) now() time.Time {

@@ -74,23 +74,36 @@ func (s *Service) Put(ctx context.Context, in PutInput) (meta.Object, error) {
 			return meta.Object{}, err
 		}
 	}
+	if s.Hook != nil && s.Hook.Wants(in.Bucket, in.Key) {
+		return s.putHooked(ctx, in)
+	}
 	w, err := s.write(ctx, in.Body, in.Size, MaxPutSize, in.Verify, true)
 	if err != nil {
 		return meta.Object{}, err
 	}
-	obj := meta.Object{
-		Bucket:            in.Bucket,
-		Key:               in.Key,
+	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, in.Headers, w, in.Verify.ChecksumAlgorithm), in.Cond)
+}
+
+// newObject is the record of a one-segment object just written.
+func (s *Service) newObject(bucket, key string, h meta.Headers, w written, alg checksum.Algorithm) meta.Object {
+	return meta.Object{
+		Bucket:            bucket,
+		Key:               key,
 		Size:              w.size(),
 		ETag:              hex.EncodeToString(w.md5),
 		Modified:          s.now(),
-		Headers:           in.Headers,
+		Headers:           h,
 		SHA256:            w.sha256,
-		ChecksumAlgorithm: string(in.Verify.ChecksumAlgorithm),
+		ChecksumAlgorithm: string(alg),
 		Checksum:          w.checksum,
 		Segments:          []meta.Segment{w.seg},
 	}
-	garbage, err := s.Meta.PutObject(ctx, obj, in.Cond.check)
+}
+
+// commitPut makes obj visible if cond still holds, and discards what it
+// replaced; on failure it discards obj's own blobs.
+func (s *Service) commitPut(ctx context.Context, obj meta.Object, cond Conditions) (meta.Object, error) {
+	garbage, err := s.Meta.PutObject(ctx, obj, cond.check)
 	if err != nil {
 		s.discard(ctx, obj.Segments)
 		return meta.Object{}, err

@@ -234,3 +234,22 @@ func DecideNarrowed(identity, narrow, bucket *Policy, r *Request) Decision {
 	}
 	return d
 }
+
+// GrantsAnonymous reports whether some Allow statement of the policy names
+// anonymous callers as its principal ("*"), whatever its actions,
+// resources and conditions. The binary-cache protocol uses it to tell a
+// public cache, where a refused anonymous request is an ordinary 403, from
+// a private one, where it answers 401 so clients ask for credentials.
+func (p *Policy) GrantsAnonymous() bool {
+	if p == nil || p.kind != bucketPolicy {
+		return false
+	}
+	anon := &Principal{}
+	for i := range p.stmts {
+		s := &p.stmts[i]
+		if !s.deny && s.principals.match(anon) != s.notPrincipal {
+			return true
+		}
+	}
+	return false
+}

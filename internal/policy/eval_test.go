@@ -484,3 +484,27 @@ func TestConcurrentEvaluate(t *testing.T) {
 		}
 	}
 }
+
+func TestGrantsAnonymous(t *testing.T) {
+	for _, c := range []struct {
+		doc  string
+		want bool
+	}{
+		{`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}`, true},
+		{`{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/nar/*"}]}`, true},
+		{`{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/r"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}`, false},
+		{`{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}]}`, false},
+	} {
+		p, err := policy.ParseBucket([]byte(c.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.GrantsAnonymous(); got != c.want {
+			t.Errorf("%s: GrantsAnonymous = %v, want %v", c.doc, got, c.want)
+		}
+	}
+	var nilPolicy *policy.Policy
+	if nilPolicy.GrantsAnonymous() {
+		t.Error("nil policy grants anonymous")
+	}
+}

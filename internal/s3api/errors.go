@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -140,6 +141,7 @@ func toS3(err error) *Error {
 		{objects.ErrInvalidPartOrder, "InvalidPartOrder"},
 		{objects.ErrTooManyParts, "InvalidArgument"},
 		{objects.ErrInvalidArgument, "InvalidArgument"},
+		{objects.ErrRejected, "InvalidArgument"},
 	}
 	for _, t := range table {
 		if errors.Is(err, t.err) {
@@ -175,6 +177,47 @@ type errorBody struct {
 	Resource  string `xml:",omitempty"`
 	RequestID string `xml:"RequestId"`
 	HostID    string `xml:"HostId"`
+}
+
+// fail writes err for request q: S3 XML, or plain text on the binary-cache
+// protocol, where an anonymous request refused in a bucket that grants
+// anonymous callers nothing gets 401 with a Basic challenge, so Nix asks
+// for credentials (netrc) instead of taking the path as missing. A bucket
+// that grants anonymous reads keeps AWS's 403: newer Nix treats 401 as a
+// hard error, so a public cache must not answer a missing path with it.
+func (h *Handler) fail(q *request, err error) {
+	e := toS3(err)
+	if e != nil && e.Code == "AccessDenied" && q.plain && q.id.Anonymous && q.bucket != "" && q.key != "" {
+		public, perr := h.Access.GrantsAnonymous(q.Context(), q.bucket)
+		if perr == nil && !public {
+			q.w.Header().Set("WWW-Authenticate", `Basic realm="nixbucket"`)
+			h.writePlain(q, http.StatusUnauthorized, "Unauthorized", "credentials required")
+			return
+		}
+	}
+	if !q.plain {
+		h.writeError(q.w, q.Request, err)
+		return
+	}
+	if e == nil {
+		h.log().Error("request failed", "method", q.Method, "path", q.URL.Path, "err", err)
+		e = errorf("InternalError", "")
+	}
+	status, ok := errorStatus[e.Code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	h.writePlain(q, status, e.Code, e.Message)
+}
+
+// writePlain writes a plain-text error.
+func (h *Handler) writePlain(q *request, status int, code, msg string) {
+	q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	q.w.Header().Set("X-Nixbucket-Error", code)
+	q.w.WriteHeader(status)
+	if q.Method != http.MethodHead {
+		fmt.Fprintf(q.w, "%d %s: %s\n", status, code, msg)
+	}
 }
 
 // writeError writes err as S3 XML (headers only for HEAD). Unknown errors

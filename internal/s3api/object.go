@@ -108,12 +108,18 @@ func getOrHead(q *request) error {
 		obj, rd, err = q.h.Objects.Get(q.Context(), q.bucket, q.key)
 	}
 	if err != nil {
+		if errors.Is(err, meta.ErrNoSuchKey) && q.key == "nix-cache-info" && q.h.Nix != nil {
+			return serveCacheInfo(q)
+		}
 		return q.missing(err)
 	}
 	if rd != nil {
 		defer rd.Close()
 	}
 	objectHeaders(q.w, obj, q.query)
+	if q.h.Nix != nil {
+		nixHeaders(q, obj)
+	}
 	if status := evalConditions(q.Request, obj); status != 0 {
 		if status == http.StatusNotModified {
 			q.w.WriteHeader(status)
@@ -149,6 +155,9 @@ func getOrHead(q *request) error {
 		q.w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
 		q.w.WriteHeader(http.StatusOK)
 		return nil
+	}
+	if dec, err := decoded(q, obj, rd); dec || err != nil {
+		return err
 	}
 	// Conditionals were evaluated above with S3's rules; ServeContent only
 	// does the Range.

@@ -7,6 +7,7 @@
 package s3api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -26,6 +27,9 @@ type Handler struct {
 	Verifier *sigv4.Verifier
 	// Access authenticates keys and tokens and makes every access decision.
 	Access *access.Service
+	// Nix, when set, makes every bucket a Nix binary cache: a synthesised
+	// nix-cache-info, and narinfo reads recorded.
+	Nix    NixCache
 	Region string
 	// Domain enables virtual-host addressing: Host BUCKET.Domain.
 	Domain string
@@ -49,6 +53,18 @@ type request struct {
 	query  url.Values
 	auth   *sigv4.Result
 	id     access.Identity
+	// plain marks the binary-cache protocol: a request not signed the S3
+	// way (anonymous, Bearer or Basic) from a client that is no S3 SDK.
+	// Its errors are plain text rather than S3 XML.
+	plain bool
+}
+
+// NixCache is what the S3 front end asks of the binary-cache layer.
+type NixCache interface {
+	// CacheInfo is the nix-cache-info of a bucket that holds none.
+	CacheInfo(ctx context.Context, bucket string) ([]byte, error)
+	// Touch records a read of key (counted only for narinfos).
+	Touch(bucket, key string)
 }
 
 func (q *request) has(name string) bool {
@@ -73,11 +89,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.authenticate(q); err != nil {
-		h.writeError(w, r, err)
+		h.fail(q, err)
 		return
 	}
 	if err := h.route(q); err != nil {
-		h.writeError(w, r, err)
+		h.fail(q, err)
 	}
 }
 
@@ -91,6 +107,7 @@ func (h *Handler) authenticate(q *request) error {
 			return errorf("AccessDenied", strings.TrimPrefix(err.Error(), access.ErrBadCredentials.Error()+": "))
 		}
 		q.id = id
+		q.plain = !fromS3Client(q.Request)
 		q.auth = &sigv4.Result{Body: q.Body, DecodedLength: q.ContentLength}
 		if q.Body == nil || q.Body == http.NoBody {
 			q.auth.Body = http.NoBody
@@ -102,6 +119,7 @@ func (h *Handler) authenticate(q *request) error {
 	}
 	if q.auth.Anonymous {
 		q.id = access.Identity{Anonymous: true}
+		q.plain = !fromS3Client(q.Request)
 		return nil
 	}
 	q.id, err = h.Access.KeyIdentity(ctx, q.auth.AccessKeyID)
@@ -109,6 +127,24 @@ func (h *Handler) authenticate(q *request) error {
 		return errorf("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
 	}
 	return err
+}
+
+// fromS3Client reports whether an unsigned request comes from an S3 SDK or
+// tool (aws --no-sign-request, boto3, aws-sdk-cpp without credentials),
+// which expect S3 XML errors, rather than from Nix, curl or a browser.
+func fromS3Client(r *http.Request) bool {
+	for name := range r.Header {
+		if strings.HasPrefix(name, "X-Amz-") {
+			return true
+		}
+	}
+	ua := strings.ToLower(r.UserAgent())
+	for _, s := range []string{"aws-sdk", "aws-cli", "boto", "botocore", "minio", "s3cmd", "rclone"} {
+		if strings.Contains(ua, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // splitPath finds the bucket and key, by virtual host when the Host is a

@@ -42,7 +42,13 @@ func (s *Server) ensureRoot(ctx context.Context) error {
 		return nil
 	}
 	body := fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", CredentialsProfile, s.Root.ID, s.Root.Secret)
-	return writeFileAtomic(path, []byte(body), 0o600)
+	if err := writeFileAtomic(path, []byte(body), 0o600); err != nil {
+		return err
+	}
+	// The same key as HTTP Basic credentials, for Nix's netrc-file. Nix
+	// matches netrc lines by host name, without the port.
+	netrc := fmt.Sprintf("machine 127.0.0.1 login %s password %s\nmachine localhost login %s password %s\n", s.Root.ID, s.Root.Secret, s.Root.ID, s.Root.Secret)
+	return writeFileAtomic(filepath.Join(s.opts.Data, "netrc"), []byte(netrc), 0o600)
 }
 
 // CredentialsFile is where the admin credentials are written.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
+	"github.com/nixbucket/nixbucket/internal/cache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -39,6 +40,7 @@ type Server struct {
 	meta    meta.Store
 	objects *objects.Service
 	access  *access.Service
+	cache   *cache.Service
 	handler http.Handler
 	lock    *os.File
 	// Root is the admin access key; FirstStart says it was just created.
@@ -83,6 +85,8 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock}
 	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log}
+	s.objects.Hook = &cache.Hook{Objects: s.objects, Keys: store}
+	s.cache = &cache.Service{Store: store, Log: log}
 	start := time.Now()
 	if n, err := s.objects.Sweep(ctx, start); err != nil {
 		s.Close()
@@ -95,6 +99,10 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := s.ensureRoot(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.ensureDefaultCache(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -120,11 +128,19 @@ func (s *Server) ensureAccount(ctx context.Context) error {
 	return nil
 }
 
+// Objects is the object core, for tests and admin tools.
+func (s *Server) Objects() *objects.Service { return s.objects }
+
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Run does the server's background work (batched writes of narinfo
+// access times) until ctx ends.
+func (s *Server) Run(ctx context.Context) { s.cache.Run(ctx) }
+
 // Close closes the metadata store and releases the data directory.
 func (s *Server) Close() error {
+	s.cache.Flush(context.Background())
 	err := s.meta.Close()
 	s.lock.Close()
 	return err
@@ -142,6 +158,7 @@ func (s *Server) routes() http.Handler {
 		Objects:  s.objects,
 		Verifier: verifier,
 		Access:   s.access,
+		Nix:      s.cache,
 		Region:   s.opts.Region,
 		Domain:   s.opts.Domain,
 		Log:      s.log,

@@ -63,6 +63,15 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 		{"Generation", testGeneration},
 		{"ConcurrentPut", testConcurrentPut},
 		{"ConcurrentCreateIfAbsent", testConcurrentCreateIfAbsent},
+		{"NarinfoIndex", testNarinfoIndex},
+		{"NarinfoCheck", testNarinfoCheck},
+		{"NarinfoCompleteUpload", testNarinfoCompleteUpload},
+		{"CacheStats", testCacheStats},
+		{"TouchNarinfos", testTouchNarinfos},
+		{"CacheSettings", testCacheSettings},
+		{"SigningKeys", testSigningKeys},
+		{"NixBucketCleanup", testNixBucketCleanup},
+		{"NixGeneration", testNixGeneration},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -98,8 +98,9 @@ func (s *Store) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 	return bs, nil
 }
 
-// DeleteBucket deletes an empty bucket and its policy: meta.ErrNoSuchBucket,
-// meta.ErrBucketNotEmpty while it holds objects or uploads.
+// DeleteBucket deletes an empty bucket with its policy, cache settings and
+// signing keys: meta.ErrNoSuchBucket, meta.ErrBucketNotEmpty while it
+// holds objects or uploads.
 func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 	return s.writeIAM(ctx, func(t *txn) error {
 		if err := t.needBucket(name); err != nil {
@@ -113,6 +114,9 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 			if full {
 				return fmt.Errorf("delete bucket %q: %w", name, meta.ErrBucketNotEmpty)
 			}
+		}
+		if err := t.deleteBucketNix(name); err != nil {
+			return err
 		}
 		if _, err := t.exec(qDeleteBucketPolicy, name); err != nil {
 			return fmt.Errorf("delete bucket %q: %w", name, err)

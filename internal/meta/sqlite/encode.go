@@ -27,14 +27,20 @@ import (
 //
 //	0x01, uvarint count, then per segment: string blob ID, varint size,
 //	and for an inline segment (empty blob ID) the string of its bytes.
+//
+// A list of strings (a narinfo's references or signatures), version 1:
+//
+//	0x01, uvarint count, then that many strings.
 const (
 	attrsV1    = 0x01
 	segmentsV1 = 0x01
+	stringsV1  = 0x01
 )
 
 var (
 	errAttrs    = errors.New("corrupt object attributes")
 	errSegments = errors.New("corrupt segment list")
+	errStrings  = errors.New("corrupt string list")
 )
 
 func appendString(b []byte, s string) []byte {
@@ -139,6 +145,44 @@ func decodeSegments(b string) ([]meta.Segment, error) {
 		return nil, errSegments
 	}
 	return segs, nil
+}
+
+func encodeStrings(ss []string) []byte {
+	n := 1 + binary.MaxVarintLen64
+	for _, s := range ss {
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, stringsV1)
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// decodeStrings decodes a list of strings, nil for an empty one. The
+// strings share b's memory.
+func decodeStrings(b string) ([]string, error) {
+	if len(b) == 0 || b[0] != stringsV1 {
+		return nil, errStrings
+	}
+	d := decoder{s: b, i: 1}
+	count := d.uvarint()
+	if d.bad || count > uint64(len(b)) { // each string takes ≥ 1 byte
+		return nil, errStrings
+	}
+	var ss []string
+	if count > 0 {
+		ss = make([]string, count)
+	}
+	for k := range ss {
+		ss[k] = d.str()
+	}
+	if d.bad || d.i != len(b) {
+		return nil, errStrings
+	}
+	return ss, nil
 }
 
 // decoder reads varints and strings from s. Decoded strings are

@@ -118,9 +118,13 @@ func (t *txn) current(bucket, key string, check meta.Check) (*meta.Object, error
 	return cur, nil
 }
 
-// putObject stores obj, replacing cur, and counts its blob references; the
-// replaced segments become garbage candidates.
+// putObject stores obj, replacing cur, keeps the narinfo index (see
+// indexObject), and counts its blob references; the replaced segments
+// become garbage candidates.
 func (t *txn) putObject(obj meta.Object, cur *meta.Object, g *garbage) error {
+	if err := t.indexObject(obj.Bucket, obj.Key, obj.Narinfo); err != nil {
+		return err
+	}
 	if _, err := t.exec(qPutObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, nanos(obj.Modified),
 		encodeAttrs(&obj), encodeSegments(obj.Segments)); err != nil {
 		return fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
@@ -198,7 +202,9 @@ func (t *txn) collect(g *garbage) ([]meta.Segment, error) {
 }
 
 // PutObject stores obj after check accepted the current object, and returns
-// the replaced object's no longer referenced segments.
+// the replaced object's no longer referenced segments. For a narinfo key
+// it stores obj.Narinfo as the key's index record, or removes the record
+// when obj.Narinfo is nil; a record for another key is an error.
 func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check) ([]meta.Segment, error) {
 	var out []meta.Segment
 	err := s.write(ctx, func(t *txn) error {
@@ -219,14 +225,20 @@ func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check
 	return out, nil
 }
 
-// DeleteObject removes the object after check accepted it; a missing key is
-// not an error.
+// DeleteObject removes the object, and for a narinfo key its index record,
+// after check accepted it; a missing key is not an error.
 func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta.Check) ([]meta.Segment, error) {
 	var out []meta.Segment
 	err := s.write(ctx, func(t *txn) error {
 		cur, err := t.current(bucket, key, check)
-		if err != nil || cur == nil {
+		if err != nil {
 			return err
+		}
+		if err := t.indexObject(bucket, key, nil); err != nil {
+			return err
+		}
+		if cur == nil {
+			return nil
 		}
 		if _, err := t.exec(qDeleteObject, bucket, key); err != nil {
 			return fmt.Errorf("delete object %q/%q: %w", bucket, key, err)

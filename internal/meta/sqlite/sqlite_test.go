@@ -261,6 +261,14 @@ func TestQueryPlans(t *testing.T) {
 		{"Setting", qSetting, []any{"s"}},
 		{"DeleteUser keys", qDeleteUserKeys, []any{"u"}},
 		{"DeleteUser tokens", qDeleteUserTokens, []any{"u"}},
+		{"Narinfo", qNarinfo, []any{"b", "h"}},
+		{"PutObject unindex", qDeleteNarinfo, []any{"b", "h"}},
+		{"TouchNarinfos", qTouchNarinfo, []any{1, "b", "h"}},
+		{"CacheStats", qCacheStats, []any{"b"}},
+		{"CacheSettings", qCacheSettings, []any{"b"}},
+		{"SigningKeys", qSigningKeys, []any{"b"}},
+		{"DeleteBucket narinfos", qDeleteBucketNarinfos, []any{"b"}},
+		{"DeleteBucket keys", qDeleteBucketSigKeys, []any{"b"}},
 	} {
 		rows, err := s.r.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.query, c.args...)
 		if err != nil {

@@ -204,8 +204,9 @@ func (t *txn) removeUpload(uploadID string) error {
 
 // CompleteUpload turns the upload into obj: every one of obj.Segments must
 // be a distinct current part of the upload, with the part's size
-// (meta.ErrInvalidPart otherwise). Garbage holds the unused parts and the
-// replaced object's segments.
+// (meta.ErrInvalidPart otherwise). It keeps the narinfo index as PutObject
+// does: a narinfo key without obj.Narinfo loses its record. Garbage holds
+// the unused parts and the replaced object's segments.
 func (s *Store) CompleteUpload(ctx context.Context, uploadID string, obj meta.Object, check meta.Check) ([]meta.Segment, error) {
 	var out []meta.Segment
 	err := s.write(ctx, func(t *txn) error {

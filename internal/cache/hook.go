@@ -1,0 +1,183 @@
+// Package cache makes every bucket a Nix binary cache: it checks, signs and
+// indexes narinfos whichever protocol uploads them, and knows what the
+// binary-cache protocol serves (nix-cache-info, content types, encodings).
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
+	"github.com/nixbucket/nixbucket/internal/nix/nixbase32"
+	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
+	"github.com/nixbucket/nixbucket/internal/nix/storepath"
+	"github.com/nixbucket/nixbucket/internal/objects"
+)
+
+// Keys gives a bucket's signing keys.
+type Keys interface {
+	SigningKeys(ctx context.Context, bucket string) ([]meta.SigningKey, error)
+}
+
+// Hook is the objects.Hook of the binary cache: it accepts a narinfo only
+// if it parses, names the store path its key does, and points at a NAR
+// object of the stated size and hash; then it signs it with the bucket's
+// keys and returns its index record.
+type Hook struct {
+	Objects *objects.Service
+	Keys    Keys
+}
+
+var _ objects.Hook = (*Hook)(nil)
+
+// IsNarinfoKey reports whether key is "<store path hash>.narinfo".
+func IsNarinfoKey(key string) bool {
+	h, ok := strings.CutSuffix(key, ".narinfo")
+	return ok && len(h) == storepath.HashLen && nixbase32.ValidateString(h) == nil
+}
+
+// Wants reports whether key is a narinfo.
+func (h *Hook) Wants(bucket, key string) bool { return IsNarinfoKey(key) }
+
+// Rejection is a refused narinfo; its message says which field is wrong.
+type Rejection struct{ Msg string }
+
+func (r *Rejection) Error() string { return r.Msg }
+func (r *Rejection) Unwrap() error { return objects.ErrRejected }
+
+func reject(format string, args ...any) error {
+	return &Rejection{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Put checks, signs and indexes a narinfo.
+func (h *Hook) Put(ctx context.Context, in objects.HookInput) (objects.HookOutput, error) {
+	enc := strings.TrimSpace(in.Headers.ContentEncoding)
+	text, err := decode(enc, in.Body, narinfo.MaxSize)
+	if err != nil {
+		return objects.HookOutput{}, reject("narinfo: %v", err)
+	}
+	ni, err := narinfo.Parse(text)
+	if err == nil {
+		err = ni.Validate()
+	}
+	if err != nil {
+		return objects.HookOutput{}, reject("%v", err)
+	}
+	sp, err := storepath.Parse(ni.StorePath)
+	if err != nil {
+		return objects.HookOutput{}, reject("narinfo: StorePath: %v", err)
+	}
+	if want := strings.TrimSuffix(in.Key, ".narinfo"); sp.Hash() != want {
+		return objects.HookOutput{}, reject("narinfo: StorePath: %s does not match the key %s (hash %s)", ni.StorePath, in.Key, want)
+	}
+	if err := h.checkFile(ctx, in.Bucket, ni); err != nil {
+		return objects.HookOutput{}, err
+	}
+	keys, err := h.Keys.SigningKeys(ctx, in.Bucket)
+	if err != nil {
+		return objects.HookOutput{}, err
+	}
+	for _, k := range keys {
+		sk, err := signature.ParseSecretKey(k.Secret)
+		if err != nil {
+			return objects.HookOutput{}, fmt.Errorf("bucket %s signing key %s: %w", in.Bucket, k.Name, err)
+		}
+		ni.Sign(sk)
+	}
+	out := objects.HookOutput{Headers: in.Headers, Body: []byte(ni.String())}
+	if out.Headers.ContentType == "" {
+		out.Headers.ContentType = "text/x-nix-narinfo"
+	}
+	if servable(enc) {
+		if out.Body, err = encode(enc, out.Body); err != nil {
+			return objects.HookOutput{}, err
+		}
+	} else {
+		out.Headers.ContentEncoding = "" // stored decoded: xz and bzip2 are not served
+	}
+	out.Narinfo = record(in.Bucket, sp.Hash(), ni)
+	return out, nil
+}
+
+// checkFile checks that the NAR file the narinfo names exists with the
+// stated size and hash. Missing FileSize or FileHash (newer Nix may leave
+// them out) are filled in from the file, which helps older readers.
+func (h *Hook) checkFile(ctx context.Context, bucket string, ni *narinfo.NarInfo) error {
+	if ni.URL == "" || strings.HasPrefix(ni.URL, "/") || strings.Contains(ni.URL, "://") || strings.Contains(ni.URL, "..") {
+		return reject("narinfo: URL: %q is not a key in this cache", ni.URL)
+	}
+	obj, err := h.Objects.Head(ctx, bucket, ni.URL)
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return reject("narinfo: URL: %s does not exist in the cache; upload the NAR first", ni.URL)
+	}
+	if err != nil {
+		return err
+	}
+	if ni.FileSize == 0 {
+		ni.FileSize = uint64(obj.Size)
+	} else if ni.FileSize != uint64(obj.Size) {
+		return reject("narinfo: FileSize: %d, but %s has %d bytes", ni.FileSize, ni.URL, obj.Size)
+	}
+	sum := obj.SHA256
+	if sum == nil {
+		// A multipart upload has no whole-file hash: compute it once.
+		if sum, err = h.hashObject(ctx, bucket, ni.URL); err != nil {
+			return err
+		}
+	}
+	var got nixhash.SHA256
+	copy(got[:], sum)
+	if ni.FileHash == "" {
+		ni.FileHash = got.String()
+		return nil
+	}
+	want, err := nixhash.ParseSHA256(ni.FileHash)
+	if err != nil {
+		return reject("narinfo: FileHash: %v", err)
+	}
+	if want != got {
+		return reject("narinfo: FileHash: %s, but %s hashes to %s", ni.FileHash, ni.URL, got.String())
+	}
+	return nil
+}
+
+func (h *Hook) hashObject(ctx context.Context, bucket, key string) ([]byte, error) {
+	_, r, err := h.Objects.Get(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	s := sha256.New()
+	if _, err := io.Copy(s, r); err != nil {
+		return nil, fmt.Errorf("hashing %s: %w", key, err)
+	}
+	return s.Sum(nil), nil
+}
+
+func record(bucket, hash string, ni *narinfo.NarInfo) *meta.Narinfo {
+	return &meta.Narinfo{
+		Bucket: bucket, Hash: hash, StorePath: ni.StorePath, URL: ni.URL, Compression: ni.Compression,
+		FileHash: ni.FileHash, FileSize: int64(ni.FileSize), NarHash: ni.NarHash, NarSize: int64(ni.NarSize),
+		References: ni.References, Deriver: ni.Deriver, Sigs: ni.Sigs, CA: ni.CA, Created: time.Now().UTC(),
+	}
+}
+
+// Info is the nix-cache-info a bucket serves unless it holds an uploaded one.
+func Info(s meta.CacheSettings) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "StoreDir: %s\n", storepath.DefaultDir)
+	mq := 0
+	if s.WantMassQuery {
+		mq = 1
+	}
+	fmt.Fprintf(&b, "WantMassQuery: %d\nPriority: %d\n", mq, s.Priority)
+	return b.Bytes()
+}

@@ -1,0 +1,87 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrSigningKeyExists is returned (wrapped) when a bucket already has a
+// signing key of that name; ErrNoSuchSigningKey when it has none.
+var (
+	ErrSigningKeyExists = errors.New("signing key already exists")
+	ErrNoSuchSigningKey = errors.New("no such signing key")
+)
+
+// Narinfo is the index record of an accepted narinfo object
+// (<Hash>.narinfo in Bucket). Hashes are "sha256:<nix32>"; References are
+// store path basenames.
+type Narinfo struct {
+	Bucket      string
+	Hash        string // the store path's 32-character hash
+	StorePath   string
+	URL         string
+	Compression string
+	FileHash    string
+	FileSize    int64
+	NarHash     string
+	NarSize     int64
+	References  []string
+	Deriver     string
+	Sigs        []string
+	CA          string
+	Created     time.Time
+	LastAccess  time.Time
+}
+
+// CacheStats sums a bucket's narinfo index.
+type CacheStats struct {
+	Paths     int64
+	NarBytes  int64 // sum of NarSize
+	FileBytes int64 // sum of FileSize
+}
+
+// CacheSettings are what a bucket's synthesised nix-cache-info says.
+type CacheSettings struct {
+	Priority      int
+	WantMassQuery bool
+}
+
+// DefaultCacheSettings apply to a bucket until set.
+var DefaultCacheSettings = CacheSettings{Priority: 40, WantMassQuery: true}
+
+// SigningKey is one of a bucket's narinfo signing keys, in the format of
+// nix-store --generate-binary-cache-key ("name:base64(seed‖public)").
+type SigningKey struct {
+	Bucket  string
+	Name    string
+	Secret  string
+	Created time.Time
+}
+
+// Nix is the Nix part of the Store.
+//
+// The narinfo index is kept by the object methods, in their transaction:
+// PutObject of an object whose Narinfo field is set upserts its record;
+// PutObject without it, DeleteObject and CompleteUpload of a key ending in
+// ".narinfo" remove the key's record; DeleteBucket removes the bucket's
+// records, settings and keys.
+type Nix interface {
+	// Narinfo returns the record of bucket's <hash>.narinfo: ErrNoSuchKey.
+	Narinfo(ctx context.Context, bucket, hash string) (Narinfo, error)
+	// CacheStats sums the bucket's index: ErrNoSuchBucket.
+	CacheStats(ctx context.Context, bucket string) (CacheStats, error)
+	// TouchNarinfos sets the last-access time of the given hashes' records
+	// (missing ones are skipped) in one transaction; callers batch.
+	TouchNarinfos(ctx context.Context, bucket string, hashes []string, at time.Time) error
+
+	// CacheSettings returns the bucket's settings, DefaultCacheSettings
+	// until set: ErrNoSuchBucket.
+	CacheSettings(ctx context.Context, bucket string) (CacheSettings, error)
+	SetCacheSettings(ctx context.Context, bucket string, s CacheSettings) error
+
+	// SigningKeys returns the bucket's keys by name: ErrNoSuchBucket.
+	SigningKeys(ctx context.Context, bucket string) ([]SigningKey, error)
+	AddSigningKey(ctx context.Context, k SigningKey) error           // ErrSigningKeyExists, ErrNoSuchBucket
+	RemoveSigningKey(ctx context.Context, bucket, name string) error // ErrNoSuchSigningKey
+}

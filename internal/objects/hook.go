@@ -1,0 +1,75 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// Hook lets the layer above the core (the Nix binary cache) check and
+// rewrite the small objects it cares about, such as narinfos, before they
+// are stored, whichever protocol they came by.
+type Hook interface {
+	// Wants reports whether writes to key go through Put. Such bodies are
+	// read whole, up to MaxHooked bytes, so they must be small.
+	Wants(bucket, key string) bool
+	// Put sees the body as uploaded, after the client's own digests were
+	// checked. It returns what to store instead (or in.Body unchanged),
+	// and may attach an index record; an error refuses the write and
+	// nothing is stored.
+	Put(ctx context.Context, in HookInput) (HookOutput, error)
+}
+
+// MaxHooked bounds the body of a hooked write.
+const MaxHooked = 1 << 20
+
+// HookInput is a hooked write.
+type HookInput struct {
+	Bucket, Key string
+	Headers     meta.Headers
+	Body        []byte
+}
+
+// HookOutput is what a hook decided to store.
+type HookOutput struct {
+	Headers meta.Headers
+	Body    []byte
+	Narinfo *meta.Narinfo
+}
+
+// ErrRejected is returned (wrapped, with the hook's reason) when a hook
+// refuses a write.
+var ErrRejected = fmt.Errorf("rejected")
+
+// putHooked buffers a hooked write, checks the client's claims, lets the
+// hook decide, and stores the result.
+func (s *Service) putHooked(ctx context.Context, in PutInput) (meta.Object, error) {
+	body, err := io.ReadAll(io.LimitReader(in.Body, MaxHooked+1))
+	if err != nil {
+		return meta.Object{}, readError(err)
+	}
+	if len(body) > MaxHooked {
+		return meta.Object{}, fmt.Errorf("%w: %s may be at most %d bytes", ErrEntityTooLarge, in.Key, MaxHooked)
+	}
+	h := newHashes(in.Verify.ChecksumAlgorithm)
+	h.write(body)
+	if _, err := h.finish(int64(len(body)), in.Size, in.Verify); err != nil {
+		return meta.Object{}, err
+	}
+	out, err := s.Hook.Put(ctx, HookInput{Bucket: in.Bucket, Key: in.Key, Headers: in.Headers, Body: body})
+	if err != nil {
+		return meta.Object{}, err
+	}
+	// Store the result: the checks above were on the uploaded bytes, the
+	// ETag and hashes below are of the stored ones.
+	w, err := s.write(ctx, bytes.NewReader(out.Body), int64(len(out.Body)), MaxHooked, Verify{}, true)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	obj := s.newObject(in.Bucket, in.Key, out.Headers, w, "")
+	obj.Narinfo = out.Narinfo
+	return s.commitPut(ctx, obj, in.Cond)
+}

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
+)
+
+// DefaultCache is the bucket created on first start, ready for Nix.
+const DefaultCache = "nix-cache"
+
+// ensureDefaultCache creates, on first start only, the nix-cache bucket
+// with a fresh signing key. It stays private until its owner gives it a
+// policy.
+func (s *Server) ensureDefaultCache(ctx context.Context) error {
+	if !s.FirstStart {
+		return nil
+	}
+	if err := s.objects.CreateBucket(ctx, DefaultCache); err != nil && !errors.Is(err, meta.ErrBucketExists) {
+		return fmt.Errorf("creating bucket %s: %w", DefaultCache, err)
+	}
+	_, err := NewSigningKey(ctx, s.meta, DefaultCache, "")
+	return err
+}
+
+// NewSigningKey generates a signing key for bucket and stores it. An empty
+// name gives "<bucket>-<n>", the first n not in use.
+func NewSigningKey(ctx context.Context, store meta.Store, bucket, name string) (signature.SecretKey, error) {
+	if name == "" {
+		keys, err := store.SigningKeys(ctx, bucket)
+		if err != nil {
+			return signature.SecretKey{}, err
+		}
+		used := map[string]bool{}
+		for _, k := range keys {
+			used[k.Name] = true
+		}
+		for n := 1; ; n++ {
+			if name = fmt.Sprintf("%s-%d", bucket, n); !used[name] {
+				break
+			}
+		}
+	}
+	k, err := signature.Generate(name)
+	if err != nil {
+		return signature.SecretKey{}, err
+	}
+	err = store.AddSigningKey(ctx, meta.SigningKey{Bucket: bucket, Name: name, Secret: k.String(), Created: time.Now().UTC()})
+	return k, err
+}
+
+// PublicKeys returns a bucket's keys in trusted-public-keys form.
+func PublicKeys(ctx context.Context, store meta.Store, bucket string) ([]string, error) {
+	keys, err := store.SigningKeys(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		sk, err := signature.ParseSecretKey(k.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("bucket %s key %s: %w", bucket, k.Name, err)
+		}
+		out = append(out, sk.Public().String())
+	}
+	return out, nil
+}
+
+// Banner is what a first start prints: every line ready to paste.
+func (s *Server) Banner(ctx context.Context, endpoint string) string {
+	pub, _ := PublicKeys(ctx, s.meta, DefaultCache)
+	host := endpoint
+	if u, _, err := net.SplitHostPort(trimScheme(endpoint)); err == nil {
+		host = u
+	}
+	creds := s.CredentialsFile()
+	netrc := filepath.Join(s.opts.Data, "netrc")
+	return fmt.Sprintf(`
+nixbucket: first start — admin credentials and the binary cache %[3]q created.
+
+  access key id:     %[1]s
+  secret access key: %[2]s
+
+They are saved (mode 0600) in %[4]s as profile [nixbucket], and as a
+netrc line in %[5]s:
+  machine %[6]s login %[1]s password %[2]s
+This is the only time they are printed.
+
+S3:
+  AWS_SHARED_CREDENTIALS_FILE=%[4]s aws --endpoint-url %[7]s --profile nixbucket s3 ls
+
+Nix (the cache signs what you push; trust its key):
+  substituter:         %[7]s/%[3]s
+  trusted-public-keys: %[8]s
+  push over HTTP:      nix --extra-experimental-features nix-command copy --option netrc-file %[5]s --to '%[7]s/%[3]s?compression=zstd' ./result
+  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%[4]s nix copy --to 's3://%[3]s?endpoint=%[6]s:%[9]s&scheme=http&profile=nixbucket&region=%[10]s' ./result
+  substitute:          nix-store -r /nix/store/... --option substituters '%[7]s/%[3]s' --option trusted-public-keys '%[8]s' --option netrc-file %[5]s
+
+The cache is private. To let anyone read it (the seed's anonymous-read policy):
+  nixbucket bucket policy set --data %[11]s %[3]s anonymous-read
+
+`, s.Root.ID, s.Root.Secret, DefaultCache, creds, netrc, host, endpoint, joinKeys(pub), port(endpoint), s.opts.Region, s.opts.Data)
+}
+
+func trimScheme(u string) string {
+	for _, p := range []string{"http://", "https://"} {
+		if len(u) > len(p) && u[:len(p)] == p {
+			return u[len(p):]
+		}
+	}
+	return u
+}
+
+func port(endpoint string) string {
+	_, p, err := net.SplitHostPort(trimScheme(endpoint))
+	if err != nil {
+		return "80"
+	}
+	return p
+}
+
+func joinKeys(keys []string) string {
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += " "
+		}
+		s += k
+	}
+	return s
+}
