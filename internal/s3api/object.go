@@ -74,8 +74,10 @@ func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 	set("Content-Language", o.Headers.ContentLanguage)
 	set("Cache-Control", o.Headers.CacheControl)
 	set("Expires", o.Headers.Expires)
+	// S3 sends user metadata names in lower case, and botocore keeps the
+	// case it receives, so bypass net/http's canonical capitalisation.
 	for k, v := range o.Headers.UserMeta {
-		h.Set("x-amz-meta-"+k, v)
+		h["x-amz-meta-"+strings.ToLower(k)] = []string{v}
 	}
 	// Response overrides (response-content-type=...), honoured for
 	// authenticated requests as S3 does.

@@ -1,0 +1,15 @@
+// Package e2e holds the black-box end-to-end suite: it builds the nixbucket
+// binary, starts `nixbucket serve` on loopback and drives it with real
+// clients (the aws CLI, boto3, s3cmd, rclone, curl) and with kill -9 crash
+// scenarios. It has no code of its own outside tests.
+//
+// Environment:
+//
+//	NIXBUCKET_E2E_TARGET  "nixbucket" (default) or "versitygw", the reference
+//	                      server the client cases were developed against
+//	NIXBUCKET_E2E_BIN     use this nixbucket binary instead of building one
+//	NIXBUCKET_SHARED      the shared/ directory (default: ../shared beside
+//	                      the repository root)
+//	CI=true               a missing client program fails its case instead of
+//	                      skipping it
+package e2e

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testS3cmd drives the server with s3cmd (SigV4 requests, SigV2 signurl):
+// mb, a multipart put and a small one, ls, la, get, info, signurl, del, rb.
+func testS3cmd(t *testing.T, s *Server) {
+	env := s.clientEnv()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "s3cfg")
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[default]
+access_key = %s
+secret_key = %s
+host_base = %s
+host_bucket = %[3]s
+use_https = False
+signature_v2 = False
+bucket_location = %s
+`, s.AccessKey, s.SecretKey, s.Addr, s.Region)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3cmd := func(args ...string) string {
+		t.Helper()
+		return mustRun(t, env, dir, "s3cmd", append([]string{"-c", cfg}, args...)...)
+	}
+	const bucket = "s3cmd-e2e"
+	root := "s3://" + bucket + "/"
+
+	s3cmd("mb", "s3://"+bucket)
+	big := filepath.Join(dir, "big.bin")
+	const bigSize = 17_000_000 // over s3cmd's 15 MiB chunk: two parts
+	writeRandomFile(t, big, bigSize, 2)
+	small := filepath.Join(dir, "small.txt")
+	if err := os.WriteFile(small, []byte("hello from s3cmd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s3cmd("put", big, root+"big.bin")
+	s3cmd("put", small, root+"sub/small.txt")
+
+	// ls: sizes; -l: raw ETags (multipart "-2"); --list-md5: whole-file MD5
+	// of the multipart object, which s3cmd reads back from its
+	// x-amz-meta-s3cmd-attrs, so user metadata must survive multipart.
+	ls := parseS3cmdLs(s3cmd("ls", "--recursive", root), 2)
+	if ls[root+"big.bin"] != fmt.Sprint(bigSize) || ls[root+"sub/small.txt"] != "17" || len(ls) != 2 {
+		t.Errorf("s3cmd ls --recursive: %v, want big.bin=%d sub/small.txt=17", ls, bigSize)
+	}
+	ls = parseS3cmdLs(s3cmd("ls", root), 2)
+	if ls[root+"big.bin"] != fmt.Sprint(bigSize) || ls[root+"sub/"] != "DIR" || len(ls) != 2 {
+		t.Errorf("s3cmd ls: %v, want big.bin and DIR sub/", ls)
+	}
+	etags := parseS3cmdLs(s3cmd("ls", "-l", "--recursive", root), 3)
+	if want := multipartETag(t, big, 15<<20); etags[root+"big.bin"] != want {
+		t.Errorf("s3cmd ls -l: big.bin ETag %q, want %q", etags[root+"big.bin"], want)
+	}
+	if want := fileMD5(t, small); etags[root+"sub/small.txt"] != want {
+		t.Errorf("s3cmd ls -l: small.txt ETag %q, want %q", etags[root+"sub/small.txt"], want)
+	}
+	md5s := parseS3cmdLs(s3cmd("ls", "--list-md5", root), 3)
+	if want := fileMD5(t, big); md5s[root+"big.bin"] != want {
+		t.Errorf("s3cmd ls --list-md5: big.bin %q, want %q (from x-amz-meta-s3cmd-attrs)", md5s[root+"big.bin"], want)
+	}
+	la := parseS3cmdLs(s3cmd("la", "--recursive"), 2)
+	if la[root+"big.bin"] != fmt.Sprint(bigSize) || la[root+"sub/small.txt"] != "17" {
+		t.Errorf("s3cmd la: %v lacks this bucket's objects", la)
+	}
+
+	back := filepath.Join(dir, "back.bin")
+	s3cmd("get", root+"big.bin", back)
+	sameFile(t, big, back)
+	backSmall := filepath.Join(dir, "back.txt")
+	s3cmd("get", root+"sub/small.txt", backSmall)
+	sameFile(t, small, backSmall)
+
+	info := s3cmd("info", root+"big.bin")
+	for _, want := range []string{
+		fmt.Sprintf("File size: %d", bigSize),
+		"MD5 sum:   " + fileMD5(t, big),
+	} {
+		if !strings.Contains(info, want) {
+			t.Errorf("s3cmd info lacks %q:\n%s", want, info)
+		}
+	}
+
+	t.Run("signurl", func(t *testing.T) {
+		url := strings.TrimSpace(s3cmd("signurl", root+"sub/small.txt", "+300"))
+		if !strings.HasPrefix(url, s.Endpoint+"/"+bucket+"/sub/small.txt?") || !strings.Contains(url, "AWSAccessKeyId=") {
+			t.Fatalf("signurl gave %q, want a path-style SigV2 URL on %s", url, s.Endpoint)
+		}
+		if s.hasQuirk(quirkNoSigV2) {
+			t.Skipf("%s: not checked", versitygwQuirks[quirkNoSigV2])
+		}
+		out := filepath.Join(dir, "signed.txt")
+		if code, body := curlGet(t, env, url, out); code != 200 {
+			t.Fatalf("GET signurl: status %d %s", code, body)
+		}
+		sameFile(t, small, out)
+	})
+
+	s3cmd("del", root+"big.bin", root+"sub/small.txt")
+	if ls := parseS3cmdLs(s3cmd("ls", "--recursive", root), 2); len(ls) != 0 {
+		t.Errorf("s3cmd ls after del: %v, want nothing", ls)
+	}
+	s3cmd("rb", "s3://"+bucket)
+	if out := s3cmd("ls"); strings.Contains(out, "s3://"+bucket) {
+		t.Errorf("s3cmd ls still lists %s after rb:\n%s", bucket, out)
+	}
+}
+
+// parseS3cmdLs parses s3cmd ls output into s3:// URI → the field at index
+// col (size is 2; the MD5/ETag column of -l and --list-md5 is 3), or "DIR"
+// for a prefix.
+func parseS3cmdLs(out string, col int) map[string]string {
+	got := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "DIR":
+			got[f[1]] = "DIR"
+		case len(f) > col && strings.HasPrefix(f[len(f)-1], "s3://"):
+			got[f[len(f)-1]] = f[col]
+		}
+	}
+	return got
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# scripts/test.sh — install what the tests need, then run every test.
+#
+#   scripts/test.sh                       go vet + go test of ./...
+#   scripts/test.sh -run TestRealClients ./e2e/    extra args go to go test
+#
+# Made for a Debian 12 machine (root, apt reachable, Go at /usr/local/go, the
+# Go module proxy reachable). The install steps are idempotent and silent
+# when everything is already there:
+#   apt: nix-bin s3cmd rclone curl nginx-light wrk postgresql
+#   go:  versitygw v1.8.0 (reference S3 server), into $(go env GOPATH)/bin
+#   checks: python3 with boto3, the aws CLI, a usable single-user Nix store.
+# The peer-program tests skip when a program is missing, except under
+# CI=true, where they fail — so a broken install step cannot go unnoticed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$(pwd)
+
+say() { echo "test.sh: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# --- Go --------------------------------------------------------------------
+if ! command -v go >/dev/null 2>&1; then
+	[ -x /usr/local/go/bin/go ] || die "go not found (expected Go 1.26 at /usr/local/go)"
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+gobin=$(go env GOBIN)
+[ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+export PATH="$gobin:$PATH"
+
+# The image's Python (pyenv) holds the aws CLI and boto3; a non-login shell
+# may not have it on PATH.
+for d in "$HOME/.pyenv/shims" "$HOME/.local/bin"; do
+	if [ -d "$d" ] && ! command -v aws >/dev/null 2>&1; then
+		export PATH="$d:$PATH"
+	fi
+done
+
+# --- apt packages ----------------------------------------------------------
+apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk postgresql)
+missing=()
+for p in "${apt_packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	say "installing apt packages: ${missing[*]}"
+	aptlog=$(mktemp)
+	if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; } >"$aptlog" 2>&1; then
+		tail -n 40 "$aptlog" >&2
+		die "apt-get install ${missing[*]} failed (log: $aptlog)"
+	fi
+	rm -f "$aptlog"
+fi
+
+# --- versitygw (the reference S3 server) -----------------------------------
+if ! command -v versitygw >/dev/null 2>&1; then
+	say "installing versitygw v1.8.0 with go install (a few minutes on a cold cache)"
+	go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 ||
+		die "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 failed"
+fi
+
+# --- Python clients ----------------------------------------------------------
+python3 -c 'import boto3' 2>/dev/null ||
+	die "python3 cannot import boto3; the image's Python should have boto3 1.43 (pip install boto3 awscli)"
+command -v aws >/dev/null 2>&1 ||
+	die "the aws CLI is not on PATH; the image's Python should have awscli 1.45 (pip install awscli)"
+
+# --- Nix single-user store ---------------------------------------------------
+nix-store --version >/dev/null 2>&1 || die "nix-store does not run (apt-get install nix-bin)"
+nixlog=$(mktemp)
+if ! nix-store --init >"$nixlog" 2>&1; then
+	cat "$nixlog" >&2
+	die "nix-store --init failed: the single-user store (/nix) is not usable"
+fi
+rm -f "$nixlog"
+
+# shared/ (fixtures, corpus) sits beside the repository in CI.
+if [ -z "${NIXBUCKET_SHARED:-}" ] && [ -d "$repo/../shared" ]; then
+	NIXBUCKET_SHARED=$(cd "$repo/../shared" && pwd)
+fi
+if [ -n "${NIXBUCKET_SHARED:-}" ]; then
+	export NIXBUCKET_SHARED
+	if [ -x "$NIXBUCKET_SHARED/corpus/make-closure.sh" ] || [ -f "$NIXBUCKET_SHARED/corpus/make-closure.sh" ]; then
+		nixlog=$(mktemp)
+		if ! sh "$NIXBUCKET_SHARED/corpus/make-closure.sh" 1 1 test-sh-smoke >"$nixlog" 2>&1; then
+			cat "$nixlog" >&2
+			die "building a one-path Nix closure failed: the Nix store is not usable"
+		fi
+		rm -f "$nixlog"
+	fi
+elif [ "${CI:-}" = true ]; then
+	die "shared/ not found beside the repository (set NIXBUCKET_SHARED)"
+else
+	say "shared/ not found beside the repository; tests that need it will skip"
+fi
+
+# --- vet and test --------------------------------------------------------------
+# Packages named among the arguments are vetted and tested; with none, all.
+pkgs=()
+for a in "$@"; do
+	case "$a" in
+	./* | ../* | github.com/nixbucket/*) pkgs+=("$a") ;;
+	esac
+done
+args=("$@")
+if [ ${#pkgs[@]} -eq 0 ]; then
+	pkgs=(./...)
+	args+=(./...)
+fi
+
+say "go vet ${pkgs[*]}"
+go vet "${pkgs[@]}"
+say "go test -timeout 20m ${args[*]}"
+exec go test -timeout 20m "${args[@]}"
