@@ -51,8 +51,9 @@ func (s *Store) write(ctx context.Context, fn func(t *txn) error) error {
 }
 
 // writeIAM is write for a change of identity data (users, keys, tokens,
-// policies, settings): once it committed, the generation advances, here
-// and in every other process that has the database open.
+// policies, settings) or of other data servers cache the same way (Nix
+// cache settings, signing keys): once it committed, the generation
+// advances, here and in every other process that has the database open.
 func (s *Store) writeIAM(ctx context.Context, fn func(t *txn) error) error {
 	return s.submit(&writeReq{ctx: ctx, fn: fn, iam: true})
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -284,6 +285,11 @@ func TestQueryPlans(t *testing.T) {
 			plan = append(plan, detail)
 		}
 		rows.Close()
+		if c.name == "CacheStats" && !slices.ContainsFunc(plan, func(step string) bool {
+			return strings.Contains(step, "COVERING INDEX narinfos_sizes")
+		}) {
+			t.Errorf("CacheStats: plan %q does not use the covering index", plan)
+		}
 		for _, step := range plan {
 			if (strings.HasPrefix(step, "SCAN") && step != "SCAN CONSTANT ROW") || strings.Contains(step, "TEMP B-TREE") {
 				t.Errorf("%s: plan has a full scan or sort: %q", c.name, plan)

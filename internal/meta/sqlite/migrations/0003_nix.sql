@@ -2,8 +2,8 @@
 
 -- narinfos holds one row per accepted <hash>.narinfo object, kept by the
 -- object writes in their transaction. The sizes and times come right after
--- the key, so that CacheStats reads them without the overflow pages of a
--- row with many references. refs and sigs are string lists in the compact
+-- the key, so that a scan reads them without the overflow pages of a row
+-- with many references. refs and sigs are string lists in the compact
 -- encoding of encode.go.
 CREATE TABLE narinfos (
 	bucket      TEXT    NOT NULL REFERENCES buckets (name),
@@ -23,6 +23,12 @@ CREATE TABLE narinfos (
 	sigs        BLOB    NOT NULL,
 	PRIMARY KEY (bucket, hash)
 ) WITHOUT ROWID;
+
+-- narinfos_sizes covers CacheStats: scanning it instead of the table takes
+-- a third of the time (about 20 against 65 ms for 100,000 records, see
+-- BenchmarkCacheStats), for one more index entry per narinfo write.
+-- Touches do not change it.
+CREATE INDEX narinfos_sizes ON narinfos (bucket, nar_size, file_size);
 
 -- cache_settings holds what a bucket's nix-cache-info says, once set; a
 -- bucket without a row has the defaults.
