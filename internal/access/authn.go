@@ -118,6 +118,9 @@ func (s *Service) HTTPIdentity(ctx context.Context, r *http.Request) (id Identit
 			return Identity{}, true, fmt.Errorf("%w: malformed Basic credentials", ErrBadCredentials)
 		}
 		if strings.HasPrefix(pass, TokenPrefix) {
+			if user == "" {
+				return Identity{}, true, fmt.Errorf("%w: Basic credentials with a token need the user's name as login", ErrBadCredentials)
+			}
 			id, err = s.TokenIdentity(ctx, pass, user)
 			return id, true, err
 		}

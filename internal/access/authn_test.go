@@ -125,15 +125,14 @@ func TestTokenExpiry(t *testing.T) {
 	hour := e.token("alice", time.Hour, "")
 	forever := e.token("alice", 0, "")
 	for _, c := range []struct {
-		advance    time.Duration
-		hourValid  bool
-		whenExpire bool
+		advance   time.Duration
+		hourValid bool
 	}{
-		{0, true, false},
-		{59 * time.Minute, true, false},
-		{time.Minute, true, false}, // exactly at Expires: not yet after it
-		{time.Nanosecond, false, false},
-		{10 * 365 * 24 * time.Hour, false, false},
+		{0, true},
+		{59 * time.Minute, true},
+		{time.Minute, true}, // exactly at Expires: not yet after it
+		{time.Nanosecond, false},
+		{10 * 365 * 24 * time.Hour, false},
 	} {
 		e.clock.Add(c.advance)
 		_, err := e.svc.TokenIdentity(e.ctx, hour, "alice")

@@ -51,7 +51,7 @@ func (s *Service) current(ctx context.Context) (uint64, error) {
 	c.mu.RUnlock()
 	if !ok {
 		c.mu.Lock()
-		if c.gen != gen {
+		if c.gen < gen { // never back: see TestCacheStaleAfterChange
 			c.init()
 			c.gen = gen
 		}
@@ -60,11 +60,15 @@ func (s *Service) current(ctx context.Context) (uint64, error) {
 	return gen, nil
 }
 
-// lookup reads m[k] under the read lock.
-func lookup[V any](c *cache, m map[string]V, k string) (V, bool) {
+// lookup reads m()[k] under the read lock, if the cache is at gen.
+func lookup[V any](c *cache, gen uint64, m func() map[string]V, k string) (V, bool) {
 	c.mu.RLock()
-	v, ok := m[k]
-	c.mu.RUnlock()
+	defer c.mu.RUnlock()
+	if c.gen != gen {
+		var zero V
+		return zero, false
+	}
+	v, ok := m()[k]
 	return v, ok
 }
 
@@ -88,7 +92,7 @@ func (s *Service) accessKey(ctx context.Context, id string) (meta.AccessKey, err
 	if err != nil {
 		return meta.AccessKey{}, err
 	}
-	if k, ok := lookup(&s.cache, s.cache.keys, id); ok {
+	if k, ok := lookup(&s.cache, gen, func() map[string]meta.AccessKey { return s.cache.keys }, id); ok {
 		return k, nil
 	}
 	k, err := s.store.AccessKey(ctx, id)
@@ -101,7 +105,7 @@ func (s *Service) accessKey(ctx context.Context, id string) (meta.AccessKey, err
 
 // userPolicy returns a user's parsed identity policy, nil for none.
 func (s *Service) userPolicy(ctx context.Context, gen uint64, name string) (*policy.Policy, error) {
-	if p, ok := lookup(&s.cache, s.cache.users, name); ok {
+	if p, ok := lookup(&s.cache, gen, func() map[string]*policy.Policy { return s.cache.users }, name); ok {
 		return p, nil
 	}
 	u, err := s.store.User(ctx, name)
@@ -126,7 +130,7 @@ func (s *Service) userPolicy(ctx context.Context, gen uint64, name string) (*pol
 
 // bucketPolicy returns a bucket's parsed policy, nil for none.
 func (s *Service) bucketPolicy(ctx context.Context, gen uint64, bucket string) (*policy.Policy, error) {
-	if p, ok := lookup(&s.cache, s.cache.buckets, bucket); ok {
+	if p, ok := lookup(&s.cache, gen, func() map[string]*policy.Policy { return s.cache.buckets }, bucket); ok {
 		return p, nil
 	}
 	doc, err := s.store.BucketPolicy(ctx, bucket)
@@ -147,7 +151,7 @@ func (s *Service) bucketPolicy(ctx context.Context, gen uint64, bucket string) (
 
 // token returns a token and its parsed policy.
 func (s *Service) token(ctx context.Context, gen uint64, id string) (tokenEntry, error) {
-	if e, ok := lookup(&s.cache, s.cache.tokens, id); ok {
+	if e, ok := lookup(&s.cache, gen, func() map[string]tokenEntry { return s.cache.tokens }, id); ok {
 		return e, nil
 	}
 	t, err := s.store.Token(ctx, id)

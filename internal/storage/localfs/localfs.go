@@ -50,9 +50,10 @@ const (
 // Backend is a storage.Backend on a local directory. It is safe for
 // concurrent use.
 type Backend struct {
-	tmp   string
-	blobs string
-	swept int
+	tmp    string
+	blobs  string
+	swept  int
+	spares spares
 }
 
 var _ storage.Backend = (*Backend)(nil)
@@ -146,10 +147,19 @@ func sweep(dir string) (int, error) {
 	return n, nil
 }
 
-// Create starts a new blob in tmp/ under a fresh random ID.
+// Create starts a new blob under a fresh random ID: in a spare file when
+// one is ready, else in tmp/.
 func (b *Backend) Create(ctx context.Context) (storage.Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("create blob: %w", err)
+	}
+	if id, ok := b.takeSpare(); ok {
+		f, err := os.OpenFile(b.path(id), os.O_WRONLY, filePerm)
+		if err == nil {
+			return &writer{b: b, id: id, tmp: b.path(id), f: f, inPlace: true}, nil
+		}
+		b.unhide(id)
+		os.Remove(b.path(id))
 	}
 	id := newID()
 	tmp := filepath.Join(b.tmp, id)
@@ -184,6 +194,10 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Blob, error) {
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, fmt.Errorf("open blob %s: not a regular file", id)
+	}
+	if fi.Mode().Perm() == spareMode {
+		f.Close()
+		return nil, fmt.Errorf("open blob %s: not committed: %w", id, storage.ErrNotExist)
 	}
 	return &blob{f: f, size: fi.Size()}, nil
 }
@@ -237,6 +251,12 @@ func (b *Backend) Walk(ctx context.Context, fn func(id string, committed time.Ti
 			}
 			if err != nil {
 				return fmt.Errorf("walk blobs: %w", err)
+			}
+			if fi.Mode().Perm() == spareMode {
+				if !b.isHidden(id) {
+					os.Remove(b.path(id)) // left by a crash
+				}
+				continue
 			}
 			if err := fn(id, fi.ModTime()); err != nil {
 				return err

@@ -347,9 +347,9 @@ func TestFanoutRemoved(t *testing.T) {
 	if _, ok := walkIDs(t, b)[id]; !ok {
 		t.Errorf("Walk does not report %s", id)
 	}
-	other := "00"
+	other := "ff" // spares fill 00, 01, ... first
 	if id[:2] == other {
-		other = "01"
+		other = "fe"
 	}
 	if err := os.Remove(filepath.Join(root, "blobs", other)); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,8 @@ type writer struct {
 	n     int   // bytes in buf
 	err   error // first write error; the writer is unusable after one
 	state writerState
+	// inPlace: tmp is the blob's final path, a spare (see spares.go).
+	inPlace bool
 }
 
 // Write buffers p, writing to the file whenever the buffer fills. A write
@@ -169,6 +171,13 @@ func (w *writer) commit(ctx context.Context) error {
 	if err := os.Chtimes(w.tmp, now, now); err != nil {
 		return err
 	}
+	if w.inPlace {
+		// Committed from here on: the mode change reaches the disk with
+		// the data in the one fsync below.
+		if err := w.f.Chmod(filePerm); err != nil {
+			return err
+		}
+	}
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
@@ -176,6 +185,10 @@ func (w *writer) commit(ctx context.Context) error {
 	w.f = nil
 	if err != nil {
 		return err
+	}
+	if w.inPlace {
+		w.b.unhide(w.id)
+		return nil
 	}
 	return w.b.place(w.tmp, w.id)
 }
@@ -227,6 +240,9 @@ func (w *writer) discard() error {
 	}
 	if rerr := os.Remove(w.tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = rerr
+	}
+	if w.inPlace {
+		w.b.unhide(w.id)
 	}
 	if err != nil {
 		return fmt.Errorf("abort blob %s: %w", w.id, err)
