@@ -52,7 +52,9 @@ func (s *Service) CreateBucket(ctx context.Context, name string) error {
 	if err := ValidBucketName(name); err != nil {
 		return err
 	}
-	return s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
+	err := s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
+	s.memo.forgetAll()
+	return err
 }
 
 // Bucket returns a bucket's record; meta.ErrNoSuchBucket if missing.
@@ -67,5 +69,7 @@ func (s *Service) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 
 // DeleteBucket removes an empty bucket.
 func (s *Service) DeleteBucket(ctx context.Context, name string) error {
-	return s.Meta.DeleteBucket(ctx, name)
+	err := s.Meta.DeleteBucket(ctx, name)
+	s.memo.forgetAll() // its keys' missing entries must say NoSuchBucket now
+	return err
 }

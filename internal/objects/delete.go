@@ -16,6 +16,7 @@ func (s *Service) Delete(ctx context.Context, bucket, key string, cond Condition
 		check = cond.check
 	}
 	garbage, err := s.Meta.DeleteObject(ctx, bucket, key, check)
+	s.memo.forget(bucket, key)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,24 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	if err := ValidKey(key); err != nil {
 		return meta.Object{}, err
 	}
-	return s.Meta.Object(ctx, bucket, key)
+	if s.NoMemo {
+		return s.Meta.Object(ctx, bucket, key)
+	}
+	if e, ok := s.memo.get(bucket, key); ok {
+		if e.missing {
+			return meta.Object{}, fmt.Errorf("object %q/%q: %w", bucket, key, meta.ErrNoSuchKey)
+		}
+		return e.obj, nil
+	}
+	epoch := s.memo.epoch.Load()
+	obj, err := s.Meta.Object(ctx, bucket, key)
+	switch {
+	case err == nil:
+		s.memo.put(epoch, bucket, key, memoEntry{obj: obj})
+	case errors.Is(err, meta.ErrNoSuchKey):
+		s.memo.put(epoch, bucket, key, memoEntry{missing: true})
+	}
+	return obj, err
 }
 
 // Get returns an object's record and a reader over its bytes, which the

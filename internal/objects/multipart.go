@@ -131,6 +131,7 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	}
 	obj.ETag = hex.EncodeToString(md5s.Sum(nil)) + "-" + strconv.Itoa(len(want))
 	garbage, err := s.Meta.CompleteUpload(ctx, uploadID, obj, cond.check)
+	s.memo.forget(bucket, key)
 	if err != nil {
 		return meta.Object{}, err
 	}

@@ -54,6 +54,11 @@ type Service struct {
 	Now   func() time.Time // nil means time.Now
 	// Hook, if set, checks and rewrites the writes it wants (narinfos).
 	Hook Hook
+	// NoMemo turns off the in-memory answers for small and missing
+	// objects; it must be set when other processes write the same store.
+	NoMemo bool
+
+	memo memo
 }
 
 func (s *Service) now() time.Time {

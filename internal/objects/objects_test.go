@@ -440,3 +440,44 @@ func TestInlineAndBlobOverwrites(t *testing.T) {
 		t.Fatalf("%d blobs left after delete", blobs)
 	}
 }
+
+// TestMemoFollowsWrites checks the in-memory answers for small and missing
+// objects never outlive a write, including writes racing reads.
+func TestMemoFollowsWrites(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	if _, err := s.Head(ctx, bucket, "k"); !errors.Is(err, meta.ErrNoSuchKey) {
+		t.Fatalf("missing key: %v", err)
+	}
+	put(t, s, "k", []byte("v1")) // was remembered as missing
+	if got := read(t, s, "k"); string(got) != "v1" {
+		t.Fatalf("after put: %q", got)
+	}
+	put(t, s, "k", []byte("v2"))
+	if got := read(t, s, "k"); string(got) != "v2" {
+		t.Fatalf("after overwrite: %q", got)
+	}
+	if err := s.Delete(ctx, bucket, "k", objects.Conditions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Head(ctx, bucket, "k"); !errors.Is(err, meta.ErrNoSuchKey) {
+		t.Fatalf("after delete: %v", err)
+	}
+	// Readers racing a writer: once a put has returned, every read that
+	// starts afterwards sees it.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			s.Head(ctx, bucket, "race")
+		}
+	}()
+	for i := range 50 {
+		want := fmt.Sprint("v", i)
+		put(t, s, "race", []byte(want))
+		if got := read(t, s, "race"); string(got) != want {
+			t.Fatalf("read %q right after writing %q", got, want)
+		}
+	}
+	<-done
+}

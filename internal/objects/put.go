@@ -104,6 +104,7 @@ func (s *Service) newObject(bucket, key string, h meta.Headers, w written, alg c
 // replaced; on failure it discards obj's own blobs.
 func (s *Service) commitPut(ctx context.Context, obj meta.Object, cond Conditions) (meta.Object, error) {
 	garbage, err := s.Meta.PutObject(ctx, obj, cond.check)
+	s.memo.forget(obj.Bucket, obj.Key)
 	if err != nil {
 		s.discard(ctx, obj.Segments)
 		return meta.Object{}, err
