@@ -15,6 +15,7 @@ Usage:
   nixbucket user ...                 users, their access keys and IAM policies
   nixbucket token ...                tokens for plain-HTTP clients (netrc, Bearer)
   nixbucket bucket policy ...        bucket policies
+  nixbucket push --to URL PATH...    push closures to a binary cache (s3://, http(s)://, file://)
   nixbucket version                  print the version
 
 Run a command without arguments for its usage.
@@ -39,6 +40,8 @@ func main() {
 		err = tokenCmd(args)
 	case "bucket":
 		err = bucketCmd(args)
+	case "push":
+		err = pushCmd(args)
 	case "version", "--version":
 		fmt.Println("nixbucket", version)
 	case "help", "-h", "--help":

@@ -153,3 +153,24 @@ func BenchmarkCommit4KiB(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkCommit1MiB writes and commits 1 MiB blobs one at a time, in
+// spare files when ready and through tmp/ otherwise.
+func BenchmarkCommit1MiB(b *testing.B) {
+	bk, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		w, err := bk.Create(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.Write(buf)
+		if _, err := w.Commit(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
