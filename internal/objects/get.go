@@ -165,6 +165,14 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 	return io.CopyBuffer(w, struct{ io.Reader }{r}, make([]byte, 256<<10))
 }
 
+// Inline returns the bytes of an object stored inline in the metadata.
+func (r *Reader) Inline() ([]byte, bool) {
+	if len(r.segs) == 1 && r.segs[0].Inline() {
+		return r.segs[0].Data, true
+	}
+	return nil, false
+}
+
 // Content is what to serve: for a one-segment object the blob itself, so
 // that a local file can be sent with sendfile(2), else the Reader.
 func (r *Reader) Content() io.ReadSeeker {

@@ -161,6 +161,14 @@ func getOrHead(q *request) error {
 	if dec, err := decoded(q, obj, rd); dec || err != nil {
 		return err
 	}
+	if data, ok := rd.Inline(); ok && q.Header.Get("Range") == "" {
+		// A small object (a narinfo) in one write: ServeContent would
+		// sniff, then send the headers with 512 bytes and the rest apart.
+		q.w.Header()["Content-Length"] = []string{strconv.Itoa(len(data))}
+		q.w.WriteHeader(http.StatusOK)
+		q.w.Write(data)
+		return nil
+	}
 	// Conditionals were evaluated above with S3's rules; ServeContent only
 	// does the Range.
 	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {

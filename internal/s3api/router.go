@@ -9,12 +9,14 @@ package s3api
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -74,17 +76,21 @@ func (q *request) has(name string) bool {
 
 // ServeHTTP routes one S3 request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var rid [8]byte
-	rand.Read(rid[:])
-	w.Header().Set("x-amz-request-id", strings.ToUpper(hex.EncodeToString(rid[:])))
-	w.Header().Set("x-amz-id-2", hex.EncodeToString(rid[:]))
-	w.Header().Set("Server", "nixbucket")
+	rid := requestID()
+	hdr := w.Header()
+	hdr["X-Amz-Request-Id"] = []string{rid}
+	hdr["X-Amz-Id-2"] = []string{rid}
+	hdr["Server"] = serverHeader
 
 	r = boundRequest(w, r)
 	q := &request{Request: r, w: w, h: h}
 	q.bucket, q.key = h.splitPath(r)
 	var err error
-	if q.query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+	q.query = noQuery
+	if r.URL.RawQuery != "" {
+		q.query, err = url.ParseQuery(r.URL.RawQuery)
+	}
+	if err != nil {
 		h.writeError(w, r, errorf("InvalidArgument", "malformed query string"))
 		return
 	}
@@ -129,6 +135,25 @@ func (h *Handler) authenticate(q *request) error {
 	return err
 }
 
+var (
+	noQuery      = url.Values{} // read-only: shared by requests without a query
+	serverHeader = []string{"nixbucket"}
+	ridPrefix    = func() uint64 { var b [8]byte; rand.Read(b[:]); return binary.BigEndian.Uint64(b[:]) }()
+	ridCounter   atomic.Uint64
+)
+
+// requestID returns a unique request id: a per-process random prefix and
+// a counter, cheaper than fresh randomness on every request.
+func requestID() string {
+	var b [32]byte
+	return string(strconv.AppendUint(b[:0], ridPrefix^ridCounter.Add(1), 16))
+}
+
+// s3Agents are the User-Agent marks of S3 SDKs and tools, as they spell
+// them (aws-sdk-go-v2, aws-sdk-cpp, aws-cli, Boto3/Botocore, minio-go,
+// s3cmd, rclone).
+var s3Agents = []string{"aws-sdk", "aws-cli", "Boto", "boto", "MinIO", "minio", "s3cmd", "rclone"}
+
 // fromS3Client reports whether an unsigned request comes from an S3 SDK or
 // tool (aws --no-sign-request, boto3, aws-sdk-cpp without credentials),
 // which expect S3 XML errors, rather than from Nix, curl or a browser.
@@ -138,8 +163,8 @@ func fromS3Client(r *http.Request) bool {
 			return true
 		}
 	}
-	ua := strings.ToLower(r.UserAgent())
-	for _, s := range []string{"aws-sdk", "aws-cli", "boto", "botocore", "minio", "s3cmd", "rclone"} {
+	ua := r.UserAgent()
+	for _, s := range s3Agents {
 		if strings.Contains(ua, s) {
 			return true
 		}

@@ -1,0 +1,117 @@
+// Package compress writes the compressed NAR files and encoded metadata of
+// a binary cache: zstd (in parallel for large NARs), xz (through the xz
+// program), brotli, gzip, or none, with the file extensions and
+// Compression names Nix uses.
+package compress
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/andybalholm/brotli"
+)
+
+// Methods, spelt as in narinfo Compression fields and store URLs.
+const (
+	Zstd   = "zstd"
+	Xz     = "xz"
+	Brotli = "br"
+	Gzip   = "gzip"
+	None   = "none"
+)
+
+// Options says how to compress.
+type Options struct {
+	Method string // one of the methods above
+	// Level is the method's level; -1 selects its default: zstd 3 (also
+	// for 0, as in libzstd), xz 6, br 6 (Nix uses 11, about 50 times
+	// slower), gzip 6.
+	Level int
+	// Parallel spreads the work over all cores: zstd compresses sections of
+	// the stream concurrently into one standard frame, and xz runs with
+	// -T0. It is meant for large inputs; at most one parallel zstd stream
+	// runs at a time (NewWriter waits for it), which bounds memory.
+	Parallel bool
+}
+
+// Ext returns the file extension Nix gives NARs compressed with method:
+// "nar/<hash>.nar" + Ext.
+func Ext(method string) string {
+	switch method {
+	case Zstd:
+		return ".zst"
+	case Xz:
+		return ".xz"
+	case Brotli:
+		return ".br"
+	default: // gzip and none have none
+		return ""
+	}
+}
+
+// NewWriter returns a WriteCloser that compresses into w. Close flushes
+// everything to w and releases resources; it must be called, also after an
+// error (then its error may be ignored). For a parallel zstd writer,
+// NewWriter waits until no other parallel stream runs, or ctx ends.
+func NewWriter(ctx context.Context, w io.Writer, o Options) (io.WriteCloser, error) {
+	if err := checkLevel(o); err != nil {
+		return nil, err
+	}
+	switch o.Method {
+	case Zstd:
+		return newZstd(ctx, w, o)
+	case Xz:
+		return newXz(ctx, w, o)
+	case Brotli:
+		level := o.Level
+		if level < 0 {
+			level = 6
+		}
+		return brotli.NewWriterLevel(w, level), nil
+	case Gzip:
+		level := o.Level
+		if level < 0 {
+			level = gzip.DefaultCompression
+		}
+		return gzip.NewWriterLevel(w, level)
+	case None:
+		return nopCloser{w}, nil
+	}
+	return nil, fmt.Errorf("compress: unknown method %q", o.Method)
+}
+
+func checkLevel(o Options) error {
+	hi := map[string]int{Zstd: 22, Xz: 9, Brotli: 11, Gzip: 9, None: 0}[o.Method]
+	if o.Level < -1 || o.Level > hi {
+		return fmt.Errorf("compress: %s level %d out of range (1…%d, or -1 for the default)", o.Method, o.Level, hi)
+	}
+	return nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// Encode compresses a small document (a narinfo or a listing) for upload
+// with Content-Encoding: method, which may be gzip, br, zstd or xz.
+func Encode(ctx context.Context, method string, data []byte) ([]byte, error) {
+	if method == None || method == "" {
+		return data, nil
+	}
+	var b bytes.Buffer
+	w, err := NewWriter(ctx, &b, Options{Method: method, Level: -1})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,340 @@
+// Package push copies closures from the local Nix store into a binary
+// cache, as `nix copy --to` does, but streaming and concurrent: each NAR is
+// dumped from the file system, hashed, checked against the Nix database,
+// compressed (in parallel for large ones), hashed again and uploaded
+// without ever being held whole in memory; up to Jobs paths are in flight
+// at once; and each narinfo is written only after its NAR and after the
+// narinfos of all its references, so a cache never holds a narinfo whose
+// closure is incomplete.
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nixbucket/nixbucket/internal/client/localstore"
+	"github.com/nixbucket/nixbucket/internal/client/storeurl"
+	"github.com/nixbucket/nixbucket/internal/client/target"
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
+)
+
+// Options configure a Pusher.
+type Options struct {
+	Store  *localstore.Store
+	Target target.Target
+	URL    *storeurl.Store // compression and listing settings
+	Keys   []signature.SecretKey
+	Jobs   int    // paths in flight at once; default 8
+	TmpDir string // where compressed NARs larger than MemLimit are spooled; "" for os.TempDir()
+	// MemLimit is the compressed size up to which a NAR is kept in memory
+	// between compression and upload; default 1 MiB.
+	MemLimit int
+	// OnPlan, if not nil, is called once the closure is known and the
+	// cache has been asked which paths it has.
+	OnPlan func(Plan)
+	// OnPath, if not nil, is called once per path of the closure when it is
+	// settled; calls do not overlap.
+	OnPath func(Result)
+}
+
+// Plan is what a push will do.
+type Plan struct {
+	Paths    int   // the whole closure
+	Skipped  int   // already in the cache
+	ToPush   int   // the rest
+	NarBytes int64 // NAR bytes of the paths to push
+}
+
+// Status is the outcome for one path.
+type Status string
+
+// Statuses.
+const (
+	Pushed  Status = "pushed"
+	Skipped Status = "skipped" // the cache already had its narinfo
+	Failed  Status = "failed"
+)
+
+// Result is the outcome for one path.
+type Result struct {
+	Path        string
+	Status      Status
+	NarSize     int64
+	FileSize    int64  // pushed: the compressed file's size
+	URL         string // pushed: the NAR file's key
+	Compression string
+	Reused      bool // pushed: the NAR file was already in the cache, only the narinfo was written
+	Duration    time.Duration
+	Err         error // failed: why
+}
+
+// Summary totals a push.
+type Summary struct {
+	Paths, Pushed, Skipped, Failed int
+	NarBytes, FileBytes            int64 // of pushed paths
+	Uploaded                       int64 // NAR file bytes sent (not counting reused files, narinfos and listings)
+	Duration                       time.Duration
+}
+
+// Progress is a snapshot of a push in flight.
+type Progress struct {
+	Plan     Plan
+	Done     int   // paths settled (pushed or failed) of Plan.ToPush
+	NarBytes int64 // NAR bytes dumped so far
+	Uploaded int64 // compressed bytes sent so far
+	Elapsed  time.Duration
+}
+
+// Pusher pushes closures. Its Progress may be read while Run runs.
+type Pusher struct {
+	o     Options
+	start time.Time
+
+	plan     atomic.Pointer[Plan]
+	done     atomic.Int64
+	narBytes atomic.Int64
+	uploaded atomic.Int64
+
+	mu      sync.Mutex // serialises OnPath and guards summary
+	summary Summary
+}
+
+// New returns a Pusher.
+func New(o Options) *Pusher {
+	if o.Jobs <= 0 {
+		o.Jobs = 8
+	}
+	if o.MemLimit <= 0 {
+		o.MemLimit = 1 << 20
+	}
+	return &Pusher{o: o}
+}
+
+// Progress returns a snapshot of the push.
+func (p *Pusher) Progress() Progress {
+	var plan Plan
+	if pl := p.plan.Load(); pl != nil {
+		plan = *pl
+	}
+	var elapsed time.Duration
+	if !p.start.IsZero() {
+		elapsed = time.Since(p.start)
+	}
+	return Progress{Plan: plan, Done: int(p.done.Load()), NarBytes: p.narBytes.Load(), Uploaded: p.uploaded.Load(), Elapsed: elapsed}
+}
+
+// node is one path of the closure being pushed.
+type node struct {
+	info   *localstore.PathInfo
+	refs   []*node // references other than itself
+	done   chan struct{}
+	failed atomic.Bool // set before done is closed
+}
+
+// ErrFailed is returned by Run when some paths could not be pushed; their
+// Results carry the reasons.
+var ErrFailed = errors.New("some paths were not pushed")
+
+// Run pushes the closures of roots (store paths). It returns the summary
+// and ErrFailed if any path failed, or another error if the push could not
+// start (the closure or the cache could not be read) or ctx ended.
+func (p *Pusher) Run(ctx context.Context, roots []string) (Summary, error) {
+	p.start = time.Now()
+	infos, err := p.o.Store.Closure(ctx, roots)
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := checkCacheInfo(ctx, p.o.Target, p.o.URL, p.o.Store.Dir()); err != nil {
+		return Summary{}, err
+	}
+	have, err := p.query(ctx, infos)
+	if err != nil {
+		return Summary{}, err
+	}
+
+	nodes := make(map[string]*node, len(infos))
+	var todo []*node
+	plan := Plan{Paths: len(infos)}
+	for _, info := range infos { // references first
+		n := &node{info: info, done: make(chan struct{})}
+		for _, r := range info.References {
+			if r != info.Path {
+				n.refs = append(n.refs, nodes[r])
+			}
+		}
+		nodes[info.Path] = n
+		if have[info.Path] {
+			close(n.done)
+			plan.Skipped++
+			p.report(Result{Path: info.Path, Status: Skipped, NarSize: info.NarSize})
+			continue
+		}
+		todo = append(todo, n)
+		plan.NarBytes += info.NarSize
+	}
+	plan.ToPush = len(todo)
+	p.plan.Store(&plan)
+	if p.o.OnPlan != nil {
+		p.o.OnPlan(plan)
+	}
+
+	jobs := make(chan struct{}, p.o.Jobs)       // NAR dumps and uploads in flight
+	narinfos := make(chan struct{}, 2*p.o.Jobs) // narinfo uploads in flight
+	var wg sync.WaitGroup
+dispatch:
+	for _, n := range todo { // in topological order, so a job never waits for a later one
+		select {
+		case jobs <- struct{}{}:
+		case <-ctx.Done():
+			break dispatch
+		}
+		wg.Go(func() { p.pushPath(ctx, n, jobs, narinfos) })
+	}
+	wg.Wait()
+	s := p.finish()
+	if err := ctx.Err(); err != nil {
+		return s, err
+	}
+	if s.Failed > 0 {
+		return s, ErrFailed
+	}
+	return s, nil
+}
+
+// query asks the cache which paths it already has (their narinfo exists),
+// with more requests in flight than jobs, since each is small.
+func (p *Pusher) query(ctx context.Context, infos []*localstore.PathInfo) (map[string]bool, error) {
+	have := make([]bool, len(infos))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(16, 2*p.o.Jobs))
+	for i, info := range infos {
+		g.Go(func() error {
+			_, err := p.o.Target.Stat(gctx, narinfoKey(info.Path))
+			switch {
+			case err == nil:
+				have[i] = true
+			case !errors.Is(err, target.ErrNotFound):
+				return fmt.Errorf("asking %s for %s: %w", p.o.Target, narinfoKey(info.Path), err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	m := make(map[string]bool, len(infos))
+	for i, info := range infos {
+		m[info.Path] = have[i]
+	}
+	return m, nil
+}
+
+// pushPath uploads one path's NAR (holding a jobs slot), then waits for
+// its references and writes its narinfo.
+func (p *Pusher) pushPath(ctx context.Context, n *node, jobs, narinfos chan struct{}) {
+	start := time.Now()
+	res := Result{Path: n.info.Path, NarSize: n.info.NarSize, Compression: p.o.URL.Compression}
+	fail := func(err error) {
+		res.Status, res.Err, res.Duration = Failed, err, time.Since(start)
+		n.failed.Store(true)
+		close(n.done)
+		p.done.Add(1)
+		p.report(res)
+	}
+	var nar *narFile
+	err := func() error {
+		defer func() { <-jobs }()
+		if r := failedRef(n); r != nil {
+			return fmt.Errorf("not pushed: its reference %s failed", r.info.Path)
+		}
+		var err error
+		nar, err = p.uploadNAR(ctx, n.info)
+		return err
+	}()
+	if err != nil {
+		fail(err)
+		return
+	}
+	for _, r := range n.refs {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			fail(ctx.Err())
+			return
+		}
+	}
+	if r := failedRef(n); r != nil {
+		fail(fmt.Errorf("narinfo not written: its reference %s failed", r.info.Path))
+		return
+	}
+	select {
+	case narinfos <- struct{}{}:
+	case <-ctx.Done():
+		fail(ctx.Err())
+		return
+	}
+	err = p.putNarinfo(ctx, n.info, nar)
+	<-narinfos
+	if err != nil {
+		fail(err)
+		return
+	}
+	res.Status, res.FileSize, res.URL, res.Reused, res.Duration = Pushed, nar.size, nar.key, nar.reused, time.Since(start)
+	close(n.done)
+	p.done.Add(1)
+	p.report(res)
+}
+
+// failedRef returns a reference of n that failed, if any has so far.
+func failedRef(n *node) *node {
+	for _, r := range n.refs {
+		if r.failed.Load() {
+			return r
+		}
+	}
+	return nil
+}
+
+// report records a result and passes it on.
+func (p *Pusher) report(r Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.summary.Paths++
+	switch r.Status {
+	case Pushed:
+		p.summary.Pushed++
+		p.summary.NarBytes += r.NarSize
+		p.summary.FileBytes += r.FileSize
+	case Skipped:
+		p.summary.Skipped++
+	case Failed:
+		p.summary.Failed++
+	}
+	if p.o.OnPath != nil {
+		p.o.OnPath(r)
+	}
+}
+
+func (p *Pusher) finish() Summary {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.summary
+	if pl := p.plan.Load(); pl != nil {
+		s.Paths = pl.Paths
+	}
+	s.Uploaded = p.uploaded.Load()
+	s.Duration = time.Since(p.start)
+	return s
+}
+
+// narinfoKey returns the key of a store path's narinfo: <hash>.narinfo.
+func narinfoKey(storePath string) string {
+	return path.Base(storePath)[:32] + ".narinfo"
+}

@@ -1,0 +1,129 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/client/spool"
+	"github.com/nixbucket/nixbucket/internal/client/storeurl"
+)
+
+// fileTarget is a binary cache in a local directory (file:///DIR).
+type fileTarget struct {
+	dir string
+}
+
+func openFile(s *storeurl.Store) (*fileTarget, error) {
+	// As Nix does, create the cache directory and its nar/ subdirectory.
+	if err := os.MkdirAll(filepath.Join(s.Dir, "nar"), 0o755); err != nil {
+		return nil, fmt.Errorf("binary cache %s: %w", s.Dir, err)
+	}
+	return &fileTarget{dir: s.Dir}, nil
+}
+
+func (t *fileTarget) String() string { return "file://" + t.dir }
+
+func (t *fileTarget) Close() error { return nil }
+
+func (t *fileTarget) path(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "..") {
+		return "", fmt.Errorf("binary cache %s: bad key %q", t.dir, key)
+	}
+	return filepath.Join(t.dir, filepath.FromSlash(key)), nil
+}
+
+func (t *fileTarget) Get(ctx context.Context, key string) ([]byte, error) {
+	p, err := t.path(key)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+func (t *fileTarget) Stat(ctx context.Context, key string) (int64, error) {
+	p, err := t.path(key)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// Put writes the file under a temporary name, syncs it and renames it into
+// place, then syncs the directory: a crash leaves the old file or the new
+// one, never a torn one.
+func (t *fileTarget) Put(ctx context.Context, key string, f *spool.File, m Meta) error {
+	p, err := t.path(key)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	r := &countingReader{r: f.Section(0, f.Size()), progress: m.Progress}
+	_, err = io.Copy(tmp, &ctxReader{ctx: ctx, r: r})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		r.undo()
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ctxReader stops a copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,184 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/client/spool"
+	"github.com/nixbucket/nixbucket/internal/client/storeurl"
+)
+
+// httpTarget is a binary cache over plain HTTP(S): GET, HEAD and PUT of
+// BASE/KEY, as `nix copy --to http://…` does.
+type httpTarget struct {
+	base   string
+	client *http.Client
+	auth   string // Authorization header value, or ""
+	how    string // where the credentials came from, for messages
+}
+
+func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
+	u, err := url.Parse(s.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("binary cache %s: %w", s.BaseURL, err)
+	}
+	t := &httpTarget{base: s.BaseURL}
+	switch {
+	case o.BearerToken != "":
+		t.auth, t.how = "Bearer "+o.BearerToken, "the bearer token"
+	default:
+		login, password, found, err := netrcLookup(o.NetrcFile, u.Hostname())
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			req := &http.Request{Header: http.Header{}}
+			req.SetBasicAuth(login, password)
+			t.auth = req.Header.Get("Authorization")
+			t.how = fmt.Sprintf("the netrc login %q for %s", login, u.Hostname())
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = o.Concurrency
+	tr.ExpectContinueTimeout = time.Second
+	tr.ResponseHeaderTimeout = 5 * time.Minute // a server may hash a large body before answering
+	t.client = &http.Client{Transport: tr}
+	return t, nil
+}
+
+func (t *httpTarget) String() string { return t.base }
+
+func (t *httpTarget) Close() error {
+	t.client.CloseIdleConnections()
+	return nil
+}
+
+func (t *httpTarget) url(key string) string { return t.base + "/" + key }
+
+// do sends one request and classifies the outcome: network errors, 5xx and
+// 429 are retryable; 404 and 403 are ErrNotFound for reads.
+func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader, size int64, m Meta) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, t.url(key), body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		if size == 0 {
+			req.Body = http.NoBody
+		}
+		req.Header.Set("Content-Type", m.ContentType)
+		if m.ContentEncoding != "" {
+			req.Header.Set("Content-Encoding", m.ContentEncoding)
+		}
+		if size > 1<<20 {
+			req.Header.Set("Expect", "100-continue")
+		}
+	}
+	if t.auth != "" {
+		req.Header.Set("Authorization", t.auth)
+	}
+	resp, err := t.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var dns *net.DNSError
+		if errors.As(err, &dns) && dns.IsNotFound {
+			return nil, fmt.Errorf("cannot reach %s: %w", t.base, err)
+		}
+		return nil, retryable{fmt.Errorf("%s %s: %w", method, t.url(key), err)}
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	msg := errorBody(resp)
+	resp.Body.Close()
+	err = fmt.Errorf("%s %s: %s%s", method, t.url(key), resp.Status, msg)
+	switch code := resp.StatusCode; {
+	case code == http.StatusUnauthorized:
+		return nil, t.unauthorized(err)
+	case (code == http.StatusNotFound || code == http.StatusForbidden) && (method == http.MethodGet || method == http.MethodHead):
+		return nil, ErrNotFound
+	case code == http.StatusForbidden:
+		return nil, fmt.Errorf("access denied: %w (the credentials may read but not write this cache)", err)
+	case code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented:
+		return nil, fmt.Errorf("%w: the server does not accept uploads (%s is not a writable binary cache)", err, t.base)
+	case code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout:
+		return nil, retryable{err}
+	}
+	return nil, err
+}
+
+func (t *httpTarget) unauthorized(err error) error {
+	if t.auth == "" {
+		return fmt.Errorf("%w: the cache needs credentials; add \"machine HOST login NAME password SECRET\" to ~/.netrc (or --netrc-file), or pass --token-file", err)
+	}
+	return fmt.Errorf("%w: the server refused %s; check them", err, t.how)
+}
+
+// errorBody returns the start of an error response's body, for messages.
+func errorBody(resp *http.Response) string {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	s := strings.TrimSpace(string(b))
+	if s == "" || strings.Contains(resp.Header.Get("Content-Type"), "html") || s == resp.Status {
+		return ""
+	}
+	return ": " + strings.TrimPrefix(s, resp.Status+": ")
+}
+
+func (t *httpTarget) Get(ctx context.Context, key string) ([]byte, error) {
+	var out []byte
+	err := withRetry(ctx, func() error {
+		resp, err := t.do(ctx, http.MethodGet, key, nil, 0, Meta{})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		out, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return retryable{fmt.Errorf("GET %s: %w", t.url(key), err)}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *httpTarget) Stat(ctx context.Context, key string) (int64, error) {
+	var size int64
+	err := withRetry(ctx, func() error {
+		resp, err := t.do(ctx, http.MethodHead, key, nil, 0, Meta{})
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		size = resp.ContentLength
+		if v := resp.Header.Get("Content-Length"); size < 0 && v != "" {
+			size, _ = strconv.ParseInt(v, 10, 64)
+		}
+		return nil
+	})
+	return size, err
+}
+
+func (t *httpTarget) Put(ctx context.Context, key string, f *spool.File, m Meta) error {
+	return withRetry(ctx, func() error {
+		body := &countingReader{r: f.Section(0, f.Size()), progress: m.Progress}
+		resp, err := t.do(ctx, http.MethodPut, key, body, f.Size(), m)
+		if err != nil {
+			body.undo()
+			return err
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		return nil
+	})
+}

@@ -1,0 +1,125 @@
+package target
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// netrcEntry is one machine's credentials.
+type netrcEntry struct{ login, password string }
+
+// parseNetrc reads a netrc file (the format of curl and Nix's netrc-file):
+// "machine HOST login NAME password SECRET" entries, a "default" entry,
+// "account" ignored and "macdef" bodies skipped. Tokens may be spread over
+// lines and separated by any white space.
+func parseNetrc(data string) (map[string]netrcEntry, *netrcEntry, error) {
+	machines := map[string]netrcEntry{}
+	var def *netrcEntry
+	var cur *netrcEntry
+	var curHost string
+	flush := func() {
+		if cur == nil {
+			return
+		}
+		if curHost == "" {
+			def = cur
+		} else if _, seen := machines[curHost]; !seen { // the first entry wins, as in curl
+			machines[curHost] = *cur
+		}
+		cur = nil
+	}
+	lines := strings.Split(data, "\n")
+	for i := 0; i < len(lines); i++ {
+		fields := strings.Fields(lines[i])
+		for j := 0; j < len(fields); j++ {
+			tok := fields[j]
+			if strings.HasPrefix(tok, "#") && j == 0 {
+				break // a comment line
+			}
+			next := func() (string, error) {
+				j++
+				for j >= len(fields) {
+					i++
+					if i >= len(lines) {
+						return "", fmt.Errorf("netrc: %q at the end of the file needs a value", tok)
+					}
+					fields, j = strings.Fields(lines[i]), 0
+				}
+				return fields[j], nil
+			}
+			switch tok {
+			case "machine":
+				flush()
+				host, err := next()
+				if err != nil {
+					return nil, nil, err
+				}
+				cur, curHost = &netrcEntry{}, host
+			case "default":
+				flush()
+				cur, curHost = &netrcEntry{}, ""
+			case "login", "password", "account":
+				v, err := next()
+				if err != nil {
+					return nil, nil, err
+				}
+				if cur == nil {
+					return nil, nil, fmt.Errorf("netrc: %s outside a machine entry", tok)
+				}
+				switch tok {
+				case "login":
+					cur.login = v
+				case "password":
+					cur.password = v
+				}
+			case "macdef":
+				flush()
+				for i++; i < len(lines) && strings.TrimSpace(lines[i]) != ""; i++ {
+				}
+				fields, j = nil, 0
+			default:
+				return nil, nil, fmt.Errorf("netrc: unexpected %q", tok)
+			}
+		}
+	}
+	flush()
+	return machines, def, nil
+}
+
+// netrcLookup returns the credentials for host from the netrc file path
+// ("" for $NETRC, then ~/.netrc). A missing default file is no error.
+func netrcLookup(path, host string) (login, password string, found bool, err error) {
+	explicit := path != ""
+	if path == "" {
+		path = os.Getenv("NETRC")
+	}
+	if path == "" {
+		home, herr := os.UserHomeDir()
+		if herr != nil {
+			return "", "", false, nil
+		}
+		path = filepath.Join(home, ".netrc")
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("netrc file: %w", err)
+	}
+	machines, def, err := parseNetrc(string(data))
+	if err != nil {
+		return "", "", false, fmt.Errorf("%s: %w", path, err)
+	}
+	if e, ok := machines[host]; ok {
+		return e.login, e.password, true, nil
+	}
+	if def != nil {
+		return def.login, def.password, true, nil
+	}
+	return "", "", false, nil
+}

@@ -1,0 +1,157 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go"
+)
+
+// s3Action maps an S3 operation to the IAM action that governs it, for
+// AccessDenied messages.
+var s3Action = map[string]string{
+	"GetObject":               "s3:GetObject",
+	"HeadObject":              "s3:GetObject",
+	"PutObject":               "s3:PutObject",
+	"CreateMultipartUpload":   "s3:PutObject",
+	"UploadPart":              "s3:PutObject",
+	"CompleteMultipartUpload": "s3:PutObject",
+	"AbortMultipartUpload":    "s3:AbortMultipartUpload",
+	"ListMultipartUploads":    "s3:ListBucketMultipartUploads",
+	"HeadBucket":              "s3:ListBucket",
+}
+
+// s3Code returns the error code and HTTP status of an S3 error ("" and 0
+// when it is not one).
+func s3Code(err error) (string, int) {
+	var code string
+	var status int
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code = api.ErrorCode()
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	return code, status
+}
+
+// isNotFound reports a missing object: NoSuchKey, or a 404 that is not
+// about the bucket; 403 counts too, as Nix treats it (the caller may lack
+// s3:ListBucket, without which S3 answers a missing key with 403).
+func isNotFound(err error) bool {
+	code, status := s3Code(err)
+	if code == "NoSuchBucket" {
+		return false
+	}
+	return code == "NoSuchKey" || code == "NotFound" || status == 404 || status == 403 && (code == "AccessDenied" || code == "Forbidden")
+}
+
+// explain turns an S3 error into one that says what to do. key is "" for
+// bucket operations.
+func (t *s3Target) explain(err error, key string) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	op := "request"
+	var oe *smithy.OperationError
+	if errors.As(err, &oe) {
+		op = oe.OperationName
+	}
+	resource := "arn:aws:s3:::" + t.bucket
+	if key != "" {
+		resource += "/" + key
+	}
+	code, status := s3Code(err)
+	switch {
+	case code == "AccessDenied" || code == "Forbidden" || status == 403 && code == "":
+		action := s3Action[op]
+		if action == "" {
+			action = "s3:" + op
+		}
+		return fmt.Errorf("access denied: %s on %s (%s refused it; grant %s in the user's IAM policy or the bucket policy): %w", action, resource, t.desc, action, err)
+	case code == "NoSuchBucket":
+		return fmt.Errorf("the bucket %q does not exist (%s): create it first (aws s3 mb s3://%s, or nixbucket serve creates nix-cache), or check the bucket name, region= and endpoint=: %w", t.bucket, t.desc, t.bucket, err)
+	case code == "InvalidAccessKeyId":
+		return fmt.Errorf("%s does not know the access key %s: check aws_access_key_id %s: %w", t.desc, t.keyID, t.credSource(), err)
+	case code == "SignatureDoesNotMatch":
+		return fmt.Errorf("%s rejected the request signature: check aws_secret_access_key %s (and the clock): %w", t.desc, t.credSource(), err)
+	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || status == 301:
+		return fmt.Errorf("the bucket %q is in another region than %s: add region=REGION to the store URL: %w", t.bucket, t.region, err)
+	case code == "RequestTimeTooSkewed":
+		return fmt.Errorf("the clock is off by more than 15 minutes from %s's: fix the time: %w", t.desc, err)
+	}
+	var dns *net.DNSError
+	var op2 *net.OpError
+	if errors.As(err, &dns) || errors.As(err, &op2) {
+		return fmt.Errorf("cannot reach %s: check endpoint= and scheme= (and the network): %w", t.desc, err)
+	}
+	return err
+}
+
+// credSource says where the credentials were read from, for messages.
+func (t *s3Target) credSource() string {
+	if t.credSrc == "" {
+		return "in the credential chain"
+	}
+	return "(from " + t.credSrc + ")"
+}
+
+// explainConfig explains a failure to load the shared configuration.
+func explainConfig(err error, profile string) error {
+	var pe config.SharedConfigProfileNotExistError
+	if errors.As(err, &pe) {
+		files := strings.Join(pe.Filename, " or ")
+		if files == "" {
+			files = envOr("AWS_CONFIG_FILE", "~/.aws/config") + " or " + envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+		}
+		return fmt.Errorf("the AWS profile %q is not in %s; add a [profile %s] section to the config file or a [%s] section to the credentials file (or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE)", profile, files, profile, profile)
+	}
+	return fmt.Errorf("loading the AWS configuration: %w", err)
+}
+
+// explainCredentials explains a failure to find credentials, naming every
+// source the default chain tried.
+func explainCredentials(err error, profile string) error {
+	files := fmt.Sprintf("%s and %s", envOr("AWS_CONFIG_FILE", "~/.aws/config"), envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+	p := profile
+	if p == "" {
+		p = envOr("AWS_PROFILE", "default")
+	}
+	return fmt.Errorf("no AWS credentials: tried the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "+
+		"the profile %q in %s (static keys, SSO, credential_process, assume-role), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), "+
+		"and container and EC2 instance metadata; set the variables, or add the keys to the profile (or profile=NAME to the store URL): %w", p, files, err)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// describeCreds says where resolved credentials came from.
+func describeCreds(c aws.Credentials, profile string) string {
+	src := c.Source
+	switch {
+	case src == "EnvConfigCredentials":
+		return "the environment"
+	case strings.HasPrefix(src, "SharedConfigCredentials"):
+		p := profile
+		if p == "" {
+			p = envOr("AWS_PROFILE", "default")
+		}
+		return fmt.Sprintf("profile %q in %s", p, envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+	case src != "":
+		return src
+	}
+	return ""
+}

@@ -1,0 +1,61 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/server"
+)
+
+// benchServer opens a server whose nix-cache bucket is publicly readable
+// and holds one small object.
+func benchServer(b *testing.B) http.Handler {
+	b.Helper()
+	srv, err := server.Open(context.Background(), server.Options{Data: b.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	ctx := context.Background()
+	doc := []byte(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nix-cache/*"}]}`)
+	if err := srv.Access().SetBucketPolicy(ctx, server.DefaultCache, doc); err != nil {
+		b.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("n"), 600)
+	if _, err := srv.Objects().Put(ctx, objects.PutInput{Bucket: server.DefaultCache, Key: "small.txt", Body: bytes.NewReader(body), Size: 600,
+		Headers: meta.Headers{ContentType: "text/x-nix-narinfo"}}); err != nil {
+		b.Fatal(err)
+	}
+	return srv.Handler()
+}
+
+// discard is a ResponseWriter that keeps nothing, so the benchmark
+// measures the handler, not a recorder.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
+
+func benchGET(b *testing.B, path string) {
+	h := benchServer(b)
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.Header.Set("User-Agent", "curl/7.88.1 Nix/2.8.0")
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(&discard{h: http.Header{}}, r)
+	}
+}
+
+// BenchmarkGETSmallHit is an anonymous narinfo-sized GET in a public cache.
+func BenchmarkGETSmallHit(b *testing.B) { benchGET(b, "/nix-cache/small.txt") }
+
+// BenchmarkGETMiss is an anonymous GET of a missing key in a public cache.
+func BenchmarkGETMiss(b *testing.B) { benchGET(b, "/nix-cache/missing.narinfo") }
