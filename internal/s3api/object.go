@@ -56,6 +56,17 @@ func needLength(q *request) error {
 	return nil
 }
 
+// responseOverrides are the response-* query parameters and the headers
+// they replace.
+var responseOverrides = []struct{ param, header string }{
+	{"response-content-type", "Content-Type"},
+	{"response-content-language", "Content-Language"},
+	{"response-expires", "Expires"},
+	{"response-cache-control", "Cache-Control"},
+	{"response-content-disposition", "Content-Disposition"},
+	{"response-content-encoding", "Content-Encoding"},
+}
+
 // objectHeaders writes the headers S3 returns for an object.
 func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 	h := w.Header()
@@ -81,9 +92,11 @@ func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 	}
 	// Response overrides (response-content-type=...), honoured for
 	// authenticated requests as S3 does.
-	for _, name := range []string{"Content-Type", "Content-Language", "Expires", "Cache-Control", "Content-Disposition", "Content-Encoding"} {
-		if v := query.Get("response-" + strings.ToLower(name)); v != "" {
-			h.Set(name, v)
+	if len(query) > 0 {
+		for _, o := range responseOverrides {
+			if v := query.Get(o.param); v != "" {
+				h.Set(o.header, v)
+			}
 		}
 	}
 	h.Set("ETag", `"`+o.ETag+`"`)

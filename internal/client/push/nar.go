@@ -77,7 +77,7 @@ func (nw *narWriter) Write(p []byte) (int, error) {
 func (p *Pusher) uploadNAR(ctx context.Context, info *localstore.PathInfo) (*narFile, error) {
 	u := p.o.URL
 	var partSize int64
-	if ps, ok := p.o.Target.(target.PartSizer); ok && u.Compression != storeurl.CompressionXz {
+	if ps, ok := p.o.Target.(target.PartSizer); ok {
 		partSize = ps.PartSize(maxCompressed(info.NarSize))
 	}
 	sw := spool.NewWriter(p.o.TmpDir, p.o.MemLimit, partSize)
