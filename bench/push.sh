@@ -52,7 +52,7 @@ done
 [ -x "$corpus/make-closure.sh" ] || die "no $corpus/make-closure.sh"
 [ "$(id -u)" = 0 ] || die "needs root (single-user Nix store)"
 
-tmp=$(mktemp -d "$parent/nixbucket-bench-push.XXXXXX")
+tmp=$(mktemp -d "$parent/pushbench.XXXXXX")
 nb_pid='' paths_to_delete=()
 cleanup() {
 	if [ -n "$nb_pid" ]; then
@@ -82,8 +82,8 @@ free_port() {
 
 cd "$repo"
 log "building nixbucket"
-go build -o "$tmp/nixbucket" ./cmd/nixbucket
-nb=$tmp/nixbucket
+go build -o "$tmp/nb" ./cmd/nixbucket
+nb=$tmp/nb
 
 tag=benchpush$RANDOM
 log "building the closure ($npaths paths x $kib KiB of random bytes, plus perl)"

@@ -178,6 +178,21 @@ func (f *File) Section(off, n int64) *io.SectionReader {
 	return io.NewSectionReader(f.r, off, n)
 }
 
+// Reader returns a reader of the whole stream from its start. Unlike
+// Sections, only one Reader may be in use at a time (a spilled stream's
+// Reader shares the file's offset), but it is the file itself, so that
+// net/http can send it with sendfile(2) instead of copying it through
+// user space. Its Close does nothing; Close the File.
+func (f *File) Reader() (io.ReadCloser, error) {
+	if f.f == nil {
+		return io.NopCloser(f.Section(0, f.size)), nil
+	}
+	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return io.NopCloser(f.f), nil
+}
+
 // SectionSHA256 returns the SHA-256 of the section [off, off+n) if it is a
 // block the Writer recorded (or the whole stream), and false otherwise.
 func (f *File) SectionSHA256(off, n int64) ([sha256.Size]byte, bool) {

@@ -169,16 +169,24 @@ func (t *httpTarget) Stat(ctx context.Context, key string) (int64, error) {
 	return size, err
 }
 
+// Put sends the file as it is (net/http uses sendfile(2) for a spilled
+// one), and reports progress once it is accepted.
 func (t *httpTarget) Put(ctx context.Context, key string, f *spool.File, m Meta) error {
-	return withRetry(ctx, func() error {
-		body := &countingReader{r: f.Section(0, f.Size()), progress: m.Progress}
+	err := withRetry(ctx, func() error {
+		body, err := f.Reader()
+		if err != nil {
+			return err
+		}
 		resp, err := t.do(ctx, http.MethodPut, key, body, f.Size(), m)
 		if err != nil {
-			body.undo()
 			return err
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		return nil
 	})
+	if err == nil && m.Progress != nil {
+		m.Progress(f.Size())
+	}
+	return err
 }
