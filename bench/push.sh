@@ -61,7 +61,12 @@ cleanup() {
 	fi
 	rm -f "$tmp"/*/result
 	if [ ${#paths_to_delete[@]} -gt 0 ]; then
+		local drvs
+		mapfile -t drvs < <(nix-store -q --deriver "${paths_to_delete[@]}" 2>/dev/null | grep -v unknown-deriver)
 		nix-store --delete "${paths_to_delete[@]}" >/dev/null 2>&1 || true
+		if [ ${#drvs[@]} -gt 0 ]; then
+			nix-store --delete "${drvs[@]}" >/dev/null 2>&1 || true
+		fi
 	fi
 	rm -rf "$tmp"
 }

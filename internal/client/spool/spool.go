@@ -178,19 +178,18 @@ func (f *File) Section(off, n int64) *io.SectionReader {
 	return io.NewSectionReader(f.r, off, n)
 }
 
-// Reader returns a reader of the whole stream from its start. Unlike
-// Sections, only one Reader may be in use at a time (a spilled stream's
-// Reader shares the file's offset), but it is the file itself, so that
-// net/http can send it with sendfile(2) instead of copying it through
-// user space. Its Close does nothing; Close the File.
-func (f *File) Reader() (io.ReadCloser, error) {
-	if f.f == nil {
-		return io.NopCloser(f.Section(0, f.size)), nil
+// Reader returns a new reader of the whole stream, which the caller must
+// close. For a spilled stream it is the temporary file opened afresh (with
+// an offset of its own), so that net/http can send it with sendfile(2)
+// instead of copying it through user space; where that is impossible
+// (no /proc), and for a stream in memory, it reads a Section.
+func (f *File) Reader() io.ReadCloser {
+	if f.f != nil {
+		if r, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.f.Fd())); err == nil {
+			return r
+		}
 	}
-	if _, err := f.f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	return io.NopCloser(f.f), nil
+	return io.NopCloser(f.Section(0, f.size))
 }
 
 // SectionSHA256 returns the SHA-256 of the section [off, off+n) if it is a

@@ -127,3 +127,33 @@ func TestFromBytes(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestReader reads the whole stream twice through Readers, in memory and
+// spilled, with a Section read in between; closing a Reader leaves the
+// File usable.
+func TestReader(t *testing.T) {
+	data := random(100000, 4)
+	for _, memLimit := range []int{1 << 20, 1000} {
+		w := NewWriter(t.TempDir(), memLimit, 0)
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		f, err := w.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			r := f.Reader()
+			if err := iotest.TestReader(r, data); err != nil {
+				t.Errorf("memLimit %d: %v", memLimit, err)
+			}
+			if _, err := io.ReadAll(f.Section(10, 100)); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Close()
+	}
+}

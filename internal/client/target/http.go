@@ -68,6 +68,9 @@ func (t *httpTarget) url(key string) string { return t.base + "/" + key }
 func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader, size int64, m Meta) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, t.url(key), body)
 	if err != nil {
+		if c, ok := body.(io.Closer); ok {
+			c.Close()
+		}
 		return nil, err
 	}
 	if body != nil {
@@ -173,10 +176,7 @@ func (t *httpTarget) Stat(ctx context.Context, key string) (int64, error) {
 // one), and reports progress once it is accepted.
 func (t *httpTarget) Put(ctx context.Context, key string, f *spool.File, m Meta) error {
 	err := withRetry(ctx, func() error {
-		body, err := f.Reader()
-		if err != nil {
-			return err
-		}
+		body := f.Reader() // net/http closes it
 		resp, err := t.do(ctx, http.MethodPut, key, body, f.Size(), m)
 		if err != nil {
 			return err
