@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"time"
 
+	"github.com/nixbucket/nixbucket/internal/cache"
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
 
 // DefaultCache is the bucket created on first start, ready for Nix.
@@ -25,56 +24,13 @@ func (s *Server) ensureDefaultCache(ctx context.Context) error {
 	if err := s.objects.CreateBucket(ctx, DefaultCache); err != nil && !errors.Is(err, meta.ErrBucketExists) {
 		return fmt.Errorf("creating bucket %s: %w", DefaultCache, err)
 	}
-	_, err := NewSigningKey(ctx, s.meta, DefaultCache, "")
+	_, err := cache.NewSigningKey(ctx, s.meta, DefaultCache, "")
 	return err
-}
-
-// NewSigningKey generates a signing key for bucket and stores it. An empty
-// name gives "<bucket>-<n>", the first n not in use.
-func NewSigningKey(ctx context.Context, store meta.Store, bucket, name string) (signature.SecretKey, error) {
-	if name == "" {
-		keys, err := store.SigningKeys(ctx, bucket)
-		if err != nil {
-			return signature.SecretKey{}, err
-		}
-		used := map[string]bool{}
-		for _, k := range keys {
-			used[k.Name] = true
-		}
-		for n := 1; ; n++ {
-			if name = fmt.Sprintf("%s-%d", bucket, n); !used[name] {
-				break
-			}
-		}
-	}
-	k, err := signature.Generate(name)
-	if err != nil {
-		return signature.SecretKey{}, err
-	}
-	err = store.AddSigningKey(ctx, meta.SigningKey{Bucket: bucket, Name: name, Secret: k.String(), Created: time.Now().UTC()})
-	return k, err
-}
-
-// PublicKeys returns a bucket's keys in trusted-public-keys form.
-func PublicKeys(ctx context.Context, store meta.Store, bucket string) ([]string, error) {
-	keys, err := store.SigningKeys(ctx, bucket)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, k := range keys {
-		sk, err := signature.ParseSecretKey(k.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("bucket %s key %s: %w", bucket, k.Name, err)
-		}
-		out = append(out, sk.Public().String())
-	}
-	return out, nil
 }
 
 // Banner is what a first start prints: every line ready to paste.
 func (s *Server) Banner(ctx context.Context, endpoint string) string {
-	pub, _ := PublicKeys(ctx, s.meta, DefaultCache)
+	pub, _ := cache.PublicKeys(ctx, s.meta, DefaultCache)
 	host := endpoint
 	if u, _, err := net.SplitHostPort(trimScheme(endpoint)); err == nil {
 		host = u
