@@ -1,0 +1,7 @@
+package cache
+
+// Encode and Decode expose the encoders to the external tests.
+var (
+	Encode = encode
+	Decode = decode
+)
