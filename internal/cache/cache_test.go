@@ -37,6 +37,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { blobs.Close() })
 	store, err := sqlite.Open(filepath.Join(dir, "meta.db"))
 	if err != nil {
 		t.Fatal(err)

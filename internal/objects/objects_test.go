@@ -33,6 +33,7 @@ func newService(t *testing.T) *objects.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { blobs.Close() })
 	store, err := sqlite.Open(filepath.Join(dir, "meta.db"))
 	if err != nil {
 		t.Fatal(err)

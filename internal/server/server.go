@@ -43,6 +43,7 @@ type Server struct {
 	cache   *cache.Service
 	handler http.Handler
 	lock    *os.File
+	blobs   *localfs.Backend
 	// Root is the admin access key; FirstStart says it was just created.
 	Root       meta.AccessKey
 	FirstStart bool
@@ -83,7 +84,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		lock.Close()
 		return nil, fmt.Errorf("opening metadata: %w", err)
 	}
-	s := &Server{opts: opts, log: log, meta: store, lock: lock}
+	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs}
 	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log}
 	s.objects.Hook = &cache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &cache.Service{Store: store, Log: log}
@@ -144,6 +145,7 @@ func (s *Server) Run(ctx context.Context) { s.cache.Run(ctx) }
 // Close closes the metadata store and releases the data directory.
 func (s *Server) Close() error {
 	s.cache.Flush(context.Background())
+	s.blobs.Close()
 	err := s.meta.Close()
 	s.lock.Close()
 	return err

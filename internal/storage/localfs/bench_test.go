@@ -66,6 +66,7 @@ func BenchmarkWrite64MiB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer be.Close()
 	put := func(b *testing.B, wrap func(io.Writer) io.Writer) {
 		b.SetBytes(size)
 		for b.Loop() {
@@ -122,6 +123,7 @@ func BenchmarkCommit4KiB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		defer be.Close()
 		parallel(b, func() error {
 			w, err := be.Create(b.Context())
 			if err != nil {
@@ -161,6 +163,7 @@ func BenchmarkCommit1MiB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer bk.Close()
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {

@@ -19,6 +19,7 @@ func open(t *testing.T, root string) *Backend {
 	if err != nil {
 		t.Fatalf("Open(%s): %v", root, err)
 	}
+	t.Cleanup(func() { b.Close() })
 	return b
 }
 

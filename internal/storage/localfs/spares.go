@@ -32,7 +32,9 @@ type spares struct {
 	ready   []string
 	hidden  map[string]bool
 	filling bool
+	closed  bool
 	next    int // fan-out directory of the next batch
+	wg      sync.WaitGroup
 }
 
 // takeSpare returns a ready spare's ID, starting a refill when few are
@@ -41,10 +43,11 @@ func (b *Backend) takeSpare() (id string, ok bool) {
 	s := &b.spares
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.ready) < spareLow && !s.filling {
+	if len(s.ready) < spareLow && !s.filling && !s.closed {
 		s.filling = true
 		dir := s.next % 256
 		s.next++
+		s.wg.Add(1)
 		go b.fillSpares(dir)
 	}
 	if len(s.ready) == 0 {
@@ -57,6 +60,7 @@ func (b *Backend) takeSpare() (id string, ok bool) {
 
 // fillSpares makes a batch of spares in fan-out directory dir.
 func (b *Backend) fillSpares(dir int) {
+	defer b.spares.wg.Done()
 	prefix := hex.EncodeToString([]byte{byte(dir)})
 	s := &b.spares
 	made := make([]string, 0, spareBatch)
@@ -104,4 +108,23 @@ func (b *Backend) unhide(id string) {
 	s.mu.Lock()
 	delete(s.hidden, id)
 	s.mu.Unlock()
+}
+
+// Close waits for a refill in progress and removes the spares not used,
+// so nothing writes in the root once it returns. The Backend must not be
+// used afterwards.
+func (b *Backend) Close() error {
+	s := &b.spares
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.ready {
+		os.Remove(b.path(id))
+		delete(s.hidden, id)
+	}
+	s.ready = nil
+	return nil
 }
