@@ -103,8 +103,10 @@ func TestSweepOnReopen(t *testing.T) {
 	}
 
 	b2 := open(t, root)
-	if n := b2.SweptTemps(); n != 4 {
-		t.Errorf("SweptTemps after crash = %d, want 4", n)
+	// The interrupted writers wrote in tmp/ or, when a spare was ready, in
+	// a spare file in place; Open sweeps the former, Walk the latter.
+	if n := b2.SweptTemps(); n < 2 || n > 4 {
+		t.Errorf("SweptTemps after crash = %d, want 2 to 4", n)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("tmp/ holds %d entries after reopen, want 0", len(left))
