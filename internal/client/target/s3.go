@@ -48,6 +48,7 @@ type s3Target struct {
 	// hash; send the hashes spool computed instead of reading bodies twice.
 	presetHash bool
 	journal    *journal
+	direct     *directPut // nil: every PUT goes through the SDK
 	warn       func(string)
 	warned     sync.Map
 }
@@ -100,6 +101,9 @@ func openS3(ctx context.Context, s *storeurl.Store, o Options) (*s3Target, error
 	})
 	if err := t.checkBucket(ctx); err != nil {
 		return nil, err
+	}
+	if t.presetHash && p.PathStyle() {
+		t.direct = newDirectPut(p.Endpoint, s.Bucket, cfg.Credentials)
 	}
 	targetID := p.Endpoint
 	if targetID == "" {
@@ -244,6 +248,15 @@ func (t *s3Target) hashOpt(f *spool.File, off, n int64) []func(*s3.Options) {
 }
 
 func (t *s3Target) putObject(ctx context.Context, key string, f *spool.File, m Meta) error {
+	if sum, ok := f.SectionSHA256(0, f.Size()); ok && t.direct != nil && t.params.StorageClass == "" {
+		if err := t.direct.put(ctx, t.region, key, f, sum, m); err != nil {
+			return t.explain(err, key)
+		}
+		if m.Progress != nil {
+			m.Progress(f.Size())
+		}
+		return nil
+	}
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(t.bucket),
 		Key:           aws.String(key),

@@ -1,0 +1,131 @@
+package target
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/nixbucket/nixbucket/internal/client/spool"
+)
+
+// Direct PUTs. Through the SDK a request body goes through its stream
+// wrappers, so net/http copies it through user space. For a single PUT to
+// an explicit path-style endpoint (nixbucket, or any S3-compatible server)
+// whose payload hash spool already knows, push signs the request with the
+// SDK's signer and sends the spooled file itself, which net/http hands to
+// sendfile(2). AWS proper, virtual-host addressing and multipart uploads
+// keep the SDK.
+
+// directPut is set up by openS3 when the endpoint allows it.
+type directPut struct {
+	base   string // endpoint URL up to the bucket, without a trailing slash
+	creds  aws.CredentialsProvider
+	signer *v4.Signer
+	client *http.Client
+}
+
+func newDirectPut(endpoint, bucket string, creds aws.CredentialsProvider) *directPut {
+	return &directPut{
+		base:   strings.TrimSuffix(endpoint, "/") + "/" + url.PathEscape(bucket),
+		creds:  creds,
+		signer: v4.NewSigner(),
+		client: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64}},
+	}
+}
+
+// put sends f under key, signed with its known SHA-256. It retries
+// network errors and 5xx answers a few times.
+func (d *directPut) put(ctx context.Context, region, key string, f *spool.File, sum [32]byte, m Meta) error {
+	u := d.base + "/" + escapeKey(key)
+	var err error
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		var retry bool
+		if retry, err = d.try(ctx, region, u, f, sum, m); err == nil || !retry {
+			return err
+		}
+	}
+	return err
+}
+
+func (d *directPut) try(ctx context.Context, region, u string, f *spool.File, sum [32]byte, m Meta) (retry bool, err error) {
+	body := f.Reader()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, body)
+	if err != nil {
+		body.Close()
+		return false, err
+	}
+	req.ContentLength = f.Size()
+	if f.Size() == 0 {
+		req.Body = http.NoBody
+	}
+	hash := hex.EncodeToString(sum[:])
+	req.Header.Set("Content-Type", m.ContentType)
+	if m.ContentEncoding != "" {
+		req.Header.Set("Content-Encoding", m.ContentEncoding)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", hash)
+	creds, err := d.creds.Retrieve(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := d.signer.SignHTTP(ctx, creds, req, hash, "s3", region, time.Now().UTC()); err != nil {
+		return false, err
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return ctx.Err() == nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		io.Copy(io.Discard, resp.Body)
+		return false, nil
+	}
+	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, s3Error(resp)
+}
+
+// s3Error turns an S3 error response into the SDK's error types, so the
+// messages built by explain apply to direct PUTs too.
+func s3Error(resp *http.Response) error {
+	var doc struct {
+		Code    string
+		Message string
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	xml.Unmarshal(b, &doc)
+	if doc.Code == "" {
+		doc.Code = http.StatusText(resp.StatusCode)
+	}
+	return &smithy.OperationError{
+		ServiceID: "S3", OperationName: "PutObject",
+		Err: &awshttp.ResponseError{
+			ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: resp}, Err: &smithy.GenericAPIError{Code: doc.Code, Message: doc.Message}},
+		},
+	}
+}
+
+// escapeKey escapes a key for a URL path, keeping its slashes.
+func escapeKey(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
