@@ -45,19 +45,8 @@ trap 'exit 130' INT TERM
 
 log() { echo "s3.sh: $*" >&2; }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	log "no free port found"
-	return 1
-}
+# shellcheck source=lib.sh
+. "$repo/bench/lib.sh"
 
 # wait_port waits up to 10 s for a TCP listener on 127.0.0.1:$1 run by pid $2.
 wait_port() {
