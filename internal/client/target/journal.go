@@ -26,10 +26,11 @@ import (
 // stay locked and are left alone, so concurrent pushes never abort each
 // other's uploads this way.
 //
-// Lines are "+ UPLOADID KEY" when an upload is created and "- UPLOADID"
-// when it is completed or aborted. The one window it cannot cover, a kill
-// between CreateMultipartUpload's response and the journal line, is
-// covered by the per-key clean-up in s3.go (abortStale).
+// Lines are "? KEY" just before an upload of KEY is created, "+ UPLOADID
+// KEY" once it is, and "- UPLOADID" when it is completed or aborted. A kill
+// between the creation and its "+" line leaves a "?" line alone: the next
+// run then aborts every unfinished upload of that key (the key names a
+// file by its hash, so any other upload of it is redundant).
 type journal struct {
 	dir    string
 	target string // hashed target identity, the file name prefix
@@ -52,17 +53,19 @@ func newJournal(stateDir, targetID string) *journal {
 type staleUpload struct{ key, uploadID string }
 
 // recover returns the unfinished uploads of dead processes for this
-// target, and a function that deletes their journal files (call it once
-// they are aborted).
-func (j *journal) recover() ([]staleUpload, func(), error) {
+// target, the keys whose upload they may have created without learning its
+// id, and a function that deletes their journal files (call it once they
+// are aborted).
+func (j *journal) recover() ([]staleUpload, []string, func(), error) {
 	if j == nil {
-		return nil, func() {}, nil
+		return nil, nil, func() {}, nil
 	}
 	files, err := filepath.Glob(filepath.Join(j.dir, j.target+".*.log"))
 	if err != nil {
-		return nil, func() {}, err
+		return nil, nil, func() {}, err
 	}
 	var out []staleUpload
+	var pending []string
 	var locked []*os.File
 	for _, name := range files {
 		f, err := os.OpenFile(name, os.O_RDWR, 0)
@@ -75,14 +78,18 @@ func (j *journal) recover() ([]staleUpload, func(), error) {
 		}
 		open := map[string]string{} // upload id → key
 		var order []string
+		intents := map[string]bool{} // keys with a "?" line and no "+" line yet
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 4096), 1<<20)
 		for sc.Scan() {
 			fields := strings.SplitN(sc.Text(), " ", 3)
 			switch {
+			case len(fields) >= 2 && fields[0] == "?":
+				intents[strings.Join(fields[1:], " ")] = true
 			case len(fields) == 3 && fields[0] == "+":
 				open[fields[1]] = fields[2]
 				order = append(order, fields[1])
+				delete(intents, fields[2])
 			case len(fields) >= 2 && fields[0] == "-":
 				delete(open, fields[1])
 			}
@@ -92,6 +99,9 @@ func (j *journal) recover() ([]staleUpload, func(), error) {
 				out = append(out, staleUpload{key: key, uploadID: id})
 			}
 		}
+		for key := range intents {
+			pending = append(pending, key)
+		}
 		locked = append(locked, f)
 	}
 	done := func() {
@@ -100,7 +110,21 @@ func (j *journal) recover() ([]staleUpload, func(), error) {
 			f.Close()
 		}
 	}
-	return out, done, nil
+	return out, pending, done, nil
+}
+
+// creating records that an upload of key is about to be created.
+func (j *journal) creating(key string) error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.openFile(); err != nil {
+		return err
+	}
+	_, err := j.f.WriteString("? " + key + "\n")
+	return err
 }
 
 // started records a new upload. A journal that cannot be written is not
@@ -128,6 +152,17 @@ func (j *journal) append(line, uploadID string, open bool) error {
 	} else {
 		delete(j.open, uploadID)
 	}
+	if err := j.openFile(); err != nil {
+		return err
+	}
+	if _, err := j.f.WriteString(line); err != nil {
+		return fmt.Errorf("multipart journal: %w", err)
+	}
+	return nil
+}
+
+// openFile creates and locks this process's journal file on first use.
+func (j *journal) openFile() error {
 	if j.f == nil {
 		if err := os.MkdirAll(j.dir, 0o700); err != nil {
 			return fmt.Errorf("multipart journal: %w", err)
@@ -144,9 +179,6 @@ func (j *journal) append(line, uploadID string, open bool) error {
 			return fmt.Errorf("multipart journal: lock %s: %w", name, err)
 		}
 		j.f = f
-	}
-	if _, err := j.f.WriteString(line); err != nil {
-		return fmt.Errorf("multipart journal: %w", err)
 	}
 	return nil
 }

@@ -293,6 +293,9 @@ func (t *s3Target) multipart(ctx context.Context, key string, f *spool.File, m M
 	if t.params.StorageClass != "" {
 		in.StorageClass = types.StorageClass(t.params.StorageClass)
 	}
+	if jerr := t.journal.creating(key); jerr != nil {
+		t.warnOnce("journal", fmt.Sprintf("%v; a killed push may leave multipart uploads behind", jerr))
+	}
 	created, err := t.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return t.explain(err, key)
@@ -403,7 +406,7 @@ func (t *s3Target) abortStale(ctx context.Context, key, keep string) {
 // recoverUploads aborts the uploads that earlier, killed runs left in the
 // journal. Failures are kept in this run's journal, for the next one.
 func (t *s3Target) recoverUploads(ctx context.Context) {
-	stale, done, err := t.journal.recover()
+	stale, pending, done, err := t.journal.recover()
 	if err != nil {
 		t.warn(fmt.Sprintf("reading the multipart journal: %v", err))
 		return
@@ -413,6 +416,11 @@ func (t *s3Target) recoverUploads(ctx context.Context) {
 			t.warnOnce("journal", fmt.Sprintf("%v; a killed push may leave multipart uploads behind", jerr))
 		}
 		t.abort(ctx, s.key, s.uploadID)
+	}
+	// A killed run may have created an upload of these keys without
+	// learning its id.
+	for _, key := range pending {
+		t.abortStale(ctx, key, "")
 	}
 	done()
 }

@@ -244,7 +244,12 @@ func TestFile(t *testing.T) {
 func TestJournal(t *testing.T) {
 	state := t.TempDir()
 	dead := newJournal(state, "endpoint/bucket")
+	dead.creating("nar/a")
 	if err := dead.started("nar/a", "id-a"); err != nil {
+		t.Fatal(err)
+	}
+	// Killed between creating an upload and learning its id.
+	if err := dead.creating("nar/d"); err != nil {
 		t.Fatal(err)
 	}
 	dead.started("nar/b", "id-b")
@@ -261,9 +266,12 @@ func TestJournal(t *testing.T) {
 	other.f.Close()
 
 	j := newJournal(state, "endpoint/bucket")
-	stale, done, err := j.recover()
+	stale, pending, done, err := j.recover()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0] != "nar/d" {
+		t.Errorf("recover pending = %q, want [nar/d]", pending)
 	}
 	if len(stale) != 2 || stale[0] != (staleUpload{"nar/a", "id-a"}) || stale[1] != (staleUpload{"nar/c", "id-c"}) {
 		t.Errorf("recover = %+v, want the open uploads a and c of the dead process only", stale)
@@ -295,7 +303,7 @@ func TestJournal(t *testing.T) {
 	kept.started("nar/k", "id-k")
 	keptName := kept.f.Name()
 	kept.close()
-	if stale, done, _ := newJournal(state, "endpoint/bucket").recover(); len(stale) != 1 || stale[0].uploadID != "id-k" {
+	if stale, _, done, _ := newJournal(state, "endpoint/bucket").recover(); len(stale) != 1 || stale[0].uploadID != "id-k" {
 		t.Errorf("after a close with an open upload, recover = %+v", stale)
 	} else {
 		done()
