@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/fastlane"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
 
@@ -25,6 +26,7 @@ func serve(args []string) error {
 	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
 	account := fs.String("account", "", "12-digit account id used in ARNs (default 000000000000; remembered)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +68,13 @@ func serve(args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
+	var fl *fastlane.Listener
+	if *lane {
+		fl = fastlane.NewListener(ln, hs.Handler, fastlane.Options{
+			ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log,
+		})
+		ln = fl
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -79,6 +88,11 @@ func serve(args []string) error {
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if fl != nil {
+		if err := fl.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
 	return nil
 }

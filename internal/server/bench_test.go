@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -44,6 +45,10 @@ func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
 
+// SetWriteDeadline is there because both real writers (net/http's and
+// fastlane's) have it, and the handler uses it on every request.
+func (d *discard) SetWriteDeadline(time.Time) error { return nil }
+
 func benchGET(b *testing.B, path string) {
 	h := benchServer(b)
 	r := httptest.NewRequest(http.MethodGet, path, nil)
@@ -59,3 +64,6 @@ func BenchmarkGETSmallHit(b *testing.B) { benchGET(b, "/nix-cache/small.txt") }
 
 // BenchmarkGETMiss is an anonymous GET of a missing key in a public cache.
 func BenchmarkGETMiss(b *testing.B) { benchGET(b, "/nix-cache/missing.narinfo") }
+
+// BenchmarkGETCacheInfo is an anonymous GET of the synthesised nix-cache-info.
+func BenchmarkGETCacheInfo(b *testing.B) { benchGET(b, "/nix-cache/nix-cache-info") }

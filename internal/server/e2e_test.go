@@ -41,6 +41,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	mcreds "github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/nixbucket/nixbucket/internal/fastlane"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
 
@@ -114,7 +115,11 @@ func (e *env) open() {
 	if e.cfg.tls {
 		e.ts = httptest.NewTLSServer(h)
 	} else {
-		e.ts = httptest.NewServer(h)
+		// As `nixbucket serve` runs it: fastlane first, net/http for the
+		// connections it hands over.
+		e.ts = httptest.NewUnstartedServer(h)
+		e.ts.Listener = fastlane.NewListener(e.ts.Listener, h, fastlane.Options{})
+		e.ts.Start()
 	}
 	e.s3 = e.newS3(e.id, e.secret)
 	e.mc = e.newMinio(false)

@@ -1,0 +1,224 @@
+package fastlane
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, for Shutdown.
+const (
+	stateActive int32 = iota // reading a head or serving a request
+	stateIdle                // waiting for the first byte of a request
+	stateClosed
+)
+
+// readBufSize is the read buffer of a connection: a request head that
+// does not fit goes to net/http, whose limit is MaxHeaderBytes.
+const readBufSize = 8 << 10
+
+// conn is one connection served here. Everything in it is reused from
+// request to request.
+type conn struct {
+	l      *Listener
+	nc     *net.TCPConn
+	state  atomic.Int32
+	buf    []byte
+	start  int // buf[start:end] is read and not yet consumed
+	end    int
+	remote string
+	h      head
+	req    http.Request
+	url    url.URL
+	hdr    http.Header
+	vals   []string          // backing store of hdr's one-value slices
+	last   map[string]string // last value of each interned header, to reuse its string
+	w      response
+}
+
+func newConn(l *Listener, nc *net.TCPConn) *conn {
+	c := &conn{
+		l:      l,
+		nc:     nc,
+		buf:    make([]byte, readBufSize),
+		remote: nc.RemoteAddr().String(),
+		hdr:    make(http.Header, 16),
+		last:   make(map[string]string, 8),
+	}
+	c.w.c = c
+	c.w.header = make(http.Header, 16)
+	return c
+}
+
+// serve reads and answers requests until the connection closes or is
+// handed over.
+func (c *conn) serve() {
+	handed := false
+	defer func() {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.l.opts.Log.Error("panic serving request", "remote", c.remote, "panic", v, "stack", string(buf))
+		}
+		c.l.untrack(c)
+		if !handed {
+			c.nc.Close()
+		}
+	}()
+	for {
+		switch c.readHead() {
+		case handOff:
+			handed = c.handOver()
+			return
+		case needMore: // the connection ended or timed out
+			return
+		}
+		c.serveOne()
+		c.start += c.h.size
+		if c.start == c.end {
+			c.start, c.end = 0, 0
+		}
+		if c.w.closeAfter || c.l.closing.Load() {
+			c.flush()
+			return
+		}
+		// Pipelined requests are answered together.
+		if c.start == c.end || len(c.w.out) >= cap(c.w.out)/2 {
+			if !c.flush() {
+				return
+			}
+		}
+	}
+}
+
+// readHead reads until buf holds a whole head, and says what to do with
+// it; needMore means the connection is done.
+func (c *conn) readHead() verdict {
+	if c.start == c.end {
+		c.state.Store(stateIdle)
+		if c.l.closing.Load() {
+			return needMore
+		}
+		c.nc.SetReadDeadline(time.Now().Add(c.l.opts.IdleTimeout))
+	}
+	headerDeadline := false
+	for {
+		if c.end > c.start {
+			if v := parseHead(c.buf[c.start:c.end], &c.h); v != needMore {
+				return v
+			}
+			if !headerDeadline {
+				c.nc.SetReadDeadline(time.Now().Add(c.l.opts.ReadHeaderTimeout))
+				headerDeadline = true
+			}
+		}
+		if c.end == len(c.buf) {
+			if c.start == 0 {
+				return handOff // a head bigger than this buffer
+			}
+			c.end = copy(c.buf, c.buf[c.start:c.end])
+			c.start = 0
+		}
+		n, err := c.nc.Read(c.buf[c.end:])
+		if n > 0 && !c.state.CompareAndSwap(stateIdle, stateActive) && c.state.Load() == stateClosed {
+			return needMore // Shutdown closed it while idle
+		}
+		c.end += n
+		if err != nil && n == 0 {
+			// EOF, a reset or a timeout: nobody is waiting for an answer
+			// (net/http, too, closes without one).
+			return needMore
+		}
+	}
+}
+
+// handOver passes the connection, with the bytes read and not yet
+// consumed, to net/http. It reports whether it did.
+func (c *conn) handOver() bool {
+	if !c.flush() {
+		return false
+	}
+	c.nc.SetDeadline(time.Time{})
+	pc := &prefixConn{tc: c.nc}
+	if c.end > c.start {
+		pc.prefix = append([]byte(nil), c.buf[c.start:c.end]...)
+	}
+	c.l.untrack(c)
+	c.l.deliver(pc)
+	return true
+}
+
+// serveOne fills the reused request from the parsed head and runs the
+// handler.
+func (c *conn) serveOne() {
+	c.state.Store(stateActive)
+	h := &c.h
+	clear(c.hdr)
+	if cap(c.vals) < len(h.fields) {
+		c.vals = make([]string, len(h.fields), maxFields)
+	}
+	c.vals = c.vals[:len(h.fields)]
+	for i, f := range h.fields {
+		name, common := canonicalName(f.name)
+		v := string(f.value)
+		if common {
+			v = c.value(name, f.value)
+		}
+		if old, ok := c.hdr[name]; ok {
+			c.hdr[name] = append(old, v)
+			continue
+		}
+		c.vals[i] = v
+		c.hdr[name] = c.vals[i : i+1 : i+1]
+	}
+	// As net/http does for HTTP/1.0 caches (RFC 7234, section 5.4).
+	if p := c.hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := c.hdr["Cache-Control"]; !ok {
+			c.hdr["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	target := string(h.target)
+	c.url = url.URL{Path: target}
+	c.req = http.Request{
+		Method:     h.method,
+		URL:        &c.url,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     c.hdr,
+		Body:       http.NoBody,
+		Host:       c.value("Host", h.host),
+		RemoteAddr: c.remote,
+		RequestURI: target,
+		Close:      h.close,
+	}
+	c.w.reset(h.method == http.MethodHead, h.close)
+	c.l.handler.ServeHTTP(&c.w, &c.req)
+	c.w.finish()
+}
+
+// value returns v as a string, reusing the previous request's string for
+// the same header when the bytes are equal (a client sends the same Host,
+// Authorization and User-Agent on every request). Only interned names
+// come here, so the map stays small.
+func (c *conn) value(name string, v []byte) string {
+	if s, ok := c.last[name]; ok && s == string(v) {
+		return s
+	}
+	s := string(v)
+	c.last[name] = s
+	return s
+}
+
+// flush writes the pending output and reports whether it went out.
+func (c *conn) flush() bool {
+	if len(c.w.out) == 0 {
+		return true
+	}
+	_, err := c.nc.Write(c.w.out)
+	c.w.out = c.w.out[:0]
+	return err == nil
+}

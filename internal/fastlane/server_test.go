@@ -1,0 +1,400 @@
+package fastlane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testHandler answers by path; X-Writer tells which transport served.
+func testHandler(t testing.TB, file string) http.Handler {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 100<<10/16)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Writer", fmt.Sprintf("%T", w))
+		switch r.URL.Path {
+		case "/small":
+			w.Header().Set("Content-Type", "text/x-nix-narinfo")
+			w.Header()["Etag"] = []string{`"abc"`}
+			io.WriteString(w, "StorePath: /nix/store/x\n")
+		case "/sniff":
+			io.WriteString(w, "<html><body>hi</body></html>")
+		case "/declared":
+			w.Header().Set("Content-Length", "11")
+			io.WriteString(w, "hello ")
+			io.WriteString(w, "world")
+		case "/big":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			for i := 0; i < len(big); i += 3000 {
+				w.Write(big[i:min(i+3000, len(big))])
+			}
+		case "/big-declared":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			w.Write(big[:100])
+			w.Write(big[100:])
+		case "/file":
+			f, err := os.Open(file)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			w.Header().Set("Content-Type", "application/x-nix-nar")
+			http.ServeContent(w, r, "", time.Unix(1e9, 0), f)
+		case "/empty":
+		case "/nocontent":
+			w.WriteHeader(http.StatusNoContent)
+		case "/notmodified":
+			w.Header().Set("Etag", `"x"`)
+			w.WriteHeader(http.StatusNotModified)
+		case "/short":
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "12345")
+		case "/echo":
+			fmt.Fprintf(w, "%s %s %q %q %v %d\n", r.Method, r.Proto, r.Host, r.RequestURI, r.Close, r.ContentLength)
+			fmt.Fprintf(w, "path=%q raw=%q query=%q\n", r.URL.Path, r.URL.RawPath, r.URL.RawQuery)
+			host, _, _ := net.SplitHostPort(r.RemoteAddr)
+			fmt.Fprintf(w, "remote=%s\n", host)
+			for _, k := range slices.Sorted(func(yield func(string) bool) {
+				for k := range r.Header {
+					if !yield(k) {
+						return
+					}
+				}
+			}) {
+				fmt.Fprintf(w, "%s=%q\n", k, r.Header[k])
+			}
+			body, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "body=%q\n", body)
+		case "/flush":
+			io.WriteString(w, "part one,")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "part two")
+		case "/close":
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "bye")
+		case "/panic":
+			panic(http.ErrAbortHandler)
+		case "/error":
+			http.Error(w, "no such thing", http.StatusNotFound)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// servers starts the handler behind fastlane and behind net/http alone.
+func servers(t *testing.T) (lane, plain string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "nar")
+	if err := os.WriteFile(file, bytes.Repeat([]byte("nar bytes "), 50000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := testHandler(t, file)
+	quiet := func() *http.Server {
+		return &http.Server{Handler: h, MaxHeaderBytes: 32 << 10, ReadHeaderTimeout: time.Second}
+	}
+	ln1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := NewListener(ln1, h, Options{ReadHeaderTimeout: time.Second})
+	hs1, hs2 := quiet(), quiet()
+	go hs1.Serve(fl)
+	go hs2.Serve(ln2)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs1.Shutdown(ctx)
+		fl.Shutdown(ctx)
+		hs2.Shutdown(ctx)
+	})
+	return ln1.Addr().String(), ln2.Addr().String()
+}
+
+// exchange writes raw to addr and reads responses (one per method) until
+// the server closes the connection or all came. It returns them
+// normalised, and the X-Writer of each.
+func exchange(t *testing.T, addr, raw string, methods []string) (string, []string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out strings.Builder
+	var writers []string
+	for _, m := range methods {
+		resp, err := http.ReadResponse(br, &http.Request{Method: m})
+		if err != nil {
+			fmt.Fprintf(&out, "read error: %v\n", errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
+			break
+		}
+		body, err := io.ReadAll(resp.Body)
+		writers = append(writers, resp.Header.Get("X-Writer"))
+		if resp.Header.Get("Date") == "" && resp.Header.Get("X-Writer") == lane {
+			t.Errorf("%s: response without Date", addr)
+		}
+		resp.Header.Del("Date")
+		resp.Header.Del("X-Writer")
+		if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/byteranges; boundary=") {
+			b := strings.TrimPrefix(ct, "multipart/byteranges; boundary=")
+			body = bytes.ReplaceAll(body, []byte(b), []byte("BOUNDARY"))
+			resp.Header.Set("Content-Type", "multipart/byteranges; boundary=BOUNDARY")
+		}
+		fmt.Fprintf(&out, "%s len=%d te=%v close=%v\n", resp.Status, resp.ContentLength, resp.TransferEncoding, resp.Close)
+		for _, k := range slices.Sorted(func(yield func(string) bool) {
+			for k := range resp.Header {
+				if !yield(k) {
+					return
+				}
+			}
+		}) {
+			fmt.Fprintf(&out, "%s: %q\n", k, resp.Header[k])
+		}
+		fmt.Fprintf(&out, "body %d %q err=%v\n\n", len(body), trim(body), err != nil)
+	}
+	return out.String(), writers
+}
+
+func trim(b []byte) []byte {
+	if len(b) > 200 {
+		return b[:200]
+	}
+	return b
+}
+
+func get(path string, extra ...string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: cache.example\r\n" + strings.Join(extra, "") + "\r\n"
+}
+
+const lane = "*fastlane.response"
+
+// TestSameAnswers sends the same bytes to fastlane and to net/http alone
+// and wants the same responses, and fastlane serving the requests its
+// parser accepts.
+func TestSameAnswers(t *testing.T) {
+	laneAddr, plainAddr := servers(t)
+	g, h := "GET", "HEAD"
+	cases := []struct {
+		name    string
+		raw     string
+		methods []string
+		writers []string // expected X-Writer through fastlane; nil: don't care
+	}{
+		{"small", get("/small"), []string{g}, []string{lane}},
+		{"sniff", get("/sniff"), []string{g}, []string{lane}},
+		{"declared", get("/declared"), []string{g}, []string{lane}},
+		{"big chunked", get("/big"), []string{g}, []string{lane}},
+		{"big declared", get("/big-declared"), []string{g}, []string{lane}},
+		{"file", get("/file"), []string{g}, []string{lane}},
+		{"file range", get("/file", "Range: bytes=10-99\r\n"), []string{g}, []string{lane}},
+		{"file multirange", get("/file", "Range: bytes=0-9,20-29\r\n"), []string{g}, []string{lane}},
+		{"file if-modified", get("/file", "If-Modified-Since: Sun, 09 Sep 2001 01:46:40 GMT\r\n"), []string{g}, []string{lane}},
+		{"empty", get("/empty"), []string{g}, []string{lane}},
+		{"204", get("/nocontent"), []string{g}, []string{lane}},
+		{"304", get("/notmodified"), []string{g}, []string{lane}},
+		{"short body closes", get("/short") + get("/small"), []string{g, g}, []string{lane}},
+		{"flush", get("/flush"), []string{g}, []string{lane}},
+		{"handler closes", get("/close") + get("/small"), []string{g, g}, []string{lane}},
+		{"client closes", get("/small", "Connection: close\r\n") + get("/small"), []string{g, g}, []string{lane}},
+		{"keep-alive", get("/small", "Connection: Keep-Alive\r\n"), []string{g}, []string{lane}},
+		{"error", get("/error"), []string{g}, []string{lane}},
+		{"panic", get("/panic"), []string{g}, nil},
+		{"head small", "HEAD /small HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
+		{"head file", "HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
+		{"head big", "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
+		{"head empty", "HEAD /empty HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
+		{"pipelined", get("/small") + "HEAD /declared HTTP/1.1\r\nHost: x\r\n\r\n" + get("/big") + get("/file"),
+			[]string{g, h, g, g}, []string{lane, lane, lane, lane}},
+		{"echo", get("/echo", "User-Agent: curl/8\r\nAccept: */*\r\nX-Custom:  spaced value \r\nx-lower: 1\r\nX-Lower: 2\r\nauthorization: Basic Zm9vOmJhcg==\r\n"),
+			[]string{g}, []string{lane}},
+		{"echo odd path", get("/b/a:b;c=d@e,f$g&h+i~j//k/../l"), []string{g}, nil},
+		{"echo host port", "GET /echo HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", []string{g}, []string{lane}},
+		// Handed over to net/http.
+		{"put", "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", []string{"PUT"}, []string{"*http.response"}},
+		{"get then put then get", get("/small") + "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" + get("/echo"),
+			[]string{g, "PUT", g}, []string{lane, "*http.response", "*http.response"}},
+		{"query", get("/echo?a=b&c"), []string{g}, []string{"*http.response"}},
+		{"escaped", get("/echo%20x"), []string{g}, []string{"*http.response"}},
+		{"get with body", "GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", []string{g}, []string{"*http.response"}},
+		{"chunked get", "GET /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", []string{g}, nil},
+		{"expect", get("/echo", "Expect: 100-continue\r\n"), []string{g}, nil},
+		{"http/1.0", "GET /echo HTTP/1.0\r\nHost: x\r\n\r\n", []string{g}, []string{"*http.response"}},
+		{"post", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", []string{"POST"}, []string{"*http.response"}},
+		{"big head", get("/echo", "X-Big: "+strings.Repeat("a", 12<<10)+"\r\n"), []string{g}, []string{"*http.response"}},
+		{"many fields", get("/echo", strings.Repeat("X-F: v\r\n", maxFields+1)), []string{g}, []string{"*http.response"}},
+		// Malformed: net/http answers.
+		{"no host", "GET /echo HTTP/1.1\r\n\r\n", []string{g}, nil},
+		{"two hosts", "GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", []string{g}, nil},
+		{"bad host", "GET /echo HTTP/1.1\r\nHost: a b\r\n\r\n", []string{g}, nil},
+		{"too big head", get("/echo", "X-Big: "+strings.Repeat("a", 40<<10)+"\r\n"), []string{g}, nil},
+		{"bare lf", "GET /echo HTTP/1.1\nHost: x\n\n", []string{g}, nil},
+		{"space before colon", "GET /echo HTTP/1.1\r\nHost : x\r\n\r\n", []string{g}, nil},
+		{"folded", "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", []string{g}, nil},
+		{"control in value", "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", []string{g}, nil},
+		{"garbage", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", []string{g}, nil},
+		{"absolute form", "GET http://x/echo HTTP/1.1\r\nHost: x\r\n\r\n", []string{g}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, writers := exchange(t, laneAddr, tc.raw, tc.methods)
+			want, _ := exchange(t, plainAddr, tc.raw, tc.methods)
+			// The port in an echoed Host differs; nothing else may.
+			if got != want {
+				t.Errorf("fastlane answered\n%s\nnet/http answered\n%s", got, want)
+			}
+			if tc.writers != nil && !slices.Equal(writers, tc.writers) {
+				t.Errorf("served by %v, want %v", writers, tc.writers)
+			}
+		})
+	}
+}
+
+// TestSlowClient sends a request a byte at a time: the parser must wait.
+func TestSlowClient(t *testing.T) {
+	addr, _ := servers(t)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw := get("/small") + "PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok"
+	for i := range len(raw) {
+		c.Write([]byte{raw[i]})
+		if i%7 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	br := bufio.NewReader(c)
+	for _, want := range []string{lane, "*http.response"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Writer") != want {
+			t.Fatalf("got %s from %s, want 200 from %s", resp.Status, resp.Header.Get("X-Writer"), want)
+		}
+	}
+}
+
+// TestTimeouts: an idle connection and a head that never ends are closed.
+func TestTimeouts(t *testing.T) {
+	h := testHandler(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := NewListener(ln, h, Options{IdleTimeout: 200 * time.Millisecond, ReadHeaderTimeout: 200 * time.Millisecond})
+	hs := &http.Server{Handler: h}
+	go hs.Serve(fl)
+	defer hs.Close()
+	for _, first := range []string{"", get("/small"), "GET /small HTTP/1.1\r\nHost: x\r\n"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, first)
+		start := time.Now()
+		_, err = io.Copy(io.Discard, c) // returns when the server closes
+		if err != nil {
+			t.Errorf("after %q: %v, want the server to close", first, err)
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Errorf("after %q: not closed by the timeout", first)
+		}
+		c.Close()
+	}
+}
+
+// TestShutdown: http.Server.Shutdown then Listener.Shutdown close idle
+// connections at once, let a request in flight finish, and Serve returns
+// ErrServerClosed.
+func TestShutdown(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+		}
+		io.WriteString(w, "done")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := NewListener(ln, h, Options{})
+	hs := &http.Server{Handler: h}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(fl) }()
+	idle, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(idle, get("/x"))
+	if _, err := http.ReadResponse(bufio.NewReader(idle), nil); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(busy, get("/slow"))
+	<-entered
+	shut := make(chan error, 1)
+	go func() {
+		ctx := context.Background()
+		if err := hs.Shutdown(ctx); err != nil {
+			shut <- err
+			return
+		}
+		shut <- fl.Shutdown(ctx)
+	}()
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("idle connection: read %d, %v; want it closed", n, err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "done" || !resp.Close {
+		t.Errorf("in-flight request: %q close=%v; want done, closing", body, resp.Close)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+}
