@@ -54,6 +54,7 @@ func (s *Service) CreateBucket(ctx context.Context, name string) error {
 	}
 	err := s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
 	s.memo.forgetAll()
+	s.dropFilters()
 	return err
 }
 
@@ -71,5 +72,6 @@ func (s *Service) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 func (s *Service) DeleteBucket(ctx context.Context, name string) error {
 	err := s.Meta.DeleteBucket(ctx, name)
 	s.memo.forgetAll() // its keys' missing entries must say NoSuchBucket now
+	s.dropFilters()
 	return err
 }

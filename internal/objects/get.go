@@ -16,6 +16,16 @@ import (
 
 func isNoSuchKey(err error) bool { return errors.Is(err, meta.ErrNoSuchKey) }
 
+// noSuchKey is meta.ErrNoSuchKey for one key, answered from memory: it
+// costs one small allocation and formats only when printed.
+type noSuchKey struct{ bucket, key string }
+
+func (e *noSuchKey) Error() string {
+	return fmt.Sprintf("object %q/%q: %v", e.bucket, e.key, meta.ErrNoSuchKey)
+}
+
+func (e *noSuchKey) Unwrap() error { return meta.ErrNoSuchKey }
+
 // check applies the conditions to the current object (nil when none).
 func (c Conditions) check(cur *meta.Object) error {
 	if c.IfMatch != "" {
@@ -56,9 +66,12 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	}
 	if e, ok := s.memo.get(bucket, key); ok {
 		if e.missing {
-			return meta.Object{}, fmt.Errorf("object %q/%q: %w", bucket, key, meta.ErrNoSuchKey)
+			return meta.Object{}, &noSuchKey{bucket, key}
 		}
 		return e.obj, nil
+	}
+	if s.excludes(bucket, key) {
+		return meta.Object{}, &noSuchKey{bucket, key}
 	}
 	epoch := s.memo.epoch.Load()
 	obj, err := s.Meta.Object(ctx, bucket, key)
@@ -67,6 +80,7 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 		s.memo.put(epoch, bucket, key, memoEntry{obj: obj})
 	case errors.Is(err, meta.ErrNoSuchKey):
 		s.memo.put(epoch, bucket, key, memoEntry{missing: true})
+		s.buildFilter(bucket, 0)
 	}
 	return obj, err
 }

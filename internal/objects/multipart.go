@@ -130,7 +130,9 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 		return meta.Object{}, ErrEntityTooLarge
 	}
 	obj.ETag = hex.EncodeToString(md5s.Sum(nil)) + "-" + strconv.Itoa(len(want))
+	done := s.adding(bucket, key)
 	garbage, err := s.Meta.CompleteUpload(ctx, uploadID, obj, cond.check)
+	done()
 	s.memo.forget(bucket, key)
 	if err != nil {
 		return meta.Object{}, err

@@ -55,10 +55,12 @@ type Service struct {
 	// Hook, if set, checks and rewrites the writes it wants (narinfos).
 	Hook Hook
 	// NoMemo turns off the in-memory answers for small and missing
-	// objects; it must be set when other processes write the same store.
+	// objects (the memo and the filters of absent keys); it must be set
+	// when other processes write the same store.
 	NoMemo bool
 
-	memo memo
+	memo   memo
+	absent absent
 }
 
 func (s *Service) now() time.Time {

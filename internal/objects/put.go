@@ -103,7 +103,9 @@ func (s *Service) newObject(bucket, key string, h meta.Headers, w written, alg c
 // commitPut makes obj visible if cond still holds, and discards what it
 // replaced; on failure it discards obj's own blobs.
 func (s *Service) commitPut(ctx context.Context, obj meta.Object, cond Conditions) (meta.Object, error) {
+	done := s.adding(obj.Bucket, obj.Key)
 	garbage, err := s.Meta.PutObject(ctx, obj, cond.check)
+	done()
 	s.memo.forget(obj.Bucket, obj.Key)
 	if err != nil {
 		s.discard(ctx, obj.Segments)

@@ -41,6 +41,13 @@ func (b *idleReader) Close() error { return b.r.Close() }
 // "Expect: 100-continue" only when it sees its own body reader unread, so
 // a request refused before its body is read gets its answer at once.
 func boundRequest(w http.ResponseWriter, r *http.Request) *http.Request {
+	if r.Body == nil || r.Body == http.NoBody {
+		// The common case, without a ResponseController to allocate.
+		if d, ok := w.(writeDeadliner); ok {
+			d.SetWriteDeadline(time.Time{})
+			return r
+		}
+	}
 	rc := http.NewResponseController(w)
 	rc.SetWriteDeadline(time.Time{})
 	if r.Body == nil || r.Body == http.NoBody {
@@ -50,6 +57,9 @@ func boundRequest(w http.ResponseWriter, r *http.Request) *http.Request {
 	r2.Body = &idleReader{r: r.Body, rc: rc}
 	return &r2
 }
+
+// writeDeadliner is what ResponseController looks for first.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 
 // boundWrite sets a write deadline fitting a response of size bytes.
 func boundWrite(w http.ResponseWriter, size int64) {

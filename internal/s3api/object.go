@@ -67,17 +67,18 @@ var responseOverrides = []struct{ param, header string }{
 	{"response-content-encoding", "Content-Encoding"},
 }
 
-// objectHeaders writes the headers S3 returns for an object.
+// objectHeaders writes the headers S3 returns for an object. It sets
+// canonical keys directly: this runs on every narinfo served.
 func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 	h := w.Header()
 	ct := o.Headers.ContentType
 	if ct == "" {
 		ct = "binary/octet-stream"
 	}
-	h.Set("Content-Type", ct)
+	h["Content-Type"] = []string{ct}
 	set := func(name, v string) {
 		if v != "" {
-			h.Set(name, v)
+			h[name] = []string{v}
 		}
 	}
 	set("Content-Encoding", o.Headers.ContentEncoding)
@@ -99,13 +100,16 @@ func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 			}
 		}
 	}
-	h.Set("ETag", `"`+o.ETag+`"`)
-	h.Set("Last-Modified", o.Modified.UTC().Format(http.TimeFormat))
-	h.Set("Accept-Ranges", "bytes")
+	var buf [64]byte
+	h["Etag"] = []string{string(append(append(append(buf[:0], '"'), o.ETag...), '"'))}
+	h["Last-Modified"] = []string{string(o.Modified.UTC().AppendFormat(buf[:0], http.TimeFormat))}
+	h["Accept-Ranges"] = acceptBytes
 	if o.PartsCount > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(o.PartsCount))
 	}
 }
+
+var acceptBytes = []string{"bytes"} // read-only
 
 func headObject(q *request) error { return getOrHead(q) }
 func getObject(q *request) error  { return getOrHead(q) }

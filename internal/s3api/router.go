@@ -76,10 +76,10 @@ func (q *request) has(name string) bool {
 
 // ServeHTTP routes one S3 request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rid := requestID()
+	rid := []string{requestID()}
 	hdr := w.Header()
-	hdr["X-Amz-Request-Id"] = []string{rid}
-	hdr["X-Amz-Id-2"] = []string{rid}
+	hdr["X-Amz-Request-Id"] = rid
+	hdr["X-Amz-Id-2"] = rid
 	hdr["Server"] = serverHeader
 
 	r = boundRequest(w, r)

@@ -59,7 +59,8 @@ type Verifier struct {
 	keys keyCache
 }
 
-// Result is an authenticated (or anonymous) request.
+// Result is an authenticated (or anonymous) request. Results may be
+// shared: callers must not modify one.
 type Result struct {
 	AccessKeyID string // "" when Anonymous
 	// Anonymous is set when the request has neither an Authorization header
@@ -123,8 +124,15 @@ func (v *Verifier) Verify(r *http.Request) (*Result, error) {
 	if qv2 {
 		return v.verifyV2Query(r)
 	}
+	if (r.Body == nil || r.Body == http.NoBody) && r.ContentLength == 0 {
+		return anonymousNoBody, nil
+	}
 	return &Result{Anonymous: true, Body: body(r), DecodedLength: r.ContentLength}, nil
 }
+
+// anonymousNoBody is the Result of every unsigned request without a body.
+// Callers must not modify a Result.
+var anonymousNoBody = &Result{Anonymous: true, Body: http.NoBody}
 
 func body(r *http.Request) io.Reader {
 	if r.Body == nil {
