@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -36,6 +37,12 @@ func serve(args []string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("serve: --log-level: %w", err)
+	}
+	if os.Getenv("GOGC") == "" {
+		// A cache server's live heap is small and its garbage is per-request
+		// headers: collecting half as often costs little memory and saves
+		// about 5% of CPU per narinfo request (bench/nix.sh).
+		debug.SetGCPercent(200)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)

@@ -106,7 +106,7 @@ func (s *Service) TokenIdentity(ctx context.Context, text, user string) (Identit
 // with either a user name and a token, or an access key id and its secret.
 // ok is false when r carries neither kind.
 func (s *Service) HTTPIdentity(ctx context.Context, r *http.Request) (id Identity, ok bool, err error) {
-	auth := r.Header.Get("Authorization")
+	auth := headerValue(r.Header, "Authorization")
 	scheme, rest, _ := strings.Cut(auth, " ")
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):

@@ -24,7 +24,7 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, id Identity, a
 	if err != nil {
 		return err
 	}
-	req := policy.Request{Action: action, Resource: resource, Context: s.context(r, action)}
+	req := policy.Request{Action: action, Resource: resource}
 	var user, narrow, bucket *policy.Policy
 	if !id.Anonymous {
 		req.Principal = policy.User(s.account, id.User)
@@ -44,11 +44,25 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, id Identity, a
 			return err
 		}
 	}
+	if user.NeedsContext() || narrow.NeedsContext() || bucket.NeedsContext() {
+		req.Context = s.context(r, action)
+	}
 	if policy.DecideNarrowed(user, narrow, bucket, &req) == policy.Allow {
 		return nil
 	}
-	return fmt.Errorf("%w: %s on %s", ErrDenied, action, resource)
+	return &deniedError{action, resource}
 }
+
+// deniedError is ErrDenied for one action and resource. Refusals are
+// common (a public cache answers every missing path with one), so it is
+// formatted only when printed.
+type deniedError struct{ action, resource string }
+
+func (e *deniedError) Error() string {
+	return fmt.Sprintf("%v: %s on %s", ErrDenied, e.action, e.resource)
+}
+
+func (e *deniedError) Unwrap() error { return ErrDenied }
 
 // bucketOf returns the bucket an S3 ARN names, "" for none.
 func bucketOf(resource string) string {
@@ -73,8 +87,8 @@ func (s *Service) context(r *http.Request, action string) policy.Context {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		c.SourceIP = ap.Addr().Unmap()
 	}
-	c.UserAgent = r.UserAgent()
-	c.Referer = r.Referer()
+	c.UserAgent = headerValue(r.Header, "User-Agent")
+	c.Referer = headerValue(r.Header, "Referer")
 	if strings.EqualFold(action, "s3:ListBucket") && r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		c.Prefix, c.HasPrefix = first(q["prefix"])
@@ -82,6 +96,14 @@ func (s *Service) context(r *http.Request, action string) policy.Context {
 		c.MaxKeys, c.HasMaxKeys = first(q["max-keys"])
 	}
 	return c
+}
+
+// headerValue is r.Header.Get for a canonical name, without canonicalising.
+func headerValue(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func first(vs []string) (string, bool) {

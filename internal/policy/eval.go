@@ -70,7 +70,14 @@ type Policy struct {
 	id      string
 	version string
 	stmts   []statement
+	// needsContext: some statement has conditions or policy variables.
+	needsContext bool
 }
+
+// NeedsContext reports whether evaluating p may read Request.Context; when
+// no policy of a decision does, callers may leave the Context empty. A nil
+// policy needs none.
+func (p *Policy) NeedsContext() bool { return p != nil && p.needsContext }
 
 // ID returns the document's Id element, or "".
 func (p *Policy) ID() string { return p.id }

@@ -118,8 +118,27 @@ func parse(doc []byte, k kind) (*Policy, error) {
 			return nil, err
 		}
 		p.stmts = append(p.stmts, s)
+		p.needsContext = p.needsContext || s.readsContext()
 	}
 	return p, nil
+}
+
+// readsContext reports whether evaluating s may read the request's
+// Context: it has conditions or policy variables.
+func (s *statement) readsContext() bool {
+	if len(s.conds) > 0 {
+		return true
+	}
+	for _, ps := range [][]pattern{s.actions, s.resources} {
+		for _, p := range ps {
+			for _, g := range p.segs {
+				if g.kind == segVar {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func parseStatement(n int, raw json.RawMessage, k kind, vars bool) (statement, error) {

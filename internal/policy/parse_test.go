@@ -301,3 +301,33 @@ func TestDecisionString(t *testing.T) {
 		t.Error("nil policy does not deny")
 	}
 }
+
+// TestNeedsContext: only conditions and policy variables read the
+// request context, so callers may skip building it for the others.
+func TestNeedsContext(t *testing.T) {
+	stmt := func(extra string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"` + extra + `}]}`
+	}
+	cases := []struct {
+		name, doc string
+		want      bool
+	}{
+		{"plain", stmt(""), false},
+		{"condition", stmt(`,"Condition":{"Bool":{"aws:SecureTransport":"true"}}`), true},
+		{"variable", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:username}/*"}]}`, true},
+		{"old version: literal text", `{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:username}/*"}]}`, false},
+	}
+	for _, tc := range cases {
+		p, err := policy.ParseBucket([]byte(tc.doc))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := p.NeedsContext(); got != tc.want {
+			t.Errorf("%s: NeedsContext() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	var nilPolicy *policy.Policy
+	if nilPolicy.NeedsContext() {
+		t.Error("a nil policy needs a context")
+	}
+}

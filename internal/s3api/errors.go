@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -210,15 +210,21 @@ func (h *Handler) fail(q *request, err error) {
 	h.writePlain(q, status, e.Code, e.Message)
 }
 
-// writePlain writes a plain-text error.
+// writePlain writes a plain-text error: "404 NoSuchKey: message".
 func (h *Handler) writePlain(q *request, status int, code, msg string) {
-	q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	q.w.Header().Set("X-Nixbucket-Error", code)
+	hdr := q.w.Header()
+	hdr["Content-Type"] = plainText
+	hdr["X-Nixbucket-Error"] = []string{code}
 	q.w.WriteHeader(status)
 	if q.Method != http.MethodHead {
-		fmt.Fprintf(q.w, "%d %s: %s\n", status, code, msg)
+		b := make([]byte, 0, 64+len(msg))
+		b = strconv.AppendInt(b, int64(status), 10)
+		b = append(append(append(append(append(b, ' '), code...), ": "...), msg...), '\n')
+		q.w.Write(b)
 	}
 }
+
+var plainText = []string{"text/plain; charset=utf-8"} // read-only
 
 // writeError writes err as S3 XML (headers only for HEAD). Unknown errors
 // are logged and answered as InternalError.

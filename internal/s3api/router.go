@@ -163,7 +163,10 @@ func fromS3Client(r *http.Request) bool {
 			return true
 		}
 	}
-	ua := r.UserAgent()
+	var ua string
+	if v := r.Header["User-Agent"]; len(v) > 0 {
+		ua = v[0]
+	}
 	for _, s := range s3Agents {
 		if strings.Contains(ua, s) {
 			return true
