@@ -30,13 +30,16 @@ type conn struct {
 	start  int // buf[start:end] is read and not yet consumed
 	end    int
 	remote string
-	h      head
-	req    http.Request
-	url    url.URL
-	hdr    http.Header
-	vals   []string          // backing store of hdr's one-value slices
-	last   map[string]string // last value of each interned header, to reuse its string
-	w      response
+	// deadline is the read deadline last set: an idle wait moves it only
+	// when it is more than a second stale, not on every request.
+	deadline time.Time
+	h        head
+	req      http.Request
+	url      url.URL
+	hdr      http.Header
+	vals     []string          // backing store of hdr's one-value slices
+	last     map[string]string // last value of each interned header, to reuse its string
+	w        response
 }
 
 func newConn(l *Listener, nc *net.TCPConn) *conn {
@@ -102,7 +105,11 @@ func (c *conn) readHead() verdict {
 		if c.l.closing.Load() {
 			return needMore
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.l.opts.IdleTimeout))
+		now := time.Now()
+		if c.deadline.Sub(now) < c.l.opts.IdleTimeout-time.Second {
+			c.deadline = now.Add(c.l.opts.IdleTimeout)
+			c.nc.SetReadDeadline(c.deadline)
+		}
 	}
 	headerDeadline := false
 	for {
@@ -111,7 +118,8 @@ func (c *conn) readHead() verdict {
 				return v
 			}
 			if !headerDeadline {
-				c.nc.SetReadDeadline(time.Now().Add(c.l.opts.ReadHeaderTimeout))
+				c.deadline = time.Now().Add(c.l.opts.ReadHeaderTimeout)
+				c.nc.SetReadDeadline(c.deadline)
 				headerDeadline = true
 			}
 		}
