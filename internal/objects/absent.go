@@ -47,11 +47,11 @@ type keyFilter struct {
 // Filter geometry: bitsPerKey bits per key when built, so it can take
 // twice its keys before reaching ~1% false positives at filterProbes probes.
 const (
-	bitsPerKey    = 20
-	filterProbes  = 6
+	bitsPerKey           = 20
+	filterProbes         = 6
 	defaultMinFilterBits = 1 << 20
-	maxFilterBits = 1 << 30 // 128 MiB; beyond it the false-positive rate grows
-	scanPage      = 5000
+	maxFilterBits        = 1 << 30 // 128 MiB; beyond it the false-positive rate grows
+	scanPage             = 5000
 )
 
 var filterSeed = maphash.MakeSeed()
