@@ -49,7 +49,7 @@ type keyFilter struct {
 const (
 	bitsPerKey           = 20
 	filterProbes         = 6
-	defaultMinFilterBits = 1 << 20
+	defaultMinFilterBits = 1 << 16 // 8 KiB: many small buckets stay cheap
 	maxFilterBits        = 1 << 30 // 128 MiB; beyond it the false-positive rate grows
 	scanPage             = 5000
 )
