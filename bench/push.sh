@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # push.sh benchmarks `nixbucket push` against Nix 2.8's `nix copy --to http://…`,
-# both pushing to one nixbucket server on loopback, each into a fresh bucket.
+# both pushing to one nixbucket server on loopback, each into a fresh bucket
+# (deleted after the run).
 #
 #   - Speed: a closure of BENCH_PATHS paths with BENCH_KIB KiB of random bytes
 #     each beside a copy of perl (make-closure.sh 20 16384: about 500 MB of NAR),
@@ -113,7 +114,8 @@ new_bucket() {
 }
 
 # run NAME CMD... runs one push into a fresh bucket ($bucket is set before
-# CMD is evaluated) and appends "NAME seconds peak-KiB" to $tmp/results.
+# CMD is evaluated), appends "NAME seconds peak-KiB" to $tmp/results, checks
+# that every path arrived and deletes the bucket.
 run() {
 	local name=$1
 	shift
@@ -135,6 +137,13 @@ run() {
 		[ "$(curl -s -o /dev/null -w '%{http_code}' --netrc-file "$tmp/data/netrc" "$endpoint/$bucket/$h.narinfo")" = 200 ] ||
 			die "$name: $bucket lacks $h.narinfo"
 	done
+	# Delete the bucket, so that the server's files (and their page cache)
+	# do not pile up run after run. Otherwise every upload writes page cache
+	# into memory the VM has not used before, which (most likely through
+	# host page faults) costs the server 60-80% more CPU on this machine
+	# (perf: copy_folio_from_iter_atomic in its write(2)s), for both
+	# clients: the runs would measure the VM's memory more than the clients.
+	aws --endpoint-url "$endpoint" --profile nixbucket --region us-east-1 s3 rb --force "s3://$bucket" >/dev/null
 }
 
 nixcopy=(nix --extra-experimental-features nix-command copy --quiet --option netrc-file "$tmp/data/netrc")
@@ -205,7 +214,7 @@ cat <<EOF
 ## nixbucket push vs nix copy (bench/push.sh)
 
 $(date -u +%Y-%m-%d), $(nproc) cores, $(nix --version), loopback, one nixbucket server; each push into a
-fresh bucket. Closure: make-closure.sh $npaths $kib, ${#closure[@]} paths, $((nar_bytes / 1048576)) MiB of NAR.
+fresh bucket, deleted after it. Closure: make-closure.sh $npaths $kib, ${#closure[@]} paths, $((nar_bytes / 1048576)) MiB of NAR.
 Median of $rounds runs (xz: one run); RSS is the client's peak.
 
 | client | wall | NAR MB/s | peak RSS | vs nix copy zstd |

@@ -60,7 +60,7 @@ func pushCmd(args []string) error {
 	db := fs.String("db", defaultDB(), "the Nix database, opened read-only (default from NIX_STATE_DIR)")
 	netrc := fs.String("netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc)")
 	tokenFile := fs.String("token-file", "", "file holding a bearer token for http(s) caches (env NIXBUCKET_TOKEN)")
-	tmpDir := fs.String("tmp-dir", "", "directory for compressed NARs waiting to be uploaded (default $TMPDIR)")
+	tmpDir := fs.String("tmp-dir", "", "directory where compressed NARs too large to wait in memory wait for their upload (default $TMPDIR)")
 	quiet := fs.Bool("quiet", false, "print only failures and the summary")
 
 	paths, err := parseInterspersed(fs, args)
@@ -107,6 +107,12 @@ func pushCmd(args []string) error {
 		fmt.Fprintln(os.Stderr, "nothing to push")
 		return nil
 	}
+
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	defer stopProfile()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -206,3 +206,17 @@ func TestEncode(t *testing.T) {
 		}
 	}
 }
+
+// TestZstdFrame checks that zstd frames carry no content checksum, as
+// Nix's (libzstd's default) do not.
+func TestZstdFrame(t *testing.T) {
+	for _, parallel := range []bool{false, true} {
+		out := compressAll(t, Options{Method: Zstd, Level: -1, Parallel: parallel}, sample(1<<20), 1<<16)
+		if len(out) < 6 || !bytes.Equal(out[:4], []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+			t.Fatalf("parallel %v: not a zstd frame: % x", parallel, out[:min(len(out), 6)])
+		}
+		if desc := out[4]; desc&0x04 != 0 {
+			t.Errorf("parallel %v: frame header descriptor %#x has the content checksum flag", parallel, desc)
+		}
+	}
+}

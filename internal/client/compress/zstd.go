@@ -44,7 +44,11 @@ func getEncoder(k encoderKey) (*zstd.Encoder, error) {
 	if e, ok := p.(*sync.Pool).Get().(*zstd.Encoder); ok {
 		return e, nil
 	}
-	opts := []zstd.EOption{zstd.WithEncoderLevel(k.level), zstd.WithWindowSize(windowFor(k))}
+	// No content checksum, as libzstd writes by default (and so Nix): the
+	// narinfo's FileHash and NarHash already check the file and its
+	// contents, and the xxhash64 is a tenth of the cost of zstd -3 on
+	// incompressible data.
+	opts := []zstd.EOption{zstd.WithEncoderLevel(k.level), zstd.WithWindowSize(windowFor(k)), zstd.WithEncoderCRC(false)}
 	if k.parallel {
 		opts = append(opts, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithConcurrentBlocks(true))
 	} else {

@@ -73,58 +73,23 @@ func (nw *narWriter) Write(p []byte) (int, error) {
 }
 
 // uploadNAR dumps, hashes, checks, compresses and uploads one path's NAR
-// (and its listing), unless the cache already has the same file.
+// (and its listing), unless the cache already has the same file. The
+// dump and compression hold a compressor slot, the upload does not.
 func (p *Pusher) uploadNAR(ctx context.Context, info *localstore.PathInfo) (*narFile, error) {
-	u := p.o.URL
-	var partSize int64
-	if ps, ok := p.o.Target.(target.PartSizer); ok {
-		partSize = ps.PartSize(maxCompressed(info.NarSize))
+	select {
+	case p.compressors <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	sw := spool.NewWriter(p.o.TmpDir, p.o.MemLimit, partSize)
-	defer sw.Abort()
-	parallel := u.ParallelCompression != storeurl.False && info.NarSize >= parallelMin
-	cw, err := compress.NewWriter(ctx, sw, compress.Options{Method: u.Compression, Level: u.CompressionLevel, Parallel: parallel})
+	f, listing, err := p.compressNAR(ctx, info)
+	<-p.compressors
 	if err != nil {
 		return nil, err
-	}
-	nw := &narWriter{w: cw, h: sha256.New(), progress: &p.narBytes}
-	var out io.Writer = nw
-	var listing chan listResult
-	if u.WriteNARListing {
-		pr, pw := io.Pipe()
-		listing = make(chan listResult, 1)
-		go func() {
-			l, err := nar.List(pr)
-			pr.CloseWithError(err) // unblock the dump if List failed
-			listing <- listResult{l, err}
-		}()
-		out = io.MultiWriter(nw, pw)
-		defer pw.Close()
-		err = nar.DumpPath(out, info.Path)
-		pw.CloseWithError(err)
-	} else {
-		err = nar.DumpPath(out, info.Path)
-	}
-	p.narBytes.Add(info.NarSize - nw.n) // count what was planned, whatever happened
-	if cerr := cw.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("compressing the NAR of %s: %w", info.Path, cerr)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dumping %s: %w", info.Path, err)
-	}
-	var narHash nixhash.SHA256
-	nw.h.Sum(narHash[:0])
-	if narHash.String() != info.NarHash || nw.n != info.NarSize {
-		return nil, &CorruptError{Path: info.Path, WantHash: info.NarHash, GotHash: narHash.String(), WantSize: info.NarSize, GotSize: nw.n}
-	}
-	f, err := sw.Finish()
-	if err != nil {
-		return nil, fmt.Errorf("spooling the NAR of %s: %w", info.Path, err)
 	}
 	defer f.Close()
 
 	nf := &narFile{hash: f.SHA256(), size: f.Size()}
-	nf.key = "nar/" + nf.hash.Nix32() + ".nar" + compress.Ext(u.Compression)
+	nf.key = "nar/" + nf.hash.Nix32() + ".nar" + compress.Ext(p.o.URL.Compression)
 	// As Nix does: a file already there (an earlier run stopped before
 	// the narinfo, or another path with the same contents) is not sent
 	// again.
@@ -137,20 +102,82 @@ func (p *Pusher) uploadNAR(ctx context.Context, info *localstore.PathInfo) (*nar
 	}
 
 	if listing != nil {
-		lr := <-listing
-		if lr.err != nil {
-			return nil, fmt.Errorf("listing the NAR of %s: %w", info.Path, lr.err)
-		}
-		if err := p.putSmall(ctx, path.Base(info.Path)[:32]+".ls", lr.l.JSON(), typeListing, u.LsCompression); err != nil {
+		if err := p.putSmall(ctx, path.Base(info.Path)[:32]+".ls", listing.JSON(), typeListing, p.o.URL.LsCompression); err != nil {
 			return nil, fmt.Errorf("uploading the listing of %s: %w", info.Path, err)
 		}
 	}
 	return nf, nil
 }
 
+// compressNAR dumps, hashes, checks and compresses one path's NAR into a
+// spool file, and lists it if the cache wants listings.
+func (p *Pusher) compressNAR(ctx context.Context, info *localstore.PathInfo) (*spool.File, *nar.Listing, error) {
+	u := p.o.URL
+	var partSize int64
+	if ps, ok := p.o.Target.(target.PartSizer); ok {
+		partSize = ps.PartSize(maxCompressed(info.NarSize))
+	}
+	sw := p.spoolWriter(maxCompressed(info.NarSize), partSize)
+	defer sw.Abort()
+	parallel := u.ParallelCompression != storeurl.False && info.NarSize >= parallelMin
+	cw, err := compress.NewWriter(ctx, sw, compress.Options{Method: u.Compression, Level: u.CompressionLevel, Parallel: parallel})
+	if err != nil {
+		return nil, nil, err
+	}
+	nw := &narWriter{w: cw, h: sha256.New(), progress: &p.narBytes}
+	var listing chan listResult
+	if u.WriteNARListing {
+		pr, pw := io.Pipe()
+		listing = make(chan listResult, 1)
+		go func() {
+			l, err := nar.List(pr)
+			pr.CloseWithError(err) // unblock the dump if List failed
+			listing <- listResult{l, err}
+		}()
+		err = nar.DumpPath(io.MultiWriter(nw, pw), info.Path)
+		pw.CloseWithError(err)
+	} else {
+		err = nar.DumpPath(nw, info.Path)
+	}
+	p.narBytes.Add(info.NarSize - nw.n) // count what was planned, whatever happened
+	if cerr := cw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("compressing the NAR of %s: %w", info.Path, cerr)
+	}
+	var lr listResult
+	if listing != nil {
+		lr = <-listing // the pipe is closed: List has returned or will
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("dumping %s: %w", info.Path, err)
+	}
+	var narHash nixhash.SHA256
+	nw.h.Sum(narHash[:0])
+	if narHash.String() != info.NarHash || nw.n != info.NarSize {
+		return nil, nil, &CorruptError{Path: info.Path, WantHash: info.NarHash, GotHash: narHash.String(), WantSize: info.NarSize, GotSize: nw.n}
+	}
+	if lr.err != nil {
+		return nil, nil, fmt.Errorf("listing the NAR of %s: %w", info.Path, lr.err)
+	}
+	f, err := sw.Finish()
+	if err != nil {
+		return nil, nil, fmt.Errorf("spooling the NAR of %s: %w", info.Path, err)
+	}
+	return f, lr.l, nil
+}
+
 type listResult struct {
 	l   *nar.Listing
 	err error
+}
+
+// spoolWriter returns where a NAR of at most maxSize bytes once compressed
+// waits for its upload: memory from the budget if it may (while the budget
+// lasts), else a temporary file.
+func (p *Pusher) spoolWriter(maxSize, partSize int64) *spool.Writer {
+	if maxSize <= int64(p.o.MemLimit) {
+		return p.mem.NewWriter(p.o.TmpDir, int(maxSize), partSize)
+	}
+	return spool.NewWriter(p.o.TmpDir, 0, partSize)
 }
 
 // maxCompressed bounds the compressed size of a NAR: incompressible data

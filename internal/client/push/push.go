@@ -1,11 +1,13 @@
 // Package push copies closures from the local Nix store into a binary
 // cache, as `nix copy --to` does, but streaming and concurrent: each NAR is
 // dumped from the file system, hashed, checked against the Nix database,
-// compressed (in parallel for large ones), hashed again and uploaded
-// without ever being held whole in memory; up to Jobs paths are in flight
-// at once; and each narinfo is written only after its NAR and after the
-// narinfos of all its references, so a cache never holds a narinfo whose
-// closure is incomplete.
+// compressed (in parallel for large ones) and hashed again in one pass,
+// and uploaded; only compressed NARs wait for their upload whole, in a
+// bounded memory budget or a temporary file. Up to Jobs paths are in
+// flight at once, Compressors of them compressing; and each narinfo is
+// written only after its NAR and after the narinfos of all its
+// references, so a cache never holds a narinfo whose closure is
+// incomplete.
 package push
 
 import (
@@ -13,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nixbucket/nixbucket/internal/client/localstore"
+	"github.com/nixbucket/nixbucket/internal/client/spool"
 	"github.com/nixbucket/nixbucket/internal/client/storeurl"
 	"github.com/nixbucket/nixbucket/internal/client/target"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
@@ -31,11 +35,26 @@ type Options struct {
 	Target target.Target
 	URL    *storeurl.Store // compression and listing settings
 	Keys   []signature.SecretKey
-	Jobs   int    // paths in flight at once; default 8
-	TmpDir string // where compressed NARs larger than MemLimit are spooled; "" for os.TempDir()
-	// MemLimit is the compressed size up to which a NAR is kept in memory
-	// between compression and upload; default 1 MiB.
+	Jobs   int // paths in flight at once; default 8
+	// Compressors is how many of the Jobs paths may dump and compress
+	// their NARs at once (default GOMAXPROCS: that part is CPU-bound);
+	// the others upload, or wait. More would only interleave the same CPU
+	// work, and hold back every path's upload until late in the push.
+	Compressors int
+	// TmpDir is where compressed NARs not kept in memory wait for their
+	// upload; "" for os.TempDir().
+	TmpDir string
+	// MemLimit is the largest NAR, compressed, that may wait for its
+	// upload in memory rather than in a temporary file (writing the file
+	// and sending it cost about twice the CPU); default 32 MiB. A NAR
+	// qualifies when its size bound after compression (its NarSize plus
+	// framing) is at most MemLimit.
 	MemLimit int
+	// MemBudget is the memory that all the NARs kept in memory share at
+	// once (default 96 MiB), in recycled chunks: it bounds the push's
+	// memory whatever the NARs' sizes and Jobs. A NAR that finds it spent
+	// goes on in a temporary file.
+	MemBudget int64
 	// OnPlan, if not nil, is called once the closure is known and the
 	// cache has been asked which paths it has.
 	OnPlan func(Plan)
@@ -96,6 +115,9 @@ type Progress struct {
 type Pusher struct {
 	o     Options
 	start time.Time
+	mem   *spool.Budget // for compressed NARs waiting to be uploaded
+
+	compressors chan struct{} // a slot per NAR being dumped and compressed
 
 	plan     atomic.Pointer[Plan]
 	done     atomic.Int64
@@ -111,10 +133,16 @@ func New(o Options) *Pusher {
 	if o.Jobs <= 0 {
 		o.Jobs = 8
 	}
-	if o.MemLimit <= 0 {
-		o.MemLimit = 1 << 20
+	if o.Compressors <= 0 {
+		o.Compressors = runtime.GOMAXPROCS(0)
 	}
-	return &Pusher{o: o}
+	if o.MemLimit <= 0 {
+		o.MemLimit = 32 << 20
+	}
+	if o.MemBudget <= 0 {
+		o.MemBudget = 96 << 20
+	}
+	return &Pusher{o: o, mem: spool.NewBudget(o.MemBudget), compressors: make(chan struct{}, o.Compressors)}
 }
 
 // Progress returns a snapshot of the push.

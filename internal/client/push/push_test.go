@@ -153,6 +153,9 @@ type env struct {
 	url   *storeurl.Store
 	rec   *recorder
 	key   signature.SecretKey
+	// memLimit is the pusher's MemLimit: 0 for the default (NARs wait in
+	// memory), 1024 to spool them to files.
+	memLimit int
 }
 
 func setup(t *testing.T, params string) *env {
@@ -180,13 +183,16 @@ func setup(t *testing.T, params string) *env {
 func (e *env) run(t *testing.T, roots ...string) (Summary, map[string]Result, error) {
 	t.Helper()
 	results := map[string]Result{}
-	p := New(Options{Store: e.ls, Target: e.rec, URL: e.url, Keys: []signature.SecretKey{e.key}, Jobs: 3, TmpDir: t.TempDir(), MemLimit: 1024,
+	p := New(Options{Store: e.ls, Target: e.rec, URL: e.url, Keys: []signature.SecretKey{e.key}, Jobs: 3, TmpDir: t.TempDir(), MemLimit: e.memLimit,
 		OnPath: func(r Result) { results[filepath.Base(r.Path)[33:]] = r }})
 	var paths []string
 	for _, r := range roots {
 		paths = append(paths, e.store.paths[r])
 	}
 	s, err := p.Run(context.Background(), paths)
+	if n := p.mem.InUse(); n != 0 {
+		t.Errorf("after Run, %d bytes of the memory budget are still in use", n)
+	}
 	return s, results, err
 }
 
@@ -207,9 +213,12 @@ func (e *env) narinfo(t *testing.T, name string) *narinfo.NarInfo {
 }
 
 func TestPush(t *testing.T) {
-	for _, params := range []string{"", "compression=none&write-nar-listing=1", "compression=br", "compression=gzip&parallel-compression=false"} {
+	for _, params := range []string{"", "compression=none&write-nar-listing=1", "compression=br", "compression=gzip&parallel-compression=false", "memlimit"} {
 		t.Run(params, func(t *testing.T) {
-			e := setup(t, params)
+			e := setup(t, strings.TrimPrefix(params, "memlimit"))
+			if params == "memlimit" { // NARs through temporary files
+				e.memLimit = 1024
+			}
 			sum, results, err := e.run(t, "top", "other")
 			if err != nil {
 				t.Fatal(err)

@@ -1,19 +1,19 @@
 // Package spool holds a stream whose length and hash must be known before
 // it can be sent: push compresses a NAR without knowing the size or the
 // SHA-256 of the result, which name the file in the cache (nar/<FileHash>)
-// and which an S3 PUT needs up front. Small streams stay in memory; larger
-// ones spill to an unlinked temporary file, so memory use stays bounded
-// and a killed process leaves nothing behind. The result can be read any
-// number of times, in sections, concurrently (multipart parts, retries).
+// and which an S3 PUT needs up front. Small streams stay in memory, in
+// chunks that a Budget shared by all streams recycles; larger ones (and
+// any stream the Budget has no room for) go to an unlinked temporary
+// file, so memory use stays bounded and a killed process leaves nothing
+// behind. The result can be read any number of times, in sections,
+// concurrently (multipart parts, retries).
 package spool
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"os"
 )
 
@@ -21,7 +21,8 @@ import (
 type Writer struct {
 	dir      string
 	memLimit int
-	mem      []byte
+	mem      chunks
+	budget   *Budget // where mem's chunks come from; nil: allocated for this stream
 	f        *os.File
 	size     int64
 	whole    hash.Hash
@@ -51,23 +52,41 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.f == nil && len(w.mem)+len(p) > w.memLimit {
+	done := 0
+	if w.f == nil && w.size+int64(len(p)) <= int64(w.memLimit) {
+		done = w.mem.append(p, w.newChunk)
+		w.hash(p[:done])
+	}
+	if done == len(p) {
+		return done, nil
+	}
+	// Too large for memory, or the budget is spent.
+	if w.f == nil {
 		if err := w.spill(); err != nil {
 			w.err = err
-			return 0, err
+			return done, err
 		}
 	}
-	if w.f != nil {
-		if n, err := w.f.Write(p); err != nil {
-			w.err = fmt.Errorf("spool: %w", err)
-			w.hash(p[:n])
-			return n, w.err
-		}
-	} else {
-		w.mem = append(w.mem, p...)
+	n, err := w.f.Write(p[done:])
+	w.hash(p[done : done+n])
+	if err != nil {
+		w.err = fmt.Errorf("spool: %w", err)
+		return done + n, w.err
 	}
-	w.hash(p)
 	return len(p), nil
+}
+
+// newChunk returns an empty chunk for the stream in memory, which has room
+// for at least one more byte below memLimit, or nil if the budget is
+// spent.
+func (w *Writer) newChunk() []byte {
+	if w.budget != nil {
+		return w.budget.take()
+	}
+	// Grow by doubling up to a full chunk: small streams (narinfos,
+	// listings) stay small.
+	n := min(chunkSize, max(4<<10, int(w.mem.size)), w.memLimit-int(w.mem.size))
+	return make([]byte, 0, n)
 }
 
 func (w *Writer) hash(p []byte) {
@@ -104,12 +123,23 @@ func (w *Writer) spill() error {
 		f.Close()
 		return fmt.Errorf("spool: %w", err)
 	}
-	if _, err := f.Write(w.mem); err != nil {
-		f.Close()
-		return fmt.Errorf("spool: %w", err)
+	for _, c := range w.mem.list {
+		if _, err := f.Write(c); err != nil {
+			f.Close()
+			return fmt.Errorf("spool: %w", err)
+		}
 	}
-	w.f, w.mem = f, nil
+	w.f = f
+	w.releaseMem()
 	return nil
+}
+
+// releaseMem gives the memory of the stream back.
+func (w *Writer) releaseMem() {
+	if w.budget != nil {
+		w.budget.give(w.mem.list)
+	}
+	w.mem = chunks{}
 }
 
 // Finish ends the stream and returns it for reading. The Writer must not
@@ -124,12 +154,11 @@ func (w *Writer) Finish() (*File, error) {
 	}
 	f := &File{f: w.f, size: w.size, blockSize: w.blockSize, blocks: w.blocks}
 	w.whole.Sum(f.sum[:0])
-	if w.f != nil {
-		f.r = w.f
-	} else {
-		f.r = bytes.NewReader(w.mem)
+	if w.f == nil {
+		f.mem, f.budget = w.mem, w.budget
 	}
-	w.f, w.mem, w.err = nil, nil, errors.New("spool: writer finished")
+	w.f, w.mem, w.budget = nil, chunks{}, nil
+	w.err = errors.New("spool: writer finished")
 	return f, nil
 }
 
@@ -138,83 +167,10 @@ func (w *Writer) Abort() {
 	if w.f != nil {
 		w.f.Close()
 	}
-	w.f, w.mem = nil, nil
+	w.f = nil
+	w.releaseMem()
+	w.budget = nil
 	if w.err == nil {
 		w.err = errors.New("spool: writer aborted")
 	}
-}
-
-// File is a finished stream.
-type File struct {
-	r         io.ReaderAt
-	f         *os.File // nil when in memory
-	size      int64
-	sum       [sha256.Size]byte
-	blockSize int64
-	blocks    [][sha256.Size]byte
-}
-
-// FromBytes returns a File holding b, for small uploads (narinfos).
-func FromBytes(b []byte) *File {
-	return &File{r: bytes.NewReader(b), size: int64(len(b)), sum: sha256.Sum256(b)}
-}
-
-// Size returns the length of the stream.
-func (f *File) Size() int64 { return f.size }
-
-// SHA256 returns the SHA-256 of the whole stream.
-func (f *File) SHA256() [sha256.Size]byte { return f.sum }
-
-// BlockSize returns the size of the blocks whose hashes were recorded, or
-// 0.
-func (f *File) BlockSize() int64 { return f.blockSize }
-
-// InMemory reports whether the stream never spilled to disk.
-func (f *File) InMemory() bool { return f.f == nil }
-
-// Section returns a reader of n bytes from off. Sections may be read
-// concurrently.
-func (f *File) Section(off, n int64) *io.SectionReader {
-	return io.NewSectionReader(f.r, off, n)
-}
-
-// Reader returns a new reader of the whole stream, which the caller must
-// close. For a spilled stream it is the temporary file opened afresh (with
-// an offset of its own), so that net/http can send it with sendfile(2)
-// instead of copying it through user space; where that is impossible
-// (no /proc), and for a stream in memory, it reads a Section.
-func (f *File) Reader() io.ReadCloser {
-	if f.f != nil {
-		if r, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f.f.Fd())); err == nil {
-			return r
-		}
-	}
-	return io.NopCloser(f.Section(0, f.size))
-}
-
-// SectionSHA256 returns the SHA-256 of the section [off, off+n) if it is a
-// block the Writer recorded (or the whole stream), and false otherwise.
-func (f *File) SectionSHA256(off, n int64) ([sha256.Size]byte, bool) {
-	if off == 0 && n == f.size {
-		return f.sum, true
-	}
-	if f.blockSize <= 0 || off%f.blockSize != 0 {
-		return [sha256.Size]byte{}, false
-	}
-	i := off / f.blockSize
-	if i >= int64(len(f.blocks)) || n != min(f.blockSize, f.size-off) {
-		return [sha256.Size]byte{}, false
-	}
-	return f.blocks[i], true
-}
-
-// Close releases the stream's memory or temporary file.
-func (f *File) Close() error {
-	f.r = bytes.NewReader(nil)
-	if f.f != nil {
-		err := f.f.Close()
-		f.f = nil
-		return err
-	}
-	return nil
 }

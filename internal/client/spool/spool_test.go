@@ -157,3 +157,28 @@ func TestReader(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestChunkGrowth checks that a stream in memory without a Budget grows
+// its chunks by doubling, even within one large Write, and never past
+// memLimit.
+func TestChunkGrowth(t *testing.T) {
+	w := NewWriter("", 3<<20, 0)
+	if _, err := w.Write(random(3<<20, 5)); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	for _, c := range w.mem.list {
+		sizes = append(sizes, cap(c))
+	}
+	// 4K, 4K, 8K, … 512K (1 MiB in all), then two of 1 MiB.
+	if len(sizes) != 11 || sizes[0] != 4<<10 || sizes[len(sizes)-1] != 1<<20 || w.mem.size != 3<<20 {
+		t.Errorf("chunk sizes %v for %d bytes", sizes, w.mem.size)
+	}
+	f, err := w.Finish()
+	if err != nil || !f.InMemory() {
+		t.Fatalf("Finish: %v, in memory %v", err, f.InMemory())
+	}
+	if got, _ := io.ReadAll(f.Section(0, f.Size())); !bytes.Equal(got, random(3<<20, 5)) {
+		t.Error("contents differ")
+	}
+}

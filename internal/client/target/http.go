@@ -50,6 +50,7 @@ func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
 	tr.MaxIdleConnsPerHost = o.Concurrency
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = 5 * time.Minute // a server may hash a large body before answering
+	sendWholeChunks(tr)
 	t.client = &http.Client{Transport: tr}
 	return t, nil
 }

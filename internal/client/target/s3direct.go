@@ -36,11 +36,13 @@ type directPut struct {
 }
 
 func newDirectPut(endpoint, bucket string, creds aws.CredentialsProvider) *directPut {
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64}
+	sendWholeChunks(tr)
 	return &directPut{
 		base:   strings.TrimSuffix(endpoint, "/") + "/" + url.PathEscape(bucket),
 		creds:  creds,
 		signer: v4.NewSigner(),
-		client: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64}},
+		client: &http.Client{Transport: tr},
 	}
 }
 
