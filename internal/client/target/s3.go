@@ -35,6 +35,10 @@ const partConcurrency = 4
 // abortTimeout bounds the clean-up of an upload after its context ended.
 const abortTimeout = 30 * time.Second
 
+// createGrace is how long a multipart upload's creation may go on after
+// its context ended, so that its id is known and the upload aborted.
+const createGrace = 5 * time.Second
+
 // s3Target is a binary cache in an S3 bucket.
 type s3Target struct {
 	client  *s3.Client
@@ -296,7 +300,14 @@ func (t *s3Target) multipart(ctx context.Context, key string, f *spool.File, m M
 	if jerr := t.journal.creating(key); jerr != nil {
 		t.warnOnce("journal", fmt.Sprintf("%v; a killed push may leave multipart uploads behind", jerr))
 	}
-	created, err := t.client.CreateMultipartUpload(ctx, in)
+	// The creation outlives ctx by up to createGrace: a request cancelled
+	// after the server created the upload would leave it behind unknown,
+	// so wait for the id, then abort it if ctx ended meanwhile.
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(createGrace, cancel) })
+	created, err := t.client.CreateMultipartUpload(cctx, in)
+	stop()
+	cancel()
 	if err != nil {
 		return t.explain(err, key)
 	}
@@ -309,6 +320,9 @@ func (t *s3Target) multipart(ctx context.Context, key string, f *spool.File, m M
 			t.abort(ctx, key, id)
 		}
 	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
 	size := f.Size()
 	ps := t.partSize(size)
