@@ -3,6 +3,8 @@
 #
 #   scripts/test.sh                       go vet + go test of ./...
 #   scripts/test.sh -run TestRealClients ./e2e/    extra args go to go test
+#   FUZZTIME=10m scripts/test.sh          also fuzz every target 10 minutes
+#                                         (CI=true: 5s each on a full run)
 #
 # Made for a Debian 12 machine (root, apt reachable, Go at /usr/local/go, the
 # Go module proxy reachable). The install steps are idempotent and silent
@@ -117,4 +119,23 @@ fi
 say "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"
 say "go test -timeout 20m ${args[*]}"
-exec go test -timeout 20m "${args[@]}"
+go test -timeout 20m "${args[@]}"
+
+# --- fuzzing -------------------------------------------------------------------
+# go test runs every fuzz target's seed corpus; FUZZTIME (a go duration) also
+# fuzzes each target that long: 5s by default under CI=true for a full run,
+# FUZZTIME=10m for a soak. Found crashers land in testdata/fuzz/ to commit.
+fuzztime=${FUZZTIME:-}
+if [ -z "$fuzztime" ] && [ "${CI:-}" = true ] && [ $# -eq 0 ]; then
+	fuzztime=5s
+fi
+if [ -n "$fuzztime" ]; then
+	targets=$(go test -list '^Fuzz' "${pkgs[@]}" | awk '/^Fuzz/ { names = names " " $1 } /^ok / { if (names != "") print $2 names; names = "" }')
+	while read -r pkg names; do
+		for name in $names; do
+			say "fuzz $pkg $name for $fuzztime"
+			go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$pkg" >/dev/null ||
+				die "fuzzing $name in $pkg failed: rerun it with go test -run '^\$' -fuzz '^$name\$' $pkg"
+		done
+	done <<<"$targets"
+fi
