@@ -101,6 +101,13 @@ func (c *conn) serve() {
 // it; needMore means the connection is done.
 func (c *conn) readHead() verdict {
 	if c.start == c.end {
+		// Let the other connections' goroutines run first: by the time
+		// this one reads, its client has usually sent the next request,
+		// so the read returns it instead of failing with EAGAIN and
+		// parking in the poller (as nginx skips a read that would find
+		// nothing). Read syscalls per request went from 1.9 to 1.05, CPU
+		// per narinfo miss from about 12 µs to 10.
+		runtime.Gosched()
 		c.state.Store(stateIdle)
 		if c.l.closing.Load() {
 			return needMore
