@@ -131,11 +131,15 @@ if [ -z "$fuzztime" ] && [ "${CI:-}" = true ] && [ $# -eq 0 ]; then
 fi
 if [ -n "$fuzztime" ]; then
 	targets=$(go test -list '^Fuzz' "${pkgs[@]}" | awk '/^Fuzz/ { names = names " " $1 } /^ok / { if (names != "") print $2 names; names = "" }')
+	fuzzlog=$(mktemp)
+	trap 'rm -f "$fuzzlog"' EXIT
 	while read -r pkg names; do
 		for name in $names; do
 			say "fuzz $pkg $name for $fuzztime"
-			go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$pkg" >/dev/null ||
+			if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$pkg" >"$fuzzlog" 2>&1; then
+				grep -v '^fuzz: elapsed' "$fuzzlog" | tail -40 >&2
 				die "fuzzing $name in $pkg failed: rerun it with go test -run '^\$' -fuzz '^$name\$' $pkg"
+			fi
 		done
 	done <<<"$targets"
 fi
