@@ -133,13 +133,26 @@ if [ -n "$fuzztime" ]; then
 	targets=$(go test -list '^Fuzz' "${pkgs[@]}" | awk '/^Fuzz/ { names = names " " $1 } /^ok / { if (names != "") print $2 names; names = "" }')
 	fuzzlog=$(mktemp)
 	trap 'rm -f "$fuzzlog"' EXIT
+	# fuzz_once PKG NAME fuzzes one target. A failing input the fuzzer
+	# found (saved under testdata/fuzz/NAME) fails the run at once; a
+	# failure without one (the engine's, e.g. a worker lost on a loaded
+	# machine) is shown and returns 1, for one retry.
+	fuzz_once() {
+		local dir before after
+		dir="$(go list -f '{{.Dir}}' "$1")/testdata/fuzz/$2"
+		before=$(find "$dir" -type f 2>/dev/null | wc -l)
+		go test -run '^$' -fuzz "^$2\$" -fuzztime "$fuzztime" "$1" >"$fuzzlog" 2>&1 && return 0
+		grep -v '^fuzz: elapsed' "$fuzzlog" | tail -40 >&2
+		after=$(find "$dir" -type f 2>/dev/null | wc -l)
+		[ "$after" = "$before" ] || die "fuzzing $2 in $1 found a failing input, saved in $dir: fix it and commit the file"
+		say "fuzzing $2 failed without a failing input; once more"
+		return 1
+	}
 	while read -r pkg names; do
 		for name in $names; do
 			say "fuzz $pkg $name for $fuzztime"
-			if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "$pkg" >"$fuzzlog" 2>&1; then
-				grep -v '^fuzz: elapsed' "$fuzzlog" | tail -40 >&2
-				die "fuzzing $name in $pkg failed: rerun it with go test -run '^\$' -fuzz '^$name\$' $pkg"
-			fi
+			fuzz_once "$pkg" "$name" || fuzz_once "$pkg" "$name" ||
+				die "fuzzing $name in $pkg failed twice: rerun it with go test -run '^\$' -fuzz '^$name\$' $pkg"
 		done
 	done <<<"$targets"
 fi
