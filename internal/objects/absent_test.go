@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 	"github.com/nixbucket/nixbucket/internal/objects"
-	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
 // countingStore counts the object queries that reach the store.
@@ -29,22 +26,11 @@ func (c *countingStore) Object(ctx context.Context, bucket, key string) (meta.Ob
 
 func newCountingService(t *testing.T) (*objects.Service, *countingStore) {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := localfs.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	store, err := sqlite.Open(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	cs := &countingStore{Store: store}
-	s := &objects.Service{Meta: cs, Blobs: blobs}
-	if err := s.CreateBucket(context.Background(), bucket); err != nil {
-		t.Fatal(err)
-	}
+	var cs *countingStore
+	s := newServiceOver(t, func(m meta.Store) meta.Store {
+		cs = &countingStore{Store: m}
+		return cs
+	})
 	return s, cs
 }
 

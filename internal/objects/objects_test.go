@@ -28,6 +28,13 @@ const bucket = "bkt"
 
 func newService(t *testing.T) *objects.Service {
 	t.Helper()
+	return newServiceOver(t, nil)
+}
+
+// newServiceOver is newService with the metadata store passed through wrap
+// (nil: used as is), for tests that watch or alter its calls.
+func newServiceOver(t *testing.T, wrap func(meta.Store) meta.Store) *objects.Service {
+	t.Helper()
 	dir := t.TempDir()
 	blobs, err := localfs.Open(filepath.Join(dir, "blobs"))
 	if err != nil {
@@ -39,7 +46,11 @@ func newService(t *testing.T) *objects.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	s := &objects.Service{Meta: store, Blobs: blobs}
+	var m meta.Store = store
+	if wrap != nil {
+		m = wrap(store)
+	}
+	s := &objects.Service{Meta: m, Blobs: blobs}
 	if err := s.CreateBucket(context.Background(), bucket); err != nil {
 		t.Fatal(err)
 	}
