@@ -137,6 +137,11 @@ func (c *conn) readHead() verdict {
 			c.end = copy(c.buf, c.buf[c.start:c.end])
 			c.start = 0
 		}
+		// Answers to pipelined requests go out before waiting for more:
+		// their client may wait for them before it sends the rest.
+		if len(c.w.out) > 0 && !c.flush() {
+			return needMore
+		}
 		n, err := c.nc.Read(c.buf[c.end:])
 		if n > 0 && !c.state.CompareAndSwap(stateIdle, stateActive) && c.state.Load() == stateClosed {
 			return needMore // Shutdown closed it while idle

@@ -398,3 +398,32 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("Serve returned %v", err)
 	}
 }
+
+// TestPipelinedThenPartial: a client pipelines a request and the start of
+// the next one, then waits for the first answer before sending the rest.
+func TestPipelinedThenPartial(t *testing.T) {
+	addr, _ := servers(t)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	second := get("/declared")
+	io.WriteString(c, get("/small")+second[:10])
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("first answer: %v (held back while the second head is incomplete?)", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	io.WriteString(c, second[10:])
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("second answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "hello world" {
+		t.Errorf("second answer %q", body)
+	}
+}
