@@ -239,3 +239,25 @@ func TestTouchBatches(t *testing.T) {
 		t.Fatalf("last access %v not updated (before %v)", rec.LastAccess, before)
 	}
 }
+
+// TestCacheInfoFollowsSettings: the remembered nix-cache-info changes
+// with the bucket's settings.
+func TestCacheInfoFollowsSettings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := &cache.Service{Store: e.store}
+	for _, st := range []meta.CacheSettings{{Priority: 40, WantMassQuery: true}, {Priority: 10, WantMassQuery: false}, {Priority: 99, WantMassQuery: true}} {
+		if err := e.store.SetCacheSettings(ctx, bucket, st); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second answer comes from memory
+			got, err := s.CacheInfo(ctx, bucket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := cache.Info(st); string(got) != string(want) {
+				t.Fatalf("CacheInfo = %q, want %q", got, want)
+			}
+		}
+	}
+}

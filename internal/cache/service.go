@@ -14,6 +14,9 @@ import (
 type Store interface {
 	Keys
 	CacheSettings(ctx context.Context, bucket string) (meta.CacheSettings, error)
+	// Generation advances with every change of cache settings, in any
+	// process (see meta.IAM).
+	Generation(ctx context.Context) (uint64, error)
 	TouchNarinfos(ctx context.Context, bucket string, hashes []string, at time.Time) error
 }
 
@@ -25,15 +28,48 @@ type Service struct {
 
 	mu      sync.Mutex
 	touched map[string]map[string]time.Time // bucket → hash → last read
+
+	infoMu  sync.Mutex
+	infoGen uint64            // the generation infos were read under
+	infos   map[string][]byte // bucket → nix-cache-info
 }
 
-// CacheInfo is the nix-cache-info of a bucket that holds none.
+// maxInfos bounds the remembered nix-cache-infos (one per bucket).
+const maxInfos = 4096
+
+// CacheInfo is the nix-cache-info of a bucket that holds none. Every Nix
+// process reads it first, so it is remembered until the settings'
+// generation moves (a `bucket set`, in this process or another).
 func (s *Service) CacheInfo(ctx context.Context, bucket string) ([]byte, error) {
+	gen, err := s.Store.Generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.infoMu.Lock()
+	if s.infoGen != gen || len(s.infos) >= maxInfos {
+		s.infos, s.infoGen = nil, gen
+	}
+	info, ok := s.infos[bucket]
+	s.infoMu.Unlock()
+	if ok {
+		return info, nil
+	}
 	st, err := s.Store.CacheSettings(ctx, bucket)
 	if err != nil {
 		return nil, err
 	}
-	return Info(st), nil
+	info = Info(st)
+	s.infoMu.Lock()
+	// Settings read while the generation was gen; a change since then
+	// moved it, and this answer may predate the change.
+	if s.infoGen == gen {
+		if s.infos == nil {
+			s.infos = map[string][]byte{}
+		}
+		s.infos[bucket] = info
+	}
+	s.infoMu.Unlock()
+	return info, nil
 }
 
 // Touch records that a narinfo was read. Reads are batched: Run writes
