@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -28,6 +27,8 @@ func serve(args []string) error {
 	account := fs.String("account", "", "12-digit account id used in ARNs (default 000000000000; remembered)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
+	maxConns := fs.Int("max-conns", defaultMaxConns(), "most open connections (default half the open-file limit); over it the longest idle are closed, or else the new one")
+	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a stop waits for requests in flight (uploads) before cutting them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,33 +76,22 @@ func serve(args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
-	var fl *fastlane.Listener
-	if *lane {
-		fl = fastlane.NewListener(ln, hs.Handler, fastlane.Options{
-			ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log,
-		})
-		ln = fl
-	}
+	// The fast lane also counts, caps and bounds the writes of the
+	// connections net/http serves, so it is in front even when off.
+	fl := fastlane.NewListener(ln, hs.Handler, fastlane.Options{
+		ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log,
+		MaxConns: *maxConns, Passthrough: !*lane,
+	})
+	hs.ConnState = fl.ConnState
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(fl) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	stop()
-	log.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if fl != nil {
-		if err := fl.Shutdown(sctx); err != nil {
-			return fmt.Errorf("shutdown: %w", err)
-		}
-	}
-	return nil
+	return stopServing(log, hs, fl, *grace)
 }
 
 func envOr(name, def string) string {

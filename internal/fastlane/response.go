@@ -39,7 +39,6 @@ type response struct {
 	closeAfter  bool
 	noType      bool // no Content-Type and no Content-Encoding: sniff one
 	noDate      bool
-	deadline    bool  // the handler set a write deadline
 	err         error // the first write error: the connection is done
 	fields      []byte
 	stage       []byte
@@ -48,9 +47,8 @@ type response struct {
 
 func (w *response) reset(isHead, closeAfter bool) {
 	clear(w.header)
-	if w.deadline {
-		w.c.nc.SetWriteDeadline(time.Time{})
-		w.deadline = false
+	if w.c.wc.fixed {
+		w.c.wc.set(time.Time{}) // back to the sliding deadline
 	}
 	w.status = 0
 	w.isHead = isHead
@@ -207,8 +205,7 @@ func (w *response) emit(p []byte) {
 		w.out = append(w.out, p...)
 		return
 	}
-	bufs := net.Buffers{w.out, p}
-	_, err := bufs.WriteTo(w.c.nc)
+	err := w.c.wc.writev(w.out, p)
 	w.out = w.out[:0]
 	w.fail(err)
 }
@@ -236,7 +233,7 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if !w.flushOut() {
 		return 0, w.err
 	}
-	n, err := w.c.nc.ReadFrom(src)
+	n, err := w.c.wc.readFrom(src)
 	w.written += n
 	if err != nil {
 		w.fail(err)
@@ -269,11 +266,8 @@ func (w *response) FlushError() error {
 	return w.err
 }
 
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
-func (w *response) SetWriteDeadline(t time.Time) error {
-	w.deadline = !t.IsZero()
-	return w.c.nc.SetWriteDeadline(t)
-}
+func (w *response) SetReadDeadline(t time.Time) error  { return w.c.nc.SetReadDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.wc.set(t) }
 
 // finish completes the response after the handler returns.
 func (w *response) finish() {

@@ -32,12 +32,24 @@ import (
 // Options tune a Listener. Zero values take net/http's defaults where it
 // has them.
 type Options struct {
-	// ReadHeaderTimeout bounds reading a request head (default 1 minute),
-	// IdleTimeout the wait for the next request on a kept-alive
-	// connection (default 2 minutes).
+	// ReadHeaderTimeout bounds reading a request head, the first one
+	// included (default 1 minute), IdleTimeout the wait for the next
+	// request on a kept-alive connection (default 2 minutes).
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
-	Log               *slog.Logger
+	// WriteTimeout is how long a write may make no progress before the
+	// connection is cut (default 2 minutes), on connections served here
+	// and handed over alike; see writeClock.
+	WriteTimeout time.Duration
+	// MaxConns caps the open connections, served here and handed over
+	// together (0: no cap). A connection over the cap first closes the
+	// connections idle longest (waiting for a request, the first one
+	// included); when none is idle it is closed at once.
+	MaxConns int
+	// Passthrough hands every connection to net/http as soon as it is
+	// accepted: only the cap and the write deadlines apply.
+	Passthrough bool
+	Log         *slog.Logger
 }
 
 // Listener serves connections for a handler itself and passes on, through
@@ -48,7 +60,7 @@ type Listener struct {
 	opts    Options
 
 	mu      sync.Mutex
-	conns   map[*conn]struct{}
+	conns   map[member]struct{} // open connections, served here or handed over
 	closing atomic.Bool
 
 	handover chan net.Conn
@@ -67,12 +79,15 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 2 * time.Minute
 	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 2 * time.Minute
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	l := &Listener{
 		ln: ln, handler: h, opts: opts,
-		conns:    map[*conn]struct{}{},
+		conns:    map[member]struct{}{},
 		handover: make(chan net.Conn),
 		done:     make(chan struct{}),
 	}
@@ -105,6 +120,15 @@ func (l *Listener) acceptLoop() {
 		tc, ok := nc.(*net.TCPConn)
 		if !ok {
 			l.deliver(nc)
+			continue
+		}
+		if l.opts.Passthrough {
+			pc := newPrefixConn(l, tc, nil)
+			if !l.track(pc) {
+				nc.Close()
+				continue
+			}
+			l.deliver(pc)
 			continue
 		}
 		c := newConn(l, tc)
@@ -173,19 +197,30 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-func (l *Listener) track(c *conn) bool {
+// track counts a new connection, making room under the cap; false means
+// it must be closed.
+func (l *Listener) track(m member) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closing.Load() {
+	if l.closing.Load() || !l.makeRoom() {
 		return false
 	}
-	l.conns[c] = struct{}{}
+	l.conns[m] = struct{}{}
 	return true
 }
 
-func (l *Listener) untrack(c *conn) {
+func (l *Listener) untrack(m member) {
 	l.mu.Lock()
-	delete(l.conns, c)
+	delete(l.conns, m)
+	l.mu.Unlock()
+}
+
+// replace swaps a connection for its handed-over self, so the count never
+// dips.
+func (l *Listener) replace(old, m member) {
+	l.mu.Lock()
+	delete(l.conns, old)
+	l.conns[m] = struct{}{}
 	l.mu.Unlock()
 }
 
@@ -194,10 +229,50 @@ func (l *Listener) untrack(c *conn) {
 func (l *Listener) closeIdle() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for c := range l.conns {
-		if c.state.CompareAndSwap(stateIdle, stateClosed) {
-			c.nc.Close()
+	for m := range l.conns {
+		if m.closeIfIdle() {
+			delete(l.conns, m)
 		}
 	}
 	return len(l.conns)
+}
+
+// Conns returns how many connections are open, served here or handed
+// over.
+func (l *Listener) Conns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// Cut closes every connection still open, requests in flight and all, and
+// returns how many it closed: what a graceful stop does once its grace is
+// over.
+func (l *Listener) Cut() int {
+	l.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.conns)
+	for m := range l.conns {
+		m.cut()
+		delete(l.conns, m)
+	}
+	return n
+}
+
+// ConnState follows net/http's view of the connections handed over, so
+// those idle between requests can be closed to make room. Set it as the
+// serving http.Server's ConnState.
+func (l *Listener) ConnState(nc net.Conn, st http.ConnState) {
+	pc, ok := nc.(*prefixConn)
+	if !ok {
+		return
+	}
+	switch st {
+	case http.StateActive:
+		pc.state.CompareAndSwap(stateIdle, stateActive)
+	case http.StateIdle:
+		pc.idleSince.Store(time.Now().UnixNano())
+		pc.state.CompareAndSwap(stateActive, stateIdle)
+	}
 }

@@ -64,7 +64,6 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 	h.Del("Accept-Ranges")
 	q.Header.Del("Range")
 	q.w.WriteHeader(http.StatusOK)
-	boundWrite(q.w, obj.Size*8)
 	if _, err := io.Copy(q.w, dec); err != nil {
 		q.h.log().Warn("serving decoded object", "bucket", q.bucket, "key", q.key, "err", err)
 	}

@@ -191,7 +191,6 @@ func getOrHead(q *request) error {
 	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
 		q.Header.Del(name)
 	}
-	boundWrite(q.w, obj.Size)
 	http.ServeContent(q.w, q.Request, "", time.Time{}, rd.Content())
 	return nil
 }
