@@ -1,8 +1,11 @@
 package fastlane
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -12,14 +15,19 @@ import (
 // keeps its connection however long the response takes.
 const writeChunk = 256 << 10
 
-// writeClock keeps a connection's write deadline timeout ahead of the last
-// write that made progress, so a client that stops reading is cut off and
-// one that reads slowly is not. Each write call first moves the deadline
-// if it is more than slack stale: a write call only starts once the one
-// before it returned, so a stalled reader cannot move it. Moving it at
-// most once per slack keeps runtime timer updates off the per-request
-// path. A handler that sets an explicit deadline (ResponseController)
-// replaces the sliding one until it clears it with the zero time.
+// writeClock keeps a connection's write deadline timeout ahead of the
+// client's progress, so a client that stops reading is cut off and one
+// that reads slowly is not. Each write call first moves the deadline if it
+// is more than slack stale (at most once per slack, which keeps runtime
+// timer updates off the per-request path). When the deadline passes
+// mid-write, the write goes on under a new one if the client took bytes
+// meanwhile: the call wrote some, or the kernel's send queue shrank (the
+// kernel wakes a blocked writer only once much of a large queue has
+// drained, so a slow reader may show no progress to the writer for a
+// while). A stalled reader moves nothing, so it cannot extend the
+// deadline, however many requests it pipelined. A handler that sets an
+// explicit deadline (ResponseController) replaces the sliding one until it
+// clears it with the zero time.
 //
 // A writeClock belongs to the goroutine writing the connection.
 type writeClock struct {
@@ -28,6 +36,8 @@ type writeClock struct {
 	slack   time.Duration
 	at      time.Time // the deadline last set
 	fixed   bool      // a handler's explicit deadline is in force
+	written int64     // bytes handed to the kernel
+	acked   int64     // the client's progress when the deadline was set
 }
 
 func newWriteClock(tc *net.TCPConn, timeout time.Duration) writeClock {
@@ -43,7 +53,31 @@ func (w *writeClock) arm() {
 	if w.at.Sub(now) < w.timeout-w.slack {
 		w.at = now.Add(w.timeout)
 		w.tc.SetWriteDeadline(w.at)
+		w.acked = w.progress()
 	}
+}
+
+// goOn reports, after a write of n bytes failed with err, whether to go
+// on writing under a new deadline.
+func (w *writeClock) goOn(n int64, err error) bool {
+	if w.fixed || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	if n > 0 {
+		return true
+	}
+	p := w.progress()
+	return p >= 0 && p > w.acked
+}
+
+// progress is how many bytes the client has acknowledged, give or take a
+// constant, or -1 if the kernel does not say.
+func (w *writeClock) progress() int64 {
+	q := sendQueue(w.tc)
+	if q < 0 {
+		return -1
+	}
+	return w.written - q
 }
 
 // set is SetWriteDeadline for a handler: a non-zero t holds until cleared.
@@ -63,23 +97,29 @@ func (w *writeClock) set(t time.Time) error {
 // write writes p in chunks, each under a fresh deadline.
 func (w *writeClock) write(p []byte) (int, error) {
 	var done int
-	for {
+	for done < len(p) {
 		w.arm()
 		n, err := w.tc.Write(p[done:min(len(p), done+writeChunk)])
 		done += n
-		if err != nil || done == len(p) {
+		w.written += int64(n)
+		if err != nil && !w.goOn(int64(n), err) {
 			return done, err
 		}
 	}
+	return done, nil
 }
 
 // writev writes head then p, in one call when p is small.
 func (w *writeClock) writev(head, p []byte) error {
 	first := p[:min(len(p), writeChunk)]
-	w.arm()
 	bufs := net.Buffers{head, first}
-	if _, err := bufs.WriteTo(w.tc); err != nil {
-		return err
+	for len(bufs) > 0 {
+		w.arm()
+		n, err := bufs.WriteTo(w.tc) // consumes what it wrote
+		w.written += n
+		if err != nil && !w.goOn(n, err) {
+			return err
+		}
 	}
 	if len(first) < len(p) {
 		_, err := w.write(p[len(first):])
@@ -88,8 +128,8 @@ func (w *writeClock) writev(head, p []byte) error {
 	return nil
 }
 
-// readFrom copies src to the connection (sendfile for a file, as
-// TCPConn.ReadFrom does) in chunks, each under a fresh deadline.
+// readFrom copies src to the connection, with sendfile for a file as
+// TCPConn.ReadFrom does, in chunks each under a fresh deadline.
 func (w *writeClock) readFrom(src io.Reader) (int64, error) {
 	if w.timeout <= 0 || w.fixed {
 		return w.tc.ReadFrom(src)
@@ -100,6 +140,11 @@ func (w *writeClock) readFrom(src io.Reader) (int64, error) {
 	base := src
 	if limited {
 		base = lr.R
+	}
+	if _, ok := base.(syscall.Conn); !ok {
+		// Not a file: a failed write would lose what was read for it, so
+		// copy through write, which goes on after a timeout.
+		return io.CopyBuffer(writerFunc(w.write), src, make([]byte, 32<<10))
 	}
 	var total int64
 	for {
@@ -112,13 +157,25 @@ func (w *writeClock) readFrom(src io.Reader) (int64, error) {
 		}
 		chunk := io.LimitedReader{R: base, N: size}
 		w.arm()
-		n, err := w.tc.ReadFrom(&chunk)
+		n, err := w.tc.ReadFrom(&chunk) // sendfile moves the file's offset
 		total += n
+		w.written += n
 		if limited {
 			lr.N -= n
 		}
-		if err != nil || n < size {
-			return total, err // n < size: src is at its end
+		if err != nil {
+			if w.goOn(n, err) {
+				continue
+			}
+			return total, err
+		}
+		if n < size {
+			return total, nil // src is at its end
 		}
 	}
 }
+
+// writerFunc is an io.Writer without ReadFrom.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
