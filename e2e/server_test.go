@@ -24,6 +24,7 @@ type Server struct {
 	Endpoint  string // http://127.0.0.1:PORT
 	Dir       string // the data directory
 	Region    string
+	Args      []string // more arguments to nixbucket serve
 	AccessKey string
 	SecretKey string
 	// AWSConfig and AWSCredentials are an AWS config/credentials file pair
@@ -102,10 +103,10 @@ func startServer(t testing.TB) *Server {
 
 // startServerDir starts the server under test on dir, which may hold the
 // data of an earlier run.
-func startServerDir(t testing.TB, dir string) *Server {
+func startServerDir(t testing.TB, dir string, args ...string) *Server {
 	t.Helper()
 	setupTarget(t)
-	s := &Server{Target: target, Dir: dir, Region: "us-east-1", t: t, stderr: &syncBuffer{}}
+	s := &Server{Target: target, Dir: dir, Region: "us-east-1", Args: args, t: t, stderr: &syncBuffer{}}
 	if target == targetVersitygw {
 		s.AccessKey, s.SecretKey = "E2EROOTACCESSKEY", "e2e-root-secret-key-for-versitygw"
 	}
@@ -156,7 +157,7 @@ func (s *Server) start() error {
 		cmd = exec.Command(serverBin, "--port", s.Addr, "--quiet", "posix", s.Dir)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	default:
-		cmd = exec.Command(serverBin, "serve", "--listen", s.Addr, "--data", s.Dir)
+		cmd = exec.Command(serverBin, append([]string{"serve", "--listen", s.Addr, "--data", s.Dir}, s.Args...)...)
 		cmd.Env = os.Environ()
 	}
 	fmt.Fprintf(s.stderr, "=== %s start: %s\n", time.Now().Format(time.TimeOnly), strings.Join(cmd.Args, " "))
