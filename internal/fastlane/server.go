@@ -71,7 +71,9 @@ type Listener struct {
 }
 
 // NewListener starts serving connections from ln with h. Serve the
-// returned Listener with an http.Server whose Handler is h too.
+// returned Listener with an http.Server whose Handler is h too and whose
+// ConnState is the Listener's ConnState (the cap needs it to tell which
+// handed-over connections are idle).
 func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = time.Minute
@@ -264,6 +266,9 @@ func (l *Listener) Cut() int {
 // those idle between requests can be closed to make room. Set it as the
 // serving http.Server's ConnState.
 func (l *Listener) ConnState(nc net.Conn, st http.ConnState) {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn() // a *tls.Conn over a connection from here
+	}
 	pc, ok := nc.(*prefixConn)
 	if !ok {
 		return
