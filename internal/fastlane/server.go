@@ -14,6 +14,12 @@
 // the same, only its transport differs, and every error answer to a bad
 // request still comes from net/http.
 //
+// The Listener also bounds every connection it accepts, whichever
+// transport serves it: it counts them under Options.MaxConns (closing the
+// longest idle first), gives a new one the header timeout to send its
+// first request, and slides each one's write deadline with the client's
+// progress (writeClock), so a client that stops reading is cut off.
+//
 // bench/nix.sh measured why it exists: on 2 CPUs net/http alone spent
 // about twice nginx's CPU per narinfo request.
 package fastlane
@@ -59,9 +65,11 @@ type Listener struct {
 	handler http.Handler
 	opts    Options
 
-	mu      sync.Mutex
-	conns   map[member]struct{} // open connections, served here or handed over
-	closing atomic.Bool
+	mu    sync.Mutex
+	conns map[member]struct{} // open connections, served here or handed over
+	// capWarned is when the log last said that new connections are closed.
+	capWarned time.Time
+	closing   atomic.Bool
 
 	handover chan net.Conn
 	done     chan struct{}
@@ -204,7 +212,14 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 func (l *Listener) track(m member) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closing.Load() || !l.makeRoom() {
+	if l.closing.Load() {
+		return false
+	}
+	if !l.makeRoom() {
+		if now := time.Now(); now.Sub(l.capWarned) > time.Minute {
+			l.capWarned = now
+			l.opts.Log.Warn("connection cap reached and no connection idle: closing new ones", "cap", l.opts.MaxConns)
+		}
 		return false
 	}
 	l.conns[m] = struct{}{}
