@@ -354,4 +354,3 @@ func TestKilled(t *testing.T) {
 		}
 	}
 }
-
