@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,9 +316,12 @@ func pushGenerateKey(t testing.TB, name string) (secretFile, public string) {
 	return secretFile, strings.TrimSpace(string(pub))
 }
 
-// pushInterrupt starts `nixbucket push ARGS`, sends it sig as soon as a
-// multipart upload shows in bucket, and returns how it ended.
-func pushInterrupt(t testing.TB, env []string, e pushS3, bucket string, sig syscall.Signal, args ...string) cmdResult {
+// pushInterrupt runs push with args, whose store URL must send its S3
+// requests to addr, a partHolder's. Once the server holds one of the
+// push's upload parts (so the multipart upload exists and cannot
+// complete), it sends sig to the push, waits for it to exit, and only then
+// lets the held part go on. The kill so always lands mid-upload.
+func pushInterrupt(t testing.TB, env []string, h *partHolder, sig syscall.Signal, args ...string) cmdResult {
 	t.Helper()
 	cmd := exec.Command(pushBinary(t), append([]string{"push"}, args...)...)
 	cmd.Env = env
@@ -325,25 +332,14 @@ func pushInterrupt(t testing.TB, env []string, e pushS3, bucket string, sig sysc
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	client := e.client()
-	deadline := time.After(2 * time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("push ended (%v) before a multipart upload was seen\n%s", err, tail(stderr.String(), 4000))
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			t.Fatal("no multipart upload after 2 minutes")
-		default:
-		}
-		out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
-		if err != nil {
-			t.Fatalf("ListMultipartUploads: %v", err)
-		}
-		if len(out.Uploads) > 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	defer h.release()
+	select {
+	case err := <-exited:
+		t.Fatalf("push ended (%v) before it sent an upload part\n%s", err, tail(stderr.String(), 4000))
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("no upload part after 2 minutes")
+	case <-h.held:
 	}
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
@@ -357,3 +353,45 @@ func pushInterrupt(t testing.TB, env []string, e pushS3, bucket string, sig sysc
 	}
 	return cmdResult{}
 }
+
+// partHolder is a reverse proxy in front of a server that holds the first
+// UploadPart request of part 2 it sees until release is called (or its
+// client goes away), then refuses it with 503. Every other request passes.
+type partHolder struct {
+	Addr    string // 127.0.0.1:PORT of the proxy
+	held    chan struct{}
+	once    sync.Once
+	done    chan struct{}
+	stopped sync.Once
+}
+
+func newPartHolder(t testing.TB, server string) *partHolder {
+	t.Helper()
+	h := &partHolder{held: make(chan struct{}), done: make(chan struct{})}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: server})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("partNumber") == "2" {
+			first := false
+			h.once.Do(func() { first = true })
+			if first {
+				close(h.held)
+				select {
+				case <-h.done:
+				case <-r.Context().Done():
+				}
+				http.Error(w, "held by the test", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		h.release()
+		srv.Close()
+	})
+	h.Addr = srv.Listener.Addr().String()
+	return h
+}
+
+// release lets the held part go on.
+func (h *partHolder) release() { h.stopped.Do(func() { close(h.done) }) }
