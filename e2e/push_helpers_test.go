@@ -6,10 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,45 +349,3 @@ func pushInterrupt(t testing.TB, env []string, h *partHolder, sig syscall.Signal
 	}
 	return cmdResult{}
 }
-
-// partHolder is a reverse proxy in front of a server that holds the first
-// UploadPart request of part 2 it sees until release is called (or its
-// client goes away), then refuses it with 503. Every other request passes.
-type partHolder struct {
-	Addr    string // 127.0.0.1:PORT of the proxy
-	held    chan struct{}
-	once    sync.Once
-	done    chan struct{}
-	stopped sync.Once
-}
-
-func newPartHolder(t testing.TB, server string) *partHolder {
-	t.Helper()
-	h := &partHolder{held: make(chan struct{}), done: make(chan struct{})}
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: server})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("partNumber") == "2" {
-			first := false
-			h.once.Do(func() { first = true })
-			if first {
-				close(h.held)
-				select {
-				case <-h.done:
-				case <-r.Context().Done():
-				}
-				http.Error(w, "held by the test", http.StatusServiceUnavailable)
-				return
-			}
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		h.release()
-		srv.Close()
-	})
-	h.Addr = srv.Listener.Addr().String()
-	return h
-}
-
-// release lets the held part go on.
-func (h *partHolder) release() { h.stopped.Do(func() { close(h.done) }) }
