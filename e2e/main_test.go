@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 // Targets the suite can run against.
@@ -166,43 +168,24 @@ func findVersitygw() (string, error) {
 	return "", errors.New("versitygw not found on PATH or in GOPATH/bin (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)")
 }
 
-// sharedDir returns the project's shared/ directory (fixtures, corpus):
-// $NIXBUCKET_SHARED, or ../shared beside the repository root. It skips the
-// test when the directory is missing, or fails it under CI.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("NIXBUCKET_SHARED")
-	if dir == "" {
-		dir = filepath.Join(filepath.Dir(repoRoot), "shared")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "DESIGN.md")); err != nil {
-		skipOrFail(t, fmt.Sprintf("shared directory not found (set NIXBUCKET_SHARED): %v", err))
-	}
-	return dir
-}
+// sharedDir returns the project's shared/ directory (see testenv.SharedDir).
+func sharedDir(t testing.TB) string { return testenv.SharedDir(t) }
 
 // inCI reports whether the suite runs in CI, where a missing peer program is
 // a failure rather than a reason to skip.
-func inCI() bool { return os.Getenv("CI") == "true" }
+func inCI() bool { return testenv.InCI() }
 
 // skipOrFail skips the test, or fails it under CI.
 func skipOrFail(t testing.TB, why string) {
 	t.Helper()
-	if inCI() {
-		t.Fatalf("%s (CI=true: missing peers fail)", why)
-	}
-	t.Skip(why)
+	testenv.SkipOrFail(t, why)
 }
 
 // need returns the path of program, skipping the test when it is missing
 // (or failing it under CI).
 func need(t testing.TB, program string) string {
 	t.Helper()
-	p, err := exec.LookPath(program)
-	if err != nil {
-		skipOrFail(t, fmt.Sprintf("%s not installed: %v", program, err))
-	}
-	return p
+	return testenv.Need(t, program)
 }
 
 // cmdResult is the outcome of one external command.

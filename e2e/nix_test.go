@@ -381,11 +381,24 @@ func TestNixAccess(t *testing.T) {
 	})
 	t.Run("private-anonymous", func(t *testing.T) {
 		c.delete(t)
-		r := nixSubstitute(t, privateURL, privateKey, nixNoNetrc(t), c.Top)
+		// Through a proxy that sees the server's answers: Nix must fail
+		// because every request was refused for want of credentials.
+		rec := newAnswerRecorder(t, s.Addr)
+		via := strings.Replace(privateURL, s.Addr, rec.Addr, 1)
+		r := nixSubstitute(t, via, privateKey, nixNoNetrc(t), c.Top)
 		if r.Err == nil {
 			t.Errorf("nix-store -r from the private bucket without credentials succeeded:\n%s", r.Stderr)
-		} else {
-			t.Logf("refused as it should be: %s", strings.TrimSpace(tail(r.Stderr, 600)))
+		} else if !strings.Contains(r.Stderr, "does not appear to be a binary cache") {
+			t.Errorf("nix-store -r failed, but not because the cache refused it:\n%s", tail(r.Stderr, 2000))
+		}
+		answers := rec.Answers()
+		if len(answers) == 0 {
+			t.Fatal("Nix sent no request to the private bucket")
+		}
+		for _, a := range answers {
+			if !strings.Contains(a, " 401 Basic realm=") {
+				t.Errorf("anonymous %s: want 401 with a Basic challenge", a)
+			}
 		}
 		nixAbsent(t, c.Paths...)
 	})

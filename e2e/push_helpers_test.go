@@ -312,9 +312,12 @@ func pushGenerateKey(t testing.TB, name string) (secretFile, public string) {
 	return secretFile, strings.TrimSpace(string(pub))
 }
 
-// pushInterrupt starts `nixbucket push ARGS`, sends it sig as soon as a
-// multipart upload shows in bucket, and returns how it ended.
-func pushInterrupt(t testing.TB, env []string, e pushS3, bucket string, sig syscall.Signal, args ...string) cmdResult {
+// pushInterrupt runs push with args, whose store URL must send its S3
+// requests to addr, a partHolder's. Once the server holds one of the
+// push's upload parts (so the multipart upload exists and cannot
+// complete), it sends sig to the push, waits for it to exit, and only then
+// lets the held part go on. The kill so always lands mid-upload.
+func pushInterrupt(t testing.TB, env []string, h *partHolder, sig syscall.Signal, args ...string) cmdResult {
 	t.Helper()
 	cmd := exec.Command(pushBinary(t), append([]string{"push"}, args...)...)
 	cmd.Env = env
@@ -325,25 +328,14 @@ func pushInterrupt(t testing.TB, env []string, e pushS3, bucket string, sig sysc
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	client := e.client()
-	deadline := time.After(2 * time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("push ended (%v) before a multipart upload was seen\n%s", err, tail(stderr.String(), 4000))
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			t.Fatal("no multipart upload after 2 minutes")
-		default:
-		}
-		out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
-		if err != nil {
-			t.Fatalf("ListMultipartUploads: %v", err)
-		}
-		if len(out.Uploads) > 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	defer h.release()
+	select {
+	case err := <-exited:
+		t.Fatalf("push ended (%v) before it sent an upload part\n%s", err, tail(stderr.String(), 4000))
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("no upload part after 2 minutes")
+	case <-h.held:
 	}
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)

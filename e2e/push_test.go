@@ -180,6 +180,8 @@ func TestPushFile(t *testing.T) {
 // different file, compression=none, so only the journal knows the killed
 // one), and by the key it uploads itself (a rerun from elsewhere, with no
 // journal). A SIGINT, by contrast, aborts the uploads in flight at once.
+// A proxy holds an upload part until the signal has been delivered, so the
+// signal always lands in the middle of the upload.
 func TestPushKilled(t *testing.T) {
 	t.Parallel()
 	pushNeedNix(t)
@@ -188,8 +190,8 @@ func TestPushKilled(t *testing.T) {
 	// 96 MiB of random bytes: a NAR uploaded in about 20 parts of 5 MiB.
 	c := nixBuildClosure(t, 1, 96<<10, "push-kill")
 	awsFiles := pushAWSFiles(t, "cache-upload", e.AccessKey, e.Secret, "us-east-1")
-	url := func(bucket, extra string) string {
-		return fmt.Sprintf("s3://%s?profile=cache-upload&endpoint=%s&scheme=http&multipart-threshold=5M&multipart-chunk-size=5M%s", bucket, s.Addr, extra)
+	url := func(addr, bucket, extra string) string {
+		return fmt.Sprintf("s3://%s?profile=cache-upload&endpoint=%s&scheme=http&multipart-threshold=5M&multipart-chunk-size=5M%s", bucket, addr, extra)
 	}
 	cases := []struct {
 		name, bucket string
@@ -205,7 +207,8 @@ func TestPushKilled(t *testing.T) {
 		pushCreateBucket(t, e, tc.bucket)
 		nixAdmin(t, s, "bucket", "key", "generate", tc.bucket)
 		env := pushEnv(t, awsFiles...)
-		r := pushInterrupt(t, env, e, tc.bucket, tc.sig, "--to", url(tc.bucket, ""), c.Top)
+		h := newPartHolder(t, s.Addr)
+		r := pushInterrupt(t, env, h, tc.sig, "--to", url(h.Addr, tc.bucket, ""), c.Top)
 		left := pushUploads(t, e, tc.bucket)
 		if tc.sig == syscall.SIGINT {
 			if r.Err == nil || !strings.Contains(r.Stderr, "interrupted") {
@@ -223,7 +226,9 @@ func TestPushKilled(t *testing.T) {
 		if !tc.sameJournal {
 			env = pushEnv(t, awsFiles...)
 		}
-		paths, sum := pushMust(t, env, "--to", url(tc.bucket, tc.rerun), c.Top)
+		// The same store URL (the journal is kept per store), through
+		// the proxy, which holds nothing any more.
+		paths, sum := pushMust(t, env, "--to", url(h.Addr, tc.bucket, tc.rerun), c.Top)
 		pushWantAll(t, tc.name+": rerun", c, paths, sum, "pushed")
 		if left := pushUploads(t, e, tc.bucket); len(left) != 0 {
 			t.Errorf("%s: %d multipart uploads left after the rerun: %s", tc.name, len(left), aws.ToString(left[0].Key))

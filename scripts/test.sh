@@ -9,11 +9,12 @@
 # Made for a Debian 12 machine (root, apt reachable, Go at /usr/local/go, the
 # Go module proxy reachable). The install steps are idempotent and silent
 # when everything is already there:
-#   apt: nix-bin s3cmd rclone curl nginx-light wrk postgresql
+#   apt: nix-bin s3cmd rclone curl xz-utils zstd, and nginx-light wrk for bench/
 #   go:  versitygw v1.8.0 (reference S3 server), into $(go env GOPATH)/bin
 #   checks: python3 with boto3, the aws CLI, a usable single-user Nix store.
 # The peer-program tests skip when a program is missing, except under
-# CI=true, where they fail — so a broken install step cannot go unnoticed.
+# CI=true, where they fail — so a broken install step cannot go unnoticed;
+# and under CI=true any skip not on scripts/skip-allow.txt fails the run.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,7 +41,7 @@ for d in "$HOME/.pyenv/shims" "$HOME/.local/bin"; do
 done
 
 # --- apt packages ----------------------------------------------------------
-apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk postgresql)
+apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk xz-utils zstd)
 missing=()
 for p in "${apt_packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -118,8 +119,17 @@ fi
 
 say "go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"
+# go test -json goes through scripts/testreport, which prints each package's
+# result, failed tests' output and skipped tests. Under CI=true a skip that
+# scripts/skip-allow.txt does not explain fails the run: every peer is
+# installed there, so a skip means a missing install step or fixture.
+reportbin=$(mktemp -d)
+go build -o "$reportbin/testreport" ./scripts/testreport
+deny=()
+[ "${CI:-}" != true ] || deny=(-deny-skips)
 say "go test -timeout 20m ${args[*]}"
-go test -timeout 20m "${args[@]}"
+go test -json -timeout 20m "${args[@]}" | "$reportbin/testreport" -allow scripts/skip-allow.txt "${deny[@]}"
+rm -rf "$reportbin"
 
 # --- fuzzing -------------------------------------------------------------------
 # go test runs every fuzz target's seed corpus; FUZZTIME (a go duration) also

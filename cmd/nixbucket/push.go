@@ -47,120 +47,28 @@ Flags:
 `
 
 func pushCmd(args []string) error {
-	fs := flag.NewFlagSet("push", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), pushUsage)
-		fs.PrintDefaults()
-	}
-	to := fs.String("to", "", "the binary cache's store URL (required)")
-	jobs := fs.Int("jobs", 8, "paths to dump, compress and upload at once")
-	stdin := fs.Bool("stdin", false, "read store paths from standard input (white-space separated), e.g. in a post-build hook")
-	jsonOut := fs.Bool("json", false, "print one JSON object per path and a summary on standard output")
-	storeDir := fs.String("store-dir", envOr("NIX_STORE_DIR", localstore.DefaultStoreDir), "the Nix store directory (env NIX_STORE_DIR)")
-	db := fs.String("db", defaultDB(), "the Nix database, opened read-only (default from NIX_STATE_DIR)")
-	netrc := fs.String("netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc)")
-	tokenFile := fs.String("token-file", "", "file holding a bearer token for http(s) caches (env NIXBUCKET_TOKEN)")
-	tmpDir := fs.String("tmp-dir", "", "directory where compressed NARs too large to wait in memory wait for their upload (default $TMPDIR)")
-	quiet := fs.Bool("quiet", false, "print only failures and the summary")
-
-	paths, err := parseInterspersed(fs, args)
+	f, err := parsePushFlags(args)
 	if err != nil {
 		return err
 	}
-	if *to == "" {
-		fs.Usage()
-		return errors.New("push: --to URL is required")
-	}
-	if *jobs < 1 {
-		return fmt.Errorf("push: --jobs %d: want at least 1", *jobs)
-	}
-	if *stdin {
-		more, err := readPaths(os.Stdin)
-		if err != nil {
-			return fmt.Errorf("push: reading paths from standard input: %w", err)
-		}
-		paths = append(paths, more...)
-	} else if len(paths) == 0 {
-		fs.Usage()
-		return errors.New("push: no paths given (or use --stdin)")
-	}
-	u, err := storeurl.Parse(*to)
+	in, err := f.inputs()
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if u.Scheme == storeurl.SchemeFile && (u.NarinfoCompression != "" || u.LsCompression != "") {
-		return errors.New("push: narinfo-compression and ls-compression need an http(s) or s3 cache (files have no Content-Encoding)")
-	}
-	keys, err := readKeys(u.SecretKeyFiles)
-	if err != nil {
-		return fmt.Errorf("push: %w", err)
-	}
-	token := os.Getenv("NIXBUCKET_TOKEN")
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return fmt.Errorf("push: --token-file: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	if len(paths) == 0 {
+	if len(f.paths) == 0 {
 		fmt.Fprintln(os.Stderr, "nothing to push")
 		return nil
 	}
-
 	stopProfile, err := startCPUProfile()
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
 	defer stopProfile()
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ui := newPushUI(f.jsonOut, f.quiet)
+	ctx, cancel := interruptible(ui)
 	defer cancel()
-	ui := newPushUI(*jsonOut, *quiet)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		<-sigs
-		signal.Stop(sigs) // a second signal kills at once
-		ui.line("interrupted: aborting uploads in flight (interrupt again to quit at once)")
-		cancel()
-	}()
-
-	store, err := localstore.Open(ctx, *db, *storeDir)
-	if err != nil {
-		return fmt.Errorf("push: %w", err)
-	}
-	defer store.Close()
-	roots := make([]string, 0, len(paths))
-	for _, p := range paths {
-		sp, err := store.Resolve(p)
-		if err != nil {
-			return fmt.Errorf("push: %w", err)
-		}
-		roots = append(roots, sp)
-	}
-
-	stateDir := ""
-	if dir, err := os.UserCacheDir(); err == nil {
-		stateDir = filepath.Join(dir, "nixbucket")
-	}
-	tgt, err := target.Open(ctx, u, target.Options{
-		NetrcFile: *netrc, BearerToken: token, Concurrency: *jobs, StateDir: stateDir,
-		Warn: func(msg string) { ui.warn(msg) },
-	})
-	if err != nil {
-		return fmt.Errorf("push: %w", err)
-	}
-	defer tgt.Close()
-
-	p := push.New(push.Options{
-		Store: store, Target: tgt, URL: u, Keys: keys, Jobs: *jobs, TmpDir: *tmpDir,
-		OnPlan: ui.plan, OnPath: ui.path,
-	})
-	ui.start(p, tgt.String())
-	sum, err := p.Run(ctx, roots)
-	ui.stop(sum)
+	sum, err := runPush(ctx, f, in, ui)
 	switch {
 	case errors.Is(err, push.ErrFailed):
 		return fmt.Errorf("push: %d of %d paths failed", sum.Failed, sum.Paths-sum.Skipped)
@@ -170,6 +78,155 @@ func pushCmd(args []string) error {
 		return fmt.Errorf("push: %w", err)
 	}
 	return nil
+}
+
+// pushFlags is push's command line.
+type pushFlags struct {
+	to, storeDir, db, netrc, tokenFile, tmpDir string
+	jobs                                       int
+	jsonOut, quiet                             bool
+	paths                                      []string // as given, from the arguments and --stdin
+}
+
+// parsePushFlags parses and checks push's command line, and reads the
+// paths from standard input with --stdin.
+func parsePushFlags(args []string) (*pushFlags, error) {
+	var f pushFlags
+	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), pushUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.to, "to", "", "the binary cache's store URL (required)")
+	fs.IntVar(&f.jobs, "jobs", 8, "paths to dump, compress and upload at once")
+	stdin := fs.Bool("stdin", false, "read store paths from standard input (white-space separated), e.g. in a post-build hook")
+	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per path and a summary on standard output")
+	fs.StringVar(&f.storeDir, "store-dir", envOr("NIX_STORE_DIR", localstore.DefaultStoreDir), "the Nix store directory (env NIX_STORE_DIR)")
+	fs.StringVar(&f.db, "db", defaultDB(), "the Nix database, opened read-only (default from NIX_STATE_DIR)")
+	fs.StringVar(&f.netrc, "netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a bearer token for http(s) caches (env NIXBUCKET_TOKEN)")
+	fs.StringVar(&f.tmpDir, "tmp-dir", "", "directory where compressed NARs too large to wait in memory wait for their upload (default $TMPDIR)")
+	fs.BoolVar(&f.quiet, "quiet", false, "print only failures and the summary")
+
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	f.paths = paths
+	if f.to == "" {
+		fs.Usage()
+		return nil, errors.New("push: --to URL is required")
+	}
+	if f.jobs < 1 {
+		return nil, fmt.Errorf("push: --jobs %d: want at least 1", f.jobs)
+	}
+	if *stdin {
+		more, err := readPaths(os.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("push: reading paths from standard input: %w", err)
+		}
+		f.paths = append(f.paths, more...)
+	} else if len(f.paths) == 0 {
+		fs.Usage()
+		return nil, errors.New("push: no paths given (or use --stdin)")
+	}
+	return &f, nil
+}
+
+// pushInputs is what push reads besides its flags: the parsed store URL,
+// the signing keys it names, and the bearer token.
+type pushInputs struct {
+	url   *storeurl.Store
+	keys  []signature.SecretKey
+	token string
+}
+
+// inputs parses the store URL and reads the files and environment it and
+// the flags name.
+func (f *pushFlags) inputs() (pushInputs, error) {
+	u, err := storeurl.Parse(f.to)
+	if err != nil {
+		return pushInputs{}, err
+	}
+	if u.Scheme == storeurl.SchemeFile && (u.NarinfoCompression != "" || u.LsCompression != "") {
+		return pushInputs{}, errors.New("narinfo-compression and ls-compression need an http(s) or s3 cache (files have no Content-Encoding)")
+	}
+	keys, err := readKeys(u.SecretKeyFiles)
+	if err != nil {
+		return pushInputs{}, err
+	}
+	token := os.Getenv("NIXBUCKET_TOKEN")
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return pushInputs{}, fmt.Errorf("--token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return pushInputs{url: u, keys: keys, token: token}, nil
+}
+
+// interruptible returns a context that the first SIGINT or SIGTERM
+// cancels, saying so through ui; a second signal kills the process.
+func interruptible(ui *pushUI) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			signal.Stop(sigs)
+			return
+		}
+		signal.Stop(sigs) // a second signal kills at once
+		ui.line("interrupted: aborting uploads in flight (interrupt again to quit at once)")
+		cancel()
+	}()
+	return ctx, func() {
+		cancel()
+		signal.Stop(sigs)
+	}
+}
+
+// runPush opens the local store and the target and pushes the closure of
+// the flags' paths.
+func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push.Summary, error) {
+	store, err := localstore.Open(ctx, f.db, f.storeDir)
+	if err != nil {
+		return push.Summary{}, err
+	}
+	defer store.Close()
+	roots := make([]string, 0, len(f.paths))
+	for _, p := range f.paths {
+		sp, err := store.Resolve(p)
+		if err != nil {
+			return push.Summary{}, err
+		}
+		roots = append(roots, sp)
+	}
+
+	stateDir := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		stateDir = filepath.Join(dir, "nixbucket")
+	}
+	tgt, err := target.Open(ctx, in.url, target.Options{
+		NetrcFile: f.netrc, BearerToken: in.token, Concurrency: f.jobs, StateDir: stateDir,
+		Warn: func(msg string) { ui.warn(msg) },
+	})
+	if err != nil {
+		return push.Summary{}, err
+	}
+	defer tgt.Close()
+
+	p := push.New(push.Options{
+		Store: store, Target: tgt, URL: in.url, Keys: in.keys, Jobs: f.jobs, TmpDir: f.tmpDir,
+		OnPlan: ui.plan, OnPath: ui.path,
+	})
+	ui.start(p, tgt.String())
+	sum, err := p.Run(ctx, roots)
+	ui.stop(sum)
+	return sum, err
 }
 
 // parseInterspersed parses flags wherever they are among the arguments

@@ -9,15 +9,16 @@ import (
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/policy"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 // TestSeedsMatchShared keeps testdata's copies of the seed policies
-// byte-identical to shared/fixtures/policies when that directory exists.
+// byte-identical to shared/fixtures/policies.
 func TestSeedsMatchShared(t *testing.T) {
-	shared := filepath.Join("..", "..", "..", "shared", "fixtures", "policies")
+	shared := filepath.Join(testenv.SharedDir(t), "fixtures", "policies")
 	names, err := filepath.Glob(filepath.Join(shared, "*.json"))
 	if err != nil || len(names) == 0 {
-		t.Skipf("no shared fixtures at %s", shared)
+		t.Fatalf("no policy fixtures in %s: %v", shared, err)
 	}
 	for _, name := range names {
 		want, err := os.ReadFile(name)

@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/nixbucket/nixbucket/internal/checksum"
 )
 
 // recorder collects the verdicts of a test server.
@@ -49,7 +51,8 @@ func (r *recorder) take() []verdict {
 }
 
 // checkUpload asserts that exactly the requests seen verified, and that
-// the PUT among them carried data.
+// the PUT among them carried data, with a correct checksum trailer when
+// its mode has one.
 func checkUpload(t *testing.T, got []verdict, data []byte, wantMode string) {
 	t.Helper()
 	puts := 0
@@ -67,10 +70,37 @@ func checkUpload(t *testing.T, got []verdict, data []byte, wantMode string) {
 		if wantMode != "" && v.Mode != wantMode {
 			t.Fatalf("PUT used %s, want %s", v.Mode, wantMode)
 		}
-		t.Logf("PUT %s, trailer %v", v.Mode, v.Trailer)
+		checkTrailerValues(t, v, data)
 	}
 	if puts != 1 {
 		t.Fatalf("%d PUTs seen", puts)
+	}
+}
+
+// checkTrailerValues asserts that a PUT in a trailer mode decoded a
+// trailer of one x-amz-checksum-* header whose value is data's checksum,
+// and that other modes decoded none.
+func checkTrailerValues(t *testing.T, v verdict, data []byte) {
+	t.Helper()
+	if v.Mode != streamingSignedTrailer && v.Mode != streamingUnsignedTrailer {
+		if len(v.Trailer) != 0 {
+			t.Fatalf("PUT (%s) has no trailer, but one was decoded: %v", v.Mode, v.Trailer)
+		}
+		return
+	}
+	if len(v.Trailer) != 1 {
+		t.Fatalf("PUT (%s) trailer %v, want one checksum", v.Mode, v.Trailer)
+	}
+	for name, values := range v.Trailer {
+		alg := checksum.FromHeader(name)
+		if alg == "" || len(values) != 1 {
+			t.Fatalf("PUT (%s) trailer %s: %q, want one x-amz-checksum-* value", v.Mode, name, values)
+		}
+		h := alg.New()
+		h.Write(data)
+		if want := checksum.Encode(h.Sum(nil)); values[0] != want {
+			t.Fatalf("PUT (%s) trailer %s = %s, want %s", v.Mode, name, values[0], want)
+		}
 	}
 }
 

@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 const (
@@ -156,17 +156,7 @@ func encodeChunked(data []byte, s *chunkSigner, o encodeOpts) []byte {
 // it is missing (failing in CI).
 func needTool(t *testing.T, name string, check ...string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil && len(check) > 0 {
-		err = exec.Command(p, check...).Run()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not available: %v", name, err)
-	}
-	return p
+	return testenv.Need(t, name, check...)
 }
 
 // mustRequest builds a server-side style request.

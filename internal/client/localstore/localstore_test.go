@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -218,29 +219,42 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // TestOpenReadOnly checks that Open neither writes the database nor needs
-// to: it works on a read-only copy in a read-only directory.
+// to: it works on a read-only copy in a read-only directory, opened by a
+// user who may not write there. Root ignores file modes, so as root the
+// check runs in a child process as the unprivileged user nobody.
 func TestOpenReadOnly(t *testing.T) {
-	if os.Getuid() == 0 {
-		t.Skip("root ignores file permissions")
-	}
 	file := fakeDB(t, []fakePath{{base: a}})
-	dir := filepath.Dir(file)
-	if err := os.Chmod(file, 0o444); err != nil {
-		t.Fatal(err)
+	if os.Getuid() != 0 {
+		dir := filepath.Dir(file)
+		if err := os.Chmod(file, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		if err := openReadOnly(file); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	runAsNobody(t, file)
+}
+
+// openReadOnly opens the database in file and reads a closure from it.
+func openReadOnly(file string) error {
 	ctx := context.Background()
 	s, err := Open(ctx, file, DefaultStoreDir)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer s.Close()
-	if _, err := s.Closure(ctx, []string{"/nix/store/" + a}); err != nil {
-		t.Fatal(err)
+	if f, err := os.Create(filepath.Join(filepath.Dir(file), "probe")); err == nil {
+		f.Close()
+		return fmt.Errorf("could create a file beside the database: the check does not run read-only")
 	}
+	_, err = s.Closure(ctx, []string{"/nix/store/" + a})
+	return err
 }
 
 func TestResolve(t *testing.T) {

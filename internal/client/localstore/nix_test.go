@@ -17,40 +17,23 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/nix/nar"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 // needNix skips the test when Nix, its database or the corpus script is
 // missing, or fails it under CI=true. It returns make-closure.sh.
 func needNix(t *testing.T) string {
 	t.Helper()
-	fail := func(why string) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s (CI=true: missing peers fail)", why)
-		}
-		t.Skip(why)
-	}
 	for _, p := range []string{"nix-build", "nix-store"} {
-		if _, err := exec.LookPath(p); err != nil {
-			fail(p + " not installed")
-		}
+		testenv.Need(t, p)
 	}
 	if _, err := os.Stat(DefaultDB); err != nil {
-		fail("no Nix database: " + err.Error())
+		testenv.SkipOrFail(t, "no Nix database: "+err.Error())
 	}
-	shared := os.Getenv("NIXBUCKET_SHARED")
-	if shared == "" {
-		wd, _ := os.Getwd()
-		for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				shared = filepath.Join(filepath.Dir(d), "shared")
-				break
-			}
-		}
-	}
+	shared := testenv.SharedDir(t)
 	script := filepath.Join(shared, "corpus", "make-closure.sh")
 	if _, err := os.Stat(script); err != nil {
-		fail("corpus script not found (set NIXBUCKET_SHARED): " + err.Error())
+		testenv.SkipOrFail(t, "corpus script not found: "+err.Error())
 	}
 	return script
 }

@@ -64,8 +64,8 @@ func (t *httpTarget) Close() error {
 
 func (t *httpTarget) url(key string) string { return t.base + "/" + key }
 
-// do sends one request and classifies the outcome: network errors, 5xx and
-// 429 are retryable; 404 and 403 are ErrNotFound for reads.
+// do sends one request and classifies the outcome: network errors and the
+// statuses of retryStatus are retryable; 404 and 403 are ErrNotFound for reads.
 func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader, size int64, m Meta) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, t.url(key), body)
 	if err != nil {
@@ -116,7 +116,7 @@ func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader,
 		return nil, fmt.Errorf("access denied: %w (the credentials may read but not write this cache)", err)
 	case code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented:
 		return nil, fmt.Errorf("%w: the server does not accept uploads (%s is not a writable binary cache)", err, t.base)
-	case code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout:
+	case retryStatus(code):
 		return nil, retryable{err}
 	}
 	return nil, err

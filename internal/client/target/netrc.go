@@ -18,8 +18,7 @@ type netrcEntry struct{ login, password string }
 // lines and separated by any white space.
 func parseNetrc(data string) (map[string]netrcEntry, *netrcEntry, error) {
 	machines := map[string]netrcEntry{}
-	var def *netrcEntry
-	var cur *netrcEntry
+	var def, cur *netrcEntry
 	var curHost string
 	flush := func() {
 		if cur == nil {
@@ -32,62 +31,76 @@ func parseNetrc(data string) (map[string]netrcEntry, *netrcEntry, error) {
 		}
 		cur = nil
 	}
-	lines := strings.Split(data, "\n")
-	for i := 0; i < len(lines); i++ {
-		fields := strings.Fields(lines[i])
-		for j := 0; j < len(fields); j++ {
-			tok := fields[j]
-			if strings.HasPrefix(tok, "#") && j == 0 {
-				break // a comment line
+	toks := netrcTokens(data)
+	for i := 0; i < len(toks); i++ {
+		tok := toks[i]
+		value := func() (string, error) {
+			if i+1 >= len(toks) {
+				return "", fmt.Errorf("netrc: %q at the end of the file needs a value", tok)
 			}
-			next := func() (string, error) {
-				j++
-				for j >= len(fields) {
-					i++
-					if i >= len(lines) {
-						return "", fmt.Errorf("netrc: %q at the end of the file needs a value", tok)
-					}
-					fields, j = strings.Fields(lines[i]), 0
-				}
-				return fields[j], nil
+			i++
+			return toks[i], nil
+		}
+		switch tok {
+		case "machine":
+			flush()
+			host, err := value()
+			if err != nil {
+				return nil, nil, err
+			}
+			cur, curHost = &netrcEntry{}, host
+		case "default":
+			flush()
+			cur, curHost = &netrcEntry{}, ""
+		case "macdef":
+			flush()
+		case "login", "password", "account":
+			v, err := value()
+			if err != nil {
+				return nil, nil, err
+			}
+			if cur == nil {
+				return nil, nil, fmt.Errorf("netrc: %s outside a machine entry", tok)
 			}
 			switch tok {
-			case "machine":
-				flush()
-				host, err := next()
-				if err != nil {
-					return nil, nil, err
-				}
-				cur, curHost = &netrcEntry{}, host
-			case "default":
-				flush()
-				cur, curHost = &netrcEntry{}, ""
-			case "login", "password", "account":
-				v, err := next()
-				if err != nil {
-					return nil, nil, err
-				}
-				if cur == nil {
-					return nil, nil, fmt.Errorf("netrc: %s outside a machine entry", tok)
-				}
-				switch tok {
-				case "login":
-					cur.login = v
-				case "password":
-					cur.password = v
-				}
-			case "macdef":
-				flush()
-				for i++; i < len(lines) && strings.TrimSpace(lines[i]) != ""; i++ {
-				}
-				fields, j = nil, 0
-			default:
-				return nil, nil, fmt.Errorf("netrc: unexpected %q", tok)
+			case "login":
+				cur.login = v
+			case "password":
+				cur.password = v
 			}
+		default:
+			return nil, nil, fmt.Errorf("netrc: unexpected %q", tok)
 		}
 	}
 	flush()
 	return machines, def, nil
+}
+
+// netrcTokens splits a netrc file into its white-space separated tokens,
+// without comment lines (first token starting with #) and macro
+// definitions: "macdef" stays a token, while its name and body (the lines
+// up to the next blank one) are dropped.
+func netrcTokens(data string) []string {
+	var toks []string
+	inMacro := false
+	for line := range strings.Lines(data) {
+		fields := strings.Fields(line)
+		if inMacro {
+			inMacro = len(fields) > 0
+			continue
+		}
+		if len(fields) > 0 && strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		for _, f := range fields {
+			toks = append(toks, f)
+			if f == "macdef" {
+				inMacro = true
+				break
+			}
+		}
+	}
+	return toks
 }
 
 // netrcLookup returns the credentials for host from the netrc file path

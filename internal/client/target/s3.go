@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -69,13 +67,7 @@ func openS3(ctx context.Context, s *storeurl.Store, o Options) (*s3Target, error
 	lo := []func(*config.LoadOptions) error{
 		config.WithRegion(p.Region),
 		config.WithHTTPClient(httpClient),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = attempts
-				so.MaxBackoff = maxBackoff
-				so.RateLimiter = ratelimit.None // retry every failure, however many
-			})
-		}),
+		config.WithRetryer(sdkRetryer),
 	}
 	if p.Profile != "" {
 		lo = append(lo, config.WithSharedConfigProfile(p.Profile))

@@ -46,33 +46,19 @@ func newDirectPut(endpoint, bucket string, creds aws.CredentialsProvider) *direc
 	}
 }
 
-// put sends f under key, signed with its known SHA-256. It retries
-// network errors and 5xx answers a few times.
+// put sends f under key, signed with its known SHA-256, retried as every
+// request of push is (withRetry, retryStatus).
 func (d *directPut) put(ctx context.Context, region, key string, f *spool.File, sum [32]byte, m Meta) error {
 	u := d.base + "/" + escapeKey(key)
-	var err error
-	for attempt := 0; attempt < attempts; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			}
-		}
-		var retry bool
-		if retry, err = d.try(ctx, region, u, f, sum, m); err == nil || !retry {
-			return err
-		}
-	}
-	return err
+	return withRetry(ctx, func() error { return d.try(ctx, region, u, f, sum, m) })
 }
 
-func (d *directPut) try(ctx context.Context, region, u string, f *spool.File, sum [32]byte, m Meta) (retry bool, err error) {
+func (d *directPut) try(ctx context.Context, region, u string, f *spool.File, sum [32]byte, m Meta) error {
 	body := f.Reader()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, body)
 	if err != nil {
 		body.Close()
-		return false, err
+		return err
 	}
 	req.ContentLength = f.Size()
 	if f.Size() == 0 {
@@ -86,21 +72,28 @@ func (d *directPut) try(ctx context.Context, region, u string, f *spool.File, su
 	req.Header.Set("X-Amz-Content-Sha256", hash)
 	creds, err := d.creds.Retrieve(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if err := d.signer.SignHTTP(ctx, creds, req, hash, "s3", region, time.Now().UTC()); err != nil {
-		return false, err
+		return err
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return ctx.Err() == nil, err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return retryable{err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 == 2 {
 		io.Copy(io.Discard, resp.Body)
-		return false, nil
+		return nil
 	}
-	return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, s3Error(resp)
+	if err := s3Error(resp); retryStatus(resp.StatusCode) {
+		return retryable{err}
+	} else {
+		return err
+	}
 }
 
 // s3Error turns an S3 error response into the SDK's error types, so the

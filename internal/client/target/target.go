@@ -12,7 +12,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/nixbucket/nixbucket/internal/client/spool"
 	"github.com/nixbucket/nixbucket/internal/client/storeurl"
@@ -103,6 +109,38 @@ const (
 
 // baseBackoff is the first wait; a variable so that tests can shorten it.
 var baseBackoff = 250 * time.Millisecond
+
+// retryStatus reports whether an answer with this HTTP status is worth
+// another attempt: a server error (5xx), 429 Too Many Requests or 408
+// Request Timeout. It is push's one retry policy, with attempts and
+// backoff: withRetry applies it to the HTTP target and to direct S3 PUTs,
+// sdkRetryer to requests made through the AWS SDK.
+func retryStatus(code int) bool {
+	return code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout
+}
+
+// sdkRetryer is the same policy for aws-sdk-go-v2: the SDK's standard
+// retryer (network errors, throttling and transient error codes) with
+// push's attempts and backoff, no client-side rate limit, and retryStatus
+// checked first.
+func sdkRetryer() aws.Retryer {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = attempts
+		so.MaxBackoff = maxBackoff
+		so.Backoff = retry.BackoffDelayerFunc(func(i int, _ error) (time.Duration, error) { return backoff(i), nil })
+		so.RateLimiter = ratelimit.None // retry every failure, however many
+		so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(statusRetryable)}, so.Retryables...)
+	})
+}
+
+// statusRetryable classifies an SDK error by the HTTP status of its answer.
+func statusRetryable(err error) aws.Ternary {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && retryStatus(re.HTTPStatusCode()) {
+		return aws.TrueTernary
+	}
+	return aws.UnknownTernary
+}
 
 // backoff returns the wait before attempt i (1-based retry count), with
 // full jitter.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
@@ -87,36 +90,70 @@ func TestCommitBatch(t *testing.T) {
 	}
 }
 
-// TestGroupCommit checks that concurrent writers share commits.
+// TestGroupCommit checks that writers waiting while a commit runs share
+// the next one: with the committer held by one write, 16 writers queue up,
+// and once it is released all 16 commit in a single transaction.
 func TestGroupCommit(t *testing.T) {
 	s := openTemp(t)
 	ctx := t.Context()
 	if err := s.CreateBucket(ctx, meta.Bucket{Name: "b"}); err != nil {
 		t.Fatal(err)
 	}
-	const writers, rounds = 16, 10
+	const writers = 16
 	before := s.commits.Load()
+	holding, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := s.write(ctx, func(*txn) error {
+			close(holding)
+			<-release
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	<-holding
 	for w := range writers {
 		wg.Go(func() {
-			for r := range rounds {
-				obj := testObj(fmt.Sprintf("%d/%d", w, r), fmt.Sprintf("blob-%d-%d", w, r))
-				if _, err := s.PutObject(ctx, obj, nil); err != nil {
-					t.Error(err)
-					return
-				}
+			obj := testObj(fmt.Sprintf("%d", w), fmt.Sprintf("blob-%d", w))
+			if _, err := s.PutObject(ctx, obj, nil); err != nil {
+				t.Error(err)
 			}
 		})
 	}
+	waitQueued(t, writers)
+	close(release)
 	wg.Wait()
-	commits := s.commits.Load() - before
-	t.Logf("%d writes in %d commits", writers*rounds, commits)
-	if commits >= writers*rounds {
-		t.Errorf("%d writes took %d commits: no group commit", writers*rounds, commits)
+	if commits := s.commits.Load() - before; commits != 2 {
+		t.Errorf("the held write and %d queued writes took %d commits, want 2", writers, commits)
 	}
 	objs, err := s.ScanObjects(ctx, meta.ScanQuery{Bucket: "b"})
-	if err != nil || len(objs) != writers*rounds {
-		t.Fatalf("ScanObjects: %d objects, %v; want %d", len(objs), err, writers*rounds)
+	if err != nil || len(objs) != writers {
+		t.Fatalf("ScanObjects: %d objects, %v; want %d", len(objs), err, writers)
+	}
+}
+
+// waitQueued waits until n goroutines are blocked handing a write to the
+// committer (in submit's select), as the goroutine dump shows.
+func waitQueued(t *testing.T, n int) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		queued := 0
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "[select") && strings.Contains(g, "sqlite.(*Store).submit(") {
+				queued++
+			}
+		}
+		if queued >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writers queued after a minute, want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"bufio"
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -132,12 +130,12 @@ func TestGenerationFile(t *testing.T) {
 	}
 }
 
-// child starts this test binary running only the test named run, with
-// env added to its environment.
-func child(t *testing.T, run string, env ...string) *exec.Cmd {
+// child returns a command running this test binary as the helper process
+// role (see TestMain), with env added to its environment.
+func child(t *testing.T, role string, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+run+"$")
-	cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), append(env, childRoleEnv+"="+role)...)
 	return cmd
 }
 
@@ -182,7 +180,7 @@ func TestOtherProcess(t *testing.T) {
 			}
 		})
 	}
-	cmd := child(t, "TestOtherProcessWriter", "NIXBUCKET_META_OTHER="+path, "NIXBUCKET_META_USERS="+strconv.Itoa(users))
+	cmd := child(t, "other-writer", "NIXBUCKET_META_OTHER="+path, "NIXBUCKET_META_USERS="+strconv.Itoa(users))
 	out, err := cmd.CombinedOutput()
 	close(stop)
 	wg.Wait()
@@ -206,41 +204,12 @@ func TestOtherProcess(t *testing.T) {
 	}
 }
 
-// TestOtherProcessWriter is TestOtherProcess's other process, the CLI.
-func TestOtherProcessWriter(t *testing.T) {
-	path := os.Getenv("NIXBUCKET_META_OTHER")
-	if path == "" {
-		t.Skip("run by TestOtherProcess")
-	}
-	users, err := strconv.Atoi(os.Getenv("NIXBUCKET_META_USERS"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.User(ctx, "server-made"); err != nil {
-		t.Fatalf("the other process's user: %v", err)
-	}
-	for i := range users {
-		if err := s.CreateUser(ctx, meta.User{Name: fmt.Sprintf("user-%03d", i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.SetBucketPolicy(ctx, "b", []byte(`{"Statement":[]}`)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // holdWriteLock starts another process that takes the database's write
 // lock and holds it until the returned function is called, which then
 // waits for the process to commit and exit.
 func holdWriteLock(t *testing.T, path string) (release func()) {
 	t.Helper()
-	cmd := child(t, "TestHoldWriteLock", "NIXBUCKET_META_HOLD="+path)
+	cmd := child(t, "hold-write-lock", "NIXBUCKET_META_HOLD="+path)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -270,36 +239,6 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 		t.Fatalf("lock holder: %q, %v", line, err)
 	}
 	return release
-}
-
-// TestHoldWriteLock is holdWriteLock's other process: it writes a setting
-// in a transaction it commits when its stdin closes.
-func TestHoldWriteLock(t *testing.T) {
-	path := os.Getenv("NIXBUCKET_META_HOLD")
-	if path == "" {
-		t.Skip("run by holdWriteLock")
-	}
-	ctx := context.Background()
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"BEGIN IMMEDIATE", "INSERT OR REPLACE INTO settings (name, value) VALUES ('holder', 'was here')"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	fmt.Println("locked")
-	io.Copy(io.Discard, os.Stdin)
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestWriteWaitsForOtherProcess checks that a write waits for another

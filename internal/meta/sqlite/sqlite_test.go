@@ -5,14 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -321,8 +318,7 @@ func TestPrefixEnd(t *testing.T) {
 // every write it had acknowledged is there after reopening.
 func TestKilled(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriter$")
-	cmd.Env = append(os.Environ(), "NIXBUCKET_META_KILL="+path)
+	cmd := child(t, "killed-writer", "NIXBUCKET_META_KILL="+path)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -357,39 +353,4 @@ func TestKilled(t *testing.T) {
 			t.Fatalf("acknowledged %q: %+v", key, obj)
 		}
 	}
-}
-
-// TestKilledWriter is TestKilled's writer, which writes until killed.
-func TestKilledWriter(t *testing.T) {
-	path := os.Getenv("NIXBUCKET_META_KILL")
-	if path == "" {
-		t.Skip("run by TestKilled")
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := s.CreateBucket(ctx, meta.Bucket{Name: "b"}); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for w := range 8 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				key := fmt.Sprintf("%d-%d", w, i)
-				obj := meta.Object{Bucket: "b", Key: key, ETag: "e",
-					Segments: []meta.Segment{{Blob: "blob-" + key, Size: 1}}}
-				if _, err := s.PutObject(ctx, obj, nil); err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				fmt.Printf("acked %s\n", key)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
 }

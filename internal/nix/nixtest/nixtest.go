@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 // Require skips the test when one of the named programs is missing, unless
@@ -22,12 +24,7 @@ import (
 func Require(t testing.TB, programs ...string) {
 	t.Helper()
 	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", p, err)
-			}
-			t.Skipf("%s not installed: %v", p, err)
-		}
+		testenv.Need(t, p)
 	}
 }
 

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+const run = `{"Action":"start","Package":"p"}
+{"Action":"run","Package":"p","Test":"TestA"}
+{"Action":"output","Package":"p","Test":"TestA","Output":"=== RUN   TestA\n"}
+{"Action":"output","Package":"p","Test":"TestA","Output":"--- PASS: TestA (0.00s)\n"}
+{"Action":"pass","Package":"p","Test":"TestA"}
+{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:9: nix-store not installed\n"}
+{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}
+{"Action":"skip","Package":"p","Test":"TestB"}
+{"Action":"output","Package":"p","Test":"TestQuirk/versitygw","Output":"--- SKIP: TestQuirk/versitygw (0.00s)\n"}
+{"Action":"skip","Package":"p","Test":"TestQuirk/versitygw"}
+{"Action":"output","Package":"p","Test":"TestC","Output":"    c_test.go:3: boom\n"}
+{"Action":"fail","Package":"p","Test":"TestC"}
+{"Action":"output","Package":"p","Output":"FAIL\tp\t0.1s\n"}
+{"Action":"fail","Package":"p"}
+`
+
+func TestReport(t *testing.T) {
+	allow := []allowed{{pkg: "p", test: "TestQuirk/", prefix: true}}
+	tests := []struct {
+		name      string
+		allow     []allowed
+		denySkips bool
+		code      int
+		want      []string
+	}{
+		{"skips allowed", allow, false, 1, []string{"c_test.go:3: boom", "FAIL\tp", "b_test.go:9: nix-store not installed", "testreport: 1 passed, 2 failed, 2 skipped\n"}},
+		{"skips denied", allow, true, 1, []string{"  p TestB\n"}},
+	}
+	for _, tt := range tests {
+		var out strings.Builder
+		r := newReport(&out)
+		if err := r.read(strings.NewReader(run)); err != nil {
+			t.Fatal(err)
+		}
+		if code := r.finish(tt.allow, tt.denySkips); code != tt.code {
+			t.Errorf("%s: exit code %d, want %d", tt.name, code, tt.code)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: output lacks %q:\n%s", tt.name, w, out.String())
+			}
+		}
+		if strings.Contains(out.String(), "TestQuirk/versitygw\n  ") || strings.Contains(out.String(), "  p TestQuirk") {
+			t.Errorf("%s: an allowed skip is listed as unexplained:\n%s", tt.name, out.String())
+		}
+	}
+}
+
+// TestDenySkipsOnly: a run whose only problem is an unexplained skip fails
+// under -deny-skips and passes without it.
+func TestDenySkipsOnly(t *testing.T) {
+	in := `{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}
+{"Action":"skip","Package":"p","Test":"TestB"}
+`
+	for _, deny := range []bool{false, true} {
+		var out strings.Builder
+		r := newReport(&out)
+		if err := r.read(strings.NewReader(in)); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if deny {
+			want = 1
+		}
+		if code := r.finish(nil, deny); code != want {
+			t.Errorf("deny-skips=%v: exit code %d, want %d", deny, code, want)
+		}
+	}
+}
+
+func TestReadAllow(t *testing.T) {
+	f := t.TempDir() + "/allow"
+	if err := writeFile(f, "# comment\n\ngithub.com/x/e2e TestQuirk/*  # versitygw only\n"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := readAllow(f)
+	if err != nil || len(list) != 1 || !list[0].prefix || list[0].test != "TestQuirk/" {
+		t.Fatalf("readAllow = %+v, %v", list, err)
+	}
+	if err := writeFile(f, "only-one-field\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAllow(f); err == nil {
+		t.Error("a malformed line was accepted")
+	}
+}
+
+func writeFile(name, s string) error { return os.WriteFile(name, []byte(s), 0o644) }
