@@ -28,6 +28,8 @@ func serve(args []string) error {
 	account := fs.String("account", "", "12-digit account id used in ARNs (default 000000000000; remembered)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain; reread with --tls-key on SIGHUP")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,7 +52,11 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log})
+	tlsCfg, err := serveTLS(ctx, *tlsCert, *tlsKey, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg)})
 	if err != nil {
 		return err
 	}
@@ -60,7 +66,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	endpoint := "http://" + ln.Addr().String()
+	endpoint := srv.URL(ln.Addr().String())
 	if srv.FirstStart {
 		fmt.Fprint(os.Stderr, srv.Banner(ctx, endpoint))
 	}
@@ -73,9 +79,13 @@ func serve(args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsCfg,
 	}
 	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
 	var fl *fastlane.Listener
+	if tlsCfg != nil {
+		ln, *lane = tlsListener(ln, tlsCfg, *lane, log)
+	}
 	if *lane {
 		fl = fastlane.NewListener(ln, hs.Handler, fastlane.Options{
 			ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log,
