@@ -32,6 +32,7 @@ type Server struct {
 	AWSConfig, AWSCredentials string
 
 	t       testing.TB
+	args    []string // more arguments to nixbucket serve (startServerArgs)
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
@@ -104,8 +105,15 @@ func startServer(t testing.TB) *Server {
 // data of an earlier run.
 func startServerDir(t testing.TB, dir string) *Server {
 	t.Helper()
+	return startServerArgs(t, dir, "http")
+}
+
+// startServerArgs starts nixbucket serve on dir with more arguments,
+// reached at scheme://ADDR.
+func startServerArgs(t testing.TB, dir, scheme string, args ...string) *Server {
+	t.Helper()
 	setupTarget(t)
-	s := &Server{Target: target, Dir: dir, Region: "us-east-1", t: t, stderr: &syncBuffer{}}
+	s := &Server{Target: target, Dir: dir, Region: "us-east-1", t: t, stderr: &syncBuffer{}, args: args}
 	if target == targetVersitygw {
 		s.AccessKey, s.SecretKey = "E2EROOTACCESSKEY", "e2e-root-secret-key-for-versitygw"
 	}
@@ -116,7 +124,7 @@ func startServerDir(t testing.TB, dir string) *Server {
 			t.Fatal(err)
 		}
 		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-		s.Endpoint = "http://" + s.Addr
+		s.Endpoint = scheme + "://" + s.Addr
 		if err = s.start(); err == nil {
 			break
 		}
@@ -156,7 +164,7 @@ func (s *Server) start() error {
 		cmd = exec.Command(serverBin, "--port", s.Addr, "--quiet", "posix", s.Dir)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	default:
-		cmd = exec.Command(serverBin, "serve", "--listen", s.Addr, "--data", s.Dir)
+		cmd = exec.Command(serverBin, append([]string{"serve", "--listen", s.Addr, "--data", s.Dir}, s.args...)...)
 		cmd.Env = os.Environ()
 	}
 	fmt.Fprintf(s.stderr, "=== %s start: %s\n", time.Now().Format(time.TimeOnly), strings.Join(cmd.Args, " "))
