@@ -29,9 +29,10 @@ type tlsServer struct {
 	Cert              *x509.Certificate // the certificate it started with
 }
 
-// startTLSServer starts nixbucket on a fresh data directory, serving a
-// certificate for 127.0.0.1 and localhost issued by a fresh CA.
-func startTLSServer(t *testing.T) *tlsServer {
+// startTLSServer starts nixbucket on a fresh data directory, with more
+// serve arguments, serving a certificate for 127.0.0.1 and localhost
+// issued by a fresh CA.
+func startTLSServer(t *testing.T, args ...string) *tlsServer {
 	t.Helper()
 	setupTarget(t)
 	if target != targetNixbucket {
@@ -41,7 +42,7 @@ func startTLSServer(t *testing.T) *tlsServer {
 	dir := t.TempDir()
 	ts.CertFile, ts.KeyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ts.Cert = ts.CA.Issue(t, ts.CertFile, ts.KeyFile, "first", "127.0.0.1", "localhost")
-	ts.Server = startServerArgs(t, t.TempDir(), "https", "--tls-cert", ts.CertFile, "--tls-key", ts.KeyFile)
+	ts.Server = startServerArgs(t, t.TempDir(), "https", append([]string{"--tls-cert", ts.CertFile, "--tls-key", ts.KeyFile}, args...)...)
 	return ts
 }
 
@@ -69,10 +70,19 @@ func tryCurl(t testing.TB, args ...string) cmdResult {
 // TestTLSCurlHTTP1AndHTTP2: curl trusting only the test's CA reads over
 // HTTPS with HTTP/1.1 and HTTP/2; without the CA it refuses the server;
 // plain HTTP on the TLS port gets no answer from the handler; the banner
-// prints https:// URLs.
+// prints https:// URLs. Both transports: the fast lane under TLS, and
+// net/http alone.
 func TestTLSCurlHTTP1AndHTTP2(t *testing.T) {
 	t.Parallel()
-	s := startTLSServer(t)
+	for _, lane := range []string{"--fastlane=true", "--fastlane=false"} {
+		t.Run(lane, func(t *testing.T) {
+			t.Parallel()
+			testTLSCurl(t, startTLSServer(t, lane))
+		})
+	}
+}
+
+func testTLSCurl(t *testing.T, s *tlsServer) {
 	url := s.Endpoint + "/" + nixCacheBucket + "/nix-cache-info"
 	for _, tc := range []struct{ flag, version string }{{"--http1.1", "1.1"}, {"--http2", "2"}} {
 		status, version := tlsCurl(t, tc.flag, "--cacert", s.CA.CertFile, "--netrc-file", nixNetrc(s.Server), url)
@@ -225,10 +235,14 @@ func TestTLSDenyInsecureTransport(t *testing.T) {
 	path := "/" + nixCacheBucket + "/nix-cache-info"
 	claims := [][]string{nil, {"-H", "X-Forwarded-Proto: https", "-H", "X-Forwarded-Ssl: on", "-H", "Forwarded: proto=https"}}
 	for _, hdrs := range claims {
+		// HTTP/1.1 without a query is served by the fast lane, with one it
+		// is handed to net/http mid-connection; HTTP/2 goes to net/http.
 		for _, v := range []string{"--http1.1", "--http2"} {
-			args := append([]string{v, "--cacert", s.CA.CertFile}, hdrs...)
-			if status, _ := tlsCurl(t, append(args, s.Endpoint+path)...); status != http.StatusOK {
-				t.Errorf("anonymous GET over HTTPS (%s %q): %d, want 200", v, hdrs, status)
+			for _, q := range []string{"", "?x-id=GetObject"} {
+				args := append([]string{v, "--cacert", s.CA.CertFile}, hdrs...)
+				if status, _ := tlsCurl(t, append(args, s.Endpoint+path+q)...); status != http.StatusOK {
+					t.Errorf("anonymous GET %s over HTTPS (%s %q): %d, want 200", path+q, v, hdrs, status)
+				}
 			}
 		}
 	}
@@ -237,8 +251,10 @@ func TestTLSDenyInsecureTransport(t *testing.T) {
 	s.args, s.Endpoint = nil, "http://"+s.Addr
 	s.Restart()
 	for _, hdrs := range claims {
-		if status, _ := tlsCurl(t, append(hdrs, s.Endpoint+path)...); status != http.StatusForbidden {
-			t.Errorf("anonymous GET over plain HTTP (%q): %d, want 403 from the TLS-only policy", hdrs, status)
+		for _, q := range []string{"", "?x-id=GetObject"} {
+			if status, _ := tlsCurl(t, append(hdrs, s.Endpoint+path+q)...); status != http.StatusForbidden {
+				t.Errorf("anonymous GET %s over plain HTTP (%q): %d, want 403 from the TLS-only policy", path+q, hdrs, status)
+			}
 		}
 	}
 	// The refusal is the Deny's: without it the same request passes.

@@ -84,11 +84,11 @@ func serve(args []string) error {
 	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
 	var fl *fastlane.Listener
 	if tlsCfg != nil {
-		ln, *lane = tlsListener(ln, tlsCfg, *lane, log)
+		ln = tlsListener(ln, tlsCfg, *lane)
 	}
 	if *lane {
 		fl = fastlane.NewListener(ln, hs.Handler, fastlane.Options{
-			ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log,
+			ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log, TLS: tlsCfg,
 		})
 		ln = fl
 	}

@@ -52,12 +52,13 @@ func urlScheme(cfg *tls.Config) string {
 	return "http"
 }
 
-// tlsListener wraps ln in TLS and says whether the fast lane stays on.
-// It does not: over TLS the fast lane is off, net/http serves every
-// request (HTTP/2 included), see the measurement in the commit adding it.
-func tlsListener(ln net.Listener, cfg *tls.Config, lane bool, log *slog.Logger) (net.Listener, bool) {
+// tlsListener is ln for hs to serve TLS from. The fast lane shakes
+// hands itself (Options.TLS) and hands HTTP/2 and the requests it does not
+// serve to hs with their TLS state, so ln stays as it is; without it, ln
+// is wrapped in TLS for net/http alone.
+func tlsListener(ln net.Listener, cfg *tls.Config, lane bool) net.Listener {
 	if lane {
-		log.Info("fastlane is off under TLS")
+		return ln
 	}
-	return tls.NewListener(ln, cfg), false
+	return tls.NewListener(ln, cfg)
 }

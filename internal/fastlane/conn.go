@@ -1,6 +1,9 @@
 package fastlane
 
 import (
+	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,7 +27,8 @@ const readBufSize = 8 << 10
 // request to request.
 type conn struct {
 	l      *Listener
-	nc     *net.TCPConn
+	nc     net.Conn // a *net.TCPConn, or a *tls.Conn over one
+	tls    *tls.ConnectionState
 	state  atomic.Int32
 	buf    []byte
 	start  int // buf[start:end] is read and not yet consumed
@@ -42,7 +46,7 @@ type conn struct {
 	w        response
 }
 
-func newConn(l *Listener, nc *net.TCPConn) *conn {
+func newConn(l *Listener, nc net.Conn) *conn {
 	c := &conn{
 		l:      l,
 		nc:     nc,
@@ -71,6 +75,17 @@ func (c *conn) serve() {
 			c.nc.Close()
 		}
 	}()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if !c.handshake(tc) {
+			return
+		}
+		if c.tls.NegotiatedProtocol == "h2" {
+			c.l.untrack(c)
+			c.l.deliver(tc)
+			handed = true
+			return
+		}
+	}
 	for {
 		switch c.readHead() {
 		case handOff:
@@ -155,6 +170,36 @@ func (c *conn) readHead() verdict {
 	}
 }
 
+// handshake runs the TLS handshake within ReadHeaderTimeout and reports
+// whether it succeeded (a failure is logged as net/http does).
+func (c *conn) handshake(tc *tls.Conn) bool {
+	c.nc.SetDeadline(time.Now().Add(c.l.opts.ReadHeaderTimeout))
+	if err := tc.Handshake(); err != nil {
+		// As net/http does: a plain HTTP request gets a plain answer.
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			re.Conn.Close()
+		}
+		c.l.opts.Log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+		return false
+	}
+	c.nc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	c.tls = &st
+	return true
+}
+
+// looksLikeHTTP reports whether the first bytes of a TLS record are a
+// plain HTTP method.
+func looksLikeHTTP(h [5]byte) bool {
+	switch string(h[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET":
+		return true
+	}
+	return false
+}
+
 // handOver passes the connection, with the bytes read and not yet
 // consumed, to net/http. It reports whether it did.
 func (c *conn) handOver() bool {
@@ -162,12 +207,12 @@ func (c *conn) handOver() bool {
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})
-	pc := &prefixConn{tc: c.nc}
+	var prefix []byte
 	if c.end > c.start {
-		pc.prefix = append([]byte(nil), c.buf[c.start:c.end]...)
+		prefix = append([]byte(nil), c.buf[c.start:c.end]...)
 	}
 	c.l.untrack(c)
-	c.l.deliver(pc)
+	c.l.deliver(newPrefixConn(c.nc, prefix))
 	return true
 }
 
@@ -212,6 +257,7 @@ func (c *conn) serveOne() {
 		Body:       http.NoBody,
 		Host:       c.value("Host", h.host),
 		RemoteAddr: c.remote,
+		TLS:        c.tls,
 		RequestURI: target,
 		Close:      h.close,
 	}

@@ -1,6 +1,7 @@
 package fastlane
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"syscall"
@@ -8,6 +9,15 @@ import (
 )
 
 var errTooManyFiles = syscall.EMFILE
+
+// newPrefixConn wraps a connection to hand over with the bytes already
+// read from it.
+func newPrefixConn(nc net.Conn, prefix []byte) net.Conn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		return &tlsPrefixConn{Conn: tc, prefix: prefix}
+	}
+	return &prefixConn{tc: nc.(*net.TCPConn), prefix: prefix}
+}
 
 // prefixConn is a handed-over TCP connection: reads return the bytes
 // already read from it first. Besides net.Conn it has the methods
@@ -40,3 +50,24 @@ func (c *prefixConn) RemoteAddr() net.Addr                { return c.tc.RemoteAd
 func (c *prefixConn) SetDeadline(t time.Time) error       { return c.tc.SetDeadline(t) }
 func (c *prefixConn) SetReadDeadline(t time.Time) error   { return c.tc.SetReadDeadline(t) }
 func (c *prefixConn) SetWriteDeadline(t time.Time) error  { return c.tc.SetWriteDeadline(t) }
+
+// tlsPrefixConn is a handed-over TLS connection, read from its prefix
+// first like prefixConn. net/http shakes hands only on a *tls.Conn, but it
+// sets Request.TLS from any connection with a ConnectionState method, so
+// the requests it serves here still count as secure transport.
+type tlsPrefixConn struct {
+	*tls.Conn
+	prefix []byte
+}
+
+func (c *tlsPrefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			c.prefix = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}

@@ -236,7 +236,13 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if !w.flushOut() {
 		return 0, w.err
 	}
-	n, err := w.c.nc.ReadFrom(src)
+	var n int64
+	var err error
+	if rf, ok := w.c.nc.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else { // TLS: the bytes go through the record layer
+		n, err = io.CopyBuffer(writerOnly{w.c.nc}, src, make([]byte, 32<<10))
+	}
 	w.written += n
 	if err != nil {
 		w.fail(err)

@@ -20,6 +20,7 @@ package fastlane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -38,6 +39,10 @@ type Options struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	Log               *slog.Logger
+	// TLS, when set, makes every connection TLS: after the handshake an
+	// HTTP/1.1 connection is served here as over TCP, one that chose
+	// HTTP/2 by ALPN goes to net/http at once (see KeepTLSState).
+	TLS *tls.Config
 }
 
 // Listener serves connections for a handler itself and passes on, through
@@ -107,7 +112,11 @@ func (l *Listener) acceptLoop() {
 			l.deliver(nc)
 			continue
 		}
-		c := newConn(l, tc)
+		var cn net.Conn = tc
+		if l.opts.TLS != nil {
+			cn = tls.Server(tc, l.opts.TLS)
+		}
+		c := newConn(l, cn)
 		if !l.track(c) {
 			nc.Close()
 			continue
