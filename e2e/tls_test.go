@@ -369,3 +369,36 @@ func tlsRoundTrip(t testing.TB, s *tlsServer, c *tls.Conn, br *bufio.Reader) {
 		t.Fatalf("anonymous GET on the old connection: %d (close %v), want a kept-alive 401", resp.StatusCode, resp.Close)
 	}
 }
+
+// TestTLSPush: nixbucket push reaches a TLS nixbucket over s3:// (the
+// SDK trusting AWS_CA_BUNDLE) and over https:// (Go trusting
+// SSL_CERT_FILE), both Go clients that speak HTTP/2 when offered, and
+// Nix 2.8 substitutes both closures back over https.
+func TestTLSPush(t *testing.T) {
+	t.Parallel()
+	pushNeedNix(t)
+	tlsNeedNix(t)
+	s := startTLSServer(t)
+	serverKey := nixServerKey(t, s.Server, nixCacheBucket)
+	viaS3 := nixBuildClosure(t, 2, 64, "tls-push-s3")
+	viaHTTPS := nixBuildClosure(t, 2, 64, "tls-push-https")
+
+	env := pushEnv(t, append(pushAWSFiles(t, "nixbucket", s.AccessKey, s.SecretKey, s.Region), "AWS_CA_BUNDLE="+s.CA.CertFile)...)
+	url := fmt.Sprintf("s3://%s?profile=nixbucket&scheme=https&endpoint=%s", nixCacheBucket, s.Addr)
+	paths, sum := pushMust(t, env, "--to", url, viaS3.Top)
+	pushWantAll(t, "push over s3:// with TLS", viaS3, paths, sum, "pushed")
+
+	env = pushEnv(t, "SSL_CERT_FILE="+s.CA.CertFile)
+	paths, sum = pushMust(t, env, "--netrc-file", nixNetrc(s.Server), "--to", s.Endpoint+"/"+nixCacheBucket, viaHTTPS.Top)
+	pushWantAll(t, "push over https://", viaHTTPS, paths, sum, "pushed")
+
+	for _, c := range []*nixClosure{viaS3, viaHTTPS} {
+		c.delete(t)
+		tlsNixMust(t, s.CA.CertFile, "nix-store", "--realise", c.Top,
+			"--option", "substituters", s.Endpoint+"/"+nixCacheBucket,
+			"--option", "trusted-public-keys", serverKey,
+			"--option", "require-sigs", "true",
+			"--option", "netrc-file", nixNetrc(s.Server))
+		c.checkDumps(t)
+	}
+}
