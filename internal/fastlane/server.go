@@ -41,7 +41,8 @@ type Options struct {
 	Log               *slog.Logger
 	// TLS, when set, makes every connection TLS: after the handshake an
 	// HTTP/1.1 connection is served here as over TCP, one that chose
-	// HTTP/2 by ALPN goes to net/http at once (see KeepTLSState).
+	// HTTP/2 by ALPN goes to net/http at once, and any connection handed
+	// over keeps its ConnectionState, which net/http makes Request.TLS.
 	TLS *tls.Config
 }
 
@@ -109,6 +110,9 @@ func (l *Listener) acceptLoop() {
 		backoff = 0
 		tc, ok := nc.(*net.TCPConn)
 		if !ok {
+			if l.opts.TLS != nil { // never plain on a TLS port
+				nc = tls.Server(nc, l.opts.TLS)
+			}
 			l.deliver(nc)
 			continue
 		}

@@ -20,8 +20,9 @@ import (
 )
 
 // tlsServer serves h behind a TLS fastlane Listener the way nixbucket
-// serve does, and returns its address and a client trusting its CA.
-func tlsServer(t *testing.T, h http.Handler) (string, *tls.Config) {
+// serve does, and returns its address and a client trusting its CA. wrap,
+// if not nil, wraps the TCP listener first.
+func tlsServer(t *testing.T, h http.Handler, wrap func(net.Listener) net.Listener) (string, *tls.Config) {
 	t.Helper()
 	ca := tlstest.NewCA(t, "fastlane CA")
 	dir := t.TempDir()
@@ -34,6 +35,9 @@ func tlsServer(t *testing.T, h http.Handler) (string, *tls.Config) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		ln = wrap(ln)
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: time.Second, TLSConfig: r.Config()}
 	fl := NewListener(ln, hs.Handler, Options{ReadHeaderTimeout: time.Second, TLS: hs.TLSConfig})
@@ -73,7 +77,7 @@ func TestTLSEveryRequestSeesTLS(t *testing.T) {
 			http.ServeContent(w, r, "", time.Unix(1e9, 0), f)
 		}
 	})
-	addr, cfg := tlsServer(t, h)
+	addr, cfg := tlsServer(t, h, nil)
 
 	// One HTTP/1.1 connection: fast-lane GETs, then a PUT that hands the
 	// connection over, then a GET net/http serves.
@@ -140,5 +144,45 @@ func TestTLSEveryRequestSeesTLS(t *testing.T) {
 	}
 	if presp.StatusCode != http.StatusBadRequest || presp.Header.Get("X-TLS") != "" {
 		t.Errorf("plain HTTP to the TLS port: %d (handler TLS %q), want 400 without reaching the handler", presp.StatusCode, presp.Header.Get("X-TLS"))
+	}
+}
+
+// wrappedListener hides the *net.TCPConn of each connection, as a
+// connection-limiting wrapper would.
+type wrappedListener struct{ net.Listener }
+
+type wrappedConn struct{ net.Conn }
+
+func (l wrappedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return wrappedConn{c}, nil
+}
+
+// TestTLSNeverPlainForOtherConns: a connection the fast lane cannot serve
+// itself (not a *net.TCPConn) still gets TLS before net/http sees it, so
+// a TLS port never answers in plain text.
+func TestTLSNeverPlainForOtherConns(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-TLS", fmt.Sprint(r.TLS != nil))
+	})
+	addr, cfg := tlsServer(t, h, func(ln net.Listener) net.Listener { return wrappedListener{ln} })
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	resp, err := cl.Get("https://" + addr + "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-TLS") != "true" {
+		t.Errorf("over TLS: handler saw TLS %q, want true", resp.Header.Get("X-TLS"))
+	}
+	presp, err := http.Get("http://" + addr + "/a")
+	if err == nil {
+		presp.Body.Close()
+		if presp.StatusCode != http.StatusBadRequest || presp.Header.Get("X-TLS") != "" {
+			t.Errorf("plain HTTP: %d, handler TLS %q; want 400 without reaching the handler", presp.StatusCode, presp.Header.Get("X-TLS"))
+		}
 	}
 }
