@@ -39,6 +39,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv("NIXBUCKET_SILENT_HOLD"); spec != "" {
+		holdSilentSockets(spec) // a helper process: never returns
+	}
 	os.Exit(runMain(m))
 }
 

@@ -105,6 +105,13 @@ func startServer(t testing.TB) *Server {
 // data of an earlier run.
 func startServerDir(t testing.TB, dir string, args ...string) *Server {
 	t.Helper()
+	return startServerArgs(t, dir, "http", args...)
+}
+
+// startServerArgs starts nixbucket serve on dir with more arguments,
+// reached at scheme://ADDR.
+func startServerArgs(t testing.TB, dir, scheme string, args ...string) *Server {
+	t.Helper()
 	setupTarget(t)
 	s := &Server{Target: target, Dir: dir, Region: "us-east-1", Args: args, t: t, stderr: &syncBuffer{}}
 	if target == targetVersitygw {
@@ -117,7 +124,7 @@ func startServerDir(t testing.TB, dir string, args ...string) *Server {
 			t.Fatal(err)
 		}
 		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-		s.Endpoint = "http://" + s.Addr
+		s.Endpoint = scheme + "://" + s.Addr
 		if err = s.start(); err == nil {
 			break
 		}

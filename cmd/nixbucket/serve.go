@@ -29,6 +29,8 @@ func serve(args []string) error {
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
 	maxConns := fs.Int("max-conns", defaultMaxConns(), "most open connections (default half the open-file limit); over it the longest idle are closed, or else the new one")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a stop waits for requests in flight (uploads) before cutting them")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain; reread with --tls-key on SIGHUP")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +53,11 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log})
+	tlsCfg, err := serveTLS(ctx, *tlsCert, *tlsKey, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg)})
 	if err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	endpoint := "http://" + ln.Addr().String()
+	endpoint := srv.URL(ln.Addr().String())
 	if srv.FirstStart {
 		fmt.Fprint(os.Stderr, srv.Banner(ctx, endpoint))
 	}
@@ -74,13 +80,14 @@ func serve(args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsCfg,
 	}
 	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
 	// The fast lane also counts, caps and bounds the writes of the
 	// connections net/http serves, so it is in front even when off.
 	fl := fastlane.NewListener(ln, hs.Handler, fastlane.Options{
 		ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log,
-		MaxConns: *maxConns, Passthrough: !*lane,
+		MaxConns: *maxConns, Passthrough: !*lane, TLS: tlsCfg,
 	})
 	hs.ConnState = fl.ConnState
 	errc := make(chan error, 1)

@@ -158,12 +158,23 @@ func TestAuthorizeSecureTransport(t *testing.T) {
 		{"tls", anonymous, "GET", obj, []func(*http.Request){overTLS}, "s3:GetObject", objectARN("x"), true},
 		{"plain", anonymous, "GET", obj, nil, "s3:GetObject", objectARN("x"), false},
 		{"plain location", anonymous, "GET", "/" + cacheBucket + "?location", nil, "s3:GetBucketLocation", bucketARN, false},
+		// A proxy's word is not a TLS connection: plain HTTP stays insecure
+		// whatever the client claims.
+		{"plain claiming https", anonymous, "GET", obj, []func(*http.Request){claimHTTPS}, "s3:GetObject", objectARN("x"), false},
 		{"root over plain", e.keyID(root), "GET", obj, nil, "s3:GetObject", objectARN("x"), true},
 	})
 	// Without a request, as for internal checks, the transport is not secure.
 	if err := e.svc.Authorize(e.ctx, nil, anonymous, "s3:GetObject", objectARN("x")); err == nil {
 		t.Error("Authorize without a request passed the TLS-only policy")
 	}
+}
+
+// claimHTTPS adds the headers a TLS-terminating proxy would send.
+func claimHTTPS(r *http.Request) {
+	r.Header.Set("X-Forwarded-Proto", "https")
+	r.Header.Set("X-Forwarded-Ssl", "on")
+	r.Header.Set("Forwarded", "proto=https")
+	r.URL.Scheme = "https"
 }
 
 func TestAuthorizeOtherConditions(t *testing.T) {

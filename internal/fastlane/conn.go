@@ -1,6 +1,9 @@
 package fastlane
 
 import (
+	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,7 +27,9 @@ const readBufSize = 8 << 10
 // request to request.
 type conn struct {
 	l         *Listener
-	nc        *net.TCPConn
+	nc        net.Conn     // tc, or TLS over a socket over tc
+	tc        *net.TCPConn // the TCP connection
+	tls       *tls.ConnectionState
 	state     atomic.Int32
 	idleSince atomic.Int64 // unix nanoseconds, for the cap's eviction
 	wc        writeClock
@@ -45,16 +50,26 @@ type conn struct {
 	w        response
 }
 
-func newConn(l *Listener, nc *net.TCPConn) *conn {
+// newConn returns a connection served here over tc, or over TLS on tc when
+// the Listener has a TLS configuration. Under TLS the write deadline slides
+// in the socket below the record layer (see socket), so the connection's
+// own writeClock only passes writes and explicit deadlines through.
+func newConn(l *Listener, tc *net.TCPConn) *conn {
 	c := &conn{
 		l:      l,
-		nc:     nc,
+		nc:     tc,
+		tc:     tc,
 		buf:    make([]byte, readBufSize),
-		remote: nc.RemoteAddr().String(),
+		remote: tc.RemoteAddr().String(),
 		hdr:    make(http.Header, 16),
 		last:   make(map[string]string, 8),
-		wc:     newWriteClock(nc, l.opts.WriteTimeout),
 	}
+	timeout := l.opts.WriteTimeout
+	if l.opts.TLS != nil {
+		sock := newSocket(tc, l.opts.WriteTimeout, func() { l.untrack(c) })
+		c.nc, timeout = tls.Server(sock, l.opts.TLS), 0
+	}
+	c.wc = newWriteClock(c.nc, tc, timeout)
 	c.idleSince.Store(time.Now().UnixNano())
 	c.state.Store(stateIdle) // until its first request arrives
 	c.w.c = c
@@ -72,15 +87,30 @@ func (c *conn) serve() {
 			buf = buf[:runtime.Stack(buf, false)]
 			c.l.opts.Log.Error("panic serving request", "remote", c.remote, "panic", v, "stack", string(buf))
 		}
-		c.l.untrack(c)
 		if !handed {
+			c.l.untrack(c)
 			c.nc.Close()
 		}
 	}()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if !c.handshake(tc) {
+			return
+		}
+		if c.tls.NegotiatedProtocol == "h2" {
+			// HTTP/2 is net/http's. The connection stays counted, busy,
+			// until its socket closes.
+			c.state.Store(stateActive)
+			c.l.deliver(tc)
+			handed = true
+			return
+		}
+	}
 	for {
 		switch c.readHead() {
 		case handOff:
-			handed = c.handOver()
+			if handed = c.handOver(); handed {
+				c.l.untrack(c) // replaced by its handed-over self
+			}
 			return
 		case needMore: // the connection ended or timed out
 			return
@@ -179,11 +209,45 @@ func (c *conn) handOver() bool {
 	if c.end > c.start {
 		prefix = append([]byte(nil), c.buf[c.start:c.end]...)
 	}
-	pc := newPrefixConn(c.l, c.nc, prefix)
+	pc := newPrefixConn(c.l, c.nc, c.tc, prefix)
 	pc.state.Store(stateActive) // it has a request, or is mid-way through one
 	c.l.replace(c, pc)
-	c.l.deliver(pc)
+	if c.tls != nil {
+		c.l.deliver(&tlsPrefixConn{pc})
+	} else {
+		c.l.deliver(pc)
+	}
 	return true
+}
+
+// handshake runs the TLS handshake within ReadHeaderTimeout and reports
+// whether it succeeded (a failure is logged as net/http does).
+func (c *conn) handshake(tc *tls.Conn) bool {
+	c.nc.SetDeadline(time.Now().Add(c.l.opts.ReadHeaderTimeout))
+	if err := tc.Handshake(); err != nil {
+		// As net/http does: a plain HTTP request gets a plain answer.
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			re.Conn.Close()
+		}
+		c.l.opts.Log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+		return false
+	}
+	c.nc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	c.tls = &st
+	return true
+}
+
+// looksLikeHTTP reports whether the first bytes of a TLS record are a
+// plain HTTP method.
+func looksLikeHTTP(h [5]byte) bool {
+	switch string(h[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET":
+		return true
+	}
+	return false
 }
 
 // serveOne fills the reused request from the parsed head and runs the
@@ -227,6 +291,7 @@ func (c *conn) serveOne() {
 		Body:       http.NoBody,
 		Host:       c.value("Host", h.host),
 		RemoteAddr: c.remote,
+		TLS:        c.tls,
 		RequestURI: target,
 		Close:      h.close,
 	}

@@ -31,7 +31,8 @@ const writeChunk = 256 << 10
 //
 // A writeClock belongs to the goroutine writing the connection.
 type writeClock struct {
-	tc      *net.TCPConn
+	nc      net.Conn      // what writes go to: tc, or TLS over it
+	tc      *net.TCPConn  // the socket: its send queue, and sendfile when nc is tc
 	timeout time.Duration // 0: no write deadline
 	slack   time.Duration
 	at      time.Time // the deadline last set
@@ -40,8 +41,12 @@ type writeClock struct {
 	acked   int64     // the client's progress when the deadline was set
 }
 
-func newWriteClock(tc *net.TCPConn, timeout time.Duration) writeClock {
-	return writeClock{tc: tc, timeout: timeout, slack: min(time.Second, timeout/8)}
+// newWriteClock returns the clock of writes to nc, which is tc or a TLS
+// connection over it. Over TLS, progress compares the plaintext written
+// with the ciphertext queued, which is off by the records' overhead: a
+// client counts as moving once it took more than that.
+func newWriteClock(nc net.Conn, tc *net.TCPConn, timeout time.Duration) writeClock {
+	return writeClock{nc: nc, tc: tc, timeout: timeout, slack: min(time.Second, timeout/8)}
 }
 
 // arm moves the deadline before a write.
@@ -52,7 +57,7 @@ func (w *writeClock) arm() {
 	now := time.Now()
 	if w.at.Sub(now) < w.timeout-w.slack {
 		w.at = now.Add(w.timeout)
-		w.tc.SetWriteDeadline(w.at)
+		w.nc.SetWriteDeadline(w.at)
 		w.acked = w.progress()
 	}
 }
@@ -88,10 +93,10 @@ func (w *writeClock) set(t time.Time) error {
 		}
 		w.fixed = false
 		w.at = time.Time{} // the next write sets it
-		return w.tc.SetWriteDeadline(t)
+		return w.nc.SetWriteDeadline(t)
 	}
 	w.fixed = true
-	return w.tc.SetWriteDeadline(t)
+	return w.nc.SetWriteDeadline(t)
 }
 
 // write writes p in chunks, each under a fresh deadline.
@@ -99,7 +104,7 @@ func (w *writeClock) write(p []byte) (int, error) {
 	var done int
 	for done < len(p) {
 		w.arm()
-		n, err := w.tc.Write(p[done:min(len(p), done+writeChunk)])
+		n, err := w.nc.Write(p[done:min(len(p), done+writeChunk)])
 		done += n
 		w.written += int64(n)
 		if err != nil && !w.goOn(int64(n), err) {
@@ -115,7 +120,7 @@ func (w *writeClock) writev(head, p []byte) error {
 	bufs := net.Buffers{head, first}
 	for len(bufs) > 0 {
 		w.arm()
-		n, err := bufs.WriteTo(w.tc) // consumes what it wrote
+		n, err := bufs.WriteTo(w.nc) // consumes what it wrote
 		w.written += n
 		if err != nil && !w.goOn(n, err) {
 			return err
@@ -129,8 +134,13 @@ func (w *writeClock) writev(head, p []byte) error {
 }
 
 // readFrom copies src to the connection, with sendfile for a file as
-// TCPConn.ReadFrom does, in chunks each under a fresh deadline.
+// TCPConn.ReadFrom does (plain TCP only), in chunks each under a fresh
+// deadline.
 func (w *writeClock) readFrom(src io.Reader) (int64, error) {
+	if w.nc != net.Conn(w.tc) {
+		// TLS: the bytes go through the record layer, never sendfile.
+		return io.CopyBuffer(writerFunc(w.write), src, make([]byte, 32<<10))
+	}
 	if w.timeout <= 0 || w.fixed {
 		return w.tc.ReadFrom(src)
 	}

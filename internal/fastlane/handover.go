@@ -1,8 +1,10 @@
 package fastlane
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,7 +21,8 @@ var errTooManyFiles = syscall.EMFILE
 // the Listener's cap.
 type prefixConn struct {
 	l      *Listener
-	tc     *net.TCPConn
+	nc     net.Conn     // tc, or TLS over a socket over tc
+	tc     *net.TCPConn // the TCP connection
 	prefix []byte
 	wc     writeClock
 	// state is net/http's view (Listener.ConnState): a connection handed
@@ -29,8 +32,15 @@ type prefixConn struct {
 	released  atomic.Bool
 }
 
-func newPrefixConn(l *Listener, tc *net.TCPConn, prefix []byte) *prefixConn {
-	c := &prefixConn{l: l, tc: tc, prefix: prefix, wc: newWriteClock(tc, l.opts.WriteTimeout)}
+// newPrefixConn wraps nc, which is tc or TLS over a socket over tc (whose
+// write deadline then slides below the record layer), to hand it over
+// with the bytes already read from it.
+func newPrefixConn(l *Listener, nc net.Conn, tc *net.TCPConn, prefix []byte) *prefixConn {
+	timeout := l.opts.WriteTimeout
+	if nc != net.Conn(tc) {
+		timeout = 0
+	}
+	c := &prefixConn{l: l, nc: nc, tc: tc, prefix: prefix, wc: newWriteClock(nc, tc, timeout)}
 	if len(prefix) == 0 {
 		c.idleSince.Store(time.Now().UnixNano())
 		c.state.Store(stateIdle)
@@ -47,19 +57,25 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	return c.tc.Read(p)
+	return c.nc.Read(p)
 }
 
 func (c *prefixConn) Write(p []byte) (int, error)         { return c.wc.write(p) }
 func (c *prefixConn) ReadFrom(r io.Reader) (int64, error) { return c.wc.readFrom(r) }
-func (c *prefixConn) CloseWrite() error                   { return c.tc.CloseWrite() }
 func (c *prefixConn) LocalAddr() net.Addr                 { return c.tc.LocalAddr() }
 func (c *prefixConn) RemoteAddr() net.Addr                { return c.tc.RemoteAddr() }
-func (c *prefixConn) SetReadDeadline(t time.Time) error   { return c.tc.SetReadDeadline(t) }
-func (c *prefixConn) SetWriteDeadline(t time.Time) error  { return c.wc.set(t) }
+func (c *prefixConn) SetReadDeadline(t time.Time) error   { return c.nc.SetReadDeadline(t) }
+
+func (c *prefixConn) CloseWrite() error {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		return tc.CloseWrite()
+	}
+	return c.tc.CloseWrite()
+}
+func (c *prefixConn) SetWriteDeadline(t time.Time) error { return c.wc.set(t) }
 
 func (c *prefixConn) SetDeadline(t time.Time) error {
-	if err := c.tc.SetReadDeadline(t); err != nil {
+	if err := c.nc.SetReadDeadline(t); err != nil {
 		return err
 	}
 	return c.wc.set(t)
@@ -70,5 +86,46 @@ func (c *prefixConn) Close() error {
 		c.state.Store(stateClosed)
 		c.l.untrack(c)
 	}
-	return c.tc.Close()
+	return c.nc.Close()
+}
+
+// tlsPrefixConn is a handed-over TLS connection. net/http shakes hands
+// only on a *tls.Conn, but it sets Request.TLS from any connection with a
+// ConnectionState method, so the requests it serves here still count as
+// secure transport.
+type tlsPrefixConn struct{ *prefixConn }
+
+func (c *tlsPrefixConn) ConnectionState() tls.ConnectionState {
+	return c.nc.(*tls.Conn).ConnectionState()
+}
+
+// socket is the TCP connection under a TLS one served by the Listener. Its
+// writes run on a writeClock, so the write deadline slides with the
+// client's progress under TLS too (a *tls.Conn is broken for good once a
+// write times out, so the deadline must not pass while the client moves),
+// and closing it calls onClose once.
+type socket struct {
+	*net.TCPConn
+	wc      writeClock
+	onClose func()
+	once    sync.Once
+}
+
+func newSocket(tc *net.TCPConn, timeout time.Duration, onClose func()) *socket {
+	return &socket{TCPConn: tc, wc: newWriteClock(tc, tc, timeout), onClose: onClose}
+}
+
+func (s *socket) Write(p []byte) (int, error)        { return s.wc.write(p) }
+func (s *socket) SetWriteDeadline(t time.Time) error { return s.wc.set(t) }
+
+func (s *socket) SetDeadline(t time.Time) error {
+	if err := s.TCPConn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return s.wc.set(t)
+}
+
+func (s *socket) Close() error {
+	s.once.Do(s.onClose)
+	return s.TCPConn.Close()
 }

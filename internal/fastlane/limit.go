@@ -56,9 +56,12 @@ func (l *Listener) makeRoom() bool {
 	return len(l.conns) < l.opts.MaxConns
 }
 
+// closeIfIdle and cut close the TCP connection itself, never TLS over it:
+// they run under the Listener's lock, which closing the TLS connection's
+// socket takes (see socket), and TLS's Close may wait to send an alert.
 func (c *conn) closeIfIdle() bool {
 	if c.state.CompareAndSwap(stateIdle, stateClosed) {
-		c.nc.Close()
+		c.tc.Close()
 		return true
 	}
 	return false
@@ -70,7 +73,7 @@ func (c *conn) idle() (bool, int64) {
 
 func (c *conn) cut() {
 	c.state.Store(stateClosed)
-	c.nc.Close()
+	c.tc.Close()
 }
 
 func (c *prefixConn) closeIfIdle() bool {

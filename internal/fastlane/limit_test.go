@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -16,6 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/tlsconf"
+	"github.com/nixbucket/nixbucket/internal/tlsconf/tlstest"
 )
 
 // blocked counts the requests that reached /block.
@@ -63,7 +67,7 @@ func startBounded(t *testing.T, h http.Handler, opts Options) (string, *Listener
 		t.Fatal(err)
 	}
 	fl := NewListener(ln, h, opts)
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: opts.ReadHeaderTimeout, ConnState: fl.ConnState}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: opts.ReadHeaderTimeout, ConnState: fl.ConnState, TLSConfig: opts.TLS}
 	go hs.Serve(fl)
 	t.Cleanup(func() {
 		hs.Close()
@@ -135,20 +139,15 @@ func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader, raw string) string {
 
 // TestStalledReaderIsCut: a client that pipelines GETs and never reads
 // fills the socket buffers, and then its connection is closed once the
-// write deadline passes, on the fast lane and on net/http alike. Before,
-// both waited forever.
+// write deadline passes, on the fast lane and on net/http alike, over TCP
+// and over TLS. Before, both waited forever.
 func TestStalledReaderIsCut(t *testing.T) {
 	body := bytes.Repeat([]byte("stalled "), 64<<10/8)
-	for _, tc := range []struct{ name, target string }{
-		{"fastlane", "/write"},
-		{"fastlane-sendfile", "/file"},
-		{"net/http", "/write?handed=over"},
-		{"net/http-sendfile", "/file?handed=over"},
-	} {
+	for _, tc := range boundsCases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, fl := startBounded(t, boundsHandler(t, body, nil), Options{WriteTimeout: 300 * time.Millisecond})
-			c := dial(t, addr)
-			c.SetReadBuffer(4 << 10)
+			opts, client := tc.options(t, Options{WriteTimeout: 300 * time.Millisecond})
+			addr, fl := startBounded(t, boundsHandler(t, body, nil), opts)
+			c := dialBounded(t, addr, client, 4<<10)
 			if _, err := io.WriteString(c, strings.Repeat("GET "+tc.target+" HTTP/1.1\r\nHost: x\r\n\r\n", 400)); err != nil {
 				t.Fatal(err)
 			}
@@ -159,22 +158,87 @@ func TestStalledReaderIsCut(t *testing.T) {
 	}
 }
 
+// boundsCases are the transports the deadline tests run on: the fast lane
+// and net/http (a query string hands the request over), writing with
+// Write and with sendfile, over TCP and over TLS (where sendfile turns
+// into writes through the record layer).
+var boundsCases = []boundsCase{
+	{"fastlane-write", "/write", false},
+	{"fastlane-sendfile", "/file", false},
+	{"net/http-write", "/write?handed=over", false},
+	{"net/http-sendfile", "/file?handed=over", false},
+	{"tls-fastlane-write", "/write", true},
+	{"tls-fastlane-file", "/file", true},
+	{"tls-net/http-write", "/write?handed=over", true},
+	{"tls-net/http-file", "/file?handed=over", true},
+}
+
+// options adds a throwaway certificate to opts for a TLS case, and returns
+// the client configuration that trusts it (nil for plain TCP).
+type boundsCase struct {
+	name, target string
+	tls          bool
+}
+
+func (tc boundsCase) options(t *testing.T, opts Options) (Options, *tls.Config) {
+	if !tc.tls {
+		return opts, nil
+	}
+	ca := tlstest.NewCA(t, "bounds CA")
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.Issue(t, cert, key, "bounds", "127.0.0.1")
+	r, err := tlsconf.NewReloader(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := r.Config()
+	cfg.NextProtos = []string{"http/1.1"}
+	opts.TLS = cfg
+	client := ca.ClientConfig()
+	client.NextProtos = []string{"http/1.1"}
+	client.ServerName = "127.0.0.1"
+	return opts, client
+}
+
+// dialBounded connects to addr with a small receive buffer, over TLS when
+// client is set.
+func dialBounded(t *testing.T, addr string, client *tls.Config, rcvbuf int) net.Conn {
+	t.Helper()
+	c := dial(t, addr)
+	c.SetReadBuffer(rcvbuf)
+	if client == nil {
+		return c
+	}
+	tc := tls.Client(c, client)
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	tc.SetDeadline(time.Time{})
+	return tc
+}
+
 // TestSlowReaderFinishes: a client reading slowly but steadily gets the
 // whole body although it takes many write timeouts: the deadline moves
-// with progress, through one big Write and through sendfile.
+// with progress, through one big Write and through sendfile, over TCP and
+// over TLS.
 func TestSlowReaderFinishes(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 6<<20/16)
 	const timeout = 500 * time.Millisecond
-	for _, tc := range []struct{ name, target string }{
-		{"fastlane-write", "/write"},
-		{"fastlane-sendfile", "/file"},
-		{"net/http-write", "/write?handed=over"},
-		{"net/http-sendfile", "/file?handed=over"},
-	} {
+	for _, tc := range boundsCases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, _ := startBounded(t, boundsHandler(t, body, nil), Options{WriteTimeout: timeout})
-			c := dial(t, addr)
-			c.SetReadBuffer(16 << 10)
+			opts, client := tc.options(t, Options{WriteTimeout: timeout})
+			addr, _ := startBounded(t, boundsHandler(t, body, nil), opts)
+			// A 16 KiB receive buffer makes the kernel wake a blocked
+			// writer only once much of the queue drained; over TLS its
+			// small records then crawl through the tiny window (a
+			// loopback artefact), so TLS reads with 64 KiB.
+			rcvbuf := 16 << 10
+			if tc.tls {
+				rcvbuf = 64 << 10
+			}
+			c := dialBounded(t, addr, client, rcvbuf)
 			c.SetDeadline(time.Now().Add(60 * time.Second))
 			io.WriteString(c, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\n\r\n")
 			start := time.Now()
@@ -186,9 +250,11 @@ func TestSlowReaderFinishes(t *testing.T) {
 			var got bytes.Buffer
 			buf := make([]byte, 16<<10)
 			for {
-				n, err := resp.Body.Read(buf)
+				// Whole buffers, so TLS's small records don't slow the
+				// reader further.
+				n, err := io.ReadFull(resp.Body, buf)
 				got.Write(buf[:n])
-				if err == io.EOF {
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
 					break
 				}
 				if err != nil {

@@ -26,6 +26,7 @@ package fastlane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -56,6 +57,12 @@ type Options struct {
 	// accepted: only the cap and the write deadlines apply.
 	Passthrough bool
 	Log         *slog.Logger
+	// TLS, when set, makes every connection TLS: after the handshake an
+	// HTTP/1.1 connection is served here as over TCP, one that chose
+	// HTTP/2 by ALPN goes to net/http at once, and any connection handed
+	// over keeps its ConnectionState, which net/http makes Request.TLS.
+	// With Passthrough, net/http shakes hands itself.
+	TLS *tls.Config
 }
 
 // Listener serves connections for a handler itself and passes on, through
@@ -129,16 +136,25 @@ func (l *Listener) acceptLoop() {
 		backoff = 0
 		tc, ok := nc.(*net.TCPConn)
 		if !ok {
+			if l.opts.TLS != nil { // never plain on a TLS port
+				nc = tls.Server(nc, l.opts.TLS)
+			}
 			l.deliver(nc)
 			continue
 		}
 		if l.opts.Passthrough {
-			pc := newPrefixConn(l, tc, nil)
+			pc := newPrefixConn(l, tc, tc, nil)
 			if !l.track(pc) {
 				nc.Close()
 				continue
 			}
-			l.deliver(pc)
+			if l.opts.TLS != nil {
+				// net/http shakes hands itself; the writes of its
+				// *tls.Conn go through pc's clock.
+				l.deliver(tls.Server(pc, l.opts.TLS))
+			} else {
+				l.deliver(pc)
+			}
 			continue
 		}
 		c := newConn(l, tc)
@@ -284,8 +300,13 @@ func (l *Listener) ConnState(nc net.Conn, st http.ConnState) {
 	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
 		nc = tc.NetConn() // a *tls.Conn over a connection from here
 	}
-	pc, ok := nc.(*prefixConn)
-	if !ok {
+	var pc *prefixConn
+	switch c := nc.(type) {
+	case *prefixConn:
+		pc = c
+	case *tlsPrefixConn:
+		pc = c.prefixConn
+	default:
 		return
 	}
 	switch st {

@@ -28,6 +28,18 @@ func (s *Server) ensureDefaultCache(ctx context.Context) error {
 	return err
 }
 
+// URL is the base URL of the server listening on addr (host:port), with
+// the scheme it is served over: what the banner prints and clients use.
+func (s *Server) URL(addr string) string { return s.scheme() + "://" + addr }
+
+// scheme is Options.Scheme, "http" by default.
+func (s *Server) scheme() string {
+	if s.opts.Scheme == "" {
+		return "http"
+	}
+	return s.opts.Scheme
+}
+
 // Banner is what a first start prints: every line ready to paste.
 func (s *Server) Banner(ctx context.Context, endpoint string) string {
 	pub, _ := cache.PublicKeys(ctx, s.meta, DefaultCache)
@@ -55,13 +67,13 @@ Nix (the cache signs what you push; trust its key):
   substituter:         %[7]s/%[3]s
   trusted-public-keys: %[8]s
   push over HTTP:      nix --extra-experimental-features nix-command copy --option netrc-file %[5]s --to '%[7]s/%[3]s?compression=zstd' ./result
-  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%[4]s nix copy --to 's3://%[3]s?endpoint=%[6]s:%[9]s&scheme=http&profile=nixbucket&region=%[10]s' ./result
+  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%[4]s nix copy --to 's3://%[3]s?endpoint=%[6]s:%[9]s&scheme=%[12]s&profile=nixbucket&region=%[10]s' ./result
   substitute:          nix-store -r /nix/store/... --option substituters '%[7]s/%[3]s' --option trusted-public-keys '%[8]s' --option netrc-file %[5]s
 
 The cache is private. To let anyone read it (the seed's anonymous-read policy):
   nixbucket bucket policy set --data %[11]s %[3]s anonymous-read
 
-`, s.Root.ID, s.Root.Secret, DefaultCache, creds, netrc, host, endpoint, joinKeys(pub), port(endpoint), s.opts.Region, s.opts.Data)
+`, s.Root.ID, s.Root.Secret, DefaultCache, creds, netrc, host, endpoint, joinKeys(pub), port(endpoint), s.opts.Region, s.opts.Data, s.scheme())
 }
 
 func trimScheme(u string) string {

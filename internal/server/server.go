@@ -31,6 +31,7 @@ type Options struct {
 	StrictRegion bool
 	Account      string // account id in ARNs; default 000000000000
 	Log          *slog.Logger
+	Scheme       string // "https" when served over TLS; default "http" (see URL)
 }
 
 // Server is an open nixbucket instance.
