@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/cache"
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/decompress"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -56,9 +58,13 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 	if dec == nil && err == nil {
 		return false, nil
 	}
+	if errors.Is(err, decompress.ErrLimit) {
+		return true, errorf("InvalidRequest", "stored object is not served decoded: "+err.Error())
+	}
 	if err != nil {
 		return true, errorf("InternalError", "stored object does not decode: "+err.Error())
 	}
+	defer dec.Close()
 	h := q.w.Header()
 	h.Del("Content-Encoding")
 	h.Del("Accept-Ranges")
