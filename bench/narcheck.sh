@@ -45,7 +45,7 @@ base=http://127.0.0.1:$port/nix-cache
 log "making a $mib MiB NAR and compressing it with zstd -3"
 {
 	head -c $((mib / 2))M /dev/urandom
-	yes "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-text $(date)" | head -c $((mib - mib / 2))M
+	yes "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-text $(date)" | head -c $((mib - mib / 2))M || true # yes dies of SIGPIPE
 } >"$tmp/nar"
 zstd -q -3 -T0 -c "$tmp/nar" >"$tmp/nar.zst"
 nar_hash=$(nix-hash --type sha256 --to-base32 "$(sha256sum "$tmp/nar" | cut -d' ' -f1)")
