@@ -307,3 +307,24 @@ func TestUnsupported(t *testing.T) {
 		}
 	}
 }
+
+// FuzzXz: any input is decoded or refused, without a panic, and never
+// yields more than it could hold.
+func FuzzXz(f *testing.F) {
+	var b bytes.Buffer
+	w, _ := xz.NewWriter(&b)
+	w.Write([]byte("hello, hello, hello"))
+	w.Close()
+	f.Add(b.Bytes())
+	f.Add(xzDictBomb())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := Bytes("xz", data, 1<<16)
+		if err == nil && len(out) > 1<<16 {
+			t.Fatalf("%d bytes out of a 64 KiB limit", len(out))
+		}
+		if r, err := NewReader("xz", bytes.NewReader(data)); err == nil {
+			io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+		}
+	})
+}
