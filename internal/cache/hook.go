@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -34,6 +35,20 @@ type Keys interface {
 type Hook struct {
 	Objects *objects.Service
 	Keys    Keys
+	Log     *slog.Logger // nil means slog.Default()
+}
+
+// annotate keeps what was computed about a NAR with it. A failure (a full
+// disk, a busy store) costs only a second computation later, so it is
+// logged and the narinfo goes on.
+func (h *Hook) annotate(ctx context.Context, obj meta.Object, sha256 []byte, notes map[string]string) {
+	if err := h.Objects.Annotate(ctx, obj, sha256, notes); err != nil {
+		log := h.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("recording what was computed about a NAR", "bucket", obj.Bucket, "key", obj.Key, "err", err)
+	}
 }
 
 var _ objects.Hook = (*Hook)(nil)
@@ -163,9 +178,7 @@ func (h *Hook) checkFile(ctx context.Context, in objects.HookInput, ni *narinfo.
 		if read.ETag != obj.ETag {
 			return meta.Object{}, reject("narinfo: URL: %s was replaced while it was checked; upload the narinfo again", ni.URL)
 		}
-		if err := h.Objects.Annotate(ctx, obj, sum, nil); err != nil {
-			return meta.Object{}, fmt.Errorf("recording the SHA-256 of %s: %w", ni.URL, err)
-		}
+		h.annotate(ctx, obj, sum, nil)
 		obj.SHA256 = sum
 	}
 	var got nixhash.SHA256

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 	"strconv"
@@ -115,9 +114,7 @@ func (h *Hook) checkNar(ctx context.Context, in objects.HookInput, nar meta.Obje
 			return false, mismatch("narinfo: NarSize: %d, but %s decodes to more bytes than that", ni.NarSize, ni.URL)
 		}
 		got = d
-		if err := h.Objects.Annotate(ctx, nar, nil, map[string]string{noteNar: d.note(comp)}); err != nil {
-			return false, fmt.Errorf("recording what %s decodes to: %w", ni.URL, err)
-		}
+		h.annotate(ctx, nar, nil, map[string]string{noteNar: d.note(comp)})
 	}
 	if got.size != ni.NarSize {
 		return false, mismatch("narinfo: NarSize: %d, but %s decodes to %d bytes (NarHash %s)", ni.NarSize, ni.URL, got.size, got.hash)
