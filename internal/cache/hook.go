@@ -142,7 +142,7 @@ func (h *Hook) checkFile(ctx context.Context, in objects.HookInput, ni *narinfo.
 	if ni.URL == "" || strings.HasPrefix(ni.URL, "/") || strings.Contains(ni.URL, "://") || strings.Contains(ni.URL, "..") {
 		return meta.Object{}, reject("narinfo: URL: %q is not a key in this cache", ni.URL)
 	}
-	mayRead := in.MayRead(ni.URL)
+	mayRead := in.MayRead != nil && in.MayRead(ni.URL)
 	hidden := func() error {
 		return reject("narinfo: URL: %s is not a NAR file of the stated FileSize and FileHash that you may read; upload the NAR first", ni.URL)
 	}

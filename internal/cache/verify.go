@@ -89,7 +89,7 @@ func (h *Hook) checkNar(ctx context.Context, in objects.HookInput, nar meta.Obje
 	if !decompress.Supported(comp) {
 		return false, nil
 	}
-	mayRead := in.MayRead(ni.URL)
+	mayRead := in.MayRead != nil && in.MayRead(ni.URL)
 	mismatch := func(format string, args ...any) error {
 		if !mayRead {
 			return reject("narinfo: NarHash and NarSize do not match the NAR that %s decodes to", ni.URL)
