@@ -57,6 +57,10 @@ func TestNixBadUploads(t *testing.T) {
 		{"nix-cache-info as a narinfo", hash, "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n", "StorePath"},
 		{"not a narinfo", hash, "<html><body>404 Not Found</body></html>\n", "narinfo"},
 		{"NarSize missing", hash, with(func(n *narinfo.NarInfo) { n.NarSize = 0 }), "NarSize"},
+		// Signed means checked: the server decodes Nix's zstd NAR and
+		// compares (these used to be accepted and signed).
+		{"wrong NarHash", hash, with(func(n *narinfo.NarInfo) { n.NarHash = nixRandomSHA256().String() }), "NarHash"},
+		{"wrong NarSize", hash, with(func(n *narinfo.NarInfo) { n.NarSize++ }), "NarSize"},
 	}
 	for _, tc := range cases {
 		file := nixWriteFile(t, "narinfo", []byte(tc.body))

@@ -194,7 +194,8 @@ func nixGunzip(t testing.TB, b []byte) []byte {
 	return out
 }
 
-// TestNixCompression pushes with compression=xz through Nix, and reproduces
+// TestNixCompression pushes with compression=xz and none through Nix (the
+// server decodes each NAR and checks its NarHash before signing), and reproduces
 // narinfo-compression=gzip|br|zstd|xz (which Nix 2.8 does not know: it warns
 // "unknown setting" and uploads plain narinfos) with curl, as newer Nix sends
 // it; both closures substitute back with signatures required.
@@ -219,6 +220,22 @@ func TestNixCompression(t *testing.T) {
 				t.Errorf("HEAD %s: %d, want 200", ni.URL, r.Status)
 			}
 			nixCheckNARHeaders(t, ni.URL, r.Header)
+		}
+		c.delete(t)
+		nixMustSubstitute(t, cache, serverKey, nixNetrc(s), c.Top)
+		c.checkDumps(t)
+	})
+
+	t.Run("none", func(t *testing.T) {
+		// The server checks NarHash against the NAR file itself.
+		c := nixBuildClosure(t, 2, 4, "plain")
+		nixMust(t, "nix", "copy", "--option", "substituters", "", "--option", "netrc-file", nixNetrc(s),
+			"--to", cache+"?compression=none", c.Top)
+		for _, p := range c.Paths {
+			ni := nixGetNarinfo(t, s, nixCacheBucket, p)
+			if ni.Compression != "none" || !strings.HasSuffix(ni.URL, ".nar") {
+				t.Errorf("%s: Compression %q URL %q, want none nar/….nar", p, ni.Compression, ni.URL)
+			}
 		}
 		c.delete(t)
 		nixMustSubstitute(t, cache, serverKey, nixNetrc(s), c.Top)

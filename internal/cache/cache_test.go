@@ -28,6 +28,9 @@ type env struct {
 	objs  *objects.Service
 	store *sqlite.Store
 	key   signature.SecretKey
+	opens *countingBlobs
+	// mayRead answers objects.PutInput.MayRead; nil means always.
+	mayRead func(key string) bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -43,7 +46,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &env{store: store, objs: &objects.Service{Meta: store, Blobs: blobs}}
+	counted := &countingBlobs{Backend: blobs}
+	e := &env{store: store, objs: &objects.Service{Meta: store, Blobs: counted}, opens: counted}
 	e.objs.Hook = &cache.Hook{Objects: e.objs, Keys: store}
 	ctx := context.Background()
 	if err := e.objs.CreateBucket(ctx, bucket); err != nil {
@@ -57,9 +61,18 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) put(t *testing.T, key string, body []byte, enc string) (meta.Object, error) {
 	t.Helper()
+	return e.putHeaders(t, key, body, meta.Headers{ContentEncoding: enc})
+}
+
+func (e *env) putHeaders(t *testing.T, key string, body []byte, h meta.Headers) (meta.Object, error) {
+	t.Helper()
+	mayRead := e.mayRead
+	if mayRead == nil {
+		mayRead = func(string) bool { return true }
+	}
 	return e.objs.Put(context.Background(), objects.PutInput{
 		Bucket: bucket, Key: key, Body: bytes.NewReader(body), Size: int64(len(body)),
-		Headers: meta.Headers{ContentEncoding: enc},
+		Headers: h, MayRead: mayRead,
 	})
 }
 

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"bytes"
-	"compress/bzip2"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -10,7 +9,8 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+
+	"github.com/nixbucket/nixbucket/internal/nix/decompress"
 )
 
 // Content-Encoding handling. Nix uploads narinfos, listings and logs with
@@ -29,48 +29,26 @@ func servable(enc string) bool {
 
 // Decoder returns a reader of the decoded bytes of r for an encoding that
 // is not servable (xz, bzip2), or nil when the encoding needs no decoding.
-func Decoder(enc string, r io.Reader) (io.Reader, error) {
-	switch strings.ToLower(enc) {
-	case "xz":
-		return xz.NewReader(r)
-	case "bzip2", "x-bzip2":
-		return bzip2.NewReader(r), nil
+// It reads the stream's header first: a window or dictionary above
+// decompress.MaxWindow fails here with decompress.ErrLimit, before any
+// byte is served. The caller closes the reader.
+func Decoder(enc string, r io.Reader) (io.ReadCloser, error) {
+	switch m := decompress.Canonical(enc); m {
+	case "xz", "bzip2":
+		return decompress.NewReader(m, r)
 	}
 	return nil, nil
 }
 
-// decode returns body with its Content-Encoding removed.
+// decode returns body with its Content-Encoding removed, refusing an
+// output above limit bytes and any window above decompress.MaxWindow.
 func decode(enc string, body []byte, limit int64) ([]byte, error) {
-	var r io.Reader
-	var err error
-	switch strings.ToLower(enc) {
-	case "", "identity":
-		return body, nil
-	case "gzip", "x-gzip":
-		r, err = gzip.NewReader(bytes.NewReader(body))
-	case "br":
-		r = brotli.NewReader(bytes.NewReader(body))
-	case "zstd":
-		var d *zstd.Decoder
-		d, err = zstd.NewReader(bytes.NewReader(body), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)))
-		if err == nil {
-			defer d.Close()
-			r = d
-		}
-	default:
-		if r, err = Decoder(enc, bytes.NewReader(body)); r == nil && err == nil {
-			return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
-		}
+	if !decompress.Supported(enc) {
+		return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
 	}
+	out, err := decompress.Bytes(enc, body, limit)
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", enc, err)
-	}
-	out, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", enc, err)
-	}
-	if int64(len(out)) > limit {
-		return nil, fmt.Errorf("decoded body larger than %d bytes", limit)
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -34,6 +35,20 @@ type Keys interface {
 type Hook struct {
 	Objects *objects.Service
 	Keys    Keys
+	Log     *slog.Logger // nil means slog.Default()
+}
+
+// annotate keeps what was computed about a NAR with it. A failure (a full
+// disk, a busy store) costs only a second computation later, so it is
+// logged and the narinfo goes on.
+func (h *Hook) annotate(ctx context.Context, obj meta.Object, sha256 []byte, notes map[string]string) {
+	if err := h.Objects.Annotate(ctx, obj, sha256, notes); err != nil {
+		log := h.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("recording what was computed about a NAR", "bucket", obj.Bucket, "key", obj.Key, "err", err)
+	}
 }
 
 var _ objects.Hook = (*Hook)(nil)
@@ -78,12 +93,22 @@ func (h *Hook) Put(ctx context.Context, in objects.HookInput) (objects.HookOutpu
 	if want := strings.TrimSuffix(in.Key, ".narinfo"); sp.Hash() != want {
 		return objects.HookOutput{}, reject("narinfo: StorePath: %s does not match the key %s (hash %s)", ni.StorePath, in.Key, want)
 	}
-	if err := h.checkFile(ctx, in.Bucket, ni); err != nil {
+	nar, err := h.checkFile(ctx, in, ni)
+	if err != nil {
+		return objects.HookOutput{}, err
+	}
+	checked, err := h.checkNar(ctx, in, nar, ni)
+	if err != nil {
 		return objects.HookOutput{}, err
 	}
 	keys, err := h.Keys.SigningKeys(ctx, in.Bucket)
 	if err != nil {
 		return objects.HookOutput{}, err
+	}
+	if !checked && len(keys) > 0 {
+		// Signed means checked: a NAR this server cannot decode is
+		// stored with the uploader's signatures only.
+		keys = nil
 	}
 	for _, k := range keys {
 		sk, err := signature.ParseSecretKey(k.Secret)
@@ -108,58 +133,86 @@ func (h *Hook) Put(ctx context.Context, in objects.HookInput) (objects.HookOutpu
 }
 
 // checkFile checks that the NAR file the narinfo names exists with the
-// stated size and hash. Missing FileSize or FileHash (newer Nix may leave
-// them out) are filled in from the file, which helps older readers.
-func (h *Hook) checkFile(ctx context.Context, bucket string, ni *narinfo.NarInfo) error {
+// stated size and hash, and returns its record. Missing FileSize or
+// FileHash (newer Nix may leave them out) are filled in from the file,
+// which helps older readers. A writer who may not read the file learns
+// nothing of it: it must state both, and a refusal names neither the
+// file's size nor its hash, nor whether it exists.
+func (h *Hook) checkFile(ctx context.Context, in objects.HookInput, ni *narinfo.NarInfo) (meta.Object, error) {
 	if ni.URL == "" || strings.HasPrefix(ni.URL, "/") || strings.Contains(ni.URL, "://") || strings.Contains(ni.URL, "..") {
-		return reject("narinfo: URL: %q is not a key in this cache", ni.URL)
+		return meta.Object{}, reject("narinfo: URL: %q is not a key in this cache", ni.URL)
 	}
-	obj, err := h.Objects.Head(ctx, bucket, ni.URL)
+	mayRead := in.MayRead != nil && in.MayRead(ni.URL)
+	hidden := func() error {
+		return reject("narinfo: URL: %s is not a NAR file of the stated FileSize and FileHash that you may read; upload the NAR first", ni.URL)
+	}
+	if !mayRead && (ni.FileSize == 0 || ni.FileHash == "") {
+		return meta.Object{}, hidden()
+	}
+	obj, err := h.Objects.Head(ctx, in.Bucket, ni.URL)
 	if errors.Is(err, meta.ErrNoSuchKey) {
-		return reject("narinfo: URL: %s does not exist in the cache; upload the NAR first", ni.URL)
+		if !mayRead {
+			return meta.Object{}, hidden()
+		}
+		return meta.Object{}, reject("narinfo: URL: %s does not exist in the cache; upload the NAR first", ni.URL)
 	}
 	if err != nil {
-		return err
+		return meta.Object{}, err
 	}
 	if ni.FileSize == 0 {
 		ni.FileSize = uint64(obj.Size)
 	} else if ni.FileSize != uint64(obj.Size) {
-		return reject("narinfo: FileSize: %d, but %s has %d bytes", ni.FileSize, ni.URL, obj.Size)
+		if !mayRead {
+			return meta.Object{}, hidden()
+		}
+		return meta.Object{}, reject("narinfo: FileSize: %d, but %s has %d bytes", ni.FileSize, ni.URL, obj.Size)
 	}
 	sum := obj.SHA256
 	if sum == nil {
-		// A multipart upload has no whole-file hash: compute it once.
-		if sum, err = h.hashObject(ctx, bucket, ni.URL); err != nil {
-			return err
+		// A multipart upload has no whole-file hash: compute it once,
+		// and keep it in the object's record.
+		var read meta.Object
+		if read, sum, err = h.hashObject(ctx, obj); err != nil {
+			return meta.Object{}, err
 		}
+		if read.ETag != obj.ETag {
+			return meta.Object{}, reject("narinfo: URL: %s was replaced while it was checked; upload the narinfo again", ni.URL)
+		}
+		h.annotate(ctx, obj, sum, nil)
+		obj.SHA256 = sum
 	}
 	var got nixhash.SHA256
 	copy(got[:], sum)
 	if ni.FileHash == "" {
 		ni.FileHash = got.String()
-		return nil
+		return obj, nil
 	}
 	want, err := nixhash.ParseSHA256(ni.FileHash)
 	if err != nil {
-		return reject("narinfo: FileHash: %v", err)
+		return meta.Object{}, reject("narinfo: FileHash: %v", err)
 	}
 	if want != got {
-		return reject("narinfo: FileHash: %s, but %s hashes to %s", ni.FileHash, ni.URL, got.String())
+		if !mayRead {
+			return meta.Object{}, hidden()
+		}
+		return meta.Object{}, reject("narinfo: FileHash: %s, but %s hashes to %s", ni.FileHash, ni.URL, got.String())
 	}
-	return nil
+	return obj, nil
 }
 
-func (h *Hook) hashObject(ctx context.Context, bucket, key string) ([]byte, error) {
-	_, r, err := h.Objects.Get(ctx, bucket, key)
+// hashObject reads the current version of obj and returns its record and
+// its SHA-256.
+func (h *Hook) hashObject(ctx context.Context, obj meta.Object) (meta.Object, []byte, error) {
+	read, r, err := h.Objects.Get(ctx, obj.Bucket, obj.Key)
 	if err != nil {
-		return nil, err
+		return meta.Object{}, nil, err
 	}
 	defer r.Close()
 	s := sha256.New()
 	if _, err := io.Copy(s, r); err != nil {
-		return nil, fmt.Errorf("hashing %s: %w", key, err)
+		return meta.Object{}, nil, fmt.Errorf("hashing %s: %w", obj.Key, err)
 	}
-	return s.Sum(nil), nil
+	return read, s.Sum(nil), nil
 }
 
 func record(bucket, hash string, ni *narinfo.NarInfo) *meta.Narinfo {

@@ -31,7 +31,12 @@ type HookInput struct {
 	Bucket, Key string
 	Headers     meta.Headers
 	Body        []byte
+	// MayRead reports whether the writer may read key in the bucket (see
+	// PutInput.MayRead); it is never nil.
+	MayRead func(key string) bool
 }
+
+func mayNotRead(string) bool { return false }
 
 // HookOutput is what a hook decided to store.
 type HookOutput struct {
@@ -59,7 +64,11 @@ func (s *Service) putHooked(ctx context.Context, in PutInput) (meta.Object, erro
 	if _, err := h.finish(int64(len(body)), in.Size, in.Verify); err != nil {
 		return meta.Object{}, err
 	}
-	out, err := s.Hook.Put(ctx, HookInput{Bucket: in.Bucket, Key: in.Key, Headers: in.Headers, Body: body})
+	mayRead := in.MayRead
+	if mayRead == nil {
+		mayRead = mayNotRead
+	}
+	out, err := s.Hook.Put(ctx, HookInput{Bucket: in.Bucket, Key: in.Key, Headers: in.Headers, Body: body, MayRead: mayRead})
 	if err != nil {
 		return meta.Object{}, err
 	}

@@ -108,7 +108,7 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	if err != nil {
 		return meta.Object{}, err
 	}
-	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: u.Headers, PartsCount: len(want)}
+	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: withoutNotes(u.Headers), PartsCount: len(want)}
 	md5s := md5.New()
 	for i, w := range want {
 		if i > 0 && w.Number <= want[i-1].Number {

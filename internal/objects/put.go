@@ -37,6 +37,10 @@ type PutInput struct {
 	Headers     meta.Headers
 	Verify      Verify
 	Cond        Conditions
+	// MayRead, if set, reports whether the writer may read key in the
+	// same bucket. A hook asks it before it reveals anything about another
+	// object (its size or hash in a refusal); nil means it may not.
+	MayRead func(key string) bool
 }
 
 // ValidKey checks an object key: 1 to 1024 bytes of valid UTF-8.
@@ -92,7 +96,7 @@ func (s *Service) newObject(bucket, key string, h meta.Headers, w written, alg c
 		Size:              w.size(),
 		ETag:              hex.EncodeToString(w.md5),
 		Modified:          s.now(),
-		Headers:           h,
+		Headers:           withoutNotes(h),
 		SHA256:            w.sha256,
 		ChecksumAlgorithm: string(alg),
 		Checksum:          w.checksum,

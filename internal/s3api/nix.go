@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/cache"
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/decompress"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -57,8 +59,13 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
+		dropObjectHeaders(q.w.Header())
+		if errors.Is(err, decompress.ErrLimit) {
+			return true, errorf("InvalidRequest", "stored object is not served decoded: "+err.Error())
+		}
 		return true, errorf("InternalError", "stored object does not decode: "+err.Error())
 	}
+	defer dec.Close()
 	h := q.w.Header()
 	h.Del("Content-Encoding")
 	h.Del("Accept-Ranges")
@@ -68,4 +75,17 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 		q.h.log().Warn("serving decoded object", "bucket", q.bucket, "key", q.key, "err", err)
 	}
 	return true, nil
+}
+
+// dropObjectHeaders removes what objectHeaders and getOrHead set, before
+// an error is written instead of the object.
+func dropObjectHeaders(h http.Header) {
+	for k := range h {
+		l := strings.ToLower(k)
+		switch {
+		case strings.HasPrefix(l, "x-amz-meta-"), strings.HasPrefix(l, "x-amz-checksum-"), strings.HasPrefix(l, "content-"),
+			l == "etag", l == "last-modified", l == "accept-ranges", l == "cache-control", l == "expires", l == "x-amz-mp-parts-count":
+			delete(h, k)
+		}
+	}
 }

@@ -35,6 +35,7 @@ func putObject(q *request) error {
 	obj, err := q.h.Objects.Put(q.Context(), objects.PutInput{
 		Bucket: q.bucket, Key: q.key, Body: q.auth.Body, Size: declaredSize(q),
 		Headers: h, Verify: v, Cond: conditions(q.Request),
+		MayRead: func(key string) bool { return q.allow("s3:GetObject", "arn:aws:s3:::"+q.bucket+"/"+key) == nil },
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package compress
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -13,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
-
+	"github.com/nixbucket/nixbucket/internal/nix/decompress"
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
@@ -32,30 +28,15 @@ func sample(n int) []byte {
 	return b
 }
 
+// decode reads data back through the server's bounded decoders, so that
+// everything push writes is something nixbucket accepts.
 func decode(t *testing.T, method string, data []byte) []byte {
 	t.Helper()
-	var r io.Reader
-	var err error
-	switch method {
-	case Zstd:
-		var d *zstd.Decoder
-		d, err = zstd.NewReader(bytes.NewReader(data))
-		if err == nil {
-			defer d.Close()
-			r = d
-		}
-	case Xz:
-		r, err = xz.NewReader(bytes.NewReader(data))
-	case Brotli:
-		r = brotli.NewReader(bytes.NewReader(data))
-	case Gzip:
-		r, err = gzip.NewReader(bytes.NewReader(data))
-	case None:
-		r = bytes.NewReader(data)
-	}
+	r, err := decompress.NewReader(method, bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("%s reader: %v", method, err)
 	}
+	defer r.Close()
 	out, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatalf("%s decode: %v", method, err)
