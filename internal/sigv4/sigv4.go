@@ -271,6 +271,9 @@ func (v *Verifier) verifyV4Query(r *http.Request) (*Result, error) {
 	if !ok1 || !ok2 || !ok4 || a.amzDate == "" || a.signedHeaders == "" || a.signature == "" {
 		return nil, a.malformed("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
 	}
+	if !once(pairs, "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature") {
+		return nil, a.malformed("Query-string authentication version 4 allows each of the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters only once.")
+	}
 	if alg != algorithm {
 		return nil, a.malformed(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"`)
 	}
@@ -334,6 +337,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // finishV4 checks the payload mode, looks the key up, compares the
 // signature and builds the Result.
 func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, payload string) (*Result, error) {
+	if err := checkSignedHeaders(r, a.signedHeaders); err != nil {
+		return nil, err
+	}
 	res := &Result{AccessKeyID: a.accessKey, Version: 4, Body: body(r), DecodedLength: r.ContentLength}
 	var chunked *chunkParams
 	switch payload {

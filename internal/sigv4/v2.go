@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -80,6 +79,9 @@ func (v *Verifier) verifyV2Query(r *http.Request) (*Result, error) {
 	expires, _ := queryGet(pairs, "Expires")
 	if accessKey == "" || sig == "" || expires == "" {
 		return nil, newError(CodeAccessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+	}
+	if !once(pairs, "AWSAccessKeyId", "Signature", "Expires") {
+		return nil, newError(CodeInvalidArgument, "Query-string authentication allows each of the Signature, Expires and AWSAccessKeyId parameters only once")
 	}
 	exp, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil {
@@ -182,15 +184,9 @@ func (v *Verifier) stringToSignV2(r *http.Request, pairs []queryPair, presign bo
 // prefixed by "/BUCKET" for virtual-host requests, then the sub-resources
 // sorted by name with decoded values.
 func (v *Verifier) appendResourceV2(b []byte, r *http.Request, pairs []queryPair, path string) []byte {
-	if v.Domain != "" {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if bucket, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(v.Domain)); ok && bucket != "" {
-			b = append(b, '/')
-			b = append(b, bucket...)
-		}
+	if bucket, ok := VirtualHostBucket(r.Host, v.Domain); ok {
+		b = append(b, '/')
+		b = append(b, bucket...)
 	}
 	b = append(b, path...)
 	var subs []queryPair
