@@ -104,3 +104,22 @@ func TestMissesCachedLikeHits(t *testing.T) {
 		t.Fatalf("key created after a miss: %v", err)
 	}
 }
+
+// TestUnknownPolicyActionRefusedOnSet: setting a bucket, user or token
+// policy that names no S3 action fails with ErrMalformedPolicy naming it.
+func TestUnknownPolicyActionRefusedOnSet(t *testing.T) {
+	e := newEnv(t)
+	e.user("alice", "")
+	bucketDoc := []byte(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObjekt","Resource":"arn:aws:s3:::` + cacheBucket + `/*"}]}`)
+	err := e.svc.SetBucketPolicy(e.ctx, cacheBucket, bucketDoc)
+	if !errors.Is(err, access.ErrMalformedPolicy) || !strings.Contains(err.Error(), "s3:GetObjekt") {
+		t.Errorf("SetBucketPolicy: %v", err)
+	}
+	idDoc := []byte(`{"Statement":[{"Effect":"Allow","Action":"s3:Gett*","Resource":"*"}]}`)
+	if _, err := e.svc.CreateUser(e.ctx, "bob", idDoc); !errors.Is(err, access.ErrMalformedPolicy) || !strings.Contains(err.Error(), "s3:Gett*") {
+		t.Errorf("CreateUser: %v", err)
+	}
+	if _, _, err := e.svc.CreateToken(e.ctx, "alice", time.Hour, idDoc); !errors.Is(err, access.ErrMalformedPolicy) {
+		t.Errorf("CreateToken: %v", err)
+	}
+}
