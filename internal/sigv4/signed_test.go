@@ -169,3 +169,27 @@ func TestVirtualHostBucket(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownKeyTakesTheSignedPath: an unknown access key is refused only
+// after a signature has been computed, as for a wrong secret, so the two
+// take the same work; the signing key derived for it is remembered like
+// any other.
+func TestUnknownKeyTakesTheSignedPath(t *testing.T) {
+	v := newTestVerifier(testTime)
+	r := signedDirect(t, "GET", "http://127.0.0.1:9000/bucket/key", "", testTime, "")
+	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), testAK, "AKIANOSUCHKEY0000000", 1))
+	_, err := v.Verify(r)
+	wantCode(t, err, CodeInvalidAccessKeyID)
+	v.keys.mu.Lock()
+	n := len(v.keys.m)
+	v.keys.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d signing keys derived for an unknown access key, want 1", n)
+	}
+	// V2 too.
+	exp := strconv.FormatInt(testTime.Add(time.Minute).Unix(), 10)
+	target := "http://127.0.0.1:9000/bucket/key?AWSAccessKeyId=NOPE&Expires=" + exp + "&Signature=" +
+		url.QueryEscape(signV2("GET\n\n\n"+exp+"\n/bucket/key"))
+	_, err = v.Verify(mustRequest(t, "GET", target, nil))
+	wantCode(t, err, CodeInvalidAccessKeyID)
+}
