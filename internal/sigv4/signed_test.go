@@ -180,11 +180,14 @@ func TestUnknownKeyTakesTheSignedPath(t *testing.T) {
 	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), testAK, "AKIANOSUCHKEY0000000", 1))
 	_, err := v.Verify(r)
 	wantCode(t, err, CodeInvalidAccessKeyID)
+	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "AKIANOSUCHKEY0000000", "AKIANOSUCHKEY0000001", 1))
+	_, err = v.Verify(r)
+	wantCode(t, err, CodeInvalidAccessKeyID)
 	v.keys.mu.Lock()
 	n := len(v.keys.m)
 	v.keys.mu.Unlock()
 	if n != 1 {
-		t.Fatalf("%d signing keys derived for an unknown access key, want 1", n)
+		t.Fatalf("%d signing keys derived for two unknown access keys, want one stand-in", n)
 	}
 	// V2 too.
 	exp := strconv.FormatInt(testTime.Add(time.Minute).Unix(), 10)

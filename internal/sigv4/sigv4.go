@@ -375,14 +375,17 @@ func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, paylo
 		return nil, errSignatureMismatch
 	}
 	secret, err := v.lookup(r.Context(), a.accessKey)
+	keyID := a.accessKey
 	unknown := err == errUnknownAccessKey
 	if unknown {
-		// Sign anyway, so an unknown key takes as long as a wrong secret.
-		secret = dummySecret
+		// Sign anyway, so an unknown key takes as long as a wrong secret,
+		// with one cached stand-in key (unknown ids must not crowd out
+		// the keys of real ones).
+		keyID, secret = "", dummySecret
 	} else if err != nil {
 		return nil, err
 	}
-	key := v.keys.get(a.accessKey, secret, a.date, a.region, serviceS3)
+	key := v.keys.get(keyID, secret, a.date, a.region, serviceS3)
 
 	bp := bufPool.Get().(*[]byte)
 	b := appendCanonicalRequest((*bp)[:0], r, pairs, a.presign, a.signedHeaders, payload)
@@ -398,10 +401,10 @@ func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, paylo
 		*bp = b[:0]
 		bufPool.Put(bp)
 	}
-	if !hmac.Equal(got[:], want[:]) || unknown {
-		if unknown {
-			return nil, errUnknownAccessKey
-		}
+	if unknown {
+		return nil, errUnknownAccessKey
+	}
+	if !hmac.Equal(got[:], want[:]) {
 		return nil, errSignatureMismatch
 	}
 
