@@ -25,16 +25,31 @@ func (s *Service) Secret(ctx context.Context, id string) (string, error) {
 func (s *Service) enabledKey(ctx context.Context, id string) (meta.AccessKey, error) {
 	k, err := s.accessKey(ctx, id)
 	if errors.Is(err, meta.ErrNoSuchAccessKey) {
-		return meta.AccessKey{}, fmt.Errorf("%w: unknown access key %s", ErrBadCredentials, id)
+		return meta.AccessKey{}, errWrongKey
 	}
 	if err != nil {
 		return meta.AccessKey{}, err
 	}
 	if !k.Enabled {
-		return meta.AccessKey{}, fmt.Errorf("%w: access key %s is disabled", ErrBadCredentials, id)
+		return meta.AccessKey{}, errWrongKey
 	}
 	return k, nil
 }
+
+// errWrongKey and errWrongToken are the only answers to bad credentials
+// before the secret is known to be right: an unknown, disabled or revoked
+// id and a wrong secret read alike, so nobody can probe which ids exist.
+var (
+	errWrongKey   = fmt.Errorf("%w: unknown access key or wrong secret", ErrBadCredentials)
+	errWrongToken = fmt.Errorf("%w: unknown token or wrong secret", ErrBadCredentials)
+)
+
+// dummySecret and dummyHash stand in for the secret of an unknown key or
+// token, so refusing one compares as much as refusing a wrong secret.
+var (
+	dummySecret = strings.Repeat("x", 40)
+	dummyHash   = make([]byte, sha256.Size)
+)
 
 // KeyIdentity is the identity behind a verified access key.
 func (s *Service) KeyIdentity(ctx context.Context, id string) (Identity, error) {
@@ -82,15 +97,15 @@ func (s *Service) TokenIdentity(ctx context.Context, text, user string) (Identit
 		return Identity{}, err
 	}
 	e, err := s.token(ctx, gen, id)
-	if errors.Is(err, meta.ErrNoSuchToken) {
-		return Identity{}, fmt.Errorf("%w: unknown or revoked token %s", ErrBadCredentials, id)
-	}
-	if err != nil {
+	known := err == nil
+	if errors.Is(err, meta.ErrNoSuchToken) || errors.Is(err, ErrBadCredentials) {
+		e = tokenEntry{tok: meta.Token{Hash: dummyHash}}
+	} else if err != nil {
 		return Identity{}, err
 	}
 	sum := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(sum[:], e.tok.Hash) != 1 {
-		return Identity{}, fmt.Errorf("%w: wrong secret for token %s", ErrBadCredentials, id)
+	if subtle.ConstantTimeCompare(sum[:], e.tok.Hash) != 1 || !known {
+		return Identity{}, errWrongToken
 	}
 	if !e.tok.Expires.IsZero() && s.now().After(e.tok.Expires) {
 		return Identity{}, fmt.Errorf("%w: token %s expired at %s", ErrBadCredentials, id, e.tok.Expires.UTC().Format("2006-01-02 15:04:05Z"))
@@ -125,11 +140,14 @@ func (s *Service) HTTPIdentity(ctx context.Context, r *http.Request) (id Identit
 			return id, true, err
 		}
 		k, err := s.enabledKey(ctx, user)
-		if err != nil {
+		known := err == nil
+		if errors.Is(err, ErrBadCredentials) {
+			k.Secret = dummySecret
+		} else if err != nil {
 			return Identity{}, true, err
 		}
-		if subtle.ConstantTimeCompare([]byte(pass), []byte(k.Secret)) != 1 {
-			return Identity{}, true, fmt.Errorf("%w: wrong secret for access key %s", ErrBadCredentials, user)
+		if subtle.ConstantTimeCompare([]byte(pass), []byte(k.Secret)) != 1 || !known {
+			return Identity{}, true, errWrongKey
 		}
 		return Identity{Root: k.User == RootUser, User: k.User, AccessKey: user}, true, nil
 	}

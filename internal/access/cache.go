@@ -26,6 +26,8 @@ type cache struct {
 type tokenEntry struct {
 	tok    meta.Token
 	policy *policy.Policy
+	// missing marks a remembered miss: there is no such token.
+	missing bool
 }
 
 // maxEntries bounds each map; past it the map is emptied and refilled on
@@ -93,9 +95,19 @@ func (s *Service) accessKey(ctx context.Context, id string) (meta.AccessKey, err
 		return meta.AccessKey{}, err
 	}
 	if k, ok := lookup(&s.cache, gen, func() map[string]meta.AccessKey { return s.cache.keys }, id); ok {
+		if k.ID == "" {
+			return meta.AccessKey{}, fmt.Errorf("access key %s: %w", id, meta.ErrNoSuchAccessKey)
+		}
 		return k, nil
 	}
 	k, err := s.store.AccessKey(ctx, id)
+	if errors.Is(err, meta.ErrNoSuchAccessKey) {
+		// A miss is remembered like a hit (as a key with no ID), so an
+		// unknown key costs what a known one does: no database round
+		// trip that would tell them apart.
+		remember(&s.cache, gen, func() map[string]meta.AccessKey { return s.cache.keys }, id, meta.AccessKey{})
+		return meta.AccessKey{}, err
+	}
 	if err != nil {
 		return meta.AccessKey{}, err
 	}
@@ -152,9 +164,17 @@ func (s *Service) bucketPolicy(ctx context.Context, gen uint64, bucket string) (
 // token returns a token and its parsed policy.
 func (s *Service) token(ctx context.Context, gen uint64, id string) (tokenEntry, error) {
 	if e, ok := lookup(&s.cache, gen, func() map[string]tokenEntry { return s.cache.tokens }, id); ok {
+		if e.missing {
+			return tokenEntry{}, fmt.Errorf("token %s: %w", id, meta.ErrNoSuchToken)
+		}
 		return e, nil
 	}
 	t, err := s.store.Token(ctx, id)
+	if errors.Is(err, meta.ErrNoSuchToken) {
+		// Remembered like a hit, for the reason accessKey gives.
+		remember(&s.cache, gen, func() map[string]tokenEntry { return s.cache.tokens }, id, tokenEntry{missing: true})
+		return tokenEntry{}, err
+	}
 	if err != nil {
 		return tokenEntry{}, err
 	}

@@ -19,6 +19,9 @@ func (s *Service) SetBucketPolicy(ctx context.Context, bucket string, doc []byte
 	if err == nil {
 		err = p.CheckBucket(bucket)
 	}
+	if err == nil {
+		err = p.CheckActions()
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformedPolicy, err)
 	}
@@ -37,7 +40,11 @@ func (s *Service) DeleteBucketPolicy(ctx context.Context, bucket string) error {
 
 // ValidateIdentityPolicy checks doc as a user's or token's policy.
 func ValidateIdentityPolicy(doc []byte) error {
-	if _, err := policy.ParseIdentity(doc); err != nil {
+	p, err := policy.ParseIdentity(doc)
+	if err == nil {
+		err = p.CheckActions()
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformedPolicy, err)
 	}
 	return nil

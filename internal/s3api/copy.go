@@ -2,10 +2,12 @@ package s3api
 
 import (
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -102,15 +104,27 @@ type deleteErrItem struct {
 const maxDeleteKeys = 1000
 
 func deleteObjects(q *request) error {
+	// The keys, which the real decisions need, are in the body: first
+	// refuse, unread, a caller whom no policy could allow to delete
+	// anything here. A bucket that does not exist has no policy, so an
+	// anonymous caller gets the same refusal there as in a bucket that
+	// exists and refuses.
+	may, err := q.h.Access.MayAllowInBucket(q.Context(), q.id, "s3:DeleteObject", q.bucket)
+	if errors.Is(err, access.ErrBadCredentials) || err == nil && !may {
+		return errorf("AccessDenied", "")
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
+		return err
+	}
 	var req deleteRequest
 	if err := readXML(q, &req); err != nil {
 		return err
 	}
 	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
 		return errorf("MalformedXML", "")
-	}
-	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
-		return err
 	}
 	res := deleteResult{NS: s3NS}
 	for _, o := range req.Objects {

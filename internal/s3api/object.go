@@ -68,6 +68,21 @@ var responseOverrides = []struct{ param, header string }{
 	{"response-content-encoding", "Content-Encoding"},
 }
 
+// anonymousOverrides refuses response-* overrides on an anonymous request,
+// as S3 does: otherwise anybody could have public cache content served as
+// text/html (or any type) from the cache's own origin.
+func anonymousOverrides(q *request) error {
+	if !q.id.Anonymous || len(q.query) == 0 {
+		return nil
+	}
+	for _, o := range responseOverrides {
+		if q.has(o.param) {
+			return errorf("InvalidRequest", "Request specific response headers cannot be used for anonymous GET requests.")
+		}
+	}
+	return nil
+}
+
 // objectHeaders writes the headers S3 returns for an object. It sets
 // canonical keys directly: this runs on every narinfo served.
 func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
@@ -116,6 +131,9 @@ func headObject(q *request) error { return getOrHead(q) }
 func getObject(q *request) error  { return getOrHead(q) }
 
 func getOrHead(q *request) error {
+	if err := anonymousOverrides(q); err != nil {
+		return err
+	}
 	if err := q.allow("s3:GetObject", q.objectARN()); err != nil {
 		return err
 	}

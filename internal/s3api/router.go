@@ -179,14 +179,9 @@ func fromS3Client(r *http.Request) bool {
 // subdomain of Domain, else path-style /BUCKET/KEY.
 func (h *Handler) splitPath(r *http.Request) (bucket, key string) {
 	path := r.URL.Path
-	if h.Domain != "" {
-		host := r.Host
-		if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-			host = host[:i]
-		}
-		if b, ok := strings.CutSuffix(host, "."+h.Domain); ok && b != "" {
-			return b, strings.TrimPrefix(path, "/")
-		}
+	// The same function finds the bucket a SigV2 signature covers.
+	if b, ok := sigv4.VirtualHostBucket(r.Host, h.Domain); ok {
+		return b, strings.TrimPrefix(path, "/")
 	}
 	path = strings.TrimPrefix(path, "/")
 	bucket, key, _ = strings.Cut(path, "/")

@@ -31,7 +31,9 @@ func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.00
 // readXML decodes a bounded XML request body into v. An empty body gives
 // errEmptyBody, so callers whose body is optional can tell it apart.
 func readXML(q *request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(q.w, readerOf(q), maxXMLBody))
+	tb := newTimedBody(q.w, http.MaxBytesReader(q.w, readerOf(q), maxXMLBody), xmlBodyTime)
+	body, err := io.ReadAll(tb)
+	tb.stop()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -271,6 +271,9 @@ func (v *Verifier) verifyV4Query(r *http.Request) (*Result, error) {
 	if !ok1 || !ok2 || !ok4 || a.amzDate == "" || a.signedHeaders == "" || a.signature == "" {
 		return nil, a.malformed("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
 	}
+	if !once(pairs, "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature") {
+		return nil, a.malformed("Query-string authentication version 4 allows each of the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters only once.")
+	}
 	if alg != algorithm {
 		return nil, a.malformed(`X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"`)
 	}
@@ -334,6 +337,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // finishV4 checks the payload mode, looks the key up, compares the
 // signature and builds the Result.
 func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, payload string) (*Result, error) {
+	if err := checkSignedHeaders(r, a.signedHeaders); err != nil {
+		return nil, err
+	}
 	res := &Result{AccessKeyID: a.accessKey, Version: 4, Body: body(r), DecodedLength: r.ContentLength}
 	var chunked *chunkParams
 	switch payload {
@@ -369,10 +375,17 @@ func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, paylo
 		return nil, errSignatureMismatch
 	}
 	secret, err := v.lookup(r.Context(), a.accessKey)
-	if err != nil {
+	keyID := a.accessKey
+	unknown := err == errUnknownAccessKey
+	if unknown {
+		// Sign anyway, so an unknown key takes as long as a wrong secret,
+		// with one cached stand-in key (unknown ids must not crowd out
+		// the keys of real ones).
+		keyID, secret = "", dummySecret
+	} else if err != nil {
 		return nil, err
 	}
-	key := v.keys.get(a.accessKey, secret, a.date, a.region, serviceS3)
+	key := v.keys.get(keyID, secret, a.date, a.region, serviceS3)
 
 	bp := bufPool.Get().(*[]byte)
 	b := appendCanonicalRequest((*bp)[:0], r, pairs, a.presign, a.signedHeaders, payload)
@@ -387,6 +400,9 @@ func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, paylo
 	if cap(b) <= 64<<10 {
 		*bp = b[:0]
 		bufPool.Put(bp)
+	}
+	if unknown {
+		return nil, errUnknownAccessKey
 	}
 	if !hmac.Equal(got[:], want[:]) {
 		return nil, errSignatureMismatch
@@ -404,6 +420,9 @@ func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, paylo
 	}
 	return res, nil
 }
+
+// dummySecret signs for an unknown access key (see finishV4).
+const dummySecret = "nixbucket-unknown-access-key-0000000000"
 
 func (v *Verifier) lookup(ctx context.Context, accessKey string) (string, error) {
 	if v.Lookup == nil {

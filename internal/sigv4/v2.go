@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -81,6 +80,9 @@ func (v *Verifier) verifyV2Query(r *http.Request) (*Result, error) {
 	if accessKey == "" || sig == "" || expires == "" {
 		return nil, newError(CodeAccessDenied, "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
 	}
+	if !once(pairs, "AWSAccessKeyId", "Signature", "Expires") {
+		return nil, newError(CodeInvalidArgument, "Query-string authentication allows each of the Signature, Expires and AWSAccessKeyId parameters only once")
+	}
 	exp, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil {
 		return nil, newError(CodeAccessDenied, "Invalid date (should be seconds since epoch): "+expires)
@@ -104,7 +106,10 @@ func (v *Verifier) checkV2(r *http.Request, pairs []queryPair, presign bool, acc
 		return errSignatureMismatch
 	}
 	secret, err := v.lookup(r.Context(), accessKey)
-	if err != nil {
+	unknown := err == errUnknownAccessKey
+	if unknown {
+		secret = dummySecret // sign anyway: see finishV4
+	} else if err != nil {
 		return err
 	}
 	// The resource path is signed as sent (botocore, AWS) or as the AWS
@@ -116,9 +121,12 @@ func (v *Verifier) checkV2(r *http.Request, pairs []queryPair, presign bool, acc
 	for _, path := range paths {
 		mac := hmac.New(sha1.New, []byte(secret))
 		mac.Write(v.stringToSignV2(r, pairs, presign, dateField, path))
-		if hmac.Equal(got, mac.Sum(nil)) {
+		if hmac.Equal(got, mac.Sum(nil)) && !unknown {
 			return nil
 		}
+	}
+	if unknown {
+		return errUnknownAccessKey
 	}
 	return errSignatureMismatch
 }
@@ -182,15 +190,9 @@ func (v *Verifier) stringToSignV2(r *http.Request, pairs []queryPair, presign bo
 // prefixed by "/BUCKET" for virtual-host requests, then the sub-resources
 // sorted by name with decoded values.
 func (v *Verifier) appendResourceV2(b []byte, r *http.Request, pairs []queryPair, path string) []byte {
-	if v.Domain != "" {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if bucket, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(v.Domain)); ok && bucket != "" {
-			b = append(b, '/')
-			b = append(b, bucket...)
-		}
+	if bucket, ok := VirtualHostBucket(r.Host, v.Domain); ok {
+		b = append(b, '/')
+		b = append(b, bucket...)
 	}
 	b = append(b, path...)
 	var subs []queryPair

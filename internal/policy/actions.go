@@ -1,0 +1,111 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// s3Actions are the actions of the S3 service ("s3:" prefix) as the
+// Service Authorization Reference lists them. S3 and IAM refuse a policy
+// naming any other s3: action ("Policy has invalid action"), so a typo such
+// as s3:GetObjekt is caught when the policy is set rather than silently
+// granting nothing.
+var s3Actions = strings.Fields(`
+AbortMultipartUpload AssociateAccessGrantsIdentityCenter BypassGovernanceRetention
+CreateAccessGrant CreateAccessGrantsInstance CreateAccessGrantsLocation CreateAccessPoint
+CreateAccessPointForObjectLambda CreateBucket CreateBucketMetadataConfiguration
+CreateBucketMetadataTableConfiguration CreateJob CreateMultiRegionAccessPoint
+CreateStorageLensGroup DeleteAccessGrant DeleteAccessGrantsInstance
+DeleteAccessGrantsInstanceResourcePolicy DeleteAccessGrantsLocation DeleteAccessPoint
+DeleteAccessPointForObjectLambda DeleteAccessPointPolicy DeleteAccessPointPolicyForObjectLambda
+DeleteBucket DeleteBucketMetadataConfiguration DeleteBucketMetadataTableConfiguration
+DeleteBucketOwnershipControls DeleteBucketPolicy DeleteBucketWebsite DeleteJobTagging
+DeleteMultiRegionAccessPoint DeleteObject DeleteObjectTagging DeleteObjectVersion
+DeleteObjectVersionTagging DeleteStorageLensConfiguration DeleteStorageLensConfigurationTagging
+DeleteStorageLensGroup DescribeJob DescribeMultiRegionAccessPointOperation
+DissociateAccessGrantsIdentityCenter GetAccelerateConfiguration GetAccessGrant
+GetAccessGrantsInstance GetAccessGrantsInstanceForPrefix GetAccessGrantsInstanceResourcePolicy
+GetAccessGrantsLocation GetAccessPoint GetAccessPointConfigurationForObjectLambda
+GetAccessPointForObjectLambda GetAccessPointPolicy GetAccessPointPolicyForObjectLambda
+GetAccessPointPolicyStatus GetAccessPointPolicyStatusForObjectLambda GetAccountPublicAccessBlock
+GetAnalyticsConfiguration GetBucketAbac GetBucketAcl GetBucketCORS GetBucketLocation
+GetBucketLogging GetBucketMetadataConfiguration GetBucketMetadataTableConfiguration
+GetBucketNotification GetBucketObjectLockConfiguration GetBucketOwnershipControls
+GetBucketPolicy GetBucketPolicyStatus GetBucketPublicAccessBlock GetBucketRequestPayment
+GetBucketTagging GetBucketVersioning GetBucketWebsite GetDataAccess GetEncryptionConfiguration
+GetIntelligentTieringConfiguration GetInventoryConfiguration GetJobTagging
+GetLifecycleConfiguration GetMetricsConfiguration GetMultiRegionAccessPoint
+GetMultiRegionAccessPointPolicy GetMultiRegionAccessPointPolicyStatus
+GetMultiRegionAccessPointRoutes GetObject GetObjectAcl GetObjectAttributes GetObjectLegalHold
+GetObjectRetention GetObjectTagging GetObjectTorrent GetObjectVersion GetObjectVersionAcl
+GetObjectVersionAttributes GetObjectVersionForReplication GetObjectVersionTagging
+GetObjectVersionTorrent GetReplicationConfiguration GetStorageLensConfiguration
+GetStorageLensConfigurationTagging GetStorageLensDashboard GetStorageLensGroup
+InitiateReplication ListAccessGrants ListAccessGrantsInstances ListAccessGrantsLocations
+ListAccessPoints ListAccessPointsForObjectLambda ListAllMyBuckets ListBucket
+ListBucketMultipartUploads ListBucketVersions ListCallerAccessGrants ListJobs
+ListMultiRegionAccessPoints ListMultipartUploadParts ListStorageLensConfigurations
+ListStorageLensGroups ListTagsForResource ObjectOwnerOverrideToBucketOwner PauseReplication
+PutAccelerateConfiguration PutAccessGrantsInstanceResourcePolicy
+PutAccessPointConfigurationForObjectLambda PutAccessPointPolicy
+PutAccessPointPolicyForObjectLambda PutAccessPointPublicAccessBlock PutAccountPublicAccessBlock
+PutAnalyticsConfiguration PutBucketAbac PutBucketAcl PutBucketCORS PutBucketLogging
+PutBucketNotification PutBucketObjectLockConfiguration PutBucketOwnershipControls
+PutBucketPolicy PutBucketPublicAccessBlock PutBucketRequestPayment PutBucketTagging
+PutBucketVersioning PutBucketWebsite PutEncryptionConfiguration
+PutIntelligentTieringConfiguration PutInventoryConfiguration PutJobTagging
+PutLifecycleConfiguration PutMetricsConfiguration PutMultiRegionAccessPointPolicy PutObject
+PutObjectAcl PutObjectLegalHold PutObjectRetention PutObjectTagging PutObjectVersionAcl
+PutObjectVersionTagging PutReplicationConfiguration PutStorageLensConfiguration
+PutStorageLensConfigurationTagging ReplicateDelete ReplicateObject ReplicateTags RestoreObject
+SubmitMultiRegionAccessPointRoutes TagResource UntagResource UpdateAccessGrantsLocation
+UpdateBucketMetadataInventoryTableConfiguration UpdateBucketMetadataJournalTableConfiguration
+UpdateJobPriority UpdateJobStatus UpdateStorageLensGroup
+`)
+
+// CheckActions returns an *Error naming the first s3: action of p that is
+// no S3 action, or a wildcard s3: action that matches none, as S3 and IAM
+// refuse them. Actions of other services (identity policies may name
+// them; they never match an S3 request) and service wildcards such as
+// "*" or "s3*:..." are left alone. Setting a policy calls this; loading
+// a stored one does not, so a policy stored before a name was known keeps
+// working.
+func (p *Policy) CheckActions() error {
+	for i := range p.stmts {
+		s := &p.stmts[i]
+		field := "Action"
+		if s.notAction {
+			field = "NotAction"
+		}
+		for j := range s.actions {
+			raw := s.actions[j].raw
+			svc, name, ok := strings.Cut(raw, ":")
+			if !ok || !strings.EqualFold(svc, "s3") {
+				continue
+			}
+			if reason := checkS3Action(&s.actions[j], name); reason != "" {
+				return &Error{Statement: i + 1, Sid: s.sid, Field: field, Reason: fmt.Sprintf("invalid action %q: %s", raw, reason)}
+			}
+		}
+	}
+	return nil
+}
+
+// checkS3Action returns why the s3: action named name (pattern p) is
+// invalid, or "".
+func checkS3Action(p *pattern, name string) string {
+	if !strings.ContainsAny(name, "*?") {
+		for _, a := range s3Actions {
+			if strings.EqualFold(a, name) {
+				return ""
+			}
+		}
+		return "there is no such S3 action"
+	}
+	for _, a := range s3Actions {
+		if p.match("s3:"+a, nil, true) {
+			return ""
+		}
+	}
+	return "the wildcard matches no S3 action"
+}

@@ -1,0 +1,123 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestUnknownPolicyActionRefused(t *testing.T) {
+	doc := func(actions string) []byte {
+		return []byte(`{"Version":"2012-10-17","Statement":[{"Sid":"S","Effect":"Allow","Action":` + actions + `,"Resource":"*"}]}`)
+	}
+	tests := []struct {
+		actions string
+		bad     string // the action the error must name; "" = valid
+	}{
+		{`"s3:GetObject"`, ""},
+		{`"S3:getobject"`, ""},
+		{`"s3:Get*"`, ""},
+		{`"s3:*"`, ""},
+		{`"*"`, ""},
+		{`"s3:List?ucket"`, ""},
+		{`"s3:*MultipartUpload*"`, ""},
+		{`["s3:GetObject","iam:GetUser","ec2:*"]`, ""}, // other services: not ours to judge
+		{`"s3*:Get*"`, ""},
+		{`"s3:GetObjekt"`, "s3:GetObjekt"},
+		{`["s3:GetObject","s3:PutObjekt"]`, "s3:PutObjekt"},
+		{`"s3:HeadBucket"`, "s3:HeadBucket"},
+		{`"s3:Frob*"`, "s3:Frob*"},
+		{`"s3:Get?"`, "s3:Get?"},
+	}
+	for _, tc := range tests {
+		for _, field := range []string{"Action", "NotAction"} {
+			d := doc(tc.actions)
+			if field == "NotAction" {
+				d = []byte(strings.Replace(string(d), `"Action"`, `"NotAction"`, 1))
+			}
+			p, err := ParseIdentity(d)
+			if err != nil {
+				t.Fatalf("%s %s: parse: %v", field, tc.actions, err)
+			}
+			err = p.CheckActions()
+			if tc.bad == "" {
+				if err != nil {
+					t.Errorf("%s %s: %v", field, tc.actions, err)
+				}
+				continue
+			}
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Field != field || pe.Statement != 1 || !strings.Contains(err.Error(), `"`+tc.bad+`"`) {
+				t.Errorf("%s %s: error %v, want one naming %q in %s", field, tc.actions, err, tc.bad, field)
+			}
+		}
+	}
+}
+
+// TestSharedPolicyFixturesHaveKnownActions: the policies users copy from
+// the docs stay valid.
+func TestSharedPolicyFixturesHaveKnownActions(t *testing.T) {
+	dir := os.Getenv("NIXBUCKET_SHARED")
+	if dir == "" {
+		dir = "/work/shared"
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "fixtures", "policies", "*.json"))
+	local, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if len(files) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no policy fixtures under %s", dir)
+		}
+		t.Logf("no shared fixtures under %s", dir)
+	}
+	for _, f := range append(files, local...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ParseBucket(b)
+		if err != nil {
+			if p, err = ParseIdentity(b); err != nil {
+				continue // testdata holds invalid documents on purpose
+			}
+		}
+		if err := p.CheckActions(); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestMayAllow(t *testing.T) {
+	anon := &Principal{}
+	alice := User("000000000000", "alice")
+	bucket := func(stmt string) *Policy {
+		p, err := ParseBucket([]byte(`{"Version":"2012-10-17","Statement":[` + stmt + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	prefix := ObjectARN("b", "")
+	tests := []struct {
+		name string
+		p    *Policy
+		who  *Principal
+		want bool
+	}{
+		{"nil", nil, anon, false},
+		{"public read", bucket(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}`), anon, false},
+		{"public delete", bucket(`{"Effect":"Allow","Principal":"*","Action":"s3:Delete*","Resource":"arn:aws:s3:::b/tmp/*"}`), anon, true},
+		{"delete for alice only", bucket(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/*"}`), anon, false},
+		{"delete for alice, alice", bucket(`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/alice"},"Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/*"}`), &alice, true},
+		{"conditional delete", bucket(`{"Effect":"Allow","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`), anon, true},
+		{"NotAction", bucket(`{"Effect":"Allow","Principal":"*","NotAction":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}`), anon, true},
+		{"bucket resource only", bucket(`{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b"}`), anon, false},
+		{"deny only", bucket(`{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}`), anon, false},
+	}
+	for _, tc := range tests {
+		if got := tc.p.MayAllow(tc.who, "s3:DeleteObject", prefix); got != tc.want {
+			t.Errorf("%s: MayAllow = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
