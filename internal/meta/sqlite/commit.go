@@ -78,7 +78,7 @@ func (s *Store) submit(r *writeReq) error {
 	if r.panicked != nil {
 		panic(r.panicked)
 	}
-	return r.err
+	return diskFull(r.err)
 }
 
 // commitLoop is the committer goroutine.
