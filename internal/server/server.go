@@ -67,6 +67,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
+	if err := checkDataDir(opts.Data, log); err != nil {
+		return nil, err
+	}
 	lock, err := lockData(opts.Data)
 	if err != nil {
 		return nil, err
