@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/fastlane"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
@@ -28,11 +29,16 @@ func serve(args []string) error {
 	account := fs.String("account", "", "12-digit account id used in ARNs (default 000000000000; remembered)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
+	minFree := fs.String("min-free", "auto", "free disk space under which writes are refused with 507, e.g. 1GiB, 500MB or 5%; auto: 1GiB or 2%, whichever is smaller; 0: off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	minFreeV, err := diskspace.ParseMinFree(*minFree)
+	if err != nil {
+		return fmt.Errorf("serve: --min-free: %w", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -50,7 +56,7 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log})
+	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, MinFree: minFreeV})
 	if err != nil {
 		return err
 	}
