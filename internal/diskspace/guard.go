@@ -30,10 +30,13 @@ import (
 // ReserveName is the reserve file's name in the data directory.
 const ReserveName = "reserve"
 
-// Reserve size bounds: 1/256 of the file system, within these.
+// Reserve size bounds: 1/256 of the file system, within these. The floor
+// covers what SQLite may need to finish a delete on a full disk: growing
+// the database by what its WAL holds (a checkpoint comes every 1000 pages,
+// 4 MiB) and a new WAL.
 const (
-	minReserve = 1 << 20
-	maxReserve = 16 << 20
+	minReserve = 8 << 20
+	maxReserve = 64 << 20
 )
 
 // watchEvery is how often Watch looks at the free space.

@@ -49,11 +49,13 @@ func (s *Service) admit(size int64) error {
 
 // freeing runs fn, a change that frees space (a delete, an abort). When
 // the disk is too full even for its metadata transaction, it releases the
-// reserve and runs fn once more.
+// reserve, if any is left, and runs fn once more (the metadata store may
+// also have made room in its own files after the failure).
 func (s *Service) freeing(fn func() error) error {
 	err := fn()
-	if err != nil && IsStorageFull(err) && s.Space != nil && s.Space.Release() {
-		s.log().Warn("retrying a delete after releasing the disk-space reserve", "err", err)
+	if err != nil && IsStorageFull(err) {
+		released := s.Space != nil && s.Space.Release()
+		s.log().Warn("retrying a delete that found the disk full", "reserve_released", released, "err", err)
 		err = fn()
 	}
 	storageFull(&err)

@@ -199,7 +199,8 @@ type errorBody struct {
 func (h *Handler) fail(q *request, err error) {
 	e := toS3(err)
 	if e != nil && e.Code == codeStorageFull {
-		refuseBody(q)
+		h.refuseFull(q, e)
+		return
 	}
 	if e != nil && e.Code == "AccessDenied" && q.plain && q.id.Anonymous && q.bucket != "" && q.key != "" {
 		public, perr := h.Access.GrantsAnonymous(q.Context(), q.bucket)

@@ -1,37 +1,89 @@
 package s3api
 
 import (
+	"bytes"
+	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
-// maxRefusedBody bounds what refuseBody reads and throws away: the largest
+// maxRefusedBody bounds what refuseFull reads and throws away: the largest
 // body a client may send in one PUT or part, with room for aws-chunked
 // framing.
 const maxRefusedBody = objects.MaxPutSize + 64<<20
 
-// refuseBody settles the body of a request about to be refused for want
-// of space, so that the client reads the 507 rather than a reset. A client
-// that asked "Expect: 100-continue" and was not yet read from has not sent
-// its body and never will: net/http answers instead of sending 100
-// Continue and closes the connection after. Any other client is sending
-// the body, or has sent part of it; closing the socket while it does
-// makes the kernel reset the connection, often before the client has
-// read the answer. So the rest is read and discarded (nothing touches the
-// disk), up to maxRefusedBody, past which the connection is closed.
-func refuseBody(q *request) {
-	b, ok := q.Body.(*idleReader)
-	if !ok {
-		return // no body
+// unaskedIdle is how long refuseFull waits for the body of a client that
+// asked "Expect: 100-continue", in case it sends it all the same.
+const unaskedIdle = 2 * time.Second
+
+// refuseFull answers a write refused for want of space with 507, so that
+// the client reads the answer rather than a reset.
+//
+// The answer is written whole (with its Content-Length) and flushed first,
+// with the connection in full-duplex mode so that net/http leaves the
+// request body alone. A client that asked "Expect: 100-continue" then has
+// its answer without sending the body, since no 100 Continue goes out once
+// the answer has. Any other client is sending the body, or has sent part
+// of it: closing the socket while it does makes the kernel reset the
+// connection, often before the client has read the answer. So the rest of
+// the body is read and discarded (nothing touches the disk), up to
+// maxRefusedBody; from a client that asked first, only for as long as it
+// keeps sending. net/http closes the connection if any of it is left.
+func (h *Handler) refuseFull(q *request, e *Error) {
+	const status = http.StatusInsufficientStorage
+	var buf bytes.Buffer
+	hdr := q.w.Header()
+	if q.plain {
+		hdr["Content-Type"] = plainText
+		hdr["X-Nixbucket-Error"] = []string{e.Code}
+		buf.WriteString(strconv.Itoa(status) + " " + e.Code + ": " + e.Message + "\n")
+	} else {
+		hdr.Set("Content-Type", "application/xml")
+		buf.WriteString(xml.Header)
+		xml.NewEncoder(&buf).Encode(errorBody{
+			Code: e.Code, Message: e.Message, Resource: q.URL.Path,
+			RequestID: hdr.Get("x-amz-request-id"), HostID: hdr.Get("x-amz-id-2"),
+		})
 	}
-	if !b.started && expectsContinue(q.Request) {
+	body, hasBody := q.Body.(*idleReader)
+	rc := http.NewResponseController(q.w)
+	if hasBody {
+		rc.EnableFullDuplex()
+	}
+	if q.Method == http.MethodHead {
+		q.w.WriteHeader(status)
 		return
 	}
-	if n, _ := io.CopyN(io.Discard, b, maxRefusedBody); n == maxRefusedBody {
-		q.w.Header().Set("Connection", "close")
+	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	q.w.WriteHeader(status)
+	q.w.Write(buf.Bytes())
+	rc.Flush()
+	if !hasBody {
+		return
+	}
+	if body.started || !expectsContinue(q.Request) {
+		io.CopyN(io.Discard, body, maxRefusedBody)
+		return
+	}
+	// Not asked for: take what comes while it comes.
+	defer rc.SetReadDeadline(time.Time{})
+	for left := int64(maxRefusedBody); left > 0; {
+		rc.SetReadDeadline(time.Now().Add(unaskedIdle))
+		n, err := io.CopyN(io.Discard, body.r, min(left, 1<<20))
+		left -= n
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				h.log().Debug("discarding a refused body", "err", err)
+			}
+			return
+		}
 	}
 }
 

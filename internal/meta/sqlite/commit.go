@@ -177,6 +177,9 @@ func (s *Store) commit(batch []*writeReq) {
 	}
 	if err != nil {
 		fail(fmt.Errorf("commit: %w", err))
+		if diskFull(err) != err {
+			s.afterFull(ctx)
+		}
 		return
 	}
 	s.commits.Add(1)

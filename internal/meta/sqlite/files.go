@@ -101,6 +101,17 @@ func keepWAL(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// afterFull follows a commit that failed for want of space. SQLite rolls
+// such a transaction back, but may leave it open: a ROLLBACK makes sure,
+// lest every later BEGIN fail. Then a passive checkpoint (it waits for no
+// reader) copies the WAL into the database where it can, so that the next
+// transaction may start over at the beginning of the WAL file, in space
+// it already holds, rather than grow it: a retried delete then commits.
+func (s *Store) afterFull(ctx context.Context) {
+	s.w.db.ExecContext(ctx, "ROLLBACK") // "no transaction is active" is fine
+	s.w.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+}
+
 // sqliteFull is SQLITE_FULL, the primary result code of "database or disk
 // is full".
 const sqliteFull = 13
