@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/fastlane"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
@@ -95,14 +96,19 @@ func fillDisk(t *testing.T, path string) {
 	}
 }
 
-// openFullDiskEnv opens a server on data, with its log kept in log too.
-func openFullDiskEnv(t *testing.T, data string, log *lockedBuffer) *env {
+// openFullDiskEnv opens a server on data, with its log kept in log too,
+// and the default --min-free unless minFree is given.
+func openFullDiskEnv(t *testing.T, data string, log *lockedBuffer, minFree ...diskspace.MinFree) *env {
 	t.Helper()
 	e := &env{t: t, rec: &recorder{}, data: data}
-	srv, err := server.Open(context.Background(), server.Options{
+	opts := server.Options{
 		Data: data,
 		Log:  slog.New(slog.NewTextHandler(io.MultiWriter(log, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	}
+	if len(minFree) > 0 {
+		opts.MinFree = minFree[0]
+	}
+	srv, err := server.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("server.Open on %s (free %d bytes): %v", data, freeBytes(t, data), err)
 	}
@@ -376,5 +382,27 @@ func TestFullDiskDeletesManyInlineObjects(t *testing.T) {
 	}
 	if len(list.Contents) != 0 {
 		t.Errorf("%d objects left", len(list.Contents))
+	}
+}
+
+// The same refusals without a tmpfs, so they are checked wherever the
+// tests run: a --min-free no disk can meet refuses every write with a 507
+// the client reads (no reset, no body sent after Expect: 100-continue),
+// while reads and deletes go on.
+func TestMinFreeRefusesWritesCleanly(t *testing.T) {
+	var log lockedBuffer
+	dir := filepath.Join(t.TempDir(), "data")
+	e := openFullDiskEnv(t, dir, &log)
+	bucket := e.bucket("minfree")
+	e.put(bucket, "kept", data(1, 1<<20))
+	e.close()
+	e = openFullDiskEnv(t, dir, &log, diskspace.MinFree{Bytes: 1 << 62, Set: true})
+	wantWritesRefused(e, bucket)
+	if got := e.get(bucket, "kept"); !bytes.Equal(got, data(1, 1<<20)) {
+		t.Error("read under --min-free returned other bytes")
+	}
+	wantDeletes(e, bucket, []string{"kept"})
+	if n := strings.Count(log.String(), "free disk space under the minimum"); n != 1 {
+		t.Errorf("the drop under the minimum was logged %d times, want once", n)
 	}
 }
