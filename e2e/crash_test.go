@@ -348,7 +348,8 @@ func dataFiles(t testing.TB, dir string) map[string]int64 {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, path)
-		if rel == "credentials" || strings.HasSuffix(rel, "-wal") || strings.HasSuffix(rel, "-shm") || isSQLite(path) {
+		// The disk-space reserve is free space set aside, not data.
+		if rel == "credentials" || rel == "reserve" || strings.HasSuffix(rel, "-wal") || strings.HasSuffix(rel, "-shm") || isSQLite(path) {
 			return nil
 		}
 		fi, err := d.Info()

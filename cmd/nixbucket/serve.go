@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/fastlane"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
@@ -31,11 +32,16 @@ func serve(args []string) error {
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a stop waits for requests in flight (uploads) before cutting them")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain; reread with --tls-key on SIGHUP")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	minFree := fs.String("min-free", "auto", "free disk space under which writes are refused with 507, e.g. 1GiB, 500MB or 5%; auto: 1GiB or 2%, whichever is smaller; 0: off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	minFreeV, err := diskspace.ParseMinFree(*minFree)
+	if err != nil {
+		return fmt.Errorf("serve: --min-free: %w", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -57,7 +63,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg)})
+	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV})
 	if err != nil {
 		return err
 	}

@@ -48,11 +48,15 @@ func ValidBucketName(name string) error {
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 // CreateBucket creates a bucket; meta.ErrBucketExists if it exists.
-func (s *Service) CreateBucket(ctx context.Context, name string) error {
+func (s *Service) CreateBucket(ctx context.Context, name string) (err error) {
+	defer storageFull(&err)
 	if err := ValidBucketName(name); err != nil {
 		return err
 	}
-	err := s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
+	if err := s.admit(0); err != nil {
+		return err
+	}
+	err = s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
 	s.memo.forgetAll()
 	s.dropFilters()
 	return err
@@ -70,7 +74,7 @@ func (s *Service) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 
 // DeleteBucket removes an empty bucket.
 func (s *Service) DeleteBucket(ctx context.Context, name string) error {
-	err := s.Meta.DeleteBucket(ctx, name)
+	err := s.freeing(func() error { return s.Meta.DeleteBucket(ctx, name) })
 	s.memo.forgetAll() // its keys' missing entries must say NoSuchBucket now
 	s.dropFilters()
 	return err

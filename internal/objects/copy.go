@@ -43,7 +43,8 @@ type CopyInput struct {
 }
 
 // Copy copies an object, streaming its bytes into a new blob.
-func (s *Service) Copy(ctx context.Context, in CopyInput) (meta.Object, error) {
+func (s *Service) Copy(ctx context.Context, in CopyInput) (_ meta.Object, err error) {
+	defer storageFull(&err)
 	if err := ValidKey(in.Key); err != nil {
 		return meta.Object{}, err
 	}
@@ -56,6 +57,9 @@ func (s *Service) Copy(ctx context.Context, in CopyInput) (meta.Object, error) {
 	}
 	defer r.Close()
 	if err := in.SrcCond.check(src); err != nil {
+		return meta.Object{}, err
+	}
+	if err := s.admit(src.Size); err != nil {
 		return meta.Object{}, err
 	}
 	h := src.Headers

@@ -15,7 +15,11 @@ func (s *Service) Delete(ctx context.Context, bucket, key string, cond Condition
 	if cond != (Conditions{}) {
 		check = cond.check
 	}
-	garbage, err := s.Meta.DeleteObject(ctx, bucket, key, check)
+	var garbage []meta.Segment
+	err := s.freeing(func() (err error) {
+		garbage, err = s.Meta.DeleteObject(ctx, bucket, key, check)
+		return err
+	})
 	s.memo.forget(bucket, key)
 	if err != nil {
 		return err

@@ -26,8 +26,12 @@ func (s *Service) newUploadID() string {
 
 // CreateUpload starts a multipart upload. Keys the hook wants (narinfos)
 // must be written whole, so they cannot be uploaded in parts.
-func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm) (meta.Upload, error) {
+func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm) (_ meta.Upload, err error) {
+	defer storageFull(&err)
 	if err := ValidKey(key); err != nil {
+		return meta.Upload{}, err
+	}
+	if err := s.admit(0); err != nil {
 		return meta.Upload{}, err
 	}
 	if s.Hook != nil && s.Hook.Wants(bucket, key) {
@@ -50,7 +54,8 @@ type PartInput struct {
 }
 
 // UploadPart stores one part, replacing an earlier part with its number.
-func (s *Service) UploadPart(ctx context.Context, in PartInput) (meta.Part, error) {
+func (s *Service) UploadPart(ctx context.Context, in PartInput) (_ meta.Part, err error) {
+	defer storageFull(&err)
 	if in.Number < 1 || in.Number > MaxParts {
 		return meta.Part{}, fmt.Errorf("%w: part number must be an integer between 1 and %d", ErrInvalidArgument, MaxParts)
 	}
@@ -59,6 +64,9 @@ func (s *Service) UploadPart(ctx context.Context, in PartInput) (meta.Part, erro
 	}
 	u, err := s.Meta.Upload(ctx, in.Bucket, in.Key, in.UploadID)
 	if err != nil {
+		return meta.Part{}, err
+	}
+	if err := s.admit(in.Size); err != nil {
 		return meta.Part{}, err
 	}
 	if in.Verify.ChecksumAlgorithm == "" && u.ChecksumAlgorithm != "" {
@@ -93,9 +101,13 @@ type CompletedPart struct {
 
 // CompleteUpload assembles the named parts into the object. No bytes are
 // copied: the object's segments are the parts' blobs.
-func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions) (meta.Object, error) {
+func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions) (_ meta.Object, err error) {
+	defer storageFull(&err)
 	u, err := s.Meta.Upload(ctx, bucket, key, uploadID)
 	if err != nil {
+		return meta.Object{}, err
+	}
+	if err := s.admit(0); err != nil {
 		return meta.Object{}, err
 	}
 	if len(want) == 0 {
@@ -161,7 +173,11 @@ func (s *Service) allParts(ctx context.Context, bucket, key, uploadID string) (m
 
 // AbortUpload discards an upload and its parts.
 func (s *Service) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
-	garbage, err := s.Meta.AbortUpload(ctx, bucket, key, uploadID)
+	var garbage []meta.Segment
+	err := s.freeing(func() (err error) {
+		garbage, err = s.Meta.AbortUpload(ctx, bucket, key, uploadID)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ type Service struct {
 	// objects (the memo and the filters of absent keys); it must be set
 	// when other processes write the same store.
 	NoMemo bool
+	// Space, if set, refuses new writes when the disk is (nearly) full
+	// and frees its reserve for deletes.
+	Space Space
 
 	memo   memo
 	absent absent

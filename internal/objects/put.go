@@ -58,7 +58,8 @@ func ValidKey(key string) error {
 }
 
 // Put stores an object, replacing any current one when in.Cond allows.
-func (s *Service) Put(ctx context.Context, in PutInput) (meta.Object, error) {
+func (s *Service) Put(ctx context.Context, in PutInput) (_ meta.Object, err error) {
+	defer storageFull(&err)
 	if err := ValidKey(in.Key); err != nil {
 		return meta.Object{}, err
 	}
@@ -77,6 +78,11 @@ func (s *Service) Put(ctx context.Context, in PutInput) (meta.Object, error) {
 		if err := in.Cond.check(cur); err != nil {
 			return meta.Object{}, err
 		}
+	}
+	// Refuse for space before reading the body, so that a client that
+	// sent "Expect: 100-continue" gets the answer without sending it.
+	if err := s.admit(in.Size); err != nil {
+		return meta.Object{}, err
 	}
 	if s.Hook != nil && s.Hook.Wants(in.Bucket, in.Key) {
 		return s.putHooked(ctx, in)

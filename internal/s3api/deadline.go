@@ -16,11 +16,13 @@ const bodyIdle = 2 * time.Minute
 
 // idleReader extends the connection's read deadline before each read.
 type idleReader struct {
-	r  io.ReadCloser
-	rc *http.ResponseController
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	started bool // Read was called: any "100 Continue" has been sent
 }
 
 func (b *idleReader) Read(p []byte) (int, error) {
+	b.started = true
 	b.rc.SetReadDeadline(time.Now().Add(bodyIdle))
 	n, err := b.r.Read(p)
 	if err != nil {

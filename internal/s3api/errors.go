@@ -69,7 +69,14 @@ var errorStatus = map[string]int{
 	"ServiceUnavailable":                http.StatusServiceUnavailable,
 	"SignatureDoesNotMatch":             http.StatusForbidden,
 	"XAmzContentSHA256Mismatch":         http.StatusBadRequest,
+	codeStorageFull:                     http.StatusInsufficientStorage,
 }
+
+// codeStorageFull answers a write refused for want of disk space. S3 has
+// no such code (AWS never fills up); an X-prefixed code is the convention
+// for a server's own, and 507 Insufficient Storage (RFC 4918) is the
+// status: clients treat it as a server error that a retry later may cure.
+const codeStorageFull = "XNixbucketStorageFull"
 
 // defaultMessage gives AWS's wording for codes raised without detail.
 var defaultMessage = map[string]string{
@@ -98,6 +105,7 @@ var defaultMessage = map[string]string{
 	"NotImplemented":            "A header or query you provided implies functionality that is not implemented.",
 	"PreconditionFailed":        "At least one of the pre-conditions you specified did not hold",
 	"XAmzContentSHA256Mismatch": "The provided 'x-amz-content-sha256' header does not match what was computed.",
+	codeStorageFull:             "The server's disk is full: new writes are refused until space is freed. Reads and deletes still work.",
 }
 
 func errorf(code, msg string) *Error {
@@ -143,6 +151,9 @@ func toS3(err error) *Error {
 		{objects.ErrInvalidArgument, "InvalidArgument"},
 		{objects.ErrRejected, "InvalidArgument"},
 	}
+	if objects.IsStorageFull(err) {
+		return errorf(codeStorageFull, "")
+	}
 	for _, t := range table {
 		if errors.Is(err, t.err) {
 			msg := ""
@@ -187,6 +198,10 @@ type errorBody struct {
 // hard error, so a public cache must not answer a missing path with it.
 func (h *Handler) fail(q *request, err error) {
 	e := toS3(err)
+	if e != nil && e.Code == codeStorageFull {
+		h.refuseFull(q, e)
+		return
+	}
 	if e != nil && e.Code == "AccessDenied" && q.plain && q.id.Anonymous && q.bucket != "" && q.key != "" {
 		public, perr := h.Access.GrantsAnonymous(q.Context(), q.bucket)
 		if perr == nil && !public {
@@ -238,7 +253,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if !ok {
 		status = http.StatusBadRequest
 	}
-	if status >= 500 {
+	if status >= 500 && e.Code != codeStorageFull { // diskspace logs a full disk once
 		h.log().LogAttrs(r.Context(), slog.LevelError, "server error", slog.String("code", e.Code), slog.String("err", err.Error()))
 	}
 	if r.Method == http.MethodHead {

@@ -40,7 +40,9 @@ func (s *Server) scheme() string {
 	return s.opts.Scheme
 }
 
-// Banner is what a first start prints: every line ready to paste.
+// Banner is what a first start prints: every line ready to paste. It
+// never holds the admin secret, since it goes to the log: it names the
+// files that hold the secret and the commands that read them.
 func (s *Server) Banner(ctx context.Context, endpoint string) string {
 	pub, _ := cache.PublicKeys(ctx, s.meta, DefaultCache)
 	host := endpoint
@@ -50,30 +52,30 @@ func (s *Server) Banner(ctx context.Context, endpoint string) string {
 	creds := s.CredentialsFile()
 	netrc := filepath.Join(s.opts.Data, "netrc")
 	return fmt.Sprintf(`
-nixbucket: first start — admin credentials and the binary cache %[3]q created.
+nixbucket: first start — admin credentials and the binary cache %[2]q created.
 
   access key id:     %[1]s
-  secret access key: %[2]s
-
-They are saved (mode 0600) in %[4]s as profile [nixbucket], and as a
-netrc line in %[5]s:
-  machine %[6]s login %[1]s password %[2]s
-This is the only time they are printed.
+  secret access key: not printed; it is saved (mode 0600) in
+    %[3]s   as the AWS profile [nixbucket]
+    %[4]s   as netrc lines for 127.0.0.1 and localhost (Nix's netrc-file)
+  To read it:
+    grep aws_secret_access_key %[3]s
+    AWS_SHARED_CREDENTIALS_FILE=%[3]s aws configure get aws_secret_access_key --profile nixbucket
 
 S3:
-  AWS_SHARED_CREDENTIALS_FILE=%[4]s aws --endpoint-url %[7]s --profile nixbucket s3 ls
+  AWS_SHARED_CREDENTIALS_FILE=%[3]s aws --endpoint-url %[5]s --profile nixbucket s3 ls
 
 Nix (the cache signs what you push; trust its key):
-  substituter:         %[7]s/%[3]s
-  trusted-public-keys: %[8]s
-  push over HTTP:      nix --extra-experimental-features nix-command copy --option netrc-file %[5]s --to '%[7]s/%[3]s?compression=zstd' ./result
-  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%[4]s nix copy --to 's3://%[3]s?endpoint=%[6]s:%[9]s&scheme=%[12]s&profile=nixbucket&region=%[10]s' ./result
-  substitute:          nix-store -r /nix/store/... --option substituters '%[7]s/%[3]s' --option trusted-public-keys '%[8]s' --option netrc-file %[5]s
+  substituter:         %[5]s/%[2]s
+  trusted-public-keys: %[6]s
+  push over HTTP:      nix --extra-experimental-features nix-command copy --option netrc-file %[4]s --to '%[5]s/%[2]s?compression=zstd' ./result
+  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%[3]s nix copy --to 's3://%[2]s?endpoint=%[7]s:%[8]s&scheme=%[11]s&profile=nixbucket&region=%[9]s' ./result
+  substitute:          nix-store -r /nix/store/... --option substituters '%[5]s/%[2]s' --option trusted-public-keys '%[6]s' --option netrc-file %[4]s
 
 The cache is private. To let anyone read it (the seed's anonymous-read policy):
-  nixbucket bucket policy set --data %[11]s %[3]s anonymous-read
+  nixbucket bucket policy set --data %[10]s %[2]s anonymous-read
 
-`, s.Root.ID, s.Root.Secret, DefaultCache, creds, netrc, host, endpoint, joinKeys(pub), port(endpoint), s.opts.Region, s.opts.Data, s.scheme())
+`, s.Root.ID, DefaultCache, creds, netrc, endpoint, joinKeys(pub), host, port(endpoint), s.opts.Region, s.opts.Data, s.scheme())
 }
 
 func trimScheme(u string) string {

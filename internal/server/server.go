@@ -15,8 +15,8 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/cache"
+	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
@@ -32,6 +32,9 @@ type Options struct {
 	Account      string // account id in ARNs; default 000000000000
 	Log          *slog.Logger
 	Scheme       string // "https" when served over TLS; default "http" (see URL)
+	// MinFree is the free space under which writes are refused (507);
+	// the zero value is 1 GiB or 2 %, whichever is smaller.
+	MinFree diskspace.MinFree
 }
 
 // Server is an open nixbucket instance.
@@ -45,6 +48,7 @@ type Server struct {
 	handler http.Handler
 	lock    *os.File
 	blobs   *localfs.Backend
+	space   *diskspace.Guard
 	// Root is the admin access key; FirstStart says it was just created.
 	Root       meta.AccessKey
 	FirstStart bool
@@ -68,25 +72,23 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
+	if err := checkDataDir(opts.Data, log); err != nil {
+		return nil, err
+	}
 	lock, err := lockData(opts.Data)
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := localfs.Open(filepath.Join(opts.Data, "blobs"))
+	space, blobs, store, err := openStores(opts, log)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("opening blob store: %w", err)
+		return nil, err
 	}
 	if n := blobs.SweptTemps(); n > 0 {
 		log.Info("removed unfinished uploads left by a crash", "files", n)
 	}
-	store, err := sqlite.Open(filepath.Join(opts.Data, "meta.db"))
-	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("opening metadata: %w", err)
-	}
-	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs}
-	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log}
+	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
+	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space}
 	s.objects.Hook = &cache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &cache.Service{Store: store, Log: log}
 	start := time.Now()
@@ -141,7 +143,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run does the server's background work (batched writes of narinfo
 // access times) until ctx ends.
-func (s *Server) Run(ctx context.Context) { s.cache.Run(ctx) }
+func (s *Server) Run(ctx context.Context) {
+	go s.space.Watch(ctx)
+	s.cache.Run(ctx)
+}
 
 // Close closes the metadata store and releases the data directory.
 func (s *Server) Close() error {

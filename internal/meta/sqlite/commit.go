@@ -78,7 +78,7 @@ func (s *Store) submit(r *writeReq) error {
 	if r.panicked != nil {
 		panic(r.panicked)
 	}
-	return r.err
+	return diskFull(r.err)
 }
 
 // commitLoop is the committer goroutine.
@@ -177,6 +177,9 @@ func (s *Store) commit(batch []*writeReq) {
 	}
 	if err != nil {
 		fail(fmt.Errorf("commit: %w", err))
+		if diskFull(err) != err {
+			s.afterFull(ctx)
+		}
 		return
 	}
 	s.commits.Add(1)

@@ -78,6 +78,9 @@ func Open(path string) (*Store, error) {
 	// write lock at BEGIN, waiting up to busyTimeout for another process's
 	// transaction, and never fails later on a snapshot that another
 	// process's commit made stale.
+	if err := secureFiles(abs); err != nil {
+		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
+	}
 	base := (&url.URL{Scheme: "file", Path: abs}).String()
 	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
 
@@ -97,6 +100,10 @@ func Open(path string) (*Store, error) {
 		if isBusy(err) {
 			return nil, fmt.Errorf("open metadata %s: %w (does another process hold it locked?)", abs, err)
 		}
+		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
+	}
+	if err := keepWAL(ctx, wdb); err != nil {
+		wdb.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
 	}
 	if err := migrate(ctx, wdb); err != nil {

@@ -1,0 +1,40 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/nixbucket/nixbucket/internal/diskspace"
+	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
+	"github.com/nixbucket/nixbucket/internal/storage/localfs"
+)
+
+// openStores opens the disk-space guard, the blob store and the metadata
+// store of the data directory. On a full disk a store may fail to open
+// for want of a few pages (SQLite's -shm index, a missing fan-out
+// directory): the guard's reserve is then released and the store opened
+// once more, so that a server restarted on a full disk comes up and can
+// delete.
+func openStores(opts Options, log *slog.Logger) (*diskspace.Guard, *localfs.Backend, *sqlite.Store, error) {
+	space, err := diskspace.Open(opts.Data, diskspace.Options{MinFree: opts.MinFree, Log: log})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("watching free space: %w", err)
+	}
+	blobs, err := localfs.Open(filepath.Join(opts.Data, "blobs"))
+	if err != nil && space.Release() {
+		blobs, err = localfs.Open(filepath.Join(opts.Data, "blobs"))
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("opening blob store: %w", err)
+	}
+	store, err := sqlite.Open(filepath.Join(opts.Data, "meta.db"))
+	if err != nil && space.Release() {
+		store, err = sqlite.Open(filepath.Join(opts.Data, "meta.db"))
+	}
+	if err != nil {
+		blobs.Close()
+		return nil, nil, nil, fmt.Errorf("opening metadata: %w", err)
+	}
+	return space, blobs, store, nil
+}
