@@ -296,7 +296,7 @@ func testSeedTokensAndKeys(t *testing.T) {
 	e.admin("user", "key", "disable", reader.ID)
 	got := filepath.Join(e.dir, "got")
 	seedWantAWSError(t, "signed request with a disabled key",
-		e.aws("cache-reader", "s3api", "get-object", "--bucket", seedBucket, "--key", key, got), "InvalidAccessKeyId")
+		e.aws("cache-reader", "s3api", "get-object", "--bucket", seedBucket, "--key", key, got), "SignatureDoesNotMatch")
 	run([]check{
 		{"disabled key as Basic", key, []string{"-u", reader.ID + ":" + reader.Secret}, 403, "AccessDenied", ""},
 		{"a token of the user whose key is disabled", allowedKey, bearer(narrowTok), 200, "", allowedContent},

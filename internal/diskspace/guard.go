@@ -96,8 +96,13 @@ func (g *Guard) Free() (int64, error) {
 // and the first refusal is logged; so is the first admission once space
 // is back. A write that would by itself take the free space under the
 // threshold is refused too, without that counting as running low.
+//
+// A write is admitted only once the reserve is back (made here, before the
+// write, if it is missing and fits): a write let in while the reserve was
+// gone could leave a disk that fills up afterwards with no reserve for the
+// deletes that would free it.
 func (g *Guard) Admit(size int64) error {
-	avail, low, err := g.check(true)
+	avail, low, err := g.check(false)
 	if err != nil {
 		return nil // cannot tell: let the write try
 	}
@@ -137,6 +142,9 @@ func (g *Guard) check(async bool) (avail int64, low bool, err error) {
 			g.mu.Unlock()
 			g.makeReserve()
 			g.mu.Lock()
+			if a, _, err := g.statfs(g.dir); err == nil {
+				avail, low = a, a < g.min // what is left beside the reserve
+			}
 		}
 	}
 	return avail, low, nil

@@ -130,7 +130,8 @@ func (h *Handler) authenticate(q *request) error {
 	}
 	q.id, err = h.Access.KeyIdentity(ctx, q.auth.AccessKeyID)
 	if errors.Is(err, access.ErrBadCredentials) {
-		return errorf("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+		// A disabled key: answered as an unknown one or a wrong secret.
+		return errorf("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
 	return err
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -30,7 +32,7 @@ func TestAuthErrors(t *testing.T) {
 	_, err := e.newS3(e.id, e.secret+"x").GetObject(c, &s3.GetObjectInput{Bucket: &b, Key: aws.String("k")})
 	wantCode(t, err, "SignatureDoesNotMatch", http.StatusForbidden)
 	_, err = e.newS3("AKIDOESNOTEXIST00000", e.secret).GetObject(c, &s3.GetObjectInput{Bucket: &b, Key: aws.String("k")})
-	wantCode(t, err, "InvalidAccessKeyId", http.StatusForbidden)
+	wantCode(t, err, "SignatureDoesNotMatch", http.StatusForbidden)
 	_, err = e.newS3(e.id, "wrong").ListBuckets(c, &s3.ListBucketsInput{})
 	wantCode(t, err, "SignatureDoesNotMatch", http.StatusForbidden)
 	_, err = e.newS3(e.id, "wrong").PutObject(c, &s3.PutObjectInput{Bucket: &b, Key: aws.String("bad-sig"), Body: strings.NewReader("x")})
@@ -211,7 +213,7 @@ func TestPresignV4(t *testing.T) {
 	st, _, out = e.do(e.request(http.MethodGet, presign(time.Now(), "604801", e.id), nil))
 	wantError(t, st, out, http.StatusBadRequest, "AuthorizationQueryParametersError")
 	st, _, out = e.do(e.request(http.MethodGet, presign(time.Now(), "60", "AKIDOESNOTEXIST00000"), nil))
-	wantError(t, st, out, http.StatusForbidden, "InvalidAccessKeyId")
+	wantError(t, st, out, http.StatusForbidden, "SignatureDoesNotMatch")
 
 	// minio-go's presigned GET.
 	mu, err := e.mc.PresignedGetObject(c, b, key, time.Minute, nil)
@@ -305,5 +307,32 @@ func TestPresignV2(t *testing.T) {
 	bad := e.newMinio(false, func(o *minio.Options) { o.Creds = mcreds.NewStaticV2(e.id, "wrong", "") })
 	if _, err := bad.StatObject(ctx(t), b, "v2 header", minio.StatObjectOptions{}); minioCode(err) != "SignatureDoesNotMatch" && minioCode(err) != "AccessDenied" {
 		t.Errorf("minio-go V2 with a wrong secret: %v", err)
+	}
+}
+
+// TestUnknownKeySameAsWrongSecret: over S3 an unknown access key id gets
+// exactly the answer (status, code, message) a known one with a wrong
+// secret gets, so the answers do not tell which key ids exist.
+func TestUnknownKeySameAsWrongSecret(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.bucket("uniform")
+	e.put(b, "k", []byte("v"))
+	answer := func(id, secret string) string {
+		r := e.request(http.MethodGet, e.url(b, "k"), nil)
+		signAs(t, r, id, secret, "UNSIGNED-PAYLOAD", time.Now())
+		st, _, out := e.do(r)
+		var doc struct{ Code, Message string }
+		if err := xml.Unmarshal(out, &doc); err != nil {
+			t.Fatalf("%d %s: %v", st, out, err)
+		}
+		return fmt.Sprintf("%d %s %s", st, doc.Code, doc.Message)
+	}
+	wrong := answer(e.id, e.secret+"x")
+	if !strings.HasPrefix(wrong, "403 SignatureDoesNotMatch ") {
+		t.Fatalf("wrong secret: %s", wrong)
+	}
+	if got := answer("AKIDOESNOTEXIST00000", e.secret); got != wrong {
+		t.Errorf("unknown key: %s\nwrong secret: %s", got, wrong)
 	}
 }

@@ -2,8 +2,10 @@ package sigv4
 
 import "errors"
 
-// ErrUnknownKey is what a Lookup wraps when the access key id does not exist;
-// Verify turns it into InvalidAccessKeyId.
+// ErrUnknownKey is what a Lookup wraps when the access key id does not exist.
+// Verify answers it as it answers a wrong secret, SignatureDoesNotMatch,
+// after the same work, so neither the answer nor its time tells whether a
+// key id exists.
 var ErrUnknownKey = errors.New("unknown access key")
 
 // S3 error codes returned in Error.Code. They are AWS's names, so the caller
@@ -38,6 +40,8 @@ func newError(code, msg string) *Error { return &Error{Code: code, Message: msg}
 var (
 	errSignatureMismatch = newError(CodeSignatureDoesNotMatch,
 		"The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+	// errUnknownAccessKey marks a lookup that found no key; it never
+	// leaves Verify.
 	errUnknownAccessKey = newError(CodeInvalidAccessKeyID,
 		"The AWS Access Key Id you provided does not exist in our records.")
 	errSkewed = newError(CodeRequestTimeTooSkewed,

@@ -179,10 +179,10 @@ func TestUnknownKeyTakesTheSignedPath(t *testing.T) {
 	r := signedDirect(t, "GET", "http://127.0.0.1:9000/bucket/key", "", testTime, "")
 	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), testAK, "AKIANOSUCHKEY0000000", 1))
 	_, err := v.Verify(r)
-	wantCode(t, err, CodeInvalidAccessKeyID)
+	wantCode(t, err, CodeSignatureDoesNotMatch)
 	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "AKIANOSUCHKEY0000000", "AKIANOSUCHKEY0000001", 1))
 	_, err = v.Verify(r)
-	wantCode(t, err, CodeInvalidAccessKeyID)
+	wantCode(t, err, CodeSignatureDoesNotMatch)
 	v.keys.mu.Lock()
 	n := len(v.keys.m)
 	v.keys.mu.Unlock()
@@ -194,5 +194,5 @@ func TestUnknownKeyTakesTheSignedPath(t *testing.T) {
 	target := "http://127.0.0.1:9000/bucket/key?AWSAccessKeyId=NOPE&Expires=" + exp + "&Signature=" +
 		url.QueryEscape(signV2("GET\n\n\n"+exp+"\n/bucket/key"))
 	_, err = v.Verify(mustRequest(t, "GET", target, nil))
-	wantCode(t, err, CodeInvalidAccessKeyID)
+	wantCode(t, err, CodeSignatureDoesNotMatch)
 }

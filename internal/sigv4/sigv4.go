@@ -402,7 +402,9 @@ func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, paylo
 		bufPool.Put(bp)
 	}
 	if unknown {
-		return nil, errUnknownAccessKey
+		// The same answer as a wrong secret: which key ids exist is
+		// nobody's business.
+		return nil, errSignatureMismatch
 	}
 	if !hmac.Equal(got[:], want[:]) {
 		return nil, errSignatureMismatch

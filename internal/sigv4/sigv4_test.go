@@ -221,7 +221,7 @@ func TestHeaderFailures(t *testing.T) {
 		{name: "wrong secret", code: CodeSignatureDoesNotMatch, v: func(v *Verifier) {
 			v.Lookup = testLookup(map[string]string{testAK: testSecret + "x"})
 		}, mutate: func(*http.Request) {}},
-		{name: "unknown key", code: CodeInvalidAccessKeyID, v: func(v *Verifier) {
+		{name: "unknown key", code: CodeSignatureDoesNotMatch, v: func(v *Verifier) {
 			v.Lookup = testLookup(map[string]string{"someone-else": testSecret})
 		}, mutate: func(*http.Request) {}},
 		{name: "changed date", code: CodeAuthorizationHeaderMalformed, mutate: func(r *http.Request) {
@@ -376,7 +376,7 @@ func TestPresignFailures(t *testing.T) {
 			q.Set("X-Amz-Algorithm", "AWS4-HMAC-SHA512")
 			r.URL.RawQuery = q.Encode()
 		}},
-		{name: "unknown key", expires: "60", now: testTime, code: CodeInvalidAccessKeyID, mutate: func(r *http.Request) {
+		{name: "unknown key", expires: "60", now: testTime, code: CodeSignatureDoesNotMatch, mutate: func(r *http.Request) {
 			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, testAK, "NOSUCHKEY", 1)
 		}},
 		{name: "bad escape", expires: "60", now: testTime, code: CodeInvalidArgument, mutate: func(r *http.Request) {

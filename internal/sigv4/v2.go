@@ -125,10 +125,7 @@ func (v *Verifier) checkV2(r *http.Request, pairs []queryPair, presign bool, acc
 			return nil
 		}
 	}
-	if unknown {
-		return errUnknownAccessKey
-	}
-	return errSignatureMismatch
+	return errSignatureMismatch // for an unknown key too, as in finishV4
 }
 
 // stringToSignV2 builds

@@ -158,7 +158,7 @@ func TestV2Failures(t *testing.T) {
 		{name: "presign path signed decoded", code: CodeSignatureDoesNotMatch, target: "/bucket/a%20b?AWSAccessKeyId=" + testAK + "&Expires=" + exp + "&Signature=" +
 			url.QueryEscape(signV2("GET\n\n\n"+exp+"\n/bucket/a b"))},
 		{name: "presign ignores other query", target: "/bucket/key?x-id=GetObject&AWSAccessKeyId=" + testAK + "&Expires=" + exp + "&Signature=" + good},
-		{name: "presign unknown key", code: CodeInvalidAccessKeyID,
+		{name: "presign unknown key", code: CodeSignatureDoesNotMatch,
 			target: "/bucket/key?AWSAccessKeyId=NOPE&Expires=" + exp + "&Signature=" + good},
 		{name: "presign bad expires", code: CodeAccessDenied,
 			target: "/bucket/key?AWSAccessKeyId=" + testAK + "&Expires=soon&Signature=" + good},

@@ -83,7 +83,7 @@ func (t *s3Target) explain(err error, key string) error {
 	case code == "InvalidAccessKeyId":
 		return fmt.Errorf("%s does not know the access key %s: check aws_access_key_id %s: %w", t.desc, t.keyID, t.credSource(), err)
 	case code == "SignatureDoesNotMatch":
-		return fmt.Errorf("%s rejected the request signature: check aws_secret_access_key %s (and the clock): %w", t.desc, t.credSource(), err)
+		return fmt.Errorf("%s rejected the request signature: the access key %s is unknown or disabled there, or aws_secret_access_key %s is wrong (or the clock is): %w", t.desc, t.keyID, t.credSource(), err)
 	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || status == 301:
 		return fmt.Errorf("the bucket %q is in another region than %s: add region=REGION to the store URL: %w", t.bucket, t.region, err)
 	case code == "RequestTimeTooSkewed":
