@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nixbucket/nixbucket/internal/cache"
+	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
@@ -77,7 +77,7 @@ func bucketCmd(args []string) error {
 			return err
 		}
 		return withAdmin(*data, func(a *admin) error {
-			keys, err := cache.PublicKeys(a.ctx, a.store, pos[0])
+			keys, err := binarycache.PublicKeys(a.ctx, a.store, pos[0])
 			if err != nil {
 				return err
 			}
@@ -100,7 +100,7 @@ func bucketInfo(a *admin, bucket string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := cache.PublicKeys(a.ctx, a.store, bucket)
+	keys, err := binarycache.PublicKeys(a.ctx, a.store, bucket)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func bucketKeyCmd(fs *flag.FlagSet, data *string, args []string) error {
 			name = pos[1]
 		}
 		return withAdmin(*data, func(a *admin) error {
-			k, err := cache.NewSigningKey(a.ctx, a.store, pos[0], name)
+			k, err := binarycache.NewSigningKey(a.ctx, a.store, pos[0], name)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/nixbucket/nixbucket/internal/access"
-	"github.com/nixbucket/nixbucket/internal/cache"
+	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/decompress"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -45,7 +45,7 @@ func nixHeaders(q *request, obj meta.Object) {
 			q.w.Header().Set("Cache-Control", immutable)
 		}
 	}
-	if q.Method == http.MethodGet && cache.IsNarinfoKey(q.key) {
+	if q.Method == http.MethodGet && binarycache.IsNarinfoKey(q.key) {
 		q.h.Nix.Touch(q.bucket, q.key)
 	}
 }
@@ -54,7 +54,7 @@ func nixHeaders(q *request, obj meta.Object) {
 // (xz or bzip2 from ls- or log-compression) decoded: it reports whether it
 // did. Such a response has no length and no ranges.
 func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
-	dec, err := cache.Decoder(obj.Headers.ContentEncoding, rd)
+	dec, err := binarycache.Decoder(obj.Headers.ContentEncoding, rd)
 	if dec == nil && err == nil {
 		return false, nil
 	}

@@ -7,7 +7,7 @@ import (
 	"net"
 	"path/filepath"
 
-	"github.com/nixbucket/nixbucket/internal/cache"
+	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
@@ -24,7 +24,7 @@ func (s *Server) ensureDefaultCache(ctx context.Context) error {
 	if err := s.objects.CreateBucket(ctx, DefaultCache); err != nil && !errors.Is(err, meta.ErrBucketExists) {
 		return fmt.Errorf("creating bucket %s: %w", DefaultCache, err)
 	}
-	_, err := cache.NewSigningKey(ctx, s.meta, DefaultCache, "")
+	_, err := binarycache.NewSigningKey(ctx, s.meta, DefaultCache, "")
 	return err
 }
 
@@ -44,7 +44,7 @@ func (s *Server) scheme() string {
 // never holds the admin secret, since it goes to the log: it names the
 // files that hold the secret and the commands that read them.
 func (s *Server) Banner(ctx context.Context, endpoint string) string {
-	pub, _ := cache.PublicKeys(ctx, s.meta, DefaultCache)
+	pub, _ := binarycache.PublicKeys(ctx, s.meta, DefaultCache)
 	host := endpoint
 	if u, _, err := net.SplitHostPort(trimScheme(endpoint)); err == nil {
 		host = u

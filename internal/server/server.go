@@ -1,5 +1,6 @@
 // Package server wires the storage, metadata, object core and protocol
-// front ends into one http.Handler. End-to-end tests run exactly this.
+// front ends into one http.Handler. The in-process tests (inproc_*_test.go)
+// run exactly this, and so does `nixbucket serve`.
 package server
 
 import (
@@ -14,7 +15,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
-	"github.com/nixbucket/nixbucket/internal/cache"
+	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -44,7 +45,7 @@ type Server struct {
 	meta    meta.Store
 	objects *objects.Service
 	access  *access.Service
-	cache   *cache.Service
+	cache   *binarycache.Service
 	handler http.Handler
 	lock    *os.File
 	blobs   *localfs.Backend
@@ -89,8 +90,8 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
 	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space}
-	s.objects.Hook = &cache.Hook{Objects: s.objects, Keys: store}
-	s.cache = &cache.Service{Store: store, Log: log}
+	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
+	s.cache = &binarycache.Service{Store: store, Log: log}
 	start := time.Now()
 	if n, err := s.objects.Sweep(ctx, start); err != nil {
 		s.Close()

@@ -47,7 +47,7 @@ func (t *txn) needBucket(name string) error {
 // CreateBucket creates a bucket; meta.ErrBucketExists if it exists. It
 // advances the generation: BucketPolicy's answer for the name changes.
 func (s *Store) CreateBucket(ctx context.Context, b meta.Bucket) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		ok, err := t.exists(qBucketExists, b.Name)
 		if err != nil {
 			return fmt.Errorf("look up bucket %q: %w", b.Name, err)
@@ -102,7 +102,7 @@ func (s *Store) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 // signing keys: meta.ErrNoSuchBucket, meta.ErrBucketNotEmpty while it
 // holds objects or uploads.
 func (s *Store) DeleteBucket(ctx context.Context, name string) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		if err := t.needBucket(name); err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 // PutAccessKey stores a new access key; meta.ErrAccessKeyExists if the ID
 // is taken.
 func (s *Store) PutAccessKey(ctx context.Context, k meta.AccessKey) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		ok, err := t.exists(qAccessKeyExist, k.ID)
 		if err != nil {
 			return fmt.Errorf("look up access key %q: %w", k.ID, err)

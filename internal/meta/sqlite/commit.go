@@ -36,7 +36,7 @@ var (
 type writeReq struct {
 	ctx      context.Context
 	fn       func(t *txn) error
-	iam      bool  // a change IAM caches must see: advance the generation
+	announce bool  // a change that caches elsewhere must see: advance the generation
 	err      error // fn's error unchanged, or the batch's
 	panicked any   // fn's panic, re-raised on the caller's goroutine
 	done     chan struct{}
@@ -50,12 +50,12 @@ func (s *Store) write(ctx context.Context, fn func(t *txn) error) error {
 	return s.submit(&writeReq{ctx: ctx, fn: fn})
 }
 
-// writeIAM is write for a change of identity data (users, keys, tokens,
+// writeAnnounced is write for a change of identity data (users, keys, tokens,
 // policies, settings) or of other data servers cache the same way (Nix
 // cache settings, signing keys): once it committed, the generation
 // advances, here and in every other process that has the database open.
-func (s *Store) writeIAM(ctx context.Context, fn func(t *txn) error) error {
-	return s.submit(&writeReq{ctx: ctx, fn: fn, iam: true})
+func (s *Store) writeAnnounced(ctx context.Context, fn func(t *txn) error) error {
+	return s.submit(&writeReq{ctx: ctx, fn: fn, announce: true})
 }
 
 // submit hands r to the committer and waits for its outcome.
@@ -164,15 +164,15 @@ func (s *Store) commit(batch []*writeReq) {
 		tx.Rollback()
 		return
 	}
-	iam := false
+	announce := false
 	for _, r := range batch {
-		iam = iam || r.iam && r.err == nil && r.panicked == nil
+		announce = announce || r.announce && r.err == nil && r.panicked == nil
 	}
 	err = tx.Commit()
 	// After the commit, and before any caller returns: see gen.go. Also
 	// after a failed commit, which may have happened: a needless advance
 	// costs a cache a reload, a missed one leaves it stale.
-	if iam {
+	if announce {
 		s.gen.Load().bump() // Close clears gen only after the committer stopped
 	}
 	if err != nil {

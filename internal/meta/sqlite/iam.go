@@ -69,7 +69,7 @@ func (s *Store) CreateUser(ctx context.Context, u meta.User) error {
 	if u.Name == rootUser {
 		return fmt.Errorf("create user %q: %w (the administrator)", u.Name, meta.ErrUserExists)
 	}
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		ok, err := t.exists(qUserExists, u.Name)
 		if err != nil {
 			return fmt.Errorf("look up user %q: %w", u.Name, err)
@@ -125,7 +125,7 @@ func (s *Store) Users(ctx context.Context) ([]meta.User, error) {
 // DeleteUser deletes a user with its access keys and tokens:
 // meta.ErrNoSuchUser.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		// A missing user ("root" among them) keeps the keys that carry
 		// its name.
 		ok, err := t.exists(qUserExists, name)
@@ -148,7 +148,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 // SetUserPolicy replaces the user's policy, nil removes it:
 // meta.ErrNoSuchUser.
 func (s *Store) SetUserPolicy(ctx context.Context, name string, policy []byte) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		n, err := affected(t.exec(qSetUserPolicy, policyValue(policy), name))
 		if err != nil {
 			return fmt.Errorf("set policy of user %q: %w", name, err)
@@ -162,7 +162,7 @@ func (s *Store) SetUserPolicy(ctx context.Context, name string, policy []byte) e
 
 // SetAccessKeyEnabled enables or disables a key: meta.ErrNoSuchAccessKey.
 func (s *Store) SetAccessKeyEnabled(ctx context.Context, id string, enabled bool) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		n, err := affected(t.exec(qSetKeyEnabled, enabled, id))
 		if err != nil {
 			return fmt.Errorf("update access key %q: %w", id, err)
@@ -176,7 +176,7 @@ func (s *Store) SetAccessKeyEnabled(ctx context.Context, id string, enabled bool
 
 // DeleteAccessKey deletes a key: meta.ErrNoSuchAccessKey.
 func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		n, err := affected(t.exec(qDeleteKey, id))
 		if err != nil {
 			return fmt.Errorf("delete access key %q: %w", id, err)
@@ -195,7 +195,7 @@ func (s *Store) PutToken(ctx context.Context, tok meta.Token) error {
 	if len(tok.Hash) == 0 {
 		return fmt.Errorf("put token %q: no hash", tok.ID)
 	}
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		ok, err := t.exists(qUserExists, tok.User)
 		if err != nil {
 			return fmt.Errorf("look up user %q: %w", tok.User, err)
@@ -269,7 +269,7 @@ func (s *Store) Tokens(ctx context.Context) ([]meta.Token, error) {
 
 // DeleteToken revokes a token: meta.ErrNoSuchToken.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		n, err := affected(t.exec(qDeleteToken, id))
 		if err != nil {
 			return fmt.Errorf("delete token %q: %w", id, err)
@@ -284,7 +284,7 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 // SetBucketPolicy stores the bucket's policy, nil removes it:
 // meta.ErrNoSuchBucket.
 func (s *Store) SetBucketPolicy(ctx context.Context, bucket string, policy []byte) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		if err := t.needBucket(bucket); err != nil {
 			return err
 		}
@@ -333,7 +333,7 @@ func (s *Store) Setting(ctx context.Context, name string) (string, error) {
 
 // SetSetting stores a server-wide setting.
 func (s *Store) SetSetting(ctx context.Context, name, value string) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		if _, err := t.exec(qSetSetting, name, value); err != nil {
 			return fmt.Errorf("set setting %q: %w", name, err)
 		}

@@ -11,7 +11,7 @@ import (
 
 // A bucket's cache settings and signing keys change rarely and are read on
 // every nix-cache-info and narinfo write, so the server caches them as it
-// caches identity data: their writes advance the generation (writeIAM).
+// caches identity data: their writes advance the generation (writeAnnounced).
 
 var (
 	// qCacheSettings tells a missing bucket (no row) from one without
@@ -50,7 +50,7 @@ func (s *Store) CacheSettings(ctx context.Context, bucket string) (meta.CacheSet
 // SetCacheSettings stores the bucket's settings: meta.ErrNoSuchBucket. It
 // advances the generation.
 func (s *Store) SetCacheSettings(ctx context.Context, bucket string, cs meta.CacheSettings) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		if err := t.needBucket(bucket); err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k meta.SigningKey) error {
 	if k.Name == "" || k.Secret == "" {
 		return fmt.Errorf("add signing key %q to %q: empty name or secret", k.Name, k.Bucket)
 	}
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		if err := t.needBucket(k.Bucket); err != nil {
 			return err
 		}
@@ -122,7 +122,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k meta.SigningKey) error {
 // RemoveSigningKey deletes a signing key: meta.ErrNoSuchSigningKey, also
 // when the bucket is missing. It advances the generation.
 func (s *Store) RemoveSigningKey(ctx context.Context, bucket, name string) error {
-	return s.writeIAM(ctx, func(t *txn) error {
+	return s.writeAnnounced(ctx, func(t *txn) error {
 		n, err := affected(t.exec(qDeleteSigningKey, bucket, name))
 		if err != nil {
 			return fmt.Errorf("remove signing key %q of %q: %w", name, bucket, err)

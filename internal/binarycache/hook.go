@@ -1,7 +1,8 @@
-// Package cache makes every bucket a Nix binary cache: it checks, signs and
-// indexes narinfos whichever protocol uploads them, and knows what the
-// binary-cache protocol serves (nix-cache-info, content types, encodings).
-package cache
+// Package binarycache is the Nix binary-cache protocol, which makes every
+// bucket a Nix binary cache: it checks, signs and indexes narinfos
+// whichever protocol uploads them, and knows what the protocol serves
+// (nix-cache-info, content types, encodings).
+package binarycache
 
 import (
 	"bytes"

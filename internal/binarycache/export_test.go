@@ -1,4 +1,4 @@
-package cache
+package binarycache
 
 // Encode and Decode expose the encoders to the external tests.
 var (

@@ -1,4 +1,4 @@
-package cache_test
+package binarycache_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package cache_test
+package binarycache_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbucket/nixbucket/internal/cache"
+	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
@@ -48,12 +48,12 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { store.Close() })
 	counted := &countingBlobs{Backend: blobs}
 	e := &env{store: store, objs: &objects.Service{Meta: store, Blobs: counted}, opens: counted}
-	e.objs.Hook = &cache.Hook{Objects: e.objs, Keys: store}
+	e.objs.Hook = &binarycache.Hook{Objects: e.objs, Keys: store}
 	ctx := context.Background()
 	if err := e.objs.CreateBucket(ctx, bucket); err != nil {
 		t.Fatal(err)
 	}
-	if e.key, err = cache.NewSigningKey(ctx, store, bucket, ""); err != nil {
+	if e.key, err = binarycache.NewSigningKey(ctx, store, bucket, ""); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -138,7 +138,7 @@ func TestRejects(t *testing.T) {
 			n := *base
 			c.edit(&n)
 			_, err := e.put(t, c.key, []byte(n.String()), "")
-			var rej *cache.Rejection
+			var rej *binarycache.Rejection
 			if !errors.As(err, &rej) || !errors.Is(err, objects.ErrRejected) || !strings.Contains(err.Error(), c.field) {
 				t.Fatalf("err = %v, want a rejection naming %s", err, c.field)
 			}
@@ -201,14 +201,14 @@ func compress(t *testing.T, enc string, b []byte) []byte {
 		w.Close()
 		return buf.Bytes()
 	}
-	out, err := cache.Encode(enc, b)
+	out, err := binarycache.Encode(enc, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func decoderFor(enc string, b []byte) ([]byte, error) { return cache.Decode(enc, b, 1<<20) }
+func decoderFor(enc string, b []byte) ([]byte, error) { return binarycache.Decode(enc, b, 1<<20) }
 
 func TestIsNarinfoKey(t *testing.T) {
 	for key, want := range map[string]bool{
@@ -219,14 +219,14 @@ func TestIsNarinfoKey(t *testing.T) {
 		hash + ".ls":                               false,
 		"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.narinfo": false, // 'e' is not in Nix's base-32
 	} {
-		if got := cache.IsNarinfoKey(key); got != want {
+		if got := binarycache.IsNarinfoKey(key); got != want {
 			t.Errorf("IsNarinfoKey(%q) = %v", key, got)
 		}
 	}
 }
 
 func TestInfo(t *testing.T) {
-	got := string(cache.Info(meta.CacheSettings{Priority: 30, WantMassQuery: false}))
+	got := string(binarycache.Info(meta.CacheSettings{Priority: 30, WantMassQuery: false}))
 	want := "StoreDir: /nix/store\nWantMassQuery: 0\nPriority: 30\n"
 	if got != want {
 		t.Fatalf("Info = %q, want %q", got, want)
@@ -239,7 +239,7 @@ func TestTouchBatches(t *testing.T) {
 	if _, err := e.put(t, hash+".narinfo", []byte(ni.String()), ""); err != nil {
 		t.Fatal(err)
 	}
-	s := &cache.Service{Store: e.store}
+	s := &binarycache.Service{Store: e.store}
 	before := time.Now()
 	s.Touch(bucket, hash+".narinfo")
 	s.Touch(bucket, "nar/x.nar") // not a narinfo: ignored
@@ -258,7 +258,7 @@ func TestTouchBatches(t *testing.T) {
 func TestCacheInfoFollowsSettings(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	s := &cache.Service{Store: e.store}
+	s := &binarycache.Service{Store: e.store}
 	for _, st := range []meta.CacheSettings{{Priority: 40, WantMassQuery: true}, {Priority: 10, WantMassQuery: false}, {Priority: 99, WantMassQuery: true}} {
 		if err := e.store.SetCacheSettings(ctx, bucket, st); err != nil {
 			t.Fatal(err)
@@ -268,7 +268,7 @@ func TestCacheInfoFollowsSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := cache.Info(st); string(got) != string(want) {
+			if want := binarycache.Info(st); string(got) != string(want) {
 				t.Fatalf("CacheInfo = %q, want %q", got, want)
 			}
 		}

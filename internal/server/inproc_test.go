@@ -1,8 +1,10 @@
 package server_test
 
-// The end-to-end suite: it runs the real http.Handler that `nixbucket serve`
-// runs, on an httptest server, and drives it with aws-sdk-go-v2, minio-go
-// and hand-signed requests, asserting AWS's error codes and XML shapes.
+// The in-process suite (inproc_*_test.go): it runs the real http.Handler
+// that `nixbucket serve` runs, in this process on an httptest server, and
+// drives it with aws-sdk-go-v2, minio-go and hand-signed requests,
+// asserting AWS's error codes and XML shapes. The black-box suite that runs
+// the built binary with real clients is the e2e package.
 //
 // Every env records each request's payload mode (x-amz-content-sha256) and
 // each response's status, so a test can prove which wire format a client
