@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 func TestUnknownPolicyActionRefused(t *testing.T) {
@@ -59,17 +61,11 @@ func TestUnknownPolicyActionRefused(t *testing.T) {
 // TestSharedPolicyFixturesHaveKnownActions: the policies users copy from
 // the docs stay valid.
 func TestSharedPolicyFixturesHaveKnownActions(t *testing.T) {
-	dir := os.Getenv("NIXBUCKET_SHARED")
-	if dir == "" {
-		dir = "/work/shared"
-	}
+	dir := testenv.SharedDir(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "fixtures", "policies", "*.json"))
 	local, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no policy fixtures under %s", dir)
-		}
-		t.Logf("no shared fixtures under %s", dir)
+		t.Fatalf("no policy fixtures under %s", dir)
 	}
 	for _, f := range append(files, local...) {
 		b, err := os.ReadFile(f)

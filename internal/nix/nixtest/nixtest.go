@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -93,9 +92,8 @@ var closure struct {
 func Closure(t testing.TB) []string {
 	t.Helper()
 	Require(t, "nix-build", "nix-store")
+	script := filepath.Join(testenv.SharedDir(t), "corpus", "make-closure.sh")
 	closure.once.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		script := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "corpus", "make-closure.sh")
 		if _, err := os.Stat(script); err != nil {
 			closure.err = fmt.Errorf("the corpus script is missing: %w", err)
 			return
