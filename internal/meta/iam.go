@@ -61,6 +61,11 @@ type IAM interface {
 	// ErrNoSuchUser.
 	SetUserPolicy(ctx context.Context, name string, policy []byte) error
 
+	// PutAccessKey stores a new key: ErrAccessKeyExists for an ID in use.
+	PutAccessKey(ctx context.Context, k AccessKey) error
+	AccessKey(ctx context.Context, id string) (AccessKey, error) // ErrNoSuchAccessKey
+	AccessKeys(ctx context.Context) ([]AccessKey, error)
+
 	// SetAccessKeyEnabled enables or disables a key: ErrNoSuchAccessKey.
 	SetAccessKeyEnabled(ctx context.Context, id string, enabled bool) error
 	DeleteAccessKey(ctx context.Context, id string) error // ErrNoSuchAccessKey

@@ -183,9 +183,5 @@ type Store interface {
 	// refers to it. The sweeper uses it.
 	Referenced(ctx context.Context, blobs []string) (map[string]bool, error)
 
-	PutAccessKey(ctx context.Context, k AccessKey) error // ErrAccessKeyExists
-	AccessKey(ctx context.Context, id string) (AccessKey, error)
-	AccessKeys(ctx context.Context) ([]AccessKey, error)
-
 	Close() error
 }
