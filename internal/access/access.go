@@ -36,6 +36,7 @@ type Identity struct {
 // Store is what access needs from the metadata store.
 type Store interface {
 	meta.IAM
+	meta.Announcer
 }
 
 // Service authenticates and authorizes. Create it with New.

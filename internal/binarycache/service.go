@@ -15,9 +15,9 @@ import (
 type Store interface {
 	Keys
 	CacheSettings(ctx context.Context, bucket string) (meta.CacheSettings, error)
-	// Generation advances with every change of cache settings, in any
-	// process (see meta.IAM).
-	Generation(ctx context.Context) (uint64, error)
+	// The generation announces every change of cache settings, in any
+	// process.
+	meta.Announcer
 	TouchNarinfos(ctx context.Context, bucket string, hashes []string, at time.Time) error
 }
 

@@ -4,7 +4,7 @@
 //
 // Entries are valid while the generation they were read under has not
 // moved. The generation is the store's change announcement
-// (meta.IAM.Generation) or a counter of the caller's own, and it only moves
+// (meta.Announcer) or a counter of the caller's own, and it only moves
 // forward. Every use follows one pattern:
 //
 //	gen := <read the generation>           // before loading

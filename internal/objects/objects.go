@@ -21,7 +21,7 @@ import (
 // sentinel errors (meta.ErrNoSuchKey, ...) pass through unchanged.
 var (
 	ErrInvalidBucketName = errors.New("invalid bucket name")
-	ErrInvalidKey        = errors.New("invalid key")
+	ErrInvalidKey        = meta.ErrInvalidKey
 	ErrKeyTooLong        = errors.New("key too long")
 	ErrBadDigest         = errors.New("content-md5 mismatch")
 	ErrSHA256Mismatch    = errors.New("x-amz-content-sha256 mismatch")

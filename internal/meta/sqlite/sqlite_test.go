@@ -32,7 +32,22 @@ func openTemp(t testing.TB) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	metatest.Run(t, func(t *testing.T) meta.Store { return openTemp(t) })
+	metatest.Run(t, func(t *testing.T) (meta.Store, metatest.Reopen) {
+		path := filepath.Join(t.TempDir(), "meta.db")
+		open := func(t *testing.T) meta.Store {
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			return s
+		}
+		return open(t), open
+	})
 }
 
 func TestReopenKeepsData(t *testing.T) {
