@@ -2,35 +2,35 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
+	"github.com/nixbucket/nixbucket/internal/meta/backend"
 )
 
 // admin is an open data directory for the user, token and bucket commands.
 // They write the metadata store directly, so they work while the server
 // runs; the server sees each change on its next request.
 type admin struct {
-	store  *sqlite.Store
+	store  meta.Store
 	access *access.Service
 	ctx    context.Context
 }
 
 func openAdmin(data string) (*admin, error) {
-	path := filepath.Join(data, "meta.db")
-	if _, err := os.Stat(path); err != nil {
+	store, err := backend.OpenExisting(data)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass --data): %w", data, data, err)
 	}
-	store, err := sqlite.Open(path)
 	if err != nil {
 		return nil, err
 	}

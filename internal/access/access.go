@@ -11,7 +11,6 @@
 package access
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -37,9 +36,7 @@ type Identity struct {
 // Store is what access needs from the metadata store.
 type Store interface {
 	meta.IAM
-	AccessKey(ctx context.Context, id string) (meta.AccessKey, error)
-	AccessKeys(ctx context.Context) ([]meta.AccessKey, error)
-	PutAccessKey(ctx context.Context, k meta.AccessKey) error
+	meta.Announcer
 }
 
 // Service authenticates and authorizes. Create it with New.

@@ -1,12 +1,10 @@
 package access_test
 
 import (
+	"context"
 	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -239,46 +237,46 @@ func TestKeyChangesTakeEffect(t *testing.T) {
 	}
 }
 
-// TestKeyDisableConcurrent disables a key through a second Store while
-// other goroutines authenticate with it: a call that starts after the
-// disable returned must fail, whatever the goroutines left in the cache.
+// TestKeyDisableConcurrent disables a key through a second Store while a
+// lookup A, begun before, has read the key enabled and is about to cache
+// it. Whether A fills the cache before or after a lookup begun after the
+// disable moved the cache to the new generation, every lookup begun after
+// the disable returned fails; A itself, begun before, may succeed.
 func TestKeyDisableConcurrent(t *testing.T) {
-	e := newEnv(t)
-	k := e.user("alice", "")
-	cli := e.CLI()
-	for round := range 20 {
-		var disabled atomic.Bool
-		var late atomic.Int64 // successes that started after the disable
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					after := disabled.Load()
-					if _, err := e.svc.KeyIdentity(e.ctx, k.ID); after && err == nil {
-						late.Add(1)
-					}
+	for _, order := range []string{"fill first", "newer lookup first"} {
+		t.Run(order, func(t *testing.T) {
+			e := newEnv(t)
+			k := e.user("alice", "")
+			arrived, release := make(chan struct{}), make(chan struct{})
+			access.SetTestHookFill(t, func(ctx context.Context, what, name string) {
+				if role(ctx) == "A" && what == "key" {
+					close(arrived)
+					<-release
 				}
 			})
-		}
-		time.Sleep(time.Millisecond)
-		if err := cli.SetAccessKeyEnabled(e.ctx, k.ID, false); err != nil {
-			t.Fatal(err)
-		}
-		disabled.Store(true)
-		time.Sleep(time.Millisecond)
-		close(stop)
-		wg.Wait()
-		if n := late.Load(); n > 0 {
-			t.Fatalf("round %d: the disabled key was accepted %d times", round, n)
-		}
-		if err := cli.SetAccessKeyEnabled(e.ctx, k.ID, true); err != nil {
-			t.Fatal(err)
-		}
+			errA := make(chan error, 1)
+			go func() {
+				_, err := e.svc.KeyIdentity(context.WithValue(e.ctx, roleKey{}, "A"), k.ID)
+				errA <- err
+			}()
+			<-arrived // A read the key enabled
+			if err := e.CLI().SetAccessKeyEnabled(e.ctx, k.ID, false); err != nil {
+				t.Fatal(err)
+			}
+			if order == "newer lookup first" {
+				if _, err := e.svc.KeyIdentity(e.ctx, k.ID); err == nil {
+					t.Error("a lookup begun after the disable accepted the key")
+				}
+			}
+			close(release)
+			if err := <-errA; err != nil {
+				t.Errorf("A, begun before the disable: %v", err)
+			}
+			for range 2 {
+				if _, err := e.svc.KeyIdentity(e.ctx, k.ID); err == nil {
+					t.Fatal("the disabled key was accepted after A filled the cache")
+				}
+			}
+		})
 	}
 }

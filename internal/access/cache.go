@@ -4,23 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
+	"github.com/nixbucket/nixbucket/internal/gencache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/policy"
 )
 
-// cache holds what the store said under one generation. Entries loaded
-// while the generation was g are only stored if it is still g, so a
-// lookup racing a change can never leave stale data under a newer
-// generation.
+// cache holds what the store said, each map valid while the store's
+// generation has not moved (see gencache: a lookup racing a change can
+// never leave stale data under a newer generation).
 type cache struct {
-	mu      sync.RWMutex
-	gen     uint64
-	keys    map[string]meta.AccessKey
-	users   map[string]*policy.Policy // nil: the user has no policy
-	buckets map[string]*policy.Policy // nil: the bucket has no policy
-	tokens  map[string]tokenEntry
+	keys    gencache.Cache[string, meta.AccessKey]
+	users   gencache.Cache[string, *policy.Policy] // nil: the user has no policy
+	buckets gencache.Cache[string, *policy.Policy] // nil: the bucket has no policy
+	tokens  gencache.Cache[string, tokenEntry]
 }
 
 type tokenEntry struct {
@@ -35,57 +32,32 @@ type tokenEntry struct {
 const maxEntries = 10000
 
 func (c *cache) init() {
-	c.keys = map[string]meta.AccessKey{}
-	c.users = map[string]*policy.Policy{}
-	c.buckets = map[string]*policy.Policy{}
-	c.tokens = map[string]tokenEntry{}
+	c.keys.MaxCost = maxEntries
+	c.users.MaxCost = maxEntries
+	c.buckets.MaxCost = maxEntries
+	c.tokens.MaxCost = maxEntries
 }
 
-// current makes the cache match the store's generation and returns it.
+// current returns the store's generation, read before any load that
+// is cached under it.
 func (s *Service) current(ctx context.Context) (uint64, error) {
 	gen, err := s.store.Generation(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("reading access generation: %w", err)
 	}
-	c := &s.cache
-	c.mu.RLock()
-	ok := c.gen == gen
-	c.mu.RUnlock()
-	if !ok {
-		c.mu.Lock()
-		if c.gen < gen { // never back: see TestCacheStaleAfterChange
-			c.init()
-			c.gen = gen
-		}
-		c.mu.Unlock()
-	}
 	return gen, nil
 }
 
-// lookup reads m()[k] under the read lock, if the cache is at gen.
-func lookup[V any](c *cache, gen uint64, m func() map[string]V, k string) (V, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.gen != gen {
-		var zero V
-		return zero, false
-	}
-	v, ok := m()[k]
-	return v, ok
-}
+// testHookFill, if set, runs after a load from the store and before its
+// answer is offered to the cache: tests stop a lookup there.
+var testHookFill func(ctx context.Context, what, name string)
 
-// remember stores m[k] = v if the generation is still gen.
-func remember[V any](c *cache, gen uint64, m func() map[string]V, k string, v V) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
-		return
+// fill offers v, loaded after the Get that gave t, to c.
+func fill[V any](ctx context.Context, c *gencache.Cache[string, V], t gencache.Ticket, what, name string, v V) {
+	if testHookFill != nil {
+		testHookFill(ctx, what, name)
 	}
-	mm := m()
-	if len(mm) >= maxEntries {
-		clear(mm)
-	}
-	mm[k] = v
+	c.Put(t, name, v)
 }
 
 // accessKey returns an access key, from the cache when current.
@@ -94,30 +66,32 @@ func (s *Service) accessKey(ctx context.Context, id string) (meta.AccessKey, err
 	if err != nil {
 		return meta.AccessKey{}, err
 	}
-	if k, ok := lookup(&s.cache, gen, func() map[string]meta.AccessKey { return s.cache.keys }, id); ok {
+	k, t, ok := s.cache.keys.Get(gen, id)
+	if ok {
 		if k.ID == "" {
 			return meta.AccessKey{}, fmt.Errorf("access key %s: %w", id, meta.ErrNoSuchAccessKey)
 		}
 		return k, nil
 	}
-	k, err := s.store.AccessKey(ctx, id)
+	k, err = s.store.AccessKey(ctx, id)
 	if errors.Is(err, meta.ErrNoSuchAccessKey) {
 		// A miss is remembered like a hit (as a key with no ID), so an
 		// unknown key costs what a known one does: no database round
 		// trip that would tell them apart.
-		remember(&s.cache, gen, func() map[string]meta.AccessKey { return s.cache.keys }, id, meta.AccessKey{})
+		fill(ctx, &s.cache.keys, t, "key", id, meta.AccessKey{})
 		return meta.AccessKey{}, err
 	}
 	if err != nil {
 		return meta.AccessKey{}, err
 	}
-	remember(&s.cache, gen, func() map[string]meta.AccessKey { return s.cache.keys }, id, k)
+	fill(ctx, &s.cache.keys, t, "key", id, k)
 	return k, nil
 }
 
 // userPolicy returns a user's parsed identity policy, nil for none.
 func (s *Service) userPolicy(ctx context.Context, gen uint64, name string) (*policy.Policy, error) {
-	if p, ok := lookup(&s.cache, gen, func() map[string]*policy.Policy { return s.cache.users }, name); ok {
+	p, t, ok := s.cache.users.Get(gen, name)
+	if ok {
 		return p, nil
 	}
 	u, err := s.store.User(ctx, name)
@@ -127,7 +101,7 @@ func (s *Service) userPolicy(ctx context.Context, gen uint64, name string) (*pol
 	if err != nil {
 		return nil, err
 	}
-	var p *policy.Policy
+	p = nil
 	if u.Policy != nil {
 		if p, err = policy.ParseIdentity(u.Policy); err != nil {
 			// Stored policies were validated; one that no longer parses
@@ -136,17 +110,17 @@ func (s *Service) userPolicy(ctx context.Context, gen uint64, name string) (*pol
 			p = nil
 		}
 	}
-	remember(&s.cache, gen, func() map[string]*policy.Policy { return s.cache.users }, name, p)
+	fill(ctx, &s.cache.users, t, "user", name, p)
 	return p, nil
 }
 
 // bucketPolicy returns a bucket's parsed policy, nil for none.
 func (s *Service) bucketPolicy(ctx context.Context, gen uint64, bucket string) (*policy.Policy, error) {
-	if p, ok := lookup(&s.cache, gen, func() map[string]*policy.Policy { return s.cache.buckets }, bucket); ok {
+	p, t, ok := s.cache.buckets.Get(gen, bucket)
+	if ok {
 		return p, nil
 	}
 	doc, err := s.store.BucketPolicy(ctx, bucket)
-	var p *policy.Policy
 	switch {
 	case errors.Is(err, meta.ErrNoSuchBucketPolicy), errors.Is(err, meta.ErrNoSuchBucket):
 	case err != nil:
@@ -157,13 +131,14 @@ func (s *Service) bucketPolicy(ctx context.Context, gen uint64, bucket string) (
 			p = nil
 		}
 	}
-	remember(&s.cache, gen, func() map[string]*policy.Policy { return s.cache.buckets }, bucket, p)
+	fill(ctx, &s.cache.buckets, t, "bucket", bucket, p)
 	return p, nil
 }
 
 // token returns a token and its parsed policy.
 func (s *Service) token(ctx context.Context, gen uint64, id string) (tokenEntry, error) {
-	if e, ok := lookup(&s.cache, gen, func() map[string]tokenEntry { return s.cache.tokens }, id); ok {
+	e, tk, ok := s.cache.tokens.Get(gen, id)
+	if ok {
 		if e.missing {
 			return tokenEntry{}, fmt.Errorf("token %s: %w", id, meta.ErrNoSuchToken)
 		}
@@ -172,13 +147,13 @@ func (s *Service) token(ctx context.Context, gen uint64, id string) (tokenEntry,
 	t, err := s.store.Token(ctx, id)
 	if errors.Is(err, meta.ErrNoSuchToken) {
 		// Remembered like a hit, for the reason accessKey gives.
-		remember(&s.cache, gen, func() map[string]tokenEntry { return s.cache.tokens }, id, tokenEntry{missing: true})
+		fill(ctx, &s.cache.tokens, tk, "token", id, tokenEntry{missing: true})
 		return tokenEntry{}, err
 	}
 	if err != nil {
 		return tokenEntry{}, err
 	}
-	e := tokenEntry{tok: t}
+	e = tokenEntry{tok: t}
 	if t.Policy != nil {
 		if e.policy, err = policy.ParseIdentity(t.Policy); err != nil {
 			// A token whose narrowing policy is unreadable must not be
@@ -186,6 +161,6 @@ func (s *Service) token(ctx context.Context, gen uint64, id string) (tokenEntry,
 			return tokenEntry{}, fmt.Errorf("%w: token %s policy: %v", ErrBadCredentials, id, err)
 		}
 	}
-	remember(&s.cache, gen, func() map[string]tokenEntry { return s.cache.tokens }, id, e)
+	fill(ctx, &s.cache.tokens, tk, "token", id, e)
 	return e, nil
 }

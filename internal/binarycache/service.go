@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/gencache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
@@ -14,9 +15,9 @@ import (
 type Store interface {
 	Keys
 	CacheSettings(ctx context.Context, bucket string) (meta.CacheSettings, error)
-	// Generation advances with every change of cache settings, in any
-	// process (see meta.IAM).
-	Generation(ctx context.Context) (uint64, error)
+	// The generation announces every change of cache settings, in any
+	// process.
+	meta.Announcer
 	TouchNarinfos(ctx context.Context, bucket string, hashes []string, at time.Time) error
 }
 
@@ -29,9 +30,8 @@ type Service struct {
 	mu      sync.Mutex
 	touched map[string]map[string]time.Time // bucket → hash → last read
 
-	infoMu  sync.Mutex
-	infoGen uint64            // the generation infos were read under
-	infos   map[string][]byte // bucket → nix-cache-info
+	infosOnce sync.Once
+	infos     gencache.Cache[string, []byte] // bucket → nix-cache-info
 }
 
 // maxInfos bounds the remembered nix-cache-infos (one per bucket).
@@ -45,12 +45,8 @@ func (s *Service) CacheInfo(ctx context.Context, bucket string) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.infoMu.Lock()
-	if s.infoGen != gen || len(s.infos) >= maxInfos {
-		s.infos, s.infoGen = nil, gen
-	}
-	info, ok := s.infos[bucket]
-	s.infoMu.Unlock()
+	s.infosOnce.Do(func() { s.infos.MaxCost = maxInfos })
+	info, t, ok := s.infos.Get(gen, bucket)
 	if ok {
 		return info, nil
 	}
@@ -59,16 +55,7 @@ func (s *Service) CacheInfo(ctx context.Context, bucket string) ([]byte, error) 
 		return nil, err
 	}
 	info = Info(st)
-	s.infoMu.Lock()
-	// Settings read while the generation was gen; a change since then
-	// moved it, and this answer may predate the change.
-	if s.infoGen == gen {
-		if s.infos == nil {
-			s.infos = map[string][]byte{}
-		}
-		s.infos[bucket] = info
-	}
-	s.infoMu.Unlock()
+	s.infos.Put(t, bucket, info)
 	return info, nil
 }
 

@@ -43,15 +43,7 @@ type Token struct {
 // no tokens and no policy, CreateUser refuses its name, and DeleteUser
 // does not know it.
 //
-// Generation returns a number that changes after every committed change
-// made here, by this process or another one sharing the store (the CLI
-// edits users while the server runs); also after PutAccessKey,
-// CreateBucket and DeleteBucket. Reads never change it; a write that
-// changed nothing may. It is cheap enough to call on every request, so
-// caches of users and policies can check they are current. It changes
-// only once the change committed, so a cache that reads it before
-// loading, and reloads when it differs, never keeps data older than the
-// generation it stored them under.
+// Every change made here is announced (see Announcer).
 type IAM interface {
 	CreateUser(ctx context.Context, u User) error        // ErrUserExists, also for "root"
 	User(ctx context.Context, name string) (User, error) // ErrNoSuchUser
@@ -60,6 +52,11 @@ type IAM interface {
 	// SetUserPolicy replaces the user's policy; nil removes it.
 	// ErrNoSuchUser.
 	SetUserPolicy(ctx context.Context, name string, policy []byte) error
+
+	// PutAccessKey stores a new key: ErrAccessKeyExists for an ID in use.
+	PutAccessKey(ctx context.Context, k AccessKey) error
+	AccessKey(ctx context.Context, id string) (AccessKey, error) // ErrNoSuchAccessKey
+	AccessKeys(ctx context.Context) ([]AccessKey, error)
 
 	// SetAccessKeyEnabled enables or disables a key: ErrNoSuchAccessKey.
 	SetAccessKeyEnabled(ctx context.Context, id string, enabled bool) error
@@ -84,6 +81,4 @@ type IAM interface {
 	// account id); a missing name reads as "".
 	Setting(ctx context.Context, name string) (string, error)
 	SetSetting(ctx context.Context, name, value string) error
-
-	Generation(ctx context.Context) (uint64, error)
 }

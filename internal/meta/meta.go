@@ -1,6 +1,10 @@
 // Package meta defines the metadata store: buckets, objects (key → blob
 // segments), multipart uploads and access keys.
 //
+// Times are kept to the microsecond or better: a stored time reads back
+// in UTC, within a microsecond of what was stored (PostgreSQL keeps
+// microseconds; SQLite here keeps nanoseconds).
+//
 // Every Store method is one transaction: it either happens whole or not at
 // all. Methods that make blobs unreferenced return them as garbage; the
 // caller deletes those blobs after the method returned (a crash in between
@@ -12,6 +16,8 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,7 +32,20 @@ var (
 	ErrNoSuchAccessKey    = errors.New("no such access key")
 	ErrAccessKeyExists    = errors.New("access key already exists")
 	ErrPreconditionFailed = errors.New("precondition failed")
+	ErrInvalidKey         = errors.New("invalid key")
 )
+
+// CheckKey returns ErrInvalidKey (wrapped) for a key no store holds: one
+// containing a NUL byte. S3 keys are UTF-8, where NUL is a valid character
+// that no client puts in a key, PostgreSQL's text cannot hold it, and C
+// interfaces (SQLite's among them) take it as the end of the string.
+// Stores refuse such keys on writes, and answer reads of them as missing.
+func CheckKey(key string) error {
+	if strings.IndexByte(key, 0) >= 0 {
+		return fmt.Errorf("%w: %q contains a NUL byte", ErrInvalidKey, key)
+	}
+	return nil
+}
 
 // Bucket is a bucket's record.
 type Bucket struct {
@@ -137,6 +156,7 @@ type Check func(current *Object) error
 type Store interface {
 	IAM
 	Nix
+	Announcer
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)
@@ -149,17 +169,20 @@ type Store interface {
 	Object(ctx context.Context, bucket, key string) (Object, error)
 	// PutObject stores obj under (obj.Bucket, obj.Key), replacing any
 	// current object, after check (if non-nil) accepted the current one.
-	// It returns the replaced object's segments as garbage.
+	// It returns the replaced object's segments as garbage. A key CheckKey
+	// refuses: ErrInvalidKey.
 	PutObject(ctx context.Context, obj Object, check Check) (garbage []Segment, err error)
 	// DeleteObject removes the object; a missing key is not an error
 	// (garbage is then empty). check, if non-nil, sees the current object.
 	DeleteObject(ctx context.Context, bucket, key string, check Check) (garbage []Segment, err error)
 	// ScanObjects returns up to q.Limit objects with keys having q.Prefix and
-	// greater than q.After, in byte order of keys. Segments may be left empty.
+	// greater than q.After, in byte order of keys (Go's string order, never
+	// a collation). Segments may be left empty.
 	ScanObjects(ctx context.Context, q ScanQuery) ([]Object, error)
 
 	// CreateUpload records a new upload; u.ID must be unique in the store.
-	CreateUpload(ctx context.Context, u Upload) error // ErrNoSuchBucket
+	// ErrNoSuchBucket; ErrInvalidKey as PutObject.
+	CreateUpload(ctx context.Context, u Upload) error
 	Upload(ctx context.Context, bucket, key, id string) (Upload, error)
 	// PutPart records a part, replacing one with the same number; the
 	// replaced part's segment is returned as garbage.
@@ -182,10 +205,6 @@ type Store interface {
 	// Referenced reports, for each blob ID, whether any object or part
 	// refers to it. The sweeper uses it.
 	Referenced(ctx context.Context, blobs []string) (map[string]bool, error)
-
-	PutAccessKey(ctx context.Context, k AccessKey) error // ErrAccessKeyExists
-	AccessKey(ctx context.Context, id string) (AccessKey, error)
-	AccessKeys(ctx context.Context) ([]AccessKey, error)
 
 	Close() error
 }

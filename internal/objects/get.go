@@ -64,7 +64,8 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	if s.NoMemo {
 		return s.Meta.Object(ctx, bucket, key)
 	}
-	if e, ok := s.memo.get(bucket, key); ok {
+	e, t, ok := s.memo.get(bucket, key)
+	if ok {
 		if e.missing {
 			return meta.Object{}, &noSuchKey{bucket, key}
 		}
@@ -73,13 +74,12 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	if s.excludes(bucket, key) {
 		return meta.Object{}, &noSuchKey{bucket, key}
 	}
-	epoch := s.memo.epoch.Load()
 	obj, err := s.Meta.Object(ctx, bucket, key)
 	switch {
 	case err == nil:
-		s.memo.put(epoch, bucket, key, memoEntry{obj: obj})
+		s.memo.put(t, bucket, key, memoEntry{obj: obj})
 	case errors.Is(err, meta.ErrNoSuchKey):
-		s.memo.put(epoch, bucket, key, memoEntry{missing: true})
+		s.memo.put(t, bucket, key, memoEntry{missing: true})
 		s.buildFilter(bucket, 0)
 	}
 	return obj, err

@@ -2,8 +2,8 @@ package objects
 
 import (
 	"sync"
-	"sync/atomic"
 
+	"github.com/nixbucket/nixbucket/internal/gencache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
@@ -12,16 +12,15 @@ import (
 // none, which is most of what substituters ask — costs no database query.
 //
 // Only this Service writes objects, so it knows when an entry goes stale:
-// every write to a key drops the key's entry and bumps epoch. An answer
-// read from the store is remembered only if no write happened while it was
-// being read (epoch unchanged), so a slow reader can never store an answer
-// older than a write that finished before it. With several servers on one
-// store (a future PostgreSQL deployment) the memo must be turned off.
+// every write to a key forgets the key's entry once it committed, which
+// also refuses the answers of reads begun before (see gencache.Forget), so
+// a slow reader can never store an answer older than a write that finished
+// before it. The store's generation does not announce object writes: with
+// several servers on one store (a PostgreSQL deployment) the memo must be
+// turned off, and Service.NoMemo does.
 type memo struct {
-	epoch   atomic.Uint64
-	mu      sync.RWMutex
-	entries map[memoKey]memoEntry
-	bytes   int
+	once sync.Once
+	c    gencache.Cache[memoKey, memoEntry]
 }
 
 type memoKey struct{ bucket, key string }
@@ -38,52 +37,44 @@ const (
 	memoEntryCost = 256 // bookkeeping per entry, roughly
 )
 
-func (m *memo) get(bucket, key string) (memoEntry, bool) {
-	m.mu.RLock()
-	e, ok := m.entries[memoKey{bucket, key}]
-	m.mu.RUnlock()
-	return e, ok
+// memoGen is the generation of every memo entry: only forget and
+// forgetAll make entries stale.
+const memoGen = 0
+
+func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
+	m.once.Do(func() {
+		m.c.MaxCost = maxMemoBytes
+		m.c.Cost = func(k memoKey, e memoEntry) int {
+			cost := memoEntryCost + len(k.bucket) + len(k.key)
+			if !e.missing {
+				cost += int(e.obj.Size)
+			}
+			return cost
+		}
+	})
+	return &m.c
 }
 
-// put remembers an answer read while the epoch was epoch.
-func (m *memo) put(epoch uint64, bucket, key string, e memoEntry) {
+// get returns a key's entry, and the ticket to put what a read of the
+// store finds.
+func (m *memo) get(bucket, key string) (memoEntry, gencache.Ticket, bool) {
+	return m.cache().Get(memoGen, memoKey{bucket, key})
+}
+
+// put remembers an answer read after the get that gave t.
+func (m *memo) put(t gencache.Ticket, bucket, key string, e memoEntry) {
 	if !e.missing && !memoable(e.obj) {
 		return
 	}
-	cost := memoEntryCost + len(bucket) + len(key)
-	if !e.missing {
-		cost += int(e.obj.Size)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.epoch.Load() != epoch {
-		return
-	}
-	if m.entries == nil || m.bytes+cost > maxMemoBytes {
-		m.entries = make(map[memoKey]memoEntry)
-		m.bytes = 0
-	}
-	m.entries[memoKey{bucket, key}] = e
-	m.bytes += cost
+	m.cache().Put(t, memoKey{bucket, key}, e)
 }
 
-// forget drops a key's entry before a write to it commits, and moves the
-// epoch so no answer read meanwhile is remembered.
-func (m *memo) forget(bucket, key string) {
-	m.mu.Lock()
-	m.epoch.Add(1)
-	delete(m.entries, memoKey{bucket, key})
-	m.mu.Unlock()
-}
+// forget drops a key's entry once a write to it committed (or failed), so
+// that no answer read meanwhile is remembered.
+func (m *memo) forget(bucket, key string) { m.cache().Forget(memoKey{bucket, key}) }
 
 // forgetAll drops everything: buckets come and go rarely.
-func (m *memo) forgetAll() {
-	m.mu.Lock()
-	m.epoch.Add(1)
-	m.entries = nil
-	m.bytes = 0
-	m.mu.Unlock()
-}
+func (m *memo) forgetAll() { m.cache().Clear() }
 
 // memoable reports whether an object is small enough to remember: one
 // inline segment.

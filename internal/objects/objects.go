@@ -21,7 +21,7 @@ import (
 // sentinel errors (meta.ErrNoSuchKey, ...) pass through unchanged.
 var (
 	ErrInvalidBucketName = errors.New("invalid bucket name")
-	ErrInvalidKey        = errors.New("invalid key")
+	ErrInvalidKey        = meta.ErrInvalidKey
 	ErrKeyTooLong        = errors.New("key too long")
 	ErrBadDigest         = errors.New("content-md5 mismatch")
 	ErrSHA256Mismatch    = errors.New("x-amz-content-sha256 mismatch")
@@ -46,9 +46,37 @@ const (
 	MaxListResults = 1000
 )
 
+// Store is what the object core needs from the metadata store: the
+// bucket, object and upload methods of meta.Store, and nothing of
+// identities or Nix (the narinfo index is kept by PutObject's own
+// transaction).
+type Store interface {
+	CreateBucket(ctx context.Context, b meta.Bucket) error
+	Bucket(ctx context.Context, name string) (meta.Bucket, error)
+	Buckets(ctx context.Context) ([]meta.Bucket, error)
+	DeleteBucket(ctx context.Context, name string) error
+
+	Object(ctx context.Context, bucket, key string) (meta.Object, error)
+	PutObject(ctx context.Context, obj meta.Object, check meta.Check) ([]meta.Segment, error)
+	DeleteObject(ctx context.Context, bucket, key string, check meta.Check) ([]meta.Segment, error)
+	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
+
+	CreateUpload(ctx context.Context, u meta.Upload) error
+	Upload(ctx context.Context, bucket, key, id string) (meta.Upload, error)
+	PutPart(ctx context.Context, bucket, key, uploadID string, p meta.Part) ([]meta.Segment, error)
+	Parts(ctx context.Context, bucket, key, uploadID string, after, limit int) ([]meta.Part, error)
+	CompleteUpload(ctx context.Context, uploadID string, obj meta.Object, check meta.Check) ([]meta.Segment, error)
+	AbortUpload(ctx context.Context, bucket, key, id string) ([]meta.Segment, error)
+	ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Upload, error)
+
+	Referenced(ctx context.Context, blobs []string) (map[string]bool, error)
+}
+
+var _ Store = meta.Store(nil)
+
 // Service is the object core. Its fields are set once before use.
 type Service struct {
-	Meta  meta.Store
+	Meta  Store
 	Blobs storage.Backend
 	Log   *slog.Logger
 	Now   func() time.Time // nil means time.Now

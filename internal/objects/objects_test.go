@@ -493,3 +493,27 @@ func TestMemoFollowsWrites(t *testing.T) {
 	}
 	<-done
 }
+
+// TestNoMemoSeesOtherWriters runs two Services, as two servers would, on
+// one store: with NoMemo, a reader sees at once what the other wrote over
+// a key it had read missing, then small, then deleted.
+func TestNoMemoSeesOtherWriters(t *testing.T) {
+	writer := newService(t)
+	reader := &objects.Service{Meta: writer.Meta, Blobs: writer.Blobs, NoMemo: true}
+	ctx := context.Background()
+	if _, err := reader.Head(ctx, bucket, "k.narinfo"); !errors.Is(err, meta.ErrNoSuchKey) {
+		t.Fatalf("Head before the write: %v, want ErrNoSuchKey", err)
+	}
+	for _, body := range []string{"one", "two"} {
+		put(t, writer, "k.narinfo", []byte(body))
+		if got := read(t, reader, "k.narinfo"); string(got) != body {
+			t.Fatalf("read %q after the other wrote %q", got, body)
+		}
+	}
+	if err := writer.Delete(ctx, bucket, "k.narinfo", objects.Conditions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Head(ctx, bucket, "k.narinfo"); !errors.Is(err, meta.ErrNoSuchKey) {
+		t.Errorf("Head after the other deleted: %v, want ErrNoSuchKey", err)
+	}
+}

@@ -43,7 +43,8 @@ type PutInput struct {
 	MayRead func(key string) bool
 }
 
-// ValidKey checks an object key: 1 to 1024 bytes of valid UTF-8.
+// ValidKey checks an object key: 1 to 1024 bytes of valid UTF-8, without
+// NUL (see meta.CheckKey).
 func ValidKey(key string) error {
 	if key == "" {
 		return fmt.Errorf("%w: empty key", ErrInvalidKey)
@@ -54,7 +55,7 @@ func ValidKey(key string) error {
 	if !utf8.ValidString(key) {
 		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
 	}
-	return nil
+	return meta.CheckKey(key)
 }
 
 // Put stores an object, replacing any current one when in.Cond allows.

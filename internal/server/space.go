@@ -6,7 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/nixbucket/nixbucket/internal/diskspace"
-	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
@@ -16,7 +17,7 @@ import (
 // directory): the guard's reserve is then released and the store opened
 // once more, so that a server restarted on a full disk comes up and can
 // delete.
-func openStores(opts Options, log *slog.Logger) (*diskspace.Guard, *localfs.Backend, *sqlite.Store, error) {
+func openStores(opts Options, log *slog.Logger) (*diskspace.Guard, *localfs.Backend, meta.Store, error) {
 	space, err := diskspace.Open(opts.Data, diskspace.Options{MinFree: opts.MinFree, Log: log})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("watching free space: %w", err)
@@ -28,9 +29,9 @@ func openStores(opts Options, log *slog.Logger) (*diskspace.Guard, *localfs.Back
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening blob store: %w", err)
 	}
-	store, err := sqlite.Open(filepath.Join(opts.Data, "meta.db"))
+	store, err := backend.Open(opts.Data)
 	if err != nil && space.Release() {
-		store, err = sqlite.Open(filepath.Join(opts.Data, "meta.db"))
+		store, err = backend.Open(opts.Data)
 	}
 	if err != nil {
 		blobs.Close()

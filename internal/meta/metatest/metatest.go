@@ -1,15 +1,21 @@
 // Package metatest is the conformance suite every meta.Store passes.
 //
 // A store's own test calls Run with a function that opens a new, empty
-// store and registers its Close with t.Cleanup:
+// store and registers its Close with t.Cleanup, and returns with it a
+// function that opens a second instance on the same store (as another
+// server, or the admin CLI, would), also closed by t.Cleanup:
 //
-//	metatest.Run(t, func(t *testing.T) meta.Store {
-//		s, err := sqlite.Open(filepath.Join(t.TempDir(), "meta.db"))
-//		if err != nil {
-//			t.Fatal(err)
+//	metatest.Run(t, func(t *testing.T) (meta.Store, metatest.Reopen) {
+//		path := filepath.Join(t.TempDir(), "meta.db")
+//		open := func(t *testing.T) meta.Store {
+//			s, err := sqlite.Open(path)
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { s.Close() })
+//			return s
 //		}
-//		t.Cleanup(func() { s.Close() })
-//		return s
+//		return open(t), open
 //	})
 package metatest
 
@@ -28,9 +34,16 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
+// Reopen opens another instance of the store Open returned: another
+// process's view of the same data.
+type Reopen func(t *testing.T) meta.Store
+
+// Open returns a new, empty store and the way to open it again.
+type Open func(t *testing.T) (meta.Store, Reopen)
+
 // Run runs the conformance suite; open must return a new, empty store for
 // each subtest.
-func Run(t *testing.T, open func(t *testing.T) meta.Store) {
+func Run(t *testing.T, open Open) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s meta.Store)
@@ -75,14 +88,34 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, open(t))
+			s, _ := open(t)
+			tc.fn(t, s)
+		})
+	}
+	// The store's contract across instances: what another server or the
+	// admin CLI, working on the same store, must see.
+	shared := []struct {
+		name string
+		fn   func(t *testing.T, s meta.Store, reopen Reopen)
+	}{
+		{"SharedData", testSharedData},
+		{"GenerationShared", testGenerationShared},
+		{"GenerationMonotonic", testGenerationMonotonic},
+		{"TimePrecision", testTimePrecision},
+		{"NULKeys", testNULKeys},
+	}
+	for _, tc := range shared {
+		t.Run(tc.name, func(t *testing.T) {
+			s, reopen := open(t)
+			tc.fn(t, s, reopen)
 		})
 	}
 }
 
-// when is a fixed time outside UTC with nanoseconds, so that round trips
-// show both precision and conversion to UTC.
-var when = time.Date(2025, 3, 4, 5, 6, 7, 123456789, time.FixedZone("UTC+1", 3600))
+// when is a fixed time outside UTC with microseconds, so that round trips
+// show both precision and conversion to UTC. Stores keep microseconds at
+// least (see TimePrecision for nanoseconds).
+var when = time.Date(2025, 3, 4, 5, 6, 7, 123456000, time.FixedZone("UTC+1", 3600))
 
 var blobSeq atomic.Int64
 

@@ -20,6 +20,8 @@ var trickyKeys = []string{
 	strings.Repeat("k", 1024),
 	"a/" + strings.Repeat("é", 511), // 1024 bytes
 	"nar/0a1b2c3d.nar.zst", "nar/0a1b2c3d.nar", "nar/0a1b2c3d.narinfo",
+	// Control characters, and what LIKE or a collation would mistreat.
+	"a\x01", "a\t", "a\x7f", "a%", "a%b", "a_", "a_b", "a\\", "a\\%", "A", "aB",
 }
 
 // sortedKeys returns keys in S3 listing order, byte order.
@@ -74,9 +76,9 @@ func testScanObjects(t *testing.T, s meta.Store) {
 	objs := putKeys(t, s, "b", trickyKeys)
 	mustPut(t, s, newObject("other", "a/zzz")) // must not leak into b's listings
 
-	prefixes := []string{"", "a", "a/", "a/b", "a/b/c", "a/b/c/", "a\U0010FFFF", "B", "é", "日", "日本/",
+	prefixes := []string{"", "a", "a%", "a_", "a\\", "A", "a\x01", "a/", "a/b", "a/b/c", "a/b/c/", "a\U0010FFFF", "B", "é", "日", "日本/",
 		"~", "nar/", "nar/0a1b2c3d.nar", "k", strings.Repeat("k", 1024), "missing", "\U0010FFFF"}
-	afters := []string{"", "a", "a ", "a!", "a/", "a/a", "a/b", "a\u00ff", "b", "nar/", "zz", "日本", "\U0010FFFF"}
+	afters := []string{"", "a", "a ", "a\x01", "a%", "a_", "A", "a!", "a/", "a/a", "a/b", "a\u00ff", "b", "nar/", "zz", "日本", "\U0010FFFF"}
 	for _, prefix := range prefixes {
 		for _, after := range afters {
 			got, err := s.ScanObjects(ctx, meta.ScanQuery{Bucket: "b", Prefix: prefix, After: after, Limit: 1000})

@@ -341,7 +341,7 @@ func (s *Store) SetSetting(ctx context.Context, name, value string) error {
 	})
 }
 
-// Generation returns the IAM generation, shared with every process that
+// Generation returns the store's generation (meta.Announcer), shared with every process that
 // has the database open: see gen.go. It costs one atomic load.
 func (s *Store) Generation(ctx context.Context) (uint64, error) {
 	g := s.gen.Load()

@@ -206,6 +206,9 @@ func (t *txn) collect(g *garbage) ([]meta.Segment, error) {
 // it stores obj.Narinfo as the key's index record, or removes the record
 // when obj.Narinfo is nil; a record for another key is an error.
 func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check) ([]meta.Segment, error) {
+	if err := meta.CheckKey(obj.Key); err != nil {
+		return nil, fmt.Errorf("put object %q: %w", obj.Bucket, err)
+	}
 	var out []meta.Segment
 	err := s.write(ctx, func(t *txn) error {
 		cur, err := t.current(obj.Bucket, obj.Key, check)

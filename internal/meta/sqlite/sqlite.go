@@ -66,9 +66,6 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata %s: %w", path, err)
 	}
-	// A file: URI, so that '?', '#' and '%' in the path are escaped rather
-	// than taken as the start of the driver's parameters.
-	//
 	// The default VFS, with SQLite's normal locking, so that the CLI can
 	// work on the database while the server runs. (The unix-excl VFS, which
 	// keeps the WAL index in process memory, spares each read transaction
@@ -81,11 +78,7 @@ func Open(path string) (*Store, error) {
 	if err := secureFiles(abs); err != nil {
 		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
 	}
-	base := (&url.URL{Scheme: "file", Path: abs}).String()
-	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", busyTimeout.Milliseconds())
-
-	wdb, err := sql.Open("sqlite", base+"?_txlock=immediate&"+pragmas+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	wdb, err := sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
 	}
@@ -116,7 +109,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
 	}
 
-	rdb, err := sql.Open("sqlite", base+"?"+pragmas+"&_query_only=1")
+	rdb, err := sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
@@ -145,6 +138,27 @@ func Open(path string) (*Store, error) {
 	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// dsn is the one place the driver's connection string is built: a file:
+// URI of the absolute path abs, so that '?', '#' and '%' in the path are
+// escaped rather than taken as the start of the driver's parameters, and
+// the pragmas every connection runs with. The writer's connection also
+// begins IMMEDIATE transactions and sets the journal and sync modes the
+// durability promise rests on; readers are query-only.
+func dsn(abs string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		q.Set("_txlock", "immediate")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+	} else {
+		q.Set("_query_only", "1")
+	}
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}
+	return u.String()
 }
 
 // checkWriter verifies that the pragmas the durability promise rests on

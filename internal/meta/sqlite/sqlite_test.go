@@ -19,7 +19,13 @@ import (
 
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "meta.db"))
+	return openAt(t, filepath.Join(t.TempDir(), "meta.db"))
+}
+
+// openAt opens the database at path until the test ends.
+func openAt(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +38,11 @@ func openTemp(t testing.TB) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	metatest.Run(t, func(t *testing.T) meta.Store { return openTemp(t) })
+	metatest.Run(t, func(t *testing.T) (meta.Store, metatest.Reopen) {
+		path := filepath.Join(t.TempDir(), "meta.db")
+		open := func(t *testing.T) meta.Store { return openAt(t, path) }
+		return open(t), open
+	})
 }
 
 func TestReopenKeepsData(t *testing.T) {

@@ -54,6 +54,9 @@ func (t *txn) needUpload(bucket, key, id string) error {
 
 // CreateUpload records a new multipart upload: meta.ErrNoSuchBucket.
 func (s *Store) CreateUpload(ctx context.Context, u meta.Upload) error {
+	if err := meta.CheckKey(u.Key); err != nil {
+		return fmt.Errorf("create upload in %q: %w", u.Bucket, err)
+	}
 	attrs := encodeAttrs(&meta.Object{Headers: u.Headers, ChecksumAlgorithm: u.ChecksumAlgorithm})
 	return s.write(ctx, func(t *txn) error {
 		if err := t.needBucket(u.Bucket); err != nil {
