@@ -77,7 +77,7 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 	return true, nil
 }
 
-// dropObjectHeaders removes what objectHeaders and getOrHead set, before
+// dropObjectHeaders removes what objectHeaders and sendObject set, before
 // an error is written instead of the object.
 func dropObjectHeaders(h http.Header) {
 	for k := range h {
