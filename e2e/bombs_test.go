@@ -88,7 +88,7 @@ func TestDecompressionBombs(t *testing.T) {
 	bw := brotli.NewWriterLevel(&br, 1)
 	bw.Write(zeros)
 	bw.Close()
-	bz, err := os.ReadFile(filepath.Join("..", "internal", "nix", "decompress", "testdata", "zeros-200M.bz2"))
+	bz, err := os.ReadFile(filepath.Join("..", "internal", "nix", "codec", "testdata", "zeros-200M.bz2"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,58 +1,16 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
-
-// mountTmpfs mounts a tmpfs of size (mount's syntax: "64m") on a fresh
-// directory, unmounted when the test ends; it skips the test (fails it in
-// CI) where mounting is not allowed.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "mounting a tmpfs needs root")
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		skipOrFail(t, fmt.Sprintf("cannot mount a tmpfs: %v: %s", err, bytes.TrimSpace(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes path until its file system has no byte left.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for len(buf) > 0 {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling the disk: %v", err)
-			}
-			buf = buf[:len(buf)/2]
-		}
-	}
-}
 
 // Nix 2.8 pushing over the binary-cache protocol (PUT with netrc
 // credentials) to a server whose disk is full gets 507
@@ -70,12 +28,12 @@ func TestNixCopyToFullDisk(t *testing.T) {
 	if target != targetNixbucket {
 		t.Skipf("%s is not a Nix binary cache", target)
 	}
-	mnt := mountTmpfs(t, "64m")
+	mnt := testenv.MountTmpfs(t, "64m")
 	s := startServerDir(t, filepath.Join(mnt, "data"))
 	c := nixBuildClosure(t, 2, 256, "fulldisk")
 	cache := nixCacheURL(s, nixCacheBucket)
 	filler := filepath.Join(mnt, "filler")
-	fillDisk(t, filler)
+	testenv.FillDisk(t, filler)
 
 	wantRefused := func(when string) {
 		t.Helper()

@@ -14,6 +14,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
@@ -201,7 +202,7 @@ func compress(t *testing.T, enc string, b []byte) []byte {
 		w.Close()
 		return buf.Bytes()
 	}
-	out, err := binarycache.Encode(enc, b)
+	out, err := codec.Encode(enc, b)
 	if err != nil {
 		t.Fatal(err)
 	}

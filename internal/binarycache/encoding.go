@@ -1,16 +1,11 @@
 package binarycache
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/andybalholm/brotli"
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/nixbucket/nixbucket/internal/nix/decompress"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 )
 
 // Content-Encoding handling. Nix uploads narinfos, listings and logs with
@@ -30,54 +25,25 @@ func servable(enc string) bool {
 // Decoder returns a reader of the decoded bytes of r for an encoding that
 // is not servable (xz, bzip2), or nil when the encoding needs no decoding.
 // It reads the stream's header first: a window or dictionary above
-// decompress.MaxWindow fails here with decompress.ErrLimit, before any
+// codec.MaxWindow fails here with codec.ErrLimit, before any
 // byte is served. The caller closes the reader.
 func Decoder(enc string, r io.Reader) (io.ReadCloser, error) {
-	switch m := decompress.Canonical(enc); m {
+	switch m := codec.Canonical(enc); m {
 	case "xz", "bzip2":
-		return decompress.NewReader(m, r)
+		return codec.NewReader(m, r)
 	}
 	return nil, nil
 }
 
 // decode returns body with its Content-Encoding removed, refusing an
-// output above limit bytes and any window above decompress.MaxWindow.
+// output above limit bytes and any window above codec.MaxWindow.
 func decode(enc string, body []byte, limit int64) ([]byte, error) {
-	if !decompress.Supported(enc) {
+	if !codec.Supported(enc) {
 		return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
 	}
-	out, err := decompress.Bytes(enc, body, limit)
+	out, err := codec.Bytes(enc, body, limit)
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", enc, err)
 	}
 	return out, nil
-}
-
-// encode compresses body with a servable encoding.
-func encode(enc string, body []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	switch strings.ToLower(enc) {
-	case "", "identity":
-		return body, nil
-	case "gzip", "x-gzip":
-		w = gzip.NewWriter(&buf)
-	case "br":
-		w = brotli.NewWriter(&buf)
-	case "zstd":
-		zw, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return nil, err
-		}
-		w = zw
-	default:
-		return nil, fmt.Errorf("cannot encode %q", enc)
-	}
-	if _, err := w.Write(body); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -1,7 +1,4 @@
 package binarycache
 
-// Encode and Decode expose the encoders to the external tests.
-var (
-	Encode = encode
-	Decode = decode
-)
+// Decode exposes the bounded decoder to the external tests.
+var Decode = decode

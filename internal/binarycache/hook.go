@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixbase32"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
@@ -123,7 +124,7 @@ func (h *Hook) Put(ctx context.Context, in objects.HookInput) (objects.HookOutpu
 		out.Headers.ContentType = "text/x-nix-narinfo"
 	}
 	if servable(enc) {
-		if out.Body, err = encode(enc, out.Body); err != nil {
+		if out.Body, err = codec.Encode(enc, out.Body); err != nil {
 			return objects.HookOutput{}, err
 		}
 	} else {

@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/nix/decompress"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -28,7 +28,7 @@ import (
 const noteNar = objects.NotePrefix + "nar"
 
 // decoding bounds the NAR files decoded at once, each holding a window of
-// at most decompress.MaxWindow.
+// at most codec.MaxWindow.
 var (
 	decodingOnce sync.Once
 	decoding     chan struct{}
@@ -45,12 +45,12 @@ func decodeSlot(ctx context.Context) (func(), error) {
 }
 
 // narCompression is the compression of the NAR a narinfo names, as
-// decompress spells it; a missing Compression means bzip2.
+// codec spells it; a missing Compression means bzip2.
 func narCompression(ni *narinfo.NarInfo) string {
 	if strings.TrimSpace(ni.Compression) == "" {
 		return "bzip2"
 	}
-	return decompress.Canonical(ni.Compression)
+	return codec.Canonical(ni.Compression)
 }
 
 // decodedNar is what a NAR file decodes to.
@@ -86,7 +86,7 @@ func (h *Hook) checkNar(ctx context.Context, in objects.HookInput, nar meta.Obje
 		return false, reject("narinfo: NarHash: %v", err)
 	}
 	comp := narCompression(ni)
-	if !decompress.Supported(comp) {
+	if !codec.Supported(comp) {
 		return false, nil
 	}
 	mayRead := in.MayRead != nil && in.MayRead(ni.URL)
@@ -141,7 +141,7 @@ func (h *Hook) decodeNar(ctx context.Context, nar meta.Object, compression strin
 	if read.ETag != nar.ETag {
 		return decodedNar{}, false, reject("narinfo: URL: %s was replaced while it was checked; upload the narinfo again", nar.Key)
 	}
-	dec, err := decompress.NewReader(compression, &ctxReader{ctx: ctx, r: r})
+	dec, err := codec.NewReader(compression, &ctxReader{ctx: ctx, r: r})
 	if err != nil {
 		return decodedNar{}, false, reject("narinfo: URL: %s does not decode as %s: %v", nar.Key, compression, err)
 	}

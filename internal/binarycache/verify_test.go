@@ -387,7 +387,7 @@ func TestBombsRefused(t *testing.T) {
 		"gzip": compressNar(t, "gzip", zeros),
 		"br":   compressNar(t, "br", zeros),
 	}
-	if bz, err := os.ReadFile("../nix/decompress/testdata/zeros-200M.bz2"); err == nil {
+	if bz, err := os.ReadFile("../nix/codec/testdata/zeros-200M.bz2"); err == nil {
 		bodies["bzip2"] = bz
 	} else {
 		t.Fatal(err)

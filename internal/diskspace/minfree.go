@@ -78,15 +78,3 @@ func (m MinFree) Of(total int64) int64 {
 		return m.Bytes
 	}
 }
-
-// String shows m as ParseMinFree reads it.
-func (m MinFree) String() string {
-	switch {
-	case !m.Set:
-		return "auto"
-	case m.Percent > 0:
-		return strconv.FormatFloat(m.Percent, 'f', -1, 64) + "%"
-	default:
-		return strconv.FormatInt(m.Bytes, 10)
-	}
-}

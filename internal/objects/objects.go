@@ -4,7 +4,8 @@
 // It never sees HTTP types. Bytes stream through once: the MD5 (ETag), the
 // SHA-256 (Nix's FileHash) and any requested S3 checksum are computed while
 // the body is written to a temporary blob, which is committed durably before
-// one metadata transaction makes it visible.
+// one metadata transaction makes it visible; a body of at most InlineMax
+// bytes is kept in that transaction instead, with no blob.
 package objects
 
 import (

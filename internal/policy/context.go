@@ -316,14 +316,3 @@ func (r *Request) boolean(k keyID) (v, ok bool) {
 	}
 	return parseBool(s)
 }
-
-// Value returns the string value of the condition key named key (any case)
-// and whether the request context has it. It is for diagnostics and tests;
-// evaluation resolves keys when the policy is parsed.
-func (r *Request) Value(key string) (string, bool) {
-	id, ok := lookupKey(key)
-	if !ok {
-		return "", false
-	}
-	return r.str(id)
-}

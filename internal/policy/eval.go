@@ -45,16 +45,6 @@ const (
 	ExplicitDeny
 )
 
-func (d Decision) String() string {
-	switch d {
-	case Allow:
-		return "Allow"
-	case ExplicitDeny:
-		return "ExplicitDeny"
-	}
-	return "Deny"
-}
-
 // kind is what a policy is attached to.
 type kind uint8
 
@@ -67,7 +57,6 @@ const (
 // for concurrent use.
 type Policy struct {
 	kind    kind
-	id      string
 	version string
 	stmts   []statement
 	// needsContext: some statement has conditions or policy variables.
@@ -78,12 +67,6 @@ type Policy struct {
 // no policy of a decision does, callers may leave the Context empty. A nil
 // policy needs none.
 func (p *Policy) NeedsContext() bool { return p != nil && p.needsContext }
-
-// ID returns the document's Id element, or "".
-func (p *Policy) ID() string { return p.id }
-
-// Version returns the document's Version element, or "" when absent.
-func (p *Policy) Version() string { return p.version }
 
 // statement is one compiled Statement.
 type statement struct {

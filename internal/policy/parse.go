@@ -80,11 +80,9 @@ func parse(doc []byte, k kind) (*Policy, error) {
 			}
 			p.version = v
 		case "Id":
-			v, ok := jsonString(m.raw)
-			if !ok {
+			if _, ok := jsonString(m.raw); !ok {
 				return nil, &Error{Field: "Id", Reason: "must be a string"}
 			}
-			p.id = v
 		case "Statement":
 			stmts = m.raw
 		default:

@@ -10,7 +10,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/nix/decompress"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -60,7 +60,7 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 	}
 	if err != nil {
 		dropObjectHeaders(q.w.Header())
-		if errors.Is(err, decompress.ErrLimit) {
+		if errors.Is(err, codec.ErrLimit) {
 			return true, errorf("InvalidRequest", "stored object is not served decoded: "+err.Error())
 		}
 		return true, errorf("InternalError", "stored object does not decode: "+err.Error())
@@ -77,7 +77,7 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 	return true, nil
 }
 
-// dropObjectHeaders removes what objectHeaders and getOrHead set, before
+// dropObjectHeaders removes what objectHeaders and sendObject set, before
 // an error is written instead of the object.
 func dropObjectHeaders(h http.Header) {
 	for k := range h {

@@ -130,6 +130,9 @@ var acceptBytes = []string{"bytes"} // read-only
 func headObject(q *request) error { return getOrHead(q) }
 func getObject(q *request) error  { return getOrHead(q) }
 
+// getOrHead answers GET and HEAD Object: it looks the object up, decides
+// with planRead what to send (S3's rules, from the request and the
+// object's record alone), and sends it with sendObject.
 func getOrHead(q *request) error {
 	if err := anonymousOverrides(q); err != nil {
 		return err
@@ -158,92 +161,129 @@ func getOrHead(q *request) error {
 	if q.h.Nix != nil {
 		nixHeaders(q, obj)
 	}
-	if status := evalConditions(q.Request, obj); status != 0 {
-		if status == http.StatusNotModified {
-			q.w.WriteHeader(status)
-			return nil
-		}
-		return errorf("PreconditionFailed", "")
-	}
-	part, err := partRange(q, obj)
+	plan, err := planRead(q.Header, q.query.Get("partNumber"), obj)
 	if err != nil {
 		return err
 	}
-	ranges := header(q.Header, "Range")
-	if ranges != "" && part == "" {
-		if strings.Contains(ranges, ",") {
-			// S3 serves no multi-range requests: it sends the whole object.
-			q.Header.Del("Range")
-		} else if !satisfiable(ranges, obj.Size) {
-			q.w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
-			return errorf("InvalidRange", "")
+	return sendObject(q, obj, rd, plan)
+}
+
+// readPlan is what a GET or HEAD sends, decided before anything is
+// written.
+type readPlan struct {
+	notModified   bool   // 304: If-None-Match or If-Modified-Since matched
+	partsCount    int    // for ?partNumber: the object's part count; else 0
+	partRange     string // for ?partNumber of a non-empty object: the part's Content-Range
+	partLength    int64  // and its length
+	byteRange     string // the one Range to serve ("bytes=…"), or "" for the whole object
+	unsatisfiable bool   // the Range starts beyond the object: 416 InvalidRange
+}
+
+// planRead applies S3's rules to a GET or HEAD of obj with headers h and
+// ?partNumber=part (or ""): the conditionals (412 PreconditionFailed is
+// returned as an error), the part, and the Range, of which S3 serves one
+// only, sending the whole object for several.
+func planRead(h http.Header, part string, obj meta.Object) (readPlan, error) {
+	var p readPlan
+	switch evalConditions(h, obj) {
+	case http.StatusNotModified:
+		return readPlan{notModified: true}, nil
+	case http.StatusPreconditionFailed:
+		return p, errorf("PreconditionFailed", "")
+	}
+	p.byteRange = header(h, "Range")
+	if part != "" {
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 1 || n > objects.MaxParts {
+			return p, errorf("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+		}
+		p.partsCount = max(obj.PartsCount, 1)
+		if n > p.partsCount {
+			return p, errorf("InvalidPartNumber", "")
+		}
+		if start, end := partBounds(obj, n); end > start { // an empty object has nothing to range over
+			p.byteRange = fmt.Sprintf("bytes=%d-%d", start, end-1)
+			p.partRange = fmt.Sprintf("bytes %d-%d/%d", start, end-1, obj.Size)
+			p.partLength = end - start
+			return p, nil
 		}
 	}
-	if header(q.Header, "X-Amz-Checksum-Mode") == "ENABLED" && obj.ChecksumAlgorithm != "" && header(q.Header, "Range") == "" {
-		q.w.Header().Set("x-amz-checksum-"+strings.ToLower(obj.ChecksumAlgorithm), obj.Checksum)
+	if strings.Contains(p.byteRange, ",") {
+		p.byteRange = ""
+	} else if p.byteRange != "" && !satisfiable(p.byteRange, obj.Size) {
+		p.unsatisfiable = true
 	}
-	if rd == nil {
-		if part != "" {
-			start, end := partBounds(obj, q.query.Get("partNumber"))
-			q.w.Header().Set("Content-Range", part)
-			q.w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
+	return p, nil
+}
+
+// sendObject writes the answer plan describes, after the object headers.
+func sendObject(q *request, obj meta.Object, rd *objects.Reader, plan readPlan) error {
+	h := q.w.Header()
+	if plan.notModified {
+		q.w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	if plan.partsCount > 0 {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(plan.partsCount))
+	}
+	if plan.unsatisfiable {
+		h.Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
+		return errorf("InvalidRange", "")
+	}
+	if header(q.Header, "X-Amz-Checksum-Mode") == "ENABLED" && obj.ChecksumAlgorithm != "" && plan.byteRange == "" {
+		h.Set("x-amz-checksum-"+strings.ToLower(obj.ChecksumAlgorithm), obj.Checksum)
+	}
+	if rd == nil { // HEAD
+		if plan.partRange != "" {
+			h.Set("Content-Range", plan.partRange)
+			h.Set("Content-Length", strconv.FormatInt(plan.partLength, 10))
 			q.w.WriteHeader(http.StatusPartialContent)
 			return nil
 		}
-		q.w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
+		h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
 		q.w.WriteHeader(http.StatusOK)
 		return nil
 	}
 	if dec, err := decoded(q, obj, rd); dec || err != nil {
 		return err
 	}
-	if data, ok := rd.Inline(); ok && header(q.Header, "Range") == "" {
+	if data, ok := rd.Inline(); ok && plan.byteRange == "" {
 		// A small object (a narinfo) in one write: ServeContent would
 		// sniff, then send the headers with 512 bytes and the rest apart.
-		q.w.Header()["Content-Length"] = []string{strconv.Itoa(len(data))}
+		h["Content-Length"] = []string{strconv.Itoa(len(data))}
 		q.w.WriteHeader(http.StatusOK)
 		q.w.Write(data)
 		return nil
 	}
-	// Conditionals were evaluated above with S3's rules; ServeContent only
-	// does the Range.
-	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
-		q.Header.Del(name)
-	}
+	steerServeContent(q.Header, plan)
 	http.ServeContent(q.w, q.Request, "", time.Time{}, rd.Content())
 	return nil
 }
 
-// partRange handles ?partNumber=N on GET and HEAD: it returns the part's
-// Content-Range value and points the request's Range at it, or "" when no
-// part was asked for. A simple object has one part, the whole object.
-func partRange(q *request, obj meta.Object) (string, error) {
-	s := q.query.Get("partNumber")
-	if s == "" {
-		return "", nil
+// steerServeContent rewrites the request headers that http.ServeContent
+// reads so that it carries out plan. ServeContent takes its Range and its
+// conditionals from the request, with RFC 9110's rules; S3's differ (it
+// serves one range only, a part is a range the client did not send, and
+// planRead has already evaluated the conditionals, so ServeContent must
+// not answer 304 or 412 a second time). What remains for ServeContent is
+// the byte range, and If-Range for a Range the client sent.
+func steerServeContent(h http.Header, plan readPlan) {
+	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		h.Del(name)
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > objects.MaxParts {
-		return "", errorf("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+	if plan.partRange != "" {
+		h.Del("If-Range")
 	}
-	count := max(obj.PartsCount, 1)
-	if n > count {
-		return "", errorf("InvalidPartNumber", "")
+	if plan.byteRange == "" {
+		h.Del("Range")
+	} else {
+		h.Set("Range", plan.byteRange)
 	}
-	q.w.Header().Set("x-amz-mp-parts-count", strconv.Itoa(count))
-	start, end := partBounds(obj, s)
-	if end == start {
-		return "", nil // an empty object: nothing to range over
-	}
-	q.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
-	q.Header.Del("If-Range")
-	return fmt.Sprintf("bytes %d-%d/%d", start, end-1, obj.Size), nil
 }
 
-// partBounds returns the byte range [start, end) of part s (valid) of obj:
+// partBounds returns the byte range [start, end) of part n (valid) of obj:
 // a multipart object's segments are its parts, in order.
-func partBounds(obj meta.Object, s string) (start, end int64) {
-	n, _ := strconv.Atoi(s)
+func partBounds(obj meta.Object, n int) (start, end int64) {
 	if obj.PartsCount == 0 {
 		return 0, obj.Size
 	}
@@ -267,22 +307,22 @@ func (q *request) missing(err error) error {
 
 // evalConditions applies If-Match, If-Unmodified-Since, If-None-Match and
 // If-Modified-Since in RFC 7232's order; it returns 0, 304 or 412.
-func evalConditions(r *http.Request, o meta.Object) int {
+func evalConditions(h http.Header, o meta.Object) int {
 	mod := o.Modified.Truncate(time.Second)
-	im := header(r.Header, "If-Match")
+	im := header(h, "If-Match")
 	if im != "" && !etagIn(im, o.ETag) {
 		return http.StatusPreconditionFailed
 	}
-	if ius := header(r.Header, "If-Unmodified-Since"); im == "" && ius != "" {
+	if ius := header(h, "If-Unmodified-Since"); im == "" && ius != "" {
 		if t, err := http.ParseTime(ius); err == nil && mod.After(t) {
 			return http.StatusPreconditionFailed
 		}
 	}
-	inm := header(r.Header, "If-None-Match")
+	inm := header(h, "If-None-Match")
 	if inm != "" && etagIn(inm, o.ETag) {
 		return http.StatusNotModified
 	}
-	if ims := header(r.Header, "If-Modified-Since"); inm == "" && ims != "" {
+	if ims := header(h, "If-Modified-Since"); inm == "" && ims != "" {
 		if t, err := http.ParseTime(ims); err == nil && !mod.After(t) {
 			return http.StatusNotModified
 		}

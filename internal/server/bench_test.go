@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -44,10 +43,6 @@ type discard struct{ h http.Header }
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
-
-// SetWriteDeadline is there because both real writers (net/http's and
-// fastlane's) have it, and the handler uses it on every request.
-func (d *discard) SetWriteDeadline(time.Time) error { return nil }
 
 func benchGET(b *testing.B, path string) {
 	h := benchServer(b)

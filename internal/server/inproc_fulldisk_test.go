@@ -7,17 +7,13 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,73 +24,10 @@ import (
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/fastlane"
 	"github.com/nixbucket/nixbucket/internal/server"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 const storageFull = "XNixbucketStorageFull"
-
-// skipOrFail skips the test, or fails it under CI=true, where whatever a
-// test needs must be there.
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s (CI=true: a missing prerequisite fails)", why)
-	}
-	t.Skip(why)
-}
-
-// mountTmpfs mounts a tmpfs of size (mount's syntax: "64m") on a fresh
-// directory, unmounted when the test ends. Mounting needs root, and a
-// sandbox may forbid it: the test is then skipped (failed in CI).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "mounting a tmpfs needs root")
-	}
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		skipOrFail(t, fmt.Sprintf("cannot mount a tmpfs: %v: %s", err, bytes.TrimSpace(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
-// freeBytes is what statfs says an unprivileged writer may still use.
-func freeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * st.Bsize
-}
-
-// fillDisk writes path until the file system has no byte left, as another
-// program on the machine might.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for len(buf) > 0 {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling the disk: %v", err)
-			}
-			buf = buf[:len(buf)/2]
-		}
-	}
-	if free := freeBytes(t, filepath.Dir(path)); free != 0 {
-		t.Fatalf("%d bytes still free after filling the disk", free)
-	}
-}
 
 // openFullDiskEnv opens a server on data, with its log kept in log too,
 // and the default --min-free unless minFree is given.
@@ -110,7 +43,7 @@ func openFullDiskEnv(t *testing.T, data string, log *lockedBuffer, minFree ...di
 	}
 	srv, err := server.Open(context.Background(), opts)
 	if err != nil {
-		t.Fatalf("server.Open on %s (free %d bytes): %v", data, freeBytes(t, data), err)
+		t.Fatalf("server.Open on %s (free %d bytes): %v", data, testenv.FreeBytes(t, data), err)
 	}
 	e.srv = srv
 	e.id, e.secret = srv.Root.ID, srv.Root.Secret
@@ -263,7 +196,7 @@ func wantDeletes(e *env, bucket string, keys []string) {
 // work; once deletes freed space writes are accepted again; and all of it
 // holds after a restart on the full disk.
 func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
-	mnt := mountTmpfs(t, "64m")
+	mnt := testenv.MountTmpfs(t, "64m")
 	dir := filepath.Join(mnt, "data")
 	var log lockedBuffer
 	e := openFullDiskEnv(t, dir, &log)
@@ -284,7 +217,7 @@ func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
 	// The server fills the disk up to the minimum free space: a PUT that
 	// would take it under is refused.
 	keys := fillThroughServer(e, bucket, "a")
-	free := freeBytes(t, mnt)
+	free := testenv.FreeBytes(t, mnt)
 	t.Logf("stored %d MiB before the first 507; %d bytes free", len(keys), free)
 	if free < (64<<20)*2/100 {
 		t.Errorf("the server's writes took free space under the default minimum (2%% of 64 MiB): %d bytes", free)
@@ -292,7 +225,7 @@ func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
 
 	// Now to the last byte, by someone else: under the minimum, every
 	// write is refused, and that is logged once.
-	fillDisk(t, filepath.Join(mnt, "filler"))
+	testenv.FillDisk(t, filepath.Join(mnt, "filler"))
 	if got := e.get(bucket, keys[0]); !bytes.Equal(got, data(0, 1<<20)) {
 		t.Fatal("a read on the full disk returned other bytes")
 	}
@@ -316,7 +249,7 @@ func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
 
 	// Full again, through the server and to the last byte, then a restart.
 	keys = append(keys, fillThroughServer(e, bucket, "b")...)
-	fillDisk(t, filepath.Join(mnt, "filler2"))
+	testenv.FillDisk(t, filepath.Join(mnt, "filler2"))
 	e.close()
 	e = openFullDiskEnv(t, dir, &log)
 	if got := e.get(bucket, keys[len(keys)-1]); len(got) != 1<<20 {
@@ -332,7 +265,7 @@ func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
 	for _, k := range rest {
 		ids = append(ids, types.ObjectIdentifier{Key: aws.String(k)})
 	}
-	fillDisk(t, filepath.Join(mnt, "filler3"))
+	testenv.FillDisk(t, filepath.Join(mnt, "filler3"))
 	out, err := e.s3.DeleteObjects(ctx(t), &s3.DeleteObjectsInput{Bucket: &bucket, Delete: &types.Delete{Objects: ids}})
 	if err != nil || len(out.Errors) > 0 {
 		t.Fatalf("DeleteObjects on a full disk: %v %+v", err, out)
@@ -356,7 +289,7 @@ func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
 // database must grow to take in what the WAL holds. On a disk full to the
 // last byte, thousands of such deletes must still commit.
 func TestFullDiskDeletesManyInlineObjects(t *testing.T) {
-	mnt := mountTmpfs(t, "32m")
+	mnt := testenv.MountTmpfs(t, "32m")
 	dir := filepath.Join(mnt, "data")
 	var log lockedBuffer
 	e := openFullDiskEnv(t, dir, &log)
@@ -370,10 +303,10 @@ func TestFullDiskDeletesManyInlineObjects(t *testing.T) {
 		keys[i] = fmt.Sprintf("k/%04d", i)
 		e.put(bucket, keys[i], data(uint64(i), 8<<10))
 	}
-	fillDisk(t, filepath.Join(mnt, "filler"))
+	testenv.FillDisk(t, filepath.Join(mnt, "filler"))
 	for i, k := range keys {
 		if _, err := e.s3.DeleteObject(ctx(t), &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(k)}); err != nil {
-			t.Fatalf("DeleteObject %d of %d on a full disk: %v (%d bytes free)", i+1, n, err, freeBytes(t, mnt))
+			t.Fatalf("DeleteObject %d of %d on a full disk: %v (%d bytes free)", i+1, n, err, testenv.FreeBytes(t, mnt))
 		}
 	}
 	list, err := e.s3.ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: &bucket})

@@ -134,12 +134,6 @@ func (s *Server) ensureAccount(ctx context.Context) error {
 	return nil
 }
 
-// Access is the access service, for tests and admin tools.
-func (s *Server) Access() *access.Service { return s.access }
-
-// Objects is the object core, for tests and admin tools.
-func (s *Server) Objects() *objects.Service { return s.objects }
-
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 

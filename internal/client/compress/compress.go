@@ -1,17 +1,18 @@
 // Package compress writes the compressed NAR files and encoded metadata of
 // a binary cache: zstd (in parallel for large NARs), xz (through the xz
 // program), brotli, gzip, or none, with the file extensions and
-// Compression names Nix uses.
+// Compression names Nix uses. The gzip, brotli and zstd encoders are
+// internal/nix/codec's, which the server uses too; this package adds the
+// xz program and the one-at-a-time rule for parallel zstd.
 package compress
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 
-	"github.com/andybalholm/brotli"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 )
 
 // Methods, spelt as in narinfo Compression fields and store URLs.
@@ -65,18 +66,8 @@ func NewWriter(ctx context.Context, w io.Writer, o Options) (io.WriteCloser, err
 		return newZstd(ctx, w, o)
 	case Xz:
 		return newXz(ctx, w, o)
-	case Brotli:
-		level := o.Level
-		if level < 0 {
-			level = 6
-		}
-		return brotli.NewWriterLevel(w, level), nil
-	case Gzip:
-		level := o.Level
-		if level < 0 {
-			level = gzip.DefaultCompression
-		}
-		return gzip.NewWriterLevel(w, level)
+	case Brotli, Gzip:
+		return codec.NewWriter(o.Method, w, codec.WriterOptions{Level: o.Level})
 	case None:
 		return nopCloser{w}, nil
 	}
@@ -98,19 +89,19 @@ func (nopCloser) Close() error { return nil }
 // Encode compresses a small document (a narinfo or a listing) for upload
 // with Content-Encoding: method, which may be gzip, br, zstd or xz.
 func Encode(ctx context.Context, method string, data []byte) ([]byte, error) {
-	if method == None || method == "" {
-		return data, nil
+	if method != Xz {
+		return codec.Encode(method, data)
 	}
 	var b bytes.Buffer
-	w, err := NewWriter(ctx, &b, Options{Method: method, Level: -1})
+	w, err := newXz(ctx, &b, Options{Method: Xz, Level: -1})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(data); err != nil {
-		w.Close()
-		return nil, err
+	_, err = w.Write(data)
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
-	if err := w.Close(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

@@ -1,7 +1,6 @@
 package nar
 
 import (
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -153,13 +152,4 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
-}
-
-// MarshalJSON returns JSON(). Note that json.Marshal still rewrites the
-// result (HTML escaping): write JSON() directly to match Nix.
-func (l *Listing) MarshalJSON() ([]byte, error) {
-	if l == nil {
-		return nil, fmt.Errorf("nar: nil listing")
-	}
-	return l.JSON(), nil
 }

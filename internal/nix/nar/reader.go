@@ -11,8 +11,9 @@ import (
 )
 
 // Reader reads a NAR like archive/tar reads a tar file: Next returns each
-// file's Header in NAR order, and Read returns the contents of the current
-// regular file. It checks the archive as strictly as it is written: known
+// file's Header in NAR order, skipping the contents (List is what the
+// server and push need; the tests read contents through export_test.go).
+// It checks the archive as strictly as it is written: known
 // tokens only, zero padding, valid names in strictly increasing order, and
 // the limits MaxNameLen, MaxTargetLen and MaxDepth.
 type Reader struct {
@@ -42,8 +43,8 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: br}
 }
 
-// Next advances to the next file and returns its header, skipping whatever
-// of the current file's contents was not read. At the end of the archive it
+// Next advances to the next file and returns its header, skipping the
+// current file's contents. At the end of the archive it
 // returns io.EOF; an archive that ends early gives io.ErrUnexpectedEOF. The
 // Header is the caller's to keep.
 func (r *Reader) Next() (*Header, error) {
@@ -202,54 +203,6 @@ func (r *Reader) closeNode(entry bool) error {
 		return r.expect(")")
 	}
 	return nil
-}
-
-// Read reads contents of the current regular file. It returns io.EOF at the
-// end of the file, and 0, io.EOF for directories and symlinks.
-func (r *Reader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	if !r.inFile || r.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > r.left {
-		p = p[:r.left]
-	}
-	n, err := r.r.Read(p)
-	r.pos += int64(n)
-	r.left -= int64(n)
-	if err == io.EOF {
-		if r.left > 0 {
-			err = io.ErrUnexpectedEOF
-		} else {
-			err = nil
-		}
-	}
-	if err != nil {
-		r.err = fmt.Errorf("nar: at offset %d: %w", r.pos, err)
-		return n, r.err
-	}
-	return n, nil
-}
-
-// WriteTo copies the rest of the current file to w; it lets io.Copy use the
-// Reader's buffer instead of another one.
-func (r *Reader) WriteTo(w io.Writer) (int64, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	if !r.inFile || r.left == 0 {
-		return 0, nil
-	}
-	n, err := io.CopyN(w, r.r, r.left)
-	r.pos += n
-	r.left -= n
-	if err == io.EOF {
-		r.err = fmt.Errorf("nar: at offset %d: %w", r.pos, io.ErrUnexpectedEOF)
-		return n, r.err
-	}
-	return n, err
 }
 
 // skipContents discards the unread contents of the current file and checks

@@ -11,7 +11,6 @@ package narinfo
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -20,7 +19,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/nix/storepath"
 )
 
-// MaxSize bounds the narinfo files Parse and Read accept. Real narinfos are
+// MaxSize bounds the narinfo files Parse accepts. Real narinfos are
 // a few hundred bytes; the largest carry thousands of References (a TeX Live
 // combined package references ~4,000 paths of ~80 bytes each, ~320 KiB), so
 // 1 MiB leaves headroom while bounding what an upload can make us hold.
@@ -91,15 +90,6 @@ const (
 	keySig         = "Sig"
 	keyCA          = "CA"
 )
-
-// Read parses a narinfo from r, reading at most MaxSize bytes.
-func Read(r io.Reader) (*NarInfo, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("narinfo: reading: %w", err)
-	}
-	return Parse(data)
-}
 
 // Parse parses a narinfo file. It accepts "Key: value" lines in any order,
 // with or without a final newline, "\r\n" line ends and blank lines; it

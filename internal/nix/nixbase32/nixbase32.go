@@ -38,7 +38,7 @@ func EncodedLen(n int) int {
 }
 
 // DecodedLen returns the number of bytes that an encoding of n characters
-// holds. Not every n is the EncodedLen of some length: DecodeString rejects
+// holds. Not every n is the EncodedLen of some length: Decode rejects
 // those.
 func DecodedLen(n int) int {
 	return n * 5 / 8
@@ -95,16 +95,6 @@ func Decode(dst, src []byte) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// DecodeString returns the bytes that s encodes.
-func DecodeString(s string) ([]byte, error) {
-	dst := make([]byte, DecodedLen(len(s)))
-	n, err := Decode(dst, []byte(s))
-	if err != nil {
-		return nil, err
-	}
-	return dst[:n], nil
 }
 
 // ValidateString reports whether s is a valid encoding: a decodable length,

@@ -82,9 +82,6 @@ func ParseSignature(s string) (Signature, error) {
 	return Signature{Name: name, Bytes: raw}, nil
 }
 
-// String returns "name:base64".
-func (s Signature) String() string { return encode(s.Name, s.Bytes) }
-
 // Name returns the key's name.
 func (k SecretKey) Name() string { return k.name }
 

@@ -29,27 +29,16 @@ type Path struct {
 	name string
 }
 
-// Dir returns the store directory, for example "/nix/store".
-func (p Path) Dir() string { return p.dir }
-
 // Hash returns the hash part, the 32 base-32 characters that are also the
 // path's narinfo key (<hash>.narinfo).
 func (p Path) Hash() string { return p.hash }
 
-// Name returns the name, the part after "<hash>-".
-func (p Path) Name() string { return p.name }
-
-// Base returns "<hash>-<name>", the form narinfo References and Deriver use.
-func (p Path) Base() string { return p.hash + "-" + p.name }
-
 // String returns the absolute path, "<dir>/<hash>-<name>".
 func (p Path) String() string { return p.dir + "/" + p.hash + "-" + p.name }
 
-// IsZero reports whether p is the zero Path.
-func (p Path) IsZero() bool { return p.hash == "" }
-
 // Parse parses an absolute store path in any store directory: the directory
-// is everything before the last slash. Use ParseIn to require a directory.
+// is everything before the last slash. Use Containing to require a
+// directory.
 func Parse(s string) (Path, error) {
 	i := strings.LastIndexByte(s, '/')
 	if i < 0 {
@@ -64,18 +53,6 @@ func Parse(s string) (Path, error) {
 		return Path{}, fmt.Errorf("store path %q: %w", s, err)
 	}
 	p.dir = dir
-	return p, nil
-}
-
-// ParseIn parses an absolute store path that must lie directly in dir.
-func ParseIn(dir, s string) (Path, error) {
-	p, err := Parse(s)
-	if err != nil {
-		return Path{}, err
-	}
-	if p.dir != dir {
-		return Path{}, fmt.Errorf("path %q is not in the Nix store %q", s, dir)
-	}
 	return p, nil
 }
 
@@ -97,7 +74,7 @@ func Containing(dir, file string) (Path, error) {
 }
 
 // ParseBase parses "<hash>-<name>" (a narinfo reference) into a Path in
-// DefaultDir; use WithDir to place it in another store.
+// DefaultDir.
 func ParseBase(base string) (Path, error) {
 	if len(base) < HashLen+2 || base[HashLen] != '-' {
 		return Path{}, fmt.Errorf("store path base name %q is not <hash>-<name>", base)
@@ -110,27 +87,6 @@ func ParseBase(base string) (Path, error) {
 		return Path{}, err
 	}
 	return Path{dir: DefaultDir, hash: hash, name: name}, nil
-}
-
-// New returns the store path dir/hash-name after validating its parts.
-func New(dir, hash, name string) (Path, error) {
-	if err := ValidateDir(dir); err != nil {
-		return Path{}, err
-	}
-	if err := ValidateHash(hash); err != nil {
-		return Path{}, err
-	}
-	if err := ValidateName(name); err != nil {
-		return Path{}, err
-	}
-	return Path{dir: dir, hash: hash, name: name}, nil
-}
-
-// WithDir returns p moved into the store directory dir, which must be valid
-// (see ValidateDir).
-func (p Path) WithDir(dir string) Path {
-	p.dir = dir
-	return p
 }
 
 // ValidateHash checks a hash part: exactly 32 Nix base-32 characters.

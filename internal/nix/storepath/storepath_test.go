@@ -26,23 +26,24 @@ func TestParse(t *testing.T) {
 		{"/nix/store/" + hash + "-" + strings.Repeat("n", 211), "/nix/store", strings.Repeat("n", 211)},
 		{"/nix/store/" + hash + "-foo.drv", "/nix/store", "foo.drv"},
 	}
+	if _, err := storepath.Containing("/gnu/store", real); err == nil {
+		t.Error("Containing accepted a path from another store")
+	}
 	for _, tt := range tests {
 		p, err := storepath.Parse(tt.in)
 		if err != nil {
 			t.Errorf("Parse(%q): %v", tt.in, err)
 			continue
 		}
-		if p.Dir() != tt.dir || p.Hash() != hash || p.Name() != tt.name || p.String() != tt.in ||
-			p.Base() != hash+"-"+tt.name || p.IsZero() {
-			t.Errorf("Parse(%q) = dir %q hash %q name %q", tt.in, p.Dir(), p.Hash(), p.Name())
+		if p.Hash() != hash || p.String() != tt.in {
+			t.Errorf("Parse(%q) = %q, hash %q", tt.in, p, p.Hash())
 		}
-		b, err := storepath.ParseBase(p.Base())
-		if err != nil || b.WithDir(tt.dir) != p {
-			t.Errorf("ParseBase(%q) = %v, %v", p.Base(), b, err)
+		if c, err := storepath.Containing(tt.dir, tt.in); err != nil || c != p {
+			t.Errorf("Containing(%q, %q) = %v, %v; want the parsed path", tt.dir, tt.in, c, err)
 		}
-		n, err := storepath.New(tt.dir, hash, tt.name)
-		if err != nil || n != p {
-			t.Errorf("New = %v, %v", n, err)
+		base := hash + "-" + tt.name
+		if b, err := storepath.ParseBase(base); err != nil || b.String() != storepath.DefaultDir+"/"+base {
+			t.Errorf("ParseBase(%q) = %v, %v", base, b, err)
 		}
 	}
 }
@@ -78,15 +79,6 @@ func TestParseInvalid(t *testing.T) {
 	}
 }
 
-func TestParseIn(t *testing.T) {
-	if _, err := storepath.ParseIn("/nix/store", real); err != nil {
-		t.Error(err)
-	}
-	if _, err := storepath.ParseIn("/gnu/store", real); err == nil {
-		t.Error("ParseIn accepted a path from another store")
-	}
-}
-
 func TestContaining(t *testing.T) {
 	for _, in := range []string{real, real + "/bin/tool", real + "/"} {
 		p, err := storepath.Containing("/nix/store", in)
@@ -106,8 +98,8 @@ func TestRealStore(t *testing.T) {
 	nixtest.Require(t, "nix-store")
 	paths := nixtest.Closure(t)
 	for _, s := range paths {
-		if _, err := storepath.ParseIn(storepath.DefaultDir, s); err != nil {
-			t.Error(err)
+		if p, err := storepath.Containing(storepath.DefaultDir, s); err != nil || p.String() != s {
+			t.Errorf("Containing(%q) = %v, %v", s, p, err)
 		}
 	}
 	derivers := strings.Fields(string(nixtest.Run(t, "nix-store", "-q", "--deriver", paths[len(paths)-1])))
@@ -129,8 +121,8 @@ func FuzzParse(f *testing.F) {
 		if p.String() != s {
 			t.Fatalf("Parse(%q).String() = %q", s, p)
 		}
-		if q, err := storepath.New(p.Dir(), p.Hash(), p.Name()); err != nil || q != p {
-			t.Fatalf("New(parts of %q) = %v, %v", s, q, err)
+		if q, err := storepath.Containing(s[:strings.LastIndexByte(s, '/')], s); err != nil || q != p {
+			t.Fatalf("Containing(the directory of %q) = %v, %v", s, q, err)
 		}
 	})
 }

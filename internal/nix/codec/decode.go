@@ -1,13 +1,15 @@
-// Package decompress decodes the compressions a binary cache meets (the
-// narinfo Compression of NARs, the Content-Encoding of narinfos, listings
-// and logs) with bounded memory, whatever the input claims.
+// Package codec encodes and decodes the compressions a binary cache meets
+// (the narinfo Compression of NARs, the Content-Encoding of narinfos,
+// listings and logs). It is the one home of the gzip, brotli and zstd
+// encoders and of every decoder, for the server and for push alike.
 //
-// A compressed stream names the window (dictionary) its decoder needs, and
-// the common decoders allocate it up front: an 80-byte xz stream may ask
-// for 4 GiB. Every decoder here refuses a window above MaxWindow before
-// allocating it, and Bytes, for small documents, bounds memory by the
-// output size rather than the window.
-package decompress
+// Decoding keeps memory bounded whatever the input claims. A compressed
+// stream names the window (dictionary) its decoder needs, and the common
+// decoders allocate it up front: an 80-byte xz stream may ask for 4 GiB.
+// Every decoder here refuses a window above MaxWindow before allocating
+// it, and Bytes, for small documents, bounds memory by the output size
+// rather than the window.
+package codec
 
 import (
 	"bytes"

@@ -1,0 +1,80 @@
+package s3api
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+func TestPlanRead(t *testing.T) {
+	mod := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	simple := meta.Object{Size: 100, ETag: "abc", Modified: mod}
+	multi := meta.Object{Size: 30, ETag: "def-2", Modified: mod, PartsCount: 2,
+		Segments: []meta.Segment{{Size: 10}, {Size: 20}}}
+	empty := meta.Object{ETag: "e", Modified: mod}
+	tests := []struct {
+		name    string
+		obj     meta.Object
+		headers map[string]string
+		part    string
+		want    readPlan
+		code    string // S3 error code, or ""
+	}{
+		{"whole", simple, nil, "", readPlan{}, ""},
+		{"one range", simple, map[string]string{"Range": "bytes=0-9"}, "", readPlan{byteRange: "bytes=0-9"}, ""},
+		{"several ranges: whole object", simple, map[string]string{"Range": "bytes=0-9,20-29"}, "", readPlan{}, ""},
+		{"range beyond the end", simple, map[string]string{"Range": "bytes=100-"}, "", readPlan{byteRange: "bytes=100-", unsatisfiable: true}, ""},
+		{"malformed range left to ServeContent", simple, map[string]string{"Range": "lines=1-2"}, "", readPlan{byteRange: "lines=1-2"}, ""},
+		{"if-none-match hit", simple, map[string]string{"If-None-Match": `"abc"`, "Range": "bytes=0-1"}, "", readPlan{notModified: true}, ""},
+		{"if-modified-since not modified", simple, map[string]string{"If-Modified-Since": mod.Format(http.TimeFormat)}, "", readPlan{notModified: true}, ""},
+		{"if-match miss", simple, map[string]string{"If-Match": `"zzz"`}, "", readPlan{}, "PreconditionFailed"},
+		{"if-match before if-none-match", simple, map[string]string{"If-Match": `"zzz"`, "If-None-Match": `"abc"`}, "", readPlan{}, "PreconditionFailed"},
+		{"part 2 of 2", multi, nil, "2", readPlan{partsCount: 2, partRange: "bytes 10-29/30", partLength: 20, byteRange: "bytes=10-29"}, ""},
+		{"part replaces the client's range", multi, map[string]string{"Range": "bytes=0-0"}, "1", readPlan{partsCount: 2, partRange: "bytes 0-9/30", partLength: 10, byteRange: "bytes=0-9"}, ""},
+		{"part 1 of a simple object", simple, nil, "1", readPlan{partsCount: 1, partRange: "bytes 0-99/100", partLength: 100, byteRange: "bytes=0-99"}, ""},
+		{"part 1 of an empty object", empty, nil, "1", readPlan{partsCount: 1}, ""},
+		{"part beyond the count", multi, nil, "3", readPlan{}, "InvalidPartNumber"},
+		{"part 0", multi, nil, "0", readPlan{}, "InvalidArgument"},
+		{"part not a number", multi, nil, "x", readPlan{}, "InvalidArgument"},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		for k, v := range tt.headers {
+			h.Set(k, v)
+		}
+		got, err := planRead(h, tt.part, tt.obj)
+		if tt.code != "" {
+			var e *Error
+			if !errors.As(err, &e) || e.Code != tt.code {
+				t.Errorf("%s: error %v, want %s", tt.name, err, tt.code)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: planRead = %+v, %v; want %+v", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// TestSteerServeContent checks that ServeContent is left only the plan's
+// range: conditionals already applied are gone, and a part's range
+// replaces the client's along with its If-Range.
+func TestSteerServeContent(t *testing.T) {
+	h := http.Header{}
+	for _, k := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
+		h.Set(k, "x")
+	}
+	h.Set("Range", "bytes=0-0")
+	steerServeContent(h, readPlan{partRange: "bytes 5-9/10", byteRange: "bytes=5-9"})
+	if len(h) != 1 || h.Get("Range") != "bytes=5-9" {
+		t.Errorf("part: headers left %v", h)
+	}
+	h = http.Header{"If-Range": {`"abc"`}, "Range": {"bytes=0-1,4-5"}}
+	steerServeContent(h, readPlan{})
+	if len(h) != 1 || h.Get("If-Range") == "" {
+		t.Errorf("several ranges: headers left %v, want If-Range only", h)
+	}
+}

@@ -1,0 +1,15 @@
+package server
+
+import (
+	"github.com/nixbucket/nixbucket/internal/access"
+	"github.com/nixbucket/nixbucket/internal/objects"
+)
+
+// The binary reaches the access service and the object core only through
+// the handler; the tests set them up directly.
+
+// Access is the access service.
+func (s *Server) Access() *access.Service { return s.access }
+
+// Objects is the object core.
+func (s *Server) Objects() *objects.Service { return s.objects }
