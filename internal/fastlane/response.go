@@ -13,10 +13,10 @@ import (
 )
 
 // Buffer sizes: stageSize body bytes are held back so a response that
-// ends within them gets a Content-Length (net/http holds 2,048); out
+// ends within them gets a Content-Length (as net/http holds 2,048); out
 // collects what goes to the wire, so a small response leaves in one write.
 const (
-	stageSize = 4 << 10
+	stageSize = 2 << 10
 	outSize   = 8 << 10
 )
 
@@ -74,10 +74,13 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
-		// An informational answer goes out at once, and the real one follows.
+		// An informational answer goes out at once, and the real one
+		// follows. As net/http, it carries the handler's fields so far,
+		// but no body framing.
 		w.out = appendStatus(w.out, code)
-		w.out = appendFields(w.out, w.header)
+		w.out = appendFields(w.out, w.header, "Content-Length", "Transfer-Encoding")
 		w.out = append(w.out, "\r\n"...)
+		w.flushOut()
 		return
 	}
 	w.wroteHeader = true
@@ -207,13 +210,20 @@ func (w *response) emit(p []byte) {
 	}
 	err := w.c.wc.writev(w.out, p)
 	w.out = w.out[:0]
+	w.c.mark = 0
 	w.fail(err)
 }
 
+// fail records the first write error: the client is gone, so the
+// request's context is cancelled, as net/http's is once its connection
+// reader sees the end.
 func (w *response) fail(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 		w.closeAfter = true
+		if w.c.cancelReq != nil {
+			w.c.cancelReq()
+		}
 	}
 }
 
@@ -299,7 +309,7 @@ func appendStatus(b []byte, code int) []byte {
 // appendFields appends h as header lines, sorted by name, skipping
 // invalid names and turning line breaks in values into spaces, as
 // net/http does.
-func appendFields(b []byte, h http.Header) []byte {
+func appendFields(b []byte, h http.Header, skip ...string) []byte {
 	var keys [32]string
 	names := keys[:0]
 	for k := range h {
@@ -307,7 +317,7 @@ func appendFields(b []byte, h http.Header) []byte {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if !validFieldName(k) {
+		if !validFieldName(k) || slices.Contains(skip, k) {
 			continue
 		}
 		for _, v := range h[k] {

@@ -25,9 +25,12 @@
 package fastlane
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -63,6 +66,14 @@ type Options struct {
 	// over keeps its ConnectionState, which net/http makes Request.TLS.
 	// With Passthrough, net/http shakes hands itself.
 	TLS *tls.Config
+	// Server, when set, is the http.Server serving the Listener, and the
+	// one source of what both transports share: its Handler (when
+	// NewListener gets none), its ReadHeaderTimeout and IdleTimeout (when
+	// the fields above are zero), and, for connections served here too,
+	// its BaseContext, ConnContext, ConnState and ErrorLog. NewListener
+	// replaces its ConnState with one that calls the Listener's ConnState
+	// and then the original, so set ConnState before.
+	Server *http.Server
 }
 
 // Listener serves connections for a handler itself and passes on, through
@@ -83,13 +94,44 @@ type Listener struct {
 	once     sync.Once
 	errMu    sync.Mutex
 	err      error // what stopped the accept loop
+
+	// From Options.Server: the context connections start from, and the
+	// hooks net/http would run for them.
+	baseCtx   context.Context
+	connCtx   func(context.Context, net.Conn) context.Context
+	connState func(net.Conn, http.ConnState)
+	errorLog  *log.Logger
 }
 
 // NewListener starts serving connections from ln with h. Serve the
 // returned Listener with an http.Server whose Handler is h too and whose
-// ConnState is the Listener's ConnState (the cap needs it to tell which
-// handed-over connections are idle).
+// ConnState calls the Listener's ConnState (the cap needs it to tell which
+// handed-over connections are idle): Options.Server does both.
 func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
+	baseCtx := context.Background()
+	l := &Listener{}
+	if srv := opts.Server; srv != nil {
+		if h == nil {
+			h = srv.Handler
+		}
+		if opts.ReadHeaderTimeout <= 0 {
+			opts.ReadHeaderTimeout = cmp.Or(srv.ReadHeaderTimeout, srv.ReadTimeout)
+		}
+		if opts.IdleTimeout <= 0 {
+			opts.IdleTimeout = cmp.Or(srv.IdleTimeout, srv.ReadTimeout)
+		}
+		if srv.BaseContext != nil {
+			baseCtx = srv.BaseContext(l)
+		}
+		baseCtx = context.WithValue(baseCtx, http.ServerContextKey, srv)
+		l.connCtx, l.connState, l.errorLog = srv.ConnContext, srv.ConnState, srv.ErrorLog
+		srv.ConnState = func(nc net.Conn, st http.ConnState) {
+			l.ConnState(nc, st)
+			if l.connState != nil {
+				l.connState(nc, st)
+			}
+		}
+	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = time.Minute
 	}
@@ -102,12 +144,10 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	l := &Listener{
-		ln: ln, handler: h, opts: opts,
-		conns:    map[member]struct{}{},
-		handover: make(chan net.Conn),
-		done:     make(chan struct{}),
-	}
+	l.ln, l.handler, l.opts, l.baseCtx = ln, h, opts, baseCtx
+	l.conns = map[member]struct{}{}
+	l.handover = make(chan net.Conn)
+	l.done = make(chan struct{})
 	go l.acceptLoop()
 	return l
 }
@@ -120,10 +160,13 @@ func (l *Listener) acceptLoop() {
 			if l.closing.Load() {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			// As net/http does: every temporary error (EMFILE, ENFILE,
+			// ECONNABORTED, a timeout...) is retried, backing off from 5ms
+			// to a second.
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				l.opts.Log.Warn("accept failed, retrying", "err", err, "in", backoff)
+				l.logf("http: Accept error: %v; retrying in %v", err, backoff)
 				time.Sleep(backoff)
 				continue
 			}
@@ -162,6 +205,7 @@ func (l *Listener) acceptLoop() {
 			nc.Close()
 			continue
 		}
+		c.setState(http.StateNew)
 		go c.serve()
 	}
 }
@@ -187,6 +231,19 @@ func (l *Listener) deliver(c net.Conn) {
 	case l.handover <- c:
 	case <-l.done:
 		c.Close()
+	}
+}
+
+// logf logs what net/http would log to the serving http.Server's
+// ErrorLog, where that log would go.
+func (l *Listener) logf(format string, args ...any) {
+	switch {
+	case l.errorLog != nil:
+		l.errorLog.Printf(format, args...)
+	case l.opts.Server != nil:
+		log.Printf(format, args...)
+	default:
+		l.opts.Log.Warn(fmt.Sprintf(format, args...))
 	}
 }
 
