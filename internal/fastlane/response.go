@@ -18,6 +18,7 @@ import (
 const (
 	stageSize = 2 << 10
 	outSize   = 8 << 10
+	sniffLen  = 512 // what http.DetectContentType looks at
 )
 
 // response is the http.ResponseWriter of a request served here. It
@@ -135,15 +136,16 @@ func (w *response) Write(p []byte) (int, error) {
 			w.stage = append(w.stage, p...)
 			return len(p), nil
 		}
-		w.sendHead(false)
+		w.sendHead(false, p)
 	}
 	w.body(p)
 	return len(p), w.err
 }
 
 // sendHead appends the status line and header fields to out. final says
-// the handler has returned, so everything written is in stage.
-func (w *response) sendHead(final bool) {
+// the handler has returned, so everything written is in stage; next is
+// the body bytes about to follow stage, sniffed with it.
+func (w *response) sendHead(final bool, next []byte) {
 	w.sentHead = true
 	if w.c.l.closing.Load() {
 		w.closeAfter = true
@@ -164,9 +166,16 @@ func (w *response) sendHead(final bool) {
 			w.out = append(w.out, "Transfer-Encoding: chunked\r\n"...)
 		}
 	}
-	if w.noType && allowed && len(w.stage) > 0 {
+	if w.noType && allowed && len(w.stage)+len(next) > 0 {
+		sniff := w.stage
+		if len(sniff) < sniffLen && len(next) > 0 {
+			var b [sniffLen]byte
+			n := copy(b[:], sniff)
+			n += copy(b[n:], next)
+			sniff = b[:n]
+		}
 		w.out = append(w.out, "Content-Type: "...)
-		w.out = append(w.out, http.DetectContentType(w.stage)...)
+		w.out = append(w.out, http.DetectContentType(sniff)...)
 		w.out = append(w.out, "\r\n"...)
 	}
 	if w.noDate {
@@ -239,7 +248,7 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if w.isHead || w.declared < 0 || w.noType || w.sentHead || !bodyAllowed(w.status) {
 		return io.CopyBuffer(writerOnly{w}, src, make([]byte, 32<<10))
 	}
-	w.sendHead(false)
+	w.sendHead(false, nil)
 	if !w.flushOut() {
 		return 0, w.err
 	}
@@ -270,7 +279,7 @@ func (w *response) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHead && !w.isHead {
-		w.sendHead(false)
+		w.sendHead(false, nil)
 	}
 	w.flushOut()
 	return w.err
@@ -285,7 +294,7 @@ func (w *response) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHead {
-		w.sendHead(true)
+		w.sendHead(true, nil)
 	} else if w.chunked {
 		w.out = append(w.out, "0\r\n\r\n"...)
 	}
