@@ -54,6 +54,14 @@ type conn struct {
 	ctx        context.Context
 	cancelConn context.CancelFunc
 	cancelReq  context.CancelFunc
+	// The watch of a long request's read side (see watch.go).
+	watch     atomic.Int32
+	reqGen    atomic.Uint32 // counts requests, for the sweeper
+	sweptGen  uint32        // reqGen at the previous sweep
+	watchDone chan struct{}
+	peek      [1]byte // what the watch read
+	peekN     int
+	peerGone  bool
 }
 
 // newConn returns a connection served here over tc, or over TLS on tc when
@@ -83,6 +91,7 @@ func newConn(l *Listener, tc *net.TCPConn) *conn {
 		}
 	}
 	c.ctx, c.cancelConn = context.WithCancel(ctx)
+	c.watchDone = make(chan struct{}, 1)
 	c.idleSince.Store(time.Now().UnixNano())
 	c.state.Store(stateIdle) // until its first request arrives
 	c.w.c = c
@@ -101,6 +110,7 @@ func (c *conn) serve() {
 				buf = buf[:runtime.Stack(buf, false)]
 				c.l.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
 			}
+			c.stopWatch()
 			// The answers to earlier pipelined requests still go out,
 			// and so does what the panicking one had sent on its way
 			// (as net/http flushes its connection's buffer).
@@ -142,6 +152,7 @@ func (c *conn) serve() {
 		}
 		c.serveOne()
 		c.start += c.h.size
+		c.takePeek()
 		if c.start == c.end {
 			c.start, c.end = 0, 0
 		}
@@ -291,8 +302,11 @@ func (c *conn) serveOne() {
 	c.setState(http.StateActive)
 	h := &c.h
 	hdr := make(http.Header, len(h.fields))
-	// One backing array for hdr's one-value slices.
-	vals := make([]string, len(h.fields))
+	m := new(reqMem)
+	vals := m.vals[:]
+	if len(h.fields) > len(m.vals) {
+		vals = make([]string, len(h.fields))
+	}
 	for i, f := range h.fields {
 		name, common := canonicalName(f.name)
 		v := string(f.value)
@@ -313,13 +327,14 @@ func (c *conn) serveOne() {
 		}
 	}
 	target := string(h.target)
+	m.url.Path = target
 	ctx, cancel := context.WithCancel(c.ctx)
 	c.cancelReq = cancel
 	// WithContext copies the request: the only way to set its context
 	// without parsing the target again.
 	req := (&http.Request{
 		Method:     h.method,
-		URL:        &url.URL{Path: target},
+		URL:        &m.url,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
@@ -333,9 +348,21 @@ func (c *conn) serveOne() {
 	}).WithContext(ctx)
 	c.mark = len(c.w.out)
 	c.w.reset(h.method == http.MethodHead, h.close)
+	c.reqGen.Add(1)
+	c.watch.Store(watchable)
 	c.l.handler.ServeHTTP(&c.w, req)
+	if c.stopWatch() {
+		c.w.closeAfter = true // the client is gone
+	}
 	c.w.finish()
 	cancel() // as net/http does once the handler returns
+}
+
+// reqMem is what a request points to, allocated together.
+type reqMem struct {
+	url url.URL
+	// vals backs the header map's one-value slices.
+	vals [8]string
 }
 
 // setState tells the serving http.Server's ConnState, if any.

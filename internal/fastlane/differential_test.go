@@ -110,6 +110,68 @@ func TestSameCancelOnDisconnect(t *testing.T) {
 	})
 }
 
+// TestSameCancelWhileSilent: a client that goes away while its handler
+// waits without writing (a pull-through waiting for its upstream) cancels
+// the handler's context; a client that sends its next request meanwhile
+// gets both answers.
+func TestSameCancelWhileSilent(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	cancelled := make(chan string, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/wait":
+			entered <- struct{}{}
+			select {
+			case <-r.Context().Done():
+				cancelled <- "cancelled"
+			case <-time.After(10 * time.Second):
+				cancelled <- "not cancelled"
+			}
+		case "/slow":
+			entered <- struct{}{}
+			time.Sleep(500 * time.Millisecond)
+			fmt.Fprintf(w, "slow, live=%v", r.Context().Err() == nil)
+		default:
+			io.WriteString(w, "next")
+		}
+	})
+	tw := pair(t, h, nil)
+	both(t, tw, func(t *testing.T, addr string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, get("/wait"))
+		<-entered
+		time.Sleep(300 * time.Millisecond) // past a sweep
+		c.Close()
+		return <-cancelled
+	})
+	both(t, tw, func(t *testing.T, addr string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, get("/slow"))
+		<-entered
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(c, get("/next"))
+		br := bufio.NewReader(c)
+		var out []string
+		for range 2 {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			out = append(out, string(body))
+		}
+		return strings.Join(out, "; ")
+	})
+}
+
 // TestSameKeptRequests: a handler may keep its request after returning;
 // the next requests on the connection change nothing in it.
 func TestSameKeptRequests(t *testing.T) {

@@ -5,9 +5,17 @@
 //
 // A Listener wraps a TCP listener. Each connection starts here: request
 // heads are parsed by a deliberately narrow parser (see parseHead), and a
-// request it accepts is served in place, with one http.Request, header map
-// and response writer reused for the whole connection, the answer leaving
-// in one write. The first request it does not accept (a PUT, a query
+// request it accepts is served in place, the answer leaving in one write.
+// What a handler or a client can tell is as under net/http (the tests
+// named TestSame* compare the two): each request is new, with its own
+// context carrying the http.Server and the local address, cancelled when
+// the client goes away (a write fails, or the read side of a long
+// request's connection ends: see watch.go), when the connection is closed
+// and when the handler returns; 1xx answers leave at once; 2 KiB of a
+// body of unknown length are held back to give it a Content-Length; a
+// panic loses none of the answers produced before it; every temporary
+// accept error is retried; the http.Server's hooks and error log apply
+// (Options.Server). The first request it does not accept (a PUT, a query
 // string, a body, anything unusual or malformed) hands the connection,
 // with every byte read so far, to the Listener's Accept, so the
 // http.Server serving the Listener takes it from there. The handler is
@@ -149,6 +157,9 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 	l.handover = make(chan net.Conn)
 	l.done = make(chan struct{})
 	go l.acceptLoop()
+	if !opts.Passthrough {
+		go l.sweep()
+	}
 	return l
 }
 
