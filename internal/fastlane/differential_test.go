@@ -452,3 +452,35 @@ func TestHandedOverStates(t *testing.T) {
 		t.Errorf("states\n%s\nwant them to begin\n%s", got, want)
 	}
 }
+
+// TestSameCancelOnCut: closing the connections under a running handler
+// (Listener.Cut; http.Server.Close under net/http) cancels its context.
+func TestSameCancelOnCut(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	cancelled := make(chan string, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			cancelled <- "cancelled"
+		case <-time.After(10 * time.Second):
+			cancelled <- "not cancelled"
+		}
+	})
+	tw := pair(t, h, nil)
+	both(t, tw, func(t *testing.T, addr string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, get("/"))
+		<-entered
+		if addr == tw.lane {
+			tw.fl.Cut()
+		} else {
+			tw.ps.Close()
+		}
+		return <-cancelled
+	})
+}
