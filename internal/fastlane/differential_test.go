@@ -36,8 +36,8 @@ func both(t *testing.T, tw twin, check func(t *testing.T, addr string) string) {
 type ctxKey string
 
 // TestSameContext: each request has its own context, carrying the
-// server, the local address and what ConnContext added, and cancelled once
-// its handler returns.
+// server, the local address and what BaseContext and ConnContext added,
+// and cancelled once its handler returns.
 func TestSameContext(t *testing.T) {
 	var mu sync.Mutex
 	var prev context.Context
@@ -50,10 +50,13 @@ func TestSameContext(t *testing.T) {
 		fresh := ctx != prev && (prev == nil || prev.Err() != nil)
 		prev = ctx
 		mu.Unlock()
-		fmt.Fprintf(w, "server=%v local=%v conn=%v fresh=%v live=%v", srv == tw.ls || srv == tw.ps,
-			local != nil && local.String() == r.Host, ctx.Value(ctxKey("conn")), fresh, ctx.Err() == nil)
+		fmt.Fprintf(w, "server=%v local=%v base=%v conn=%v fresh=%v live=%v", srv == tw.ls || srv == tw.ps,
+			local != nil && local.String() == r.Host, ctx.Value(ctxKey("base")), ctx.Value(ctxKey("conn")), fresh, ctx.Err() == nil)
 	})
 	tw = pair(t, h, func(hs *http.Server) {
+		hs.BaseContext = func(l net.Listener) context.Context {
+			return context.WithValue(context.Background(), ctxKey("base"), l.Addr() != nil)
+		}
 		hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, ctxKey("conn"), "tagged")
 		}
@@ -64,7 +67,7 @@ func TestSameContext(t *testing.T) {
 		if addr == tw.lane && slices.Contains(writers, "*http.response") {
 			t.Errorf("fastlane handed over")
 		}
-		if !strings.Contains(got, `"server=true local=true conn=tagged fresh=true live=true"`) {
+		if !strings.Contains(got, `"server=true local=true base=true conn=tagged fresh=true live=true"`) {
 			t.Errorf("%s answered %s", addr, got)
 		}
 		return got

@@ -117,7 +117,7 @@ type Listener struct {
 // handed-over connections are idle): Options.Server does both.
 func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 	baseCtx := context.Background()
-	l := &Listener{}
+	l := &Listener{ln: ln} // what BaseContext may ask for
 	if srv := opts.Server; srv != nil {
 		if h == nil {
 			h = srv.Handler
@@ -129,7 +129,9 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 			opts.IdleTimeout = cmp.Or(srv.IdleTimeout, srv.ReadTimeout)
 		}
 		if srv.BaseContext != nil {
-			baseCtx = srv.BaseContext(l)
+			if baseCtx = srv.BaseContext(l); baseCtx == nil {
+				panic("BaseContext returned a nil context")
+			}
 		}
 		baseCtx = context.WithValue(baseCtx, http.ServerContextKey, srv)
 		l.connCtx, l.connState, l.errorLog = srv.ConnContext, srv.ConnState, srv.ErrorLog
@@ -152,7 +154,7 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	l.ln, l.handler, l.opts, l.baseCtx = ln, h, opts, baseCtx
+	l.handler, l.opts, l.baseCtx = h, opts, baseCtx
 	l.conns = map[member]struct{}{}
 	l.handover = make(chan net.Conn)
 	l.done = make(chan struct{})

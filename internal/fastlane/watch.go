@@ -80,8 +80,8 @@ func (c *conn) readWatch() {
 // stopWatch ends the watch of the request whose handler returned, and
 // reports whether the client went away meanwhile.
 func (c *conn) stopWatch() bool {
-	if c.watch.CompareAndSwap(watchable, watchOff) {
-		return false
+	if c.watch.CompareAndSwap(watchable, watchOff) || c.watch.Load() != watching {
+		return false // unwatched (or no handler ran: a panic elsewhere)
 	}
 	c.watch.Store(watchStopped)
 	c.nc.SetReadDeadline(aLongTimeAgo)
