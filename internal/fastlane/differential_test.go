@@ -487,3 +487,34 @@ func TestSameCancelOnCut(t *testing.T) {
 		return <-cancelled
 	})
 }
+
+// TestSameErrorLog: a handler's misuses reach the http.Server's ErrorLog
+// in net/http's words.
+func TestSameErrorLog(t *testing.T) {
+	var mu sync.Mutex
+	var logs [2]bytes.Buffer
+	n := 0
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/twice":
+			w.WriteHeader(http.StatusAccepted)
+			w.WriteHeader(http.StatusTeapot)
+		case "/bad-length":
+			w.Header().Set("Content-Length", "-3")
+			io.WriteString(w, "body")
+		}
+	})
+	tw := pair(t, h, func(hs *http.Server) {
+		hs.ErrorLog = log.New(lockedWriter{&mu, &logs[n]}, "", 0)
+		n++
+	})
+	both(t, tw, func(t *testing.T, addr string) string {
+		got, _ := exchange(t, addr, get("/twice")+get("/bad-length"), []string{"GET", "GET"})
+		return got
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if logs[0].String() != logs[1].String() || !strings.Contains(logs[0].String(), "superfluous") {
+		t.Errorf("fastlane logged\n%s\nnet/http logged\n%s", &logs[0], &logs[1])
+	}
+}

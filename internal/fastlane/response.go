@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"path"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +39,7 @@ type response struct {
 	declared    int64 // Content-Length set by the handler, or -1
 	written     int64
 	chunked     bool
+	badLength   bool // the handler's Content-Length was invalid
 	closeAfter  bool
 	noType      bool // no Content-Type and no Content-Encoding: sniff one
 	noDate      bool
@@ -53,7 +56,7 @@ func (w *response) reset(isHead, closeAfter bool) {
 	}
 	w.status = 0
 	w.isHead = isHead
-	w.wroteHeader, w.sentHead, w.chunked = false, false, false
+	w.wroteHeader, w.sentHead, w.chunked, w.badLength = false, false, false, false
 	w.declared, w.written = -1, 0
 	w.closeAfter = closeAfter
 	w.err = nil
@@ -68,11 +71,13 @@ func (w *response) reset(isHead, closeAfter bool) {
 func (w *response) Header() http.Header { return w.header }
 
 func (w *response) WriteHeader(code int) {
+	if w.wroteHeader {
+		caller := relevantCaller()
+		w.c.l.logf("http: superfluous response.WriteHeader call from %s (%s:%d)", caller.Function, path.Base(caller.File), caller.Line)
+		return
+	}
 	if code < 100 || code > 999 {
 		panic("invalid WriteHeader code " + strconv.Itoa(code))
-	}
-	if w.wroteHeader {
-		return
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		// An informational answer goes out at once, and the real one
@@ -92,8 +97,9 @@ func (w *response) WriteHeader(code int) {
 		if len(cl) == 1 && err == nil && v >= 0 {
 			w.declared = v
 		} else {
-			w.c.l.opts.Log.Warn("handler set an invalid Content-Length", "value", cl)
+			w.c.l.logf("http: invalid Content-Length of %q", cl[0])
 			delete(h, "Content-Length")
+			w.badLength = true
 		}
 	}
 	if v, ok := h["Connection"]; ok && len(v) > 0 && strings.EqualFold(v[0], "close") {
@@ -105,6 +111,23 @@ func (w *response) WriteHeader(code int) {
 	w.noDate = !hasDate
 	// The snapshot of the handler's fields, as net/http takes one.
 	w.fields = appendFields(w.fields, h)
+}
+
+// relevantCaller is the first caller outside the response writer and
+// net/http, as net/http names it when it logs a misuse.
+func relevantCaller() runtime.Frame {
+	pc := make([]uintptr, 16)
+	n := runtime.Callers(1, pc)
+	frames := runtime.CallersFrames(pc[:n])
+	var frame runtime.Frame
+	for more := true; more; {
+		frame, more = frames.Next()
+		if !strings.HasPrefix(frame.Function, "net/http.") && !strings.Contains(frame.Function, "fastlane.(*response).") &&
+			!strings.HasSuffix(frame.Function, "fastlane.relevantCaller") {
+			return frame
+		}
+	}
+	return frame
 }
 
 func bodyAllowed(status int) bool {
@@ -155,6 +178,14 @@ func (w *response) sendHead(final bool, next []byte) {
 	allowed := bodyAllowed(w.status)
 	if w.declared < 0 && allowed {
 		switch {
+		case w.badLength:
+			// As net/http: a body whose handler set an invalid length
+			// gets none computed. (A HEAD then gets no length: net/http
+			// sends the invalid one.)
+			if !w.isHead {
+				w.chunked = true
+				w.out = append(w.out, "Transfer-Encoding: chunked\r\n"...)
+			}
 		case final && !w.isHead, final && w.written > 0 && w.written <= stageSize:
 			// Like net/http, a HEAD gets the length of a body it wrote
 			// only if the body fit the buffer.
@@ -295,7 +326,8 @@ func (w *response) finish() {
 	}
 	if !w.sentHead {
 		w.sendHead(true, nil)
-	} else if w.chunked {
+	}
+	if w.chunked {
 		w.out = append(w.out, "0\r\n\r\n"...)
 	}
 	if w.declared >= 0 && w.written != w.declared && !w.isHead && bodyAllowed(w.status) {
