@@ -309,9 +309,11 @@ func (c *conn) serveOne() {
 	}
 	for i, f := range h.fields {
 		name, common := canonicalName(f.name)
-		v := string(f.value)
+		var v string
 		if common {
 			v = c.value(name, f.value)
+		} else {
+			v = string(f.value)
 		}
 		if old, ok := hdr[name]; ok {
 			hdr[name] = append(old, v)
