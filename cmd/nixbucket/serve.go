@@ -91,11 +91,11 @@ func serve(args []string) error {
 	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
 	// The fast lane also counts, caps and bounds the writes of the
 	// connections net/http serves, so it is in front even when off.
-	fl := fastlane.NewListener(ln, hs.Handler, fastlane.Options{
-		ReadHeaderTimeout: hs.ReadHeaderTimeout, IdleTimeout: hs.IdleTimeout, Log: log,
-		MaxConns: *maxConns, Passthrough: !*lane, TLS: tlsCfg,
+	// hs is the one source of the timeouts, hooks and error log both
+	// transports share; NewListener hooks its ConnState into hs.
+	fl := fastlane.NewListener(ln, nil, fastlane.Options{
+		Server: hs, Log: log, MaxConns: *maxConns, Passthrough: !*lane, TLS: tlsCfg,
 	})
-	hs.ConnState = fl.ConnState
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(fl) }()
 	select {

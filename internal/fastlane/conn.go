@@ -1,6 +1,7 @@
 package fastlane
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -42,12 +43,25 @@ type conn struct {
 	// until the first wait, which is bounded by ReadHeaderTimeout.
 	deadline time.Time
 	h        head
-	req      http.Request
-	url      url.URL
-	hdr      http.Header
-	vals     []string          // backing store of hdr's one-value slices
 	last     map[string]string // last value of each interned header, to reuse its string
 	w        response
+	// mark is where the answer being produced starts in w.out: what comes
+	// before it answers earlier pipelined requests.
+	mark int
+	// ctx is the connection's context, cancelled when it closes (cut
+	// included); cancelReq cancels the request being served, which a
+	// failed write does too, as the client is gone.
+	ctx        context.Context
+	cancelConn context.CancelFunc
+	cancelReq  context.CancelFunc
+	// The watch of a long request's read side (see watch.go).
+	watch     atomic.Int32
+	reqGen    atomic.Uint32 // counts requests, for the sweeper
+	sweptGen  uint32        // reqGen at the previous sweep
+	watchDone chan struct{}
+	peek      [1]byte // what the watch read
+	peekN     int
+	peerGone  bool
 }
 
 // newConn returns a connection served here over tc, or over TLS on tc when
@@ -61,7 +75,6 @@ func newConn(l *Listener, tc *net.TCPConn) *conn {
 		tc:     tc,
 		buf:    make([]byte, readBufSize),
 		remote: tc.RemoteAddr().String(),
-		hdr:    make(http.Header, 16),
 		last:   make(map[string]string, 8),
 	}
 	timeout := l.opts.WriteTimeout
@@ -70,6 +83,15 @@ func newConn(l *Listener, tc *net.TCPConn) *conn {
 		c.nc, timeout = tls.Server(sock, l.opts.TLS), 0
 	}
 	c.wc = newWriteClock(c.nc, tc, timeout)
+	// The context net/http would give the connection.
+	ctx := context.WithValue(l.baseCtx, http.LocalAddrContextKey, tc.LocalAddr())
+	if l.connCtx != nil {
+		if ctx = l.connCtx(ctx, c.nc); ctx == nil {
+			panic("ConnContext returned nil")
+		}
+	}
+	c.ctx, c.cancelConn = context.WithCancel(ctx)
+	c.watchDone = make(chan struct{}, 1)
 	c.idleSince.Store(time.Now().UnixNano())
 	c.state.Store(stateIdle) // until its first request arrives
 	c.w.c = c
@@ -82,14 +104,26 @@ func newConn(l *Listener, tc *net.TCPConn) *conn {
 func (c *conn) serve() {
 	handed := false
 	defer func() {
-		if v := recover(); v != nil && v != http.ErrAbortHandler {
-			buf := make([]byte, 16<<10)
-			buf = buf[:runtime.Stack(buf, false)]
-			c.l.opts.Log.Error("panic serving request", "remote", c.remote, "panic", v, "stack", string(buf))
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.l.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
+			}
+			c.stopWatch()
+			// The answers to earlier pipelined requests still go out,
+			// and so does what the panicking one had sent on its way
+			// (as net/http flushes its connection's buffer).
+			if !c.w.sentHead {
+				c.w.out = c.w.out[:c.mark]
+			}
+			c.flush()
 		}
+		c.cancelConn()
 		if !handed {
 			c.l.untrack(c)
 			c.nc.Close()
+			c.setState(http.StateClosed)
 		}
 	}()
 	if tc, ok := c.nc.(*tls.Conn); ok {
@@ -100,6 +134,7 @@ func (c *conn) serve() {
 			// HTTP/2 is net/http's. The connection stays counted, busy,
 			// until its socket closes.
 			c.state.Store(stateActive)
+			c.setState(http.StateHijacked)
 			c.l.deliver(tc)
 			handed = true
 			return
@@ -117,6 +152,7 @@ func (c *conn) serve() {
 		}
 		c.serveOne()
 		c.start += c.h.size
+		c.takePeek()
 		if c.start == c.end {
 			c.start, c.end = 0, 0
 		}
@@ -130,6 +166,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
+		c.setState(http.StateIdle)
 	}
 }
 
@@ -212,6 +249,8 @@ func (c *conn) handOver() bool {
 	pc := newPrefixConn(c.l, c.nc, c.tc, prefix)
 	pc.state.Store(stateActive) // it has a request, or is mid-way through one
 	c.l.replace(c, pc)
+	// To ConnState this connection ends here; net/http's begins.
+	c.setState(http.StateHijacked)
 	if c.tls != nil {
 		c.l.deliver(&tlsPrefixConn{pc})
 	} else {
@@ -230,8 +269,13 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
 			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 			re.Conn.Close()
+			return false
 		}
-		c.l.opts.Log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+		if c.l.opts.Server != nil {
+			c.l.logf("http: TLS handshake error from %s: %v", c.remote, err)
+		} else {
+			c.l.opts.Log.Debug("tls handshake failed", "remote", c.remote, "err", err)
+		}
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})
@@ -250,54 +294,84 @@ func looksLikeHTTP(h [5]byte) bool {
 	return false
 }
 
-// serveOne fills the reused request from the parsed head and runs the
-// handler.
+// serveOne builds the request from the parsed head and runs the handler.
+// The request, its header map and URL are new each time, as a handler may
+// keep them after it returns; the response writer is the connection's.
 func (c *conn) serveOne() {
 	c.state.Store(stateActive)
+	c.setState(http.StateActive)
 	h := &c.h
-	clear(c.hdr)
-	if cap(c.vals) < len(h.fields) {
-		c.vals = make([]string, len(h.fields), maxFields)
+	hdr := make(http.Header, len(h.fields))
+	m := new(reqMem)
+	vals := m.vals[:]
+	if len(h.fields) > len(m.vals) {
+		vals = make([]string, len(h.fields))
 	}
-	c.vals = c.vals[:len(h.fields)]
 	for i, f := range h.fields {
 		name, common := canonicalName(f.name)
-		v := string(f.value)
+		var v string
 		if common {
 			v = c.value(name, f.value)
+		} else {
+			v = string(f.value)
 		}
-		if old, ok := c.hdr[name]; ok {
-			c.hdr[name] = append(old, v)
+		if old, ok := hdr[name]; ok {
+			hdr[name] = append(old, v)
 			continue
 		}
-		c.vals[i] = v
-		c.hdr[name] = c.vals[i : i+1 : i+1]
+		vals[i] = v
+		hdr[name] = vals[i : i+1 : i+1]
 	}
 	// As net/http does for HTTP/1.0 caches (RFC 7234, section 5.4).
-	if p := c.hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
-		if _, ok := c.hdr["Cache-Control"]; !ok {
-			c.hdr["Cache-Control"] = []string{"no-cache"}
+	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := hdr["Cache-Control"]; !ok {
+			hdr["Cache-Control"] = []string{"no-cache"}
 		}
 	}
 	target := string(h.target)
-	c.url = url.URL{Path: target}
-	c.req = http.Request{
+	m.url.Path = target
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.cancelReq = cancel
+	// WithContext copies the request: the only way to set its context
+	// without parsing the target again.
+	req := (&http.Request{
 		Method:     h.method,
-		URL:        &c.url,
+		URL:        &m.url,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     c.hdr,
+		Header:     hdr,
 		Body:       http.NoBody,
 		Host:       c.value("Host", h.host),
 		RemoteAddr: c.remote,
 		TLS:        c.tls,
 		RequestURI: target,
 		Close:      h.close,
-	}
+	}).WithContext(ctx)
+	c.mark = len(c.w.out)
 	c.w.reset(h.method == http.MethodHead, h.close)
-	c.l.handler.ServeHTTP(&c.w, &c.req)
+	c.reqGen.Add(1)
+	c.watch.Store(watchable)
+	c.l.handler.ServeHTTP(&c.w, req)
+	if c.stopWatch() {
+		c.w.closeAfter = true // the client is gone
+	}
 	c.w.finish()
+	cancel() // as net/http does once the handler returns
+}
+
+// reqMem is what a request points to, allocated together.
+type reqMem struct {
+	url url.URL
+	// vals backs the header map's one-value slices.
+	vals [8]string
+}
+
+// setState tells the serving http.Server's ConnState, if any.
+func (c *conn) setState(st http.ConnState) {
+	if f := c.l.connState; f != nil {
+		f(c.nc, st)
+	}
 }
 
 // value returns v as a string, reusing the previous request's string for
@@ -320,5 +394,6 @@ func (c *conn) flush() bool {
 	}
 	_, err := c.wc.write(c.w.out)
 	c.w.out = c.w.out[:0]
+	c.mark = 0
 	return err == nil
 }

@@ -6,11 +6,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
-
-var errTooManyFiles = syscall.EMFILE
 
 // prefixConn is a handed-over TCP connection: reads return the bytes
 // already read from it first. Besides net.Conn it has the methods

@@ -73,6 +73,7 @@ func (c *conn) idle() (bool, int64) {
 
 func (c *conn) cut() {
 	c.state.Store(stateClosed)
+	c.cancelConn() // the handler's request context too
 	c.tc.Close()
 }
 

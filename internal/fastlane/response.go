@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"path"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,11 +15,12 @@ import (
 )
 
 // Buffer sizes: stageSize body bytes are held back so a response that
-// ends within them gets a Content-Length (net/http holds 2,048); out
+// ends within them gets a Content-Length (as net/http holds 2,048); out
 // collects what goes to the wire, so a small response leaves in one write.
 const (
-	stageSize = 4 << 10
+	stageSize = 2 << 10
 	outSize   = 8 << 10
+	sniffLen  = 512 // what http.DetectContentType looks at
 )
 
 // response is the http.ResponseWriter of a request served here. It
@@ -36,6 +39,7 @@ type response struct {
 	declared    int64 // Content-Length set by the handler, or -1
 	written     int64
 	chunked     bool
+	badLength   bool // the handler's Content-Length was invalid
 	closeAfter  bool
 	noType      bool // no Content-Type and no Content-Encoding: sniff one
 	noDate      bool
@@ -52,7 +56,7 @@ func (w *response) reset(isHead, closeAfter bool) {
 	}
 	w.status = 0
 	w.isHead = isHead
-	w.wroteHeader, w.sentHead, w.chunked = false, false, false
+	w.wroteHeader, w.sentHead, w.chunked, w.badLength = false, false, false, false
 	w.declared, w.written = -1, 0
 	w.closeAfter = closeAfter
 	w.err = nil
@@ -67,17 +71,22 @@ func (w *response) reset(isHead, closeAfter bool) {
 func (w *response) Header() http.Header { return w.header }
 
 func (w *response) WriteHeader(code int) {
+	if w.wroteHeader {
+		caller := relevantCaller()
+		w.c.l.logf("http: superfluous response.WriteHeader call from %s (%s:%d)", caller.Function, path.Base(caller.File), caller.Line)
+		return
+	}
 	if code < 100 || code > 999 {
 		panic("invalid WriteHeader code " + strconv.Itoa(code))
 	}
-	if w.wroteHeader {
-		return
-	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
-		// An informational answer goes out at once, and the real one follows.
+		// An informational answer goes out at once, and the real one
+		// follows. As net/http, it carries the handler's fields so far,
+		// but no body framing.
 		w.out = appendStatus(w.out, code)
-		w.out = appendFields(w.out, w.header)
+		w.out = appendFields(w.out, w.header, "Content-Length", "Transfer-Encoding")
 		w.out = append(w.out, "\r\n"...)
+		w.flushOut()
 		return
 	}
 	w.wroteHeader = true
@@ -88,8 +97,9 @@ func (w *response) WriteHeader(code int) {
 		if len(cl) == 1 && err == nil && v >= 0 {
 			w.declared = v
 		} else {
-			w.c.l.opts.Log.Warn("handler set an invalid Content-Length", "value", cl)
+			w.c.l.logf("http: invalid Content-Length of %q", cl[0])
 			delete(h, "Content-Length")
+			w.badLength = true
 		}
 	}
 	if v, ok := h["Connection"]; ok && len(v) > 0 && strings.EqualFold(v[0], "close") {
@@ -101,6 +111,23 @@ func (w *response) WriteHeader(code int) {
 	w.noDate = !hasDate
 	// The snapshot of the handler's fields, as net/http takes one.
 	w.fields = appendFields(w.fields, h)
+}
+
+// relevantCaller is the first caller outside the response writer and
+// net/http, as net/http names it when it logs a misuse.
+func relevantCaller() runtime.Frame {
+	pc := make([]uintptr, 16)
+	n := runtime.Callers(1, pc)
+	frames := runtime.CallersFrames(pc[:n])
+	var frame runtime.Frame
+	for more := true; more; {
+		frame, more = frames.Next()
+		if !strings.HasPrefix(frame.Function, "net/http.") && !strings.Contains(frame.Function, "fastlane.(*response).") &&
+			!strings.HasSuffix(frame.Function, "fastlane.relevantCaller") {
+			return frame
+		}
+	}
+	return frame
 }
 
 func bodyAllowed(status int) bool {
@@ -132,15 +159,16 @@ func (w *response) Write(p []byte) (int, error) {
 			w.stage = append(w.stage, p...)
 			return len(p), nil
 		}
-		w.sendHead(false)
+		w.sendHead(false, p)
 	}
 	w.body(p)
 	return len(p), w.err
 }
 
 // sendHead appends the status line and header fields to out. final says
-// the handler has returned, so everything written is in stage.
-func (w *response) sendHead(final bool) {
+// the handler has returned, so everything written is in stage; next is
+// the body bytes about to follow stage, sniffed with it.
+func (w *response) sendHead(final bool, next []byte) {
 	w.sentHead = true
 	if w.c.l.closing.Load() {
 		w.closeAfter = true
@@ -150,6 +178,14 @@ func (w *response) sendHead(final bool) {
 	allowed := bodyAllowed(w.status)
 	if w.declared < 0 && allowed {
 		switch {
+		case w.badLength:
+			// As net/http: a body whose handler set an invalid length
+			// gets none computed. (A HEAD then gets no length: net/http
+			// sends the invalid one.)
+			if !w.isHead {
+				w.chunked = true
+				w.out = append(w.out, "Transfer-Encoding: chunked\r\n"...)
+			}
 		case final && !w.isHead, final && w.written > 0 && w.written <= stageSize:
 			// Like net/http, a HEAD gets the length of a body it wrote
 			// only if the body fit the buffer.
@@ -161,9 +197,16 @@ func (w *response) sendHead(final bool) {
 			w.out = append(w.out, "Transfer-Encoding: chunked\r\n"...)
 		}
 	}
-	if w.noType && allowed && len(w.stage) > 0 {
+	if w.noType && allowed && len(w.stage)+len(next) > 0 {
+		sniff := w.stage
+		if len(sniff) < sniffLen && len(next) > 0 {
+			var b [sniffLen]byte
+			n := copy(b[:], sniff)
+			n += copy(b[n:], next)
+			sniff = b[:n]
+		}
 		w.out = append(w.out, "Content-Type: "...)
-		w.out = append(w.out, http.DetectContentType(w.stage)...)
+		w.out = append(w.out, http.DetectContentType(sniff)...)
 		w.out = append(w.out, "\r\n"...)
 	}
 	if w.noDate {
@@ -207,13 +250,20 @@ func (w *response) emit(p []byte) {
 	}
 	err := w.c.wc.writev(w.out, p)
 	w.out = w.out[:0]
+	w.c.mark = 0
 	w.fail(err)
 }
 
+// fail records the first write error: the client is gone, so the
+// request's context is cancelled, as net/http's is once its connection
+// reader sees the end.
 func (w *response) fail(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 		w.closeAfter = true
+		if w.c.cancelReq != nil {
+			w.c.cancelReq()
+		}
 	}
 }
 
@@ -229,7 +279,7 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if w.isHead || w.declared < 0 || w.noType || w.sentHead || !bodyAllowed(w.status) {
 		return io.CopyBuffer(writerOnly{w}, src, make([]byte, 32<<10))
 	}
-	w.sendHead(false)
+	w.sendHead(false, nil)
 	if !w.flushOut() {
 		return 0, w.err
 	}
@@ -260,7 +310,7 @@ func (w *response) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHead && !w.isHead {
-		w.sendHead(false)
+		w.sendHead(false, nil)
 	}
 	w.flushOut()
 	return w.err
@@ -275,8 +325,9 @@ func (w *response) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sentHead {
-		w.sendHead(true)
-	} else if w.chunked {
+		w.sendHead(true, nil)
+	}
+	if w.chunked {
 		w.out = append(w.out, "0\r\n\r\n"...)
 	}
 	if w.declared >= 0 && w.written != w.declared && !w.isHead && bodyAllowed(w.status) {
@@ -299,7 +350,7 @@ func appendStatus(b []byte, code int) []byte {
 // appendFields appends h as header lines, sorted by name, skipping
 // invalid names and turning line breaks in values into spaces, as
 // net/http does.
-func appendFields(b []byte, h http.Header) []byte {
+func appendFields(b []byte, h http.Header, skip ...string) []byte {
 	var keys [32]string
 	names := keys[:0]
 	for k := range h {
@@ -307,7 +358,7 @@ func appendFields(b []byte, h http.Header) []byte {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if !validFieldName(k) {
+		if !validFieldName(k) || slices.Contains(skip, k) {
 			continue
 		}
 		for _, v := range h[k] {

@@ -5,9 +5,17 @@
 //
 // A Listener wraps a TCP listener. Each connection starts here: request
 // heads are parsed by a deliberately narrow parser (see parseHead), and a
-// request it accepts is served in place, with one http.Request, header map
-// and response writer reused for the whole connection, the answer leaving
-// in one write. The first request it does not accept (a PUT, a query
+// request it accepts is served in place, the answer leaving in one write.
+// What a handler or a client can tell is as under net/http (the tests
+// named TestSame* compare the two): each request is new, with its own
+// context carrying the http.Server and the local address, cancelled when
+// the client goes away (a write fails, or the read side of a long
+// request's connection ends: see watch.go), when the connection is closed
+// and when the handler returns; 1xx answers leave at once; 2 KiB of a
+// body of unknown length are held back to give it a Content-Length; a
+// panic loses none of the answers produced before it; every temporary
+// accept error is retried; the http.Server's hooks and error log apply
+// (Options.Server). The first request it does not accept (a PUT, a query
 // string, a body, anything unusual or malformed) hands the connection,
 // with every byte read so far, to the Listener's Accept, so the
 // http.Server serving the Listener takes it from there. The handler is
@@ -25,9 +33,12 @@
 package fastlane
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -63,6 +74,14 @@ type Options struct {
 	// over keeps its ConnectionState, which net/http makes Request.TLS.
 	// With Passthrough, net/http shakes hands itself.
 	TLS *tls.Config
+	// Server, when set, is the http.Server serving the Listener, and the
+	// one source of what both transports share: its Handler (when
+	// NewListener gets none), its ReadHeaderTimeout and IdleTimeout (when
+	// the fields above are zero), and, for connections served here too,
+	// its BaseContext, ConnContext, ConnState and ErrorLog. NewListener
+	// replaces its ConnState with one that calls the Listener's ConnState
+	// and then the original, so set ConnState before.
+	Server *http.Server
 }
 
 // Listener serves connections for a handler itself and passes on, through
@@ -83,13 +102,46 @@ type Listener struct {
 	once     sync.Once
 	errMu    sync.Mutex
 	err      error // what stopped the accept loop
+
+	// From Options.Server: the context connections start from, and the
+	// hooks net/http would run for them.
+	baseCtx   context.Context
+	connCtx   func(context.Context, net.Conn) context.Context
+	connState func(net.Conn, http.ConnState)
+	errorLog  *log.Logger
 }
 
 // NewListener starts serving connections from ln with h. Serve the
 // returned Listener with an http.Server whose Handler is h too and whose
-// ConnState is the Listener's ConnState (the cap needs it to tell which
-// handed-over connections are idle).
+// ConnState calls the Listener's ConnState (the cap needs it to tell which
+// handed-over connections are idle): Options.Server does both.
 func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
+	baseCtx := context.Background()
+	l := &Listener{ln: ln} // what BaseContext may ask for
+	if srv := opts.Server; srv != nil {
+		if h == nil {
+			h = srv.Handler
+		}
+		if opts.ReadHeaderTimeout <= 0 {
+			opts.ReadHeaderTimeout = cmp.Or(srv.ReadHeaderTimeout, srv.ReadTimeout)
+		}
+		if opts.IdleTimeout <= 0 {
+			opts.IdleTimeout = cmp.Or(srv.IdleTimeout, srv.ReadTimeout)
+		}
+		if srv.BaseContext != nil {
+			if baseCtx = srv.BaseContext(l); baseCtx == nil {
+				panic("BaseContext returned a nil context")
+			}
+		}
+		baseCtx = context.WithValue(baseCtx, http.ServerContextKey, srv)
+		l.connCtx, l.connState, l.errorLog = srv.ConnContext, srv.ConnState, srv.ErrorLog
+		srv.ConnState = func(nc net.Conn, st http.ConnState) {
+			l.ConnState(nc, st)
+			if l.connState != nil {
+				l.connState(nc, st)
+			}
+		}
+	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = time.Minute
 	}
@@ -102,13 +154,14 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	l := &Listener{
-		ln: ln, handler: h, opts: opts,
-		conns:    map[member]struct{}{},
-		handover: make(chan net.Conn),
-		done:     make(chan struct{}),
-	}
+	l.handler, l.opts, l.baseCtx = h, opts, baseCtx
+	l.conns = map[member]struct{}{}
+	l.handover = make(chan net.Conn)
+	l.done = make(chan struct{})
 	go l.acceptLoop()
+	if !opts.Passthrough {
+		go l.sweep()
+	}
 	return l
 }
 
@@ -120,10 +173,13 @@ func (l *Listener) acceptLoop() {
 			if l.closing.Load() {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			// As net/http does: every temporary error (EMFILE, ENFILE,
+			// ECONNABORTED, a timeout...) is retried, backing off from 5ms
+			// to a second.
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				l.opts.Log.Warn("accept failed, retrying", "err", err, "in", backoff)
+				l.logf("http: Accept error: %v; retrying in %v", err, backoff)
 				time.Sleep(backoff)
 				continue
 			}
@@ -162,6 +218,7 @@ func (l *Listener) acceptLoop() {
 			nc.Close()
 			continue
 		}
+		c.setState(http.StateNew)
 		go c.serve()
 	}
 }
@@ -187,6 +244,19 @@ func (l *Listener) deliver(c net.Conn) {
 	case l.handover <- c:
 	case <-l.done:
 		c.Close()
+	}
+}
+
+// logf logs what net/http would log to the serving http.Server's
+// ErrorLog, where that log would go.
+func (l *Listener) logf(format string, args ...any) {
+	switch {
+	case l.errorLog != nil:
+		l.errorLog.Printf(format, args...)
+	case l.opts.Server != nil:
+		log.Printf(format, args...)
+	default:
+		l.opts.Log.Warn(fmt.Sprintf(format, args...))
 	}
 }
 

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,9 +88,30 @@ func testHandler(t testing.TB, file string) http.Handler {
 			io.WriteString(w, "bye")
 		case "/panic":
 			panic(http.ErrAbortHandler)
+		case "/panic-value":
+			panic("boom")
+		case "/panic-after-flush":
+			io.WriteString(w, "sent before the panic")
+			w.(http.Flusher).Flush()
+			panic("boom")
 		case "/error":
 			http.Error(w, "no such thing", http.StatusNotFound)
+		case "/hint":
+			// A 1xx carries the fields so far, framing excepted.
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.Header().Set("Content-Length", "2")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			io.WriteString(w, "ok")
 		default:
+			// /len/A+B+... writes A bytes, then B, ...
+			if sizes, ok := strings.CutPrefix(r.URL.Path, "/len/"); ok {
+				for s := range strings.SplitSeq(sizes, "+") {
+					n, _ := strconv.Atoi(s)
+					w.Write(bytes.Repeat([]byte{'x'}, n))
+				}
+				return
+			}
 			http.NotFound(w, r)
 		}
 	})
@@ -101,9 +124,30 @@ func servers(t *testing.T) (lane, plain string) {
 	if err := os.WriteFile(file, bytes.Repeat([]byte("nar bytes "), 50000), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := testHandler(t, file)
-	quiet := func() *http.Server {
-		return &http.Server{Handler: h, MaxHeaderBytes: 32 << 10, ReadHeaderTimeout: time.Second}
+	tw := pair(t, testHandler(t, file), nil)
+	return tw.lane, tw.plain
+}
+
+// twin is a handler served behind fastlane (lane, through fl and ls) and
+// behind net/http alone (plain, through ps).
+type twin struct {
+	lane, plain string
+	fl          *Listener
+	ls, ps      *http.Server
+}
+
+// pair starts h behind fastlane and behind net/http alone, each on an
+// http.Server made alike by conf (when not nil); the fastlane one is
+// Options.Server.
+func pair(t *testing.T, h http.Handler, conf func(*http.Server)) twin {
+	t.Helper()
+	mk := func() *http.Server {
+		hs := &http.Server{Handler: h, MaxHeaderBytes: 32 << 10, ReadHeaderTimeout: time.Second,
+			ErrorLog: log.New(io.Discard, "", 0)}
+		if conf != nil {
+			conf(hs)
+		}
+		return hs
 	}
 	ln1, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,8 +157,8 @@ func servers(t *testing.T) (lane, plain string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := NewListener(ln1, h, Options{ReadHeaderTimeout: time.Second})
-	hs1, hs2 := quiet(), quiet()
+	hs1, hs2 := mk(), mk()
+	fl := NewListener(ln1, nil, Options{Server: hs1})
 	go hs1.Serve(fl)
 	go hs2.Serve(ln2)
 	t.Cleanup(func() {
@@ -124,7 +168,7 @@ func servers(t *testing.T) (lane, plain string) {
 		fl.Shutdown(ctx)
 		hs2.Shutdown(ctx)
 	})
-	return ln1.Addr().String(), ln2.Addr().String()
+	return twin{ln1.Addr().String(), ln2.Addr().String(), fl, hs1, hs2}
 }
 
 // exchange writes raw to addr and reads responses (one per method) until
@@ -152,7 +196,7 @@ func exchange(t *testing.T, addr, raw string, methods []string) (string, []strin
 		}
 		body, err := io.ReadAll(resp.Body)
 		writers = append(writers, resp.Header.Get("X-Writer"))
-		if resp.Header.Get("Date") == "" && resp.Header.Get("X-Writer") == lane {
+		if resp.Header.Get("Date") == "" && resp.Header.Get("X-Writer") == lane && resp.StatusCode >= 200 {
 			t.Errorf("%s: response without Date", addr)
 		}
 		resp.Header.Del("Date")
@@ -221,6 +265,24 @@ func TestSameAnswers(t *testing.T) {
 		{"keep-alive", get("/small", "Connection: Keep-Alive\r\n"), []string{g}, []string{lane}},
 		{"error", get("/error"), []string{g}, []string{lane}},
 		{"panic", get("/panic"), []string{g}, nil},
+		{"panic value", get("/panic-value"), []string{g}, nil},
+		// A panic loses no answer produced before it.
+		{"pipelined then panic", get("/small") + get("/declared") + get("/panic"), []string{g, g, g}, []string{lane, lane}},
+		{"pipelined then panic value", get("/small") + get("/panic-value") + get("/small"), []string{g, g, g}, []string{lane}},
+		{"pipelined then panic after flush", get("/small") + get("/panic-after-flush"), []string{g, g}, []string{lane, lane}},
+		{"informational", get("/hint"), []string{g, g}, []string{lane, lane}},
+		// net/http holds 2 KiB of a body of undeclared length: a body
+		// ending within it gets a Content-Length, a longer one is chunked
+		// on GET and has no length on HEAD.
+		{"2048 in one", get("/len/2048"), []string{g}, []string{lane}},
+		{"2049 in one", get("/len/2049"), []string{g}, []string{lane}},
+		{"2048 in two", get("/len/1000+1048"), []string{g}, []string{lane}},
+		{"2049 in two", get("/len/1000+1049"), []string{g}, []string{lane}},
+		{"3000 in three", get("/len/1000+1000+1000"), []string{g}, []string{lane}},
+		{"head 2048", "HEAD /len/2048 HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
+		{"head 2049", "HEAD /len/2049 HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
+		{"head 2049 in two", "HEAD /len/2000+49 HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
+		{"head 4097", "HEAD /len/4097 HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
 		{"head small", "HEAD /small HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
 		{"head file", "HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},
 		{"head big", "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n", []string{h}, []string{lane}},

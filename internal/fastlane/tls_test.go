@@ -186,3 +186,60 @@ func TestTLSNeverPlainForOtherConns(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSWatch: over TLS too, the watch of a long request keeps what the
+// client sends meanwhile, and a client that goes away while its handler
+// waits cancels the handler's context.
+func TestTLSWatch(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	cancelled := make(chan bool, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			entered <- struct{}{}
+			time.Sleep(500 * time.Millisecond)
+			io.WriteString(w, "slow")
+		case "/wait":
+			entered <- struct{}{}
+			select {
+			case <-r.Context().Done():
+				cancelled <- true
+			case <-time.After(10 * time.Second):
+				cancelled <- false
+			}
+		default:
+			fmt.Fprintf(w, "next %T", w)
+		}
+	})
+	addr, cfg := tlsServer(t, h, nil)
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, get("/slow"))
+	<-entered
+	time.Sleep(300 * time.Millisecond) // past a sweep
+	io.WriteString(c, get("/next"))
+	br := bufio.NewReader(c)
+	var got []string
+	for range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		got = append(got, string(body))
+	}
+	if strings.Join(got, "; ") != "slow; next *fastlane.response" {
+		t.Errorf("answers %q", got)
+	}
+	io.WriteString(c, get("/wait"))
+	<-entered
+	time.Sleep(300 * time.Millisecond)
+	c.Close()
+	if !<-cancelled {
+		t.Error("handler's context not cancelled when the client went away")
+	}
+}
