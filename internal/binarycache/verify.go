@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/nixbucket/nixbucket/internal/ctxio"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
@@ -141,7 +142,7 @@ func (h *Hook) decodeNar(ctx context.Context, nar meta.Object, compression strin
 	if read.ETag != nar.ETag {
 		return decodedNar{}, false, reject("narinfo: URL: %s was replaced while it was checked; upload the narinfo again", nar.Key)
 	}
-	dec, err := codec.NewReader(compression, &ctxReader{ctx: ctx, r: r})
+	dec, err := codec.NewReader(compression, ctxio.Reader(ctx, r))
 	if err != nil {
 		return decodedNar{}, false, reject("narinfo: URL: %s does not decode as %s: %v", nar.Key, compression, err)
 	}
@@ -160,18 +161,4 @@ func (h *Hook) decodeNar(ctx context.Context, nar meta.Object, compression strin
 	copy(d.hash[:], s.Sum(nil))
 	d.size = uint64(n)
 	return d, true, nil
-}
-
-// ctxReader stops reading once ctx is done: a client that gives up on
-// its narinfo stops the decoding.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

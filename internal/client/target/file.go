@@ -12,6 +12,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/client/spool"
 	"github.com/nixbucket/nixbucket/internal/client/storeurl"
+	"github.com/nixbucket/nixbucket/internal/ctxio"
 )
 
 // fileTarget is a binary cache in a local directory (file:///DIR).
@@ -83,7 +84,7 @@ func (t *fileTarget) Put(ctx context.Context, key string, f *spool.File, m Meta)
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
 	r := &countingReader{r: f.Section(0, f.Size()), progress: m.Progress}
-	_, err = io.Copy(tmp, &ctxReader{ctx: ctx, r: r})
+	_, err = io.Copy(tmp, ctxio.Reader(ctx, r))
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -113,17 +114,4 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// ctxReader stops a copy when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
