@@ -9,7 +9,8 @@ import (
 // Service Authorization Reference lists them. S3 and IAM refuse a policy
 // naming any other s3: action ("Policy has invalid action"), so a typo such
 // as s3:GetObjekt is caught when the policy is set rather than silently
-// granting nothing.
+// granting nothing. ListBucketByTags, no longer in the reference, stays:
+// the IAM console's visual editor wrote it into many policies users keep.
 var s3Actions = strings.Fields(`
 AbortMultipartUpload AssociateAccessGrantsIdentityCenter BypassGovernanceRetention
 CreateAccessGrant CreateAccessGrantsInstance CreateAccessGrantsLocation CreateAccessPoint
@@ -42,7 +43,7 @@ GetObjectVersionAttributes GetObjectVersionForReplication GetObjectVersionTaggin
 GetObjectVersionTorrent GetReplicationConfiguration GetStorageLensConfiguration
 GetStorageLensConfigurationTagging GetStorageLensDashboard GetStorageLensGroup
 InitiateReplication ListAccessGrants ListAccessGrantsInstances ListAccessGrantsLocations
-ListAccessPoints ListAccessPointsForObjectLambda ListAllMyBuckets ListBucket
+ListAccessPoints ListAccessPointsForObjectLambda ListAllMyBuckets ListBucket ListBucketByTags
 ListBucketMultipartUploads ListBucketVersions ListCallerAccessGrants ListJobs
 ListMultiRegionAccessPoints ListMultipartUploadParts ListStorageLensConfigurations
 ListStorageLensGroups ListTagsForResource ObjectOwnerOverrideToBucketOwner PauseReplication
