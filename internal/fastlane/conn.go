@@ -49,11 +49,11 @@ type conn struct {
 	// before it answers earlier pipelined requests.
 	mark int
 	// ctx is the connection's context, cancelled when it closes (cut
-	// included); cancelReq cancels the request being served, which a
-	// failed write does too, as the client is gone.
+	// included); req is the context of the request being served, which a
+	// failed write cancels too, as the client is gone.
 	ctx        context.Context
 	cancelConn context.CancelFunc
-	cancelReq  context.CancelFunc
+	req        *reqCtx
 	// The watch of a long request's read side (see watch.go).
 	watch     atomic.Int32
 	reqGen    atomic.Uint32 // counts requests, for the sweeper
@@ -330,11 +330,12 @@ func (c *conn) serveOne() {
 	}
 	target := string(h.target)
 	m.url.Path = target
-	ctx, cancel := context.WithCancel(c.ctx)
-	c.cancelReq = cancel
+	m.ctx.parent = c.ctx
+	c.req = &m.ctx
 	// WithContext copies the request: the only way to set its context
-	// without parsing the target again.
-	req := (&http.Request{
+	// without parsing the target again. The copy it makes on its way stays
+	// on the stack, and the request lives in m with the rest.
+	m.req = *(&http.Request{
 		Method:     h.method,
 		URL:        &m.url,
 		Proto:      "HTTP/1.1",
@@ -347,22 +348,26 @@ func (c *conn) serveOne() {
 		TLS:        c.tls,
 		RequestURI: target,
 		Close:      h.close,
-	}).WithContext(ctx)
+	}).WithContext(&m.ctx)
 	c.mark = len(c.w.out)
 	c.w.reset(h.method == http.MethodHead, h.close)
 	c.reqGen.Add(1)
 	c.watch.Store(watchable)
-	c.l.handler.ServeHTTP(&c.w, req)
+	c.l.handler.ServeHTTP(&c.w, &m.req)
 	if c.stopWatch() {
 		c.w.closeAfter = true // the client is gone
 	}
 	c.w.finish()
-	cancel() // as net/http does once the handler returns
+	m.ctx.cancel() // as net/http does once the handler returns
 }
 
-// reqMem is what a request points to, allocated together.
+// reqMem is a request and what it points to, allocated together: one
+// allocation where the request, its URL, its context and its header
+// values would each take one.
 type reqMem struct {
+	req http.Request
 	url url.URL
+	ctx reqCtx
 	// vals backs the header map's one-value slices.
 	vals [8]string
 }

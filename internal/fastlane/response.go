@@ -261,8 +261,8 @@ func (w *response) fail(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 		w.closeAfter = true
-		if w.c.cancelReq != nil {
-			w.c.cancelReq()
+		if w.c.req != nil {
+			w.c.req.cancel()
 		}
 	}
 }

@@ -73,7 +73,7 @@ func (c *conn) readWatch() {
 	c.peekN = n
 	if n == 0 && err != nil && c.watch.Load() == watching {
 		c.peerGone = true
-		c.cancelReq()
+		c.req.cancel()
 	}
 }
 

@@ -111,8 +111,12 @@ func (s *Service) Get(ctx context.Context, bucket, key string) (meta.Object, *Re
 const eagerOpen = 256
 
 func (s *Service) open(ctx context.Context, obj meta.Object) (*Reader, error) {
-	r := &Reader{ctx: ctx, blobs: s.Blobs, segs: obj.Segments, size: obj.Size,
-		open: make([]storage.Blob, len(obj.Segments)), starts: make([]int64, len(obj.Segments))}
+	r := &Reader{ctx: ctx, blobs: s.Blobs, segs: obj.Segments, size: obj.Size}
+	if len(obj.Segments) == 1 { // most objects: no allocation for the slices
+		r.open, r.starts = r.open1[:], r.starts1[:]
+	} else {
+		r.open, r.starts = make([]storage.Blob, len(obj.Segments)), make([]int64, len(obj.Segments))
+	}
 	var start int64
 	for i, seg := range obj.Segments {
 		r.starts[i] = start
@@ -146,6 +150,9 @@ type Reader struct {
 	starts []int64 // offset of each segment in the object
 	size   int64
 	off    int64
+	// open1 and starts1 back open and starts for one segment.
+	open1   [1]storage.Blob
+	starts1 [1]int64
 }
 
 // Read reads from the current offset.

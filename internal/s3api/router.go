@@ -50,6 +50,7 @@ type request struct {
 	*http.Request
 	w      http.ResponseWriter
 	h      *Handler
+	rid    [1]string // the request id, backing both of its headers
 	bucket string
 	key    string
 	query  url.Values
@@ -76,14 +77,15 @@ func (q *request) has(name string) bool {
 
 // ServeHTTP routes one S3 request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rid := []string{requestID()}
+	q := &request{w: w, h: h}
+	q.rid[0] = requestID()
 	hdr := w.Header()
-	hdr["X-Amz-Request-Id"] = rid
-	hdr["X-Amz-Id-2"] = rid
+	hdr["X-Amz-Request-Id"] = q.rid[:]
+	hdr["X-Amz-Id-2"] = q.rid[:]
 	hdr["Server"] = serverHeader
 
 	r = boundRequest(w, r)
-	q := &request{Request: r, w: w, h: h}
+	q.Request = r
 	q.bucket, q.key = h.splitPath(r)
 	var err error
 	q.query = noQuery
