@@ -250,6 +250,10 @@ func subNames(c *command) string {
 
 // helpCmd prints the usage of the command its arguments name.
 func helpCmd(args []string) error {
+	args, err := parse(flag.NewFlagSet("help", flag.ContinueOnError), args, 0, 100, "help [COMMAND...]")
+	if err != nil {
+		return err
+	}
 	c, path := root, []string(nil)
 	for _, a := range args {
 		if c.run != nil {

@@ -87,9 +87,6 @@ func completionNodes() []compNode {
 // the flag set instead of parsing, and returns the flags. Whatever the
 // command prints meanwhile is discarded.
 func leafFlags(c *command) []compFlag {
-	if c.name == "help" {
-		return nil
-	}
 	var flags []compFlag
 	describing = func(fs *flag.FlagSet) {
 		fs.VisitAll(func(f *flag.Flag) {

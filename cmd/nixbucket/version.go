@@ -20,43 +20,47 @@ func versionCmd(args []string) error {
 	return err
 }
 
-// moduleVersion is the -ldflags version when one was set, else the
-// module's version from the build info (v1.2.3 from go install
-// …@v1.2.3), else "dev".
-func moduleVersion() string {
-	if version != "dev" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return version
-}
-
 // versionText is what the version command prints.
 func versionText() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "nixbucket %s\n", moduleVersion())
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		s := map[string]string{}
+	bi, _ := debug.ReadBuildInfo()
+	return formatVersion(version, bi)
+}
+
+// formatVersion prints the version, which is ldflags' (the -X
+// main.version value) unless that is "dev", then the module's from bi
+// (v1.2.3 after go install …@v1.2.3); bi's VCS revision, with "(dirty)"
+// for a build from a modified tree; and the Go toolchain. bi may be nil.
+func formatVersion(ldflags string, bi *debug.BuildInfo) string {
+	v := ldflags
+	s := map[string]string{}
+	if bi != nil {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
 		for _, kv := range bi.Settings {
 			s[kv.Key] = kv.Value
 		}
-		if rev := s["vcs.revision"]; rev != "" {
-			if s["vcs.modified"] == "true" {
-				rev += " (dirty)"
-			}
-			fmt.Fprintf(&b, "revision: %s\n", rev)
-			if t := s["vcs.time"]; t != "" {
-				fmt.Fprintf(&b, "commit time: %s\n", t)
-			}
-		} else {
-			fmt.Fprintf(&b, "revision: unknown (built without VCS information)\n")
-		}
-		if bi.Main.Path != "" {
-			fmt.Fprintf(&b, "module: %s\n", bi.Main.Path)
-		}
 	}
-	fmt.Fprintf(&b, "go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	var b strings.Builder
+	fmt.Fprintf(&b, "nixbucket %s\n", v)
+	if rev := s["vcs.revision"]; rev != "" {
+		if s["vcs.modified"] == "true" {
+			rev += " (dirty)"
+		}
+		fmt.Fprintf(&b, "revision: %s\n", rev)
+		if t := s["vcs.time"]; t != "" {
+			fmt.Fprintf(&b, "commit time: %s\n", t)
+		}
+	} else {
+		fmt.Fprintf(&b, "revision: unknown (built without VCS information)\n")
+	}
+	if bi != nil && bi.Main.Path != "" {
+		fmt.Fprintf(&b, "module: %s\n", bi.Main.Path)
+	}
+	goVersion := runtime.Version()
+	if bi != nil && bi.GoVersion != "" {
+		goVersion = bi.GoVersion
+	}
+	fmt.Fprintf(&b, "go: %s %s/%s\n", goVersion, runtime.GOOS, runtime.GOARCH)
 	return b.String()
 }
