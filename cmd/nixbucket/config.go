@@ -16,9 +16,9 @@ import (
 const configNote = `
 Every flag can also be set in the environment as NIXBUCKET_ and the flag's
 name in capitals with _ for - (NIXBUCKET_LISTEN, NIXBUCKET_MIN_FREE), or as
-a key of the TOML file --config names (listen = "0.0.0.0:9000"; see
-nixbucket.toml.example). Flags win over the environment, which wins over
-the file.`
+a key of the TOML file --config (or NIXBUCKET_CONFIG) names: listen =
+"0.0.0.0:9000" (see nixbucket.toml.example). Flags win over the
+environment, which wins over the file.`
 
 // parseConfigured parses a command's flags, then fills each flag the
 // command line left unset from the environment (NIXBUCKET_FLAG_NAME) and
@@ -140,7 +140,9 @@ func writeConfigExample(w io.Writer, fs *flag.FlagSet) {
 		}
 		fmt.Fprintf(w, "# (flag --%s, environment %s)\n", f.Name, envName(f.Name))
 		v, ok := exampleValues[f.Name]
-		if !ok {
+		if ok {
+			fmt.Fprintf(w, "# (an example value: the default depends on the machine)\n")
+		} else {
 			v = f.DefValue
 		}
 		fmt.Fprintf(w, "#%s = %s\n", f.Name, tomlLiteral(f, v))

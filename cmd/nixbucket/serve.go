@@ -21,7 +21,7 @@ import (
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
-	data := fs.String("data", "./nixbucket-data", "data directory (env NIXBUCKET_DATA)")
+	data := fs.String("data", "./nixbucket-data", "data directory")
 	region := fs.String("region", "us-east-1", "region reported to clients")
 	domain := fs.String("domain", "", "enable virtual-host addressing BUCKET.DOMAIN")
 	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
