@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"os"
 	"strings"
 	"testing"
 )
@@ -121,5 +124,28 @@ func TestNearest(t *testing.T) {
 		if got := nearest(in, cands); got != want {
 			t.Errorf("nearest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestHelpOfRawFlagSet: a command that parses its flags itself, with the
+// flag package's defaults rather than parse, still prints its help on
+// standard output and exits 0 without "flag: help requested".
+func TestHelpOfRawFlagSet(t *testing.T) {
+	raw := leaf("raw", "", "a command parsing by itself", func(args []string) error {
+		fs := flag.NewFlagSet("raw", flag.ContinueOnError)
+		fs.String("thing", "", "a thing")
+		return fs.Parse(args)
+	})
+	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = out
+	_, err = dispatch(raw, []string{"raw"}, []string{"--help"})
+	os.Stdout = stdout
+	b, _ := os.ReadFile(out.Name())
+	if !errors.Is(err, errHelp) || !strings.Contains(string(b), "-thing string") {
+		t.Errorf("raw --help: %v, stdout %q", err, b)
 	}
 }
