@@ -274,9 +274,9 @@ func helpCmd(args []string) error {
 
 // parseFlags parses args into fs. Asked for help (-h, --help), it prints
 // the usage on standard output and returns errHelp; a bad flag is a
-// usageError of one line, suggesting the nearest flag's name. synopsis is
-// what follows "nixbucket" in the usage line; fs.Usage, when the command
-// set its own, is printed instead.
+// usageError of one line, suggesting the nearest flag's name. The usage
+// printed is fs.Usage (parse sets it to leafUsage). In describing mode it
+// hands fs over instead of parsing.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if describing != nil {
 		describing(fs)
