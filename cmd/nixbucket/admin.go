@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -51,15 +52,14 @@ func dataFlag(fs *flag.FlagSet) *string {
 }
 
 // parse parses flags placed anywhere among the arguments, and checks the
-// number of positional ones.
+// number of positional ones. usage is the synopsis after "nixbucket".
+// Help and bad flags are handled as parseFlags does; a wrong number of
+// arguments is a usageError.
 func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) ([]string, error) {
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: nixbucket %s\n", usage)
-		fs.PrintDefaults()
-	}
+	fs.Usage = leafUsage(fs, usage)
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()
@@ -70,8 +70,7 @@ func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) 
 		args = args[1:]
 	}
 	if len(pos) < minArgs || len(pos) > maxArgs {
-		fs.Usage()
-		return nil, fmt.Errorf("usage: nixbucket %s", usage)
+		return nil, usagef("usage: nixbucket %s", usage)
 	}
 	return pos, nil
 }
@@ -120,7 +119,56 @@ func parseTTL(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// credentialsSection formats a key as an AWS shared-credentials section.
-func credentialsSection(profile string, k meta.AccessKey) string {
+// credentialsSection formats a key as an AWS shared-credentials section,
+// named for the user unless the user's credentials file already has that
+// profile: then the first free NAME-2, NAME-3, … (said on standard error),
+// so the section can be appended to the file as it is.
+func credentialsSection(name string, k meta.AccessKey) string {
+	file := credentialsFile()
+	profile := freeProfile(name, existingProfiles(file))
+	if profile != name {
+		fmt.Fprintf(os.Stderr, "profile [%s] is already in %s: this key is profile [%s]\n", name, file, profile)
+	}
 	return fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", profile, k.ID, k.Secret)
+}
+
+// credentialsFile is the AWS shared credentials file the aws CLI and
+// SDKs read: $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials.
+func credentialsFile() string {
+	if f := os.Getenv("AWS_SHARED_CREDENTIALS_FILE"); f != "" {
+		return f
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".aws", "credentials")
+}
+
+// existingProfiles returns the section names in a credentials file; a
+// missing or unreadable file has none.
+func existingProfiles(file string) map[string]bool {
+	seen := map[string]bool{}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return seen
+	}
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if name, ok := strings.CutPrefix(line, "["); ok {
+			if name, ok := strings.CutSuffix(name, "]"); ok {
+				seen[strings.TrimSpace(name)] = true
+			}
+		}
+	}
+	return seen
+}
+
+// freeProfile returns name, or the first of name-2, name-3, … not in taken.
+func freeProfile(name string, taken map[string]bool) string {
+	p := name
+	for i := 2; taken[p]; i++ {
+		p = fmt.Sprintf("%s-%d", name, i)
+	}
+	return p
 }

@@ -27,7 +27,7 @@ const bucketUsage = `usage:
 All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data).`
 
 func bucketCmd(args []string) error {
-	if len(args) < 2 {
+	if len(args) == 0 {
 		return fmt.Errorf("%s", bucketUsage)
 	}
 	fs := flag.NewFlagSet("bucket "+args[0], flag.ContinueOnError)

@@ -115,7 +115,7 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	f.paths = paths
 	if f.to == "" {
 		fs.Usage()
-		return nil, errors.New("push: --to URL is required")
+		return nil, usagef("push: --to URL is required")
 	}
 	if f.jobs < 1 {
 		return nil, fmt.Errorf("push: --jobs %d: want at least 1", f.jobs)
@@ -128,7 +128,7 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 		f.paths = append(f.paths, more...)
 	} else if len(f.paths) == 0 {
 		fs.Usage()
-		return nil, errors.New("push: no paths given (or use --stdin)")
+		return nil, usagef("push: no paths given (or use --stdin)")
 	}
 	return &f, nil
 }
@@ -234,7 +234,7 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var rest []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()

@@ -21,7 +21,7 @@ import (
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
-	data := fs.String("data", envOr("NIXBUCKET_DATA", "./nixbucket-data"), "data directory (env NIXBUCKET_DATA)")
+	data := fs.String("data", "./nixbucket-data", "data directory")
 	region := fs.String("region", "us-east-1", "region reported to clients")
 	domain := fs.String("domain", "", "enable virtual-host addressing BUCKET.DOMAIN")
 	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
@@ -33,11 +33,9 @@ func serve(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain; reread with --tls-key on SIGHUP")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	minFree := fs.String("min-free", "auto", "free disk space under which writes are refused with 507, e.g. 1GiB, 500MB or 5%; auto: 1GiB or 2%, whichever is smaller; 0: off")
-	if err := fs.Parse(args); err != nil {
+	fs.String("config", "", "TOML file of settings named as these flags (see nixbucket.toml.example)")
+	if err := parseConfigured(fs, args, "serve [--config FILE] [flags]\n"+configNote); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	minFreeV, err := diskspace.ParseMinFree(*minFree)
 	if err != nil {

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/server"
+)
+
+// newData makes a nixbucket data directory, as a first start would.
+func newData(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	srv, err := server.Open(context.Background(), server.Options{Data: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var sectionRE = regexp.MustCompile(`(?m)^\[([^\]]+)\]$`)
+
+// TestCredentialsProfileNames: the sections user create and user key
+// create print can be appended to ~/.aws/credentials as they are: a
+// profile name already there becomes NAME-2, NAME-3, …
+func TestCredentialsProfileNames(t *testing.T) {
+	data := newData(t)
+	home := t.TempDir()
+	creds := filepath.Join(home, ".aws", "credentials")
+	if err := os.MkdirAll(filepath.Dir(creds), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(creds, []byte("[default]\naws_access_key_id = X\naws_secret_access_key = Y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "AWS_SHARED_CREDENTIALS_FILE=", "NIXBUCKET_DATA=" + data}
+	appendSection := func(args []string, want string) {
+		t.Helper()
+		r := run(t, env, args...)
+		if r.code != 0 {
+			t.Fatalf("nixbucket %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		m := sectionRE.FindAllStringSubmatch(r.stdout, -1)
+		if len(m) != 1 || m[0][1] != want {
+			t.Fatalf("nixbucket %s printed %q; want one section [%s]", strings.Join(args, " "), r.stdout, want)
+		}
+		f, err := os.OpenFile(creds, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(r.stdout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendSection([]string{"user", "create", "alice"}, "alice")
+	appendSection([]string{"user", "key", "create", "alice"}, "alice-2")
+	appendSection([]string{"user", "key", "create", "alice"}, "alice-3")
+	appendSection([]string{"user", "create", "default"}, "default-2")
+
+	// AWS_SHARED_CREDENTIALS_FILE names the file to look in.
+	other := filepath.Join(t.TempDir(), "creds")
+	if err := os.WriteFile(other, []byte("[ bob ]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, []string{"HOME=" + home, "AWS_SHARED_CREDENTIALS_FILE=" + other, "NIXBUCKET_DATA=" + data}, "user", "create", "bob")
+	if !strings.HasPrefix(r.stdout, "[bob-2]\n") || !strings.Contains(r.stderr, "[bob] is already in "+other) {
+		t.Errorf("user create bob with [bob] in $AWS_SHARED_CREDENTIALS_FILE: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+}
+
+func TestFreeProfile(t *testing.T) {
+	taken := map[string]bool{"a": true, "a-2": true, "b-2": true}
+	for in, want := range map[string]string{"a": "a-3", "b": "b", "c": "c"} {
+		if got := freeProfile(in, taken); got != want {
+			t.Errorf("freeProfile(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
