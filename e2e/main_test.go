@@ -59,6 +59,10 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	binDir = tmp
+	// Admin commands look for existing profiles in the user's AWS
+	// credentials to name a new one; the tests' expectations must not
+	// depend on the machine's file.
+	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(tmp, "aws-credentials"))
 	return m.Run()
 }
 
