@@ -421,6 +421,8 @@ func (ui *pushUI) path(r push.Result) {
 		return
 	}
 	switch {
+	case r.Status == push.Failed && r.Aborted:
+		// Run's error says why, once.
 	case r.Status == push.Failed:
 		ui.line(fmt.Sprintf("failed %s: %v", r.Path, r.Err))
 	case r.Status == push.Pushed && !ui.tty && !ui.quiet:
