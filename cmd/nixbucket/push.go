@@ -55,8 +55,8 @@ func pushCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if len(f.paths) == 0 {
-		fmt.Fprintln(os.Stderr, "nothing to push")
+	if len(f.paths) == 0 { // only with --stdin: a post-build hook whose OUT_PATHS was empty
+		fmt.Fprintln(os.Stderr, "warning: no store paths on stdin; nothing to push")
 		return nil
 	}
 	stopProfile, err := startCPUProfile()
@@ -224,6 +224,9 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 		OnPlan: ui.plan, OnPath: ui.path,
 	})
 	ui.start(p, tgt.String())
+	if w := unsignedWarning(ctx, in.url, len(in.keys) > 0); w != "" {
+		ui.warn(w)
+	}
 	sum, err := p.Run(ctx, roots)
 	ui.stop(sum)
 	return sum, err
