@@ -3,10 +3,13 @@ package target
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -35,7 +38,7 @@ func ServerKeys(ctx context.Context, s *storeurl.Store) ([]signature.PublicKey, 
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := keysClient(s).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("asking %s for its signing keys: %w", u, err)
 	}
@@ -89,4 +92,26 @@ func keysURL(s *storeurl.Store) (origin, bucket string) {
 		return u.Scheme + "://" + u.Host, b
 	}
 	return "", ""
+}
+
+// keysClient is the client for ServerKeys: the default one, except that
+// for s3:// URLs the certificates in AWS_CA_BUNDLE are trusted too, as the
+// AWS SDK trusts them for the bucket's own requests.
+func keysClient(s *storeurl.Store) *http.Client {
+	bundle := os.Getenv("AWS_CA_BUNDLE")
+	if s.Scheme != storeurl.SchemeS3 || bundle == "" {
+		return http.DefaultClient
+	}
+	pem, err := os.ReadFile(bundle)
+	if err != nil {
+		return http.DefaultClient
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pool.AppendCertsFromPEM(pem)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return &http.Client{Transport: tr}
 }

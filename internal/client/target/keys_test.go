@@ -2,9 +2,14 @@ package target
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/client/storeurl"
@@ -70,5 +75,33 @@ func TestServerKeys(t *testing.T) {
 		if tt.path != "" && asked[tt.path] != before+1 {
 			t.Errorf("%s: did not GET %s", tt.url, tt.path)
 		}
+	}
+}
+
+// TestServerKeysCABundle checks that an s3:// endpoint over TLS is asked
+// with the certificates of AWS_CA_BUNDLE trusted, as the SDK trusts them.
+func TestServerKeysCABundle(t *testing.T) {
+	k, _ := signature.Generate("tls-cache-1")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(k.Public().String() + "\n"))
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	defer srv.Close()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := storeurl.Parse("s3://b?endpoint=" + srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CA_BUNDLE", "")
+	if _, err := ServerKeys(context.Background(), u); err == nil {
+		t.Fatal("without AWS_CA_BUNDLE, the test server's certificate was trusted")
+	}
+	t.Setenv("AWS_CA_BUNDLE", bundle)
+	if keys, err := ServerKeys(context.Background(), u); err != nil || len(keys) != 1 {
+		t.Errorf("with AWS_CA_BUNDLE: %d keys, %v; want 1", len(keys), err)
 	}
 }
