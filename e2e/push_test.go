@@ -292,7 +292,7 @@ func TestPushErrors(t *testing.T) {
 		{"access denied", readerFiles, []string{"--to", s3url("nix-cache")}, []string{"access denied: s3:PutObject on arn:aws:s3:::nix-cache/nar/"}},
 		{"no such bucket", root, []string{"--to", s3url("no-such-bucket")}, []string{`bucket "no-such-bucket" does not exist`}},
 		{"not a binary cache", nil, []string{"--to", notCache.URL + "/cache"}, []string{"is not a binary cache", "405"}},
-		{"no netrc", nil, []string{"--netrc-file", nixNoNetrc(t), "--to", nixCacheURL(s, nixCacheBucket)}, []string{"401", "needs credentials", "netrc"}},
+		{"no netrc", nil, []string{"--netrc-file", nixNoNetrc(t), "--to", nixCacheURL(s, nixCacheBucket)}, []string{"401", "no credentials were sent", "netrc"}},
 		{"not a store path", nil, []string{"--to", "file://" + t.TempDir(), "--", t.TempDir()}, []string{"is not in the Nix store"}},
 	}
 	for _, tt := range tests {

@@ -55,8 +55,8 @@ func pushCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if len(f.paths) == 0 {
-		fmt.Fprintln(os.Stderr, "nothing to push")
+	if len(f.paths) == 0 { // only with --stdin: a post-build hook whose OUT_PATHS was empty
+		fmt.Fprintln(os.Stderr, "warning: no store paths on stdin; nothing to push")
 		return nil
 	}
 	stopProfile, err := startCPUProfile()
@@ -223,8 +223,10 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 		Store: store, Target: tgt, URL: in.url, Keys: in.keys, Jobs: f.jobs, TmpDir: f.tmpDir,
 		OnPlan: ui.plan, OnPath: ui.path,
 	})
+	ui.unsigned = unsignedWarning(ctx, in.url, len(in.keys) > 0)
 	ui.start(p, tgt.String())
 	sum, err := p.Run(ctx, roots)
+	ui.aborted = target.IsFailure(err)
 	ui.stop(sum)
 	return sum, err
 }
@@ -292,6 +294,12 @@ type pushUI struct {
 	json, quiet, tty bool
 	out              io.Writer // JSON
 	err              io.Writer // messages and progress
+
+	// unsigned is the warning given once the plan is known, if any path
+	// is to be pushed (see unsignedWarning); aborted: the push stopped
+	// at a target.Failure, which the error says.
+	unsigned string
+	aborted  bool
 
 	mu     sync.Mutex
 	p      *push.Pusher
@@ -383,11 +391,13 @@ func formatDuration(d time.Duration) string {
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func (ui *pushUI) plan(pl push.Plan) {
-	if ui.json || ui.quiet {
-		return
+	if !ui.json && !ui.quiet {
+		ui.line(fmt.Sprintf("%d paths in the closure: %d to push (%s of NAR), %d already in the cache",
+			pl.Paths, pl.ToPush, mib(pl.NarBytes), pl.Skipped))
 	}
-	ui.line(fmt.Sprintf("%d paths in the closure: %d to push (%s of NAR), %d already in the cache",
-		pl.Paths, pl.ToPush, mib(pl.NarBytes), pl.Skipped))
+	if ui.unsigned != "" && pl.ToPush > 0 {
+		ui.warn(ui.unsigned)
+	}
 }
 
 // pathJSON is the --json object for one path.
@@ -421,6 +431,8 @@ func (ui *pushUI) path(r push.Result) {
 		return
 	}
 	switch {
+	case r.Status == push.Failed && r.Aborted:
+		// Run's error says why, once.
 	case r.Status == push.Failed:
 		ui.line(fmt.Sprintf("failed %s: %v", r.Path, r.Err))
 	case r.Status == push.Pushed && !ui.tty && !ui.quiet:
@@ -460,8 +472,8 @@ func (ui *pushUI) stop(s push.Summary) {
 		ui.mu.Unlock()
 		return
 	}
-	if s.Paths == 0 {
-		return // it never started: the error says why
+	if s.Paths == 0 || ui.aborted && s.Pushed == 0 {
+		return // it never started, or nothing was pushed: the error says why
 	}
 	rate := ""
 	if secs := s.Duration.Seconds(); secs > 0 && s.NarBytes > 0 {

@@ -92,6 +92,10 @@ type Result struct {
 	Reused      bool // pushed: the NAR file was already in the cache, only the narinfo was written
 	Duration    time.Duration
 	Err         error // failed: why
+	// Aborted: the push stopped at a target.Failure (this path's, or
+	// another's) before this path could finish; the Failure is Run's
+	// error, so there is no need to repeat it for the path.
+	Aborted bool
 }
 
 // Summary totals a push.
@@ -126,6 +130,8 @@ type Pusher struct {
 
 	mu      sync.Mutex // serialises OnPath and guards summary
 	summary Summary
+
+	stop stopper // ends the run at the first target.Failure
 }
 
 // New returns a Pusher.
@@ -172,19 +178,24 @@ var ErrFailed = errors.New("some paths were not pushed")
 
 // Run pushes the closures of roots (store paths). It returns the summary
 // and ErrFailed if any path failed, or another error if the push could not
-// start (the closure or the cache could not be read) or ctx ended.
-func (p *Pusher) Run(ctx context.Context, roots []string) (Summary, error) {
+// start (the closure or the cache could not be read) or ctx ended. A
+// target.Failure (credentials, a policy's denial, a missing bucket) stops
+// the whole run at once and is returned as it is.
+func (p *Pusher) Run(parent context.Context, roots []string) (Summary, error) {
 	p.start = time.Now()
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	p.stop.cancel = cancel
 	infos, err := p.o.Store.Closure(ctx, roots)
 	if err != nil {
 		return Summary{}, err
 	}
 	if err := checkCacheInfo(ctx, p.o.Target, p.o.URL, p.o.Store.Dir()); err != nil {
-		return Summary{}, err
+		return Summary{}, bare(err)
 	}
 	have, err := p.query(ctx, infos)
 	if err != nil {
-		return Summary{}, err
+		return Summary{}, bare(err)
 	}
 
 	nodes := make(map[string]*node, len(infos))
@@ -227,7 +238,10 @@ dispatch:
 	}
 	wg.Wait()
 	s := p.finish()
-	if err := ctx.Err(); err != nil {
+	if f := p.stop.stopped(); f != nil {
+		return s, f
+	}
+	if err := parent.Err(); err != nil {
 		return s, err
 	}
 	if s.Failed > 0 {
@@ -271,6 +285,7 @@ func (p *Pusher) pushPath(ctx context.Context, n *node, jobs, narinfos chan stru
 	res := Result{Path: n.info.Path, NarSize: n.info.NarSize, Compression: p.o.URL.Compression}
 	fail := func(err error) {
 		res.Status, res.Err, res.Duration = Failed, err, time.Since(start)
+		res.Aborted = p.stop.check(err)
 		n.failed.Store(true)
 		close(n.done)
 		p.done.Add(1)

@@ -14,8 +14,10 @@
 package storeurl
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -184,6 +186,10 @@ func Parse(raw string) (*Store, error) {
 			return nil, fmt.Errorf("store URL parameter %s: %w", key, err)
 		}
 		if err := s.set(key, val, &chunkFrom); err != nil {
+			var pe *paramError
+			if errors.As(err, &pe) {
+				return nil, pe
+			}
 			return nil, fmt.Errorf("store URL parameter %s=%q: %w", key, val, err)
 		}
 	}
@@ -204,7 +210,7 @@ func (s *Store) set(key, val string, chunkFrom *string) error {
 	case "compression":
 		s.Compression, err = compression(val, false)
 	case "compression-level":
-		s.CompressionLevel, err = strconv.Atoi(val)
+		s.CompressionLevel, err = parseInt(key, val)
 		if err == nil && s.CompressionLevel < -1 {
 			err = fmt.Errorf("want -1 (the default) or a level ≥ 0")
 		}
@@ -231,7 +237,7 @@ func (s *Store) set(key, val string, chunkFrom *string) error {
 	case "log-compression":
 		_, err = compression(val, true) // push uploads no logs
 	case "priority":
-		s.Priority, err = strconv.Atoi(val)
+		s.Priority, err = parseInt(key, val)
 		if err == nil && s.Priority < 0 {
 			err = fmt.Errorf("want a non-negative integer")
 		}
@@ -250,14 +256,14 @@ func (s *Store) set(key, val string, chunkFrom *string) error {
 		}
 	case "trusted":
 		_, err = parseBool(val) // a client-side store setting; nothing to do when pushing
-	case "profile", "region", "scheme", "endpoint", "addressing-style", "multipart-upload",
-		"buffer-size", "multipart-chunk-size", "multipart-threshold", "storage-class":
+	default:
+		if !slices.Contains(S3Params, key) {
+			return unknownParam(key, s.Scheme)
+		}
 		if s.Scheme != SchemeS3 {
 			return fmt.Errorf("only s3:// store URLs take it")
 		}
 		return s.setS3(key, val, chunkFrom)
-	default:
-		return fmt.Errorf("unknown parameter")
 	}
 	return err
 }

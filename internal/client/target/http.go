@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/client/spool"
@@ -23,6 +22,7 @@ type httpTarget struct {
 	client *http.Client
 	auth   string // Authorization header value, or ""
 	how    string // where the credentials came from, for messages
+	netrc  string // the --netrc-file, or "" for the default
 }
 
 func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
@@ -30,7 +30,7 @@ func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
 	if err != nil {
 		return nil, fmt.Errorf("binary cache %s: %w", s.BaseURL, err)
 	}
-	t := &httpTarget{base: s.BaseURL}
+	t := &httpTarget{base: s.BaseURL, netrc: o.NetrcFile}
 	switch {
 	case o.BearerToken != "":
 		t.auth, t.how = "Bearer "+o.BearerToken, "the bearer token"
@@ -104,39 +104,22 @@ func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader,
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
 	}
-	msg := errorBody(resp)
+	e := readServerError(resp)
 	resp.Body.Close()
-	err = fmt.Errorf("%s %s: %s%s", method, t.url(key), resp.Status, msg)
+	if f := t.httpFailure(method, key, e); f != nil {
+		f.Err = fmt.Errorf("%s %s: %s", method, t.url(key), e)
+		return nil, f
+	}
+	err = fmt.Errorf("%s %s: %s", method, t.url(key), e)
 	switch code := resp.StatusCode; {
-	case code == http.StatusUnauthorized:
-		return nil, t.unauthorized(err)
 	case (code == http.StatusNotFound || code == http.StatusForbidden) && (method == http.MethodGet || method == http.MethodHead):
 		return nil, ErrNotFound
-	case code == http.StatusForbidden:
-		return nil, fmt.Errorf("access denied: %w (the credentials may read but not write this cache)", err)
 	case code == http.StatusMethodNotAllowed || code == http.StatusNotImplemented:
 		return nil, fmt.Errorf("%w: the server does not accept uploads (%s is not a writable binary cache)", err, t.base)
 	case retryStatus(code):
 		return nil, retryable{err}
 	}
 	return nil, err
-}
-
-func (t *httpTarget) unauthorized(err error) error {
-	if t.auth == "" {
-		return fmt.Errorf("%w: the cache needs credentials; add \"machine HOST login NAME password SECRET\" to ~/.netrc (or --netrc-file), or pass --token-file", err)
-	}
-	return fmt.Errorf("%w: the server refused %s; check them", err, t.how)
-}
-
-// errorBody returns the start of an error response's body, for messages.
-func errorBody(resp *http.Response) string {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	s := strings.TrimSpace(string(b))
-	if s == "" || strings.Contains(resp.Header.Get("Content-Type"), "html") || s == resp.Status {
-		return ""
-	}
-	return ": " + strings.TrimPrefix(s, resp.Status+": ")
 }
 
 func (t *httpTarget) Get(ctx context.Context, key string) ([]byte, error) {

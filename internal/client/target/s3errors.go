@@ -52,6 +52,9 @@ func isNotFound(err error) bool {
 	if code == "NoSuchBucket" {
 		return false
 	}
+	if status == 403 && sdkServerError(err).aboutCredentials() {
+		return false // wrong credentials, not a missing key
+	}
 	return code == "NoSuchKey" || code == "NotFound" || status == 404 || status == 403 && (code == "AccessDenied" || code == "Forbidden")
 }
 
@@ -72,18 +75,27 @@ func (t *s3Target) explain(err error, key string) error {
 	}
 	code, status := s3Code(err)
 	switch {
+	case badCredentialCodes[code]:
+		return &Failure{Kind: BadCredentials, Err: err, Msg: fmt.Sprintf(
+			"%s refused the access key %s %s: the key is unknown or disabled there, or its secret is wrong (%s %s); check aws_access_key_id and aws_secret_access_key (or the clock, if both are right)",
+			t.desc, t.keyID, t.credSource(), op, code)}
 	case code == "AccessDenied" || code == "Forbidden" || status == 403 && code == "":
 		action := s3Action[op]
 		if action == "" {
 			action = "s3:" + op
 		}
-		return fmt.Errorf("access denied: %s on %s (%s refused it; grant %s in the user's IAM policy or the bucket policy): %w", action, resource, t.desc, action, err)
+		if e := sdkServerError(err); e.aboutCredentials() {
+			return &Failure{Kind: BadCredentials, Err: err, Msg: fmt.Sprintf(
+				"%s refused the access key %s %s (%s: %s); check aws_access_key_id and aws_secret_access_key",
+				t.desc, t.keyID, t.credSource(), op, e.message)}
+		}
+		return &Failure{Kind: Denied, Err: err, Msg: fmt.Sprintf(
+			"access denied: %s on %s for the access key %s %s: grant %s in the user's IAM policy or the bucket policy",
+			action, resource, t.keyID, t.credSource(), action)}
 	case code == "NoSuchBucket":
-		return fmt.Errorf("the bucket %q does not exist (%s): create it first (aws s3 mb s3://%s, or nixbucket serve creates nix-cache), or check the bucket name, region= and endpoint=: %w", t.bucket, t.desc, t.bucket, err)
-	case code == "InvalidAccessKeyId":
-		return fmt.Errorf("%s does not know the access key %s: check aws_access_key_id %s: %w", t.desc, t.keyID, t.credSource(), err)
-	case code == "SignatureDoesNotMatch":
-		return fmt.Errorf("%s rejected the request signature: the access key %s is unknown or disabled there, or aws_secret_access_key %s is wrong (or the clock is): %w", t.desc, t.keyID, t.credSource(), err)
+		return &Failure{Kind: NoBucket, Err: err, Msg: fmt.Sprintf(
+			"the bucket %q does not exist (%s): create it first (nixbucket bucket create %s, or aws s3 mb s3://%s), or check the bucket name, region= and endpoint=",
+			t.bucket, t.desc, t.bucket, t.bucket)}
 	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || status == 301:
 		return fmt.Errorf("the bucket %q is in another region than %s: add region=REGION to the store URL: %w", t.bucket, t.region, err)
 	case code == "RequestTimeTooSkewed":
@@ -126,9 +138,9 @@ func explainCredentials(err error, profile string) error {
 	if p == "" {
 		p = envOr("AWS_PROFILE", "default")
 	}
-	return fmt.Errorf("no AWS credentials: tried the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "+
+	return &Failure{Kind: NoCredentials, Err: err, Msg: fmt.Sprintf("no AWS credentials: tried the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), "+
 		"the profile %q in %s (static keys, SSO, credential_process, assume-role), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), "+
-		"and container and EC2 instance metadata; set the variables, or add the keys to the profile (or profile=NAME to the store URL): %w", p, files, err)
+		"and container and EC2 instance metadata; set the variables, or add the keys to the profile (or profile=NAME to the store URL)", p, files)}
 }
 
 func envOr(k, def string) string {
@@ -154,4 +166,16 @@ func describeCreds(c aws.Credentials, profile string) string {
 		return src
 	}
 	return ""
+}
+
+// sdkServerError is the code and message of an SDK error, for
+// classification; the message is the server's, without markup.
+func sdkServerError(err error) serverError {
+	code, status := s3Code(err)
+	e := serverError{status: status, code: code}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		e.message = oneLine(api.ErrorMessage())
+	}
+	return e
 }

@@ -1,0 +1,222 @@
+package target
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Kind is what a Failure is about.
+type Kind int
+
+// Kinds of Failure. Each is the same for every request to the cache, so a
+// push stops at the first instead of repeating it for every path.
+const (
+	// NoCredentials: the request carried none and the cache wants some.
+	NoCredentials Kind = iota + 1
+	// BadCredentials: the cache does not know the key or token, or the
+	// secret is wrong (servers answer both alike, on purpose).
+	BadCredentials
+	// Denied: the credentials are good, and a policy refuses the request.
+	Denied
+	// NoBucket: the bucket (or the cache's path) does not exist.
+	NoBucket
+)
+
+// Failure is a refusal that no other request to the same cache would
+// escape: missing or wrong credentials, a policy's denial, or a missing
+// bucket. Its message is one line that says what is wrong and how to fix
+// it, without the server's raw answer.
+type Failure struct {
+	Kind Kind
+	Msg  string
+	Err  error // the underlying error, for errors.Is/As; not in the message
+}
+
+func (f *Failure) Error() string { return f.Msg }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// IsFailure reports whether err is, or wraps, a Failure.
+func IsFailure(err error) bool {
+	var f *Failure
+	return errors.As(err, &f)
+}
+
+// serverError is what an error answer says, from its S3 XML, its
+// nixbucket plain text ("403 AccessDenied: message") or its headers.
+type serverError struct {
+	status  int
+	code    string // "AccessDenied", "NoSuchBucket", …; "" when unknown
+	message string // the server's message, one line, never markup
+}
+
+// readServerError reads an error answer's code and message. The body is
+// parsed, never quoted: S3 XML gives Code and Message, nixbucket's plain
+// text "STATUS CODE: MESSAGE" and its X-Nixbucket-Error header give the
+// same; anything else (HTML pages, other servers' text) gives its first
+// line only if it has no markup.
+func readServerError(resp *http.Response) serverError {
+	e := serverError{status: resp.StatusCode, code: resp.Header.Get("X-Nixbucket-Error")}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	s := strings.TrimSpace(string(b))
+	switch {
+	case s == "":
+	case strings.HasPrefix(s, "<"):
+		var doc struct {
+			Code    string
+			Message string
+		}
+		if xml.Unmarshal(b, &doc) == nil {
+			if doc.Code != "" {
+				e.code = doc.Code
+			}
+			e.message = oneLine(doc.Message)
+		}
+	default:
+		line, _, _ := strings.Cut(s, "\n")
+		prefix := fmt.Sprintf("%d ", resp.StatusCode)
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			if code, msg, ok := strings.Cut(rest, ": "); ok && !strings.Contains(code, " ") {
+				if e.code == "" {
+					e.code = code
+				}
+				line = msg
+			}
+		}
+		if !strings.ContainsAny(line, "<>") && !strings.Contains(resp.Header.Get("Content-Type"), "html") {
+			e.message = oneLine(line)
+		}
+	}
+	return e
+}
+
+// oneLine trims s to one line of at most 200 characters.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// String renders the answer for messages: "403 AccessDenied: Access Denied".
+func (e serverError) String() string {
+	s := fmt.Sprint(e.status)
+	if e.code != "" {
+		s += " " + e.code
+	} else if t := http.StatusText(e.status); t != "" {
+		s += " " + t
+	}
+	if e.message != "" && e.message != e.code && e.message != http.StatusText(e.status) {
+		s += ": " + e.message
+	}
+	return s
+}
+
+// badCredentialCodes are the S3 codes for an unknown key or a wrong secret.
+var badCredentialCodes = map[string]bool{
+	"InvalidAccessKeyId":    true,
+	"SignatureDoesNotMatch": true,
+	"InvalidToken":          true,
+	"ExpiredToken":          true,
+	"TokenRefreshRequired":  true,
+	"InvalidSecurity":       true,
+}
+
+// aboutCredentials reports whether an AccessDenied answer is about the
+// credentials rather than a policy: nixbucket refuses an unknown key, a
+// wrong secret and a bad, revoked or expired token with AccessDenied and a
+// message saying so, where a policy's denial says "Access Denied".
+func (e serverError) aboutCredentials() bool {
+	if badCredentialCodes[e.code] {
+		return true
+	}
+	m := strings.ToLower(e.message)
+	for _, w := range []string{"wrong secret", "token", "credentials", "access key", "signature"} {
+		if strings.Contains(m, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// httpFailure classifies an HTTP cache's refusal of method on key, or
+// returns nil when it is none of the Failure kinds (or a read's 403 or
+// 404, which mean "missing" as in Nix).
+func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
+	read := method == http.MethodGet || method == http.MethodHead
+	what := fmt.Sprintf("%s %s: %s", method, key, e)
+	switch {
+	case e.status == http.StatusUnauthorized && t.auth == "",
+		e.status == http.StatusForbidden && t.auth == "" && !read:
+		return &Failure{Kind: NoCredentials, Msg: fmt.Sprintf(
+			"no credentials were sent to %s (%s): add a netrc line \"machine %s login NAME password SECRET\" to %s "+
+				"(nixbucket token create --user NAME makes a token for it), or pass --token-file, or push to %s",
+			t.base, what, t.host(), t.netrcName(), t.s3Hint())}
+	case e.status == http.StatusUnauthorized,
+		e.status == http.StatusForbidden && e.aboutCredentials():
+		return &Failure{Kind: BadCredentials, Msg: fmt.Sprintf(
+			"%s refused %s: the key or token is unknown or its secret is wrong (%s); check them%s",
+			t.base, t.how, what, t.credsHint())}
+	case e.status == http.StatusForbidden && !read:
+		return &Failure{Kind: Denied, Msg: fmt.Sprintf(
+			"access denied: %s may not write to %s (%s): grant s3:PutObject on arn:aws:s3:::%s/* in the user's or token's policy, or in the bucket policy",
+			t.how, t.base, what, t.bucket())}
+	case e.status == http.StatusNotFound && (e.code == "NoSuchBucket" || !read):
+		return &Failure{Kind: NoBucket, Msg: fmt.Sprintf(
+			"the cache %s does not exist (%s): create the bucket first (nixbucket bucket create %s, or aws s3 mb s3://%s), or check the URL's path",
+			t.base, what, t.bucket(), t.bucket())}
+	}
+	return nil
+}
+
+// host is the cache's host name, as netrc files name it.
+func (t *httpTarget) host() string {
+	if u, err := url.Parse(t.base); err == nil {
+		return u.Hostname()
+	}
+	return "HOST"
+}
+
+// bucket guesses the bucket from the cache's URL: its first path segment
+// (path-style addressing, as nixbucket's banner prints it).
+func (t *httpTarget) bucket() string {
+	if u, err := url.Parse(t.base); err == nil {
+		if b, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); b != "" {
+			return b
+		}
+	}
+	return "BUCKET"
+}
+
+// s3Hint is the s3:// URL that reaches the same cache with AWS credentials.
+func (t *httpTarget) s3Hint() string {
+	u, err := url.Parse(t.base)
+	if err != nil {
+		return "s3://BUCKET?endpoint=HOST"
+	}
+	return fmt.Sprintf("'s3://%s?endpoint=%s&scheme=%s' with AWS credentials", t.bucket(), u.Host, u.Scheme)
+}
+
+// netrcName names the netrc file push read, for messages.
+func (t *httpTarget) netrcName() string {
+	switch {
+	case t.netrc != "":
+		return t.netrc
+	case envOr("NETRC", "") != "":
+		return "$NETRC (" + envOr("NETRC", "") + ")"
+	}
+	return "~/.netrc (or a file passed with --netrc-file)"
+}
+
+// credsHint says where to look for the credentials that were refused.
+func (t *httpTarget) credsHint() string {
+	if strings.HasPrefix(t.auth, "Bearer ") {
+		return " (a revoked or expired token needs a new one: nixbucket token create)"
+	}
+	return " in " + t.netrcName()
+}
