@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,9 +189,8 @@ func (s *Server) start() error {
 			return fmt.Errorf("server exited before accepting connections: %v", s.waitErr)
 		default:
 		}
-		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		err := s.ready()
 		if err == nil {
-			c.Close()
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -198,6 +199,33 @@ func (s *Server) start() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ready reports whether the server answers: for nixbucket, a 200 from
+// /-/health, which comes only once its data directory is open (it binds
+// its port before, so an accepted connection says nothing of the
+// credentials files); for others, an accepted connection.
+func (s *Server) ready() error {
+	if s.Target == targetVersitygw {
+		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // only asks whether it is up
+	}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(s.Endpoint + "/-/health")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/-/health answers %s", resp.Status)
+	}
+	return nil
 }
 
 // readCredentials reads the [nixbucket] profile from DIR/credentials.
