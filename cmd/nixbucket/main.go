@@ -16,6 +16,8 @@ Usage:
   nixbucket token ...                tokens for plain-HTTP clients (netrc, Bearer)
   nixbucket bucket policy ...        bucket policies
   nixbucket push --to URL PATH...    push closures to a binary cache (s3://, http(s)://, file://)
+  nixbucket info [--data DIR]        print the first start's banner again: endpoint, keys, commands
+  nixbucket use URL [--write]        the nix.conf (and netrc) lines to use a cache
   nixbucket version                  print the version
 
 Run a command without arguments for its usage.
@@ -42,6 +44,8 @@ func main() {
 		err = bucketCmd(args)
 	case "push":
 		err = pushCmd(args)
+	case "info":
+		err = infoCmd(args)
 	case "version", "--version":
 		fmt.Println("nixbucket", version)
 	case "help", "-h", "--help":
