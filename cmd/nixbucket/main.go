@@ -46,6 +46,8 @@ func main() {
 		err = pushCmd(args)
 	case "info":
 		err = infoCmd(args)
+	case "use":
+		err = useCmd(args)
 	case "version", "--version":
 		fmt.Println("nixbucket", version)
 	case "help", "-h", "--help":
