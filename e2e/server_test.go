@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,11 +192,46 @@ func (s *Server) start() error {
 		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
 		if err == nil {
 			c.Close()
+			if s.Target == targetNixbucket {
+				// nixbucket binds before it opens its data directory: an
+				// accepted connection waits in the backlog until the
+				// credentials exist and it serves.
+				return s.waitHealthy(deadline)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
 			s.kill()
 			return fmt.Errorf("server not accepting connections on %s after 15s: %w", s.Addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitHealthy waits until nixbucket answers GET /-/health, which it does
+// once its data directory is open.
+func (s *Server) waitHealthy(deadline time.Time) error {
+	client := &http.Client{Timeout: time.Until(deadline) + time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // readiness only
+	}}
+	defer client.CloseIdleConnections()
+	for {
+		resp, err := client.Get(s.Endpoint + "/-/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("GET /-/health: %s", resp.Status)
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("server exited before serving: %v", s.waitErr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			return fmt.Errorf("server not serving on %s after 15s: %w", s.Addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
