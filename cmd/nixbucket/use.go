@@ -246,8 +246,9 @@ func printUse(c *cacheURL, keys []string, netrcFile string) {
 		fmt.Printf("extra-trusted-public-keys = %s\n", strings.Join(keys, " "))
 	}
 	if netrcFile != "" && c.isHTTP && c.password != "" {
-		abs, _ := filepath.Abs(netrcFile)
-		fmt.Printf("netrc-file = %s\n", abs)
+		if abs, _ := filepath.Abs(netrcFile); abs != defaultNetrc {
+			fmt.Printf("netrc-file = %s\n", abs)
+		}
 	}
 	if c.given && c.isHTTP {
 		fmt.Printf("\n# netrc (Nix's netrc-file, /etc/nix/netrc by default; mode 0600):\n")
@@ -256,11 +257,22 @@ func printUse(c *cacheURL, keys []string, netrcFile string) {
 	fmt.Printf("\n# Run again with --write to add them (missing lines only).\n")
 }
 
+// defaultNetrc is Nix's netrc-file when nix.conf names none.
+const defaultNetrc = "/etc/nix/netrc"
+
 // defaultNixConf is the nix.conf `use --write` edits: the system one for
-// root, the user's own otherwise.
+// root ($NIX_CONF_DIR/nix.conf, /etc/nix/nix.conf by default), the user's
+// own otherwise (the first of $NIX_USER_CONF_FILES, else
+// $XDG_CONFIG_HOME/nix/nix.conf), where Nix reads them.
 func defaultNixConf() (string, error) {
 	if os.Geteuid() == 0 {
+		if dir := os.Getenv("NIX_CONF_DIR"); dir != "" {
+			return filepath.Join(dir, "nix.conf"), nil
+		}
 		return "/etc/nix/nix.conf", nil
+	}
+	if files := filepath.SplitList(os.Getenv("NIX_USER_CONF_FILES")); len(files) > 0 && files[0] != "" {
+		return files[0], nil
 	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
@@ -290,7 +302,7 @@ func writeUse(c *cacheURL, keys []string, confFile, netrcFile string, netrcText 
 			return err
 		}
 		switch cur := conf.Value("netrc-file"); {
-		case cur == "" && abs != "/etc/nix/netrc":
+		case cur == "" && abs != defaultNetrc:
 			conf.Add("netrc-file", abs)
 			added = append(added, "netrc-file = "+abs)
 		case cur != "" && cur != abs:

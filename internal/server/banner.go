@@ -120,7 +120,7 @@ func (b Banner) String() string {
 		for _, bk := range b.Buckets {
 			access := "private"
 			if bk.Public {
-				access = "anonymous read"
+				access = "public: its policy lets anonymous callers in"
 			}
 			p("  %s/%s   (%s)\n", endpoint, bk.Name, access)
 			if len(bk.Keys) == 0 {

@@ -31,6 +31,11 @@ func (s *Server) serveKeys(api http.Handler) http.HandlerFunc {
 		probe.URL = &url.URL{Path: "/" + bucket + "/nix-cache-info"}
 		probe.RequestURI = probe.URL.RequestURI()
 		probe.Body, probe.ContentLength = http.NoBody, 0
+		for k := range probe.Header {
+			if k == "Range" || strings.HasPrefix(k, "If-") {
+				delete(probe.Header, k) // the probe asks for the whole answer
+			}
+		}
 		if s.opts.Domain != "" {
 			probe.Host = s.opts.Domain // path-style, whatever Host the caller used
 		}
@@ -44,7 +49,9 @@ func (s *Server) serveKeys(api http.Handler) http.HandlerFunc {
 			}
 			w.Header().Set("Content-Length", strconv.Itoa(rec.body.Len()))
 			w.WriteHeader(rec.status)
-			w.Write(rec.body.Bytes())
+			if r.Method != http.MethodHead {
+				w.Write(rec.body.Bytes())
+			}
 			return
 		}
 		keys, err := binarycache.PublicKeys(r.Context(), s.meta, bucket)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/binarycache"
@@ -37,9 +38,12 @@ func TestKeysEndpoint(t *testing.T) {
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("keys of %s: %v, %v", server.DefaultCache, keys, err)
 	}
-	get := func(path string, root bool) (int, string, http.Header) {
+	get := func(path string, root bool, headers ...string) (int, string, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
 		if root {
 			req.SetBasicAuth(srv.Root.ID, srv.Root.Secret)
 		}
@@ -79,11 +83,26 @@ func TestKeysEndpoint(t *testing.T) {
 	if st, body, h := get("/-/keys/nix-cache", true); st != 200 || body != keys[0]+"\n" || h.Get("Content-Type") != "text/plain; charset=utf-8" {
 		t.Errorf("root /-/keys/nix-cache: %d %q (%s), want 200 %q", st, body, h.Get("Content-Type"), keys[0]+"\n")
 	}
+	if st, body, _ := get("/-/keys/nix-cache", true, "Range", "bytes=0-3", "If-None-Match", "*"); st != 200 || body != keys[0]+"\n" {
+		t.Errorf("root /-/keys/nix-cache with Range and If-None-Match: %d %q, want the whole list", st, body)
+	}
 	if st, body, _ := get("/-/keys/no-such-bucket", true); st != http.StatusNotFound {
 		t.Errorf("root /-/keys/no-such-bucket: %d %q, want 404", st, body)
 	}
 	if st, body, _ := get("/-/keys/keyless", true); st != 200 || body != "" {
 		t.Errorf("root /-/keys/keyless: %d %q, want 200 and no keys", st, body)
+	}
+	// A bucket holding its own nix-cache-info: a Range or a condition
+	// meant for the keys does not turn the probe into a 206 or a 304.
+	put, _ := http.NewRequest(http.MethodPut, ts.URL+"/keyless/nix-cache-info", strings.NewReader("StoreDir: /nix/store\n"))
+	put.SetBasicAuth(srv.Root.ID, srv.Root.Secret)
+	if resp, err := ts.Client().Do(put); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PUT nix-cache-info: %v %v", resp, err)
+	}
+	for _, h := range [][]string{{"Range", "bytes=0-3"}, {"If-None-Match", "*"}, {"If-Modified-Since", "Sat, 01 Jan 2050 00:00:00 GMT"}} {
+		if st, body, _ := get("/-/keys/keyless", true, h...); st != 200 || body != "" {
+			t.Errorf("root /-/keys/keyless with %s: %d %q, want 200 and no keys", h[0], st, body)
+		}
 	}
 
 	// Anonymous read granted: anonymous callers get the keys.
