@@ -317,6 +317,10 @@ func writeUse(c *cacheURL, keys []string, confFile, netrcFile string, netrcText 
 		}
 		fmt.Printf("added to %s:\n  %s\n", confFile, strings.Join(added, "\n  "))
 	}
+	if netrcFile == "" && c.given && c.isHTTP {
+		fmt.Printf("add this line to Nix's netrc-file (%s unless nix.conf names another), or run again with --netrc-file FILE:\n%s\n",
+			defaultNetrc, nixconf.NetrcLine(c.host, c.login, c.password))
+	}
 	if netrcFile != "" && c.given && c.isHTTP {
 		out, changed := nixconf.NetrcSet(netrcText, c.host, c.login, c.password)
 		if changed {
