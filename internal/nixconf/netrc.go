@@ -9,7 +9,8 @@ import (
 // tokens and where its text starts and ends.
 type netrcEntry struct {
 	start, end int
-	machine    string // "" for default
+	machine    string
+	isDefault  bool // the default entry, for any machine
 	login      string
 	password   string
 }
@@ -30,6 +31,17 @@ func netrcEntries(text string) []netrcEntry {
 		}
 		return text[at:i], at
 	}
+	// value reads the token after a keyword; an entry's keyword there
+	// means the value is missing (a malformed file), and is not taken.
+	value := func() string {
+		save := i
+		tok, _ := next()
+		if tok == "machine" || tok == "default" || tok == "macdef" {
+			i = save
+			return ""
+		}
+		return tok
+	}
 	var cur *netrcEntry
 	closeCur := func(at int) {
 		if cur != nil {
@@ -47,13 +59,12 @@ func netrcEntries(text string) []netrcEntry {
 		switch tok {
 		case "machine":
 			closeCur(at)
-			name, _ := next()
-			cur = &netrcEntry{start: at, machine: name}
+			cur = &netrcEntry{start: at, machine: value()}
 		case "default":
 			closeCur(at)
-			cur = &netrcEntry{start: at}
+			cur = &netrcEntry{start: at, isDefault: true}
 		case "login", "password", "account":
-			v, _ := next()
+			v := value()
 			if cur != nil && tok == "login" {
 				cur.login = v
 			} else if cur != nil && tok == "password" {
@@ -61,7 +72,7 @@ func netrcEntries(text string) []netrcEntry {
 			}
 		case "macdef":
 			closeCur(at)
-			next() // the macro's name
+			value() // the macro's name
 			if j := strings.Index(text[i:], "\n\n"); j >= 0 {
 				i += j + 2
 			} else {
@@ -78,10 +89,10 @@ func NetrcLookup(text []byte, host string) (login, password string, ok bool) {
 	var def *netrcEntry
 	entries := netrcEntries(string(text))
 	for i, e := range entries {
-		if e.machine == host {
+		if !e.isDefault && e.machine == host {
 			return e.login, e.password, true
 		}
-		if e.machine == "" && def == nil {
+		if e.isDefault && def == nil {
 			def = &entries[i]
 		}
 	}
@@ -104,7 +115,7 @@ func NetrcSet(text []byte, host, login, password string) (out []byte, changed bo
 	s := string(text)
 	line := NetrcLine(host, login, password)
 	for _, e := range netrcEntries(s) {
-		if e.machine != host {
+		if e.isDefault || e.machine != host {
 			continue
 		}
 		if e.login == login && e.password == password {
@@ -115,6 +126,9 @@ func NetrcSet(text []byte, host, login, password string) (out []byte, changed bo
 	}
 	if s != "" && !strings.HasSuffix(s, "\n") {
 		s += "\n"
+	}
+	if strings.Contains(s, "macdef") && !strings.HasSuffix(s, "\n\n") {
+		s += "\n" // a macro's text runs to a blank line
 	}
 	return []byte(s + line + "\n"), true
 }
