@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,24 +52,25 @@ func TestPushUnsignedWarning(t *testing.T) {
 		t.Errorf("file:// with nothing to push: warned:\n%s", r.Stderr)
 	}
 
-	// nixbucket: the warning follows what /-/keys/nix-cache says. Before
-	// that endpoint exists (404), push cannot tell and warns; once it lists
-	// the bucket's keys, push must not.
-	resp, err := http.Get(s.Endpoint + "/-/keys/nix-cache")
-	if err != nil {
-		t.Fatal(err)
+	// nixbucket: the private nix-cache signs with the key of its first
+	// start, and push, asking /-/keys with its netrc credentials, learns
+	// so: no warning. Once the bucket has no key left, it warns.
+	r = run("nixbucket, bucket signs", "--netrc-file", nixNetrc(s), "--to", nixCacheURL(s, nixCacheBucket))
+	if count(r) != 0 {
+		t.Errorf("nixbucket signs nix-cache, and push warned:\n%s", r.Stderr)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	serverSigns := resp.StatusCode == http.StatusOK && strings.Contains(string(body), ":")
-	r = run("nixbucket, no key", "--netrc-file", nixNetrc(s), "--to", nixCacheURL(s, nixCacheBucket))
-	switch {
-	case serverSigns && count(r) != 0:
-		t.Errorf("/-/keys/nix-cache lists keys, and push warned:\n%s", r.Stderr)
-	case !serverSigns && (count(r) != 1 || !strings.Contains(r.Stderr, "unless the cache signs them")):
-		t.Errorf("/-/keys/nix-cache answers %d, and push did not warn once that the cache may not sign:\n%s", resp.StatusCode, r.Stderr)
+	for _, k := range strings.Fields(nixServerKey(t, s, nixCacheBucket)) {
+		name, _, _ := strings.Cut(k, ":")
+		nixAdmin(t, s, "bucket", "key", "remove", nixCacheBucket, name)
 	}
-	t.Logf("/-/keys/nix-cache: %d; push said:\n%s", resp.StatusCode, r.Stderr)
+	c2 := nixBuildClosure(t, 1, 1, "push-unsigned-2")
+	r = pushRun(t, env, "--netrc-file", nixNetrc(s), "--to", nixCacheURL(s, nixCacheBucket), c2.Top)
+	if r.Err != nil {
+		t.Fatalf("push: %v\n%s", r.Err, r.Stderr)
+	}
+	if count(r) != 1 || !strings.Contains(r.Stderr, "unless the cache signs them") {
+		t.Errorf("nix-cache has no key left, and push did not warn once that the cache may not sign:\n%s", r.Stderr)
+	}
 }
 
 // TestPushStdinEmpty checks that `push --stdin` with no paths on standard

@@ -76,6 +76,8 @@ func commandTable() *command {
 				leaf("add", "BUCKET FILE", "add a key from nix-store --generate-binary-cache-key", via(bucketCmd, "key", "add")),
 				leaf("remove", "BUCKET NAME", "remove a signing key", via(bucketCmd, "key", "remove"))),
 			leaf("public-key", "BUCKET", "the keys in trusted-public-keys form", via(bucketCmd, "public-key"))),
+		leaf("info", "[--data DIR] [--endpoint URL] [--show-secrets]", "print the first start's banner again: endpoint, buckets, keys, commands", infoCmd),
+		leaf("use", "URL [--write]", "print (or write) the nix.conf and netrc lines to use a cache", useCmd),
 		leaf("push", "--to URL [flags] PATH...|--stdin", "push closures to a binary cache (s3://, http(s)://, file://)", pushCmd),
 		leaf("version", "", "print the version, VCS revision and Go version", versionCmd),
 		&command{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script", run: completionCmd, words: shells},

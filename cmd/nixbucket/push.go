@@ -210,10 +210,11 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 	if dir, err := os.UserCacheDir(); err == nil {
 		stateDir = filepath.Join(dir, "nixbucket")
 	}
-	tgt, err := target.Open(ctx, in.url, target.Options{
+	topts := target.Options{
 		NetrcFile: f.netrc, BearerToken: in.token, Concurrency: f.jobs, StateDir: stateDir,
 		Warn: func(msg string) { ui.warn(msg) },
-	})
+	}
+	tgt, err := target.Open(ctx, in.url, topts)
 	if err != nil {
 		return push.Summary{}, err
 	}
@@ -223,7 +224,7 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 		Store: store, Target: tgt, URL: in.url, Keys: in.keys, Jobs: f.jobs, TmpDir: f.tmpDir,
 		OnPlan: ui.plan, OnPath: ui.path,
 	})
-	ui.unsigned = unsignedWarning(ctx, in.url, len(in.keys) > 0)
+	ui.unsigned = unsignedWarning(ctx, in.url, topts, len(in.keys) > 0)
 	ui.start(p, tgt.String())
 	sum, err := p.Run(ctx, roots)
 	ui.aborted = target.IsFailure(err)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -61,19 +60,25 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Bind before the data directory is touched: when the address is
+	// taken, nothing is created and the first start's banner is not lost.
+	ln, err := bindListen(*listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
+	endpoint, other := server.UsableEndpoint(urlScheme(tlsCfg), ln.Addr().String())
+	if err := srv.RecordEndpoint(ctx, endpoint, other); err != nil {
+		log.Warn("nixbucket info will not know the endpoint", "err", err)
 	}
-	endpoint := srv.URL(ln.Addr().String())
 	if srv.FirstStart {
-		fmt.Fprint(os.Stderr, srv.Banner(ctx, endpoint))
+		fmt.Fprint(os.Stderr, srv.Banner(ctx, endpoint, other))
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()

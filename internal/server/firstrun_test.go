@@ -28,7 +28,7 @@ func TestBannerScheme(t *testing.T) {
 		if got := srv.URL(addr); got != tc.want {
 			t.Errorf("Scheme %q: URL(%q) = %q, want %q", tc.scheme, addr, got, tc.want)
 		}
-		b := srv.Banner(context.Background(), srv.URL(addr))
+		b := srv.Banner(context.Background(), srv.URL(addr), "")
 		if !strings.Contains(b, "substituter:         "+tc.want+"/"+server.DefaultCache) || !strings.Contains(b, tc.wantS3) || strings.Contains(b, tc.not) {
 			t.Errorf("Scheme %q: banner does not use %s (and %s) only:\n%s", tc.scheme, tc.want, tc.wantS3, b)
 		}

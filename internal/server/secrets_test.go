@@ -56,7 +56,7 @@ func TestBannerHoldsNoSecret(t *testing.T) {
 	if !srv.FirstStart {
 		t.Fatal("not a first start")
 	}
-	b := srv.Banner(context.Background(), "http://127.0.0.1:9000")
+	b := srv.Banner(context.Background(), "http://127.0.0.1:9000", "")
 	if strings.Contains(b, srv.Root.Secret) {
 		t.Fatalf("the banner holds the admin secret:\n%s", b)
 	}

@@ -31,20 +31,8 @@ func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
 		return nil, fmt.Errorf("binary cache %s: %w", s.BaseURL, err)
 	}
 	t := &httpTarget{base: s.BaseURL, netrc: o.NetrcFile}
-	switch {
-	case o.BearerToken != "":
-		t.auth, t.how = "Bearer "+o.BearerToken, "the bearer token"
-	default:
-		login, password, found, err := netrcLookup(o.NetrcFile, u.Hostname())
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			req := &http.Request{Header: http.Header{}}
-			req.SetBasicAuth(login, password)
-			t.auth = req.Header.Get("Authorization")
-			t.how = fmt.Sprintf("the netrc login %q for %s", login, u.Hostname())
-		}
+	if t.auth, t.how, err = httpAuth(u, o); err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = o.Concurrency
@@ -53,6 +41,22 @@ func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
 	sendWholeChunks(tr)
 	t.client = &http.Client{Transport: tr}
 	return t, nil
+}
+
+// httpAuth returns the Authorization header an http(s) cache gets, from
+// the bearer token or else the netrc line of its host, and how to name
+// those credentials in messages; "" when there are none.
+func httpAuth(u *url.URL, o Options) (auth, how string, err error) {
+	if o.BearerToken != "" {
+		return "Bearer " + o.BearerToken, "the bearer token", nil
+	}
+	login, password, found, err := netrcLookup(o.NetrcFile, u.Hostname())
+	if err != nil || !found {
+		return "", "", err
+	}
+	req := &http.Request{Header: http.Header{}}
+	req.SetBasicAuth(login, password)
+	return req.Header.Get("Authorization"), fmt.Sprintf("the netrc login %q for %s", login, u.Hostname()), nil
 }
 
 func (t *httpTarget) String() string { return t.base }

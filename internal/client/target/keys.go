@@ -3,6 +3,7 @@ package target
 import (
 	"bufio"
 	"context"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -20,14 +21,21 @@ import (
 // keysTimeout bounds ServerKeys: it only decides whether to warn.
 const keysTimeout = 5 * time.Second
 
+// ErrKeysRefused is returned by ServerKeys when the server would not say
+// which keys sign the bucket: it answers GET /-/keys/BUCKET only to a
+// caller who may read the bucket's nix-cache-info.
+var ErrKeysRefused = errors.New("the server does not tell these credentials which keys sign the bucket")
+
 // ServerKeys asks the server of a store URL for the public keys it signs
-// the bucket's narinfos with, through nixbucket's unauthenticated
-// "GET /-/keys/BUCKET" (one key per line; 404 when the bucket has none or
-// does not exist). It returns ErrNotFound when the server has no keys for
-// the bucket, or cannot say: it is not nixbucket (a 404, another answer, or
-// a body that is not keys), it is AWS (s3:// without endpoint=), or the
-// cache is a directory.
-func ServerKeys(ctx context.Context, s *storeurl.Store) ([]signature.PublicKey, error) {
+// the bucket's narinfos with, through nixbucket's "GET /-/keys/BUCKET"
+// (one key per line; 200 with none when the bucket has none), with the
+// netrc or bearer credentials o names for an http(s) cache (an s3:// one
+// asks anonymously: the endpoint does not take SigV4). It returns
+// ErrKeysRefused on a 401 or 403, and ErrNotFound when the server has no
+// keys for the bucket or cannot say: it is not nixbucket (a 404, another
+// answer, or a body that is not keys), it is AWS (s3:// without
+// endpoint=), or the cache is a directory.
+func ServerKeys(ctx context.Context, s *storeurl.Store, o Options) ([]signature.PublicKey, error) {
 	u, bucket := keysURL(s)
 	if u == "" {
 		return nil, ErrNotFound
@@ -38,11 +46,21 @@ func ServerKeys(ctx context.Context, s *storeurl.Store) ([]signature.PublicKey, 
 	if err != nil {
 		return nil, ErrNotFound
 	}
+	if s.Scheme == storeurl.SchemeHTTP || s.Scheme == storeurl.SchemeHTTPS {
+		if pu, err := url.Parse(s.BaseURL); err == nil {
+			if auth, _, err := httpAuth(pu, o); err == nil && auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+		}
+	}
 	resp, err := keysClient(s).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("asking %s for its signing keys: %w", u, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, ErrKeysRefused
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, ErrNotFound
 	}

@@ -25,10 +25,13 @@ func TestServerKeys(t *testing.T) {
 	asked := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		asked[r.URL.Path]++
-		if r.Header.Get("Authorization") != "" {
-			t.Errorf("%s: sent credentials to an unauthenticated endpoint", r.URL.Path)
-		}
 		switch r.URL.Path {
+		case "/-/keys/private": // as nixbucket: only readers learn the keys
+			if r.Header.Get("Authorization") != "Bearer tok" {
+				http.Error(w, "Unauthorized", http.StatusUnauthorized)
+				return
+			}
+			w.Write([]byte(k1.Public().String() + "\n"))
 		case "/-/keys/signed":
 			w.Write([]byte(k1.Public().String() + "\n" + k2.Public().String() + "\n"))
 		case "/-/keys/html":
@@ -43,19 +46,22 @@ func TestServerKeys(t *testing.T) {
 	host := srv.Listener.Addr().String()
 
 	tests := []struct {
-		url  string
-		want int // keys; 0 for ErrNotFound
-		path string
+		url   string
+		token string
+		want  int // keys; 0 for ErrNotFound, -1 for ErrKeysRefused
+		path  string
 	}{
-		{srv.URL + "/signed", 2, "/-/keys/signed"},
-		{srv.URL + "/signed/sub/dir", 2, "/-/keys/signed"},
-		{"s3://signed?endpoint=" + host + "&scheme=http", 2, "/-/keys/signed"},
-		{"s3://signed?endpoint=" + srv.URL + "&addressing-style=path", 2, "/-/keys/signed"},
-		{srv.URL + "/unsigned", 0, "/-/keys/unsigned"},
-		{srv.URL + "/html", 0, "/-/keys/html"},
-		{srv.URL + "/empty", 0, "/-/keys/empty"},
-		{"s3://aws-bucket", 0, ""}, // AWS: no server of ours to ask
-		{"file:///tmp/cache", 0, ""},
+		{srv.URL + "/private", "", -1, "/-/keys/private"},
+		{srv.URL + "/private", "tok", 1, "/-/keys/private"},
+		{srv.URL + "/signed", "", 2, "/-/keys/signed"},
+		{srv.URL + "/signed/sub/dir", "", 2, "/-/keys/signed"},
+		{"s3://signed?endpoint=" + host + "&scheme=http", "", 2, "/-/keys/signed"},
+		{"s3://signed?endpoint=" + srv.URL + "&addressing-style=path", "", 2, "/-/keys/signed"},
+		{srv.URL + "/unsigned", "", 0, "/-/keys/unsigned"},
+		{srv.URL + "/html", "", 0, "/-/keys/html"},
+		{srv.URL + "/empty", "", 0, "/-/keys/empty"},
+		{"s3://aws-bucket", "", 0, ""}, // AWS: no server of ours to ask
+		{"file:///tmp/cache", "", 0, ""},
 	}
 	for _, tt := range tests {
 		u, err := storeurl.Parse(tt.url)
@@ -63,8 +69,10 @@ func TestServerKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := asked[tt.path]
-		keys, err := ServerKeys(context.Background(), u)
+		keys, err := ServerKeys(context.Background(), u, Options{BearerToken: tt.token})
 		switch {
+		case tt.want < 0 && !errors.Is(err, ErrKeysRefused):
+			t.Errorf("%s: %d keys, error %v; want ErrKeysRefused", tt.url, len(keys), err)
 		case tt.want == 0 && !errors.Is(err, ErrNotFound):
 			t.Errorf("%s: %d keys, error %v; want ErrNotFound", tt.url, len(keys), err)
 		case tt.want > 0 && (err != nil || len(keys) != tt.want):
@@ -97,11 +105,11 @@ func TestServerKeysCABundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("AWS_CA_BUNDLE", "")
-	if _, err := ServerKeys(context.Background(), u); err == nil {
+	if _, err := ServerKeys(context.Background(), u, Options{}); err == nil {
 		t.Fatal("without AWS_CA_BUNDLE, the test server's certificate was trusted")
 	}
 	t.Setenv("AWS_CA_BUNDLE", bundle)
-	if keys, err := ServerKeys(context.Background(), u); err != nil || len(keys) != 1 {
+	if keys, err := ServerKeys(context.Background(), u, Options{}); err != nil || len(keys) != 1 {
 		t.Errorf("with AWS_CA_BUNDLE: %d keys, %v; want 1", len(keys), err)
 	}
 }

@@ -1,0 +1,155 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Banner is what nixbucket prints to get someone going: on the first start
+// (Server.Banner) and at any time after (`nixbucket info`, which reads
+// the same facts from the data directory), so that both say the same.
+type Banner struct {
+	// FirstStart heads the text with what the first start created.
+	FirstStart bool
+	Data       string // the absolute data directory
+	// Endpoint is the base URL clients reach the server at, such as
+	// http://127.0.0.1:9000 (see UsableEndpoint); Other is another one
+	// they may use from other machines, or "".
+	Endpoint, Other string
+	Region          string
+	RootKeyID       string
+	// RootSecret, when set, is printed in the netrc line; else the line
+	// names the file that holds it. The first start leaves it empty: its
+	// banner goes to the log.
+	RootSecret string
+	// Buckets are listed when the text is not a first start's; Cache is
+	// the bucket the paste-ready commands name.
+	Buckets []BannerBucket
+	Cache   string
+}
+
+// BannerBucket is one bucket as the banner lists it.
+type BannerBucket struct {
+	Name string
+	Keys []string // trusted-public-keys form
+	// Public says the bucket policy lets anonymous callers in.
+	Public bool
+}
+
+// UsableEndpoint is the base URL clients should use for a server
+// listening on addr (a listener's address, host:port). A wildcard address
+// (":9000", "0.0.0.0:9000", "[::]:9000") is no host a client can dial, so
+// the endpoint names 127.0.0.1 — paste-ready commands then work on this
+// machine whatever its network — and other names this machine's host
+// name, for clients elsewhere. For any other address other is "".
+func UsableEndpoint(scheme, addr string) (endpoint, other string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return scheme + "://" + addr, ""
+	}
+	ip := net.ParseIP(host)
+	if host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return scheme + "://" + net.JoinHostPort(host, port), ""
+	}
+	endpoint = scheme + "://" + net.JoinHostPort("127.0.0.1", port)
+	if name, err := os.Hostname(); err == nil && name != "" {
+		other = scheme + "://" + net.JoinHostPort(name, port)
+	}
+	return endpoint, other
+}
+
+// String renders the banner; every command in it is ready to paste.
+func (b Banner) String() string {
+	u, err := url.Parse(b.Endpoint)
+	if err != nil || u.Host == "" {
+		u = &url.URL{Scheme: "http", Host: "127.0.0.1:9000"}
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[bool]string{true: "443", false: "80"}[u.Scheme == "https"]
+	}
+	endpoint := u.Scheme + "://" + u.Host
+	cache := b.Cache
+	if cache == "" {
+		cache = DefaultCache
+	}
+	var keys []string
+	for _, bk := range b.Buckets {
+		if bk.Name == cache {
+			keys = bk.Keys
+		}
+	}
+	creds := filepath.Join(b.Data, "credentials")
+	netrc := filepath.Join(b.Data, "netrc")
+	var w strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
+	if b.FirstStart {
+		p("\nnixbucket: first start — admin credentials and the binary cache %q created.\n\n", cache)
+	} else {
+		p("\nnixbucket: data in %s\n\n", b.Data)
+	}
+	p("  endpoint:          %s\n", endpoint)
+	if b.Other != "" {
+		p("                     (from other machines: %s)\n", b.Other)
+	}
+	p("  access key id:     %s\n", b.RootKeyID)
+	p("  secret access key: not printed; it is saved (mode 0600) in\n")
+	p("    %s   as the AWS profile [%s]\n", creds, CredentialsProfile)
+	p("    %s   as netrc lines for 127.0.0.1 and localhost (Nix's netrc-file)\n", netrc)
+	p("  To read it:\n")
+	p("    grep aws_secret_access_key %s\n", creds)
+	p("    AWS_SHARED_CREDENTIALS_FILE=%s aws configure get aws_secret_access_key --profile %s\n", creds, CredentialsProfile)
+	secret := b.RootSecret
+	if secret == "" {
+		secret = "SECRET"
+	}
+	p("  netrc line (Nix matches the host without the port):\n")
+	p("    machine %s login %s password %s\n", host, b.RootKeyID, secret)
+	if b.RootSecret == "" {
+		p("    (SECRET: the secret access key above; nixbucket info --show-secrets prints the line whole)\n")
+	}
+	if !b.FirstStart {
+		p("\nBuckets:\n")
+		if len(b.Buckets) == 0 {
+			p("  none (aws s3 mb, or nixbucket serve's first start, makes one)\n")
+		}
+		for _, bk := range b.Buckets {
+			access := "private"
+			if bk.Public {
+				access = "public: its policy lets anonymous callers in"
+			}
+			p("  %s/%s   (%s)\n", endpoint, bk.Name, access)
+			if len(bk.Keys) == 0 {
+				p("    no signing key: what is pushed there is stored unsigned\n")
+			}
+			for _, k := range bk.Keys {
+				p("    %s\n", k)
+			}
+		}
+	}
+	p("\nS3:\n")
+	p("  AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s --profile %s s3 ls\n", creds, endpoint, CredentialsProfile)
+	p("\nNix (the cache signs what you push; trust its key):\n")
+	p("  substituter:         %s/%s\n", endpoint, cache)
+	p("  trusted-public-keys: %s\n", strings.Join(keys, " "))
+	p("  nix.conf:            nixbucket use %s/%s --netrc-file %s  (prints the lines; --write adds them)\n", endpoint, cache, netrc)
+	p("  push over HTTP:      nix --extra-experimental-features nix-command copy --option netrc-file %s --to '%s/%s?compression=zstd' ./result\n", netrc, endpoint, cache)
+	p("  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%s nix copy --to 's3://%s?endpoint=%s&scheme=%s&profile=%s&region=%s' ./result\n",
+		creds, cache, net.JoinHostPort(host, port), u.Scheme, CredentialsProfile, b.Region)
+	p("  substitute:          nix-store -r /nix/store/... --option substituters '%s/%s' --option trusted-public-keys '%s' --option netrc-file %s\n",
+		endpoint, cache, strings.Join(keys, " "), netrc)
+	public := false
+	for _, bk := range b.Buckets {
+		public = public || bk.Name == cache && bk.Public
+	}
+	if !public {
+		p("\nThe cache is private. To let anyone read it (the seed's anonymous-read policy):\n")
+		p("  nixbucket bucket policy set --data %s %s anonymous-read\n", b.Data, cache)
+	}
+	p("\n")
+	return w.String()
+}
