@@ -3,9 +3,9 @@ package target
 import (
 	"bufio"
 	"context"
-	"errors"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
