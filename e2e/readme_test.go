@@ -119,7 +119,7 @@ func readmeEnv(t *testing.T) []string {
 // serve` gets `--listen` that address. `go install` is not run; the binary
 // under test is on PATH instead.
 func TestReadmeWalkthrough(t *testing.T) {
-	for _, p := range []string{"bash", "nix", "nix-build", "nix-store", "aws", "curl"} {
+	for _, p := range []string{"bash", "nix", "nix-build", "nix-store", "aws", "curl", "sqlite3"} {
 		need(t, p)
 	}
 	if syscall.Access("/nix/var/nix/db", 2 /* W_OK */) != nil {
@@ -149,6 +149,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"nixbucket push", "s3://nix-cache?endpoint=127.0.0.1:9000", "nix-store -r", "s3 mb s3://example-nix-cache",
 		"examples/policies/seed-anonymous-read.bucket.json", "examples/policies/seed-authenticated-read.bucket.json",
 		"examples/policies/seed-upload.iam.json", "token create", "--netrc-file reader.netrc",
+		"nixbucket-backup/meta.db",
 	} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("the README walkthrough no longer runs %q", want)
@@ -181,6 +182,31 @@ func TestReadmeWalkthrough(t *testing.T) {
 			t.Fatalf("%s: the walkthrough block fails: %v\n%s\nstdout:\n%s\nstderr:\n%s", where, r.Err, script, tail(r.Stdout, 4000), tail(r.Stderr, 8000))
 		}
 		t.Logf("%s: ok", where)
+	}
+	readmeCheckBackup(t, dir)
+}
+
+// readmeCheckBackup serves the backup the walkthrough took while its
+// server ran and checks that it holds what was uploaded before: the 1 MiB
+// file (a blob) and the pushed path's narinfo (in meta.db), readable with
+// the backed-up credentials.
+func readmeCheckBackup(t *testing.T, dir string) {
+	t.Helper()
+	s := startServerDir(t, filepath.Join(dir, "nixbucket-backup"))
+	netrc := nixNetrc(s)
+	want, err := os.ReadFile(filepath.Join(dir, "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := nixHTTP(t, netrc, "GET", s.Endpoint+"/nix-cache/file"); r.Status != 200 || r.Body != string(want) {
+		t.Errorf("the backup's nix-cache/file: %d, %d bytes, want 200 with the %d bytes uploaded", r.Status, len(r.Body), len(want))
+	}
+	path, err := filepath.EvalSymlinks(filepath.Join(dir, "result"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := nixHTTP(t, netrc, "GET", s.Endpoint+"/nix-cache/"+nixHashPart(path)+".narinfo"); r.Status != 200 {
+		t.Errorf("the backup's narinfo of %s: %d %s", path, r.Status, r.Body)
 	}
 }
 
