@@ -11,13 +11,24 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/tlsconf/tlstest"
 )
 
-// TestSystemdNotify runs `nixbucket serve` as systemd runs a Type=notify
-// unit: with $NOTIFY_SOCKET naming a datagram socket. READY=1 must come
-// only once the port accepts connections (systemd then starts what needs
-// the cache), and STOPPING=1 when SIGTERM starts the shutdown.
-func TestSystemdNotify(t *testing.T) {
+// notifyServer is `nixbucket serve` run as systemd runs a Type=notify
+// unit: with $NOTIFY_SOCKET naming a datagram socket the test reads.
+type notifyServer struct {
+	t      *testing.T
+	addr   string
+	conn   *net.UnixConn
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// startNotifyServer starts nixbucket serve with more arguments and a
+// notify socket of the test's.
+func startNotifyServer(t *testing.T, args ...string) *notifyServer {
+	t.Helper()
 	setupTarget(t)
 	if target != targetNixbucket {
 		t.Skipf("%s does not speak sd_notify", target)
@@ -27,64 +38,99 @@ func TestSystemdNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(serverBin, "serve", "--listen", addr, "--data", t.TempDir())
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	s := &notifyServer{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), conn: conn, exited: make(chan error, 1)}
+	s.cmd = exec.Command(serverBin, append([]string{"serve", "--listen", s.addr, "--data", t.TempDir()}, args...)...)
+	s.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	var log syncBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
+	s.cmd.Stdout, s.cmd.Stderr = &log, &log
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.exited
 		if t.Failed() {
 			t.Logf("server log:\n%s", tail(log.String(), 8000))
 		}
-	}()
+		s.exited <- nil
+	})
+	return s
+}
 
-	recv := func() string {
-		t.Helper()
-		// A guard against a hang only, not a timed assertion.
-		_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-		buf := make([]byte, 4096)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("reading the notify socket: %v", err)
-		}
-		return string(buf[:n])
-	}
-	if got := recv(); !strings.Contains(got, "READY=1") {
-		t.Fatalf("first notification %q, want READY=1", got)
-	}
-	c, err := net.Dial("tcp", addr)
+// want reads the next notification and fails the test unless it holds
+// state.
+func (s *notifyServer) want(state, when string) {
+	s.t.Helper()
+	// A guard against a hang only, not a timed assertion.
+	_ = s.conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := s.conn.Read(buf)
 	if err != nil {
-		t.Fatalf("READY=1 came, but %s refuses connections: %v", addr, err)
+		s.t.Fatalf("%s: reading the notify socket: %v", when, err)
 	}
-	c.Close()
-	resp, err := http.Get("http://" + addr + "/nix-cache/nix-cache-info")
+	if got := string(buf[:n]); !strings.Contains(got, state) {
+		s.t.Fatalf("%s: notification %q, want %s", when, got, state)
+	}
+}
+
+// signal sends sig to the server.
+func (s *notifyServer) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// stop sends SIGTERM, expects STOPPING=1, and a clean exit.
+func (s *notifyServer) stop() {
+	s.t.Helper()
+	s.signal(syscall.SIGTERM)
+	s.want("STOPPING=1", "after SIGTERM")
+	if err := <-s.exited; err != nil {
+		s.t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	s.exited <- nil
+}
+
+// TestSystemdNotify checks the Type=notify protocol: READY=1 only once the
+// port accepts connections (systemd then starts what needs the cache),
+// and STOPPING=1 when SIGTERM starts the shutdown.
+func TestSystemdNotify(t *testing.T) {
+	s := startNotifyServer(t)
+	s.want("READY=1", "first notification")
+	resp, err := http.Get("http://" + s.addr + "/nix-cache/nix-cache-info")
 	if err != nil {
-		t.Fatalf("after READY=1: %v", err)
+		t.Fatalf("READY=1 came, but: %v", err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("after READY=1, anonymous GET /nix-cache/nix-cache-info: %s, want 401", resp.Status)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	s.stop()
+}
+
+// TestSystemdNotifyReload checks that a SIGHUP certificate reload is
+// reported as systemd's reload protocol wants: RELOADING=1, then READY=1.
+func TestSystemdNotifyReload(t *testing.T) {
+	ca := tlstest.NewCA(t, "nixbucket e2e CA")
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.Issue(t, cert, key, "first", "127.0.0.1", "localhost")
+	s := startNotifyServer(t, "--tls-cert", cert, "--tls-key", key)
+	s.want("READY=1", "first notification")
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatalf("READY=1 came, but %s refuses connections: %v", s.addr, err)
 	}
-	if got := recv(); !strings.Contains(got, "STOPPING=1") {
-		t.Fatalf("notification after SIGTERM %q, want STOPPING=1", got)
-	}
-	if err := <-exited; err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
-	exited <- nil
+	c.Close()
+	s.signal(syscall.SIGHUP)
+	s.want("RELOADING=1", "after SIGHUP")
+	s.want("READY=1", "after the reload")
+	s.stop()
 }
