@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -69,23 +71,70 @@ func TestSystemdUnit(t *testing.T) {
 	}
 }
 
-// TestNixOSModuleParses parses contrib/nixos/module.nix with Nix 2.8
-// (evaluating it needs nixpkgs' lib, which is not here offline) and checks
-// it declares the documented options.
-func TestNixOSModuleParses(t *testing.T) {
+// TestNixOSModule parses contrib/nixos/module.nix with Nix 2.8, and
+// evaluates it with a stub of the nixpkgs lib functions it uses
+// (testdata/nixos-module-eval.nix; nixpkgs itself is not here offline):
+// it must declare the documented options and turn them into the unit.
+func TestNixOSModule(t *testing.T) {
 	inst := need(t, "nix-instantiate")
 	path := filepath.Join(repoRoot, "contrib", "nixos", "module.nix")
+	// Read here too, so that go test's cache sees the files Nix reads.
+	deployFile(t, "contrib/nixos/module.nix")
+	deployFile(t, "e2e/testdata/nixos-module-eval.nix")
 	r := runCmd(t, os.Environ(), "", inst, "--parse", path)
 	if r.Err != nil {
 		t.Fatalf("nix-instantiate --parse %s: %v\n%s", path, r.Err, r.Stderr)
 	}
-	src := deployFile(t, "contrib/nixos/module.nix")
-	for _, opt := range []string{"enable", "package", "listen", "dataDir", "extraFlags", "openFirewall", "environmentFile"} {
-		if !regexp.MustCompile(`(?m)^\s+` + opt + ` = mk(Option|EnableOption)\b`).MatchString(src) {
-			t.Errorf("module.nix declares no option services.nixbucket.%s", opt)
+	type result struct {
+		Options  []string
+		Enabled  bool
+		Firewall []int
+		Service  struct {
+			ExecStart, Type     string
+			StateDirectory      []string
+			ReadWritePaths      []string
+			AmbientCapabilities []string
 		}
 	}
-	deployServeFlags(t, "module.nix", []string{"--listen", "--data"})
+	eval := func(args ...string) result {
+		t.Helper()
+		args = append([]string{"--eval", "--strict", "--json", filepath.Join("e2e", "testdata", "nixos-module-eval.nix"),
+			"--arg", "module", "./contrib/nixos/module.nix"}, args...)
+		r := runCmd(t, os.Environ(), repoRoot, inst, args...)
+		if r.Err != nil {
+			t.Fatalf("nix-instantiate %s: %v\n%s", strings.Join(args, " "), r.Err, r.Stderr)
+		}
+		var res result
+		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
+			t.Fatalf("nix-instantiate %s: %v\n%s", strings.Join(args, " "), err, r.Stdout)
+		}
+		return res
+	}
+
+	def := eval()
+	wantOpts := []string{"dataDir", "enable", "environmentFile", "extraFlags", "listen", "openFirewall", "package"}
+	if !slices.Equal(def.Options, wantOpts) {
+		t.Errorf("options %v, want %v", def.Options, wantOpts)
+	}
+	bin := "/nix/store/00000000000000000000000000000000-nixbucket/bin/nixbucket"
+	if want := "'" + bin + "' 'serve' '--listen' '127.0.0.1:9000' '--data' '/var/lib/nixbucket'"; def.Service.ExecStart != want {
+		t.Errorf("default ExecStart %q, want %q", def.Service.ExecStart, want)
+	}
+	if !def.Enabled || def.Service.Type != "notify" || !slices.Equal(def.Service.StateDirectory, []string{"nixbucket"}) || len(def.Firewall) != 0 || len(def.Service.AmbientCapabilities) != 0 {
+		t.Errorf("defaults: %+v", def)
+	}
+	deployServeFlags(t, "module.nix", strings.Fields(strings.ReplaceAll(def.Service.ExecStart, "'", "")))
+
+	set := eval("--argstr", "listen", "0.0.0.0:443", "--argstr", "dataDir", "/srv/nixbucket", "--arg", "openFirewall", "true",
+		"--arg", "extraFlags", `[ "--log-level" "debug" ]`)
+	if want := "'" + bin + "' 'serve' '--listen' '0.0.0.0:443' '--data' '/srv/nixbucket' '--log-level' 'debug'"; set.Service.ExecStart != want {
+		t.Errorf("ExecStart %q, want %q", set.Service.ExecStart, want)
+	}
+	if !slices.Equal(set.Firewall, []int{443}) || len(set.Service.StateDirectory) != 0 ||
+		!slices.Equal(set.Service.ReadWritePaths, []string{"/srv/nixbucket"}) ||
+		!slices.Equal(set.Service.AmbientCapabilities, []string{"CAP_NET_BIND_SERVICE"}) {
+		t.Errorf("listen 0.0.0.0:443, dataDir /srv/nixbucket, openFirewall: %+v", set)
+	}
 }
 
 // TestContainerfile checks that the Containerfile builds with the Go of

@@ -23,6 +23,9 @@ func hookBuild(t *testing.T, env ...string) ([]string, cmdResult) {
 	tag := "nixe2e-hook-" + hex.EncodeToString(rnd[:])
 	out := filepath.Join(t.TempDir(), "result")
 	hook := filepath.Join(repoRoot, "contrib", "post-build-hook.sh")
+	if _, err := os.ReadFile(hook); err != nil { // also lets go test's cache see the script
+		t.Fatal(err)
+	}
 	r := runCmd(t, append(nixEnv(t), env...), "", "nix-build",
 		"--option", "sandbox", "false", "--option", "substituters", "",
 		"--option", "post-build-hook", hook,
