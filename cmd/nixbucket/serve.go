@@ -101,6 +101,7 @@ func serve(args []string) error {
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(fl) }()
+	go notifyLifecycle(ctx, log) // systemd Type=notify: READY=1 now, STOPPING=1 on a stop signal
 	select {
 	case err := <-errc:
 		return err

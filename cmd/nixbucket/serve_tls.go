@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/nixbucket/nixbucket/internal/sdnotify"
 	"github.com/nixbucket/nixbucket/internal/tlsconf"
 )
 
@@ -36,7 +37,9 @@ func serveTLS(ctx context.Context, certFile, keyFile string, log *slog.Logger) (
 			case <-ctx.Done():
 				return
 			case <-hup:
+				notifySystemd(log, sdnotify.Reloading)
 				r.ReloadAndLog(log)
+				notifySystemd(log, sdnotify.Ready)
 			}
 		}
 	}()
