@@ -138,8 +138,10 @@ func (b Banner) String() string {
 	p("  trusted-public-keys: %s\n", strings.Join(keys, " "))
 	p("  nix.conf:            nixbucket use %s/%s --netrc-file %s  (prints the lines; --write adds them)\n", endpoint, cache, netrc)
 	p("  push over HTTP:      nix --extra-experimental-features nix-command copy --option netrc-file %s --to '%s/%s?compression=zstd' ./result\n", netrc, endpoint, cache)
-	p("  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%s nix copy --to 's3://%s?endpoint=%s&scheme=%s&profile=%s&region=%s' ./result\n",
+	p("  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%s nix --extra-experimental-features nix-command copy --to 's3://%s?endpoint=%s&scheme=%s&profile=%s&region=%s' ./result\n",
 		creds, cache, net.JoinHostPort(host, port), u.Scheme, CredentialsProfile, b.Region)
+	p("                       (a Nix built with S3 support; Debian's is not: push over HTTP, or with nixbucket push)\n")
+	p("  nixbucket push:      nixbucket push --netrc-file %s --to %s/%s ./result\n", netrc, endpoint, cache)
 	p("  substitute:          nix-store -r /nix/store/... --option substituters '%s/%s' --option trusted-public-keys '%s' --option netrc-file %s\n",
 		endpoint, cache, strings.Join(keys, " "), netrc)
 	public := false
