@@ -271,3 +271,40 @@ func TestLifecycleConfiguration(t *testing.T) {
 	_, err = e.s3.GetBucketLifecycleConfiguration(c, &s3.GetBucketLifecycleConfigurationInput{Bucket: &b})
 	wantCode(t, err, "NoSuchLifecycleConfiguration", http.StatusNotFound)
 }
+
+// TestLifecyclePolicyActions: GET needs s3:GetLifecycleConfiguration; PUT
+// and, as on AWS, DELETE need s3:PutLifecycleConfiguration.
+func TestLifecyclePolicyActions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.bucket("lcpolicy")
+	c := ctx(t)
+	user := func(name, action string) *s3.Client {
+		doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"` + action + `","Resource":"arn:aws:s3:::` + b + `"}]}`
+		k, err := e.srv.Access().CreateUser(c, name, []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.newS3(k.ID, k.Secret)
+	}
+	reader, writer := user("reader", "s3:GetLifecycleConfiguration"), user("writer", "s3:PutLifecycleConfiguration")
+	in := &s3.PutBucketLifecycleConfigurationInput{Bucket: &b, LifecycleConfiguration: &types.BucketLifecycleConfiguration{
+		Rules: []types.LifecycleRule{{ID: aws.String("u"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("")},
+			AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(1)}}},
+	}}
+	_, err := reader.PutBucketLifecycleConfiguration(c, in)
+	wantCode(t, err, "AccessDenied", http.StatusForbidden)
+	if _, err := writer.PutBucketLifecycleConfiguration(c, in); err != nil {
+		t.Fatalf("PutBucketLifecycleConfiguration with s3:PutLifecycleConfiguration: %v", err)
+	}
+	_, err = writer.GetBucketLifecycleConfiguration(c, &s3.GetBucketLifecycleConfigurationInput{Bucket: &b})
+	wantCode(t, err, "AccessDenied", http.StatusForbidden)
+	if _, err := reader.GetBucketLifecycleConfiguration(c, &s3.GetBucketLifecycleConfigurationInput{Bucket: &b}); err != nil {
+		t.Fatalf("GetBucketLifecycleConfiguration with s3:GetLifecycleConfiguration: %v", err)
+	}
+	_, err = reader.DeleteBucketLifecycle(c, &s3.DeleteBucketLifecycleInput{Bucket: &b})
+	wantCode(t, err, "AccessDenied", http.StatusForbidden)
+	if _, err := writer.DeleteBucketLifecycle(c, &s3.DeleteBucketLifecycleInput{Bucket: &b}); err != nil {
+		t.Fatalf("DeleteBucketLifecycle with s3:PutLifecycleConfiguration: %v", err)
+	}
+}
