@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // awsLifecycle is the part of get-bucket-lifecycle-configuration's output
@@ -31,7 +32,8 @@ type awsLifecycle struct {
 // NoSuchLifecycleConfiguration; put, then get gives the rules back;
 // `bucket set abort-uploads-days` and the whole-bucket abort rule are one
 // setting; Expiration where narinfos or NARs live and elements nixbucket
-// does not carry out are refused by name; delete removes it all.
+// does not carry out are refused by name; delete removes it all. serve
+// sweeps by the rules every --lifecycle-interval and logs its figures.
 func TestLifecycleAWSCLI(t *testing.T) {
 	t.Parallel()
 	need(t, "aws")
@@ -39,7 +41,7 @@ func TestLifecycleAWSCLI(t *testing.T) {
 	if target != targetNixbucket {
 		t.Skipf("%s has no abort-uploads-days setting", target)
 	}
-	s := startServer(t)
+	s := startServerDir(t, t.TempDir(), "--lifecycle-interval", "200ms")
 	env := s.clientEnv()
 	dir := t.TempDir()
 	aws := func(args ...string) cmdResult {
@@ -126,6 +128,15 @@ func TestLifecycleAWSCLI(t *testing.T) {
 	refused("get after delete", aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucketLC), "NoSuchLifecycleConfiguration")
 	if out := nixAdmin(t, s, "bucket", "info", bucketLC); !strings.Contains(out, "abort-uploads-days: 7\n") {
 		t.Errorf("bucket info after delete does not show the default 7:\n%s", out)
+	}
+
+	// The sweeps run inside serve: wait for one to be logged.
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(s.stderr.String(), "lifecycle sweep") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := s.stderr.String(); !strings.Contains(out, "lifecycle sweep") || !strings.Contains(out, "uploads_aborted=0") {
+		t.Errorf("serve --lifecycle-interval 200ms logged no sweep with its figures:\n%s", tail(out, 4000))
 	}
 }
 
