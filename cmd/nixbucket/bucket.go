@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
@@ -19,6 +20,7 @@ const bucketUsage = `usage:
   nixbucket bucket policy get BUCKET
   nixbucket bucket policy delete BUCKET
   nixbucket bucket set BUCKET priority=N want-mass-query=0|1   what nix-cache-info says
+  nixbucket bucket set BUCKET abort-uploads-days=N  abort multipart uploads N days old (default 7; 0: never)
   nixbucket bucket info BUCKET                     paths, NAR and file bytes, settings, keys
   nixbucket bucket key generate BUCKET [NAME]      add a fresh narinfo signing key
   nixbucket bucket key add BUCKET FILE             add a key from nix-store --generate-binary-cache-key
@@ -38,7 +40,7 @@ func bucketCmd(args []string) error {
 	case "key":
 		return bucketKeyCmd(fs, data, args[1:])
 	case "set":
-		pos, err := parse(fs, args[1:], 2, 3, "bucket set BUCKET priority=N want-mass-query=0|1")
+		pos, err := parse(fs, args[1:], 2, 4, "bucket set BUCKET priority=N want-mass-query=0|1 abort-uploads-days=N")
 		if err != nil {
 			return err
 		}
@@ -47,6 +49,7 @@ func bucketCmd(args []string) error {
 			if err != nil {
 				return err
 			}
+			abortDays := -1
 			for _, kv := range pos[1:] {
 				k, v, _ := strings.Cut(kv, "=")
 				switch k {
@@ -59,8 +62,17 @@ func bucketCmd(args []string) error {
 						return fmt.Errorf("want-mass-query=%q: want 0 or 1", v)
 					}
 					st.WantMassQuery = v == "1"
+				case "abort-uploads-days":
+					if abortDays, err = strconv.Atoi(v); err != nil || abortDays < 0 {
+						return fmt.Errorf("abort-uploads-days=%q: want a non-negative integer (0: never)", v)
+					}
 				default:
-					return fmt.Errorf("unknown setting %q (priority=N, want-mass-query=0|1)", kv)
+					return fmt.Errorf("unknown setting %q (priority=N, want-mass-query=0|1, abort-uploads-days=N)", kv)
+				}
+			}
+			if abortDays >= 0 {
+				if err := (&lifecycle.Service{Store: a.store}).SetAbortUploadsDays(a.ctx, pos[0], abortDays); err != nil {
+					return err
 				}
 			}
 			return a.store.SetCacheSettings(a.ctx, pos[0], st)
@@ -110,6 +122,9 @@ func bucketInfo(a *admin, bucket string) error {
 	fmt.Printf("file bytes:      %d (%s)\n", st.FileBytes, human(st.FileBytes))
 	fmt.Printf("priority:        %d\n", cs.Priority)
 	fmt.Printf("want-mass-query: %v\n", cs.WantMassQuery)
+	if days, err := (&lifecycle.Service{Store: a.store}).AbortUploadsDays(a.ctx, bucket); err == nil {
+		fmt.Printf("abort-uploads-days: %d\n", days)
+	}
 	fmt.Printf("signing keys:    %s\n", strings.Join(keys, " "))
 	if _, err := a.access.BucketPolicy(a.ctx, bucket); err == nil {
 		fmt.Printf("policy:          yes (nixbucket bucket policy get %s)\n", bucket)

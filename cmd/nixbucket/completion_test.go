@@ -35,7 +35,7 @@ func TestCompletionBash(t *testing.T) {
 		"nixbucket user k":                     "key",
 		"nixbucket user key ":                  "create disable enable delete",
 		"nixbucket bucket key gen":             "generate",
-		"nixbucket serve --li":                 "--listen",
+		"nixbucket serve --lis":                "--listen",
 		"nixbucket serve --min":                "--min-free",
 		"nixbucket serve --con":                "--config",
 		"nixbucket user create --data d --pol": "--policy",

@@ -173,16 +173,8 @@ func (s *Service) allParts(ctx context.Context, bucket, key, uploadID string) (m
 
 // AbortUpload discards an upload and its parts.
 func (s *Service) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
-	var garbage []meta.Segment
-	err := s.freeing(func() (err error) {
-		garbage, err = s.Meta.AbortUpload(ctx, bucket, key, uploadID)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.discard(ctx, garbage)
-	return nil
+	_, err := s.AbortUploadFreed(ctx, bucket, key, uploadID)
+	return err
 }
 
 // Upload returns an upload's record; meta.ErrNoSuchUpload if missing.

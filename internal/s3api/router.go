@@ -31,8 +31,10 @@ type Handler struct {
 	Access *access.Service
 	// Nix, when set, makes every bucket a Nix binary cache: a synthesised
 	// nix-cache-info, and narinfo reads recorded.
-	Nix    NixCache
-	Region string
+	Nix NixCache
+	// Lifecycle, when set, keeps buckets' lifecycle configurations.
+	Lifecycle Lifecycle
+	Region    string
 	// Domain enables virtual-host addressing: Host BUCKET.Domain.
 	Domain string
 	Log    *slog.Logger
@@ -237,7 +239,7 @@ func bucketOperation(q *request) handlerFunc {
 		case q.has("cors"):
 			return notFound("s3:GetBucketCORS", "NoSuchCORSConfiguration")
 		case q.has("lifecycle"):
-			return notFound("s3:GetLifecycleConfiguration", "NoSuchLifecycleConfiguration")
+			return getBucketLifecycle
 		case q.has("tagging"):
 			return notFound("s3:GetBucketTagging", "NoSuchTagSet")
 		case unsupported(q):
@@ -253,6 +255,9 @@ func bucketOperation(q *request) handlerFunc {
 		if q.has("policy") {
 			return putBucketPolicy
 		}
+		if q.has("lifecycle") {
+			return putBucketLifecycle
+		}
 		if unsupported(q) || q.has("acl") {
 			return notImplemented
 		}
@@ -260,6 +265,9 @@ func bucketOperation(q *request) handlerFunc {
 	case http.MethodDelete:
 		if q.has("policy") {
 			return deleteBucketPolicy
+		}
+		if q.has("lifecycle") {
+			return deleteBucketLifecycle
 		}
 		if unsupported(q) {
 			return notImplemented

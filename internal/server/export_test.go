@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/nixbucket/nixbucket/internal/access"
+	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -13,3 +14,6 @@ func (s *Server) Access() *access.Service { return s.access }
 
 // Objects is the object core.
 func (s *Server) Objects() *objects.Service { return s.objects }
+
+// Lifecycle is the lifecycle service; tests move its clock and sweep.
+func (s *Server) Lifecycle() *lifecycle.Service { return s.life }

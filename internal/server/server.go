@@ -17,6 +17,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
+	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -37,6 +38,9 @@ type Options struct {
 	// MinFree is the free space under which writes are refused (507);
 	// the zero value is 1 GiB or 2 %, whichever is smaller.
 	MinFree diskspace.MinFree
+	// LifecycleInterval is the time between sweeps of lifecycle rules
+	// (abandoned uploads, expired objects); zero or less: no sweeps.
+	LifecycleInterval time.Duration
 }
 
 // Server is an open nixbucket instance.
@@ -51,6 +55,7 @@ type Server struct {
 	lock    *os.File
 	blobs   *localfs.Backend
 	space   *diskspace.Guard
+	life    *lifecycle.Service
 	// Root is the admin access key; FirstStart says it was just created.
 	Root       meta.AccessKey
 	FirstStart bool
@@ -93,6 +98,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store)}
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
+	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}
 	start := time.Now()
 	if n, err := s.objects.Sweep(ctx, start); err != nil {
 		s.Close()
@@ -138,9 +144,10 @@ func (s *Server) ensureAccount(ctx context.Context) error {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run does the server's background work (batched writes of narinfo
-// access times) until ctx ends.
+// access times, lifecycle sweeps) until ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	go s.space.Watch(ctx)
+	go s.life.Run(ctx, s.opts.LifecycleInterval)
 	s.cache.Run(ctx)
 }
 
@@ -170,6 +177,7 @@ func (s *Server) routes() http.Handler {
 		Domain:   s.opts.Domain,
 		Log:      s.log,
 	}
+	api.Lifecycle = s.life
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

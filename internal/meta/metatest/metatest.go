@@ -85,6 +85,7 @@ func Run(t *testing.T, open Open) {
 		{"SigningKeys", testSigningKeys},
 		{"NixBucketCleanup", testNixBucketCleanup},
 		{"NixGeneration", testNixGeneration},
+		{"LifecycleRules", testLifecycleRules},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +104,7 @@ func Run(t *testing.T, open Open) {
 		{"GenerationMonotonic", testGenerationMonotonic},
 		{"TimePrecision", testTimePrecision},
 		{"NULKeys", testNULKeys},
+		{"LifecycleRulesShared", testLifecycleRulesShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {

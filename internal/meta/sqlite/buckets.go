@@ -94,9 +94,9 @@ func (s *Store) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 	return bs, nil
 }
 
-// DeleteBucket deletes an empty bucket with its policy, cache settings and
-// signing keys: meta.ErrNoSuchBucket, meta.ErrBucketNotEmpty while it
-// holds objects or uploads.
+// DeleteBucket deletes an empty bucket with its policy, cache settings,
+// signing keys and lifecycle rules: meta.ErrNoSuchBucket,
+// meta.ErrBucketNotEmpty while it holds objects or uploads.
 func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 	return s.writeAnnounced(ctx, func(t *txn) error {
 		if err := t.needBucket(name); err != nil {

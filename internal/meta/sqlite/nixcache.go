@@ -138,7 +138,7 @@ func (s *Store) RemoveSigningKey(ctx context.Context, bucket, name string) error
 // signing keys, for DeleteBucket. (An empty bucket has no records; the
 // delete keeps the foreign key satisfied should one be left.)
 func (t *txn) deleteBucketNix(bucket string) error {
-	for _, q := range []string{qDeleteBucketNarinfos, qDeleteCacheSettings, qDeleteBucketSigKeys} {
+	for _, q := range []string{qDeleteBucketNarinfos, qDeleteCacheSettings, qDeleteBucketSigKeys, qDeleteLifecycleRules} {
 		if _, err := t.exec(q, bucket); err != nil {
 			return fmt.Errorf("delete bucket %q: %w", bucket, err)
 		}

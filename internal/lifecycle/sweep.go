@@ -1,0 +1,156 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// batch is how many uploads or objects one scan reads: each abort or
+// expiry is its own short transaction, so reads and writes go on while a
+// sweep runs.
+const batch = 100
+
+// Report holds one sweep's figures.
+type Report struct {
+	UploadsAborted int
+	UploadBytes    int64 // freed by the aborted uploads' parts
+	ObjectsExpired int
+	ObjectBytes    int64 // freed by the expired objects
+}
+
+// Run sweeps every interval until ctx ends, logging each sweep's figures.
+// The first sweep runs one interval after the start.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log().Warn("lifecycle sweep", "err", err)
+		}
+	}
+}
+
+// Sweep applies every bucket's rules once, at Now: it aborts uploads
+// older than their days (AbortDays) and deletes objects older than the
+// days of an enabled Expiration rule covering them. A bucket that fails
+// does not stop the others; the first error is returned with the figures
+// of what was done.
+func (s *Service) Sweep(ctx context.Context) (Report, error) {
+	start := time.Now()
+	now := s.now()
+	var rep Report
+	var first error
+	buckets, err := s.Store.Buckets(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("lifecycle sweep: %w", err)
+	}
+	for _, b := range buckets {
+		if err := s.sweepBucket(ctx, b.Name, now, &rep); err != nil && !errors.Is(err, meta.ErrNoSuchBucket) {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			s.log().Warn("lifecycle sweep", "bucket", b.Name, "err", err)
+			if first == nil {
+				first = fmt.Errorf("lifecycle sweep of %q: %w", b.Name, err)
+			}
+		}
+	}
+	s.log().Info("lifecycle sweep", "buckets", len(buckets),
+		"uploads_aborted", rep.UploadsAborted, "upload_bytes_freed", rep.UploadBytes,
+		"objects_expired", rep.ObjectsExpired, "object_bytes_freed", rep.ObjectBytes,
+		"took", time.Since(start).Round(time.Millisecond))
+	return rep, first
+}
+
+func (s *Service) sweepBucket(ctx context.Context, bucket string, now time.Time, rep *Report) error {
+	rules, err := s.Store.LifecycleRules(ctx, bucket)
+	if err != nil {
+		return err
+	}
+	if err := s.abortUploads(ctx, bucket, rules, now, rep); err != nil {
+		return err
+	}
+	for _, r := range rules {
+		if !r.Enabled || r.ExpirationDays <= 0 || HoldsNix(r.Prefix) {
+			continue // HoldsNix: refused on the way in; checked again here
+		}
+		if err := s.expire(ctx, bucket, r.Prefix, now.Add(-time.Duration(r.ExpirationDays)*Day), rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abortUploads aborts the bucket's uploads initiated at least their
+// AbortDays before now.
+func (s *Service) abortUploads(ctx context.Context, bucket string, rules []meta.LifecycleRule, now time.Time, rep *Report) error {
+	q := meta.ScanQuery{Bucket: bucket, Limit: batch}
+	for {
+		ups, err := s.Store.ScanUploads(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, u := range ups {
+			days := AbortDays(rules, u.Key)
+			if days == 0 || now.Before(u.Initiated.Add(time.Duration(days)*Day)) {
+				continue
+			}
+			freed, err := s.Objects.AbortUploadFreed(ctx, bucket, u.Key, u.ID)
+			if errors.Is(err, meta.ErrNoSuchUpload) {
+				continue // completed or aborted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("aborting upload %s of %q: %w", u.ID, u.Key, err)
+			}
+			s.log().Debug("aborted abandoned upload", "bucket", bucket, "key", u.Key, "upload", u.ID,
+				"initiated", u.Initiated, "days", days, "bytes", freed)
+			rep.UploadsAborted++
+			rep.UploadBytes += freed
+		}
+		if len(ups) < batch {
+			return nil
+		}
+		last := ups[len(ups)-1]
+		q.After, q.AfterUploadID = last.Key, last.ID
+	}
+}
+
+// expire deletes the objects under prefix last written before cutoff.
+func (s *Service) expire(ctx context.Context, bucket, prefix string, cutoff time.Time, rep *Report) error {
+	q := meta.ScanQuery{Bucket: bucket, Prefix: prefix, Limit: batch}
+	for {
+		objs, err := s.Store.ScanObjects(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if !o.Modified.Before(cutoff) {
+				continue
+			}
+			deleted, freed, err := s.Objects.Expire(ctx, bucket, o.Key, cutoff)
+			if err != nil {
+				return fmt.Errorf("expiring %q: %w", o.Key, err)
+			}
+			if deleted {
+				rep.ObjectsExpired++
+				rep.ObjectBytes += freed
+			}
+		}
+		if len(objs) < batch {
+			return nil
+		}
+		q.After = objs[len(objs)-1].Key
+	}
+}
