@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
+	"github.com/nixbucket/nixbucket/internal/atomicfile"
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
@@ -42,39 +43,14 @@ func (s *Server) ensureRoot(ctx context.Context) error {
 		return nil
 	}
 	body := fmt.Sprintf("[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", CredentialsProfile, s.Root.ID, s.Root.Secret)
-	if err := writeFileAtomic(path, []byte(body), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(body), 0o600); err != nil {
 		return err
 	}
 	// The same key as HTTP Basic credentials, for Nix's netrc-file. Nix
 	// matches netrc lines by host name, without the port.
 	netrc := fmt.Sprintf("machine 127.0.0.1 login %s password %s\nmachine localhost login %s password %s\n", s.Root.ID, s.Root.Secret, s.Root.ID, s.Root.Secret)
-	return writeFileAtomic(filepath.Join(s.opts.Data, "netrc"), []byte(netrc), 0o600)
+	return atomicfile.Write(filepath.Join(s.opts.Data, "netrc"), []byte(netrc), 0o600)
 }
 
 // CredentialsFile is where the admin credentials are written.
 func (s *Server) CredentialsFile() string { return filepath.Join(s.opts.Data, "credentials") }
-
-// writeFileAtomic writes data to path through a synced temporary file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}

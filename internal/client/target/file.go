@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/nixbucket/nixbucket/internal/atomicfile"
 	"github.com/nixbucket/nixbucket/internal/client/spool"
 	"github.com/nixbucket/nixbucket/internal/client/storeurl"
 	"github.com/nixbucket/nixbucket/internal/ctxio"
@@ -78,40 +78,11 @@ func (t *fileTarget) Put(ctx context.Context, key string, f *spool.File, m Meta)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
 	r := &countingReader{r: f.Section(0, f.Size()), progress: m.Progress}
-	_, err = io.Copy(tmp, ctxio.Reader(ctx, r))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
+	err = atomicfile.Copy(p, ctxio.Reader(ctx, r), 0o644)
 	if err != nil {
 		r.undo()
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
