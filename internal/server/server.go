@@ -112,6 +112,10 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.warnUnsigned(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
