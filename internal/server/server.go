@@ -173,6 +173,7 @@ func (s *Server) routes() http.Handler {
 		Region:   s.opts.Region,
 		Domain:   s.opts.Domain,
 		Log:      s.log,
+		Refused:  (&authLog{log: s.log, meta: s.meta}).refused,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
@@ -182,13 +183,17 @@ func (s *Server) routes() http.Handler {
 	// S3 keys may hold "//" or "..", which ServeMux would clean and
 	// redirect, so only the /-/ namespace (no valid bucket name starts
 	// with "-") goes through the mux.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/-/") {
 			mux.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		h = logRequests(s.log, h)
+	}
+	return h
 }
 
 // secret looks up a signing key's secret for sigv4.
