@@ -46,6 +46,9 @@ type ResignResult struct {
 // written: a second run changes nothing.
 func (h *Hook) Resign(ctx context.Context, bucket string, opts ResignOptions) (ResignResult, error) {
 	var res ResignResult
+	if h.Objects.Hook != objects.Hook(h) {
+		return res, errors.New("resign: the object core must check narinfos with this hook")
+	}
 	every := opts.Every
 	if every <= 0 {
 		every = 500
