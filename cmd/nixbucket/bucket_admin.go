@@ -23,11 +23,11 @@ import (
 
 // bucketAdminUsage is the part of bucketUsage for the commands that make,
 // list, delete and re-sign buckets.
-const bucketAdminUsage = `  nixbucket bucket create NAME [--public]         a bucket with a fresh signing key (--public:
+const bucketAdminUsage = `  nixbucket bucket create NAME [--public]          a bucket with a fresh signing key (--public:
                                                     the anonymous-read policy)
   nixbucket bucket list                            name, store paths, size, access, signing keys
   nixbucket bucket delete NAME [--force]           delete an empty bucket (--force: with its objects)
-  nixbucket bucket resign NAME                     add the current keys' signatures to every
+  nixbucket bucket resign NAME [--progress N]      add the current keys' signatures to every
                                                     stored narinfo that lacks one (after a new key)`
 
 // bucketCreateCmd makes a bucket with its signing key, as S3 CreateBucket
@@ -186,7 +186,7 @@ func emptyBucket(ctx context.Context, objs *objects.Service, bucket string) (int
 // bucketResignCmd signs the stored narinfos again with the bucket's keys.
 func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 	every := fs.Int("progress", 1000, "report progress on stderr every `N` narinfos")
-	pos, err := parse(fs, args, 1, 1, "bucket resign NAME")
+	pos, err := parse(fs, args, 1, 1, "bucket resign NAME [--progress N]")
 	if err != nil {
 		return err
 	}
@@ -205,12 +205,15 @@ func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 				return a.store.SetSetting(ctx, "narinfos-resigned", time.Now().UTC().Format(time.RFC3339Nano))
 			},
 		})
+		if err != nil && res.Narinfos > 0 {
+			return fmt.Errorf("resigning %s: %w (after %d narinfos, %d re-signed; run it again to go on)", name, err, res.Narinfos, res.Resigned)
+		}
 		if err != nil {
-			return fmt.Errorf("resigning %s after %d narinfos: %w", name, res.Narinfos, err)
+			return fmt.Errorf("resigning %s: %w", name, err)
 		}
 		switch {
 		case res.Resigned == 0:
-			fmt.Printf("%s: all %d narinfos already carry a signature by every key; nothing changed\n", name, res.Narinfos-res.Skipped)
+			fmt.Printf("%s: all %d narinfos already carry a signature by every key; nothing changed\n", name, res.Narinfos-res.Skipped-res.Replaced)
 		default:
 			fmt.Printf("%s: %d of %d narinfos re-signed in %s\n", name, res.Resigned, res.Narinfos, time.Since(start).Round(time.Millisecond))
 		}
