@@ -13,7 +13,7 @@ import (
 // with signatures required. Then a key rotation: a new key, `bucket
 // resign` while the server runs, and the closure substitutes trusting only
 // the new key; a second resign changes nothing. (Debian's Nix 2.8 has no
-// s3:// store, so it pushes over HTTP; the bucket's key is the point.)
+// s3:// store, so it pushes over HTTP, and nixbucket push over S3.)
 func TestBucketMadeByAWSCLISigns(t *testing.T) {
 	t.Parallel()
 	need(t, "aws")
@@ -55,6 +55,19 @@ func TestBucketMadeByAWSCLISigns(t *testing.T) {
 	c.delete(t)
 	nixMustSubstitute(t, cache, newKey, nixNetrc(s), c.Top)
 	c.checkDumps(t)
+
+	// Pushed over S3 (as Nix with S3 support pushes) to another bucket
+	// made by aws s3 mb: signed as well.
+	const s3Bucket = "made-by-aws-s3"
+	mustRun(t, s.clientEnv(), "", "aws", "--endpoint-url", s.Endpoint, "--profile", "nixbucket", "s3", "mb", "s3://"+s3Bucket)
+	env := pushEnv(t, pushAWSFiles(t, "mb", s.AccessKey, s.SecretKey, "us-east-1")...)
+	pushMust(t, env, "--to", "s3://"+s3Bucket+"?profile=mb&scheme=http&endpoint="+s.Addr, c.Top)
+	s3Key := nixServerKey(t, s, s3Bucket)
+	for _, p := range c.Paths {
+		if ni := nixGetNarinfo(t, s, s3Bucket, p); !ni.Verify(nixPublicKey(t, s3Key)) {
+			t.Errorf("%s pushed over S3: Sigs %q, want one by %s", p, ni.Sigs, s3Key)
+		}
+	}
 }
 
 // TestBucketAdminCommands: bucket create (with its key, --public), list,
