@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -65,6 +66,16 @@ type loggedServer struct {
 	ts   *httptest.Server
 	log  *logBuffer
 	data string
+	// transports maps "METHOD PATH" to the type of the ResponseWriter
+	// that served it.
+	transports sync.Map
+}
+
+// transport returns the type of the writer that served "METHOD PATH".
+func (l *loggedServer) transport(req string) string {
+	v, _ := l.transports.Load(req)
+	s, _ := v.(string)
+	return s
 }
 
 func openLogged(t *testing.T, level slog.Level) *loggedServer {
@@ -77,8 +88,13 @@ func openLogged(t *testing.T, level slog.Level) *loggedServer {
 		t.Fatal(err)
 	}
 	l.srv = srv
-	l.ts = httptest.NewUnstartedServer(srv.Handler())
-	l.ts.Listener = fastlane.NewListener(l.ts.Listener, srv.Handler(), fastlane.Options{})
+	// Which transport served each request: the type of its writer.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.transports.Store(r.Method+" "+r.URL.Path, fmt.Sprintf("%T", w))
+		srv.Handler().ServeHTTP(w, r)
+	})
+	l.ts = httptest.NewUnstartedServer(h)
+	l.ts.Listener = fastlane.NewListener(l.ts.Listener, h, fastlane.Options{})
 	l.ts.Start()
 	t.Cleanup(func() {
 		l.ts.Close()
@@ -103,7 +119,9 @@ func (l *loggedServer) get(t *testing.T, path, auth string) int {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := l.ts.Client().Do(req)
+	// A connection of its own: one handed to net/http by an earlier
+	// request stays there.
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +238,13 @@ func TestDebugRequestLog(t *testing.T) {
 	}
 	if st := l.get(t, "/nix-cache/missing.txt", ""); st != http.StatusForbidden && st != http.StatusUnauthorized && st != http.StatusNotFound {
 		t.Fatalf("anonymous GET missing.txt: %d", st)
+	}
+	// Both transports were used, and both logged.
+	if tr := l.transport("GET /nix-cache/hello.txt"); !strings.Contains(tr, "fastlane") {
+		t.Errorf("GET hello.txt served by %q, want the fast lane", tr)
+	}
+	if tr := l.transport("PUT /nix-cache/hello.txt"); strings.Contains(tr, "fastlane") || tr == "" {
+		t.Errorf("PUT hello.txt served by %q, want net/http", tr)
 	}
 	for _, parts := range [][]string{
 		{"method=PUT", "path=/nix-cache/hello.txt", "status=200", "key_id=" + l.srv.Root.ID},
