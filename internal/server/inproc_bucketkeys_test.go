@@ -187,4 +187,27 @@ func TestResignWhileServing(t *testing.T) {
 	if res.Narinfos != 3 || res.Resigned != 0 {
 		t.Errorf("second run: %+v, want 3 narinfos, none re-signed", res)
 	}
+
+	// A narinfo whose NAR the server cannot check (lz4) is stored with
+	// its uploader's signatures only, and Resign leaves it so: signed
+	// means checked.
+	nar := data(9, 4096)
+	sum := nixhash.SHA256(sha256.Sum256(nar))
+	url := "nar/" + sum.Nix32() + ".nar.lz4"
+	e.put(b, url, nar)
+	lz4 := narinfo.NarInfo{
+		StorePath: "/nix/store/3123456789abcdfghijklmnpqrsvwxyz-lz4", URL: url, Compression: "lz4",
+		FileHash: sum.String(), FileSize: uint64(len(nar)), NarHash: nixhash.SHA256(sha256.Sum256([]byte("x"))).String(), NarSize: 1,
+	}
+	e.put(b, "3123456789abcdfghijklmnpqrsvwxyz.narinfo", []byte(lz4.String()))
+	res, err = hook.Resign(ctx(t), b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Narinfos != 4 || res.Resigned != 0 || res.Skipped != 1 {
+		t.Errorf("run with an lz4 NAR: %+v, want 4 narinfos, 1 skipped, none re-signed", res)
+	}
+	if ni := served(e, b, "3123456789abcdfghijklmnpqrsvwxyz"); len(ni.Sigs) != 0 {
+		t.Errorf("the lz4 narinfo was signed: %q", ni.Sigs)
+	}
 }
