@@ -42,7 +42,7 @@ type Handler struct {
 	Refused func(r *http.Request, err error)
 }
 
-// refused tells Refused of a failed authentication and returns err.
+// refused tells Refused of a failed authentication.
 func (h *Handler) refused(r *http.Request, err error) {
 	if h.Refused != nil {
 		h.Refused(r, err)
@@ -121,7 +121,9 @@ func (h *Handler) authenticate(q *request) error {
 	id, ok, err := h.Access.HTTPIdentity(ctx, q.Request)
 	if ok {
 		if err != nil {
-			h.refused(q.Request, err)
+			if errors.Is(err, access.ErrBadCredentials) {
+				h.refused(q.Request, err)
+			}
 			return errorf("AccessDenied", strings.TrimPrefix(err.Error(), access.ErrBadCredentials.Error()+": "))
 		}
 		q.id = id
