@@ -18,6 +18,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/server"
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
@@ -230,10 +231,18 @@ func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 // withObjects runs fn with the data directory open and an object core
 // over its blobs, with the binary cache's hook, as the server has one.
 // The server may be running: the blob store is opened shared (see
-// localfs.OpenShared), the core keeps no memo, and every change is made
-// as the server makes it, in one metadata transaction each.
+// localfs.OpenShared), a server starting meanwhile waits to sweep (see
+// server.HoldSweep), the core keeps no memo, and every change is made as
+// the server makes it, in one metadata transaction each.
 func withObjects(data string, fn func(*admin, *objects.Service) error) error {
 	return withAdmin(data, func(a *admin) error {
+		// A server starting meanwhile sweeps unreferenced blobs only once
+		// this run's are referenced.
+		release, err := server.HoldSweep(data)
+		if err != nil {
+			return err
+		}
+		defer release()
 		blobs, err := localfs.OpenShared(filepath.Join(data, "blobs"))
 		if err != nil {
 			return fmt.Errorf("opening the blobs of %s: %w", data, err)

@@ -94,7 +94,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	start := time.Now()
-	if n, err := s.objects.Sweep(ctx, start); err != nil {
+	if n, err := s.sweep(ctx, start); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sweeping unreferenced blobs: %w", err)
 	} else if n > 0 {
