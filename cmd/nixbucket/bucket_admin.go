@@ -129,6 +129,9 @@ func bucketDeleteCmd(fs *flag.FlagSet, data *string, args []string) error {
 		}
 		if *force {
 			n, err := emptyBucket(a.ctx, objs, name)
+			if aerr := a.announceObjects(a.ctx); err == nil {
+				err = aerr
+			}
 			if err != nil {
 				return err
 			}
@@ -200,11 +203,7 @@ func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 			Progress: func(r binarycache.ResignResult) {
 				fmt.Fprintf(os.Stderr, "%s: %d narinfos read, %d re-signed\n", name, r.Narinfos, r.Resigned)
 			},
-			// Running servers drop the narinfos they remember: a settings
-			// write is announced to every process on the store.
-			Announce: func(ctx context.Context) error {
-				return a.store.SetSetting(ctx, "narinfos-resigned", time.Now().UTC().Format(time.RFC3339Nano))
-			},
+			Announce: a.announceObjects,
 		})
 		if err != nil && res.Narinfos > 0 {
 			return fmt.Errorf("resigning %s: %w (after %d narinfos, %d re-signed; run it again to go on)", name, err, res.Narinfos, res.Resigned)
@@ -254,4 +253,12 @@ func withObjects(data string, fn func(*admin, *objects.Service) error) error {
 		objs.Hook = &binarycache.Hook{Objects: objs, Keys: a.store}
 		return fn(a, objs)
 	})
+}
+
+// announceObjects tells running servers that this command changed objects,
+// so that they drop what they remember of them (objects' memo follows the
+// store's generation): a settings write is announced to every process on
+// the store.
+func (a *admin) announceObjects(ctx context.Context) error {
+	return a.store.SetSetting(ctx, "objects-changed-by-admin", time.Now().UTC().Format(time.RFC3339Nano))
 }
