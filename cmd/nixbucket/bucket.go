@@ -26,10 +26,11 @@ const bucketUsage = `usage:
   nixbucket bucket key add BUCKET FILE             add a key from nix-store --generate-binary-cache-key
   nixbucket bucket key remove BUCKET NAME
   nixbucket bucket public-key BUCKET               the keys in trusted-public-keys form
+` + bucketAdminUsage + `
 All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data).`
 
 func bucketCmd(args []string) error {
-	if len(args) == 0 {
+	if len(args) < 1 || len(args) < 2 && args[0] != "list" {
 		return fmt.Errorf("%s", bucketUsage)
 	}
 	fs := flag.NewFlagSet("bucket "+args[0], flag.ContinueOnError)
@@ -39,6 +40,14 @@ func bucketCmd(args []string) error {
 		return bucketPolicyCmd(fs, data, args[1:])
 	case "key":
 		return bucketKeyCmd(fs, data, args[1:])
+	case "create":
+		return bucketCreateCmd(fs, data, args[1:])
+	case "list":
+		return bucketListCmd(fs, data, args[1:])
+	case "delete":
+		return bucketDeleteCmd(fs, data, args[1:])
+	case "resign":
+		return bucketResignCmd(fs, data, args[1:])
 	case "set":
 		pos, err := parse(fs, args[1:], 2, 4, "bucket set BUCKET priority=N want-mass-query=0|1 abort-uploads-days=N")
 		if err != nil {

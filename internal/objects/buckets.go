@@ -47,7 +47,8 @@ func ValidBucketName(name string) error {
 
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
-// CreateBucket creates a bucket; meta.ErrBucketExists if it exists.
+// CreateBucket creates a bucket; meta.ErrBucketExists if it exists. The
+// Hook, when it is a BucketHook, then sets it up.
 func (s *Service) CreateBucket(ctx context.Context, name string) (err error) {
 	defer storageFull(&err)
 	if err := ValidBucketName(name); err != nil {
@@ -59,7 +60,10 @@ func (s *Service) CreateBucket(ctx context.Context, name string) (err error) {
 	err = s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
 	s.memo.forgetAll()
 	s.dropFilters()
-	return err
+	if err != nil {
+		return err
+	}
+	return s.bucketCreated(ctx, name)
 }
 
 // Bucket returns a bucket's record; meta.ErrNoSuchBucket if missing.

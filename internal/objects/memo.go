@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"context"
 	"sync"
 
 	"github.com/nixbucket/nixbucket/internal/gencache"
@@ -11,13 +12,17 @@ import (
 // missing keys, so that serving a narinfo — or answering that there is
 // none, which is most of what substituters ask — costs no database query.
 //
-// Only this Service writes objects, so it knows when an entry goes stale:
-// every write to a key forgets the key's entry once it committed, which
-// also refuses the answers of reads begun before (see gencache.Forget), so
-// a slow reader can never store an answer older than a write that finished
-// before it. The store's generation does not announce object writes: with
-// several servers on one store (a PostgreSQL deployment) the memo must be
-// turned off, and Service.NoMemo does.
+// This Service makes nearly every object write, so it knows when an entry
+// goes stale: every write to a key forgets the key's entry once it
+// committed, which also refuses the answers of reads begun before (see
+// gencache.Forget), so a slow reader can never store an answer older than
+// a write that finished before it. The store's generation does not
+// announce object writes in general: with several servers on one store (a
+// PostgreSQL deployment) the memo must be turned off, and Service.NoMemo
+// does. Entries are still kept under the store's generation (when it has
+// one), so that the rare object writes of another process that announces
+// them afterwards (`nixbucket bucket resign` rewriting narinfos while the
+// server runs) empty the memo.
 type memo struct {
 	once sync.Once
 	c    gencache.Cache[memoKey, memoEntry]
@@ -37,10 +42,6 @@ const (
 	memoEntryCost = 256 // bookkeeping per entry, roughly
 )
 
-// memoGen is the generation of every memo entry: only forget and
-// forgetAll make entries stale.
-const memoGen = 0
-
 func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
 	m.once.Do(func() {
 		m.c.MaxCost = maxMemoBytes
@@ -55,10 +56,10 @@ func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
 	return &m.c
 }
 
-// get returns a key's entry, and the ticket to put what a read of the
-// store finds.
-func (m *memo) get(bucket, key string) (memoEntry, gencache.Ticket, bool) {
-	return m.cache().Get(memoGen, memoKey{bucket, key})
+// get returns a key's entry at generation gen (see Service.generation),
+// and the ticket to put what a read of the store finds.
+func (m *memo) get(gen uint64, bucket, key string) (memoEntry, gencache.Ticket, bool) {
+	return m.cache().Get(gen, memoKey{bucket, key})
 }
 
 // put remembers an answer read after the get that gave t.
@@ -80,4 +81,20 @@ func (m *memo) forgetAll() { m.cache().Clear() }
 // inline segment.
 func memoable(o meta.Object) bool {
 	return len(o.Segments) == 1 && o.Segments[0].Inline()
+}
+
+// generation is the store's change announcement, read before a load of
+// the memo (see gencache): one atomic load on SQLite. A store without one,
+// or a failed read, gives 0, which at worst finds nothing and stores
+// nothing.
+func (s *Service) generation(ctx context.Context) uint64 {
+	a, ok := s.Meta.(meta.Announcer)
+	if !ok {
+		return 0
+	}
+	g, err := a.Generation(ctx)
+	if err != nil {
+		return 0
+	}
+	return g
 }

@@ -38,6 +38,17 @@ type Handler struct {
 	// Domain enables virtual-host addressing: Host BUCKET.Domain.
 	Domain string
 	Log    *slog.Logger
+	// Refused, if set, learns of every failed authentication with the
+	// error behind it, which may say more than the client's answer (an
+	// expired token, a wrong Basic secret). It must not block.
+	Refused func(r *http.Request, err error)
+}
+
+// refused tells Refused of a failed authentication.
+func (h *Handler) refused(r *http.Request, err error) {
+	if h.Refused != nil {
+		h.Refused(r, err)
+	}
 }
 
 func (h *Handler) log() *slog.Logger {
@@ -114,6 +125,9 @@ func (h *Handler) authenticate(q *request) error {
 	id, ok, err := h.Access.HTTPIdentity(ctx, q.Request)
 	if ok {
 		if err != nil {
+			if errors.Is(err, access.ErrBadCredentials) {
+				h.refused(q.Request, err)
+			}
 			return errorf("AccessDenied", strings.TrimPrefix(err.Error(), access.ErrBadCredentials.Error()+": "))
 		}
 		q.id = id
@@ -125,6 +139,9 @@ func (h *Handler) authenticate(q *request) error {
 		return nil
 	}
 	if q.auth, err = h.Verifier.Verify(q.Request); err != nil {
+		if _, auth := err.(*sigv4.Error); auth {
+			h.refused(q.Request, err)
+		}
 		return err
 	}
 	if q.auth.Anonymous {
@@ -135,6 +152,7 @@ func (h *Handler) authenticate(q *request) error {
 	q.id, err = h.Access.KeyIdentity(ctx, q.auth.AccessKeyID)
 	if errors.Is(err, access.ErrBadCredentials) {
 		// A disabled key: answered as an unknown one or a wrong secret.
+		h.refused(q.Request, err)
 		return errorf("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
 	return err

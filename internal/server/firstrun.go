@@ -22,7 +22,9 @@ func (s *Server) ensureDefaultCache(ctx context.Context) error {
 	if err := s.objects.CreateBucket(ctx, DefaultCache); err != nil && !errors.Is(err, meta.ErrBucketExists) {
 		return fmt.Errorf("creating bucket %s: %w", DefaultCache, err)
 	}
-	_, err := binarycache.NewSigningKey(ctx, s.meta, DefaultCache, "")
+	// CreateBucket gave it its key; a first start cut short between the
+	// two gets it now.
+	_, err := binarycache.EnsureSigningKey(ctx, s.meta, DefaultCache)
 	return err
 }
 

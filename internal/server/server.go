@@ -100,7 +100,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}
 	start := time.Now()
-	if n, err := s.objects.Sweep(ctx, start); err != nil {
+	if n, err := s.sweep(ctx, start); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sweeping unreferenced blobs: %w", err)
 	} else if n > 0 {
@@ -115,6 +115,10 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := s.ensureDefaultCache(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.warnUnsigned(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -176,6 +180,7 @@ func (s *Server) routes() http.Handler {
 		Region:   s.opts.Region,
 		Domain:   s.opts.Domain,
 		Log:      s.log,
+		Refused:  (&authLog{log: s.log, meta: s.meta}).refused,
 	}
 	api.Lifecycle = s.life
 	mux := http.NewServeMux()
@@ -187,13 +192,17 @@ func (s *Server) routes() http.Handler {
 	// S3 keys may hold "//" or "..", which ServeMux would clean and
 	// redirect, so only the /-/ namespace (no valid bucket name starts
 	// with "-") goes through the mux.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/-/") {
 			mux.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		h = logRequests(s.log, h)
+	}
+	return h
 }
 
 // secret looks up a signing key's secret for sigv4.

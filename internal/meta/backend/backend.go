@@ -38,9 +38,11 @@ func OpenExisting(data string) (meta.Store, error) {
 // s's objects, so that caches of objects kept in memory (objects.Service's
 // memo, set off by NoMemo) would go stale. The store's generation
 // announces changes of identities and settings only, not object writes.
-// An SQLite store serves one server (the data directory is locked); its
-// admin commands change no objects. A store this package did not open is
-// taken as shared.
+// An SQLite store serves one server (the data directory is locked); the
+// few admin commands that change objects beside it (bucket resign, bucket
+// delete --force) only rewrite or delete existing keys and announce the
+// change afterwards, which the memo follows. A store this package did not
+// open is taken as shared.
 func SharedObjects(s meta.Store) bool {
 	_, local := s.(*sqlite.Store)
 	return !local

@@ -1,0 +1,265 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/nixbucket/nixbucket/internal/fastlane"
+	"github.com/nixbucket/nixbucket/internal/meta/backend"
+	"github.com/nixbucket/nixbucket/internal/server"
+)
+
+// logBuffer collects a server's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the lines holding every one of parts.
+func (l *logBuffer) lines(parts ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		ok := line != ""
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// loggedServer is a server whose log the test reads, served as `nixbucket
+// serve` serves it: the fast lane first, net/http for what it hands over.
+type loggedServer struct {
+	srv  *server.Server
+	ts   *httptest.Server
+	log  *logBuffer
+	data string
+	// transports maps "METHOD PATH" to the type of the ResponseWriter
+	// that served it.
+	transports sync.Map
+}
+
+// transport returns the type of the writer that served "METHOD PATH".
+func (l *loggedServer) transport(req string) string {
+	v, _ := l.transports.Load(req)
+	s, _ := v.(string)
+	return s
+}
+
+func openLogged(t *testing.T, level slog.Level) *loggedServer {
+	t.Helper()
+	l := &loggedServer{log: &logBuffer{}, data: filepath.Join(t.TempDir(), "data")}
+	srv, err := server.Open(context.Background(), server.Options{
+		Data: l.data, Log: slog.New(slog.NewTextHandler(l.log, &slog.HandlerOptions{Level: level})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv = srv
+	// Which transport served each request: the type of its writer.
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.transports.Store(r.Method+" "+r.URL.Path, fmt.Sprintf("%T", w))
+		srv.Handler().ServeHTTP(w, r)
+	})
+	l.ts = httptest.NewUnstartedServer(h)
+	l.ts.Listener = fastlane.NewListener(l.ts.Listener, h, fastlane.Options{})
+	l.ts.Start()
+	t.Cleanup(func() {
+		l.ts.Close()
+		srv.Close()
+	})
+	return l
+}
+
+func (l *loggedServer) s3(id, secret string) *s3.Client {
+	e := &env{ts: l.ts}
+	return e.newS3(id, secret)
+}
+
+// get sends a GET of path with the given Authorization header (none when
+// empty) and returns the status.
+func (l *loggedServer) get(t *testing.T, path, auth string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, l.ts.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	// A connection of its own: one handed to net/http by an earlier
+	// request stays there.
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// TestAuthFailureLog: every failed authentication is logged at info level
+// with the key or token id it claimed, the remote address, the method,
+// the path and the reason, never the secret, while the client's answer
+// stays the same for an unknown key and a wrong secret.
+func TestAuthFailureLog(t *testing.T) {
+	l := openLogged(t, slog.LevelInfo)
+	c := ctx(t)
+	root := l.srv.Root
+	const wrongSecret = "wrongwrongwrongwrongwrongwrongwrongwrong"
+	const unknownKey = "NBUNKNOWNKEY00000000"
+
+	_, errWrong := l.s3(root.ID, wrongSecret).ListBuckets(c, &s3.ListBucketsInput{})
+	_, errUnknown := l.s3(unknownKey, wrongSecret).ListBuckets(c, &s3.ListBucketsInput{})
+	if apiCode(errWrong) == "" || apiCode(errWrong) != apiCode(errUnknown) {
+		t.Errorf("a wrong secret answers %v, an unknown key %v: want the same S3 error", errWrong, errUnknown)
+	}
+
+	basicWrong := (&http.Request{Header: http.Header{}})
+	basicWrong.SetBasicAuth(root.ID, wrongSecret)
+	if st := l.get(t, "/nix-cache/nix-cache-info", basicWrong.Header.Get("Authorization")); st != http.StatusUnauthorized && st != http.StatusForbidden {
+		t.Errorf("Basic with a wrong secret: %d", st)
+	}
+
+	if _, err := l.srv.Access().CreateUser(c, "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	revoked, revokedTok, err := l.srv.Access().CreateToken(c, "alice", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Revoked as `nixbucket token revoke` does: from another process's
+	// handle on the store.
+	store, err := backend.OpenExisting(l.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.DeleteToken(c, revokedTok.ID); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	l.get(t, "/nix-cache/nix-cache-info", "Bearer "+revoked)
+
+	expired, expiredTok, err := l.srv.Access().CreateToken(c, "alice", time.Nanosecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.get(t, "/nix-cache/nix-cache-info", "Bearer "+expired)
+
+	// A presigned URL made an hour ago, valid for a minute.
+	req, _ := http.NewRequest(http.MethodGet, l.ts.URL+"/nix-cache/nix-cache-info?X-Amz-Expires=60", nil)
+	presigned, _, err := v4.NewSigner().PresignHTTP(c, aws.Credentials{AccessKeyID: root.ID, SecretAccessKey: root.Secret},
+		req, "UNSIGNED-PAYLOAD", "s3", region, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := l.ts.Client().Get(presigned); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+
+	for _, tc := range []struct {
+		name  string
+		parts []string
+	}{
+		{"wrong secret", []string{"key_id=" + root.ID, "method=GET", "path=/", `reason="signature does not match`}},
+		{"unknown key", []string{"key_id=" + unknownKey, `reason="unknown access key`}},
+		{"Basic wrong secret", []string{"key_id=" + root.ID, "path=/nix-cache/nix-cache-info", `reason="wrong secret"`}},
+		{"revoked token", []string{"token_id=" + revokedTok.ID, `reason="unknown token (revoked`}},
+		{"expired token", []string{"token_id=" + expiredTok.ID, "reason=\"token " + expiredTok.ID + " expired at"}},
+		{"expired presign", []string{"key_id=" + root.ID, `reason="presigned URL expired"`}},
+	} {
+		parts := append([]string{"level=INFO", `msg="authentication failed"`, "remote=127.0.0.1:"}, tc.parts...)
+		if got := l.log.lines(parts...); len(got) != 1 {
+			t.Errorf("%s: %d lines with %q, want 1; the log:\n%s", tc.name, len(got), parts, l.log)
+		}
+	}
+	for _, secret := range []string{wrongSecret, root.Secret, revoked[len(revoked)-40:], expired[len(expired)-40:]} {
+		if strings.Contains(l.log.String(), secret) {
+			t.Errorf("the log holds a secret %q:\n%s", secret, l.log)
+		}
+	}
+}
+
+// TestDebugRequestLog: at debug level every request is logged once
+// answered, whichever transport served it (a plain GET stays in the fast
+// lane, a PUT goes to net/http); at info level none is.
+func TestDebugRequestLog(t *testing.T) {
+	l := openLogged(t, slog.LevelDebug)
+	c := ctx(t)
+	cl := l.s3(l.srv.Root.ID, l.srv.Root.Secret)
+	if _, err := cl.PutObject(c, &s3.PutObjectInput{Bucket: aws.String("nix-cache"), Key: aws.String("hello.txt"), Body: strings.NewReader("hello\n")}); err != nil {
+		t.Fatal(err)
+	}
+	basic := &http.Request{Header: http.Header{}}
+	basic.SetBasicAuth(l.srv.Root.ID, l.srv.Root.Secret)
+	if st := l.get(t, "/nix-cache/hello.txt", basic.Header.Get("Authorization")); st != http.StatusOK {
+		t.Fatalf("GET hello.txt: %d", st)
+	}
+	if st := l.get(t, "/nix-cache/missing.txt", ""); st != http.StatusForbidden && st != http.StatusUnauthorized && st != http.StatusNotFound {
+		t.Fatalf("anonymous GET missing.txt: %d", st)
+	}
+	// Both transports were used, and both logged.
+	if tr := l.transport("GET /nix-cache/hello.txt"); !strings.Contains(tr, "fastlane") {
+		t.Errorf("GET hello.txt served by %q, want the fast lane", tr)
+	}
+	if tr := l.transport("PUT /nix-cache/hello.txt"); strings.Contains(tr, "fastlane") || tr == "" {
+		t.Errorf("PUT hello.txt served by %q, want net/http", tr)
+	}
+	for _, parts := range [][]string{
+		{"method=PUT", "path=/nix-cache/hello.txt", "status=200", "key_id=" + l.srv.Root.ID},
+		{"method=GET", "path=/nix-cache/hello.txt", "status=200", "bytes=6", "key_id=" + l.srv.Root.ID},
+		{"method=GET", "path=/nix-cache/missing.txt", "status=4"},
+	} {
+		parts = append([]string{"level=DEBUG", "msg=request", "duration=", "remote=127.0.0.1:"}, parts...)
+		if got := l.log.lines(parts...); len(got) != 1 {
+			t.Errorf("%d lines with %q, want 1; the log:\n%s", len(got), parts, l.log)
+		}
+	}
+
+	quiet := openLogged(t, slog.LevelInfo)
+	quiet.get(t, "/nix-cache/nix-cache-info", "")
+	if got := quiet.log.lines("msg=request"); len(got) != 0 {
+		t.Errorf("at info level requests are logged: %q", got)
+	}
+}
