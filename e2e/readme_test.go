@@ -146,7 +146,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 	for _, want := range []string{
 		"nixbucket serve", "nix-build examples/hello.nix", "copy", "--to 'http://127.0.0.1:9000/nix-cache",
-		"nixbucket push", "s3://nix-cache?endpoint=127.0.0.1:9000", "nix-store -r", "s3 mb s3://example-nix-cache",
+		"nixbucket push", "s3://nix-cache?endpoint=127.0.0.1:9000", "nix-store -r", "bucket create example-nix-cache",
 		"examples/policies/seed-anonymous-read.bucket.json", "examples/policies/seed-authenticated-read.bucket.json",
 		"examples/policies/seed-upload.iam.json", "token create", "--netrc-file reader.netrc",
 		"nixbucket-backup/meta.db",
