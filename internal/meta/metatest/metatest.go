@@ -85,6 +85,9 @@ func Run(t *testing.T, open Open) {
 		{"SigningKeys", testSigningKeys},
 		{"NixBucketCleanup", testNixBucketCleanup},
 		{"NixGeneration", testNixGeneration},
+		{"Pins", testPins},
+		{"PinnedPaths", testPinnedPaths},
+		{"PinsBucketCleanup", testPinsBucketCleanup},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,6 +106,7 @@ func Run(t *testing.T, open Open) {
 		{"GenerationMonotonic", testGenerationMonotonic},
 		{"TimePrecision", testTimePrecision},
 		{"NULKeys", testNULKeys},
+		{"PinsShared", testPinsShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {
