@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -102,10 +103,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
-	rest, ok := strings.CutPrefix(r.URL.Path, Prefix)
-	bucket, rest, _ := strings.Cut(rest, "/")
-	rest, name, named := strings.Cut(rest, "/")
-	if !ok || bucket == "" || rest != "pins" || (named && (name == "" || strings.Contains(name, "/"))) {
+	bucket, name, named, ok := splitPath(r.URL.EscapedPath())
+	if !ok {
 		return fail(http.StatusNotFound, "NotFound", "no such API endpoint: "+r.URL.Path)
 	}
 	var action string
@@ -176,6 +175,28 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, r, http.StatusOK, toJSON(p))
 	}
+}
+
+// splitPath finds the bucket and pin name in an escaped path
+// Prefix+"BUCKET/pins[/NAME]"; each is unescaped on its own, so an escaped
+// slash stays inside the name (and is refused there).
+func splitPath(escaped string) (bucket, name string, named, ok bool) {
+	rest, ok := strings.CutPrefix(escaped, Prefix)
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) < 2 || len(parts) > 3 || parts[1] != "pins" {
+		return "", "", false, false
+	}
+	bucket, err := url.PathUnescape(parts[0])
+	if err != nil || bucket == "" {
+		return "", "", false, false
+	}
+	if len(parts) == 3 {
+		if name, err = url.PathUnescape(parts[2]); err != nil || name == "" {
+			return "", "", false, false
+		}
+		named = true
+	}
+	return bucket, name, named, true
 }
 
 // readJSON decodes the whole body (so that a signed payload hash is
