@@ -19,4 +19,3 @@ func (s *Server) pinsAPI(mux *http.ServeMux, api *s3api.Handler) {
 		Log:       s.log,
 	})
 }
-
