@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/storepath"
 	"github.com/nixbucket/nixbucket/internal/pins"
 )
@@ -46,9 +44,6 @@ func pinCmd(args []string) error {
 		return withAdmin(*data, func(a *admin) error {
 			svc := &pins.Service{Store: a.store}
 			p, err := svc.Add(a.ctx, bucket, name, sp, *keep)
-			if errors.Is(err, meta.ErrNoSuchKey) {
-				return fmt.Errorf("pin add: %s has no narinfo in bucket %q: push its closure first", sp, bucket)
-			}
 			if err != nil {
 				return fmt.Errorf("pin add: %w", err)
 			}

@@ -264,7 +264,7 @@ func (h *Handler) classify(err error) *apiError {
 		{access.ErrBadCredentials, http.StatusForbidden, "AccessDenied"},
 		{meta.ErrNoSuchBucket, http.StatusNotFound, "NoSuchBucket"},
 		{meta.ErrNoSuchPin, http.StatusNotFound, "NoSuchPin"},
-		{meta.ErrNoSuchKey, http.StatusNotFound, "NoSuchNarinfo"},
+		{pins.ErrNotPushed, http.StatusNotFound, "NoSuchNarinfo"},
 		{pins.ErrInvalid, http.StatusBadRequest, "InvalidArgument"},
 	}
 	for _, t := range table {

@@ -20,6 +20,10 @@ import (
 // keep count.
 var ErrInvalid = errors.New("invalid pin")
 
+// ErrNotPushed is returned (wrapped) by Add for a store path the bucket
+// has no narinfo for.
+var ErrNotPushed = errors.New("store path not in the cache")
+
 // MaxKeep bounds a pin's revisions: a pin is a handful of releases, not a
 // history.
 const MaxKeep = 1000
@@ -56,8 +60,8 @@ func CheckName(name string) error {
 // Add pins storePath under name in bucket, moving the pin when it exists.
 // keep zero leaves the pin's count of kept revisions (1 for a new pin);
 // otherwise it becomes the pin's. It returns the pin as it now is. The
-// store path must have a narinfo in the bucket: meta.ErrNoSuchKey
-// naming it. meta.ErrNoSuchBucket; ErrInvalid.
+// store path must have a narinfo in the bucket: else ErrNotPushed, naming
+// it. meta.ErrNoSuchBucket; ErrInvalid.
 func (s *Service) Add(ctx context.Context, bucket, name, storePath string, keep int) (meta.Pin, error) {
 	if err := CheckName(name); err != nil {
 		return meta.Pin{}, err
@@ -70,7 +74,11 @@ func (s *Service) Add(ctx context.Context, bucket, name, storePath string, keep 
 		return meta.Pin{}, fmt.Errorf("%w: keep %d: must be 1 to %d", ErrInvalid, keep, MaxKeep)
 	}
 	p := meta.Pin{Bucket: bucket, Name: name, Paths: []string{sp.String()}, Keep: keep, Updated: s.now()}
-	if err := s.Store.PutPin(ctx, p); err != nil {
+	err = s.Store.PutPin(ctx, p)
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return meta.Pin{}, fmt.Errorf("%w: %s has no narinfo in bucket %q: push its closure first", ErrNotPushed, p.Paths[0], bucket)
+	}
+	if err != nil {
 		return meta.Pin{}, err
 	}
 	return s.Get(ctx, bucket, name)
