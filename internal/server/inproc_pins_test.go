@@ -200,6 +200,8 @@ func TestPinsAPI(t *testing.T) {
 	// Not found: bucket, pin, narinfo (naming the path).
 	e.pinReq("GET", "nope/pins", "", root).wantError(t, "GET pins of a missing bucket", 404, "NoSuchBucket")
 	e.pinReq("PUT", "nope/pins/x", body(p[0], 0), root).wantError(t, "PUT in a missing bucket", 404, "NoSuchBucket")
+	// Others learn nothing of buckets their policy does not cover.
+	e.pinReq("GET", "nope/pins", "", bearer(ciToken)).wantError(t, "GET pins of a missing bucket as ci", 403, "AccessDenied")
 	e.pinReq("GET", b+"/pins/nope", "", root).wantError(t, "GET a missing pin", 404, "NoSuchPin")
 	e.pinReq("DELETE", b+"/pins/nope", "", root).wantError(t, "DELETE a missing pin", 404, "NoSuchPin")
 	missing := "/nix/store/0123456789abcdfghijklmnpqrsvwxyy-not-pushed"
