@@ -31,7 +31,7 @@ func TestCompletionBash(t *testing.T) {
 	}
 	for line, want := range map[string]string{
 		"nixbucket se":                         "serve",
-		"nixbucket ":                           "serve user token bucket info use push version completion help",
+		"nixbucket ":                           "serve user token bucket pin info use push version completion help",
 		"nixbucket user k":                     "key",
 		"nixbucket user key ":                  "create disable enable delete",
 		"nixbucket bucket key gen":             "generate",
@@ -43,6 +43,7 @@ func TestCompletionBash(t *testing.T) {
 		"nixbucket completion ":                "bash zsh fish",
 		"nixbucket help to":                    "token",
 		"nixbucket user --data d cr":           "create",
+		"nixbucket pin ":                       "add list remove",
 	} {
 		words := strings.Fields(line)
 		if strings.HasSuffix(line, " ") {

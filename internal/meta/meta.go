@@ -157,6 +157,7 @@ type Store interface {
 	IAM
 	Nix
 	Lifecycle
+	Pins
 	Announcer
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists

@@ -64,11 +64,22 @@ UpdateBucketMetadataInventoryTableConfiguration UpdateBucketMetadataJournalTable
 UpdateJobPriority UpdateJobStatus UpdateStorageLensGroup
 `)
 
-// CheckActions returns an *Error naming the first s3: action of p that is
-// no S3 action, or a wildcard s3: action that matches none, as S3 and IAM
-// refuse them. Actions of other services (identity policies may name
-// them; they never match an S3 request) and service wildcards such as
-// "*" or "s3*:..." are left alone. Setting a policy calls this; loading
+// nixbucketActions are nixbucket's own actions ("nixbucket:" prefix), for
+// what S3 has no action for. They take the resource arn:aws:s3:::BUCKET.
+// "nixbucket:*" and "*" grant them; "s3:*" does not (another service).
+//
+//   - Pin: create, move or remove a pin (PUT or DELETE
+//     /-/api/buckets/BUCKET/pins/NAME, `nixbucket pin`).
+var nixbucketActions = strings.Fields(`Pin`)
+
+// ActionPin is the action of pin writes.
+const ActionPin = "nixbucket:Pin"
+
+// CheckActions returns an *Error naming the first s3: or nixbucket: action
+// of p that is no such action, or a wildcard one that matches none, as S3
+// and IAM refuse them. Actions of other services (identity policies may
+// name them; they never match a request here) and service wildcards such
+// as "*" or "s3*:..." are left alone. Setting a policy calls this; loading
 // a stored one does not, so a policy stored before a name was known keeps
 // working.
 func (p *Policy) CheckActions() error {
@@ -81,10 +92,16 @@ func (p *Policy) CheckActions() error {
 		for j := range s.actions {
 			raw := s.actions[j].raw
 			svc, name, ok := strings.Cut(raw, ":")
-			if !ok || !strings.EqualFold(svc, "s3") {
+			var known []string
+			switch {
+			case ok && strings.EqualFold(svc, "s3"):
+				known = s3Actions
+			case ok && strings.EqualFold(svc, "nixbucket"):
+				known = nixbucketActions
+			default:
 				continue
 			}
-			if reason := checkS3Action(&s.actions[j], name); reason != "" {
+			if reason := checkAction(&s.actions[j], strings.ToLower(svc), name, known); reason != "" {
 				return &Error{Statement: i + 1, Sid: s.sid, Field: field, Reason: fmt.Sprintf("invalid action %q: %s", raw, reason)}
 			}
 		}
@@ -92,21 +109,25 @@ func (p *Policy) CheckActions() error {
 	return nil
 }
 
-// checkS3Action returns why the s3: action named name (pattern p) is
-// invalid, or "".
-func checkS3Action(p *pattern, name string) string {
+// checkAction returns why the action named svc:name (pattern p) is not
+// one of the service's known actions, or "".
+func checkAction(p *pattern, svc, name string, known []string) string {
+	what := "S3"
+	if svc != "s3" {
+		what = svc
+	}
 	if !strings.ContainsAny(name, "*?") {
-		for _, a := range s3Actions {
+		for _, a := range known {
 			if strings.EqualFold(a, name) {
 				return ""
 			}
 		}
-		return "there is no such S3 action"
+		return "there is no such " + what + " action"
 	}
-	for _, a := range s3Actions {
-		if p.match("s3:"+a, nil, true) {
+	for _, a := range known {
+		if p.match(svc+":"+a, nil, true) {
 			return ""
 		}
 	}
-	return "the wildcard matches no S3 action"
+	return "the wildcard matches no " + what + " action"
 }

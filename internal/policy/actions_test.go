@@ -32,6 +32,14 @@ func TestUnknownPolicyActionRefused(t *testing.T) {
 		{`"s3:HeadBucket"`, "s3:HeadBucket"},
 		{`"s3:Frob*"`, "s3:Frob*"},
 		{`"s3:Get?"`, "s3:Get?"},
+		{`"nixbucket:Pin"`, ""},
+		{`"NixBucket:pin"`, ""},
+		{`"nixbucket:*"`, ""},
+		{`"nixbucket:P*"`, ""},
+		{`["s3:GetObject","nixbucket:Pin"]`, ""},
+		{`"nixbucket:Pinn"`, "nixbucket:Pinn"},
+		{`"nixbucket:GetObject"`, "nixbucket:GetObject"},
+		{`"nixbucket:X*"`, "nixbucket:X*"},
 	}
 	for _, tc := range tests {
 		for _, field := range []string{"Action", "NotAction"} {
@@ -114,6 +122,27 @@ func TestMayAllow(t *testing.T) {
 	for _, tc := range tests {
 		if got := tc.p.MayAllow(tc.who, "s3:DeleteObject", prefix); got != tc.want {
 			t.Errorf("%s: MayAllow = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestNixbucketActionsGranted: "*" and "nixbucket:*" grant nixbucket:Pin;
+// "s3:*" (another service) does not.
+func TestNixbucketActionsGranted(t *testing.T) {
+	for action, want := range map[string]Decision{
+		`"*"`:             Allow,
+		`"nixbucket:*"`:   Allow,
+		`"nixbucket:Pin"`: Allow,
+		`"NIXBUCKET:pin"`: Allow,
+		`"s3:*"`:          Deny,
+	} {
+		p, err := ParseIdentity([]byte(`{"Statement":{"Effect":"Allow","Action":` + action + `,"Resource":"arn:aws:s3:::cache"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Request{Action: ActionPin, Resource: "arn:aws:s3:::cache", Principal: User("000000000000", "ci")}
+		if got := Decide(p, nil, r); got != want {
+			t.Errorf("Action %s: %v for nixbucket:Pin, want %v", action, got, want)
 		}
 	}
 }

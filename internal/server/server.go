@@ -189,6 +189,7 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /-/keys/{bucket}", s.serveKeys(api))
+	s.pinsAPI(mux, api)
 	// S3 keys may hold "//" or "..", which ServeMux would clean and
 	// redirect, so only the /-/ namespace (no valid bucket name starts
 	// with "-") goes through the mux.

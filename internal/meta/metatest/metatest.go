@@ -86,6 +86,9 @@ func Run(t *testing.T, open Open) {
 		{"NixBucketCleanup", testNixBucketCleanup},
 		{"NixGeneration", testNixGeneration},
 		{"LifecycleRules", testLifecycleRules},
+		{"Pins", testPins},
+		{"PinnedPaths", testPinnedPaths},
+		{"PinsBucketCleanup", testPinsBucketCleanup},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +108,7 @@ func Run(t *testing.T, open Open) {
 		{"TimePrecision", testTimePrecision},
 		{"NULKeys", testNULKeys},
 		{"LifecycleRulesShared", testLifecycleRulesShared},
+		{"PinsShared", testPinsShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {
