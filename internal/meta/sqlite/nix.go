@@ -37,6 +37,8 @@ var (
 	qDeleteNarinfo        = query(`DELETE FROM narinfos WHERE bucket = ? AND hash = ?`)
 	qDeleteBucketNarinfos = query(`DELETE FROM narinfos WHERE bucket = ?`)
 	qTouchNarinfo         = query(`UPDATE narinfos SET last_access = ? WHERE bucket = ? AND hash = ?`)
+	qScanNarinfos         = query(`SELECT hash, ` + narinfoCols + ` FROM narinfos
+		WHERE bucket = ? AND hash > ? ORDER BY hash LIMIT ?`)
 	qCacheStats           = query(`SELECT count(*), coalesce(sum(nar_size), 0), coalesce(sum(file_size), 0)
 		FROM narinfos WHERE bucket = ?`)
 )
@@ -150,4 +152,41 @@ func (s *Store) TouchNarinfos(ctx context.Context, bucket string, hashes []strin
 		}
 		return nil
 	})
+}
+
+// ScanNarinfos returns a page of the bucket's records in hash order, in
+// one read transaction: meta.ErrNoSuchBucket.
+func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit int) ([]meta.Narinfo, error) {
+	limit = max(limit, 1)
+	var out []meta.Narinfo
+	err := s.read(ctx, func(t *txn) error {
+		if err := t.needBucket(bucket); err != nil {
+			return err
+		}
+		rows, err := t.query(qScanNarinfos, bucket, after, limit)
+		if err != nil {
+			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
+		}
+		defer rows.Close()
+		out = make([]meta.Narinfo, 0, min(limit, 1024))
+		for rows.Next() {
+			r := narinfoRow{n: meta.Narinfo{Bucket: bucket}}
+			if err := rows.Scan(append([]any{&r.n.Hash}, r.dest()...)...); err != nil {
+				return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
+			}
+			n, err := r.finish()
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
