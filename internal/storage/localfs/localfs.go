@@ -54,6 +54,9 @@ type Backend struct {
 	blobs  string
 	swept  int
 	spares spares
+	// shared: another process (the server) may be writing here; see
+	// OpenShared.
+	shared bool
 }
 
 var _ storage.Backend = (*Backend)(nil)
@@ -125,6 +128,23 @@ func (b *Backend) makeFanout() error {
 		return syncDir(b.blobs)
 	}
 	return nil
+}
+
+// OpenShared opens an existing blob store that a server may be using at
+// the same time, for an admin command that reads, deletes and walks
+// blobs (verify): unlike Open it creates nothing, leaves root/tmp alone,
+// and its Walk skips uncommitted spares without removing them, since
+// they may be the server's uploads in flight. Blobs it creates would be
+// taken for crash remains by the server: it is not for writing.
+func OpenShared(root string) (*Backend, error) {
+	root = filepath.Clean(root)
+	b := &Backend{tmp: filepath.Join(root, "tmp"), blobs: filepath.Join(root, "blobs"), shared: true}
+	if fi, err := os.Stat(b.blobs); err != nil {
+		return nil, fmt.Errorf("open blob root: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("open blob root: %s is not a directory", b.blobs)
+	}
+	return b, nil
 }
 
 // SweptTemps returns how many temporary files Open removed: the remains of
@@ -253,7 +273,7 @@ func (b *Backend) Walk(ctx context.Context, fn func(id string, committed time.Ti
 				return fmt.Errorf("walk blobs: %w", err)
 			}
 			if fi.Mode().Perm() == spareMode {
-				if !b.isHidden(id) {
+				if !b.shared && !b.isHidden(id) {
 					os.Remove(b.path(id)) // left by a crash
 				}
 				continue
