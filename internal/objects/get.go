@@ -64,7 +64,7 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	if s.NoMemo {
 		return s.Meta.Object(ctx, bucket, key)
 	}
-	e, t, ok := s.memo.get(bucket, key)
+	e, t, ok := s.memo.get(s.memoGen(ctx), bucket, key)
 	if ok {
 		if e.missing {
 			return meta.Object{}, &noSuchKey{bucket, key}

@@ -1,7 +1,10 @@
 package objects
 
 import (
+	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/gencache"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -17,7 +20,11 @@ import (
 // a slow reader can never store an answer older than a write that finished
 // before it. The store's generation does not announce object writes: with
 // several servers on one store (a PostgreSQL deployment) the memo must be
-// turned off, and Service.NoMemo does.
+// turned off, and Service.NoMemo does. The admin commands that delete
+// objects behind a running server's back (path delete, verify --repair)
+// move the store's generation once they are done (see AnnounceWrites), and
+// entries are valid for the generation they were read under, so the
+// server forgets what they deleted.
 type memo struct {
 	once sync.Once
 	c    gencache.Cache[memoKey, memoEntry]
@@ -37,9 +44,29 @@ const (
 	memoEntryCost = 256 // bookkeeping per entry, roughly
 )
 
-// memoGen is the generation of every memo entry: only forget and
-// forgetAll make entries stale.
-const memoGen = 0
+// memoGen returns the store's generation when it announces one (see
+// memo), else 0: then only forget and forgetAll make entries stale.
+func (s *Service) memoGen(ctx context.Context) uint64 {
+	if a, ok := s.Meta.(meta.Announcer); ok {
+		if g, err := a.Generation(ctx); err == nil {
+			return g
+		}
+	}
+	return 0
+}
+
+// AnnounceWrites tells servers sharing store that objects were written
+// by another process (an admin command), so that their memos of objects
+// forget what they hold: it moves the store's generation, by recording
+// when the last such write happened as a setting.
+func AnnounceWrites(ctx context.Context, store interface {
+	SetSetting(ctx context.Context, name, value string) error
+}, at time.Time) error {
+	if err := store.SetSetting(ctx, "objects-written", at.UTC().Format(time.RFC3339Nano)); err != nil {
+		return fmt.Errorf("announcing object writes: %w", err)
+	}
+	return nil
+}
 
 func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
 	m.once.Do(func() {
@@ -57,8 +84,8 @@ func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
 
 // get returns a key's entry, and the ticket to put what a read of the
 // store finds.
-func (m *memo) get(bucket, key string) (memoEntry, gencache.Ticket, bool) {
-	return m.cache().Get(memoGen, memoKey{bucket, key})
+func (m *memo) get(gen uint64, bucket, key string) (memoEntry, gencache.Ticket, bool) {
+	return m.cache().Get(gen, memoKey{bucket, key})
 }
 
 // put remembers an answer read after the get that gave t.

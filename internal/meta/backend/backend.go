@@ -38,8 +38,9 @@ func OpenExisting(data string) (meta.Store, error) {
 // s's objects, so that caches of objects kept in memory (objects.Service's
 // memo, set off by NoMemo) would go stale. The store's generation
 // announces changes of identities and settings only, not object writes.
-// An SQLite store serves one server (the data directory is locked); its
-// admin commands change no objects. A store this package did not open is
+// An SQLite store serves one server (the data directory is locked); the
+// admin commands that delete objects (path delete, verify --repair)
+// announce it through the generation (objects.AnnounceWrites). A store this package did not open is
 // taken as shared.
 func SharedObjects(s meta.Store) bool {
 	_, local := s.(*sqlite.Store)
