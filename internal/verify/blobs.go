@@ -82,6 +82,7 @@ func (c *Checker) checkObjects(ctx context.Context, r *Report, bucket string, bl
 					return err
 				} else if missing {
 					r.add(MissingBlob, "", fmt.Sprintf("%s: blob %s", o.Key, s.Blob))
+					r.missingBlobKeys = append(r.missingBlobKeys, o.Key)
 				}
 			}
 		}

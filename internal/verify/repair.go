@@ -65,5 +65,28 @@ func (c *Checker) Repair(ctx context.Context, r *Report) (Removed, error) {
 // narinfos (counted once each) and orphan blobs.
 func (r *Report) Repairable() int { return len(r.broken) + len(r.orphans) }
 
+// Repaired is the number of the report's problems that rm removed: the
+// broken narinfos' problems, the orphan blobs, and the objects pointing
+// at a missing blob that went with them (NARs). Signature problems and
+// other objects with missing blobs stay.
+func (r *Report) Repaired(rm Removed) int {
+	n := len(rm.Orphans)
+	for k, c := range r.Counts {
+		if k.Broken() {
+			n += c
+		}
+	}
+	gone := map[string]bool{}
+	for _, k := range rm.Plan.NARs {
+		gone[k] = true
+	}
+	for _, k := range r.missingBlobKeys {
+		if gone[k] {
+			n++
+		}
+	}
+	return n
+}
+
 // BrokenSet returns the hashes of the broken narinfos.
 func (r *Report) BrokenSet() nixgraph.Set { return r.broken }

@@ -112,23 +112,24 @@ func (k Kind) Broken() bool {
 
 // Report is the outcome of a check.
 type Report struct {
-	Bucket      string
-	Narinfos    int64 // checked
-	Objects     int64 // objects of the bucket whose blobs were checked
-	Blobs       int64 // blobs in the blob store (all buckets)
-	YoungBlobs  int64 // blobs younger than the grace, not judged
-	Bytes       int64 // NAR bytes re-hashed
-	Deep        bool
-	Grace       time.Duration
-	NoKeys      bool // the bucket has no signing keys: signatures not checked
-	Counts      map[Kind]int
-	Examples    map[Kind][]string
-	Undecoded   int64 // NARs --deep could not decode for want of a codec
-	broken      nixgraph.Set
-	orphans     []string
-	index       *pathdelete.Index
-	maxExamples int
-	mu          sync.Mutex
+	Bucket          string
+	Narinfos        int64 // checked
+	Objects         int64 // objects of the bucket whose blobs were checked
+	Blobs           int64 // blobs in the blob store (all buckets)
+	YoungBlobs      int64 // blobs younger than the grace, not judged
+	Bytes           int64 // NAR bytes re-hashed
+	Deep            bool
+	Grace           time.Duration
+	NoKeys          bool // the bucket has no signing keys: signatures not checked
+	Counts          map[Kind]int
+	Examples        map[Kind][]string
+	Undecoded       int64 // NARs --deep could not decode for want of a codec
+	broken          nixgraph.Set
+	orphans         []string
+	missingBlobKeys []string
+	index           *pathdelete.Index
+	maxExamples     int
+	mu              sync.Mutex
 }
 
 // Problems is the number of problems found.
