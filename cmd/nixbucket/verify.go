@@ -136,7 +136,7 @@ func printVerifyReport(w io.Writer, r *verify.Report) {
 		fmt.Fprintf(w, "not decoded: %d NARs in a compression nixbucket cannot decode\n", r.Undecoded)
 	}
 	if r.YoungBlobs > 0 {
-		fmt.Fprintf(w, "not judged: %d blobs younger than %v (an upload in flight commits its blob before its object)\n", r.YoungBlobs, r.Grace)
+		fmt.Fprintf(w, "not judged: %d unreferenced blobs younger than %v (an upload in flight commits its blob before its object)\n", r.YoungBlobs, r.Grace)
 	}
 	n := r.Problems()
 	if n == 0 {

@@ -17,18 +17,19 @@ const batch = 500
 
 // walkBlobs lists the blob store, and reports as orphans the blobs no
 // object or upload part refers to that are older than the grace. Younger
-// ones are not judged: an upload in flight commits its blob before the
-// metadata that refers to it. It returns every blob seen.
+// unreferenced ones are counted, not judged: an upload in flight commits
+// its blob before the metadata that refers to it. It returns every blob
+// seen.
 func (c *Checker) walkBlobs(ctx context.Context, r *Report) (map[string]bool, error) {
 	cutoff := c.now().Add(-r.Grace)
 	seen := map[string]bool{}
-	var old []string
+	young := map[string]bool{}
+	var ids []string
 	err := c.Blobs.Walk(ctx, func(id string, committed time.Time) error {
 		seen[id] = true
-		if committed.Before(cutoff) {
-			old = append(old, id)
-		} else {
-			r.YoungBlobs++
+		ids = append(ids, id)
+		if !committed.Before(cutoff) {
+			young[id] = true
 		}
 		return nil
 	})
@@ -36,14 +37,18 @@ func (c *Checker) walkBlobs(ctx context.Context, r *Report) (map[string]bool, er
 		return nil, fmt.Errorf("verify: listing blobs: %w", err)
 	}
 	r.Blobs = int64(len(seen))
-	slices.Sort(old)
-	for chunk := range slices.Chunk(old, batch) {
+	slices.Sort(ids)
+	for chunk := range slices.Chunk(ids, batch) {
 		refs, err := c.Store.Referenced(ctx, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("verify: blob references: %w", err)
 		}
 		for _, id := range chunk {
-			if !refs[id] {
+			switch {
+			case refs[id]:
+			case young[id]:
+				r.YoungBlobs++
+			default:
 				r.orphans = append(r.orphans, id)
 				r.add(OrphanBlob, "", id)
 			}
