@@ -167,9 +167,10 @@ func printRepair(w io.Writer, bucket string, rm verify.Removed) {
 	for _, p := range rm.Referrers {
 		fmt.Fprintf(w, "  removed %s (refers to a broken path)\n", p)
 	}
-	s := rm.Sizes
-	fmt.Fprintf(w, "  removed %d narinfos, %d NARs, %d listings, %d logs: %s\n",
-		s.NarinfoCount, s.NARCount, s.ListingCount, s.LogCount, human(s.Total()))
+	if s := rm.Sizes; len(rm.Plan.Order) > 0 {
+		fmt.Fprintf(w, "  removed %d narinfos, %d NARs, %d listings, %d logs: %s\n",
+			s.NarinfoCount, s.NARCount, s.ListingCount, s.LogCount, human(s.Total()))
+	}
 	if len(rm.Orphans) > 0 {
 		fmt.Fprintf(w, "  removed %d orphan blobs: %s\n", len(rm.Orphans), strings.Join(rm.Orphans, " "))
 	}
