@@ -56,9 +56,9 @@ var example = map[string][]string{
 
 func TestRefHash(t *testing.T) {
 	for in, want := range map[string]string{
-		ref("x"):                    h("x"),
-		"/nix/store/" + ref("x"):    h("x"),
-		"short":                     "short",
+		ref("x"):                     h("x"),
+		"/nix/store/" + ref("x"):     h("x"),
+		"short":                      "short",
 		h("y") + "-name-with-dashes": h("y"),
 	} {
 		if got := RefHash(in); got != want {

@@ -39,7 +39,7 @@ var (
 	qTouchNarinfo         = query(`UPDATE narinfos SET last_access = ? WHERE bucket = ? AND hash = ?`)
 	qScanNarinfos         = query(`SELECT hash, ` + narinfoCols + ` FROM narinfos
 		WHERE bucket = ? AND hash > ? ORDER BY hash LIMIT ?`)
-	qCacheStats           = query(`SELECT count(*), coalesce(sum(nar_size), 0), coalesce(sum(file_size), 0)
+	qCacheStats = query(`SELECT count(*), coalesce(sum(nar_size), 0), coalesce(sum(file_size), 0)
 		FROM narinfos WHERE bucket = ?`)
 )
 
