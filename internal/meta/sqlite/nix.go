@@ -37,9 +37,7 @@ var (
 	qDeleteNarinfo        = query(`DELETE FROM narinfos WHERE bucket = ? AND hash = ?`)
 	qDeleteBucketNarinfos = query(`DELETE FROM narinfos WHERE bucket = ?`)
 	qTouchNarinfo         = query(`UPDATE narinfos SET last_access = ? WHERE bucket = ? AND hash = ?`)
-	qScanNarinfos         = query(`SELECT hash, ` + narinfoCols + ` FROM narinfos
-		WHERE bucket = ? AND hash > ? ORDER BY hash LIMIT ?`)
-	qCacheStats = query(`SELECT count(*), coalesce(sum(nar_size), 0), coalesce(sum(file_size), 0)
+	qCacheStats           = query(`SELECT count(*), coalesce(sum(nar_size), 0), coalesce(sum(file_size), 0)
 		FROM narinfos WHERE bucket = ?`)
 )
 
@@ -153,6 +151,10 @@ func (s *Store) TouchNarinfos(ctx context.Context, bucket string, hashes []strin
 		return nil
 	})
 }
+
+// qScanNarinfos reads a page of whole records in hash order.
+var qScanNarinfos = query(`SELECT hash, ` + narinfoCols + ` FROM narinfos
+	WHERE bucket = ? AND hash > ? ORDER BY hash LIMIT ?`)
 
 // ScanNarinfos returns a page of the bucket's records in hash order, in
 // one read transaction: meta.ErrNoSuchBucket.
