@@ -93,28 +93,34 @@ func verifyCmd(args []string) error {
 }
 
 // verifyProgress shows a progress line on w every second while a check
-// runs, when w is a terminal; it returns the function that stops it and
-// clears the line.
+// runs, when w is a terminal (nothing otherwise: the report is the
+// output); it returns the function that stops it and clears the line.
 func verifyProgress(w *os.File, bucket string, p *verify.Progress) (stop func()) {
 	fi, err := w.Stat()
 	if err != nil || fi.Mode()&os.ModeCharDevice == 0 || os.Getenv("TERM") == "dumb" {
 		return func() {}
 	}
+	t := time.NewTicker(time.Second)
+	stopLine := progressLine(w, t.C, bucket, p)
+	return func() { t.Stop(); stopLine() }
+}
+
+// progressLine rewrites one line on w at each tick: narinfos checked of
+// the total, bytes read, and the rate since it began.
+func progressLine(w io.Writer, tick <-chan time.Time, bucket string, p *verify.Progress) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	start := time.Now()
 	wg.Go(func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				fmt.Fprint(w, "\r\033[K")
 				return
-			case <-t.C:
+			case <-tick:
 			}
 			bytes := p.Bytes.Load()
-			rate := float64(bytes) / time.Since(start).Seconds()
+			rate := float64(bytes) / max(time.Since(start).Seconds(), 0.001)
 			fmt.Fprintf(w, "\r\033[Kverify %s: %d/%d narinfos, %s read, %s/s", bucket,
 				p.Checked.Load(), p.Total.Load(), human(bytes), human(int64(rate)))
 		}

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +37,7 @@ import (
 type Store interface {
 	pathdelete.Scanner
 	CacheStats(ctx context.Context, bucket string) (meta.CacheStats, error)
+	Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo, error)
 	SigningKeys(ctx context.Context, bucket string) ([]meta.SigningKey, error)
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
 	Object(ctx context.Context, bucket, key string) (meta.Object, error)
@@ -189,12 +192,9 @@ func (c *Checker) Check(ctx context.Context, bucket string) (*Report, error) {
 	if err := c.checkNarinfos(ctx, r, keys); err != nil {
 		return nil, err
 	}
-	for h, missing := range r.index.Graph.Missing() {
-		refs := make([]string, len(missing))
-		for i, m := range missing {
-			refs[i] = m + "-…"
-		}
-		r.add(MissingReference, h, fmt.Sprintf("%s: %s not in the bucket", r.index.Paths[h].StorePath, strings.Join(refs, ", ")))
+	missing := r.index.Graph.Missing()
+	for _, h := range slices.Sorted(maps.Keys(missing)) {
+		r.add(MissingReference, h, c.missingExample(ctx, r, h, missing[h]))
 	}
 	blobs, err := c.walkBlobs(ctx, r)
 	if err != nil {
@@ -204,6 +204,27 @@ func (c *Checker) Check(ctx context.Context, bucket string) (*Report, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// missingExample says which references of path hash are missing, by
+// store path while the report still wants examples (the index keeps
+// hashes only: the record is read again).
+func (c *Checker) missingExample(ctx context.Context, r *Report, hash string, missing []string) string {
+	sp := r.index.Paths[hash].StorePath
+	names := slices.Clone(missing)
+	if r.Counts[MissingReference] < r.maxExamples {
+		if n, err := c.Store.Narinfo(ctx, r.Bucket, hash); err == nil {
+			dir := sp[:max(strings.LastIndexByte(sp, '/'), 0)]
+			for i, m := range missing {
+				for _, ref := range n.References {
+					if nixgraph.RefHash(ref) == m {
+						names[i] = dir + "/" + ref
+					}
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("%s: %s not in the bucket", sp, strings.Join(names, ", "))
 }
 
 func (c *Checker) publicKeys(ctx context.Context, bucket string) ([]signature.PublicKey, error) {

@@ -253,6 +253,9 @@ func TestMissingNARAndReference(t *testing.T) {
 	r := e.check(false)
 	// lib, app and tool refer to the missing libc; tool's NAR is gone.
 	wantCounts(t, r, map[verify.Kind]int{verify.MissingReference: 3, verify.MissingNAR: 1})
+	if ex := r.Examples[verify.MissingReference]; len(ex) != 3 || !strings.Contains(ex[0], ps["libc"].StorePath+" not in the bucket") {
+		t.Errorf("examples %q, want libc's store path named missing", ex)
+	}
 	rm, err := e.checker(false).Repair(t.Context(), r)
 	if err != nil {
 		t.Fatal(err)
