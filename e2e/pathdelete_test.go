@@ -143,8 +143,14 @@ func TestPathDeleteNix(t *testing.T) {
 		if !strings.Contains(out, want) || !strings.Contains(out, nars) {
 			t.Errorf("dry run figures lack %q and %q:\n%s", want, nars, out)
 		}
-		// --closure adds base-layer-0, which only base-layer-1 kept.
+		// --closure adds base-layer-0, which only base-layer-1 kept, once
+		// it is older than the grace: pushed just now, a push in flight
+		// might still refer to it.
 		out, _ = pathDelete(0, b1, "--with-referrers", "--closure", "--dry-run")
+		if !strings.Contains(out, "kept "+b0+"  (pushed within 1h0m0s") || !strings.Contains(out, "would delete 5 paths") {
+			t.Errorf("dry run with --closure within the grace:\n%s", out)
+		}
+		out, _ = pathDelete(0, b1, "--with-referrers", "--closure", "--grace", "0s", "--dry-run")
 		if !strings.Contains(out, "would delete "+b0+"  (only deleted paths kept it)") || !strings.Contains(out, "would delete 6 paths") {
 			t.Errorf("dry run with --closure:\n%s", out)
 		}
@@ -155,7 +161,7 @@ func TestPathDeleteNix(t *testing.T) {
 
 	t.Run("closure", func(t *testing.T) {
 		// Generation 1's own paths go; the base stays, generation 2 keeps it.
-		out, _ := pathDelete(0, g11, "--closure")
+		out, _ := pathDelete(0, g11, "--closure", "--grace", "0s")
 		if got := lines(out, "deleted "); !slices.Equal(got, []string{g11, g10}) {
 			t.Errorf("deleted %v, want [%s %s]\n%s", got, g11, g10, out)
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
 	"github.com/nixbucket/nixbucket/internal/pathdelete"
@@ -19,7 +20,8 @@ func pathDeleteCmd(args []string) error {
 	withReferrers := fs.Bool("with-referrers", false, "also delete the paths that refer to them, transitively")
 	closure := fs.Bool("closure", false, "also delete their references that nothing else refers to, transitively")
 	dryRun := fs.Bool("dry-run", false, "show what would be deleted, and how many bytes, without deleting")
-	pos, err := parse(fs, args, 2, 1<<20, "path delete BUCKET STOREPATH... [--with-referrers] [--closure] [--dry-run] [--data DIR]")
+	grace := fs.Duration("grace", pathdelete.DefaultGrace, "--closure keeps references pushed within this time (a push may be in flight)")
+	pos, err := parse(fs, args, 2, 1<<20, "path delete BUCKET STOREPATH... [--with-referrers] [--closure] [--dry-run] [--grace 1h] [--data DIR]")
 	if err != nil {
 		return err
 	}
@@ -59,7 +61,14 @@ func pathDeleteCmd(args []string) error {
 			return fmt.Errorf("path delete %s: %d paths are still referred to", bucket, len(out))
 		}
 		if *closure {
-			set = ix.Graph.OnlyKept(set)
+			young := ix.Young(time.Now().Add(-*grace))
+			all := ix.Graph.OnlyKept(set, nil)
+			set = ix.Graph.OnlyKept(set, young)
+			for _, h := range all.Sorted() {
+				if !set.Has(h) && young(h) {
+					fmt.Printf("kept %s  (pushed within %v: a push in flight may refer to it; gc collects it later)\n", ix.Paths[h].StorePath, *grace)
+				}
+			}
 		}
 		withRefs := ix.Graph.WithReferrers(asked)
 		plan := ix.Plan(bucket, set)

@@ -243,8 +243,11 @@ func (g *Graph) OutsideReferrers(set Set) map[string][]string {
 // OnlyKept returns set together with the paths of the graph that only set
 // keeps: references of set's paths that no path outside the result refers
 // to, transitively. Deleting the result leaves no remaining path without
-// its closure, provided set itself has no outside referrers.
-func (g *Graph) OnlyKept(set Set) Set {
+// its closure, provided set itself has no outside referrers. A path for
+// which keep (if not nil) is true is never added, nor what it keeps: a
+// path pushed within the grace may be the reference of a narinfo still
+// on its way.
+func (g *Graph) OnlyKept(set Set, keep func(hash string) bool) Set {
 	queue, in := g.members(set)
 	// A candidate goes once every one of its referrers goes; count the
 	// referrers still kept.
@@ -253,7 +256,7 @@ func (g *Graph) OnlyKept(set Set) Set {
 		i := queue[len(queue)-1]
 		queue = queue[:len(queue)-1]
 		for _, r := range g.refs[i] {
-			if in[r] || !g.added[r] {
+			if in[r] || !g.added[r] || (keep != nil && keep(g.names[r])) {
 				continue
 			}
 			n, seen := kept[r]

@@ -127,10 +127,20 @@ func TestPlans(t *testing.T) {
 			if !reflect.DeepEqual(out, tc.outside) {
 				t.Errorf("OutsideReferrers = %v, want %v", out, tc.outside)
 			}
-			if got := names(g.OnlyKept(tc.set).Sorted()); !slices.Equal(got, tc.only) {
+			if got := names(g.OnlyKept(tc.set, nil).Sorted()); !slices.Equal(got, tc.only) {
 				t.Errorf("OnlyKept = %v, want %v", got, tc.only)
 			}
 		})
+	}
+}
+
+func TestOnlyKeptKeeps(t *testing.T) {
+	g := build(example)
+	young := set("lib")
+	got := names(g.OnlyKept(set("app1", "app2", "tool"), young.Has).Sorted())
+	// lib is kept, and libc with it, since lib still refers to it.
+	if want := []string{"app1", "app2", "tool"}; !slices.Equal(got, want) {
+		t.Errorf("OnlyKept keeping lib = %v, want %v", got, want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
@@ -23,6 +24,7 @@ type Path struct {
 	StorePath string
 	URL       string // the NAR object's key
 	Deriver   string // basename of the deriver, "" when none
+	Created   time.Time
 }
 
 // Index is a bucket's narinfo index in memory: the reference graph and
@@ -40,7 +42,7 @@ func NewIndex() *Index {
 // Add records a narinfo.
 func (ix *Index) Add(n meta.Narinfo) {
 	ix.Graph.Add(n.Hash, n.References)
-	ix.Paths[n.Hash] = Path{StorePath: n.StorePath, URL: n.URL, Deriver: n.Deriver}
+	ix.Paths[n.Hash] = Path{StorePath: n.StorePath, URL: n.URL, Deriver: n.Deriver, Created: n.Created}
 }
 
 // Scanner pages through a bucket's narinfo index (meta.Nix).
@@ -76,6 +78,18 @@ func (ix *Index) Lookup(name string) (hash string, ok bool) {
 	hash = nixgraph.RefHash(strings.TrimSuffix(name, ".narinfo"))
 	_, ok = ix.Paths[hash]
 	return hash, ok
+}
+
+// DefaultGrace is how long after its push a path is not taken as kept
+// only by the paths deleted with --closure: Nix uploads a narinfo's
+// references before it, so a young path without referrers may be the
+// reference of a narinfo still on its way (as gc-grace).
+const DefaultGrace = time.Hour
+
+// Young returns a test of whether a path was pushed after cutoff, for
+// nixgraph.Graph.OnlyKept.
+func (ix *Index) Young(cutoff time.Time) func(hash string) bool {
+	return func(hash string) bool { return ix.Paths[hash].Created.After(cutoff) }
 }
 
 // Plan is what a deletion removes: narinfos in deletion order, then the

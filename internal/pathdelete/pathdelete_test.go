@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
@@ -87,6 +88,19 @@ func (f *fakeObjects) Delete(_ context.Context, _, key string, _ objects.Conditi
 	f.deleted = append(f.deleted, key)
 	delete(f.sizes, key)
 	return nil
+}
+
+func TestYoung(t *testing.T) {
+	ix := NewIndex()
+	now := time.Now()
+	old, young := narinfo("old", "nar/old", ""), narinfo("young", "nar/young", "")
+	old.Created, young.Created = now.Add(-2*time.Hour), now.Add(-time.Minute)
+	ix.Add(old)
+	ix.Add(young)
+	is := ix.Young(now.Add(-DefaultGrace))
+	if is(hash("old")) || !is(hash("young")) {
+		t.Errorf("Young: old %v, young %v; want false, true", is(hash("old")), is(hash("young")))
+	}
 }
 
 func TestMeasureExecute(t *testing.T) {
