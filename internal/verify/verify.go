@@ -347,15 +347,15 @@ func (c *Checker) checkNarinfo(ctx context.Context, r *Report, n meta.Narinfo, k
 			r.mu.Unlock()
 		}
 	}
-	size, err := io.CopyBuffer(io.Discard, raw, buf) // the rest of the file, after a decoder's end
-	if err != nil {
+	// The rest of the file: all of it, or what a decoder left after its end.
+	if _, err := io.CopyBuffer(io.Discard, raw, buf); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		r.add(UnreadableNAR, n.Hash, fmt.Sprintf("%s: %s: %v", n.StorePath, n.URL, err))
 		return nil
 	}
-	size = counted.read
+	size := counted.read
 	r.mu.Lock()
 	r.Bytes += size
 	r.mu.Unlock()
