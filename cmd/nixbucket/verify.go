@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 	"github.com/nixbucket/nixbucket/internal/verify"
@@ -30,11 +30,16 @@ func adminObjects(a *admin, data string) (*objects.Service, *localfs.Backend, er
 	return &objects.Service{Meta: a.store, Blobs: blobs, NoMemo: true}, blobs, nil
 }
 
-// announceDeletes tells a running server that objects were deleted, so
-// that it forgets what it remembered of them.
+// deletesAnnounce is the setting path delete and verify --repair write
+// once they deleted objects: writing it moves the store's generation, so
+// that a running server drops the objects it remembers
+// (objects.Service.Changes) and does not serve deleted narinfos.
+const deletesAnnounce = "deletes-announce"
+
+// announceDeletes tells a running server that objects were deleted.
 func announceDeletes(a *admin) error {
-	if !backend.SharedObjects(a.store) {
-		return objects.AnnounceWrites(a.ctx, a.store, time.Now())
+	if err := a.store.SetSetting(a.ctx, deletesAnnounce, strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+		return fmt.Errorf("announcing the deletes to a running server: %w", err)
 	}
 	return nil
 }

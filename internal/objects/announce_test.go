@@ -13,8 +13,8 @@ import (
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
-// TestAnnouncedWritesReachTheMemo runs a server's Service (memo on) and
-// an admin command's (another store instance, as another process) on one
+// TestAnnouncedWritesReachTheMemo runs a server's Service (memo on,
+// following the store's generation) and an admin command's (another store instance, as another process) on one
 // data directory: once the admin deletes a narinfo the server had
 // remembered and announces it, the server answers it missing.
 func TestAnnouncedWritesReachTheMemo(t *testing.T) {
@@ -34,7 +34,7 @@ func TestAnnouncedWritesReachTheMemo(t *testing.T) {
 	}
 	ctx := context.Background()
 	sm, sb := open()
-	server := &objects.Service{Meta: sm, Blobs: sb}
+	server := &objects.Service{Meta: sm, Blobs: sb, Changes: sm}
 	if err := server.CreateBucket(ctx, bucket); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestAnnouncedWritesReachTheMemo(t *testing.T) {
 	if _, err := server.Head(ctx, bucket, "k.narinfo"); err != nil {
 		t.Logf("before the announcement the server already answers %v", err)
 	}
-	if err := objects.AnnounceWrites(ctx, am, time.Now()); err != nil {
+	if err := am.SetSetting(ctx, "deletes-announce", time.Now().String()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := server.Head(ctx, bucket, "k.narinfo"); !errors.Is(err, meta.ErrNoSuchKey) {

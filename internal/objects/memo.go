@@ -1,10 +1,7 @@
 package objects
 
 import (
-	"context"
-	"fmt"
 	"sync"
-	"time"
 
 	"github.com/nixbucket/nixbucket/internal/gencache"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -20,11 +17,7 @@ import (
 // a slow reader can never store an answer older than a write that finished
 // before it. The store's generation does not announce object writes: with
 // several servers on one store (a PostgreSQL deployment) the memo must be
-// turned off, and Service.NoMemo does. The admin commands that delete
-// objects behind a running server's back (path delete, verify --repair)
-// move the store's generation once they are done (see AnnounceWrites), and
-// entries are valid for the generation they were read under, so the
-// server forgets what they deleted.
+// turned off, and Service.NoMemo does.
 type memo struct {
 	once sync.Once
 	c    gencache.Cache[memoKey, memoEntry]
@@ -44,29 +37,10 @@ const (
 	memoEntryCost = 256 // bookkeeping per entry, roughly
 )
 
-// memoGen returns the store's generation when it announces one (see
-// memo), else 0: then only forget and forgetAll make entries stale.
-func (s *Service) memoGen(ctx context.Context) uint64 {
-	if a, ok := s.Meta.(meta.Announcer); ok {
-		if g, err := a.Generation(ctx); err == nil {
-			return g
-		}
-	}
-	return 0
-}
-
-// AnnounceWrites tells servers sharing store that objects were written
-// by another process (an admin command), so that their memos of objects
-// forget what they hold: it moves the store's generation, by recording
-// when the last such write happened as a setting.
-func AnnounceWrites(ctx context.Context, store interface {
-	SetSetting(ctx context.Context, name, value string) error
-}, at time.Time) error {
-	if err := store.SetSetting(ctx, "objects-written", at.UTC().Format(time.RFC3339Nano)); err != nil {
-		return fmt.Errorf("announcing object writes: %w", err)
-	}
-	return nil
-}
+// memoGen is the generation of every memo entry when Service.Changes is
+// unset: only forget and forgetAll make entries stale. With it set, a
+// change announced by another process (nixbucket gc) does too.
+const memoGen = 0
 
 func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
 	m.once.Do(func() {
@@ -82,8 +56,9 @@ func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
 	return &m.c
 }
 
-// get returns a key's entry, and the ticket to put what a read of the
-// store finds.
+// get returns a key's entry remembered under generation gen (memoGen, or
+// the store's when Service.Changes is set), and the ticket to put what a
+// read of the store finds.
 func (m *memo) get(gen uint64, bucket, key string) (memoEntry, gencache.Ticket, bool) {
 	return m.cache().Get(gen, memoKey{bucket, key})
 }

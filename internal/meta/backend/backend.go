@@ -40,7 +40,7 @@ func OpenExisting(data string) (meta.Store, error) {
 // announces changes of identities and settings only, not object writes.
 // An SQLite store serves one server (the data directory is locked); the
 // admin commands that delete objects (path delete, verify --repair)
-// announce it through the generation (objects.AnnounceWrites). A store this package did not open is
+// announce it through the generation (objects.Service.Changes). A store this package did not open is
 // taken as shared.
 func SharedObjects(s meta.Store) bool {
 	_, local := s.(*sqlite.Store)
