@@ -39,9 +39,9 @@ func OpenExisting(data string) (meta.Store, error) {
 // memo, set off by NoMemo) would go stale. The store's generation
 // announces changes of identities and settings only, not object writes.
 // An SQLite store serves one server (the data directory is locked); the
-// admin commands that delete objects (path delete, verify --repair)
-// announce it through the generation (objects.Service.Changes). A store this package did not open is
-// taken as shared.
+// admin commands that delete objects (gc, path delete, verify --repair)
+// announce it through the generation (see objects.Service.Changes). A
+// store this package did not open is taken as shared.
 func SharedObjects(s meta.Store) bool {
 	_, local := s.(*sqlite.Store)
 	return !local
