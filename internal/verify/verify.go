@@ -192,9 +192,8 @@ func (c *Checker) Check(ctx context.Context, bucket string) (*Report, error) {
 	if err := c.checkNarinfos(ctx, r, keys); err != nil {
 		return nil, err
 	}
-	missing := r.index.Graph.Missing()
-	for _, h := range slices.Sorted(maps.Keys(missing)) {
-		r.add(MissingReference, h, c.missingExample(ctx, r, h, missing[h]))
+	if err := c.checkReferences(ctx, r); err != nil {
+		return nil, err
 	}
 	blobs, err := c.walkBlobs(ctx, r)
 	if err != nil {
@@ -204,6 +203,49 @@ func (c *Checker) Check(ctx context.Context, bucket string) (*Report, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// checkReferences reports the narinfos whose references the scan did
+// not find, each looked up again: a path deleted since the scan (gc
+// deletes referrers first), or a reference pushed during it below the
+// scan's position, is no problem.
+func (c *Checker) checkReferences(ctx context.Context, r *Report) error {
+	missing := r.index.Graph.Missing()
+	for _, h := range slices.Sorted(maps.Keys(missing)) {
+		gone, err := c.gone(ctx, r.Bucket, h)
+		if err != nil {
+			return err
+		}
+		if gone {
+			continue
+		}
+		var still []string
+		for _, m := range missing[h] {
+			absent, err := c.gone(ctx, r.Bucket, m)
+			if err != nil {
+				return err
+			}
+			if absent {
+				still = append(still, m)
+			}
+		}
+		if len(still) > 0 {
+			r.add(MissingReference, h, c.missingExample(ctx, r, h, still))
+		}
+	}
+	return nil
+}
+
+// gone reports whether the bucket has no narinfo for hash now.
+func (c *Checker) gone(ctx context.Context, bucket, hash string) (bool, error) {
+	_, err := c.Store.Narinfo(ctx, bucket, hash)
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("verify %s: %w", bucket, err)
+	}
+	return false, nil
 }
 
 // missingExample says which references of path hash are missing, by
@@ -310,7 +352,11 @@ func (c *Checker) checkNarinfo(ctx context.Context, r *Report, n meta.Narinfo, k
 	_, rd, err := c.Objects.Get(ctx, r.Bucket, n.URL)
 	switch {
 	case errors.Is(err, meta.ErrNoSuchKey):
-		r.add(MissingNAR, n.Hash, fmt.Sprintf("%s: %s", n.StorePath, n.URL))
+		if gone, err := c.gone(ctx, r.Bucket, n.Hash); err != nil {
+			return err
+		} else if !gone { // else deleted since the scan read it (gc, path delete)
+			r.add(MissingNAR, n.Hash, fmt.Sprintf("%s: %s", n.StorePath, n.URL))
+		}
 		return nil
 	case err != nil && ctx.Err() != nil:
 		return ctx.Err()
