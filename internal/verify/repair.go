@@ -2,8 +2,10 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
 	"github.com/nixbucket/nixbucket/internal/pathdelete"
 )
@@ -25,10 +27,25 @@ type Removed struct {
 // that only the removed ones kept are left to the garbage collector.
 func (c *Checker) Repair(ctx context.Context, r *Report) (Removed, error) {
 	var out Removed
-	set := r.index.Graph.WithReferrers(r.broken)
+	// A broken narinfo pushed again since the check (or gone) is not
+	// removed: the check judged another record.
+	broken := nixgraph.Set{}
+	for h := range r.broken {
+		n, err := c.Store.Narinfo(ctx, r.Bucket, h)
+		if errors.Is(err, meta.ErrNoSuchKey) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("repair %s: %w", r.Bucket, err)
+		}
+		if n.Created.Equal(r.index.Paths[h].Created) {
+			broken.Add(h)
+		}
+	}
+	set := r.index.Graph.WithReferrers(broken)
 	for _, h := range set.Sorted() {
 		sp := r.index.Paths[h].StorePath
-		if r.broken.Has(h) {
+		if broken.Has(h) {
 			out.Broken = append(out.Broken, sp)
 		} else {
 			out.Referrers = append(out.Referrers, sp)

@@ -401,3 +401,27 @@ func TestConcurrentChanges(t *testing.T) {
 	}
 	wantCounts(t, r, nil)
 }
+
+// TestRepairSkipsRepushed: a broken narinfo pushed again between the
+// check and the repair is left, with its referrers.
+func TestRepairSkipsRepushed(t *testing.T) {
+	e := newEnv(t)
+	ps := e.closure()
+	if err := e.objs.Delete(t.Context(), bucket, ps["lib"].URL, objects.Conditions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.check(false)
+	wantCounts(t, r, map[verify.Kind]int{verify.MissingNAR: 1})
+	fixed := e.add(path{name: "lib", refs: []string{"libc", "lib"}, comp: "none"}) // a new NAR and record
+	rm, err := e.checker(false).Repair(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rm.Broken)+len(rm.Referrers) != 0 {
+		t.Errorf("repair removed %v %v, want nothing: lib was pushed again", rm.Broken, rm.Referrers)
+	}
+	if _, err := e.store.Narinfo(t.Context(), bucket, fixed.Hash); err != nil {
+		t.Errorf("the re-pushed lib: %v", err)
+	}
+	wantCounts(t, e.check(false), nil)
+}
