@@ -74,6 +74,11 @@ type Nix interface {
 	// TouchNarinfos sets the last-access time of the given hashes' records
 	// (missing ones are skipped) in one transaction; callers batch.
 	TouchNarinfos(ctx context.Context, bucket string, hashes []string, at time.Time) error
+	// ScanNarinfos returns up to limit (at least 1) whole records of the
+	// bucket's index with hashes greater than after, in hash order: keyset
+	// pagination, so verify streams a million records without holding
+	// them. An empty page ends the scan. ErrNoSuchBucket.
+	ScanNarinfos(ctx context.Context, bucket, after string, limit int) ([]Narinfo, error)
 
 	// CacheSettings returns the bucket's settings, DefaultCacheSettings
 	// until set: ErrNoSuchBucket.

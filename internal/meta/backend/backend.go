@@ -39,10 +39,10 @@ func OpenExisting(data string) (meta.Store, error) {
 // memo, set off by NoMemo) would go stale. The store's generation
 // announces changes of identities and settings only, not object writes.
 // An SQLite store serves one server (the data directory is locked); the
-// few admin commands that change objects beside it (bucket resign, bucket
-// delete --force) only rewrite or delete existing keys and announce the
-// change afterwards, which the memo follows. A store this package did not
-// open is taken as shared.
+// admin commands that change objects beside it (bucket resign, bucket
+// delete --force, path delete, verify --repair, gc) announce the change
+// through the generation afterwards, which the memo follows. A store
+// this package did not open is taken as shared.
 func SharedObjects(s meta.Store) bool {
 	_, local := s.(*sqlite.Store)
 	return !local

@@ -81,6 +81,7 @@ func Run(t *testing.T, open Open) {
 		{"NarinfoCompleteUpload", testNarinfoCompleteUpload},
 		{"CacheStats", testCacheStats},
 		{"TouchNarinfos", testTouchNarinfos},
+		{"ScanNarinfoRecords", testScanNarinfoRecords},
 		{"CacheSettings", testCacheSettings},
 		{"SigningKeys", testSigningKeys},
 		{"NixBucketCleanup", testNixBucketCleanup},

@@ -151,3 +151,44 @@ func (s *Store) TouchNarinfos(ctx context.Context, bucket string, hashes []strin
 		return nil
 	})
 }
+
+// qScanNarinfos reads a page of whole records in hash order.
+var qScanNarinfos = query(`SELECT hash, ` + narinfoCols + ` FROM narinfos
+	WHERE bucket = ? AND hash > ? ORDER BY hash LIMIT ?`)
+
+// ScanNarinfos returns a page of the bucket's records in hash order, in
+// one read transaction: meta.ErrNoSuchBucket.
+func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit int) ([]meta.Narinfo, error) {
+	limit = max(limit, 1)
+	var out []meta.Narinfo
+	err := s.read(ctx, func(t *txn) error {
+		if err := t.needBucket(bucket); err != nil {
+			return err
+		}
+		rows, err := t.query(qScanNarinfos, bucket, after, limit)
+		if err != nil {
+			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
+		}
+		defer rows.Close()
+		out = make([]meta.Narinfo, 0, min(limit, 1024))
+		for rows.Next() {
+			r := narinfoRow{n: meta.Narinfo{Bucket: bucket}}
+			if err := rows.Scan(append([]any{&r.n.Hash}, r.dest()...)...); err != nil {
+				return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
+			}
+			n, err := r.finish()
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -54,6 +54,9 @@ type Backend struct {
 	blobs  string
 	swept  int
 	spares spares
+	// shared: another process (the server) may be writing here; see
+	// OpenShared.
+	shared bool
 }
 
 var _ storage.Backend = (*Backend)(nil)
@@ -253,7 +256,7 @@ func (b *Backend) Walk(ctx context.Context, fn func(id string, committed time.Ti
 				return fmt.Errorf("walk blobs: %w", err)
 			}
 			if fi.Mode().Perm() == spareMode {
-				if !b.isHidden(id) {
+				if !b.shared && !b.isHidden(id) {
 					os.Remove(b.path(id)) // left by a crash
 				}
 				continue
