@@ -117,6 +117,9 @@ func errorf(code, msg string) *Error {
 
 // toS3 maps an error from any layer to an S3 error.
 func toS3(err error) *Error {
+	if e, ok := err.(*Error); ok { // most refusals: no errors.As target to allocate
+		return e
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e
@@ -229,7 +232,11 @@ func (h *Handler) fail(q *request, err error) {
 func (h *Handler) writePlain(q *request, status int, code, msg string) {
 	hdr := q.w.Header()
 	hdr["Content-Type"] = plainText
-	hdr["X-Nixbucket-Error"] = []string{code}
+	if v, ok := codeHeaders[code]; ok {
+		hdr["X-Nixbucket-Error"] = v
+	} else {
+		hdr["X-Nixbucket-Error"] = []string{code}
+	}
 	q.w.WriteHeader(status)
 	if q.Method != http.MethodHead {
 		b := make([]byte, 0, 64+len(msg))
@@ -240,6 +247,16 @@ func (h *Handler) writePlain(q *request, status int, code, msg string) {
 }
 
 var plainText = []string{"text/plain; charset=utf-8"} // read-only
+
+// codeHeaders holds the X-Nixbucket-Error value of each known code, made
+// once (read-only): a refusal's answer allocates no header slice.
+var codeHeaders = func() map[string][]string {
+	m := make(map[string][]string, len(errorStatus))
+	for code := range errorStatus {
+		m[code] = []string{code}
+	}
+	return m
+}()
 
 // writeError writes err as S3 XML (headers only for HEAD). Unknown errors
 // are logged and answered as InternalError.
