@@ -105,6 +105,25 @@ func (s *Service) Get(ctx context.Context, bucket, key string) (meta.Object, *Re
 	}
 }
 
+// ErrBlobSize means a blob holds another number of bytes than the metadata
+// records: it was truncated or replaced behind the server's back. Reads
+// fail with it before anything is sent, rather than answer a 200 whose
+// body ends early.
+var ErrBlobSize = errors.New("blob size differs from the recorded size")
+
+// openBlob opens a segment's blob and checks its size against the record.
+func openBlob(ctx context.Context, blobs storage.Backend, seg meta.Segment) (storage.Blob, error) {
+	b, err := blobs.Open(ctx, seg.Blob)
+	if err != nil {
+		return nil, err
+	}
+	if b.Size() != seg.Size {
+		b.Close()
+		return nil, fmt.Errorf("blob %s holds %d bytes, want %d: %w", seg.Blob, b.Size(), seg.Size, ErrBlobSize)
+	}
+	return b, nil
+}
+
 // eagerOpen is how many segments are opened up front. Open blobs stay
 // readable when an overwrite deletes them, so a reader of an object with
 // up to this many parts never sees a mix of versions.
@@ -130,7 +149,7 @@ func (s *Service) open(ctx context.Context, obj meta.Object) (*Reader, error) {
 			r.open[i] = inlineBlob{bytes.NewReader(obj.Segments[i].Data)}
 			continue
 		}
-		b, err := s.Blobs.Open(ctx, obj.Segments[i].Blob)
+		b, err := openBlob(ctx, s.Blobs, obj.Segments[i])
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -252,7 +271,7 @@ func (r *Reader) blob(i int) (storage.Blob, error) {
 		r.open[i] = inlineBlob{bytes.NewReader(r.segs[i].Data)}
 		return r.open[i], nil
 	}
-	b, err := r.blobs.Open(r.ctx, r.segs[i].Blob)
+	b, err := openBlob(r.ctx, r.blobs, r.segs[i])
 	if err != nil {
 		return nil, err
 	}

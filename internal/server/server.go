@@ -23,12 +23,12 @@ import (
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
-	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
 // Options configure a Server. Only Data is required.
 type Options struct {
 	Data         string // data directory: blobs/ and meta.db live here
+	Blobs        string // blob store URL (s3://…); "" for Data's blobs/ (see OpenBlobs)
 	Region       string // default us-east-1
 	Domain       string // enables virtual-host addressing BUCKET.Domain
 	StrictRegion bool
@@ -53,7 +53,7 @@ type Server struct {
 	cache   *binarycache.Service
 	handler http.Handler
 	lock    *os.File
-	blobs   *localfs.Backend
+	blobs   BlobStore
 	space   *diskspace.Guard
 	life    *lifecycle.Service
 	// Root is the admin access key; FirstStart says it was just created.
@@ -86,21 +86,22 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	space, blobs, store, err := openStores(opts, log)
+	space, blobs, store, err := openStores(ctx, opts, log)
 	if err != nil {
 		lock.Close()
 		return nil, err
-	}
-	if n := blobs.SweptTemps(); n > 0 {
-		log.Info("removed unfinished uploads left by a crash", "files", n)
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
 	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store)}
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}
-	start := time.Now()
-	if n, err := s.sweep(ctx, start); err != nil {
+	cutoff, err := sweepLeftovers(ctx, blobs, time.Now(), log)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sweeping the blob store: %w", err)
+	}
+	if n, err := s.sweep(ctx, cutoff); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sweeping unreferenced blobs: %w", err)
 	} else if n > 0 {
