@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/storage"
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 	"github.com/nixbucket/nixbucket/internal/storage/s3store"
@@ -71,4 +73,33 @@ func sweepLeftovers(ctx context.Context, blobs BlobStore, start time.Time, log *
 		return cutoff, nil
 	}
 	return start, nil
+}
+
+// redirectExpiry is how long a presigned URL of `--redirect-reads` stays
+// valid: long enough for a client to follow it and resume a download,
+// short enough that a leaked one soon stops working.
+const redirectExpiry = 5 * time.Minute
+
+// presignReads is the s3api.Redirector of `serve --redirect-reads`: it
+// presigns GETs of one-blob objects in the S3 blob store.
+type presignReads struct{ blobs *s3store.Backend }
+
+func (p presignReads) ReadURL(ctx context.Context, obj meta.Object, contentType, cacheControl string) (string, bool, error) {
+	if len(obj.Segments) != 1 || obj.Segments[0].Inline() {
+		return "", false, nil
+	}
+	u, err := p.blobs.PresignGet(ctx, obj.Segments[0].Blob, redirectExpiry, contentType, cacheControl)
+	return u, err == nil, err
+}
+
+// redirector returns the s3api.Redirector for Options.RedirectReads.
+func redirector(opts Options, blobs BlobStore) (s3api.Redirector, error) {
+	if !opts.RedirectReads {
+		return nil, nil
+	}
+	b, ok := blobs.(*s3store.Backend)
+	if !ok {
+		return nil, fmt.Errorf("--redirect-reads needs blobs in an S3 store (--blobs s3://…) that clients can reach")
+	}
+	return presignReads{b}, nil
 }

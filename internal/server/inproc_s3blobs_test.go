@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +32,11 @@ type s3BlobsEnv struct {
 
 func newS3BlobsEnv(t *testing.T) *s3BlobsEnv {
 	t.Helper()
+	return newS3BlobsEnvOpts(t)
+}
+
+func newS3BlobsEnvOpts(t *testing.T, opts ...envOption) *s3BlobsEnv {
+	t.Helper()
 	st := testenv.S3Store(t)
 	bucket := st.NewBucket(t)
 	for _, kv := range [][2]string{
@@ -39,7 +46,7 @@ func newS3BlobsEnv(t *testing.T) *s3BlobsEnv {
 	} {
 		t.Setenv(kv[0], kv[1])
 	}
-	e := newEnv(t, withBlobs("s3://"+bucket+"/nb?endpoint="+st.Endpoint))
+	e := newEnv(t, append(opts, withBlobs("s3://"+bucket+"/nb?endpoint="+st.Endpoint))...)
 	return &s3BlobsEnv{env: e, store: st, dir: st.ObjectPath(bucket, "nb/blobs")}
 }
 
@@ -182,5 +189,97 @@ func TestS3BlobsTruncated(t *testing.T) {
 	get("removed", "")
 	if n := e.rec.take5xx(); n != 3 {
 		t.Errorf("%d 5xx answers, want 3", n)
+	}
+}
+
+// TestRedirectReads: with --redirect-reads a GET of a NAR stored as one
+// blob is a 307 to a presigned URL of the store, briefly cacheable, whose
+// answer carries the NAR's type and immutable caching; a Range sent there
+// is served by the store; other keys and multi-part NARs are streamed.
+func TestRedirectReads(t *testing.T) {
+	e := newS3BlobsEnvOpts(t, func(c *envConfig) { c.redirect = true })
+	b := e.bucket("redirect")
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::` + b + `/*"}]}`
+	if _, err := e.s3.PutBucketPolicy(ctx(t), &s3.PutBucketPolicyInput{Bucket: &b, Policy: &policy}); err != nil {
+		t.Fatalf("PutBucketPolicy: %v", err)
+	}
+	nar := data(6, 300<<10)
+	e.put(b, "nar/one.nar", nar, func(in *s3.PutObjectInput) { in.ContentType = aws.String("application/x-nix-nar") })
+	e.put(b, "other", nar)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	anonGet := func(url, rng string) *http.Response {
+		t.Helper()
+		r, _ := http.NewRequest(http.MethodGet, url, nil)
+		r.Header.Set("User-Agent", "curl/8")
+		if rng != "" {
+			r.Header.Set("Range", rng)
+		}
+		resp, err := noFollow.Do(r)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := anonGet(e.url(b, "nar/one.nar"), "")
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, e.store.Endpoint+"/") {
+		t.Fatalf("GET nar/one.nar = %s, Location %q; want 307 to the store %s", resp.Status, loc, e.store.Endpoint)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "private, max-age=60" {
+		t.Errorf("307 Cache-Control = %q, want private, max-age=60", cc)
+	}
+	if et := resp.Header.Get("ETag"); et != "" {
+		t.Errorf("307 carries the object's ETag %s", et)
+	}
+	direct := anonGet(loc, "")
+	got, _ := io.ReadAll(direct.Body)
+	if direct.StatusCode != 200 || !bytes.Equal(got, nar) {
+		t.Fatalf("GET Location = %s with %d bytes, want 200 and the NAR", direct.Status, len(got))
+	}
+	if ct, cc := direct.Header.Get("Content-Type"), direct.Header.Get("Cache-Control"); ct != "application/x-nix-nar" || cc != "public, max-age=31536000, immutable" {
+		t.Errorf("the store answers with Content-Type %q, Cache-Control %q; want the NAR's and immutable", ct, cc)
+	}
+	ranged := anonGet(loc, "bytes=100-199")
+	got, _ = io.ReadAll(ranged.Body)
+	if ranged.StatusCode != http.StatusPartialContent || !bytes.Equal(got, nar[100:200]) {
+		t.Errorf("Range GET of Location = %s with %d bytes, want 206 and 100 bytes", ranged.Status, len(got))
+	}
+	// Not a NAR, or a NAR of several blobs: streamed.
+	if resp := anonGet(e.url(b, "other"), ""); resp.StatusCode != 200 {
+		t.Errorf("GET other = %s, want 200", resp.Status)
+	}
+	key := "nar/parts.nar"
+	cr, err := e.s3.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: &b, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []types.CompletedPart
+	for i, p := range [][]byte{data(7, 5<<20), data(8, 1000)} {
+		out, err := e.s3.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: &b, Key: &key, UploadId: cr.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p)})
+		if err != nil {
+			t.Fatalf("UploadPart: %v", err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+	}
+	if _, err := e.s3.CompleteMultipartUpload(ctx(t), &s3.CompleteMultipartUploadInput{Bucket: &b, Key: &key,
+		UploadId: cr.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := anonGet(e.url(b, key), ""); resp.StatusCode != 200 || resp.ContentLength != 5<<20+1000 {
+		t.Errorf("GET %s = %s, length %d; want 200 with the whole NAR", key, resp.Status, resp.ContentLength)
+	}
+	// A conditional GET that matches is a 304, not a redirect.
+	r, _ := http.NewRequest(http.MethodGet, e.url(b, "nar/one.nar"), nil)
+	head, err := e.s3.HeadObject(ctx(t), &s3.HeadObjectInput{Bucket: &b, Key: aws.String("nar/one.nar")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("If-None-Match", aws.ToString(head.ETag))
+	if resp, err := noFollow.Do(r); err != nil || resp.StatusCode != http.StatusNotModified {
+		t.Errorf("conditional GET = %v, %v; want 304", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 }

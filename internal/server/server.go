@@ -27,14 +27,17 @@ import (
 
 // Options configure a Server. Only Data is required.
 type Options struct {
-	Data         string // data directory: blobs/ and meta.db live here
-	Blobs        string // blob store URL (s3://…); "" for Data's blobs/ (see OpenBlobs)
-	Region       string // default us-east-1
-	Domain       string // enables virtual-host addressing BUCKET.Domain
-	StrictRegion bool
-	Account      string // account id in ARNs; default 000000000000
-	Log          *slog.Logger
-	Scheme       string // "https" when served over TLS; default "http" (see URL)
+	Data  string // data directory: blobs/ and meta.db live here
+	Blobs string // blob store URL (s3://…); "" for Data's blobs/ (see OpenBlobs)
+	// RedirectReads answers GETs of NARs stored as one blob in an S3 blob
+	// store with a 307 to a presigned URL of the store.
+	RedirectReads bool
+	Region        string // default us-east-1
+	Domain        string // enables virtual-host addressing BUCKET.Domain
+	StrictRegion  bool
+	Account       string // account id in ARNs; default 000000000000
+	Log           *slog.Logger
+	Scheme        string // "https" when served over TLS; default "http" (see URL)
 	// MinFree is the free space under which writes are refused (507);
 	// the zero value is 1 GiB or 2 %, whichever is smaller.
 	MinFree diskspace.MinFree
@@ -56,6 +59,8 @@ type Server struct {
 	blobs   BlobStore
 	space   *diskspace.Guard
 	life    *lifecycle.Service
+	// redirect is the Redirector of Options.RedirectReads, or nil.
+	redirect s3api.Redirector
 	// Root is the admin access key; FirstStart says it was just created.
 	Root       meta.AccessKey
 	FirstStart bool
@@ -96,6 +101,10 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}
+	if s.redirect, err = redirector(opts, blobs); err != nil {
+		s.Close()
+		return nil, err
+	}
 	cutoff, err := sweepLeftovers(ctx, blobs, time.Now(), log)
 	if err != nil {
 		s.Close()
@@ -184,6 +193,7 @@ func (s *Server) routes() http.Handler {
 		Refused:  (&authLog{log: s.log, meta: s.meta}).refused,
 	}
 	api.Lifecycle = s.life
+	api.Redirect = s.redirect
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
