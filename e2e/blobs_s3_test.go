@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/nix/nixbase32"
+	"github.com/nixbucket/nixbucket/internal/testenv"
+)
+
+// nixStartS3Blobs starts a server on SQLite metadata that keeps its blobs
+// in a fresh bucket of the test S3 store (versitygw), credentials from the
+// environment as the AWS default chain reads them, and returns it with
+// the directory where the store keeps the blobs.
+func nixStartS3Blobs(t *testing.T, args ...string) (*Server, string) {
+	t.Helper()
+	nixNeed(t)
+	st := testenv.S3Store(t)
+	bucket := st.NewBucket(t)
+	env := append(st.Env(), "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_PROFILE=")
+	url := "s3://" + bucket + "/cache?endpoint=" + st.Endpoint
+	s := startServerEnv(t, t.TempDir(), "http", env, append([]string{"--blobs", url}, args...)...)
+	return s, st.ObjectPath(bucket, "cache/blobs")
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// TestNixS3Blobs pushes a closure with Nix 2.8 to a server whose blobs
+// are in an S3 store, NARs larger than one multipart part of the store
+// among them, and substitutes it back with signatures required; with
+// --redirect-reads the NARs come from the store through a 307, which
+// curl -L and Nix follow.
+func TestNixS3Blobs(t *testing.T) {
+	for _, redirect := range []bool{false, true} {
+		name := "stream"
+		var args []string
+		if redirect {
+			name, args = "redirect-reads", []string{"--redirect-reads"}
+		}
+		t.Run(name, func(t *testing.T) {
+			s, blobDir := nixStartS3Blobs(t, args...)
+			// 17 MiB of random bytes: uncompressed, more than one 16 MiB part.
+			c := nixBuildClosure(t, 2, 17<<10, "s3blobs")
+			cache := nixCacheURL(s, nixCacheBucket)
+			serverKey := nixServerKey(t, s, nixCacheBucket)
+			nixMust(t, "nix", "copy", "--option", "substituters", "", "--option", "netrc-file", nixNetrc(s),
+				"--to", cache+"?compression=none", c.Top)
+			if n := countFiles(blobDir); n < len(c.Paths) {
+				t.Fatalf("%d blobs in the S3 store after pushing %d NARs, want at least one each", n, len(c.Paths))
+			}
+			for _, p := range c.Paths {
+				ni := nixGetNarinfo(t, s, nixCacheBucket, p)
+				narURL := cache + "/" + ni.URL
+				first := nixHTTP(t, nixNetrc(s), http.MethodGet, narURL)
+				if redirect {
+					loc := first.Header.Get("Location")
+					if first.Status != http.StatusTemporaryRedirect || !strings.HasPrefix(loc, "http://127.0.0.1:") || strings.HasPrefix(loc, s.Endpoint) {
+						t.Fatalf("GET %s: %d Location %q, want 307 to the S3 store", ni.URL, first.Status, loc)
+					}
+				} else if first.Status != http.StatusOK {
+					t.Fatalf("GET %s: %d, want 200", ni.URL, first.Status)
+				}
+				r := nixHTTP(t, nixNetrc(s), http.MethodGet, narURL, "-L")
+				sum := sha256.Sum256([]byte(r.Body))
+				if r.Status != http.StatusOK || strconv.Itoa(len(r.Body)) != strconv.FormatUint(ni.FileSize, 10) ||
+					"sha256:"+nixbase32.EncodeToString(sum[:]) != ni.FileHash {
+					t.Fatalf("curl -L %s: %d, %d bytes; want 200 and the NAR (%d bytes, %s)", ni.URL, r.Status, len(r.Body), ni.FileSize, ni.FileHash)
+				}
+				if ct := r.Header.Get("Content-Type"); ct != "application/x-nix-nar" {
+					t.Errorf("curl -L %s: Content-Type %q, want application/x-nix-nar", ni.URL, ct)
+				}
+				// Resuming a download: a Range through the redirect.
+				rr := nixHTTP(t, nixNetrc(s), http.MethodGet, narURL, "-L", "-H", "Range: bytes=16777210-16777229")
+				if rr.Status != http.StatusPartialContent || rr.Body != r.Body[16777210:16777230] {
+					t.Errorf("curl -L Range %s: %d with %d bytes, want 206 and the 20 bytes", ni.URL, rr.Status, len(rr.Body))
+				}
+			}
+			c.delete(t)
+			nixMustSubstitute(t, cache, serverKey, nixNetrc(s), c.Top)
+			c.checkDumps(t)
+		})
+	}
+}
