@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,13 +20,20 @@ import (
 // the directory where the store keeps the blobs.
 func nixStartS3Blobs(t *testing.T, args ...string) (*Server, string) {
 	t.Helper()
+	s, dir, _ := nixStartS3BlobsURL(t, args...)
+	return s, dir
+}
+
+// nixStartS3BlobsURL is nixStartS3Blobs that returns the blob store URL too.
+func nixStartS3BlobsURL(t *testing.T, args ...string) (*Server, string, string) {
+	t.Helper()
 	nixNeed(t)
 	st := testenv.S3Store(t)
 	bucket := st.NewBucket(t)
 	env := append(st.Env(), "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_PROFILE=")
 	url := "s3://" + bucket + "/cache?endpoint=" + st.Endpoint
 	s := startServerEnv(t, t.TempDir(), "http", env, append([]string{"--blobs", url}, args...)...)
-	return s, st.ObjectPath(bucket, "cache/blobs")
+	return s, st.ObjectPath(bucket, "cache/blobs"), url
 }
 
 // countFiles counts the regular files under dir.
@@ -94,5 +102,28 @@ func TestNixS3Blobs(t *testing.T) {
 			nixMustSubstitute(t, cache, serverKey, nixNetrc(s), c.Top)
 			c.checkDumps(t)
 		})
+	}
+}
+
+// TestS3BlobsAdmin: an admin command that deletes objects, given the
+// server's --blobs, deletes their blobs from the S3 store.
+func TestS3BlobsAdmin(t *testing.T) {
+	s, blobDir, url := nixStartS3BlobsURL(t)
+	file := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(file, []byte(strings.Repeat("build log line\n", 10000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nixMustPut(t, nixNetrc(s), nixCacheURL(s, nixCacheBucket)+"/log/x-test.drv", file, "text/plain")
+	if n := countFiles(blobDir); n != 1 {
+		t.Fatalf("%d blobs in the S3 store after one PUT, want 1", n)
+	}
+	env := append(nixEnv(t), testenv.S3Store(t).Env()...)
+	env = append(env, "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_PROFILE=")
+	r := runCmd(t, env, "", serverBin, "bucket", "delete", nixCacheBucket, "--force", "--data", s.Dir, "--blobs", url)
+	if r.Err != nil {
+		t.Fatalf("bucket delete --force --blobs: %v\n%s%s", r.Err, r.Stdout, r.Stderr)
+	}
+	if n := countFiles(blobDir); n != 0 {
+		t.Errorf("%d blobs left in the S3 store after bucket delete --force, want 0", n)
 	}
 }
