@@ -34,9 +34,11 @@ var s3store struct {
 	err  error
 }
 
-// S3Store returns the test binary's S3 store, starting versitygw on first
-// use; it skips the test when versitygw is missing, or fails it under CI.
-// Test binaries that use it call StopS3Store from TestMain after m.Run.
+// S3Store returns the tests' S3 store: the one scripts/test.sh started
+// (NIXBUCKET_TEST_S3_ENDPOINT, _ROOT, _ACCESS_KEY, _SECRET_KEY), or else a
+// versitygw this test binary starts on first use. It skips the test when
+// versitygw is missing, or fails it under CI. Test binaries that use it
+// call StopS3Store from TestMain after m.Run.
 func S3Store(t testing.TB) *S3 {
 	t.Helper()
 	s3store.once.Do(startS3)
@@ -87,6 +89,15 @@ func StopS3Store() {
 }
 
 func startS3() {
+	if ep := os.Getenv("NIXBUCKET_TEST_S3_ENDPOINT"); ep != "" {
+		s3store.s = &S3{Endpoint: ep, Region: "us-east-1",
+			AccessKey: os.Getenv("NIXBUCKET_TEST_S3_ACCESS_KEY"), SecretKey: os.Getenv("NIXBUCKET_TEST_S3_SECRET_KEY"),
+			root: os.Getenv("NIXBUCKET_TEST_S3_ROOT")}
+		if fi, err := os.Stat(s3store.s.root); err != nil || !fi.IsDir() {
+			s3store.err = fmt.Errorf("NIXBUCKET_TEST_S3_ROOT %q: not the store's directory (%v)", s3store.s.root, err)
+		}
+		return
+	}
 	bin, err := findVersitygw()
 	if err != nil {
 		s3store.err = err
