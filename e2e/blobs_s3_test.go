@@ -101,6 +101,9 @@ func TestNixS3Blobs(t *testing.T) {
 			c.delete(t)
 			nixMustSubstitute(t, cache, serverKey, nixNetrc(s), c.Top)
 			c.checkDumps(t)
+			if !redirect {
+				nixTruncateBlob(t, s, blobDir, c)
+			}
 		})
 	}
 }
@@ -125,5 +128,41 @@ func TestS3BlobsAdmin(t *testing.T) {
 	}
 	if n := countFiles(blobDir); n != 0 {
 		t.Errorf("%d blobs left in the S3 store after bucket delete --force, want 0", n)
+	}
+}
+
+// nixTruncateBlob cuts one NAR's blob short in the store, behind the
+// server's back: its GET must then fail before any header (a 5xx), never
+// a 200 whose body ends early, and substitution of it must fail, while
+// the other NARs are served whole.
+func nixTruncateBlob(t *testing.T, s *Server, blobDir string, c *nixClosure) {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(blobDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		t.Fatal("no blob in the store")
+	}
+	if err := os.Truncate(files[0], 1000); err != nil {
+		t.Fatal(err)
+	}
+	cache := nixCacheURL(s, nixCacheBucket)
+	failed := 0
+	for _, p := range c.Paths {
+		ni := nixGetNarinfo(t, s, nixCacheBucket, p)
+		r := nixHTTP(t, nixNetrc(s), http.MethodGet, cache+"/"+ni.URL)
+		switch {
+		case r.Status >= 500:
+			failed++
+		case r.Status != http.StatusOK || uint64(len(r.Body)) != ni.FileSize:
+			t.Errorf("GET %s with a truncated blob in the store: %d with %d bytes, want a 5xx or all %d bytes", ni.URL, r.Status, len(r.Body), ni.FileSize)
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d NAR GETs failed after one blob was truncated, want 1", failed)
 	}
 }
