@@ -166,3 +166,40 @@ func nixTruncateBlob(t *testing.T, s *Server, blobDir string, c *nixClosure) {
 		t.Errorf("%d NAR GETs failed after one blob was truncated, want 1", failed)
 	}
 }
+
+// TestServeBlobsRefusals: serve says clearly why it cannot use a blob
+// store, and exits, rather than start without it.
+func TestServeBlobsRefusals(t *testing.T) {
+	setupTarget(t)
+	if target != targetNixbucket {
+		t.Skipf("%s is not nixbucket", target)
+	}
+	st := testenv.S3Store(t)
+	bucket := st.NewBucket(t)
+	base := append(os.Environ(), "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_PROFILE=")
+	good := st.Env()
+	bad := []string{"AWS_ACCESS_KEY_ID=" + st.AccessKey, "AWS_SECRET_ACCESS_KEY=not-the-secret"}
+	for _, tt := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"missing bucket", good, []string{"--blobs", "s3://no-such-bucket/p?endpoint=" + st.Endpoint},
+			"the blob store's bucket no-such-bucket does not exist at " + st.Endpoint + ": create it first"},
+		{"wrong secret", bad, []string{"--blobs", "s3://" + bucket + "?endpoint=" + st.Endpoint},
+			"refuses access to bucket " + bucket + ": check the credentials"},
+		{"unknown parameter", good, []string{"--blobs", "s3://" + bucket + "?endpont=" + st.Endpoint},
+			`unknown parameter "endpont"`},
+		{"redirect without S3", good, []string{"--redirect-reads"},
+			"--redirect-reads needs blobs in an S3 store"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir()}, tt.args...)
+			r := runCmd(t, append(base, tt.env...), "", serverBin, args...)
+			if r.Err == nil || !strings.Contains(r.Stderr, tt.want) {
+				t.Errorf("nixbucket %s: %v\n%s\nwant a failure saying %q", strings.Join(args, " "), r.Err, r.Stderr, tt.want)
+			}
+		})
+	}
+}
