@@ -111,9 +111,20 @@ func (s *Service) Get(ctx context.Context, bucket, key string) (meta.Object, *Re
 // body ends early.
 var ErrBlobSize = errors.New("blob size differs from the recorded size")
 
-// openBlob opens a segment's blob and checks its size against the record.
-func openBlob(ctx context.Context, blobs storage.Backend, seg meta.Segment) (storage.Blob, error) {
-	b, err := blobs.Open(ctx, seg.Blob)
+// streamOpener is a backend's cheaper Open for a blob about to be read
+// from its start (s3store: one GET instead of a HEAD and then a GET).
+type streamOpener interface {
+	OpenStream(ctx context.Context, id string) (storage.Blob, error)
+}
+
+// openBlob opens a segment's blob and checks its size against the record;
+// stream says the blob will be read from its start.
+func openBlob(ctx context.Context, blobs storage.Backend, seg meta.Segment, stream bool) (storage.Blob, error) {
+	open := blobs.Open
+	if so, ok := blobs.(streamOpener); ok && stream {
+		open = so.OpenStream
+	}
+	b, err := open(ctx, seg.Blob)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +160,8 @@ func (s *Service) open(ctx context.Context, obj meta.Object) (*Reader, error) {
 			r.open[i] = inlineBlob{bytes.NewReader(obj.Segments[i].Data)}
 			continue
 		}
-		b, err := openBlob(ctx, s.Blobs, obj.Segments[i])
+		// A one-blob object is most often read whole (a NAR).
+		b, err := openBlob(ctx, s.Blobs, obj.Segments[i], len(obj.Segments) == 1)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -271,7 +283,7 @@ func (r *Reader) blob(i int) (storage.Blob, error) {
 		r.open[i] = inlineBlob{bytes.NewReader(r.segs[i].Data)}
 		return r.open[i], nil
 	}
-	b, err := openBlob(r.ctx, r.blobs, r.segs[i])
+	b, err := openBlob(r.ctx, r.blobs, r.segs[i], false)
 	if err != nil {
 		return nil, err
 	}

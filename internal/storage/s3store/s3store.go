@@ -21,11 +21,13 @@
 // upload AWS gives the time the upload started, which is earlier: the
 // sweeper's grace period must cover the longest upload.
 //
-// Reads ask the store for ranges: Open sends a HEAD for the size and ETag,
-// and reads are ranged GETs conditional on that ETag, so a blob replaced or
-// removed behind our back fails the read rather than mixing bytes. A
-// sequential reader keeps one open-ended GET streaming instead of asking
-// for each piece. A blob deleted while open is not readable further
+// Reads ask the store for ranges: Open sends a HEAD for the size and ETag
+// (OpenStream, for a blob about to be read from its start, a GET of the
+// whole blob instead, whose body the first reads use), and reads are
+// ranged GETs conditional on that ETag, so a blob replaced or removed
+// behind our back fails the read rather than mixing bytes. A sequential
+// reader keeps one open-ended GET streaming instead of asking for each
+// piece. A blob deleted while open is not readable further
 // (storagetest.WithoutReadAfterDelete).
 package s3store
 
@@ -183,6 +185,24 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Blob, error) {
 		return nil, fmt.Errorf("open blob %s: %w", id, err)
 	}
 	return &blob{b: b, id: id, ctx: ctx, size: aws.ToInt64(out.ContentLength), etag: aws.ToString(out.ETag)}, nil
+}
+
+// OpenStream is Open for a blob about to be read from its start: one GET
+// of the whole blob gives the size and ETag and starts the stream that
+// sequential reads then use, which saves Open's HEAD. A read elsewhere
+// first costs the bytes the store sent ahead.
+func (b *Backend) OpenStream(ctx context.Context, id string) (storage.Blob, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("open blob %q: invalid id: %w", id, storage.ErrNotExist)
+	}
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(b.key(id))})
+	if status(err) == http.StatusNotFound {
+		return nil, fmt.Errorf("open blob %s: %w", id, storage.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open blob %s: %w", id, err)
+	}
+	return &blob{b: b, id: id, ctx: ctx, size: aws.ToInt64(out.ContentLength), etag: aws.ToString(out.ETag), body: out.Body}, nil
 }
 
 // Delete removes a committed blob; a missing one is not an error.

@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"context"
 	"os"
 	"testing"
 	"time"
@@ -43,6 +44,22 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Backend {
 		b, _, _ := open(t, "cache/blobs-of-test")
 		return b
+	}, storagetest.WithoutReadAfterDelete(), storagetest.WithPartSize(testPartSize),
+		storagetest.WithClockSkew(3*time.Second))
+}
+
+// streamOpen is a Backend whose Open is OpenStream, so that the suite
+// checks blobs opened with a stream already running too.
+type streamOpen struct{ *Backend }
+
+func (b streamOpen) Open(ctx context.Context, id string) (storage.Blob, error) {
+	return b.OpenStream(ctx, id)
+}
+
+func TestConformanceOpenStream(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Backend {
+		b, _, _ := open(t, "")
+		return streamOpen{b}
 	}, storagetest.WithoutReadAfterDelete(), storagetest.WithPartSize(testPartSize),
 		storagetest.WithClockSkew(3*time.Second))
 }
