@@ -178,3 +178,43 @@ func TestPresignGet(t *testing.T) {
 		t.Errorf("Cache-Control = %q", cc)
 	}
 }
+
+// TestBoundedMemory: a blob of many parts goes up with at most
+// PartsInFlight+1 part buffers, whichever way it is written.
+func TestBoundedMemory(t *testing.T) {
+	b, _, _ := open(t, "p")
+	chunk := make([]byte, 1<<20+3)
+	for _, how := range []string{"Write", "ReadFrom"} {
+		t.Run(how, func(t *testing.T) {
+			w, err := b.Create(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			const size = 12 * testPartSize
+			if how == "Write" {
+				for n := 0; n < size; n += len(chunk) {
+					if _, err := w.Write(chunk[:min(len(chunk), size-n)]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			} else if _, err := w.(io.ReaderFrom).ReadFrom(io.LimitReader(zeros{}, size)); err != nil {
+				t.Fatal(err)
+			}
+			bufs := w.(*writer).bufs
+			if _, err := w.Commit(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if max := b.cfg.PartsInFlight + 1; bufs > max {
+				t.Errorf("%d part buffers for a blob of 12 parts, want at most %d", bufs, max)
+			}
+		})
+	}
+}
+
+// zeros reads zero bytes forever.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

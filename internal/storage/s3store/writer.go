@@ -42,6 +42,7 @@ type writer struct {
 	b     *Backend
 	id    string
 	ctx   context.Context // Create's: the parts' requests run under it
+	stop  context.CancelFunc
 	buf   []byte          // the part being filled
 	state writerState
 
@@ -52,10 +53,12 @@ type writer struct {
 	mu       sync.Mutex
 	parts    []types.CompletedPart
 	err      error // first failure; the writer is unusable after one
+	bufs     int   // part buffers made, for the test of bounded memory
 }
 
 func newWriter(ctx context.Context, b *Backend, id string) *writer {
-	return &writer{b: b, id: id, ctx: ctx,
+	ctx, stop := context.WithCancel(ctx)
+	return &writer{b: b, id: id, ctx: ctx, stop: stop,
 		sem:  make(chan struct{}, b.cfg.PartsInFlight),
 		free: make(chan []byte, b.cfg.PartsInFlight+1),
 	}
@@ -85,6 +88,9 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	total := 0
 	for len(p) > 0 {
+		if w.buf == nil {
+			w.buf = w.newBuf()
+		}
 		room := int(w.b.cfg.PartSize) - len(w.buf)
 		c := min(room, len(p))
 		if cap(w.buf)-len(w.buf) < c { // grow by doubling, never past a part
@@ -140,6 +146,7 @@ func (w *writer) newBuf() []byte {
 	case b := <-w.free:
 		return b[:0]
 	default:
+		w.bufs++
 		return make([]byte, 0, 64<<10)
 	}
 }
@@ -214,6 +221,7 @@ func (w *writer) Commit(ctx context.Context) (string, error) {
 	}
 	w.state = committed
 	w.buf = nil
+	w.stop()
 	return w.id, nil
 }
 
@@ -262,6 +270,7 @@ func (w *writer) Abort() error {
 func (w *writer) discard() error {
 	w.state = discarded
 	w.fail(errFinished)
+	w.stop() // parts in flight need not finish
 	w.wg.Wait()
 	w.buf = nil
 	if w.uploadID == "" {
