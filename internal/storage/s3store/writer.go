@@ -43,7 +43,7 @@ type writer struct {
 	id    string
 	ctx   context.Context // Create's: the parts' requests run under it
 	stop  context.CancelFunc
-	buf   []byte          // the part being filled
+	buf   []byte // the part being filled
 	state writerState
 
 	uploadID string        // "" until the first part is full
