@@ -65,7 +65,6 @@ const (
 type Backend struct {
 	cfg    Config
 	client *s3.Client
-	// Credentials can be overridden in tests; nil uses the default chain.
 }
 
 var _ storage.Backend = (*Backend)(nil)
@@ -275,8 +274,8 @@ func (b *Backend) SweepUploads(ctx context.Context, cutoff time.Time) (int, erro
 }
 
 // PresignGet returns a URL by which anyone may GET the blob until expiry
-// passes. header sets response-* overrides (Content-Type, Cache-Control)
-// so the store's answer carries the headers the server would send.
+// passes. contentType and cacheControl, when not empty, become response-*
+// overrides, so the store answers with the headers the server would send.
 func (b *Backend) PresignGet(ctx context.Context, id string, expiry time.Duration, contentType, cacheControl string) (string, error) {
 	if !validID(id) {
 		return "", fmt.Errorf("presign blob %q: invalid id", id)
