@@ -27,23 +27,25 @@ import (
 
 // Options configure a Server. Only Data is required.
 type Options struct {
-	Data  string // data directory: blobs/ and meta.db live here
-	Blobs string // blob store URL (s3://…); "" for Data's blobs/ (see OpenBlobs)
-	// RedirectReads answers GETs of NARs stored as one blob in an S3 blob
-	// store with a 307 to a presigned URL of the store.
-	RedirectReads bool
-	Region        string // default us-east-1
-	Domain        string // enables virtual-host addressing BUCKET.Domain
-	StrictRegion  bool
-	Account       string // account id in ARNs; default 000000000000
-	Log           *slog.Logger
-	Scheme        string // "https" when served over TLS; default "http" (see URL)
+	Data         string // data directory: blobs/ and meta.db live here
+	Region       string // default us-east-1
+	Domain       string // enables virtual-host addressing BUCKET.Domain
+	StrictRegion bool
+	Account      string // account id in ARNs; default 000000000000
+	Log          *slog.Logger
+	Scheme       string // "https" when served over TLS; default "http" (see URL)
 	// MinFree is the free space under which writes are refused (507);
 	// the zero value is 1 GiB or 2 %, whichever is smaller.
 	MinFree diskspace.MinFree
 	// LifecycleInterval is the time between sweeps of lifecycle rules
 	// (abandoned uploads, expired objects); zero or less: no sweeps.
 	LifecycleInterval time.Duration
+	// Blobs is the blob store's URL (s3://…), or "" for Data's blobs/
+	// (see OpenBlobs).
+	Blobs string
+	// RedirectReads answers GETs of NARs stored as one blob in an S3 blob
+	// store with a 307 to a presigned URL of the store.
+	RedirectReads bool
 }
 
 // Server is an open nixbucket instance.
