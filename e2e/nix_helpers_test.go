@@ -30,6 +30,13 @@ const nixCacheBucket = "nix-cache"
 // binary cache), and starts a server.
 func nixStart(t *testing.T) *Server {
 	t.Helper()
+	nixNeed(t)
+	return startServer(t)
+}
+
+// nixNeed is nixStart's checks, for tests that start servers their way.
+func nixNeed(t *testing.T) {
+	t.Helper()
 	for _, p := range []string{"nix", "nix-store", "nix-build", "curl", "sh"} {
 		need(t, p)
 	}
@@ -44,7 +51,6 @@ func nixStart(t *testing.T) *Server {
 	if target != targetNixbucket {
 		t.Skipf("%s is not a Nix binary cache", target)
 	}
-	return startServer(t)
 }
 
 // nixEnv is the environment of one Nix invocation: the test's, with fresh

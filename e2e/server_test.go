@@ -27,6 +27,7 @@ type Server struct {
 	Dir       string // the data directory
 	Region    string
 	Args      []string // more arguments to nixbucket serve
+	Env       []string // more environment variables for nixbucket serve
 	AccessKey string
 	SecretKey string
 	// AWSConfig and AWSCredentials are an AWS config/credentials file pair
@@ -114,8 +115,14 @@ func startServerDir(t testing.TB, dir string, args ...string) *Server {
 // reached at scheme://ADDR.
 func startServerArgs(t testing.TB, dir, scheme string, args ...string) *Server {
 	t.Helper()
+	return startServerEnv(t, dir, scheme, nil, args...)
+}
+
+// startServerEnv is startServerArgs with more environment variables.
+func startServerEnv(t testing.TB, dir, scheme string, env []string, args ...string) *Server {
+	t.Helper()
 	setupTarget(t)
-	s := &Server{Target: target, Dir: dir, Region: "us-east-1", Args: args, t: t, stderr: &syncBuffer{}}
+	s := &Server{Target: target, Dir: dir, Region: "us-east-1", Args: args, Env: env, t: t, stderr: &syncBuffer{}}
 	if target == targetVersitygw {
 		s.AccessKey, s.SecretKey = "E2EROOTACCESSKEY", "e2e-root-secret-key-for-versitygw"
 	}
@@ -167,7 +174,7 @@ func (s *Server) start() error {
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	default:
 		cmd = exec.Command(serverBin, append([]string{"serve", "--listen", s.Addr, "--data", s.Dir}, s.Args...)...)
-		cmd.Env = os.Environ()
+		cmd.Env = append(os.Environ(), s.Env...)
 	}
 	fmt.Fprintf(s.stderr, "=== %s start: %s\n", time.Now().Format(time.TimeOnly), strings.Join(cmd.Args, " "))
 	cmd.Stdout = s.stderr

@@ -103,6 +103,9 @@ else
 	say "shared/ not found beside the repository; tests that need it will skip"
 fi
 
+# --- the S3 store of the tests on S3 blobs -------------------------------------
+. "$repo/scripts/s3store.sh"
+
 # --- vet and test --------------------------------------------------------------
 # Packages named among the arguments are vetted and tested; with none, all.
 pkgs=()

@@ -51,6 +51,11 @@ func dataFlag(fs *flag.FlagSet) *string {
 	return fs.String("data", envOr("NIXBUCKET_DATA", "./nixbucket-data"), "data directory (env NIXBUCKET_DATA)")
 }
 
+// blobsFlag adds --blobs to the commands that read or write blobs.
+func blobsFlag(fs *flag.FlagSet) *string {
+	return fs.String("blobs", envOr("NIXBUCKET_BLOBS", ""), "the server's blob store, s3://BUCKET/PREFIX?endpoint=…, when not the data directory (env NIXBUCKET_BLOBS)")
+}
+
 // parse parses flags placed anywhere among the arguments, and checks the
 // number of positional ones. usage is the synopsis after "nixbucket".
 // Help and bad flags are handled as parseFlags does; a wrong number of

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,7 +18,6 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/server"
-	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
 // bucketAdminUsage is the part of bucketUsage for the commands that make,
@@ -118,12 +116,13 @@ func bucketListCmd(fs *flag.FlagSet, data *string, args []string) error {
 // unfinished uploads first.
 func bucketDeleteCmd(fs *flag.FlagSet, data *string, args []string) error {
 	force := fs.Bool("force", false, "delete the bucket's objects and unfinished uploads too")
+	blobs := blobsFlag(fs)
 	pos, err := parse(fs, args, 1, 1, "bucket delete NAME [--force]")
 	if err != nil {
 		return err
 	}
 	name := pos[0]
-	return withObjects(*data, func(a *admin, objs *objects.Service) error {
+	return withObjects(*data, *blobs, func(a *admin, objs *objects.Service) error {
 		if _, err := a.store.Bucket(a.ctx, name); err != nil {
 			return err
 		}
@@ -190,12 +189,13 @@ func emptyBucket(ctx context.Context, objs *objects.Service, bucket string) (int
 // bucketResignCmd signs the stored narinfos again with the bucket's keys.
 func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 	every := fs.Int("progress", 1000, "report progress on stderr every `N` narinfos")
+	blobs := blobsFlag(fs)
 	pos, err := parse(fs, args, 1, 1, "bucket resign NAME [--progress N]")
 	if err != nil {
 		return err
 	}
 	name := pos[0]
-	return withObjects(*data, func(a *admin, objs *objects.Service) error {
+	return withObjects(*data, *blobs, func(a *admin, objs *objects.Service) error {
 		hook := objs.Hook.(*binarycache.Hook)
 		start := time.Now()
 		res, err := hook.Resign(a.ctx, name, binarycache.ResignOptions{
@@ -228,12 +228,12 @@ func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 }
 
 // withObjects runs fn with the data directory open and an object core
-// over its blobs, with the binary cache's hook, as the server has one.
+// over its blobs (or the blob store blobsURL names, see server.OpenBlobs), with the binary cache's hook, as the server has one.
 // The server may be running: the blob store is opened shared (see
 // localfs.OpenShared), a server starting meanwhile waits to sweep (see
 // server.HoldSweep), the core keeps no memo, and every change is made as
 // the server makes it, in one metadata transaction each.
-func withObjects(data string, fn func(*admin, *objects.Service) error) error {
+func withObjects(data, blobsURL string, fn func(*admin, *objects.Service) error) error {
 	return withAdmin(data, func(a *admin) error {
 		// A server starting meanwhile sweeps unreferenced blobs only once
 		// this run's are referenced.
@@ -242,10 +242,11 @@ func withObjects(data string, fn func(*admin, *objects.Service) error) error {
 			return err
 		}
 		defer release()
-		blobs, err := localfs.OpenShared(filepath.Join(data, "blobs"))
+		blobs, err := server.OpenBlobs(a.ctx, blobsURL, data, true)
 		if err != nil {
 			return fmt.Errorf("opening the blobs of %s: %w", data, err)
 		}
+		defer blobs.Close()
 		objs := &objects.Service{
 			Meta: a.store, Blobs: blobs, NoMemo: true,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -105,6 +105,36 @@ func (s *Service) Get(ctx context.Context, bucket, key string) (meta.Object, *Re
 	}
 }
 
+// ErrBlobSize means a blob holds another number of bytes than the metadata
+// records: it was truncated or replaced behind the server's back. Reads
+// fail with it before anything is sent, rather than answer a 200 whose
+// body ends early.
+var ErrBlobSize = errors.New("blob size differs from the recorded size")
+
+// streamOpener is a backend's cheaper Open for a blob about to be read
+// from its start (s3store: one GET instead of a HEAD and then a GET).
+type streamOpener interface {
+	OpenStream(ctx context.Context, id string) (storage.Blob, error)
+}
+
+// openBlob opens a segment's blob and checks its size against the record;
+// stream says the blob will be read from its start.
+func openBlob(ctx context.Context, blobs storage.Backend, seg meta.Segment, stream bool) (storage.Blob, error) {
+	open := blobs.Open
+	if so, ok := blobs.(streamOpener); ok && stream {
+		open = so.OpenStream
+	}
+	b, err := open(ctx, seg.Blob)
+	if err != nil {
+		return nil, err
+	}
+	if b.Size() != seg.Size {
+		b.Close()
+		return nil, fmt.Errorf("blob %s holds %d bytes, want %d: %w", seg.Blob, b.Size(), seg.Size, ErrBlobSize)
+	}
+	return b, nil
+}
+
 // eagerOpen is how many segments are opened up front. Open blobs stay
 // readable when an overwrite deletes them, so a reader of an object with
 // up to this many parts never sees a mix of versions.
@@ -130,7 +160,8 @@ func (s *Service) open(ctx context.Context, obj meta.Object) (*Reader, error) {
 			r.open[i] = inlineBlob{bytes.NewReader(obj.Segments[i].Data)}
 			continue
 		}
-		b, err := s.Blobs.Open(ctx, obj.Segments[i].Blob)
+		// A one-blob object is most often read whole (a NAR).
+		b, err := openBlob(ctx, s.Blobs, obj.Segments[i], len(obj.Segments) == 1)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -252,7 +283,7 @@ func (r *Reader) blob(i int) (storage.Blob, error) {
 		r.open[i] = inlineBlob{bytes.NewReader(r.segs[i].Data)}
 		return r.open[i], nil
 	}
-	b, err := r.blobs.Open(r.ctx, r.segs[i].Blob)
+	b, err := openBlob(r.ctx, r.blobs, r.segs[i], false)
 	if err != nil {
 		return nil, err
 	}

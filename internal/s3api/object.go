@@ -148,6 +148,9 @@ func getOrHead(q *request) error {
 	if err := q.allow("s3:GetObject", q.objectARN()); err != nil {
 		return err
 	}
+	if done, err := redirectRead(q); done || err != nil {
+		return err
+	}
 	var obj meta.Object
 	var rd *objects.Reader
 	var err error

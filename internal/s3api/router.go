@@ -42,6 +42,9 @@ type Handler struct {
 	// error behind it, which may say more than the client's answer (an
 	// expired token, a wrong Basic secret). It must not block.
 	Refused func(r *http.Request, err error)
+	// Redirect, when set, answers GETs of NARs with a 307 to the blob
+	// store (see redirectRead).
+	Redirect Redirector
 }
 
 // refused tells Refused of a failed authentication.

@@ -68,6 +68,9 @@ type envConfig struct {
 	region string
 	strict bool
 	tls    bool
+	blobs  string // blob store URL; "" for the data directory
+	// redirect: --redirect-reads
+	redirect bool
 }
 
 type envOption func(*envConfig)
@@ -98,7 +101,7 @@ func (e *env) open() {
 	t := e.t
 	t.Helper()
 	srv, err := server.Open(context.Background(), server.Options{
-		Data: e.data, Region: e.cfg.region, Domain: e.cfg.domain, StrictRegion: e.cfg.strict,
+		Data: e.data, Blobs: e.cfg.blobs, RedirectReads: e.cfg.redirect, Region: e.cfg.region, Domain: e.cfg.domain, StrictRegion: e.cfg.strict,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

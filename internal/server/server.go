@@ -23,7 +23,6 @@ import (
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
-	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
 // Options configure a Server. Only Data is required.
@@ -41,6 +40,12 @@ type Options struct {
 	// LifecycleInterval is the time between sweeps of lifecycle rules
 	// (abandoned uploads, expired objects); zero or less: no sweeps.
 	LifecycleInterval time.Duration
+	// Blobs is the blob store's URL (s3://…), or "" for Data's blobs/
+	// (see OpenBlobs).
+	Blobs string
+	// RedirectReads answers GETs of NARs stored as one blob in an S3 blob
+	// store with a 307 to a presigned URL of the store.
+	RedirectReads bool
 }
 
 // Server is an open nixbucket instance.
@@ -53,9 +58,11 @@ type Server struct {
 	cache   *binarycache.Service
 	handler http.Handler
 	lock    *os.File
-	blobs   *localfs.Backend
+	blobs   BlobStore
 	space   *diskspace.Guard
 	life    *lifecycle.Service
+	// redirect is the Redirector of Options.RedirectReads, or nil.
+	redirect s3api.Redirector
 	// Root is the admin access key; FirstStart says it was just created.
 	Root       meta.AccessKey
 	FirstStart bool
@@ -86,21 +93,26 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	space, blobs, store, err := openStores(opts, log)
+	space, blobs, store, err := openStores(ctx, opts, log)
 	if err != nil {
 		lock.Close()
 		return nil, err
-	}
-	if n := blobs.SweptTemps(); n > 0 {
-		log.Info("removed unfinished uploads left by a crash", "files", n)
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
 	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store)}
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}
-	start := time.Now()
-	if n, err := s.sweep(ctx, start); err != nil {
+	if s.redirect, err = redirector(opts, blobs); err != nil {
+		s.Close()
+		return nil, err
+	}
+	cutoff, err := sweepLeftovers(ctx, blobs, time.Now(), log)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sweeping the blob store: %w", err)
+	}
+	if n, err := s.sweep(ctx, cutoff); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sweeping unreferenced blobs: %w", err)
 	} else if n > 0 {
@@ -183,6 +195,7 @@ func (s *Server) routes() http.Handler {
 		Refused:  (&authLog{log: s.log, meta: s.meta}).refused,
 	}
 	api.Lifecycle = s.life
+	api.Redirect = s.redirect
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

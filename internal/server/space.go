@@ -1,14 +1,13 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
-	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
 // openStores opens the disk-space guard, the blob store and the metadata
@@ -17,14 +16,14 @@ import (
 // directory): the guard's reserve is then released and the store opened
 // once more, so that a server restarted on a full disk comes up and can
 // delete.
-func openStores(opts Options, log *slog.Logger) (*diskspace.Guard, *localfs.Backend, meta.Store, error) {
+func openStores(ctx context.Context, opts Options, log *slog.Logger) (*diskspace.Guard, BlobStore, meta.Store, error) {
 	space, err := diskspace.Open(opts.Data, diskspace.Options{MinFree: opts.MinFree, Log: log})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("watching free space: %w", err)
 	}
-	blobs, err := localfs.Open(filepath.Join(opts.Data, "blobs"))
-	if err != nil && space.Release() {
-		blobs, err = localfs.Open(filepath.Join(opts.Data, "blobs"))
+	blobs, err := OpenBlobs(ctx, opts.Blobs, opts.Data, false)
+	if err != nil && opts.Blobs == "" && space.Release() {
+		blobs, err = OpenBlobs(ctx, opts.Blobs, opts.Data, false)
 	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening blob store: %w", err)

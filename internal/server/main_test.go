@@ -1,0 +1,14 @@
+package server_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopS3Store() // started by the first test on S3 blobs, if any
+	os.Exit(code)
+}
