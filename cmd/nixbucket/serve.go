@@ -21,6 +21,7 @@ func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
 	data := fs.String("data", "./nixbucket-data", "data directory")
+	metaURL := fs.String("meta", "", "metadata store: postgres://USER@HOST:PORT/DB?… for PostgreSQL shared by several servers; empty: SQLite in the data directory")
 	region := fs.String("region", "us-east-1", "region reported to clients")
 	domain := fs.String("domain", "", "enable virtual-host addressing BUCKET.DOMAIN")
 	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
@@ -68,7 +69,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer ln.Close()
-	srv, err := server.Open(ctx, server.Options{Data: *data, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval})
+	srv, err := server.Open(ctx, server.Options{Data: *data, Meta: *metaURL, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval})
 	if err != nil {
 		return err
 	}

@@ -29,9 +29,9 @@ func openStores(opts Options, log *slog.Logger) (*diskspace.Guard, *localfs.Back
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening blob store: %w", err)
 	}
-	store, err := backend.Open(opts.Data)
+	store, err := backend.Open(opts.Data, opts.Meta)
 	if err != nil && space.Release() {
-		store, err = backend.Open(opts.Data)
+		store, err = backend.Open(opts.Data, opts.Meta)
 	}
 	if err != nil {
 		blobs.Close()

@@ -39,7 +39,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	neturl "net/url"
 	"sync"
 	"time"
 
@@ -71,7 +73,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata: parse PostgreSQL URL: %w", err)
 	}
-	where := fmt.Sprintf("postgres://%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	where := Redact(url)
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = appName
 	}
@@ -230,3 +232,44 @@ func policyValue(p []byte) any {
 // rootUser is the server's administrator: it has access keys but no users
 // row, and so no tokens and no policy.
 const rootUser = "root"
+
+// OpenExisting is Open for a database nixbucket has used before (the
+// admin commands): an error wrapping fs.ErrNotExist for one without the
+// store's schema, which it leaves untouched.
+func OpenExisting(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata: parse PostgreSQL URL: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata %s: %w", Redact(url), err)
+	}
+	var found bool
+	err = conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&found)
+	conn.Close(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("open metadata %s: %w", Redact(url), err)
+	}
+	if !found {
+		return nil, fmt.Errorf("metadata store %s: no nixbucket schema: %w", Redact(url), fs.ErrNotExist)
+	}
+	return Open(ctx, url)
+}
+
+// Redact returns a PostgreSQL URL without its password, for messages.
+func Redact(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(unparsable PostgreSQL URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = neturl.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
