@@ -68,6 +68,7 @@ type envConfig struct {
 	region string
 	strict bool
 	tls    bool
+	meta   string // metadata store URL; empty: the data directory's
 }
 
 type envOption func(*envConfig)
@@ -98,7 +99,7 @@ func (e *env) open() {
 	t := e.t
 	t.Helper()
 	srv, err := server.Open(context.Background(), server.Options{
-		Data: e.data, Region: e.cfg.region, Domain: e.cfg.domain, StrictRegion: e.cfg.strict,
+		Data: e.data, Meta: e.cfg.meta, Region: e.cfg.region, Domain: e.cfg.domain, StrictRegion: e.cfg.strict,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
