@@ -44,7 +44,10 @@ import (
 // (slower, but never stale). On reconnecting it LISTENs first, then reads
 // the table and raises local to it, so that no change falls between the
 // two, and only then trusts local again. It acknowledges the value read,
-// so writers waiting on the new connection need not time out.
+// so writers waiting on the new connection need not time out. Caches
+// tagged with a value older than the table's reload; raising local to an
+// arbitrary value instead would do the same, but break the comparison of
+// values read through different instances that the contract promises.
 //
 // The values are the table's, so values read through different instances
 // compare; local only ever rises (raise), so a reader never sees it go
@@ -60,6 +63,9 @@ const (
 var (
 	ackTimeout    = 5 * time.Second
 	reconnectWait = time.Second
+	// heard, when set, runs as a listener takes up a notification of a
+	// change, before it raises its generation.
+	heard func(a *announcer)
 )
 
 // announcer is a Store's side of the generation.
@@ -166,6 +172,9 @@ func (a *announcer) serve(conn *pgx.Conn) error {
 		}
 		switch n.Channel {
 		case genChannel:
+			if heard != nil {
+				heard(a)
+			}
 			a.raise(g)
 			if _, err := conn.Exec(a.ctx, `SELECT pg_notify($1, $2)`, ackChannel, n.Payload); err != nil {
 				return err

@@ -138,3 +138,43 @@ func mustGen(t *testing.T, s *Store) uint64 {
 	}
 	return g
 }
+
+// TestWriterWaitsForListeners: an announced change returns only once
+// every other instance heard of it, so that their next request sees it.
+func TestWriterWaitsForListeners(t *testing.T) {
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	heard = func(an *announcer) {
+		if an == b.gen {
+			once.Do(func() { close(entered) })
+			<-release
+		}
+	}
+	t.Cleanup(func() { heard = nil })
+	before := mustGen(t, b)
+	done := make(chan struct{})
+	var err error
+	go func() {
+		err = a.SetSetting(t.Context(), "k", "v")
+		close(done)
+	}()
+	<-entered // b's listener holds the notification, so a has committed
+	// Time for a writer that does not wait to return (a correct one
+	// cannot, whatever the time: b has not acknowledged).
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-done:
+		t.Error("SetSetting returned before the other instance heard of the change")
+	default:
+	}
+	close(release)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := b.gen.local.Load(); g <= before {
+		t.Errorf("after the change returned, the other instance holds generation %d, want past %d", g, before)
+	}
+}
