@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,15 @@ import (
 // are rare (users, keys, policies, settings), so the wait, about one round
 // trip, costs nothing on the paths that matter.
 //
+// A listener can also fall silent without its connection failing (a
+// network partition without a reset, a stuck process), and a writer gives
+// up waiting for it after ackTimeout. So each Store also sends itself a
+// NOTIFY on a channel of its own every pingEvery, through the pool, and
+// trusts local only while its listener heard something (a change or its
+// own ping) within staleAfter, well under ackTimeout: by the time a writer
+// stops waiting for a silent listener, that listener's Store has stopped
+// trusting what it holds.
+//
 // When the listener connection is lost, the Store does not know what it
 // missed: until it is back, Generation reads the table on every call
 // (slower, but never stale). On reconnecting it LISTENs first, then reads
@@ -59,13 +70,16 @@ const (
 	listenApp  = "nixbucket-listen"
 )
 
-// Variables for tests.
+// Variables for tests. staleAfter plus pingEvery must stay well under
+// ackTimeout (see above).
 var (
 	ackTimeout    = 5 * time.Second
+	staleAfter    = 2 * time.Second
+	pingEvery     = 500 * time.Millisecond
 	reconnectWait = time.Second
-	// heard, when set, runs as a listener takes up a notification of a
-	// change, before it raises its generation.
-	heard func(a *announcer)
+	// heardHook, when set, runs as a listener takes up a notification of
+	// a change, before it raises its generation.
+	heardHook func(a *announcer)
 )
 
 // announcer is a Store's side of the generation.
@@ -76,13 +90,17 @@ type announcer struct {
 	local atomic.Uint64 // the highest generation known
 	live  atomic.Bool   // the listener is connected and local is current
 
+	ping    string       // this announcer's own channel
+	base    time.Time    // what heardAt counts from, on the monotonic clock
+	heardAt atomic.Int64 // when the listener last heard anything, since base
+
 	mu      sync.Mutex
 	acks    map[uint32]uint64 // by listener backend PID, the highest value acknowledged
 	changed chan struct{}     // closed, and replaced, when acks changes
 
 	ctx    context.Context // ends at stop
 	cancel context.CancelFunc
-	done   chan struct{} // closed when the listener has stopped
+	done   chan struct{} // closed when the listener and the pinger have stopped
 }
 
 func newAnnouncer(pool *pgxpool.Pool, cfg *pgx.ConnConfig) *announcer {
@@ -90,6 +108,8 @@ func newAnnouncer(pool *pgxpool.Pool, cfg *pgx.ConnConfig) *announcer {
 	lc.RuntimeParams["application_name"] = listenApp
 	ctx, cancel := context.WithCancel(context.Background())
 	return &announcer{pool: pool, cfg: lc, acks: make(map[uint32]uint64), changed: make(chan struct{}),
+		// Lower case: LISTEN folds the unquoted name, pg_notify does not.
+		ping: "nixbucket_ping_" + strings.ToLower(rand.Text()), base: time.Now(),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
@@ -102,8 +122,42 @@ func (a *announcer) start(ctx context.Context) error {
 		close(a.done)
 		return fmt.Errorf("listen for changes: %w", err)
 	}
-	go a.loop(conn)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.loop(conn) })
+	wg.Go(a.pinger)
+	go func() {
+		wg.Wait()
+		close(a.done)
+	}()
 	return nil
+}
+
+// pinger sends the announcer's own channel a notification every pingEvery,
+// so that a listener that hears nothing else still shows it hears.
+func (a *announcer) pinger() {
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(a.ctx, staleAfter)
+		a.pool.Exec(ctx, `SELECT pg_notify($1, '')`, a.ping) // a failure shows as silence
+		cancel()
+	}
+}
+
+// heard records that the listener heard from the server.
+func (a *announcer) heard() {
+	a.heardAt.Store(int64(time.Since(a.base)))
+}
+
+// current reports whether local can be trusted: the listener is connected
+// and heard from the server within staleAfter.
+func (a *announcer) current() bool {
+	return a.live.Load() && time.Since(a.base)-time.Duration(a.heardAt.Load()) < staleAfter
 }
 
 func (a *announcer) stop() {
@@ -113,7 +167,6 @@ func (a *announcer) stop() {
 
 // loop serves the listener connection, and reconnects when it is lost.
 func (a *announcer) loop(conn *pgx.Conn) {
-	defer close(a.done)
 	for {
 		err := a.serve(conn)
 		a.live.Store(false)
@@ -144,7 +197,7 @@ func (a *announcer) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	var g int64
-	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel); err == nil {
+	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel+`; LISTEN `+a.ping); err == nil {
 		err = conn.QueryRow(ctx, `SELECT gen FROM generation`).Scan(&g)
 	}
 	if err == nil {
@@ -155,6 +208,7 @@ func (a *announcer) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	a.raise(uint64(g))
+	a.heard()
 	a.live.Store(true)
 	return conn, nil
 }
@@ -166,16 +220,21 @@ func (a *announcer) serve(conn *pgx.Conn) error {
 		if err != nil {
 			return err
 		}
+		if n.Channel == a.ping {
+			a.heard()
+			continue
+		}
 		g, err := strconv.ParseUint(n.Payload, 10, 64)
 		if err != nil {
 			return fmt.Errorf("notification on %s: %w", n.Channel, err)
 		}
 		switch n.Channel {
 		case genChannel:
-			if heard != nil {
-				heard(a)
+			if heardHook != nil {
+				heardHook(a)
 			}
 			a.raise(g)
+			a.heard()
 			if _, err := conn.Exec(a.ctx, `SELECT pg_notify($1, $2)`, ackChannel, n.Payload); err != nil {
 				return err
 			}
@@ -206,7 +265,7 @@ func (a *announcer) raise(g uint64) uint64 {
 
 // generation is Store.Generation.
 func (a *announcer) generation(ctx context.Context) (uint64, error) {
-	if a.live.Load() {
+	if a.current() {
 		return a.local.Load(), nil
 	}
 	var g int64
@@ -230,7 +289,7 @@ func advance(ctx context.Context, tx pgx.Tx) (uint64, error) {
 // committed: it waits until every live listener acknowledged g.
 func (a *announcer) announced(ctx context.Context, g uint64) {
 	a.raise(g)
-	if !a.live.Load() {
+	if !a.current() {
 		// The acknowledgements would not reach us; the others hear the
 		// change from their own listeners, a moment later.
 		return

@@ -108,6 +108,9 @@ func TestListenerReconnects(t *testing.T) {
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
 	killListeners(t, b)
+	for !a.gen.live.Load() { // killListeners ended a's listener too
+		time.Sleep(time.Millisecond)
+	}
 	if err := a.SetSetting(t.Context(), "k", "during"); err != nil {
 		t.Fatal(err)
 	}
@@ -146,13 +149,13 @@ func TestWriterWaitsForListeners(t *testing.T) {
 	a, b := openAt(t, url), openAt(t, url)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	heard = func(an *announcer) {
+	heardHook = func(an *announcer) {
 		if an == b.gen {
 			once.Do(func() { close(entered) })
 			<-release
 		}
 	}
-	t.Cleanup(func() { heard = nil })
+	t.Cleanup(func() { heardHook = nil })
 	before := mustGen(t, b)
 	done := make(chan struct{})
 	var err error
@@ -176,5 +179,36 @@ func TestWriterWaitsForListeners(t *testing.T) {
 	}
 	if g := b.gen.local.Load(); g <= before {
 		t.Errorf("after the change returned, the other instance holds generation %d, want past %d", g, before)
+	}
+}
+
+// TestSilentListener: an instance whose listener is connected but hears
+// nothing (a partition, a stuck process) stops trusting its generation
+// before a writer stops waiting for it, so once the writer returned, the
+// change shows there too.
+func TestSilentListener(t *testing.T) {
+	for v, d := range map[*time.Duration]time.Duration{&ackTimeout: 500 * time.Millisecond, &staleAfter: 100 * time.Millisecond, &pingEvery: 20 * time.Millisecond} {
+		old := *v
+		*v = d
+		t.Cleanup(func() { *v = old })
+	}
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	release := make(chan struct{})
+	heardHook = func(an *announcer) {
+		if an == b.gen {
+			<-release // b's listener is stuck from its first change on
+		}
+	}
+	t.Cleanup(func() {
+		close(release)
+		heardHook = nil
+	})
+	before := mustGen(t, b)
+	if err := a.SetSetting(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if g := mustGen(t, b); g <= before {
+		t.Errorf("through the instance with a stuck listener: generation %d, want past %d", g, before)
 	}
 }
