@@ -79,7 +79,7 @@ var (
 	reconnectWait = time.Second
 	// heardHook, when set, runs as a listener takes up a notification of
 	// a change, before it raises its generation.
-	heardHook func(a *announcer)
+	heardHook atomic.Pointer[func(a *announcer)]
 )
 
 // announcer is a Store's side of the generation.
@@ -230,8 +230,8 @@ func (a *announcer) serve(conn *pgx.Conn) error {
 		}
 		switch n.Channel {
 		case genChannel:
-			if heardHook != nil {
-				heardHook(a)
+			if h := heardHook.Load(); h != nil {
+				(*h)(a)
 			}
 			a.raise(g)
 			a.heard()

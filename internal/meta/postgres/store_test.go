@@ -149,13 +149,14 @@ func TestWriterWaitsForListeners(t *testing.T) {
 	a, b := openAt(t, url), openAt(t, url)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	heardHook = func(an *announcer) {
+	hook := func(an *announcer) {
 		if an == b.gen {
 			once.Do(func() { close(entered) })
 			<-release
 		}
 	}
-	t.Cleanup(func() { heardHook = nil })
+	heardHook.Store(&hook)
+	t.Cleanup(func() { heardHook.Store(nil) })
 	before := mustGen(t, b)
 	done := make(chan struct{})
 	var err error
@@ -195,14 +196,15 @@ func TestSilentListener(t *testing.T) {
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
 	release := make(chan struct{})
-	heardHook = func(an *announcer) {
+	hook := func(an *announcer) {
 		if an == b.gen {
 			<-release // b's listener is stuck from its first change on
 		}
 	}
+	heardHook.Store(&hook)
 	t.Cleanup(func() {
 		close(release)
-		heardHook = nil
+		heardHook.Store(nil)
 	})
 	before := mustGen(t, b)
 	if err := a.SetSetting(t.Context(), "k", "v"); err != nil {
