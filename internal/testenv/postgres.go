@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +97,7 @@ func startPostgres() (string, error) {
 	}
 	slices.SortFunc(bins, func(a, b string) int { return pgVersion(b) - pgVersion(a) })
 	bin := filepath.Dir(bins[0])
+	sweepClusters(bin)
 
 	dir, err := os.MkdirTemp("", "nixbucket-pg-")
 	if err != nil {
@@ -150,7 +152,38 @@ func startPostgres() (string, error) {
 		run("pg_ctl", "-D", data, "-m", "immediate", "stop")
 		os.RemoveAll(dir)
 	}
+	// A test binary killed (go test -timeout panics past TestMain) leaves
+	// its cluster running: the next one stops it (sweepClusters).
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		pgStop()
+		return "", err
+	}
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), nil
+}
+
+// sweepClusters stops and removes the clusters of test binaries that
+// died without stopping them: those whose owner process is gone.
+func sweepClusters(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "nixbucket-pg-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue // starting, or not ours
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			continue // alive (or not ours to judge)
+		}
+		argv := []string{filepath.Join(bin, "pg_ctl"), "-D", filepath.Join(dir, "data"), "-m", "immediate", "stop"}
+		if os.Geteuid() == 0 {
+			argv = append([]string{"runuser", "-u", "postgres", "--"}, argv...)
+		}
+		exec.Command(argv[0], argv[1:]...).Run()
+		os.RemoveAll(dir)
+	}
 }
 
 // pgVersion returns the major version in a path /usr/lib/postgresql/N/….
