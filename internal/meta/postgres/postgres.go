@@ -33,6 +33,10 @@
 // seen by every node by the time the writing call returns, and what
 // happens when the listener connection is lost (Generation then reads
 // the table on every call until it is back).
+//
+// Channels and the listeners' application_name are per database, so a
+// database holds one nixbucket store: two deployments sharing a database
+// in different schemas would hear each other's announcements.
 package postgres
 
 import (
