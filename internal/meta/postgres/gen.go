@@ -40,6 +40,9 @@ import (
 // answer within ackTimeout is logged and given up on. Changes announced
 // are rare (users, keys, policies, settings), so the wait, about one round
 // trip, costs nothing on the paths that matter.
+// Between the commit and that return, nodes may disagree for a moment
+// (one has heard, another not yet): the change has not returned, so no
+// client was told it happened.
 //
 // A listener can also fall silent without its connection failing (a
 // network partition without a reset, a stuck process), and a writer gives

@@ -34,6 +34,10 @@
 // happens when the listener connection is lost (Generation then reads
 // the table on every call until it is back).
 //
+// Object writes are not announced (see meta.Announcer): servers on this
+// store keep no memo of objects or absent keys (backend.SharedObjects),
+// and every read of an object asks the database.
+//
 // Channels and the listeners' application_name are per database, so a
 // database holds one nixbucket store: two deployments sharing a database
 // in different schemas would hear each other's announcements.
