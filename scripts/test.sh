@@ -9,13 +9,23 @@
 # Made for a Debian 12 machine (root, apt reachable, Go at /usr/local/go, the
 # Go module proxy reachable). The install steps are idempotent and silent
 # when everything is already there:
-#   apt: nix-bin s3cmd rclone curl xz-utils zstd sqlite3, and nginx-light wrk for bench/
+#   apt: nix-bin s3cmd rclone curl xz-utils zstd sqlite3 postgresql, and nginx-light wrk for bench/
 #   go:  versitygw v1.8.0 (reference S3 server), into $(go env GOPATH)/bin
 #   checks: python3 with boto3, the aws CLI, a usable single-user Nix store.
 # The peer-program tests skip when a program is missing, except under
 # CI=true, where they fail — so a broken install step cannot go unnoticed;
 # and under CI=true any skip not on scripts/skip-allow.txt fails the run.
 set -euo pipefail
+
+# Commands run when the script exits, whichever way (see cleanup).
+cleanups=()
+cleanup() {
+	local c
+	for c in "${cleanups[@]}"; do
+		eval "$c" || true
+	done
+}
+trap cleanup EXIT
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo=$(pwd)
@@ -41,7 +51,7 @@ for d in "$HOME/.pyenv/shims" "$HOME/.local/bin"; do
 done
 
 # --- apt packages ----------------------------------------------------------
-apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk xz-utils zstd sqlite3)
+apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk xz-utils zstd sqlite3 postgresql)
 missing=()
 for p in "${apt_packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -106,6 +116,37 @@ fi
 # --- the S3 store of the tests on S3 blobs -------------------------------------
 . "$repo/scripts/s3store.sh"
 
+# --- PostgreSQL ------------------------------------------------------------------
+# One throwaway cluster for the whole run, for the PostgreSQL metadata
+# store's tests: initdb as postgres (it refuses root) in a temp dir, on a
+# free port, stopped when the script exits. Tests get an administrator's
+# URL in NIXBUCKET_TEST_POSTGRES and create a database each
+# (internal/testenv.Postgres). A URL already set is used as it is.
+if [ -z "${NIXBUCKET_TEST_POSTGRES:-}" ]; then
+	pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$pgbin" ] || die "no /usr/lib/postgresql/*/bin (apt-get install postgresql)"
+	pgdir=$(mktemp -d /tmp/nixbucket-pg.XXXXXX)
+	pgas=()
+	if [ "$(id -u)" -eq 0 ]; then
+		chown postgres: "$pgdir"
+		pgas=(runuser -u postgres --)
+	fi
+	chmod 755 "$pgdir"
+	pgport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	if ! "${pgas[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres -E UTF8 --locale=C --no-sync >"$pgdir/initdb.log" 2>&1; then
+		cat "$pgdir/initdb.log" >&2
+		die "initdb of the test PostgreSQL cluster failed"
+	fi
+	cleanups+=("${pgas[*]} $pgbin/pg_ctl -D $pgdir/data -m immediate stop >/dev/null 2>&1; rm -rf $pgdir")
+	if ! "${pgas[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w -t 60 \
+		-o "-p $pgport -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500" start >/dev/null; then
+		cat "$pgdir/log" >&2
+		die "starting the test PostgreSQL cluster failed"
+	fi
+	export NIXBUCKET_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pgport/postgres?sslmode=disable"
+	say "PostgreSQL $(basename "$(dirname "$pgbin")") on 127.0.0.1:$pgport ($pgdir)"
+fi
+
 # --- vet and test --------------------------------------------------------------
 # Packages named among the arguments are vetted and tested; with none, all.
 pkgs=()
@@ -145,7 +186,7 @@ fi
 if [ -n "$fuzztime" ]; then
 	targets=$(go test -list '^Fuzz' "${pkgs[@]}" | awk '/^Fuzz/ { names = names " " $1 } /^ok / { if (names != "") print $2 names; names = "" }')
 	fuzzlog=$(mktemp)
-	trap 'rm -f "$fuzzlog"' EXIT
+	cleanups+=('rm -f "$fuzzlog"')
 	# fuzz_once PKG NAME fuzzes one target. A failing input the fuzzer
 	# found (saved under testdata/fuzz/NAME) fails the run at once; a
 	# failure without one (the engine's, e.g. a worker lost on a loaded

@@ -28,7 +28,11 @@ type admin struct {
 }
 
 func openAdmin(data string) (*admin, error) {
-	store, err := backend.OpenExisting(data)
+	store, err := backend.OpenExisting(data, metaURL)
+	if errors.Is(err, fs.ErrNotExist) && metaURL != "" {
+		m := backend.Redact(metaURL)
+		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --meta %s` once): %w", m, m, err)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass --data): %w", data, data, err)
 	}
@@ -46,8 +50,13 @@ func openAdmin(data string) (*admin, error) {
 
 func (a *admin) Close() error { return a.store.Close() }
 
-// dataFlag adds the --data flag every command takes.
+// metaURL is the --meta flag dataFlag adds: the metadata store's URL,
+// empty for the data directory's. openAdmin opens it.
+var metaURL string
+
+// dataFlag adds the --data flag every command takes, and --meta beside it.
 func dataFlag(fs *flag.FlagSet) *string {
+	fs.StringVar(&metaURL, "meta", os.Getenv("NIXBUCKET_META"), "metadata store URL, postgres://USER@HOST:PORT/DB; empty: the data directory's (env NIXBUCKET_META)")
 	return fs.String("data", envOr("NIXBUCKET_DATA", "./nixbucket-data"), "data directory (env NIXBUCKET_DATA)")
 }
 

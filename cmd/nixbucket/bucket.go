@@ -27,7 +27,8 @@ const bucketUsage = `usage:
   nixbucket bucket key remove BUCKET NAME
   nixbucket bucket public-key BUCKET               the keys in trusted-public-keys form
 ` + bucketAdminUsage + `
-All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data).`
+All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data), or --meta URL
+(env NIXBUCKET_META) for a PostgreSQL store.`
 
 func bucketCmd(args []string) error {
 	if len(args) < 1 || len(args) < 2 && args[0] != "list" {

@@ -37,7 +37,7 @@ func via(fn func([]string) error, words ...string) func([]string) error {
 	return func(args []string) error { return fn(append(append([]string(nil), words...), args...)) }
 }
 
-const dataNote = "All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data) and work\nwhile the server runs."
+const dataNote = "All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data), or --meta URL\n(env NIXBUCKET_META) for a PostgreSQL store, and work while the server runs."
 
 // root is the command tree; it is built in init because help refers to it.
 var root *command

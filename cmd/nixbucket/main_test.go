@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and nixbucket.toml.example")
@@ -33,6 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testenv.StopPostgres()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

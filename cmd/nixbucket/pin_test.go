@@ -16,7 +16,7 @@ import (
 // the data directory, as pushes would, and returns their store paths.
 func indexPaths(t *testing.T, data, bucket string, n int) []string {
 	t.Helper()
-	store, err := backend.OpenExisting(data)
+	store, err := backend.OpenExisting(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}

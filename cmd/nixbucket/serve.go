@@ -23,6 +23,7 @@ func serve(args []string) error {
 	data := fs.String("data", "./nixbucket-data", "data directory")
 	redirectReads := fs.Bool("redirect-reads", false, "answer GETs of NARs with a 307 to a presigned URL of the --blobs S3 store (clients must reach the store)")
 	blobs := fs.String("blobs", "", "keep blobs in an S3 store: s3://BUCKET/PREFIX?endpoint=…&region=…&profile=… (the bucket must exist; AWS default credential chain); default: the data directory")
+	metaURL := fs.String("meta", "", "metadata store: postgres://USER@HOST:PORT/DB?… for PostgreSQL shared by several servers; empty: SQLite in the data directory")
 	region := fs.String("region", "us-east-1", "region reported to clients")
 	domain := fs.String("domain", "", "enable virtual-host addressing BUCKET.DOMAIN")
 	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
@@ -70,7 +71,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer ln.Close()
-	srv, err := server.Open(ctx, server.Options{Data: *data, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval})
+	srv, err := server.Open(ctx, server.Options{Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval})
 	if err != nil {
 		return err
 	}

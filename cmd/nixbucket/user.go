@@ -20,8 +20,8 @@ const userUsage = `usage:
   nixbucket user key disable KEY_ID
   nixbucket user key enable KEY_ID
   nixbucket user key delete KEY_ID
-All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data) and work
-while the server runs.`
+All take --data DIR (env NIXBUCKET_DATA, default ./nixbucket-data), or --meta URL
+(env NIXBUCKET_META) for a PostgreSQL store, and work while the server runs.`
 
 func userCmd(args []string) error {
 	if len(args) == 0 {

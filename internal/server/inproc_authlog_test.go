@@ -169,7 +169,7 @@ func TestAuthFailureLog(t *testing.T) {
 	}
 	// Revoked as `nixbucket token revoke` does: from another process's
 	// handle on the store.
-	store, err := backend.OpenExisting(l.data)
+	store, err := backend.OpenExisting(l.data, "")
 	if err != nil {
 		t.Fatal(err)
 	}

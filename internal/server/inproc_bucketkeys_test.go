@@ -52,7 +52,7 @@ func served(e *env, bucket, hash string) *narinfo.NarInfo {
 // while the server runs.
 func publicKeys(t *testing.T, data, bucket string) []signature.PublicKey {
 	t.Helper()
-	store, err := backend.OpenExisting(data)
+	store, err := backend.OpenExisting(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestUnsignedBucketWarning(t *testing.T) {
 	if strings.Contains(first.String(), "no signing key") {
 		t.Errorf("a first start warns of unsigned buckets:\n%s", first.String())
 	}
-	store, err := backend.OpenExisting(data)
+	store, err := backend.OpenExisting(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestResignWhileServing(t *testing.T) {
 	old := publicKeys(t, e.data, b)[0]
 
 	// The other process: the CLI's store, blobs and object core.
-	store, err := backend.OpenExisting(e.data)
+	store, err := backend.OpenExisting(e.data, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,7 @@ type envConfig struct {
 	blobs  string // blob store URL; "" for the data directory
 	// redirect: --redirect-reads
 	redirect bool
+	meta     string // metadata store URL; empty: the data directory's
 }
 
 type envOption func(*envConfig)
@@ -101,7 +102,7 @@ func (e *env) open() {
 	t := e.t
 	t.Helper()
 	srv, err := server.Open(context.Background(), server.Options{
-		Data: e.data, Blobs: e.cfg.blobs, RedirectReads: e.cfg.redirect, Region: e.cfg.region, Domain: e.cfg.domain, StrictRegion: e.cfg.strict,
+		Data: e.data, Meta: e.cfg.meta, Blobs: e.cfg.blobs, RedirectReads: e.cfg.redirect, Region: e.cfg.region, Domain: e.cfg.domain, StrictRegion: e.cfg.strict,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 // Options configure a Server. Only Data is required.
 type Options struct {
 	Data         string // data directory: blobs/ and meta.db live here
+	Meta         string // metadata store URL (postgres://…); empty: meta.db in Data
 	Region       string // default us-east-1
 	Domain       string // enables virtual-host addressing BUCKET.Domain
 	StrictRegion bool

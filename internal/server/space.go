@@ -28,9 +28,9 @@ func openStores(ctx context.Context, opts Options, log *slog.Logger) (*diskspace
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("opening blob store: %w", err)
 	}
-	store, err := backend.Open(opts.Data)
+	store, err := backend.Open(opts.Data, opts.Meta)
 	if err != nil && space.Release() {
-		store, err = backend.Open(opts.Data)
+		store, err = backend.Open(opts.Data, opts.Meta)
 	}
 	if err != nil {
 		blobs.Close()

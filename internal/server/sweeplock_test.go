@@ -67,7 +67,7 @@ func TestSweepWaitsForAdminWrites(t *testing.T) {
 	}
 
 	// The command commits its metadata and ends.
-	store, err := backend.OpenExisting(data)
+	store, err := backend.OpenExisting(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}

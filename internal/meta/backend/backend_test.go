@@ -14,10 +14,10 @@ import (
 // Open, required by OpenExisting, and not shared with other servers.
 func TestDataDir(t *testing.T) {
 	data := t.TempDir()
-	if _, err := OpenExisting(data); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := OpenExisting(data, ""); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("OpenExisting of an empty directory: %v, want fs.ErrNotExist", err)
 	}
-	s, err := Open(data)
+	s, err := Open(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestDataDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "meta.db")); err != nil {
 		t.Fatal(err)
 	}
-	s, err = OpenExisting(data)
+	s, err = OpenExisting(data, "")
 	if err != nil {
 		t.Fatal(err)
 	}

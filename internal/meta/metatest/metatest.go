@@ -110,6 +110,10 @@ func Run(t *testing.T, open Open) {
 		{"NULKeys", testNULKeys},
 		{"LifecycleRulesShared", testLifecycleRulesShared},
 		{"PinsShared", testPinsShared},
+		{"RaceCreateIfAbsentShared", testRaceCreateIfAbsentShared},
+		{"RaceIfMatchShared", testRaceIfMatchShared},
+		{"RaceCompleteUploadShared", testRaceCompleteUploadShared},
+		{"RaceSharedBlobShared", testRaceSharedBlobShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {

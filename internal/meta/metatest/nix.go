@@ -297,7 +297,7 @@ func testTouchNarinfos(t *testing.T, s meta.Store) {
 	other := newNarinfo(nixHash(0), 9)
 	mustPut(t, s, narinfoObject("c", other.Hash, &other))
 
-	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("UTC-5", -5*3600))
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.FixedZone("UTC-5", -5*3600))
 	var hashes []string
 	for i := 0; i < n; i += 2 {
 		hashes = append(hashes, recs[i].Hash)

@@ -94,7 +94,7 @@ func testObjects(t *testing.T, s meta.Store) {
 	// A multipart-style object with no SHA-256, no headers and two segments.
 	a, b := newBlob(5<<20), newBlob(7)
 	v2 := meta.Object{Bucket: "b", Key: "k", Size: a.Size + b.Size, ETag: "abc-2",
-		Modified: when.Add(1), PartsCount: 2, Segments: []meta.Segment{a, b}}
+		Modified: when.Add(1000), PartsCount: 2, Segments: []meta.Segment{a, b}}
 	checkGarbage(t, "overwrite", mustPut(t, s, v2), v1.Segments...)
 	checkObject(t, mustObject(t, s, "b", "k"), v2, true)
 

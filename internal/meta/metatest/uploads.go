@@ -38,7 +38,7 @@ func newPart(n int) meta.Part {
 		Number:   n,
 		Size:     seg.Size,
 		ETag:     fmt.Sprintf("%032x", n),
-		Modified: when.Add(time.Duration(n)),
+		Modified: when.Add(time.Duration(n) * time.Microsecond), // stores keep microseconds
 		Checksum: fmt.Sprintf("crc-%d", n),
 		Segment:  seg,
 	}

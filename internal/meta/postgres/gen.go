@@ -1,0 +1,351 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The generation across nodes.
+//
+// The counter lives in the table generation. An announced change advances
+// it in its own transaction (advance), and a trigger sends NOTIFY on the
+// channel nixbucket_generation with the new value, which PostgreSQL
+// delivers to every listener when the transaction commits, never before.
+//
+// Each Store keeps one listener connection (application_name
+// nixbucket-listen) that LISTENs on the channel, and keeps the highest
+// value heard in memory (local). While the listener is connected,
+// Generation returns local: no round trip, which keeps the cached read
+// path (access keys, policies, nix-cache-info) as fast as on SQLite.
+//
+// Delivery of a notification is asynchronous, so "a change made on any
+// node takes effect on every node by the next request" needs one more
+// step: each listener, having raised local to a value, acknowledges it
+// with a NOTIFY on nixbucket_generation_ack, and the writer, after its
+// commit, waits until every live listener of the database (the backends
+// named nixbucket-listen in pg_stat_activity) acknowledged its value,
+// before the writing call returns. A listener that disconnected meanwhile
+// drops out of pg_stat_activity and is not waited for; one that does not
+// answer within ackTimeout is logged and given up on. Changes announced
+// are rare (users, keys, policies, settings), so the wait, about one round
+// trip, costs nothing on the paths that matter.
+// Between the commit and that return, nodes may disagree for a moment
+// (one has heard, another not yet): the change has not returned, so no
+// client was told it happened.
+//
+// A listener can also fall silent without its connection failing (a
+// network partition without a reset, a stuck process), and a writer gives
+// up waiting for it after ackTimeout. So each Store also sends itself a
+// NOTIFY on a channel of its own every pingEvery, through the pool, and
+// trusts local only while its listener heard something (a change or its
+// own ping) within staleAfter, well under ackTimeout: by the time a writer
+// stops waiting for a silent listener, that listener's Store has stopped
+// trusting what it holds.
+//
+// When the listener connection is lost, the Store does not know what it
+// missed: until it is back, Generation reads the table on every call
+// (slower, but never stale). On reconnecting it LISTENs first, then reads
+// the table and raises local to it, so that no change falls between the
+// two, and only then trusts local again. It acknowledges the value read,
+// so writers waiting on the new connection need not time out. Caches
+// tagged with a value older than the table's reload; raising local to an
+// arbitrary value instead would do the same, but break the comparison of
+// values read through different instances that the contract promises.
+//
+// The values are the table's, so values read through different instances
+// compare; local only ever rises (raise), so a reader never sees it go
+// back.
+
+const (
+	genChannel = "nixbucket_generation"
+	ackChannel = "nixbucket_generation_ack"
+	listenApp  = "nixbucket-listen"
+)
+
+// Variables for tests. staleAfter plus pingEvery must stay well under
+// ackTimeout (see above).
+var (
+	ackTimeout    = 5 * time.Second
+	staleAfter    = 2 * time.Second
+	pingEvery     = 500 * time.Millisecond
+	reconnectWait = time.Second
+	// heardHook, when set, runs as a listener takes up a notification of
+	// a change, before it raises its generation.
+	heardHook atomic.Pointer[func(a *announcer)]
+)
+
+// announcer is a Store's side of the generation.
+type announcer struct {
+	pool *pgxpool.Pool
+	cfg  *pgx.ConnConfig // the listener's
+
+	local atomic.Uint64 // the highest generation known
+	live  atomic.Bool   // the listener is connected and local is current
+
+	ping    string       // this announcer's own channel
+	base    time.Time    // what heardAt counts from, on the monotonic clock
+	heardAt atomic.Int64 // when the listener last heard anything, since base
+
+	mu      sync.Mutex
+	acks    map[uint32]uint64 // by listener backend PID, the highest value acknowledged
+	changed chan struct{}     // closed, and replaced, when acks changes
+
+	ctx    context.Context // ends at stop
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the listener and the pinger have stopped
+}
+
+func newAnnouncer(pool *pgxpool.Pool, cfg *pgx.ConnConfig) *announcer {
+	lc := cfg.Copy()
+	lc.RuntimeParams["application_name"] = listenApp
+	ctx, cancel := context.WithCancel(context.Background())
+	return &announcer{pool: pool, cfg: lc, acks: make(map[uint32]uint64), changed: make(chan struct{}),
+		// Lower case: LISTEN folds the unquoted name, pg_notify does not.
+		ping: "nixbucket_ping_" + strings.ToLower(rand.Text()), base: time.Now(),
+		ctx: ctx, cancel: cancel, done: make(chan struct{})}
+}
+
+// start connects the listener, so that a Store that opened is live, and
+// keeps it connected until stop.
+func (a *announcer) start(ctx context.Context) error {
+	conn, err := a.connect(ctx)
+	if err != nil {
+		a.cancel()
+		close(a.done)
+		return fmt.Errorf("listen for changes: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { a.loop(conn) })
+	wg.Go(a.pinger)
+	go func() {
+		wg.Wait()
+		close(a.done)
+	}()
+	return nil
+}
+
+// pinger sends the announcer's own channel a notification every pingEvery,
+// so that a listener that hears nothing else still shows it hears.
+func (a *announcer) pinger() {
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(a.ctx, staleAfter)
+		a.pool.Exec(ctx, `SELECT pg_notify($1, '')`, a.ping) // a failure shows as silence
+		cancel()
+	}
+}
+
+// heard records that the listener heard from the server.
+func (a *announcer) heard() {
+	a.heardAt.Store(int64(time.Since(a.base)))
+}
+
+// current reports whether local can be trusted: the listener is connected
+// and heard from the server within staleAfter.
+func (a *announcer) current() bool {
+	return a.live.Load() && time.Since(a.base)-time.Duration(a.heardAt.Load()) < staleAfter
+}
+
+func (a *announcer) stop() {
+	a.cancel()
+	<-a.done
+}
+
+// loop serves the listener connection, and reconnects when it is lost.
+func (a *announcer) loop(conn *pgx.Conn) {
+	for {
+		err := a.serve(conn)
+		a.live.Store(false)
+		conn.Close(context.Background())
+		if a.ctx.Err() != nil {
+			return
+		}
+		slog.Warn("metadata: change listener lost; reading the generation per request until it is back", "err", err)
+		for {
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-time.After(reconnectWait):
+			}
+			if conn, err = a.connect(a.ctx); err == nil {
+				slog.Info("metadata: change listener back")
+				break
+			}
+		}
+	}
+}
+
+// connect opens a listener connection, LISTENs, then catches up with the
+// table, and marks the announcer live.
+func (a *announcer) connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, a.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var g int64
+	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel+`; LISTEN `+a.ping); err == nil {
+		err = conn.QueryRow(ctx, `SELECT gen FROM generation`).Scan(&g)
+	}
+	if err == nil {
+		_, err = conn.Exec(ctx, `SELECT pg_notify($1, $2)`, ackChannel, strconv.FormatInt(g, 10))
+	}
+	if err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	a.raise(uint64(g))
+	a.heard()
+	a.live.Store(true)
+	return conn, nil
+}
+
+// serve handles notifications until the connection fails or stop.
+func (a *announcer) serve(conn *pgx.Conn) error {
+	for {
+		n, err := conn.WaitForNotification(a.ctx)
+		if err != nil {
+			return err
+		}
+		if n.Channel == a.ping {
+			a.heard()
+			continue
+		}
+		g, err := strconv.ParseUint(n.Payload, 10, 64)
+		if err != nil {
+			return fmt.Errorf("notification on %s: %w", n.Channel, err)
+		}
+		switch n.Channel {
+		case genChannel:
+			if h := heardHook.Load(); h != nil {
+				(*h)(a)
+			}
+			a.raise(g)
+			a.heard()
+			if _, err := conn.Exec(a.ctx, `SELECT pg_notify($1, $2)`, ackChannel, n.Payload); err != nil {
+				return err
+			}
+		case ackChannel:
+			a.mu.Lock()
+			if g > a.acks[n.PID] {
+				a.acks[n.PID] = g
+				close(a.changed)
+				a.changed = make(chan struct{})
+			}
+			a.mu.Unlock()
+		}
+	}
+}
+
+// raise makes local at least g and returns it.
+func (a *announcer) raise(g uint64) uint64 {
+	for {
+		cur := a.local.Load()
+		if cur >= g {
+			return cur
+		}
+		if a.local.CompareAndSwap(cur, g) {
+			return g
+		}
+	}
+}
+
+// generation is Store.Generation.
+func (a *announcer) generation(ctx context.Context) (uint64, error) {
+	if a.current() {
+		return a.local.Load(), nil
+	}
+	var g int64
+	if err := a.pool.QueryRow(ctx, `SELECT gen FROM generation`).Scan(&g); err != nil {
+		return 0, fmt.Errorf("read generation: %w", err)
+	}
+	return a.raise(uint64(g)), nil
+}
+
+// advance moves the generation on, in tx, and returns the new value; the
+// trigger notifies the listeners at commit.
+func advance(ctx context.Context, tx pgx.Tx) (uint64, error) {
+	var g int64
+	if err := tx.QueryRow(ctx, `UPDATE generation SET gen = gen + 1 RETURNING gen`).Scan(&g); err != nil {
+		return 0, fmt.Errorf("advance generation: %w", err)
+	}
+	return uint64(g), nil
+}
+
+// announced is called after a change that advanced the generation to g
+// committed: it waits until every live listener acknowledged g.
+func (a *announcer) announced(ctx context.Context, g uint64) {
+	a.raise(g)
+	if !a.current() {
+		// The acknowledgements would not reach us; the others hear the
+		// change from their own listeners, a moment later.
+		return
+	}
+	deadline := time.Now().Add(ackTimeout)
+	var pids []uint32
+	recheck := time.Now()
+	for {
+		if !time.Now().Before(recheck) {
+			var err error
+			if pids, err = a.listeners(ctx); err != nil {
+				if !errors.Is(err, context.Canceled) {
+					slog.Warn("metadata: list change listeners", "err", err)
+				}
+				return
+			}
+			recheck = time.Now().Add(100 * time.Millisecond)
+		}
+		a.mu.Lock()
+		var pending []uint32
+		for _, pid := range pids {
+			if a.acks[pid] < g {
+				pending = append(pending, pid)
+			}
+		}
+		changed := a.changed
+		a.mu.Unlock()
+		if len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			slog.Warn("metadata: change listeners did not acknowledge a change", "generation", g, "backends", pending)
+			return
+		}
+		select {
+		case <-changed:
+		case <-time.After(time.Until(recheck)):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// listeners returns the backend PIDs of the database's listeners.
+func (a *announcer) listeners(ctx context.Context) ([]uint32, error) {
+	rows, err := a.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, listenApp)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint32, error) {
+		var pid int32
+		err := r.Scan(&pid)
+		return uint32(pid), err
+	})
+}

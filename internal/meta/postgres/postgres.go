@@ -1,0 +1,283 @@
+// Package postgres is the scale-out metadata store: meta.Store on a
+// PostgreSQL database, through pgx v5 (pgxpool), for several nixbucket
+// servers sharing one store.
+//
+// # Transactions
+//
+// Every write method is one SERIALIZABLE transaction, retried from the
+// start when PostgreSQL reports a serialization failure, a deadlock or a
+// unique violation (another node's transaction created the same row
+// first; the retry sees it). Where the SQLite store relies on its single
+// writer, this relies on serializable isolation: two nodes racing
+// If-None-Match puts of one key, completing one upload, or changing one
+// blob's reference count cannot both commit what they read, so exactly one
+// wins and the other retries against the winner's result (and its Check
+// then fails, or it finds the upload gone). A Check may therefore run
+// more than once; it only inspects the current object. Reads are single
+// statements where possible, READ COMMITTED, each one consistent.
+//
+// # Schema
+//
+// Migrations are embedded .sql files (migrations/NNNN_description.sql),
+// recorded in schema_migrations, and applied at Open under a session
+// advisory lock (pg_advisory_lock), so servers starting at once apply
+// them once, one after the other.
+//
+// # Change announcements
+//
+// The generation (meta.Announcer) is a counter in the table generation,
+// advanced in the transaction of every announced change, which also sends
+// NOTIFY with the new value. Each Store keeps one listener connection
+// (LISTEN) and keeps the highest value it heard in memory, so Generation
+// costs no round trip. See gen.go for how a change made on one node is
+// seen by every node by the time the writing call returns, and what
+// happens when the listener connection is lost (Generation then reads
+// the table on every call until it is back).
+//
+// Object writes are not announced (see meta.Announcer): servers on this
+// store keep no memo of objects or absent keys (backend.SharedObjects),
+// and every read of an object asks the database.
+//
+// Channels and the listeners' application_name are per database, so a
+// database holds one nixbucket store: two deployments sharing a database
+// in different schemas would hear each other's announcements.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	neturl "net/url"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// Store is a meta.Store on one PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+	gen  *announcer
+
+	closeOnce sync.Once
+}
+
+var _ meta.Store = (*Store)(nil)
+
+// appName is the application_name of the store's pooled connections.
+const appName = "nixbucket"
+
+// Open connects to the database named by url (postgres://… or
+// postgresql://…, any libpq connection string pgx accepts), brings its
+// schema up to date, and starts listening for change announcements.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata: parse PostgreSQL URL: %w", err)
+	}
+	where := Redact(url)
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = appName
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata %s: %w", where, err)
+	}
+	if err := checkServer(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open metadata %s: %w", where, err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open metadata %s: %w", where, err)
+	}
+	s := &Store{pool: pool}
+	s.gen = newAnnouncer(pool, cfg.ConnConfig)
+	if err := s.gen.start(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open metadata %s: %w", where, err)
+	}
+	return s, nil
+}
+
+// checkServer refuses a database whose text cannot hold every S3 key.
+func checkServer(ctx context.Context, pool *pgxpool.Pool) error {
+	var enc string
+	if err := pool.QueryRow(ctx, `SHOW server_encoding`).Scan(&enc); err != nil {
+		return fmt.Errorf("read server_encoding: %w", err)
+	}
+	if enc != "UTF8" {
+		return fmt.Errorf("database encoding is %s, want UTF8 (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)", enc)
+	}
+	return nil
+}
+
+// Close stops the listener and closes every connection.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.gen.stop()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// maxAttempts bounds the runs of one write transaction.
+const maxAttempts = 100
+
+// retryable reports whether a transaction failed only because another
+// committed a conflicting change first: running it again may succeed.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40001", // serialization_failure
+		"40P01", // deadlock_detected
+		"23505": // unique_violation: a concurrent insert won
+		return true
+	}
+	return false
+}
+
+var serializable = pgx.TxOptions{IsoLevel: pgx.Serializable}
+
+// write runs fn in a serializable transaction, retried while it conflicts
+// with others; fn's own errors are returned unchanged. fn must set its
+// results afresh on every run.
+func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	_, err := s.run(ctx, false, fn)
+	return err
+}
+
+// writeAnnounced is write for a change the generation announces (see
+// meta.Announcer): the transaction advances the generation and notifies
+// every listener, and the call returns once every live instance heard it.
+func (s *Store) writeAnnounced(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	g, err := s.run(ctx, true, fn)
+	if err != nil {
+		return err
+	}
+	s.gen.announced(ctx, g)
+	return nil
+}
+
+func (s *Store) run(ctx context.Context, announce bool, fn func(tx pgx.Tx) error) (uint64, error) {
+	for attempt := 1; ; attempt++ {
+		var g uint64
+		err := pgx.BeginTxFunc(ctx, s.pool, serializable, func(tx pgx.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if announce {
+				var err error
+				if g, err = advance(ctx, tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil || !retryable(err) || attempt == maxAttempts {
+			return g, err
+		}
+		// Back off a little, at random, so that racers do not meet again.
+		d := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return 0, err
+		}
+	}
+}
+
+// querier is what reads need: the pool or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// exists runs a SELECT EXISTS query.
+func exists(ctx context.Context, q querier, sql string, args ...any) (bool, error) {
+	var ok bool
+	if err := q.QueryRow(ctx, sql, args...).Scan(&ok); err != nil {
+		return false, err
+	}
+	return ok, nil
+}
+
+// micros converts t for storage, in Unix microseconds. The zero time is
+// stored as 0 (and so the Unix epoch itself reads back as the zero time).
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros converts a stored time back to a UTC time.Time.
+func fromMicros(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+// policyValue binds a policy document: NULL for none (nil or empty).
+func policyValue(p []byte) any {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// rootUser is the server's administrator: it has access keys but no users
+// row, and so no tokens and no policy.
+const rootUser = "root"
+
+// OpenExisting is Open for a database nixbucket has used before (the
+// admin commands): an error wrapping fs.ErrNotExist for one without the
+// store's schema, which it leaves untouched.
+func OpenExisting(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata: parse PostgreSQL URL: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata %s: %w", Redact(url), err)
+	}
+	var found bool
+	err = conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&found)
+	conn.Close(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("open metadata %s: %w", Redact(url), err)
+	}
+	if !found {
+		return nil, fmt.Errorf("metadata store %s: no nixbucket schema: %w", Redact(url), fs.ErrNotExist)
+	}
+	return Open(ctx, url)
+}
+
+// Redact returns a PostgreSQL URL without its password, for messages.
+func Redact(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "(unparsable PostgreSQL URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = neturl.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

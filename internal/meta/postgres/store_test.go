@@ -1,0 +1,216 @@
+package postgres
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
+)
+
+// TestConcurrentOpen: servers starting at once on a fresh database each
+// open it; the migrations run once, under the advisory lock.
+func TestConcurrentOpen(t *testing.T) {
+	url := testenv.Postgres(t)
+	const n = 4
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = Open(t.Context(), url) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open %d: %v", i, err)
+			continue
+		}
+		defer stores[i].Close()
+	}
+	if t.Failed() {
+		return
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows, version int
+	if err := stores[0].pool.QueryRow(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&rows, &version); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(ms) || version != len(ms) {
+		t.Errorf("schema_migrations: %d rows up to version %d, want %d", rows, version, len(ms))
+	}
+}
+
+// TestNewerSchemaRefused: a database migrated by a newer program is not
+// opened.
+func TestNewerSchemaRefused(t *testing.T) {
+	url := testenv.Postgres(t)
+	s := openAt(t, url)
+	if _, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	if s2, err := Open(t.Context(), url); err == nil {
+		s2.Close()
+		t.Fatal("Open of a newer schema succeeded")
+	}
+}
+
+// killListeners ends every change listener's connection to the store's
+// database, and waits until each of stores noticed.
+func killListeners(t *testing.T, stores ...*Store) {
+	t.Helper()
+	if _, err := stores[0].pool.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, listenApp); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stores {
+		for s.gen.live.Load() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// setReconnectWait sets reconnectWait for the test.
+func setReconnectWait(t *testing.T, d time.Duration) {
+	old := reconnectWait
+	reconnectWait = d
+	t.Cleanup(func() { reconnectWait = old })
+}
+
+// TestListenerLost: while an instance's listener is down, it reads the
+// generation from the table, so a change made elsewhere still shows at
+// once.
+func TestListenerLost(t *testing.T) {
+	setReconnectWait(t, time.Hour) // stay down for the test
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	killListeners(t, a, b)
+	for i, w := range []*Store{a, b, a} {
+		before := max(mustGen(t, a), mustGen(t, b))
+		if err := w.SetSetting(t.Context(), "k", string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []*Store{a, b} {
+			if g := mustGen(t, r); g <= before {
+				t.Errorf("change %d: generation %d, want past %d", i, g, before)
+			}
+		}
+	}
+}
+
+// TestListenerReconnects: an instance whose listener was lost catches up
+// on reconnecting, changes made meanwhile included, and then hears
+// changes again without reading the table.
+func TestListenerReconnects(t *testing.T) {
+	setReconnectWait(t, 10*time.Millisecond)
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	killListeners(t, b)
+	for !a.gen.live.Load() { // killListeners ended a's listener too
+		time.Sleep(time.Millisecond)
+	}
+	if err := a.SetSetting(t.Context(), "k", "during"); err != nil {
+		t.Fatal(err)
+	}
+	var g int64
+	if err := a.pool.QueryRow(t.Context(), `SELECT gen FROM generation`).Scan(&g); err != nil {
+		t.Fatal(err)
+	}
+	for !b.gen.live.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	if got := b.gen.local.Load(); got < uint64(g) {
+		t.Errorf("after reconnecting, local generation %d, want %d", got, g)
+	}
+	before := mustGen(t, b)
+	if err := a.SetSetting(t.Context(), "k", "after"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.gen.local.Load(); got <= before {
+		t.Errorf("a change after reconnecting: local generation %d, want past %d", got, before)
+	}
+}
+
+func mustGen(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	g, err := s.Generation(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestWriterWaitsForListeners: an announced change returns only once
+// every other instance heard of it, so that their next request sees it.
+func TestWriterWaitsForListeners(t *testing.T) {
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func(an *announcer) {
+		if an == b.gen {
+			once.Do(func() { close(entered) })
+			<-release
+		}
+	}
+	heardHook.Store(&hook)
+	t.Cleanup(func() { heardHook.Store(nil) })
+	before := mustGen(t, b)
+	done := make(chan struct{})
+	var err error
+	go func() {
+		err = a.SetSetting(t.Context(), "k", "v")
+		close(done)
+	}()
+	<-entered // b's listener holds the notification, so a has committed
+	// Time for a writer that does not wait to return (a correct one
+	// cannot, whatever the time: b has not acknowledged).
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-done:
+		t.Error("SetSetting returned before the other instance heard of the change")
+	default:
+	}
+	close(release)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := b.gen.local.Load(); g <= before {
+		t.Errorf("after the change returned, the other instance holds generation %d, want past %d", g, before)
+	}
+}
+
+// TestSilentListener: an instance whose listener is connected but hears
+// nothing (a partition, a stuck process) stops trusting its generation
+// before a writer stops waiting for it, so once the writer returned, the
+// change shows there too.
+func TestSilentListener(t *testing.T) {
+	for v, d := range map[*time.Duration]time.Duration{&ackTimeout: 500 * time.Millisecond, &staleAfter: 100 * time.Millisecond, &pingEvery: 20 * time.Millisecond} {
+		old := *v
+		*v = d
+		t.Cleanup(func() { *v = old })
+	}
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	release := make(chan struct{})
+	hook := func(an *announcer) {
+		if an == b.gen {
+			<-release // b's listener is stuck from its first change on
+		}
+	}
+	heardHook.Store(&hook)
+	t.Cleanup(func() {
+		close(release)
+		heardHook.Store(nil)
+	})
+	before := mustGen(t, b)
+	if err := a.SetSetting(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if g := mustGen(t, b); g <= before {
+		t.Errorf("through the instance with a stuck listener: generation %d, want past %d", g, before)
+	}
+}
