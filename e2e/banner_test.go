@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var updateGolden = flag.Bool("update-info", false, "rewrite testdata/info.golden from this run's nixbucket info")
@@ -27,6 +28,14 @@ func bannerStart(t *testing.T, dir, listen string, port int) *Server {
 		t.Fatalf("serve --listen %s: %v\nstderr:\n%s", listen, err, tail(s.stderr.String(), 8000))
 	}
 	t.Cleanup(s.stop)
+	// The server answers before its stderr has all reached us through the
+	// pipe: wait for the line it logs after the banner.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.stderr.String(), "nixbucket serving"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --listen %s logged no \"nixbucket serving\" line:\n%s", listen, tail(s.stderr.String(), 8000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := s.readCredentials(); err != nil {
 		t.Fatal(err)
 	}
