@@ -156,6 +156,7 @@ type Check func(current *Object) error
 type Store interface {
 	IAM
 	Nix
+	Lifecycle
 	Announcer
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists

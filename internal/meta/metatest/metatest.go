@@ -85,6 +85,8 @@ func Run(t *testing.T, open Open) {
 		{"SigningKeys", testSigningKeys},
 		{"NixBucketCleanup", testNixBucketCleanup},
 		{"NixGeneration", testNixGeneration},
+		{"Retention", testRetention},
+		{"ScanNarinfos", testScanNarinfos},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

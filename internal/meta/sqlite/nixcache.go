@@ -134,11 +134,11 @@ func (s *Store) RemoveSigningKey(ctx context.Context, bucket, name string) error
 	})
 }
 
-// deleteBucketNix removes the bucket's narinfo records, cache settings and
-// signing keys, for DeleteBucket. (An empty bucket has no records; the
+// deleteBucketNix removes the bucket's narinfo records, cache settings,
+// signing keys and retention, for DeleteBucket. (An empty bucket has no records; the
 // delete keeps the foreign key satisfied should one be left.)
 func (t *txn) deleteBucketNix(bucket string) error {
-	for _, q := range []string{qDeleteBucketNarinfos, qDeleteCacheSettings, qDeleteBucketSigKeys} {
+	for _, q := range []string{qDeleteBucketNarinfos, qDeleteCacheSettings, qDeleteBucketSigKeys, qDeleteRetention} {
 		if _, err := t.exec(q, bucket); err != nil {
 			return fmt.Errorf("delete bucket %q: %w", bucket, err)
 		}
