@@ -20,7 +20,8 @@ type policy struct {
 }
 
 // plan marks the kept paths: the closure of the roots, where roots are the
-// pinned paths, the paths younger than the grace period, and the paths
+// pinned paths, the paths pushed or read within the grace period (a push
+// in flight asks for the paths it will refer to), and the paths
 // pushed or fetched within keep-days (every path when keep-days is unset);
 // then, while the bucket would stay over max-size, it evicts the least
 // recently used root that no kept path references, with the paths kept
@@ -33,7 +34,7 @@ func (g *graph) plan(p policy) int64 {
 			continue
 		}
 		switch {
-		case g.created[id] > graceCut:
+		case g.lastUse[id] > graceCut: // pushed, or asked for by a push, just now
 			g.flags[id] |= fRoot
 		case p.ret.KeepDays > 0:
 			if g.lastUse[id] > keepCut {
