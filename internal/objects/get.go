@@ -67,7 +67,15 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	if s.NoMemo {
 		return s.Meta.Object(ctx, bucket, key)
 	}
-	e, t, ok := s.memo.get(bucket, key)
+	gen := uint64(memoGen)
+	if s.Changes != nil {
+		g, err := s.Changes.Generation(ctx)
+		if err != nil {
+			return s.Meta.Object(ctx, bucket, key)
+		}
+		gen = g
+	}
+	e, t, ok := s.memo.get(gen, bucket, key)
 	if ok {
 		if e.missing {
 			return meta.Object{}, &noSuchKey{bucket, key}

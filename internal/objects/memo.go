@@ -37,8 +37,9 @@ const (
 	memoEntryCost = 256 // bookkeeping per entry, roughly
 )
 
-// memoGen is the generation of every memo entry: only forget and
-// forgetAll make entries stale.
+// memoGen is the generation of every memo entry when Service.Changes is
+// unset: only forget and forgetAll make entries stale. With it set, a
+// change announced by another process (nixbucket gc) does too.
 const memoGen = 0
 
 func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
@@ -55,10 +56,11 @@ func (m *memo) cache() *gencache.Cache[memoKey, memoEntry] {
 	return &m.c
 }
 
-// get returns a key's entry, and the ticket to put what a read of the
-// store finds.
-func (m *memo) get(bucket, key string) (memoEntry, gencache.Ticket, bool) {
-	return m.cache().Get(memoGen, memoKey{bucket, key})
+// get returns a key's entry remembered under generation gen (memoGen, or
+// the store's when Service.Changes is set), and the ticket to put what a
+// read of the store finds.
+func (m *memo) get(gen uint64, bucket, key string) (memoEntry, gencache.Ticket, bool) {
+	return m.cache().Get(gen, memoKey{bucket, key})
 }
 
 // put remembers an answer read after the get that gave t.

@@ -90,7 +90,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		log.Info("removed unfinished uploads left by a crash", "files", n)
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
-	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store)}
+	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store), Changes: store}
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	start := time.Now()
