@@ -161,7 +161,7 @@ func (h *lru) Less(i, j int) bool {
 	return a < b
 }
 func (h *lru) Swap(i, j int) { h.ids[i], h.ids[j] = h.ids[j], h.ids[i] }
-func (h *lru) Push(x any)   { h.ids = append(h.ids, x.(int32)) }
+func (h *lru) Push(x any)    { h.ids = append(h.ids, x.(int32)) }
 func (h *lru) Pop() any {
 	x := h.ids[len(h.ids)-1]
 	h.ids = h.ids[:len(h.ids)-1]
