@@ -19,6 +19,7 @@ const bucketUsage = `usage:
   nixbucket bucket policy get BUCKET
   nixbucket bucket policy delete BUCKET
   nixbucket bucket set BUCKET priority=N want-mass-query=0|1   what nix-cache-info says
+  nixbucket bucket set BUCKET keep-days=N max-size=SIZE gc=on|off gc-grace=DURATION   retention (nixbucket gc)
   nixbucket bucket info BUCKET                     paths, NAR and file bytes, settings, keys
   nixbucket bucket key generate BUCKET [NAME]      add a fresh narinfo signing key
   nixbucket bucket key add BUCKET FILE             add a key from nix-store --generate-binary-cache-key
@@ -38,7 +39,7 @@ func bucketCmd(args []string) error {
 	case "key":
 		return bucketKeyCmd(fs, data, args[1:])
 	case "set":
-		pos, err := parse(fs, args[1:], 2, 3, "bucket set BUCKET priority=N want-mass-query=0|1")
+		pos, err := parse(fs, args[1:], 2, 8, "bucket set BUCKET SETTING=VALUE...")
 		if err != nil {
 			return err
 		}
@@ -47,8 +48,21 @@ func bucketCmd(args []string) error {
 			if err != nil {
 				return err
 			}
+			ret, err := a.store.Retention(a.ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			retSet, csSet := false, false
 			for _, kv := range pos[1:] {
 				k, v, _ := strings.Cut(kv, "=")
+				if ok, err := setRetention(&ret, k, v); ok {
+					if err != nil {
+						return err
+					}
+					retSet = true
+					continue
+				}
+				csSet = true
 				switch k {
 				case "priority":
 					if st.Priority, err = strconv.Atoi(v); err != nil || st.Priority < 0 {
@@ -60,8 +74,16 @@ func bucketCmd(args []string) error {
 					}
 					st.WantMassQuery = v == "1"
 				default:
-					return fmt.Errorf("unknown setting %q (priority=N, want-mass-query=0|1)", kv)
+					return fmt.Errorf("unknown setting %q (priority=N, want-mass-query=0|1, keep-days=N, max-size=SIZE, gc=on|off, gc-grace=DURATION)", kv)
 				}
+			}
+			if retSet {
+				if err := a.store.SetRetention(a.ctx, pos[0], ret); err != nil {
+					return err
+				}
+			}
+			if !csSet {
+				return nil
 			}
 			return a.store.SetCacheSettings(a.ctx, pos[0], st)
 		})
@@ -111,6 +133,11 @@ func bucketInfo(a *admin, bucket string) error {
 	fmt.Printf("priority:        %d\n", cs.Priority)
 	fmt.Printf("want-mass-query: %v\n", cs.WantMassQuery)
 	fmt.Printf("signing keys:    %s\n", strings.Join(keys, " "))
+	ret, err := a.store.Retention(a.ctx, bucket)
+	if err != nil {
+		return err
+	}
+	fmt.Print(retentionLines(ret))
 	if _, err := a.access.BucketPolicy(a.ctx, bucket); err == nil {
 		fmt.Printf("policy:          yes (nixbucket bucket policy get %s)\n", bucket)
 	} else {

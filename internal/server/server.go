@@ -37,6 +37,8 @@ type Options struct {
 	// MinFree is the free space under which writes are refused (507);
 	// the zero value is 1 GiB or 2 %, whichever is smaller.
 	MinFree diskspace.MinFree
+	// GCInterval is how often buckets with gc=on are collected; zero: never.
+	GCInterval time.Duration
 }
 
 // Server is an open nixbucket instance.
@@ -138,9 +140,12 @@ func (s *Server) ensureAccount(ctx context.Context) error {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run does the server's background work (batched writes of narinfo
-// access times) until ctx ends.
+// access times, scheduled garbage collection) until ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	go s.space.Watch(ctx)
+	if s.opts.GCInterval > 0 {
+		go s.collectOnSchedule(ctx, s.opts.GCInterval)
+	}
 	s.cache.Run(ctx)
 }
 

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/diskspace"
+	"github.com/nixbucket/nixbucket/internal/lifecycle/gc"
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/storage/localfs"
+)
+
+// gcAnnounce is the setting the admin gc writes after each batch of
+// deletes: writing a setting advances the store's generation, on which a
+// running server drops the objects it remembers (objects.Service.Changes).
+const gcAnnounce = "gc-announce"
+
+func gcCmd(args []string) error {
+	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
+	data := dataFlag(fs)
+	dryRun := fs.Bool("dry-run", false, "report what would be removed, and remove nothing")
+	pos, err := parse(fs, args, 1, 1, "gc BUCKET [--dry-run] [--data DIR]")
+	if err != nil {
+		return err
+	}
+	return withAdmin(*data, func(a *admin) error {
+		bucket := pos[0]
+		r, err := a.store.Retention(a.ctx, bucket)
+		if err != nil {
+			return err
+		}
+		// Beside a running server: leave its uploads in progress alone.
+		blobs, err := localfs.OpenBeside(filepath.Join(*data, "blobs"))
+		if err != nil {
+			return err
+		}
+		defer blobs.Close()
+		svc := &objects.Service{Meta: a.store, Blobs: blobs, NoMemo: true}
+		p := &gcProgress{}
+		c := &gc.Collector{
+			Meta: a.store, Objects: svc, Progress: p.show,
+			AfterBatch: func(ctx context.Context) error {
+				return a.store.SetSetting(ctx, gcAnnounce, strconv.FormatInt(time.Now().UnixNano(), 10))
+			},
+		}
+		rep, err := c.Run(a.ctx, bucket, r, *dryRun)
+		if err != nil {
+			return err
+		}
+		fmt.Print(rep.String())
+		return nil
+	})
+}
+
+// gcProgress prints how a run advances on standard error, at most once a
+// second.
+type gcProgress struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (p *gcProgress) show(phase string, done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.last) < time.Second {
+		return
+	}
+	p.last = time.Now()
+	if total > 0 {
+		fmt.Fprintf(os.Stderr, "gc: %s: %d of %d\n", phase, done, total)
+	} else {
+		fmt.Fprintf(os.Stderr, "gc: %s: %d\n", phase, done)
+	}
+}
+
+// setRetention applies one retention setting of `bucket set` to r; ok is
+// false for a key that is not one.
+func setRetention(r *meta.Retention, k, v string) (ok bool, err error) {
+	switch k {
+	case "keep-days":
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return true, fmt.Errorf("keep-days=%q: want a number of days (0: no limit)", v)
+		}
+		r.KeepDays = n
+	case "max-size":
+		if v == "off" || v == "none" {
+			r.MaxSize = 0
+			return true, nil
+		}
+		m, err := diskspace.ParseMinFree(v)
+		if err != nil || m.Percent > 0 || strings.HasSuffix(v, "%") {
+			return true, fmt.Errorf("max-size=%q: want a size such as 200GiB or 500MB (0: no limit)", v)
+		}
+		r.MaxSize = m.Bytes
+	case "gc":
+		switch v {
+		case "on":
+			r.GC = true
+		case "off":
+			r.GC = false
+		default:
+			return true, fmt.Errorf("gc=%q: want on or off", v)
+		}
+	case "gc-grace":
+		d, err := parseTTL(v)
+		if err != nil || d <= 0 {
+			return true, fmt.Errorf("gc-grace=%q: want a duration such as 1h, 90m or 1d", v)
+		}
+		r.Grace = d
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// retentionLines describes a bucket's retention for bucket info.
+func retentionLines(r meta.Retention) string {
+	keep := "no limit"
+	if r.KeepDays > 0 {
+		keep = fmt.Sprintf("%d days", r.KeepDays)
+	}
+	size := "no limit"
+	if r.MaxSize > 0 {
+		size = fmt.Sprintf("%d (%s)", r.MaxSize, human(r.MaxSize))
+	}
+	on := "off"
+	if r.GC {
+		on = "on (serve --gc-interval)"
+	}
+	return fmt.Sprintf("keep-days:       %s\nmax-size:        %s\ngc:              %s\ngc-grace:        %s\n", keep, size, on, r.Grace)
+}
