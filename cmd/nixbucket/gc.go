@@ -60,20 +60,21 @@ func gcCmd(args []string) error {
 	})
 }
 
-// gcProgress prints how a run advances on standard error, at most once a
-// second.
+// gcProgress prints how a run advances on standard error.
 type gcProgress struct {
-	mu   sync.Mutex
-	last time.Time
+	mu    sync.Mutex
+	last  time.Time
+	phase string
 }
 
+// show prints a line at each new phase, and then once a second.
 func (p *gcProgress) show(phase string, done, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Since(p.last) < time.Second {
+	if phase == p.phase && time.Since(p.last) < time.Second {
 		return
 	}
-	p.last = time.Now()
+	p.last, p.phase = time.Now(), phase
 	if total > 0 {
 		fmt.Fprintf(os.Stderr, "gc: %s: %d of %d\n", phase, done, total)
 	} else {
