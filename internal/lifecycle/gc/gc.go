@@ -121,7 +121,7 @@ func (r Report) String() string {
 		verb = "would remove"
 	}
 	t := r.Total()
-	fmt.Fprintf(&b, "bucket %s: %d paths, %s; kept %d paths\n", r.Bucket, r.Paths, human(r.Bytes), r.Kept)
+	fmt.Fprintf(&b, "bucket %s: %d paths, %d bytes (%s); kept %d paths\n", r.Bucket, r.Paths, r.Bytes, human(r.Bytes), r.Kept)
 	fmt.Fprintf(&b, "%s %d paths, %d NARs, %d listings, %d logs, %s\n", verb, t.Paths, t.NARs, t.Listings, t.Logs, human(t.Bytes))
 	for reason, f := range r.Removed {
 		if f != (Figures{}) {
