@@ -196,3 +196,67 @@ func TestNixGCGenerations(t *testing.T) {
 		t.Errorf("generation 2 (%s) still substitutes after gc", g2.top)
 	}
 }
+
+// TestNixGCPushRace: a push in flight when a GC runs. Its NARs are up
+// (Nix uploads them first), not yet its narinfos; the GC removes an
+// orphan NAR older than the grace period but keeps the young ones; then
+// the narinfos go up, each accepted, and the closure substitutes with
+// signatures required. The collector's clock is set (NIXBUCKET_GC_NOW) so
+// that the grace period ends between the two uploads, without sleeping
+// for it.
+func TestNixGCPushRace(t *testing.T) {
+	t.Parallel()
+	s := nixStart(t)
+	bucket := nixCacheBucket
+	cache := nixCacheURL(s, bucket)
+	serverKey := nixServerKey(t, s, bucket)
+	push := gcBuild(t, 1, gcTag("gcrace"))
+	left := gcBuild(t, 1, gcTag("gcleft"))
+	t.Cleanup(func() {
+		for _, p := range append(push.paths(), left.paths()...) {
+			nixRun(t, "nix-store", "--delete", p)
+		}
+	})
+	pushDir := nixFileCache(t, "compression=none", push.top)
+	leftDir := nixFileCache(t, "compression=none", left.top)
+	narinfoOf := func(dir, p string) (string, string) {
+		file := filepath.Join(dir, nixHashPart(p)+".narinfo")
+		return file, nixReadNarinfo(t, file).URL
+	}
+
+	// A NAR left by a push that died long ago.
+	_, leftURL := narinfoOf(leftDir, left.top)
+	nixMustPut(t, nixNetrc(s), cache+"/"+leftURL, filepath.Join(leftDir, leftURL), "application/x-nix-nar")
+	time.Sleep(10 * time.Millisecond) // the clocks' order: left's NAR, then mid, then the push
+	mid := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	// The push in flight: references first, NARs before narinfos.
+	order := strings.Fields(nixMust(t, "nix-store", "--query", "--requisites", push.top))
+	for _, p := range order {
+		_, url := narinfoOf(pushDir, p)
+		nixMustPut(t, nixNetrc(s), cache+"/"+url, filepath.Join(pushDir, url), "application/x-nix-nar")
+	}
+
+	// The GC, an hour after mid, with an hour's grace: left's NAR is past
+	// it, the push's NARs are not.
+	r := runCmd(t, append(nixEnv(t), "NIXBUCKET_GC_NOW="+mid.Add(time.Hour).UTC().Format(time.RFC3339Nano)), "",
+		serverBin, "gc", bucket, "--data", s.Dir)
+	if r.Err != nil {
+		t.Fatalf("nixbucket gc: %v\n%s", r.Err, r.Stderr)
+	}
+	t.Logf("nixbucket gc:\n%s", r.Stdout)
+	if !strings.Contains(r.Stdout, "orphan:        0 paths, 1 NARs") {
+		t.Errorf("gc did not report the one orphan NAR:\n%s", r.Stdout)
+	}
+	if resp := nixHTTP(t, nixNetrc(s), http.MethodHead, cache+"/"+leftURL); resp.Status != http.StatusNotFound {
+		t.Errorf("HEAD %s (the old orphan NAR) after gc: %d, want 404", leftURL, resp.Status)
+	}
+
+	// The push goes on: every narinfo is accepted, its NAR still there.
+	for _, p := range order {
+		file, _ := narinfoOf(pushDir, p)
+		nixMustPut(t, nixNetrc(s), cache+"/"+nixHashPart(p)+".narinfo", file, "text/x-nix-narinfo")
+	}
+	gcDelete(t, push.paths()...)
+	nixMustSubstitute(t, cache, serverKey, nixNetrc(s), push.top)
+}
