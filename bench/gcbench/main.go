@@ -32,16 +32,27 @@ func main() {
 	stale := flag.Int("stale", 5, "closures pushed and used long ago")
 	refs := flag.Int("refs", 10, "references per path")
 	width := flag.Int("width", 1000, "paths per layer of a closure")
+	hits := flag.String("hits", "", "also write the narinfo URL paths of 10,000 kept paths to this file (for wrk's bench/nix/paths.lua)")
 	flag.Parse()
 	if *data == "" {
 		fmt.Fprintln(os.Stderr, "usage: gcbench -data DIR [flags]")
 		os.Exit(2)
 	}
-	if err := build(*data, gcsynth.Shape{
+	shape := gcsynth.Shape{
 		Bucket: *bucket, Roots: *roots, Unique: *unique, Shared: *shared, Stale: *stale,
 		Refs: *refs, Width: *width, NARBytes: 512, Now: time.Now().UTC(),
 		StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour,
-	}); err != nil {
+	}
+	if *hits != "" {
+		if err := writeHits(*hits, shape); err != nil {
+			fmt.Fprintln(os.Stderr, "gcbench:", err)
+			os.Exit(1)
+		}
+		if _, err := os.Stat(filepath.Join(*data, "meta.db")); err == nil {
+			return // only the list, for a cache built before
+		}
+	}
+	if err := build(*data, shape); err != nil {
 		fmt.Fprintln(os.Stderr, "gcbench:", err)
 		os.Exit(1)
 	}
@@ -76,4 +87,19 @@ func build(data string, s gcsynth.Shape) error {
 	}
 	fmt.Fprintf(os.Stderr, "gcbench: built %d paths in %s\n", s.Paths(), time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// writeHits writes the URL paths of narinfos the collector keeps: the
+// paths of the fresh closures, spread over them.
+func writeHits(file string, s gcsynth.Shape) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	fresh := s.Shared + s.Stale*s.Unique
+	step := max(1, (s.Paths()-fresh)/10000)
+	for i := fresh; i < s.Paths(); i += step {
+		fmt.Fprintf(f, "/%s/%s.narinfo\n", s.Bucket, gcsynth.Hash(i))
+	}
+	return f.Close()
 }

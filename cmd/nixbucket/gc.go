@@ -18,8 +18,8 @@ import (
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
-// gcAnnounce is the setting the admin gc writes after each batch of
-// deletes: writing a setting advances the store's generation, on which a
+// gcAnnounce is the setting the admin gc writes after each level of
+// narinfo deletes and at the end: writing a setting advances the store's generation, on which a
 // running server drops the objects it remembers (objects.Service.Changes).
 const gcAnnounce = "gc-announce"
 
@@ -51,7 +51,7 @@ func gcCmd(args []string) error {
 		p := &gcProgress{}
 		c := &gc.Collector{
 			Meta: a.store, Objects: svc, Progress: p.show, Now: now,
-			AfterBatch: func(ctx context.Context) error {
+			Announce: func(ctx context.Context) error {
 				return a.store.SetSetting(ctx, gcAnnounce, strconv.FormatInt(time.Now().UnixNano(), 10))
 			},
 		}

@@ -279,8 +279,36 @@ func TestCollectDeletionOrder(t *testing.T) {
 		{name: "e", age: 99 * day, refs: []string{"c"}},
 	}
 	c.push(chain...)
-	c.run(meta.Retention{KeepDays: 7, Grace: time.Hour}, false)
+	col := c.collector()
+	col.Announce = func(context.Context) error {
+		c.mu.Lock()
+		c.deleted = append(c.deleted, "ANNOUNCE")
+		c.mu.Unlock()
+		return nil
+	}
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 7, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	// Other processes hear of deleted narinfos before their references
+	// go, and of everything at the end.
+	announced := func(from, to int) bool { return slices.Contains(c.deleted[from:to], "ANNOUNCE") }
+	if c.deleted[len(c.deleted)-1] != "ANNOUNCE" {
+		t.Errorf("no announcement at the end: %v", c.deleted)
+	}
 	pos := map[string]int{}
+	for i, k := range c.deleted {
+		pos[k] = i
+	}
+	for _, s := range chain {
+		for _, r := range s.refs {
+			if !announced(pos[hashOf(s.name)+".narinfo"], pos[hashOf(r)+".narinfo"]) {
+				t.Errorf("%s went with no announcement since %s, which refers to it, went: %v", r, s.name, c.deleted)
+			}
+		}
+	}
+	c.deleted = slices.DeleteFunc(c.deleted, func(k string) bool { return k == "ANNOUNCE" })
+	pos = map[string]int{}
 	lastNarinfo, firstFile := -1, len(c.deleted)
 	for i, k := range c.deleted {
 		pos[k] = i

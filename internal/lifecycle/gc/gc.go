@@ -55,10 +55,13 @@ type Collector struct {
 	// yields (default 256); Workers how many deletes of a batch run at
 	// once (default 16), so that the store commits them together.
 	Batch, Workers int
-	// AfterBatch, if set, runs after each batch of deletes, before the
-	// next begins. The admin command announces the change there, so that
-	// a running server drops what it remembers of the deleted objects.
-	AfterBatch func(ctx context.Context) error
+	// Announce, if set, runs whenever objects deleted so far must stop
+	// being served from memory by other processes before the collector
+	// goes on: after each level of narinfos (before their references
+	// go), and at the end. The admin command advances the store's
+	// generation there, so that a running server drops what it remembers.
+	// Announcing per level, not per batch, keeps the server's memo warm.
+	Announce func(ctx context.Context) error
 	// Progress, if set, is told how a long run advances.
 	Progress func(phase string, done, total int)
 }

@@ -98,11 +98,6 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 			return d.err
 		}
 	}
-	if s.c.AfterBatch != nil {
-		if err := s.c.AfterBatch(ctx); err != nil {
-			return err
-		}
-	}
 	runtime.Gosched()
 	return ctx.Err()
 }
@@ -146,8 +141,19 @@ func (s *sweep) narinfos(ctx context.Context) error {
 			s.c.progress("deleting narinfos", done, len(order))
 		}
 		start = end
+		if err := s.announce(ctx); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// announce runs Collector.Announce, unless this is a dry run.
+func (s *sweep) announce(ctx context.Context) error {
+	if s.dryRun || s.c.Announce == nil {
+		return nil
+	}
+	return s.c.Announce(ctx)
 }
 
 // files deletes the NARs, listings and build logs that no kept narinfo
@@ -209,7 +215,7 @@ func (s *sweep) files(ctx context.Context) error {
 		batch = batch[:0]
 		return nil
 	}
-	return s.c.scanObjects(ctx, s.bucket, "deleting NARs, listings and logs", func(objs []meta.Object) error {
+	err := s.c.scanObjects(ctx, s.bucket, "deleting NARs, listings and logs", func(objs []meta.Object) error {
 		for _, o := range objs {
 			if o.Modified.After(s.graceCut) {
 				continue
@@ -254,4 +260,8 @@ func (s *sweep) files(ctx context.Context) error {
 		}
 		return flush()
 	})
+	if err != nil {
+		return err
+	}
+	return s.announce(ctx)
 }
