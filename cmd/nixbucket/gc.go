@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,9 @@ import (
 // running server drops the objects it remembers (objects.Service.Changes).
 const gcAnnounce = "gc-announce"
 
+// gcMemoryLimit is the Go runtime's soft memory limit for nixbucket gc.
+const gcMemoryLimit = 240 << 20
+
 func gcCmd(args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	data := dataFlag(fs)
@@ -30,6 +34,13 @@ func gcCmd(args []string) error {
 	pos, err := parse(fs, args, 1, 1, "gc BUCKET [--dry-run] [--data DIR]")
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The collector's graph of a million paths is about 170 MiB
+		// live; a soft limit makes Go collect its scan garbage sooner
+		// than at twice that, for a peak RSS under 300 MiB
+		// (bench/gc.sh) at little cost in time.
+		debug.SetMemoryLimit(gcMemoryLimit)
 	}
 	return withAdmin(*data, func(a *admin) error {
 		bucket := pos[0]

@@ -33,6 +33,7 @@ type Pinned interface {
 
 // Store is what the collector reads of the metadata store.
 type Store interface {
+	CacheStats(ctx context.Context, bucket string) (meta.CacheStats, error)
 	ScanNarinfos(ctx context.Context, bucket, after string, limit int) ([]meta.NarinfoEdge, error)
 	Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo, error)
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
@@ -173,6 +174,10 @@ func (c *Collector) progress(phase string, done, total int) {
 // scanPage is how many records or objects one scan call returns.
 const scanPage = 4096
 
+// refsPerPath is the references per path the graph makes room for before
+// it reads them: about what a NixOS system's paths have.
+const refsPerPath = 10
+
 // Run collects bucket's garbage under retention r; with dryRun it only
 // reports what would go.
 func (c *Collector) Run(ctx context.Context, bucket string, r meta.Retention, dryRun bool) (Report, error) {
@@ -232,9 +237,15 @@ func (g *graph) kept() (n int) {
 	return n
 }
 
-// load streams the bucket's index into a graph.
+// load streams the bucket's index into a graph, sized beforehand from
+// the index's count.
 func (c *Collector) load(ctx context.Context, bucket string) (*graph, error) {
-	g := newGraph(0)
+	st, err := c.Meta.CacheStats(ctx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	paths := int(min(st.Paths, 1<<28))
+	g := newGraph(paths, paths*refsPerPath)
 	after := ""
 	for {
 		page, err := c.Meta.ScanNarinfos(ctx, bucket, after, scanPage)

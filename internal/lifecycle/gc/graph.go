@@ -28,8 +28,7 @@ type graph struct {
 	ids     map[uint64]int32 // key(hash) → id
 	hashes  []byte           // hashLen bytes per node
 	flags   []uint8
-	created []int64 // unix nanoseconds
-	lastUse []int64 // the later of created and last access
+	lastUse []int64 // unix nanoseconds: the later of created and last access
 	size    []int64 // bytes the path holds: NAR (FileSize), narinfo and listing objects
 	niSize  []int32 // the narinfo object's size, once the object scan saw it
 	url     []uint64
@@ -39,8 +38,23 @@ type graph struct {
 	refs    []int32
 }
 
-func newGraph(sizeHint int) *graph {
-	return &graph{ids: make(map[uint64]int32, sizeHint)}
+// newGraph returns an empty graph with room for about paths paths and
+// refs references, so that a million paths grow no slice by copying.
+func newGraph(paths, refs int) *graph {
+	n := paths + paths/16 // and some referenced paths without a narinfo
+	return &graph{
+		ids:     make(map[uint64]int32, n),
+		hashes:  make([]byte, 0, n*hashLen),
+		flags:   make([]uint8, 0, n),
+		lastUse: make([]int64, 0, n),
+		size:    make([]int64, 0, n),
+		niSize:  make([]int32, 0, n),
+		url:     make([]uint64, 0, n),
+		deriver: make([]uint64, 0, n),
+		refOff:  make([]int32, 0, n),
+		refLen:  make([]int32, 0, n),
+		refs:    make([]int32, 0, refs),
+	}
 }
 
 // key hashes a string (a store path hash, a URL, a deriver) to 64 bits.
@@ -101,7 +115,6 @@ func (g *graph) node(hash string) (int32, error) {
 	g.ids[k] = id
 	g.hashes = append(g.hashes, hash...)
 	g.flags = append(g.flags, 0)
-	g.created = append(g.created, 0)
 	g.lastUse = append(g.lastUse, 0)
 	g.size = append(g.size, 0)
 	g.niSize = append(g.niSize, 0)
@@ -123,7 +136,7 @@ func (g *graph) add(e meta.NarinfoEdge) error {
 	}
 	g.flags[id] |= fPresent
 	c, a := e.Created.UnixNano(), e.LastAccess.UnixNano()
-	g.created[id], g.lastUse[id] = c, max(c, a)
+	g.lastUse[id] = max(c, a)
 	g.size[id] += e.FileSize
 	g.url[id] = key(e.URL)
 	if e.Deriver != "" && e.Deriver != "unknown-deriver" {

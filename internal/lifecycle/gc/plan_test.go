@@ -28,7 +28,7 @@ type spec struct {
 
 func buildGraph(t *testing.T, specs []spec) *graph {
 	t.Helper()
-	g := newGraph(0)
+	g := newGraph(0, 0)
 	for _, s := range specs {
 		e := meta.NarinfoEdge{Hash: hashOf(s.name), URL: "nar/" + s.name + ".nar", FileSize: s.size,
 			Created: t0.Add(-s.age), LastAccess: t0.Add(-s.age)}
