@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
@@ -55,5 +56,26 @@ func TestMemoSeesAnnouncedDeletes(t *testing.T) {
 	}
 	if _, err := stale.Head(ctx, bucket, "x.narinfo"); err != nil {
 		t.Logf("without Changes the memo answered %v (the test no longer shows the difference)", err)
+	}
+}
+
+// TestDeleteUnmodifiedSince: the collector's delete refuses an object
+// written after the time it gives, in the delete's own transaction.
+func TestDeleteUnmodifiedSince(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	o := put(t, s, "nar/x.nar", []byte("nar"))
+	err := s.Delete(ctx, bucket, "nar/x.nar", objects.Conditions{UnmodifiedSince: o.Modified.Add(-time.Second)})
+	if !errors.Is(err, meta.ErrPreconditionFailed) {
+		t.Fatalf("delete of an object written after UnmodifiedSince: %v, want ErrPreconditionFailed", err)
+	}
+	if _, err := s.Head(ctx, bucket, "nar/x.nar"); err != nil {
+		t.Fatalf("the refused delete removed the object: %v", err)
+	}
+	if err := s.Delete(ctx, bucket, "nar/x.nar", objects.Conditions{UnmodifiedSince: o.Modified}); err != nil {
+		t.Fatalf("delete of an object written at UnmodifiedSince: %v", err)
+	}
+	if _, err := s.Head(ctx, bucket, "nar/x.nar"); !errors.Is(err, meta.ErrNoSuchKey) {
+		t.Errorf("after the delete: %v, want NoSuchKey", err)
 	}
 }
