@@ -355,3 +355,27 @@ func TestCollectRescue(t *testing.T) {
 		t.Errorf("rescued %d, want 1", rep.Rescued)
 	}
 }
+
+// fakePins pins store paths by name.
+type fakePins []string
+
+func (p fakePins) PinnedPaths(_ context.Context, b string) ([]string, error) {
+	var out []string
+	for _, n := range p {
+		out = append(out, "/nix/store/"+hashOf(n)+"-"+n)
+	}
+	return out, nil
+}
+
+func TestCollectPins(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	col := c.collector()
+	col.Pins = fakePins{"gen1", "not-in-the-cache"}
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, MaxSize: 1, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	// gen1 is pinned: its closure stays whatever keep-days and max-size say.
+	c.checkPaths(generations, "glibc", "tool", "lib1", "gen1")
+}
