@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/diskspace"
@@ -31,6 +33,7 @@ func gcCmd(args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	data := dataFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be removed, and remove nothing")
+	rest := fs.Float64("rest", -1, "after each batch of deletes, sleep this many times as long as it took (default 1 while a server runs on the data directory, else 0)")
 	pos, err := parse(fs, args, 1, 1, "gc BUCKET [--dry-run] [--data DIR]")
 	if err != nil {
 		return err
@@ -59,9 +62,15 @@ func gcCmd(args []string) error {
 		if err != nil {
 			return err
 		}
+		if *rest < 0 {
+			*rest = 0
+			if serverRunning(*data) {
+				*rest = 1
+			}
+		}
 		p := &gcProgress{}
 		c := &gc.Collector{
-			Meta: a.store, Objects: svc, Progress: p.show, Now: now,
+			Meta: a.store, Objects: svc, Progress: p.show, Now: now, Rest: *rest,
 			Announce: func(ctx context.Context) error {
 				return a.store.SetSetting(ctx, gcAnnounce, strconv.FormatInt(time.Now().UnixNano(), 10))
 			},
@@ -73,6 +82,21 @@ func gcCmd(args []string) error {
 		fmt.Print(rep.String())
 		return nil
 	})
+}
+
+// serverRunning reports whether a server holds the data directory's lock
+// (see internal/server's lockData).
+func serverRunning(data string) bool {
+	f, err := os.Open(filepath.Join(data, "lock"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }
 
 // gcClock is the collector's clock: the environment's NIXBUCKET_GC_NOW

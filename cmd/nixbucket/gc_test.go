@@ -12,6 +12,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/lifecycle/gc/gcsynth"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
+	"github.com/nixbucket/nixbucket/internal/server"
 )
 
 // TestBucketSetRetention: bucket set takes the retention settings along
@@ -168,4 +169,25 @@ func logPaths(t *testing.T, data, when string) {
 		t.Fatal(err)
 	}
 	t.Logf("%s: %d paths, %d NARs", when, st.Paths, len(objs))
+}
+
+// TestServerRunning: nixbucket gc paces its deletes when a server holds
+// the data directory's lock, as server.Open takes it.
+func TestServerRunning(t *testing.T) {
+	data := newData(t)
+	if serverRunning(data) {
+		t.Fatal("serverRunning with no server")
+	}
+	srv, err := server.Open(t.Context(), server.Options{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := serverRunning(data)
+	srv.Close()
+	if !running {
+		t.Error("serverRunning is false while a server runs")
+	}
+	if serverRunning(data) {
+		t.Error("serverRunning after the server closed")
+	}
 }

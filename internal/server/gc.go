@@ -8,11 +8,15 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
+// gcRest paces the server's own collections: it deletes half the time,
+// so that requests keep most of the machine (bench/gc.sh).
+const gcRest = 1
+
 // collector is the garbage collector over the server's own object core:
 // its deletes forget the memo as any delete does, so it needs no
 // announcement.
 func (s *Server) collector() *gc.Collector {
-	return &gc.Collector{Meta: s.meta, Objects: s.objects, Log: s.log}
+	return &gc.Collector{Meta: s.meta, Objects: s.objects, Log: s.log, Rest: gcRest}
 }
 
 // CollectGarbage runs one collection of bucket under its retention

@@ -63,6 +63,11 @@ type Collector struct {
 	// generation there, so that a running server drops what it remembers.
 	// Announcing per level, not per batch, keeps the server's memo warm.
 	Announce func(ctx context.Context) error
+	// Rest, when positive, paces the deletes: after each batch the
+	// collector sleeps Rest times as long as the batch took, leaving the
+	// CPU and the disk to the requests of a server it runs beside (1:
+	// half the time).
+	Rest float64
 	// Progress, if set, is told how a long run advances.
 	Progress func(phase string, done, total int)
 }

@@ -57,6 +57,7 @@ type deletion struct {
 // run deletes a batch, several at a time so that the store commits them
 // together, and waits for all; then it yields to the requests waiting.
 func (s *sweep) run(ctx context.Context, ds []deletion) error {
+	began := time.Now()
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(s.workers(), len(ds)) {
@@ -98,7 +99,16 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 			return d.err
 		}
 	}
-	runtime.Gosched()
+	if s.c.Rest > 0 {
+		t := time.NewTimer(time.Duration(float64(time.Since(began)) * s.c.Rest))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	} else {
+		runtime.Gosched()
+	}
 	return ctx.Err()
 }
 
