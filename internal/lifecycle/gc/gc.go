@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -63,10 +64,10 @@ type Collector struct {
 	// generation there, so that a running server drops what it remembers.
 	// Announcing per level, not per batch, keeps the server's memo warm.
 	Announce func(ctx context.Context) error
-	// Rest, when positive, paces the deletes: after each batch the
-	// collector sleeps Rest times as long as the batch took, leaving the
-	// CPU and the disk to the requests of a server it runs beside (1:
-	// half the time).
+	// Rest, when positive, paces the run: after each batch of deletes or
+	// page of a scan the collector sleeps Rest times as long as it took,
+	// leaving the CPU and the disk to the requests of a server it runs
+	// beside (1: half the time, 2: a third).
 	Rest float64
 	// Progress, if set, is told how a long run advances.
 	Progress func(phase string, done, total int)
@@ -253,6 +254,7 @@ func (c *Collector) load(ctx context.Context, bucket string) (*graph, error) {
 	g := newGraph(paths, paths*refsPerPath)
 	after := ""
 	for {
+		began := time.Now()
 		page, err := c.Meta.ScanNarinfos(ctx, bucket, after, scanPage)
 		if err != nil {
 			return nil, err
@@ -267,6 +269,9 @@ func (c *Collector) load(ctx context.Context, bucket string) (*graph, error) {
 		}
 		after = page[len(page)-1].Hash
 		c.progress("reading the index", g.len(), 0)
+		if err := c.rest(ctx, began); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -301,6 +306,7 @@ func kindOf(k string) (objectKind, string) {
 func (c *Collector) scanObjects(ctx context.Context, bucket, phase string, fn func([]meta.Object) error) error {
 	after, seen := "", 0
 	for {
+		began := time.Now()
 		page, err := c.Meta.ScanObjects(ctx, meta.ScanQuery{Bucket: bucket, After: after, Limit: scanPage})
 		if err != nil {
 			return err
@@ -314,6 +320,26 @@ func (c *Collector) scanObjects(ctx context.Context, bucket, phase string, fn fu
 		after = page[len(page)-1].Key
 		seen += len(page)
 		c.progress(phase, seen, 0)
+		if err := c.rest(ctx, began); err != nil {
+			return err
+		}
+	}
+}
+
+// rest sleeps Rest times as long as the work begun at began took, or
+// yields when Rest is unset.
+func (c *Collector) rest(ctx context.Context, began time.Time) error {
+	if c.Rest <= 0 {
+		runtime.Gosched()
+		return ctx.Err()
+	}
+	t := time.NewTimer(time.Duration(float64(time.Since(began)) * c.Rest))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -99,17 +98,7 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 			return d.err
 		}
 	}
-	if s.c.Rest > 0 {
-		t := time.NewTimer(time.Duration(float64(time.Since(began)) * s.c.Rest))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	} else {
-		runtime.Gosched()
-	}
-	return ctx.Err()
+	return s.c.rest(ctx, began)
 }
 
 // narinfos deletes the unkept narinfos level by level, each level in
