@@ -33,7 +33,7 @@ func gcCmd(args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	data := dataFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be removed, and remove nothing")
-	rest := fs.Float64("rest", -1, "after each batch of deletes, sleep this many times as long as it took (default 2 while a server runs on the data directory, else 0)")
+	rest := fs.Float64("rest", -1, "after each batch of deletes, sleep this many times as long as it took (default 1 while a server runs on the data directory, else 0)")
 	pos, err := parse(fs, args, 1, 1, "gc BUCKET [--dry-run] [--data DIR]")
 	if err != nil {
 		return err
@@ -65,7 +65,7 @@ func gcCmd(args []string) error {
 		if *rest < 0 {
 			*rest = 0
 			if serverRunning(*data) {
-				*rest = 2
+				*rest = 1
 			}
 		}
 		p := &gcProgress{}
