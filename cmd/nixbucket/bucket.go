@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ const bucketUsage = `usage:
   nixbucket bucket policy delete BUCKET
   nixbucket bucket set BUCKET priority=N want-mass-query=0|1   what nix-cache-info says
   nixbucket bucket set BUCKET abort-uploads-days=N  abort multipart uploads N days old (default 7; 0: never)
+  nixbucket bucket set BUCKET keep-days=N max-size=SIZE gc=on|off gc-grace=DURATION   retention (nixbucket gc)
   nixbucket bucket info BUCKET                     paths, NAR and file bytes, settings, keys
   nixbucket bucket key generate BUCKET [NAME]      add a fresh narinfo signing key
   nixbucket bucket key add BUCKET FILE             add a key from nix-store --generate-binary-cache-key
@@ -50,43 +50,7 @@ func bucketCmd(args []string) error {
 	case "resign":
 		return bucketResignCmd(fs, data, args[1:])
 	case "set":
-		pos, err := parse(fs, args[1:], 2, 4, "bucket set BUCKET priority=N want-mass-query=0|1 abort-uploads-days=N")
-		if err != nil {
-			return err
-		}
-		return withAdmin(*data, func(a *admin) error {
-			st, err := a.store.CacheSettings(a.ctx, pos[0])
-			if err != nil {
-				return err
-			}
-			abortDays := -1
-			for _, kv := range pos[1:] {
-				k, v, _ := strings.Cut(kv, "=")
-				switch k {
-				case "priority":
-					if st.Priority, err = strconv.Atoi(v); err != nil || st.Priority < 0 {
-						return fmt.Errorf("priority=%q: want a non-negative integer", v)
-					}
-				case "want-mass-query":
-					if v != "0" && v != "1" {
-						return fmt.Errorf("want-mass-query=%q: want 0 or 1", v)
-					}
-					st.WantMassQuery = v == "1"
-				case "abort-uploads-days":
-					if abortDays, err = strconv.Atoi(v); err != nil || abortDays < 0 {
-						return fmt.Errorf("abort-uploads-days=%q: want a non-negative integer (0: never)", v)
-					}
-				default:
-					return fmt.Errorf("unknown setting %q (priority=N, want-mass-query=0|1, abort-uploads-days=N)", kv)
-				}
-			}
-			if abortDays >= 0 {
-				if err := (&lifecycle.Service{Store: a.store}).SetAbortUploadsDays(a.ctx, pos[0], abortDays); err != nil {
-					return err
-				}
-			}
-			return a.store.SetCacheSettings(a.ctx, pos[0], st)
-		})
+		return bucketSetCmd(fs, data, args[1:])
 	case "info":
 		pos, err := parse(fs, args[1:], 1, 1, "bucket info BUCKET")
 		if err != nil {
@@ -136,6 +100,11 @@ func bucketInfo(a *admin, bucket string) error {
 		fmt.Printf("abort-uploads-days: %d\n", days)
 	}
 	fmt.Printf("signing keys:    %s\n", strings.Join(keys, " "))
+	ret, err := a.store.Retention(a.ctx, bucket)
+	if err != nil {
+		return err
+	}
+	fmt.Print(retentionLines(ret))
 	if _, err := a.access.BucketPolicy(a.ctx, bucket); err == nil {
 		fmt.Printf("policy:          yes (nixbucket bucket policy get %s)\n", bucket)
 	} else {

@@ -98,7 +98,7 @@ func pathDeleteCmd(args []string) error {
 		}
 		if !*dryRun {
 			err = pathdelete.Execute(a.ctx, objs, plan, nil)
-			if aerr := announceDeletes(a); err == nil {
+			if aerr := a.announceObjects(a.ctx); err == nil {
 				err = aerr
 			}
 			if err != nil {

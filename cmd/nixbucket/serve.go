@@ -36,6 +36,7 @@ func serve(args []string) error {
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	minFree := fs.String("min-free", "auto", "free disk space under which writes are refused with 507, e.g. 1GiB, 500MB or 5%; auto: 1GiB or 2%, whichever is smaller; 0: off")
 	lifeInterval := fs.Duration("lifecycle-interval", time.Hour, "time between sweeps that abort abandoned multipart uploads and expire objects by the buckets' lifecycle rules; 0: off")
+	gcInterval := fs.Duration("gc-interval", time.Hour, "how often buckets with gc=on are garbage-collected (see nixbucket gc); 0: never")
 	fs.String("config", "", "TOML file of settings named as these flags (see nixbucket.toml.example)")
 	if err := parseConfigured(fs, args, "serve [--config FILE] [flags]\n"+configNote); err != nil {
 		return err
@@ -71,7 +72,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer ln.Close()
-	srv, err := server.Open(ctx, server.Options{Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval})
+	srv, err := server.Open(ctx, server.Options{Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval, GCInterval: *gcInterval})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,20 +27,6 @@ func adminObjects(a *admin, data string) (*objects.Service, *localfs.Backend, er
 		return nil, nil, fmt.Errorf("opening the blob store of %s: %w", data, err)
 	}
 	return &objects.Service{Meta: a.store, Blobs: blobs, NoMemo: true}, blobs, nil
-}
-
-// deletesAnnounce is the setting path delete and verify --repair write
-// once they deleted objects: writing it moves the store's generation, so
-// that a running server drops the objects it remembers
-// (the memo follows the store's generation) and does not serve deleted narinfos.
-const deletesAnnounce = "deletes-announce"
-
-// announceDeletes tells a running server that objects were deleted.
-func announceDeletes(a *admin) error {
-	if err := a.store.SetSetting(a.ctx, deletesAnnounce, strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
-		return fmt.Errorf("announcing the deletes to a running server: %w", err)
-	}
-	return nil
 }
 
 // verifyExamples is how many problems of each kind the report shows.
@@ -83,7 +68,7 @@ func verifyCmd(args []string) error {
 			return fmt.Errorf("verify %s: %d problems", bucket, problems)
 		}
 		removed, err := c.Repair(a.ctx, rep)
-		if aerr := announceDeletes(a); err == nil {
+		if aerr := a.announceObjects(a.ctx); err == nil {
 			err = aerr
 		}
 		printRepair(os.Stdout, bucket, removed)

@@ -158,6 +158,7 @@ type Store interface {
 	Nix
 	Lifecycle
 	Pins
+	GC
 	Announcer
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists

@@ -41,6 +41,9 @@ func (c Conditions) check(cur *meta.Object) error {
 			return meta.ErrPreconditionFailed
 		}
 	}
+	if !c.UnmodifiedSince.IsZero() && cur != nil && cur.Modified.After(c.UnmodifiedSince) {
+		return meta.ErrPreconditionFailed
+	}
 	return nil
 }
 

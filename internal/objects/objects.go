@@ -87,6 +87,11 @@ type Service struct {
 	// objects (the memo and the filters of absent keys); it must be set
 	// when other processes write the same store.
 	NoMemo bool
+	// Changes, if set, is the store's change announcement: the memo then
+	// keeps answers only while the generation stays, so that objects
+	// another process deleted (nixbucket gc, which announces its deletes)
+	// are not served from memory.
+	Changes meta.Announcer
 	// Space, if set, refuses new writes when the disk is (nearly) full
 	// and frees its reserve for deletes.
 	Space Space

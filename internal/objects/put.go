@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"time"
 	"unicode/utf8"
 
 	"github.com/nixbucket/nixbucket/internal/checksum"
@@ -27,6 +28,10 @@ type Verify struct {
 type Conditions struct {
 	IfMatch     string // an ETag (quoted or not) or "*"
 	IfNoneMatch string // "*" (or an ETag)
+	// UnmodifiedSince, if set, refuses (ErrPreconditionFailed) an object
+	// written after it: the garbage collector deletes only what is older
+	// than its grace period, judged in the delete's own transaction.
+	UnmodifiedSince time.Time
 }
 
 // PutInput is a PutObject call.

@@ -37,7 +37,7 @@ func serveCacheInfo(q *request) error {
 }
 
 // nixHeaders adds what the binary-cache protocol wants on an object, and
-// records narinfo reads.
+// records narinfo reads (GET and HEAD).
 func nixHeaders(q *request, obj meta.Object) {
 	if strings.HasPrefix(q.key, "nar/") && q.w.Header().Get("Cache-Control") == "" {
 		anon := access.Identity{Anonymous: true}
@@ -45,7 +45,9 @@ func nixHeaders(q *request, obj meta.Object) {
 			q.w.Header().Set("Cache-Control", immutable)
 		}
 	}
-	if q.Method == http.MethodGet && binarycache.IsNarinfoKey(q.key) {
+	// A HEAD is how a push (nix copy) asks whether a path it will refer
+	// to is there: that use keeps the path through the GC's grace period.
+	if binarycache.IsNarinfoKey(q.key) {
 		q.h.Nix.Touch(q.bucket, q.key)
 	}
 }

@@ -47,6 +47,8 @@ type Options struct {
 	// RedirectReads answers GETs of NARs stored as one blob in an S3 blob
 	// store with a 307 to a presigned URL of the store.
 	RedirectReads bool
+	// GCInterval is how often buckets with gc=on are collected; zero: never.
+	GCInterval time.Duration
 }
 
 // Server is an open nixbucket instance.
@@ -100,7 +102,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
-	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store)}
+	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store), Changes: store}
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}
@@ -161,10 +163,14 @@ func (s *Server) ensureAccount(ctx context.Context) error {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run does the server's background work (batched writes of narinfo
-// access times, lifecycle sweeps) until ctx ends.
+// access times, lifecycle sweeps, scheduled garbage collection) until
+// ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	go s.space.Watch(ctx)
 	go s.life.Run(ctx, s.opts.LifecycleInterval)
+	if s.opts.GCInterval > 0 {
+		go s.collectOnSchedule(ctx, s.opts.GCInterval)
+	}
 	s.cache.Run(ctx)
 }
 

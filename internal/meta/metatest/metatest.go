@@ -90,6 +90,8 @@ func Run(t *testing.T, open Open) {
 		{"Pins", testPins},
 		{"PinnedPaths", testPinnedPaths},
 		{"PinsBucketCleanup", testPinsBucketCleanup},
+		{"Retention", testRetention},
+		{"ScanNarinfoEdges", testScanNarinfoEdges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

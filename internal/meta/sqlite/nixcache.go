@@ -135,10 +135,10 @@ func (s *Store) RemoveSigningKey(ctx context.Context, bucket, name string) error
 }
 
 // deleteBucketNix removes the bucket's narinfo records, cache settings,
-// signing keys and pins, for DeleteBucket. (An empty bucket has no records; the
+// signing keys, pins, lifecycle rules and retention, for DeleteBucket. (An empty bucket has no records; the
 // delete keeps the foreign key satisfied should one be left.)
 func (t *txn) deleteBucketNix(bucket string) error {
-	for _, q := range []string{qDeleteBktPins, qDeleteBucketNarinfos, qDeleteCacheSettings, qDeleteBucketSigKeys, qDeleteLifecycleRules} {
+	for _, q := range []string{qDeleteBktPins, qDeleteBucketNarinfos, qDeleteCacheSettings, qDeleteBucketSigKeys, qDeleteLifecycleRules, qDeleteRetention} {
 		if _, err := t.exec(q, bucket); err != nil {
 			return fmt.Errorf("delete bucket %q: %w", bucket, err)
 		}

@@ -363,3 +363,33 @@ func TestFanoutRemoved(t *testing.T) {
 		t.Errorf("Open did not recreate blobs/%s: %v", other, err)
 	}
 }
+
+// TestOpenSharedLeavesUploads: an admin command opening the store beside
+// a running server must not sweep the server's uploads in progress.
+func TestOpenSharedLeavesUploads(t *testing.T) {
+	root := t.TempDir()
+	b, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.Create(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("in flight")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenShared(root); err != nil {
+		t.Fatal(err)
+	}
+	id, err := w.Commit(t.Context())
+	if err != nil {
+		t.Fatalf("an upload in progress failed after OpenShared: %v", err)
+	}
+	if _, err := b.Open(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenShared(filepath.Join(root, "missing")); err == nil {
+		t.Error("OpenShared of a missing store succeeded")
+	}
+}

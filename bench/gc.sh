@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# gc.sh measures nixbucket's garbage collector on a synthetic cache of a
+# million paths, built straight into the metadata store (bench/gcbench, not
+# through HTTP): 1,000,000 paths of 10 references each, 50 roots of
+# 20,000-path closures (19,960 of their own over 2,000 shared paths),
+# 5 closures (10 % of the paths) stale, keep-days=30.
+#
+# It times `nixbucket gc --dry-run` (the plan: index scan, object scan,
+# marking) and then `nixbucket gc` (plan and deletes), each with
+# /usr/bin/time -v for the wall time and the peak RSS. Targets: a full
+# GC under 60 s, peak RSS under 300 MiB.
+#
+# Then, on a copy of the cache made before the GC, it serves the bucket
+# (anonymous reads) and measures narinfo hits with wrk (bench/nix/paths.lua,
+# 10,000 kept paths) for BENCH_DURATION seconds, then again while
+# `nixbucket gc` runs beside the server (target: at least 0.8 of the rate
+# without GC). A markdown section goes to stdout, progress to stderr.
+#
+# Not measured here yet: `nixbucket verify` on the same index, and
+# narinfo lookups at 1 M against 1 k paths (bench/nix.sh); they come with
+# the verify command.
+#
+# Usage: bench/gc.sh
+#
+# Environment:
+#   BENCH_DIR     parent of the temporary directory (default /tmp)
+#   BENCH_DURATION  seconds of the wrk run without GC (default 10); the run
+#                 during GC lasts as long as the dry run took (it ends
+#                 before the GC does)
+#   BENCH_CONNS   wrk connections (default 32), BENCH_THREADS (default 2)
+#   BENCH_ROOTS   closures (default 50); BENCH_UNIQUE paths of each (19960);
+#                 BENCH_SHARED shared paths (2000); BENCH_STALE stale closures (5)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+duration=${BENCH_DURATION:-10}
+conns=${BENCH_CONNS:-32}
+threads=${BENCH_THREADS:-2}
+roots=${BENCH_ROOTS:-50}
+unique=${BENCH_UNIQUE:-19960}
+shared=${BENCH_SHARED:-2000}
+stale=${BENCH_STALE:-5}
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/nixbucket-gc.XXXXXX")
+server=
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+
+echo "gc.sh: building nixbucket and gcbench" >&2
+(cd "$here/.." && go build -o "$work/nixbucket" ./cmd/nixbucket && go build -o "$work/gcbench" ./bench/gcbench)
+
+echo "gc.sh: building the synthetic cache" >&2
+start=$(date +%s.%N)
+"$work/gcbench" -data "$work/data" -roots "$roots" -unique "$unique" -shared "$shared" -stale "$stale"
+built=$(echo "$(date +%s.%N) - $start" | bc)
+"$work/gcbench" -data "$work/data" -roots "$roots" -unique "$unique" -shared "$shared" -stale "$stale" -hits "$work/hits.txt"
+echo "gc.sh: copying the cache for the run beside the server" >&2
+cp -a "$work/data" "$work/served"
+
+# measure NAME ARGS...: runs nixbucket under /usr/bin/time -v; prints its
+# stdout to stderr and sets wall (seconds) and rss (MiB).
+measure() {
+	local name=$1
+	shift
+	/usr/bin/time -v -o "$work/$name.time" "$work/nixbucket" "$@" >"$work/$name.out"
+	cat "$work/$name.out" >&2
+	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$work/$name.time")
+	rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$work/$name.time")
+}
+
+echo "gc.sh: gc --dry-run" >&2
+measure dry gc cache --dry-run --data "$work/data"
+dry_wall=$wall dry_rss=$rss
+echo "gc.sh: gc" >&2
+measure full gc cache --data "$work/data"
+full_wall=$wall full_rss=$rss
+
+# rate SECONDS prints wrk's narinfo GETs per second against the server.
+rate() {
+	wrk -t"$threads" -c"$conns" -d"$1s" --timeout 10s -s "$here/nix/paths.lua" "http://127.0.0.1:$port" -- "$work/hits.txt" "" |
+		awk '/^RESULT/ { if ($5 + $6 + $7 + $8 + $9) { print "errors: " $0 > "/dev/stderr"; exit 1 }; printf "%.0f\n", $2 / ($4 / 1e6) }'
+}
+echo "gc.sh: narinfo hits with and without a GC beside the server" >&2
+"$work/nixbucket" bucket policy set cache anonymous-read --data "$work/served"
+port=$(free_port)
+"$work/nixbucket" serve --listen "127.0.0.1:$port" --data "$work/served" --gc-interval 0 2>"$work/serve.log" &
+server=$!
+for _ in $(seq 100); do
+	curl -fso /dev/null "http://127.0.0.1:$port/-/health" && break
+	sleep 0.1
+done
+rate 2 >/dev/null # warm up
+base=$(rate "$duration")
+# During the GC: windows of 5 s until it ends (the last window, which
+# outlives it, is left out unless it is the only one).
+/usr/bin/time -v -o "$work/served.time" "$work/nixbucket" gc cache --data "$work/served" >"$work/served-gc.out" 2>&1 &
+gcpid=$!
+windows=()
+while kill -0 "$gcpid" 2>/dev/null; do
+	r=$(rate 5)
+	if kill -0 "$gcpid" 2>/dev/null || [ ${#windows[@]} = 0 ]; then
+		windows+=("$r")
+	fi
+done
+wait "$gcpid"
+served_wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s}' "$work/served.time")
+during=$(printf '%s\n' "${windows[@]}" | awk '{ s += $1 } END { printf "%.0f", s / NR }')
+worst=$(printf '%s\n' "${windows[@]}" | sort -n | head -1)
+ratio=$(echo "scale=2; $during / $base" | bc)
+worst_ratio=$(echo "scale=2; $worst / $base" | bc)
+after=$(rate "$duration")
+
+cat <<MD
+## GC: a million paths (bench/gc.sh)
+
+- date: $(date -u '+%Y-%m-%d %H:%M UTC')
+- machine: $(nproc) CPUs, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -r)
+- $(go version)
+- command: bench/gc.sh (roots $roots, unique $unique, shared $shared, stale $stale)
+- load average at start of the GC runs: $(cut -d' ' -f1-3 /proc/loadavg)
+- synthetic cache built in ${built%.*} s (gcbench, through the metadata store's PutObject)
+
+| run | wall s | peak RSS MiB | target |
+|---|---:|---:|---|
+| gc --dry-run (plan only) | $dry_wall | $dry_rss | |
+| gc (plan and deletes) | $full_wall | $full_rss | < 60 s, < 300 MiB |
+
+| narinfo hits (wrk -c$conns, 10,000 kept paths) | GET/s | |
+|---|---:|---|
+| without GC (${duration} s) | $base | |
+| while \`nixbucket gc\` runs beside the server (${#windows[@]} windows of 5 s; the GC took $served_wall s) | $during (mean), $worst (worst window) | $ratio (worst $worst_ratio) of the rate without (target ≥ 0.8) |
+| after the GC (${duration} s) | $after | |
+
+\`nixbucket gc\` printed:
+
+\`\`\`
+$(cat "$work/full.out")
+\`\`\`
+MD

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/lifecycle"
+)
+
+// bucketSettings names every setting of `bucket set`, for its errors.
+const bucketSettings = "priority=N, want-mass-query=0|1, keep-days=N, max-size=SIZE, gc=on|off, gc-grace=DURATION, abort-uploads-days=N"
+
+// bucketSetCmd sets what nix-cache-info says (priority, want-mass-query),
+// the retention of nixbucket gc (keep-days, max-size, gc, gc-grace) and
+// the age at which abandoned multipart uploads are aborted, each kind
+// stored only when one of its settings is given.
+func bucketSetCmd(fs *flag.FlagSet, data *string, args []string) error {
+	pos, err := parse(fs, args, 2, 9, "bucket set BUCKET SETTING=VALUE...")
+	if err != nil {
+		return err
+	}
+	bucket := pos[0]
+	return withAdmin(*data, func(a *admin) error {
+		st, err := a.store.CacheSettings(a.ctx, bucket)
+		if err != nil {
+			return err
+		}
+		ret, err := a.store.Retention(a.ctx, bucket)
+		if err != nil {
+			return err
+		}
+		abortDays, retSet, csSet := -1, false, false
+		for _, kv := range pos[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			if ok, err := setRetention(&ret, k, v); ok {
+				if err != nil {
+					return err
+				}
+				retSet = true
+				continue
+			}
+			switch k {
+			case "priority":
+				if st.Priority, err = strconv.Atoi(v); err != nil || st.Priority < 0 {
+					return fmt.Errorf("priority=%q: want a non-negative integer", v)
+				}
+				csSet = true
+			case "want-mass-query":
+				if v != "0" && v != "1" {
+					return fmt.Errorf("want-mass-query=%q: want 0 or 1", v)
+				}
+				st.WantMassQuery = v == "1"
+				csSet = true
+			case "abort-uploads-days":
+				if abortDays, err = strconv.Atoi(v); err != nil || abortDays < 0 {
+					return fmt.Errorf("abort-uploads-days=%q: want a non-negative integer (0: never)", v)
+				}
+			default:
+				return fmt.Errorf("unknown setting %q (%s)", kv, bucketSettings)
+			}
+		}
+		if abortDays >= 0 {
+			if err := (&lifecycle.Service{Store: a.store}).SetAbortUploadsDays(a.ctx, bucket, abortDays); err != nil {
+				return err
+			}
+		}
+		if retSet {
+			if err := a.store.SetRetention(a.ctx, bucket, ret); err != nil {
+				return err
+			}
+		}
+		if csSet {
+			return a.store.SetCacheSettings(a.ctx, bucket, st)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,266 @@
+package gc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/objects"
+)
+
+// sweep is the act of one run.
+type sweep struct {
+	c        *Collector
+	bucket   string
+	g        *graph
+	rep      *Report
+	dryRun   bool
+	planned  time.Time // when the run began: later writes and reads rescue a path
+	graceCut time.Time // nothing modified after it is deleted
+}
+
+func (s *sweep) batch() int {
+	if s.c.Batch > 0 {
+		return s.c.Batch
+	}
+	return 256
+}
+
+func (s *sweep) workers() int {
+	if s.c.Workers > 0 {
+		return s.c.Workers
+	}
+	return 16
+}
+
+func (g *graph) reason(id int32) Reason {
+	if g.is(id, fOverSize) {
+		return OverSize
+	}
+	return Stale
+}
+
+// deletion is one object to delete and what its deletion found.
+type deletion struct {
+	key     string
+	cond    objects.Conditions
+	id      int32 // the narinfo's path, for narinfos
+	skipped bool  // written since: kept
+	err     error
+}
+
+// run deletes a batch, several at a time so that the store commits them
+// together, and waits for all; then it yields to the requests waiting.
+func (s *sweep) run(ctx context.Context, ds []deletion) error {
+	began := time.Now()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(s.workers(), len(ds)) {
+		wg.Go(func() {
+			for i := range next {
+				d := &ds[i]
+				if d.id >= 0 {
+					// A path fetched since the run began was wanted: keep it.
+					n, err := s.c.Meta.Narinfo(ctx, s.bucket, s.g.hash(d.id))
+					if errors.Is(err, meta.ErrNoSuchKey) {
+						continue
+					}
+					if err != nil {
+						d.err = err
+						continue
+					}
+					if n.LastAccess.After(s.planned) || n.Created.After(s.planned) {
+						d.skipped = true
+						continue
+					}
+				}
+				err := s.c.Objects.Delete(ctx, s.bucket, d.key, d.cond)
+				switch {
+				case errors.Is(err, meta.ErrPreconditionFailed):
+					d.skipped = true
+				case err != nil:
+					d.err = fmt.Errorf("delete %s/%s: %w", s.bucket, d.key, err)
+				}
+			}
+		})
+	}
+	for i := range ds {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, d := range ds {
+		if d.err != nil {
+			return d.err
+		}
+	}
+	return s.c.rest(ctx, began)
+}
+
+// narinfos deletes the unkept narinfos level by level, each level in
+// batches and whole before the next: a narinfo goes only after every
+// narinfo referring to it went, so none served ever lacks a reference.
+// A narinfo written or fetched since the run began is kept, with its
+// closure (its references come in later levels).
+func (s *sweep) narinfos(ctx context.Context) error {
+	g := s.g
+	order, levels := g.deletionOrder()
+	start, done := 0, 0
+	var stack []int32
+	for _, end := range levels {
+		for lo := start; lo < end; lo += s.batch() {
+			hi := min(lo+s.batch(), end)
+			var ds []deletion
+			for _, id := range order[lo:hi] {
+				if g.is(id, fKept) { // rescued with a referrer
+					continue
+				}
+				ds = append(ds, deletion{key: g.hash(id) + ".narinfo", id: id, cond: objects.Conditions{UnmodifiedSince: s.planned}})
+			}
+			if !s.dryRun {
+				if err := s.run(ctx, ds); err != nil {
+					return err
+				}
+			}
+			for _, d := range ds {
+				if d.skipped {
+					s.rep.Rescued++
+					stack = g.mark(d.id, stack)
+					continue
+				}
+				f := &s.rep.Removed[g.reason(d.id)]
+				f.Paths++
+				f.Bytes += int64(g.niSize[d.id])
+			}
+			done += hi - lo
+			s.c.progress("deleting narinfos", done, len(order))
+		}
+		start = end
+		if err := s.announce(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// announce runs Collector.Announce, unless this is a dry run.
+func (s *sweep) announce(ctx context.Context) error {
+	if s.dryRun || s.c.Announce == nil {
+		return nil
+	}
+	return s.c.Announce(ctx)
+}
+
+// files deletes the NARs, listings and build logs that no kept narinfo
+// refers to and that are older than the grace period, in key order, in
+// batches.
+func (s *sweep) files(ctx context.Context) error {
+	g := s.g
+	keptURLs := g.keys(g.url, func(id int32) bool { return g.is(id, fKept) })
+	keptDerivers := g.keys(g.deriver, func(id int32) bool { return g.is(id, fKept) })
+	// What the unkept paths held goes for their reason; the rest is orphan.
+	overURLs := g.keys(g.url, func(id int32) bool { return !g.is(id, fKept) && g.is(id, fOverSize) })
+	overDerivers := g.keys(g.deriver, func(id int32) bool { return !g.is(id, fKept) && g.is(id, fOverSize) })
+	staleURLs := g.keys(g.url, func(id int32) bool { return !g.is(id, fKept) && !g.is(id, fOverSize) })
+	staleDerivers := g.keys(g.deriver, func(id int32) bool { return !g.is(id, fKept) && !g.is(id, fOverSize) })
+	reasonOf := func(k uint64, over, stale keySet) Reason {
+		switch {
+		case over.has(k):
+			return OverSize
+		case stale.has(k):
+			return Stale
+		}
+		return Orphan
+	}
+	type pending struct {
+		d      deletion
+		reason Reason
+		kind   objectKind
+		size   int64
+	}
+	var batch []pending
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		ds := make([]deletion, len(batch))
+		for i, p := range batch {
+			ds[i] = p.d
+		}
+		if !s.dryRun {
+			if err := s.run(ctx, ds); err != nil {
+				return err
+			}
+		}
+		for i, p := range batch {
+			if ds[i].skipped {
+				continue
+			}
+			f := &s.rep.Removed[p.reason]
+			f.Bytes += p.size
+			switch p.kind {
+			case narObject:
+				f.NARs++
+			case listingObject:
+				f.Listings++
+			case logObject:
+				f.Logs++
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := s.c.scanObjects(ctx, s.bucket, "deleting NARs, listings and logs", func(objs []meta.Object) error {
+		for _, o := range objs {
+			if o.Modified.After(s.graceCut) {
+				continue
+			}
+			kind, h := kindOf(o.Key)
+			var reason Reason
+			switch kind {
+			case narObject:
+				k := key(o.Key)
+				if keptURLs.has(k) {
+					continue
+				}
+				reason = reasonOf(k, overURLs, staleURLs)
+			case logObject:
+				k := key(strings.TrimPrefix(o.Key, "log/"))
+				if keptDerivers.has(k) {
+					continue
+				}
+				reason = reasonOf(k, overDerivers, staleDerivers)
+			case listingObject:
+				id := g.lookup(h)
+				switch {
+				case id < 0 || !g.is(id, fPresent):
+					reason = Orphan
+				case g.is(id, fKept):
+					continue
+				default:
+					reason = g.reason(id)
+				}
+			default:
+				continue
+			}
+			batch = append(batch, pending{
+				d:      deletion{key: o.Key, id: -1, cond: objects.Conditions{UnmodifiedSince: s.graceCut}},
+				reason: reason, kind: kind, size: o.Size,
+			})
+			if len(batch) >= s.batch() {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+	if err != nil {
+		return err
+	}
+	return s.announce(ctx)
+}
