@@ -111,9 +111,10 @@ func gcNarSize(t *testing.T, path string) int64 {
 }
 
 // TestNixGCGenerations: three generations of a closure sharing most of it
-// are pushed with nix copy; max-size leaves room for all but one, and the
-// least recently used (generation 2, pushed first) goes with its own lib,
-// while generations 1 and 3 and the shared paths stay and substitute with
+// are pushed with nix copy, generation 1 is pinned, and max-size leaves
+// room for all but one: the least recently used unpinned one (generation
+// 2; generation 1 was pushed before it) goes with its own lib, while
+// generations 1 and 3 and the shared paths stay and substitute with
 // signatures required, and generation 2's NAR blobs leave the disk.
 func TestNixGCGenerations(t *testing.T) {
 	t.Parallel()
@@ -137,10 +138,11 @@ func TestNixGCGenerations(t *testing.T) {
 			nixRun(t, "nix-store", "--delete", p)
 		}
 	})
-	// Generation 2 first: the least recently used. compression=none makes
-	// each NAR's stored size its NarSize.
+	// In order: generation 1 is the least recently used, but pinned, so
+	// generation 2 is the one max-size evicts. compression=none makes each
+	// NAR's stored size its NarSize.
 	var narURLs []string
-	for _, n := range []int{2, 1, 3} {
+	for _, n := range []int{1, 2, 3} {
 		gens[n] = gcBuild(t, n, tag)
 		nixMust(t, "nix", "copy", "--option", "substituters", "", "--option", "netrc-file", nixNetrc(s),
 			"--to", cache+"?compression=none&write-nar-listing=1", gens[n].top)
@@ -151,6 +153,7 @@ func TestNixGCGenerations(t *testing.T) {
 		}
 	}
 	g1, g2, g3 := gens[1], gens[2], gens[3]
+	nixAdmin(t, s, "pin", "add", bucket, "release", g1.top)
 
 	total := gcBucketBytes(t, s, bucket)
 	// Over it by generation 2's top and half its own lib: both must go,

@@ -120,6 +120,9 @@ func toS3(err error) *Error {
 	if e, ok := err.(*Error); ok { // most refusals: no errors.As target to allocate
 		return e
 	}
+	if errors.Is(err, meta.ErrNoSuchKey) { // the binary cache's most common answer: first
+		return errorf("NoSuchKey", "")
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e

@@ -17,6 +17,12 @@ import (
 // benchServer opens a server whose nix-cache bucket is publicly readable
 // and holds one small object.
 func benchServer(b *testing.B) http.Handler {
+	_, h := benchServerRoot(b)
+	return h
+}
+
+// benchServerRoot is benchServer, with the server for its credentials.
+func benchServerRoot(b *testing.B) (*server.Server, http.Handler) {
 	b.Helper()
 	srv, err := server.Open(context.Background(), server.Options{Data: b.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -33,7 +39,7 @@ func benchServer(b *testing.B) http.Handler {
 		Headers: meta.Headers{ContentType: "text/x-nix-narinfo"}}); err != nil {
 		b.Fatal(err)
 	}
-	return srv.Handler()
+	return srv, srv.Handler()
 }
 
 // discard is a ResponseWriter that keeps nothing, so the benchmark
@@ -62,3 +68,21 @@ func BenchmarkGETMiss(b *testing.B) { benchGET(b, "/nix-cache/missing.narinfo") 
 
 // BenchmarkGETCacheInfo is an anonymous GET of the synthesised nix-cache-info.
 func BenchmarkGETCacheInfo(b *testing.B) { benchGET(b, "/nix-cache/nix-cache-info") }
+
+// BenchmarkGETSmallHitBasic is a narinfo-sized GET in a private cache with
+// the admin key as HTTP Basic credentials (Nix's netrc).
+func BenchmarkGETSmallHitBasic(b *testing.B) { benchGETBasic(b, "/nix-cache/small.txt") }
+
+// BenchmarkGETMissBasic is a GET of a missing key with Basic credentials.
+func BenchmarkGETMissBasic(b *testing.B) { benchGETBasic(b, "/nix-cache/missing.narinfo") }
+
+func benchGETBasic(b *testing.B, path string) {
+	srv, h := benchServerRoot(b)
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.Header.Set("User-Agent", "curl/7.88.1 Nix/2.8.0")
+	r.SetBasicAuth(srv.Root.ID, srv.Root.Secret)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(&discard{h: http.Header{}}, r)
+	}
+}
