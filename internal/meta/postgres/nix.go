@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 // The narinfo index, kept by the object writes in their transaction (see
@@ -51,7 +52,7 @@ func indexObject(ctx context.Context, tx pgx.Tx, bucket, key string, n *meta.Nar
 			nar_hash = excluded.nar_hash, deriver = excluded.deriver, ca = excluded.ca,
 			refs = excluded.refs, sigs = excluded.sigs`,
 		bucket, hash, n.FileSize, n.NarSize, micros(n.Created), micros(n.LastAccess), n.StorePath, n.URL,
-		n.Compression, n.FileHash, n.NarHash, n.Deriver, n.CA, encodeStrings(n.References), encodeStrings(n.Sigs)); err != nil {
+		n.Compression, n.FileHash, n.NarHash, n.Deriver, n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs)); err != nil {
 		return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, err)
 	}
 	return nil
@@ -76,10 +77,10 @@ func (s *Store) Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo,
 		return meta.Narinfo{}, fmt.Errorf("look up narinfo %q/%q: %w", bucket, hash, err)
 	}
 	n.Created, n.LastAccess = fromMicros(created), fromMicros(lastAccess)
-	if n.References, err = decodeStrings(string(refs)); err != nil {
+	if n.References, err = metaenc.DecodeStrings(string(refs)); err != nil {
 		return meta.Narinfo{}, fmt.Errorf("narinfo %q/%q references: %w", bucket, hash, err)
 	}
-	if n.Sigs, err = decodeStrings(string(sigs)); err != nil {
+	if n.Sigs, err = metaenc.DecodeStrings(string(sigs)); err != nil {
 		return meta.Narinfo{}, fmt.Errorf("narinfo %q/%q signatures: %w", bucket, hash, err)
 	}
 	return n, nil
@@ -252,10 +253,10 @@ func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit in
 				return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
 			}
 			n.Created, n.LastAccess = fromMicros(created), fromMicros(lastAccess)
-			if n.References, err = decodeStrings(string(refs)); err != nil {
+			if n.References, err = metaenc.DecodeStrings(string(refs)); err != nil {
 				return fmt.Errorf("narinfo %q/%q references: %w", bucket, n.Hash, err)
 			}
-			if n.Sigs, err = decodeStrings(string(sigs)); err != nil {
+			if n.Sigs, err = metaenc.DecodeStrings(string(sigs)); err != nil {
 				return fmt.Errorf("narinfo %q/%q signatures: %w", bucket, n.Hash, err)
 			}
 			out = append(out, n)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 // objectCols are the objects columns an Object is read from, in
@@ -51,12 +52,12 @@ func (r *objectRow) dest() []any {
 // finish decodes the encoded columns; segments only if withSegments.
 func (r *objectRow) finish(withSegments bool) (meta.Object, error) {
 	r.obj.Modified = fromMicros(r.modified)
-	if err := decodeAttrs(string(r.attrs), &r.obj); err != nil {
+	if err := metaenc.DecodeAttrs(string(r.attrs), &r.obj); err != nil {
 		return meta.Object{}, fmt.Errorf("object %q/%q: %w", r.obj.Bucket, r.obj.Key, err)
 	}
 	if withSegments {
 		var err error
-		if r.obj.Segments, err = decodeSegments(string(r.segments)); err != nil {
+		if r.obj.Segments, err = metaenc.DecodeSegments(string(r.segments)); err != nil {
 			return meta.Object{}, fmt.Errorf("object %q/%q: %w", r.obj.Bucket, r.obj.Key, err)
 		}
 	}
@@ -126,7 +127,7 @@ func putObject(ctx context.Context, tx pgx.Tx, obj meta.Object, cur *meta.Object
 		return err
 	}
 	if _, err := tx.Exec(ctx, qPutObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, micros(obj.Modified),
-		encodeAttrs(&obj), encodeSegments(obj.Segments)); err != nil {
+		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments)); err != nil {
 		return fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
 	}
 	// Add before dropping, so a blob kept by the new version never reaches

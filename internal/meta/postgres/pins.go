@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 // Pins. Moving a pin reads and rewrites its row in one serializable
@@ -53,7 +54,7 @@ func (s *Store) PutPin(ctx context.Context, p meta.Pin) error {
 			return fmt.Errorf("pin %q in %q: %w", p.Name, p.Bucket, err)
 		default:
 			keep = int(keep32)
-			if old, err = decodeStrings(string(raw)); err != nil {
+			if old, err = metaenc.DecodeStrings(string(raw)); err != nil {
 				return fmt.Errorf("pin %q in %q: %w", p.Name, p.Bucket, err)
 			}
 		}
@@ -63,7 +64,7 @@ func (s *Store) PutPin(ctx context.Context, p meta.Pin) error {
 		paths := meta.MovePin(old, p.Paths, keep)
 		if _, err := tx.Exec(ctx, `INSERT INTO pins (bucket, name, keep, updated, paths) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (bucket, name) DO UPDATE SET keep = excluded.keep, updated = excluded.updated, paths = excluded.paths`,
-			p.Bucket, p.Name, keep, micros(p.Updated), encodeStrings(paths)); err != nil {
+			p.Bucket, p.Name, keep, micros(p.Updated), metaenc.EncodeStrings(paths)); err != nil {
 			return fmt.Errorf("pin %q in %q: %w", p.Name, p.Bucket, err)
 		}
 		return nil
@@ -96,7 +97,7 @@ func (s *Store) Pins(ctx context.Context, bucket string) ([]meta.Pin, error) {
 		}
 		p.Keep, p.Updated = int(keep), fromMicros(updated)
 		var err error
-		if p.Paths, err = decodeStrings(string(raw)); err != nil {
+		if p.Paths, err = metaenc.DecodeStrings(string(raw)); err != nil {
 			return p, fmt.Errorf("pin %q: %w", p.Name, err)
 		}
 		return p, nil

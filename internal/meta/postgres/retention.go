@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 var _ meta.GC = (*Store)(nil)
@@ -81,7 +82,7 @@ func (s *Store) ScanNarinfoEdges(ctx context.Context, bucket, after string, limi
 				return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
 			}
 			e.Created, e.LastAccess = fromMicros(created), fromMicros(last)
-			if e.References, err = decodeStrings(string(refs)); err != nil {
+			if e.References, err = metaenc.DecodeStrings(string(refs)); err != nil {
 				return fmt.Errorf("narinfo %q/%q references: %w", bucket, e.Hash, err)
 			}
 			out = append(out, e)

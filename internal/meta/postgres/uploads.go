@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 const (
@@ -44,7 +45,7 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload) error {
 	if err := meta.CheckKey(u.Key); err != nil {
 		return fmt.Errorf("create upload in %q: %w", u.Bucket, err)
 	}
-	attrs := encodeAttrs(&meta.Object{Headers: u.Headers, ChecksumAlgorithm: u.ChecksumAlgorithm})
+	attrs := metaenc.EncodeAttrs(&meta.Object{Headers: u.Headers, ChecksumAlgorithm: u.ChecksumAlgorithm})
 	return s.write(ctx, func(tx pgx.Tx) error {
 		if err := needBucket(ctx, tx, u.Bucket); err != nil {
 			return err
@@ -67,7 +68,7 @@ type uploadRow struct {
 func (r *uploadRow) finish() (meta.Upload, error) {
 	r.u.Initiated = fromMicros(r.initiated)
 	var o meta.Object
-	if err := decodeAttrs(string(r.attrs), &o); err != nil {
+	if err := metaenc.DecodeAttrs(string(r.attrs), &o); err != nil {
 		return meta.Upload{}, fmt.Errorf("upload %q: %w", r.u.ID, err)
 	}
 	r.u.Headers, r.u.ChecksumAlgorithm = o.Headers, o.ChecksumAlgorithm

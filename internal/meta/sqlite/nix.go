@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 // The narinfo index.
@@ -67,7 +68,7 @@ func (t *txn) indexObject(bucket, key string, n *meta.Narinfo) error {
 	}
 	if _, err := t.exec(qPutNarinfo, bucket, hash, n.FileSize, n.NarSize, nanos(n.Created),
 		nanos(n.LastAccess), n.StorePath, n.URL, n.Compression, n.FileHash, n.NarHash, n.Deriver,
-		n.CA, encodeStrings(n.References), encodeStrings(n.Sigs)); err != nil {
+		n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs)); err != nil {
 		return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, err)
 	}
 	return nil
@@ -90,10 +91,10 @@ func (r *narinfoRow) finish() (meta.Narinfo, error) {
 	r.n.Created = fromNanos(r.created)
 	r.n.LastAccess = fromNanos(r.lastAccess)
 	var err error
-	if r.n.References, err = decodeStrings(r.refs); err != nil {
+	if r.n.References, err = metaenc.DecodeStrings(r.refs); err != nil {
 		return meta.Narinfo{}, fmt.Errorf("narinfo %q/%q references: %w", r.n.Bucket, r.n.Hash, err)
 	}
-	if r.n.Sigs, err = decodeStrings(r.sigs); err != nil {
+	if r.n.Sigs, err = metaenc.DecodeStrings(r.sigs); err != nil {
 		return meta.Narinfo{}, fmt.Errorf("narinfo %q/%q signatures: %w", r.n.Bucket, r.n.Hash, err)
 	}
 	return r.n, nil

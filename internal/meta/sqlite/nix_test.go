@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 const testHash = "0aaf7mhrfqigdmdfd2m9wkpz6qfgkhbf"
@@ -191,7 +192,7 @@ func TestStringsRoundTrip(t *testing.T) {
 		{"a", "", "b c\nd"},
 		{testHash + "-hello-2.12", string(make([]byte, 300))},
 	} {
-		got, err := decodeStrings(string(encodeStrings(ss)))
+		got, err := metaenc.DecodeStrings(string(metaenc.EncodeStrings(ss)))
 		if err != nil {
 			t.Fatalf("decode(encode(%q)): %v", ss, err)
 		}
@@ -199,10 +200,10 @@ func TestStringsRoundTrip(t *testing.T) {
 			t.Errorf("decode(encode(%q)) = %q", ss, got)
 		}
 	}
-	good := string(encodeStrings([]string{"ab", "c"}))
+	good := string(metaenc.EncodeStrings([]string{"ab", "c"}))
 	for _, bad := range []string{"", "\x02\x00", "\x01", "\x01\x01", "\x01\x02\x01a",
 		"\x01\xff\xff\xff\xff\x0f", good[:len(good)-1], good + "\x00"} {
-		if _, err := decodeStrings(bad); err == nil {
+		if _, err := metaenc.DecodeStrings(bad); err == nil {
 			t.Errorf("decode(%q) succeeded", bad)
 		}
 	}
@@ -210,14 +211,14 @@ func TestStringsRoundTrip(t *testing.T) {
 
 // FuzzStrings checks that whatever decodes re-encodes to the same value.
 func FuzzStrings(f *testing.F) {
-	f.Add(encodeStrings([]string{"a", "bc"}))
+	f.Add(metaenc.EncodeStrings([]string{"a", "bc"}))
 	f.Add([]byte("\x01\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ss, err := decodeStrings(string(b))
+		ss, err := metaenc.DecodeStrings(string(b))
 		if err != nil {
 			return
 		}
-		again, err := decodeStrings(string(encodeStrings(ss)))
+		again, err := metaenc.DecodeStrings(string(metaenc.EncodeStrings(ss)))
 		if err != nil || !reflect.DeepEqual(again, ss) {
 			t.Fatalf("round trip of %q: %q, %v", ss, again, err)
 		}

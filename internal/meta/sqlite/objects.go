@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 // objectCols are the objects columns an Object is read from, in
@@ -56,12 +57,12 @@ func (r *objectRow) dest() []any {
 // finish decodes the encoded columns; segments only if withSegments.
 func (r *objectRow) finish(withSegments bool) (meta.Object, error) {
 	r.obj.Modified = fromNanos(r.modified)
-	if err := decodeAttrs(r.attrs, &r.obj); err != nil {
+	if err := metaenc.DecodeAttrs(r.attrs, &r.obj); err != nil {
 		return meta.Object{}, fmt.Errorf("object %q/%q: %w", r.obj.Bucket, r.obj.Key, err)
 	}
 	if withSegments {
 		var err error
-		if r.obj.Segments, err = decodeSegments(r.segments); err != nil {
+		if r.obj.Segments, err = metaenc.DecodeSegments(r.segments); err != nil {
 			return meta.Object{}, fmt.Errorf("object %q/%q: %w", r.obj.Bucket, r.obj.Key, err)
 		}
 	}
@@ -126,7 +127,7 @@ func (t *txn) putObject(obj meta.Object, cur *meta.Object, g *garbage) error {
 		return err
 	}
 	if _, err := t.exec(qPutObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, nanos(obj.Modified),
-		encodeAttrs(&obj), encodeSegments(obj.Segments)); err != nil {
+		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments)); err != nil {
 		return fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
 	}
 	// Add before dropping, so a blob kept by the new version never reaches

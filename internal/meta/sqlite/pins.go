@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 // Pins. A pin is one row; moving it reads and rewrites the row in one
@@ -53,7 +54,7 @@ func (s *Store) PutPin(ctx context.Context, p meta.Pin) error {
 		case err != nil:
 			return fmt.Errorf("pin %q in %q: %w", p.Name, p.Bucket, err)
 		default:
-			if old, err = decodeStrings(raw); err != nil {
+			if old, err = metaenc.DecodeStrings(raw); err != nil {
 				return fmt.Errorf("pin %q in %q: %w", p.Name, p.Bucket, err)
 			}
 		}
@@ -61,7 +62,7 @@ func (s *Store) PutPin(ctx context.Context, p meta.Pin) error {
 			keep = p.Keep
 		}
 		paths := meta.MovePin(old, p.Paths, keep)
-		if _, err := t.exec(qPutPin, p.Bucket, p.Name, keep, nanos(p.Updated), encodeStrings(paths)); err != nil {
+		if _, err := t.exec(qPutPin, p.Bucket, p.Name, keep, nanos(p.Updated), metaenc.EncodeStrings(paths)); err != nil {
 			return fmt.Errorf("pin %q in %q: %w", p.Name, p.Bucket, err)
 		}
 		return nil
@@ -94,7 +95,7 @@ func (s *Store) Pins(ctx context.Context, bucket string) ([]meta.Pin, error) {
 			if err := rows.Scan(&p.Name, &p.Keep, &updated, &raw); err != nil {
 				return fmt.Errorf("list pins of %q: %w", bucket, err)
 			}
-			if p.Paths, err = decodeStrings(raw); err != nil {
+			if p.Paths, err = metaenc.DecodeStrings(raw); err != nil {
 				return fmt.Errorf("list pins of %q: pin %q: %w", bucket, p.Name, err)
 			}
 			p.Updated = fromNanos(updated)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 const uploadCols = `initiated, attrs`
@@ -57,7 +58,7 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload) error {
 	if err := meta.CheckKey(u.Key); err != nil {
 		return fmt.Errorf("create upload in %q: %w", u.Bucket, err)
 	}
-	attrs := encodeAttrs(&meta.Object{Headers: u.Headers, ChecksumAlgorithm: u.ChecksumAlgorithm})
+	attrs := metaenc.EncodeAttrs(&meta.Object{Headers: u.Headers, ChecksumAlgorithm: u.ChecksumAlgorithm})
 	return s.write(ctx, func(t *txn) error {
 		if err := t.needBucket(u.Bucket); err != nil {
 			return err
@@ -83,7 +84,7 @@ func (r *uploadRow) dest() []any {
 func (r *uploadRow) finish() (meta.Upload, error) {
 	r.u.Initiated = fromNanos(r.initiated)
 	var o meta.Object
-	if err := decodeAttrs(r.attrs, &o); err != nil {
+	if err := metaenc.DecodeAttrs(r.attrs, &o); err != nil {
 		return meta.Upload{}, fmt.Errorf("upload %q: %w", r.u.ID, err)
 	}
 	r.u.Headers, r.u.ChecksumAlgorithm = o.Headers, o.ChecksumAlgorithm

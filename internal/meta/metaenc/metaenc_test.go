@@ -1,4 +1,4 @@
-package sqlite
+package metaenc
 
 import (
 	"reflect"
@@ -15,7 +15,7 @@ func TestSegmentsRoundTrip(t *testing.T) {
 		{{Blob: "b", Size: -1}, {Blob: strings.Repeat("x", 300), Size: 5 << 30}},
 		{{Size: 3, Data: []byte("abc")}, {Blob: "c", Size: 7}, {Size: 0, Data: []byte{}}},
 	} {
-		got, err := decodeSegments(string(encodeSegments(segs)))
+		got, err := DecodeSegments(string(EncodeSegments(segs)))
 		if err != nil {
 			t.Fatalf("decode(encode(%v)): %v", segs, err)
 		}
@@ -26,7 +26,7 @@ func TestSegmentsRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "\x02\x00", "\x01", "\x01\x01", "\x01\x01\x05ab\x00",
 		"\x01\x00\x00", "\x01\xff\xff\xff\xff\x0f", "\x01\x01\x01a", "\x01\x01\x01a\x80",
 		"\x01\x01\x00\x06\x02ab", "\x01\x01\x00\x02"} {
-		if _, err := decodeSegments(bad); err == nil {
+		if _, err := DecodeSegments(bad); err == nil {
 			t.Errorf("decode(%q) succeeded", bad)
 		}
 	}
@@ -41,16 +41,16 @@ func TestAttrsRoundTrip(t *testing.T) {
 				UserMeta: map[string]string{"b": "2", "a": "", "é": strings.Repeat("v", 200)}}},
 	} {
 		var got meta.Object
-		if err := decodeAttrs(string(encodeAttrs(&o)), &got); err != nil {
+		if err := DecodeAttrs(string(EncodeAttrs(&o)), &got); err != nil {
 			t.Fatalf("decode(encode(%+v)): %v", o, err)
 		}
 		if !reflect.DeepEqual(got, o) {
 			t.Errorf("decode(encode(%+v)) = %+v", o, got)
 		}
 	}
-	good := string(encodeAttrs(&meta.Object{Headers: meta.Headers{UserMeta: map[string]string{"k": "v"}}}))
+	good := string(EncodeAttrs(&meta.Object{Headers: meta.Headers{UserMeta: map[string]string{"k": "v"}}}))
 	for _, bad := range []string{"", "\x02", "\x01", good[:len(good)-1], good + "\x00"} {
-		if err := decodeAttrs(bad, &meta.Object{}); err == nil {
+		if err := DecodeAttrs(bad, &meta.Object{}); err == nil {
 			t.Errorf("decode(%q) succeeded", bad)
 		}
 	}
@@ -59,14 +59,14 @@ func TestAttrsRoundTrip(t *testing.T) {
 // FuzzSegments and FuzzAttrs check that whatever decodes re-encodes to the
 // same value; the decoders must not panic on any input.
 func FuzzSegments(f *testing.F) {
-	f.Add(encodeSegments([]meta.Segment{{Blob: "abc", Size: 7}, {Blob: "d", Size: 1}}))
+	f.Add(EncodeSegments([]meta.Segment{{Blob: "abc", Size: 7}, {Blob: "d", Size: 1}}))
 	f.Add([]byte("\x01\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		segs, err := decodeSegments(string(b))
+		segs, err := DecodeSegments(string(b))
 		if err != nil {
 			return
 		}
-		again, err := decodeSegments(string(encodeSegments(segs)))
+		again, err := DecodeSegments(string(EncodeSegments(segs)))
 		if err != nil || !reflect.DeepEqual(again, segs) {
 			t.Fatalf("round trip of %v: %v, %v", segs, again, err)
 		}
@@ -74,14 +74,14 @@ func FuzzSegments(f *testing.F) {
 }
 
 func FuzzAttrs(f *testing.F) {
-	f.Add(encodeAttrs(&meta.Object{Checksum: "c", Headers: meta.Headers{UserMeta: map[string]string{"k": "v"}}}))
+	f.Add(EncodeAttrs(&meta.Object{Checksum: "c", Headers: meta.Headers{UserMeta: map[string]string{"k": "v"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var o meta.Object
-		if decodeAttrs(string(b), &o) != nil {
+		if DecodeAttrs(string(b), &o) != nil {
 			return
 		}
 		var again meta.Object
-		if err := decodeAttrs(string(encodeAttrs(&o)), &again); err != nil || !reflect.DeepEqual(again, o) {
+		if err := DecodeAttrs(string(EncodeAttrs(&o)), &again); err != nil || !reflect.DeepEqual(again, o) {
 			t.Fatalf("round trip of %+v: %+v, %v", o, again, err)
 		}
 	})

@@ -1,4 +1,8 @@
-package sqlite
+// Package metaenc is the compact binary encoding the metadata stores use
+// for an object's rarely queried fields, its segment list and string lists
+// (a narinfo's references and signatures): one format, whichever store
+// keeps the bytes.
+package metaenc
 
 import (
 	"encoding/binary"
@@ -48,8 +52,8 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// encodeAttrs encodes the fields of o that live in the attrs column.
-func encodeAttrs(o *meta.Object) []byte {
+// EncodeAttrs encodes the fields of o that live in the attrs column.
+func EncodeAttrs(o *meta.Object) []byte {
 	h := &o.Headers
 	b := make([]byte, 0, 64)
 	b = append(b, attrsV1)
@@ -66,9 +70,9 @@ func encodeAttrs(o *meta.Object) []byte {
 	return b
 }
 
-// decodeAttrs sets the fields of o that live in the attrs column. The
+// DecodeAttrs sets the fields of o that live in the attrs column. The
 // strings it sets share b's memory.
-func decodeAttrs(b string, o *meta.Object) error {
+func DecodeAttrs(b string, o *meta.Object) error {
 	if len(b) == 0 || b[0] != attrsV1 {
 		return errAttrs
 	}
@@ -99,7 +103,8 @@ func decodeAttrs(b string, o *meta.Object) error {
 	return nil
 }
 
-func encodeSegments(segs []meta.Segment) []byte {
+// EncodeSegments encodes a segment list (segments, version 1).
+func EncodeSegments(segs []meta.Segment) []byte {
 	n := 1 + binary.MaxVarintLen64
 	for _, s := range segs {
 		n += 3*binary.MaxVarintLen64 + len(s.Blob) + len(s.Data)
@@ -117,7 +122,8 @@ func encodeSegments(segs []meta.Segment) []byte {
 	return b
 }
 
-func decodeSegments(b string) ([]meta.Segment, error) {
+// DecodeSegments decodes a segment list; inline segments share b's memory.
+func DecodeSegments(b string) ([]meta.Segment, error) {
 	if len(b) == 0 || b[0] != segmentsV1 {
 		return nil, errSegments
 	}
@@ -147,7 +153,8 @@ func decodeSegments(b string) ([]meta.Segment, error) {
 	return segs, nil
 }
 
-func encodeStrings(ss []string) []byte {
+// EncodeStrings encodes a list of strings (version 1).
+func EncodeStrings(ss []string) []byte {
 	n := 1 + binary.MaxVarintLen64
 	for _, s := range ss {
 		n += binary.MaxVarintLen64 + len(s)
@@ -161,9 +168,9 @@ func encodeStrings(ss []string) []byte {
 	return b
 }
 
-// decodeStrings decodes a list of strings, nil for an empty one. The
+// DecodeStrings decodes a list of strings, nil for an empty one. The
 // strings share b's memory.
-func decodeStrings(b string) ([]string, error) {
+func DecodeStrings(b string) ([]string, error) {
 	if len(b) == 0 || b[0] != stringsV1 {
 		return nil, errStrings
 	}
