@@ -372,6 +372,7 @@ func TestOpenSharedLeavesUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() }) // before TempDir's removal: its spare maker stops
 	w, err := b.Create(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -386,9 +387,11 @@ func TestOpenSharedLeavesUploads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("an upload in progress failed after OpenShared: %v", err)
 	}
-	if _, err := b.Open(t.Context(), id); err != nil {
+	bl, err := b.Open(t.Context(), id)
+	if err != nil {
 		t.Fatal(err)
 	}
+	bl.Close()
 	if _, err := OpenShared(filepath.Join(root, "missing")); err == nil {
 		t.Error("OpenShared of a missing store succeeded")
 	}
