@@ -66,3 +66,36 @@ func TestLifecycleRules(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLifecycleRules checks that any PutBucketLifecycleConfiguration body
+// decodes to stored rules or an S3 error, never a panic, and that the
+// rules it accepts are well formed.
+func FuzzLifecycleRules(f *testing.F) {
+	const ns = `<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`
+	for _, body := range []string{
+		ns + `<Rule><ID>t</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>3</Days></Expiration></Rule></LifecycleConfiguration>`,
+		ns + `<Rule><Prefix></Prefix><Status>Disabled</Status><AbortIncompleteMultipartUpload><DaysAfterInitiation>7</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule></LifecycleConfiguration>`,
+		ns + `<Rule><Filter><And><Prefix>x/</Prefix><Tag><Key>k</Key><Value>v</Value></Tag></And></Filter><Status>Enabled</Status><Transition><Days>1</Days></Transition></Rule></LifecycleConfiguration>`,
+		`<LifecycleConfiguration/>`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var c lifecycleConfiguration
+		if xml.Unmarshal(body, &c) != nil {
+			return
+		}
+		rules, err := c.rules()
+		if err != nil {
+			if toS3(err) == nil {
+				t.Fatalf("rules(%q): %v is no S3 error", body, err)
+			}
+			return
+		}
+		for _, r := range rules {
+			if r.AbortUploadsDays < 0 || r.ExpirationDays < 0 {
+				t.Fatalf("rules(%q) accepted negative days: %+v", body, r)
+			}
+		}
+	})
+}
