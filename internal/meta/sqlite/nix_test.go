@@ -131,8 +131,8 @@ func TestMigrateFromV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
-		ms[0].sql,
-		ms[1].sql,
+		ms[0].SQL,
+		ms[1].SQL,
 		"PRAGMA user_version = 2",
 		"INSERT INTO buckets (name, created) VALUES ('b', 1)",
 	} {

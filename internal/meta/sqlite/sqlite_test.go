@@ -158,7 +158,7 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
-		ms[0].sql,
+		ms[0].SQL,
 		"PRAGMA user_version = 1",
 		"INSERT INTO buckets (name, created) VALUES ('old', 1)",
 		"INSERT INTO access_keys VALUES ('K', 's', 'root', 1, 1)",
