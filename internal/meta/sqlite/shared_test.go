@@ -177,6 +177,11 @@ func TestOtherProcess(t *testing.T) {
 					return
 				}
 				puts.Add(1)
+				// A busy server, not a loop that holds the write lock
+				// all the time: on a loaded machine SQLite's busy
+				// handler, which polls, could then starve the other
+				// process past its timeout (seen once in CI).
+				time.Sleep(time.Millisecond)
 			}
 		})
 	}
