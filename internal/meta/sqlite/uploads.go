@@ -221,18 +221,9 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, obj meta.Ob
 		if err != nil {
 			return err
 		}
-		size := make(map[string]int64, len(parts))
-		for _, p := range parts {
-			size[p.Blob] = p.Size
-		}
-		used := make(map[string]bool, len(obj.Segments))
-		for _, seg := range obj.Segments {
-			n, ok := size[seg.Blob]
-			if !ok || n != seg.Size || used[seg.Blob] {
-				return fmt.Errorf("complete upload %q: blob %q (%d bytes) is not a part of it: %w",
-					uploadID, seg.Blob, seg.Size, meta.ErrInvalidPart)
-			}
-			used[seg.Blob] = true
+		leftOut, err := meta.PartsLeftOut(uploadID, parts, obj.Segments)
+		if err != nil {
+			return err
 		}
 		cur, err := t.current(obj.Bucket, obj.Key, check)
 		if err != nil {
@@ -245,10 +236,8 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, obj meta.Ob
 		if err := t.putObject(obj, cur, &g); err != nil {
 			return err
 		}
-		for _, p := range parts {
-			if !used[p.Blob] {
-				g.add(p)
-			}
+		for _, p := range leftOut {
+			g.add(p)
 		}
 		out, err = t.collect(&g)
 		return err
