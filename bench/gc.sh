@@ -16,9 +16,11 @@
 # `nixbucket gc` runs beside the server (target: at least 0.8 of the rate
 # without GC). A markdown section goes to stdout, progress to stderr.
 #
-# Not measured here yet: `nixbucket verify` on the same index, and
-# narinfo lookups at 1 M against 1 k paths (bench/nix.sh); they come with
-# the verify command.
+# It times `nixbucket verify` on the collected cache (target < 120 s), and,
+# on the served copy before its GC, narinfo lookups (hits, repeated and
+# unique misses, with bench/nix.sh's wrk driver bench/nix/paths.lua) on the
+# bucket of a million paths against a bucket of 1,000 paths in the same
+# server, alternating (target: at least 0.95 of the small bucket's rate).
 #
 # Usage: bench/gc.sh
 #
@@ -54,6 +56,16 @@ built=$(echo "$(date +%s.%N) - $start" | bc)
 "$work/gcbench" -data "$work/data" -roots "$roots" -unique "$unique" -shared "$shared" -stale "$stale" -hits "$work/hits.txt"
 echo "gc.sh: copying the cache for the run beside the server" >&2
 cp -a "$work/data" "$work/served"
+# A bucket of 1,000 paths beside the million, for the lookups at scale.
+small="-bucket small -roots 1 -unique 900 -shared 100 -stale 0 -width 100"
+"$work/gcbench" -data "$work/served" $small
+"$work/gcbench" -data "$work/served" $small -hits "$work/small-hits.txt"
+awk 'NR % 10 == 1' "$work/hits.txt" | head -900 >"$work/big-hits.txt"
+for b in cache small; do
+	od -An -v -tu1 -N32000 /dev/urandom | tr -s ' ' '\n' | grep . |
+		awk -v b="$b" 'BEGIN { a = "0123456789abcdfghijklmnpqrsvwxyz" }
+		{ s = s substr(a, $1 % 32 + 1, 1) } length(s) == 32 { print "/" b "/" s ".narinfo"; s = "" }' >"$work/$b-misses.txt"
+done
 
 # measure NAME ARGS...: runs nixbucket under /usr/bin/time -v; prints its
 # stdout to stderr and sets wall (seconds) and rss (MiB).
@@ -72,6 +84,9 @@ dry_wall=$wall dry_rss=$rss
 echo "gc.sh: gc" >&2
 measure full gc cache --data "$work/data"
 full_wall=$wall full_rss=$rss
+echo "gc.sh: verify" >&2
+measure verify verify cache --data "$work/data"
+verify_wall=$wall verify_rss=$rss
 
 # rate SECONDS prints wrk's narinfo GETs per second against the server.
 rate() {
@@ -89,6 +104,37 @@ for _ in $(seq 100); do
 done
 rate 2 >/dev/null # warm up
 base=$(rate "$duration")
+
+# Lookups at scale: narinfo hits, repeated misses (1,000 absent hashes in
+# turn) and unique misses (each hash never asked before) on the bucket of
+# a million paths and on the one of 1,000, alternating which goes first,
+# each row the median of BENCH_ROUNDS runs.
+# lookup LIST: GET/s of wrk over LIST (a file, or unique:PREFIX).
+lookup() {
+	wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 10s -s "$here/nix/paths.lua" "http://127.0.0.1:$port" -- "$1" "" |
+		awk '/^RESULT/ { if ($6 + $7 + $8 + $9) { print "errors: " $0 > "/dev/stderr"; exit 1 }; printf "%.0f\n", $2 / ($4 / 1e6) }'
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+rounds=${BENCH_ROUNDS:-3}
+lookup_rows=
+for kind in hits misses unique; do
+	big=() little=()
+	for r in $(seq "$rounds"); do
+		case $kind in
+		hits) lb=$work/big-hits.txt ls=$work/small-hits.txt ;;
+		misses) lb=$work/cache-misses.txt ls=$work/small-misses.txt ;;
+		unique) lb=unique:/cache/ ls=unique:/small/ ;;
+		esac
+		if [ $((r % 2)) = 1 ]; then
+			big+=("$(lookup "$lb")") little+=("$(lookup "$ls")")
+		else
+			little+=("$(lookup "$ls")") big+=("$(lookup "$lb")")
+		fi
+	done
+	b=$(printf '%s\n' "${big[@]}" | median) l=$(printf '%s\n' "${little[@]}" | median)
+	echo "gc.sh: $kind: 1M $b/s, 1k $l/s" >&2
+	lookup_rows+="| $kind | $b | $l | $(echo "scale=2; $b / $l" | bc) |"$'\n'
+done
 # During the GC: windows of 5 s until it ends (the last window, which
 # outlives it, is left out unless it is the only one).
 /usr/bin/time -v -o "$work/served.time" "$work/nixbucket" gc cache --data "$work/served" >"$work/served-gc.out" 2>&1 &
@@ -122,6 +168,11 @@ cat <<MD
 |---|---:|---:|---|
 | gc --dry-run (plan only) | $dry_wall | $dry_rss | |
 | gc (plan and deletes) | $full_wall | $full_rss | < 60 s, < 300 MiB |
+| verify (after the GC: every narinfo, NAR, reference and signature; blobs re-hashed) | $verify_wall | $verify_rss | < 120 s |
+
+| narinfo lookups (wrk -c$conns, median of $rounds runs of ${duration} s) | bucket of 1 M paths, GET/s | bucket of 1 k paths, GET/s | ratio (target ≥ 0.95) |
+|---|---:|---:|---:|
+$lookup_rows
 
 | narinfo hits (wrk -c$conns, 10,000 kept paths) | GET/s | |
 |---|---:|---|

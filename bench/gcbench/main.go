@@ -41,7 +41,7 @@ func main() {
 	shape := gcsynth.Shape{
 		Bucket: *bucket, Roots: *roots, Unique: *unique, Shared: *shared, Stale: *stale,
 		Refs: *refs, Width: *width, NARBytes: 512, Now: time.Now().UTC(),
-		StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour,
+		StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour, Sign: true,
 	}
 	if *hits != "" {
 		if err := writeHits(*hits, shape); err != nil {

@@ -39,6 +39,7 @@ func gcCmd(args []string) error {
 		// (bench/gc.sh) at little cost in time.
 		debug.SetMemoryLimit(gcMemoryLimit)
 	}
+	yieldToServer(*data)
 	return withAdmin(*data, func(a *admin) error {
 		bucket := pos[0]
 		r, err := a.store.Retention(a.ctx, bucket)

@@ -43,6 +43,7 @@ func verifyCmd(args []string) error {
 		return err
 	}
 	bucket := pos[0]
+	yieldToServer(*data)
 	return withAdmin(*data, func(a *admin) error {
 		objs, blobs, err := adminObjects(a, *data)
 		if err != nil {

@@ -13,6 +13,7 @@ package gcsynth
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -20,7 +21,41 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
+	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
+
+// signer signs the narinfos of a Shape with Sign.
+type signer struct {
+	key  signature.SecretKey
+	hash string // of the NAR, which every path shares
+}
+
+// newSigner gives the bucket a signing key, stored as nixbucket stores
+// one, and hashes the NAR.
+func newSigner(ctx context.Context, store meta.Store, s Shape, nar []byte) (*signer, error) {
+	k, err := signature.Generate(s.Bucket + "-1")
+	if err != nil {
+		return nil, err
+	}
+	if err := store.AddSigningKey(ctx, meta.SigningKey{Bucket: s.Bucket, Name: k.Name(), Secret: k.String(), Created: s.Now}); err != nil {
+		return nil, fmt.Errorf("signing key for %s: %w", s.Bucket, err)
+	}
+	return &signer{key: k, hash: nixhash.SHA256(sha256.Sum256(nar)).String()}, nil
+}
+
+// sign completes rec with the hashes and a signature, and returns the
+// narinfo's text.
+func (g *signer) sign(rec *meta.Narinfo) []byte {
+	rec.FileHash, rec.NarHash = g.hash, g.hash
+	ni := narinfo.NarInfo{StorePath: rec.StorePath, URL: rec.URL, Compression: rec.Compression,
+		FileHash: rec.FileHash, FileSize: uint64(rec.FileSize), NarHash: rec.NarHash, NarSize: uint64(rec.NarSize),
+		References: rec.References}
+	ni.Sign(g.key)
+	rec.Sigs = ni.Sigs
+	return []byte(ni.String())
+}
 
 // Shape says what to build.
 type Shape struct {
@@ -39,6 +74,10 @@ type Shape struct {
 	// closures were pushed and last used.
 	StaleAge, FreshAge time.Duration
 	Writers            int // concurrent writers (default 64)
+	// Sign, when set, gives the bucket a signing key and every narinfo
+	// what a real one has: FileHash and NarHash of its NAR, and a
+	// signature by that key, so that `nixbucket verify` checks them all.
+	Sign bool
 }
 
 // Paths is how many paths the shape has.
@@ -129,6 +168,13 @@ func Build(ctx context.Context, store meta.Store, s Shape, progress func(done in
 		writers = 64
 	}
 	nar := make([]byte, s.NARBytes)
+	var sig *signer
+	if s.Sign {
+		var err error
+		if sig, err = newSigner(ctx, store, s, nar); err != nil {
+			return err
+		}
+	}
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -140,7 +186,7 @@ func Build(ctx context.Context, store meta.Store, s Shape, progress func(done in
 				if i >= s.Paths() || ctx.Err() != nil {
 					return
 				}
-				if err := s.put(ctx, store, i, rng, nar); err != nil {
+				if err := s.put(ctx, store, i, rng, nar, sig); err != nil {
 					errs <- err
 					return
 				}
@@ -155,7 +201,7 @@ func Build(ctx context.Context, store meta.Store, s Shape, progress func(done in
 	return <-errs
 }
 
-func (s Shape) put(ctx context.Context, store meta.Store, i int, rng *rand.Rand, nar []byte) error {
+func (s Shape) put(ctx context.Context, store meta.Store, i int, rng *rand.Rand, nar []byte, sig *signer) error {
 	at := s.Now.Add(-s.FreshAge)
 	if s.stale(i) {
 		at = s.Now.Add(-s.StaleAge)
@@ -177,6 +223,9 @@ func (s Shape) put(ctx context.Context, store meta.Store, i int, rng *rand.Rand,
 		rec.References = append(rec.References, fmt.Sprintf("%s-p%d", Hash(r), r))
 	}
 	body := []byte(fmt.Sprintf("StorePath: %s\nURL: %s\n", rec.StorePath, url))
+	if sig != nil {
+		body = sig.sign(rec)
+	}
 	obj := meta.Object{Bucket: s.Bucket, Key: h + ".narinfo", Size: int64(len(body)), Modified: at, ETag: "0",
 		Segments: []meta.Segment{{Size: int64(len(body)), Data: body}}, Narinfo: rec}
 	if _, err := store.PutObject(ctx, obj, nil); err != nil {
