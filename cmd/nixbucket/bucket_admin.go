@@ -259,7 +259,11 @@ func withObjects(data, blobsURL string, fn func(*admin, *objects.Service) error)
 // announceObjects tells running servers that this command changed objects,
 // so that they drop what they remember of them (objects' memo follows the
 // store's generation): a settings write is announced to every process on
-// the store.
+// the store. A store that reports each object change to the others
+// (meta.ObjectWatcher: PostgreSQL) did so as the change was made.
 func (a *admin) announceObjects(ctx context.Context) error {
+	if _, ok := a.store.(meta.ObjectWatcher); ok {
+		return nil
+	}
 	return a.store.SetSetting(ctx, "objects-changed-by-admin", time.Now().UTC().Format(time.RFC3339Nano))
 }

@@ -30,3 +30,29 @@ import "context"
 type Announcer interface {
 	Generation(ctx context.Context) (uint64, error)
 }
+
+// ObjectWatcher is implemented by a store that other processes write
+// objects through (every server on one PostgreSQL database), so that a
+// process keeping answers about objects in memory (objects.Service's
+// memo and its filters of absent keys) can drop exactly the keys that
+// others changed, rather than keep no answers at all.
+//
+//   - ObjectMark returns a mark that rises whenever another process's
+//     object change (a put, a delete that deleted, a completed upload) is
+//     heard, and whether answers kept in memory may be used at all now:
+//     false while the store cannot vouch that it hears every change. It is
+//     cheap enough to call on every request (one atomic load).
+//   - ObjectChanges calls fn for each bucket and key changed by another
+//     process after mark since, and returns the mark reached; all reports
+//     that some changes were missed, so that every answer kept must go
+//     (fn was not called).
+//   - A change is heard through every instance before the write that made
+//     it returns: a reader that calls ObjectMark after a write returned,
+//     through any instance, sees a mark past the change.
+//
+// The conformance suite (metatest: ObjectChanges) checks these points
+// through two instances of one store.
+type ObjectWatcher interface {
+	ObjectMark() (mark uint64, ok bool)
+	ObjectChanges(ctx context.Context, since uint64, fn func(bucket, key string)) (next uint64, all bool, err error)
+}

@@ -23,8 +23,9 @@ import (
 // metadata commits, so a reader that the filter tells "absent" read it
 // before the write was visible. Deleted keys stay in the filter (a query
 // answers them); past its capacity a filter is rebuilt twice the size.
-// Like the memo, it knows only this Service's writes, so NoMemo turns it
-// off.
+// Like the memo, it knows only this Service's writes and what Watch
+// reports of others' (watch.go), so NoMemo turns it off where others
+// write without Watch.
 type absent struct {
 	mu      sync.RWMutex
 	filters map[string]*keyFilter
@@ -183,6 +184,18 @@ func (s *Service) adding(bucket, key string) func() {
 		f.add(key)
 	}
 	return a.writes.RUnlock
+}
+
+// note adds a key that another process wrote (Service.Watch) to the
+// bucket's filter, if it has one. Unlike adding, it waits for nothing:
+// the write committed already.
+func (a *absent) note(bucket, key string) {
+	a.mu.RLock()
+	f := a.filters[bucket]
+	a.mu.RUnlock()
+	if f != nil {
+		f.add(key)
+	}
 }
 
 // dropFilters forgets every filter, when buckets come or go.

@@ -64,7 +64,7 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	if err := ValidKey(key); err != nil {
 		return meta.Object{}, err
 	}
-	if s.NoMemo {
+	if !s.inMemory(ctx) {
 		return s.Meta.Object(ctx, bucket, key)
 	}
 	e, t, ok := s.memo.get(s.generation(ctx), bucket, key)

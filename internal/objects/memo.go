@@ -16,13 +16,14 @@ import (
 // goes stale: every write to a key forgets the key's entry once it
 // committed, which also refuses the answers of reads begun before (see
 // gencache.Forget), so a slow reader can never store an answer older than
-// a write that finished before it. The store's generation does not
-// announce object writes in general: with several servers on one store (a
-// PostgreSQL deployment) the memo must be turned off, and Service.NoMemo
-// does. Entries are still kept under the store's generation (when it has
-// one), so that the rare object writes of another process that announces
-// them afterwards (`nixbucket bucket resign` rewriting narinfos while the
-// server runs) empty the memo.
+// a write that finished before it. With several servers on one store (a
+// PostgreSQL deployment) the store names the keys the others changed
+// (Service.Watch, see watch.go), and those are forgotten before the memo
+// answers; a store that cannot (or Service.NoMemo) turns it off. Entries
+// are also kept under the store's generation (when it has one), so that
+// the rare object writes of an admin command beside an SQLite server,
+// which announces them afterwards (`nixbucket bucket resign` rewriting
+// narinfos while the server runs), empty the memo.
 type memo struct {
 	once sync.Once
 	c    gencache.Cache[memoKey, memoEntry]

@@ -85,8 +85,13 @@ type Service struct {
 	Hook Hook
 	// NoMemo turns off the in-memory answers for small and missing
 	// objects (the memo and the filters of absent keys); it must be set
-	// when other processes write the same store.
+	// when other processes write the same store, unless Watch is.
 	NoMemo bool
+	// Watch, if set, tells which objects other processes changed
+	// (several servers on one PostgreSQL database): before the in-memory
+	// answers are used, the keys changed elsewhere are forgotten (see
+	// watch.go).
+	Watch meta.ObjectWatcher
 	// Changes, if set, is the store's change announcement: the memo then
 	// keeps answers only while the generation stays, so that objects
 	// another process deleted (nixbucket gc, which announces its deletes)
@@ -98,6 +103,7 @@ type Service struct {
 
 	memo   memo
 	absent absent
+	seen   seen
 }
 
 func (s *Service) now() time.Time {

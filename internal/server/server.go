@@ -102,7 +102,11 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
-	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space, NoMemo: backend.SharedObjects(store), Changes: store}
+	// On a store other servers write too, the in-memory answers follow
+	// their changes (meta.ObjectWatcher), or are off.
+	watch, _ := store.(meta.ObjectWatcher)
+	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space,
+		NoMemo: backend.SharedObjects(store) && watch == nil, Watch: watch, Changes: store}
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}

@@ -70,14 +70,15 @@ func Redact(url string) string {
 
 // SharedObjects reports whether processes other than this one may write
 // s's objects, so that caches of objects kept in memory (objects.Service's
-// memo, set off by NoMemo) would go stale. The store's generation
-// announces changes of identities and settings only, not object writes.
-// An SQLite store serves one server (the data directory is locked); the
-// admin commands that change objects beside it (bucket resign, bucket
-// delete --force, path delete, verify --repair, gc) announce the change
-// through the generation afterwards, which the memo follows. A PostgreSQL
-// store is shared by every server on it, and a store this package did
-// not open is taken as shared.
+// memo) would go stale unless they follow the store's reports of object
+// changes (meta.ObjectWatcher, which PostgreSQL implements) or are off
+// (NoMemo). The store's generation announces changes of identities and
+// settings only, not object writes. An SQLite store serves one server
+// (the data directory is locked); the admin commands that change objects
+// beside it (bucket resign, bucket delete --force, path delete, verify
+// --repair, gc) announce the change through the generation afterwards,
+// which the memo follows. A PostgreSQL store is shared by every server on
+// it, and a store this package did not open is taken as shared.
 func SharedObjects(s meta.Store) bool {
 	_, local := s.(*sqlite.Store)
 	return !local

@@ -116,6 +116,7 @@ func Run(t *testing.T, open Open) {
 		{"RaceIfMatchShared", testRaceIfMatchShared},
 		{"RaceCompleteUploadShared", testRaceCompleteUploadShared},
 		{"RaceSharedBlobShared", testRaceSharedBlobShared},
+		{"ObjectChangesShared", testObjectChangesShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {

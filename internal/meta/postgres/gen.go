@@ -97,6 +97,8 @@ type announcer struct {
 	base    time.Time    // what heardAt counts from, on the monotonic clock
 	heardAt atomic.Int64 // when the listener last heard anything, since base
 
+	objs *objWatch // object changes (objwatch.go)
+
 	mu      sync.Mutex
 	acks    map[uint32]uint64 // by listener backend PID, the highest value acknowledged
 	changed chan struct{}     // closed, and replaced, when acks changes
@@ -110,9 +112,10 @@ func newAnnouncer(pool *pgxpool.Pool, cfg *pgx.ConnConfig) *announcer {
 	lc := cfg.Copy()
 	lc.RuntimeParams["application_name"] = listenApp
 	ctx, cancel := context.WithCancel(context.Background())
+	// Lower case: LISTEN folds the unquoted name, pg_notify does not.
+	self := strings.ToLower(rand.Text())
 	return &announcer{pool: pool, cfg: lc, acks: make(map[uint32]uint64), changed: make(chan struct{}),
-		// Lower case: LISTEN folds the unquoted name, pg_notify does not.
-		ping: "nixbucket_ping_" + strings.ToLower(rand.Text()), base: time.Now(),
+		ping: "nixbucket_ping_" + self, base: time.Now(), objs: newObjWatch(self),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
@@ -173,6 +176,7 @@ func (a *announcer) loop(conn *pgx.Conn) {
 	for {
 		err := a.serve(conn)
 		a.live.Store(false)
+		a.objs.liveAt.Store(0)
 		conn.Close(context.Background())
 		if a.ctx.Err() != nil {
 			return
@@ -200,7 +204,7 @@ func (a *announcer) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	var g int64
-	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel+`; LISTEN `+a.ping); err == nil {
+	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel+`; LISTEN `+objChannel+`; LISTEN `+objAckChannel+`; LISTEN `+a.ping); err == nil {
 		err = conn.QueryRow(ctx, `SELECT gen FROM generation`).Scan(&g)
 	}
 	if err == nil {
@@ -212,6 +216,7 @@ func (a *announcer) connect(ctx context.Context) (*pgx.Conn, error) {
 	}
 	a.raise(uint64(g))
 	a.heard()
+	a.objs.connected(conn.PgConn().PID(), int64(time.Since(a.base)))
 	a.live.Store(true)
 	return conn, nil
 }
@@ -223,8 +228,18 @@ func (a *announcer) serve(conn *pgx.Conn) error {
 		if err != nil {
 			return err
 		}
-		if n.Channel == a.ping {
+		switch n.Channel {
+		case a.ping:
 			a.heard()
+			continue
+		case objChannel:
+			a.heard()
+			if err := a.heardObjects(a.ctx, conn, n.Payload); err != nil {
+				return err
+			}
+			continue
+		case objAckChannel:
+			a.objs.acked(n.Payload, n.PID)
 			continue
 		}
 		g, err := strconv.ParseUint(n.Payload, 10, 64)

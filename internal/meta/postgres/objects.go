@@ -209,7 +209,7 @@ func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check
 		return nil, fmt.Errorf("put object %q: %w", obj.Bucket, err)
 	}
 	var out []meta.Segment
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err := s.writeObjects(ctx, obj.Bucket, func(tx pgx.Tx, changed func(string)) error {
 		cur, err := current(ctx, tx, obj.Bucket, obj.Key, check)
 		if err != nil {
 			return err
@@ -218,6 +218,7 @@ func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check
 		if err := putObject(ctx, tx, obj, cur, &g); err != nil {
 			return err
 		}
+		changed(obj.Key)
 		out, err = collect(ctx, tx, &g)
 		return err
 	})
@@ -240,7 +241,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta
 		return nil, needBucket(ctx, s.pool, bucket)
 	}
 	var out []meta.Segment
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err := s.writeObjects(ctx, bucket, func(tx pgx.Tx, changed func(string)) error {
 		out = nil
 		cur, err := current(ctx, tx, bucket, key, check)
 		if err != nil {
@@ -255,6 +256,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta
 		if _, err := tx.Exec(ctx, `DELETE FROM objects WHERE bucket = $1 AND key = $2`, bucket, key); err != nil {
 			return fmt.Errorf("delete object %q/%q: %w", bucket, key, err)
 		}
+		changed(key)
 		var g garbage
 		if err := dropRefs(ctx, tx, cur.Segments, &g); err != nil {
 			return err

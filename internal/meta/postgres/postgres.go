@@ -34,9 +34,16 @@
 // happens when the listener connection is lost (Generation then reads
 // the table on every call until it is back).
 //
-// Object writes are not announced (see meta.Announcer): servers on this
-// store keep no memo of objects or absent keys (backend.SharedObjects),
-// and every read of an object asks the database.
+// Object writes do not move the generation (that would empty every
+// cache on every write). Each one instead names the keys it changed in a
+// NOTIFY of its own, which every other Store's listener logs and
+// acknowledges before the write returns (meta.ObjectWatcher; see
+// objwatch.go). So servers on this store keep their memo of small
+// objects and their filters of absent keys: a server forgets the keys
+// others changed before it answers from memory, a narinfo hit in a
+// bucket nobody wrote to costs no round trip, and a write acknowledged
+// through one node is read through any other at once. While a listener
+// is away, its server answers every object read from the database.
 //
 // Channels and the listeners' application_name are per database, so a
 // database holds one nixbucket store: two deployments sharing a database

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
@@ -212,5 +213,47 @@ func TestSilentListener(t *testing.T) {
 	}
 	if g := mustGen(t, b); g <= before {
 		t.Errorf("through the instance with a stuck listener: generation %d, want past %d", g, before)
+	}
+}
+
+// TestObjectWatchGap: while an instance's listener is down, its
+// ObjectMark says the answers kept in memory may not be used; once it is
+// back (and past joinGrace), a reader behind the reconnection is told to
+// forget everything, since changes made meanwhile were not heard.
+func TestObjectWatchGap(t *testing.T) {
+	setReconnectWait(t, 10*time.Millisecond)
+	old := joinGrace
+	joinGrace = 50 * time.Millisecond
+	t.Cleanup(func() { joinGrace = old })
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	waitMark := func(s *Store) uint64 {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if m, ok := s.ObjectMark(); ok {
+				return m
+			}
+		}
+		t.Fatal("ObjectMark never ok")
+		return 0
+	}
+	if err := a.CreateBucket(t.Context(), meta.Bucket{Name: "b", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	since := waitMark(b)
+	killListeners(t, b)
+	if _, ok := b.ObjectMark(); ok {
+		t.Error("ObjectMark ok while the listener is down")
+	}
+	for !a.gen.live.Load() { // killListeners ended a's listener too
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := a.PutObject(t.Context(), meta.Object{Bucket: "b", Key: "k", Modified: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitMark(b)
+	_, all, err := b.ObjectChanges(t.Context(), since, func(bucket, key string) {})
+	if err != nil || !all {
+		t.Errorf("ObjectChanges across the reconnection: all %v, %v; want all", all, err)
 	}
 }

@@ -192,7 +192,7 @@ func removeUpload(ctx context.Context, tx pgx.Tx, uploadID string) error {
 // finds the upload gone (meta.ErrNoSuchUpload).
 func (s *Store) CompleteUpload(ctx context.Context, uploadID string, obj meta.Object, check meta.Check) ([]meta.Segment, error) {
 	var out []meta.Segment
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err := s.writeObjects(ctx, obj.Bucket, func(tx pgx.Tx, changed func(string)) error {
 		out = nil
 		if err := needUpload(ctx, tx, obj.Bucket, obj.Key, uploadID); err != nil {
 			return err
@@ -216,6 +216,7 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, obj meta.Ob
 		if err := putObject(ctx, tx, obj, cur, &g); err != nil {
 			return err
 		}
+		changed(obj.Key)
 		for _, p := range leftOut {
 			g.add(p)
 		}
