@@ -94,7 +94,9 @@ rate() {
 		awk '/^RESULT/ { if ($5 + $6 + $7 + $8 + $9) { print "errors: " $0 > "/dev/stderr"; exit 1 }; printf "%.0f\n", $2 / ($4 / 1e6) }'
 }
 echo "gc.sh: narinfo hits with and without a GC beside the server" >&2
-"$work/nixbucket" bucket policy set cache anonymous-read --data "$work/served"
+for b in cache small; do
+	"$work/nixbucket" bucket policy set "$b" anonymous-read --data "$work/served"
+done
 port=$(free_port)
 "$work/nixbucket" serve --listen "127.0.0.1:$port" --data "$work/served" --gc-interval 0 2>"$work/serve.log" &
 server=$!
@@ -104,15 +106,25 @@ for _ in $(seq 100); do
 done
 rate 2 >/dev/null # warm up
 base=$(rate "$duration")
+# Each list answers as it should: hits 200, misses 404.
+for f in big-hits small-hits cache-misses small-misses; do
+	want=200
+	case $f in *misses) want=404 ;; esac
+	got=$(curl -so /dev/null -w '%{http_code}' "http://127.0.0.1:$port$(head -1 "$work/$f.txt")")
+	[ "$got" = "$want" ] || { echo "gc.sh: $f answers $got, want $want" >&2; exit 1; }
+done
 
 # Lookups at scale: narinfo hits, repeated misses (1,000 absent hashes in
 # turn) and unique misses (each hash never asked before) on the bucket of
 # a million paths and on the one of 1,000, alternating which goes first,
 # each row the median of BENCH_ROUNDS runs.
 # lookup LIST: GET/s of wrk over LIST (a file, or unique:PREFIX).
+# Hits must all be 2xx, misses never.
 lookup() {
 	wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 10s -s "$here/nix/paths.lua" "http://127.0.0.1:$port" -- "$1" "" |
-		awk '/^RESULT/ { if ($6 + $7 + $8 + $9) { print "errors: " $0 > "/dev/stderr"; exit 1 }; printf "%.0f\n", $2 / ($4 / 1e6) }'
+		awk -v hits="$2" '/^RESULT/ {
+			if ($6 + $7 + $8 + $9 || (hits && $5) || (!hits && $5 != $2)) { print "errors: " $0 > "/dev/stderr"; exit 1 }
+			printf "%.0f\n", $2 / ($4 / 1e6) }'
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 rounds=${BENCH_ROUNDS:-3}
@@ -125,10 +137,12 @@ for kind in hits misses unique; do
 		misses) lb=$work/cache-misses.txt ls=$work/small-misses.txt ;;
 		unique) lb=unique:/cache/ ls=unique:/small/ ;;
 		esac
+		h=0
+		[ "$kind" = hits ] && h=1
 		if [ $((r % 2)) = 1 ]; then
-			big+=("$(lookup "$lb")") little+=("$(lookup "$ls")")
+			big+=("$(lookup "$lb" $h)") little+=("$(lookup "$ls" $h)")
 		else
-			little+=("$(lookup "$ls")") big+=("$(lookup "$lb")")
+			little+=("$(lookup "$ls" $h)") big+=("$(lookup "$lb" $h)")
 		fi
 	done
 	b=$(printf '%s\n' "${big[@]}" | median) l=$(printf '%s\n' "${little[@]}" | median)

@@ -111,7 +111,7 @@ type announcer struct {
 func newAnnouncer(pool *pgxpool.Pool, cfg *pgx.ConnConfig) *announcer {
 	lc := cfg.Copy()
 	lc.RuntimeParams["application_name"] = listenApp
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(uncounted(context.Background()))
 	// Lower case: LISTEN folds the unquoted name, pg_notify does not.
 	self := strings.ToLower(rand.Text())
 	return &announcer{pool: pool, cfg: lc, acks: make(map[uint32]uint64), changed: make(chan struct{}),

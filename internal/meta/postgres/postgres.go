@@ -69,8 +69,9 @@ import (
 
 // Store is a meta.Store on one PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
-	gen  *announcer
+	pool  *pgxpool.Pool
+	gen   *announcer
+	stmts *stmtCounter
 
 	closeOnce sync.Once
 }
@@ -92,6 +93,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = appName
 	}
+	stmts := &stmtCounter{}
+	cfg.ConnConfig.Tracer = stmts
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata %s: %w", where, err)
@@ -104,7 +107,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", where, err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, stmts: stmts}
 	s.gen = newAnnouncer(pool, cfg.ConnConfig)
 	if err := s.gen.start(ctx); err != nil {
 		pool.Close()
