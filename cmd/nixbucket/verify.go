@@ -50,7 +50,7 @@ func verifyCmd(args []string) error {
 			return err
 		}
 		defer blobs.Close()
-		c := &verify.Checker{Store: a.store, Objects: objs, Blobs: blobs, Jobs: *jobs, Deep: *deep, Examples: verifyExamples}
+		c := &verify.Checker{Store: a.store, Objects: objs, Blobs: blobs, Jobs: *jobs, Deep: *deep, Examples: verifyExamples, ForRepair: *repair}
 		stop := verifyProgress(os.Stderr, bucket, &c.Progress)
 		rep, err := c.Check(a.ctx, bucket)
 		stop()

@@ -27,6 +27,9 @@ type Removed struct {
 // that only the removed ones kept are left to the garbage collector.
 func (c *Checker) Repair(ctx context.Context, r *Report) (Removed, error) {
 	var out Removed
+	if !c.ForRepair {
+		return out, errors.New("repair: the check did not keep the records (Checker.ForRepair)")
+	}
 	// A broken narinfo pushed again since the check (or gone) is not
 	// removed: the check judged another record.
 	broken := nixgraph.Set{}

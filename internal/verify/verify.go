@@ -63,6 +63,11 @@ type Checker struct {
 	Blobs   storage.Backend
 	Jobs    int           // narinfos checked at once; zero means GOMAXPROCS
 	Deep    bool          // also decode every NAR and check NarHash and NarSize
+	// ForRepair keeps every path's record in memory (its store path and
+	// objects) for Repair to plan its deletes; without it the check keeps
+	// only the reference graph, a fraction of the memory on a large
+	// bucket, and Repair refuses the report.
+	ForRepair bool
 	Grace   time.Duration // zero means DefaultGrace
 	Now     func() time.Time
 	// Examples is how many problems of each kind a report keeps; zero
@@ -252,10 +257,11 @@ func (c *Checker) gone(ctx context.Context, bucket, hash string) (bool, error) {
 // store path while the report still wants examples (the index keeps
 // hashes only: the record is read again).
 func (c *Checker) missingExample(ctx context.Context, r *Report, hash string, missing []string) string {
-	sp := r.index.Paths[hash].StorePath
+	sp := hash
 	names := slices.Clone(missing)
 	if r.Counts[MissingReference] < r.maxExamples {
 		if n, err := c.Store.Narinfo(ctx, r.Bucket, hash); err == nil {
+			sp = n.StorePath
 			dir := sp[:max(strings.LastIndexByte(sp, '/'), 0)]
 			for i, m := range missing {
 				for _, ref := range n.References {
@@ -322,7 +328,11 @@ scan:
 			break
 		}
 		for _, n := range page {
-			r.index.Add(n)
+			if c.ForRepair {
+				r.index.Add(n)
+			} else {
+				r.index.Graph.Add(n.Hash, n.References)
+			}
 			r.Narinfos++
 			select {
 			case work <- n:

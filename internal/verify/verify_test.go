@@ -135,7 +135,7 @@ func (e *env) putNarinfo(n meta.Narinfo) {
 }
 
 func (e *env) checker(deep bool) *verify.Checker {
-	return &verify.Checker{Store: e.store, Objects: e.objs, Blobs: e.blobs, Jobs: 3, Deep: deep}
+	return &verify.Checker{Store: e.store, Objects: e.objs, Blobs: e.blobs, Jobs: 3, Deep: deep, ForRepair: true}
 }
 
 func (e *env) check(deep bool) *verify.Report {
@@ -220,6 +220,20 @@ func TestCorruptNARAndRepair(t *testing.T) {
 	wantCounts(t, r, map[verify.Kind]int{verify.BadFileHash: 1})
 	if ex := r.Examples[verify.BadFileHash]; len(ex) != 1 || !strings.Contains(ex[0], ps["lib"].StorePath) {
 		t.Errorf("examples %q, want lib's path", ex)
+	}
+	// A check that keeps only the graph finds the same, and cannot repair.
+	light := e.checker(false)
+	light.ForRepair = false
+	lr, err := light.Check(t.Context(), bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts(t, lr, map[verify.Kind]int{verify.BadFileHash: 1})
+	if !slices.Equal(lr.Examples[verify.BadFileHash], r.Examples[verify.BadFileHash]) {
+		t.Errorf("without records: examples %q, want %q", lr.Examples[verify.BadFileHash], r.Examples[verify.BadFileHash])
+	}
+	if _, err := light.Repair(t.Context(), lr); err == nil {
+		t.Error("Repair of a check without records: no error")
 	}
 	rm, err := e.checker(false).Repair(t.Context(), r)
 	if err != nil {
