@@ -78,6 +78,7 @@ measure() {
 	rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$work/$name.time")
 }
 
+cp -a "$work/data" "$work/inserver" # for the server's own scheduled GC
 echo "gc.sh: gc --dry-run" >&2
 measure dry gc cache --dry-run --data "$work/data"
 dry_wall=$wall dry_rss=$rss
@@ -167,6 +168,38 @@ worst=$(printf '%s\n' "${windows[@]}" | sort -n | head -1)
 ratio=$(echo "scale=2; $during / $base" | bc)
 worst_ratio=$(echo "scale=2; $worst / $base" | bc)
 after=$(rate "$duration")
+kill "$server"
+wait "$server" 2>/dev/null || true
+server=
+
+# The server's own scheduled GC (serve --gc-interval; the bucket has
+# gc=on): hits before it starts, then in windows of 5 s until the server
+# logs the run's figures.
+echo "gc.sh: narinfo hits while the server runs its own GC" >&2
+"$work/nixbucket" bucket policy set cache anonymous-read --data "$work/inserver"
+port=$(free_port)
+"$work/nixbucket" serve --listen "127.0.0.1:$port" --data "$work/inserver" --gc-interval 20s 2>"$work/inserver.log" &
+server=$!
+started=$(date +%s)
+for _ in $(seq 100); do
+	curl -fso /dev/null "http://127.0.0.1:$port/-/health" && break
+	sleep 0.1
+done
+rate 2 >/dev/null
+in_base=$(rate "$duration")
+while [ $(($(date +%s) - started)) -lt 20 ]; do sleep 0.2; done
+in_windows=()
+while ! grep -q 'msg=gc ' "$work/inserver.log"; do
+	r=$(rate 5)
+	if ! grep -q 'msg=gc ' "$work/inserver.log" || [ ${#in_windows[@]} = 0 ]; then
+		in_windows+=("$r")
+	fi
+done
+in_took=$(grep -o 'took=[^ ]*' "$work/inserver.log" | head -1 | cut -d= -f2)
+in_during=$(printf '%s\n' "${in_windows[@]}" | awk '{ s += $1 } END { printf "%.0f", s / NR }')
+in_worst=$(printf '%s\n' "${in_windows[@]}" | sort -n | head -1)
+in_ratio=$(echo "scale=2; $in_during / $in_base" | bc)
+in_worst_ratio=$(echo "scale=2; $in_worst / $in_base" | bc)
 
 cat <<MD
 ## GC: a million paths (bench/gc.sh)
@@ -193,6 +226,8 @@ $lookup_rows
 | without GC (${duration} s) | $base | |
 | while \`nixbucket gc\` runs beside the server (${#windows[@]} windows of 5 s; the GC took $served_wall s) | $during (mean), $worst (worst window) | $ratio (worst $worst_ratio) of the rate without (target ≥ 0.8) |
 | after the GC (${duration} s) | $after | |
+| without GC, another server on another copy (${duration} s) | $in_base | |
+| while that server runs its own scheduled GC (${#in_windows[@]} windows of 5 s; the GC took $in_took) | $in_during (mean), $in_worst (worst window) | $in_ratio (worst $in_worst_ratio) of the rate without (target ≥ 0.8) |
 
 \`nixbucket gc\` printed:
 
