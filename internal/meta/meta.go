@@ -160,6 +160,7 @@ type Store interface {
 	Pins
 	GC
 	Announcer
+	JobLocks
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

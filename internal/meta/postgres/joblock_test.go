@@ -1,0 +1,59 @@
+package postgres
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
+)
+
+// TestJobLockSessionEnds: when the session holding a job lock ends
+// without the Store closing it (the database server killed it, the
+// network dropped it), the holder's Lost closes and another node takes
+// the lock; the holder can take locks again on a new session.
+func TestJobLockSessionEnds(t *testing.T) {
+	old := jobPingEvery
+	jobPingEvery = 20 * time.Millisecond
+	t.Cleanup(func() { jobPingEvery = old })
+	url := testenv.Postgres(t)
+	a, b := openAt(t, url), openAt(t, url)
+	ctx := t.Context()
+	l, ok, err := a.TryLock(ctx, "gc")
+	if err != nil || !ok {
+		t.Fatalf("TryLock: %v, %v", ok, err)
+	}
+	var app string
+	if err := b.pool.QueryRow(ctx, `SELECT application_name FROM pg_locks JOIN pg_stat_activity USING (pid)
+		WHERE locktype = 'advisory' AND classid = $1::oid AND objid = $2::oid`,
+		uint32(jobLockClass), uint32(jobKey("gc"))).Scan(&app); err != nil {
+		t.Fatalf("finding the lock's session: %v", err)
+	}
+	if app != jobApp {
+		t.Errorf("the lock is held by a session named %q, want %q", app, jobApp)
+	}
+	if _, ok, _ := b.TryLock(ctx, "gc"); ok {
+		t.Fatal("the other node took a held lock")
+	}
+	if _, err := b.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = $1`, jobApp); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Lost not closed 10 s after the session holding the lock ended")
+	}
+	lb, ok, err := b.TryLock(ctx, "gc")
+	if err != nil || !ok {
+		t.Fatalf("TryLock by the other node after the holder's session ended: %v, %v", ok, err)
+	}
+	if _, ok, _ := a.TryLock(ctx, "gc"); ok {
+		t.Fatal("the former holder took the lock back while the other node holds it")
+	}
+	if la, ok, err := a.TryLock(ctx, "lifecycle"); err != nil || !ok {
+		t.Fatalf("the former holder cannot take another lock: %v, %v", ok, err)
+	} else {
+		la.Release()
+	}
+	lb.Release()
+}
