@@ -47,8 +47,8 @@
 // start: every unreferenced blob is garbage, since no one else writes
 // there (admin commands that do hold the data directory's sweep lock).
 // On a shared one (S3), other nodes are writing at any moment, so the
-// "sweep" job removes only what is older than a grace period
-// (server.SweepGrace, a day) and unreferenced: objects.Service.Sweep
+// "sweep" job removes only what is older than a grace period (a day:
+// sweepGrace in internal/server) and unreferenced: objects.Service.Sweep
 // walks the store, keeps blobs committed after the cutoff, asks the
 // metadata store which of the rest any object or upload part refers to
 // (meta.Store.Referenced, one query per batch), and deletes the others;
