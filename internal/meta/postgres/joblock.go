@@ -26,9 +26,9 @@ import (
 //
 //   - a node that dies (kill -9, power loss) frees its locks once its
 //     session ends: at once when its TCP connection is reset, else when
-//     the server's TCP keepalives give up on it, which the job session
-//     sets to about half a minute (jobKeepalives) instead of the
-//     system's two hours;
+//     the server's TCP keepalives or user timeout give up on it, which
+//     the job session sets to about half a minute (jobKeepalives) instead
+//     of the system's two hours or more;
 //   - while the job session is up, the locks taken on it are held: the
 //     Store pings it every jobPingEvery, and when a ping or any statement
 //     fails it closes the connection and closes every lease's Lost.
@@ -48,8 +48,12 @@ const jobLockClass int32 = 0x6e626a62
 const jobApp = "nixbucket-jobs"
 
 // jobKeepalives makes the server notice a job session's peer gone within
-// about 15 + 3×5 s, on TCP connections (Unix sockets ignore them).
-const jobKeepalives = `SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; SET application_name = '` + jobApp + `'`
+// about half a minute, on TCP connections (Unix sockets ignore them): by
+// keepalives (15 + 3×5 s) while the connection is idle, and by
+// tcp_user_timeout while data it sent (a ping's answer) is unacknowledged,
+// which keepalives do not cover. It also names the session.
+const jobKeepalives = `SET tcp_keepalives_idle = 15; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; ` +
+	`SET tcp_user_timeout = 30000; SET application_name = '` + jobApp + `'`
 
 // Variables for tests.
 var (
