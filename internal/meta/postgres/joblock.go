@@ -33,6 +33,9 @@ import (
 //     Store pings it every jobPingEvery, and when a ping or any statement
 //     fails it closes the connection and closes every lease's Lost.
 //
+// The job session's statements are background traffic, left out of
+// Statements (the session keeps the pool's tracer).
+//
 // Advisory locks are reentrant within a session, so the Store keeps the
 // names it holds and refuses a second TryLock itself. The two-key form
 // keeps job locks apart from the migration lock (a one-key lock, see
@@ -117,7 +120,7 @@ func (s *Store) TryLock(ctx context.Context, name string) (meta.Lease, bool, err
 	}
 	sess := j.sess
 	var ok bool
-	err := sess.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, jobLockClass, jobKey(name)).Scan(&ok)
+	err := sess.conn.QueryRow(uncounted(ctx), `SELECT pg_try_advisory_lock($1, $2)`, jobLockClass, jobKey(name)).Scan(&ok)
 	if err != nil {
 		j.end(sess, err)
 		return nil, false, fmt.Errorf("job lock %s: %w", name, err)
@@ -141,7 +144,7 @@ func (j *jobLocks) open(ctx context.Context) (*jobSession, error) {
 		return nil, err
 	}
 	conn := pc.Hijack() // the pool forgets it: it is ours to close
-	if _, err := conn.Exec(ctx, jobKeepalives); err != nil {
+	if _, err := conn.Exec(uncounted(ctx), jobKeepalives); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
@@ -166,7 +169,7 @@ func (j *jobLocks) ping(sess *jobSession) {
 			j.mu.Unlock()
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), jobPingTimeout)
+		ctx, cancel := context.WithTimeout(uncounted(context.Background()), jobPingTimeout)
 		err := sess.conn.Ping(ctx)
 		cancel()
 		if err != nil {
@@ -211,7 +214,7 @@ func (l *jobLease) Release() {
 		j.end(sess, nil) // the session's end frees the lock
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), jobPingTimeout)
+	ctx, cancel := context.WithTimeout(uncounted(context.Background()), jobPingTimeout)
 	defer cancel()
 	var unlocked bool
 	err := sess.conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1, $2)`, jobLockClass, jobKey(l.name)).Scan(&unlocked)

@@ -69,3 +69,28 @@ func TestJobLockSessionEnds(t *testing.T) {
 	}
 	lb.Release()
 }
+
+// TestJobLockUncounted: taking, holding (pings) and releasing job locks
+// is background traffic, left out of Statements, which counts what the
+// Store's callers cost.
+func TestJobLockUncounted(t *testing.T) {
+	old := jobPingEvery
+	jobPingEvery = 5 * time.Millisecond
+	t.Cleanup(func() { jobPingEvery = old })
+	s := openAt(t, testenv.Postgres(t))
+	before := s.Statements()
+	gc, ok, err := s.TryLock(t.Context(), "gc")
+	if err != nil || !ok {
+		t.Fatalf("TryLock: %v, %v", ok, err)
+	}
+	life, ok, err := s.TryLock(t.Context(), "lifecycle")
+	if err != nil || !ok {
+		t.Fatalf("TryLock: %v, %v", ok, err)
+	}
+	time.Sleep(50 * time.Millisecond) // some pings
+	gc.Release()                      // an unlock: lifecycle is still held
+	life.Release()
+	if n := s.Statements() - before; n != 0 {
+		t.Errorf("job locks counted %d statements, want 0", n)
+	}
+}
