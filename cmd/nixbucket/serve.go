@@ -37,6 +37,7 @@ func serve(args []string) error {
 	minFree := fs.String("min-free", "auto", "free disk space under which writes are refused with 507, e.g. 1GiB, 500MB or 5%; auto: 1GiB or 2%, whichever is smaller; 0: off")
 	lifeInterval := fs.Duration("lifecycle-interval", time.Hour, "time between sweeps that abort abandoned multipart uploads and expire objects by the buckets' lifecycle rules; 0: off")
 	gcInterval := fs.Duration("gc-interval", time.Hour, "how often buckets with gc=on are garbage-collected (see nixbucket gc); 0: never")
+	sweepInterval := fs.Duration("sweep-interval", time.Hour, "how often an S3 blob store (--blobs) is swept of unreferenced blobs and unfinished uploads older than a day, which dead servers left; 0: never")
 	fs.String("config", "", "TOML file of settings named as these flags (see nixbucket.toml.example)")
 	if err := parseConfigured(fs, args, "serve [--config FILE] [flags]\n"+configNote); err != nil {
 		return err
@@ -72,7 +73,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer ln.Close()
-	srv, err := server.Open(ctx, server.Options{Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval, GCInterval: *gcInterval})
+	srv, err := server.Open(ctx, server.Options{Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval})
 	if err != nil {
 		return err
 	}
@@ -85,9 +86,12 @@ func serve(args []string) error {
 	if srv.FirstStart {
 		fmt.Fprint(os.Stderr, srv.Banner(ctx, endpoint, other))
 	}
+	// The background work stops before srv.Close: a job in flight ends
+	// with its context, and releases its job lock.
 	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	go srv.Run(bg)
+	bgDone := make(chan struct{})
+	go func() { srv.Run(bg); close(bgDone) }()
+	defer func() { stopBG(); <-bgDone }()
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -13,6 +13,10 @@
 // Expiration never applies where narinfos or NARs may live: deleting Nix
 // paths by age alone would leave narinfos whose references are gone.
 // Their retention is Nix-aware (bucket settings keep-days, max-size).
+//
+// The server runs Sweep every --lifecycle-interval as the "lifecycle" job
+// of internal/jobs: with several servers on one store, on one of them at
+// a time.
 package lifecycle
 
 import (

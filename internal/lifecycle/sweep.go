@@ -22,26 +22,6 @@ type Report struct {
 	ObjectBytes    int64 // freed by the expired objects
 }
 
-// Run sweeps every interval until ctx ends, logging each sweep's figures.
-// The first sweep runs one interval after the start.
-func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		return
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log().Warn("lifecycle sweep", "err", err)
-		}
-	}
-}
-
 // Sweep applies every bucket's rules once, at Now: it aborts uploads
 // older than their days (AbortDays) and deletes objects older than the
 // days of an enabled Expiration rule covering them. A bucket that fails

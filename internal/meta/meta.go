@@ -8,7 +8,9 @@
 // Every Store method is one transaction: it either happens whole or not at
 // all. Methods that make blobs unreferenced return them as garbage; the
 // caller deletes those blobs after the method returned (a crash in between
-// leaves unreferenced blobs, which the sweeper removes at start).
+// leaves unreferenced blobs, which the sweeper removes: at start for a
+// server's own blob store, periodically for a shared one; see
+// internal/jobs).
 //
 // Errors: the sentinel errors below, wrapped; callers test with errors.Is.
 package meta
@@ -160,6 +162,7 @@ type Store interface {
 	Pins
 	GC
 	Announcer
+	JobLocks
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

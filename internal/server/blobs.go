@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,11 +20,12 @@ type BlobStore interface {
 	Close() error
 }
 
-// remoteGrace is how old an unreferenced blob or an unfinished upload in
-// a shared (S3) blob store must be before a starting server removes it:
-// other servers on the same store may be writing it, and a multipart
-// blob's commit time is when its upload began.
-const remoteGrace = 24 * time.Hour
+// sweepGrace is how old an unreferenced blob or an unfinished upload in
+// a shared (S3) blob store must be before the sweep removes it: other
+// servers on the same store may be writing it, and a multipart blob's
+// commit time is when its upload began. It also covers clock skew
+// between the nodes and the store.
+const sweepGrace = 24 * time.Hour
 
 // OpenBlobs opens the blob store spec names: "" for the blobs/ directory
 // of the data directory, or s3://BUCKET/PREFIX?endpoint=…&region=…
@@ -50,29 +50,57 @@ func OpenBlobs(ctx context.Context, spec, data string, shared bool) (BlobStore, 
 	return nil, fmt.Errorf("blob store %q: want s3://BUCKET/PREFIX?endpoint=… or nothing (the data directory)", spec)
 }
 
-// sweepLeftovers removes what crashed writers left in the blob store and
-// returns the cutoff for the sweep of unreferenced blobs: start for a
-// local store, which only this server writes; start less remoteGrace for
-// a shared one.
-func sweepLeftovers(ctx context.Context, blobs BlobStore, start time.Time, log *slog.Logger) (time.Time, error) {
-	switch b := blobs.(type) {
-	case *localfs.Backend:
-		if n := b.SweptTemps(); n > 0 {
-			log.Info("removed unfinished uploads left by a crash", "files", n)
-		}
-		return start, nil
-	case *s3store.Backend:
-		cutoff := start.Add(-remoteGrace)
-		n, err := b.SweepUploads(ctx, cutoff)
-		if err != nil {
-			return cutoff, err
-		}
-		if n > 0 {
-			log.Info("aborted unfinished blob uploads left by a crash", "uploads", n)
-		}
-		return cutoff, nil
+// sharedBlobs is a blob store other servers may write at the same time
+// (s3store.Backend): it is swept by the "sweep" job, on one node at a
+// time, of what is older than sweepGrace (see internal/jobs).
+type sharedBlobs interface {
+	BlobStore
+	// SweepUploads aborts the store's unfinished blob uploads begun
+	// before cutoff, and returns how many it aborted.
+	SweepUploads(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+var _ sharedBlobs = (*s3store.Backend)(nil)
+
+// sweepAtStart removes what a crash left in a blob store only this
+// server writes (its data directory's): temporaries, which localfs.Open
+// removed, and every unreferenced blob. A shared store is left to the
+// "sweep" job.
+func (s *Server) sweepAtStart(ctx context.Context) error {
+	b, ok := s.blobs.(*localfs.Backend)
+	if !ok {
+		return nil
 	}
-	return start, nil
+	if n := b.SweptTemps(); n > 0 {
+		s.log.Info("removed unfinished uploads left by a crash", "files", n)
+	}
+	n, err := s.sweep(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("sweeping unreferenced blobs: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("removed unreferenced blobs", "blobs", n)
+	}
+	return nil
+}
+
+// sweepShared is the "sweep" job: it aborts the unfinished blob uploads
+// and removes the unreferenced blobs of the shared store b that are
+// older than sweepGrace at now.
+func (s *Server) sweepShared(ctx context.Context, b sharedBlobs, now time.Time) error {
+	start := time.Now()
+	cutoff := now.Add(-sweepGrace)
+	uploads, err := b.SweepUploads(ctx, cutoff)
+	if err != nil {
+		return fmt.Errorf("sweeping the blob store: %w", err)
+	}
+	blobs, err := s.objects.Sweep(ctx, cutoff)
+	if err != nil {
+		return fmt.Errorf("sweeping unreferenced blobs: %w", err)
+	}
+	s.log.Info("swept the blob store", "uploads_aborted", uploads, "blobs_removed", blobs,
+		"older_than", cutoff.UTC().Format(time.RFC3339), "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // redirectExpiry is how long a presigned URL of `--redirect-reads` stays

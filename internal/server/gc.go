@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/lifecycle/gc"
@@ -32,26 +33,20 @@ func (s *Server) CollectGarbage(ctx context.Context, bucket string, dryRun bool)
 	return s.collector().Run(ctx, bucket, r, dryRun)
 }
 
-// collectOnSchedule runs a collection of every bucket with gc=on each
-// interval, until ctx ends, logging each run's figures.
-func (s *Server) collectOnSchedule(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		buckets, err := s.meta.Buckets(ctx)
-		if err != nil {
-			s.log.Warn("scheduled gc: listing buckets", "err", err)
-			continue
-		}
-		for _, b := range buckets {
-			s.collectScheduled(ctx, b)
-		}
+// collectAll is the "gc" job (see internal/jobs): a collection of every
+// bucket with gc=on, logging each one's figures.
+func (s *Server) collectAll(ctx context.Context) error {
+	buckets, err := s.meta.Buckets(ctx)
+	if err != nil {
+		return fmt.Errorf("scheduled gc: listing buckets: %w", err)
 	}
+	for _, b := range buckets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.collectScheduled(ctx, b)
+	}
+	return nil
 }
 
 func (s *Server) collectScheduled(ctx context.Context, b meta.Bucket) {

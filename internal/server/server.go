@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
+	"github.com/nixbucket/nixbucket/internal/jobs"
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
@@ -49,6 +51,10 @@ type Options struct {
 	RedirectReads bool
 	// GCInterval is how often buckets with gc=on are collected; zero: never.
 	GCInterval time.Duration
+	// SweepInterval is how often a shared blob store (S3) is swept of
+	// what dead writers left (see internal/jobs); zero: never. A local
+	// blob store is swept at start instead.
+	SweepInterval time.Duration
 }
 
 // Server is an open nixbucket instance.
@@ -114,16 +120,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	cutoff, err := sweepLeftovers(ctx, blobs, time.Now(), log)
-	if err != nil {
+	if err := s.sweepAtStart(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sweeping the blob store: %w", err)
-	}
-	if n, err := s.sweep(ctx, cutoff); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("sweeping unreferenced blobs: %w", err)
-	} else if n > 0 {
-		log.Info("removed unreferenced blobs", "blobs", n)
+		return nil, err
 	}
 	if err := s.ensureAccount(ctx); err != nil {
 		s.Close()
@@ -166,16 +165,39 @@ func (s *Server) ensureAccount(ctx context.Context) error {
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run does the server's background work (batched writes of narinfo
-// access times, lifecycle sweeps, scheduled garbage collection) until
-// ctx ends.
+// Run does the server's background work until ctx ends, and returns
+// once it has stopped: the disk-space watch and the batched writes of
+// narinfo access times, which are this node's own, and the jobs that
+// scan or change the whole store (lifecycle sweeps, scheduled garbage
+// collection, sweeping a shared blob store), which run on whichever node
+// holds their job lock (see internal/jobs).
 func (s *Server) Run(ctx context.Context) {
 	go s.space.Watch(ctx)
-	go s.life.Run(ctx, s.opts.LifecycleInterval)
-	if s.opts.GCInterval > 0 {
-		go s.collectOnSchedule(ctx, s.opts.GCInterval)
+	runner := &jobs.Runner{Locks: s.meta, Log: s.log}
+	var wg sync.WaitGroup
+	for _, j := range s.backgroundJobs() {
+		wg.Go(func() { runner.Run(ctx, j) })
 	}
 	s.cache.Run(ctx)
+	wg.Wait()
+}
+
+// backgroundJobs lists the jobs of internal/jobs; those whose interval
+// is zero do not run.
+func (s *Server) backgroundJobs() []jobs.Job {
+	js := []jobs.Job{
+		{Name: "lifecycle", Every: s.opts.LifecycleInterval, Run: func(ctx context.Context) error {
+			_, err := s.life.Sweep(ctx)
+			return err
+		}},
+		{Name: "gc", Every: s.opts.GCInterval, Run: s.collectAll},
+	}
+	if shared, ok := s.blobs.(sharedBlobs); ok {
+		js = append(js, jobs.Job{Name: "sweep", Every: s.opts.SweepInterval, Run: func(ctx context.Context) error {
+			return s.sweepShared(ctx, shared, time.Now())
+		}})
+	}
+	return js
 }
 
 // Close closes the metadata store and releases the data directory.

@@ -117,6 +117,8 @@ func Run(t *testing.T, open Open) {
 		{"RaceCompleteUploadShared", testRaceCompleteUploadShared},
 		{"RaceSharedBlobShared", testRaceSharedBlobShared},
 		{"ObjectChangesShared", testObjectChangesShared},
+		{"JobLocksShared", testJobLocksShared},
+		{"JobLocksRace", testJobLocksRace},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,6 +72,7 @@ type Store struct {
 	pool  *pgxpool.Pool
 	gen   *announcer
 	stmts *stmtCounter
+	jobs  *jobLocks // see joblock.go
 
 	closeOnce sync.Once
 }
@@ -107,7 +108,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", where, err)
 	}
-	s := &Store{pool: pool, stmts: stmts}
+	s := &Store{pool: pool, stmts: stmts, jobs: &jobLocks{pool: pool}}
 	s.gen = newAnnouncer(pool, cfg.ConnConfig)
 	if err := s.gen.start(ctx); err != nil {
 		pool.Close()
@@ -131,6 +132,7 @@ func checkServer(ctx context.Context, pool *pgxpool.Pool) error {
 // Close stops the listener and closes every connection.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.jobs.close()
 		s.gen.stop()
 		s.pool.Close()
 	})

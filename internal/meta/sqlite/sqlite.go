@@ -53,6 +53,8 @@ type Store struct {
 
 	gen atomic.Pointer[genCounter] // nil once closed
 
+	jobs jobLocks // see joblock.go
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -124,6 +126,7 @@ func Open(path string) (*Store, error) {
 		queue:   make(chan *writeReq),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
+		jobs:    jobLocks{db: abs},
 	}
 	s.gen.Store(gen)
 	if s.w, err = newPool(ctx, wdb); err != nil {
@@ -196,6 +199,7 @@ func isBusy(err error) bool {
 // unmapped once no Generation call can still be reading it.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.jobs.close()
 		close(s.closing)
 		<-s.stopped
 		s.gen.Store(nil)
