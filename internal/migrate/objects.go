@@ -106,19 +106,25 @@ func (c *Copier) copyObjects(ctx context.Context, bucket string) error {
 	}
 	c.prog.linef("objects of bucket %s: %d to copy or check", bucket, total)
 	var done atomic.Int64
-	bytes0 := c.tally.get(true, "blob bytes")
-	return c.forEachKey(ctx, bucket, func(ctx context.Context, key string) error {
+	copied0, present0, bytes0 := c.tally.get(true, "objects"), c.tally.get(false, "objects"), c.tally.get(true, "blob bytes")
+	line := func(n int64) string {
+		return fmt.Sprintf("objects of bucket %s: %d of %d (%d copied, %d already there, %s of blobs copied)",
+			bucket, n, total, c.tally.get(true, "objects")-copied0, c.tally.get(false, "objects")-present0,
+			humanBytes(c.tally.get(true, "blob bytes")-bytes0))
+	}
+	err = c.forEachKey(ctx, bucket, func(ctx context.Context, key string) error {
 		if err := c.copyObject(ctx, bucket, key); err != nil {
 			return err
 		}
 		n := done.Add(1)
-		c.prog.tick(func() string {
-			return fmt.Sprintf("objects of bucket %s: %d of %d (%d copied, %d already there, %s of blobs copied)",
-				bucket, n, total, c.tally.get(true, "objects"), c.tally.get(false, "objects"),
-				humanBytes(c.tally.get(true, "blob bytes")-bytes0))
-		})
+		c.prog.tick(func() string { return line(n) })
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	c.prog.linef("%s", line(done.Load()))
+	return nil
 }
 
 // sourceObject returns the source's object with its narinfo record, nil
