@@ -394,3 +394,68 @@ func TestRefusesOtherData(t *testing.T) {
 		t.Fatalf("run into a store filled from another install: %v, want ErrConflict", err)
 	}
 }
+
+// cancellingBlobs is a source blob store whose blobs cancel the run once
+// after bytes of one of them were read: a run stopped mid-blob, as by
+// Ctrl-C or a lost connection.
+type cancellingBlobs struct {
+	storage.Backend
+	cancel context.CancelFunc
+	after  int64
+}
+
+func (c *cancellingBlobs) Open(ctx context.Context, id string) (storage.Blob, error) {
+	b, err := c.Backend.Open(ctx, id)
+	if err != nil || b.Size() <= c.after {
+		return b, err
+	}
+	return &cancellingBlob{Blob: b, c: c}, nil
+}
+
+type cancellingBlob struct {
+	storage.Blob
+	c    *cancellingBlobs
+	read int64
+}
+
+func (b *cancellingBlob) Read(p []byte) (int, error) {
+	n, err := b.Blob.Read(p)
+	b.read += int64(n)
+	if b.read > b.c.after {
+		b.c.cancel()
+	}
+	return n, err
+}
+
+// TestCancelMidBlob: a run stopped while a blob larger than an S3 part
+// streams leaves no blob in the destination (its multipart upload is
+// never completed) and no record naming it; the next run finishes.
+func TestCancelMidBlob(t *testing.T) {
+	src := newSource(t)
+	dm, db := newDest(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	big, err := src.meta.Object(t.Context(), "cache", "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := &cancellingBlobs{Backend: src.blobs, cancel: cancel, after: partSize + 1<<20}
+	c := &Copier{From: Stores{Meta: src.meta, Blobs: from}, To: Stores{Meta: dm, Blobs: db}, Source: "test", Hashes: true}
+	if _, err := c.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("run cancelled mid-blob: %v, want context.Canceled", err)
+	}
+	if b, err := db.Open(t.Context(), big.Segments[0].Blob); !storage.IsNotExist(err) {
+		if err == nil {
+			b.Close()
+		}
+		t.Errorf("blob cut short in the destination: %v, want none", err)
+	}
+	if _, err := dm.Object(t.Context(), "cache", "big"); !errors.Is(err, meta.ErrNoSuchKey) {
+		t.Errorf("object of the blob cut short: %v, want none", err)
+	}
+	c = &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: Stores{Meta: dm, Blobs: db}, Source: "test", Hashes: true}
+	if _, err := c.Run(t.Context()); err != nil {
+		t.Fatalf("run after the cancelled one: %v", err)
+	}
+	checkDest(t, src, dm, db)
+}
