@@ -359,12 +359,14 @@ func (t *tally) snapshot() (copied, present map[string]int64) {
 	return copied, present
 }
 
-// progress writes progress lines.
+// progress writes progress lines: one as each phase starts (linef), and
+// the phase's status line about every interval while it runs (tick).
 type progress struct {
-	w     io.Writer
-	every time.Duration
-	mu    sync.Mutex
-	last  time.Time
+	w      io.Writer
+	every  time.Duration
+	mu     sync.Mutex
+	last   time.Time
+	status func() string
 }
 
 // linef writes a line at once.
@@ -378,16 +380,25 @@ func (p *progress) linef(format string, a ...any) {
 	fmt.Fprintf(p.w, "migrate: "+format+"\n", a...)
 }
 
-// tick writes the line line makes when the last one is older than every.
-func (p *progress) tick(line func() string) {
+// setStatus sets the line tick writes; nil for none.
+func (p *progress) setStatus(status func() string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status = status
+}
+
+// tick writes the status line when the last line is older than every.
+// It is called as records are done and as blob bytes stream, so that a
+// large blob's copy shows progress too.
+func (p *progress) tick() {
 	if p.w == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Since(p.last) < p.every {
+	if p.status == nil || time.Since(p.last) < p.every {
 		return
 	}
 	p.last = time.Now()
-	fmt.Fprintf(p.w, "migrate: %s\n", line())
+	fmt.Fprintf(p.w, "migrate: %s\n", p.status())
 }

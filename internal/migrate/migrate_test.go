@@ -216,7 +216,8 @@ func TestCopy(t *testing.T) {
 	dm, db := newDest(t)
 	var out bytes.Buffer
 	run := func(to Stores) (*Report, error) {
-		c := &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: to, Source: "test", Jobs: 1, Hashes: true, Progress: &out}
+		c := &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: to, Source: "test", Jobs: 1, Hashes: true,
+			Progress: &out, ProgressEvery: time.Nanosecond}
 		return c.Run(ctx)
 	}
 
@@ -248,7 +249,12 @@ func TestCopy(t *testing.T) {
 	if v, _ := dm.Setting(ctx, meta.SettingMigrating); v != "" {
 		t.Errorf("after a verified copy, %s is %q", meta.SettingMigrating, v)
 	}
-	for _, phase := range []string{"migrate: settings", "migrate: objects of bucket cache: 6 to copy or check", "migrate: verifying bucket cache"} {
+	for _, phase := range []string{
+		"migrate: settings\n", "migrate: objects of bucket cache: 6 to copy or check\n",
+		"migrate: objects of bucket cache: 3 of 6 (1 copied, 2 already there, ", // a periodic line
+		"migrate: objects of bucket cache: 6 of 6 (4 copied, 2 already there, 4.0 KiB of blobs copied)\n",
+		"migrate: verifying bucket cache: 6 objects\n", "migrate: verifying bucket cache: 6 of 6 objects, 5 blobs (6.1 MiB) checked\n",
+	} {
 		if !strings.Contains(out.String(), phase) {
 			t.Errorf("progress lacks %q:\n%s", phase, out.String())
 		}

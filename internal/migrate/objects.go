@@ -107,23 +107,25 @@ func (c *Copier) copyObjects(ctx context.Context, bucket string) error {
 	c.prog.linef("objects of bucket %s: %d to copy or check", bucket, total)
 	var done atomic.Int64
 	copied0, present0, bytes0 := c.tally.get(true, "objects"), c.tally.get(false, "objects"), c.tally.get(true, "blob bytes")
-	line := func(n int64) string {
+	line := func() string {
 		return fmt.Sprintf("objects of bucket %s: %d of %d (%d copied, %d already there, %s of blobs copied)",
-			bucket, n, total, c.tally.get(true, "objects")-copied0, c.tally.get(false, "objects")-present0,
+			bucket, done.Load(), total, c.tally.get(true, "objects")-copied0, c.tally.get(false, "objects")-present0,
 			humanBytes(c.tally.get(true, "blob bytes")-bytes0))
 	}
+	c.prog.setStatus(line)
+	defer c.prog.setStatus(nil)
 	err = c.forEachKey(ctx, bucket, func(ctx context.Context, key string) error {
 		if err := c.copyObject(ctx, bucket, key); err != nil {
 			return err
 		}
-		n := done.Add(1)
-		c.prog.tick(func() string { return line(n) })
+		done.Add(1)
+		c.prog.tick()
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	c.prog.linef("%s", line(done.Load()))
+	c.prog.linef("%s", line())
 	return nil
 }
 
@@ -250,7 +252,10 @@ func (c *Copier) copyBlob(ctx context.Context, seg meta.Segment, of string) erro
 		return fmt.Errorf("blob %s of %s: %w", seg.Blob, of, err)
 	}
 	defer w.Abort()
-	n, err := io.Copy(w, &counting{r: r, n: func(n int) { c.tally.add(true, "blob bytes", int64(n)) }})
+	n, err := io.Copy(w, &counting{r: r, n: func(n int) {
+		c.tally.add(true, "blob bytes", int64(n))
+		c.prog.tick()
+	}})
 	if err != nil {
 		return fmt.Errorf("copying blob %s of %s: %w", seg.Blob, of, err)
 	}

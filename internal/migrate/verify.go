@@ -250,6 +250,11 @@ func (v *verifier) objectsOf(ctx context.Context, bucket string) error {
 	}
 	v.c.prog.linef("verifying bucket %s: %d objects", bucket, total)
 	var done, missing atomic.Int64
+	v.c.prog.setStatus(func() string {
+		return fmt.Sprintf("verifying bucket %s: %d of %d objects, %d blobs (%s) checked",
+			bucket, done.Load(), total, v.blobs.Load(), humanBytes(v.blobBytes.Load()))
+	})
+	defer v.c.prog.setStatus(nil)
 	err = v.c.forEachKey(ctx, bucket, func(ctx context.Context, key string) error {
 		src, err := sourceObject(ctx, v.c.From.Meta, bucket, key)
 		if err != nil || src == nil {
@@ -272,11 +277,8 @@ func (v *verifier) objectsOf(ctx context.Context, bucket string) error {
 			}
 		}
 		v.objects.Add(1)
-		n := done.Add(1)
-		v.c.prog.tick(func() string {
-			return fmt.Sprintf("verifying bucket %s: %d of %d objects, %d blobs (%s) checked",
-				bucket, n, total, v.blobs.Load(), humanBytes(v.blobBytes.Load()))
-		})
+		done.Add(1)
+		v.c.prog.tick()
 		return nil
 	})
 	if err != nil {
@@ -372,8 +374,8 @@ func (v *verifier) blob(ctx context.Context, seg meta.Segment, of string) error 
 	}
 	var src digest
 	var wg sync.WaitGroup
-	wg.Go(func() { src = hashBlob(ctx, v.c.From.Blobs, seg.Blob) })
-	got := hashBlob(ctx, dst, seg.Blob)
+	wg.Go(func() { src = hashBlob(ctx, v.c.From.Blobs, seg.Blob, nil) })
+	got := hashBlob(ctx, dst, seg.Blob, v.c.prog.tick)
 	wg.Wait()
 	switch {
 	case src.err != nil:
@@ -397,15 +399,20 @@ type digest struct {
 	err  error
 }
 
-// hashBlob streams a blob through SHA-256.
-func hashBlob(ctx context.Context, b storage.Backend, id string) digest {
+// hashBlob streams a blob through SHA-256, calling tick (if not nil) as
+// the bytes go by.
+func hashBlob(ctx context.Context, b storage.Backend, id string, tick func()) digest {
 	r, err := openStream(ctx, b, id)
 	if err != nil {
 		return digest{err: err}
 	}
 	defer r.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, r)
+	var in io.Reader = r
+	if tick != nil {
+		in = &counting{r: r, n: func(int) { tick() }}
+	}
+	n, err := io.Copy(h, in)
 	if err != nil {
 		return digest{err: err}
 	}
