@@ -22,7 +22,8 @@
 //
 // Every record is compared with the destination's before it is written,
 // and only what is missing or different is written, so a second run
-// copies nothing and says so. A blob is copied before the record that
+// copies nothing and says so. Every blob is looked up in the destination
+// on every run (a HEAD on S3), so one deleted there since comes back. A blob is copied before the record that
 // names it, and an object or part record is written only once its blobs
 // are committed: a run killed at any point leaves complete records and
 // at worst unreferenced blobs (which the next run finds and keeps, or

@@ -269,9 +269,26 @@ func TestCopy(t *testing.T) {
 	if !rep.Nothing() || !strings.HasPrefix(rep.String(), "nothing new to copy") {
 		t.Errorf("a run after a complete copy copied %v:\n%s", rep.Copied, rep)
 	}
-	if rep.Present["objects"] != 6 || rep.Present["access keys"] != 3 || rep.Present["parts"] != 2 {
+	if rep.Present["objects"] != 6 || rep.Present["access keys"] != 3 || rep.Present["parts"] != 2 || rep.Present["blobs"] != 7 {
 		t.Errorf("a run after a complete copy found %v", rep.Present)
 	}
+
+	// A blob gone from the destination comes back, and nothing else moves.
+	nar, err := src.meta.Object(ctx, "cache", "nar/x.nar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delete(ctx, nar.Segments[0].Blob); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = run(Stores{Meta: dm, Blobs: db})
+	if err != nil {
+		t.Fatalf("run after a blob was deleted from the destination: %v", err)
+	}
+	if counts(rep.Copied) != "1 blobs, 4.0 KiB" {
+		t.Errorf("run after a blob was deleted from the destination copied %v, want the blob alone", rep.Copied)
+	}
+	checkDest(t, src, dm, db)
 }
 
 // checkDest checks what arrived: records with their IDs, secrets and

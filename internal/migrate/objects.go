@@ -178,17 +178,19 @@ func (c *Copier) copyObject(ctx context.Context, bucket, key string) error {
 	if err != nil {
 		return fmt.Errorf("object %s in the destination: %w", key, err)
 	}
+	// The blobs first, also for an object already there: a blob gone
+	// from the destination since (deleted by hand, or swept) comes back.
+	for _, seg := range src.Segments {
+		if err := c.copyBlob(ctx, seg, "object "+key); err != nil {
+			return err
+		}
+	}
 	if dst != nil && sameObject(*src, *dst) {
 		c.tally.add(false, "objects", 1)
 		if src.Narinfo != nil {
 			c.tally.add(false, "narinfos", 1)
 		}
 		return nil
-	}
-	for _, seg := range src.Segments {
-		if err := c.copyBlob(ctx, seg, "object "+key); err != nil {
-			return err
-		}
 	}
 	// The garbage a replaced version leaves is not deleted here: without
 	// --to-blobs the blob store is the source's, whose records still name
@@ -349,12 +351,12 @@ func (c *Copier) copyUpload(ctx context.Context, u meta.Upload) error {
 		byNumber[p.Number] = p
 	}
 	for _, p := range parts {
+		if err := c.copyBlob(ctx, p.Segment, fmt.Sprintf("part %d of upload %s", p.Number, u.ID)); err != nil {
+			return err
+		}
 		if h, ok := byNumber[p.Number]; ok && samePart(h, p) {
 			c.tally.add(false, "parts", 1)
 			continue
-		}
-		if err := c.copyBlob(ctx, p.Segment, fmt.Sprintf("part %d of upload %s", p.Number, u.ID)); err != nil {
-			return err
 		}
 		if _, err := c.To.Meta.PutPart(ctx, u.Bucket, u.Key, u.ID, p); err != nil {
 			return fmt.Errorf("part %d of upload %s: %w", p.Number, u.ID, err)
