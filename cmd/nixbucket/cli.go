@@ -88,6 +88,7 @@ func commandTable() *command {
 		leaf("verify", "BUCKET [--deep] [--repair] [--jobs N]", "check a bucket's narinfos, NARs and blobs; --repair fixes", verifyCmd),
 		group("path", "store paths in a bucket", dataNote,
 			leaf("delete", "BUCKET STOREPATH... [--with-referrers] [--closure] [--dry-run]", "delete paths without breaking a closure", pathDeleteCmd)),
+		leaf("migrate", "--from-data DIR --to-meta postgres://… [--to-blobs s3://…]", "copy a data directory to PostgreSQL and an S3 store; resumable, verified", migrateCmd),
 		leaf("info", "[--data DIR]", "print the first start's banner again: endpoint, buckets, keys, commands", infoCmd),
 		leaf("use", "URL [--write]", "print (or write) the nix.conf and netrc lines to use a cache", useCmd),
 		leaf("push", "--to URL [flags] PATH...|--stdin", "push closures to a binary cache (s3://, http(s)://, file://)", pushCmd),

@@ -82,3 +82,27 @@ type IAM interface {
 	Setting(ctx context.Context, name string) (string, error)
 	SetSetting(ctx context.Context, name, value string) error
 }
+
+// SettingsLister is a Store that lists its settings, which IAM's Setting
+// reads only by a name the caller knows: nixbucket migrate copies them
+// all, whatever their names. Both stores here are one.
+type SettingsLister interface {
+	// Settings returns every setting stored, by name.
+	Settings(ctx context.Context) (map[string]string, error)
+}
+
+// Settings that nixbucket migrate keeps on the store it fills, and never
+// copies from one store to another.
+const (
+	// SettingMigrateSource names the install a store was filled from
+	// (its administrator's first access key ID), so that migrate goes on
+	// filling only a store it filled itself from the same source.
+	SettingMigrateSource = "migrate-source"
+	// SettingMigrating is set, to what is being copied from where and
+	// since when, while a migrate fills the store, and cleared once the
+	// copy is verified. A server refuses to start on a store that has it:
+	// serving half a copy would answer 404s for what the source holds,
+	// and a server with the source's blobs (migrate without --to-blobs)
+	// would sweep as unreferenced the blobs not copied yet.
+	SettingMigrating = "migrate-incomplete"
+)

@@ -107,6 +107,14 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		lock.Close()
 		return nil, err
 	}
+	// Before the sweep below: with the source's blobs (migrate without
+	// --to-blobs), it would take the blobs not copied yet for garbage.
+	if err := checkMigrated(ctx, store); err != nil {
+		blobs.Close()
+		store.Close()
+		lock.Close()
+		return nil, err
+	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
 	// On a store other servers write too, the in-memory answers follow
 	// their changes (meta.ObjectWatcher), or are off.

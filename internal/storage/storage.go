@@ -43,6 +43,19 @@ type Backend interface {
 	Walk(ctx context.Context, fn func(id string, committed time.Time) error) error
 }
 
+// Placer is a Backend that can also create a blob under an ID the caller
+// chooses, one that another backend gave (every backend here makes IDs of
+// the same form: 128 random bits in lowercase hex). nixbucket migrate uses
+// it to copy blobs from one backend to another under their own IDs, so
+// the metadata that names them is copied unchanged and a copy interrupted
+// and started again finds what it already wrote. An ID this backend could
+// not have made is an error. A blob already committed under the ID is
+// replaced by Commit; callers copy only blobs the backend lacks.
+type Placer interface {
+	Backend
+	CreateAt(ctx context.Context, id string) (Writer, error)
+}
+
 // Writer receives the bytes of a new blob.
 type Writer interface {
 	io.Writer

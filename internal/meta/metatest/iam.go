@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -382,6 +383,14 @@ func testSettings(t *testing.T, s meta.Store) {
 		if got, err := s.Setting(ctx, c.get); err != nil || got != c.want {
 			t.Errorf("after setting %q to %q: Setting(%q) = %q, %v; want %q", c.set, c.value, c.get, got, err, c.want)
 		}
+	}
+	l, ok := s.(meta.SettingsLister)
+	if !ok {
+		return
+	}
+	want := map[string]string{"account": "", "other": "x", "ünï": "é\x00ok"}
+	if got, err := l.Settings(ctx); err != nil || !maps.Equal(got, want) {
+		t.Errorf("Settings() = %q, %v; want %q", got, err, want)
 	}
 }
 

@@ -59,7 +59,7 @@ type Backend struct {
 	shared bool
 }
 
-var _ storage.Backend = (*Backend)(nil)
+var _ storage.Placer = (*Backend)(nil)
 
 // Open opens the blob store in root, creating root (mode 0700) and its
 // subdirectories if needed, and removes every temporary file left in

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/storage"
 )
 
 // bufSize is the size of a writer's buffer, and so of its write(2) calls
@@ -248,4 +250,22 @@ func (w *writer) discard() error {
 		return fmt.Errorf("abort blob %s: %w", w.id, err)
 	}
 	return nil
+}
+
+// CreateAt starts a new blob that Commit places under id (storage.Placer).
+// It is written in tmp/ under a name of its own, so that two writers of
+// the same id never share a file; the last Commit wins.
+func (b *Backend) CreateAt(ctx context.Context, id string) (storage.Writer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("create blob %q: %w", id, err)
+	}
+	if !validID(id) {
+		return nil, fmt.Errorf("create blob %q: invalid id", id)
+	}
+	tmp := filepath.Join(b.tmp, newID())
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
+	if err != nil {
+		return nil, fmt.Errorf("create blob %s: %w", id, err)
+	}
+	return &writer{b: b, id: id, tmp: tmp, f: f}, nil
 }

@@ -67,7 +67,7 @@ type Backend struct {
 	client *s3.Client
 }
 
-var _ storage.Backend = (*Backend)(nil)
+var _ storage.Placer = (*Backend)(nil)
 
 // Options adjust Open for callers that do not use the default credential
 // chain (tests).
@@ -329,4 +329,16 @@ func validID(id string) bool {
 		}
 	}
 	return true
+}
+
+// CreateAt starts a new blob under id (storage.Placer), which must have
+// the form of this backend's IDs.
+func (b *Backend) CreateAt(ctx context.Context, id string) (storage.Writer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("create blob %q: %w", id, err)
+	}
+	if !validID(id) {
+		return nil, fmt.Errorf("create blob %q: invalid id", id)
+	}
+	return newWriter(ctx, b, id), nil
 }
