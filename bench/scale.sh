@@ -356,15 +356,15 @@ pid_n2=$node_pid
 
 # --- measuring -------------------------------------------------------------------
 # Targets: a base URL, the Authorization to send, the nixbucket processes
-# and the nginx behind it, and whether it uses PostgreSQL.
-declare -A t_url t_auth t_nb t_ng t_pg t_label
-target() { t_url[$1]=$2 t_auth[$1]=$3 t_nb[$1]=$4 t_ng[$1]=$5 t_pg[$1]=$6 t_label[$1]=$7; }
-target e "http://127.0.0.1:$port_e" "$basic_e" "$pid_e" '' 0 "embedded"
-target a "http://127.0.0.1:$port_a" "$basic_a" "$pid_a" '' 1 "PostgreSQL + S3"
-target r "http://127.0.0.1:$port_r" "$basic_a" "$pid_r" '' 1 "PostgreSQL + S3, --redirect-reads"
-target s "$store" '' '' '' 0 "versitygw, presigned GET"
-target n1 "http://127.0.0.1:$port_n1" "$basic_a" "$pid_a" "$pid_n1" 1 "nginx → A"
-target n2 "http://127.0.0.1:$port_n2" "$basic_a" "$pid_a $pid_b" "$pid_n2" 1 "nginx → A, B"
+# that serve it and the nginx in front, and a label.
+declare -A t_url t_auth t_nb t_ng t_label
+target() { t_url[$1]=$2 t_auth[$1]=$3 t_nb[$1]=$4 t_ng[$1]=$5 t_label[$1]=$6; }
+target e "http://127.0.0.1:$port_e" "$basic_e" "$pid_e" '' "embedded"
+target a "http://127.0.0.1:$port_a" "$basic_a" "$pid_a" '' "PostgreSQL + S3"
+target r "http://127.0.0.1:$port_r" "$basic_a" "$pid_r" '' "PostgreSQL + S3, --redirect-reads"
+target s "$store" '' '' '' "versitygw, presigned GET"
+target n1 "http://127.0.0.1:$port_n1" "$basic_a" "$pid_a" "$pid_n1" "nginx → A"
+target n2 "http://127.0.0.1:$port_n2" "$basic_a" "$pid_a $pid_b" "$pid_n2" "nginx → A, B"
 
 # cpu_ticks PID... prints the CPU time in clock ticks of each PID, of its
 # live children, and of the children it has reaped (cutime+cstime): the
