@@ -213,8 +213,9 @@ func TestScaleOutBehindNginx(t *testing.T) {
 	}
 	const bucket = "behind-nginx"
 	aws(front, "s3", "mb", "s3://"+bucket)
-	big := writeRandomFile(t, filepath.Join(dir, "big.bin"), 20<<20, 7)
-	single := writeRandomFile(t, filepath.Join(dir, "single.bin"), 5<<20, 8)
+	big, single := filepath.Join(dir, "big.bin"), filepath.Join(dir, "single.bin")
+	writeRandomFile(t, big, 20<<20, 7)
+	writeRandomFile(t, single, 5<<20, 8)
 	// The aws CLI cuts at 8 MiB: 3 parts, sent at once.
 	aws(front, "s3", "cp", "--no-progress", big, "s3://"+bucket+"/big.bin")
 	aws(front, "s3api", "put-object", "--bucket", bucket, "--key", "single.bin", "--body", single)
