@@ -318,9 +318,13 @@ rm -f "$tmp/big.nar"
 start_nginx() {
 	local name=$1 port=$2 one=$3 two=${4:-} dir=$tmp/$1 del=()
 	mkdir -p "$dir"
+	# One node: the second node's line goes, before any substitution.
 	if [ -z "$two" ]; then del=(-e '/10\.0\.0\.2:9000/d'); fi
-	sed -e "s/10\.0\.0\.1:9000/127.0.0.1:$one/" -e "s/10\.0\.0\.2:9000/127.0.0.1:$two/" "${del[@]}" \
+	sed "${del[@]}" -e "s/10\.0\.0\.1:9000/127.0.0.1:$one/" -e "s/10\.0\.0\.2:9000/127.0.0.1:$two/" \
 		-e "s/listen 80;/listen 127.0.0.1:$port;/" "$nginx_conf" >"$dir/nixbucket.conf"
+	for want in "127.0.0.1:$one" "listen 127.0.0.1:$port;" ${two:+"127.0.0.1:$two"}; do
+		grep -qF "$want" "$dir/nixbucket.conf" || die "$nginx_conf: no example address left to replace with $want"
+	done
 	cat >"$dir/nginx.conf" <<-EOF
 		worker_processes 2;
 		pid $dir/nginx.pid;
@@ -341,6 +345,8 @@ start_nginx() {
 			include $dir/nixbucket.conf;
 		}
 	EOF
+	nginx -t -q -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 ||
+		die "nginx -t refuses $dir/nixbucket.conf: $(cat "$dir/stdout.log" "$dir/error.log" 2>/dev/null)"
 	nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
 	node_pid=$!
 	pids+=("$node_pid")
