@@ -584,7 +584,7 @@ echo "|---|---|---:|---:|---:|---:|---:|"
 s_wrk=$(med nar-s s 2)
 s_get=$(med redir-s s 2)
 printf '| wrk | embedded (local blobs) | %.0f (%s) | %.2f | %.0f | – | – |\n' "$(med nar e 2)" "$(runs nar e 2)" \
-	"$(awk -v a="$(med nar e 2)" -v b="$s_wrk" 'BEGIN { print b > 0 ? a / b : 0 }')" "$(med nar e 5)"
+	"$(awk -v a="$(med nar e 2)" -v b="$s_wrk" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$(med nar e 5)"
 printf '| wrk | PostgreSQL + S3, streamed through the node | %.0f (%s) | %s | %.0f | %.0f | %.2f |\n' "$(med nar a 2)" "$(runs nar a 2)" \
 	"$(ratio "$(med nar a 2)" "$s_wrk" 0.8)" "$(med nar a 5)" "$(med nar a 8)" "$(med nar a 9)"
 printf '| wrk | versitygw, presigned GET | %.0f (%s) | 1 | – | %.0f | – |\n' "$s_wrk" "$(runs nar-s s 2)" "$(med nar-s s 8)"
