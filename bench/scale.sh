@@ -66,8 +66,9 @@
 #   BENCH_PG_DURABLE 1 (default) keeps PostgreSQL's defaults (fsync and
 #                    synchronous_commit on, as a deployment runs); 0 turns
 #                    them off, as the tests' cluster does
-#   BENCH_TIMEOUT    limit for the measuring part in seconds (default 600;
-#                    the defaults take about 400 s, builds and pushes come on top)
+#   BENCH_TIMEOUT    limit for the measuring part in seconds (default 720;
+#                    the defaults take about 500 s, builds and pushes (about
+#                    a minute when the Go and Nix builds are cached) come on top)
 #   BENCH_CORPUS     directory of make-closure.sh (default ../shared/corpus)
 #   VERSITYGW        versitygw binary (default: PATH, then $(go env GOPATH)/bin)
 #
@@ -91,7 +92,7 @@ put_conc=${BENCH_PUT_CONC:-1,16}
 put_duration=${BENCH_PUT_DURATION:-1500ms}
 auth_mode=${BENCH_AUTH:-anonymous}
 pg_durable=${BENCH_PG_DURABLE:-1}
-limit=${BENCH_TIMEOUT:-600}
+limit=${BENCH_TIMEOUT:-720}
 lua=$repo/bench/nix/paths.lua
 nginx_conf=$repo/contrib/nginx/nixbucket.conf
 
@@ -619,7 +620,9 @@ for row in hit-n miss-n; do
 		else
 			verdict=''
 		fi
-		printf '| %s | %s | %.0f (%s) | %.0f | %s | %.0f | %.2f %s |\n' "$label" "${t_label[$t]}" \
+		served=${t_label[$t]}
+		if [ "$t" = a ]; then served="A alone, no proxy"; fi
+		printf '| %s | %s | %.0f (%s) | %.0f | %s | %.0f | %.2f %s |\n' "$label" "$served" \
 			"$(med $row $t 1)" "$(runs $row $t 1)" "$(med $row $t 5)" \
 			"$([ "$t" = a ] && echo – || printf '%.0f' "$(med $row $t 6)")" "$(med $row $t 7)" "$st" "$verdict"
 	done
