@@ -558,7 +558,7 @@ echo "- $(go version | cut -d' ' -f3-), PostgreSQL $("$pgbin/postgres" --version
 echo "- command: \`bench/scale.sh\` (BENCH_DURATION=$duration BENCH_ROUNDS=$rounds BENCH_THREADS=$threads BENCH_CONNS=$conns BENCH_NAR_CONNS=$nar_conns BENCH_PATHS=$npaths BENCH_KIB=$kib BENCH_NAR_MIB=$nar_mib BENCH_PUT_CONC=$put_conc BENCH_AUTH=$auth_mode BENCH_PG_DURABLE=$pg_durable)"
 echo "- load average: $load_start at start, $load_end at end"
 echo "- requests: $auth_mode$([ "$auth_mode" = basic ] && echo " (HTTP Basic, the admin key; nix-cache private)" || echo " (nix-cache has the anonymous-read policy)"); NAR: $nar_size B (compression=none); every node, PostgreSQL, versitygw, nginx and the clients share the machine"
-echo "- CPU µs/req: utime+stime per request from /proc/PID/stat (PostgreSQL: the postmaster and all its backends); statements/req: pg_stat_statements calls in nixbucket's database per request, exact (BEGIN and COMMIT count; background work of the nodes in the same seconds too)"
+echo "- CPU µs/req: utime+stime per request from /proc/PID/stat (PostgreSQL: the postmaster and all its backends); statements/req: pg_stat_statements calls in nixbucket's database per request, exact (BEGIN and COMMIT count; background work of the nodes in the same seconds too); pgx sends each statement in a round trip of its own, so these are the round trips to PostgreSQL too, but for pgxpool's health checks of connections idle over a second"
 echo
 echo "### One node: embedded (SQLite + local blobs) against PostgreSQL + S3"
 echo
