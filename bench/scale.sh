@@ -36,8 +36,8 @@
 #      statements per request. Target: 0 statements on a narinfo hit whose
 #      bucket has not changed.
 # PostgreSQL statements are counted exactly by pg_stat_statements (the sum
-# of calls in nixbucket's database between the end of one run and the
-# start of the next; BEGIN and COMMIT are statements of their own, and
+# of calls in nixbucket's database, read just before and just after each
+# run; BEGIN and COMMIT are statements of their own, and
 # pgx sends each statement in one round trip of its own, so the count is
 # the round trips too, but for one more when a connection first prepares a
 # statement, and pgxpool's health checks of connections idle over a
