@@ -58,7 +58,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	defer testenv.StopS3Store() // started by the first test on S3 blobs, if any
+	defer testenv.StopS3Store()  // started by the first test on S3 blobs, if any
+	defer testenv.StopPostgres() // likewise for PostgreSQL metadata (the cluster tests)
 	binDir = tmp
 	// Admin commands look for existing profiles in the user's AWS
 	// credentials to name a new one; the tests' expectations must not
