@@ -22,8 +22,8 @@ import (
 
 // TestClusterReadAfterWrite is the cross-node read-after-write hammer.
 // Writers on node A put, overwrite and delete small objects and narinfos;
-// right after each acknowledged write, B (signed S3 GETs) and C (anonymous
-// GETs and HEADs, as Nix reads a public cache) read the key and must see
+// right after each acknowledged write, B (signed S3 GETs and HEADs) and C
+// (anonymous ones, as Nix reads a public cache) read the key and must see
 // exactly that write: the body and ETag of the put, or a 404 after a
 // delete. Before each write B and C read the key too, so that whatever
 // they keep in memory about it (a remembered object, a remembered
@@ -64,19 +64,16 @@ func TestClusterReadAfterWrite(t *testing.T) {
 	}
 
 	h := &hammer{
-		t: t, bucket: bucket, nars: nars,
+		bucket: bucket, nars: nars,
 		write: func(ctx context.Context, method, path string, body []byte, hdr ...string) (rawResp, error) {
 			return root.send(ctx, method, a.Endpoint, path, body, hdr...)
 		},
 		readers: []hammerReader{
-			{name: "B", read: func(ctx context.Context, _ bool, path string) (rawResp, error) {
-				return root.send(ctx, http.MethodGet, b.Endpoint, path, nil)
+			{name: "B", read: func(ctx context.Context, method, path string) (rawResp, error) {
+				return root.send(ctx, method, b.Endpoint, path, nil)
 			}},
-			{name: "C", read: func(ctx context.Context, head bool, path string) (rawResp, error) {
-				if head {
-					return anon.send(ctx, http.MethodHead, cn.Endpoint, path, nil)
-				}
-				return anon.send(ctx, http.MethodGet, cn.Endpoint, path, nil)
+			{name: "C", read: func(ctx context.Context, method, path string) (rawResp, error) {
+				return anon.send(ctx, method, cn.Endpoint, path, nil)
 			}},
 		},
 	}
@@ -115,12 +112,11 @@ type hammerNar struct {
 // hammerReader reads a key through one node.
 type hammerReader struct {
 	name string
-	read func(ctx context.Context, head bool, path string) (rawResp, error)
+	read func(ctx context.Context, method, path string) (rawResp, error) // GET or HEAD
 }
 
 // hammer is the state of TestClusterReadAfterWrite.
 type hammer struct {
-	t       *testing.T
 	bucket  string
 	nars    []hammerNar
 	write   func(ctx context.Context, method, path string, body []byte, hdr ...string) (rawResp, error)
@@ -242,12 +238,12 @@ func (h *hammer) writeKey(ctx context.Context, path string, k *hammerKey, w int,
 func (h *hammer) readAll(ctx context.Context, path string, k *hammerKey, when string, count *atomic.Int64, rng *mrand.Rand) {
 	for _, rd := range h.readers {
 		head := rng.IntN(3) == 0
-		r, err := rd.read(ctx, head, path)
-		count.Add(1)
 		method := http.MethodGet
 		if head {
 			method = http.MethodHead
 		}
+		r, err := rd.read(ctx, method, path)
+		count.Add(1)
 		if err != nil {
 			h.problem(false, "%s %s through %s %s: %v", method, k.key, rd.name, when, err)
 			continue
