@@ -26,22 +26,33 @@ func TestClusterAWSCLI(t *testing.T) {
 		t.Helper()
 		return runCmd(t, env, dir, "aws", append([]string{"--endpoint-url", s.Endpoint, "--profile", "nixbucket"}, args...)...)
 	}
+	// runAll runs the calls at once, as clients of a balancer do, and
+	// returns their results in order.
+	runAll := func(calls ...awsCall) []cmdResult {
+		rs := make([]cmdResult, len(calls))
+		var wg sync.WaitGroup
+		for i, cl := range calls {
+			wg.Go(func() { rs[i] = awsRun(cl.s, cl.args...) })
+		}
+		wg.Wait()
+		return rs
+	}
+	// awsAll is runAll that fails the test unless every call succeeds,
+	// and returns their outputs.
+	awsAll := func(calls ...awsCall) []string {
+		t.Helper()
+		outs := make([]string, len(calls))
+		for i, r := range runAll(calls...) {
+			if r.Err != nil {
+				t.Fatalf("aws %s through %s: %v\n%s%s", strings.Join(calls[i].args, " "), calls[i].s.Endpoint, r.Err, r.Stdout, r.Stderr)
+			}
+			outs[i] = r.Stdout
+		}
+		return outs
+	}
 	aws := func(s *Server, args ...string) string {
 		t.Helper()
-		r := awsRun(s, args...)
-		if r.Err != nil {
-			t.Fatalf("aws %s through %s: %v\n%s%s", strings.Join(args, " "), s.Endpoint, r.Err, r.Stdout, r.Stderr)
-		}
-		return r.Stdout
-	}
-	// both runs f on two nodes at once, as two clients of a balancer.
-	both := func(f func(s *Server) cmdResult, x, y *Server) (cmdResult, cmdResult) {
-		var rx, ry cmdResult
-		var wg sync.WaitGroup
-		wg.Go(func() { rx = f(x) })
-		wg.Go(func() { ry = f(y) })
-		wg.Wait()
-		return rx, ry
+		return awsAll(awsCall{s, args})[0]
 	}
 	const bucket, key = "spread", "dir/object.bin"
 	aws(a, "s3api", "create-bucket", "--bucket", bucket)
@@ -54,15 +65,20 @@ func TestClusterAWSCLI(t *testing.T) {
 		if want := `"` + fileMD5(t, file) + `"`; put.ETag != want {
 			t.Fatalf("put-object through A: ETag %s, want %s", put.ETag, want)
 		}
+		// Read, head and list through B and C, all at once.
 		back := filepath.Join(dir, "back-b.bin")
-		aws(b, "s3api", "get-object", "--bucket", bucket, "--key", key, back)
+		list := []string{"s3api", "list-objects-v2", "--bucket", bucket}
+		outs := awsAll(
+			awsCall{b, []string{"s3api", "get-object", "--bucket", bucket, "--key", key, back}},
+			awsCall{cn, []string{"s3api", "head-object", "--bucket", bucket, "--key", key}},
+			awsCall{b, list}, awsCall{cn, list})
 		sameFile(t, file, back)
 		var head awsHead
-		decodeJSON(t, aws(cn, "s3api", "head-object", "--bucket", bucket, "--key", key), &head)
+		decodeJSON(t, outs[1], &head)
 		if head.ETag != put.ETag || head.ContentLength != 3<<20 {
 			t.Errorf("head-object through C: ETag %s length %d, want %s %d", head.ETag, head.ContentLength, put.ETag, 3<<20)
 		}
-		for _, s := range []*Server{b, cn} {
+		for i, out := range outs[2:] {
 			var list struct {
 				Contents []struct {
 					Key  string
@@ -70,24 +86,21 @@ func TestClusterAWSCLI(t *testing.T) {
 					Size int64
 				}
 			}
-			decodeJSON(t, aws(s, "s3api", "list-objects-v2", "--bucket", bucket), &list)
+			decodeJSON(t, out, &list)
 			if len(list.Contents) != 1 || list.Contents[0].Key != key || list.Contents[0].ETag != put.ETag || list.Contents[0].Size != 3<<20 {
-				t.Errorf("list-objects-v2 through %s: %+v, want only %s (%s, %d bytes)", s.Endpoint, list.Contents, key, put.ETag, 3<<20)
+				t.Errorf("list-objects-v2 through %s: %+v, want only %s (%s, %d bytes)", []string{"B", "C"}[i], list.Contents, key, put.ETag, 3<<20)
 			}
 		}
 
 		aws(b, "s3api", "delete-object", "--bucket", bucket, "--key", key)
-		ra, rc := both(func(s *Server) cmdResult {
-			if s == a {
-				return awsRun(s, "s3api", "head-object", "--bucket", bucket, "--key", key)
-			}
-			return awsRun(s, "s3api", "get-object", "--bucket", bucket, "--key", key, filepath.Join(dir, "deleted"))
-		}, a, cn)
-		if ra.Err == nil || !strings.Contains(ra.Stderr, "404") {
-			t.Errorf("head-object through A right after a delete through B: %v %s%s, want a 404", ra.Err, ra.Stdout, ra.Stderr)
+		rs := runAll(
+			awsCall{a, []string{"s3api", "head-object", "--bucket", bucket, "--key", key}},
+			awsCall{cn, []string{"s3api", "get-object", "--bucket", bucket, "--key", key, filepath.Join(dir, "deleted")}})
+		if rs[0].Err == nil || !strings.Contains(rs[0].Stderr, "404") {
+			t.Errorf("head-object through A right after a delete through B: %v %s%s, want a 404", rs[0].Err, rs[0].Stdout, rs[0].Stderr)
 		}
-		if rc.Err == nil || !strings.Contains(rc.Stderr, "NoSuchKey") {
-			t.Errorf("get-object through C right after a delete through B: %v %s%s, want NoSuchKey", rc.Err, rc.Stdout, rc.Stderr)
+		if rs[1].Err == nil || !strings.Contains(rs[1].Stderr, "NoSuchKey") {
+			t.Errorf("get-object through C right after a delete through B: %v %s%s, want NoSuchKey", rs[1].Err, rs[1].Stdout, rs[1].Stderr)
 		}
 	})
 
@@ -107,16 +120,21 @@ func TestClusterAWSCLI(t *testing.T) {
 			ETag       string
 			PartNumber int
 		}
+		// The parts at once, through A and B.
 		parts := make([]part, len(sizes))
+		var calls []awsCall
 		var off int64
 		for i, size := range sizes {
 			f := filepath.Join(dir, "part"+strconv.Itoa(i+1))
 			copyRange(t, whole, f, off, size)
 			off += size
+			calls = append(calls, awsCall{nodes[i], []string{"s3api", "upload-part", "--bucket", bucket, "--key", mpKey, "--upload-id", create.UploadId,
+				"--part-number", strconv.Itoa(i + 1), "--body", f}})
+		}
+		for i, out := range awsAll(calls...) {
 			var up struct{ ETag string }
-			decodeJSON(t, aws(nodes[i], "s3api", "upload-part", "--bucket", bucket, "--key", mpKey, "--upload-id", create.UploadId,
-				"--part-number", strconv.Itoa(i+1), "--body", f), &up)
-			if want := `"` + fileMD5(t, f) + `"`; up.ETag != want {
+			decodeJSON(t, out, &up)
+			if want := `"` + fileMD5(t, filepath.Join(dir, "part"+strconv.Itoa(i+1))) + `"`; up.ETag != want {
 				t.Fatalf("upload-part %d through %s: ETag %s, want %s", i+1, nodes[i].Endpoint, up.ETag, want)
 			}
 			parts[i] = part{ETag: up.ETag, PartNumber: i + 1}
@@ -180,4 +198,10 @@ func copyRange(t testing.TB, src, dst string, off, size int64) {
 	if err := os.WriteFile(dst, b[off:off+size], 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// awsCall is one aws CLI command through one node.
+type awsCall struct {
+	s    *Server
+	args []string
 }
