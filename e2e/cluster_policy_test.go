@@ -30,7 +30,7 @@ func TestClusterChanges(t *testing.T) {
 
 	// status asks every node, and fails unless all answer want (or, with
 	// want 0, the same denial: 401 or 403).
-	status := func(what string, cl *rawS3, path string, want int) int {
+	status := func(t *testing.T, what string, cl *rawS3, path string, want int) int {
 		t.Helper()
 		got := 0
 		for i, n := range nodes {
@@ -57,7 +57,7 @@ func TestClusterChanges(t *testing.T) {
 		policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",
 			"Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/*"}]}`, bucket)
 		obj := "/" + bucket + "/k"
-		denied := status("before any policy", anon, obj, 0)
+		denied := status(t, "before any policy", anon, obj, 0)
 		// Each round makes the bucket public, then private, each time
 		// another way and through another node.
 		for round := range 3 {
@@ -67,14 +67,14 @@ func TestClusterChanges(t *testing.T) {
 			default:
 				root.must(t, http.StatusNoContent, http.MethodPut, nodes[round].Endpoint, "/"+bucket+"?policy", []byte(policy))
 			}
-			status(fmt.Sprintf("after the policy was set (round %d)", round), anon, obj, http.StatusOK)
+			status(t, fmt.Sprintf("after the policy was set (round %d)", round), anon, obj, http.StatusOK)
 			switch round {
 			case 1:
 				c.admin(t, "bucket", "policy", "delete", bucket)
 			default:
 				root.must(t, http.StatusNoContent, http.MethodDelete, nodes[(round+1)%3].Endpoint, "/"+bucket+"?policy", nil)
 			}
-			status(fmt.Sprintf("after the policy was deleted (round %d)", round), anon, obj, denied)
+			status(t, fmt.Sprintf("after the policy was deleted (round %d)", round), anon, obj, denied)
 		}
 	})
 
@@ -89,19 +89,19 @@ func TestClusterChanges(t *testing.T) {
 		defer reader.close()
 		obj := "/" + bucket + "/k"
 		for round := range 2 {
-			status(fmt.Sprintf("with the key enabled (round %d)", round), reader, obj, http.StatusOK)
+			status(t, fmt.Sprintf("with the key enabled (round %d)", round), reader, obj, http.StatusOK)
 			c.admin(t, "user", "key", "disable", id)
-			status(fmt.Sprintf("after the key was disabled (round %d)", round), reader, obj, http.StatusForbidden)
+			status(t, fmt.Sprintf("after the key was disabled (round %d)", round), reader, obj, http.StatusForbidden)
 			c.admin(t, "user", "key", "enable", id)
 		}
-		status("with the key enabled again", reader, obj, http.StatusOK)
+		status(t, "with the key enabled again", reader, obj, http.StatusOK)
 		// The user's policy, changed beside the nodes, narrows at once.
 		other := strings.Replace(doc, bucket+"/*", bucket+"/other/*", 1)
 		if err := os.WriteFile(policyFile, []byte(other), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		c.admin(t, "user", "policy", "set", "reader", policyFile)
-		status("after the user's policy no longer covers the key", reader, obj, http.StatusForbidden)
+		status(t, "after the user's policy no longer covers the key", reader, obj, http.StatusForbidden)
 	})
 
 	t.Run("cache-settings", func(t *testing.T) {
