@@ -7,9 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/xml"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +32,8 @@ import (
 // they keep in memory about it (a remembered object, a remembered
 // absence, a bucket's filter of absent keys) is warm; a quarter of the
 // writes go to keys never seen before, which B and C have just read as
-// absent. Any stale read fails the test.
+// absent. After a third of the writes B and C also list the key, which
+// must show as the write left it. Any stale answer fails the test.
 func TestClusterReadAfterWrite(t *testing.T) {
 	const (
 		writers  = 4
@@ -87,8 +91,8 @@ func TestClusterReadAfterWrite(t *testing.T) {
 	wg.Wait()
 
 	n := &h.n
-	t.Logf("%d puts (%d narinfos, %d to keys just read as absent), %d overwrites, %d deletes through A; %d warm-up reads and %d reads right after a write through B and C; %d stale, %d failed",
-		n.puts.Load(), n.narinfos.Load(), n.fresh.Load(), n.overwrites.Load(), n.deletes.Load(), n.warm.Load(), n.after.Load(), n.stale.Load(), n.failed.Load())
+	t.Logf("%d puts (%d narinfos, %d to keys just read as absent), %d overwrites, %d deletes through A; %d warm-up reads, %d reads and %d listings right after a write through B and C; %d stale, %d failed",
+		n.puts.Load(), n.narinfos.Load(), n.fresh.Load(), n.overwrites.Load(), n.deletes.Load(), n.warm.Load(), n.after.Load(), n.lists.Load(), n.stale.Load(), n.failed.Load())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if n.stale.Load() > 0 || n.failed.Load() > 0 {
@@ -124,7 +128,7 @@ type hammer struct {
 
 	n struct {
 		puts, narinfos, fresh, overwrites, deletes atomic.Int64
-		warm, after, stale, failed                 atomic.Int64
+		warm, after, lists, stale, failed          atomic.Int64
 	}
 	mu       sync.Mutex
 	problems []string // the first few, for the failure message
@@ -181,6 +185,46 @@ func (h *hammer) run(ctx context.Context, w int, deadline time.Time) {
 			return
 		}
 		h.readAll(ctx, path, k, "right after the write", &h.n.after, rng)
+		if rng.IntN(3) == 0 {
+			h.listAll(ctx, k)
+		}
+	}
+}
+
+// listAll lists the bucket through every reader, with k's key as the
+// prefix, and checks that the listing shows k as its last write left it.
+func (h *hammer) listAll(ctx context.Context, k *hammerKey) {
+	path := "/" + h.bucket + "?list-type=2&prefix=" + url.QueryEscape(k.key)
+	for _, rd := range h.readers {
+		r, err := rd.read(ctx, http.MethodGet, path)
+		h.n.lists.Add(1)
+		if err != nil || r.Status != http.StatusOK {
+			h.problem(false, "list %s through %s: %v %v", k.key, rd.name, err, r)
+			continue
+		}
+		var res struct {
+			Contents []struct {
+				Key, ETag string
+				Size      int64
+			}
+		}
+		if err := xml.Unmarshal(r.Body, &res); err != nil {
+			h.problem(false, "list %s through %s: %v\n%s", k.key, rd.name, err, r.Body)
+			continue
+		}
+		var got []string
+		for _, c := range res.Contents {
+			if c.Key == k.key {
+				got = append(got, strings.Trim(c.ETag, `"`))
+			}
+		}
+		want := []string(nil)
+		if k.present {
+			want = []string{k.etag}
+		}
+		if !slices.Equal(got, want) {
+			h.problem(true, "list %s through %s right after the write: ETags %q, want %q", k.key, rd.name, got, want)
+		}
 	}
 }
 
@@ -270,6 +314,9 @@ func (k *hammerKey) check(r rawResp, head bool) string {
 		return fmt.Sprintf("%v, want 200 with ETag %s", r, k.etag)
 	}
 	if head {
+		if cl := r.Header.Get("Content-Length"); k.narinfo == "" && cl != strconv.Itoa(len(k.body)) {
+			return fmt.Sprintf("Content-Length %q, want %d", cl, len(k.body))
+		}
 		return ""
 	}
 	if sum := md5.Sum(r.Body); hex.EncodeToString(sum[:]) != k.etag {
