@@ -23,8 +23,8 @@ import (
 // request fails tries the next node, and must succeed there; the Nix push
 // cut by the kill is run again against A. Then every put any node
 // acknowledged, C's before its death included, must read back from A and
-// B, and all three closures must substitute from A and from B with
-// signatures required.
+// B, and from C once it is restarted; and all three closures must
+// substitute from A and from B with signatures required.
 func TestClusterKill(t *testing.T) {
 	nixNeed(t)
 	c := startCluster(t, 3)
@@ -107,8 +107,11 @@ func TestClusterKill(t *testing.T) {
 	if fa, fb := pushers.failedAt[0].Load(), pushers.failedAt[1].Load(); fa+fb > 0 {
 		t.Errorf("%d puts failed at A and %d at B, which stayed up: want none", fa, fb)
 	}
+	// C comes back on its data directory, and serves what the others
+	// acknowledged meanwhile as they do.
+	cn.Restart()
 	for k, etag := range acks {
-		for _, s := range []*Server{a, b} {
+		for _, s := range []*Server{a, b, cn} {
 			r, err := root.send(t.Context(), http.MethodGet, s.Endpoint, "/"+bucket+"/"+k, nil)
 			if err != nil {
 				t.Fatalf("GET %s through %s: %v", k, s.Endpoint, err)
