@@ -20,13 +20,14 @@ import (
 // and agree: one of them is the first start, all hold the same admin key
 // (written to each data directory's credentials), and the default cache
 // has one signing key. Without the store's lock around the first start,
-// each server that found no admin key made its own, and the servers
-// racing to add the cache's first key ("nix-cache-1") failed to start.
+// each server that found no admin key made its own, and the servers that
+// found nix-cache without a key yet raced to add "nix-cache-1": the
+// losers failed to start.
 //
-// The race is made certain rather than left to timing: the test holds a
-// lock on access_keys that lets the servers read it but not write it, and
-// releases it only once every server waits on a lock (the table's, or the
-// first start's).
+// Both races are made certain rather than left to timing: the test holds
+// access_keys, then signing_keys, so that the servers may read them but
+// not write them, and lets each go only once every server waits on it or
+// on the first start's lock.
 func TestConcurrentFirstStarts(t *testing.T) {
 	const servers = 4
 	url := testenv.Postgres(t)
@@ -35,19 +36,48 @@ func TestConcurrentFirstStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	pre.Close()
-	conn, err := pgx.Connect(t.Context(), url)
+	// hold takes a lock on table that lets others read it, not write it,
+	// until release.
+	hold := func(table string) (release func()) {
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := conn.Begin(t.Context())
+		if err == nil {
+			_, err = tx.Exec(t.Context(), `LOCK TABLE `+table+` IN EXCLUSIVE MODE`)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Error(err)
+			}
+			conn.Close(context.Background())
+		}
+	}
+	mon, err := pgx.Connect(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	tx, err := conn.Begin(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	defer mon.Close(context.Background())
+	// waitBlocked waits until every server waits for table or for an
+	// advisory lock (the first start's).
+	waitBlocked := func(table string) {
+		t.Helper()
+		n := 0
+		for deadline := time.Now().Add(30 * time.Second); n < servers && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if err := mon.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks
+				WHERE NOT granted AND (relation = $1::regclass OR locktype = 'advisory')`, table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n < servers {
+			t.Errorf("%d of %d servers waited for %s or the first start's lock", n, servers, table)
+		}
 	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(t.Context(), `LOCK TABLE access_keys IN EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	releaseKeys, releaseSigning := hold("access_keys"), hold("signing_keys")
 
 	srvs := make([]*server.Server, servers)
 	errs := make([]error, servers)
@@ -61,26 +91,10 @@ func TestConcurrentFirstStarts(t *testing.T) {
 			})
 		})
 	}
-	// Another session watches (a transaction's view of pg_stat_activity
-	// is a snapshot).
-	mon, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mon.Close(context.Background())
-	waiting := 0
-	for deadline := time.Now().Add(30 * time.Second); waiting < servers && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if err := mon.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if waiting < servers {
-		t.Errorf("%d of %d servers waited on a lock", waiting, servers)
-	}
-	if err := tx.Commit(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	waitBlocked("access_keys")
+	releaseKeys()
+	waitBlocked("signing_keys")
+	releaseSigning()
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
