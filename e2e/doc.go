@@ -1,7 +1,9 @@
 // Package e2e holds the black-box end-to-end suite: it builds the nixbucket
 // binary, starts `nixbucket serve` on loopback and drives it with real
 // clients (the aws CLI, boto3, s3cmd, rclone, curl) and with kill -9 crash
-// scenarios. It has no code of its own outside tests.
+// scenarios. It has no code of its own outside tests. The cluster tests
+// (cluster_*_test.go) run three servers on one PostgreSQL database and one
+// S3 store (versitygw), from internal/testenv.
 //
 // Environment:
 //
@@ -10,6 +12,9 @@
 //	NIXBUCKET_E2E_BIN     use this nixbucket binary instead of building one
 //	NIXBUCKET_SHARED      the shared/ directory (default: ../shared beside
 //	                      the repository root)
-//	CI=true               a missing client program fails its case instead of
-//	                      skipping it
+//	NIXBUCKET_TEST_POSTGRES, NIXBUCKET_TEST_S3_*
+//	                      the PostgreSQL cluster and S3 store scripts/test.sh
+//	                      started; without them the tests start their own
+//	CI=true               a missing client program (or PostgreSQL, or
+//	                      versitygw) fails its case instead of skipping it
 package e2e

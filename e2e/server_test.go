@@ -121,16 +121,32 @@ func startServerArgs(t testing.TB, dir, scheme string, args ...string) *Server {
 // startServerEnv is startServerArgs with more environment variables.
 func startServerEnv(t testing.TB, dir, scheme string, env []string, args ...string) *Server {
 	t.Helper()
+	s := newServer(t, dir, env, args...)
+	s.opened(s.launch(scheme))
+	return s
+}
+
+// newServer is the server under test on dir, not yet started.
+func newServer(t testing.TB, dir string, env []string, args ...string) *Server {
+	t.Helper()
 	setupTarget(t)
 	s := &Server{Target: target, Dir: dir, Region: "us-east-1", Args: args, Env: env, t: t, stderr: &syncBuffer{}}
 	if target == targetVersitygw {
 		s.AccessKey, s.SecretKey = "E2EROOTACCESSKEY", "e2e-root-secret-key-for-versitygw"
 	}
+	return s
+}
+
+// launch starts s on a free port, reached at scheme://ADDR, and stops it
+// when the test ends. It reports rather than fails, so that several
+// servers may be launched at once from other goroutines; opened then
+// fails the test on the error.
+func (s *Server) launch(scheme string) error {
 	var err error
 	for range 3 { // a port picked free may be taken before the server binds it
 		var port int
 		if port, err = freePort(); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		s.Endpoint = scheme + "://" + s.Addr
@@ -141,7 +157,15 @@ func startServerEnv(t testing.TB, dir, scheme string, env []string, args ...stri
 			break
 		}
 	}
-	t.Cleanup(func() { s.stop() })
+	s.t.Cleanup(func() { s.stop() })
+	return err
+}
+
+// opened fails the test if launch failed, and otherwise reads the
+// server's admin credentials and writes the client files.
+func (s *Server) opened(err error) {
+	t := s.t
+	t.Helper()
 	if err != nil {
 		t.Fatalf("start %s: %v\nserver stderr:\n%s", s.Target, err, tail(s.stderr.String(), 8000))
 	}
@@ -151,7 +175,6 @@ func startServerEnv(t testing.TB, dir, scheme string, env []string, args ...stri
 		}
 	}
 	s.writeAWSFiles()
-	return s
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

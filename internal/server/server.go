@@ -132,15 +132,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.ensureAccount(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.ensureRoot(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.ensureDefaultCache(ctx); err != nil {
+	if err := s.settle(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -150,6 +142,36 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// exclusive is the ability of a metadata store shared by several servers
+// (PostgreSQL: postgres.Store.Exclusive) to run a step on one server at a
+// time.
+type exclusive interface {
+	Exclusive(ctx context.Context, name string, fn func() error) error
+}
+
+// settle makes sure of what every server on the store shares: the account
+// id, the admin key and, on a first start, the default cache with its
+// signing key. Each step reads the store, then creates what is missing;
+// on a shared store the steps run under the store's lock, or servers
+// starting at once on a new database would each create an admin key and
+// race to add the cache's first signing key (the loser failing to start).
+// An SQLite store serves one server (the data directory is locked).
+func (s *Server) settle(ctx context.Context) error {
+	steps := func() error {
+		if err := s.ensureAccount(ctx); err != nil {
+			return err
+		}
+		if err := s.ensureRoot(ctx); err != nil {
+			return err
+		}
+		return s.ensureDefaultCache(ctx)
+	}
+	if x, ok := s.meta.(exclusive); ok {
+		return x.Exclusive(ctx, "first-start", steps)
+	}
+	return steps()
 }
 
 // ensureAccount settles the account id in ARNs: the option when given
