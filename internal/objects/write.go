@@ -55,7 +55,7 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 		res.seg = meta.Segment{Size: int64(n), Data: data}
 		return res, err
 	}
-	bw, err := s.Blobs.Create(ctx)
+	bw, err := s.create(ctx, size)
 	if err != nil {
 		return written{}, err
 	}
@@ -77,6 +77,15 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 	}
 	res.seg = meta.Segment{Blob: id, Size: total}
 	return res, nil
+}
+
+// create starts a blob, of its declared size where the backend can use
+// it (storage.SizedCreator: s3store then streams it in one request).
+func (s *Service) create(ctx context.Context, size int64) (storage.Writer, error) {
+	if sc, ok := s.Blobs.(storage.SizedCreator); ok && size >= 0 {
+		return sc.CreateSized(ctx, size)
+	}
+	return s.Blobs.Create(ctx)
 }
 
 type hashes struct {

@@ -56,6 +56,16 @@ type Placer interface {
 	CreateAt(ctx context.Context, id string) (Writer, error)
 }
 
+// SizedCreator is a Backend that can use a blob's size, known before its
+// first byte (an S3 PUT's Content-Length): CreateSized is Create for a
+// blob of exactly size bytes. Fewer bytes make Commit fail and more make
+// Write fail, and either way nothing is visible. s3store streams such a
+// blob through one request instead of buffering parts.
+type SizedCreator interface {
+	Backend
+	CreateSized(ctx context.Context, size int64) (Writer, error)
+}
+
 // Writer receives the bytes of a new blob.
 type Writer interface {
 	io.Writer

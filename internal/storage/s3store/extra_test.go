@@ -99,6 +99,41 @@ func TestCancelLeavesNoUpload(t *testing.T) {
 	}
 }
 
+// TestSizedCutLeavesNothing: a streamed blob whose body ends short (the
+// client went away), or that is aborted midway, leaves no object and no
+// multipart upload behind, and one written whole reads back.
+func TestSizedCutLeavesNothing(t *testing.T) {
+	b, _, _ := open(t, "p")
+	size := int64(2*testPartSize + 3)
+	for _, cut := range []int64{size - 1, testPartSize} {
+		w, err := b.CreateSized(t.Context(), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w.(*streamWriter); !ok {
+			t.Fatalf("CreateSized(%d) gave a %T, want a streamed writer", size, w)
+		}
+		if _, err := w.Write(make([]byte, cut)); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if cut == size-1 {
+			if _, err := w.Commit(t.Context()); err == nil {
+				t.Fatal("Commit of a short body succeeded")
+			}
+		} else if err := w.Abort(); err != nil {
+			t.Fatalf("Abort: %v", err)
+		}
+		if n := pendingUploads(t, b); n != 0 {
+			t.Errorf("cut at %d: %d multipart uploads left, want 0", cut, n)
+		}
+		var blobs int
+		b.Walk(t.Context(), func(string, time.Time) error { blobs++; return nil })
+		if blobs != 0 {
+			t.Errorf("cut at %d: %d blobs, want none", cut, blobs)
+		}
+	}
+}
+
 // TestSweepUploads: the upload of a writer that never finished (a crash)
 // is aborted by SweepUploads once older than the cutoff, not before.
 func TestSweepUploads(t *testing.T) {
