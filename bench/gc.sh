@@ -26,6 +26,8 @@
 #
 # Environment:
 #   BENCH_DIR     parent of the temporary directory (default /tmp)
+#   BENCH_CACHE   a data directory gcbench built before with the same shape,
+#                 copied instead of building one
 #   BENCH_DURATION  seconds of the wrk run without GC (default 10); the run
 #                 during GC lasts as long as the dry run took (it ends
 #                 before the GC does)
@@ -49,10 +51,17 @@ trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 echo "gc.sh: building nixbucket and gcbench" >&2
 (cd "$here/.." && go build -o "$work/nixbucket" ./cmd/nixbucket && go build -o "$work/gcbench" ./bench/gcbench)
 
-echo "gc.sh: building the synthetic cache" >&2
 start=$(date +%s.%N)
-"$work/gcbench" -data "$work/data" -roots "$roots" -unique "$unique" -shared "$shared" -stale "$stale"
-built=$(echo "$(date +%s.%N) - $start" | bc)
+if [ -n "${BENCH_CACHE:-}" ]; then
+	# A cache gcbench built before with the same shape (it takes minutes).
+	echo "gc.sh: copying the synthetic cache $BENCH_CACHE" >&2
+	cp -a "$BENCH_CACHE" "$work/data"
+	built="(copied from $BENCH_CACHE; building takes about 280)"
+else
+	echo "gc.sh: building the synthetic cache" >&2
+	"$work/gcbench" -data "$work/data" -roots "$roots" -unique "$unique" -shared "$shared" -stale "$stale"
+	built=$(echo "$(date +%s.%N) - $start" | bc)
+fi
 "$work/gcbench" -data "$work/data" -roots "$roots" -unique "$unique" -shared "$shared" -stale "$stale" -hits "$work/hits.txt"
 echo "gc.sh: copying the cache for the run beside the server" >&2
 cp -a "$work/data" "$work/served"
@@ -60,7 +69,7 @@ cp -a "$work/data" "$work/served"
 small="-bucket small -roots 1 -unique 900 -shared 100 -stale 0 -width 100"
 "$work/gcbench" -data "$work/served" $small
 "$work/gcbench" -data "$work/served" $small -hits "$work/small-hits.txt"
-awk 'NR % 10 == 1' "$work/hits.txt" | head -900 >"$work/big-hits.txt"
+awk 'NR % 10 == 1 && ++n <= 900' "$work/hits.txt" >"$work/big-hits.txt"
 for b in cache small; do
 	od -An -v -tu1 -N32000 /dev/urandom | tr -s ' ' '\n' | grep . |
 		awk -v b="$b" 'BEGIN { a = "0123456789abcdfghijklmnpqrsvwxyz" }
@@ -107,12 +116,13 @@ for _ in $(seq 100); do
 done
 rate 2 >/dev/null # warm up
 base=$(rate "$duration")
-# Each list answers as it should: hits 200, misses 404.
+# Each list answers as it should: hits 200, misses 404 (or 403: the
+# anonymous-read policy grants no s3:ListBucket, so S3 says AccessDenied).
 for f in big-hits small-hits cache-misses small-misses; do
 	want=200
-	case $f in *misses) want=404 ;; esac
+	case $f in *misses) want=40[34] ;; esac
 	got=$(curl -so /dev/null -w '%{http_code}' "http://127.0.0.1:$port$(head -1 "$work/$f.txt")")
-	[ "$got" = "$want" ] || { echo "gc.sh: $f answers $got, want $want" >&2; exit 1; }
+	case $got in $want) ;; *) echo "gc.sh: $f answers $got, want $want" >&2; exit 1 ;; esac
 done
 
 # Lookups at scale: narinfo hits, repeated misses (1,000 absent hashes in
@@ -209,7 +219,7 @@ cat <<MD
 - $(go version)
 - command: bench/gc.sh (roots $roots, unique $unique, shared $shared, stale $stale)
 - load average at start of the GC runs: $(cut -d' ' -f1-3 /proc/loadavg)
-- synthetic cache built in ${built%.*} s (gcbench, through the metadata store's PutObject)
+- synthetic cache: ${built%.*} s to build (gcbench, through the metadata store's PutObject)
 
 | run | wall s | peak RSS MiB | target |
 |---|---:|---:|---|

@@ -16,8 +16,6 @@ import (
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/lifecycle/gc"
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/objects"
-	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
 // gcMemoryLimit is the Go runtime's soft memory limit for nixbucket gc.
@@ -27,6 +25,7 @@ func gcCmd(args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	data := dataFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be removed, and remove nothing")
+	blobsURL := blobsFlag(fs)
 	rest := fs.Float64("rest", -1, "after each batch of deletes, sleep this many times as long as it took (default 1 while a server runs on the data directory, else 0)")
 	pos, err := parse(fs, args, 1, 1, "gc BUCKET [--dry-run] [--data DIR]")
 	if err != nil {
@@ -47,12 +46,11 @@ func gcCmd(args []string) error {
 			return err
 		}
 		// Beside a running server: leave its uploads in progress alone.
-		blobs, err := localfs.OpenShared(filepath.Join(*data, "blobs"))
+		svc, blobs, err := adminObjects(a, *data, *blobsURL)
 		if err != nil {
 			return err
 		}
 		defer blobs.Close()
-		svc := &objects.Service{Meta: a.store, Blobs: blobs, NoMemo: true}
 		now, err := gcClock()
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ func pathDeleteCmd(args []string) error {
 	withReferrers := fs.Bool("with-referrers", false, "also delete the paths that refer to them, transitively")
 	closure := fs.Bool("closure", false, "also delete their references that nothing else refers to, transitively")
 	dryRun := fs.Bool("dry-run", false, "show what would be deleted, and how many bytes, without deleting")
+	blobsURL := blobsFlag(fs)
 	grace := fs.Duration("grace", pathdelete.DefaultGrace, "--closure keeps references pushed within this time (a push may be in flight)")
 	pos, err := parse(fs, args, 2, 1<<20, "path delete BUCKET STOREPATH... [--with-referrers] [--closure] [--dry-run] [--grace 1h] [--data DIR]")
 	if err != nil {
@@ -72,7 +73,7 @@ func pathDeleteCmd(args []string) error {
 		}
 		withRefs := ix.Graph.WithReferrers(asked)
 		plan := ix.Plan(bucket, set)
-		objs, blobs, err := adminObjects(a, *data)
+		objs, blobs, err := adminObjects(a, *data, *blobsURL)
 		if err != nil {
 			return err
 		}

@@ -6,27 +6,48 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/objects"
-	"github.com/nixbucket/nixbucket/internal/storage/localfs"
+	"github.com/nixbucket/nixbucket/internal/server"
 	"github.com/nixbucket/nixbucket/internal/verify"
 )
 
-// adminObjects opens the object core over the data directory's blobs for
-// an admin command that reads and deletes objects while a server may be
+// adminObjects opens the object core over the server's blobs for an
+// admin command that reads and deletes objects while a server may be
 // running: no memo (the server writes too), and a blob store opened
-// shared, so nothing of the server's uploads in flight is swept.
-func adminObjects(a *admin, data string) (*objects.Service, *localfs.Backend, error) {
-	blobs, err := localfs.OpenShared(filepath.Join(data, "blobs"))
+// shared, so nothing of the server's uploads in flight is swept. The
+// blobs are those --blobs names, else the ones the servers on the store
+// recorded (server.BlobStoreSetting), else the data directory's.
+func adminObjects(a *admin, data, blobsURL string) (*objects.Service, server.BlobStore, error) {
+	spec, err := adminBlobSpec(a, blobsURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the blob store of %s: %w", data, err)
+		return nil, nil, err
+	}
+	blobs, err := server.OpenBlobs(a.ctx, spec, data, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the blob store: %w", err)
 	}
 	return &objects.Service{Meta: a.store, Blobs: blobs, NoMemo: true}, blobs, nil
+}
+
+// adminBlobSpec is the blob store an admin command works on: --blobs, or
+// the one the servers on the store recorded.
+func adminBlobSpec(a *admin, blobsURL string) (string, error) {
+	if blobsURL != "" {
+		return blobsURL, nil
+	}
+	spec, err := a.store.Setting(a.ctx, server.BlobStoreSetting)
+	if err != nil {
+		return "", fmt.Errorf("reading the servers' blob store: %w", err)
+	}
+	if spec != "" {
+		fmt.Fprintf(os.Stderr, "blobs: %s (as the servers on this store use; --blobs to say otherwise)\n", spec)
+	}
+	return spec, nil
 }
 
 // verifyExamples is how many problems of each kind the report shows.
@@ -37,6 +58,7 @@ func verifyCmd(args []string) error {
 	data := dataFlag(fs)
 	deep := fs.Bool("deep", false, "also decode every NAR and check its NarHash and NarSize")
 	repair := fs.Bool("repair", false, "remove broken narinfos with their referrers, and orphan blobs")
+	blobsURL := blobsFlag(fs)
 	jobs := fs.Int("jobs", runtime.NumCPU(), "NARs hashed at once")
 	pos, err := parse(fs, args, 1, 1, "verify BUCKET [--deep] [--repair] [--jobs N] [--data DIR]")
 	if err != nil {
@@ -45,7 +67,7 @@ func verifyCmd(args []string) error {
 	bucket := pos[0]
 	yieldToServer(*data)
 	return withAdmin(*data, func(a *admin) error {
-		objs, blobs, err := adminObjects(a, *data)
+		objs, blobs, err := adminObjects(a, *data, *blobsURL)
 		if err != nil {
 			return err
 		}

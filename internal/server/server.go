@@ -166,6 +166,9 @@ func (s *Server) settle(ctx context.Context) error {
 		if err := s.ensureRoot(ctx); err != nil {
 			return err
 		}
+		if err := s.recordBlobStore(ctx); err != nil {
+			return err
+		}
 		return s.ensureDefaultCache(ctx)
 	}
 	if x, ok := s.meta.(exclusive); ok {
@@ -190,6 +193,25 @@ func (s *Server) ensureAccount(ctx context.Context) error {
 	}
 	s.opts.Account = a
 	return nil
+}
+
+// BlobStoreSetting is the setting where a server records its --blobs, so
+// that an admin command given only --meta finds the blobs the objects of
+// the store are in (an S3 store's URL holds no secret: credentials come
+// from the AWS default chain).
+const BlobStoreSetting = "blobs"
+
+// recordBlobStore records the server's --blobs in the store, when it
+// changed.
+func (s *Server) recordBlobStore(ctx context.Context) error {
+	cur, err := s.meta.Setting(ctx, BlobStoreSetting)
+	if err != nil {
+		return fmt.Errorf("reading the blob store setting: %w", err)
+	}
+	if cur == s.opts.Blobs {
+		return nil
+	}
+	return s.meta.SetSetting(ctx, BlobStoreSetting, s.opts.Blobs)
 }
 
 // Handler is the server's HTTP handler.
