@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,4 +379,40 @@ func TestCollectPins(t *testing.T) {
 	c.checkInvariant()
 	// gen1 is pinned: its closure stays whatever keep-days and max-size say.
 	c.checkPaths(generations, "glibc", "tool", "lib1", "gen1")
+}
+
+// latePins has no pins when the run plans, and then pins path: a pin
+// added while the collector deletes.
+type latePins struct {
+	calls atomic.Int32
+	path  string
+}
+
+func (p *latePins) PinnedPaths(ctx context.Context, b string) ([]string, error) {
+	if p.calls.Add(1) == 1 {
+		return nil, nil
+	}
+	return fakePins{p.path}.PinnedPaths(ctx, b)
+}
+
+// TestCollectPinDuringRun: a path pinned after the run planned to delete
+// it is kept, with its closure, by the next batch.
+func TestCollectPinDuringRun(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	col := c.collector()
+	pins := &latePins{path: "gen1"}
+	col.Pins = pins
+	rep, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, MaxSize: 1, Grace: time.Hour}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pins.calls.Load() < 2 {
+		t.Fatalf("pins read %d times, want again before deleting", pins.calls.Load())
+	}
+	c.checkInvariant()
+	c.checkPaths(generations, "glibc", "tool", "lib1", "gen1")
+	if rep.Rescued == 0 {
+		t.Error("the report counts no rescued path")
+	}
 }

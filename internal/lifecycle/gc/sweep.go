@@ -114,6 +114,10 @@ func (s *sweep) narinfos(ctx context.Context) error {
 	for _, end := range levels {
 		for lo := start; lo < end; lo += s.batch() {
 			hi := min(lo+s.batch(), end)
+			var err error
+			if stack, err = s.repin(ctx, stack); err != nil {
+				return err
+			}
 			var ds []deletion
 			for _, id := range order[lo:hi] {
 				if g.is(id, fKept) { // rescued with a referrer
@@ -145,6 +149,29 @@ func (s *sweep) narinfos(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// repin reads the bucket's pins again before a batch of narinfo deletes,
+// and keeps, with its closure, a path pinned since the run was planned
+// (`nixbucket pin add` or the pins API racing the collector). A pin added
+// needs its path's narinfo, so a pin that commits after the batch deleted
+// the path fails instead.
+func (s *sweep) repin(ctx context.Context, stack []int32) ([]int32, error) {
+	if s.dryRun || s.c.Pins == nil {
+		return stack, nil
+	}
+	paths, err := s.c.Pins.PinnedPaths(ctx, s.bucket)
+	if err != nil {
+		return stack, fmt.Errorf("pins of %s: %w", s.bucket, err)
+	}
+	for _, sp := range paths {
+		id := s.g.lookup(pathHash(sp[strings.LastIndexByte(sp, '/')+1:]))
+		if id >= 0 && !s.g.is(id, fKept) {
+			s.rep.Rescued++
+			stack = s.g.mark(id, stack)
+		}
+	}
+	return stack, nil
 }
 
 // announce runs Collector.Announce, unless this is a dry run.
