@@ -277,7 +277,7 @@ func TestMultipart(t *testing.T) {
 	s := newService(t)
 	ctx := context.Background()
 	put(t, s, "big", []byte("old"))
-	u, err := s.CreateUpload(ctx, bucket, "big", meta.Headers{ContentType: "application/x-nix-nar"}, "")
+	u, err := s.CreateUpload(ctx, bucket, "big", meta.Headers{ContentType: "application/x-nix-nar"}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestMultipart(t *testing.T) {
 		{nil, objects.ErrInvalidArgument},
 	}
 	for _, b := range bad {
-		if _, err := s.CompleteUpload(ctx, bucket, "big", u.ID, b.parts, objects.Conditions{}); !errors.Is(err, b.want) {
+		if _, err := s.CompleteUpload(ctx, bucket, "big", u.ID, b.parts, objects.Conditions{}, objects.CompleteChecksum{}); !errors.Is(err, b.want) {
 			t.Errorf("complete %v: err %v, want %v", b.parts, err, b.want)
 		}
 	}
@@ -309,15 +309,15 @@ func TestMultipart(t *testing.T) {
 		t.Fatal("failed completion changed the object")
 	}
 	// A small part that is not last.
-	u2, _ := s.CreateUpload(ctx, bucket, "small", meta.Headers{}, "")
+	u2, _ := s.CreateUpload(ctx, bucket, "small", meta.Headers{}, "", "")
 	for n := 1; n <= 2; n++ {
 		s.UploadPart(ctx, objects.PartInput{Bucket: bucket, Key: "small", UploadID: u2.ID, Number: n, Body: strings.NewReader("tiny"), Size: 4})
 	}
 	e := `"` + hex.EncodeToString(md5Sum("tiny")) + `"`
-	if _, err := s.CompleteUpload(ctx, bucket, "small", u2.ID, []objects.CompletedPart{{1, e}, {2, e}}, objects.Conditions{}); !errors.Is(err, objects.ErrEntityTooSmall) {
+	if _, err := s.CompleteUpload(ctx, bucket, "small", u2.ID, []objects.CompletedPart{{Number: 1, ETag: e}, {Number: 2, ETag: e}}, objects.Conditions{}, objects.CompleteChecksum{}); !errors.Is(err, objects.ErrEntityTooSmall) {
 		t.Fatalf("small part: %v", err)
 	}
-	o, err := s.CompleteUpload(ctx, bucket, "big", u.ID, done, objects.Conditions{})
+	o, err := s.CompleteUpload(ctx, bucket, "big", u.ID, done, objects.Conditions{}, objects.CompleteChecksum{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestInlineAndBlobOverwrites(t *testing.T) {
 			t.Fatalf("%d bytes read back as %d", len(body), len(got))
 		}
 	}
-	if err := s.Delete(context.Background(), bucket, "k", objects.Conditions{}); err != nil {
+	if err := s.Delete(context.Background(), bucket, "k", objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
 		t.Fatal(err)
 	}
 	var blobs int
@@ -469,7 +469,7 @@ func TestMemoFollowsWrites(t *testing.T) {
 	if got := read(t, s, "k"); string(got) != "v2" {
 		t.Fatalf("after overwrite: %q", got)
 	}
-	if err := s.Delete(ctx, bucket, "k", objects.Conditions{}); err != nil {
+	if err := s.Delete(ctx, bucket, "k", objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Head(ctx, bucket, "k"); !errors.Is(err, meta.ErrNoSuchKey) {
@@ -510,7 +510,7 @@ func TestNoMemoSeesOtherWriters(t *testing.T) {
 			t.Fatalf("read %q after the other wrote %q", got, body)
 		}
 	}
-	if err := writer.Delete(ctx, bucket, "k.narinfo", objects.Conditions{}); err != nil {
+	if err := writer.Delete(ctx, bucket, "k.narinfo", objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reader.Head(ctx, bucket, "k.narinfo"); !errors.Is(err, meta.ErrNoSuchKey) {
