@@ -9,6 +9,7 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
@@ -297,16 +298,24 @@ func TestChecksumNewAlgorithms(t *testing.T) {
 		status, _, resp := e.do(r)
 		return status, resp
 	}
-	if status, resp := put("xx", "x-amz-checksum-xxhash64", wantXX); status != http.StatusOK {
-		t.Fatalf("PUT with XXHASH64: %d %s", status, resp)
-	}
-	r := e.request(http.MethodHead, e.url(b, "xx"), nil)
-	r.Header.Set("x-amz-checksum-mode", "ENABLED")
-	e.signBody(r, nil)
-	if _, h, _ := e.do(r); h.Get("x-amz-checksum-xxhash64") != wantXX || h.Get("x-amz-checksum-type") != "FULL_OBJECT" {
-		t.Errorf("HEAD: XXHASH64 %q type %q, want %q FULL_OBJECT", h.Get("x-amz-checksum-xxhash64"), h.Get("x-amz-checksum-type"), wantXX)
+	md := md5.Sum(body)
+	// MD5 shares the ETag's digest, which runs on a goroutine of its own.
+	for _, c := range []struct{ key, header, value string }{
+		{"xx", "x-amz-checksum-xxhash64", wantXX},
+		{"md5", "x-amz-checksum-md5", base64.StdEncoding.EncodeToString(md[:])},
+	} {
+		if status, resp := put(c.key, c.header, c.value); status != http.StatusOK {
+			t.Fatalf("PUT with %s: %d %s", c.header, status, resp)
+		}
+		r := e.request(http.MethodHead, e.url(b, c.key), nil)
+		r.Header.Set("x-amz-checksum-mode", "ENABLED")
+		e.signBody(r, nil)
+		if _, h, _ := e.do(r); h.Get(c.header) != c.value || h.Get("x-amz-checksum-type") != "FULL_OBJECT" {
+			t.Errorf("HEAD: %s %q type %q, want %q FULL_OBJECT", c.header, h.Get(c.header), h.Get("x-amz-checksum-type"), c.value)
+		}
 	}
 	for _, c := range []struct{ header, value, code string }{
+		{"x-amz-checksum-md5", base64.StdEncoding.EncodeToString(make([]byte, 16)), "BadDigest"},
 		{"x-amz-checksum-xxhash64", checksumOf(types.ChecksumAlgorithmCrc64nvme, body), "BadDigest"}, // 8 bytes, another hash
 		{"x-amz-checksum-crc16", "AAA=", "InvalidRequest"},
 		{"x-amz-checksum-crc32", "not base64", "InvalidRequest"},
