@@ -147,7 +147,10 @@ func objectChecksum(u meta.Upload, parts []meta.Part, want CompleteChecksum) (ch
 // copyChecksum is the algorithm a copy keeps: the one the request names
 // (x-amz-checksum-algorithm), else the source's, else the default.
 // The copy is one part, so its checksum is FULL_OBJECT, computed over the
-// bytes as they are copied, even from a COMPOSITE source.
+// bytes as they are copied, even from a COMPOSITE source (AWS, "Checking
+// object integrity": CopyObject copies "as a single action ... With a copy
+// command, the checksum of the object is a direct checksum of the full
+// object").
 func copyChecksum(src meta.Object, requested checksum.Algorithm) checksum.Algorithm {
 	if requested != "" {
 		return requested

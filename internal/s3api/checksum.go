@@ -248,3 +248,13 @@ func setPartChecksumHeader(q *request, v objects.Verify, p meta.Part) {
 	alg, _ := objects.UploadChecksum(u)
 	h.Set(alg.Header(), p.Checksum)
 }
+
+// dropChecksumHeaders removes an object's checksum from an answer that
+// serves other bytes than the stored ones.
+func dropChecksumHeaders(h http.Header) {
+	for k := range h {
+		if strings.HasPrefix(strings.ToLower(k), checksumHeaderPrefix) {
+			delete(h, k)
+		}
+	}
+}
