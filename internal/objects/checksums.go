@@ -116,14 +116,14 @@ func checkPart(u meta.Upload, w CompletedPart, p meta.Part) error {
 
 // objectChecksum derives the object's checksum from its parts' without
 // reading data: the checksum of their checksums for COMPOSITE, the
-// combined CRC for FULL_OBJECT. Parts stored before nixbucket kept
-// checksums leave the object without one. A value the request names must
-// match.
+// combined CRC for FULL_OBJECT. A part without a checksum of the upload's
+// algorithm (stored before nixbucket kept them) leaves the object without
+// one. A value the request names must match.
 func objectChecksum(u meta.Upload, parts []meta.Part, want CompleteChecksum) (checksum.Algorithm, string, error) {
 	alg, typ, _ := uploadChecksum(u)
 	sums := make([]checksum.Part, len(parts))
 	for i, p := range parts {
-		if p.Checksum == "" {
+		if !alg.Valid(p.Checksum) {
 			return "", "", nil
 		}
 		sums[i] = checksum.Part{Sum: p.Checksum, Size: p.Size}
