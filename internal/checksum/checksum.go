@@ -1,6 +1,6 @@
 // Package checksum names the S3 additional checksum algorithms, builds
 // their hashes, and derives a multipart object's checksum from its parts'
-// (see Composite and Combine).
+// (see CompositeOf and Combine).
 package checksum
 
 import (

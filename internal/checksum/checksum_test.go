@@ -69,7 +69,7 @@ func TestCombine(t *testing.T) {
 func TestComposite(t *testing.T) {
 	a, b := []byte("first part"), []byte("second")
 	parts := []Part{{Sum: sum(SHA256, a)}, {Sum: sum(SHA256, b)}}
-	got, err := Composite(SHA256, parts)
+	got, err := CompositeOf(SHA256, parts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,11 +13,11 @@ type Part struct {
 	Size int64
 }
 
-// Composite is the COMPOSITE checksum of a multipart object: a's checksum
+// CompositeOf is the COMPOSITE checksum of a multipart object: a's checksum
 // of the concatenated binary checksums of its parts, then "-" and the part
 // count (AWS, "Checking object integrity", "Using part-level checksums for
 // multipart uploads").
-func Composite(a Algorithm, parts []Part) (string, error) {
+func CompositeOf(a Algorithm, parts []Part) (string, error) {
 	h := a.New()
 	for i, p := range parts {
 		b, err := base64.StdEncoding.DecodeString(p.Sum)

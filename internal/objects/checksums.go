@@ -131,7 +131,7 @@ func objectChecksum(u meta.Upload, parts []meta.Part, want CompleteChecksum) (ch
 	var v string
 	var err error
 	if typ == checksum.Composite {
-		v, err = checksum.Composite(alg, sums)
+		v, err = checksum.CompositeOf(alg, sums)
 	} else {
 		v, err = checksum.Combine(alg, sums)
 	}

@@ -443,7 +443,7 @@ func TestInlineAndBlobOverwrites(t *testing.T) {
 			t.Fatalf("%d bytes read back as %d", len(body), len(got))
 		}
 	}
-	if err := s.Delete(context.Background(), bucket, "k", objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
+	if err := s.Delete(context.Background(), bucket, "k", objects.Conditions{}); err != nil {
 		t.Fatal(err)
 	}
 	var blobs int
@@ -469,7 +469,7 @@ func TestMemoFollowsWrites(t *testing.T) {
 	if got := read(t, s, "k"); string(got) != "v2" {
 		t.Fatalf("after overwrite: %q", got)
 	}
-	if err := s.Delete(ctx, bucket, "k", objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
+	if err := s.Delete(ctx, bucket, "k", objects.Conditions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Head(ctx, bucket, "k"); !errors.Is(err, meta.ErrNoSuchKey) {
@@ -510,7 +510,7 @@ func TestNoMemoSeesOtherWriters(t *testing.T) {
 			t.Fatalf("read %q after the other wrote %q", got, body)
 		}
 	}
-	if err := writer.Delete(ctx, bucket, "k.narinfo", objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
+	if err := writer.Delete(ctx, bucket, "k.narinfo", objects.Conditions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reader.Head(ctx, bucket, "k.narinfo"); !errors.Is(err, meta.ErrNoSuchKey) {
