@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -89,10 +90,23 @@ func checkStored(t *testing.T, e *env, b, key string, body []byte, alg types.Che
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("GetObject %s: %d bytes, %v", key, len(got), err)
 	}
-	if x := e.rec.since(mark); len(x) != 1 || !slices.Contains(x[0].Checksums, "x-amz-checksum-mode") {
+	if x := recorded(e, mark, 1); len(x) != 1 || !slices.Contains(x[0].Checksums, "x-amz-checksum-mode") {
 		t.Errorf("GetObject %s at the SDK's defaults did not ask for the checksum: %+v", key, x)
 	}
 	wantSum(t, "GetObject "+key, sumFields{g.ChecksumCRC32, g.ChecksumCRC32C, g.ChecksumCRC64NVME, g.ChecksumSHA1, g.ChecksumSHA256, g.ChecksumSHA512, g.ChecksumType}, alg, want, typ)
+}
+
+// recorded waits for n exchanges after mark: the recorder notes one when
+// the handler returns, which may be after the client read the whole body.
+func recorded(e *env, mark, n int) []exchange {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		x := e.rec.since(mark)
+		if len(x) >= n || time.Now().After(deadline) {
+			return x
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestChecksumDefaults runs the SDK's default uploads and downloads
