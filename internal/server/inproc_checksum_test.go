@@ -216,6 +216,25 @@ func testChecksumDefaults(t *testing.T, e *env) {
 		if err := g.Wait(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
+		// Each part keeps its checksum: the upload's algorithm, or S3's
+		// default CRC64NVME when Create named none.
+		partAlg := c.alg
+		if partAlg == "" {
+			partAlg = crc64
+		}
+		lp, err := e.s3.ListParts(ctx(t), &s3.ListPartsInput{Bucket: &b, Key: aws.String(c.name), UploadId: &u.id})
+		if err != nil {
+			t.Fatalf("%s: ListParts: %v", c.name, err)
+		}
+		if len(lp.Parts) != len(parts) {
+			t.Fatalf("%s: ListParts: %d parts, want %d", c.name, len(lp.Parts), len(parts))
+		}
+		for i, p := range lp.Parts {
+			f := sumFields{p.ChecksumCRC32, p.ChecksumCRC32C, p.ChecksumCRC64NVME, p.ChecksumSHA1, p.ChecksumSHA256, p.ChecksumSHA512, ""}
+			if got, want := f.get(t, c.name+": ListParts", partAlg), checksumOf(partAlg, parts[i]); got != want {
+				t.Errorf("%s: ListParts part %d: %s %q, want %q", c.name, i+1, partAlg, got, want)
+			}
+		}
 		out, err := u.complete(done...)
 		if err != nil {
 			t.Fatalf("%s: CompleteMultipartUpload: %v", c.name, err)
