@@ -311,7 +311,7 @@ func TestMultipartHashKept(t *testing.T) {
 	file := compressNar(t, "none", nar)
 	sum := sha256.Sum256(file)
 	url := "nar/" + nixhash.SHA256(sum).Nix32() + ".nar"
-	u, err := e.objs.CreateUpload(ctx, bucket, url, meta.Headers{}, "")
+	u, err := e.objs.CreateUpload(ctx, bucket, url, meta.Headers{}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestMultipartHashKept(t *testing.T) {
 		}
 		parts = append(parts, objects.CompletedPart{Number: i + 1, ETag: part.ETag})
 	}
-	if _, err := e.objs.CompleteUpload(ctx, bucket, url, u.ID, parts, objects.Conditions{}); err != nil {
+	if _, err := e.objs.CompleteUpload(ctx, bucket, url, u.ID, parts, objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
 		t.Fatal(err)
 	}
 	ni := &narinfo.NarInfo{

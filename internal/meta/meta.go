@@ -95,7 +95,10 @@ type Object struct {
 	// simple PUT; nil for multipart objects until computed).
 	SHA256 []byte
 	// ChecksumAlgorithm and Checksum are the S3 additional checksum (for
-	// example "CRC32" and its base64 value) when the client sent one.
+	// example "CRC32" and its base64 value): the client's, or the default
+	// CRC64NVME; empty for objects stored before nixbucket kept one. A
+	// multipart object's COMPOSITE checksum ends in "-N" (N parts), a
+	// FULL_OBJECT one does not (see checksum.TypeOf).
 	ChecksumAlgorithm string
 	Checksum          string
 	// PartsCount is the number of parts for a multipart object, else 0.
@@ -113,7 +116,8 @@ type Upload struct {
 	ID                string
 	Initiated         time.Time
 	Headers           Headers
-	ChecksumAlgorithm string
+	ChecksumAlgorithm string // x-amz-checksum-algorithm of CreateMultipartUpload, or ""
+	ChecksumType      string // its x-amz-checksum-type (FULL_OBJECT, COMPOSITE), or ""
 }
 
 // Part is an uploaded part of a multipart upload.

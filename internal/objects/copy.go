@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
@@ -40,6 +41,9 @@ type CopyInput struct {
 	Headers        meta.Headers
 	SrcCond        SourceConditions
 	Cond           Conditions
+	// ChecksumAlgorithm, from x-amz-checksum-algorithm, is the checksum
+	// the copy keeps; empty keeps the source's (see copyChecksum).
+	ChecksumAlgorithm checksum.Algorithm
 }
 
 // Copy copies an object, streaming its bytes into a new blob.
@@ -68,11 +72,12 @@ func (s *Service) Copy(ctx context.Context, in CopyInput) (_ meta.Object, err er
 	}
 	if s.Hook != nil && s.Hook.Wants(in.Bucket, in.Key) {
 		// A copy onto a hooked key is checked like any other write to it.
-		return s.putHooked(ctx, PutInput{Bucket: in.Bucket, Key: in.Key, Body: r, Size: src.Size, Headers: h, Cond: in.Cond})
+		return s.putHooked(ctx, PutInput{Bucket: in.Bucket, Key: in.Key, Body: r, Size: src.Size, Headers: h, Cond: in.Cond,
+			Verify: Verify{Record: copyChecksum(src, in.ChecksumAlgorithm)}})
 	}
-	w, err := s.write(ctx, r, src.Size, MaxObjectSize, Verify{}, true)
+	w, err := s.write(ctx, r, src.Size, MaxObjectSize, Verify{Record: copyChecksum(src, in.ChecksumAlgorithm)}, true)
 	if err != nil {
 		return meta.Object{}, err
 	}
-	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, h, w, ""), in.Cond)
+	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, h, w), in.Cond)
 }

@@ -59,7 +59,7 @@ func (s *Service) putHooked(ctx context.Context, in PutInput) (meta.Object, erro
 	if len(body) > MaxHooked {
 		return meta.Object{}, fmt.Errorf("%w: %s may be at most %d bytes", ErrEntityTooLarge, in.Key, MaxHooked)
 	}
-	h := newHashes(in.Verify.ChecksumAlgorithm)
+	h := newHashes(in.Verify)
 	h.write(body)
 	if _, err := h.finish(int64(len(body)), in.Size, in.Verify); err != nil {
 		return meta.Object{}, err
@@ -74,11 +74,13 @@ func (s *Service) putHooked(ctx context.Context, in PutInput) (meta.Object, erro
 	}
 	// Store the result: the checks above were on the uploaded bytes, the
 	// ETag and hashes below are of the stored ones.
-	w, err := s.write(ctx, bytes.NewReader(out.Body), int64(len(out.Body)), MaxHooked, Verify{}, true)
+	// The checksum kept is of the algorithm the client asked for (or the
+	// default), over the stored bytes: a GET returns what it serves.
+	w, err := s.write(ctx, bytes.NewReader(out.Body), int64(len(out.Body)), MaxHooked, Verify{Record: in.Verify.keeps()}, true)
 	if err != nil {
 		return meta.Object{}, err
 	}
-	obj := s.newObject(in.Bucket, in.Key, out.Headers, w, "")
+	obj := s.newObject(in.Bucket, in.Key, out.Headers, w)
 	obj.Narinfo = out.Narinfo
 	return s.commitPut(ctx, obj, in.Cond)
 }

@@ -24,9 +24,10 @@ func (s *Service) newUploadID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// CreateUpload starts a multipart upload. Keys the hook wants (narinfos)
-// must be written whole, so they cannot be uploaded in parts.
-func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm) (_ meta.Upload, err error) {
+// CreateUpload starts a multipart upload, with checksum algorithm alg and
+// type typ (both may be empty; typ defaults to alg's). Keys the hook wants
+// (narinfos) must be written whole, so they cannot be uploaded in parts.
+func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm, typ checksum.Type) (_ meta.Upload, err error) {
 	defer storageFull(&err)
 	if err := ValidKey(key); err != nil {
 		return meta.Upload{}, err
@@ -37,7 +38,11 @@ func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.H
 	if s.Hook != nil && s.Hook.Wants(bucket, key) {
 		return meta.Upload{}, fmt.Errorf("%w: %s must be uploaded in one PUT", ErrInvalidArgument, key)
 	}
-	u := meta.Upload{Bucket: bucket, Key: key, ID: s.newUploadID(), Initiated: s.now(), Headers: h, ChecksumAlgorithm: string(alg)}
+	if alg != "" && typ == "" {
+		typ = alg.DefaultType()
+	}
+	u := meta.Upload{Bucket: bucket, Key: key, ID: s.newUploadID(), Initiated: s.now(), Headers: h,
+		ChecksumAlgorithm: string(alg), ChecksumType: string(typ)}
 	if err := s.Meta.CreateUpload(ctx, u); err != nil {
 		return meta.Upload{}, err
 	}
@@ -69,10 +74,11 @@ func (s *Service) UploadPart(ctx context.Context, in PartInput) (_ meta.Part, er
 	if err := s.admit(in.Size); err != nil {
 		return meta.Part{}, err
 	}
-	if in.Verify.ChecksumAlgorithm == "" && u.ChecksumAlgorithm != "" {
-		in.Verify.ChecksumAlgorithm = checksum.Algorithm(u.ChecksumAlgorithm)
+	v, err := partVerify(u, in.Verify)
+	if err != nil {
+		return meta.Part{}, err
 	}
-	w, err := s.write(ctx, in.Body, in.Size, MaxPutSize, in.Verify, false)
+	w, err := s.write(ctx, in.Body, in.Size, MaxPutSize, v, false)
 	if err != nil {
 		return meta.Part{}, err
 	}
@@ -97,11 +103,16 @@ func (s *Service) UploadPart(ctx context.Context, in PartInput) (_ meta.Part, er
 type CompletedPart struct {
 	Number int
 	ETag   string
+	// ChecksumAlgorithm and Checksum are the part's checksum the request
+	// names (ChecksumCRC32 and so on), if any.
+	ChecksumAlgorithm checksum.Algorithm
+	Checksum          string
 }
 
 // CompleteUpload assembles the named parts into the object. No bytes are
-// copied: the object's segments are the parts' blobs.
-func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions) (_ meta.Object, err error) {
+// copied: the object's segments are the parts' blobs, and its checksum
+// derives from theirs (see objectChecksum).
+func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (_ meta.Object, err error) {
 	defer storageFull(&err)
 	u, err := s.Meta.Upload(ctx, bucket, key, uploadID)
 	if err != nil {
@@ -113,6 +124,9 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	if len(want) == 0 {
 		return meta.Object{}, fmt.Errorf("%w: you must specify at least one part", ErrInvalidArgument)
 	}
+	if err := sum.checkType(u); err != nil {
+		return meta.Object{}, err
+	}
 	if len(want) > MaxParts {
 		return meta.Object{}, ErrTooManyParts
 	}
@@ -122,6 +136,7 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	}
 	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: withoutNotes(u.Headers), PartsCount: len(want)}
 	md5s := md5.New()
+	used := make([]meta.Part, 0, len(want))
 	for i, w := range want {
 		if i > 0 && w.Number <= want[i-1].Number {
 			return meta.Object{}, ErrInvalidPartOrder
@@ -130,6 +145,9 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 		if !ok || !etagMatch(w.ETag, p.ETag) {
 			return meta.Object{}, fmt.Errorf("%w: part %d", ErrInvalidPart, w.Number)
 		}
+		if err := checkPart(u, w, p); err != nil {
+			return meta.Object{}, err
+		}
 		if i < len(want)-1 && p.Size < MinPartSize {
 			return meta.Object{}, fmt.Errorf("%w: part %d is %d bytes", ErrEntityTooSmall, w.Number, p.Size)
 		}
@@ -137,11 +155,17 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 		md5s.Write(sum)
 		obj.Size += p.Size
 		obj.Segments = append(obj.Segments, p.Segment)
+		used = append(used, p)
 	}
 	if obj.Size > MaxObjectSize {
 		return meta.Object{}, ErrEntityTooLarge
 	}
 	obj.ETag = hex.EncodeToString(md5s.Sum(nil)) + "-" + strconv.Itoa(len(want))
+	alg, sumValue, err := objectChecksum(u, used, sum)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	obj.ChecksumAlgorithm, obj.Checksum = string(alg), sumValue
 	done := s.adding(bucket, key)
 	garbage, err := s.Meta.CompleteUpload(ctx, uploadID, obj, cond.check)
 	done()

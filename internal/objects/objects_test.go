@@ -277,7 +277,7 @@ func TestMultipart(t *testing.T) {
 	s := newService(t)
 	ctx := context.Background()
 	put(t, s, "big", []byte("old"))
-	u, err := s.CreateUpload(ctx, bucket, "big", meta.Headers{ContentType: "application/x-nix-nar"}, "")
+	u, err := s.CreateUpload(ctx, bucket, "big", meta.Headers{ContentType: "application/x-nix-nar"}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestMultipart(t *testing.T) {
 		{nil, objects.ErrInvalidArgument},
 	}
 	for _, b := range bad {
-		if _, err := s.CompleteUpload(ctx, bucket, "big", u.ID, b.parts, objects.Conditions{}); !errors.Is(err, b.want) {
+		if _, err := s.CompleteUpload(ctx, bucket, "big", u.ID, b.parts, objects.Conditions{}, objects.CompleteChecksum{}); !errors.Is(err, b.want) {
 			t.Errorf("complete %v: err %v, want %v", b.parts, err, b.want)
 		}
 	}
@@ -309,15 +309,15 @@ func TestMultipart(t *testing.T) {
 		t.Fatal("failed completion changed the object")
 	}
 	// A small part that is not last.
-	u2, _ := s.CreateUpload(ctx, bucket, "small", meta.Headers{}, "")
+	u2, _ := s.CreateUpload(ctx, bucket, "small", meta.Headers{}, "", "")
 	for n := 1; n <= 2; n++ {
 		s.UploadPart(ctx, objects.PartInput{Bucket: bucket, Key: "small", UploadID: u2.ID, Number: n, Body: strings.NewReader("tiny"), Size: 4})
 	}
 	e := `"` + hex.EncodeToString(md5Sum("tiny")) + `"`
-	if _, err := s.CompleteUpload(ctx, bucket, "small", u2.ID, []objects.CompletedPart{{1, e}, {2, e}}, objects.Conditions{}); !errors.Is(err, objects.ErrEntityTooSmall) {
+	if _, err := s.CompleteUpload(ctx, bucket, "small", u2.ID, []objects.CompletedPart{{Number: 1, ETag: e}, {Number: 2, ETag: e}}, objects.Conditions{}, objects.CompleteChecksum{}); !errors.Is(err, objects.ErrEntityTooSmall) {
 		t.Fatalf("small part: %v", err)
 	}
-	o, err := s.CompleteUpload(ctx, bucket, "big", u.ID, done, objects.Conditions{})
+	o, err := s.CompleteUpload(ctx, bucket, "big", u.ID, done, objects.Conditions{}, objects.CompleteChecksum{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,22 @@ type Verify struct {
 	// (it may come from a trailer), "" meaning "compute only".
 	ChecksumAlgorithm checksum.Algorithm
 	Checksum          func() string
+	// Record is the checksum to keep with the bytes, if not the claimed
+	// one (a part of an upload that named another algorithm; a copy that
+	// asks for a new one). With neither, the default CRC64NVME is kept,
+	// as S3 does since 2025.
+	Record checksum.Algorithm
+}
+
+// keeps is the algorithm whose checksum v's body keeps.
+func (v Verify) keeps() checksum.Algorithm {
+	switch {
+	case v.Record != "":
+		return v.Record
+	case v.ChecksumAlgorithm != "":
+		return v.ChecksumAlgorithm
+	}
+	return checksum.Default
 }
 
 // Conditions are S3's conditional-write headers.
@@ -97,11 +113,11 @@ func (s *Service) Put(ctx context.Context, in PutInput) (_ meta.Object, err erro
 	if err != nil {
 		return meta.Object{}, err
 	}
-	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, in.Headers, w, in.Verify.ChecksumAlgorithm), in.Cond)
+	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, in.Headers, w), in.Cond)
 }
 
 // newObject is the record of a one-segment object just written.
-func (s *Service) newObject(bucket, key string, h meta.Headers, w written, alg checksum.Algorithm) meta.Object {
+func (s *Service) newObject(bucket, key string, h meta.Headers, w written) meta.Object {
 	return meta.Object{
 		Bucket:            bucket,
 		Key:               key,
@@ -110,7 +126,7 @@ func (s *Service) newObject(bucket, key string, h meta.Headers, w written, alg c
 		Modified:          s.now(),
 		Headers:           withoutNotes(h),
 		SHA256:            w.sha256,
-		ChecksumAlgorithm: string(alg),
+		ChecksumAlgorithm: string(w.alg),
 		Checksum:          w.checksum,
 		Segments:          []meta.Segment{w.seg},
 	}

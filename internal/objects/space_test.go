@@ -68,7 +68,7 @@ func TestFullDiskRefusesWritesAndFreesReserveForDeletes(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), objects.InlineMax+1)
 	put(t, s, "a", big)
 	put(t, s, "b", big)
-	u, err := s.CreateUpload(ctx, bucket, "mp", meta.Headers{}, "")
+	u, err := s.CreateUpload(ctx, bucket, "mp", meta.Headers{}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestFullDiskRefusesWritesAndFreesReserveForDeletes(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"CreateBucket": s.CreateBucket(ctx, "other"),
-		"CreateUpload": func() error { _, err := s.CreateUpload(ctx, bucket, "mp2", meta.Headers{}, ""); return err }(),
+		"CreateUpload": func() error { _, err := s.CreateUpload(ctx, bucket, "mp2", meta.Headers{}, "", ""); return err }(),
 		"UploadPart": func() error {
 			_, err := s.UploadPart(ctx, objects.PartInput{Bucket: bucket, Key: "mp", UploadID: u.ID, Number: 1, Body: bytes.NewReader(big), Size: int64(len(big))})
 			return err

@@ -28,9 +28,12 @@ var chunks = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b
 
 // written is the stored bytes of a body, as a segment, and their hashes.
 type written struct {
-	seg      meta.Segment
-	md5      []byte
-	sha256   []byte
+	seg    meta.Segment
+	md5    []byte
+	sha256 []byte
+	// alg and checksum are the S3 checksum kept with the bytes (see
+	// Verify.Record).
+	alg      checksum.Algorithm
 	checksum string
 }
 
@@ -41,7 +44,7 @@ func (w written) size() int64 { return w.seg.Size }
 // every claim in v and the declared size, and on any error leaves nothing
 // behind.
 func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, v Verify, inline bool) (written, error) {
-	h := newHashes(v.ChecksumAlgorithm)
+	h := newHashes(v)
 	first := chunks.Get().(*[]byte)
 	defer chunks.Put(first)
 	n, err := fill(body, *first)
@@ -88,25 +91,46 @@ func (s *Service) create(ctx context.Context, size int64) (storage.Writer, error
 	return s.Blobs.Create(ctx)
 }
 
+// hashes are the digests computed in the one pass over a body: MD5 (the
+// ETag), SHA-256, the S3 checksum the client claims (claimed, nil if none)
+// and the one kept (kept, of algorithm keep). Where algorithms coincide
+// the hashes are shared, so no digest runs twice.
 type hashes struct {
-	md5, sha256, extra hash.Hash
+	md5, sha256   hash.Hash
+	claimed, kept hash.Hash
+	keep          checksum.Algorithm
+	others        []hash.Hash // claimed and kept unless shared
 }
 
-func newHashes(alg checksum.Algorithm) *hashes {
-	h := &hashes{md5: md5.New(), sha256: sha256.New()}
-	if alg == checksum.SHA256 {
-		h.extra = h.sha256 // share the one SHA-256 pass
-	} else if alg != "" {
-		h.extra = alg.New()
+func newHashes(v Verify) *hashes {
+	h := &hashes{md5: md5.New(), sha256: sha256.New(), keep: v.keeps()}
+	get := func(a checksum.Algorithm) hash.Hash {
+		switch a {
+		case "":
+			return nil
+		case checksum.MD5:
+			return h.md5
+		case checksum.SHA256:
+			return h.sha256
+		case h.keep:
+			if h.kept != nil {
+				return h.kept
+			}
+		}
+		n := a.New()
+		h.others = append(h.others, n)
+		return n
 	}
+	h.kept = get(h.keep)
+	h.claimed = get(v.ChecksumAlgorithm)
 	return h
 }
 
 // write feeds every hash but MD5, which copyBody may run elsewhere.
 func (h *hashes) writeButMD5(p []byte) {
 	h.sha256.Write(p)
-	if h.extra != nil && h.extra != h.sha256 {
-		h.extra.Write(p)
+	for _, o := range h.others {
+		o.Write(p)
 	}
 }
 
@@ -128,14 +152,12 @@ func (h *hashes) finish(n, size int64, v Verify) (written, error) {
 	if v.SHA256 != nil && !bytes.Equal(v.SHA256, res.sha256) {
 		return written{}, ErrSHA256Mismatch
 	}
-	if h.extra != nil {
-		res.checksum = checksum.Encode(h.extra.Sum(nil))
-		if v.Checksum != nil {
-			if want := v.Checksum(); want != "" && want != res.checksum {
-				return written{}, fmt.Errorf("%w: the %s you specified did not match the calculated checksum", ErrChecksumMismatch, v.ChecksumAlgorithm)
-			}
+	if h.claimed != nil && v.Checksum != nil {
+		if want := v.Checksum(); want != "" && want != checksum.Encode(h.claimed.Sum(nil)) {
+			return written{}, mismatchError{v.ChecksumAlgorithm}
 		}
 	}
+	res.alg, res.checksum = h.keep, checksum.Encode(h.kept.Sum(nil))
 	return res, nil
 }
 

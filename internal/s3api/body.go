@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
@@ -70,43 +69,8 @@ func verifyOf(q *request) (objects.Verify, error) {
 		v.MD5 = sum
 	}
 	v.SHA256 = q.auth.PayloadSHA256
-	// A checksum in a header.
-	for _, alg := range checksum.All {
-		if val := q.Header.Get(alg.Header()); val != "" {
-			if v.ChecksumAlgorithm != "" {
-				return v, errorf("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
-			}
-			v.ChecksumAlgorithm, v.Checksum = alg, func() string { return val }
-		}
-	}
-	// A checksum in a trailer.
-	if tr := q.Header.Get("X-Amz-Trailer"); tr != "" {
-		alg := checksum.FromHeader(strings.TrimSpace(tr))
-		if alg == "" {
-			return v, errorf("InvalidRequest", "The value specified in the x-amz-trailer header is not supported")
-		}
-		if v.ChecksumAlgorithm != "" && v.ChecksumAlgorithm != alg {
-			return v, errorf("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
-		}
-		trailer := q.auth.Trailer
-		name := alg.Header()
-		v.ChecksumAlgorithm = alg
-		v.Checksum = func() string {
-			if trailer == nil {
-				return ""
-			}
-			return trailer().Get(name)
-		}
-	}
-	// Only an algorithm, with no value: compute and return it.
-	if v.ChecksumAlgorithm == "" {
-		if s := q.Header.Get("X-Amz-Sdk-Checksum-Algorithm"); s != "" {
-			alg, err := checksum.Parse(s)
-			if err != nil {
-				return v, errorf("InvalidRequest", "Checksum algorithm provided is unsupported.")
-			}
-			v.ChecksumAlgorithm = alg
-		}
+	if err := checksumClaim(q, &v); err != nil {
+		return v, err
 	}
 	return v, nil
 }

@@ -16,6 +16,7 @@ type copyObjectResult struct {
 	NS           string   `xml:"xmlns,attr"`
 	LastModified string
 	ETag         string
+	objectChecksumXML
 }
 
 // copySource parses x-amz-copy-source: "[/]bucket/key[?versionId=…]",
@@ -45,6 +46,9 @@ func copyObject(q *request) error {
 		return err
 	}
 	in := objects.CopyInput{SrcBucket: srcBucket, SrcKey: srcKey, Bucket: q.bucket, Key: q.key, Cond: conditions(q.Request)}
+	if in.ChecksumAlgorithm, err = copyChecksumOf(q.Header); err != nil {
+		return err
+	}
 	switch d := q.Header.Get("x-amz-metadata-directive"); d {
 	case "", "COPY":
 	case "REPLACE":
@@ -71,7 +75,8 @@ func copyObject(q *request) error {
 	if err != nil {
 		return err
 	}
-	writeXML(q.w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: isoTime(obj.Modified), ETag: `"` + obj.ETag + `"`})
+	writeXML(q.w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: isoTime(obj.Modified), ETag: `"` + obj.ETag + `"`,
+		objectChecksumXML: objectChecksumOf(obj)})
 	return nil
 }
 

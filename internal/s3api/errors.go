@@ -131,6 +131,10 @@ func toS3(err error) *Error {
 	if errors.As(err, &se) {
 		return errorf(se.Code, se.Message)
 	}
+	var re *objects.RequestError
+	if errors.As(err, &re) {
+		return errorf("InvalidRequest", re.Message)
+	}
 	table := []struct {
 		err  error
 		code string

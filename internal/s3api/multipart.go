@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -27,18 +26,17 @@ func createUpload(q *request) error {
 	if err != nil {
 		return err
 	}
-	var alg checksum.Algorithm
-	if s := q.Header.Get("x-amz-checksum-algorithm"); s != "" {
-		if alg, err = checksum.Parse(s); err != nil {
-			return errorf("InvalidRequest", "Checksum algorithm provided is unsupported.")
-		}
+	alg, typ, err := uploadChecksumOf(q.Header)
+	if err != nil {
+		return err
 	}
-	u, err := q.h.Objects.CreateUpload(q.Context(), q.bucket, q.key, h, alg)
+	u, err := q.h.Objects.CreateUpload(q.Context(), q.bucket, q.key, h, alg, typ)
 	if err != nil {
 		return err
 	}
 	if alg != "" {
-		q.w.Header().Set("x-amz-checksum-algorithm", string(alg))
+		q.w.Header().Set(headerChecksumAlg, u.ChecksumAlgorithm)
+		q.w.Header().Set(headerChecksumType, u.ChecksumType)
 	}
 	writeXML(q.w, http.StatusOK, initiateResult{NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: u.ID})
 	return nil
@@ -67,9 +65,7 @@ func uploadPart(q *request) error {
 		return err
 	}
 	q.w.Header().Set("ETag", `"`+p.ETag+`"`)
-	if v.ChecksumAlgorithm != "" && p.Checksum != "" {
-		q.w.Header().Set(v.ChecksumAlgorithm.Header(), p.Checksum)
-	}
+	setPartChecksumHeader(q, v, p)
 	q.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -79,6 +75,7 @@ type completeRequest struct {
 	Parts   []struct {
 		PartNumber int
 		ETag       string
+		checksumXML
 	} `xml:"Part"`
 }
 
@@ -89,6 +86,7 @@ type completeResult struct {
 	Bucket   string
 	Key      string
 	ETag     string
+	objectChecksumXML
 }
 
 func completeUpload(q *request) error {
@@ -99,11 +97,16 @@ func completeUpload(q *request) error {
 	if err := readXML(q, &req); err != nil {
 		return err
 	}
+	sum, err := completeChecksumOf(q.Header)
+	if err != nil {
+		return err
+	}
 	parts := make([]objects.CompletedPart, 0, len(req.Parts))
 	for _, p := range req.Parts {
-		parts = append(parts, objects.CompletedPart{Number: p.PartNumber, ETag: p.ETag})
+		alg, v := p.only()
+		parts = append(parts, objects.CompletedPart{Number: p.PartNumber, ETag: p.ETag, ChecksumAlgorithm: alg, Checksum: v})
 	}
-	obj, err := q.h.Objects.CompleteUpload(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, conditions(q.Request))
+	obj, err := q.h.Objects.CompleteUpload(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, conditions(q.Request), sum)
 	if err != nil {
 		return err
 	}
@@ -111,6 +114,7 @@ func completeUpload(q *request) error {
 	// so clients see one 200 with the result or an error.
 	writeXML(q.w, http.StatusOK, completeResult{
 		NS: s3NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: `"` + obj.ETag + `"`,
+		objectChecksumXML: objectChecksumOf(obj),
 	})
 	return nil
 }
@@ -140,19 +144,16 @@ type listPartsResult struct {
 	MaxParts             int
 	IsTruncated          bool
 	ChecksumAlgorithm    string      `xml:",omitempty"`
+	ChecksumType         string      `xml:",omitempty"`
 	Parts                []partEntry `xml:"Part"`
 }
 
 type partEntry struct {
-	PartNumber        int
-	LastModified      string
-	ETag              string
-	Size              int64
-	ChecksumCRC32     string `xml:",omitempty"`
-	ChecksumCRC32C    string `xml:",omitempty"`
-	ChecksumCRC64NVME string `xml:",omitempty"`
-	ChecksumSHA1      string `xml:",omitempty"`
-	ChecksumSHA256    string `xml:",omitempty"`
+	PartNumber   int
+	LastModified string
+	ETag         string
+	Size         int64
+	checksumXML
 }
 
 func intParam(q *request, name string, def int) (int, error) {
@@ -191,22 +192,15 @@ func listParts(q *request) error {
 	res := listPartsResult{
 		NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: uploadID, Initiator: owner, Owner: owner,
 		StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: max, IsTruncated: truncated,
-		ChecksumAlgorithm: u.ChecksumAlgorithm, Parts: []partEntry{},
+		ChecksumAlgorithm: u.ChecksumAlgorithm, ChecksumType: u.ChecksumType, Parts: []partEntry{},
 	}
+	// Parts of an upload that named no algorithm show the default
+	// CRC64NVME each keeps (S3 API reference, ObjectPart ChecksumCRC64NVME:
+	// "present ... if the object was uploaded without a checksum").
+	alg, _ := objects.UploadChecksum(u)
 	for _, p := range ps {
-		e := partEntry{PartNumber: p.Number, LastModified: isoTime(p.Modified), ETag: `"` + p.ETag + `"`, Size: p.Size}
-		switch checksum.Algorithm(u.ChecksumAlgorithm) {
-		case checksum.CRC32:
-			e.ChecksumCRC32 = p.Checksum
-		case checksum.CRC32C:
-			e.ChecksumCRC32C = p.Checksum
-		case checksum.CRC64NVME:
-			e.ChecksumCRC64NVME = p.Checksum
-		case checksum.SHA1:
-			e.ChecksumSHA1 = p.Checksum
-		case checksum.SHA256:
-			e.ChecksumSHA256 = p.Checksum
-		}
+		e := partEntry{PartNumber: p.Number, LastModified: isoTime(p.Modified), ETag: `"` + p.ETag + `"`, Size: p.Size,
+			checksumXML: newChecksumXML(alg, p.Checksum)}
 		res.Parts = append(res.Parts, e)
 		res.NextPartNumberMarker = p.Number
 	}

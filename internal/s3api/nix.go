@@ -71,6 +71,7 @@ func decoded(q *request, obj meta.Object, rd *objects.Reader) (bool, error) {
 	h := q.w.Header()
 	h.Del("Content-Encoding")
 	h.Del("Accept-Ranges")
+	dropChecksumHeaders(h) // they are of the stored bytes, not of these
 	q.Header.Del("Range")
 	q.w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(q.w, dec); err != nil {

@@ -41,9 +41,7 @@ func putObject(q *request) error {
 		return err
 	}
 	q.w.Header().Set("ETag", `"`+obj.ETag+`"`)
-	if obj.ChecksumAlgorithm != "" {
-		q.w.Header().Set("x-amz-checksum-"+strings.ToLower(obj.ChecksumAlgorithm), obj.Checksum)
-	}
+	setChecksumHeaders(q.w.Header(), obj)
 	q.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -241,8 +239,9 @@ func sendObject(q *request, obj meta.Object, rd *objects.Reader, plan readPlan) 
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(obj.Size, 10))
 		return errorf("InvalidRange", "")
 	}
-	if header(q.Header, "X-Amz-Checksum-Mode") == "ENABLED" && obj.ChecksumAlgorithm != "" && plan.byteRange == "" {
-		h.Set("x-amz-checksum-"+strings.ToLower(obj.ChecksumAlgorithm), obj.Checksum)
+	// The checksum is of the whole object: a range has none.
+	if header(q.Header, "X-Amz-Checksum-Mode") == "ENABLED" && plan.byteRange == "" {
+		setChecksumHeaders(h, obj)
 	}
 	if rd == nil { // HEAD
 		if plan.partRange != "" {

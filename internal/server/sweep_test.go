@@ -39,7 +39,7 @@ func TestSweepSharedBlobs(t *testing.T) {
 		t.Fatalf("object of %d bytes has segments %v, want one blob", len(body), obj.Segments)
 	}
 	referenced := obj.Segments[0].Blob
-	up, err := w.srv.objects.CreateUpload(ctx, "bkt", "unfinished", meta.Headers{}, "")
+	up, err := w.srv.objects.CreateUpload(ctx, "bkt", "unfinished", meta.Headers{}, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestSweepSharedBlobs(t *testing.T) {
 		t.Errorf("object after the sweep: %d bytes, want %d", got.Len(), len(body))
 	}
 	if _, err := s.srv.objects.CompleteUpload(ctx, "bkt", "unfinished", up.ID,
-		[]objects.CompletedPart{{Number: 1, ETag: part.ETag}}, objects.Conditions{}); err != nil {
+		[]objects.CompletedPart{{Number: 1, ETag: part.ETag}}, objects.Conditions{}, objects.CompleteChecksum{}); err != nil {
 		t.Errorf("completing the upload after the sweep: %v", err)
 	}
 }

@@ -65,6 +65,7 @@ func Run(t *testing.T, open Open) {
 		{"CompleteUploadCheck", testCompleteUploadCheck},
 		{"AbortUpload", testAbortUpload},
 		{"ScanUploads", testScanUploads},
+		{"UploadChecksums", testUploadChecksums},
 		{"Referenced", testReferenced},
 		{"AccessKeys", testAccessKeys},
 		{"Users", testUsers},

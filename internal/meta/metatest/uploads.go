@@ -22,6 +22,7 @@ func newUpload(bucket, key, id string) meta.Upload {
 			UserMeta:     map[string]string{"a": "b"},
 		},
 		ChecksumAlgorithm: "CRC64NVME",
+		ChecksumType:      "FULL_OBJECT",
 	}
 }
 

@@ -17,7 +17,7 @@ const (
 	qPartSegments = `SELECT blob, blob_size FROM parts WHERE upload_id = $1 ORDER BY number`
 	// Upload listings: keys from $2 up to $3 (or the end), skipping the
 	// uploads of key $4 with an ID up to $5; see ScanUploads.
-	qScanUploads = `SELECT key, id, initiated, attrs FROM uploads
+	qScanUploads = `SELECT key, id, initiated, attrs, checksum_type FROM uploads
 		WHERE bucket = $1 AND key >= $2 AND ($3::text IS NULL OR key < $3) AND (key > $4 OR id > $5)
 		ORDER BY key, id LIMIT $6`
 )
@@ -50,8 +50,8 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload) error {
 		if err := needBucket(ctx, tx, u.Bucket); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, bucket, key, initiated, attrs) VALUES ($1, $2, $3, $4, $5)`,
-			u.ID, u.Bucket, u.Key, micros(u.Initiated), attrs); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, bucket, key, initiated, attrs, checksum_type) VALUES ($1, $2, $3, $4, $5, $6)`,
+			u.ID, u.Bucket, u.Key, micros(u.Initiated), attrs, u.ChecksumType); err != nil {
 			return fmt.Errorf("create upload %q of %q/%q: %w", u.ID, u.Bucket, u.Key, err)
 		}
 		return nil
@@ -82,8 +82,8 @@ func (s *Store) Upload(ctx context.Context, bucket, key, id string) (meta.Upload
 		return meta.Upload{}, needUpload(ctx, s.pool, bucket, key, id)
 	}
 	r := uploadRow{u: meta.Upload{Bucket: bucket, Key: key, ID: id}}
-	err := s.pool.QueryRow(ctx, `SELECT initiated, attrs FROM uploads WHERE id = $1 AND bucket = $2 AND key = $3`,
-		id, bucket, key).Scan(&r.initiated, &r.attrs)
+	err := s.pool.QueryRow(ctx, `SELECT initiated, attrs, checksum_type FROM uploads WHERE id = $1 AND bucket = $2 AND key = $3`,
+		id, bucket, key).Scan(&r.initiated, &r.attrs, &r.u.ChecksumType)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return meta.Upload{}, needUpload(ctx, s.pool, bucket, key, id)
 	}
@@ -278,7 +278,7 @@ func (s *Store) ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Uploa
 	}
 	ups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Upload, error) {
 		r := uploadRow{u: meta.Upload{Bucket: q.Bucket}}
-		if err := row.Scan(&r.u.Key, &r.u.ID, &r.initiated, &r.attrs); err != nil {
+		if err := row.Scan(&r.u.Key, &r.u.ID, &r.initiated, &r.attrs, &r.u.ChecksumType); err != nil {
 			return meta.Upload{}, err
 		}
 		return r.finish()

@@ -10,13 +10,13 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
-const uploadCols = `initiated, attrs`
+const uploadCols = `initiated, attrs, checksum_type`
 
 var (
 	qUploadExists = query(`SELECT EXISTS (SELECT 1 FROM uploads WHERE id = ? AND bucket = ? AND key = ?)`)
 	qUpload       = query(`SELECT ` + uploadCols + ` FROM uploads WHERE id = ? AND bucket = ? AND key = ?`)
 	qInsertUpload = query(`INSERT INTO uploads (id, bucket, key, ` + uploadCols + `)
-		VALUES (?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?)`)
 	qDeleteUpload = query(`DELETE FROM uploads WHERE id = ?`)
 
 	qPartSegment = query(`SELECT blob, blob_size FROM parts WHERE upload_id = ? AND number = ?`)
@@ -63,7 +63,7 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload) error {
 		if err := t.needBucket(u.Bucket); err != nil {
 			return err
 		}
-		if _, err := t.exec(qInsertUpload, u.ID, u.Bucket, u.Key, nanos(u.Initiated), attrs); err != nil {
+		if _, err := t.exec(qInsertUpload, u.ID, u.Bucket, u.Key, nanos(u.Initiated), attrs, u.ChecksumType); err != nil {
 			return fmt.Errorf("create upload %q of %q/%q: %w", u.ID, u.Bucket, u.Key, err)
 		}
 		return nil
@@ -78,7 +78,7 @@ type uploadRow struct {
 }
 
 func (r *uploadRow) dest() []any {
-	return []any{&r.initiated, &r.attrs}
+	return []any{&r.initiated, &r.attrs, &r.u.ChecksumType}
 }
 
 func (r *uploadRow) finish() (meta.Upload, error) {
