@@ -25,8 +25,9 @@ func (s *Service) newUploadID() string {
 }
 
 // CreateUpload starts a multipart upload. Keys the hook wants (narinfos)
-// must be written whole, so they cannot be uploaded in parts.
-func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm) (_ meta.Upload, err error) {
+// must be written whole, so they cannot be uploaded in parts. The
+// completed object gets tags (x-amz-tagging).
+func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm, tags []meta.Tag) (_ meta.Upload, err error) {
 	defer storageFull(&err)
 	if err := ValidKey(key); err != nil {
 		return meta.Upload{}, err
@@ -37,7 +38,7 @@ func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.H
 	if s.Hook != nil && s.Hook.Wants(bucket, key) {
 		return meta.Upload{}, fmt.Errorf("%w: %s must be uploaded in one PUT", ErrInvalidArgument, key)
 	}
-	u := meta.Upload{Bucket: bucket, Key: key, ID: s.newUploadID(), Initiated: s.now(), Headers: h, ChecksumAlgorithm: string(alg)}
+	u := meta.Upload{Bucket: bucket, Key: key, ID: s.newUploadID(), Initiated: s.now(), Headers: h, ChecksumAlgorithm: string(alg), Tags: tags}
 	if err := s.Meta.CreateUpload(ctx, u); err != nil {
 		return meta.Upload{}, err
 	}
@@ -120,7 +121,7 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	if err != nil {
 		return meta.Object{}, err
 	}
-	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: withoutNotes(u.Headers), PartsCount: len(want)}
+	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: withoutNotes(u.Headers), PartsCount: len(want), Tags: u.Tags}
 	md5s := md5.New()
 	for i, w := range want {
 		if i > 0 && w.Number <= want[i-1].Number {

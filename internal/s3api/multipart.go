@@ -23,6 +23,10 @@ func createUpload(q *request) error {
 	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
 		return err
 	}
+	tags, err := objectWrite(q, true)
+	if err != nil {
+		return err
+	}
 	h, err := storedHeaders(q.Request)
 	if err != nil {
 		return err
@@ -33,7 +37,7 @@ func createUpload(q *request) error {
 			return errorf("InvalidRequest", "Checksum algorithm provided is unsupported.")
 		}
 	}
-	u, err := q.h.Objects.CreateUpload(q.Context(), q.bucket, q.key, h, alg)
+	u, err := q.h.Objects.CreateUpload(q.Context(), q.bucket, q.key, h, alg, tags)
 	if err != nil {
 		return err
 	}

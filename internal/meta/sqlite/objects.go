@@ -22,7 +22,7 @@ var (
 		FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ?2
 		WHERE b.name = ?1`)
 	qPutObject = query(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, modified, attrs, segments, tags)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, coalesce(?, x''))`)
 	qDeleteObject = query(`DELETE FROM objects WHERE bucket = ? AND key = ?`)
 
 	// Listing queries: keys from lo (inclusive) up to hi (exclusive) or to

@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	qSetTags    = query(`UPDATE objects SET tags = ?3 WHERE bucket = ?1 AND key = ?2`)
+	qSetTags    = query(`UPDATE objects SET tags = coalesce(?3, x'') WHERE bucket = ?1 AND key = ?2`)
 	qSharedPart = query(`SELECT EXISTS (SELECT 1 FROM blob_refs WHERE blob = ?1)
 		AND NOT EXISTS (SELECT 1 FROM parts WHERE upload_id = ?2 AND blob = ?1 AND number <> ?3)`)
 )

@@ -16,7 +16,7 @@ var (
 	qUploadExists = query(`SELECT EXISTS (SELECT 1 FROM uploads WHERE id = ? AND bucket = ? AND key = ?)`)
 	qUpload       = query(`SELECT ` + uploadCols + `, tags FROM uploads WHERE id = ? AND bucket = ? AND key = ?`)
 	qInsertUpload = query(`INSERT INTO uploads (id, bucket, key, ` + uploadCols + `, tags)
-		VALUES (?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, coalesce(?, x''))`)
 	qDeleteUpload = query(`DELETE FROM uploads WHERE id = ?`)
 
 	qPartSegment = query(`SELECT blob, blob_size FROM parts WHERE upload_id = ? AND number = ?`)
