@@ -81,12 +81,12 @@ func TestAWSCLIModernOps(t *testing.T) {
 		back := filepath.Join(dir, "back.bin")
 		aws("s3", "cp", "--no-progress", "s3://ops-b/big", back)
 		sameFile(t, big, back)
-		// A single-PUT source (below the threshold the CLI uploads whole)
-		// copied in ranges across its one blob: bytes copied, still right.
+		// A source stored whole (one PUT) copied in 8 MiB ranges, which
+		// are not whole segments: the bytes are copied, and still right.
 		mid := filepath.Join(dir, "mid.bin")
-		writeRandomFile(t, mid, 7<<20, 14)
-		aws("s3", "cp", "--no-progress", mid, "s3://ops-a/mid")
-		aws("s3", "cp", "--no-progress", "--recursive", "s3://ops-a/", "s3://ops-b/copied/")
+		writeRandomFile(t, mid, 12<<20, 14)
+		aws("s3api", "put-object", "--bucket", "ops-a", "--key", "mid", "--body", mid)
+		aws("s3", "cp", "--no-progress", "s3://ops-a/mid", "s3://ops-b/copied/mid")
 		midBack := filepath.Join(dir, "mid.back")
 		aws("s3", "cp", "--no-progress", "s3://ops-b/copied/mid", midBack)
 		sameFile(t, mid, midBack)

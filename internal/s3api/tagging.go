@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -90,11 +91,11 @@ func headerTags(q *request) (tags []meta.Tag, ok bool, err error) {
 	seen := map[string]bool{}
 	for s := v[0]; s != ""; {
 		var pair string
-		pair, s, _ = cut(s, '&')
+		pair, s, _ = strings.Cut(s, "&")
 		if pair == "" {
 			continue
 		}
-		k, val, _ := cut(pair, '=')
+		k, val, _ := strings.Cut(pair, "=")
 		key, err1 := url.QueryUnescape(k)
 		value, err2 := url.QueryUnescape(val)
 		if err1 != nil || err2 != nil || seen[key] {
@@ -107,15 +108,6 @@ func headerTags(q *request) (tags []meta.Tag, ok bool, err error) {
 		return nil, true, err
 	}
 	return tags, true, nil
-}
-
-func cut(s string, sep byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // allowTagging authorizes the tags a write sets: AWS asks for

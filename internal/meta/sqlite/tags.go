@@ -19,6 +19,12 @@ var (
 func (s *Store) SetObjectTags(ctx context.Context, bucket, key string, tags []meta.Tag) error {
 	enc := metaenc.EncodeTags(tags)
 	return s.write(ctx, func(t *txn) error {
+		if meta.CheckKey(key) != nil { // no such key is stored
+			if err := t.needBucket(bucket); err != nil {
+				return err
+			}
+			return fmt.Errorf("object %q/%q: %w", bucket, key, meta.ErrNoSuchKey)
+		}
 		res, err := t.exec(qSetTags, bucket, key, enc)
 		if err != nil {
 			return fmt.Errorf("set tags of %q/%q: %w", bucket, key, err)
