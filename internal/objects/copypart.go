@@ -12,6 +12,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/storage"
 )
 
 // Errors of CopyPart.
@@ -42,22 +43,37 @@ type CopyPartInput struct {
 // blobs: no bytes are written. Its ETag, the MD5 of its bytes, is the
 // source's own when the part is the whole of a one-part object, and is
 // otherwise computed by reading the blob once. Any other range is copied
-// into a new blob.
+// into a new blob. A source overwritten or deleted meanwhile is read
+// again, as Get does.
 func (s *Service) CopyPart(ctx context.Context, in CopyPartInput) (_ meta.Part, src meta.Object, err error) {
 	defer storageFull(&err)
 	if in.Number < 1 || in.Number > MaxParts {
 		return meta.Part{}, src, fmt.Errorf("%w: part number must be an integer between 1 and %d", ErrInvalidArgument, MaxParts)
 	}
+	if err := ValidKey(in.SrcKey); err != nil {
+		return meta.Part{}, src, err
+	}
 	u, err := s.Meta.Upload(ctx, in.Bucket, in.Key, in.UploadID)
 	if err != nil {
 		return meta.Part{}, src, err
 	}
-	if err := ValidKey(in.SrcKey); err != nil {
-		return meta.Part{}, src, err
+	alg := checksum.Algorithm(u.ChecksumAlgorithm)
+	for try := 0; ; try++ {
+		var p meta.Part
+		// The last try copies the bytes, whatever the segments.
+		p, src, err = s.copyPart(ctx, in, alg, try < 2)
+		if try < 2 && (errors.Is(err, meta.ErrSharedBlob) || storage.IsNotExist(err)) {
+			continue
+		}
+		return p, src, err
 	}
+}
+
+// copyPart is one try of CopyPart; share allows a shared blob.
+func (s *Service) copyPart(ctx context.Context, in CopyPartInput, alg checksum.Algorithm, share bool) (meta.Part, meta.Object, error) {
 	// From the store, not the memo: the segments must be current, and
 	// PutPart checks again that an object still holds a shared blob.
-	src, err = s.Meta.Object(ctx, in.SrcBucket, in.SrcKey)
+	src, err := s.Meta.Object(ctx, in.SrcBucket, in.SrcKey)
 	if err != nil {
 		return meta.Part{}, src, err
 	}
@@ -74,22 +90,9 @@ func (s *Service) CopyPart(ctx context.Context, in CopyPartInput) (_ meta.Part, 
 	if end-start > MaxPutSize {
 		return meta.Part{}, src, ErrCopySourceTooLarge
 	}
-	alg := checksum.Algorithm(u.ChecksumAlgorithm)
-	if seg, ok := wholeSegment(src, start, end); ok {
+	if seg, ok := wholeSegment(src, start, end); ok && share {
 		p, err := s.sharePart(ctx, in, src, seg, alg)
-		if !errors.Is(err, meta.ErrSharedBlob) {
-			return p, src, err
-		}
-		// The source changed meanwhile: copy what it holds now.
-		if src, err = s.Meta.Object(ctx, in.SrcBucket, in.SrcKey); err != nil {
-			return meta.Part{}, src, err
-		}
-		if err := in.SrcCond.check(src); err != nil {
-			return meta.Part{}, src, err
-		}
-		if end > src.Size {
-			return meta.Part{}, src, fmt.Errorf("%w: source object of size: %d", ErrCopyRange, src.Size)
-		}
+		return p, src, err
 	}
 	p, err := s.copyPartBytes(ctx, in, src, start, end, alg)
 	return p, src, err
@@ -173,7 +176,7 @@ func (s *Service) copyPartBytes(ctx context.Context, in CopyPartInput, src meta.
 	}
 	r, err := s.open(ctx, src)
 	if err != nil {
-		return meta.Part{}, fmt.Errorf("opening %s/%s: %w", in.SrcBucket, in.SrcKey, err)
+		return meta.Part{}, fmt.Errorf("opening %s/%s: %w", in.SrcBucket, in.SrcKey, err) // IsNotExist: tried again
 	}
 	defer r.Close()
 	if _, err := r.Seek(start, io.SeekStart); err != nil {

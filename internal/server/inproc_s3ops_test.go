@@ -250,7 +250,7 @@ func TestUploadPartCopy(t *testing.T) {
 	stores(t, func(t *testing.T, e *env) {
 		c := ctx(t)
 		b := e.bucket("partcopy")
-		p1, p2 := data(1, 5*mib), data(2, mib+17)
+		p1, p2 := data(1, 5*mib), data(2, 5*mib+17)
 		src := e.createUpload(t, b, "src")
 		_, err := src.complete(cp(1, src.part(1, p1)), cp(2, src.part(2, p2)))
 		if err != nil {
@@ -290,8 +290,7 @@ func TestUploadPartCopy(t *testing.T) {
 			t.Errorf("%d blobs after copying whole segments, want %d: bytes were copied", n, blobs)
 		}
 		// A range across segments is copied.
-		cross := dst
-		out, err := copyPart(cross, 4, "src", fmt.Sprintf("bytes=%d-%d", len(p1)-10, len(p1)+9))
+		out, err := copyPart(dst, 4, "src", fmt.Sprintf("bytes=%d-%d", len(p1)-10, len(p1)+9))
 		if err != nil {
 			t.Fatal(err)
 		}
