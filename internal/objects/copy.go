@@ -38,12 +38,13 @@ type CopyInput struct {
 	// x-amz-metadata-directive REPLACE).
 	ReplaceHeaders bool
 	Headers        meta.Headers
+	SrcCond        SourceConditions
+	Cond           Conditions
+
 	// ReplaceTags stores Tags instead of the source's tags (the
 	// x-amz-tagging-directive REPLACE).
 	ReplaceTags bool
 	Tags        []meta.Tag
-	SrcCond     SourceConditions
-	Cond        Conditions
 }
 
 // Copy copies an object, streaming its bytes into a new blob.
