@@ -94,7 +94,7 @@ func getObjectAttributes(q *request) error {
 	}
 	res := objectAttributes{NS: s3NS}
 	if want["ETag"] {
-		res.ETag = obj.ETag // unquoted, unlike the ETag header
+		res.ETag = obj.ETag // unquoted, unlike the ETag header, as AWS sends it here
 	}
 	if want["Checksum"] && obj.ChecksumAlgorithm != "" {
 		c := &checksumXML{ChecksumType: "FULL_OBJECT"}

@@ -152,6 +152,9 @@ func getOrHead(q *request) error {
 	if err := q.allow("s3:GetObject", q.objectARN()); err != nil {
 		return err
 	}
+	if err := noVersion(q); err != nil {
+		return err
+	}
 	if done, err := redirectRead(q); done || err != nil {
 		return err
 	}
@@ -381,6 +384,9 @@ func satisfiable(spec string, size int64) bool {
 
 func deleteObject(q *request) error {
 	if err := q.allow("s3:DeleteObject", q.objectARN()); err != nil {
+		return err
+	}
+	if err := noVersion(q); err != nil {
 		return err
 	}
 	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
