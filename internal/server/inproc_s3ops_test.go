@@ -404,6 +404,15 @@ func TestListObjectVersions(t *testing.T) {
 	}
 	_, err = e.s3.GetObjectTagging(c, &s3.GetObjectTaggingInput{Bucket: &b, Key: aws.String("a"), VersionId: aws.String("3HL4kqtJlcpXroDTDmJ")})
 	wantCode(t, err, "InvalidArgument", 400)
+	_, err = e.s3.GetObject(c, &s3.GetObjectInput{Bucket: &b, Key: aws.String("a"), VersionId: aws.String("3HL4kqtJlcpXroDTDmJ")})
+	wantCode(t, err, "InvalidArgument", 400)
+	_, err = e.s3.DeleteObject(c, &s3.DeleteObjectInput{Bucket: &b, Key: aws.String("a"), VersionId: aws.String("3HL4kqtJlcpXroDTDmJ")})
+	wantCode(t, err, "InvalidArgument", 400)
+	// Cleanup code deletes what ListObjectVersions listed, version "null".
+	if _, err := e.s3.DeleteObject(c, &s3.DeleteObjectInput{Bucket: &b, Key: aws.String("a"), VersionId: aws.String("null")}); err != nil {
+		t.Fatal(err)
+	}
+	e.absent(b, "a")
 }
 
 func TestGetObjectAttributes(t *testing.T) {
