@@ -25,9 +25,14 @@ func (s *Service) newUploadID() string {
 }
 
 // CreateUpload starts a multipart upload. Keys the hook wants (narinfos)
-// must be written whole, so they cannot be uploaded in parts. The
-// completed object gets tags (x-amz-tagging).
-func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm, tags []meta.Tag) (_ meta.Upload, err error) {
+// must be written whole, so they cannot be uploaded in parts.
+func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm) (meta.Upload, error) {
+	return s.CreateTaggedUpload(ctx, bucket, key, h, alg, nil)
+}
+
+// CreateTaggedUpload is CreateUpload for an object that gets tags when it
+// is completed (x-amz-tagging).
+func (s *Service) CreateTaggedUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm, tags []meta.Tag) (_ meta.Upload, err error) {
 	defer storageFull(&err)
 	if err := ValidKey(key); err != nil {
 		return meta.Upload{}, err

@@ -37,7 +37,7 @@ func createUpload(q *request) error {
 			return errorf("InvalidRequest", "Checksum algorithm provided is unsupported.")
 		}
 	}
-	u, err := q.h.Objects.CreateUpload(q.Context(), q.bucket, q.key, h, alg, tags)
+	u, err := q.h.Objects.CreateTaggedUpload(q.Context(), q.bucket, q.key, h, alg, tags)
 	if err != nil {
 		return err
 	}
