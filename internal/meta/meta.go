@@ -104,6 +104,8 @@ type Object struct {
 	// PartsCount is the number of parts for a multipart object, else 0.
 	PartsCount int
 	Segments   []Segment
+	// Tags are the object's tags (see Tagging); ScanObjects leaves them nil.
+	Tags []Tag
 	// Narinfo, when set on PutObject, is the index record of the accepted
 	// narinfo this object is (see Nix). Object and ScanObjects leave it nil.
 	Narinfo *Narinfo
@@ -118,6 +120,9 @@ type Upload struct {
 	Headers           Headers
 	ChecksumAlgorithm string // x-amz-checksum-algorithm of CreateMultipartUpload, or ""
 	ChecksumType      string // its x-amz-checksum-type (FULL_OBJECT, COMPOSITE), or ""
+	// Tags are the tags the completed object gets; ScanUploads leaves
+	// them nil.
+	Tags []Tag
 }
 
 // Part is an uploaded part of a multipart upload.
@@ -128,6 +133,13 @@ type Part struct {
 	Modified time.Time
 	Checksum string // base64 of the upload's checksum algorithm, if any
 	Segment  Segment
+	// Shared marks a part whose segment is a blob an object already
+	// refers to (UploadPartCopy of whole segments, copying no bytes).
+	// PutPart then checks, in its transaction, that an object still
+	// refers to the blob and that no other part of the upload uses it,
+	// else ErrSharedBlob: a part never names a blob a concurrent delete
+	// made garbage. Not stored.
+	Shared bool
 }
 
 // AccessKey is a signing key pair. The secret is needed in clear to verify
@@ -167,6 +179,7 @@ type Store interface {
 	GC
 	Announcer
 	JobLocks
+	Tagging
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

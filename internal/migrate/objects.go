@@ -329,7 +329,12 @@ func (c *Copier) copyUpload(ctx context.Context, u meta.Upload) error {
 	_, err := c.To.Meta.Upload(ctx, u.Bucket, u.Key, u.ID)
 	switch {
 	case errors.Is(err, meta.ErrNoSuchUpload):
-		if err := c.To.Meta.CreateUpload(ctx, u); err != nil {
+		// ScanUploads leaves the tags out; Upload has them.
+		full, err := c.From.Meta.Upload(ctx, u.Bucket, u.Key, u.ID)
+		if err != nil {
+			return fmt.Errorf("upload %s of %s: %w", u.ID, u.Key, err)
+		}
+		if err := c.To.Meta.CreateUpload(ctx, full); err != nil {
 			return fmt.Errorf("upload %s of %s: %w", u.ID, u.Key, err)
 		}
 		c.tally.add(true, "uploads", 1)

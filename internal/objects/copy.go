@@ -44,6 +44,11 @@ type CopyInput struct {
 	// ChecksumAlgorithm, from x-amz-checksum-algorithm, is the checksum
 	// the copy keeps; empty keeps the source's (see copyChecksum).
 	ChecksumAlgorithm checksum.Algorithm
+
+	// ReplaceTags stores Tags instead of the source's tags (the
+	// x-amz-tagging-directive REPLACE).
+	ReplaceTags bool
+	Tags        []meta.Tag
 }
 
 // Copy copies an object, streaming its bytes into a new blob.
@@ -70,14 +75,20 @@ func (s *Service) Copy(ctx context.Context, in CopyInput) (_ meta.Object, err er
 	if in.ReplaceHeaders {
 		h = in.Headers
 	}
+	tags := src.Tags
+	if in.ReplaceTags {
+		tags = in.Tags
+	}
 	if s.Hook != nil && s.Hook.Wants(in.Bucket, in.Key) {
 		// A copy onto a hooked key is checked like any other write to it.
-		return s.putHooked(ctx, PutInput{Bucket: in.Bucket, Key: in.Key, Body: r, Size: src.Size, Headers: h, Cond: in.Cond,
+		return s.putHooked(ctx, PutInput{Bucket: in.Bucket, Key: in.Key, Body: r, Size: src.Size, Headers: h, Tags: tags, Cond: in.Cond,
 			Verify: Verify{Record: copyChecksum(src, in.ChecksumAlgorithm)}})
 	}
 	w, err := s.write(ctx, r, src.Size, MaxObjectSize, Verify{Record: copyChecksum(src, in.ChecksumAlgorithm)}, true)
 	if err != nil {
 		return meta.Object{}, err
 	}
-	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, h, w), in.Cond)
+	obj := s.newObject(in.Bucket, in.Key, h, w)
+	obj.Tags = tags
+	return s.commitPut(ctx, obj, in.Cond)
 }

@@ -82,5 +82,6 @@ func (s *Service) putHooked(ctx context.Context, in PutInput) (meta.Object, erro
 	}
 	obj := s.newObject(in.Bucket, in.Key, out.Headers, w)
 	obj.Narinfo = out.Narinfo
+	obj.Tags = in.Tags
 	return s.commitPut(ctx, obj, in.Cond)
 }

@@ -27,7 +27,13 @@ func (s *Service) newUploadID() string {
 // CreateUpload starts a multipart upload, with checksum algorithm alg and
 // type typ (both may be empty; typ defaults to alg's). Keys the hook wants
 // (narinfos) must be written whole, so they cannot be uploaded in parts.
-func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm, typ checksum.Type) (_ meta.Upload, err error) {
+func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm, typ checksum.Type) (meta.Upload, error) {
+	return s.CreateTaggedUpload(ctx, bucket, key, h, alg, typ, nil)
+}
+
+// CreateTaggedUpload is CreateUpload for an object that gets tags when it
+// is completed (x-amz-tagging).
+func (s *Service) CreateTaggedUpload(ctx context.Context, bucket, key string, h meta.Headers, alg checksum.Algorithm, typ checksum.Type, tags []meta.Tag) (_ meta.Upload, err error) {
 	defer storageFull(&err)
 	if err := ValidKey(key); err != nil {
 		return meta.Upload{}, err
@@ -42,7 +48,7 @@ func (s *Service) CreateUpload(ctx context.Context, bucket, key string, h meta.H
 		typ = alg.DefaultType()
 	}
 	u := meta.Upload{Bucket: bucket, Key: key, ID: s.newUploadID(), Initiated: s.now(), Headers: h,
-		ChecksumAlgorithm: string(alg), ChecksumType: string(typ)}
+		ChecksumAlgorithm: string(alg), ChecksumType: string(typ), Tags: tags}
 	if err := s.Meta.CreateUpload(ctx, u); err != nil {
 		return meta.Upload{}, err
 	}
@@ -134,7 +140,7 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	if err != nil {
 		return meta.Object{}, err
 	}
-	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: withoutNotes(u.Headers), PartsCount: len(want)}
+	obj := meta.Object{Bucket: bucket, Key: key, Modified: s.now(), Headers: withoutNotes(u.Headers), PartsCount: len(want), Tags: u.Tags}
 	md5s := md5.New()
 	used := make([]meta.Part, 0, len(want))
 	for i, w := range want {

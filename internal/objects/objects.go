@@ -70,6 +70,8 @@ type Store interface {
 	AbortUpload(ctx context.Context, bucket, key, id string) ([]meta.Segment, error)
 	ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Upload, error)
 
+	SetObjectTags(ctx context.Context, bucket, key string, tags []meta.Tag) error
+
 	Referenced(ctx context.Context, blobs []string) (map[string]bool, error)
 }
 

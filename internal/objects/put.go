@@ -58,6 +58,9 @@ type PutInput struct {
 	Headers     meta.Headers
 	Verify      Verify
 	Cond        Conditions
+	// Tags are the new object's tags (x-amz-tagging); the S3 front end
+	// checks them against S3's limits.
+	Tags []meta.Tag
 	// MayRead, if set, reports whether the writer may read key in the
 	// same bucket. A hook asks it before it reveals anything about another
 	// object (its size or hash in a refusal); nil means it may not.
@@ -113,7 +116,9 @@ func (s *Service) Put(ctx context.Context, in PutInput) (_ meta.Object, err erro
 	if err != nil {
 		return meta.Object{}, err
 	}
-	return s.commitPut(ctx, s.newObject(in.Bucket, in.Key, in.Headers, w), in.Cond)
+	obj := s.newObject(in.Bucket, in.Key, in.Headers, w)
+	obj.Tags = in.Tags
+	return s.commitPut(ctx, obj, in.Cond)
 }
 
 // newObject is the record of a one-segment object just written.

@@ -43,6 +43,9 @@ func createBucket(q *request) error {
 	if err := q.allow("s3:CreateBucket", q.bucketARN()); err != nil {
 		return err
 	}
+	if err := createBucketHeaders(q.Header); err != nil {
+		return err
+	}
 	var cfg createBucketConfiguration
 	if err := readXML(q, &cfg); err != nil && err != errEmptyBody {
 		return err

@@ -45,8 +45,23 @@ func copyObject(q *request) error {
 	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
 		return err
 	}
+	if err := sourceVersion(q); err != nil {
+		return err
+	}
 	in := objects.CopyInput{SrcBucket: srcBucket, SrcKey: srcKey, Bucket: q.bucket, Key: q.key, Cond: conditions(q.Request)}
 	if in.ChecksumAlgorithm, err = copyChecksumOf(q.Header); err != nil {
+		return err
+	}
+	// x-amz-tagging applies with the REPLACE tagging directive only; COPY,
+	// the default, keeps the source's tags.
+	switch d := q.Header.Get("x-amz-tagging-directive"); d {
+	case "", "COPY":
+	case "REPLACE":
+		in.ReplaceTags = true
+	default:
+		return errorf("InvalidArgument", "Unknown tagging directive.")
+	}
+	if in.Tags, err = objectWrite(q, in.ReplaceTags); err != nil {
 		return err
 	}
 	switch d := q.Header.Get("x-amz-metadata-directive"); d {

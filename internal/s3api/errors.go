@@ -70,6 +70,13 @@ var errorStatus = map[string]int{
 	"SignatureDoesNotMatch":             http.StatusForbidden,
 	"XAmzContentSHA256Mismatch":         http.StatusBadRequest,
 	codeStorageFull:                     http.StatusInsufficientStorage,
+
+	// Tagging, ACLs and Object Lock (see tagging.go, acl.go,
+	// writeheaders.go).
+	"AccessControlListNotSupported":        http.StatusBadRequest,
+	"BadRequest":                           http.StatusBadRequest,
+	"InvalidTag":                           http.StatusBadRequest,
+	"ObjectLockConfigurationNotFoundError": http.StatusNotFound,
 }
 
 // codeStorageFull answers a write refused for want of disk space. S3 has
@@ -106,6 +113,8 @@ var defaultMessage = map[string]string{
 	"PreconditionFailed":        "At least one of the pre-conditions you specified did not hold",
 	"XAmzContentSHA256Mismatch": "The provided 'x-amz-content-sha256' header does not match what was computed.",
 	codeStorageFull:             "The server's disk is full: new writes are refused until space is freed. Reads and deletes still work.",
+
+	"ObjectLockConfigurationNotFoundError": "Object Lock configuration does not exist for this bucket",
 }
 
 func errorf(code, msg string) *Error {

@@ -22,6 +22,10 @@ func createUpload(q *request) error {
 	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
 		return err
 	}
+	tags, err := objectWrite(q, true)
+	if err != nil {
+		return err
+	}
 	h, err := storedHeaders(q.Request)
 	if err != nil {
 		return err
@@ -30,7 +34,7 @@ func createUpload(q *request) error {
 	if err != nil {
 		return err
 	}
-	u, err := q.h.Objects.CreateUpload(q.Context(), q.bucket, q.key, h, alg, typ)
+	u, err := q.h.Objects.CreateTaggedUpload(q.Context(), q.bucket, q.key, h, alg, typ, tags)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,10 @@ func putObject(q *request) error {
 	if err := needLength(q); err != nil {
 		return err
 	}
+	tags, err := objectWrite(q, true)
+	if err != nil {
+		return err
+	}
 	h, err := storedHeaders(q.Request)
 	if err != nil {
 		return err
@@ -34,7 +38,7 @@ func putObject(q *request) error {
 	}
 	obj, err := q.h.Objects.Put(q.Context(), objects.PutInput{
 		Bucket: q.bucket, Key: q.key, Body: q.auth.Body, Size: declaredSize(q),
-		Headers: h, Verify: v, Cond: conditions(q.Request),
+		Headers: h, Tags: tags, Verify: v, Cond: conditions(q.Request),
 		MayRead: func(key string) bool { return q.allow("s3:GetObject", "arn:aws:s3:::"+q.bucket+"/"+key) == nil },
 	})
 	if err != nil {
@@ -146,6 +150,9 @@ func getOrHead(q *request) error {
 	if err := q.allow("s3:GetObject", q.objectARN()); err != nil {
 		return err
 	}
+	if err := noVersion(q); err != nil {
+		return err
+	}
 	if done, err := redirectRead(q); done || err != nil {
 		return err
 	}
@@ -167,6 +174,7 @@ func getOrHead(q *request) error {
 		defer rd.Close()
 	}
 	objectHeaders(q.w, obj, q.query)
+	taggingCount(q, obj)
 	if q.h.Nix != nil {
 		nixHeaders(q, obj)
 	}
@@ -375,6 +383,9 @@ func satisfiable(spec string, size int64) bool {
 
 func deleteObject(q *request) error {
 	if err := q.allow("s3:DeleteObject", q.objectARN()); err != nil {
+		return err
+	}
+	if err := noVersion(q); err != nil {
 		return err
 	}
 	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {

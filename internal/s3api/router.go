@@ -226,6 +226,9 @@ func (h *Handler) route(q *request) error {
 	if op == nil {
 		return errorf("MethodNotAllowed", "")
 	}
+	if err := checkExpectedOwner(q); err != nil {
+		return err
+	}
 	return op(q)
 }
 
@@ -253,6 +256,10 @@ func bucketOperation(q *request) handlerFunc {
 			return listUploads
 		case q.has("versioning"):
 			return getBucketVersioning
+		case q.has("versions"):
+			return listObjectVersions
+		case q.has("object-lock"):
+			return notFound("s3:GetBucketObjectLockConfiguration", "ObjectLockConfigurationNotFoundError")
 		case q.has("acl"):
 			return getACL
 		case q.has("policy"):
@@ -279,7 +286,13 @@ func bucketOperation(q *request) handlerFunc {
 		if q.has("lifecycle") {
 			return putBucketLifecycle
 		}
-		if unsupported(q) || q.has("acl") {
+		if q.has("versioning") {
+			return putBucketVersioning
+		}
+		if q.has("acl") {
+			return putACL
+		}
+		if unsupported(q) {
 			return notImplemented
 		}
 		return createBucket
@@ -310,7 +323,15 @@ func objectOperation(q *request) handlerFunc {
 			return listParts
 		case q.has("acl"):
 			return getACL
-		case q.has("tagging") || q.has("torrent") || q.has("retention") || q.has("legal-hold") || q.has("attributes"):
+		case q.has("tagging"):
+			return getObjectTagging
+		case q.has("attributes"):
+			return getObjectAttributes
+		case q.has("retention"):
+			return objectLockRefused("s3:GetObjectRetention")
+		case q.has("legal-hold"):
+			return objectLockRefused("s3:GetObjectLegalHold")
+		case q.has("torrent"):
 			return notImplemented
 		}
 		return getObject
@@ -320,11 +341,17 @@ func objectOperation(q *request) handlerFunc {
 		switch {
 		case q.has("partNumber") && q.has("uploadId"):
 			if q.Header.Get("x-amz-copy-source") != "" {
-				return notImplemented
+				return uploadPartCopy
 			}
 			return uploadPart
-		case q.has("acl") || q.has("tagging") || q.has("retention") || q.has("legal-hold"):
-			return notImplemented
+		case q.has("acl"):
+			return putACL
+		case q.has("tagging"):
+			return putObjectTagging
+		case q.has("retention"):
+			return objectLockRefused("s3:PutObjectRetention")
+		case q.has("legal-hold"):
+			return objectLockRefused("s3:PutObjectLegalHold")
 		case q.Header.Get("x-amz-copy-source") != "":
 			return copyObject
 		}
@@ -332,6 +359,9 @@ func objectOperation(q *request) handlerFunc {
 	case http.MethodDelete:
 		if q.has("uploadId") {
 			return abortUpload
+		}
+		if q.has("tagging") {
+			return deleteObjectTagging
 		}
 		return deleteObject
 	case http.MethodPost:

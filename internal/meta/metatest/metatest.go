@@ -93,6 +93,8 @@ func Run(t *testing.T, open Open) {
 		{"PinsBucketCleanup", testPinsBucketCleanup},
 		{"Retention", testRetention},
 		{"ScanNarinfoEdges", testScanNarinfoEdges},
+		{"Tags", testTags},
+		{"SharedPart", testSharedPart},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,6 +122,7 @@ func Run(t *testing.T, open Open) {
 		{"ObjectChangesShared", testObjectChangesShared},
 		{"JobLocksShared", testJobLocksShared},
 		{"JobLocksRace", testJobLocksRace},
+		{"TagsShared", testTagsShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {

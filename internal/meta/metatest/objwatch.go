@@ -65,6 +65,7 @@ func testObjectChangesShared(t *testing.T, a meta.Store, reopen Reopen) {
 		{"PutObject", 0, func(s meta.Store) error { _, err := s.PutObject(ctx, newObject("b", "k1"), nil); return err }, []string{"b/k1"}},
 		{"PutObject long key", 1, func(s meta.Store) error { _, err := s.PutObject(ctx, newObject("b", long), nil); return err }, []string{"b/" + long}},
 		{"overwrite", 1, func(s meta.Store) error { _, err := s.PutObject(ctx, newObject("b", "k1"), nil); return err }, []string{"b/k1"}},
+		{"SetObjectTags", 0, func(s meta.Store) error { return s.SetObjectTags(ctx, "b", "k1", []meta.Tag{{Key: "k", Value: "v"}}) }, []string{"b/k1"}},
 		{"DeleteObject", 0, func(s meta.Store) error { _, err := s.DeleteObject(ctx, "b", "k1", nil); return err }, []string{"b/k1"}},
 		{"CompleteUpload", 0, func(s meta.Store) error {
 			obj := meta.Object{Bucket: "b", Key: "up", Size: seg.Size, ETag: "abc-1", Modified: when, PartsCount: 1, Segments: []meta.Segment{seg}}

@@ -20,13 +20,13 @@ const objectCols = `coalesce(o.size, 0), coalesce(o.etag, ''), coalesce(o.modifi
 const (
 	// qObject tells a missing bucket (no row) from a missing key (found is
 	// false) in one indexed lookup.
-	qObject = `SELECT o.key IS NOT NULL, ` + objectCols + `, coalesce(o.segments, '')
+	qObject = `SELECT o.key IS NOT NULL, ` + objectCols + `, coalesce(o.segments, ''), coalesce(o.tags, '')
 		FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = $2
 		WHERE b.name = $1`
-	qPutObject = `INSERT INTO objects (bucket, key, size, etag, modified, attrs, segments)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	qPutObject = `INSERT INTO objects (bucket, key, size, etag, modified, attrs, segments, tags)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,
-			modified = excluded.modified, attrs = excluded.attrs, segments = excluded.segments`
+			modified = excluded.modified, attrs = excluded.attrs, segments = excluded.segments, tags = excluded.tags`
 	qScanObjects = `SELECT o.key, ` + objectCols + ` FROM objects o
 		WHERE o.bucket = $1 AND o.key >= $2 AND ($3::text IS NULL OR o.key < $3)
 		ORDER BY o.key LIMIT $4`
@@ -43,6 +43,7 @@ type objectRow struct {
 	modified int64
 	attrs    []byte
 	segments []byte
+	tags     []byte
 }
 
 func (r *objectRow) dest() []any {
@@ -60,6 +61,9 @@ func (r *objectRow) finish(withSegments bool) (meta.Object, error) {
 		if r.obj.Segments, err = metaenc.DecodeSegments(string(r.segments)); err != nil {
 			return meta.Object{}, fmt.Errorf("object %q/%q: %w", r.obj.Bucket, r.obj.Key, err)
 		}
+		if r.obj.Tags, err = metaenc.DecodeTags(string(r.tags)); err != nil {
+			return meta.Object{}, fmt.Errorf("object %q/%q tags: %w", r.obj.Bucket, r.obj.Key, err)
+		}
 	}
 	return r.obj, nil
 }
@@ -69,7 +73,7 @@ func (r *objectRow) finish(withSegments bool) (meta.Object, error) {
 func lookupObject(ctx context.Context, q querier, bucket, key string) (*meta.Object, error) {
 	r := objectRow{obj: meta.Object{Bucket: bucket, Key: key}}
 	var found bool
-	err := q.QueryRow(ctx, qObject, bucket, key).Scan(&found, &r.obj.Size, &r.obj.ETag, &r.modified, &r.attrs, &r.segments)
+	err := q.QueryRow(ctx, qObject, bucket, key).Scan(&found, &r.obj.Size, &r.obj.ETag, &r.modified, &r.attrs, &r.segments, &r.tags)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("bucket %q: %w", bucket, meta.ErrNoSuchBucket)
 	}
@@ -127,7 +131,7 @@ func putObject(ctx context.Context, tx pgx.Tx, obj meta.Object, cur *meta.Object
 		return err
 	}
 	if _, err := tx.Exec(ctx, qPutObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, micros(obj.Modified),
-		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments)); err != nil {
+		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments), metaenc.EncodeTags(obj.Tags)); err != nil {
 		return fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
 	}
 	// Add before dropping, so a blob kept by the new version never reaches

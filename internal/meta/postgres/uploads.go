@@ -50,8 +50,8 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload) error {
 		if err := needBucket(ctx, tx, u.Bucket); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, bucket, key, initiated, attrs, checksum_type) VALUES ($1, $2, $3, $4, $5, $6)`,
-			u.ID, u.Bucket, u.Key, micros(u.Initiated), attrs, u.ChecksumType); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO uploads (id, bucket, key, initiated, attrs, checksum_type, tags) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			u.ID, u.Bucket, u.Key, micros(u.Initiated), attrs, u.ChecksumType, metaenc.EncodeTags(u.Tags)); err != nil {
 			return fmt.Errorf("create upload %q of %q/%q: %w", u.ID, u.Bucket, u.Key, err)
 		}
 		return nil
@@ -82,15 +82,23 @@ func (s *Store) Upload(ctx context.Context, bucket, key, id string) (meta.Upload
 		return meta.Upload{}, needUpload(ctx, s.pool, bucket, key, id)
 	}
 	r := uploadRow{u: meta.Upload{Bucket: bucket, Key: key, ID: id}}
-	err := s.pool.QueryRow(ctx, `SELECT initiated, attrs, checksum_type FROM uploads WHERE id = $1 AND bucket = $2 AND key = $3`,
-		id, bucket, key).Scan(&r.initiated, &r.attrs, &r.u.ChecksumType)
+	var tags []byte
+	err := s.pool.QueryRow(ctx, `SELECT initiated, attrs, checksum_type, tags FROM uploads WHERE id = $1 AND bucket = $2 AND key = $3`,
+		id, bucket, key).Scan(&r.initiated, &r.attrs, &r.u.ChecksumType, &tags)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return meta.Upload{}, needUpload(ctx, s.pool, bucket, key, id)
 	}
 	if err != nil {
 		return meta.Upload{}, fmt.Errorf("look up upload %q: %w", id, err)
 	}
-	return r.finish()
+	u, err := r.finish()
+	if err != nil {
+		return meta.Upload{}, err
+	}
+	if u.Tags, err = metaenc.DecodeTags(string(tags)); err != nil {
+		return meta.Upload{}, fmt.Errorf("upload %q tags: %w", id, err)
+	}
+	return u, nil
 }
 
 // PutPart records part p of the upload, replacing one with the same number,
@@ -104,6 +112,11 @@ func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, p met
 		out = nil
 		if err := needUpload(ctx, tx, bucket, key, uploadID); err != nil {
 			return err
+		}
+		if p.Shared {
+			if err := sharedPart(ctx, tx, uploadID, p); err != nil {
+				return err
+			}
 		}
 		var g garbage
 		var old meta.Segment

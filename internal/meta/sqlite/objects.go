@@ -18,11 +18,11 @@ const objectCols = `coalesce(o.size, 0), coalesce(o.etag, ''), coalesce(o.modifi
 var (
 	// qObject tells a missing bucket (no row) from a missing key (found is
 	// false) in one indexed lookup.
-	qObject = query(`SELECT o.key IS NOT NULL, ` + objectCols + `, coalesce(o.segments, '')
+	qObject = query(`SELECT o.key IS NOT NULL, ` + objectCols + `, coalesce(o.segments, ''), coalesce(o.tags, '')
 		FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ?2
 		WHERE b.name = ?1`)
-	qPutObject = query(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, modified, attrs, segments)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	qPutObject = query(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, modified, attrs, segments, tags)
+		VALUES (?, ?, ?, ?, ?, ?, ?, coalesce(?, x''))`)
 	qDeleteObject = query(`DELETE FROM objects WHERE bucket = ? AND key = ?`)
 
 	// Listing queries: keys from lo (inclusive) up to hi (exclusive) or to
@@ -47,6 +47,7 @@ type objectRow struct {
 	modified int64
 	attrs    string // BLOBs scanned into strings: one copy, shared by
 	segments string // the strings decoded from them
+	tags     string
 }
 
 // dest returns the scan destinations matching objectCols.
@@ -65,6 +66,9 @@ func (r *objectRow) finish(withSegments bool) (meta.Object, error) {
 		if r.obj.Segments, err = metaenc.DecodeSegments(r.segments); err != nil {
 			return meta.Object{}, fmt.Errorf("object %q/%q: %w", r.obj.Bucket, r.obj.Key, err)
 		}
+		if r.obj.Tags, err = metaenc.DecodeTags(r.tags); err != nil {
+			return meta.Object{}, fmt.Errorf("object %q/%q tags: %w", r.obj.Bucket, r.obj.Key, err)
+		}
 	}
 	return r.obj, nil
 }
@@ -74,7 +78,7 @@ func (r *objectRow) finish(withSegments bool) (meta.Object, error) {
 func lookupObject(row *sql.Row, bucket, key string) (*meta.Object, error) {
 	r := objectRow{obj: meta.Object{Bucket: bucket, Key: key}}
 	var found bool
-	err := row.Scan(&found, &r.obj.Size, &r.obj.ETag, &r.modified, &r.attrs, &r.segments)
+	err := row.Scan(&found, &r.obj.Size, &r.obj.ETag, &r.modified, &r.attrs, &r.segments, &r.tags)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("bucket %q: %w", bucket, meta.ErrNoSuchBucket)
 	}
@@ -127,7 +131,7 @@ func (t *txn) putObject(obj meta.Object, cur *meta.Object, g *garbage) error {
 		return err
 	}
 	if _, err := t.exec(qPutObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, nanos(obj.Modified),
-		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments)); err != nil {
+		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments), metaenc.EncodeTags(obj.Tags)); err != nil {
 		return fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
 	}
 	// Add before dropping, so a blob kept by the new version never reaches

@@ -14,9 +14,9 @@ const uploadCols = `initiated, attrs, checksum_type`
 
 var (
 	qUploadExists = query(`SELECT EXISTS (SELECT 1 FROM uploads WHERE id = ? AND bucket = ? AND key = ?)`)
-	qUpload       = query(`SELECT ` + uploadCols + ` FROM uploads WHERE id = ? AND bucket = ? AND key = ?`)
-	qInsertUpload = query(`INSERT INTO uploads (id, bucket, key, ` + uploadCols + `)
-		VALUES (?, ?, ?, ?, ?, ?)`)
+	qUpload       = query(`SELECT ` + uploadCols + `, tags FROM uploads WHERE id = ? AND bucket = ? AND key = ?`)
+	qInsertUpload = query(`INSERT INTO uploads (id, bucket, key, ` + uploadCols + `, tags)
+		VALUES (?, ?, ?, ?, ?, ?, coalesce(?, x''))`)
 	qDeleteUpload = query(`DELETE FROM uploads WHERE id = ?`)
 
 	qPartSegment = query(`SELECT blob, blob_size FROM parts WHERE upload_id = ? AND number = ?`)
@@ -63,7 +63,7 @@ func (s *Store) CreateUpload(ctx context.Context, u meta.Upload) error {
 		if err := t.needBucket(u.Bucket); err != nil {
 			return err
 		}
-		if _, err := t.exec(qInsertUpload, u.ID, u.Bucket, u.Key, nanos(u.Initiated), attrs, u.ChecksumType); err != nil {
+		if _, err := t.exec(qInsertUpload, u.ID, u.Bucket, u.Key, nanos(u.Initiated), attrs, u.ChecksumType, metaenc.EncodeTags(u.Tags)); err != nil {
 			return fmt.Errorf("create upload %q of %q/%q: %w", u.ID, u.Bucket, u.Key, err)
 		}
 		return nil
@@ -97,15 +97,21 @@ func (s *Store) Upload(ctx context.Context, bucket, key, id string) (meta.Upload
 	var u meta.Upload
 	err := s.read(ctx, func(t *txn) error {
 		r := uploadRow{u: meta.Upload{Bucket: bucket, Key: key, ID: id}}
-		err := t.queryRow(qUpload, id, bucket, key).Scan(r.dest()...)
+		var tags string
+		err := t.queryRow(qUpload, id, bucket, key).Scan(append(r.dest(), &tags)...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return t.needUpload(bucket, key, id)
 		}
 		if err != nil {
 			return fmt.Errorf("look up upload %q: %w", id, err)
 		}
-		u, err = r.finish()
-		return err
+		if u, err = r.finish(); err != nil {
+			return err
+		}
+		if u.Tags, err = metaenc.DecodeTags(tags); err != nil {
+			return fmt.Errorf("upload %q tags: %w", id, err)
+		}
+		return nil
 	})
 	return u, err
 }
@@ -117,6 +123,11 @@ func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, p met
 	err := s.write(ctx, func(t *txn) error {
 		if err := t.needUpload(bucket, key, uploadID); err != nil {
 			return err
+		}
+		if p.Shared {
+			if err := t.sharedPart(uploadID, p); err != nil {
+				return err
+			}
 		}
 		var g garbage
 		var old meta.Segment

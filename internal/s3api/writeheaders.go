@@ -1,0 +1,95 @@
+package s3api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// Headers of object writes that ask for what nixbucket does not keep are
+// refused, never silently dropped: a client that sets a retention period
+// or a redirect must not believe it holds.
+
+// objectLockHeaders ask for Object Lock on a PutObject, CopyObject or
+// CreateMultipartUpload.
+var objectLockHeaders = []string{"X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Retain-Until-Date", "X-Amz-Object-Lock-Legal-Hold"}
+
+// noObjectLock is AWS's answer to Object Lock asked of a bucket created
+// without it, which every nixbucket bucket is.
+var noObjectLock = errorf("InvalidRequest", "Bucket is missing Object Lock Configuration")
+
+// objectWrite checks the headers of an object write (PutObject,
+// CopyObject, CreateMultipartUpload), after its authorization: ACLs, Object
+// Lock and website redirects are refused, and the tags of x-amz-tagging
+// are read and authorized. withTags says whether x-amz-tagging applies (for a
+// copy only with the REPLACE tagging directive).
+func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
+	if err := refuseACLHeaders(q.Header); err != nil {
+		return nil, err
+	}
+	for _, name := range objectLockHeaders {
+		if _, ok := q.Header[name]; ok {
+			return nil, noObjectLock
+		}
+	}
+	if _, ok := q.Header["X-Amz-Website-Redirect-Location"]; ok {
+		return nil, errorf("NotImplemented", "x-amz-website-redirect-location is not implemented: nixbucket does not host static websites, and would not keep the redirect.")
+	}
+	if !withTags {
+		return nil, nil
+	}
+	tags, _, err = headerTags(q)
+	if err != nil {
+		return nil, err
+	}
+	return tags, q.allowTagging(tags)
+}
+
+// objectLockRefused answers the Object Lock operations on an object
+// (Get/PutObjectRetention, Get/PutObjectLegalHold) after their own
+// authorization, as AWS does in a bucket without Object Lock.
+func objectLockRefused(action string) handlerFunc {
+	return func(q *request) error {
+		if err := q.allow(action, q.objectARN()); err != nil {
+			return err
+		}
+		if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
+			return err
+		}
+		return noObjectLock
+	}
+}
+
+// checkExpectedOwner applies x-amz-expected-bucket-owner (and, for copies,
+// x-amz-source-expected-bucket-owner): every bucket belongs to the one
+// account, so another account id is refused with 403 AccessDenied, as AWS
+// refuses a bucket that another account owns.
+func checkExpectedOwner(q *request) error {
+	for _, name := range []string{"X-Amz-Expected-Bucket-Owner", "X-Amz-Source-Expected-Bucket-Owner"} {
+		v, ok := q.Header[name]
+		if !ok {
+			continue
+		}
+		if len(v) != 1 || strings.TrimSpace(v[0]) != q.h.Access.Account() {
+			return errorf("AccessDenied", "")
+		}
+	}
+	return nil
+}
+
+// createBucketHeaders refuses what CreateBucket may ask for and nixbucket
+// does not do: ACLs, Object Lock, Object Ownership other than
+// BucketOwnerEnforced.
+func createBucketHeaders(h http.Header) error {
+	if err := refuseACLHeaders(h); err != nil {
+		return err
+	}
+	if v := h.Get("X-Amz-Bucket-Object-Lock-Enabled"); strings.EqualFold(v, "true") {
+		return errorf("NotImplemented", "Object Lock is not implemented: buckets are created without it.")
+	}
+	if v := h.Get("X-Amz-Object-Ownership"); v != "" && v != "BucketOwnerEnforced" {
+		return errorf("NotImplemented", "Object Ownership "+v+" is not implemented: buckets behave as BucketOwnerEnforced, without ACLs.")
+	}
+	return nil
+}
