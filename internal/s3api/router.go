@@ -76,6 +76,9 @@ type request struct {
 	// way (anonymous, Bearer or Basic) from a client that is no S3 SDK.
 	// Its errors are plain text rather than S3 XML.
 	plain bool
+	// op and sub are the operation routed to and its subresource, for
+	// log lines.
+	op, sub string
 }
 
 // NixCache is what the S3 front end asks of the binary-cache layer.
@@ -217,147 +220,6 @@ func (h *Handler) splitPath(r *http.Request) (bucket, key string) {
 // handlerFunc serves one operation and returns an error to be written as
 // S3 XML, or nil when it wrote the response itself.
 type handlerFunc func(*request) error
-
-// route picks the operation from the method, the presence of bucket and
-// key, and the sub-resource query keys. Unknown query keys (such as the
-// SDKs' x-id) are ignored.
-func (h *Handler) route(q *request) error {
-	op := h.operation(q)
-	if op == nil {
-		return errorf("MethodNotAllowed", "")
-	}
-	return op(q)
-}
-
-func (h *Handler) operation(q *request) handlerFunc {
-	switch {
-	case q.bucket == "":
-		if q.Method == http.MethodGet {
-			return listBuckets
-		}
-		return nil
-	case q.key == "":
-		return bucketOperation(q)
-	default:
-		return objectOperation(q)
-	}
-}
-
-func bucketOperation(q *request) handlerFunc {
-	switch q.Method {
-	case http.MethodGet:
-		switch {
-		case q.has("location"):
-			return getBucketLocation
-		case q.has("uploads"):
-			return listUploads
-		case q.has("versioning"):
-			return getBucketVersioning
-		case q.has("acl"):
-			return getACL
-		case q.has("policy"):
-			return getBucketPolicy
-		case q.has("cors"):
-			return notFound("s3:GetBucketCORS", "NoSuchCORSConfiguration")
-		case q.has("lifecycle"):
-			return getBucketLifecycle
-		case q.has("tagging"):
-			return notFound("s3:GetBucketTagging", "NoSuchTagSet")
-		case unsupported(q):
-			return notImplemented
-		case q.query.Get("list-type") == "2":
-			return listObjectsV2
-		default:
-			return listObjectsV1
-		}
-	case http.MethodHead:
-		return headBucket
-	case http.MethodPut:
-		if q.has("policy") {
-			return putBucketPolicy
-		}
-		if q.has("lifecycle") {
-			return putBucketLifecycle
-		}
-		if unsupported(q) || q.has("acl") {
-			return notImplemented
-		}
-		return createBucket
-	case http.MethodDelete:
-		if q.has("policy") {
-			return deleteBucketPolicy
-		}
-		if q.has("lifecycle") {
-			return deleteBucketLifecycle
-		}
-		if unsupported(q) {
-			return notImplemented
-		}
-		return deleteBucket
-	case http.MethodPost:
-		if q.has("delete") {
-			return deleteObjects
-		}
-	}
-	return nil
-}
-
-func objectOperation(q *request) handlerFunc {
-	switch q.Method {
-	case http.MethodGet:
-		switch {
-		case q.has("uploadId"):
-			return listParts
-		case q.has("acl"):
-			return getACL
-		case q.has("tagging") || q.has("torrent") || q.has("retention") || q.has("legal-hold") || q.has("attributes"):
-			return notImplemented
-		}
-		return getObject
-	case http.MethodHead:
-		return headObject
-	case http.MethodPut:
-		switch {
-		case q.has("partNumber") && q.has("uploadId"):
-			if q.Header.Get("x-amz-copy-source") != "" {
-				return notImplemented
-			}
-			return uploadPart
-		case q.has("acl") || q.has("tagging") || q.has("retention") || q.has("legal-hold"):
-			return notImplemented
-		case q.Header.Get("x-amz-copy-source") != "":
-			return copyObject
-		}
-		return putObject
-	case http.MethodDelete:
-		if q.has("uploadId") {
-			return abortUpload
-		}
-		return deleteObject
-	case http.MethodPost:
-		switch {
-		case q.has("uploads"):
-			return createUpload
-		case q.has("uploadId"):
-			return completeUpload
-		}
-	}
-	return nil
-}
-
-// unsupported reports bucket sub-resources nixbucket does not implement.
-func unsupported(q *request) bool {
-	for _, k := range []string{"website", "replication", "logging", "notification", "encryption", "object-lock",
-		"ownershipControls", "publicAccessBlock", "requestPayment", "accelerate", "analytics", "inventory",
-		"metrics", "intelligent-tiering", "versions", "cors", "lifecycle", "tagging"} {
-		if q.has(k) {
-			return true
-		}
-	}
-	return false
-}
-
-func notImplemented(*request) error { return errorf("NotImplemented", "") }
 
 // notFound answers a bucket sub-resource nixbucket never has with its
 // "no such configuration" error, after the usual checks.
