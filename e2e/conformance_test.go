@@ -40,7 +40,9 @@ func TestS3Conformance(t *testing.T) {
 func testAWSCLIConformance(t *testing.T, s *Server) {
 	env := s.clientEnv()
 	dir := t.TempDir()
-	args := func(a ...string) []string { return append([]string{"--endpoint-url", s.Endpoint, "--profile", "nixbucket"}, a...) }
+	args := func(a ...string) []string {
+		return append([]string{"--endpoint-url", s.Endpoint, "--profile", "nixbucket"}, a...)
+	}
 	aws := func(a ...string) string {
 		t.Helper()
 		return mustRun(t, env, dir, "aws", args(a...)...)
