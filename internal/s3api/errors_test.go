@@ -34,8 +34,15 @@ func TestErrorTable(t *testing.T) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.CallExpr:
-				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "errorf" && len(n.Args) > 0 {
-					if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				// errorf(code, …) and notFound(action, code).
+				arg := -1
+				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "errorf" && len(n.Args) == 2 {
+					arg = 0
+				} else if ok && id.Name == "notFound" && len(n.Args) == 2 {
+					arg = 1
+				}
+				if arg >= 0 {
+					if lit, ok := n.Args[arg].(*ast.BasicLit); ok && lit.Kind == token.STRING {
 						code, _ := strconv.Unquote(lit.Value)
 						codes[code] = fset.Position(n.Pos()).String()
 					}
@@ -43,7 +50,7 @@ func TestErrorTable(t *testing.T) {
 			case *ast.CompositeLit: // toS3's {meta.ErrX, "Code"} rows
 				if len(n.Elts) == 2 {
 					if lit, ok := n.Elts[1].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						if _, isSel := n.Elts[0].(*ast.SelectorExpr); isSel {
+						if sel, isSel := n.Elts[0].(*ast.SelectorExpr); isSel && isPkg(sel.X, "meta", "objects") {
 							code, _ := strconv.Unquote(lit.Value)
 							codes[code] = fset.Position(n.Pos()).String()
 						}
@@ -76,4 +83,18 @@ func TestErrorTable(t *testing.T) {
 			t.Errorf("errorCodes[%q] = %+v: want an error status and a message", code, e)
 		}
 	}
+}
+
+// isPkg reports whether x names one of the packages.
+func isPkg(x ast.Expr, names ...string) bool {
+	id, ok := x.(*ast.Ident)
+	if !ok {
+		return false
+	}
+	for _, n := range names {
+		if id.Name == n {
+			return true
+		}
+	}
+	return false
 }

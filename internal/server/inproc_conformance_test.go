@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 // wantErrorAt asserts an S3 XML error as wantError does, and that it names
@@ -207,7 +209,19 @@ func sorted(s []string) []string {
 // without objects (they are aborted with it), as on AWS; objects do.
 func TestDeleteBucketWithUploads(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	testDeleteBucketWithUploads(t, newEnv(t))
+}
+
+// TestConformancePostgres runs the checks that lean on the metadata store
+// (DeleteBucket aborting uploads, a repeated complete finding its object)
+// on PostgreSQL.
+func TestConformancePostgres(t *testing.T) {
+	e := newEnv(t, withMeta(testenv.Postgres(t)))
+	t.Run("DeleteBucketWithUploads", func(t *testing.T) { testDeleteBucketWithUploads(t, e) })
+	t.Run("CompleteTwice", func(t *testing.T) { testCompleteTwice(t, e) })
+}
+
+func testDeleteBucketWithUploads(t *testing.T, e *env) {
 	c := ctx(t)
 	b := e.bucket("delup")
 	u := e.createUpload(t, b, "big")
@@ -243,7 +257,10 @@ func TestDeleteBucketWithUploads(t *testing.T) {
 // Location is an absolute URL.
 func TestCompleteTwice(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	testCompleteTwice(t, newEnv(t))
+}
+
+func testCompleteTwice(t *testing.T, e *env) {
 	b := e.bucket("twice")
 	key := "dir/obj ü.bin"
 	u := e.createUpload(t, b, key)
