@@ -165,6 +165,23 @@ var subresources = func() map[string]bool {
 	return m
 }()
 
+// routeIndex holds the rows of each method and level in table order, so
+// that a request (a narinfo GET, mostly) scans only its own few.
+var routeIndex = func() map[routeKey][]*route {
+	m := map[routeKey][]*route{}
+	for i := range routes {
+		r := &routes[i]
+		k := routeKey{r.method, r.level}
+		m[k] = append(m[k], r)
+	}
+	return m
+}()
+
+type routeKey struct {
+	method string
+	level  level
+}
+
 // find returns the route of q, or nil when S3 defines no operation for its
 // method on what it addresses (405 MethodNotAllowed). It also notes the
 // subresource, which the log line of a refusal names.
@@ -185,9 +202,8 @@ func find(q *request) *route {
 		}
 	}
 	copySrc := header(q.Header, "X-Amz-Copy-Source") != ""
-	for i := range routes {
-		r := &routes[i]
-		if r.method != q.Method || r.level != lv || r.copy && !copySrc {
+	for _, r := range routeIndex[routeKey{q.Method, lv}] {
+		if r.copy && !copySrc {
 			continue
 		}
 		if r.sub == "" && !hasSub || r.sub != "" && q.has(r.sub) {
