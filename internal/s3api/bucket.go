@@ -46,7 +46,7 @@ func createBucket(q *request) error {
 // it, and AWS refuses "us-east-1" spelled out).
 func checkLocation(region, lc string) error {
 	switch {
-	case lc == "":
+	case lc == "", lc == "EU" && region == "eu-west-1": // "EU": the legacy name of eu-west-1
 		return nil
 	case lc == "us-east-1" && region == "us-east-1":
 		return errorf("InvalidLocationConstraint", "The specified location-constraint is not valid")
