@@ -50,6 +50,7 @@ const (
 	quirkStrictRegion = "strictregion"
 	quirkQuietDelete  = "quietdelete"
 	quirkUnknownKey   = "unknownkey"
+	quirkOwnedAgain   = "ownedagain"
 )
 
 // versitygwQuirks describes what versitygw v1.8.0 does differently from
@@ -59,6 +60,7 @@ var versitygwQuirks = map[string]string{
 	quirkStrictRegion: "versitygw rejects signatures scoped to another region",
 	quirkQuietDelete:  "versitygw lists Deleted keys in Quiet DeleteObjects",
 	quirkUnknownKey:   "versitygw answers an unknown access key with 404 XAdminUserNotFound",
+	quirkOwnedAgain:   "versitygw answers BucketAlreadyOwnedByYou to the owner re-creating a bucket in us-east-1, where AWS answers 200",
 }
 
 // hasQuirk reports whether the server under test is known to lack a

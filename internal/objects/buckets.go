@@ -2,6 +2,7 @@ package objects
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -76,10 +77,52 @@ func (s *Service) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 	return s.Meta.Buckets(ctx)
 }
 
-// DeleteBucket removes an empty bucket.
+// DeleteBucket removes a bucket that holds no objects. Multipart uploads
+// in progress do not keep it, as on AWS: they are aborted with it
+// (meta.ErrBucketNotEmpty counts them, so they are aborted first, and only
+// once the bucket is seen to hold no object).
 func (s *Service) DeleteBucket(ctx context.Context, name string) error {
-	err := s.freeing(func() error { return s.Meta.DeleteBucket(ctx, name) })
+	var err error
+	for range 3 { // uploads started meanwhile are aborted on the next round
+		err = s.freeing(func() error { return s.Meta.DeleteBucket(ctx, name) })
+		if !errors.Is(err, meta.ErrBucketNotEmpty) {
+			break
+		}
+		var aborted bool
+		if aborted, err = s.abortUploadsOfEmpty(ctx, name); err != nil || !aborted {
+			break
+		}
+	}
 	s.memo.forgetAll() // its keys' missing entries must say NoSuchBucket now
 	s.dropFilters()
 	return err
+}
+
+// abortUploadsOfEmpty aborts every multipart upload of a bucket that holds
+// no object, and reports whether it aborted any; a bucket with objects
+// gets meta.ErrBucketNotEmpty.
+func (s *Service) abortUploadsOfEmpty(ctx context.Context, bucket string) (bool, error) {
+	objs, err := s.Meta.ScanObjects(ctx, meta.ScanQuery{Bucket: bucket, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	if len(objs) > 0 {
+		return false, fmt.Errorf("delete bucket %q: %w", bucket, meta.ErrBucketNotEmpty)
+	}
+	aborted := false
+	for {
+		ups, err := s.Meta.ScanUploads(ctx, meta.ScanQuery{Bucket: bucket, Limit: 1000})
+		if err != nil {
+			return aborted, err
+		}
+		for _, u := range ups {
+			if _, err := s.AbortUploadFreed(ctx, bucket, u.Key, u.ID); err != nil && !errors.Is(err, meta.ErrNoSuchUpload) {
+				return aborted, err
+			}
+			aborted = true
+		}
+		if len(ups) < 1000 {
+			return aborted, nil
+		}
+	}
 }

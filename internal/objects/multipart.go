@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -121,6 +122,11 @@ type CompletedPart struct {
 func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (_ meta.Object, err error) {
 	defer storageFull(&err)
 	u, err := s.Meta.Upload(ctx, bucket, key, uploadID)
+	if errors.Is(err, meta.ErrNoSuchUpload) {
+		if obj, ok := s.completedAlready(ctx, bucket, key, want); ok {
+			return obj, nil
+		}
+	}
 	if err != nil {
 		return meta.Object{}, err
 	}
@@ -181,6 +187,34 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	}
 	s.discard(ctx, garbage)
 	return obj, nil
+}
+
+// completedAlready finds the object a completion of want made, for a
+// client that repeats CompleteMultipartUpload after a timeout (Nix and the
+// SDKs retry it): AWS answers the repeat with 200 and the same ETag. The
+// upload's record is gone once completed, but the object's ETag is the
+// MD5 of the parts' MD5s and their count, so the current object is that
+// completion when want yields its ETag.
+func (s *Service) completedAlready(ctx context.Context, bucket, key string, want []CompletedPart) (meta.Object, bool) {
+	if len(want) == 0 || len(want) > MaxParts {
+		return meta.Object{}, false
+	}
+	obj, err := s.Meta.Object(ctx, bucket, key)
+	if err != nil || obj.PartsCount != len(want) {
+		return meta.Object{}, false
+	}
+	md5s := md5.New()
+	for _, w := range want {
+		sum, err := hex.DecodeString(strings.Trim(strings.TrimSpace(w.ETag), `"`))
+		if err != nil || len(sum) != md5.Size {
+			return meta.Object{}, false
+		}
+		md5s.Write(sum)
+	}
+	if hex.EncodeToString(md5s.Sum(nil))+"-"+strconv.Itoa(len(want)) != obj.ETag {
+		return meta.Object{}, false
+	}
+	return obj, true
 }
 
 func (s *Service) allParts(ctx context.Context, bucket, key, uploadID string) (map[int]meta.Part, error) {

@@ -61,14 +61,22 @@ func stripAWSChunked(values []string) string {
 // signed payload hash, and an S3 checksum from a header or a trailer.
 func verifyOf(q *request) (objects.Verify, error) {
 	var v objects.Verify
-	if s := q.Header.Get("Content-Md5"); s != "" {
-		sum, err := base64.StdEncoding.DecodeString(s)
+	if vs, ok := q.Header["Content-Md5"]; ok {
+		// Present but empty is invalid too, as AWS answers.
+		sum, err := base64.StdEncoding.DecodeString(vs[0])
 		if err != nil || len(sum) != md5.Size {
 			return v, errorf("InvalidDigest", "")
 		}
 		v.MD5 = sum
 	}
 	v.SHA256 = q.auth.PayloadSHA256
+	if v.SHA256 == nil {
+		sum, err := unsignedSHA256(q)
+		if err != nil {
+			return v, err
+		}
+		v.SHA256 = sum
+	}
 	if err := checksumClaim(q, &v); err != nil {
 		return v, err
 	}

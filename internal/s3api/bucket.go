@@ -2,43 +2,21 @@ package s3api
 
 import (
 	"encoding/xml"
+	"errors"
 	"net/http"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
 )
-
-type listAllMyBucketsResult struct {
-	XMLName xml.Name `xml:"ListAllMyBucketsResult"`
-	NS      string   `xml:"xmlns,attr"`
-	Owner   Owner
-	Buckets []bucketEntry `xml:"Buckets>Bucket"`
-}
-
-type bucketEntry struct {
-	Name         string
-	CreationDate string
-	BucketRegion string `xml:",omitempty"`
-}
-
-func listBuckets(q *request) error {
-	if err := q.allow("s3:ListAllMyBuckets", "arn:aws:s3:::*"); err != nil {
-		return err
-	}
-	bs, err := q.h.Objects.Buckets(q.Context())
-	if err != nil {
-		return err
-	}
-	res := listAllMyBucketsResult{NS: s3NS, Owner: owner, Buckets: []bucketEntry{}}
-	for _, b := range bs {
-		res.Buckets = append(res.Buckets, bucketEntry{Name: b.Name, CreationDate: isoTime(b.Created)})
-	}
-	writeXML(q.w, http.StatusOK, res)
-	return nil
-}
 
 type createBucketConfiguration struct {
 	XMLName            xml.Name `xml:"CreateBucketConfiguration"`
 	LocationConstraint string
 }
 
+// createBucket answers CreateBucket. nixbucket has one account, so an
+// existing bucket is always the caller's own: AWS answers 200 to that in
+// us-east-1 (its legacy behaviour) and BucketAlreadyOwnedByYou elsewhere
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html).
 func createBucket(q *request) error {
 	if err := q.allow("s3:CreateBucket", q.bucketARN()); err != nil {
 		return err
@@ -50,14 +28,34 @@ func createBucket(q *request) error {
 	if err := readXML(q, &cfg); err != nil && err != errEmptyBody {
 		return err
 	}
-	if lc := cfg.LocationConstraint; lc != "" && lc != q.h.region() && q.h.Verifier.StrictRegion {
-		return errorf("InvalidLocationConstraint", "The specified location-constraint is not valid")
+	if err := checkLocation(q.h.region(), cfg.LocationConstraint); err != nil {
+		return err
 	}
-	if err := q.h.Objects.CreateBucket(q.Context(), q.bucket); err != nil {
+	err := q.h.Objects.CreateBucket(q.Context(), q.bucket)
+	if errors.Is(err, meta.ErrBucketExists) && q.h.region() == "us-east-1" {
+		err = nil
+	}
+	if err != nil {
 		return err
 	}
 	q.w.Header().Set("Location", "/"+q.bucket)
 	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// checkLocation checks a CreateBucket LocationConstraint against the
+// server's region as a regional AWS endpoint does: none, or the region
+// itself, except that us-east-1 is never named (an empty constraint means
+// it, and AWS refuses "us-east-1" spelled out).
+func checkLocation(region, lc string) error {
+	switch {
+	case lc == "", lc == "EU" && region == "eu-west-1": // "EU": the legacy name of eu-west-1
+		return nil
+	case lc == "us-east-1" && region == "us-east-1":
+		return errorf("InvalidLocationConstraint", "The specified location-constraint is not valid")
+	case lc != region:
+		return errorf("IllegalLocationConstraintException", "The "+lc+" location constraint is incompatible for the region specific endpoint this request was sent to.")
+	}
 	return nil
 }
 

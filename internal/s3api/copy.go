@@ -48,7 +48,14 @@ func copyObject(q *request) error {
 	if err := sourceVersion(q); err != nil {
 		return err
 	}
-	in := objects.CopyInput{SrcBucket: srcBucket, SrcKey: srcKey, Bucket: q.bucket, Key: q.key, Cond: conditions(q.Request)}
+	if err := checkKeyLength(q.key); err != nil {
+		return err
+	}
+	cond, err := writeConditions(q)
+	if err != nil {
+		return err
+	}
+	in := objects.CopyInput{SrcBucket: srcBucket, SrcKey: srcKey, Bucket: q.bucket, Key: q.key, Cond: cond}
 	if in.ChecksumAlgorithm, err = copyChecksumOf(q.Header); err != nil {
 		return err
 	}
@@ -148,7 +155,10 @@ func deleteObjects(q *request) error {
 	}
 	res := deleteResult{NS: s3NS}
 	for _, o := range req.Objects {
-		err := q.allow("s3:DeleteObject", "arn:aws:s3:::"+q.bucket+"/"+o.Key)
+		err := checkKeyLength(o.Key)
+		if err == nil {
+			err = q.allow("s3:DeleteObject", "arn:aws:s3:::"+q.bucket+"/"+o.Key)
+		}
 		if err == nil {
 			err = q.h.Objects.Delete(q.Context(), q.bucket, o.Key, objects.Conditions{IfMatch: o.ETag})
 		}

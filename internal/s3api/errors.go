@@ -22,104 +22,90 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// errorStatus is the one table of S3 error codes and their HTTP statuses.
-var errorStatus = map[string]int{
-	"AccessDenied":                      http.StatusForbidden,
-	"AuthorizationHeaderMalformed":      http.StatusBadRequest,
-	"AuthorizationQueryParametersError": http.StatusBadRequest,
-	"BadDigest":                         http.StatusBadRequest,
-	"BucketAlreadyExists":               http.StatusConflict,
-	"BucketAlreadyOwnedByYou":           http.StatusConflict,
-	"BucketNotEmpty":                    http.StatusConflict,
-	"EntityTooLarge":                    http.StatusBadRequest,
-	"EntityTooSmall":                    http.StatusBadRequest,
-	"ExpiredToken":                      http.StatusBadRequest,
-	"IncompleteBody":                    http.StatusBadRequest,
-	"InternalError":                     http.StatusInternalServerError,
-	"InvalidAccessKeyId":                http.StatusForbidden,
-	"InvalidArgument":                   http.StatusBadRequest,
-	"InvalidBucketName":                 http.StatusBadRequest,
-	"InvalidDigest":                     http.StatusBadRequest,
-	"InvalidLocationConstraint":         http.StatusBadRequest,
-	"InvalidPart":                       http.StatusBadRequest,
-	"InvalidPartOrder":                  http.StatusBadRequest,
-	"InvalidPartNumber":                 http.StatusRequestedRangeNotSatisfiable,
-	"InvalidRange":                      http.StatusRequestedRangeNotSatisfiable,
-	"InvalidRequest":                    http.StatusBadRequest,
-	"KeyTooLongError":                   http.StatusBadRequest,
-	"MalformedPolicy":                   http.StatusBadRequest,
-	"MalformedXML":                      http.StatusBadRequest,
-	"MaxMessageLengthExceeded":          http.StatusBadRequest,
-	"MetadataTooLarge":                  http.StatusBadRequest,
-	"MethodNotAllowed":                  http.StatusMethodNotAllowed,
-	"MissingContentLength":              http.StatusLengthRequired,
-	"MissingSecurityHeader":             http.StatusBadRequest,
-	"NoSuchBucket":                      http.StatusNotFound,
-	"NoSuchBucketPolicy":                http.StatusNotFound,
-	"NoSuchKey":                         http.StatusNotFound,
-	"NoSuchUpload":                      http.StatusNotFound,
-	"NoSuchCORSConfiguration":           http.StatusNotFound,
-	"NoSuchLifecycleConfiguration":      http.StatusNotFound,
-	"NoSuchTagSet":                      http.StatusNotFound,
-	"NotImplemented":                    http.StatusNotImplemented,
-	"PolicyTooLarge":                    http.StatusBadRequest,
-	"PreconditionFailed":                http.StatusPreconditionFailed,
-	"RequestTimeTooSkewed":              http.StatusForbidden,
-	"RequestTimeout":                    http.StatusBadRequest,
-	"ServiceUnavailable":                http.StatusServiceUnavailable,
-	"SignatureDoesNotMatch":             http.StatusForbidden,
-	"XAmzContentSHA256Mismatch":         http.StatusBadRequest,
-	codeStorageFull:                     http.StatusInsufficientStorage,
-
-	// Tagging, ACLs and Object Lock (see tagging.go, acl.go,
-	// writeheaders.go).
-	"AccessControlListNotSupported":        http.StatusBadRequest,
-	"BadRequest":                           http.StatusBadRequest,
-	"InvalidTag":                           http.StatusBadRequest,
-	"ObjectLockConfigurationNotFoundError": http.StatusNotFound,
+// errorCode is what AWS answers with an error code: the HTTP status, and
+// the message it sends when nothing more specific is said.
+type errorCode struct {
+	status  int
+	message string
 }
 
-// codeStorageFull answers a write refused for want of disk space. S3 has
-// no such code (AWS never fills up); an X-prefixed code is the convention
-// for a server's own, and 507 Insufficient Storage (RFC 4918) is the
-// status: clients treat it as a server error that a retry later may cure.
+// errorCodes is the one table of S3 error codes nixbucket answers, with
+// AWS's statuses and wording
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList).
+// A code raised anywhere in the package must be here (TestErrorTable).
+var errorCodes = map[string]errorCode{
+	"AccessControlListNotSupported":        {http.StatusBadRequest, "The bucket does not allow ACLs"},
+	"AccessDenied":                         {http.StatusForbidden, "Access Denied"},
+	"AuthorizationHeaderMalformed":         {http.StatusBadRequest, "The authorization header is malformed."},
+	"AuthorizationQueryParametersError":    {http.StatusBadRequest, "Query-string authentication parameters are malformed."},
+	"BadRequest":                           {http.StatusBadRequest, "Bad Request"},
+	"BadDigest":                            {http.StatusBadRequest, "The Content-MD5 you specified did not match what we received."},
+	"BucketAlreadyExists":                  {http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."},
+	"BucketAlreadyOwnedByYou":              {http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."},
+	"BucketNotEmpty":                       {http.StatusConflict, "The bucket you tried to delete is not empty"},
+	"EntityTooLarge":                       {http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."},
+	"EntityTooSmall":                       {http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size."},
+	"ExpiredToken":                         {http.StatusBadRequest, "The provided token has expired."},
+	"IllegalLocationConstraintException":   {http.StatusBadRequest, "The specified location-constraint is not valid"},
+	"IncompleteBody":                       {http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header"},
+	"InternalError":                        {http.StatusInternalServerError, "We encountered an internal error. Please try again."},
+	"InvalidAccessKeyId":                   {http.StatusForbidden, "The AWS Access Key Id you provided does not exist in our records."},
+	"InvalidArgument":                      {http.StatusBadRequest, "Invalid Argument"},
+	"InvalidBucketName":                    {http.StatusBadRequest, "The specified bucket is not valid."},
+	"InvalidDigest":                        {http.StatusBadRequest, "The Content-MD5 you specified is not valid."},
+	"InvalidLocationConstraint":            {http.StatusBadRequest, "The specified location-constraint is not valid"},
+	"InvalidPart":                          {http.StatusBadRequest, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
+	"InvalidPartOrder":                     {http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number."},
+	"InvalidPartNumber":                    {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
+	"InvalidRange":                         {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
+	"InvalidRequest":                       {http.StatusBadRequest, "Invalid Request"},
+	"InvalidTag":                           {http.StatusBadRequest, "The tag provided was not a valid tag."},
+	"KeyTooLongError":                      {http.StatusBadRequest, "Your key is too long"},
+	"MalformedPolicy":                      {http.StatusBadRequest, "Policies must be valid JSON and the first byte must be '{'"},
+	"MalformedXML":                         {http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."},
+	"MaxMessageLengthExceeded":             {http.StatusBadRequest, "Your request was too big."},
+	"MetadataTooLarge":                     {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
+	"MethodNotAllowed":                     {http.StatusMethodNotAllowed, "The specified method is not allowed against this resource."},
+	"MissingContentLength":                 {http.StatusLengthRequired, "You must provide the Content-Length HTTP header."},
+	"MissingSecurityHeader":                {http.StatusBadRequest, "Your request is missing a required header."},
+	"NoSuchBucket":                         {http.StatusNotFound, "The specified bucket does not exist"},
+	"NoSuchBucketPolicy":                   {http.StatusNotFound, "The bucket policy does not exist"},
+	"NoSuchCORSConfiguration":              {http.StatusNotFound, "The CORS configuration does not exist"},
+	"NoSuchKey":                            {http.StatusNotFound, "The specified key does not exist."},
+	"NoSuchLifecycleConfiguration":         {http.StatusNotFound, "The lifecycle configuration does not exist"},
+	"NoSuchTagSet":                         {http.StatusNotFound, "The TagSet does not exist"},
+	"NoSuchUpload":                         {http.StatusNotFound, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."},
+	"NotImplemented":                       {http.StatusNotImplemented, "A header you provided implies functionality that is not implemented"},
+	"ObjectLockConfigurationNotFoundError": {http.StatusNotFound, "Object Lock configuration does not exist for this bucket"},
+	"PolicyTooLarge":                       {http.StatusBadRequest, "Policy exceeds the maximum allowed document size."},
+	"PreconditionFailed":                   {http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold"},
+	"RequestTimeTooSkewed":                 {http.StatusForbidden, "The difference between the request time and the current time is too large."},
+	"RequestTimeout":                       {http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."},
+	"ServiceUnavailable":                   {http.StatusServiceUnavailable, "Please reduce your request rate."},
+	"SignatureDoesNotMatch":                {http.StatusForbidden, "The request signature we calculated does not match the signature you provided. Check your key and signing method."},
+	"XAmzContentSHA256Mismatch":            {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
+	// A write refused for want of disk space. S3 has no such code (AWS
+	// never fills up); an X-prefixed code is the convention for a
+	// server's own, and 507 Insufficient Storage (RFC 4918) is the
+	// status: clients treat it as a server error that a retry later may
+	// cure.
+	codeStorageFull: {http.StatusInsufficientStorage, "The server's disk is full: new writes are refused until space is freed. Reads and deletes still work."},
+}
+
+// codeStorageFull answers a write refused for want of disk space.
 const codeStorageFull = "XNixbucketStorageFull"
 
-// defaultMessage gives AWS's wording for codes raised without detail.
-var defaultMessage = map[string]string{
-	"AccessDenied":              "Access Denied",
-	"BadDigest":                 "The Content-MD5 you specified did not match what we received.",
-	"BucketAlreadyOwnedByYou":   "Your previous request to create the named bucket succeeded and you already own it.",
-	"BucketNotEmpty":            "The bucket you tried to delete is not empty",
-	"EntityTooSmall":            "Your proposed upload is smaller than the minimum allowed object size.",
-	"EntityTooLarge":            "Your proposed upload exceeds the maximum allowed object size.",
-	"IncompleteBody":            "You did not provide the number of bytes specified by the Content-Length HTTP header",
-	"InternalError":             "We encountered an internal error. Please try again.",
-	"InvalidBucketName":         "The specified bucket is not valid.",
-	"InvalidDigest":             "The Content-MD5 you specified is not valid.",
-	"InvalidPart":               "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
-	"InvalidPartOrder":          "The list of parts was not in ascending order. Parts must be ordered by part number.",
-	"InvalidPartNumber":         "The requested partnumber is not satisfiable",
-	"InvalidRange":              "The requested range is not satisfiable",
-	"KeyTooLongError":           "Your key is too long",
-	"MalformedXML":              "The XML you provided was not well-formed or did not validate against our published schema.",
-	"MethodNotAllowed":          "The specified method is not allowed against this resource.",
-	"MissingContentLength":      "You must provide the Content-Length HTTP header.",
-	"NoSuchBucket":              "The specified bucket does not exist",
-	"NoSuchBucketPolicy":        "The bucket policy does not exist",
-	"NoSuchKey":                 "The specified key does not exist.",
-	"NoSuchUpload":              "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
-	"NotImplemented":            "A header or query you provided implies functionality that is not implemented.",
-	"PreconditionFailed":        "At least one of the pre-conditions you specified did not hold",
-	"XAmzContentSHA256Mismatch": "The provided 'x-amz-content-sha256' header does not match what was computed.",
-	codeStorageFull:             "The server's disk is full: new writes are refused until space is freed. Reads and deletes still work.",
-
-	"ObjectLockConfigurationNotFoundError": "Object Lock configuration does not exist for this bucket",
+// statusOf is the HTTP status of an error code: 400 outside the table.
+func statusOf(code string) int {
+	if c, ok := errorCodes[code]; ok {
+		return c.status
+	}
+	return http.StatusBadRequest
 }
 
 func errorf(code, msg string) *Error {
 	if msg == "" {
-		msg = defaultMessage[code]
+		msg = errorCodes[code].message
 	}
 	return &Error{Code: code, Message: msg}
 }
@@ -204,7 +190,7 @@ type errorBody struct {
 	XMLName   xml.Name `xml:"Error"`
 	Code      string
 	Message   string
-	Resource  string `xml:",omitempty"`
+	Resource  string
 	RequestID string `xml:"RequestId"`
 	HostID    string `xml:"HostId"`
 }
@@ -217,6 +203,9 @@ type errorBody struct {
 // hard error, so a public cache must not answer a missing path with it.
 func (h *Handler) fail(q *request, err error) {
 	e := toS3(err)
+	if e != nil && e.Code == "NotImplemented" {
+		h.logNotImplemented(q, e)
+	}
 	if e != nil && e.Code == codeStorageFull {
 		h.refuseFull(q, e)
 		return
@@ -237,11 +226,7 @@ func (h *Handler) fail(q *request, err error) {
 		h.log().Error("request failed", "method", q.Method, "path", q.URL.Path, "err", err)
 		e = errorf("InternalError", "")
 	}
-	status, ok := errorStatus[e.Code]
-	if !ok {
-		status = http.StatusBadRequest
-	}
-	h.writePlain(q, status, e.Code, e.Message)
+	h.writePlain(q, statusOf(e.Code), e.Code, e.Message)
 }
 
 // writePlain writes a plain-text error: "404 NoSuchKey: message".
@@ -267,8 +252,8 @@ var plainText = []string{"text/plain; charset=utf-8"} // read-only
 // codeHeaders holds the X-Nixbucket-Error value of each known code, made
 // once (read-only): a refusal's answer allocates no header slice.
 var codeHeaders = func() map[string][]string {
-	m := make(map[string][]string, len(errorStatus))
-	for code := range errorStatus {
+	m := make(map[string][]string, len(errorCodes))
+	for code := range errorCodes {
 		m[code] = []string{code}
 	}
 	return m
@@ -282,11 +267,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errorf("InternalError", "")
 	}
-	status, ok := errorStatus[e.Code]
-	if !ok {
-		status = http.StatusBadRequest
-	}
-	if status >= 500 && e.Code != codeStorageFull { // diskspace logs a full disk once
+	status := statusOf(e.Code)
+	if status >= 500 && e.Code != codeStorageFull && e.Code != "NotImplemented" { // diskspace logs a full disk once; fail logs 501s
 		h.log().LogAttrs(r.Context(), slog.LevelError, "server error", slog.String("code", e.Code), slog.String("err", err.Error()))
 	}
 	if r.Method == http.MethodHead {

@@ -36,10 +36,7 @@ func (h *Handler) Identify(r *http.Request) (access.Identity, io.Reader, error) 
 // Status is the HTTP status of an S3 error code: 400 for a code outside
 // the table.
 func Status(code string) int {
-	if s, ok := errorStatus[code]; ok {
-		return s
-	}
-	return http.StatusBadRequest
+	return statusOf(code)
 }
 
 // sha256Reader fails at the end of a body whose SHA-256 is not want.

@@ -29,7 +29,7 @@ type listBucketResult struct {
 	NS             string   `xml:"xmlns,attr"`
 	Name           string
 	Prefix         string
-	Marker         string `xml:",omitempty"`
+	Marker         string // always sent, empty or not, as AWS does
 	NextMarker     string `xml:",omitempty"`
 	MaxKeys        int
 	Delimiter      string `xml:",omitempty"`
@@ -44,9 +44,9 @@ type listBucketResultV2 struct {
 	NS                    string   `xml:"xmlns,attr"`
 	Name                  string
 	Prefix                string
-	StartAfter            string `xml:",omitempty"`
-	ContinuationToken     string `xml:",omitempty"`
-	NextContinuationToken string `xml:",omitempty"`
+	StartAfter            string  `xml:",omitempty"`
+	ContinuationToken     *string `xml:",omitempty"` // echoed when sent, even empty
+	NextContinuationToken string  `xml:",omitempty"`
 	KeyCount              int
 	MaxKeys               int
 	Delimiter             string `xml:",omitempty"`
@@ -139,6 +139,10 @@ func listObjectsV2(q *request) error {
 		return err
 	}
 	token := q.query.Get("continuation-token")
+	var echo *string
+	if q.has("continuation-token") {
+		echo = &token
+	}
 	startAfter := q.query.Get("start-after")
 	in.After = startAfter
 	if token != "" {
@@ -154,7 +158,7 @@ func listObjectsV2(q *request) error {
 	}
 	res := listBucketResultV2{
 		NS: s3NS, Name: q.bucket, Prefix: encodeKey(in.Prefix, urlEnc), StartAfter: encodeKey(startAfter, urlEnc),
-		ContinuationToken: token, KeyCount: len(out.Objects) + len(out.CommonPrefixes), MaxKeys: in.MaxKeys,
+		ContinuationToken: echo, KeyCount: len(out.Objects) + len(out.CommonPrefixes), MaxKeys: in.MaxKeys,
 		Delimiter: encodeKey(in.Delimiter, urlEnc), IsTruncated: out.Truncated,
 		Contents:       entries(out.Objects, urlEnc, q.query.Get("fetch-owner") == "true"),
 		CommonPrefixes: prefixes(out.CommonPrefixes, urlEnc),

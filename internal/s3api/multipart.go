@@ -22,6 +22,9 @@ func createUpload(q *request) error {
 	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
 		return err
 	}
+	if err := checkKeyLength(q.key); err != nil {
+		return err
+	}
 	tags, err := objectWrite(q, true)
 	if err != nil {
 		return err
@@ -97,6 +100,10 @@ func completeUpload(q *request) error {
 	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
 		return err
 	}
+	cond, err := writeConditions(q)
+	if err != nil {
+		return err
+	}
 	var req completeRequest
 	if err := readXML(q, &req); err != nil {
 		return err
@@ -110,14 +117,14 @@ func completeUpload(q *request) error {
 		alg, v := p.only()
 		parts = append(parts, objects.CompletedPart{Number: p.PartNumber, ETag: p.ETag, ChecksumAlgorithm: alg, Checksum: v})
 	}
-	obj, err := q.h.Objects.CompleteUpload(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, conditions(q.Request), sum)
+	obj, err := q.h.Objects.CompleteUpload(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, cond, sum)
 	if err != nil {
 		return err
 	}
 	// Headers are committed now; a slow completion cannot send them early,
 	// so clients see one 200 with the result or an error.
 	writeXML(q.w, http.StatusOK, completeResult{
-		NS: s3NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: `"` + obj.ETag + `"`,
+		NS: s3NS, Location: q.objectURL(), Bucket: q.bucket, Key: q.key, ETag: `"` + obj.ETag + `"`,
 		objectChecksumXML: objectChecksumOf(obj),
 	})
 	return nil
@@ -246,14 +253,30 @@ func listUploads(q *request) error {
 	if err != nil {
 		return err
 	}
-	urlEnc := q.query.Get("encoding-type") == "url"
+	// AWS returns at most 1,000 uploads and says so in MaxUploads.
+	max = min(max, objects.MaxListResults)
+	urlEnc := false
+	switch et := q.query.Get("encoding-type"); et {
+	case "":
+	case "url":
+		urlEnc = true
+	default:
+		return errorf("InvalidArgument", "Invalid Encoding Method specified in Request")
+	}
+	if max == 0 { // nothing asked for; objects.Uploads would take 0 as its default
+		if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
+			return err
+		}
+	}
 	in := objects.UploadsInput{
 		Bucket: q.bucket, Prefix: q.query.Get("prefix"), Delimiter: q.query.Get("delimiter"),
 		KeyMarker: q.query.Get("key-marker"), UploadIDMarker: q.query.Get("upload-id-marker"), MaxUploads: max,
 	}
-	out, err := q.h.Objects.Uploads(q.Context(), in)
-	if err != nil {
-		return err
+	var out objects.UploadsOutput
+	if max > 0 {
+		if out, err = q.h.Objects.Uploads(q.Context(), in); err != nil {
+			return err
+		}
 	}
 	res := listUploadsResult{
 		NS: s3NS, Bucket: q.bucket, KeyMarker: encodeKey(in.KeyMarker, urlEnc), UploadIDMarker: in.UploadIDMarker,

@@ -21,10 +21,17 @@ func putObject(q *request) error {
 	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
 		return err
 	}
+	if err := checkKeyLength(q.key); err != nil {
+		return err
+	}
 	if err := needLength(q); err != nil {
 		return err
 	}
 	tags, err := objectWrite(q, true)
+	if err != nil {
+		return err
+	}
+	cond, err := writeConditions(q)
 	if err != nil {
 		return err
 	}
@@ -38,7 +45,7 @@ func putObject(q *request) error {
 	}
 	obj, err := q.h.Objects.Put(q.Context(), objects.PutInput{
 		Bucket: q.bucket, Key: q.key, Body: q.auth.Body, Size: declaredSize(q),
-		Headers: h, Tags: tags, Verify: v, Cond: conditions(q.Request),
+		Headers: h, Tags: tags, Verify: v, Cond: cond,
 		MayRead: func(key string) bool { return q.allow("s3:GetObject", "arn:aws:s3:::"+q.bucket+"/"+key) == nil },
 	})
 	if err != nil {
@@ -130,9 +137,8 @@ func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 	h["Etag"] = vals[1:2:2]
 	h["Last-Modified"] = vals[2:3:3]
 	h["Accept-Ranges"] = acceptBytes
-	if o.PartsCount > 0 {
-		h.Set("x-amz-mp-parts-count", strconv.Itoa(o.PartsCount))
-	}
+	// x-amz-mp-parts-count only answers a ?partNumber request (see
+	// sendObject), as AWS documents for GetObject and HeadObject.
 }
 
 var acceptBytes = []string{"bytes"} // read-only
@@ -189,48 +195,117 @@ func getOrHead(q *request) error {
 // written.
 type readPlan struct {
 	notModified   bool   // 304: If-None-Match or If-Modified-Since matched
-	partsCount    int    // for ?partNumber: the object's part count; else 0
-	partRange     string // for ?partNumber of a non-empty object: the part's Content-Range
+	partsCount    int    // for ?partNumber of a multipart object: its part count; else 0
+	part          bool   // byteRange is a part's, not a Range the client sent
+	partRange     string // the Content-Range of byteRange (a HEAD sends it too)
 	partLength    int64  // and its length
-	byteRange     string // the one Range to serve ("bytes=…"), or "" for the whole object
+	byteRange     string // the one range to serve ("bytes=…"), or "" for the whole object
 	unsatisfiable bool   // the Range starts beyond the object: 416 InvalidRange
 }
 
 // planRead applies S3's rules to a GET or HEAD of obj with headers h and
 // ?partNumber=part (or ""): the conditionals (412 PreconditionFailed is
 // returned as an error), the part, and the Range, of which S3 serves one
-// only, sending the whole object for several.
+// only, sending the whole object for several, for one it cannot parse and
+// for any on an empty object.
 func planRead(h http.Header, part string, obj meta.Object) (readPlan, error) {
 	var p readPlan
+	rng := header(h, "Range")
+	if part != "" && rng != "" {
+		return p, errorf("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+	}
 	switch evalConditions(h, obj) {
 	case http.StatusNotModified:
 		return readPlan{notModified: true}, nil
 	case http.StatusPreconditionFailed:
 		return p, errorf("PreconditionFailed", "")
 	}
-	p.byteRange = header(h, "Range")
 	if part != "" {
 		n, err := strconv.Atoi(part)
 		if err != nil || n < 1 || n > objects.MaxParts {
 			return p, errorf("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
 		}
-		p.partsCount = max(obj.PartsCount, 1)
-		if n > p.partsCount {
+		// Part 1 of an object not uploaded in parts is the whole of it,
+		// sent without a parts count.
+		p.partsCount = obj.PartsCount
+		if n > max(obj.PartsCount, 1) {
 			return p, errorf("InvalidPartNumber", "")
 		}
 		if start, end := partBounds(obj, n); end > start { // an empty object has nothing to range over
+			p.part = true
 			p.byteRange = fmt.Sprintf("bytes=%d-%d", start, end-1)
 			p.partRange = fmt.Sprintf("bytes %d-%d/%d", start, end-1, obj.Size)
 			p.partLength = end - start
-			return p, nil
 		}
+		return p, nil
 	}
-	if strings.Contains(p.byteRange, ",") {
-		p.byteRange = ""
-	} else if p.byteRange != "" && !satisfiable(p.byteRange, obj.Size) {
+	if rng == "" || obj.Size == 0 {
+		// AWS answers a Range on an empty object with the (empty) whole.
+		return p, nil
+	}
+	start, end, ok := parseRange(rng, obj.Size)
+	switch {
+	case !ok: // several ranges or one AWS cannot parse: ignored
+	case start >= obj.Size:
 		p.unsatisfiable = true
+	default:
+		p.byteRange = fmt.Sprintf("bytes=%d-%d", start, end-1)
+		p.partRange = fmt.Sprintf("bytes %d-%d/%d", start, end-1, obj.Size)
+		p.partLength = end - start
 	}
 	return p, nil
+}
+
+// parseRange parses a Range header as S3 does: one "bytes=first-last",
+// "bytes=first-" or "bytes=-suffix", digits only, no spaces. It returns
+// the byte range [start, end) clipped to size, with start >= size for a
+// range that starts beyond the object (416); ok is false for anything
+// else, which S3 ignores, sending the whole object (a "bytes= -1" with a
+// space, "bytes=--1", "bytes=5-3", several ranges).
+func parseRange(spec string, size int64) (start, end int64, ok bool) {
+	s, found := strings.CutPrefix(spec, "bytes=")
+	if !found {
+		return 0, 0, false
+	}
+	first, last, found := strings.Cut(s, "-")
+	if !found || !digits(first) || !digits(last) || first == "" && last == "" {
+		return 0, 0, false
+	}
+	if first == "" {
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if n == 0 {
+			return size, size, true // a zero-length suffix: unsatisfiable
+		}
+		return max(size-n, 0), size, true
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	end = size
+	if last != "" {
+		l, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || l < start {
+			return 0, 0, false
+		}
+		end = min(l+1, size)
+	}
+	if start >= size {
+		return start, start, true
+	}
+	return start, end, true
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // sendObject writes the answer plan describes, after the object headers.
@@ -251,7 +326,7 @@ func sendObject(q *request, obj meta.Object, rd *objects.Reader, plan readPlan) 
 	if header(q.Header, "X-Amz-Checksum-Mode") == "ENABLED" && plan.byteRange == "" {
 		setChecksumHeaders(h, obj)
 	}
-	if rd == nil { // HEAD
+	if rd == nil { // HEAD: the headers a GET would send
 		if plan.partRange != "" {
 			h.Set("Content-Range", plan.partRange)
 			h.Set("Content-Length", strconv.FormatInt(plan.partLength, 10))
@@ -274,7 +349,7 @@ func sendObject(q *request, obj meta.Object, rd *objects.Reader, plan readPlan) 
 		return nil
 	}
 	steerServeContent(q.Header, plan)
-	http.ServeContent(q.w, q.Request, "", time.Time{}, rd.Content())
+	serveContent(q.w, q.Request, rd.Content())
 	return nil
 }
 
@@ -289,7 +364,7 @@ func steerServeContent(h http.Header, plan readPlan) {
 	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
 		h.Del(name)
 	}
-	if plan.partRange != "" {
+	if plan.part {
 		h.Del("If-Range")
 	}
 	if plan.byteRange == "" {
@@ -356,29 +431,6 @@ func etagIn(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-// satisfiable reports whether a single "bytes=" range overlaps an object
-// of size bytes. Malformed ranges count as satisfiable: S3 then ignores
-// them and sends the whole object, as ServeContent does.
-func satisfiable(spec string, size int64) bool {
-	s, ok := strings.CutPrefix(strings.TrimSpace(spec), "bytes=")
-	if !ok {
-		return true
-	}
-	first, last, ok := strings.Cut(s, "-")
-	if !ok {
-		return true
-	}
-	if first == "" {
-		n, err := strconv.ParseInt(last, 10, 64)
-		return err != nil || n > 0 && size > 0
-	}
-	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil {
-		return true
-	}
-	return start < size
 }
 
 func deleteObject(q *request) error {

@@ -24,18 +24,31 @@ func TestPlanRead(t *testing.T) {
 		code    string // S3 error code, or ""
 	}{
 		{"whole", simple, nil, "", readPlan{}, ""},
-		{"one range", simple, map[string]string{"Range": "bytes=0-9"}, "", readPlan{byteRange: "bytes=0-9"}, ""},
+		{"one range", simple, map[string]string{"Range": "bytes=0-9"}, "", readPlan{byteRange: "bytes=0-9", partRange: "bytes 0-9/100", partLength: 10}, ""},
+		{"open range", simple, map[string]string{"Range": "bytes=90-"}, "", readPlan{byteRange: "bytes=90-99", partRange: "bytes 90-99/100", partLength: 10}, ""},
+		{"suffix range", simple, map[string]string{"Range": "bytes=-5"}, "", readPlan{byteRange: "bytes=95-99", partRange: "bytes 95-99/100", partLength: 5}, ""},
+		{"suffix longer than the object", simple, map[string]string{"Range": "bytes=-500"}, "", readPlan{byteRange: "bytes=0-99", partRange: "bytes 0-99/100", partLength: 100}, ""},
+		{"range past the end clipped", simple, map[string]string{"Range": "bytes=50-500"}, "", readPlan{byteRange: "bytes=50-99", partRange: "bytes 50-99/100", partLength: 50}, ""},
 		{"several ranges: whole object", simple, map[string]string{"Range": "bytes=0-9,20-29"}, "", readPlan{}, ""},
-		{"range beyond the end", simple, map[string]string{"Range": "bytes=100-"}, "", readPlan{byteRange: "bytes=100-", unsatisfiable: true}, ""},
-		{"malformed range left to ServeContent", simple, map[string]string{"Range": "lines=1-2"}, "", readPlan{byteRange: "lines=1-2"}, ""},
+		{"range beyond the end", simple, map[string]string{"Range": "bytes=100-"}, "", readPlan{unsatisfiable: true}, ""},
+		{"zero suffix", simple, map[string]string{"Range": "bytes=-0"}, "", readPlan{unsatisfiable: true}, ""},
+		// S3 ignores what it cannot parse and sends the whole object.
+		{"other unit ignored", simple, map[string]string{"Range": "lines=1-2"}, "", readPlan{}, ""},
+		{"space ignored", simple, map[string]string{"Range": "bytes= -1"}, "", readPlan{}, ""},
+		{"double dash ignored", simple, map[string]string{"Range": "bytes=--1"}, "", readPlan{}, ""},
+		{"reversed ignored", simple, map[string]string{"Range": "bytes=5-3"}, "", readPlan{}, ""},
+		{"bare dash ignored", simple, map[string]string{"Range": "bytes=-"}, "", readPlan{}, ""},
+		{"range on an empty object: whole", empty, map[string]string{"Range": "bytes=0-9"}, "", readPlan{}, ""},
+		{"suffix on an empty object: whole", empty, map[string]string{"Range": "bytes=-1"}, "", readPlan{}, ""},
 		{"if-none-match hit", simple, map[string]string{"If-None-Match": `"abc"`, "Range": "bytes=0-1"}, "", readPlan{notModified: true}, ""},
 		{"if-modified-since not modified", simple, map[string]string{"If-Modified-Since": mod.Format(http.TimeFormat)}, "", readPlan{notModified: true}, ""},
 		{"if-match miss", simple, map[string]string{"If-Match": `"zzz"`}, "", readPlan{}, "PreconditionFailed"},
 		{"if-match before if-none-match", simple, map[string]string{"If-Match": `"zzz"`, "If-None-Match": `"abc"`}, "", readPlan{}, "PreconditionFailed"},
-		{"part 2 of 2", multi, nil, "2", readPlan{partsCount: 2, partRange: "bytes 10-29/30", partLength: 20, byteRange: "bytes=10-29"}, ""},
-		{"part replaces the client's range", multi, map[string]string{"Range": "bytes=0-0"}, "1", readPlan{partsCount: 2, partRange: "bytes 0-9/30", partLength: 10, byteRange: "bytes=0-9"}, ""},
-		{"part 1 of a simple object", simple, nil, "1", readPlan{partsCount: 1, partRange: "bytes 0-99/100", partLength: 100, byteRange: "bytes=0-99"}, ""},
-		{"part 1 of an empty object", empty, nil, "1", readPlan{partsCount: 1}, ""},
+		{"part 2 of 2", multi, nil, "2", readPlan{partsCount: 2, part: true, partRange: "bytes 10-29/30", partLength: 20, byteRange: "bytes=10-29"}, ""},
+		{"part with a range", multi, map[string]string{"Range": "bytes=0-0"}, "1", readPlan{}, "InvalidRequest"},
+		{"part 1 of a simple object: whole, no count", simple, nil, "1", readPlan{part: true, partRange: "bytes 0-99/100", partLength: 100, byteRange: "bytes=0-99"}, ""},
+		{"part 1 of an empty object", empty, nil, "1", readPlan{}, ""},
+		{"part 2 of a simple object", simple, nil, "2", readPlan{}, "InvalidPartNumber"},
 		{"part beyond the count", multi, nil, "3", readPlan{}, "InvalidPartNumber"},
 		{"part 0", multi, nil, "0", readPlan{}, "InvalidArgument"},
 		{"part not a number", multi, nil, "x", readPlan{}, "InvalidArgument"},
@@ -68,7 +81,7 @@ func TestSteerServeContent(t *testing.T) {
 		h.Set(k, "x")
 	}
 	h.Set("Range", "bytes=0-0")
-	steerServeContent(h, readPlan{partRange: "bytes 5-9/10", byteRange: "bytes=5-9"})
+	steerServeContent(h, readPlan{part: true, partRange: "bytes 5-9/10", byteRange: "bytes=5-9"})
 	if len(h) != 1 || h.Get("Range") != "bytes=5-9" {
 		t.Errorf("part: headers left %v", h)
 	}

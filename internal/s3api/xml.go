@@ -60,10 +60,12 @@ func readerOf(q *request) io.ReadCloser {
 	return io.NopCloser(q.auth.Body)
 }
 
-// encodeKey applies encoding-type=url the way S3 does (spaces as %20).
+// encodeKey applies encoding-type=url the way S3 does: spaces as %20 and
+// slashes left alone, so a prefix "a b/" comes back as "a%20b/" (the
+// answers ceph's s3-tests check in test_bucket_list_encoding_basic).
 func encodeKey(s string, on bool) string {
 	if !on {
 		return s
 	}
-	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+	return strings.NewReplacer("+", "%20", "%2F", "/").Replace(url.QueryEscape(s))
 }

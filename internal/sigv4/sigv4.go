@@ -293,7 +293,9 @@ func (v *Verifier) verifyV4Query(r *http.Request) (*Result, error) {
 	case secs < 0:
 		return nil, a.malformed("X-Amz-Expires must be non-negative")
 	case time.Duration(secs)*time.Second > maxPresignExpiry:
-		return nil, a.malformed("X-Amz-Expires must be less than a week (in seconds) that is 604800")
+		// AWS's words (400 AuthorizationQueryParametersError), as ceph's
+		// s3-tests and minio record them.
+		return nil, a.malformed("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds")
 	}
 	now := v.now()
 	if a.t.Sub(now) > maxSkew {

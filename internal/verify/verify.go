@@ -61,15 +61,15 @@ type Checker struct {
 	Store   Store
 	Objects Objects
 	Blobs   storage.Backend
-	Jobs    int           // narinfos checked at once; zero means GOMAXPROCS
-	Deep    bool          // also decode every NAR and check NarHash and NarSize
+	Jobs    int  // narinfos checked at once; zero means GOMAXPROCS
+	Deep    bool // also decode every NAR and check NarHash and NarSize
 	// ForRepair keeps every path's record in memory (its store path and
 	// objects) for Repair to plan its deletes; without it the check keeps
 	// only the reference graph, a fraction of the memory on a large
 	// bucket, and Repair refuses the report.
 	ForRepair bool
-	Grace   time.Duration // zero means DefaultGrace
-	Now     func() time.Time
+	Grace     time.Duration // zero means DefaultGrace
+	Now       func() time.Time
 	// Examples is how many problems of each kind a report keeps; zero
 	// means 10.
 	Examples int

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""boto3 checks of AWS's answers where S3 conformance suites found
+nixbucket's to differ (issue #13). Run by e2e/conformance_test.go:
+
+    NB_ENDPOINT=http://127.0.0.1:PORT NB_BUCKET=name \
+    AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… python3 boto3_conformance.py
+
+Prints one "PASS name" or "FAIL: name: why" line per check and
+"ALL PASSED n" at the end; exits 1 if any check failed.
+"""
+
+import hashlib
+import os
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ENDPOINT = os.environ["NB_ENDPOINT"]
+BUCKET = os.environ["NB_BUCKET"]
+MIB = 1 << 20
+
+
+def client(**cfg):
+    return boto3.client(
+        "s3",
+        endpoint_url=ENDPOINT,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **cfg),
+    )
+
+
+s3 = client()
+s3v4 = client(signature_version="s3v4")
+failures = []
+passed = 0
+
+
+def check(fn):
+    global passed
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - every failure is reported
+        failures.append(fn.__name__)
+        print(f"FAIL: {fn.__name__}: {e!r}")
+        if not isinstance(e, AssertionError):
+            traceback.print_exc(limit=4, file=sys.stdout)
+    else:
+        passed += 1
+        print(f"PASS {fn.__name__}")
+    return fn
+
+
+def eq(what, got, want):
+    if got != want:
+        raise AssertionError(f"{what}: got {got!r}, want {want!r}")
+
+
+def want_error(what, code, status, fn, *args, **kw):
+    """Calls fn, which must fail with code and status; returns the error."""
+    try:
+        fn(*args, **kw)
+    except ClientError as e:
+        err = e.response["Error"]
+        eq(what, (err.get("Code"), e.response["ResponseMetadata"]["HTTPStatusCode"]), (code, status))
+        return err
+    raise AssertionError(f"{what}: succeeded, want {code} {status}")
+
+
+def fetch(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def body(n, seed):
+    out = bytearray()
+    block = hashlib.sha256(seed.encode()).digest()
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block * 64
+    return bytes(out[:n])
+
+
+s3.create_bucket(Bucket=BUCKET)
+
+
+@check
+def unimplemented_subresources():
+    want_error("put_bucket_versioning", "NotImplemented", 501, s3.put_bucket_versioning,
+               Bucket="never-made-by-versioning", VersioningConfiguration={"Status": "Enabled"})
+    eq("bucket made by ?versioning",
+       [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"] == "never-made-by-versioning"], [])
+    want_error("get_bucket_policy_status", "NotImplemented", 501, s3.get_bucket_policy_status, Bucket=BUCKET)
+    want_error("get_bucket_encryption", "NotImplemented", 501, s3.get_bucket_encryption, Bucket=BUCKET)
+    want_error("put_bucket_website", "NotImplemented", 501, s3.put_bucket_website, Bucket=BUCKET,
+               WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+
+
+@check
+def create_bucket_again():
+    # us-east-1: AWS's legacy behaviour answers 200 to the owner.
+    s3.create_bucket(Bucket=BUCKET)
+    want_error("LocationConstraint us-east-1", "InvalidLocationConstraint", 400, s3.create_bucket,
+               Bucket=BUCKET + "-lc", CreateBucketConfiguration={"LocationConstraint": "us-east-1"})
+    want_error("LocationConstraint eu-west-1", "IllegalLocationConstraintException", 400, s3.create_bucket,
+               Bucket=BUCKET + "-lc", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+
+
+@check
+def list_buckets_paged():
+    names = [f"{BUCKET}-page-{i}" for i in range(3)]
+    for n in names:
+        s3.create_bucket(Bucket=n)
+    got, pages = [], 0
+    for page in s3.get_paginator("list_buckets").paginate(Prefix=BUCKET + "-page-", PaginationConfig={"PageSize": 2}):
+        pages += 1
+        eq("page Prefix", page.get("Prefix"), BUCKET + "-page-")
+        got += [b["Name"] for b in page["Buckets"]]
+    eq("paged names", got, names)
+    eq("pages", pages, 2)
+    want_error("MaxBuckets=10001", "InvalidArgument", 400, s3.list_buckets, MaxBuckets=10001)
+    want_error("bad token", "InvalidArgument", 400, s3.list_buckets, ContinuationToken="!!")
+    for n in names:
+        s3.delete_bucket(Bucket=n)
+
+
+@check
+def delete_bucket_with_uploads():
+    b = BUCKET + "-uploads"
+    s3.create_bucket(Bucket=b)
+    up = s3.create_multipart_upload(Bucket=b, Key="pending")
+    s3.upload_part(Bucket=b, Key="pending", UploadId=up["UploadId"], PartNumber=1, Body=b"part")
+    s3.delete_bucket(Bucket=b)
+    try:
+        s3.head_bucket(Bucket=b)
+    except ClientError as e:
+        eq("head deleted bucket", e.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+    else:
+        raise AssertionError("bucket still there after delete_bucket")
+
+
+@check
+def complete_twice():
+    key = "mp/twice"
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    p1, p2 = body(5 * MIB, "p1"), body(1000, "p2")
+    e1 = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up["UploadId"], PartNumber=1, Body=p1)["ETag"]
+    e2 = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up["UploadId"], PartNumber=2, Body=p2)["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]}
+    first = s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=up["UploadId"], MultipartUpload=parts)
+    again = s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=up["UploadId"], MultipartUpload=parts)
+    eq("repeated ETag", again["ETag"], first["ETag"])
+    eq("Location", first["Location"], f"{ENDPOINT}/{BUCKET}/{key}")
+
+
+@check
+def ranges():
+    data = body(100, "ranges")
+    s3.put_object(Bucket=BUCKET, Key="r/k", Body=data)
+    s3.put_object(Bucket=BUCKET, Key="r/empty", Body=b"")
+    for rng in ("bytes= -1", "bytes=--1", "bytes=5-3"):
+        g = s3.get_object(Bucket=BUCKET, Key="r/k", Range=rng)
+        eq(f"{rng} status", g["ResponseMetadata"]["HTTPStatusCode"], 200)
+        eq(f"{rng} body", g["Body"].read(), data)
+    g = s3.get_object(Bucket=BUCKET, Key="r/empty", Range="bytes=0-9")
+    eq("empty status", g["ResponseMetadata"]["HTTPStatusCode"], 200)
+    eq("empty body", g["Body"].read(), b"")
+    h = s3.head_object(Bucket=BUCKET, Key="r/k", Range="bytes=10-19")
+    eq("HEAD range", (h["ResponseMetadata"]["HTTPStatusCode"], h["ContentLength"], h["ContentRange"]),
+       (206, 10, "bytes 10-19/100"))
+    want_error("range with partNumber", "InvalidRequest", 400, s3.get_object,
+               Bucket=BUCKET, Key="r/k", Range="bytes=0-1", PartNumber=1)
+    g = s3.get_object(Bucket=BUCKET, Key="r/k", PartNumber=1)
+    eq("part 1 of a simple object", (g["Body"].read(), "PartsCount" in g), (data, False))
+    want_error("part 2 of a simple object", "InvalidPartNumber", 416, s3.get_object,
+               Bucket=BUCKET, Key="r/k", PartNumber=2)
+
+
+@check
+def content_length_with_encoding():
+    data = body(200_000, "encoded")
+    s3.put_object(Bucket=BUCKET, Key="enc/k", Body=data, ContentEncoding="gzip")
+    url = s3v4.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "enc/k"}, ExpiresIn=300)
+    st, hdr, got = fetch(url, {"Accept-Encoding": "gzip"})
+    eq("status", st, 200)
+    eq("Content-Length", hdr.get("Content-Length"), str(len(data)))
+    eq("Content-Encoding", hdr.get("Content-Encoding"), "gzip")
+    eq("body", got, data)
+
+
+@check
+def conditional_write_on_etag():
+    etag = s3.put_object(Bucket=BUCKET, Key="cond/k", Body=b"v")["ETag"]
+    want_error("If-None-Match etag", "NotImplemented", 501, s3.put_object,
+               Bucket=BUCKET, Key="cond/k", Body=b"w", IfNoneMatch=etag)
+    want_error("If-None-Match *", "PreconditionFailed", 412, s3.put_object,
+               Bucket=BUCKET, Key="cond/k", Body=b"w", IfNoneMatch="*")
+
+
+@check
+def write_validation():
+    long = "k" * 1025
+    want_error("long key put", "KeyTooLongError", 400, s3.put_object, Bucket=BUCKET, Key=long, Body=b"x")
+    want_error("long key mpu", "KeyTooLongError", 400, s3.create_multipart_upload, Bucket=BUCKET, Key=long)
+    s3.put_object(Bucket=BUCKET, Key="v/src", Body=b"x")
+    want_error("long key copy", "KeyTooLongError", 400, s3.copy_object, Bucket=BUCKET, Key=long,
+               CopySource={"Bucket": BUCKET, "Key": "v/src"})
+    r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": long}]})
+    eq("long key delete", [e["Code"] for e in r.get("Errors", [])], ["KeyTooLongError"])
+    big = {"big": "m" * 2100}
+    want_error("metadata put", "MetadataTooLarge", 400, s3.put_object, Bucket=BUCKET, Key="v/meta", Body=b"x",
+               Metadata=big)
+    want_error("metadata copy", "MetadataTooLarge", 400, s3.copy_object, Bucket=BUCKET, Key="v/meta",
+               CopySource={"Bucket": BUCKET, "Key": "v/src"}, MetadataDirective="REPLACE", Metadata=big)
+
+    def empty_md5(request, **_):
+        request.headers["Content-MD5"] = ""
+    c = client()
+    c.meta.events.register("before-send.s3.PutObject", empty_md5)
+    want_error("empty Content-MD5", "InvalidDigest", 400, c.put_object, Bucket=BUCKET, Key="v/md5", Body=b"x")
+
+
+@check
+def presigned_expiry():
+    s3.put_object(Bucket=BUCKET, Key="p/k", Body=b"x")
+    url = s3v4.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "p/k"}, ExpiresIn=604801)
+    st, _, out = fetch(url)
+    eq("over a week", st, 400)
+    if b"<Code>AuthorizationQueryParametersError</Code>" not in out or b"must be less than 604800 seconds" not in out:
+        raise AssertionError(f"over a week: {out!r}")
+    url = s3v4.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "p/k"}, ExpiresIn=1)
+    time.sleep(2)
+    st, _, out = fetch(url)
+    eq("expired", st, 403)
+    if b"<Code>AccessDenied</Code>" not in out or b"<Message>Request has expired</Message>" not in out:
+        raise AssertionError(f"expired: {out!r}")
+    for tag in (b"<Resource>/", b"<RequestId>"):
+        if tag not in out:
+            raise AssertionError(f"error body lacks {tag!r}: {out!r}")
+
+
+if failures:
+    print(f"FAILED {len(failures)} of {passed + len(failures)}: {', '.join(failures)}")
+    sys.exit(1)
+print(f"ALL PASSED {passed}")
