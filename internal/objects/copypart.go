@@ -186,19 +186,5 @@ func (s *Service) copyPartBytes(ctx context.Context, in CopyPartInput, src meta.
 	if err != nil {
 		return meta.Part{}, err
 	}
-	p := meta.Part{
-		Number:   in.Number,
-		Size:     w.size(),
-		ETag:     hex.EncodeToString(w.md5),
-		Modified: s.now(),
-		Checksum: w.checksum,
-		Segment:  w.seg,
-	}
-	garbage, err := s.Meta.PutPart(ctx, in.Bucket, in.Key, in.UploadID, p)
-	if err != nil {
-		s.discard(ctx, []meta.Segment{p.Segment})
-		return meta.Part{}, err
-	}
-	s.discard(ctx, garbage)
-	return p, nil
+	return s.storePart(ctx, in.Bucket, in.Key, in.UploadID, in.Number, w)
 }

@@ -89,15 +89,21 @@ func (s *Service) UploadPart(ctx context.Context, in PartInput) (_ meta.Part, er
 	if err != nil {
 		return meta.Part{}, err
 	}
+	return s.storePart(ctx, in.Bucket, in.Key, in.UploadID, in.Number, w)
+}
+
+// storePart records a part just written as part number of the upload; a
+// part it replaces goes, and the new one's blob too if recording fails.
+func (s *Service) storePart(ctx context.Context, bucket, key, uploadID string, number int, w written) (meta.Part, error) {
 	p := meta.Part{
-		Number:   in.Number,
+		Number:   number,
 		Size:     w.size(),
 		ETag:     hex.EncodeToString(w.md5),
 		Modified: s.now(),
 		Checksum: w.checksum,
 		Segment:  w.seg,
 	}
-	garbage, err := s.Meta.PutPart(ctx, in.Bucket, in.Key, in.UploadID, p)
+	garbage, err := s.Meta.PutPart(ctx, bucket, key, uploadID, p)
 	if err != nil {
 		s.discard(ctx, []meta.Segment{p.Segment})
 		return meta.Part{}, err

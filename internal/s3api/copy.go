@@ -34,18 +34,29 @@ func copySource(v string) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
-func copyObject(q *request) error {
-	srcBucket, srcKey, err := copySource(q.Header.Get("x-amz-copy-source"))
+// allowedCopySource is the source of a copy (CopyObject, UploadPartCopy),
+// once the caller may read it (s3:GetObject) and write the target
+// (s3:PutObject), and it names no version but null.
+func allowedCopySource(q *request) (bucket, key string, err error) {
+	bucket, key, err = copySource(q.Header.Get("x-amz-copy-source"))
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	if err := q.allow("s3:GetObject", "arn:aws:s3:::"+srcBucket+"/"+srcKey); err != nil {
-		return err
+	if err := q.allow("s3:GetObject", "arn:aws:s3:::"+bucket+"/"+key); err != nil {
+		return "", "", err
 	}
 	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
-		return err
+		return "", "", err
 	}
 	if err := sourceVersion(q); err != nil {
+		return "", "", err
+	}
+	return bucket, key, nil
+}
+
+func copyObject(q *request) error {
+	srcBucket, srcKey, err := allowedCopySource(q)
+	if err != nil {
 		return err
 	}
 	if err := checkKeyLength(q.key); err != nil {

@@ -50,17 +50,8 @@ func copyRange(v string) (first, last int64, err error) {
 // objects above its multipart threshold with it. It needs s3:GetObject on
 // the source and s3:PutObject on the target, as CopyObject does.
 func uploadPartCopy(q *request) error {
-	srcBucket, srcKey, err := copySource(q.Header.Get("x-amz-copy-source"))
+	srcBucket, srcKey, err := allowedCopySource(q)
 	if err != nil {
-		return err
-	}
-	if err := q.allow("s3:GetObject", "arn:aws:s3:::"+srcBucket+"/"+srcKey); err != nil {
-		return err
-	}
-	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
-		return err
-	}
-	if err := sourceVersion(q); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(q.query.Get("partNumber"))
