@@ -57,8 +57,10 @@ func testAWSCLIConformance(t *testing.T, s *Server) {
 	const b = "awscli-conformance"
 	aws("s3", "mb", "s3://"+b)
 
-	// Not implemented: 501, no bucket made, and a log line naming it.
-	fails("NotImplemented", "s3api", "put-bucket-versioning", "--bucket", "made-by-versioning", "--versioning-configuration", "Status=Enabled")
+	// Not implemented: 501, and a log line naming it; on a missing bucket
+	// NoSuchBucket, and no bucket made.
+	fails("NotImplemented", "s3api", "put-bucket-versioning", "--bucket", b, "--versioning-configuration", "Status=Enabled")
+	fails("NoSuchBucket", "s3api", "put-bucket-versioning", "--bucket", "made-by-versioning", "--versioning-configuration", "Status=Enabled")
 	if out := aws("s3", "ls"); hasField(out, "made-by-versioning") {
 		t.Errorf("put-bucket-versioning created a bucket:\n%s", out)
 	}

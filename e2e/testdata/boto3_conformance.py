@@ -96,6 +96,8 @@ s3.create_bucket(Bucket=BUCKET)
 @check
 def unimplemented_subresources():
     want_error("put_bucket_versioning", "NotImplemented", 501, s3.put_bucket_versioning,
+               Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    want_error("put_bucket_versioning of a missing bucket", "NoSuchBucket", 404, s3.put_bucket_versioning,
                Bucket="never-made-by-versioning", VersioningConfiguration={"Status": "Enabled"})
     eq("bucket made by ?versioning",
        [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"] == "never-made-by-versioning"], [])
