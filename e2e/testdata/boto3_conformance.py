@@ -11,49 +11,18 @@ Prints one "PASS name" or "FAIL: name: why" line per check and
 
 import hashlib
 import os
-import sys
 import time
-import traceback
 import urllib.error
 import urllib.request
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-ENDPOINT = os.environ["NB_ENDPOINT"]
+from boto3_checks import ENDPOINT, MIB, check, client, summary
+
 BUCKET = os.environ["NB_BUCKET"]
-MIB = 1 << 20
-
-
-def client(**cfg):
-    return boto3.client(
-        "s3",
-        endpoint_url=ENDPOINT,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **cfg),
-    )
-
 
 s3 = client()
 s3v4 = client(signature_version="s3v4")
-failures = []
-passed = 0
-
-
-def check(fn):
-    global passed
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        failures.append(fn.__name__)
-        print(f"FAIL: {fn.__name__}: {e!r}")
-        if not isinstance(e, AssertionError):
-            traceback.print_exc(limit=4, file=sys.stdout)
-    else:
-        passed += 1
-        print(f"PASS {fn.__name__}")
-    return fn
 
 
 def eq(what, got, want):
@@ -250,7 +219,4 @@ def presigned_expiry():
             raise AssertionError(f"error body lacks {tag!r}: {out!r}")
 
 
-if failures:
-    print(f"FAILED {len(failures)} of {passed + len(failures)}: {', '.join(failures)}")
-    sys.exit(1)
-print(f"ALL PASSED {passed}")
+summary()

@@ -12,40 +12,14 @@ Prints one "PASS name" or "FAIL: name: why" line per check and
 
 import hashlib
 import os
-import sys
-import traceback
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-ENDPOINT = os.environ["NB_ENDPOINT"]
-MIB = 1 << 20
+from boto3_checks import MIB, check, client, summary
+
 SRC, DST = "boto-ops-src", "boto-ops-dst"
 
-s3 = boto3.client(
-    "s3",
-    endpoint_url=ENDPOINT,
-    region_name="us-east-1",
-    config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-)
-failures = []
-passed = 0
-
-
-def check(fn):
-    global passed
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001 - every failure is reported
-        failures.append(fn.__name__)
-        print(f"FAIL: {fn.__name__}: {e!r}")
-        if not isinstance(e, AssertionError):
-            traceback.print_exc(limit=4, file=sys.stdout)
-    else:
-        passed += 1
-        print(f"PASS {fn.__name__}")
-    return fn
+s3 = client()
 
 
 def error_code(fn):
@@ -159,7 +133,4 @@ def acls_disabled():
     assert code[1] == 403, code
 
 
-if failures:
-    print(f"FAILED {len(failures)}: {' '.join(failures)}")
-    sys.exit(1)
-print(f"ALL PASSED {passed}")
+summary()
