@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,7 +130,7 @@ func startNginx(t testing.TB, ngx string, nodes ...string) string {
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); out.Close(); close(exited) }()
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if waitDial(addr, exited, 10*time.Second) {
+		if testenv.WaitListening(addr, exited, 10*time.Second) {
 			t.Cleanup(func() {
 				cmd.Process.Signal(syscall.SIGQUIT) // graceful: workers finish, then exit
 				select {
@@ -157,25 +156,6 @@ func startNginx(t testing.TB, ngx string, nodes ...string) string {
 	}
 	t.Fatal(lastErr)
 	return ""
-}
-
-// waitDial waits until addr accepts a connection, the process exits or
-// the time is up.
-func waitDial(addr string, exited <-chan struct{}, limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
 }
 
 // TestScaleOutBehindNginx: two nodes on one PostgreSQL database and one S3

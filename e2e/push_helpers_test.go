@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 var (
@@ -111,7 +112,7 @@ func pushVersitygw(t *testing.T) pushS3 {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 			<-exited
 		})
-		if pushListening(addr, exited) {
+		if testenv.WaitListening(addr, exited, 15*time.Second) {
 			e.Endpoint = "http://" + addr
 			return e
 		}
@@ -121,23 +122,6 @@ func pushVersitygw(t *testing.T) pushS3 {
 	}
 	t.Fatalf("versitygw did not start:\n%s", tail(stderr.String(), 4000))
 	return e
-}
-
-// pushListening waits up to 15 s for addr to accept connections, and
-// reports whether it did before the process exited.
-func pushListening(addr string, exited <-chan struct{}) bool {
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return true
-		}
-	}
-	return false
 }
 
 // pushCreateBucket creates a bucket with the endpoint's credentials.

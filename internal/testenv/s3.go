@@ -134,7 +134,7 @@ func startS3() {
 		}
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
-		if waitListening(addr, exited) {
+		if WaitListening(addr, exited, 15*time.Second) {
 			s3store.cmd = cmd
 			s.Endpoint = "http://" + addr
 			s3store.s = s
@@ -147,9 +147,11 @@ func startS3() {
 	}
 }
 
-// waitListening waits up to 15 s for addr to accept connections.
-func waitListening(addr string, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(15 * time.Second)
+// WaitListening waits until addr accepts a connection, and reports
+// whether it did before exited closed (the process serving it died) or
+// limit passed.
+func WaitListening(addr string, exited <-chan struct{}, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
