@@ -9,7 +9,8 @@
 # Made for a Debian 12 machine (root, apt reachable, Go at /usr/local/go, the
 # Go module proxy reachable). The install steps are idempotent and silent
 # when everything is already there:
-#   apt: nix-bin s3cmd rclone curl xz-utils zstd sqlite3 postgresql, and nginx-light wrk for bench/
+#   apt: nix-bin s3cmd rclone curl xz-utils zstd sqlite3 postgresql, chromium (console
+#   browser tests), prometheus (promtool), and nginx-light wrk for bench/
 #   go:  versitygw v1.8.0 (reference S3 server), into $(go env GOPATH)/bin
 #   checks: python3 with boto3, the aws CLI, a usable single-user Nix store.
 # The peer-program tests skip when a program is missing, except under
@@ -51,7 +52,7 @@ for d in "$HOME/.pyenv/shims" "$HOME/.local/bin"; do
 done
 
 # --- apt packages ----------------------------------------------------------
-apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk xz-utils zstd sqlite3 postgresql)
+apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk xz-utils zstd sqlite3 postgresql chromium prometheus)
 missing=()
 for p in "${apt_packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
