@@ -152,6 +152,11 @@ func (w *writeClock) readFrom(src io.Reader) (int64, error) {
 	if limited {
 		base = lr.R
 	}
+	if ss, ok := base.(SocketSource); ok && limited {
+		if n, err, spliced := w.spliceFrom(ss, lr); spliced {
+			return n, err
+		}
+	}
 	if _, ok := base.(syscall.Conn); !ok {
 		// Not a file: a failed write would lose what was read for it, so
 		// copy through write, which goes on after a timeout.

@@ -124,7 +124,9 @@ func startS3() {
 		addr := l.Addr().String()
 		l.Close()
 		log, _ := os.Create(filepath.Join(dir, "versitygw.log"))
-		cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", root)
+		// --keep-alive: as real stores do; without it versitygw closes
+		// every connection after one answer.
+		cmd := exec.Command(bin, "--port", addr, "--keep-alive", "--quiet", "posix", root)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the tests

@@ -219,29 +219,52 @@ func (w *streamWriter) checkETag(sum []byte) error {
 }
 
 // Abort cuts the body short and aborts the upload: nothing was visible,
-// and the store drops what it had. A PutObject's object is deleted, for
-// stores that keep a cut body and for a body whose ETag did not match.
-// It is a no-op after Commit.
+// and the store drops what it had. A PutObject is completed (see
+// abortPut), then its object deleted. It is a no-op after Commit.
 func (w *streamWriter) Abort() error {
 	if w.state != writing {
 		return nil
 	}
 	w.state = discarded
+	if w.upload == nil {
+		return w.abortPut()
+	}
 	w.pw.CloseWithError(errAborted)
 	w.cancel()
 	<-w.done
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
-	if w.upload == nil {
-		if err := w.b.Delete(ctx, w.id); err != nil {
-			return fmt.Errorf("abort blob %s: %w", w.id, err)
-		}
-		return nil
-	}
 	_, err := w.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket: aws.String(w.b.cfg.Bucket), Key: aws.String(w.b.key(w.id)), UploadId: w.upload,
 	})
 	if err != nil && status(err) != 404 {
+		return fmt.Errorf("abort blob %s: %w", w.id, err)
+	}
+	return nil
+}
+
+// abortPut ends a PutObject that must leave nothing. Cutting its body
+// would be enough on AWS, but a store that keeps a cut body (versitygw)
+// may finish writing it after the client gave up, and so after a delete
+// sent then. So the body is completed with zeros (at most a part), the
+// request awaited, and only then is the object deleted; a request that
+// fails meanwhile ends the padding, and whatever a store keeps of it is
+// an unreferenced blob that the sweep of a shared store removes.
+func (w *streamWriter) abortPut() error {
+	zeros := make([]byte, min(64<<10, w.size-w.n))
+	for w.n < w.size {
+		n, err := w.pw.Write(zeros[:min(int64(len(zeros)), w.size-w.n)])
+		w.n += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	w.pw.Close()
+	<-w.done
+	w.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := w.b.Delete(ctx, w.id); err != nil {
 		return fmt.Errorf("abort blob %s: %w", w.id, err)
 	}
 	return nil
