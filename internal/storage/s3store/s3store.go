@@ -14,7 +14,7 @@
 // streams in, so a writer holds at most PartsInFlight+1 parts in memory.
 // A blob whose size is known before its first byte (CreateSized: an S3
 // PUT's Content-Length) streams instead, holding no part in memory: up to
-// a part as one PutObject, larger into the single part of a multipart
+// 128 MiB as one PutObject, larger into the single part of a multipart
 // upload (stream.go).
 // Each part carries its Content-MD5, which the store checks. Commit returns
 // once the store has acknowledged the object, which S3 stores make durable
