@@ -180,6 +180,7 @@ type Store interface {
 	Announcer
 	JobLocks
 	Tagging
+	Search
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

@@ -83,6 +83,8 @@ func Run(t *testing.T, open Open) {
 		{"CacheStats", testCacheStats},
 		{"TouchNarinfos", testTouchNarinfos},
 		{"ScanNarinfoRecords", testScanNarinfoRecords},
+		{"SearchNarinfos", testSearchNarinfos},
+		{"RecentNarinfos", testRecentNarinfos},
 		{"CacheSettings", testCacheSettings},
 		{"SigningKeys", testSigningKeys},
 		{"NixBucketCleanup", testNixBucketCleanup},
