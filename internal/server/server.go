@@ -25,6 +25,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
+	"github.com/nixbucket/nixbucket/internal/traffic"
 )
 
 // Options configure a Server. Only Data is required.
@@ -70,6 +71,7 @@ type Server struct {
 	blobs   BlobStore
 	space   *diskspace.Guard
 	life    *lifecycle.Service
+	traffic *traffic.Counters // see console.go
 	// redirect is the Redirector of Options.RedirectReads, or nil.
 	redirect s3api.Redirector
 	// Root is the admin access key; FirstStart says it was just created.
@@ -230,6 +232,7 @@ func (s *Server) Run(ctx context.Context) {
 	for _, j := range s.backgroundJobs() {
 		wg.Go(func() { runner.Run(ctx, j) })
 	}
+	wg.Go(func() { s.runTraffic(ctx) })
 	s.cache.Run(ctx)
 	wg.Wait()
 }
@@ -288,6 +291,7 @@ func (s *Server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /-/keys/{bucket}", s.serveKeys(api))
 	s.pinsAPI(mux, api)
+	s.consoleRoutes(mux)
 	// S3 keys may hold "//" or "..", which ServeMux would clean and
 	// redirect, so only the /-/ namespace (no valid bucket name starts
 	// with "-") goes through the mux.
@@ -298,6 +302,7 @@ func (s *Server) routes() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
+	h = countTraffic(s.traffic, s.opts.Domain, h)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		h = logRequests(s.log, h)
 	}
