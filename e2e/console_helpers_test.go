@@ -115,10 +115,11 @@ func (b *browser) body() string {
 	return evalIn[string](b, `document.body.innerText`)
 }
 
-// shot saves a full-page screenshot as NAME.png and logs where.
+// shot saves a full-page screenshot as NAME.png (quality 100 is PNG;
+// less would be JPEG) and logs where.
 func (b *browser) shot(name string) string {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("browser: screenshot %s: %v", name, err)
 	}

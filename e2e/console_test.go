@@ -148,7 +148,7 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("the path page links no reference: %s", b.text("#references"))
 		}
 		b.do("follow the reference", chromedp.Click(chromedp.CSS(`#references a[href="`+ref+`"]`)))
-		b.until(`location.pathname == "`+ref+`"`)
+		b.until(`location.pathname == "` + ref + `"`)
 		refPath := ""
 		for _, p := range c.Paths {
 			if strings.HasSuffix(ref, "/"+nixHashPart(p)) {
@@ -204,7 +204,7 @@ func TestConsole(t *testing.T) {
 		// Revoked in the console, the token reads nothing.
 		id := strings.TrimSpace(b.text(`.ok strong`))
 		b.do("revoke", chromedp.Click(chromedp.CSS(`button[aria-label="Revoke token `+id+`"]`)))
-		b.until(`!document.body.innerText.includes("`+id+`")`)
+		b.until(`!document.body.innerText.includes("` + id + `")`)
 		if r := nixHTTP(t, "", http.MethodGet, narinfo, "-H", "Authorization: Bearer "+token); r.Status == http.StatusOK {
 			t.Fatalf("GET with the revoked token: %d", r.Status)
 		}
@@ -297,7 +297,7 @@ func TestConsole(t *testing.T) {
 		}))
 		defer evil.Close()
 		b.open(evil.URL)
-		b.until(`location.href == "`+ui+`buckets"`)
+		b.until(`location.href == "` + ui + `buckets"`)
 		body := b.text("main")
 		if !strings.Contains(body, "CSRF") {
 			t.Errorf("the forged POST's answer %q does not refuse it for its CSRF token", body)
@@ -330,6 +330,27 @@ func TestConsole(t *testing.T) {
 		list := nixAdmin(t, s, "bucket", "list")
 		if strings.Contains(list, "forged-bucket") || !strings.Contains(list, "made-by-form") {
 			t.Errorf("bucket list after the forged and the genuine POSTs:\n%s", list)
+		}
+	})
+
+	t.Run("SessionAndTrafficSurviveRestart", func(t *testing.T) {
+		// The session key and the traffic counters live in the metadata
+		// store: a restarted server (or another node) accepts the session
+		// and shows the same history.
+		b := admin
+		b.t = t
+		total := regexp.MustCompile(`Last 7 days: ([0-9,]+) requests`)
+		b.open(ui + "traffic")
+		before := total.FindStringSubmatch(b.text(`section[aria-labelledby="t-nix-cache"]`))
+		s.Stop()
+		s.Restart()
+		b.open(ui + "traffic")
+		if who := b.text("header .who"); !strings.Contains(who, "Signed in as") {
+			t.Errorf("after a restart the console signed the admin out: %q", who)
+		}
+		after := total.FindStringSubmatch(b.text(`section[aria-labelledby="t-nix-cache"]`))
+		if before == nil || after == nil || before[1] != after[1] || before[1] == "0" {
+			t.Errorf("nix-cache requests before the restart %q, after %q: want the same, not zero", before, after)
 		}
 	})
 }

@@ -36,8 +36,9 @@ type chart struct {
 }
 
 type tick struct {
-	X     float64
-	Label string
+	X      float64
+	Label  string
+	Anchor string // text-anchor: the last tick ends at the right edge
 }
 
 type bucketTraffic struct {
@@ -133,7 +134,11 @@ func makeChart(label string, hours map[int64]traffic.Hour, now time.Time, n int,
 		if n > 24 {
 			lab = at.Format("Jan 2")
 		}
-		ch.Ticks = append(ch.Ticks, tick{X: float64(chartPad) + float64(i)*bw + bw/2, Label: lab})
+		x, anchor := float64(chartPad)+float64(i)*bw+bw/2, "middle"
+		if x > chartW-30 {
+			x, anchor = chartW, "end"
+		}
+		ch.Ticks = append(ch.Ticks, tick{X: x, Label: lab, Anchor: anchor})
 	}
 	return ch
 }
