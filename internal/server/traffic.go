@@ -23,8 +23,13 @@ func countTraffic(c *traffic.Counters, domain string, h http.Handler) http.Handl
 		lw := &loggedResponse{w: w}
 		var body *countingBody
 		if r.Body != nil && r.Body != http.NoBody {
+			// A shallow copy: net/http answers "Expect: 100-continue"
+			// by its own body reader, which r must keep (see
+			// s3api.boundRequest).
 			body = &countingBody{ReadCloser: r.Body}
-			r.Body = body
+			r2 := *r
+			r2.Body = body
+			r = &r2
 		}
 		h.ServeHTTP(lw, r)
 		var in int64
