@@ -61,7 +61,7 @@ func (s *Store) RecentNarinfos(ctx context.Context, bucket string, limit int) ([
 	err := s.readNarinfos(ctx, bucket, func(tx pgx.Tx) error {
 		var err error
 		out, err = queryNarinfos(ctx, tx, bucket, `SELECT hash, `+narinfoCols+` FROM narinfos
-			WHERE bucket = $1 ORDER BY created DESC, hash LIMIT $2`, bucket, limit)
+			WHERE bucket = $1 ORDER BY created DESC, hash DESC LIMIT $2`, bucket, limit)
 		if err != nil {
 			return fmt.Errorf("recent narinfos of %q: %w", bucket, err)
 		}

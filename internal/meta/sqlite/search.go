@@ -19,7 +19,7 @@ var (
 		WHERE bucket = ? AND ` + nameExpr + ` >= ? AND ` + nameExpr + ` < ?
 		ORDER BY ` + nameExpr + `, hash LIMIT ?`)
 	qRecentNarinfos = query(`SELECT hash, ` + narinfoCols + ` FROM narinfos
-		WHERE bucket = ? ORDER BY created DESC, hash LIMIT ?`)
+		WHERE bucket = ? ORDER BY created DESC, hash DESC LIMIT ?`)
 )
 
 // SearchNarinfos returns the records whose hash, then those whose name,
