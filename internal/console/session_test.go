@@ -73,3 +73,24 @@ func TestCSRF(t *testing.T) {
 		t.Error("no session, no token: accepted")
 	}
 }
+
+// TestCookieAttributes: HttpOnly, SameSite=Strict, limited to the
+// console, and Secure exactly when the request came over TLS.
+func TestCookieAttributes(t *testing.T) {
+	h := testHandler("k")
+	for _, tls := range []bool{false, true} {
+		r := httptest.NewRequest(http.MethodGet, "http://example.org"+Prefix, nil)
+		if tls {
+			r = httptest.NewRequest(http.MethodGet, "https://example.org"+Prefix, nil)
+		}
+		w := httptest.NewRecorder()
+		h.setSession(w, r, session{ID: "x", Expires: time.Now().Add(time.Hour).Unix()})
+		c := w.Result().Cookies()
+		if len(c) != 1 {
+			t.Fatalf("cookies %v", c)
+		}
+		if !c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode || c[0].Path != Prefix || c[0].Secure != tls {
+			t.Errorf("TLS %v: cookie %+v", tls, c[0])
+		}
+	}
+}
