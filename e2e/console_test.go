@@ -141,6 +141,33 @@ func TestConsole(t *testing.T) {
 		if want := "/-/ui/b/nix-cache/file/" + ni.URL; href != want {
 			t.Errorf("NAR link %q, want %q", href, want)
 		}
+		var cookie string
+		for _, ck := range b.cookies(ui) {
+			if ck.Name == "nixbucket_console" {
+				cookie = ck.Name + "=" + ck.Value
+			}
+		}
+		viaConsole := nixHTTP(t, "", http.MethodGet, s.Endpoint+href, "-b", cookie)
+		viaCache := nixHTTP(t, netrc, http.MethodGet, cache+"/"+ni.URL)
+		if viaConsole.Status != http.StatusOK || viaCache.Status != http.StatusOK || viaConsole.Body != viaCache.Body || uint64(len(viaConsole.Body)) != ni.FileSize {
+			t.Errorf("NAR through the console: %d, %d bytes; through the cache: %d, %d bytes; narinfo FileSize %d",
+				viaConsole.Status, len(viaConsole.Body), viaCache.Status, len(viaCache.Body), ni.FileSize)
+		}
+		if r := nixHTTP(t, "", http.MethodGet, s.Endpoint+href); r.Status != http.StatusNotFound {
+			t.Errorf("anonymous GET of the private NAR link: %d, want 404", r.Status)
+		}
+		// The file tree: into the first directory and back.
+		dir := evalIn[string](b, `(document.querySelector("#files a") || {}).textContent || ""`)
+		if dir == "" {
+			t.Fatalf("the listing has no directory: %s", b.text("#files"))
+		}
+		b.do("open "+dir, chromedp.Click(chromedp.CSS("#files a")))
+		b.until(`location.search == "?dir=` + strings.TrimSuffix(dir, "/") + `"`)
+		if crumbs := b.text(`section[aria-labelledby="files-h"] nav`); !strings.HasSuffix(crumbs, " / "+strings.TrimSuffix(dir, "/")) {
+			t.Errorf("in directory %s the path reads %q", dir, crumbs)
+		}
+		b.shot("path-dir")
+		b.open(s.Endpoint + "/-/ui/b/nix-cache/p/" + topHash)
 
 		// Follow a reference other than the path itself.
 		ref := evalIn[string](b, `[...document.querySelectorAll("#references a")].map(a => a.getAttribute("href")).find(h => !h.endsWith("/`+topHash+`")) || ""`)
