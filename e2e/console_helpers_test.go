@@ -128,7 +128,20 @@ func (b *browser) shot(name string) string {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot %s: %s", name, p)
+	b.labelled(name)
 	return p
+}
+
+// labelled checks that every form control of the page has a label, and
+// that nothing clickable is a bare element the keyboard cannot reach.
+func (b *browser) labelled(page string) {
+	b.t.Helper()
+	bad := evalIn[[]string](b, `[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+		.filter(e => e.labels.length == 0).map(e => e.outerHTML)
+		.concat([...document.querySelectorAll("[onclick], div[role=button], span[role=button]")].map(e => e.outerHTML))`)
+	if len(bad) > 0 {
+		b.t.Errorf("page %s: controls without a label, or click-only elements: %q", page, bad)
+	}
 }
 
 // cookies returns the browser's cookies for url.

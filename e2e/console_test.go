@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestConsole drives the web console in headless Chromium against a real
@@ -56,11 +57,23 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("GET login: %d", st)
 		}
 		b.shot("login")
-		b.do("sign in",
-			chromedp.SendKeys(chromedp.CSS("#key_id"), s.AccessKey),
-			chromedp.SendKeys(chromedp.CSS("#secret"), s.SecretKey),
-			chromedp.Click(chromedp.CSS("#signin-key")),
-			chromedp.WaitVisible(chromedp.CSS("header form.inline button")))
+		// By keyboard alone: Tab from the top of the page to the key id
+		// field (past the skip link and the navigation), type, Tab to the
+		// secret, Enter submits.
+		for i := 0; evalIn[string](b, `document.activeElement.id`) != "key_id"; i++ {
+			if i == 12 {
+				t.Fatalf("12 Tabs do not reach the access key field")
+			}
+			b.do("Tab", chromedp.KeyEvent(kb.Tab))
+			if i == 0 && evalIn[string](b, `document.activeElement.className`) != "skip" {
+				t.Errorf("the first Tab focuses %q, want the skip link", evalIn[string](b, `document.activeElement.outerHTML`))
+			}
+		}
+		if o := evalIn[string](b, `getComputedStyle(document.activeElement).outlineStyle`); o == "none" || o == "" {
+			t.Errorf("the focused field shows no focus outline (%q)", o)
+		}
+		b.do("sign in", chromedp.KeyEvent(s.AccessKey), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(s.SecretKey), chromedp.KeyEvent(kb.Enter))
+		b.until(`document.querySelector("header form.inline button") != null`)
 		if who := b.text("header .who strong"); !strings.Contains(who, "root") || !strings.Contains(who, s.AccessKey) {
 			t.Errorf("signed in as %q, want root with key %s", who, s.AccessKey)
 		}
