@@ -15,6 +15,7 @@ import (
 // while both nodes serve the pages, and a form posted to either node
 // passes its CSRF check.
 func TestConsoleBehindNginx(t *testing.T) {
+	t.Parallel()
 	ngx := need(t, "nginx")
 	c := startCluster(t, 2, "--log-level", "debug") // the nodes log each request
 	a, b := c.Nodes[0], c.Nodes[1]

@@ -24,6 +24,7 @@ import (
 // bucket and can do nothing, not even by posting the forms; a bad policy
 // shows the parser's message; a forged cross-site POST is refused.
 func TestConsole(t *testing.T) {
+	t.Parallel()
 	s := nixStart(t)
 	netrc := nixNetrc(s)
 	cache := nixCacheURL(s, nixCacheBucket)
