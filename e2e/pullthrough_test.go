@@ -145,9 +145,15 @@ func narRequests(reqs map[string]int) (files, total int) {
 func pullServer(t *testing.T, upstreams, keys string, extra ...string) *Server {
 	t.Helper()
 	s := startServer(t)
+	pullSet(t, s, upstreams, keys, extra...)
+	return s
+}
+
+// pullSet makes s's nix-cache bucket public and pull through.
+func pullSet(t *testing.T, s *Server, upstreams, keys string, extra ...string) {
+	t.Helper()
 	nixAdmin(t, s, "bucket", "policy", "set", nixCacheBucket, "anonymous-read")
 	nixAdmin(t, s, append([]string{"bucket", "set", nixCacheBucket, "upstreams=" + upstreams, "upstream-keys=" + keys}, extra...)...)
-	return s
 }
 
 // TestPullThroughSubstitute: Nix 2.8 substitutes a 20-path closure through
@@ -348,5 +354,29 @@ func TestPullThroughPushNoFetch(t *testing.T) {
 	}
 	if reqs := up.requests(t); len(reqs) != 0 {
 		t.Errorf("a GET with a push hint made upstream requests: %v", reqs)
+	}
+}
+
+// TestPullThroughS3Blobs: a pull-through bucket whose blobs live in an S3
+// store keeps what it pulls there (one NAR larger than an S3 part).
+func TestPullThroughS3Blobs(t *testing.T) {
+	t.Parallel()
+	nixNeed(t)
+	c := nixBuildClosure(t, 3, 20<<10, "pulls3")
+	up := startPullUpstream(t, c.Top)
+	s, blobDir := nixStartS3Blobs(t)
+	pullSet(t, s, up.URL, up.PubKey)
+	cache := nixCacheURL(s, nixCacheBucket)
+	c.delete(t)
+	nixMustSubstitute(t, cache, up.PubKey, nixNoNetrc(t), c.Top)
+	c.checkDumps(t)
+	if n := countFiles(blobDir); n < len(c.Paths) {
+		t.Errorf("%d blobs in the S3 store after pulling %d NARs, want at least one each", n, len(c.Paths))
+	}
+	c.delete(t)
+	nixMustSubstitute(t, cache, nixServerKey(t, s, nixCacheBucket), nixNoNetrc(t), c.Top)
+	c.checkDumps(t)
+	if _, total := narRequests(up.requests(t)); total != len(c.Paths) {
+		t.Errorf("upstream served %d NAR requests, want %d", total, len(c.Paths))
 	}
 }
