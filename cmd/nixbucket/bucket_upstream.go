@@ -22,7 +22,7 @@ func setUpstream(cs *meta.CacheSettings, k, v string) (ok bool, err error) {
 	case "upstreams":
 		urls, err := upstream.ParseURLs(v)
 		if err != nil {
-			return true, err
+			return true, fmt.Errorf("upstreams: %w", err)
 		}
 		cs.Upstreams = strings.Join(urls, " ")
 	case "upstream-keys":
