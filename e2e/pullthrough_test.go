@@ -380,3 +380,80 @@ func TestPullThroughS3Blobs(t *testing.T) {
 		t.Errorf("upstream served %d NAR requests, want %d", total, len(c.Paths))
 	}
 }
+
+// TestPullThroughCluster: two servers on one PostgreSQL store and one S3
+// blob store. Upstreams set while they run take effect on both; narinfos
+// pulled through node A are served by node B, which fetches their NARs
+// itself (once each) and keeps them where A sees them.
+func TestPullThroughCluster(t *testing.T) {
+	t.Parallel()
+	nixNeed(t)
+	c := startCluster(t, 2)
+	a, b := c.Nodes[0], c.Nodes[1]
+	cl := nixBuildClosure(t, 4, 64, "pullcluster")
+	up := startPullUpstream(t, cl.Top)
+	hash := nixHashPart(cl.Top)
+	// Both nodes have answered a miss before the bucket pulls through.
+	for _, s := range []*Server{a, b} {
+		if r := nixHTTP(t, nixNoNetrc(t), http.MethodGet, nixCacheURL(s, nixCacheBucket)+"/"+hash+".narinfo"); r.Status == http.StatusOK {
+			t.Fatalf("narinfo served before the upstreams were set")
+		}
+	}
+	c.admin(t, "bucket", "policy", "set", nixCacheBucket, "anonymous-read")
+	c.admin(t, "bucket", "set", nixCacheBucket, "upstreams="+up.URL, "upstream-keys="+up.PubKey)
+	for _, p := range cl.Paths {
+		url := nixCacheURL(a, nixCacheBucket) + "/" + nixHashPart(p) + ".narinfo"
+		if r := nixHTTP(t, nixNoNetrc(t), http.MethodGet, url); r.Status != http.StatusOK {
+			t.Fatalf("GET %s through A: %d %s", url, r.Status, r.Body)
+		}
+	}
+	cl.delete(t)
+	nixMustSubstitute(t, nixCacheURL(b, nixCacheBucket), c.publicKey(t, nixCacheBucket), nixNoNetrc(t), cl.Top)
+	cl.checkDumps(t)
+	cl.delete(t)
+	nixMustSubstitute(t, nixCacheURL(a, nixCacheBucket), up.PubKey, nixNoNetrc(t), cl.Top)
+	cl.checkDumps(t)
+	reqs := up.requests(t)
+	if files, total := narRequests(reqs); files != len(cl.Paths) || total != len(cl.Paths) {
+		t.Errorf("upstream served %d NAR requests for %d files, want each of the %d NARs once: %v", total, files, len(cl.Paths), reqs)
+	}
+}
+
+// TestPullThroughRangeAndHead: a HEAD of a pulled path's NAR not fetched
+// yet answers its size without asking upstream; a Range GET of it is
+// answered (206, the right bytes) from the one download, which then keeps
+// the whole NAR.
+func TestPullThroughRangeAndHead(t *testing.T) {
+	t.Parallel()
+	nixNeed(t)
+	cl := nixBuildClosure(t, 1, 512, "pullrange")
+	up := startPullUpstream(t, cl.Top)
+	s := pullServer(t, up.URL, up.PubKey)
+	cache := nixCacheURL(s, nixCacheBucket)
+	r := nixHTTP(t, nixNoNetrc(t), http.MethodGet, cache+"/"+nixHashPart(cl.Top)+".narinfo")
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET narinfo: %d %s", r.Status, r.Body)
+	}
+	ni := nixParseNarinfo(t, "pulled narinfo", []byte(r.Body))
+	upInfo := nixReadNarinfo(t, filepath.Join(up.Dir, nixHashPart(cl.Top)+".narinfo"))
+	file, err := os.ReadFile(filepath.Join(up.Dir, upInfo.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := nixHTTP(t, nixNoNetrc(t), http.MethodHead, cache+"/"+ni.URL)
+	if h.Status != http.StatusOK || h.Header.Get("Content-Length") != fmt.Sprint(len(file)) {
+		t.Errorf("HEAD %s: %d Content-Length %q, want 200 %d", ni.URL, h.Status, h.Header.Get("Content-Length"), len(file))
+	}
+	if _, total := narRequests(up.requests(t)); total != 0 {
+		t.Errorf("a HEAD fetched the NAR upstream")
+	}
+	g := nixHTTP(t, nixNoNetrc(t), http.MethodGet, cache+"/"+ni.URL, "-H", "Range: bytes=1000-4999")
+	if g.Status != http.StatusPartialContent || g.Body != string(file[1000:5000]) ||
+		g.Header.Get("Content-Range") != fmt.Sprintf("bytes 1000-4999/%d", len(file)) {
+		t.Errorf("Range GET: %d %q, %d bytes", g.Status, g.Header.Get("Content-Range"), len(g.Body))
+	}
+	// The download went on to the end and the NAR is stored.
+	if w := nixHTTP(t, nixNetrc(s), http.MethodGet, cache+"/"+ni.URL); w.Status != http.StatusOK || w.Body != string(file) {
+		t.Errorf("GET %s as a writer after the Range: %d, %d bytes; want the stored NAR", ni.URL, w.Status, len(w.Body))
+	}
+}
