@@ -235,14 +235,19 @@ func TestUnavailable(t *testing.T) {
 	defer broken.Close()
 	for _, url := range []string{dead, broken.URL} {
 		f := New(Config{Sources: []Source{httpSourceFor(t, url, SourceOptions{})}, TrustAny: true})
-		for range 2 {
+		now := time.Now()
+		f.now = func() time.Time { return now }
+		for i, step := range []time.Duration{0, DownFor / 2, DownFor} {
+			now = now.Add(step)
 			_, err := f.Narinfo(t.Context(), hashA)
 			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
-				t.Fatalf("%s: Narinfo = %v, want ErrUnavailable", url, err)
+				t.Fatalf("%s: Narinfo %d = %v, want ErrUnavailable", url, i, err)
 			}
 		}
+		// The second call came while the source was down: not sent. The
+		// third, after DownFor: sent, as an error is no cached miss.
 		if st := f.Stats()[0]; st.Errors != 2 || st.Fetches != 2 {
-			t.Errorf("%s: stats %+v: an error is not cached as a miss, and is counted", url, st)
+			t.Errorf("%s: stats %+v, want 2 requests, both failed", url, st)
 		}
 	}
 }
