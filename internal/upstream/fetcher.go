@@ -304,3 +304,32 @@ func (f *Fetcher) source(name string) *source {
 	}
 	return nil
 }
+
+// Open reads key, any file of the caches that needs no checking against a
+// narinfo (nix-cache-info, a .ls listing, a build log, or a Range of a NAR
+// to pass through), from the first source in priority order that has it.
+// It returns the body, which the caller closes, the file's size (-1 when
+// unknown) and the source's Name. Requests count in Stats and hold a
+// connection slot until the body is closed; sources down are skipped.
+func (f *Fetcher) Open(ctx context.Context, key string, rng *Range) (io.ReadCloser, int64, string, error) {
+	var failed error
+	for _, s := range f.sources {
+		if f.down(s) {
+			if failed == nil {
+				failed = unavailable(s.src.Name(), errors.New("failed moments ago: skipped"))
+			}
+			continue
+		}
+		body, size, err := f.open(ctx, s, key, rng)
+		if err == nil {
+			return body, size, s.src.Name(), nil
+		}
+		if !errors.Is(err, ErrNotFound) && failed == nil {
+			failed = err
+		}
+	}
+	if failed != nil {
+		return nil, 0, "", failed
+	}
+	return nil, 0, "", fmt.Errorf("%s: %w", key, ErrNotFound)
+}

@@ -575,3 +575,30 @@ func TestMaxConns(t *testing.T) {
 		t.Errorf("at most %d requests at once, want 2", m)
 	}
 }
+
+func TestOpen(t *testing.T) {
+	empty, full := newUpstream(t), newUpstream(t)
+	full.files["nix-cache-info"] = []byte("StoreDir: /nix/store\n")
+	f := New(Config{Sources: []Source{httpSourceFor(t, empty.URL, SourceOptions{}), httpSourceFor(t, full.URL, SourceOptions{})}})
+	body, size, src, err := f.Open(t.Context(), "nix-cache-info", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(body)
+	body.Close()
+	if string(got) != "StoreDir: /nix/store\n" || size != int64(len(got)) || src != f.Sources()[1] {
+		t.Errorf("Open = %q, %d, %s", got, size, src)
+	}
+	body, size, _, err = f.Open(t.Context(), "nix-cache-info", &Range{Offset: 5, Length: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(body)
+	body.Close()
+	if string(got) != "Dir" || size != 21 {
+		t.Errorf("Open range = %q, %d", got, size)
+	}
+	if _, _, _, err := f.Open(t.Context(), "log/missing", nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open(missing) = %v, want ErrNotFound", err)
+	}
+}
