@@ -181,6 +181,7 @@ type Store interface {
 	JobLocks
 	Tagging
 	Search
+	TrafficStore
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

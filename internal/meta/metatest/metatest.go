@@ -97,6 +97,7 @@ func Run(t *testing.T, open Open) {
 		{"ScanNarinfoEdges", testScanNarinfoEdges},
 		{"Tags", testTags},
 		{"SharedPart", testSharedPart},
+		{"Traffic", testTraffic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,6 +126,7 @@ func Run(t *testing.T, open Open) {
 		{"JobLocksShared", testJobLocksShared},
 		{"JobLocksRace", testJobLocksRace},
 		{"TagsShared", testTagsShared},
+		{"TrafficShared", testTrafficShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {
