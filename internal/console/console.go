@@ -86,7 +86,8 @@ type Config struct {
 	Store   meta.Store
 	Access  *access.Service
 	Objects *objects.Service
-	// Traffic are the server's counters, Node its id in their settings.
+	// Traffic are the server's counters, Node its id in the store's
+	// traffic table.
 	Traffic *traffic.Counters
 	Node    string
 	// Scheme is what the server is served over ("http", "https") when
@@ -102,14 +103,10 @@ func New(c Config) (*Handler, error) {
 	if len(c.Key) < 32 {
 		return nil, errors.New("console: the session key must have 32 bytes at least")
 	}
-	h := &Handler{store: c.Store, access: c.Access, objects: c.Objects, traffic: c.Traffic,
+	h := &Handler{store: c.Store, tstore: c.Store, access: c.Access, objects: c.Objects, traffic: c.Traffic,
 		node: c.Node, scheme: c.Scheme, log: c.Log, key: c.Key}
 	if h.log == nil {
 		h.log = slog.Default()
-	}
-	var ok bool
-	if h.tstore, ok = c.Store.(traffic.Store); !ok {
-		return nil, errors.New("console: the metadata store cannot list its settings (traffic counters)")
 	}
 	if h.scheme == "" {
 		h.scheme = "http"

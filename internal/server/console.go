@@ -24,10 +24,8 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	defer cancel()
 	node := traffic.NodeID(s.opts.Data)
 	s.traffic = traffic.New(nil)
-	if st, ok := s.meta.(traffic.Store); ok {
-		if err := s.traffic.RestoreFrom(ctx, st, node); err != nil {
-			s.log.Warn("traffic counters of the last run not restored", "err", err)
-		}
+	if err := s.traffic.RestoreFrom(ctx, s.meta, node); err != nil {
+		s.log.Warn("traffic counters of the last run not restored", "err", err)
 	}
 	key, err := s.consoleKey(ctx)
 	var h http.Handler
@@ -47,11 +45,10 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 // runTraffic saves the traffic counters every TrafficSaveInterval until
 // ctx ends, then once more.
 func (s *Server) runTraffic(ctx context.Context) {
-	st, ok := s.meta.(traffic.Store)
-	if !ok || s.traffic == nil {
+	if s.traffic == nil {
 		return
 	}
-	s.traffic.Run(ctx, st, traffic.NodeID(s.opts.Data), TrafficSaveInterval, s.log)
+	s.traffic.Run(ctx, s.meta, traffic.NodeID(s.opts.Data), TrafficSaveInterval, s.log)
 }
 
 // consoleKey returns the console's session MAC key, the setting

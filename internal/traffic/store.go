@@ -1,29 +1,32 @@
 package traffic
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
-// Prefix starts the name of every node's setting.
-const Prefix = "traffic/"
-
 // Store is where counters are kept across restarts and nodes: the
-// metadata store's settings (meta.IAM and meta.SettingsLister).
-type Store interface {
-	Setting(ctx context.Context, name string) (string, error)
-	SetSetting(ctx context.Context, name, value string) error
-	Settings(ctx context.Context) (map[string]string, error)
-}
+// metadata store's traffic table, whose writes announce nothing (a save
+// every few minutes must not make every node's caches reload).
+type Store = meta.TrafficStore
 
-// NodeID names a node's setting: the same for a server restarted on the
+// Keep is how many hours the store keeps (8 days): the ring's week and a
+// day of slack for nodes whose clocks differ a little. Each save deletes
+// every node's older hours, so a node gone for good leaves nothing
+// behind for long.
+const Keep = Hours + 24
+
+// NodeID names a node's rows: the same for a server restarted on the
 // same host and data directory, different for the nodes of a cluster
 // (each has a data directory of its own, locked while it runs).
 func NodeID(dataDir string) string {
@@ -32,52 +35,57 @@ func NodeID(dataDir string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Saved is the setting's JSON.
-type saved struct {
-	Version int     `json:"v"`
-	Buckets History `json:"b"`
+// oldest returns the first hour of the ring.
+func (c *Counters) oldest() int64 {
+	return c.now().Unix()/3600 - Hours + 1
 }
 
-// Restore adds the node's saved counters to c, once at start.
+// RestoreFrom adds the node's saved counters to c, once at start.
 func (c *Counters) RestoreFrom(ctx context.Context, st Store, node string) error {
-	v, err := st.Setting(ctx, Prefix+node)
-	if err != nil || v == "" {
-		return err
-	}
-	h, err := decode(v)
+	h := History{}
+	err := st.LoadTraffic(ctx, node, c.oldest(), func(r meta.TrafficHour) error {
+		h.add(r.Bucket, r.Hour, Hour{Requests: r.Requests, In: r.BytesIn, Out: r.BytesOut})
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("traffic of node %s: %w", node, err)
 	}
 	c.Restore(h)
+	c.saveMu.Lock()
+	c.saved = h // what the store holds: the next save writes what differs
+	c.saveMu.Unlock()
 	return nil
 }
 
-func decode(v string) (History, error) {
-	var s saved
-	if err := json.Unmarshal([]byte(v), &s); err != nil {
-		return nil, err
-	}
-	if s.Buckets == nil {
-		s.Buckets = History{}
-	}
-	return s.Buckets, nil
-}
-
-// Save writes c as the node's setting, when something was recorded since
-// the last save. Each save is one setting write; the store announces it
-// (caches of settings reload once), so saves are minutes apart.
+// Save writes the node's hours that changed since the last save (in
+// practice the current hour of each bucket in use), when something was
+// recorded since, and deletes the hours older than Keep.
 func (c *Counters) Save(ctx context.Context, st Store, node string) error {
 	if !c.dirty.Swap(false) {
 		return nil
 	}
-	b, err := json.Marshal(saved{Version: 1, Buckets: c.Snapshot()})
-	if err != nil {
-		return err
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	snap := c.Snapshot()
+	var rows []meta.TrafficHour
+	for b, hours := range snap {
+		for hr, v := range hours {
+			if c.saved[b][hr] != v {
+				rows = append(rows, meta.TrafficHour{Node: node, Bucket: b, Hour: hr,
+					Requests: v.Requests, BytesIn: v.In, BytesOut: v.Out})
+			}
+		}
 	}
-	if err := st.SetSetting(ctx, Prefix+node, string(b)); err != nil {
+	// Rows in key order: two saves of one node (a restart overlapping its
+	// predecessor) then lock them in the same order.
+	slices.SortFunc(rows, func(a, b meta.TrafficHour) int {
+		return cmp.Or(strings.Compare(a.Bucket, b.Bucket), cmp.Compare(a.Hour, b.Hour))
+	})
+	if err := st.SaveTraffic(ctx, rows, c.now().Unix()/3600-Keep+1); err != nil {
 		c.dirty.Store(true)
 		return fmt.Errorf("saving traffic counters: %w", err)
 	}
+	c.saved = snap
 	return nil
 }
 
@@ -106,30 +114,17 @@ func (c *Counters) Run(ctx context.Context, st Store, node string, every time.Du
 }
 
 // Load returns every node's counts added up: this node's from memory
-// (fresher than its last save), the others' from their settings.
+// (fresher than its last save), the others' from the store.
 func (c *Counters) Load(ctx context.Context, st Store, node string) (History, error) {
-	all, err := st.Settings(ctx)
+	out := c.Snapshot()
+	err := st.LoadTraffic(ctx, "", c.oldest(), func(r meta.TrafficHour) error {
+		if r.Node != node {
+			out.add(r.Bucket, r.Hour, Hour{Requests: r.Requests, In: r.BytesIn, Out: r.BytesOut})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	out := c.Snapshot()
-	oldest := c.now().Unix()/3600 - Hours + 1
-	for name, v := range all {
-		other, ok := strings.CutPrefix(name, Prefix)
-		if !ok || other == node || v == "" {
-			continue
-		}
-		h, err := decode(v)
-		if err != nil {
-			continue // a node's unreadable counters hide only its share
-		}
-		for b, hours := range h {
-			for hr, v := range hours {
-				if hr >= oldest {
-					out.add(b, hr, v)
-				}
-			}
-		}
 	}
 	return out, nil
 }

@@ -11,10 +11,12 @@
 // random bucket names cannot grow memory.
 //
 // History survives restarts and adds up across nodes through the metadata
-// store: every node writes its own counters, all hours of the ring, as one
-// setting named Prefix+NODE (Save), and charts add up every node's
-// setting (Load, Sum). A node's id stays the same across its restarts
-// (see NodeID), so a restarted node takes its history back.
+// store's traffic table (meta.TrafficStore), one row per node, bucket and
+// hour: every node writes the hours of its own that changed (Save), and
+// charts add up every node's rows (Load). A node's id stays the same
+// across its restarts (see NodeID), so a restarted node takes its history
+// back. The table is not configuration: its writes announce nothing, so
+// they leave the caches of the read path alone.
 package traffic
 
 import (
@@ -53,6 +55,9 @@ type Counters struct {
 	mu    sync.Mutex                       // held to add a bucket
 	rings atomic.Pointer[map[string]*ring] // copied on write
 	dirty atomic.Bool
+
+	saveMu sync.Mutex // held by Save and RestoreFrom
+	saved  History    // what the store holds of this node, as of the last save
 }
 
 // New returns empty counters; now is the clock (nil: time.Now).

@@ -3,9 +3,13 @@ package traffic
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 )
 
 type clock struct {
@@ -20,11 +24,26 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type mapStore map[string]string
+// countingStore is a real metadata store (SQLite) that counts the rows
+// saved.
+type countingStore struct {
+	*sqlite.Store
+	rows int
+}
 
-func (m mapStore) Setting(_ context.Context, n string) (string, error) { return m[n], nil }
-func (m mapStore) SetSetting(_ context.Context, n, v string) error     { m[n] = v; return nil }
-func (m mapStore) Settings(context.Context) (map[string]string, error) { return m, nil }
+func (s *countingStore) SaveTraffic(ctx context.Context, rows []meta.TrafficHour, oldest int64) error {
+	s.rows += len(rows)
+	return s.Store.SaveTraffic(ctx, rows, oldest)
+}
+
+func newStore(t *testing.T) *countingStore {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &countingStore{Store: s}
+}
 
 func TestRecordHoursAndRingWrap(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 1, 10, 30, 0, 0, time.UTC)}
@@ -88,7 +107,7 @@ func TestBucketsBounded(t *testing.T) {
 func TestSaveRestoreAndNodesAddUp(t *testing.T) {
 	ctx := t.Context()
 	clk := &clock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
-	st := mapStore{}
+	st := newStore(t)
 	a, b := New(clk.now), New(clk.now)
 	a.Record("c", 1, 2)
 	b.Record("c", 10, 20)
@@ -101,7 +120,10 @@ func TestSaveRestoreAndNodesAddUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.Save(ctx, mapStore(nil), "a"); err != nil {
+	if st.rows != 3 {
+		t.Fatalf("%d rows saved, want 3 (a: c; b: c, d)", st.rows)
+	}
+	if err := a.Save(ctx, nil, "a"); err != nil {
 		t.Fatalf("a save with nothing new must not write: %v", err)
 	}
 	h := clk.t.Unix() / 3600
@@ -119,6 +141,70 @@ func TestSaveRestoreAndNodesAddUp(t *testing.T) {
 	}
 	if all["d"][h].Out != 7 {
 		t.Fatalf("d = %+v", all["d"])
+	}
+	// Another node sees the restarted node's new request once it saved.
+	if err := restarted.Save(ctx, st, "a"); err != nil {
+		t.Fatal(err)
+	}
+	all, err = b.Load(ctx, st, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Hour{Requests: 3, In: 111, Out: 222}); all["c"][h] != want {
+		t.Fatalf("c seen by b = %+v, want %+v", all["c"][h], want)
+	}
+}
+
+// TestSaveWritesChangedHours: a save writes only the hours that changed
+// since the last (the current hour of each bucket in use, not the week),
+// and deletes hours older than Keep, of every node.
+func TestSaveWritesChangedHours(t *testing.T) {
+	ctx := t.Context()
+	clk := &clock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	st := newStore(t)
+	c := New(clk.now)
+	for range 30 {
+		c.Record("c", 1, 1)
+		c.Record("d", 1, 1)
+		clk.add(time.Hour)
+	}
+	if err := c.Save(ctx, st, "n"); err != nil {
+		t.Fatal(err)
+	}
+	if st.rows != 60 {
+		t.Fatalf("first save wrote %d rows, want 60", st.rows)
+	}
+	st.rows = 0
+	c.Record("c", 1, 1)
+	if err := c.Save(ctx, st, "n"); err != nil {
+		t.Fatal(err)
+	}
+	if st.rows != 1 {
+		t.Fatalf("second save wrote %d rows, want the one hour that changed", st.rows)
+	}
+
+	// A gone node's rows of 10 days ago go at the next save of any node.
+	first := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC).Unix() / 3600
+	if err := st.SaveTraffic(ctx, []meta.TrafficHour{{Node: "gone", Bucket: "c", Hour: first, Requests: 1}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(10 * 24 * time.Hour)
+	c.Record("c", 1, 1)
+	if err := c.Save(ctx, st, "n"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := st.LoadTraffic(ctx, "", 0, func(r meta.TrafficHour) error {
+		n++
+		if now := clk.now().Unix() / 3600; r.Hour <= now-Keep {
+			t.Errorf("hour %d of node %s kept, older than %d hours", r.Hour, r.Node, Keep)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d rows left, want the current hour only", n)
 	}
 }
 
