@@ -175,12 +175,19 @@ func TestSaveWritesChangedHours(t *testing.T) {
 		t.Fatalf("first save wrote %d rows, want 60", st.rows)
 	}
 	st.rows = 0
+	g0, err := st.Generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.Record("c", 1, 1)
 	if err := c.Save(ctx, st, "n"); err != nil {
 		t.Fatal(err)
 	}
 	if st.rows != 1 {
 		t.Fatalf("second save wrote %d rows, want the one hour that changed", st.rows)
+	}
+	if g, err := st.Generation(ctx); err != nil || g != g0 {
+		t.Fatalf("a save moved the store's generation from %d to %d (%v): caches would reload", g0, g, err)
 	}
 
 	// A gone node's rows of 10 days ago go at the next save of any node.
