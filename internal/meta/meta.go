@@ -180,6 +180,7 @@ type Store interface {
 	Announcer
 	JobLocks
 	Tagging
+	Usages
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

@@ -95,6 +95,7 @@ func Run(t *testing.T, open Open) {
 		{"ScanNarinfoEdges", testScanNarinfoEdges},
 		{"Tags", testTags},
 		{"SharedPart", testSharedPart},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
