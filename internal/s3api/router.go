@@ -185,6 +185,11 @@ var (
 	ridCounter   atomic.Uint64
 )
 
+// RequestID returns a fresh request id, for nixbucket's endpoints beside
+// S3 (their answers carry an x-amz-request-id too, which the access log
+// names).
+func RequestID() string { return requestID() }
+
 // requestID returns a unique request id: a per-process random prefix and
 // a counter, cheaper than fresh randomness on every request.
 func requestID() string {

@@ -49,12 +49,15 @@ func (s *Server) openObserve() {
 	s.observer = &observe.Observer{Metrics: s.metrics, Log: s.accessLog, Ops: ops}
 }
 
-// endpointOp notes which of the /-/ endpoints a request is for.
+// endpointOp notes which of the /-/ endpoints a request is for, and gives
+// it a request id, sent as S3 requests' is.
 func (s *Server) endpointOp(w http.ResponseWriter, path string) {
 	n := observe.NoteOf(w)
 	if n == nil {
 		return
 	}
+	n.RequestID = s3api.RequestID()
+	w.Header().Set("X-Amz-Request-Id", n.RequestID)
 	name := strings.TrimPrefix(path, "/-/")
 	name, _, _ = strings.Cut(name, "/")
 	i := len(serverOps) - 1
