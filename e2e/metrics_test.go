@@ -108,7 +108,7 @@ func TestAccessLogJSON(t *testing.T) {
 	user := s.AccessKey + ":" + s.SecretKey
 	type sent struct {
 		method, bucket, key, principal, protocol, operation string
-		status                                             int
+		status                                              int
 	}
 	ids := map[string]sent{}
 	for _, c := range []sent{
