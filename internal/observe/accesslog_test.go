@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,9 @@ func TestAccessLogBlockedWriter(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Errorf("line %q: %v", line, err)
 		}
+	}
+	if !strings.Contains(logs.String(), "access log lines dropped") || !strings.Contains(logs.String(), "total="+strconv.FormatUint(dropped, 10)) {
+		t.Errorf("the drops were not reported in the log:\n%s", logs.String())
 	}
 	a.Log(testEntry(0))
 	if a.Dropped() != dropped+1 {

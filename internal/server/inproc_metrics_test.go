@@ -3,6 +3,8 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -231,5 +233,58 @@ func TestMetricsWhoMayScrape(t *testing.T) {
 	// From loopback no credentials are needed.
 	if st, _ := e.plainGet(server.MetricsPath, "", ""); st != http.StatusOK {
 		t.Errorf("loopback scrape: %d", st)
+	}
+}
+
+// stuckWriter blocks every Write until released.
+type stuckWriter struct{ release chan struct{} }
+
+func (w stuckWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+// TestAccessLogStuckOutput: with the access log's output blocked for
+// good, requests are still answered, and the lines that find the queue
+// full are dropped and counted in the metrics.
+func TestAccessLogStuckOutput(t *testing.T) {
+	out := stuckWriter{release: make(chan struct{})}
+	srv, err := server.Open(ctx(t), server.Options{Data: t.TempDir(), AccessLog: out,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		close(out.release) // before Close, which writes out the queue
+		srv.Close()
+	})
+	h := srv.Handler()
+	// Long keys make long lines: the 4 MiB queue fills in a few
+	// thousand requests.
+	path := "/" + server.DefaultCache + "/" + strings.Repeat("k", 2000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 5000 {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+			if w.Code != http.StatusUnauthorized {
+				t.Errorf("GET: %d, want 401", w.Code)
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute): // generous: a request stuck behind the log never returns
+		t.Fatal("requests blocked behind a stuck access log")
+	}
+	w := httptest.NewRecorder()
+	scrape := httptest.NewRequest(http.MethodGet, server.MetricsPath, nil)
+	scrape.RemoteAddr = "127.0.0.1:40000"
+	h.ServeHTTP(w, scrape)
+	m := parseMetrics(t, w.Body.Bytes())
+	if d := m["nixbucket_access_log_dropped_total"]; d < 1000 || d > 5000 {
+		t.Errorf("dropped %v lines of 5000 (about 2 KiB each, 4 MiB queued), want most", d)
 	}
 }
