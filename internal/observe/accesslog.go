@@ -101,8 +101,7 @@ func (a *AccessLog) Log(e *Entry) {
 func (a *AccessLog) run() {
 	defer close(a.done)
 	var spare []byte
-	var reported uint64
-	var lastReport time.Time
+	var d drops
 	timer := time.NewTimer(gather)
 	timer.Stop()
 	for {
@@ -110,6 +109,7 @@ func (a *AccessLog) run() {
 		case <-a.wake:
 		case <-a.stop:
 			a.flush(spare)
+			d.report(a, true)
 			return
 		}
 		timer.Reset(gather)
@@ -118,14 +118,29 @@ func (a *AccessLog) run() {
 		case <-a.stop:
 			timer.Stop()
 			a.flush(spare)
+			d.report(a, true)
 			return
 		}
 		spare = a.flush(spare)
-		if d := a.dropped.Load(); d != reported && time.Since(lastReport) >= dropReport {
-			a.log.Warn("access log lines dropped: the log output is slower than the requests", "dropped", d-reported, "total", d)
-			reported, lastReport = d, time.Now()
-		}
+		d.report(a, false)
 	}
+}
+
+// drops is what the writer has said of the dropped lines.
+type drops struct {
+	reported uint64
+	last     time.Time
+}
+
+// report logs the lines dropped since the last report, at most every
+// dropReport unless final (at Close).
+func (d *drops) report(a *AccessLog, final bool) {
+	n := a.dropped.Load()
+	if n == d.reported || !final && time.Since(d.last) < dropReport {
+		return
+	}
+	a.log.Warn("access log lines dropped: the log output is slower than the requests", "dropped", n-d.reported, "total", n)
+	d.reported, d.last = n, time.Now()
 }
 
 // flush swaps the batch for spare (emptied) and writes it; it returns the
