@@ -18,6 +18,10 @@ const (
 	// of a batch: under load it wakes some 50 times a second, not once
 	// per request, and writes each batch with one Write.
 	gather = 20 * time.Millisecond
+	// batchStart is the first size of the two batch buffers (the one
+	// gathering, the one being written), which grow to what a batch
+	// needs and are reused.
+	batchStart = 256 << 10
 	// dropReport is how often, at most, the log says how many lines
 	// were dropped.
 	dropReport = 10 * time.Second
@@ -61,7 +65,7 @@ func NewAccessLog(out io.Writer, json bool, log *slog.Logger) *AccessLog {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &AccessLog{out: out, json: json, log: log,
+	a := &AccessLog{out: out, json: json, log: log, pending: make([]byte, 0, batchStart),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go a.run()
 	return a
@@ -100,7 +104,7 @@ func (a *AccessLog) Log(e *Entry) {
 // run writes the batches out until Close.
 func (a *AccessLog) run() {
 	defer close(a.done)
-	var spare []byte
+	spare := make([]byte, 0, batchStart)
 	var d drops
 	timer := time.NewTimer(gather)
 	timer.Stop()
