@@ -117,10 +117,11 @@ func (m *Metrics) Request(n *Note, status int, in, out int64, d time.Duration) {
 	if m.ops[op].Nix {
 		proto = 1
 	}
-	// A bucket takes a label of its own only when it exists and the
-	// request was not refused: random names scanned by strangers fold
-	// into other instead of filling the table.
-	claim := !n.NoBucket && status != http.StatusUnauthorized && status != http.StatusForbidden
+	// A bucket takes a label of its own only when the answer shows it
+	// exists (a success, or a 404 of a key: a missing bucket is NoBucket):
+	// random names strangers try, refused (401, 403) or malformed (400,
+	// 405), fold into other instead of filling the table.
+	claim := !n.NoBucket && (status < 400 || status == http.StatusNotFound)
 	s := m.buckets.get(n.Bucket, claim)
 	if n.NoBucket && s != m.buckets.none {
 		s = m.buckets.other

@@ -48,10 +48,12 @@ func TestRequestTable(t *testing.T) {
 	req(Note{Op: 3, Bucket: "a", Narinfo: true}, 404, 0, 0)
 	req(Note{Op: 3, Bucket: "a", Narinfo: true}, 200, 0, 7)
 	req(Note{Op: 3, Bucket: "a", Narinfo: true}, 304, 0, 0)
-	req(Note{Op: 2, Bucket: "b"}, 500, 10, 0)
+	req(Note{Op: 2, Bucket: "b"}, 200, 10, 0)
+	req(Note{Op: 2, Bucket: "b"}, 500, 0, 0) // b has its label: any answer counts there
 	// Refused, or on a missing bucket: no label of its own.
 	req(Note{Op: 1, Bucket: "stranger"}, 403, 0, 0)
 	req(Note{Op: 1, Bucket: "missing", NoBucket: true}, 404, 0, 0)
+	req(Note{Op: 0, Bucket: "junk"}, 405, 0, 0)
 	// The third bucket that exists: past the 2 labels.
 	req(Note{Op: 2, Bucket: "c"}, 200, 5, 0)
 	req(Note{Op: 1, Bucket: "a"}, 301, 0, 0)
@@ -61,16 +63,18 @@ func TestRequestTable(t *testing.T) {
 
 	got := samples(t, m, "nixbucket_requests_total")
 	want := map[string]float64{
-		"bucket=a,class=2xx,operation=GetObject,protocol=s3": 2,
-		"bucket=a,class=3xx,operation=GetObject,protocol=s3": 1,
-		"bucket=a,class=4xx,operation=Narinfo,protocol=nix": 1,
-		"bucket=a,class=2xx,operation=Narinfo,protocol=nix": 1,
-		"bucket=a,class=3xx,operation=Narinfo,protocol=nix": 1,
-		"bucket=b,class=5xx,operation=PutObject,protocol=s3": 1,
+		"bucket=a,class=2xx,operation=GetObject,protocol=s3":     2,
+		"bucket=a,class=3xx,operation=GetObject,protocol=s3":     1,
+		"bucket=a,class=4xx,operation=Narinfo,protocol=nix":      1,
+		"bucket=a,class=2xx,operation=Narinfo,protocol=nix":      1,
+		"bucket=a,class=3xx,operation=Narinfo,protocol=nix":      1,
+		"bucket=b,class=2xx,operation=PutObject,protocol=s3":     1,
+		"bucket=b,class=5xx,operation=PutObject,protocol=s3":     1,
 		"bucket=other,class=4xx,operation=GetObject,protocol=s3": 2,
 		"bucket=other,class=2xx,operation=PutObject,protocol=s3": 2,
 		"bucket=other,class=4xx,operation=PutObject,protocol=s3": 1,
 		"bucket=,class=2xx,operation=Unknown,protocol=s3":        1,
+		"bucket=other,class=4xx,operation=Unknown,protocol=s3":   1,
 	}
 	if !equal(got, want) {
 		t.Errorf("requests:\n got %v\nwant %v", got, want)
@@ -85,8 +89,8 @@ func TestRequestTable(t *testing.T) {
 		t.Errorf("narinfo lookups: got %v, want %v", got, want)
 	}
 	if got, want := samples(t, m, "nixbucket_request_duration_seconds"), map[string]float64{
-		"operation=GetObject,protocol=s3": 5, "operation=PutObject,protocol=s3": 4,
-		"operation=Narinfo,protocol=nix": 3, "operation=Unknown,protocol=s3": 1,
+		"operation=GetObject,protocol=s3": 5, "operation=PutObject,protocol=s3": 5,
+		"operation=Narinfo,protocol=nix": 3, "operation=Unknown,protocol=s3": 2,
 	}; !equal(got, want) {
 		t.Errorf("latency sample counts: got %v, want %v", got, want)
 	}
