@@ -238,3 +238,31 @@ func (t *table) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(t.descDropped, prometheus.CounterValue, float64(dropped))
 }
+
+// Traffic is one bucket label's totals since the server started.
+type Traffic struct {
+	Bucket            string // a bucket, "other", or "" (requests naming none)
+	Requests          uint64
+	BytesIn, BytesOut uint64
+}
+
+// Traffic returns the totals of every bucket label, for a view that
+// samples them (the console's traffic charts) without parsing the
+// exposition. Labels without requests are left out.
+func (m *Metrics) Traffic() []Traffic {
+	var out []Traffic
+	for _, s := range m.buckets.all() {
+		t := Traffic{Bucket: s.name}
+		for i := range s.reqs {
+			t.Requests += s.reqs[i].Load()
+		}
+		for p := range s.in {
+			t.BytesIn += s.in[p].Load()
+			t.BytesOut += s.out[p].Load()
+		}
+		if t.Requests > 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -199,3 +199,15 @@ type fakeWriter struct {
 func (f *fakeWriter) Header() http.Header         { return f.h }
 func (f *fakeWriter) Write(p []byte) (int, error) { return f.b.Write(p) }
 func (f *fakeWriter) WriteHeader(code int)        { f.status = code }
+
+func TestTraffic(t *testing.T) {
+	m := NewMetrics(testOps, 1)
+	m.Request(&Note{Op: 1, Bucket: "a"}, 200, 0, 100, 0)
+	m.Request(&Note{Op: 2, Bucket: "a"}, 200, 7, 0, 0)
+	m.Request(&Note{Op: 1, Bucket: "b"}, 200, 0, 5, 0)
+	got := m.Traffic()
+	want := []Traffic{{Bucket: "a", Requests: 2, BytesIn: 7, BytesOut: 100}, {Bucket: OtherBucket, Requests: 1, BytesOut: 5}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("Traffic() = %+v, want %+v", got, want)
+	}
+}
