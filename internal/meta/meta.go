@@ -182,6 +182,7 @@ type Store interface {
 	Tagging
 	Search
 	TrafficStore
+	Usages
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

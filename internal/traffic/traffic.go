@@ -73,9 +73,20 @@ func New(now func() time.Time) *Counters {
 
 // Record counts one request to bucket ("" for none) that received in
 // bytes and sent out bytes.
-func (c *Counters) Record(bucket string, in, out int64) {
+func (c *Counters) Record(bucket string, in, out int64) { c.RecordClaim(bucket, true, in, out) }
+
+// RecordClaim is Record for a request that may name a bucket that does
+// not exist: unless claim (the answer showed the bucket exists), a bucket
+// not counted yet is counted under Other, so that names strangers try
+// cannot take the named places.
+func (c *Counters) RecordClaim(bucket string, claim bool, in, out int64) {
 	if c == nil {
 		return
+	}
+	if !claim {
+		if _, ok := (*c.rings.Load())[bucket]; !ok {
+			bucket = Other
+		}
 	}
 	h := c.now().Unix() / 3600
 	s := c.ring(bucket).slot(h)

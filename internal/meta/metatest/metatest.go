@@ -98,6 +98,7 @@ func Run(t *testing.T, open Open) {
 		{"Tags", testTags},
 		{"SharedPart", testSharedPart},
 		{"Traffic", testTraffic},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
