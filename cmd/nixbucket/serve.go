@@ -94,7 +94,7 @@ func serve(args []string) error {
 		defer metricsLn.Close()
 	}
 	srv, err := server.Open(ctx, server.Options{AccessLog: accessOut, LogJSON: *logFormat == "json",
-		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil,Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval})
+		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil, Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval})
 	if err != nil {
 		return err
 	}
