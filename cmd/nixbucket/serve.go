@@ -93,8 +93,14 @@ func serve(args []string) error {
 		}
 		defer metricsLn.Close()
 	}
-	srv, err := server.Open(ctx, server.Options{AccessLog: accessOut, LogJSON: *logFormat == "json",
-		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil, Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval})
+	srv, err := server.Open(ctx, server.Options{
+		Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads,
+		Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account,
+		Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV,
+		LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval,
+		AccessLog: accessOut, LogJSON: *logFormat == "json",
+		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil,
+	})
 	if err != nil {
 		return err
 	}
