@@ -168,6 +168,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.openObserve()
+	s.metrics.CountUpstreams(s.pull.Stats)
 	s.handler = s.routes()
 	return s, nil
 }
