@@ -230,42 +230,53 @@ func (c *Cache) Reserve(name string, size int64) (*Reservation, error) {
 
 // Commit moves the finished temp file (written in TempDir, of the reserved
 // size) into the cache as the reservation's entry, durably, and ends the
-// reservation.
-func (r *Reservation) Commit(tmpPath string) error {
+// reservation. It returns the entry open, held against eviction until
+// closed: the readers of the download that made it are still reading its
+// bytes.
+func (r *Reservation) Commit(tmpPath string) (*File, error) {
 	if r.done {
-		return errors.New("diskcache: reservation already ended")
+		return nil, errors.New("diskcache: reservation already ended")
 	}
 	c := r.c
 	fi, err := os.Stat(tmpPath)
 	if err != nil {
 		r.Cancel()
-		return fmt.Errorf("diskcache: commit %s: %w", r.name, err)
+		return nil, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
 	}
 	if fi.Size() != r.size {
 		r.Cancel()
-		return fmt.Errorf("diskcache: commit %s: %d bytes, reserved %d", r.name, fi.Size(), r.size)
+		return nil, fmt.Errorf("diskcache: commit %s: %d bytes, reserved %d", r.name, fi.Size(), r.size)
 	}
 	dst := filepath.Join(c.nars, r.name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r.done = true
 	c.reserved -= r.size
-	if old := c.entries[r.name]; old != nil {
+	e := c.entries[r.name]
+	if e != nil {
 		// The same name is the same file hash: the entry we have is as good.
-		return os.Remove(tmpPath)
+		if err := os.Remove(tmpPath); err != nil {
+			return nil, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
+		}
+	} else {
+		if err := os.Rename(tmpPath, dst); err != nil {
+			return nil, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
+		}
+		if d, err := os.Open(c.nars); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
+		e = &entry{name: r.name, size: r.size}
+		e.elem = c.lru.PushFront(e)
+		c.entries[r.name] = e
+		c.size += r.size
 	}
-	if err := os.Rename(tmpPath, dst); err != nil {
-		return fmt.Errorf("diskcache: commit %s: %w", r.name, err)
+	f, err := os.Open(dst)
+	if err != nil {
+		return nil, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
 	}
-	if d, err := os.Open(c.nars); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	e := &entry{name: r.name, size: r.size}
-	e.elem = c.lru.PushFront(e)
-	c.entries[r.name] = e
-	c.size += r.size
-	return nil
+	e.refs++
+	return &File{File: f, c: c, e: e}, nil
 }
 
 // Cancel gives the reserved room back (a failed or cut fetch). Calling it

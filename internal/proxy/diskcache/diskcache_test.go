@@ -31,7 +31,11 @@ func put(t *testing.T, c *Cache, name string, size int) error {
 		t.Fatal(err)
 	}
 	f.Close()
-	return r.Commit(f.Name())
+	held, err := r.Commit(f.Name())
+	if err == nil {
+		held.Close()
+	}
+	return err
 }
 
 func mustPut(t *testing.T, c *Cache, name string, size int) {
@@ -155,7 +159,7 @@ func TestReservationsCount(t *testing.T) {
 	}
 	tmp := filepath.Join(c.TempDir(), "short")
 	os.WriteFile(tmp, []byte("short"), 0o644)
-	if err := r2.Commit(tmp); err == nil {
+	if _, err := r2.Commit(tmp); err == nil {
 		t.Fatal("commit of a file shorter than reserved succeeded")
 	}
 	if c.Size() != 0 || len(names(t, c)) != 0 {
@@ -243,5 +247,32 @@ func TestBoundHolds(t *testing.T) {
 	}
 	for _, f := range held {
 		f.Close()
+	}
+}
+
+// TestCommitHoldsTheEntry: the file Commit returns keeps its entry from
+// eviction until it is closed.
+func TestCommitHoldsTheEntry(t *testing.T) {
+	c, err := Open(t.TempDir(), 100, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Reserve("a.nar", 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(c.TempDir(), "fetch")
+	os.WriteFile(tmp, []byte(strings.Repeat("a", 60)), 0o644)
+	held, err := r.Commit(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := put(t, c, "b.nar", 60); !errors.Is(err, ErrNoRoom) {
+		t.Fatalf("put while the committed entry is held: %v, want ErrNoRoom", err)
+	}
+	held.Close()
+	mustPut(t, c, "b.nar", 60)
+	if got, want := names(t, c), []string{"b.nar"}; !slices.Equal(got, want) {
+		t.Fatalf("entries %v, want %v", got, want)
 	}
 }
