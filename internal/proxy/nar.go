@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
@@ -33,6 +34,11 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 	ni := s.known(name)
 	if ni == nil {
 		s.passThrough(w, r, "nar/"+name, "application/x-nix-nar")
+		return
+	}
+	if r.Method == http.MethodHead { // a probe starts no download
+		w.Header().Set("Accept-Ranges", "bytes")
+		w.Header().Set("Content-Length", strconv.FormatUint(ni.Info.FileSize, 10))
 		return
 	}
 	fl, err := s.join(name, ni)
