@@ -74,10 +74,13 @@ type Backend struct {
 var _ storage.Placer = (*Backend)(nil)
 
 // Options adjust Open for callers that do not use the default credential
-// chain (tests).
+// chain (tests) or that need their own connection limits.
 type Options struct {
 	// Credentials, when set, replace the default chain.
 	Credentials aws.CredentialsProvider
+	// Transport, when set, adjusts the HTTP transport (timeouts, as the
+	// upstream fetcher sets them).
+	Transport func(*http.Transport)
 }
 
 // Open connects to the store and checks that the bucket exists and that
@@ -89,16 +92,38 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Backend, error) {
 	if cfg.PartsInFlight == 0 {
 		cfg.PartsInFlight = DefaultPartsInFlight
 	}
+	client, err := NewClient(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
 	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
+	b := &Backend{cfg: cfg, client: client}
+	if err := b.checkBucket(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// NewClient builds an S3 client for cfg's endpoint, region and profile
+// with the AWS default credential chain, and checks that credentials can
+// be found. Open uses it; so does the upstream fetcher, which reads
+// another cache's bucket rather than blobs.
+func NewClient(ctx context.Context, cfg Config, opts Options) (*s3.Client, error) {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
 	// A BuildableClient, not an http.Client: the SDK applies AWS_CA_BUNDLE
 	// only to the former.
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.MaxIdleConnsPerHost = 64
+		if opts.Transport != nil {
+			opts.Transport(tr)
+		}
 	})
 	lo := []func(*config.LoadOptions) error{
 		config.WithRegion(cfg.Region),
@@ -124,18 +149,13 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Backend, error) {
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("blob store %s: no usable AWS credentials (environment, shared files, profile %q, instance role): %w", cfg.where(), cfg.Profile, err)
 	}
-	b := &Backend{cfg: cfg}
-	b.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-	if err := b.checkBucket(ctx); err != nil {
-		return nil, err
-	}
-	return b, nil
+	}), nil
 }
 
 // checkBucket fails clearly for a missing bucket or refused credentials.

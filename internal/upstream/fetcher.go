@@ -1,0 +1,277 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
+	"github.com/nixbucket/nixbucket/internal/nix/storepath"
+)
+
+// Defaults for Config's zero fields.
+const (
+	DefaultNegativeTTL = time.Hour
+	DefaultMaxConns    = 16
+	// maxNegative bounds the negative cache; past it, the cache is
+	// emptied (a burst of misses costs a refetch, never memory).
+	maxNegative = 1 << 18
+)
+
+// Config configures a Fetcher.
+type Config struct {
+	// Sources in priority order: the first that has a path wins.
+	Sources []Source
+	// TrustedKeys are the keys a narinfo must be signed by.
+	TrustedKeys []signature.PublicKey
+	// TrustAny accepts unsigned narinfos and any signature (NARs are still
+	// checked against their narinfo).
+	TrustAny bool
+	// NegativeTTL is how long a path no source has is remembered as
+	// missing; 0 means DefaultNegativeTTL, < 0 disables the cache.
+	NegativeTTL time.Duration
+	// MaxConns bounds the requests in flight to each source; 0 means
+	// DefaultMaxConns.
+	MaxConns int
+	// Logger receives upstream errors and mismatches; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Fetcher fetches and verifies narinfos and NARs from an ordered list of
+// sources. It is safe for concurrent use.
+type Fetcher struct {
+	sources  []*source
+	keys     []signature.PublicKey
+	trustAny bool
+	negTTL   time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+
+	negMu sync.Mutex
+	neg   map[string]time.Time // hash → expiry
+
+	narMu sync.Mutex
+	nars  map[string]*Download // source name + "\x00" + URL → download in flight
+}
+
+// source is a Source with its connection limit and counters.
+type source struct {
+	src      Source
+	sem      chan struct{}
+	counters counters
+}
+
+// New makes a Fetcher. It contacts nothing.
+func New(cfg Config) *Fetcher {
+	if cfg.NegativeTTL == 0 {
+		cfg.NegativeTTL = DefaultNegativeTTL
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	f := &Fetcher{
+		keys: cfg.TrustedKeys, trustAny: cfg.TrustAny, negTTL: cfg.NegativeTTL,
+		log: cfg.Logger, now: time.Now,
+		neg: map[string]time.Time{}, nars: map[string]*Download{},
+	}
+	for _, s := range cfg.Sources {
+		f.sources = append(f.sources, &source{src: s, sem: make(chan struct{}, cfg.MaxConns)})
+	}
+	return f
+}
+
+// Sources returns the names of the fetcher's sources, in priority order.
+func (f *Fetcher) Sources() []string {
+	names := make([]string, len(f.sources))
+	for i, s := range f.sources {
+		names[i] = s.src.Name()
+	}
+	return names
+}
+
+// open opens key on s within s's connection limit. The slot is held until
+// the body is closed. It counts the request and its outcome.
+func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range) (io.ReadCloser, int64, error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, 0, unavailable(s.src.Name(), fmt.Errorf("waiting for a connection slot: %w", ctx.Err()))
+	}
+	s.counters.fetches.Add(1)
+	body, size, err := s.src.Open(ctx, key, rng)
+	if err != nil {
+		<-s.sem
+		if errors.Is(err, ErrNotFound) {
+			s.counters.notFound.Add(1)
+		} else {
+			s.counters.errors.Add(1)
+			f.log.Warn("upstream request failed", "upstream", s.src.Name(), "key", key, "err", err)
+		}
+		return nil, 0, err
+	}
+	return &countedBody{body: body, s: s, f: f, key: key}, size, nil
+}
+
+// countedBody counts a body's bytes and errors and frees its connection
+// slot when closed.
+type countedBody struct {
+	body   io.ReadCloser
+	s      *source
+	f      *Fetcher
+	key    string
+	failed bool
+	once   sync.Once
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.s.counters.bytes.Add(uint64(n))
+	if err != nil && err != io.EOF && !b.failed {
+		b.failed = true
+		b.s.counters.errors.Add(1)
+		b.f.log.Warn("upstream body failed", "upstream", b.s.src.Name(), "key", b.key, "err", err)
+	}
+	return n, err
+}
+
+func (b *countedBody) Close() error {
+	err := b.body.Close()
+	b.once.Do(func() { <-b.s.sem })
+	return err
+}
+
+// Narinfo is a narinfo an upstream served and the Fetcher accepted.
+type Narinfo struct {
+	Info   *narinfo.NarInfo // parsed and validated
+	Raw    []byte           // the bytes as served
+	Source string           // the Name of the source that served it
+}
+
+// Narinfo returns the narinfo of the store path whose hash part is hash,
+// from the first source (in priority order) that has one it accepts:
+// well-formed, for that hash, and signed by a trusted key unless TrustAny.
+// A narinfo a source serves but the Fetcher refuses counts as that
+// source's miss. When no source has the path the error matches
+// ErrNotFound and the miss is remembered for NegativeTTL; when a source
+// failed and none had it, the error matches ErrUnavailable and nothing is
+// remembered, since the failed source may have it.
+func (f *Fetcher) Narinfo(ctx context.Context, hash string) (*Narinfo, error) {
+	if storepath.ValidateHash(hash) != nil {
+		return nil, fmt.Errorf("narinfo %q: not a store path hash: %w", hash, ErrNotFound)
+	}
+	if f.negative(hash) {
+		return nil, fmt.Errorf("narinfo %s: %w (cached)", hash, ErrNotFound)
+	}
+	var failed error
+	for _, s := range f.sources {
+		ni, err := f.narinfoFrom(ctx, s, hash)
+		if err == nil {
+			return ni, nil
+		}
+		if !errors.Is(err, ErrNotFound) && failed == nil {
+			failed = err
+		}
+		if ctx.Err() != nil {
+			return nil, unavailable(s.src.Name(), ctx.Err())
+		}
+	}
+	if failed != nil {
+		return nil, failed
+	}
+	f.remember(hash)
+	return nil, fmt.Errorf("narinfo %s: %w", hash, ErrNotFound)
+}
+
+// narinfoFrom asks one source.
+func (f *Fetcher) narinfoFrom(ctx context.Context, s *source, hash string) (*Narinfo, error) {
+	body, _, err := f.open(ctx, s, hash+".narinfo", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	raw, err := io.ReadAll(io.LimitReader(body, narinfo.MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	refuse := func(why error) error {
+		s.counters.untrusted.Add(1)
+		f.log.Warn("upstream narinfo refused", "upstream", s.src.Name(), "hash", hash, "err", why)
+		return fmt.Errorf("%s/%s.narinfo: %v: %w", s.src.Name(), hash, why, ErrNotFound)
+	}
+	ni, err := narinfo.Parse(raw)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	if err := ni.Validate(); err != nil {
+		return nil, refuse(err)
+	}
+	sp, err := storepath.Parse(ni.StorePath)
+	if err != nil || sp.Hash() != hash {
+		return nil, refuse(fmt.Errorf("StorePath %s is not the path asked for", ni.StorePath))
+	}
+	if ni.FileSize == 0 || ni.FileHash == "" {
+		// Without them the NAR file cannot be checked before it is kept.
+		return nil, refuse(errors.New("no FileSize or FileHash"))
+	}
+	if err := checkNARURL(ni.URL); err != nil {
+		return nil, refuse(err)
+	}
+	if !f.trustAny && !ni.Verify(f.keys...) {
+		return nil, refuse(errors.New("no signature by a trusted key"))
+	}
+	return &Narinfo{Info: ni, Raw: raw, Source: s.src.Name()}, nil
+}
+
+// negative reports whether hash is a remembered miss.
+func (f *Fetcher) negative(hash string) bool {
+	if f.negTTL < 0 {
+		return false
+	}
+	f.negMu.Lock()
+	defer f.negMu.Unlock()
+	exp, ok := f.neg[hash]
+	if ok && f.now().After(exp) {
+		delete(f.neg, hash)
+		return false
+	}
+	return ok
+}
+
+func (f *Fetcher) remember(hash string) {
+	if f.negTTL < 0 {
+		return
+	}
+	f.negMu.Lock()
+	defer f.negMu.Unlock()
+	if len(f.neg) >= maxNegative {
+		clear(f.neg)
+	}
+	f.neg[hash] = f.now().Add(f.negTTL)
+}
+
+// Forget drops hash from the negative cache, for a caller that learned
+// the path exists (it was just pushed).
+func (f *Fetcher) Forget(hash string) {
+	f.negMu.Lock()
+	delete(f.neg, hash)
+	f.negMu.Unlock()
+}
+
+// source returns the source named name.
+func (f *Fetcher) source(name string) *source {
+	for _, s := range f.sources {
+		if s.src.Name() == name {
+			return s
+		}
+	}
+	return nil
+}

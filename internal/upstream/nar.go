@@ -1,0 +1,364 @@
+package upstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
+	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
+)
+
+// doneGrace is how long a verified download stays joinable after its
+// commit, so a caller that looked for the committed copy just before the
+// commit and missed it joins this download instead of starting another.
+const doneGrace = 30 * time.Second
+
+// copyChunk is the size of the download's reads; readers are woken after
+// each.
+const copyChunk = 128 << 10
+
+// Sink receives a NAR download's bytes as they arrive (pull-through: a
+// blob writer) and learns its outcome. The Fetcher calls its methods from
+// one goroutine. A Write error stops further writes and ends in Abort.
+type Sink interface {
+	io.Writer
+	// Commit is called once, after the whole file was received and checked
+	// against its narinfo, with the temp file's path, which Commit may
+	// rename away (the proxy moves it into its disk cache). Readers are
+	// released after Commit returns, whatever it returns.
+	Commit(ctx context.Context, tempPath string) error
+	// Abort is called instead of Commit when the download failed, did not
+	// match, or a Write failed.
+	Abort()
+}
+
+// NARRequest says which NAR file to fetch and where to put it.
+type NARRequest struct {
+	Source string           // Narinfo.Source: the source that served Info
+	Info   *narinfo.NarInfo // gives URL, FileSize, FileHash, Compression, NarHash
+	Dir    string           // directory for the temp file
+	Sink   Sink             // may be nil
+}
+
+// Download is one NAR file being fetched (or just fetched) from an
+// upstream, shared by every caller that asked for it. Callers read it
+// through NewReader and Close their handle when done.
+type Download struct {
+	f    *Fetcher
+	key  string
+	src  *source
+	info *narinfo.NarInfo
+	size int64
+	path string
+	file *os.File
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at each progress
+	written int64
+	done    bool
+	err     error // after done: nil when verified
+	refs    int
+}
+
+// FetchNAR returns the download of req.Info's NAR file from req.Source,
+// starting it unless one is running (or finished moments ago), in which
+// case req.Dir and req.Sink are unused and started is false. The download
+// runs on its own, whatever happens to ctx: other callers may be waiting
+// for it. The caller must Close the Download.
+func (f *Fetcher) FetchNAR(ctx context.Context, req NARRequest) (d *Download, started bool, err error) {
+	s := f.source(req.Source)
+	if s == nil {
+		return nil, false, fmt.Errorf("NAR %s: no upstream %q: %w", req.Info.URL, req.Source, ErrNotFound)
+	}
+	if err := checkNARURL(req.Info.URL); err != nil {
+		return nil, false, err
+	}
+	want, err := nixhash.ParseSHA256(req.Info.FileHash)
+	if err != nil || req.Info.FileSize == 0 {
+		return nil, false, fmt.Errorf("NAR %s: narinfo has no usable FileHash and FileSize", req.Info.URL)
+	}
+	key := req.Source + "\x00" + req.Info.URL
+	f.narMu.Lock()
+	if d := f.nars[key]; d != nil {
+		d.mu.Lock()
+		d.refs++
+		d.mu.Unlock()
+		f.narMu.Unlock()
+		return d, false, nil
+	}
+	tmp, err := os.CreateTemp(req.Dir, "upstream-nar-*")
+	if err != nil {
+		f.narMu.Unlock()
+		return nil, false, fmt.Errorf("NAR %s: temp file: %w", req.Info.URL, err)
+	}
+	d = &Download{
+		f: f, key: key, src: s, info: req.Info, size: int64(req.Info.FileSize),
+		path: tmp.Name(), file: tmp, changed: make(chan struct{}),
+		refs: 3, // the caller, the fetch, the map entry
+	}
+	f.nars[key] = d
+	f.narMu.Unlock()
+	go d.run(want, req.Sink)
+	return d, true, nil
+}
+
+// checkNARURL refuses narinfo URLs that could reach outside the cache.
+func checkNARURL(u string) error {
+	if u == "" || strings.HasPrefix(u, "/") || strings.Contains(u, "://") || strings.Contains(u, "?") ||
+		path.Clean(u) != u || strings.HasPrefix(u, "../") {
+		return fmt.Errorf("narinfo URL %q is not a plain relative path", u)
+	}
+	return nil
+}
+
+// Size is the NAR file's size (its FileSize).
+func (d *Download) Size() int64 { return d.size }
+
+// Info is the narinfo the download is checked against.
+func (d *Download) Info() *narinfo.NarInfo { return d.info }
+
+// run fetches the file, checks it, commits or aborts the sink, and wakes
+// the readers.
+func (d *Download) run(want nixhash.SHA256, sink Sink) {
+	ctx := context.Background()
+	err := d.fetch(ctx, want, &sink)
+	if err != nil {
+		if sink != nil {
+			sink.Abort()
+		}
+		if errors.Is(err, ErrMismatch) {
+			d.src.counters.mismatches.Add(1)
+		}
+		d.f.log.Error("upstream NAR download failed", "upstream", d.src.src.Name(), "url", d.info.URL, "err", err)
+	} else if sink != nil {
+		if cerr := sink.Commit(ctx, d.path); cerr != nil {
+			d.f.log.Error("keeping an upstream NAR failed", "upstream", d.src.src.Name(), "url", d.info.URL, "err", cerr)
+			err = nil // the bytes are good: readers still get them
+			d.finish(nil, false)
+			d.unref()
+			return
+		}
+	}
+	d.finish(err, err == nil)
+	d.unref()
+}
+
+// finish ends the download and wakes the readers. A verified download
+// that was kept stays joinable for doneGrace; any other leaves the map at
+// once, so the next caller tries again.
+func (d *Download) finish(err error, grace bool) {
+	d.mu.Lock()
+	d.done, d.err = true, err
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+	if !grace {
+		d.leaveMap()
+		return
+	}
+	time.AfterFunc(doneGrace, d.leaveMap)
+}
+
+func (d *Download) leaveMap() {
+	d.f.narMu.Lock()
+	if d.f.nars[d.key] == d {
+		delete(d.f.nars, d.key)
+	}
+	d.f.narMu.Unlock()
+	d.unref()
+}
+
+// fetch copies the file to the temp file (and the sink) and checks it.
+// A sink whose Write fails is aborted and set to nil: the download goes on
+// for its readers.
+func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) error {
+	sink := *sinkp
+	body, size, err := d.f.open(ctx, d.src, d.info.URL, nil)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if size >= 0 && size != d.size {
+		return fmt.Errorf("%s: upstream says %d bytes, narinfo FileSize %d: %w", d.info.URL, size, d.size, ErrMismatch)
+	}
+	h := sha256.New()
+	buf := make([]byte, copyChunk)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if d.written+int64(n) > d.size {
+				return fmt.Errorf("%s: more than FileSize %d bytes: %w", d.info.URL, d.size, ErrMismatch)
+			}
+			if _, err := d.file.WriteAt(buf[:n], d.written); err != nil {
+				return fmt.Errorf("%s: writing the temp file: %w", d.info.URL, err)
+			}
+			h.Write(buf[:n])
+			d.progress(int64(n))
+			if sink != nil {
+				if _, err := sink.Write(buf[:n]); err != nil {
+					d.f.log.Error("storing an upstream NAR failed; still serving it", "url", d.info.URL, "err", err)
+					sink.Abort()
+					sink, *sinkp = nil, nil
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if d.written != d.size {
+		return fmt.Errorf("%s: %d bytes, narinfo FileSize %d: %w", d.info.URL, d.written, d.size, ErrMismatch)
+	}
+	var got nixhash.SHA256
+	h.Sum(got[:0])
+	if got != want {
+		return fmt.Errorf("%s: FileHash %s, narinfo says %s: %w", d.info.URL, got, d.info.FileHash, ErrMismatch)
+	}
+	if d.info.Compression == "none" {
+		if nar, err := nixhash.ParseSHA256(d.info.NarHash); err != nil || nar != got || d.info.NarSize != uint64(d.size) {
+			return fmt.Errorf("%s: uncompressed, but NarHash/NarSize differ from the file's: %w", d.info.URL, ErrMismatch)
+		}
+	}
+	if err := d.file.Sync(); err != nil {
+		return fmt.Errorf("%s: syncing the temp file: %w", d.info.URL, err)
+	}
+	return nil
+}
+
+func (d *Download) progress(n int64) {
+	d.mu.Lock()
+	d.written += n
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
+}
+
+// Wait waits for the download to end and returns nil if it was verified.
+func (d *Download) Wait(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		done, err, ch := d.done, d.err, d.changed
+		d.mu.Unlock()
+		if done {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close releases the caller's handle. Readers made from it stay usable
+// until they are closed.
+func (d *Download) Close() error {
+	d.unref()
+	return nil
+}
+
+// unref drops a reference; the last one closes and removes the temp file
+// (gone already if the sink's Commit moved it).
+func (d *Download) unref() {
+	d.mu.Lock()
+	d.refs--
+	last := d.refs == 0
+	d.mu.Unlock()
+	if last {
+		d.file.Close()
+		os.Remove(d.path)
+	}
+}
+
+// NewReader returns a reader of length bytes of the file from offset
+// (length < 0: to the end). It reads what has arrived and waits for the
+// rest; its last byte comes only once the whole file is verified, and if
+// the download fails the reader fails instead, so a reader that reaches
+// io.EOF has read checked bytes only. ctx bounds the waits. The caller
+// closes the reader.
+func (d *Download) NewReader(ctx context.Context, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || offset > d.size {
+		return nil, fmt.Errorf("NAR %s: offset %d outside its %d bytes", d.info.URL, offset, d.size)
+	}
+	end := d.size
+	if length >= 0 && offset+length < end {
+		end = offset + length
+	}
+	d.mu.Lock()
+	d.refs++
+	d.mu.Unlock()
+	return &reader{d: d, ctx: ctx, pos: offset, end: end}, nil
+}
+
+type reader struct {
+	d        *Download
+	ctx      context.Context
+	pos, end int64
+	closed   bool
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, errors.New("read of a closed upstream NAR reader")
+	}
+	if r.pos >= r.end {
+		// A zero-length range: nothing to hold back, but the download
+		// must still have succeeded.
+		if err := r.d.Wait(r.ctx); err != nil {
+			return 0, err
+		}
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		d := r.d
+		d.mu.Lock()
+		done, err, written, ch := d.done, d.err, d.written, d.changed
+		d.mu.Unlock()
+		if done && err != nil {
+			return 0, err
+		}
+		limit := min(written, r.end)
+		if !done && limit == r.end {
+			limit = r.end - 1 // the last byte waits for the verdict
+		}
+		if limit > r.pos {
+			n := int(min(int64(len(p)), limit-r.pos))
+			n, rerr := d.file.ReadAt(p[:n], r.pos)
+			r.pos += int64(n)
+			if rerr != nil && rerr != io.EOF {
+				return n, fmt.Errorf("NAR %s: reading the temp file: %w", d.info.URL, rerr)
+			}
+			if r.pos == r.end {
+				return n, io.EOF
+			}
+			return n, nil
+		}
+		select {
+		case <-ch:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+	}
+}
+
+func (r *reader) Close() error {
+	if !r.closed {
+		r.closed = true
+		r.d.unref()
+	}
+	return nil
+}

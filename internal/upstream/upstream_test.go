@@ -1,0 +1,551 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
+	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
+	"github.com/nixbucket/nixbucket/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	os.Unsetenv("AWS_CA_BUNDLE")
+	code := m.Run()
+	testenv.StopS3Store()
+	os.Exit(code)
+}
+
+// testPath is a store path served by a test upstream: its narinfo text and
+// NAR file.
+type testPath struct {
+	hash    string
+	info    *narinfo.NarInfo
+	text    []byte
+	nar     []byte
+	narPath string // "nar/….nar.xz"
+}
+
+const hashA = "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"
+
+// makePath makes a store path with a random NAR file of size bytes,
+// signed by key (none when key is nil).
+func makePath(t *testing.T, hash string, size int, key *signature.SecretKey) *testPath {
+	t.Helper()
+	nar := make([]byte, size)
+	rand.Read(nar)
+	sum := nixhash.SHA256(sha256.Sum256(nar))
+	p := &testPath{hash: hash, nar: nar, narPath: "nar/" + sum.Nix32() + ".nar.xz"}
+	p.info = &narinfo.NarInfo{
+		StorePath: "/nix/store/" + hash + "-test", URL: p.narPath, Compression: "xz",
+		FileHash: sum.String(), FileSize: uint64(size),
+		NarHash: sum.String(), NarSize: uint64(size) * 3,
+	}
+	if key != nil {
+		p.info.Sign(*key)
+	}
+	p.text = []byte(p.info.String())
+	return p
+}
+
+// upstream is an httptest binary cache that counts its requests and can
+// be held (a NAR body stops halfway until release is closed).
+type upstream struct {
+	*httptest.Server
+	mu       sync.Mutex
+	files    map[string][]byte
+	hits     map[string]int
+	hold     chan struct{} // when set, NAR bodies stop halfway until closed
+	held     chan struct{} // closed when a body has reached the halfway point
+	heldOnce sync.Once
+}
+
+func newUpstream(t *testing.T, paths ...*testPath) *upstream {
+	u := &upstream{files: map[string][]byte{}, hits: map[string]int{}}
+	for _, p := range paths {
+		u.files[p.hash+".narinfo"] = p.text
+		u.files[p.narPath] = p.nar
+	}
+	u.Server = httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimPrefix(r.URL.Path, "/")
+	u.mu.Lock()
+	u.hits[key]++
+	body, ok := u.files[key]
+	hold, held := u.hold, u.held
+	u.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if hold == nil || !strings.HasPrefix(key, "nar/") {
+		http.ServeContent(w, r, key, time.Time{}, bytes.NewReader(body))
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	half := len(body) / 2
+	w.Write(body[:half])
+	w.(http.Flusher).Flush()
+	u.heldOnce.Do(func() { close(held) })
+	select {
+	case <-hold:
+	case <-r.Context().Done():
+		return
+	}
+	w.Write(body[half:])
+}
+
+func (u *upstream) count(key string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.hits[key]
+}
+
+func newKey(t *testing.T, name string) signature.SecretKey {
+	t.Helper()
+	k, err := signature.Generate(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func httpSourceFor(t *testing.T, rawURL string, opts SourceOptions) Source {
+	t.Helper()
+	if opts.NetrcFile == "" {
+		opts.NetrcFile = "/nonexistent"
+	}
+	s, err := NewSource(t.Context(), rawURL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestNarinfoTrust(t *testing.T) {
+	good, other := newKey(t, "upstream-1"), newKey(t, "someone-else")
+	signed := makePath(t, hashA, 100, &good)
+	u := newUpstream(t, signed)
+	src := httpSourceFor(t, u.URL, SourceOptions{})
+	tests := []struct {
+		name     string
+		keys     []signature.PublicKey
+		trustAny bool
+		ok       bool
+	}{
+		{"trusted key", []signature.PublicKey{good.Public()}, false, true},
+		{"other key", []signature.PublicKey{other.Public()}, false, false},
+		{"no keys", nil, false, false},
+		{"trust any", nil, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := New(Config{Sources: []Source{src}, TrustedKeys: tt.keys, TrustAny: tt.trustAny})
+			ni, err := f.Narinfo(t.Context(), hashA)
+			if !tt.ok {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("Narinfo = %v, want ErrNotFound", err)
+				}
+				if st := f.Stats()[0]; st.Untrusted != 1 {
+					t.Errorf("Untrusted = %d, want 1", st.Untrusted)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(ni.Raw, signed.text) || ni.Info.StorePath != signed.info.StorePath || ni.Source != src.Name() {
+				t.Errorf("Narinfo = %+v", ni)
+			}
+		})
+	}
+}
+
+func TestNarinfoWrongPathRefused(t *testing.T) {
+	p := makePath(t, hashA, 10, nil)
+	u := newUpstream(t)
+	u.files["1c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh.narinfo"] = p.text // served under another hash
+	f := New(Config{Sources: []Source{httpSourceFor(t, u.URL, SourceOptions{})}, TrustAny: true})
+	if _, err := f.Narinfo(t.Context(), "1c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Narinfo = %v, want ErrNotFound", err)
+	}
+}
+
+func TestPriorityAndNegativeCache(t *testing.T) {
+	k := newKey(t, "k")
+	p := makePath(t, hashA, 10, &k)
+	empty, full := newUpstream(t), newUpstream(t, p)
+	f := New(Config{
+		Sources:     []Source{httpSourceFor(t, empty.URL, SourceOptions{}), httpSourceFor(t, full.URL, SourceOptions{})},
+		TrustedKeys: []signature.PublicKey{k.Public()},
+	})
+	now := time.Now()
+	f.now = func() time.Time { return now }
+	ni, err := f.Narinfo(t.Context(), hashA)
+	if err != nil || ni.Source != f.Sources()[1] {
+		t.Fatalf("Narinfo = %v, %v; want the second source's", ni, err)
+	}
+	missing := "1c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"
+	for range 3 {
+		if _, err := f.Narinfo(t.Context(), missing); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Narinfo(missing) = %v", err)
+		}
+	}
+	if n := empty.count(missing + ".narinfo"); n != 1 {
+		t.Errorf("missing narinfo asked %d times within the TTL, want 1", n)
+	}
+	now = now.Add(DefaultNegativeTTL + time.Second)
+	f.Narinfo(t.Context(), missing)
+	if n := full.count(missing + ".narinfo"); n != 2 {
+		t.Errorf("missing narinfo asked %d times after the TTL, want 2", n)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	// A port nothing listens on: connection refused.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusBadGateway)
+	}))
+	defer broken.Close()
+	for _, url := range []string{dead, broken.URL} {
+		f := New(Config{Sources: []Source{httpSourceFor(t, url, SourceOptions{})}, TrustAny: true})
+		for range 2 {
+			_, err := f.Narinfo(t.Context(), hashA)
+			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s: Narinfo = %v, want ErrUnavailable", url, err)
+			}
+		}
+		if st := f.Stats()[0]; st.Errors != 2 || st.Fetches != 2 {
+			t.Errorf("%s: stats %+v: an error is not cached as a miss, and is counted", url, st)
+		}
+	}
+}
+
+func TestFirstByteTimeout(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	f := New(Config{Sources: []Source{httpSourceFor(t, slow.URL, SourceOptions{Timeouts: Timeouts{FirstByte: 50 * time.Millisecond}})}, TrustAny: true})
+	if _, err := f.Narinfo(t.Context(), hashA); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Narinfo = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestCredentials(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("Authorization"))
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	netrc := t.TempDir() + "/netrc"
+	os.WriteFile(netrc, []byte("machine 127.0.0.1 login alice password s3cret\n"), 0o600)
+	tests := []struct {
+		name string
+		opts SourceOptions
+		want string
+	}{
+		{"anonymous", SourceOptions{}, ""},
+		{"netrc", SourceOptions{NetrcFile: netrc}, "Basic YWxpY2U6czNjcmV0"},
+		{"bearer", SourceOptions{BearerToken: "tok"}, "Bearer tok"},
+	}
+	for _, tt := range tests {
+		src := httpSourceFor(t, srv.URL, tt.opts)
+		if _, _, err := src.Open(t.Context(), "nix-cache-info", nil); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: Open = %v", tt.name, err)
+		}
+		if a, _ := got.Load().(string); a != tt.want {
+			t.Errorf("%s: Authorization %q, want %q", tt.name, a, tt.want)
+		}
+	}
+}
+
+// sink records what a download hands it.
+type sink struct {
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	committed int
+	aborted   int
+	tempSeen  []byte
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *sink) Commit(ctx context.Context, tempPath string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.committed++
+	s.tempSeen, _ = os.ReadFile(tempPath)
+	return nil
+}
+
+func (s *sink) Abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.aborted++
+}
+
+func fetcherFor(t *testing.T, u *upstream, keys ...signature.PublicKey) *Fetcher {
+	return New(Config{Sources: []Source{httpSourceFor(t, u.URL, SourceOptions{Timeouts: Timeouts{Idle: 5 * time.Second}})}, TrustedKeys: keys})
+}
+
+func TestNARSingleflightStreaming(t *testing.T) {
+	k := newKey(t, "k")
+	p := makePath(t, hashA, 1<<20, &k)
+	u := newUpstream(t, p)
+	u.hold, u.held = make(chan struct{}), make(chan struct{})
+	f := fetcherFor(t, u, k.Public())
+	ni, err := f.Narinfo(t.Context(), hashA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sk := &sink{}
+	const clients = 8
+	var downloads []*Download
+	started := 0
+	for range clients {
+		d, s, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir, Sink: sk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s {
+			started++
+		}
+		downloads = append(downloads, d)
+	}
+	if started != 1 {
+		t.Fatalf("%d downloads started, want 1", started)
+	}
+	// While the upstream holds the second half back, a reader already
+	// gets the first half: the file is served as it arrives.
+	<-u.held
+	r, _ := downloads[0].NewReader(t.Context(), 0, -1)
+	first := make([]byte, len(p.nar)/2)
+	if _, err := io.ReadFull(r, first); err != nil || !bytes.Equal(first, p.nar[:len(first)]) {
+		t.Fatalf("first half while held: %v", err)
+	}
+	r.Close()
+	close(u.hold)
+	var wg sync.WaitGroup
+	for i, d := range downloads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer d.Close()
+			r, err := d.NewReader(t.Context(), 0, -1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer r.Close()
+			got, err := io.ReadAll(r)
+			if err != nil || !bytes.Equal(got, p.nar) {
+				t.Errorf("client %d: %d bytes, %v", i, len(got), err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := u.count(p.narPath); n != 1 {
+		t.Errorf("upstream served the NAR %d times, want 1", n)
+	}
+	if sk.committed != 1 || sk.aborted != 0 || !bytes.Equal(sk.buf.Bytes(), p.nar) || !bytes.Equal(sk.tempSeen, p.nar) {
+		t.Errorf("sink: committed %d aborted %d, %d bytes", sk.committed, sk.aborted, sk.buf.Len())
+	}
+	// Joined within the grace period: no new download.
+	d, s, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir})
+	if err != nil || s {
+		t.Fatalf("FetchNAR after the end: started %v, %v", s, err)
+	}
+	r, _ = d.NewReader(t.Context(), 0, -1)
+	if err := iotest.TestReader(r, p.nar); err != nil {
+		t.Error(err)
+	}
+	r.Close()
+	d.Close()
+	if st := f.Stats()[0]; st.Bytes != uint64(len(p.nar)+len(p.text)) {
+		t.Errorf("Bytes = %d, want %d", st.Bytes, len(p.nar)+len(p.text))
+	}
+}
+
+func TestNARRange(t *testing.T) {
+	p := makePath(t, hashA, 300<<10, nil)
+	u := newUpstream(t, p)
+	f := New(Config{Sources: []Source{httpSourceFor(t, u.URL, SourceOptions{})}, TrustAny: true})
+	ni, err := f.Narinfo(t.Context(), hashA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, rg := range [][2]int64{{0, 1}, {1000, 5000}, {int64(len(p.nar)) - 10, -1}, {int64(len(p.nar)), -1}} {
+		r, err := d.NewReader(t.Context(), rg[0], rg[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := int64(len(p.nar))
+		if rg[1] >= 0 {
+			end = rg[0] + rg[1]
+		}
+		if err := iotest.TestReader(r, p.nar[rg[0]:end]); err != nil {
+			t.Errorf("range %v: %v", rg, err)
+		}
+		r.Close()
+	}
+}
+
+func TestNARMismatch(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func([]byte) []byte
+	}{
+		{"flipped byte", func(b []byte) []byte { c := bytes.Clone(b); c[len(c)/2] ^= 1; return c }},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-1] }},
+		{"longer", func(b []byte) []byte { return append(bytes.Clone(b), 0) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newKey(t, "k")
+			p := makePath(t, hashA, 200<<10, &k)
+			u := newUpstream(t, p)
+			u.files[p.narPath] = tt.tamper(p.nar)
+			f := fetcherFor(t, u, k.Public())
+			ni, err := f.Narinfo(t.Context(), hashA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			sk := &sink{}
+			d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir, Sink: sk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := d.NewReader(t.Context(), 0, -1)
+			got, err := io.ReadAll(r)
+			r.Close()
+			d.Close()
+			if !errors.Is(err, ErrMismatch) {
+				t.Fatalf("read %d bytes, err %v; want ErrMismatch", len(got), err)
+			}
+			if len(got) >= len(p.nar) {
+				t.Errorf("reader got all %d bytes of a bad file", len(got))
+			}
+			if sk.committed != 0 || sk.aborted != 1 {
+				t.Errorf("sink committed %d, aborted %d", sk.committed, sk.aborted)
+			}
+			if st := f.Stats()[0]; st.Mismatches != 1 {
+				t.Errorf("Mismatches = %d", st.Mismatches)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("temp files left: %v", ents)
+			}
+			// Fixed upstream: the next request downloads again and succeeds.
+			u.mu.Lock()
+			u.files[p.narPath] = p.nar
+			u.mu.Unlock()
+			d, started, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir, Sink: sk})
+			if err != nil || !started {
+				t.Fatalf("FetchNAR after a failure: started %v, %v", started, err)
+			}
+			if err := d.Wait(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
+			if sk.committed != 1 {
+				t.Errorf("committed %d after the fix", sk.committed)
+			}
+		})
+	}
+}
+
+func TestNARIdleTimeout(t *testing.T) {
+	p := makePath(t, hashA, 100<<10, nil)
+	u := newUpstream(t, p)
+	u.hold, u.held = make(chan struct{}), make(chan struct{})
+	defer close(u.hold)
+	f := New(Config{Sources: []Source{httpSourceFor(t, u.URL, SourceOptions{Timeouts: Timeouts{Idle: 100 * time.Millisecond}})}, TrustAny: true})
+	ni, err := f.Narinfo(t.Context(), hashA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Wait(t.Context()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Wait = %v, want ErrUnavailable from a stalled body", err)
+	}
+}
+
+func TestMaxConns(t *testing.T) {
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		<-release
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	f := New(Config{Sources: []Source{httpSourceFor(t, srv.URL, SourceOptions{})}, MaxConns: 2, NegativeTTL: -1})
+	var wg sync.WaitGroup
+	hashes := []string{"0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrs0", "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrs1", "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrs2", "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrs3", "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrs4"}
+	for _, h := range hashes {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.Narinfo(t.Context(), h) }()
+	}
+	for inFlight.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if m := most.Load(); m != 2 {
+		t.Errorf("at most %d requests at once, want 2", m)
+	}
+}
