@@ -235,8 +235,22 @@ func TestConcurrentClientsOneFetch(t *testing.T) {
 				go func() { results <- get(t, srv.URL+"/"+p.url) }()
 			}
 			<-held
-			go func() { results <- get(t, srv.URL+"/"+p.url, "Range", "bytes=10-") }()
+			// A range client gets its first bytes while the NAR is still
+			// held halfway upstream, then the rest once it goes on.
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/"+p.url, nil)
+			req.Header.Set("Range", "bytes=10-")
+			rr, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := make([]byte, 1000)
+			if _, err := io.ReadFull(rr.Body, first); err != nil {
+				t.Fatalf("range client, before the upstream went on: %v", err)
+			}
 			close(release)
+			rest, err := io.ReadAll(rr.Body)
+			rr.Body.Close()
+			results <- resp{rr.StatusCode, rr.Header, append(first, rest...), err}
 			for range clients + 1 {
 				r := <-results
 				want, status := p.nar, 200
