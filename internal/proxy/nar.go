@@ -134,8 +134,8 @@ func (s *Server) leave(name string, fl *flight) {
 // writes the temp file itself, so the bytes need no second copy, and
 // Commit moves the checked file into the cache.
 type keep struct {
-	s    *Server
-	fl   *flight
+	s   *Server
+	fl  *flight
 	res *diskcache.Reservation
 }
 

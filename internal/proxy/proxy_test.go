@@ -372,3 +372,24 @@ func TestPassThrough(t *testing.T) {
 	}
 	mustGet(t, srv.URL+"/log/missing.drv", 404)
 }
+
+// TestUpstreamDown: with the upstream unreachable, narinfos are fast 404s
+// (the bound: under a second) and nix-cache-info is the proxy's
+// own, so Nix moves on instead of hanging or refusing the substituter.
+func TestUpstreamDown(t *testing.T) {
+	key, _ := signature.Generate("upstream-1")
+	up := newFake(t)
+	up.Close() // nothing listens there any more
+	srv := start(t, up, key.Public(), "", 0)
+	info := mustGet(t, srv.URL+"/nix-cache-info", 200)
+	if !strings.Contains(string(info.body), "StoreDir: /nix/store") {
+		t.Fatalf("nix-cache-info: %q", info.body)
+	}
+	for range 2 {
+		start := time.Now()
+		mustGet(t, srv.URL+"/"+strings.Repeat("1", 32)+".narinfo", 404)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("narinfo with the upstream down took %v, want a fast 404", d)
+		}
+	}
+}
