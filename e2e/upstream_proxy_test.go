@@ -187,3 +187,40 @@ func signature4Test(t testing.TB) (public, secretFile string) {
 	secretFile, public = pushGenerateKey(t, "nobody-signs-with-this")
 	return public, secretFile
 }
+
+// TestProxyTwoUpstreams: a proxy in front of the private S3 cache and the
+// nginx one, in that order, serves the paths of both to Nix (each signed
+// by its own cache, both keys trusted), and takes a path both have from
+// the first.
+func TestProxyTwoUpstreams(t *testing.T) {
+	nixNeed(t)
+	both := nixBuildClosure(t, 2, 32, "proxy-both")
+	onlyS3 := nixBuildClosure(t, 2, 32, "proxy-s3only")
+	onlyNginx := nixBuildClosure(t, 2, 32, "proxy-ngxonly")
+	up := startPrivateS3Upstream(t, both.Top, onlyS3.Top)
+	cache := upstreamFileCache(t, "upstream-nginx-1", both.Top, onlyNginx.Top)
+	ngx := startUpstreamNginx(t, cache.Dir)
+	keys := up.PublicKey + " " + cache.PublicKey
+	px := startProxy(t, pushEnv(t, up.Env...), "--upstream", up.URL, "--upstream", ngx.URL, "--trusted-public-keys", keys)
+
+	for _, c := range []*nixClosure{both, onlyS3, onlyNginx} {
+		c.delete(t)
+	}
+	nixMustSubstitute(t, px.URL, keys, nixNoNetrc(t), both.Top, onlyS3.Top, onlyNginx.Top)
+	for _, c := range []*nixClosure{both, onlyS3, onlyNginx} {
+		c.checkDumps(t)
+	}
+	for _, p := range both.Paths {
+		if n := ngx.Gets(t, "/"+cache.narURL(t, p)); n != 0 {
+			t.Errorf("nginx (second upstream) served the NAR of %s %d times; the first upstream has it", p, n)
+		}
+		if n := up.Gets(up.narURL(t, p)); n != 1 {
+			t.Errorf("the S3 upstream served the NAR of %s %d times, want 1", p, n)
+		}
+	}
+	for _, p := range onlyNginx.Paths {
+		if n := ngx.Gets(t, "/"+cache.narURL(t, p)); n != 1 {
+			t.Errorf("nginx served the NAR of %s %d times, want 1", p, n)
+		}
+	}
+}
