@@ -205,6 +205,18 @@ func (s *Server) passThrough(w http.ResponseWriter, r *http.Request, key, conten
 	if !ok {
 		rng = nil // a range we do not pass on: answer the whole file
 	}
+	if r.Method == http.MethodHead {
+		// One byte is enough to learn the size: a probe fetches no file.
+		if size, found := s.headThrough(r.Context(), key); found {
+			w.Header().Set("Content-Type", contentType)
+			if size >= 0 {
+				w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+			}
+			return
+		}
+		http.NotFound(w, r)
+		return
+	}
 	for _, src := range s.cfg.Sources {
 		body, size, err := src.Open(r.Context(), key, rng)
 		if err != nil {
@@ -246,6 +258,20 @@ func (s *Server) passThrough(w http.ResponseWriter, r *http.Request, key, conten
 		return
 	}
 	http.NotFound(w, r)
+}
+
+// headThrough asks the upstreams in order for the first byte of key and
+// returns its total size (-1 when unknown); found is false when none has it.
+func (s *Server) headThrough(ctx context.Context, key string) (size int64, found bool) {
+	for _, src := range s.cfg.Sources {
+		body, size, err := src.Open(ctx, key, &upstream.Range{Offset: 0, Length: 1})
+		if err != nil {
+			continue
+		}
+		body.Close()
+		return size, true
+	}
+	return 0, false
 }
 
 // parseRange reads a single "bytes=FIRST-[LAST]" range; ok is false for

@@ -393,3 +393,31 @@ func TestUpstreamDown(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadFetchesNoFile: HEAD of a NAR (known or not) and of a listing
+// answers its size without the upstream sending the file.
+func TestHeadFetchesNoFile(t *testing.T) {
+	key, _ := signature.Generate("upstream-1")
+	known := makePath(t, key, 100<<10)
+	unknown := makePath(t, key, 50<<10)
+	up := newFake(t, known, unknown)
+	srv := start(t, up, key.Public(), "", 0)
+	mustGet(t, srv.URL+"/"+known.hash+".narinfo", 200)
+	for _, p := range []*path{known, unknown} {
+		r, err := http.Head(srv.URL + "/" + p.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != 200 || r.ContentLength != int64(len(p.nar)) {
+			t.Errorf("HEAD %s: %d, Content-Length %d, want 200 and %d", p.url, r.StatusCode, r.ContentLength, len(p.nar))
+		}
+	}
+	if n := up.count(known.url); n != 0 {
+		t.Errorf("HEAD of a known NAR made %d upstream requests, want none", n)
+	}
+	r, _ := http.Head(srv.URL + "/nar/" + strings.Repeat("0", 52) + ".nar.zst")
+	if r.StatusCode != 404 {
+		t.Errorf("HEAD of a NAR no upstream has: %d, want 404", r.StatusCode)
+	}
+}
