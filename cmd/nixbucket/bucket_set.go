@@ -10,14 +10,15 @@ import (
 )
 
 // bucketSettings names every setting of `bucket set`, for its errors.
-const bucketSettings = "priority=N, want-mass-query=0|1, keep-days=N, max-size=SIZE, gc=on|off, gc-grace=DURATION, abort-uploads-days=N"
+const bucketSettings = "priority=N, want-mass-query=0|1, keep-days=N, max-size=SIZE, gc=on|off, gc-grace=DURATION, abort-uploads-days=N, " + upstreamSettings
 
 // bucketSetCmd sets what nix-cache-info says (priority, want-mass-query),
 // the retention of nixbucket gc (keep-days, max-size, gc, gc-grace) and
 // the age at which abandoned multipart uploads are aborted, each kind
-// stored only when one of its settings is given.
+// stored only when one of its settings is given, and the upstreams a
+// pull-through bucket fetches missing paths from (bucket_upstream.go).
 func bucketSetCmd(fs *flag.FlagSet, data *string, args []string) error {
-	pos, err := parse(fs, args, 2, 9, "bucket set BUCKET SETTING=VALUE...")
+	pos, err := parse(fs, args, 2, 14, "bucket set BUCKET SETTING=VALUE...")
 	if err != nil {
 		return err
 	}
@@ -39,6 +40,13 @@ func bucketSetCmd(fs *flag.FlagSet, data *string, args []string) error {
 					return err
 				}
 				retSet = true
+				continue
+			}
+			if ok, err := setUpstream(&st, k, v); ok {
+				if err != nil {
+					return err
+				}
+				csSet = true
 				continue
 			}
 			switch k {

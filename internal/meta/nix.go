@@ -41,10 +41,29 @@ type CacheStats struct {
 	FileBytes int64 // sum of FileSize
 }
 
-// CacheSettings are what a bucket's synthesised nix-cache-info says.
+// CacheSettings are what a bucket's synthesised nix-cache-info says, and
+// where a pull-through bucket fetches the paths it lacks
+// (internal/upstream). Strings rather than slices keep the struct
+// comparable.
 type CacheSettings struct {
 	Priority      int
 	WantMassQuery bool
+
+	// Upstreams are the upstream caches' URLs, space-separated, in
+	// priority order; "" means the bucket does not pull through.
+	Upstreams string
+	// UpstreamKeys are the "name:base64" public keys, space-separated,
+	// that an upstream narinfo must be signed by.
+	UpstreamKeys string
+	// UpstreamTrustAny accepts upstream narinfos whatever their
+	// signatures.
+	UpstreamTrustAny bool
+	// UpstreamNegativeTTL is how long an upstream miss is remembered; 0
+	// means the default (an hour).
+	UpstreamNegativeTTL time.Duration
+	// UpstreamMaxConns bounds the requests in flight to each upstream; 0
+	// means the default (16).
+	UpstreamMaxConns int
 }
 
 // DefaultCacheSettings apply to a bucket until set.

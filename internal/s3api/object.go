@@ -165,14 +165,25 @@ func getOrHead(q *request) error {
 	var obj meta.Object
 	var rd *objects.Reader
 	var err error
-	if q.Method == http.MethodHead {
-		obj, err = q.h.Objects.Head(q.Context(), q.bucket, q.key)
-	} else {
-		obj, rd, err = q.h.Objects.Get(q.Context(), q.bucket, q.key)
+	read := func() {
+		if q.Method == http.MethodHead {
+			obj, err = q.h.Objects.Head(q.Context(), q.bucket, q.key)
+		} else {
+			obj, rd, err = q.h.Objects.Get(q.Context(), q.bucket, q.key)
+		}
+	}
+	read()
+	if errors.Is(err, meta.ErrNoSuchKey) && pullNarinfo(q) {
+		read() // pulled from upstream (pull.go)
 	}
 	if err != nil {
 		if errors.Is(err, meta.ErrNoSuchKey) && q.key == "nix-cache-info" && q.h.Nix != nil {
 			return serveCacheInfo(q)
+		}
+		if errors.Is(err, meta.ErrNoSuchKey) {
+			if done, err := servePulledNAR(q); done {
+				return err
+			}
 		}
 		return q.missing(err)
 	}

@@ -45,6 +45,9 @@ type Handler struct {
 	// Redirect, when set, answers GETs of NARs with a 307 to the blob
 	// store (see redirectRead).
 	Redirect Redirector
+	// Pull, when set, fills the misses of pull-through buckets from their
+	// upstreams (pull.go).
+	Pull Puller
 }
 
 // refused tells Refused of a failed authentication.

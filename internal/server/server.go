@@ -23,6 +23,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/pullthrough"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
 )
@@ -70,6 +71,7 @@ type Server struct {
 	blobs   BlobStore
 	space   *diskspace.Guard
 	life    *lifecycle.Service
+	pull    *pullthrough.Service
 	// redirect is the Redirector of Options.RedirectReads, or nil.
 	redirect s3api.Redirector
 	// Root is the admin access key; FirstStart says it was just created.
@@ -124,6 +126,10 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
 	s.life = &lifecycle.Service{Store: store, Objects: s.objects, Log: log}
+	if err := s.openPull(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.redirect, err = redirector(opts, blobs); err != nil {
 		s.Close()
 		return nil, err
@@ -281,6 +287,7 @@ func (s *Server) routes() http.Handler {
 	}
 	api.Lifecycle = s.life
 	api.Redirect = s.redirect
+	api.Pull = s.pull
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -32,6 +32,23 @@ func newHTTPSource(u *url.URL, opts SourceOptions) (*httpSource, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("upstream URL %q: no host", u.Redacted())
 	}
+	// Per-upstream credentials ride in the URL's query, as files, so a
+	// bucket's settings name no secret.
+	for k, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		switch k {
+		case "netrc-file":
+			opts.NetrcFile = v
+		case "bearer-token-file":
+			tok, err := os.ReadFile(v)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: bearer token: %w", u.Redacted(), err)
+			}
+			opts.BearerToken = strings.TrimSpace(string(tok))
+		default:
+			return nil, fmt.Errorf("upstream URL %q: unknown parameter %q (known: netrc-file, bearer-token-file)", u.Redacted(), k)
+		}
+	}
 	t := opts.Timeouts.withDefaults()
 	base := *u
 	base.User = nil

@@ -104,6 +104,8 @@ type SourceOptions struct {
 
 // NewSource opens the upstream cache at rawURL: http://…, https://… or
 // s3://BUCKET[/PREFIX]?region=…&endpoint=…&profile=…&scheme=….
+// An http(s) URL may carry netrc-file=PATH or bearer-token-file=PATH,
+// which override opts' NetrcFile and BearerToken for that source.
 // An s3:// source looks its credentials up now and fails if there are
 // none; nothing else is contacted.
 func NewSource(ctx context.Context, rawURL string, opts SourceOptions) (Source, error) {
@@ -133,6 +135,11 @@ func ParseURLs(list string) ([]string, error) {
 		case "http", "https":
 			if u.Host == "" {
 				return nil, fmt.Errorf("upstream URL %q: no host", raw)
+			}
+			for k := range u.Query() {
+				if k != "netrc-file" && k != "bearer-token-file" {
+					return nil, fmt.Errorf("upstream URL %q: unknown parameter %q (known: netrc-file, bearer-token-file)", raw, k)
+				}
 			}
 		case "s3":
 			if _, err := s3Config(raw); err != nil {

@@ -281,8 +281,29 @@ func TestCredentials(t *testing.T) {
 		{"netrc", SourceOptions{NetrcFile: netrc}, "Basic YWxpY2U6czNjcmV0"},
 		{"bearer", SourceOptions{BearerToken: "tok"}, "Bearer tok"},
 	}
+	tokFile := t.TempDir() + "/token"
+	os.WriteFile(tokFile, []byte("filetok\n"), 0o600)
+	tests = append(tests,
+		struct {
+			name string
+			opts SourceOptions
+			want string
+		}{"netrc-file in the URL", SourceOptions{}, "Basic YWxpY2U6czNjcmV0"},
+		struct {
+			name string
+			opts SourceOptions
+			want string
+		}{"bearer-token-file in the URL", SourceOptions{}, "Bearer filetok"})
+	urls := map[string]string{
+		"netrc-file in the URL":        srv.URL + "?netrc-file=" + netrc,
+		"bearer-token-file in the URL": srv.URL + "?bearer-token-file=" + tokFile,
+	}
 	for _, tt := range tests {
-		src := httpSourceFor(t, srv.URL, tt.opts)
+		u := srv.URL
+		if v, ok := urls[tt.name]; ok {
+			u = v
+		}
+		src := httpSourceFor(t, u, tt.opts)
 		if _, _, err := src.Open(t.Context(), "nix-cache-info", nil); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("%s: Open = %v", tt.name, err)
 		}

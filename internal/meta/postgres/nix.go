@@ -128,12 +128,14 @@ func (s *Store) TouchNarinfos(ctx context.Context, bucket string, hashes []strin
 // CacheSettings returns the bucket's settings, meta.DefaultCacheSettings
 // until set: meta.ErrNoSuchBucket.
 func (s *Store) CacheSettings(ctx context.Context, bucket string) (meta.CacheSettings, error) {
-	var prio *int64
-	var mass *bool
+	var prio, ttl, conns *int64
+	var mass, trustAny *bool
+	var ups, keys *string
 	err := pgx.ErrNoRows
 	if !invalidName(bucket) {
-		err = s.pool.QueryRow(ctx, `SELECT c.priority, c.want_mass_query
-			FROM buckets b LEFT JOIN cache_settings c ON c.bucket = b.name WHERE b.name = $1`, bucket).Scan(&prio, &mass)
+		err = s.pool.QueryRow(ctx, `SELECT c.priority, c.want_mass_query, c.upstreams, c.upstream_keys,
+			c.upstream_trust_any, c.upstream_negative_ttl_ms, c.upstream_max_conns
+			FROM buckets b LEFT JOIN cache_settings c ON c.bucket = b.name WHERE b.name = $1`, bucket).Scan(&prio, &mass, &ups, &keys, &trustAny, &ttl, &conns)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return meta.CacheSettings{}, fmt.Errorf("bucket %q: %w", bucket, meta.ErrNoSuchBucket)
@@ -144,7 +146,11 @@ func (s *Store) CacheSettings(ctx context.Context, bucket string) (meta.CacheSet
 	if prio == nil {
 		return meta.DefaultCacheSettings, nil
 	}
-	return meta.CacheSettings{Priority: int(*prio), WantMassQuery: *mass}, nil
+	return meta.CacheSettings{
+		Priority: int(*prio), WantMassQuery: *mass,
+		Upstreams: *ups, UpstreamKeys: *keys, UpstreamTrustAny: *trustAny,
+		UpstreamNegativeTTL: time.Duration(*ttl) * time.Millisecond, UpstreamMaxConns: int(*conns),
+	}, nil
 }
 
 // SetCacheSettings stores the bucket's settings: meta.ErrNoSuchBucket. It
@@ -157,9 +163,15 @@ func (s *Store) SetCacheSettings(ctx context.Context, bucket string, cs meta.Cac
 		if err := needBucket(ctx, tx, bucket); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO cache_settings (bucket, priority, want_mass_query) VALUES ($1, $2, $3)
-			ON CONFLICT (bucket) DO UPDATE SET priority = excluded.priority, want_mass_query = excluded.want_mass_query`,
-			bucket, cs.Priority, cs.WantMassQuery); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO cache_settings (bucket, priority, want_mass_query,
+			upstreams, upstream_keys, upstream_trust_any, upstream_negative_ttl_ms, upstream_max_conns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (bucket) DO UPDATE SET priority = excluded.priority, want_mass_query = excluded.want_mass_query,
+			upstreams = excluded.upstreams, upstream_keys = excluded.upstream_keys,
+			upstream_trust_any = excluded.upstream_trust_any,
+			upstream_negative_ttl_ms = excluded.upstream_negative_ttl_ms, upstream_max_conns = excluded.upstream_max_conns`,
+			bucket, cs.Priority, cs.WantMassQuery, cs.Upstreams, cs.UpstreamKeys, cs.UpstreamTrustAny,
+			cs.UpstreamNegativeTTL.Milliseconds(), cs.UpstreamMaxConns); err != nil {
 			return fmt.Errorf("set cache settings of %q: %w", bucket, err)
 		}
 		return nil

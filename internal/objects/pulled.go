@@ -1,0 +1,110 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// This file is the core's door for pull-through buckets
+// (internal/pullthrough): objects whose bytes come from an upstream cache
+// rather than a client. They are stored as Put stores them (the same
+// blobs, hashes, absent-key filters and memo), but the caller vouches for
+// them: the upstream fetcher has checked the bytes against a narinfo whose
+// signature it verified, so no Hook runs.
+
+// ErrAborted is what a PushWriter's pending work fails with after Abort.
+var ErrAborted = errors.New("write aborted")
+
+// PushWriter stores an object whose bytes the caller pushes in (Write) as
+// they arrive, rather than handing Put a reader. Nothing is visible until
+// Commit; Abort (or a failed Commit) leaves nothing behind.
+type PushWriter struct {
+	s           *Service
+	bucket, key string
+	headers     meta.Headers
+	pw          *io.PipeWriter
+	done        chan struct{}
+	res         written
+	err         error
+	once        sync.Once
+}
+
+// NewPushWriter starts an object of size bytes (-1: unknown) at key. ctx
+// must outlive the writes and the Commit (it bounds the blob store's
+// requests).
+func (s *Service) NewPushWriter(ctx context.Context, bucket, key string, size int64, h meta.Headers) (*PushWriter, error) {
+	if err := ValidKey(key); err != nil {
+		return nil, err
+	}
+	if _, err := s.Meta.Bucket(ctx, bucket); err != nil {
+		return nil, err
+	}
+	if err := s.admit(size); err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	w := &PushWriter{s: s, bucket: bucket, key: key, headers: h, pw: pw, done: make(chan struct{})}
+	limit := int64(MaxPutSize)
+	if size >= 0 {
+		limit = size
+	}
+	go func() {
+		defer close(w.done)
+		w.res, w.err = s.write(ctx, pr, size, limit, Verify{}, true)
+		// A write that failed early must not leave Write blocked.
+		pr.CloseWithError(w.err)
+	}()
+	return w, nil
+}
+
+// Write passes p on to the blob being written.
+func (w *PushWriter) Write(p []byte) (int, error) { return w.pw.Write(p) }
+
+// Commit ends the body and makes the object visible if cond holds. It
+// returns the object's record, whose SHA256 the caller may compare with
+// what it expected.
+func (w *PushWriter) Commit(ctx context.Context, cond Conditions) (meta.Object, error) {
+	w.pw.Close()
+	<-w.done
+	if w.err != nil {
+		return meta.Object{}, w.err
+	}
+	obj := w.s.newObject(w.bucket, w.key, w.headers, w.res)
+	return w.s.commitPut(ctx, obj, cond)
+}
+
+// Abort discards what was written. It is safe to call more than once and
+// after Commit (then it does nothing).
+func (w *PushWriter) Abort() {
+	// The body ends only at Commit's Close, so the pending write sees
+	// the error before it commits its blob, and aborts it.
+	w.once.Do(func() {
+		w.pw.CloseWithError(ErrAborted)
+		<-w.done
+	})
+}
+
+// PutVouched stores a small object with the index record the caller
+// vouches for (a narinfo a pull-through bucket took from an upstream,
+// whose NAR is not stored yet), bypassing the Hook. cond is checked as by
+// Put.
+func (s *Service) PutVouched(ctx context.Context, bucket, key string, h meta.Headers, body []byte, rec *meta.Narinfo, cond Conditions) (meta.Object, error) {
+	if err := ValidKey(key); err != nil {
+		return meta.Object{}, err
+	}
+	if _, err := s.Meta.Bucket(ctx, bucket); err != nil {
+		return meta.Object{}, err
+	}
+	w, err := s.write(ctx, bytes.NewReader(body), int64(len(body)), MaxHooked, Verify{}, true)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	obj := s.newObject(bucket, key, h, w)
+	obj.Narinfo = rec
+	return s.commitPut(ctx, obj, cond)
+}
