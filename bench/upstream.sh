@@ -269,8 +269,11 @@ for r in $(seq "$rounds"); do
 
 	# Time to first byte of the largest NAR on a miss, after its narinfo.
 	fresh_bucket "ttfb$r"
-	curl -sf -o /dev/null "http://127.0.0.1:$port_nb/ttfb$r/$big_hash.narinfo" || die "ttfb$r: narinfo GET failed"
-	ttfb "http://127.0.0.1:$port_nb/ttfb$r/nar/$big_nar" >>"$tmp/ttfb_pt"
+	# The bucket names the NAR its own way (URL rewritten when pulled).
+	pt_nar=$(curl -sf "http://127.0.0.1:$port_nb/ttfb$r/$big_hash.narinfo" | awk '/^URL: /{print $2}') ||
+		die "ttfb$r: narinfo GET failed"
+	[ -n "$pt_nar" ] || die "ttfb$r: the bucket's narinfo has no URL"
+	ttfb "http://127.0.0.1:$port_nb/ttfb$r/$pt_nar" >>"$tmp/ttfb_pt"
 	start_proxy "$tmp/pcache-ttfb$r"
 	curl -sf -o /dev/null "http://127.0.0.1:$port_px/$big_hash.narinfo" || die "proxy: narinfo GET failed"
 	ttfb "http://127.0.0.1:$port_px/nar/$big_nar" >>"$tmp/ttfb_px"
