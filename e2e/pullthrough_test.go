@@ -315,6 +315,7 @@ func TestPullThroughUpstreamDown(t *testing.T) {
 		start := time.Now()
 		r := nixHTTP(t, nixNoNetrc(t), http.MethodGet, cache+"/"+hash+".narinfo")
 		took := time.Since(start)
+		t.Logf("narinfo GET with the upstream down: %d in %s", r.Status, took)
 		if r.Status != http.StatusNotFound && r.Status != http.StatusForbidden {
 			t.Errorf("GET narinfo with the upstream down: %d, want 404 (or 403 without s3:ListBucket)", r.Status)
 		}

@@ -172,6 +172,13 @@ func (s *Service) Stats() map[string][]upstream.SourceStats {
 	return out
 }
 
+// Enabled reports whether bucket pulls through: it has upstreams that
+// make a fetcher.
+func (s *Service) Enabled(ctx context.Context, bucket string) bool {
+	f, err := s.fetcher(ctx, bucket)
+	return f != nil && err == nil
+}
+
 // Narinfo fills the miss of bucket's hash.narinfo from its upstreams: it
 // reports whether the narinfo is now stored in the bucket. Upstream
 // misses, errors and timeouts all report false (after logging and

@@ -15,6 +15,8 @@ import (
 // Puller fills the misses of pull-through buckets from their upstream
 // caches (internal/pullthrough).
 type Puller interface {
+	// Enabled reports whether bucket pulls through (it has upstreams).
+	Enabled(ctx context.Context, bucket string) bool
 	// Narinfo reports whether hash.narinfo, missing from bucket, is now
 	// stored there, fetched from an upstream. Upstream misses and errors
 	// report false.
@@ -39,7 +41,8 @@ var pushHints = []string{"X-Nix-Operation", "Nix-Copy-Mode"}
 // about to upload (ncps's failure), so a caller who may write the key
 // never triggers an upstream fetch, nor does a request with a push hint.
 func mayPull(q *request) bool {
-	if q.h.Pull == nil || (q.Method != http.MethodGet && q.Method != http.MethodHead) {
+	if q.h.Pull == nil || (q.Method != http.MethodGet && q.Method != http.MethodHead) ||
+		!q.h.Pull.Enabled(q.Context(), q.bucket) {
 		return false
 	}
 	for _, h := range pushHints {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
@@ -21,6 +22,10 @@ const (
 	// maxNegative bounds the negative cache; past it, the cache is
 	// emptied (a burst of misses costs a refetch, never memory).
 	maxNegative = 1 << 18
+	// DownFor is how long a source that failed (refused, timed out,
+	// answered 5xx) is skipped by Narinfo: during an outage each narinfo
+	// miss then answers at once instead of waiting out the timeouts.
+	DownFor = 5 * time.Second
 )
 
 // Config configures a Fetcher.
@@ -60,11 +65,26 @@ type Fetcher struct {
 	nars  map[string]*Download // source name + "\x00" + URL → download in flight
 }
 
-// source is a Source with its connection limit and counters.
+// source is a Source with its connection limit, counters, and the time
+// until which it is taken for down (unix nanoseconds).
 type source struct {
-	src      Source
-	sem      chan struct{}
-	counters counters
+	src       Source
+	sem       chan struct{}
+	counters  counters
+	downUntil atomic.Int64
+}
+
+// down reports whether s failed less than DownFor ago.
+func (f *Fetcher) down(s *source) bool {
+	return f.now().UnixNano() < s.downUntil.Load()
+}
+
+// failed marks s down for DownFor, unless the failure was the caller's
+// (its context ended).
+func (f *Fetcher) failed(ctx context.Context, s *source) {
+	if ctx.Err() == nil {
+		s.downUntil.Store(f.now().Add(DownFor).UnixNano())
+	}
 }
 
 // New makes a Fetcher. It contacts nothing.
@@ -114,6 +134,7 @@ func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range) (
 			s.counters.notFound.Add(1)
 		} else {
 			s.counters.errors.Add(1)
+			f.failed(ctx, s)
 			f.log.Warn("upstream request failed", "upstream", s.src.Name(), "key", key, "err", err)
 		}
 		return nil, 0, err
@@ -163,7 +184,9 @@ type Narinfo struct {
 // source's miss. When no source has the path the error matches
 // ErrNotFound and the miss is remembered for NegativeTTL; when a source
 // failed and none had it, the error matches ErrUnavailable and nothing is
-// remembered, since the failed source may have it.
+// remembered, since the failed source may have it. A source that failed
+// less than DownFor ago is skipped (and counts as failed), so an outage
+// costs one timeout, not one per request.
 func (f *Fetcher) Narinfo(ctx context.Context, hash string) (*Narinfo, error) {
 	if storepath.ValidateHash(hash) != nil {
 		return nil, fmt.Errorf("narinfo %q: not a store path hash: %w", hash, ErrNotFound)
@@ -173,6 +196,12 @@ func (f *Fetcher) Narinfo(ctx context.Context, hash string) (*Narinfo, error) {
 	}
 	var failed error
 	for _, s := range f.sources {
+		if f.down(s) {
+			if failed == nil {
+				failed = unavailable(s.src.Name(), errors.New("failed moments ago: skipped"))
+			}
+			continue
+		}
 		ni, err := f.narinfoFrom(ctx, s, hash)
 		if err == nil {
 			return ni, nil
@@ -274,4 +303,33 @@ func (f *Fetcher) source(name string) *source {
 		}
 	}
 	return nil
+}
+
+// Open reads key, any file of the caches that needs no checking against a
+// narinfo (nix-cache-info, a .ls listing, a build log, or a Range of a NAR
+// to pass through), from the first source in priority order that has it.
+// It returns the body, which the caller closes, the file's size (-1 when
+// unknown) and the source's Name. Requests count in Stats and hold a
+// connection slot until the body is closed; sources down are skipped.
+func (f *Fetcher) Open(ctx context.Context, key string, rng *Range) (io.ReadCloser, int64, string, error) {
+	var failed error
+	for _, s := range f.sources {
+		if f.down(s) {
+			if failed == nil {
+				failed = unavailable(s.src.Name(), errors.New("failed moments ago: skipped"))
+			}
+			continue
+		}
+		body, size, err := f.open(ctx, s, key, rng)
+		if err == nil {
+			return body, size, s.src.Name(), nil
+		}
+		if !errors.Is(err, ErrNotFound) && failed == nil {
+			failed = err
+		}
+	}
+	if failed != nil {
+		return nil, 0, "", failed
+	}
+	return nil, 0, "", fmt.Errorf("%s: %w", key, ErrNotFound)
 }

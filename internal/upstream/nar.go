@@ -21,6 +21,10 @@ import (
 // commit and missed it joins this download instead of starting another.
 const doneGrace = 30 * time.Second
 
+// commitTimeout bounds a Sink's Commit: the readers' last bytes wait for
+// it.
+const commitTimeout = 5 * time.Minute
+
 // copyChunk is the size of the download's reads; readers are woken after
 // each.
 const copyChunk = 128 << 10
@@ -139,7 +143,10 @@ func (d *Download) run(want nixhash.SHA256, sink Sink) {
 		}
 		d.f.log.Error("upstream NAR download failed", "upstream", d.src.src.Name(), "url", d.info.URL, "err", err)
 	} else if sink != nil {
-		if cerr := sink.Commit(ctx, d.path); cerr != nil {
+		cctx, cancel := context.WithTimeout(ctx, commitTimeout)
+		cerr := sink.Commit(cctx, d.path)
+		cancel()
+		if cerr != nil {
 			d.f.log.Error("keeping an upstream NAR failed", "upstream", d.src.src.Name(), "url", d.info.URL, "err", cerr)
 			err = nil // the bytes are good: readers still get them
 			d.finish(nil, false)

@@ -104,14 +104,16 @@ func (s *s3Source) Open(ctx context.Context, key string, rng *Range) (io.ReadClo
 }
 
 // s3NotFound reports whether err says the key is missing. A private
-// bucket without s3:ListBucket answers 403 for a missing key, but that is
-// also what wrong credentials give, so 403 counts as an error here: a
-// misconfigured upstream must show in the logs, not look empty.
+// bucket read without s3:ListBucket (the seed's reader policy) answers a
+// missing key with 403 AccessDenied, so that counts as missing too; the
+// 403s of wrong credentials (InvalidAccessKeyId, SignatureDoesNotMatch,
+// expired tokens) do not, so a misconfigured upstream shows in the logs
+// rather than looking empty.
 func s3NotFound(err error) bool {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
-		case "NoSuchKey", "NotFound":
+		case "NoSuchKey", "NotFound", "AccessDenied":
 			return true
 		}
 	}

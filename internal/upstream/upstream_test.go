@@ -235,14 +235,19 @@ func TestUnavailable(t *testing.T) {
 	defer broken.Close()
 	for _, url := range []string{dead, broken.URL} {
 		f := New(Config{Sources: []Source{httpSourceFor(t, url, SourceOptions{})}, TrustAny: true})
-		for range 2 {
+		now := time.Now()
+		f.now = func() time.Time { return now }
+		for i, step := range []time.Duration{0, DownFor / 2, DownFor} {
+			now = now.Add(step)
 			_, err := f.Narinfo(t.Context(), hashA)
 			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
-				t.Fatalf("%s: Narinfo = %v, want ErrUnavailable", url, err)
+				t.Fatalf("%s: Narinfo %d = %v, want ErrUnavailable", url, i, err)
 			}
 		}
+		// The second call came while the source was down: not sent. The
+		// third, after DownFor: sent, as an error is no cached miss.
 		if st := f.Stats()[0]; st.Errors != 2 || st.Fetches != 2 {
-			t.Errorf("%s: stats %+v: an error is not cached as a miss, and is counted", url, st)
+			t.Errorf("%s: stats %+v, want 2 requests, both failed", url, st)
 		}
 	}
 }
@@ -568,5 +573,32 @@ func TestMaxConns(t *testing.T) {
 	wg.Wait()
 	if m := most.Load(); m != 2 {
 		t.Errorf("at most %d requests at once, want 2", m)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	empty, full := newUpstream(t), newUpstream(t)
+	full.files["nix-cache-info"] = []byte("StoreDir: /nix/store\n")
+	f := New(Config{Sources: []Source{httpSourceFor(t, empty.URL, SourceOptions{}), httpSourceFor(t, full.URL, SourceOptions{})}})
+	body, size, src, err := f.Open(t.Context(), "nix-cache-info", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(body)
+	body.Close()
+	if string(got) != "StoreDir: /nix/store\n" || size != int64(len(got)) || src != f.Sources()[1] {
+		t.Errorf("Open = %q, %d, %s", got, size, src)
+	}
+	body, size, _, err = f.Open(t.Context(), "nix-cache-info", &Range{Offset: 5, Length: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(body)
+	body.Close()
+	if string(got) != "Dir" || size != 21 {
+		t.Errorf("Open range = %q, %d", got, size)
+	}
+	if _, _, _, err := f.Open(t.Context(), "log/missing", nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open(missing) = %v, want ErrNotFound", err)
 	}
 }
