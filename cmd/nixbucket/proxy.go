@@ -141,8 +141,7 @@ func proxyCmd(args []string) error {
 			Sources: sources, TrustedKeys: keys, TrustAny: f.trust == "any",
 			NegativeTTL: negTTL, MaxConns: f.maxConns, Logger: log,
 		}),
-		Sources: sources,
-		Logger:  log,
+		Logger: log,
 	}
 	if f.cacheDir != "" {
 		m, err := diskspace.ParseMinFree(f.maxSize)

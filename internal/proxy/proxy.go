@@ -34,9 +34,6 @@ import (
 type Config struct {
 	// Fetcher fetches and checks narinfos and NARs.
 	Fetcher *upstream.Fetcher
-	// Sources are the Fetcher's sources in the same order, for the files
-	// passed through unchecked (nix-cache-info, .ls, log/).
-	Sources []upstream.Source
 	// Cache keeps checked NARs; nil streams them through without keeping.
 	Cache *diskcache.Cache
 	// TempDir holds the downloads of NARs not kept (no Cache, or no room
@@ -120,18 +117,15 @@ func (s *Server) serveCacheInfo(w http.ResponseWriter, r *http.Request) {
 	info := s.info
 	s.infoMu.Unlock()
 	if info == nil {
-		for _, src := range s.cfg.Sources {
-			b, err := readSmall(r.Context(), src, "nix-cache-info", 64<<10)
-			if err == nil {
-				info = b
-				s.infoMu.Lock()
-				s.info = b
-				s.infoMu.Unlock()
-				break
-			}
-			if !errors.Is(err, upstream.ErrNotFound) {
-				s.log.Warn("proxy: nix-cache-info", "upstream", src.Name(), "err", err)
-			}
+		b, err := s.readSmall(r.Context(), "nix-cache-info", 64<<10)
+		switch {
+		case err == nil:
+			info = b
+			s.infoMu.Lock()
+			s.info = b
+			s.infoMu.Unlock()
+		case !errors.Is(err, upstream.ErrNotFound):
+			s.log.Warn("proxy: nix-cache-info", "err", err)
 		}
 	}
 	if info == nil {
@@ -144,16 +138,16 @@ func (s *Server) serveCacheInfo(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readSmall reads a whole small file from one source.
-func readSmall(ctx context.Context, src upstream.Source, key string, limit int64) ([]byte, error) {
-	body, _, err := src.Open(ctx, key, nil)
+// readSmall reads a whole small file from the first upstream that has it.
+func (s *Server) readSmall(ctx context.Context, key string, limit int64) ([]byte, error) {
+	body, _, src, err := s.cfg.Fetcher.Open(ctx, key, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer body.Close()
 	b, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err == nil && int64(len(b)) > limit {
-		err = fmt.Errorf("%s/%s: larger than %d bytes", src.Name(), key, limit)
+		err = fmt.Errorf("%s/%s: larger than %d bytes", src, key, limit)
 	}
 	return b, err
 }
@@ -217,61 +211,53 @@ func (s *Server) passThrough(w http.ResponseWriter, r *http.Request, key, conten
 		http.NotFound(w, r)
 		return
 	}
-	for _, src := range s.cfg.Sources {
-		body, size, err := src.Open(r.Context(), key, rng)
-		if err != nil {
-			if !errors.Is(err, upstream.ErrNotFound) {
-				s.log.Warn("proxy: pass through", "upstream", src.Name(), "key", key, "err", err)
-			}
-			continue
+	body, size, src, err := s.cfg.Fetcher.Open(r.Context(), key, rng)
+	if err != nil {
+		if !errors.Is(err, upstream.ErrNotFound) {
+			s.log.Warn("proxy: pass through", "key", key, "err", err)
 		}
-		defer body.Close()
-		h := w.Header()
-		h.Set("Content-Type", contentType)
-		status := http.StatusOK
-		if rng != nil && size >= 0 {
-			end := size - 1
-			if rng.Length >= 0 {
-				end = min(end, rng.Offset+rng.Length-1)
-			}
-			if rng.Offset > end {
-				h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
-				w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-				return
-			}
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.Offset, end, size))
-			h.Set("Content-Length", strconv.FormatInt(end-rng.Offset+1, 10))
-			status = http.StatusPartialContent
-		} else if size >= 0 && rng == nil {
-			h.Set("Content-Length", strconv.FormatInt(size, 10))
-		}
-		if strings.HasPrefix(key, "nar/") {
-			h.Set("Accept-Ranges", "bytes")
-		}
-		w.WriteHeader(status)
-		if r.Method == http.MethodGet {
-			if _, err := io.Copy(w, body); err != nil {
-				s.log.Warn("proxy: pass through cut", "upstream", src.Name(), "key", key, "err", err)
-				panic(http.ErrAbortHandler) // never complete a response with missing bytes
-			}
-		}
+		http.NotFound(w, r)
 		return
 	}
-	http.NotFound(w, r)
+	defer body.Close()
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	status := http.StatusOK
+	if rng != nil && size >= 0 {
+		end := size - 1
+		if rng.Length >= 0 {
+			end = min(end, rng.Offset+rng.Length-1)
+		}
+		if rng.Offset > end {
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rng.Offset, end, size))
+		h.Set("Content-Length", strconv.FormatInt(end-rng.Offset+1, 10))
+		status = http.StatusPartialContent
+	} else if size >= 0 && rng == nil {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	if strings.HasPrefix(key, "nar/") {
+		h.Set("Accept-Ranges", "bytes")
+	}
+	w.WriteHeader(status)
+	if _, err := io.Copy(w, body); err != nil {
+		s.log.Warn("proxy: pass through cut", "upstream", src, "key", key, "err", err)
+		panic(http.ErrAbortHandler) // never complete a response with missing bytes
+	}
 }
 
 // headThrough asks the upstreams in order for the first byte of key and
 // returns its total size (-1 when unknown); found is false when none has it.
 func (s *Server) headThrough(ctx context.Context, key string) (size int64, found bool) {
-	for _, src := range s.cfg.Sources {
-		body, size, err := src.Open(ctx, key, &upstream.Range{Offset: 0, Length: 1})
-		if err != nil {
-			continue
-		}
-		body.Close()
-		return size, true
+	body, size, _, err := s.cfg.Fetcher.Open(ctx, key, &upstream.Range{Offset: 0, Length: 1})
+	if err != nil {
+		return 0, false
 	}
-	return 0, false
+	body.Close()
+	return size, true
 }
 
 // parseRange reads a single "bytes=FIRST-[LAST]" range; ok is false for

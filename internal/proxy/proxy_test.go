@@ -129,7 +129,6 @@ func start(t *testing.T, up *fake, key signature.PublicKey, cacheDir string, max
 	}
 	cfg := Config{
 		Fetcher: upstream.New(upstream.Config{Sources: []upstream.Source{src}, TrustedKeys: []signature.PublicKey{key}, Logger: quiet}),
-		Sources: []upstream.Source{src},
 		TempDir: t.TempDir(),
 		Logger:  quiet,
 	}
