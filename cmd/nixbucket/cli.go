@@ -92,6 +92,7 @@ func commandTable() *command {
 		leaf("info", "[--data DIR]", "print the first start's banner again: endpoint, buckets, keys, commands", infoCmd),
 		leaf("use", "URL [--write]", "print (or write) the nix.conf and netrc lines to use a cache", useCmd),
 		leaf("push", "--to URL [flags] PATH...|--stdin", "push closures to a binary cache (s3://, http(s)://, file://)", pushCmd),
+		leaf("proxy", "--upstream URL [--listen ADDR] [--cache-dir DIR --max-size SIZE]", "serve upstream caches (a private S3 cache) as a local plain-HTTP binary cache", proxyCmd),
 		leaf("version", "", "print the version, VCS revision and Go version", versionCmd),
 		&command{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script", run: completionCmd, words: shells},
 		leaf("help", "[COMMAND...]", "show the usage of a command", helpCmd),

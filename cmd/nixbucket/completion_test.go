@@ -31,7 +31,7 @@ func TestCompletionBash(t *testing.T) {
 	}
 	for line, want := range map[string]string{
 		"nixbucket se":                         "serve",
-		"nixbucket ":                           "serve user token bucket pin gc verify path migrate info use push version completion help",
+		"nixbucket ":                           "serve user token bucket pin gc verify path migrate info use push proxy version completion help",
 		"nixbucket migrate --to-b":             "--to-blobs",
 		"nixbucket user k":                     "key",
 		"nixbucket user key ":                  "create disable enable delete",

@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# upstream.sh measures substitution through upstream caches (issue #15): a
+# pull-through bucket and `nixbucket proxy`, both in front of nginx serving a
+# signed `nix copy --to file://` cache (the layout cache.nixos.org serves),
+# against Nix copying straight from that nginx, in one run.
+#
+# It builds a closure (shared/corpus/make-closure.sh, ~500 MB by default),
+# copies it into a signed file:// cache that nginx serves, deletes it from the
+# local store, then, BENCH_ROUNDS times (the order of the first three
+# alternating between rounds), substitutes the whole closure with
+# `nix copy --from URL` into the emptied store, each time with a fresh Nix
+# cache directory:
+#   - straight from nginx (the baseline);
+#   - through a fresh pull-through bucket (`nixbucket bucket set B
+#     upstreams=… upstream-keys=…`), first pass: every narinfo and NAR a miss;
+#   - the same bucket again, second pass: every path served from the bucket;
+#   - through a fresh `nixbucket proxy --cache-dir … --max-size …`, first
+#     and second pass likewise.
+# It also measures the time to first byte of the largest NAR on a miss (a
+# fresh bucket and a fresh proxy, after the narinfo GET Nix would make)
+# against nginx's, and checks that nginx served each NAR once per fresh
+# bucket and proxy. A markdown section for bench/RESULTS.md goes to stdout,
+# progress to stderr. Everything runs in a temporary directory removed at the
+# end.
+#
+# Targets (issue #15): first pull-through pass ≥ 0.9× the baseline's speed;
+# second pass ≥ 2× the first's.
+#
+# Usage: bench/upstream.sh
+#
+# Environment:
+#   BENCH_DIR      parent of the temporary directory (default /tmp)
+#   BENCH_PATHS    paths in the closure (default 20)
+#   BENCH_KIB      random KiB per path, on top of a copy of perl each
+#                  (default 21000: about 500 MB of NARs in all)
+#   BENCH_ROUNDS   rounds (default 3)
+#   BENCH_TIMEOUT  limit for the measuring part in seconds (default 1500)
+#   BENCH_CORPUS   directory of make-closure.sh (default ../shared/corpus)
+#
+# Needs root (single-user Nix store) and Debian's nix-bin, nginx-light, curl
+# and zstd-capable Nix (2.8 has it).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+corpus=${BENCH_CORPUS:-$(cd "$repo/.." && pwd)/shared/corpus}
+parent=${BENCH_DIR:-/tmp}
+npaths=${BENCH_PATHS:-20}
+kib=${BENCH_KIB:-21000}
+rounds=${BENCH_ROUNDS:-3}
+limit=${BENCH_TIMEOUT:-1500}
+
+log() { echo "upstream.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+for tool in nix nix-build nix-store nginx curl; do
+	command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y nix-bin nginx-light curl)"
+done
+[ -x "$corpus/make-closure.sh" ] || die "no $corpus/make-closure.sh"
+[ "$(id -u)" = 0 ] || die "needs root (single-user Nix store)"
+
+tmp=$(mktemp -d "$parent/nixbucket-bench-upstream.XXXXXX")
+chmod 755 "$tmp" # nginx's workers run as nobody: they must reach the cache
+nb_pid='' ng_pid='' px_pid='' watchdog='' closure=''
+stop() { # stop PID: TERM, up to 10 s grace, then KILL.
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+	if [ -n "$watchdog" ]; then kill "$watchdog" 2>/dev/null || true; fi
+	stop "$px_pid"
+	stop "$nb_pid"
+	stop "$ng_pid"
+	# The closure leaves the store too: 500 MB per run would pile up.
+	if [ -n "$closure" ]; then
+		# shellcheck disable=SC2086
+		nix-store --delete $closure >/dev/null 2>&1 || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# shellcheck source=lib.sh
+. "$repo/bench/lib.sh"
+
+# wait_port waits up to 10 s for a TCP listener on 127.0.0.1:$1 run by pid $2.
+wait_port() {
+	for _ in $(seq 200); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		kill -0 "$2" 2>/dev/null || die "pid $2 exited before listening on :$1"
+		sleep 0.05
+	done
+	die "nothing listens on 127.0.0.1:$1 after 10 s"
+}
+
+cd "$repo"
+log "building nixbucket"
+go build -o "$tmp/nixbucket" ./cmd/nixbucket
+nb=$tmp/nixbucket
+
+log "building the closure ($npaths paths x ($kib KiB + perl))"
+top=$(TMPDIR=$tmp "$corpus/make-closure.sh" "$npaths" "$kib" "benchupstream-$$")
+closure=$(nix-store -q --requisites "$top")
+[ "$(echo "$closure" | wc -l)" = "$npaths" ] || die "the closure of $top has not $npaths paths"
+
+export XDG_CACHE_HOME=$tmp/xdg
+nixq() { nix --extra-experimental-features nix-command "$@"; }
+log "copying it into a signed file:// cache"
+nix-store --generate-binary-cache-key bench-upstream-1 "$tmp/key.sec" "$tmp/key.pub"
+pub=$(cat "$tmp/key.pub")
+upstream_dir=$tmp/upstream
+nixq copy --quiet --option substituters '' --to "file://$upstream_dir?compression=zstd&secret-key=$tmp/key.sec" "$top"
+chmod -R a+rX "$upstream_dir"
+nar_bytes=$(du -cb "$upstream_dir"/nar/* | tail -1 | cut -f1)
+nar_count=$(find "$upstream_dir/nar" -type f | wc -l)
+nar_size=$(awk '/^NarSize: /{s += $2} END {print s}' "$upstream_dir"/*.narinfo)
+# The largest NAR, for the time-to-first-byte rows.
+big_nar=$(cd "$upstream_dir" && ls -S nar | head -1)
+big_hash=$(grep -l "^URL: nar/$big_nar\$" "$upstream_dir"/*.narinfo | head -1 | xargs basename | cut -c1-32)
+big_bytes=$(stat -c %s "$upstream_dir/nar/$big_nar")
+
+# forget drops the closure from the local store (its GC root first).
+rm -f "$tmp"/tmp.*/result
+forget() {
+	# shellcheck disable=SC2086
+	nix-store --delete $closure >/dev/null 2>"$tmp/delete.log" || { cat "$tmp/delete.log" >&2; die "nix-store --delete failed"; }
+	for p in $closure; do [ ! -e "$p" ] || die "$p is still in the store"; done
+}
+forget
+
+port_ng=$(free_port)
+port_nb=$(free_port)
+while [ "$port_nb" = "$port_ng" ]; do port_nb=$(free_port); done
+port_px=$(free_port)
+while [ "$port_px" = "$port_ng" ] || [ "$port_px" = "$port_nb" ]; do port_px=$(free_port); done
+
+log "starting nginx on :$port_ng"
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+daemon off;
+events { worker_connections 512; }
+http {
+	log_format upstream '\$request_method \$uri \$status \$body_bytes_sent';
+	access_log $tmp/nginx/access.log upstream;
+	client_body_temp_path $tmp/nginx/client_body;
+	proxy_temp_path $tmp/nginx/proxy;
+	fastcgi_temp_path $tmp/nginx/fastcgi;
+	uwsgi_temp_path $tmp/nginx/uwsgi;
+	scgi_temp_path $tmp/nginx/scgi;
+	types { text/x-nix-cache-info nix-cache-info; text/x-nix-narinfo narinfo; }
+	default_type application/octet-stream;
+	sendfile on;
+	tcp_nopush on;
+	server {
+		listen 127.0.0.1:$port_ng;
+		root $upstream_dir;
+	}
+}
+EOF
+nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" >"$tmp/nginx/stdout.log" 2>&1 &
+ng_pid=$!
+wait_port "$port_ng" "$ng_pid"
+ng_url=http://127.0.0.1:$port_ng
+
+log "starting nixbucket on :$port_nb"
+mkdir -p "$tmp/data"
+"$nb" serve --listen "127.0.0.1:$port_nb" --data "$tmp/data" >"$tmp/nixbucket.log" 2>&1 &
+nb_pid=$!
+wait_port "$port_nb" "$nb_pid"
+admin() { "$nb" "$@" --data "$tmp/data" >/dev/null 2>"$tmp/admin.err" || { cat "$tmp/admin.err" >&2; die "nixbucket $* failed"; }; }
+
+# nar_gets prints how many times nginx served a NAR file so far.
+nar_gets() { awk '$1 == "GET" && $2 ~ /^\/nar\// && $3 == 200 {n++} END {print n + 0}' "$tmp/nginx/access.log"; }
+
+# fresh_bucket NAME creates a public pull-through bucket in front of nginx.
+fresh_bucket() {
+	admin bucket create "$1"
+	admin bucket policy set "$1" anonymous-read
+	admin bucket set "$1" "upstreams=$ng_url" "upstream-keys=$pub"
+}
+
+# start_proxy DIR starts a fresh proxy with its disk cache in DIR.
+start_proxy() {
+	stop "$px_pid"
+	rm -rf "$1"
+	"$nb" proxy --listen "127.0.0.1:$port_px" --upstream "$ng_url" --trusted-public-keys "$pub" \
+		--cache-dir "$1" --max-size 4GiB >>"$tmp/proxy.log" 2>&1 &
+	px_pid=$!
+	wait_port "$port_px" "$px_pid"
+}
+
+# substitute URL prints the seconds `nix copy --from URL` takes to bring the
+# whole closure into the emptied store, with a fresh Nix cache directory.
+substitute() {
+	local url=$1 t0 t1
+	forget
+	rm -rf "$XDG_CACHE_HOME"
+	t0=$(date +%s.%N)
+	nixq copy --quiet --from "$url" --option substituters '' --option require-sigs true \
+		--option trusted-public-keys "$pub" "$top" 2>"$tmp/copy.log" || { cat "$tmp/copy.log" >&2; die "nix copy --from $url failed"; }
+	t1=$(date +%s.%N)
+	nix-store --check-validity $closure || die "the closure is not valid after nix copy --from $url"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# ttfb URL prints curl's time to first byte of a GET, in ms.
+ttfb() {
+	curl -s -o /dev/null -w '%{time_starttransfer}\n' "$1" | awk '{ printf "%.1f\n", $1 * 1000 }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+start_s=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+(
+	trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+	sleep "$limit" &
+	sleeper=$!
+	wait "$sleeper"
+	log "time limit of ${limit}s reached"
+	kill -TERM $$
+) &
+watchdog=$!
+
+: >"$tmp/base" ; : >"$tmp/pt1" ; : >"$tmp/pt2" ; : >"$tmp/px1" ; : >"$tmp/px2"
+: >"$tmp/ttfb_ng" ; : >"$tmp/ttfb_pt" ; : >"$tmp/ttfb_px"
+for r in $(seq "$rounds"); do
+	bucket=pull$r
+	fresh_bucket "$bucket"
+	pt_url=http://127.0.0.1:$port_nb/$bucket
+	# Baseline and the bucket's first pass, in alternating order.
+	for which in $(if [ $((r % 2)) = 1 ]; then echo base pt1; else echo pt1 base; fi); do
+		case $which in
+		base) s=$(substitute "$ng_url") ;;
+		pt1)
+			before=$(nar_gets)
+			s=$(substitute "$pt_url")
+			fetched=$(($(nar_gets) - before))
+			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket, want $nar_count (each once)"
+			;;
+		esac
+		echo "$s" >>"$tmp/$which"
+		log "round $r $which: $s s"
+	done
+	s=$(substitute "$pt_url")
+	echo "$s" >>"$tmp/pt2"
+	log "round $r pt2: $s s"
+
+	start_proxy "$tmp/pcache$r"
+	before=$(nar_gets)
+	s=$(substitute "http://127.0.0.1:$port_px")
+	fetched=$(($(nar_gets) - before))
+	[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh proxy, want $nar_count (each once)"
+	echo "$s" >>"$tmp/px1"
+	log "round $r px1: $s s"
+	s=$(substitute "http://127.0.0.1:$port_px")
+	echo "$s" >>"$tmp/px2"
+	log "round $r px2: $s s"
+
+	# Time to first byte of the largest NAR on a miss, after its narinfo.
+	fresh_bucket "ttfb$r"
+	# The bucket names the NAR its own way (URL rewritten when pulled).
+	pt_nar=$(curl -sf "http://127.0.0.1:$port_nb/ttfb$r/$big_hash.narinfo" | awk '/^URL: /{print $2}') ||
+		die "ttfb$r: narinfo GET failed"
+	[ -n "$pt_nar" ] || die "ttfb$r: the bucket's narinfo has no URL"
+	ttfb "http://127.0.0.1:$port_nb/ttfb$r/$pt_nar" >>"$tmp/ttfb_pt"
+	start_proxy "$tmp/pcache-ttfb$r"
+	curl -sf -o /dev/null "http://127.0.0.1:$port_px/$big_hash.narinfo" || die "proxy: narinfo GET failed"
+	ttfb "http://127.0.0.1:$port_px/nar/$big_nar" >>"$tmp/ttfb_px"
+	ttfb "$ng_url/nar/$big_nar" >>"$tmp/ttfb_ng"
+	stop "$px_pid"
+	px_pid=''
+done
+kill "$watchdog" 2>/dev/null || true
+wait "$watchdog" 2>/dev/null || true
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+m() { median <"$tmp/$1"; }
+all() { paste -sd, "$tmp/$1" | sed 's/,/, /g'; }
+base=$(m base) pt1=$(m pt1) pt2=$(m pt2) px1=$(m px1) px2=$(m px2)
+row() { # row LABEL FILE SECONDS REFERENCE_SECONDS REFERENCE_LABEL TARGET
+	awk -v l="$1" -v runs="$(all "$2")" -v s="$3" -v ref="$4" -v rl="$5" -v t="$6" -v mb="$nar_bytes" 'BEGIN {
+		ratio = s > 0 ? ref / s : 0
+		mark = t == "" ? "" : (ratio >= t ? " (≥ " t " ✓)" : " (≥ " t " ✗)")
+		printf "| %s | %.2f (%s) | %.0f | **%.2f**× %s%s |\n", l, s, runs, mb / s / 1e6, ratio, rl, mark }'
+}
+
+echo "## Upstream caches: pull-through bucket and proxy vs nix copy from nginx (bench/upstream.sh)"
+echo
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), measuring took $(($(date +%s) - start_s)) s"
+echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, kernel $(uname -r), $(df -T "$tmp" | awk 'NR==2 {print $2}') under $parent"
+echo "- $(go version | cut -d' ' -f3-), $(nginx -v 2>&1 | cut -d' ' -f3), $(nix --version)"
+echo "- command: \`bench/upstream.sh\` (BENCH_PATHS=$npaths BENCH_KIB=$kib BENCH_ROUNDS=$rounds)"
+echo "- load average: $load_start at start, $load_end at end"
+echo "- closure: $npaths paths, NAR size $((nar_size / 1000000)) MB, $nar_count zstd NAR files of $((nar_bytes / 1000000)) MB; upstream: nginx (sendfile) over \`nix copy --to file://…?secret-key=…\`"
+echo "- each row: \`nix copy --from URL\` of the whole closure into the emptied store, require-sigs with the upstream key only, fresh Nix cache directory; nginx served each NAR exactly once to each fresh bucket and proxy (checked)"
+echo
+echo "| substitution | seconds, median (runs) | MB/s of NAR files | speed ratio (target) |"
+echo "|---|---:|---:|---:|"
+row "nix copy --from nginx (baseline)" base "$base" "$base" "of the baseline" ""
+row "pull-through bucket, first pass (all misses)" pt1 "$pt1" "$base" "of the baseline" 0.9
+row "pull-through bucket, second pass (served locally)" pt2 "$pt2" "$pt1" "of the first pass" 2
+row "nixbucket proxy --cache-dir, first pass" px1 "$px1" "$base" "of the baseline" ""
+row "nixbucket proxy --cache-dir, second pass" px2 "$px2" "$px1" "of the first pass" ""
+echo
+echo "Time to first byte of the largest NAR ($((big_bytes / 1000)) kB), median (runs):"
+echo
+echo "| from | ms |"
+echo "|---|---:|"
+echo "| nginx (the file) | $(m ttfb_ng) ($(all ttfb_ng)) |"
+echo "| pull-through bucket, miss (after its narinfo) | $(m ttfb_pt) ($(all ttfb_pt)) |"
+echo "| nixbucket proxy, miss (after its narinfo) | $(m ttfb_px) ($(all ttfb_px)) |"
+if grep -qiE 'level=(ERROR|WARN)|panic' "$tmp/nixbucket.log" "$tmp/proxy.log"; then
+	log "nixbucket or the proxy logged errors (first 20 lines):"
+	grep -hiE 'level=(ERROR|WARN)|panic' "$tmp/nixbucket.log" "$tmp/proxy.log" | head -20 >&2
+fi
