@@ -11,7 +11,7 @@ export NIXBUCKET_TEST_S3_ROOT="$s3store_dir/root"
 export NIXBUCKET_TEST_S3_ACCESS_KEY=TESTSTOREACCESSKEY
 export NIXBUCKET_TEST_S3_SECRET_KEY=test-store-secret-key-for-versitygw
 ROOT_ACCESS_KEY=$NIXBUCKET_TEST_S3_ACCESS_KEY ROOT_SECRET_KEY=$NIXBUCKET_TEST_S3_SECRET_KEY \
-	versitygw --port "127.0.0.1:$s3store_port" --quiet posix "$NIXBUCKET_TEST_S3_ROOT" \
+	versitygw --port "127.0.0.1:$s3store_port" --keep-alive --quiet posix "$NIXBUCKET_TEST_S3_ROOT" \
 	>"$s3store_dir/versitygw.log" 2>&1 &
 s3store_pid=$!
 (

@@ -32,6 +32,9 @@ func TestSpliceSource(t *testing.T) {
 	if bl.Size() != int64(len(data)) {
 		t.Fatalf("Size = %d, want %d", bl.Size(), len(data))
 	}
+	// A store started without keep-alive closes every connection, and
+	// there is nothing to reuse.
+	keepAlive := !bl.(*blob).body.(*rawStream).last
 	var got bytes.Buffer
 	if _, err := io.CopyN(&got, bl, 1000); err != nil {
 		t.Fatal(err)
@@ -60,6 +63,10 @@ func TestSpliceSource(t *testing.T) {
 	splice(int64(len(data) - got.Len()))       // to the end: released
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("read %d bytes that differ from the blob's %d", got.Len(), len(data))
+	}
+	if !keepAlive {
+		t.Logf("the store closes its connections: no reuse to check")
+		return
 	}
 	if n := len(b.raw.idle); n != 1 {
 		t.Errorf("%d idle connections after a GET read to its end, want 1", n)
