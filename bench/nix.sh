@@ -35,6 +35,12 @@
 #   BENCH_TIMEOUT    limit for the measuring part in seconds (default 480;
 #                    the defaults take about 350 s, builds and pushes come on top)
 #   BENCH_CORPUS     directory of make-closure.sh (default ../shared/corpus)
+#   BENCH_ACCESS_LOG on: both servers log every request to a file in the
+#                    temporary directory: nginx's access_log (combined format,
+#                    buffer=64k flush=1s: batched writes, as nixbucket's) and
+#                    nixbucket's --access-log=on (its stderr, nixbucket.log);
+#                    off: neither logs requests (default off). The log files
+#                    grow by some 150-300 bytes per request.
 #
 # Needs root (single-user Nix store) and Debian's nix-bin, nginx-light, wrk and
 # openssl (plus linux-perf for BENCH_PERF=1).
@@ -52,6 +58,12 @@ npaths=${BENCH_PATHS:-50}
 kib=${BENCH_KIB:-64}
 perf_on=${BENCH_PERF:-0}
 limit=${BENCH_TIMEOUT:-480}
+access_log=${BENCH_ACCESS_LOG:-off}
+case $access_log in
+on) ng_access_log="access_log @TMP@/access.log combined buffer=64k flush=1s;" ;; # @TMP@: filled in below
+off) ng_access_log="access_log off;" ;;
+*) echo "nix.sh: BENCH_ACCESS_LOG must be on or off, not $access_log" >&2; exit 1 ;;
+esac
 lua=$repo/bench/nix/paths.lua
 
 log() { echo "nix.sh: $*" >&2; }
@@ -130,7 +142,7 @@ done
 
 log "starting nixbucket on :$port_nb"
 mkdir -p "$tmp/data"
-"$nb" serve --listen "127.0.0.1:$port_nb" --data "$tmp/data" >"$tmp/nixbucket.log" 2>&1 &
+"$nb" serve --listen "127.0.0.1:$port_nb" --data "$tmp/data" --access-log="$access_log" >"$tmp/nixbucket.log" 2>&1 &
 nb_pid=$!
 wait_port "$port_nb" "$nb_pid"
 for _ in $(seq 100); do
@@ -189,7 +201,8 @@ printf '%s:{SSHA}%s\n' "$key_id" "$(
 	{ printf '%s' "$secret" | cat - "$tmp/nginx/salt" | openssl dgst -sha1 -binary; cat "$tmp/nginx/salt"; } | base64 -w0
 )" >"$tmp/nginx/htpasswd.ssha"
 chmod 644 "$tmp/nginx/htpasswd".*
-sed -e "s|@TMP@|$tmp/nginx|g" -e "s|@ROOT@|$static|g" -e "s|@PORT@|$port_ng|g" \
+sed -e "s|@ACCESSLOG@|$ng_access_log|g" \
+	-e "s|@TMP@|$tmp/nginx|g" -e "s|@ROOT@|$static|g" -e "s|@PORT@|$port_ng|g" \
 	-e "s|@APR1PORT@|$port_apr1|g" -e "s|@SSHAPORT@|$port_ssha|g" \
 	"$repo/bench/nix/nginx.conf.in" >"$tmp/nginx/nginx.conf"
 nginx -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" >"$tmp/nginx/stdout.log" 2>&1 &
@@ -370,7 +383,7 @@ echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), measuring took $(($(date +%s) - start_s)) s"
 echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, kernel $(uname -r), $(df -T "$tmp" | awk 'NR==2 {print $2}') under $parent"
 echo "- $(go version | cut -d' ' -f3-), $(nginx -v 2>&1 | cut -d' ' -f3), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), $(nix --version)"
-echo "- command: \`bench/nix.sh\` (BENCH_DURATION=$duration BENCH_ROUNDS=$rounds BENCH_THREADS=$threads BENCH_CONNS=$conns BENCH_NAR_CONNS=$nar_conns BENCH_PATHS=$npaths BENCH_KIB=$kib)"
+echo "- command: \`bench/nix.sh\` (BENCH_DURATION=$duration BENCH_ROUNDS=$rounds BENCH_THREADS=$threads BENCH_CONNS=$conns BENCH_NAR_CONNS=$nar_conns BENCH_PATHS=$npaths BENCH_KIB=$kib BENCH_ACCESS_LOG=$access_log)"
 echo "- load average: $load_start at start, $load_end at end"
 echo "- narinfos: $npaths, mean body $((nb_narinfo_bytes / npaths)) B from nixbucket (with its Sig line) and $((ng_narinfo_bytes / npaths)) B from nginx; NAR: $nar_size B (compression=none)"
 echo

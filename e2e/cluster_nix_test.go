@@ -15,7 +15,7 @@ import (
 func TestClusterNix(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
-	c := startCluster(t, 3, "--log-level", "debug") // the nodes log each request
+	c := startCluster(t, 3) // the nodes log each request (the access log)
 	a, b, cn := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	netrc := nixNetrc(a) // the nodes share the admin key, and netrc ignores ports
 	key := c.publicKey(t, nixCacheBucket)
@@ -30,9 +30,9 @@ func TestClusterNix(t *testing.T) {
 	copyTo(b, cl.Top)
 	// B told Nix it has the path A took, and got only the others.
 	putOf := func(p string) string {
-		return "method=PUT path=/" + nixCacheBucket + "/" + nixHashPart(p) + ".narinfo status=200"
+		return "method=PUT bucket=" + nixCacheBucket + " key=" + nixHashPart(p) + ".narinfo status=200"
 	}
-	if log := b.stderr.String(); strings.Contains(log, putOf(cl.Paths[0])) || !strings.Contains(log, putOf(cl.Top)) {
+	if log := b.logWith(putOf(cl.Top)); strings.Contains(log, putOf(cl.Paths[0])) || !strings.Contains(log, putOf(cl.Top)) {
 		t.Errorf("B's requests: want PUT %s but not %s (pushed through A):\n%s", putOf(cl.Top), putOf(cl.Paths[0]), tail(log, 6000))
 	}
 

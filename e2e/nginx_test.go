@@ -175,7 +175,7 @@ func TestScaleOutBehindNginx(t *testing.T) {
 	st := testenv.S3Store(t)
 	blobs := "s3://" + st.NewBucket(t) + "/cache?endpoint=" + st.Endpoint
 	env := append(st.Env(), "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_PROFILE=")
-	args := []string{"--meta", pg, "--blobs", blobs, "--log-level", "debug"}
+	args := []string{"--meta", pg, "--blobs", blobs} // the access log names each request
 	// One after the other: the first start on an empty database makes the
 	// admin key, which the second finds.
 	a := startServerEnv(t, t.TempDir(), "http", env, args...)
@@ -219,7 +219,7 @@ func TestScaleOutBehindNginx(t *testing.T) {
 	// nginx balances round robin: of the three parts, in a row, each node
 	// took at least one.
 	for _, n := range []*Server{a, b} {
-		if log := n.stderr.String(); !strings.Contains(log, "msg=request method=PUT path=/"+bucket+"/big.bin status=200") {
+		if log := n.logWith("method=PUT bucket=" + bucket + " key=big.bin status=200"); !strings.Contains(log, "method=PUT bucket="+bucket+" key=big.bin status=200") {
 			t.Errorf("node %s logged no part of big.bin; its requests:\n%s", n.Addr, tail(grepLines(log, "msg=request"), 4000))
 		}
 	}

@@ -3,10 +3,12 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -294,6 +296,36 @@ func TestPullThroughTampered(t *testing.T) {
 	if r := nixHTTP(t, nixNetrc(s), http.MethodHead, cache+"/"+ni.URL); r.Status != http.StatusOK {
 		t.Errorf("HEAD %s as a writer after the fix: %d, want it stored", ni.URL, r.Status)
 	}
+	// The metrics count the mismatch and the bytes fetched, per upstream.
+	for _, m := range []string{"nixbucket_upstream_mismatches_total", "nixbucket_upstream_received_bytes_total", "nixbucket_upstream_requests_total"} {
+		if v := upstreamMetric(t, s, m, up.URL); v < 1 {
+			t.Errorf("%s{bucket=%q,upstream=%q} = %v, want at least 1", m, nixCacheBucket, up.URL, v)
+		}
+	}
+}
+
+// upstreamMetric scrapes s's /-/metrics (as a loopback caller) for the
+// value of metric for nix-cache and upstream.
+func upstreamMetric(t *testing.T, s *Server, metric, upstream string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.Endpoint + "/-/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	series := fmt.Sprintf("%s{bucket=%q,upstream=%q} ", metric, nixCacheBucket, strings.TrimSuffix(upstream, "/"))
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Errorf("no series %s in /-/metrics", series)
+	return 0
 }
 
 // TestPullThroughUpstreamDown: with its upstream unreachable, a

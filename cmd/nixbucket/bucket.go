@@ -22,7 +22,8 @@ const bucketUsage = `usage:
   nixbucket bucket set BUCKET abort-uploads-days=N  abort multipart uploads N days old (default 7; 0: never)
   nixbucket bucket set BUCKET keep-days=N max-size=SIZE gc=on|off gc-grace=DURATION   retention (nixbucket gc)
   nixbucket bucket set BUCKET upstreams='URL …' upstream-keys='NAME:KEY …'   pull through from upstream
-                    caches (upstream-trust=keys|any upstream-negative-ttl=1h upstream-max-conns=16)
+                    caches (upstream-trust=keys|any upstream-negative-ttl=1h upstream-max-conns=16
+                    upstream-timeout=3s)
   nixbucket bucket info BUCKET                     paths, NAR and file bytes, settings, keys
   nixbucket bucket key generate BUCKET [NAME]      add a fresh narinfo signing key
   nixbucket bucket key add BUCKET FILE             add a key from nix-store --generate-binary-cache-key

@@ -217,6 +217,9 @@ func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 		default:
 			fmt.Printf("%s: %d of %d narinfos re-signed in %s\n", name, res.Resigned, res.Narinfos, time.Since(start).Round(time.Millisecond))
 		}
+		if res.Pulled > 0 {
+			fmt.Printf("%s: %d of them pulled from an upstream, NAR not fetched yet: signed on their upstream signature, as when pulled\n", name, res.Pulled)
+		}
 		if res.Skipped > 0 {
 			fmt.Printf("%s: %d narinfos left unsigned by the bucket: their NAR's compression cannot be checked here\n", name, res.Skipped)
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 // upstreamSettings names the pull-through settings of `bucket set`.
-const upstreamSettings = "upstreams='URL …', upstream-keys='NAME:KEY …', upstream-trust=keys|any, upstream-negative-ttl=DURATION, upstream-max-conns=N"
+const upstreamSettings = "upstreams='URL …', upstream-keys='NAME:KEY …', upstream-trust=keys|any, upstream-negative-ttl=DURATION, upstream-max-conns=N, upstream-timeout=DURATION"
 
 // setUpstream applies one pull-through setting to cs; ok is false when k
 // is not one. Values are checked here, so a typo fails the command rather
@@ -50,6 +50,12 @@ func setUpstream(cs *meta.CacheSettings, k, v string) (ok bool, err error) {
 			return true, fmt.Errorf("upstream-max-conns=%q: want a positive integer (0: the default, %d)", v, upstream.DefaultMaxConns)
 		}
 		cs.UpstreamMaxConns = n
+	case "upstream-timeout":
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 0 && d < time.Millisecond {
+			return true, fmt.Errorf("upstream-timeout=%q: want a duration such as 3s or 500ms (0: the default, %s)", v, upstream.DefaultNarinfoTimeout)
+		}
+		cs.UpstreamTimeout = d
 	default:
 		return false, nil
 	}
@@ -78,5 +84,10 @@ func upstreamLines(cs meta.CacheSettings) string {
 	fmt.Fprintf(&b, "upstream-trust:  %s\n", trust)
 	fmt.Fprintf(&b, "upstream-negative-ttl: %s\n", ttl)
 	fmt.Fprintf(&b, "upstream-max-conns:    %d\n", conns)
+	wait := cs.UpstreamTimeout
+	if wait == 0 {
+		wait = upstream.DefaultNarinfoTimeout
+	}
+	fmt.Fprintf(&b, "upstream-timeout:      %s (narinfo lookups)\n", wait)
 	return b.String()
 }

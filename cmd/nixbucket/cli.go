@@ -69,7 +69,7 @@ func commandTable() *command {
 			leaf("list", "", "buckets with their paths, size, access and keys", via(bucketCmd, "list")),
 			leaf("delete", "BUCKET [--force]", "delete a bucket (--force: with its objects and uploads)", via(bucketCmd, "delete")),
 			leaf("resign", "BUCKET [--progress N]", "add the current keys' signatures to every stored narinfo", via(bucketCmd, "resign")),
-			leaf("set", "BUCKET SETTING=VALUE...", "priority=N want-mass-query=0|1 (nix-cache-info); keep-days=N max-size=SIZE gc=on|off gc-grace=DURATION (retention); abort-uploads-days=N; upstreams='URL …' upstream-keys='NAME:KEY …' upstream-trust=keys|any upstream-negative-ttl=1h upstream-max-conns=16 (pull-through)", via(bucketCmd, "set")),
+			leaf("set", "BUCKET SETTING=VALUE...", "priority=N want-mass-query=0|1 (nix-cache-info); keep-days=N max-size=SIZE gc=on|off gc-grace=DURATION (retention); abort-uploads-days=N; upstreams='URL …' upstream-keys='NAME:KEY …' upstream-trust=keys|any upstream-negative-ttl=1h upstream-max-conns=16 upstream-timeout=3s (pull-through)", via(bucketCmd, "set")),
 			leaf("info", "BUCKET", "paths, NAR and file bytes, settings, keys", via(bucketCmd, "info")),
 			group("policy", "the bucket policy", dataNote,
 				leaf("set", "BUCKET FILE|anonymous-read", `set the bucket policy ("-" reads stdin; anonymous-read: public reads)`, via(bucketCmd, "policy", "set")),

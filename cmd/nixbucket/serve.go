@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/fastlane"
+	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
 
@@ -29,6 +31,10 @@ func serve(args []string) error {
 	strict := fs.Bool("strict-region", false, "refuse signatures scoped to another region")
 	account := fs.String("account", "", "12-digit account id used in ARNs (default 000000000000; remembered)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "format of the log lines (the access log's too): text or json, slog's formats")
+	accessLog := fs.String("access-log", "on", "log one line per request on stderr (see README, Metrics and logs): on or off")
+	metricsListen := fs.String("metrics-listen", "", "serve /-/metrics on this address instead, to anyone who reaches it (then /-/metrics on --listen answers 404); default: on --listen, to loopback callers and callers allowed nixbucket:GetMetrics")
+	metricsMaxBuckets := fs.Int("metrics-max-buckets", observe.DefaultMaxBuckets, "buckets with a label of their own in the metrics, first seen first; the rest are counted as \"other\"")
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
 	maxConns := fs.Int("max-conns", defaultMaxConns(), "most open connections (default half the open-file limit); over it the longest idle are closed, or else the new one")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a stop waits for requests in flight (uploads) before cutting them")
@@ -56,8 +62,15 @@ func serve(args []string) error {
 		// about 5% of CPU per narinfo request (bench/nix.sh).
 		debug.SetGCPercent(200)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log, err := serveLogger(*logFormat, level, os.Stderr)
+	if err != nil {
+		return err
+	}
 	slog.SetDefault(log)
+	accessOut, err := accessLogOutput(*accessLog, os.Stderr)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -73,7 +86,21 @@ func serve(args []string) error {
 		return err
 	}
 	defer ln.Close()
-	srv, err := server.Open(ctx, server.Options{Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads, Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account, Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV, LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval})
+	var metricsLn net.Listener
+	if *metricsListen != "" {
+		if metricsLn, err = bindListen(*metricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+	srv, err := server.Open(ctx, server.Options{
+		Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads,
+		Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account,
+		Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV,
+		LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval,
+		AccessLog: accessOut, LogJSON: *logFormat == "json",
+		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil,
+	})
 	if err != nil {
 		return err
 	}
@@ -108,6 +135,11 @@ func serve(args []string) error {
 	fl := fastlane.NewListener(ln, nil, fastlane.Options{
 		Server: hs, Log: log, MaxConns: *maxConns, Passthrough: !*lane, TLS: tlsCfg,
 	})
+	if metricsLn != nil {
+		ms := serveMetrics(metricsLn, srv, log)
+		defer ms.Close()
+		log.Info("metrics served", "listen", metricsLn.Addr().String(), "path", server.MetricsPath)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(fl) }()
 	go notifyLifecycle(ctx, log) // systemd Type=notify: READY=1 now, STOPPING=1 on a stop signal

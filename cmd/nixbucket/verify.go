@@ -157,6 +157,7 @@ func printVerifyReport(w io.Writer, r *verify.Report) {
 	if r.YoungBlobs > 0 {
 		fmt.Fprintf(w, "not judged: %d unreferenced blobs younger than %v (an upload in flight commits its blob before its object)\n", r.YoungBlobs, r.Grace)
 	}
+	printPending(w, r)
 	n := r.Problems()
 	if n == 0 {
 		fmt.Fprintln(w, "clean: no problems")
@@ -196,4 +197,24 @@ func printRepair(w io.Writer, bucket string, rm verify.Removed) {
 	if len(rm.Broken)+len(rm.Referrers) > 0 {
 		fmt.Fprintf(w, "  paths that only the removed ones kept stay until `nixbucket gc %s` collects them\n", bucket)
 	}
+}
+
+// printPending shows the paths of a pull-through bucket that are not
+// whole in it yet (see verify/pulled.go): not problems, so --repair
+// leaves them, but worth a line.
+func printPending(w io.Writer, r *verify.Report) {
+	show := func(what string, n int, examples []string) {
+		if n == 0 {
+			return
+		}
+		fmt.Fprintf(w, "%s: %d (not a problem)\n", what, n)
+		for _, ex := range examples {
+			fmt.Fprintf(w, "    %s\n", ex)
+		}
+		if more := n - len(examples); more > 0 {
+			fmt.Fprintf(w, "    … and %d more\n", more)
+		}
+	}
+	show("pulled, NAR not fetched yet (its first GET fetches it from upstream)", r.Pending, r.PendingExamples)
+	show("pulled, references not pulled yet (a narinfo GET pulls each)", r.PendingRefs, r.PendingRefExamples)
 }

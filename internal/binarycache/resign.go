@@ -34,6 +34,10 @@ type ResignResult struct {
 	Resigned int // rewritten with the missing signatures
 	Skipped  int // left alone: their NAR cannot be checked here, so they stay unsigned by the bucket
 	Replaced int // left alone: overwritten by an upload while Resign read them
+	// Pulled counts the Resigned narinfos pulled from an upstream whose
+	// NAR is not fetched yet: signed on the upstream's signature, as the
+	// pull signed them (see resign_pulled.go).
+	Pulled int
 }
 
 // Resign adds the signature of each of the bucket's current keys to every
@@ -61,12 +65,13 @@ func (h *Hook) Resign(ctx context.Context, bucket string, opts ResignOptions) (R
 		return res, fmt.Errorf("bucket %s has no signing key (nixbucket bucket key generate %s)", bucket, bucket)
 	}
 	pubs := make([]signature.PublicKey, len(keys))
+	secrets := make([]signature.SecretKey, len(keys))
 	for i, k := range keys {
 		sk, err := signature.ParseSecretKey(k.Secret)
 		if err != nil {
 			return res, fmt.Errorf("bucket %s signing key %s: %w", bucket, k.Name, err)
 		}
-		pubs[i] = sk.Public()
+		pubs[i], secrets[i] = sk.Public(), sk
 	}
 	dirty := false
 	announce := func() error {
@@ -86,7 +91,7 @@ func (h *Hook) Resign(ctx context.Context, bucket string, opts ResignOptions) (R
 			if !IsNarinfoKey(o.Key) {
 				continue
 			}
-			changed, err := h.resignOne(ctx, o, pubs, &res)
+			changed, err := h.resignOne(ctx, o, pubs, secrets, &res)
 			if err != nil {
 				return res, errors.Join(err, announce())
 			}
@@ -110,7 +115,7 @@ func (h *Hook) Resign(ctx context.Context, bucket string, opts ResignOptions) (R
 
 // resignOne rewrites one narinfo if it lacks a signature by one of pubs,
 // and reports whether it did.
-func (h *Hook) resignOne(ctx context.Context, o meta.Object, pubs []signature.PublicKey, res *ResignResult) (bool, error) {
+func (h *Hook) resignOne(ctx context.Context, o meta.Object, pubs []signature.PublicKey, secrets []signature.SecretKey, res *ResignResult) (bool, error) {
 	res.Narinfos++
 	obj, r, err := h.Objects.Get(ctx, o.Bucket, o.Key)
 	if errors.Is(err, meta.ErrNoSuchKey) {
@@ -135,6 +140,21 @@ func (h *Hook) resignOne(ctx context.Context, o meta.Object, pubs []signature.Pu
 	}
 	if !lacksSignature(ni, pubs) {
 		return false, nil
+	}
+	if pending, err := h.pendingPull(ctx, obj, ni); err != nil {
+		return false, err
+	} else if pending {
+		ok, err := h.resignPulled(ctx, obj, ni, secrets)
+		switch {
+		case err != nil:
+			return false, err
+		case !ok:
+			res.Replaced++
+			return false, nil
+		}
+		res.Resigned++
+		res.Pulled++
+		return true, nil
 	}
 	if !codec.Supported(narCompression(ni)) {
 		// The Hook signs only what it checked, and this NAR it cannot

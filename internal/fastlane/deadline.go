@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -151,10 +152,15 @@ func (w *writeClock) readFrom(src io.Reader) (int64, error) {
 	if limited {
 		base = lr.R
 	}
+	if ss, ok := base.(SocketSource); ok && limited {
+		if n, err, spliced := w.spliceFrom(ss, lr); spliced {
+			return n, err
+		}
+	}
 	if _, ok := base.(syscall.Conn); !ok {
 		// Not a file: a failed write would lose what was read for it, so
 		// copy through write, which goes on after a timeout.
-		return io.CopyBuffer(writerFunc(w.write), src, make([]byte, 32<<10))
+		return copyPooled(writerFunc(w.write), src)
 	}
 	var total int64
 	for {
@@ -183,6 +189,21 @@ func (w *writeClock) readFrom(src io.Reader) (int64, error) {
 			return total, nil // src is at its end
 		}
 	}
+}
+
+// copyBufs holds the buffers of copyPooled.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, writeChunk); return &b }}
+
+// copyPooled copies src to dst through a pooled writeChunk-sized buffer.
+// A body streamed from another socket (a NAR from an S3 blob store) goes
+// out in 256 KiB writes rather than io.Copy's 32 KiB: on loopback and
+// fast links each write costs a syscall and a wakeup of the reader, so
+// eight times fewer of them raised a proxied NAR GET from about 0.5 to
+// 0.7 of the store's own speed (bench/scale.sh).
+func copyPooled(dst io.Writer, src io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
 }
 
 // writerFunc is an io.Writer without ReadFrom.

@@ -180,6 +180,9 @@ type Store interface {
 	Announcer
 	JobLocks
 	Tagging
+	Search
+	TrafficStore
+	Usages
 
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	Bucket(ctx context.Context, name string) (Bucket, error)

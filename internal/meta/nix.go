@@ -64,6 +64,10 @@ type CacheSettings struct {
 	// UpstreamMaxConns bounds the requests in flight to each upstream; 0
 	// means the default (16).
 	UpstreamMaxConns int
+	// UpstreamTimeout bounds the wait for an upstream's answer to a
+	// narinfo request; 0 means the default (3 s). NAR downloads keep the
+	// longer timeouts.
+	UpstreamTimeout time.Duration
 }
 
 // DefaultCacheSettings apply to a bucket until set.

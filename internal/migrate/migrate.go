@@ -1,12 +1,13 @@
 // Package migrate copies a nixbucket install from one pair of stores to
 // another: everything its metadata store holds (settings, users, access
 // keys, tokens, buckets with their policies, nix-cache-info settings,
-// retention, lifecycle rules, signing keys and pins, objects with the
-// narinfo index, multipart uploads in progress with their parts) and the
-// blobs its objects and parts are made of. `nixbucket migrate` runs it
-// from an embedded data directory (SQLite and local blobs) to PostgreSQL
-// and an S3 store, but it only speaks the meta.Store and storage.Backend
-// interfaces, so it copies from any store to any store.
+// retention, lifecycle rules, signing keys and pins, the console's
+// traffic counters, objects with the narinfo index, multipart uploads in
+// progress with their parts) and the blobs its objects and parts are made
+// of. `nixbucket migrate` runs it from an embedded data directory (SQLite
+// and local blobs) to PostgreSQL and an S3 store, but it only speaks the
+// meta.Store and storage.Backend interfaces, so it copies from any store
+// to any store.
 //
 // # Faithful copies
 //
@@ -224,6 +225,7 @@ func (c *Copier) Run(ctx context.Context) (*Report, error) {
 		{"objects", c.copyAllObjects},
 		{"multipart uploads", c.copyAllUploads},
 		{"pins", c.copyAllPins},
+		{"traffic counters", c.copyTraffic},
 	}
 	for _, p := range phases {
 		c.prog.linef("%s", p.name)

@@ -82,6 +82,10 @@ func newSource(t *testing.T) *source {
 
 	must(m.SetSetting(ctx, "account", "123456789012"))
 	must(m.SetSetting(ctx, "last-region", "eu-west-2"))
+	must(m.SaveTraffic(ctx, []meta.TrafficHour{
+		{Node: "n1", Bucket: "cache", Hour: 490000, Requests: 5, BytesIn: 1, BytesOut: 2},
+		{Node: "n2", Bucket: "(other)", Hour: 490001, Requests: 1},
+	}, 0))
 	must(m.PutAccessKey(ctx, meta.AccessKey{ID: "NBROOTKEY0000000001", Secret: "root-secret", User: rootUser, Created: at, Enabled: true}))
 	must(m.CreateUser(ctx, meta.User{Name: "alice", Created: at, Policy: []byte(`{"Statement":[]}`)}))
 	must(m.PutAccessKey(ctx, meta.AccessKey{ID: "NBALICE000000000001", Secret: "alice-secret", User: "alice", Created: at, Enabled: true}))
@@ -296,6 +300,13 @@ func TestCopy(t *testing.T) {
 func checkDest(t *testing.T, src *source, dm meta.Store, db storage.Backend) {
 	t.Helper()
 	ctx := t.Context()
+	var traffic []meta.TrafficHour
+	if err := dm.LoadTraffic(ctx, "", 0, func(r meta.TrafficHour) error { traffic = append(traffic, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(traffic) != 2 || traffic[0] != (meta.TrafficHour{Node: "n1", Bucket: "cache", Hour: 490000, Requests: 5, BytesIn: 1, BytesOut: 2}) {
+		t.Errorf("traffic counters in the destination: %+v", traffic)
+	}
 	if v, _ := dm.Setting(ctx, "account"); v != "123456789012" {
 		t.Errorf("account %q", v)
 	}

@@ -65,6 +65,9 @@ func (v *verifier) run(ctx context.Context) error {
 	if err := v.identities(ctx); err != nil {
 		return err
 	}
+	if err := v.traffic(ctx); err != nil {
+		return err
+	}
 	from, err := v.c.From.Meta.Buckets(ctx)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"sync"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -89,10 +90,22 @@ func (w *PushWriter) Abort() {
 	})
 }
 
+// PulledNote is the note (see NotePrefix) PutVouched leaves on the
+// objects it stores: its value is "upstream". A narinfo that carries it
+// came from an upstream cache, so its NAR may still be there only, to be
+// fetched on its first GET: nixbucket verify and bucket resign tell such
+// a narinfo from one whose NAR was lost. A client cannot set it, and a
+// push of the same key drops it.
+const PulledNote = NotePrefix + "pulled"
+
+// Pulled reports whether obj was stored by PutVouched (and not replaced
+// since by a client's write).
+func Pulled(obj meta.Object) bool { return obj.Headers.UserMeta[PulledNote] != "" }
+
 // PutVouched stores a small object with the index record the caller
 // vouches for (a narinfo a pull-through bucket took from an upstream,
-// whose NAR is not stored yet), bypassing the Hook. cond is checked as by
-// Put.
+// whose NAR is not stored yet), bypassing the Hook, and marks it with
+// PulledNote. cond is checked as by Put.
 func (s *Service) PutVouched(ctx context.Context, bucket, key string, h meta.Headers, body []byte, rec *meta.Narinfo, cond Conditions) (meta.Object, error) {
 	if err := ValidKey(key); err != nil {
 		return meta.Object{}, err
@@ -105,6 +118,11 @@ func (s *Service) PutVouched(ctx context.Context, bucket, key string, h meta.Hea
 		return meta.Object{}, err
 	}
 	obj := s.newObject(bucket, key, h, w)
+	obj.Headers.UserMeta = maps.Clone(obj.Headers.UserMeta)
+	if obj.Headers.UserMeta == nil {
+		obj.Headers.UserMeta = map[string]string{}
+	}
+	obj.Headers.UserMeta[PulledNote] = "upstream"
 	obj.Narinfo = rec
 	return s.commitPut(ctx, obj, cond)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,5 +94,17 @@ func TestPutVouched(t *testing.T) {
 	}
 	if got := read(t, s, key); string(got) != "first" {
 		t.Errorf("read %q", got)
+	}
+	// It is marked pulled; a client's write of the key, even one that
+	// sends the note itself, is not.
+	if obj, err := s.Meta.Object(ctx, bucket, key); err != nil || !objects.Pulled(obj) {
+		t.Errorf("PutVouched object not marked pulled: %+v, %v", obj.Headers, err)
+	}
+	h := meta.Headers{UserMeta: map[string]string{objects.PulledNote: "upstream"}}
+	if _, err := s.Put(ctx, objects.PutInput{Bucket: bucket, Key: key, Body: strings.NewReader("pushed"), Size: 6, Headers: h}); err != nil {
+		t.Fatal(err)
+	}
+	if obj, err := s.Meta.Object(ctx, bucket, key); err != nil || objects.Pulled(obj) {
+		t.Errorf("pushed object marked pulled: %+v, %v", obj.Headers, err)
 	}
 }

@@ -63,6 +63,10 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 		return written{}, err
 	}
 	defer bw.Abort() // a no-op after Commit
+	mc, hashed := bw.(storage.MD5Committer)
+	if hashed {
+		mc.SkipMD5()
+	}
 	total, err := copyBody(h, bw, body, (*first)[:n], err == io.EOF, limit)
 	if err != nil {
 		return written{}, err
@@ -74,7 +78,12 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 	if err := ctx.Err(); err != nil {
 		return written{}, err
 	}
-	id, err := bw.Commit(ctx)
+	var id string
+	if hashed {
+		id, err = mc.CommitMD5(ctx, res.md5)
+	} else {
+		id, err = bw.Commit(ctx)
+	}
 	if err != nil {
 		return written{}, err
 	}

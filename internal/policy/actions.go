@@ -70,10 +70,16 @@ UpdateJobPriority UpdateJobStatus UpdateStorageLensGroup
 //
 //   - Pin: create, move or remove a pin (PUT or DELETE
 //     /-/api/buckets/BUCKET/pins/NAME, `nixbucket pin`).
-var nixbucketActions = strings.Fields(`Pin`)
+//   - GetMetrics: scrape /-/metrics from another machine (loopback
+//     callers need nothing); its resource is arn:aws:s3:::* (the metrics
+//     cover every bucket).
+var nixbucketActions = strings.Fields(`GetMetrics Pin`)
 
 // ActionPin is the action of pin writes.
 const ActionPin = "nixbucket:Pin"
+
+// ActionGetMetrics is the action of scraping the metrics.
+const ActionGetMetrics = "nixbucket:GetMetrics"
 
 // CheckActions returns an *Error naming the first s3: or nixbucket: action
 // of p that is no such action, or a wildcard one that matches none, as S3

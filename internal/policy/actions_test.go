@@ -33,6 +33,8 @@ func TestUnknownPolicyActionRefused(t *testing.T) {
 		{`"s3:Frob*"`, "s3:Frob*"},
 		{`"s3:Get?"`, "s3:Get?"},
 		{`"nixbucket:Pin"`, ""},
+		{`"nixbucket:GetMetrics"`, ""},
+		{`"nixbucket:Get*"`, ""},
 		{`"NixBucket:pin"`, ""},
 		{`"nixbucket:*"`, ""},
 		{`"nixbucket:P*"`, ""},

@@ -139,7 +139,8 @@ func (s *Service) fetcher(ctx context.Context, bucket string) (*upstream.Fetcher
 func (s *Service) newFetcher(ctx context.Context, bucket string, cs meta.CacheSettings) (*upstream.Fetcher, error) {
 	cfg := upstream.Config{
 		TrustAny: cs.UpstreamTrustAny, NegativeTTL: cs.UpstreamNegativeTTL, MaxConns: cs.UpstreamMaxConns,
-		Logger: s.log().With("bucket", bucket),
+		NarinfoTimeout: cs.UpstreamTimeout,
+		Logger:         s.log().With("bucket", bucket),
 	}
 	for _, k := range strings.Fields(cs.UpstreamKeys) {
 		pk, err := signature.ParsePublicKey(k)

@@ -203,6 +203,9 @@ type errorBody struct {
 // hard error, so a public cache must not answer a missing path with it.
 func (h *Handler) fail(q *request, err error) {
 	e := toS3(err)
+	if e != nil && (e.Code == "NoSuchBucket" || e.Code == "InvalidBucketName") && q.note != nil {
+		q.note.NoBucket = true
+	}
 	if e != nil && e.Code == "NotImplemented" {
 		h.logNotImplemented(q, e)
 	}

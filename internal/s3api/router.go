@@ -20,6 +20,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
 )
 
@@ -82,6 +83,10 @@ type request struct {
 	// op and sub are the operation routed to and its subresource, for
 	// log lines.
 	op, sub string
+	rt      *routed // the route found, nil when none
+	// note is what the metrics and the access log learn of the request
+	// (see observe.go).
+	note *observe.Note
 }
 
 // NixCache is what the S3 front end asks of the binary-cache layer.
@@ -101,6 +106,8 @@ func (q *request) has(name string) bool {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := &request{w: w, h: h}
 	q.rid[0] = requestID()
+	q.note = noteOf(w)
+	q.note.RequestID = q.rid[0]
 	hdr := w.Header()
 	hdr["X-Amz-Request-Id"] = q.rid[:]
 	hdr["X-Amz-Id-2"] = q.rid[:]
@@ -109,6 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = boundRequest(w, r)
 	q.Request = r
 	q.bucket, q.key = h.splitPath(r)
+	q.note.Bucket, q.note.Key = q.bucket, q.key
 	var err error
 	q.query = noQuery
 	if r.URL.RawQuery != "" {
@@ -118,10 +126,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, errorf("InvalidArgument", "malformed query string"))
 		return
 	}
+	if q.rt = find(q); q.rt != nil {
+		q.note.Op = q.rt.opIndex
+	}
 	if err := h.authenticate(q); err != nil {
+		q.noteRead(plainGuess(r))
 		h.fail(q, err)
 		return
 	}
+	q.noteIdentity()
+	q.noteRead(q.plain)
 	if err := h.route(q); err != nil {
 		h.fail(q, err)
 	}
@@ -173,6 +187,11 @@ var (
 	ridPrefix    = func() uint64 { var b [8]byte; rand.Read(b[:]); return binary.BigEndian.Uint64(b[:]) }()
 	ridCounter   atomic.Uint64
 )
+
+// RequestID returns a fresh request id, for nixbucket's endpoints beside
+// S3 (their answers carry an x-amz-request-id too, which the access log
+// names).
+func RequestID() string { return requestID() }
 
 // requestID returns a unique request id: a per-process random prefix and
 // a counter, cheaper than fresh randomness on every request.

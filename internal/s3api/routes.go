@@ -165,17 +165,29 @@ var subresources = func() map[string]bool {
 	return m
 }()
 
+// routed is a row of routes with what the metrics need of it, resolved
+// once: its operation's index (see observe.go) and what it does to the
+// number of uploads open.
+type routed struct {
+	*route
+	opIndex int
+	uploads int8
+}
+
 // routeIndex holds the rows of each method and level in table order, so
-// that a request (a narinfo GET, mostly) scans only its own few.
-var routeIndex = func() map[routeKey][]*route {
-	m := map[routeKey][]*route{}
+// that a request (a narinfo GET, mostly) scans only its own few. init
+// (observe.go) builds it, once the operations are numbered.
+var routeIndex map[routeKey][]*routed
+
+func indexRoutes() map[routeKey][]*routed {
+	m := map[routeKey][]*routed{}
 	for i := range routes {
 		r := &routes[i]
 		k := routeKey{r.method, r.level}
-		m[k] = append(m[k], r)
+		m[k] = append(m[k], &routed{route: r, opIndex: opIndex[r.op], uploads: uploadsDelta[r.op]})
 	}
 	return m
-}()
+}
 
 type routeKey struct {
 	method string
@@ -185,7 +197,7 @@ type routeKey struct {
 // find returns the route of q, or nil when S3 defines no operation for its
 // method on what it addresses (405 MethodNotAllowed). It also notes the
 // subresource, which the log line of a refusal names.
-func find(q *request) *route {
+func find(q *request) *routed {
 	lv := objectLevel
 	switch {
 	case q.bucket == "":
@@ -218,9 +230,11 @@ func find(q *request) *route {
 // key, and the subresource query keys, and carries it out. Unknown query
 // keys (such as the SDKs' x-id) are ignored.
 func (h *Handler) route(q *request) error {
-	r := find(q)
+	r := q.rt
 	if r == nil {
-		return errorf("MethodNotAllowed", "")
+		if r = find(q); r == nil {
+			return errorf("MethodNotAllowed", "")
+		}
 	}
 	q.op = r.op
 	if r.serve == nil {
@@ -229,7 +243,11 @@ func (h *Handler) route(q *request) error {
 	if err := checkExpectedOwner(q); err != nil {
 		return err
 	}
-	return r.serve(q)
+	err := r.serve(q)
+	if err == nil && r.uploads != 0 && q.note != nil {
+		q.note.Uploads = r.uploads
+	}
+	return err
 }
 
 // logNotImplemented tells the operator which call a client needed that
@@ -246,6 +264,9 @@ func (h *Handler) logNotImplemented(q *request, e *Error) {
 func listObjects(q *request) error {
 	if q.query.Get("list-type") == "2" {
 		q.op = "ListObjectsV2"
+		if q.note != nil {
+			q.note.Op = opListV2
+		}
 		return listObjectsV2(q)
 	}
 	return listObjectsV1(q)

@@ -23,8 +23,14 @@ func benchServer(b *testing.B) http.Handler {
 
 // benchServerRoot is benchServer, with the server for its credentials.
 func benchServerRoot(b *testing.B) (*server.Server, http.Handler) {
+	return benchServerOpts(b, server.Options{})
+}
+
+// benchServerOpts is benchServerRoot with options.
+func benchServerOpts(b *testing.B, opts server.Options) (*server.Server, http.Handler) {
 	b.Helper()
-	srv, err := server.Open(context.Background(), server.Options{Data: b.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts.Data, opts.Log = b.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.Open(context.Background(), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +57,11 @@ func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
 
 func benchGET(b *testing.B, path string) {
-	h := benchServer(b)
+	benchGETOpts(b, path, server.Options{})
+}
+
+func benchGETOpts(b *testing.B, path string, opts server.Options) {
+	_, h := benchServerOpts(b, opts)
 	r := httptest.NewRequest(http.MethodGet, path, nil)
 	r.Header.Set("User-Agent", "curl/7.88.1 Nix/2.8.0")
 	b.ReportAllocs()
@@ -62,6 +72,12 @@ func benchGET(b *testing.B, path string) {
 
 // BenchmarkGETSmallHit is an anonymous narinfo-sized GET in a public cache.
 func BenchmarkGETSmallHit(b *testing.B) { benchGET(b, "/nix-cache/small.txt") }
+
+// BenchmarkGETSmallHitLogged is BenchmarkGETSmallHit with the access log
+// on (in JSON, to a writer that keeps nothing): the cost of a line.
+func BenchmarkGETSmallHitLogged(b *testing.B) {
+	benchGETOpts(b, "/nix-cache/small.txt", server.Options{AccessLog: io.Discard, LogJSON: true})
+}
 
 // BenchmarkGETMiss is an anonymous GET of a missing key in a public cache.
 func BenchmarkGETMiss(b *testing.B) { benchGET(b, "/nix-cache/missing.narinfo") }

@@ -30,7 +30,12 @@ func (s *Server) CollectGarbage(ctx context.Context, bucket string, dryRun bool)
 		return gc.Report{}, err
 	}
 	s.cache.Flush(ctx)
-	return s.collector().Run(ctx, bucket, r, dryRun)
+	rep, err := s.collector().Run(ctx, bucket, r, dryRun)
+	// A run that failed half way counts too, with what it removed.
+	if t := rep.Total(); !dryRun && (err == nil || t != (gc.Figures{})) {
+		s.metrics.GC(t.Paths, t.Paths+t.NARs+t.Listings+t.Logs, t.Bytes)
+	}
+	return rep, err
 }
 
 // collectAll is the "gc" job (see internal/jobs): a collection of every

@@ -79,11 +79,16 @@ func (l *loggedServer) transport(req string) string {
 }
 
 func openLogged(t *testing.T, level slog.Level) *loggedServer {
+	return openLoggedOpts(t, level, server.Options{})
+}
+
+// openLoggedOpts is openLogged with options (Data and Log are set).
+func openLoggedOpts(t *testing.T, level slog.Level, opts server.Options) *loggedServer {
 	t.Helper()
 	l := &loggedServer{log: &logBuffer{}, data: filepath.Join(t.TempDir(), "data")}
-	srv, err := server.Open(context.Background(), server.Options{
-		Data: l.data, Log: slog.New(slog.NewTextHandler(l.log, &slog.HandlerOptions{Level: level})),
-	})
+	opts.Data = l.data
+	opts.Log = slog.New(slog.NewTextHandler(l.log, &slog.HandlerOptions{Level: level}))
+	srv, err := server.Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,11 +226,13 @@ func TestAuthFailureLog(t *testing.T) {
 	}
 }
 
-// TestDebugRequestLog: at debug level every request is logged once
-// answered, whichever transport served it (a plain GET stays in the fast
-// lane, a PUT goes to net/http); at info level none is.
-func TestDebugRequestLog(t *testing.T) {
-	l := openLogged(t, slog.LevelDebug)
+// TestAccessLogBothTransports: with the access log on, every request is
+// logged once answered, whichever transport served it (a plain GET stays
+// in the fast lane, a PUT goes to net/http), with who asked and what; with
+// it off, none is.
+func TestAccessLogBothTransports(t *testing.T) {
+	access := &logBuffer{}
+	l := openLoggedOpts(t, slog.LevelInfo, server.Options{AccessLog: access})
 	c := ctx(t)
 	cl := l.s3(l.srv.Root.ID, l.srv.Root.Secret)
 	if _, err := cl.PutObject(c, &s3.PutObjectInput{Bucket: aws.String("nix-cache"), Key: aws.String("hello.txt"), Body: strings.NewReader("hello\n")}); err != nil {
@@ -239,6 +246,9 @@ func TestDebugRequestLog(t *testing.T) {
 	if st := l.get(t, "/nix-cache/missing.txt", ""); st != http.StatusForbidden && st != http.StatusUnauthorized && st != http.StatusNotFound {
 		t.Fatalf("anonymous GET missing.txt: %d", st)
 	}
+	if st := l.get(t, "/nix-cache/nix-cache-info", basic.Header.Get("Authorization")); st != http.StatusOK {
+		t.Fatalf("GET nix-cache-info: %d", st)
+	}
 	// Both transports were used, and both logged.
 	if tr := l.transport("GET /nix-cache/hello.txt"); !strings.Contains(tr, "fastlane") {
 		t.Errorf("GET hello.txt served by %q, want the fast lane", tr)
@@ -246,20 +256,33 @@ func TestDebugRequestLog(t *testing.T) {
 	if tr := l.transport("PUT /nix-cache/hello.txt"); strings.Contains(tr, "fastlane") || tr == "" {
 		t.Errorf("PUT hello.txt served by %q, want net/http", tr)
 	}
-	for _, parts := range [][]string{
-		{"method=PUT", "path=/nix-cache/hello.txt", "status=200", "key_id=" + l.srv.Root.ID},
-		{"method=GET", "path=/nix-cache/hello.txt", "status=200", "bytes=6", "key_id=" + l.srv.Root.ID},
-		{"method=GET", "path=/nix-cache/missing.txt", "status=4"},
-	} {
-		parts = append([]string{"level=DEBUG", "msg=request", "duration=", "remote=127.0.0.1:"}, parts...)
-		if got := l.log.lines(parts...); len(got) != 1 {
-			t.Errorf("%d lines with %q, want 1; the log:\n%s", len(got), parts, l.log)
+	want := [][]string{
+		{"operation=PutObject", "protocol=s3", "method=PUT", "key=hello.txt", "status=200", "principal=root", "bytes_in=6"},
+		{"operation=GetObject", "protocol=s3", "method=GET", "key=hello.txt", "status=200", "principal=root", "bytes_out=6"},
+		{"operation=GetObject", "method=GET", "key=missing.txt", "status=4", "principal=anonymous"},
+		{"operation=CacheInfo", "protocol=nix", "method=GET", "key=nix-cache-info", "status=200", "principal=root"},
+	}
+	for _, parts := range want {
+		parts = append([]string{"level=INFO", "msg=request", "id=", "duration=", "remote=127.0.0.1:", "bucket=nix-cache"}, parts...)
+		// The access log is written in the background: wait for it,
+		// within a bound generous on a loaded machine.
+		var got []string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if got = access.lines(parts...); len(got) > 0 {
+				break
+			}
+		}
+		if len(got) != 1 {
+			t.Errorf("%d lines with %q, want 1; the access log:\n%s", len(got), parts, access)
 		}
 	}
+	if got := l.log.lines("msg=request"); len(got) != 0 {
+		t.Errorf("requests logged in the server's log, not the access log: %q", got)
+	}
 
-	quiet := openLogged(t, slog.LevelInfo)
+	quiet := openLogged(t, slog.LevelDebug)
 	quiet.get(t, "/nix-cache/nix-cache-info", "")
 	if got := quiet.log.lines("msg=request"); len(got) != 0 {
-		t.Errorf("at info level requests are logged: %q", got)
+		t.Errorf("with the access log off requests are logged: %q", got)
 	}
 }

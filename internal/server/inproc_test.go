@@ -72,6 +72,8 @@ type envConfig struct {
 	// redirect: --redirect-reads
 	redirect bool
 	meta     string // metadata store URL; empty: the data directory's
+	// maxBuckets: --metrics-max-buckets
+	maxBuckets int
 }
 
 type envOption func(*envConfig)
@@ -80,6 +82,9 @@ func withDomain(d string) envOption { return func(c *envConfig) { c.domain = d }
 func withRegion(r string) envOption { return func(c *envConfig) { c.region = r } }
 func withStrictRegion() envOption   { return func(c *envConfig) { c.strict = true } }
 func withTLS() envOption            { return func(c *envConfig) { c.tls = true } }
+func withMetricsMaxBuckets(n int) envOption {
+	return func(c *envConfig) { c.maxBuckets = n }
+}
 
 // newEnv opens a server on a fresh data directory and serves it on
 // 127.0.0.1. Everything is closed when the test ends.
@@ -103,7 +108,8 @@ func (e *env) open() {
 	t.Helper()
 	srv, err := server.Open(context.Background(), server.Options{
 		Data: e.data, Meta: e.cfg.meta, Blobs: e.cfg.blobs, RedirectReads: e.cfg.redirect, Region: e.cfg.region, Domain: e.cfg.domain, StrictRegion: e.cfg.strict,
-		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		MetricsMaxBuckets: e.cfg.maxBuckets,
+		Log:               slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatalf("server.Open: %v", err)

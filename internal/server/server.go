@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,9 +24,11 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/pullthrough"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
+	"github.com/nixbucket/nixbucket/internal/traffic"
 )
 
 // Options configure a Server. Only Data is required.
@@ -56,6 +59,18 @@ type Options struct {
 	// what dead writers left (see internal/jobs); zero: never. A local
 	// blob store is swept at start instead.
 	SweepInterval time.Duration
+	// AccessLog, when set, gets one line per request (see
+	// internal/observe), in slog's JSON format when LogJSON is set, else
+	// its text format.
+	AccessLog io.Writer
+	LogJSON   bool
+	// MetricsMaxBuckets is how many buckets get a label of their own in
+	// the metrics (first seen first); zero: observe.DefaultMaxBuckets;
+	// less: none.
+	MetricsMaxBuckets int
+	// MetricsElsewhere says the metrics are served on a listener of
+	// their own (MetricsHandler): /-/metrics answers 404 here.
+	MetricsElsewhere bool
 }
 
 // Server is an open nixbucket instance.
@@ -71,9 +86,15 @@ type Server struct {
 	blobs   BlobStore
 	space   *diskspace.Guard
 	life    *lifecycle.Service
+	traffic *traffic.Counters // see console.go
 	pull    *pullthrough.Service
 	// redirect is the Redirector of Options.RedirectReads, or nil.
 	redirect s3api.Redirector
+	// The metrics and the access log (see observe.go).
+	metrics   *observe.Metrics
+	accessLog *observe.AccessLog
+	observer  *observe.Observer
+	opBase    int // the index of the first of serverOps
 	// Root is the admin access key; FirstStart says it was just created.
 	Root       meta.AccessKey
 	FirstStart bool
@@ -146,6 +167,8 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.openObserve()
+	s.metrics.CountUpstreams(s.pull.Stats)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -236,6 +259,8 @@ func (s *Server) Run(ctx context.Context) {
 	for _, j := range s.backgroundJobs() {
 		wg.Go(func() { runner.Run(ctx, j) })
 	}
+	wg.Go(func() { s.runTraffic(ctx) })
+	wg.Go(func() { s.refreshUsage(ctx) })
 	s.cache.Run(ctx)
 	wg.Wait()
 }
@@ -245,7 +270,8 @@ func (s *Server) Run(ctx context.Context) {
 func (s *Server) backgroundJobs() []jobs.Job {
 	js := []jobs.Job{
 		{Name: "lifecycle", Every: s.opts.LifecycleInterval, Run: func(ctx context.Context) error {
-			_, err := s.life.Sweep(ctx)
+			rep, err := s.life.Sweep(ctx)
+			s.metrics.Lifecycle(int64(rep.ObjectsExpired), int64(rep.UploadsAborted), rep.ObjectBytes+rep.UploadBytes)
 			return err
 		}},
 		{Name: "gc", Every: s.opts.GCInterval, Run: s.collectAll},
@@ -258,8 +284,17 @@ func (s *Server) backgroundJobs() []jobs.Job {
 	return js
 }
 
-// Close closes the metadata store and releases the data directory.
+// Close writes out the access log, closes the metadata store and releases
+// the data directory.
 func (s *Server) Close() error {
+	if s.accessLog != nil {
+		// A blocked log output must not hang the shutdown.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.accessLog.Close(ctx); err != nil {
+			s.log.Warn("access log: lines not written out at shutdown", "err", err)
+		}
+		cancel()
+	}
 	s.cache.Flush(context.Background())
 	s.blobs.Close()
 	err := s.meta.Close()
@@ -283,7 +318,7 @@ func (s *Server) routes() http.Handler {
 		Region:   s.opts.Region,
 		Domain:   s.opts.Domain,
 		Log:      s.log,
-		Refused:  (&authLog{log: s.log, meta: s.meta}).refused,
+		Refused:  s.refused((&authLog{log: s.log, meta: s.meta}).refused),
 	}
 	api.Lifecycle = s.life
 	api.Redirect = s.redirect
@@ -294,21 +329,30 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /-/keys/{bucket}", s.serveKeys(api))
+	mux.HandleFunc("GET "+MetricsPath, s.serveMetrics(api))
 	s.pinsAPI(mux, api)
+	s.consoleRoutes(mux)
 	// S3 keys may hold "//" or "..", which ServeMux would clean and
 	// redirect, so only the /-/ namespace (no valid bucket name starts
 	// with "-") goes through the mux.
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/-/") {
+			s.endpointOp(w, r.URL.Path)
 			mux.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})
-	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		h = logRequests(s.log, h)
+	s.observer.Traffic = s.traffic.RecordClaim
+	return s.observer.Wrap(h)
+}
+
+// refused counts a failed authentication in the metrics, then logs it.
+func (s *Server) refused(log func(*http.Request, error)) func(*http.Request, error) {
+	return func(r *http.Request, err error) {
+		s.metrics.AuthFailure(authFailureReason(err))
+		log(r, err)
 	}
-	return h
 }
 
 // secret looks up a signing key's secret for sigv4.

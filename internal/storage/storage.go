@@ -66,6 +66,17 @@ type SizedCreator interface {
 	CreateSized(ctx context.Context, size int64) (Writer, error)
 }
 
+// MD5Committer is a Writer that can use the MD5 of its bytes computed by
+// its caller, where it would otherwise hash them itself (s3store needs it
+// for a Content-MD5 or to check the store's ETag). SkipMD5, called before
+// the first Write, says the caller hashes; CommitMD5 is then Commit given
+// the MD5 of every byte written. The object layer hashes every body with
+// MD5 for its ETag anyway, so a second pass would only cost CPU.
+type MD5Committer interface {
+	SkipMD5()
+	CommitMD5(ctx context.Context, sum []byte) (string, error)
+}
+
 // Writer receives the bytes of a new blob.
 type Writer interface {
 	io.Writer

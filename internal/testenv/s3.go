@@ -30,8 +30,11 @@ var s3store struct {
 	once sync.Once
 	s    *S3
 	cmd  *exec.Cmd
-	dir  string
-	err  error
+	// exited closes once cmd was waited for, by the one goroutine that
+	// waits (a second Wait would race with it).
+	exited chan struct{}
+	dir    string
+	err    error
 }
 
 // S3Store returns the tests' S3 store: the one scripts/test.sh started
@@ -81,7 +84,7 @@ func (s *S3) Env() []string {
 func StopS3Store() {
 	if s3store.cmd != nil {
 		s3store.cmd.Process.Kill()
-		s3store.cmd.Wait()
+		<-s3store.exited
 	}
 	if s3store.dir != "" {
 		os.RemoveAll(s3store.dir)
@@ -124,7 +127,9 @@ func startS3() {
 		addr := l.Addr().String()
 		l.Close()
 		log, _ := os.Create(filepath.Join(dir, "versitygw.log"))
-		cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", root)
+		// --keep-alive: as real stores do; without it versitygw closes
+		// every connection after one answer.
+		cmd := exec.Command(bin, "--port", addr, "--keep-alive", "--quiet", "posix", root)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 		cmd.Stdout, cmd.Stderr = log, log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the tests
@@ -135,7 +140,7 @@ func startS3() {
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
 		if WaitListening(addr, exited, 15*time.Second) {
-			s3store.cmd = cmd
+			s3store.cmd, s3store.exited = cmd, exited
 			s.Endpoint = "http://" + addr
 			s3store.s = s
 			return

@@ -35,6 +35,10 @@
 //
 // Timeouts: Connect bounds the TCP (and TLS) handshake, FirstByte the wait
 // for response headers, and Idle the time a body may stall between two
-// reads before the download is cut. Each source allows MaxConns requests
+// reads before the download is cut. A narinfo request waits for its answer
+// NarinfoTimeout at most (3 s by default), shorter than FirstByte: a
+// substituter waits on it, and an upstream that accepts connections but
+// does not answer is better taken for down (and skipped for DownFor) than
+// waited for; NAR downloads keep FirstByte. Each source allows MaxConns requests
 // at once; callers beyond that wait (bounded by their context).
 package upstream

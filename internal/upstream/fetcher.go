@@ -26,6 +26,11 @@ const (
 	// answered 5xx) is skipped by Narinfo: during an outage each narinfo
 	// miss then answers at once instead of waiting out the timeouts.
 	DownFor = 5 * time.Second
+	// DefaultNarinfoTimeout bounds the wait for each source's answer to a
+	// narinfo request: Nix waits for it, and an upstream that accepts
+	// connections but does not answer must cost it a few seconds, not
+	// the source's first-byte timeout, which NAR downloads keep.
+	DefaultNarinfoTimeout = 3 * time.Second
 )
 
 // Config configures a Fetcher.
@@ -43,6 +48,11 @@ type Config struct {
 	// MaxConns bounds the requests in flight to each source; 0 means
 	// DefaultMaxConns.
 	MaxConns int
+	// NarinfoTimeout bounds the wait for a source's answer (response
+	// headers) to a narinfo request, after which the source counts as
+	// failed and is skipped for DownFor; 0 means DefaultNarinfoTimeout.
+	// Other requests keep the source's own timeouts (Timeouts).
+	NarinfoTimeout time.Duration
 	// Logger receives upstream errors and mismatches; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -55,6 +65,7 @@ type Fetcher struct {
 	keys     []signature.PublicKey
 	trustAny bool
 	negTTL   time.Duration
+	niWait   time.Duration // NarinfoTimeout
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -98,8 +109,11 @@ func New(cfg Config) *Fetcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.NarinfoTimeout <= 0 {
+		cfg.NarinfoTimeout = DefaultNarinfoTimeout
+	}
 	f := &Fetcher{
-		keys: cfg.TrustedKeys, trustAny: cfg.TrustAny, negTTL: cfg.NegativeTTL,
+		keys: cfg.TrustedKeys, trustAny: cfg.TrustAny, negTTL: cfg.NegativeTTL, niWait: cfg.NarinfoTimeout,
 		log: cfg.Logger, now: time.Now,
 		neg: map[string]time.Time{}, nars: map[string]*Download{},
 	}
@@ -119,17 +133,39 @@ func (f *Fetcher) Sources() []string {
 }
 
 // open opens key on s within s's connection limit. The slot is held until
-// the body is closed. It counts the request and its outcome.
-func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range) (io.ReadCloser, int64, error) {
+// the body is closed. It counts the request and its outcome. A firstByte
+// > 0 bounds the wait for the source's answer (after the slot is had):
+// past it the request is canceled and fails as unavailable, and the
+// source is taken for down.
+func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range, firstByte time.Duration) (io.ReadCloser, int64, error) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, 0, unavailable(s.src.Name(), fmt.Errorf("waiting for a connection slot: %w", ctx.Err()))
 	}
 	s.counters.fetches.Add(1)
-	body, size, err := s.src.Open(ctx, key, rng)
-	if err != nil {
+	octx, cancel := context.WithCancel(ctx)
+	var timer *time.Timer
+	if firstByte > 0 {
+		timer = time.AfterFunc(firstByte, cancel)
+	}
+	body, size, err := s.src.Open(octx, key, rng)
+	// Once the answer is in, the body is the idle timer's to bound. A
+	// timer that fired (Stop fails) has canceled the request, whatever
+	// Open returned.
+	timedOut := timer != nil && !timer.Stop()
+	if err == nil && timedOut {
+		body.Close()
+	}
+	if err != nil || timedOut {
+		cancel()
 		<-s.sem
+		switch {
+		case timedOut && ctx.Err() == nil:
+			err = unavailable(s.src.Name(), fmt.Errorf("GET %s: no answer within %s", key, firstByte))
+		case timedOut:
+			err = unavailable(s.src.Name(), ctx.Err())
+		}
 		if errors.Is(err, ErrNotFound) {
 			s.counters.notFound.Add(1)
 		} else {
@@ -139,7 +175,7 @@ func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range) (
 		}
 		return nil, 0, err
 	}
-	return &countedBody{body: body, s: s, f: f, key: key}, size, nil
+	return &countedBody{body: body, s: s, f: f, key: key, cancel: cancel}, size, nil
 }
 
 // countedBody counts a body's bytes and errors and frees its connection
@@ -149,6 +185,7 @@ type countedBody struct {
 	s      *source
 	f      *Fetcher
 	key    string
+	cancel context.CancelFunc // the request's
 	failed bool
 	once   sync.Once
 }
@@ -166,7 +203,7 @@ func (b *countedBody) Read(p []byte) (int, error) {
 
 func (b *countedBody) Close() error {
 	err := b.body.Close()
-	b.once.Do(func() { <-b.s.sem })
+	b.once.Do(func() { b.cancel(); <-b.s.sem })
 	return err
 }
 
@@ -222,7 +259,7 @@ func (f *Fetcher) Narinfo(ctx context.Context, hash string) (*Narinfo, error) {
 
 // narinfoFrom asks one source.
 func (f *Fetcher) narinfoFrom(ctx context.Context, s *source, hash string) (*Narinfo, error) {
-	body, _, err := f.open(ctx, s, hash+".narinfo", nil)
+	body, _, err := f.open(ctx, s, hash+".narinfo", nil, f.niWait)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +357,7 @@ func (f *Fetcher) Open(ctx context.Context, key string, rng *Range) (io.ReadClos
 			}
 			continue
 		}
-		body, size, err := f.open(ctx, s, key, rng)
+		body, size, err := f.open(ctx, s, key, rng, 0)
 		if err == nil {
 			return body, size, s.src.Name(), nil
 		}

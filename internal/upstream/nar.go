@@ -188,7 +188,7 @@ func (d *Download) leaveMap() {
 // for its readers.
 func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) error {
 	sink := *sinkp
-	body, size, err := d.f.open(ctx, d.src, d.info.URL, nil)
+	body, size, err := d.f.open(ctx, d.src, d.info.URL, nil, 0)
 	if err != nil {
 		return err
 	}

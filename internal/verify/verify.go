@@ -39,6 +39,7 @@ type Store interface {
 	CacheStats(ctx context.Context, bucket string) (meta.CacheStats, error)
 	Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo, error)
 	SigningKeys(ctx context.Context, bucket string) ([]meta.SigningKey, error)
+	CacheSettings(ctx context.Context, bucket string) (meta.CacheSettings, error)
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
 	Object(ctx context.Context, bucket, key string) (meta.Object, error)
 	Referenced(ctx context.Context, blobs []string) (map[string]bool, error)
@@ -120,24 +121,31 @@ func (k Kind) Broken() bool {
 
 // Report is the outcome of a check.
 type Report struct {
-	Bucket          string
-	Narinfos        int64 // checked
-	Objects         int64 // objects of the bucket whose blobs were checked
-	Blobs           int64 // blobs in the blob store (all buckets)
-	YoungBlobs      int64 // blobs younger than the grace, not judged
-	Bytes           int64 // NAR bytes re-hashed
-	Deep            bool
-	Grace           time.Duration
-	NoKeys          bool // the bucket has no signing keys: signatures not checked
-	Counts          map[Kind]int
-	Examples        map[Kind][]string
-	Undecoded       int64 // NARs --deep could not decode for want of a codec
-	broken          nixgraph.Set
-	orphans         []string
-	missingBlobKeys []string
-	index           *pathdelete.Index
-	maxExamples     int
-	mu              sync.Mutex
+	Bucket     string
+	Narinfos   int64 // checked
+	Objects    int64 // objects of the bucket whose blobs were checked
+	Blobs      int64 // blobs in the blob store (all buckets)
+	YoungBlobs int64 // blobs younger than the grace, not judged
+	Bytes      int64 // NAR bytes re-hashed
+	Deep       bool
+	Grace      time.Duration
+	NoKeys     bool // the bucket has no signing keys: signatures not checked
+	Counts     map[Kind]int
+	Examples   map[Kind][]string
+	Undecoded  int64 // NARs --deep could not decode for want of a codec
+	// Upstreams: the bucket pulls through (see pulled.go).
+	Upstreams bool
+	// Pending counts the narinfos pulled from an upstream whose NAR is
+	// not fetched yet, PendingRefs those whose references are not pulled
+	// yet: neither is a problem. Their examples are store paths.
+	Pending, PendingRefs                int
+	PendingExamples, PendingRefExamples []string
+	broken                              nixgraph.Set
+	orphans                             []string
+	missingBlobKeys                     []string
+	index                               *pathdelete.Index
+	maxExamples                         int
+	mu                                  sync.Mutex
 }
 
 // Problems is the number of problems found.
@@ -194,6 +202,11 @@ func (c *Checker) Check(ctx context.Context, bucket string) (*Report, error) {
 		return nil, err
 	}
 	r.NoKeys = len(keys) == 0
+	cs, err := c.Store.CacheSettings(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", bucket, err)
+	}
+	r.Upstreams = cs.Upstreams != ""
 	if err := c.checkNarinfos(ctx, r, keys); err != nil {
 		return nil, err
 	}
@@ -234,9 +247,18 @@ func (c *Checker) checkReferences(ctx context.Context, r *Report) error {
 				still = append(still, m)
 			}
 		}
-		if len(still) > 0 {
-			r.add(MissingReference, h, c.missingExample(ctx, r, h, still))
+		if len(still) == 0 {
+			continue
 		}
+		pulled, err := c.pulled(ctx, r, h)
+		if err != nil {
+			return err
+		}
+		if pulled {
+			r.addPendingRefs(c.missingExample(ctx, r, h, still))
+			continue
+		}
+		r.add(MissingReference, h, c.missingExample(ctx, r, h, still))
 	}
 	return nil
 }
@@ -364,9 +386,16 @@ func (c *Checker) checkNarinfo(ctx context.Context, r *Report, n meta.Narinfo, k
 	case errors.Is(err, meta.ErrNoSuchKey):
 		if gone, err := c.gone(ctx, r.Bucket, n.Hash); err != nil {
 			return err
-		} else if !gone { // else deleted since the scan read it (gc, path delete)
-			r.add(MissingNAR, n.Hash, fmt.Sprintf("%s: %s", n.StorePath, n.URL))
+		} else if gone { // deleted since the scan read it (gc, path delete)
+			return nil
 		}
+		if pulled, err := c.pulled(ctx, r, n.Hash); err != nil {
+			return err
+		} else if pulled {
+			r.addPending(fmt.Sprintf("%s: %s", n.StorePath, n.URL))
+			return nil
+		}
+		r.add(MissingNAR, n.Hash, fmt.Sprintf("%s: %s", n.StorePath, n.URL))
 		return nil
 	case err != nil && ctx.Err() != nil:
 		return ctx.Err()

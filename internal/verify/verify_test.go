@@ -31,7 +31,7 @@ const bucket = "cache"
 type env struct {
 	t     *testing.T
 	dir   string
-	store *sqlite.Store
+	store meta.Store
 	blobs *localfs.Backend
 	objs  *objects.Service
 	key   signature.SecretKey
@@ -39,16 +39,22 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
+	store, err := sqlite.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnvOver(t, dir, store)
+}
+
+// newEnvOver is newEnv on the given metadata store, which it closes at
+// the test's end.
+func newEnvOver(t *testing.T, dir string, store meta.Store) *env {
+	t.Cleanup(func() { store.Close() })
 	blobs, err := localfs.Open(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	store, err := sqlite.Open(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, dir: dir, store: store, blobs: blobs, objs: &objects.Service{Meta: store, Blobs: blobs, NoMemo: true}}
 	if err := e.objs.CreateBucket(t.Context(), bucket); err != nil {
 		t.Fatal(err)
@@ -382,7 +388,7 @@ func TestBlobs(t *testing.T) {
 // position) and shows one that is gone by the time it is checked
 // (deleted by gc or path delete meanwhile).
 type racyStore struct {
-	*sqlite.Store
+	meta.Store
 	hide  string
 	ghost meta.Narinfo
 }

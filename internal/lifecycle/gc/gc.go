@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -345,13 +346,30 @@ func (c *Collector) rest(ctx context.Context, began time.Time) error {
 
 // measure sums what the bucket's narinfos, NARs, listings and logs hold,
 // attributes narinfo and listing objects to their paths, and sums the
-// orphans older than graceCut.
+// orphans older than graceCut. A path whose NAR is not stored (a pulled
+// path whose NAR is still upstream) holds no NAR bytes: evicting it
+// frees only its narinfo and listing.
 func (c *Collector) measure(ctx context.Context, bucket string, g *graph, graceCut time.Time) (total, orphan int64, err error) {
 	urls := g.keys(g.url, func(int32) bool { return true })
 	derivers := g.keys(g.deriver, func(int32) bool { return true })
+	var stored keySet // the objects that may be NARs, unsorted until the scan ends
+	defer func() {
+		if err != nil {
+			return
+		}
+		slices.Sort(stored)
+		for id := range int32(g.len()) {
+			if g.is(id, fPresent) && g.url[id] != 0 && !stored.has(g.url[id]) {
+				g.size[id] -= g.fileSize[id]
+			}
+		}
+	}()
 	err = c.scanObjects(ctx, bucket, "measuring", func(objs []meta.Object) error {
 		for _, o := range objs {
 			kind, h := kindOf(o.Key)
+			if kind == narObject || kind == otherObject {
+				stored = append(stored, key(o.Key)) // a NAR, wherever its URL points
+			}
 			if kind == otherObject {
 				continue
 			}

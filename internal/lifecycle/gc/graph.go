@@ -30,12 +30,15 @@ type graph struct {
 	flags   []uint8
 	lastUse []int64 // unix nanoseconds: the later of created and last access
 	size    []int64 // bytes the path holds: NAR (FileSize), narinfo and listing objects
-	niSize  []int32 // the narinfo object's size, once the object scan saw it
-	url     []uint64
-	deriver []uint64 // key of the deriver's basename; 0 without one
-	refOff  []int32
-	refLen  []int32
-	refs    []int32
+	// fileSize is the NAR's FileSize, which size drops when the NAR is
+	// not stored (a pulled path's, fetched from upstream on its first GET).
+	fileSize []int64
+	niSize   []int32 // the narinfo object's size, once the object scan saw it
+	url      []uint64
+	deriver  []uint64 // key of the deriver's basename; 0 without one
+	refOff   []int32
+	refLen   []int32
+	refs     []int32
 }
 
 // newGraph returns an empty graph with room for about paths paths and
@@ -43,17 +46,18 @@ type graph struct {
 func newGraph(paths, refs int) *graph {
 	n := paths + paths/16 // and some referenced paths without a narinfo
 	return &graph{
-		ids:     make(map[uint64]int32, n),
-		hashes:  make([]byte, 0, n*hashLen),
-		flags:   make([]uint8, 0, n),
-		lastUse: make([]int64, 0, n),
-		size:    make([]int64, 0, n),
-		niSize:  make([]int32, 0, n),
-		url:     make([]uint64, 0, n),
-		deriver: make([]uint64, 0, n),
-		refOff:  make([]int32, 0, n),
-		refLen:  make([]int32, 0, n),
-		refs:    make([]int32, 0, refs),
+		ids:      make(map[uint64]int32, n),
+		hashes:   make([]byte, 0, n*hashLen),
+		flags:    make([]uint8, 0, n),
+		lastUse:  make([]int64, 0, n),
+		size:     make([]int64, 0, n),
+		fileSize: make([]int64, 0, n),
+		niSize:   make([]int32, 0, n),
+		url:      make([]uint64, 0, n),
+		deriver:  make([]uint64, 0, n),
+		refOff:   make([]int32, 0, n),
+		refLen:   make([]int32, 0, n),
+		refs:     make([]int32, 0, refs),
 	}
 }
 
@@ -117,6 +121,7 @@ func (g *graph) node(hash string) (int32, error) {
 	g.flags = append(g.flags, 0)
 	g.lastUse = append(g.lastUse, 0)
 	g.size = append(g.size, 0)
+	g.fileSize = append(g.fileSize, 0)
 	g.niSize = append(g.niSize, 0)
 	g.url = append(g.url, 0)
 	g.deriver = append(g.deriver, 0)
@@ -138,6 +143,7 @@ func (g *graph) add(e meta.NarinfoEdge) error {
 	c, a := e.Created.UnixNano(), e.LastAccess.UnixNano()
 	g.lastUse[id] = max(c, a)
 	g.size[id] += e.FileSize
+	g.fileSize[id] = e.FileSize
 	g.url[id] = key(e.URL)
 	if e.Deriver != "" && e.Deriver != "unknown-deriver" {
 		g.deriver[id] = key(e.Deriver)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/storage"
 )
 
@@ -17,8 +18,8 @@ type IndexReader interface {
 
 // Broken returns up to limit descriptions of the bucket's narinfos that
 // break the invariant the collector keeps: each indexed narinfo has its
-// object, its NAR (whose blobs exist, when blobs is non-nil) and every
-// reference indexed. It holds every hash in memory: a check for tests and
+// object, its NAR (whose blobs exist, when blobs is non-nil; a pulled
+// path's NAR may still be upstream) and every reference indexed. It holds every hash in memory: a check for tests and
 // small buckets, not the verify command.
 func Broken(ctx context.Context, s IndexReader, blobs storage.Backend, bucket string, limit int) ([]string, error) {
 	var all []meta.NarinfoEdge
@@ -49,7 +50,7 @@ func Broken(ctx context.Context, s IndexReader, blobs storage.Backend, bucket st
 				return out, nil
 			}
 		}
-		if err := exists(ctx, s, blobs, bucket, e.URL); err != nil {
+		if err := exists(ctx, s, blobs, bucket, e.URL); err != nil && !pulledPending(ctx, s, bucket, e.Hash, err) {
 			if report("%s.narinfo: NAR %s: %v", e.Hash, e.URL, err) {
 				return out, nil
 			}
@@ -65,10 +66,23 @@ func Broken(ctx context.Context, s IndexReader, blobs storage.Backend, bucket st
 	return out, nil
 }
 
+var errMissing = errors.New("missing")
+
+// pulledPending reports whether a NAR that exists failed for is the NAR
+// of a path pulled from an upstream and not fetched yet: the narinfo
+// carries objects.PulledNote and the NAR is missing, not broken.
+func pulledPending(ctx context.Context, s IndexReader, bucket, hash string, err error) bool {
+	if !errors.Is(err, errMissing) {
+		return false
+	}
+	o, oerr := s.Object(ctx, bucket, hash+".narinfo")
+	return oerr == nil && objects.Pulled(o)
+}
+
 func exists(ctx context.Context, s IndexReader, blobs storage.Backend, bucket, key string) error {
 	o, err := s.Object(ctx, bucket, key)
 	if errors.Is(err, meta.ErrNoSuchKey) {
-		return errors.New("missing")
+		return errMissing
 	}
 	if err != nil || blobs == nil {
 		return err

@@ -83,6 +83,8 @@ func Run(t *testing.T, open Open) {
 		{"CacheStats", testCacheStats},
 		{"TouchNarinfos", testTouchNarinfos},
 		{"ScanNarinfoRecords", testScanNarinfoRecords},
+		{"SearchNarinfos", testSearchNarinfos},
+		{"RecentNarinfos", testRecentNarinfos},
 		{"CacheSettings", testCacheSettings},
 		{"SigningKeys", testSigningKeys},
 		{"NixBucketCleanup", testNixBucketCleanup},
@@ -95,6 +97,8 @@ func Run(t *testing.T, open Open) {
 		{"ScanNarinfoEdges", testScanNarinfoEdges},
 		{"Tags", testTags},
 		{"SharedPart", testSharedPart},
+		{"Traffic", testTraffic},
+		{"Usage", testUsage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,6 +127,7 @@ func Run(t *testing.T, open Open) {
 		{"JobLocksShared", testJobLocksShared},
 		{"JobLocksRace", testJobLocksRace},
 		{"TagsShared", testTagsShared},
+		{"TrafficShared", testTrafficShared},
 	}
 	for _, tc := range shared {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,7 +42,8 @@ func testCacheSettings(t *testing.T, s meta.Store) {
 		meta.DefaultCacheSettings,
 		{Priority: 41, WantMassQuery: false},
 		{Priority: 40, WantMassQuery: true, Upstreams: "https://cache.nixos.org s3://private?region=eu-west-2&profile=r",
-			UpstreamKeys: "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", UpstreamNegativeTTL: 90 * time.Second, UpstreamMaxConns: 4},
+			UpstreamKeys: "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", UpstreamNegativeTTL: 90 * time.Second, UpstreamMaxConns: 4,
+			UpstreamTimeout: 1500 * time.Millisecond},
 		{Priority: 40, Upstreams: "http://a", UpstreamTrustAny: true},
 		{Priority: 40, WantMassQuery: true}, // upstreams removed
 	} {

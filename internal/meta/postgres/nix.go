@@ -128,14 +128,14 @@ func (s *Store) TouchNarinfos(ctx context.Context, bucket string, hashes []strin
 // CacheSettings returns the bucket's settings, meta.DefaultCacheSettings
 // until set: meta.ErrNoSuchBucket.
 func (s *Store) CacheSettings(ctx context.Context, bucket string) (meta.CacheSettings, error) {
-	var prio, ttl, conns *int64
+	var prio, ttl, conns, wait *int64
 	var mass, trustAny *bool
 	var ups, keys *string
 	err := pgx.ErrNoRows
 	if !invalidName(bucket) {
 		err = s.pool.QueryRow(ctx, `SELECT c.priority, c.want_mass_query, c.upstreams, c.upstream_keys,
-			c.upstream_trust_any, c.upstream_negative_ttl_ms, c.upstream_max_conns
-			FROM buckets b LEFT JOIN cache_settings c ON c.bucket = b.name WHERE b.name = $1`, bucket).Scan(&prio, &mass, &ups, &keys, &trustAny, &ttl, &conns)
+			c.upstream_trust_any, c.upstream_negative_ttl_ms, c.upstream_max_conns, c.upstream_timeout_ms
+			FROM buckets b LEFT JOIN cache_settings c ON c.bucket = b.name WHERE b.name = $1`, bucket).Scan(&prio, &mass, &ups, &keys, &trustAny, &ttl, &conns, &wait)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return meta.CacheSettings{}, fmt.Errorf("bucket %q: %w", bucket, meta.ErrNoSuchBucket)
@@ -150,6 +150,7 @@ func (s *Store) CacheSettings(ctx context.Context, bucket string) (meta.CacheSet
 		Priority: int(*prio), WantMassQuery: *mass,
 		Upstreams: *ups, UpstreamKeys: *keys, UpstreamTrustAny: *trustAny,
 		UpstreamNegativeTTL: time.Duration(*ttl) * time.Millisecond, UpstreamMaxConns: int(*conns),
+		UpstreamTimeout: time.Duration(*wait) * time.Millisecond,
 	}, nil
 }
 
@@ -164,14 +165,15 @@ func (s *Store) SetCacheSettings(ctx context.Context, bucket string, cs meta.Cac
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO cache_settings (bucket, priority, want_mass_query,
-			upstreams, upstream_keys, upstream_trust_any, upstream_negative_ttl_ms, upstream_max_conns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			upstreams, upstream_keys, upstream_trust_any, upstream_negative_ttl_ms, upstream_max_conns, upstream_timeout_ms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (bucket) DO UPDATE SET priority = excluded.priority, want_mass_query = excluded.want_mass_query,
 			upstreams = excluded.upstreams, upstream_keys = excluded.upstream_keys,
 			upstream_trust_any = excluded.upstream_trust_any,
-			upstream_negative_ttl_ms = excluded.upstream_negative_ttl_ms, upstream_max_conns = excluded.upstream_max_conns`,
+			upstream_negative_ttl_ms = excluded.upstream_negative_ttl_ms, upstream_max_conns = excluded.upstream_max_conns,
+			upstream_timeout_ms = excluded.upstream_timeout_ms`,
 			bucket, cs.Priority, cs.WantMassQuery, cs.Upstreams, cs.UpstreamKeys, cs.UpstreamTrustAny,
-			cs.UpstreamNegativeTTL.Milliseconds(), cs.UpstreamMaxConns); err != nil {
+			cs.UpstreamNegativeTTL.Milliseconds(), cs.UpstreamMaxConns, cs.UpstreamTimeout.Milliseconds()); err != nil {
 			return fmt.Errorf("set cache settings of %q: %w", bucket, err)
 		}
 		return nil

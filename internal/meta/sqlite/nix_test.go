@@ -172,7 +172,7 @@ func TestNarinfoForeignKeys(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO narinfos (bucket, hash, ` + narinfoCols + `)
 			VALUES (?, 'h', 0, 0, 0, 0, '', '', '', '', '', '', '', x'0100', x'0100')`,
-		`INSERT INTO cache_settings VALUES (?, 1, 1)`,
+		`INSERT INTO cache_settings (bucket, priority, want_mass_query) VALUES (?, 1, 1)`,
 		`INSERT INTO signing_keys VALUES (?, 'k', 's', 0)`,
 	} {
 		_, err := s.w.db.ExecContext(ctx, q, "missing")

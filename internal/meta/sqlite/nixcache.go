@@ -18,15 +18,16 @@ var (
 	// qCacheSettings tells a missing bucket (no row) from one without
 	// settings (NULLs) in one lookup.
 	qCacheSettings = query(`SELECT c.priority, c.want_mass_query, c.upstreams, c.upstream_keys,
-		c.upstream_trust_any, c.upstream_negative_ttl_ms, c.upstream_max_conns
+		c.upstream_trust_any, c.upstream_negative_ttl_ms, c.upstream_max_conns, c.upstream_timeout_ms
 		FROM buckets b LEFT JOIN cache_settings c ON c.bucket = b.name WHERE b.name = ?`)
 	qPutCacheSettings = query(`INSERT INTO cache_settings (bucket, priority, want_mass_query,
-		upstreams, upstream_keys, upstream_trust_any, upstream_negative_ttl_ms, upstream_max_conns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		upstreams, upstream_keys, upstream_trust_any, upstream_negative_ttl_ms, upstream_max_conns, upstream_timeout_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (bucket) DO UPDATE SET priority = excluded.priority, want_mass_query = excluded.want_mass_query,
 		upstreams = excluded.upstreams, upstream_keys = excluded.upstream_keys,
 		upstream_trust_any = excluded.upstream_trust_any,
-		upstream_negative_ttl_ms = excluded.upstream_negative_ttl_ms, upstream_max_conns = excluded.upstream_max_conns`)
+		upstream_negative_ttl_ms = excluded.upstream_negative_ttl_ms, upstream_max_conns = excluded.upstream_max_conns,
+		upstream_timeout_ms = excluded.upstream_timeout_ms`)
 	qDeleteCacheSettings = query(`DELETE FROM cache_settings WHERE bucket = ?`)
 
 	qSigningKeys         = query(`SELECT name, secret, created FROM signing_keys WHERE bucket = ? ORDER BY name`)
@@ -39,10 +40,10 @@ var (
 // CacheSettings returns the bucket's settings, meta.DefaultCacheSettings
 // until set: meta.ErrNoSuchBucket.
 func (s *Store) CacheSettings(ctx context.Context, bucket string) (meta.CacheSettings, error) {
-	var prio, ttl, conns sql.NullInt64
+	var prio, ttl, conns, wait sql.NullInt64
 	var mass, trustAny sql.NullBool
 	var ups, keys sql.NullString
-	err := s.r.stmt(qCacheSettings).QueryRowContext(ctx, bucket).Scan(&prio, &mass, &ups, &keys, &trustAny, &ttl, &conns)
+	err := s.r.stmt(qCacheSettings).QueryRowContext(ctx, bucket).Scan(&prio, &mass, &ups, &keys, &trustAny, &ttl, &conns, &wait)
 	if errors.Is(err, sql.ErrNoRows) {
 		return meta.CacheSettings{}, fmt.Errorf("bucket %q: %w", bucket, meta.ErrNoSuchBucket)
 	}
@@ -56,6 +57,7 @@ func (s *Store) CacheSettings(ctx context.Context, bucket string) (meta.CacheSet
 		Priority: int(prio.Int64), WantMassQuery: mass.Bool,
 		Upstreams: ups.String, UpstreamKeys: keys.String, UpstreamTrustAny: trustAny.Bool,
 		UpstreamNegativeTTL: time.Duration(ttl.Int64) * time.Millisecond, UpstreamMaxConns: int(conns.Int64),
+		UpstreamTimeout: time.Duration(wait.Int64) * time.Millisecond,
 	}, nil
 }
 
@@ -67,7 +69,7 @@ func (s *Store) SetCacheSettings(ctx context.Context, bucket string, cs meta.Cac
 			return err
 		}
 		if _, err := t.exec(qPutCacheSettings, bucket, cs.Priority, cs.WantMassQuery,
-			cs.Upstreams, cs.UpstreamKeys, cs.UpstreamTrustAny, cs.UpstreamNegativeTTL.Milliseconds(), cs.UpstreamMaxConns); err != nil {
+			cs.Upstreams, cs.UpstreamKeys, cs.UpstreamTrustAny, cs.UpstreamNegativeTTL.Milliseconds(), cs.UpstreamMaxConns, cs.UpstreamTimeout.Milliseconds()); err != nil {
 			return fmt.Errorf("set cache settings of %q: %w", bucket, err)
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -104,7 +105,7 @@ func (r *blob) streamAt(p []byte, off int64) (int, error) {
 		r.body = nil
 	}
 	if r.body == nil {
-		body, err := r.get(off, -1)
+		body, err := r.stream(off)
 		if err != nil {
 			return 0, err
 		}
@@ -161,6 +162,57 @@ func (r *blob) get(from, to int64) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("read blob %s: %w", r.id, err)
 	}
 	return out.Body, nil
+}
+
+// stream opens an open-ended GET from off: by hand where the socket can
+// be spliced (raw.go), else through the SDK.
+func (r *blob) stream(off int64) (io.ReadCloser, error) {
+	s, err := r.b.rawGet(r.ctx, r.id, off, r.etag)
+	if errors.Is(err, errNoRaw) {
+		return r.get(off, -1)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", r.id, err)
+	}
+	return s, nil
+}
+
+// SpliceSource is fastlane.SocketSource's: the next n bytes from the
+// offset of Read, as the raw GET's socket. It declines (nil conn) for a
+// store reached over https, or when the bytes read ahead exceed n.
+func (r *blob) SpliceSource(n int64) ([]byte, *net.TCPConn, func(int64, error), error) {
+	if !r.b.rawCapable() || n <= 0 || r.off+n > r.size {
+		return nil, nil, nil, nil
+	}
+	r.mu.Lock()
+	if s, ok := r.body.(*rawStream); !ok || r.bodyAt != r.off || s.conn == nil {
+		if r.body != nil {
+			r.body.Close()
+			r.body = nil
+		}
+		body, err := r.stream(r.off)
+		if err != nil {
+			r.mu.Unlock()
+			return nil, nil, nil, err
+		}
+		r.body, r.bodyAt = body, r.off
+	}
+	s, ok := r.body.(*rawStream)
+	if !ok || int64(s.br.Buffered()) > n {
+		r.mu.Unlock()
+		return nil, nil, nil, nil
+	}
+	head, conn, taken := s.take()
+	return head, conn, func(moved int64, err error) {
+		defer r.mu.Unlock()
+		taken(moved, err)
+		got := int64(len(head)) + moved
+		r.off += got
+		r.bodyAt += got
+		if s.conn == nil { // released at its end, or closed
+			r.body = nil
+		}
+	}, nil
 }
 
 // Close closes the stream, if open.

@@ -13,9 +13,9 @@
 // whose parts (DefaultPartSize, a few in flight) are sent while the body
 // streams in, so a writer holds at most PartsInFlight+1 parts in memory.
 // A blob whose size is known before its first byte (CreateSized: an S3
-// PUT's Content-Length) and larger than a part streams instead into the
-// single part of a multipart upload, holding no part in memory
-// (stream.go).
+// PUT's Content-Length) streams instead, holding no part in memory: up to
+// 128 MiB as one PutObject, larger into the single part of a multipart
+// upload (stream.go).
 // Each part carries its Content-MD5, which the store checks. Commit returns
 // once the store has acknowledged the object, which S3 stores make durable
 // before answering; a crash before that leaves an unfinished multipart
@@ -32,7 +32,9 @@
 // behind our back fails the read rather than mixing bytes. A sequential
 // reader keeps one open-ended GET streaming instead of asking for each
 // piece. A blob deleted while open is not readable further
-// (storagetest.WithoutReadAfterDelete).
+// (storagetest.WithoutReadAfterDelete). Over plain http those open-ended
+// GETs are sent by hand on connections of our own, so that the fast lane
+// can splice a NAR from the store's socket into the client's (raw.go).
 package s3store
 
 import (
@@ -69,6 +71,7 @@ const (
 type Backend struct {
 	cfg    Config
 	client *s3.Client
+	raw    rawConns // idle connections of GETs sent by hand (raw.go)
 }
 
 var _ storage.Placer = (*Backend)(nil)
@@ -217,6 +220,12 @@ func (b *Backend) Open(ctx context.Context, id string) (storage.Blob, error) {
 func (b *Backend) OpenStream(ctx context.Context, id string) (storage.Blob, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("open blob %q: invalid id: %w", id, storage.ErrNotExist)
+	}
+	if s, err := b.rawGet(ctx, id, 0, ""); !errors.Is(err, errNoRaw) {
+		if err != nil {
+			return nil, fmt.Errorf("open blob %s: %w", id, err)
+		}
+		return &blob{b: b, id: id, ctx: ctx, size: s.total, etag: s.etag, body: s}, nil
 	}
 	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(b.key(id))})
 	if status(err) == http.StatusNotFound {

@@ -212,10 +212,20 @@ func (w *writer) sendPart() error {
 // CompleteMultipartUpload. On failure nothing is visible and Abort is a
 // no-op.
 func (w *writer) Commit(ctx context.Context) (string, error) {
+	return w.CommitMD5(ctx, nil)
+}
+
+// SkipMD5 is storage.MD5Committer's. The writer hashes each part as it
+// sends it, for its Content-MD5; only a blob sent whole at Commit can use
+// the caller's sum instead, and CommitMD5 does.
+func (w *writer) SkipMD5() {}
+
+// CommitMD5 is Commit given the MD5 of all the bytes, or nil.
+func (w *writer) CommitMD5(ctx context.Context, sum []byte) (string, error) {
 	if w.state != writing {
 		return "", errFinished
 	}
-	if err := w.commit(ctx); err != nil {
+	if err := w.commit(ctx, sum); err != nil {
 		w.discard()
 		return "", fmt.Errorf("commit blob %s: %w", w.id, err)
 	}
@@ -225,7 +235,7 @@ func (w *writer) Commit(ctx context.Context) (string, error) {
 	return w.id, nil
 }
 
-func (w *writer) commit(ctx context.Context) error {
+func (w *writer) commit(ctx context.Context, sum []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -233,11 +243,14 @@ func (w *writer) commit(ctx context.Context) error {
 		if err := w.usable(); err != nil {
 			return err
 		}
-		sum := md5.Sum(w.buf)
+		if sum == nil {
+			s := md5.Sum(w.buf)
+			sum = s[:]
+		}
 		_, err := w.b.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(w.b.cfg.Bucket), Key: aws.String(w.b.key(w.id)),
 			Body: bytes.NewReader(w.buf), ContentLength: aws.Int64(int64(len(w.buf))),
-			ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+			ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum)),
 		}, unsignedPayload)
 		return err
 	}

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"crypto/md5"
 	"fmt"
 	"testing"
 
@@ -44,7 +45,30 @@ func testCreateSized(t *testing.T, be storage.Backend, part int) {
 			kept = append(kept, id)
 		})
 	}
-	size := part + part/2
+	// A blob of up to a part and one larger may go differently (s3store:
+	// a PutObject, or the one part of a multipart upload).
+	for _, size := range []int{part / 2, part + part/2} {
+		checkSizedRefusals(t, sc, size, len(kept))
+	}
+	seen := walk(t, be)
+	if len(seen) != len(kept) {
+		t.Errorf("Walk finds %d blobs, want the %d committed", len(seen), len(kept))
+	}
+	for _, id := range kept {
+		if _, ok := seen[id]; !ok {
+			t.Errorf("Walk lacks committed blob %s", id)
+		}
+	}
+}
+
+// checkSizedRefusals checks that a blob of size given a byte too few fails
+// to commit, one given a byte too many fails to write, and an aborted one,
+// even fully written, leaves nothing: Walk still finds only the kept
+// blobs.
+func checkSizedRefusals(t *testing.T, sc storage.SizedCreator, size, kept int) {
+	t.Helper()
+	ctx := t.Context()
+	be := storage.Backend(sc)
 	data := randomBytes(size, 77)
 	short, err := sc.CreateSized(ctx, int64(size))
 	if err != nil {
@@ -56,8 +80,8 @@ func testCreateSized(t *testing.T, be storage.Backend, part int) {
 	if id, err := short.Commit(ctx); err == nil {
 		t.Errorf("Commit of %d bytes of %d announced: blob %s, want an error", size-1, size, id)
 	}
-	if n := len(walk(t, be)); n != len(kept) {
-		t.Errorf("after a short write: Walk finds %d blobs, want the %d committed", n, len(kept))
+	if n := len(walk(t, be)); n != kept {
+		t.Errorf("after a short write: Walk finds %d blobs, want the %d committed", n, kept)
 	}
 	long, err := sc.CreateSized(ctx, int64(size))
 	if err != nil {
@@ -70,8 +94,8 @@ func testCreateSized(t *testing.T, be storage.Backend, part int) {
 		t.Error("Write past the announced size: no error")
 	}
 	long.Abort()
-	if n := len(walk(t, be)); n != len(kept) {
-		t.Errorf("after a long write: Walk finds %d blobs, want the %d committed", n, len(kept))
+	if n := len(walk(t, be)); n != kept {
+		t.Errorf("after a long write: Walk finds %d blobs, want the %d committed", n, kept)
 	}
 	full, err := sc.CreateSized(ctx, int64(size))
 	if err != nil {
@@ -83,13 +107,62 @@ func testCreateSized(t *testing.T, be storage.Backend, part int) {
 	if err := full.Abort(); err != nil {
 		t.Fatalf("Abort of a fully written blob: %v", err)
 	}
-	seen := walk(t, be)
-	if len(seen) != len(kept) {
-		t.Errorf("Walk finds %d blobs, want the %d committed", len(seen), len(kept))
+}
+
+// testMD5Committer checks storage.MD5Committer, for writers that offer
+// it: a blob committed with the caller's MD5 reads back, and one
+// committed with a wrong MD5 fails and leaves nothing, whether it was
+// created with Create or (of either size class) with CreateSized.
+func testMD5Committer(t *testing.T, be storage.Backend, part int) {
+	ctx := t.Context()
+	type maker struct {
+		name string
+		size int
+		new  func(size int) (storage.Writer, error)
 	}
-	for _, id := range kept {
-		if _, ok := seen[id]; !ok {
-			t.Errorf("Walk lacks committed blob %s", id)
+	makers := []maker{{"Create", part / 2, func(int) (storage.Writer, error) { return be.Create(ctx) }}}
+	if sc, ok := be.(storage.SizedCreator); ok {
+		sized := func(size int) (storage.Writer, error) { return sc.CreateSized(ctx, int64(size)) }
+		makers = append(makers, maker{"CreateSized", part / 2, sized}, maker{"CreateSized", part + part/2, sized})
+	}
+	var kept []string
+	for _, m := range makers {
+		for _, wrong := range []bool{true, false} {
+			data := randomBytes(m.size, uint64(m.size)+91)
+			w, err := m.new(m.size)
+			if err != nil {
+				t.Fatalf("%s(%d): %v", m.name, m.size, err)
+			}
+			mc, ok := w.(storage.MD5Committer)
+			if !ok {
+				w.Abort()
+				t.Logf("%s gives a %T, not a storage.MD5Committer", m.name, w)
+				continue
+			}
+			mc.SkipMD5()
+			if _, err := w.Write(data); err != nil {
+				w.Abort()
+				t.Fatalf("%s(%d): Write: %v", m.name, m.size, err)
+			}
+			sum := md5.Sum(data)
+			if wrong {
+				sum[0] ^= 1
+			}
+			id, err := mc.CommitMD5(ctx, sum[:])
+			w.Abort()
+			switch {
+			case wrong && err == nil:
+				t.Errorf("%s(%d): CommitMD5 with a wrong MD5 succeeded (blob %s)", m.name, m.size, id)
+			case !wrong && err != nil:
+				t.Errorf("%s(%d): CommitMD5: %v", m.name, m.size, err)
+			case !wrong:
+				checkEqual(t, "blob committed with the caller's MD5", get(t, be, id), data)
+				kept = append(kept, id)
+			}
 		}
+	}
+	wantWalk(t, be, kept...)
+	for _, id := range kept {
+		be.Delete(ctx, id)
 	}
 }

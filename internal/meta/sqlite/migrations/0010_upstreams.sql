@@ -1,4 +1,4 @@
--- 0009: pull-through buckets (internal/upstream). A bucket whose upstreams
+-- 0010: pull-through buckets (internal/upstream). A bucket whose upstreams
 -- is not empty fetches the paths it lacks from those caches, in order.
 -- upstreams and upstream_keys are space-separated lists (URLs; name:base64
 -- public keys); zero TTL and connection limit mean the defaults.

@@ -1,4 +1,4 @@
--- 0005: pull-through buckets, as SQLite's 0009. upstreams and
+-- 0006: pull-through buckets, as SQLite's 0010. upstreams and
 -- upstream_keys are space-separated lists (URLs; name:base64 public keys);
 -- zero TTL and connection limit mean the defaults.
 ALTER TABLE cache_settings ADD COLUMN upstreams text NOT NULL DEFAULT '';

@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// browser is one headless Chromium with a fresh profile, driven by
+// chromedp, and where its screenshots go.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+}
+
+// consoleBrowser starts Chromium headless with the flags that keep it off
+// the network, and a fresh --user-data-dir; it skips (fails under CI)
+// when Chromium is missing. Every step is bounded by a generous five
+// minutes in all. Screenshots go to the test's temp dir, or to
+// NIXBUCKET_CONSOLE_SHOTS when set (to keep one for the docs).
+func consoleBrowser(t *testing.T) *browser {
+	t.Helper()
+	bin := need(t, "chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	base, cancelTime := context.WithTimeout(context.Background(), 5*time.Minute)
+	actx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc(); cancelTime() })
+	shots := os.Getenv("NIXBUCKET_CONSOLE_SHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	return &browser{t: t, ctx: ctx, shots: shots}
+}
+
+// do runs steps, failing the test on the first error.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// open navigates to url and returns the answer's status.
+func (b *browser) open(url string) int {
+	b.t.Helper()
+	resp, err := chromedp.Run(b.ctx, chromedp.NavigateResponse(url))
+	if err != nil {
+		b.t.Fatalf("browser: open %s: %v", url, err)
+	}
+	return int(resp.Status)
+}
+
+// text returns the text of the first element matching a CSS selector,
+// waiting for it to be visible.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	b.do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("browser: text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// until waits for a JavaScript expression to hold, across the
+// navigation a click starts: a poll cut short by the page going away is
+// started again on the next page.
+func (b *browser) until(expr string) {
+	b.t.Helper()
+	var err error
+	for range 100 {
+		if _, err = chromedp.Run(b.ctx, chromedp.Poll[bool](expr)); err == nil {
+			return
+		}
+		if b.ctx.Err() != nil {
+			break
+		}
+	}
+	b.t.Fatalf("browser: waiting for %s: %v", expr, err)
+}
+
+// eval evaluates JavaScript in the page.
+func evalIn[T any](b *browser, js string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		b.t.Fatalf("browser: evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// body returns the page's text.
+func (b *browser) body() string {
+	b.t.Helper()
+	return evalIn[string](b, `document.body.innerText`)
+}
+
+// shot saves a full-page screenshot as NAME.png (quality 100 is PNG;
+// less would be JPEG) and logs where.
+func (b *browser) shot(name string) string {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("browser: screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(b.shots, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s: %s", name, p)
+	b.labelled(name)
+	return p
+}
+
+// labelled checks that every form control of the page has a label, and
+// that nothing clickable is a bare element the keyboard cannot reach.
+func (b *browser) labelled(page string) {
+	b.t.Helper()
+	bad := evalIn[[]string](b, `[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+		.filter(e => e.labels.length == 0).map(e => e.outerHTML)
+		.concat([...document.querySelectorAll("[onclick], div[role=button], span[role=button]")].map(e => e.outerHTML))`)
+	if len(bad) > 0 {
+		b.t.Errorf("page %s: controls without a label, or click-only elements: %q", page, bad)
+	}
+}
+
+// cookies returns the browser's cookies for url.
+func (b *browser) cookies(url string) []*network.Cookie {
+	b.t.Helper()
+	res, err := chromedp.Run(b.ctx, chromedp.Action[network.GetCookiesResult](func(ctx context.Context, t *chromedp.Target) (network.GetCookiesResult, error) {
+		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+	}))
+	if err != nil {
+		b.t.Fatalf("browser: cookies: %v", err)
+	}
+	return res.Cookies
+}
+
+// fitsWidth checks, at a viewport of width CSS pixels, that the page does
+// not scroll sideways, then restores the window's viewport.
+func (b *browser) fitsWidth(width int64, what string) {
+	b.t.Helper()
+	b.do("viewport", chromedp.EmulateViewport(width, 800))
+	defer b.do("viewport back", chromedp.EmulateViewport(1280, 900))
+	sw := evalIn[int64](b, `document.documentElement.scrollWidth`)
+	if sw > width {
+		b.t.Errorf("%s at %d px: scrollWidth %d, the page scrolls sideways", what, width, sw)
+	}
+	b.shot(strings.ReplaceAll(what, " ", "-") + "-" + itoa(width))
+}
+
+func itoa(n int64) string {
+	var s []byte
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		s = append([]byte{byte('0' + n%10)}, s...)
+		n /= 10
+	}
+	return string(s)
+}

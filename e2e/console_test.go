@@ -1,0 +1,438 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// TestConsole drives the web console in headless Chromium against a real
+// `nixbucket serve` holding a closure real Nix 2.8 pushed: the admin signs
+// in, finds and opens a store path, follows a reference and checks its
+// closure size against `nix path-info -S`; creates a token that curl then
+// reads a private narinfo with; an anonymous visitor sees only the public
+// bucket and can do nothing, not even by posting the forms; a bad policy
+// shows the parser's message; a forged cross-site POST is refused.
+func TestConsole(t *testing.T) {
+	t.Parallel()
+	s := nixStart(t)
+	netrc := nixNetrc(s)
+	cache := nixCacheURL(s, nixCacheBucket)
+	c := nixBuildClosure(t, 3, 8, "console")
+	nixMust(t, "nix", "copy", "--option", "substituters", "", "--option", "netrc-file", netrc,
+		"--to", cache+"?compression=zstd&write-nar-listing=1", c.Top)
+	// A build log for the top path, as `nix store copy-log` uploads one.
+	drv := strings.TrimSpace(nixMust(t, "nix-store", "--query", "--deriver", c.Top))
+	logFile := filepath.Join(t.TempDir(), "log")
+	const logLine = "building the console's closure: step 1 of 1"
+	if err := os.WriteFile(logFile, []byte(logLine+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nixMustPut(t, netrc, cache+"/log/"+filepath.Base(drv), logFile, "text/plain; charset=utf-8")
+	nixAdmin(t, s, "bucket", "create", "public-cache", "--public")
+	readerPolicy := filepath.Join(t.TempDir(), "reader.json")
+	if err := os.WriteFile(readerPolicy, []byte(`{"Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],`+
+		`"Resource":["arn:aws:s3:::nix-cache","arn:aws:s3:::nix-cache/*"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nixAdmin(t, s, "user", "create", "reader", "--policy", readerPolicy)
+
+	ui := s.Endpoint + "/-/ui/"
+	top, topHash := c.Top, nixHashPart(c.Top)
+	admin := consoleBrowser(t)
+
+	t.Run("AdminFindsPathAndClosure", func(t *testing.T) {
+		b := admin
+		b.t = t
+		if st := b.open(ui + "login"); st != http.StatusOK {
+			t.Fatalf("GET login: %d", st)
+		}
+		b.shot("login")
+		// By keyboard alone: Tab from the top of the page to the key id
+		// field (past the skip link and the navigation), type, Tab to the
+		// secret, Enter submits.
+		for i := 0; evalIn[string](b, `document.activeElement.id`) != "key_id"; i++ {
+			if i == 12 {
+				t.Fatalf("12 Tabs do not reach the access key field")
+			}
+			b.do("Tab", chromedp.KeyEvent(kb.Tab))
+			if i == 0 && evalIn[string](b, `document.activeElement.className`) != "skip" {
+				t.Errorf("the first Tab focuses %q, want the skip link", evalIn[string](b, `document.activeElement.outerHTML`))
+			}
+		}
+		if o := evalIn[string](b, `getComputedStyle(document.activeElement).outlineStyle`); o == "none" || o == "" {
+			t.Errorf("the focused field shows no focus outline (%q)", o)
+		}
+		b.do("sign in", chromedp.KeyEvent(s.AccessKey), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(s.SecretKey), chromedp.KeyEvent(kb.Enter))
+		b.until(`document.querySelector("header form.inline button") != null`)
+		if who := b.text("header .who strong"); !strings.Contains(who, "root") || !strings.Contains(who, s.AccessKey) {
+			t.Errorf("signed in as %q, want root with key %s", who, s.AccessKey)
+		}
+		var found bool
+		for _, ck := range b.cookies(ui) {
+			if ck.Name != "nixbucket_console" {
+				continue
+			}
+			found = true
+			if !ck.HTTPOnly || ck.SameSite != "Strict" || ck.Secure {
+				t.Errorf("session cookie HttpOnly %v SameSite %q Secure %v; want HttpOnly, Strict, not Secure over plain HTTP", ck.HTTPOnly, ck.SameSite, ck.Secure)
+			}
+			if strings.Contains(ck.Value, s.SecretKey) {
+				t.Error("the session cookie holds the secret key")
+			}
+		}
+		if !found {
+			t.Fatal("no session cookie after signing in")
+		}
+
+		// Buckets page: both buckets, nix-cache with its 3 paths, private.
+		row := b.text(`tr:has(a[href="/-/ui/b/nix-cache"])`)
+		for _, want := range []string{"nix-cache", "3", "private", "nix-cache-1:"} {
+			if !strings.Contains(row, want) {
+				t.Errorf("buckets page row of nix-cache %q lacks %q", row, want)
+			}
+		}
+		if pub := b.text(`tr:has(a[href="/-/ui/b/public-cache"])`); !strings.Contains(pub, "public") {
+			t.Errorf("public-cache row %q does not say public", pub)
+		}
+		b.shot("buckets")
+		b.fitsWidth(360, "buckets")
+
+		b.do("open nix-cache", chromedp.Click(chromedp.CSS(`a[href="/-/ui/b/nix-cache"]`)), chromedp.WaitVisible(chromedp.CSS("#paths")))
+		if n := b.text("#paths"); n != "3" {
+			t.Errorf("bucket page: %q paths, want 3", n)
+		}
+		conf := evalIn[string](b, `document.querySelector("#nixconf").value`)
+		if !strings.Contains(conf, "substituters = "+cache) || !strings.Contains(conf, "trusted-public-keys = "+nixServerKey(t, s, nixCacheBucket)) {
+			t.Errorf("nix.conf block %q lacks the substituter or the key", conf)
+		}
+		if nr := evalIn[string](b, `document.querySelector("#netrc").value`); !strings.Contains(nr, "login "+s.AccessKey+" password YOUR_SECRET_ACCESS_KEY") || strings.Contains(nr, s.SecretKey) {
+			t.Errorf("netrc line %q: want the key id and a placeholder, never the secret", nr)
+		}
+		// Search by name: the top path's name after its hash.
+		name := filepath.Base(top)[33:]
+		b.do("search", chromedp.SendKeys(chromedp.CSS("#q"), name), chromedp.Click(chromedp.CSS(`form[role="search"] button`)),
+			chromedp.WaitVisible(chromedp.CSS("#results")))
+		if res := b.text("#results"); !strings.Contains(res, top) {
+			t.Fatalf("search for %q found %q, want %s", name, res, top)
+		}
+		if largest := b.text(`section[aria-labelledby="largest-h"]`); !strings.Contains(largest, top) {
+			t.Errorf("largest closures %q lack the closure's top %s", largest, top)
+		}
+		b.shot("bucket")
+		b.fitsWidth(360, "bucket")
+		b.fitsWidth(1920, "bucket")
+
+		b.do("open the path", chromedp.Click(chromedp.CSS("#results a")), chromedp.WaitVisible(chromedp.CSS("#narinfo")))
+		ni := nixParseNarinfo(t, "narinfo", []byte(nixHTTP(t, netrc, http.MethodGet, cache+"/"+topHash+".narinfo").Body))
+		info := b.text("#narinfo")
+		for _, want := range []string{top, ni.NarHash, ni.URL, ni.FileHash, strconv.FormatUint(ni.NarSize, 10), filepath.Base(drv), ni.Sigs[0]} {
+			if !strings.Contains(info, want) {
+				t.Errorf("narinfo fields %q lack %q", info, want)
+			}
+		}
+		checkClosure(t, b, top)
+		if files := b.text("#files"); files == "" {
+			t.Error("the .ls listing shows no file")
+		}
+		if log := b.text("pre.log"); !strings.Contains(log, logLine) {
+			t.Errorf("build log %q, want %q", log, logLine)
+		}
+		b.shot("path")
+		b.fitsWidth(360, "path")
+		// The NAR download link serves the NAR the narinfo names.
+		href := evalIn[string](b, `document.querySelector("#nar-download").getAttribute("href")`)
+		if want := "/-/ui/b/nix-cache/file/" + ni.URL; href != want {
+			t.Errorf("NAR link %q, want %q", href, want)
+		}
+		var cookie string
+		for _, ck := range b.cookies(ui) {
+			if ck.Name == "nixbucket_console" {
+				cookie = ck.Name + "=" + ck.Value
+			}
+		}
+		viaConsole := nixHTTP(t, "", http.MethodGet, s.Endpoint+href, "-b", cookie)
+		viaCache := nixHTTP(t, netrc, http.MethodGet, cache+"/"+ni.URL)
+		if viaConsole.Status != http.StatusOK || viaCache.Status != http.StatusOK || viaConsole.Body != viaCache.Body || uint64(len(viaConsole.Body)) != ni.FileSize {
+			t.Errorf("NAR through the console: %d, %d bytes; through the cache: %d, %d bytes; narinfo FileSize %d",
+				viaConsole.Status, len(viaConsole.Body), viaCache.Status, len(viaCache.Body), ni.FileSize)
+		}
+		if r := nixHTTP(t, "", http.MethodGet, s.Endpoint+href); r.Status != http.StatusNotFound {
+			t.Errorf("anonymous GET of the private NAR link: %d, want 404", r.Status)
+		}
+		// The file tree: into the first directory and back.
+		dir := evalIn[string](b, `(document.querySelector("#files a") || {}).textContent || ""`)
+		if dir == "" {
+			t.Fatalf("the listing has no directory: %s", b.text("#files"))
+		}
+		b.do("open "+dir, chromedp.Click(chromedp.CSS("#files a")))
+		b.until(`location.search == "?dir=` + strings.TrimSuffix(dir, "/") + `"`)
+		if crumbs := b.text(`section[aria-labelledby="files-h"] nav`); !strings.HasSuffix(crumbs, " / "+strings.TrimSuffix(dir, "/")) {
+			t.Errorf("in directory %s the path reads %q", dir, crumbs)
+		}
+		b.shot("path-dir")
+		b.open(s.Endpoint + "/-/ui/b/nix-cache/p/" + topHash)
+
+		// Follow a reference other than the path itself.
+		ref := evalIn[string](b, `[...document.querySelectorAll("#references a")].map(a => a.getAttribute("href")).find(h => !h.endsWith("/`+topHash+`")) || ""`)
+		if ref == "" {
+			t.Fatalf("the path page links no reference: %s", b.text("#references"))
+		}
+		b.do("follow the reference", chromedp.Click(chromedp.CSS(`#references a[href="`+ref+`"]`)))
+		b.until(`location.pathname == "` + ref + `"`)
+		refPath := ""
+		for _, p := range c.Paths {
+			if strings.HasSuffix(ref, "/"+nixHashPart(p)) {
+				refPath = p
+			}
+		}
+		if refPath == "" {
+			t.Fatalf("reference %s is none of the closure's paths %v", ref, c.Paths)
+		}
+		if h1 := b.text("h1.path-title"); h1 != refPath {
+			t.Fatalf("reference page shows %q, want %s", h1, refPath)
+		}
+		checkClosure(t, b, refPath)
+		if refs := b.text("#referrers"); !strings.Contains(refs, filepath.Base(top)) {
+			t.Errorf("referrers of %s %q lack %s", refPath, refs, top)
+		}
+		b.shot("reference")
+
+		// Traffic: the push was counted; charts are SVG drawn by the server.
+		b.open(ui + "traffic")
+		if sec := b.text(`section[aria-labelledby="t-nix-cache"]`); !strings.Contains(sec, "requests") {
+			t.Errorf("traffic of nix-cache: %q", sec)
+		}
+		if n := evalIn[int](b, `document.querySelectorAll("section[aria-labelledby='t-nix-cache'] svg rect[height]:not([height='0.00'])").length`); n < 1 {
+			t.Errorf("traffic chart of nix-cache has no bar")
+		}
+		if n := evalIn[int](b, `document.querySelectorAll("script").length`); n != 0 {
+			t.Errorf("the traffic page has %d scripts, want none", n)
+		}
+		b.shot("traffic")
+		b.fitsWidth(360, "traffic")
+	})
+
+	t.Run("TokenCreatedInUIReadsWithCurl", func(t *testing.T) {
+		b := admin
+		b.t = t
+		b.open(ui + "tokens")
+		b.do("create a token", chromedp.SetValue(chromedp.CSS("#user"), "reader"), chromedp.Click(chromedp.CSS("#create-token")),
+			chromedp.WaitVisible(chromedp.CSS("#new-token")))
+		token := evalIn[string](b, `document.querySelector("#new-token").value`)
+		if !strings.HasPrefix(token, "nbt_") {
+			t.Fatalf("new token %q", token)
+		}
+		b.shot("tokens")
+		narinfo := cache + "/" + topHash + ".narinfo"
+		if r := nixHTTP(t, "", http.MethodGet, narinfo); r.Status != http.StatusUnauthorized {
+			t.Fatalf("anonymous GET of the private narinfo: %d, want 401", r.Status)
+		}
+		r := nixHTTP(t, "", http.MethodGet, narinfo, "-H", "Authorization: Bearer "+token)
+		if r.Status != http.StatusOK || !strings.Contains(r.Body, "StorePath: "+top) {
+			t.Fatalf("GET with the console's token: %d %q", r.Status, r.Body)
+		}
+		// Revoked in the console, the token reads nothing.
+		id := strings.TrimSpace(b.text(`.ok strong`))
+		b.do("revoke", chromedp.Click(chromedp.CSS(`button[aria-label="Revoke token `+id+`"]`)))
+		b.until(`!document.body.innerText.includes("` + id + `")`)
+		if r := nixHTTP(t, "", http.MethodGet, narinfo, "-H", "Authorization: Bearer "+token); r.Status == http.StatusOK {
+			t.Fatalf("GET with the revoked token: %d", r.Status)
+		}
+	})
+
+	t.Run("AnonymousSeesPublicOnlyAndMayDoNothing", func(t *testing.T) {
+		b := consoleBrowser(t)
+		b.open(ui)
+		body := b.body()
+		if !strings.Contains(body, "public-cache") || strings.Contains(body, "nix-cache") {
+			t.Errorf("anonymous buckets page:\n%s\nwant public-cache and not nix-cache", body)
+		}
+		if strings.Contains(body, "Create a bucket") || strings.Contains(body, "Tokens") {
+			t.Errorf("anonymous page offers admin actions:\n%s", body)
+		}
+		b.shot("anonymous")
+		b.fitsWidth(360, "anonymous")
+		if st := b.open(ui + "b/nix-cache"); st != http.StatusNotFound {
+			t.Errorf("anonymous GET of the private bucket's page: %d, want 404", st)
+		}
+		if st := b.open(ui + "b/nix-cache/p/" + topHash); st != http.StatusNotFound {
+			t.Errorf("anonymous GET of a private path's page: %d, want 404", st)
+		}
+		if st := b.open(ui + "b/public-cache"); st != http.StatusOK || !strings.Contains(b.body(), "public: anyone may read it") {
+			t.Errorf("anonymous GET of the public bucket's page: %d", st)
+		}
+		// Posting the forms directly: without a session, and with an
+		// anonymous session and its valid CSRF token, all refused.
+		jar := filepath.Join(t.TempDir(), "jar")
+		forms := map[string]url.Values{
+			"buckets":                   {"name": {"evil-bucket"}},
+			"tokens":                    {"user": {"reader"}},
+			"b/public-cache/policy":     {"policy": {""}},
+			"b/public-cache/keys":       {},
+			"tokens/nonexistent/revoke": {},
+			"b/nix-cache/policy":        {"policy": {`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::nix-cache/*"}]}`}},
+		}
+		for path, form := range forms {
+			if r := postForm(t, ui+path, "", form); r.Status != http.StatusForbidden {
+				t.Errorf("POST %s without a session: %d, want 403", path, r.Status)
+			}
+		}
+		login := nixHTTP(t, "", http.MethodGet, ui+"login", "-c", jar)
+		csrf := csrfOf(t, login.Body)
+		for path, form := range forms {
+			form.Set("csrf", csrf)
+			if r := postForm(t, ui+path, jar, form); r.Status != http.StatusForbidden {
+				t.Errorf("POST %s as anonymous with a valid CSRF token: %d, want 403", path, r.Status)
+			}
+		}
+		list := nixAdmin(t, s, "bucket", "list")
+		if strings.Contains(list, "evil-bucket") || !regexp.MustCompile(`(?m)^public-cache\s.*public`).MatchString(list) ||
+			!regexp.MustCompile(`(?m)^nix-cache\s.*private`).MatchString(list) {
+			t.Errorf("after anonymous POSTs, bucket list:\n%s", list)
+		}
+	})
+
+	t.Run("BadPolicyShowsParserMessage", func(t *testing.T) {
+		b := admin
+		b.t = t
+		b.open(ui + "b/nix-cache/policy")
+		bad := `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObjekt","Resource":"arn:aws:s3:::nix-cache/*"}]}`
+		b.do("submit a bad policy", chromedp.SetValue(chromedp.CSS("#policy"), bad), chromedp.Click(chromedp.CSS("main form button")),
+			chromedp.WaitVisible(chromedp.CSS("#policy-error")))
+		msg := b.text("#policy-error")
+		if !strings.Contains(msg, `invalid action "s3:GetObjekt"`) || !strings.Contains(msg, "statement 1") {
+			t.Errorf("policy error %q, want the parser's message naming the statement and the action", msg)
+		}
+		if kept := evalIn[string](b, `document.querySelector("#policy").value`); kept != bad {
+			t.Errorf("the editor holds %q after the error, want the document submitted", kept)
+		}
+		if inv := evalIn[string](b, `document.querySelector("#policy").getAttribute("aria-invalid")`); inv != "true" {
+			t.Errorf("the editor is not marked aria-invalid")
+		}
+		b.shot("policy-error")
+		if list := nixAdmin(t, s, "bucket", "list"); !regexp.MustCompile(`(?m)^nix-cache\s.*private`).MatchString(list) {
+			t.Errorf("nix-cache changed by a refused policy:\n%s", list)
+		}
+	})
+
+	t.Run("ForgedCrossSitePOSTRefused", func(t *testing.T) {
+		b := admin
+		b.t = t
+		// Another origin (same site: an IP address's ports share one, so
+		// SameSite lets the cookie go and only the CSRF token stands in
+		// the way) whose page posts the create-bucket form at once.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%sbuckets"><input name="name" value="forged-bucket"></form><script>document.getElementById("f").submit()</script>`, ui)
+		}))
+		defer evil.Close()
+		b.open(evil.URL)
+		b.until(`location.href == "` + ui + `buckets"`)
+		body := b.text("main")
+		if !strings.Contains(body, "CSRF") {
+			t.Errorf("the forged POST's answer %q does not refuse it for its CSRF token", body)
+		}
+		if who := b.text("header .who"); !strings.Contains(who, "Signed in as") {
+			t.Errorf("the forged POST went without the session cookie (%q): the test proves nothing", who)
+		}
+		b.shot("csrf-refused")
+		// With the admin's cookie from curl: no token, a wrong one: 403;
+		// the page's own token: the bucket is made.
+		var cookie string
+		for _, ck := range b.cookies(ui) {
+			if ck.Name == "nixbucket_console" {
+				cookie = ck.Name + "=" + ck.Value
+			}
+		}
+		jar := filepath.Join(t.TempDir(), "jar")
+		if err := os.WriteFile(jar, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, csrf := range []string{"", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+			if r := postForm(t, ui+"buckets", "", url.Values{"name": {"forged-bucket"}, "csrf": {csrf}}, "-b", cookie); r.Status != http.StatusForbidden {
+				t.Errorf("POST with the admin's cookie and CSRF token %q: %d, want 403", csrf, r.Status)
+			}
+		}
+		page := nixHTTP(t, "", http.MethodGet, ui, "-b", cookie)
+		if r := postForm(t, ui+"buckets", "", url.Values{"name": {"made-by-form"}, "csrf": {csrfOf(t, page.Body)}}, "-b", cookie); r.Status != http.StatusSeeOther {
+			t.Errorf("POST with the admin's cookie and the page's CSRF token: %d %s, want 303", r.Status, r.Body)
+		}
+		list := nixAdmin(t, s, "bucket", "list")
+		if strings.Contains(list, "forged-bucket") || !strings.Contains(list, "made-by-form") {
+			t.Errorf("bucket list after the forged and the genuine POSTs:\n%s", list)
+		}
+	})
+
+	t.Run("SessionAndTrafficSurviveRestart", func(t *testing.T) {
+		// The session key and the traffic counters live in the metadata
+		// store: a restarted server (or another node) accepts the session
+		// and shows the same history.
+		b := admin
+		b.t = t
+		total := regexp.MustCompile(`Last 7 days: ([0-9,]+) requests`)
+		b.open(ui + "traffic")
+		before := total.FindStringSubmatch(b.text(`section[aria-labelledby="t-nix-cache"]`))
+		s.Stop()
+		s.Restart()
+		b.open(ui + "traffic")
+		if who := b.text("header .who"); !strings.Contains(who, "Signed in as") {
+			t.Errorf("after a restart the console signed the admin out: %q", who)
+		}
+		after := total.FindStringSubmatch(b.text(`section[aria-labelledby="t-nix-cache"]`))
+		if before == nil || after == nil || before[1] != after[1] || before[1] == "0" {
+			t.Errorf("nix-cache requests before the restart %q, after %q: want the same, not zero", before, after)
+		}
+	})
+}
+
+// checkClosure compares the closure size and path count the open store
+// path page shows with Nix's own: `nix path-info -S` and the requisites.
+func checkClosure(t *testing.T, b *browser, path string) {
+	t.Helper()
+	got := evalIn[string](b, `document.querySelector("#closure-size").dataset.bytes`)
+	fields := strings.Fields(nixMust(t, "nix", "path-info", "-S", path))
+	if len(fields) != 2 || fields[0] != path {
+		t.Fatalf("nix path-info -S %s: %q", path, fields)
+	}
+	if got != fields[1] {
+		t.Errorf("%s: console closure size %s, nix path-info -S says %s", path, got, fields[1])
+	}
+	want := len(strings.Fields(nixMust(t, "nix-store", "--query", "--requisites", path)))
+	if n := b.text("#closure-paths"); n != strconv.Itoa(want) {
+		t.Errorf("%s: console closure has %s paths, nix-store -qR %d", path, n, want)
+	}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfOf returns the CSRF token of a page's forms.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", tail(page, 2000))
+	}
+	return m[1]
+}
+
+// postForm POSTs a urlencoded form with curl, with jar's cookies if not
+// empty.
+func postForm(t *testing.T, u, jar string, form url.Values, args ...string) curlResponse {
+	t.Helper()
+	argv := append([]string{"--data-raw", form.Encode()}, args...)
+	if jar != "" {
+		argv = append(argv, "-b", jar, "-c", jar)
+	}
+	return nixHTTP(t, "", http.MethodPost, u, argv...)
+}

@@ -1,0 +1,195 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/nixbucket/nixbucket/internal/access"
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nixgraph"
+)
+
+var anonymous = access.Identity{Anonymous: true}
+
+// MaxGraph bounds the paths the console reads to rank a bucket's largest
+// closures and find a path's referrers (a scan of the narinfo index, as
+// verify does): above it those parts of the pages say the bucket is too
+// large, and `nix path-info` does the job.
+const MaxGraph = 20000
+
+// MaxClosure bounds the paths of one closure the store path page
+// follows, one index lookup each.
+const MaxClosure = 20000
+
+// node is a path of a bucket's graph.
+type node struct {
+	n    meta.Narinfo
+	refs []string // hashes
+}
+
+// graph is a bucket's narinfo index in memory, for one page.
+type graph struct {
+	nodes map[string]*node
+}
+
+// loadGraph reads the bucket's index, or returns nil when it holds more
+// than MaxGraph paths.
+func (h *Handler) loadGraph(ctx context.Context, bucket string) (*graph, error) {
+	g := &graph{nodes: map[string]*node{}}
+	after := ""
+	for {
+		page, err := h.store.ScanNarinfos(ctx, bucket, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return g, nil
+		}
+		for _, n := range page {
+			nd := &node{n: n}
+			for _, ref := range n.References {
+				if rh := nixgraph.RefHash(ref); rh != n.Hash {
+					nd.refs = append(nd.refs, rh)
+				}
+			}
+			g.nodes[n.Hash] = nd
+		}
+		if len(g.nodes) > MaxGraph {
+			return nil, nil
+		}
+		after = page[len(page)-1].Hash
+	}
+}
+
+// closureRow is a path with its closure's size.
+type closureRow struct {
+	N        meta.Narinfo
+	Paths    int
+	NarBytes int64
+}
+
+// largest returns the n largest closures of paths nothing in the bucket
+// refers to (roots: what users install; a dependency's closure is within
+// its referrer's).
+func (g *graph) largest(n int) []closureRow {
+	referred := map[string]bool{}
+	for _, nd := range g.nodes {
+		for _, r := range nd.refs {
+			referred[r] = true
+		}
+	}
+	var rows []closureRow
+	for hash, nd := range g.nodes {
+		if referred[hash] {
+			continue
+		}
+		paths, size := g.closure(hash)
+		rows = append(rows, closureRow{N: nd.n, Paths: paths, NarBytes: size})
+	}
+	slices.SortFunc(rows, func(a, b closureRow) int {
+		if a.NarBytes != b.NarBytes {
+			if a.NarBytes > b.NarBytes {
+				return -1
+			}
+			return 1
+		}
+		return compareStrings(a.N.StorePath, b.N.StorePath)
+	})
+	return rows[:min(n, len(rows))]
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// closure counts the paths and sums the NAR sizes of hash's closure
+// within the graph.
+func (g *graph) closure(hash string) (paths int, size int64) {
+	seen := map[string]bool{hash: true}
+	stack := []string{hash}
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		nd, ok := g.nodes[h]
+		if !ok {
+			continue
+		}
+		paths++
+		size += nd.n.NarSize
+		for _, r := range nd.refs {
+			if !seen[r] {
+				seen[r] = true
+				stack = append(stack, r)
+			}
+		}
+	}
+	return paths, size
+}
+
+// referrers returns the paths of the graph that refer to hash.
+func (g *graph) referrers(hash string) []meta.Narinfo {
+	var out []meta.Narinfo
+	for _, nd := range g.nodes {
+		if slices.Contains(nd.refs, hash) {
+			out = append(out, nd.n)
+		}
+	}
+	slices.SortFunc(out, func(a, b meta.Narinfo) int { return compareStrings(a.StorePath, b.StorePath) })
+	return out
+}
+
+// closureInfo is a store path's closure as the store path page shows it.
+type closureInfo struct {
+	Paths    int
+	NarBytes int64
+	Missing  []string // references the bucket does not hold
+	Hidden   int      // paths the caller may not read, left out
+	Cut      bool     // stopped at MaxClosure
+}
+
+// pathClosure follows references from a path through the narinfo index,
+// one lookup per path, as `nix path-info -S` sums them. A path the caller
+// may not read (s3:GetObject on its narinfo) is left out and counted.
+func (h *Handler) pathClosure(ctx context.Context, bucket string, root meta.Narinfo, may func(hash string) bool) (closureInfo, error) {
+	var ci closureInfo
+	seen := map[string]bool{root.Hash: true}
+	queue := []meta.Narinfo{root}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		ci.Paths++
+		ci.NarBytes += n.NarSize
+		for _, ref := range n.References {
+			rh := nixgraph.RefHash(ref)
+			if seen[rh] {
+				continue
+			}
+			seen[rh] = true
+			if len(seen) > MaxClosure {
+				ci.Cut = true
+				return ci, nil
+			}
+			if !may(rh) {
+				ci.Hidden++
+				continue
+			}
+			rn, err := h.store.Narinfo(ctx, bucket, rh)
+			if errors.Is(err, meta.ErrNoSuchKey) {
+				ci.Missing = append(ci.Missing, ref)
+				continue
+			}
+			if err != nil {
+				return ci, err
+			}
+			queue = append(queue, rn)
+		}
+	}
+	return ci, nil
+}

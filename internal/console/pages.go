@@ -1,0 +1,240 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// bucketRow is a line of the buckets page.
+type bucketRow struct {
+	Name     string
+	Paths    int64
+	NarBytes int64
+	Public   bool
+	LastPush time.Time
+	Keys     []string
+}
+
+type bucketsData struct {
+	Buckets   []bucketRow
+	CanCreate bool
+	Created   string
+	Error     string
+	NewName   string
+}
+
+func (h *Handler) buckets(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
+	d, err := h.bucketList(r, c)
+	if err != nil {
+		return view{}, err
+	}
+	d.Created = r.URL.Query().Get("created")
+	return view{name: "buckets", title: "Buckets", data: d}, nil
+}
+
+func (h *Handler) bucketList(r *http.Request, c *caller) (bucketsData, error) {
+	ctx := r.Context()
+	all, err := h.store.Buckets(ctx)
+	if err != nil {
+		return bucketsData{}, err
+	}
+	d := bucketsData{CanCreate: c.id.Root || (!c.id.Anonymous && h.allowed(r, *c, "s3:CreateBucket", bucketARN("*")))}
+	for _, b := range all {
+		if !h.visible(ctx, *c, b.Name) {
+			continue
+		}
+		row := bucketRow{Name: b.Name}
+		st, err := h.store.CacheStats(ctx, b.Name)
+		if errors.Is(err, meta.ErrNoSuchBucket) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return bucketsData{}, err
+		}
+		row.Paths, row.NarBytes = st.Paths, st.NarBytes
+		if rec, err := h.store.RecentNarinfos(ctx, b.Name, 1); err == nil && len(rec) > 0 {
+			row.LastPush = rec[0].Created
+		}
+		row.Public, _ = h.access.MayAllowInBucket(ctx, anonymous, "s3:GetObject", b.Name)
+		if row.Keys, err = binarycache.PublicKeys(ctx, h.store, b.Name); err != nil {
+			return bucketsData{}, err
+		}
+		d.Buckets = append(d.Buckets, row)
+	}
+	return d, nil
+}
+
+// bucketData is the bucket page.
+type bucketData struct {
+	bucketRow
+	CanList    bool
+	Query      string
+	Results    []meta.Narinfo
+	Searched   bool
+	Recent     []meta.Narinfo
+	Largest    []closureRow
+	Ranked     bool // false: the bucket is too large to rank here
+	Retention  meta.Retention
+	Pins       []meta.Pin
+	NixConf    string
+	Netrc      string
+	NetrcNote  string
+	CanPolicy  bool
+	CanKeys    bool
+	KeyCreated string
+}
+
+func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
+	ctx := r.Context()
+	name := r.PathValue("bucket")
+	if !h.visible(ctx, *c, name) {
+		return view{}, fail(http.StatusNotFound, "no bucket %q that you may read", name)
+	}
+	b, err := h.store.Bucket(ctx, name)
+	if err != nil {
+		return view{}, err
+	}
+	d := bucketData{bucketRow: bucketRow{Name: b.Name}}
+	st, err := h.store.CacheStats(ctx, name)
+	if err != nil {
+		return view{}, err
+	}
+	d.Paths, d.NarBytes = st.Paths, st.NarBytes
+	d.Public, _ = h.access.MayAllowInBucket(ctx, anonymous, "s3:GetObject", name)
+	if d.Keys, err = binarycache.PublicKeys(ctx, h.store, name); err != nil {
+		return view{}, err
+	}
+	d.CanList = h.allowed(r, *c, "s3:ListBucket", bucketARN(name))
+	if d.CanList {
+		d.Query = strings.TrimSpace(r.URL.Query().Get("q"))
+		if d.Query != "" {
+			d.Searched = true
+			if d.Results, err = h.store.SearchNarinfos(ctx, name, d.Query, 50); err != nil {
+				return view{}, err
+			}
+		}
+		if d.Recent, err = h.store.RecentNarinfos(ctx, name, 10); err != nil {
+			return view{}, err
+		}
+		if len(d.Recent) > 0 {
+			d.LastPush = d.Recent[0].Created
+		}
+		g, err := h.loadGraph(ctx, name)
+		if err != nil {
+			return view{}, err
+		}
+		if g != nil {
+			d.Ranked = true
+			d.Largest = g.largest(10)
+		}
+		if d.Retention, err = h.store.Retention(ctx, name); err != nil {
+			return view{}, err
+		}
+		if d.Pins, err = h.store.Pins(ctx, name); err != nil {
+			return view{}, err
+		}
+	}
+	d.NixConf, d.Netrc, d.NetrcNote = h.nixConf(r, c, name, d.Keys, d.Public)
+	d.CanPolicy = h.allowed(r, *c, "s3:GetBucketPolicy", bucketARN(name))
+	d.CanKeys = c.id.Root
+	d.KeyCreated = r.URL.Query().Get("key")
+	return view{name: "bucket", title: "Bucket " + name, data: d}, nil
+}
+
+// nixConf returns the lines a user pastes: nix.conf's substituters and
+// trusted-public-keys, and, for a signed-in user, a netrc line. A netrc
+// line never holds a secret: the server keeps tokens only as hashes, and
+// secret keys are not shown in pages; the line names the key id or user
+// and leaves a placeholder for the password.
+func (h *Handler) nixConf(r *http.Request, c *caller, bucket string, keys []string, public bool) (conf, netrc, note string) {
+	scheme := h.scheme
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	u := url.URL{Scheme: scheme, Host: host, Path: "/" + bucket}
+	conf = "substituters = " + u.String() + "\n"
+	if len(keys) > 0 {
+		conf += "trusted-public-keys = " + strings.Join(keys, " ") + "\n"
+	}
+	if !public {
+		conf += "netrc-file = /etc/nix/netrc\n"
+	}
+	machine := host
+	if i := strings.LastIndexByte(machine, ':'); i >= 0 && !strings.Contains(machine[i:], "]") {
+		machine = machine[:i] // Nix matches netrc lines by host name alone
+	}
+	switch {
+	case c.id.Anonymous:
+		note = "Sign in to see the netrc line for your credentials."
+	case c.id.TokenID != "":
+		netrc = "machine " + machine + " login " + c.id.User + " password YOUR_TOKEN"
+		note = "The server keeps only a hash of your token: put the token (nbt_…) in place of YOUR_TOKEN."
+	default:
+		netrc = "machine " + machine + " login " + c.id.AccessKey + " password YOUR_SECRET_ACCESS_KEY"
+		note = "Put the secret access key of " + c.id.AccessKey + " in place of YOUR_SECRET_ACCESS_KEY; the console never shows secrets."
+	}
+	return conf, netrc, note
+}
+
+// loginData is the sign-in page.
+type loginData struct {
+	Error string
+	KeyID string
+}
+
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
+	h.ensureSession(w, r, c)
+	return view{name: "login", title: "Sign in", data: loginData{}}, nil
+}
+
+// ensureSession gives an anonymous visitor a session of their own, for the
+// sign-in form's CSRF token.
+func (h *Handler) ensureSession(w http.ResponseWriter, r *http.Request, c *caller) {
+	if c.hasSess {
+		return
+	}
+	c.sess = session{ID: newSessionID(), Expires: time.Now().Add(SessionTTL).Unix()}
+	c.hasSess = true
+	h.setSession(w, r, c.sess)
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
+	keyID := strings.TrimSpace(r.PostFormValue("key_id"))
+	secret := r.PostFormValue("secret")
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if token == "" && (keyID == "" || secret == "") {
+		return view{name: "login", title: "Sign in", status: http.StatusBadRequest,
+			data: loginData{Error: "Give an access key id and its secret, or a token.", KeyID: keyID}}, nil
+	}
+	s, err := h.signIn(r.Context(), keyID, secret, token)
+	if err != nil {
+		h.log.Info("console sign-in refused", "key_id", keyID, "remote", r.RemoteAddr, "err", err)
+		return view{name: "login", title: "Sign in", status: http.StatusUnauthorized,
+			data: loginData{Error: "Those credentials were not accepted.", KeyID: keyID}}, nil
+	}
+	h.setSession(w, r, s) // a new session id: the visitor's old CSRF token dies
+	return redirect(w, r, Prefix)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
+	h.clearSession(w, r)
+	return redirect(w, r, Prefix)
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,271 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
+	"github.com/nixbucket/nixbucket/internal/nixgraph"
+)
+
+// MaxListing bounds a decoded .ls listing the console reads, MaxLog the
+// part of a build log it shows (the whole log is a link away).
+const (
+	MaxListing = 16 << 20
+	MaxLog     = 256 << 10
+)
+
+// ref is a reference or referrer as the page links it.
+type ref struct {
+	Base string // store path basename
+	Hash string
+	Link bool // the bucket holds it and the caller may read it
+}
+
+// entry is a line of the file tree.
+type entry struct {
+	Name   string
+	Type   string
+	Size   int64
+	Exec   bool
+	Target string
+	Dir    string // the entry's path, for a directory's link
+}
+
+type pathData struct {
+	Bucket      string
+	N           meta.Narinfo
+	Name        string
+	References  []ref
+	Referrers   []ref
+	CanList     bool
+	Ranked      bool
+	Closure     closureInfo
+	NarKey      string
+	Listing     bool
+	ListingErr  string
+	Dir         string
+	Parents     []entry
+	Entries     []entry
+	LogKey      string
+	Log         string
+	LogCut      bool
+	Deriver     string
+	Sigs        []string
+	Compression string
+}
+
+func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
+	ctx := r.Context()
+	bucket, hash := r.PathValue("bucket"), r.PathValue("hash")
+	notFound := fail(http.StatusNotFound, "no store path %s in bucket %q that you may read", hash, bucket)
+	if len(hash) != nixgraph.HashLen || !h.allowed(r, *c, "s3:GetObject", objectARN(bucket, hash+".narinfo")) {
+		return view{}, notFound
+	}
+	n, err := h.store.Narinfo(ctx, bucket, hash)
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return view{}, notFound
+	}
+	if err != nil {
+		return view{}, err
+	}
+	d := pathData{Bucket: bucket, N: n, NarKey: n.URL, Sigs: n.Sigs, Compression: n.Compression}
+	if d.Compression == "" {
+		d.Compression = "bzip2 (none given)"
+	}
+	d.Name = path.Base(n.StorePath)
+	may := func(h2 string) bool { return h.allowed(r, *c, "s3:GetObject", objectARN(bucket, h2+".narinfo")) }
+	for _, rb := range n.References {
+		rh := nixgraph.RefHash(rb)
+		d.References = append(d.References, ref{Base: rb, Hash: rh, Link: rh != hash && may(rh)})
+	}
+	if d.Closure, err = h.pathClosure(ctx, bucket, n, may); err != nil {
+		return view{}, err
+	}
+	d.CanList = h.allowed(r, *c, "s3:ListBucket", bucketARN(bucket))
+	if d.CanList {
+		g, err := h.loadGraph(ctx, bucket)
+		if err != nil {
+			return view{}, err
+		}
+		if g != nil {
+			d.Ranked = true
+			for _, rn := range g.referrers(hash) {
+				d.Referrers = append(d.Referrers, ref{Base: path.Base(rn.StorePath), Hash: rn.Hash, Link: may(rn.Hash)})
+			}
+		}
+	}
+	if n.Deriver != "" && n.Deriver != "unknown-deriver" {
+		d.Deriver = n.Deriver
+	}
+	if h.allowed(r, *c, "s3:GetObject", objectARN(bucket, hash+".ls")) {
+		d.Dir = strings.Trim(r.URL.Query().Get("dir"), "/")
+		if err := h.listing(ctx, bucket, hash, &d); err != nil {
+			d.ListingErr = err.Error()
+		}
+	}
+	if d.Deriver != "" {
+		key := "log/" + d.Deriver
+		if h.allowed(r, *c, "s3:GetObject", objectARN(bucket, key)) {
+			text, cut, err := h.readLog(ctx, bucket, key)
+			switch {
+			case err == nil:
+				d.LogKey, d.Log, d.LogCut = key, text, cut
+			case !errors.Is(err, meta.ErrNoSuchKey):
+				return view{}, err
+			}
+		}
+	}
+	return view{name: "path", title: d.Name, data: d}, nil
+}
+
+// open returns a stored object's bytes with its Content-Encoding removed
+// by the server's bounded decoders (codec.NewReader).
+func (h *Handler) open(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+	obj, rd, err := h.objects.Get(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	enc := obj.Headers.ContentEncoding
+	if enc == "" {
+		return rd, nil
+	}
+	dec, err := codec.NewReader(codec.Canonical(enc), rd)
+	if err != nil {
+		rd.Close()
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{dec, closers{dec, rd}}, nil
+}
+
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	for _, c := range cs {
+		c.Close()
+	}
+	return nil
+}
+
+// lsNode is a node of a .ls listing (Nix's JSON of a NAR's tree).
+type lsNode struct {
+	Type       string            `json:"type"`
+	Size       int64             `json:"size"`
+	Executable bool              `json:"executable"`
+	Target     string            `json:"target"`
+	Entries    map[string]lsNode `json:"entries"`
+}
+
+// listing fills d with the directory d.Dir of the path's .ls listing.
+func (h *Handler) listing(ctx context.Context, bucket, hash string, d *pathData) error {
+	rc, err := h.open(ctx, bucket, hash+".ls")
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var ls struct {
+		Version int    `json:"version"`
+		Root    lsNode `json:"root"`
+	}
+	lim := &io.LimitedReader{R: rc, N: MaxListing + 1}
+	if err := json.NewDecoder(lim).Decode(&ls); err != nil {
+		if lim.N <= 0 {
+			return fmt.Errorf("the listing is larger than %d bytes", MaxListing)
+		}
+		return fmt.Errorf("unreadable listing: %v", err)
+	}
+	d.Listing = true
+	cur := ls.Root
+	walked := ""
+	if d.Dir != "" {
+		for _, part := range strings.Split(d.Dir, "/") {
+			next, ok := cur.Entries[part]
+			if !ok || next.Type != "directory" {
+				return fmt.Errorf("no directory %q in the listing", d.Dir)
+			}
+			walked = path.Join(walked, part)
+			d.Parents = append(d.Parents, entry{Name: part, Dir: walked})
+			cur = next
+		}
+	}
+	if cur.Type != "directory" {
+		d.Entries = []entry{{Name: path.Base(d.Name), Type: cur.Type, Size: cur.Size, Exec: cur.Executable, Target: cur.Target}}
+		return nil
+	}
+	for _, name := range sortedKeys(cur.Entries) {
+		e := cur.Entries[name]
+		d.Entries = append(d.Entries, entry{Name: name, Type: e.Type, Size: e.Size, Exec: e.Executable, Target: e.Target, Dir: path.Join(d.Dir, name)})
+	}
+	return nil
+}
+
+// readLog returns the first MaxLog bytes of a build log.
+func (h *Handler) readLog(ctx context.Context, bucket, key string) (string, bool, error) {
+	rc, err := h.open(ctx, bucket, key)
+	if err != nil {
+		return "", false, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, MaxLog+1))
+	if err != nil {
+		return "", false, err
+	}
+	cut := len(b) > MaxLog
+	return strings.ToValidUTF8(string(b[:min(len(b), MaxLog)]), "\uFFFD"), cut, nil
+}
+
+// file serves a stored object of a bucket (a NAR, a listing, a log) to a
+// caller allowed s3:GetObject on it, as the binary-cache protocol would,
+// so that a signed-in user downloads from a private bucket without
+// netrc. Encodings a browser cannot decode (xz, bzip2) are decoded.
+func (h *Handler) file(w http.ResponseWriter, r *http.Request) {
+	c := h.who(w, r)
+	bucket, key := r.PathValue("bucket"), r.PathValue("key")
+	if !h.allowed(r, c, "s3:GetObject", objectARN(bucket, key)) {
+		h.renderError(w, r, c, fail(http.StatusNotFound, "no object %s in bucket %q that you may read", key, bucket))
+		return
+	}
+	obj, rd, err := h.objects.Get(r.Context(), bucket, key)
+	if err != nil {
+		h.renderError(w, r, c, err)
+		return
+	}
+	defer rd.Close()
+	hd := w.Header()
+	ct := obj.Headers.ContentType
+	if ct == "" || strings.HasPrefix(key, "log/") {
+		ct = "text/plain; charset=utf-8"
+	}
+	hd.Set("Content-Type", ct)
+	if strings.HasPrefix(key, "nar/") {
+		hd.Set("Content-Disposition", `attachment; filename="`+path.Base(key)+`"`)
+	}
+	dec, err := binarycache.Decoder(obj.Headers.ContentEncoding, rd)
+	if err != nil {
+		h.renderError(w, r, c, err)
+		return
+	}
+	if dec != nil {
+		defer dec.Close()
+		io.Copy(w, dec)
+		return
+	}
+	if obj.Headers.ContentEncoding != "" {
+		hd.Set("Content-Encoding", obj.Headers.ContentEncoding)
+	}
+	http.ServeContent(w, r, "", obj.Modified, rd.Content())
+}

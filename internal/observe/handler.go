@@ -1,0 +1,166 @@
+package observe
+
+import (
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Observer records every request a handler serves: in the metrics, and
+// in the access log when Log is set.
+type Observer struct {
+	Metrics *Metrics
+	Log     *AccessLog // nil: no access log
+	// Ops are the operations' names, as given to NewMetrics.
+	Ops []Operation
+	// Traffic, when set, is told of every request that names a bucket:
+	// the bucket, whether the answer showed it exists (see
+	// Metrics.Request), and the body bytes received and sent (the
+	// console's traffic counters, internal/traffic).
+	Traffic func(bucket string, exists bool, in, out int64)
+}
+
+// Wrap returns h observed. Both transports (the fast lane and net/http)
+// serve this one handler, so both are observed alike. Per request it
+// costs a pooled recorder, two clock reads and a few atomic adds; with
+// the access log on, one line formatted into a pooled buffer.
+func (o *Observer) Wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := recorders.Get().(*recorder)
+		rec.w = w
+		req := r
+		if r.Body != nil && r.Body != http.NoBody {
+			// A shallow copy: net/http answers "Expect: 100-continue"
+			// by its own body reader, which r keeps.
+			r2 := *r
+			rec.body.r = r.Body
+			r2.Body = &rec.body
+			req = &r2
+		}
+		defer func() {
+			// Recorded even when the handler panics (net/http recovers
+			// and closes the connection): the request happened.
+			o.record(rec, r, time.Since(start))
+			*rec = recorder{}
+			recorders.Put(rec)
+		}()
+		h.ServeHTTP(rec, req)
+	})
+}
+
+func (o *Observer) record(rec *recorder, r *http.Request, d time.Duration) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	n := &rec.note
+	if o.Metrics != nil {
+		o.Metrics.Request(n, status, rec.body.n, rec.out, d)
+	}
+	if o.Traffic != nil && n.Bucket != "" {
+		o.Traffic(n.Bucket, !n.NoBucket && (status < 400 || status == http.StatusNotFound), rec.body.n, rec.out)
+	}
+	if o.Log == nil {
+		return
+	}
+	op := 0
+	if n.Op > 0 && n.Op < len(o.Ops) {
+		op = n.Op
+	}
+	principal := n.Principal
+	if principal == "" {
+		principal = "anonymous"
+	}
+	e := Entry{
+		Time:      time.Now(),
+		RequestID: n.RequestID,
+		Remote:    r.RemoteAddr,
+		Principal: principal,
+		Token:     n.Token,
+		Protocol:  o.Ops[op].Protocol(),
+		Operation: o.Ops[op].Name,
+		Method:    r.Method,
+		Bucket:    n.Bucket,
+		Key:       n.Key,
+		Status:    status,
+		BytesIn:   rec.body.n,
+		BytesOut:  rec.out,
+		Duration:  d,
+	}
+	o.Log.Log(&e)
+}
+
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+// recorder is the ResponseWriter the observed handler answers through:
+// it notes the status and counts the bytes. It passes every optional
+// ability on: ReadFrom (sendfile) and Flush directly, the rest through
+// Unwrap (http.ResponseController).
+type recorder struct {
+	w      http.ResponseWriter
+	status int // the final status; 0 until written
+	out    int64
+	body   countingBody
+	note   Note
+}
+
+func (rec *recorder) Note() *Note { return &rec.note }
+
+func (rec *recorder) Header() http.Header { return rec.w.Header() }
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.status == 0 && code >= 200 {
+		rec.status = code
+	}
+	rec.w.WriteHeader(code)
+}
+
+func (rec *recorder) Write(p []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	n, err := rec.w.Write(p)
+	rec.out += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the underlying writer's ReadFrom (sendfile for NARs).
+func (rec *recorder) ReadFrom(src io.Reader) (int64, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := rec.w.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{rec.w}, src)
+	}
+	rec.out += n
+	return n, err
+}
+
+// Flush flushes the underlying writer, if it can.
+func (rec *recorder) Flush() { http.NewResponseController(rec.w).Flush() }
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.w }
+
+// writerOnly hides a writer's ReadFrom, so io.Copy does not call back.
+type writerOnly struct{ io.Writer }
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingBody) Close() error { return c.r.Close() }

@@ -1,0 +1,50 @@
+package observe
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nixbucket/nixbucket/internal/upstream"
+)
+
+// upstreamCollector exports the counters of pull-through buckets'
+// upstream fetchers (internal/upstream), read at each scrape: they live
+// in the fetchers, which count every request and byte anyway. A bucket's
+// counters start again from zero when its upstream settings change, which
+// Prometheus takes as a counter reset.
+type upstreamCollector struct {
+	stats func() map[string][]upstream.SourceStats
+	descs [6]*prometheus.Desc
+}
+
+// CountUpstreams adds the upstream fetchers' counters, as stats returns
+// them per bucket, to the metrics.
+func (m *Metrics) CountUpstreams(stats func() map[string][]upstream.SourceStats) {
+	labels := []string{"bucket", "upstream"}
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("nixbucket_upstream_"+name, help, labels, nil)
+	}
+	m.reg.MustRegister(&upstreamCollector{stats: stats, descs: [6]*prometheus.Desc{
+		d("requests_total", "Requests sent to a pull-through bucket's upstream cache (narinfos and NARs)."),
+		d("received_bytes_total", "Body bytes received from an upstream cache."),
+		d("not_found_total", "Upstream requests answered not found."),
+		d("errors_total", "Upstream requests that failed or timed out (answered as misses), cut bodies included."),
+		d("mismatches_total", "NARs from an upstream whose size or hash differed from their narinfo (discarded)."),
+		d("untrusted_total", "Upstream narinfos refused: malformed, or without a trusted signature."),
+	}})
+}
+
+func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	for bucket, sources := range c.stats() {
+		for _, s := range sources {
+			for i, v := range [6]uint64{s.Fetches, s.Bytes, s.NotFound, s.Errors, s.Mismatches, s.Untrusted} {
+				ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.CounterValue, float64(v), bucket, s.Source)
+			}
+		}
+	}
+}
