@@ -60,7 +60,7 @@ done
 
 tmp=$(mktemp -d "$parent/nixbucket-bench-upstream.XXXXXX")
 chmod 755 "$tmp" # nginx's workers run as nobody: they must reach the cache
-nb_pid='' ng_pid='' px_pid='' watchdog='' closure=''
+nb_pid='' ng_pid='' px_pid='' watchdog='' closure='' drvs=''
 stop() { # stop PID: TERM, up to 10 s grace, then KILL.
 	local pid=$1
 	[ -n "$pid" ] || return 0
@@ -81,6 +81,10 @@ cleanup() {
 	if [ -n "$closure" ]; then
 		# shellcheck disable=SC2086
 		nix-store --delete $closure >/dev/null 2>&1 || true
+	fi
+	if [ -n "$drvs" ]; then
+		# shellcheck disable=SC2086
+		nix-store --delete $drvs >/dev/null 2>&1 || true
 	fi
 	rm -rf "$tmp"
 }
@@ -109,6 +113,8 @@ log "building the closure ($npaths paths x ($kib KiB + perl))"
 top=$(TMPDIR=$tmp "$corpus/make-closure.sh" "$npaths" "$kib" "benchupstream-$$")
 closure=$(nix-store -q --requisites "$top")
 [ "$(echo "$closure" | wc -l)" = "$npaths" ] || die "the closure of $top has not $npaths paths"
+# shellcheck disable=SC2086
+drvs=$(nix-store -q --deriver $closure)
 
 export XDG_CACHE_HOME=$tmp/xdg
 nixq() { nix --extra-experimental-features nix-command "$@"; }
@@ -173,7 +179,7 @@ wait_port "$port_ng" "$ng_pid"
 ng_url=http://127.0.0.1:$port_ng
 
 log "starting nixbucket on :$port_nb"
-mkdir -p "$tmp/data"
+mkdir -m 700 "$tmp/data" # the data directory holds credentials: the owner alone
 "$nb" serve --listen "127.0.0.1:$port_nb" --data "$tmp/data" >"$tmp/nixbucket.log" 2>&1 &
 nb_pid=$!
 wait_port "$port_nb" "$nb_pid"
