@@ -16,9 +16,9 @@ type Observer struct {
 	Ops []Operation
 	// Traffic, when set, is told of every request that names a bucket:
 	// the bucket, whether the answer showed it exists (see
-	// Metrics.Request), and the body bytes received and sent (the
-	// console's traffic counters, internal/traffic).
-	Traffic func(bucket string, exists bool, in, out int64)
+	// Metrics.Request), the body bytes received and sent, and when it
+	// ended (the console's traffic counters, internal/traffic).
+	Traffic func(bucket string, exists bool, in, out int64, at time.Time)
 }
 
 // Wrap returns h observed. Both transports (the fast lane and net/http)
@@ -42,7 +42,7 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 		defer func() {
 			// Recorded even when the handler panics (net/http recovers
 			// and closes the connection): the request happened.
-			o.record(rec, r, time.Since(start))
+			o.record(rec, r, start, time.Since(start))
 			*rec = recorder{}
 			recorders.Put(rec)
 		}()
@@ -50,7 +50,9 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 	})
 }
 
-func (o *Observer) record(rec *recorder, r *http.Request, d time.Duration) {
+// record notes a request that began at start and took d. Its end is
+// start+d: one clock read per request fewer than time.Now.
+func (o *Observer) record(rec *recorder, r *http.Request, start time.Time, d time.Duration) {
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -60,7 +62,7 @@ func (o *Observer) record(rec *recorder, r *http.Request, d time.Duration) {
 		o.Metrics.Request(n, status, rec.body.n, rec.out, d)
 	}
 	if o.Traffic != nil && n.Bucket != "" {
-		o.Traffic(n.Bucket, !n.NoBucket && (status < 400 || status == http.StatusNotFound), rec.body.n, rec.out)
+		o.Traffic(n.Bucket, !n.NoBucket && (status < 400 || status == http.StatusNotFound), rec.body.n, rec.out, start.Add(d))
 	}
 	if o.Log == nil {
 		return
@@ -74,7 +76,7 @@ func (o *Observer) record(rec *recorder, r *http.Request, d time.Duration) {
 		principal = "anonymous"
 	}
 	e := Entry{
-		Time:      time.Now(),
+		Time:      start.Add(d),
 		RequestID: n.RequestID,
 		Remote:    r.RemoteAddr,
 		Principal: principal,

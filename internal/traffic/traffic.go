@@ -73,13 +73,18 @@ func New(now func() time.Time) *Counters {
 
 // Record counts one request to bucket ("" for none) that received in
 // bytes and sent out bytes.
-func (c *Counters) Record(bucket string, in, out int64) { c.RecordClaim(bucket, true, in, out) }
+func (c *Counters) Record(bucket string, in, out int64) {
+	if c != nil {
+		c.RecordClaim(bucket, true, in, out, c.now())
+	}
+}
 
-// RecordClaim is Record for a request that may name a bucket that does
-// not exist: unless claim (the answer showed the bucket exists), a bucket
-// not counted yet is counted under Other, so that names strangers try
-// cannot take the named places.
-func (c *Counters) RecordClaim(bucket string, claim bool, in, out int64) {
+// RecordClaim is Record for a request that ended at at (the caller's
+// clock: a request's observer has read it already) and may name a bucket
+// that does not exist: unless claim (the answer showed the bucket
+// exists), a bucket not counted yet is counted under Other, so that names
+// strangers try cannot take the named places.
+func (c *Counters) RecordClaim(bucket string, claim bool, in, out int64, at time.Time) {
 	if c == nil {
 		return
 	}
@@ -88,7 +93,7 @@ func (c *Counters) RecordClaim(bucket string, claim bool, in, out int64) {
 			bucket = Other
 		}
 	}
-	h := c.now().Unix() / 3600
+	h := at.Unix() / 3600
 	s := c.ring(bucket).slot(h)
 	s.requests.Add(1)
 	if in > 0 {
