@@ -11,6 +11,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
+	"github.com/nixbucket/nixbucket/internal/units"
 )
 
 const bucketUsage = `usage:
@@ -95,8 +96,8 @@ func bucketInfo(a *admin, bucket string) error {
 	}
 	fmt.Printf("bucket:          %s\n", bucket)
 	fmt.Printf("store paths:     %d\n", st.Paths)
-	fmt.Printf("NAR bytes:       %d (%s)\n", st.NarBytes, human(st.NarBytes))
-	fmt.Printf("file bytes:      %d (%s)\n", st.FileBytes, human(st.FileBytes))
+	fmt.Printf("NAR bytes:       %d (%s)\n", st.NarBytes, units.Bytes(st.NarBytes))
+	fmt.Printf("file bytes:      %d (%s)\n", st.FileBytes, units.Bytes(st.FileBytes))
 	fmt.Printf("priority:        %d\n", cs.Priority)
 	fmt.Printf("want-mass-query: %v\n", cs.WantMassQuery)
 	if days, err := (&lifecycle.Service{Store: a.store}).AbortUploadsDays(a.ctx, bucket); err == nil {
@@ -115,19 +116,6 @@ func bucketInfo(a *admin, bucket string) error {
 		fmt.Printf("policy:          none (private)\n")
 	}
 	return nil
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func bucketPolicyCmd(fs *flag.FlagSet, data *string, args []string) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/server"
+	"github.com/nixbucket/nixbucket/internal/units"
 )
 
 // bucketAdminUsage is the part of bucketUsage for the commands that make,
@@ -106,7 +107,7 @@ func bucketListCmd(fs *flag.FlagSet, data *string, args []string) error {
 			if public {
 				acc = "public"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", b.Name, st.Paths, human(st.FileBytes), acc, strings.Join(names, ","))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", b.Name, st.Paths, units.Bytes(st.FileBytes), acc, strings.Join(names, ","))
 		}
 		return tw.Flush()
 	})

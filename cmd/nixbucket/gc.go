@@ -16,6 +16,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/lifecycle/gc"
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/units"
 )
 
 // gcMemoryLimit is the Go runtime's soft memory limit for nixbucket gc.
@@ -176,7 +177,7 @@ func retentionLines(r meta.Retention) string {
 	}
 	size := "no limit"
 	if r.MaxSize > 0 {
-		size = fmt.Sprintf("%d (%s)", r.MaxSize, human(r.MaxSize))
+		size = fmt.Sprintf("%d (%s)", r.MaxSize, units.Bytes(r.MaxSize))
 	}
 	on := "off"
 	if r.GC {

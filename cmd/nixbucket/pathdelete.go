@@ -10,6 +10,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
 	"github.com/nixbucket/nixbucket/internal/pathdelete"
+	"github.com/nixbucket/nixbucket/internal/units"
 )
 
 // pathDeleteCmd is `nixbucket path delete`: it removes store paths on
@@ -113,6 +114,6 @@ func pathDeleteCmd(args []string) error {
 
 func printSizes(w io.Writer, verb string, s pathdelete.Sizes) {
 	fmt.Fprintf(w, "%s %d paths: %d narinfos (%s), %d NARs (%s), %d listings (%s), %d logs (%s); %s in all\n",
-		verb, s.NarinfoCount, s.NarinfoCount, human(s.Narinfos), s.NARCount, human(s.NARs),
-		s.ListingCount, human(s.Listings), s.LogCount, human(s.Logs), human(s.Total()))
+		verb, s.NarinfoCount, s.NarinfoCount, units.Bytes(s.Narinfos), s.NARCount, units.Bytes(s.NARs),
+		s.ListingCount, units.Bytes(s.Listings), s.LogCount, units.Bytes(s.Logs), units.Bytes(s.Total()))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/server"
+	"github.com/nixbucket/nixbucket/internal/units"
 	"github.com/nixbucket/nixbucket/internal/verify"
 )
 
@@ -135,7 +136,7 @@ func progressLine(w io.Writer, tick <-chan time.Time, bucket string, p *verify.P
 			bytes := p.Bytes.Load()
 			rate := float64(bytes) / max(time.Since(start).Seconds(), 0.001)
 			fmt.Fprintf(w, "\r\033[Kverify %s: %d/%d narinfos, %s read, %s/s", bucket,
-				p.Checked.Load(), p.Total.Load(), human(bytes), human(int64(rate)))
+				p.Checked.Load(), p.Total.Load(), units.Bytes(bytes), units.Bytes(int64(rate)))
 		}
 	})
 	return func() { cancel(); wg.Wait() }
@@ -147,7 +148,7 @@ func printVerifyReport(w io.Writer, r *verify.Report) {
 		what = "re-hashed and decoded"
 	}
 	fmt.Fprintf(w, "verify %s: %d narinfos, their NARs %s (%s), %d objects, %d blobs\n",
-		r.Bucket, r.Narinfos, what, human(r.Bytes), r.Objects, r.Blobs)
+		r.Bucket, r.Narinfos, what, units.Bytes(r.Bytes), r.Objects, r.Blobs)
 	if r.NoKeys {
 		fmt.Fprintf(w, "signatures not checked: the bucket has no signing key\n")
 	}
@@ -189,7 +190,7 @@ func printRepair(w io.Writer, bucket string, rm verify.Removed) {
 	}
 	if s := rm.Sizes; len(rm.Plan.Order) > 0 {
 		fmt.Fprintf(w, "  removed %d narinfos, %d NARs, %d listings, %d logs: %s\n",
-			s.NarinfoCount, s.NARCount, s.ListingCount, s.LogCount, human(s.Total()))
+			s.NarinfoCount, s.NARCount, s.ListingCount, s.LogCount, units.Bytes(s.Total()))
 	}
 	if len(rm.Orphans) > 0 {
 		fmt.Fprintf(w, "  removed %d orphan blobs: %s\n", len(rm.Orphans), strings.Join(rm.Orphans, " "))

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/units"
 )
 
 // layout is what every page's frame shows.
@@ -22,7 +24,7 @@ type layout struct {
 }
 
 var funcs = template.FuncMap{
-	"bytes": humanBytes,
+	"bytes": units.Bytes,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -42,20 +44,6 @@ var funcs = template.FuncMap{
 		}
 		return b.String()
 	},
-}
-
-// humanBytes prints a size in binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 var pageNames = []string{"buckets", "login", "bucket", "path", "policy", "tokens", "traffic", "error"}

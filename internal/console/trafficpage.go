@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/traffic"
+	"github.com/nixbucket/nixbucket/internal/units"
 )
 
 // Chart geometry, in SVG user units; the SVG scales to its box.
@@ -103,7 +104,7 @@ func makeChart(label string, hours map[int64]traffic.Hour, now time.Time, n int,
 	}
 	f := func(v int64) string {
 		if isBytes {
-			return humanBytes(v)
+			return units.Bytes(v)
 		}
 		return fmt.Sprint(v)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/units"
 )
 
 // Pinned gives the store paths a bucket's pins keep, with their closures,
@@ -132,30 +133,17 @@ func (r Report) String() string {
 		verb = "would remove"
 	}
 	t := r.Total()
-	fmt.Fprintf(&b, "bucket %s: %d paths, %d bytes (%s); kept %d paths\n", r.Bucket, r.Paths, r.Bytes, human(r.Bytes), r.Kept)
-	fmt.Fprintf(&b, "%s %d paths, %d NARs, %d listings, %d logs, %s\n", verb, t.Paths, t.NARs, t.Listings, t.Logs, human(t.Bytes))
+	fmt.Fprintf(&b, "bucket %s: %d paths, %d bytes (%s); kept %d paths\n", r.Bucket, r.Paths, r.Bytes, units.Bytes(r.Bytes), r.Kept)
+	fmt.Fprintf(&b, "%s %d paths, %d NARs, %d listings, %d logs, %s\n", verb, t.Paths, t.NARs, t.Listings, t.Logs, units.Bytes(t.Bytes))
 	for reason, f := range r.Removed {
 		if f != (Figures{}) {
-			fmt.Fprintf(&b, "  %-14s %d paths, %d NARs, %d listings, %d logs, %s\n", Reason(reason).String()+":", f.Paths, f.NARs, f.Listings, f.Logs, human(f.Bytes))
+			fmt.Fprintf(&b, "  %-14s %d paths, %d NARs, %d listings, %d logs, %s\n", Reason(reason).String()+":", f.Paths, f.NARs, f.Listings, f.Logs, units.Bytes(f.Bytes))
 		}
 	}
 	if r.Rescued > 0 {
 		fmt.Fprintf(&b, "kept %d paths fetched or pushed again during the run\n", r.Rescued)
 	}
 	return b.String()
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func (c *Collector) now() time.Time {
