@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -255,8 +256,9 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 			if _, err := d.file.WriteAt(buf[:n], d.written); err != nil {
 				return fmt.Errorf("%s: writing the temp file: %w", d.info.URL, err)
 			}
-			h.Write(buf[:n])
+			// Readers first: they send these bytes while they are hashed.
 			d.progress(int64(n))
+			h.Write(buf[:n])
 			if sink != nil {
 				if _, err := sink.Write(buf[:n]); err != nil {
 					d.f.log.Error("storing an upstream NAR failed; still serving it", "url", d.info.URL, "err", err)
@@ -375,8 +377,28 @@ func (r *reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	limit, err := r.ready()
+	if err != nil {
+		return 0, err
+	}
+	n := int(min(int64(len(p)), limit-r.pos))
+	n, rerr := r.d.file.ReadAt(p[:n], r.pos)
+	r.pos += int64(n)
+	if rerr != nil && rerr != io.EOF {
+		return n, fmt.Errorf("NAR %s: reading the temp file: %w", r.d.info.URL, rerr)
+	}
+	if r.pos == r.end {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// ready waits until bytes from r.pos on may be read and returns where
+// they end: what has arrived, less the range's last byte until the file
+// is verified. It fails if the download failed or ctx ended.
+func (r *reader) ready() (int64, error) {
+	d := r.d
 	for {
-		d := r.d
 		d.mu.Lock()
 		done, err, written, ch := d.done, d.err, d.written, d.changed
 		d.mu.Unlock()
@@ -388,16 +410,7 @@ func (r *reader) Read(p []byte) (int, error) {
 			limit = r.end - 1 // the last byte waits for the verdict
 		}
 		if limit > r.pos {
-			n := int(min(int64(len(p)), limit-r.pos))
-			n, rerr := d.file.ReadAt(p[:n], r.pos)
-			r.pos += int64(n)
-			if rerr != nil && rerr != io.EOF {
-				return n, fmt.Errorf("NAR %s: reading the temp file: %w", d.info.URL, rerr)
-			}
-			if r.pos == r.end {
-				return n, io.EOF
-			}
-			return n, nil
+			return limit, nil
 		}
 		select {
 		case <-ch:
@@ -405,6 +418,46 @@ func (r *reader) Read(p []byte) (int, error) {
 			return 0, r.ctx.Err()
 		}
 	}
+}
+
+// WriteTo copies the rest of the range to w, as io.Copy does with Read,
+// but when w is an io.ReaderFrom (an HTTP response: sendfile from a file)
+// each span that has arrived goes to it from a file description of the
+// reader's own, so the kernel moves the bytes and they are not copied
+// through this process.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	rf, ok := w.(io.ReaderFrom)
+	if r.closed || r.pos >= r.end || !ok {
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+	// /proc/self/fd gives a description with an offset of its own, and
+	// works after the temp file was renamed away (EarlyRelease).
+	f, err := os.Open("/proc/self/fd/" + strconv.Itoa(int(r.d.file.Fd())))
+	if err != nil {
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+	defer f.Close()
+	var total int64
+	for r.pos < r.end {
+		limit, err := r.ready()
+		if err != nil {
+			return total, err
+		}
+		if _, err := f.Seek(r.pos, io.SeekStart); err != nil {
+			return total, fmt.Errorf("NAR %s: reading the temp file: %w", r.d.info.URL, err)
+		}
+		want := limit - r.pos
+		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: want})
+		r.pos += n
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < want {
+			return total, fmt.Errorf("NAR %s: the temp file ended after %d bytes: %w", r.d.info.URL, r.pos, io.ErrUnexpectedEOF)
+		}
+	}
+	return total, nil
 }
 
 func (r *reader) Close() error {
