@@ -171,12 +171,13 @@ func (d *Download) run(want nixhash.SHA256, sink Sink, early bool) {
 	if early || sink == nil {
 		d.finish(nil)
 	}
-	kept := sink != nil && d.keep(ctx, sink)
+	// Verified: joinable for doneGrace, unless the sink failed to keep it.
+	joinable := sink == nil || d.keep(ctx, sink)
 	if !early && sink != nil {
 		d.finish(nil) // the bytes are good even if keeping them failed
 	}
 	close(d.settled)
-	if kept {
+	if joinable {
 		time.AfterFunc(doneGrace, d.leaveMap)
 	} else {
 		d.leaveMap() // not kept: the next caller fetches again
