@@ -30,8 +30,10 @@ const commitTimeout = 5 * time.Minute
 // each.
 const copyChunk = 256 << 10
 
-// Sink receives a NAR download's bytes as they arrive (pull-through: a
-// blob writer) and learns its outcome. The Fetcher calls its methods from
+// Sink receives a NAR download's bytes as they arrive and learns its
+// outcome. (Both sinks in nixbucket ignore the bytes and keep the temp
+// file itself: the proxy moves it into its disk cache, a pull-through
+// bucket makes it the object's blob.) The Fetcher calls its methods from
 // one goroutine. A Write error stops further writes and ends in Abort.
 type Sink interface {
 	io.Writer
@@ -331,8 +333,15 @@ func (d *Download) unref() {
 	last := d.refs == 0
 	d.mu.Unlock()
 	if last {
+		// Only if the path still names this file: a Commit that moved it
+		// away (a blob, a cache entry) may have left the name free for
+		// another download's temp file.
+		if own, err := d.file.Stat(); err == nil {
+			if fi, err := os.Stat(d.path); err == nil && os.SameFile(fi, own) {
+				os.Remove(d.path)
+			}
+		}
 		d.file.Close()
-		os.Remove(d.path)
 	}
 }
 
