@@ -183,6 +183,10 @@ mkdir -m 700 "$tmp/data" # the data directory holds credentials: the owner alone
 "$nb" serve --listen "127.0.0.1:$port_nb" --data "$tmp/data" >"$tmp/nixbucket.log" 2>&1 &
 nb_pid=$!
 wait_port "$port_nb" "$nb_pid"
+# serve binds its port before it opens (and on a first run creates) the
+# data directory: an admin command run now could find no meta.db. A request
+# is answered only once the server is open.
+curl -s -o /dev/null --max-time 30 "http://127.0.0.1:$port_nb/" || die "nixbucket does not answer on :$port_nb"
 admin() { "$nb" "$@" --data "$tmp/data" >/dev/null 2>"$tmp/admin.err" || { cat "$tmp/admin.err" >&2; die "nixbucket $* failed"; }; }
 
 # nar_gets prints how many times nginx served a NAR file so far.

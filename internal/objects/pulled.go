@@ -3,12 +3,17 @@ package objects
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
+	"os"
 	"sync"
 
+	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/storage"
 )
 
 // This file is the core's door for pull-through buckets
@@ -88,6 +93,70 @@ func (w *PushWriter) Abort() {
 		w.pw.CloseWithError(ErrAborted)
 		<-w.done
 	})
+}
+
+// PutPulledFile stores the finished local file at path, of size bytes
+// whose SHA-256 the caller has checked (sha256, which becomes the
+// object's), as key, if cond holds. It is for a pull-through bucket's NAR:
+// the upstream fetcher downloaded it into that file for the clients that
+// follow the download, so where the blob store can take the file as it is
+// (storage.Adopter: the local disk) it does, and the bytes are written
+// once, not twice; only MD5 (the ETag) and the kept checksum are computed
+// here, from the page cache. Otherwise the file is copied into a blob as
+// Put would copy a body, its SHA-256 checked against sha256 on the way.
+// On any error nothing is stored; the file may be gone from path either
+// way.
+func (s *Service) PutPulledFile(ctx context.Context, bucket, key string, h meta.Headers, path string, size int64, sha256 []byte, cond Conditions) (meta.Object, error) {
+	if err := ValidKey(key); err != nil {
+		return meta.Object{}, err
+	}
+	if _, err := s.Meta.Bucket(ctx, bucket); err != nil {
+		return meta.Object{}, err
+	}
+	if err := s.admit(size); err != nil {
+		return meta.Object{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != size {
+		return meta.Object{}, fmt.Errorf("%w: pulled file %s is not of %d bytes (%v)", ErrIncompleteBody, path, size, err)
+	}
+	ad, ok := s.Blobs.(storage.Adopter)
+	if !ok || size <= InlineMax {
+		w, err := s.write(ctx, f, size, size, Verify{SHA256: sha256}, true)
+		if err != nil {
+			return meta.Object{}, err
+		}
+		return s.commitPut(ctx, s.newObject(bucket, key, h, w), cond)
+	}
+	w, err := hashPulled(f, sha256)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	id, err := ad.Adopt(ctx, path)
+	if err != nil {
+		return meta.Object{}, err
+	}
+	w.seg = meta.Segment{Blob: id, Size: size}
+	return s.commitPut(ctx, s.newObject(bucket, key, h, w), cond)
+}
+
+// hashPulled computes the hashes a stored object keeps, but SHA-256, which
+// the caller vouches for, from f.
+func hashPulled(f *os.File, sha256 []byte) (written, error) {
+	m, kept := md5.New(), checksum.Default.New()
+	buf := chunks.Get().(*[]byte)
+	defer chunks.Put(buf)
+	if _, err := io.CopyBuffer(io.MultiWriter(m, kept), struct{ io.Reader }{f}, *buf); err != nil {
+		return written{}, err
+	}
+	return written{
+		md5: m.Sum(nil), sha256: bytes.Clone(sha256),
+		alg: checksum.Default, checksum: checksum.Encode(kept.Sum(nil)),
+	}, nil
 }
 
 // PulledNote is the note (see NotePrefix) PutVouched leaves on the

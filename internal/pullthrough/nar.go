@@ -1,7 +1,6 @@
 package pullthrough
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,56 +70,35 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 	}
 	want, _ := nixhash.ParseSHA256(rec.FileHash)
 	sink := &objectSink{s: s, bucket: bucket, key: key, size: rec.FileSize, want: want}
-	d, _, err := f.FetchNAR(ctx, upstream.NARRequest{Source: up.Source, Info: up.Info, Dir: s.TempDir, Sink: sink})
+	d, _, err := f.FetchNAR(ctx, upstream.NARRequest{Source: up.Source, Info: up.Info, Dir: s.TempDir, Sink: sink,
+		EarlyRelease: true})
 	return d, err
 }
 
-// objectSink stores a NAR download in the bucket as it arrives. Its
-// object writer is made on the first byte, so a sink handed to a download
-// that was already running (and so never used) costs nothing.
+// objectSink keeps a verified NAR download in the bucket. It takes no
+// bytes as they arrive: the fetcher writes them to its temp file for the
+// clients that follow the download, and Commit makes that very file the
+// object's blob (objects.PutPulledFile), so each byte is written and
+// SHA-256-hashed once. Commit runs after the clients had their last
+// bytes, so storing costs them no time.
 type objectSink struct {
 	s           *Service
 	bucket, key string
 	size        int64
 	want        nixhash.SHA256
-	w           *objects.PushWriter
 }
 
-func (o *objectSink) Write(p []byte) (int, error) {
-	if o.w == nil {
-		w, err := o.s.Objects.NewPushWriter(context.Background(), o.bucket, o.key, o.size,
-			meta.Headers{ContentType: "application/x-nix-nar"})
-		if err != nil {
-			return 0, err
-		}
-		o.w = w
-	}
-	return o.w.Write(p)
-}
+func (o *objectSink) Write(p []byte) (int, error) { return len(p), nil }
 
 // Commit makes the object visible, unless one appeared meanwhile (a push
 // of the same path): that one stands.
-func (o *objectSink) Commit(ctx context.Context, _ string) error {
-	if o.w == nil {
-		return errors.New("no bytes were stored")
-	}
-	obj, err := o.w.Commit(ctx, objects.Conditions{IfNoneMatch: "*"})
+func (o *objectSink) Commit(ctx context.Context, tempPath string) error {
+	_, err := o.s.Objects.PutPulledFile(ctx, o.bucket, o.key, meta.Headers{ContentType: "application/x-nix-nar"},
+		tempPath, o.size, o.want[:], objects.Conditions{IfNoneMatch: "*"})
 	if errors.Is(err, meta.ErrPreconditionFailed) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if obj.SHA256 != nil && !bytes.Equal(obj.SHA256, o.want[:]) {
-		// The fetcher checked these very bytes; a difference here is a
-		// storage fault worth shouting about.
-		o.s.log().Error("stored upstream NAR differs from what was fetched", "bucket", o.bucket, "key", o.key)
-	}
-	return nil
+	return err
 }
 
-func (o *objectSink) Abort() {
-	if o.w != nil {
-		o.w.Abort()
-	}
-}
+func (o *objectSink) Abort() {}

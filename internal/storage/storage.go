@@ -77,6 +77,18 @@ type MD5Committer interface {
 	CommitMD5(ctx context.Context, sum []byte) (string, error)
 }
 
+// Adopter is a Backend that can take a finished file on the local disk
+// as a new committed blob without copying its bytes (localfs renames it
+// into place). A pull-through bucket downloads a NAR into such a file for
+// the clients that follow it, and would otherwise write every byte twice.
+// Adopt returns the new blob's ID; the file is then gone from path. A file
+// the backend cannot take (on another filesystem) gives an error and is
+// left where it is, so the caller can copy it instead.
+type Adopter interface {
+	Backend
+	Adopt(ctx context.Context, path string) (id string, err error)
+}
+
 // Writer receives the bytes of a new blob.
 type Writer interface {
 	io.Writer

@@ -27,6 +27,12 @@
 //     gets an error instead, so an HTTP layer cuts the connection rather
 //     than completing a 200 of bad bytes; the temp file is removed and the
 //     caller's Sink is aborted. Only verified bytes reach Sink.Commit.
+//     With NARRequest.EarlyRelease (pull-through buckets) the readers'
+//     last bytes go as soon as the file is verified and the Commit runs
+//     behind them; without it (the proxy, whose cache must hold a file
+//     once a client has it whole) they wait for the Commit.
+//   - A reader copied into an io.ReaderFrom (an HTTP response) hands it
+//     each span that has arrived as a file, so it goes out by sendfile.
 //
 // Upstream failures (connection refused, timeouts, 5xx) are returned as
 // errors matching ErrUnavailable, distinct from ErrNotFound, so callers

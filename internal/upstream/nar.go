@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,23 +22,28 @@ import (
 // commit and missed it joins this download instead of starting another.
 const doneGrace = 30 * time.Second
 
-// commitTimeout bounds a Sink's Commit: the readers' last bytes wait for
-// it.
+// commitTimeout bounds a Sink's Commit: unless EarlyRelease, the readers'
+// last bytes wait for it.
 const commitTimeout = 5 * time.Minute
 
 // copyChunk is the size of the download's reads; readers are woken after
 // each.
-const copyChunk = 128 << 10
+const copyChunk = 256 << 10
 
-// Sink receives a NAR download's bytes as they arrive (pull-through: a
-// blob writer) and learns its outcome. The Fetcher calls its methods from
+// Sink receives a NAR download's bytes as they arrive and learns its
+// outcome. (Both sinks in nixbucket ignore the bytes and keep the temp
+// file itself: the proxy moves it into its disk cache, a pull-through
+// bucket makes it the object's blob.) The Fetcher calls its methods from
 // one goroutine. A Write error stops further writes and ends in Abort.
 type Sink interface {
 	io.Writer
-	// Commit is called once, after the whole file was received and checked
-	// against its narinfo, with the temp file's path, which Commit may
-	// rename away (the proxy moves it into its disk cache). Readers are
-	// released after Commit returns, whatever it returns.
+	// Commit is called once, after the whole file was received, checked
+	// against its narinfo and fsynced, with the temp file's path, which
+	// Commit may rename away (the proxy moves it into its disk cache; a
+	// pull-through bucket makes it a blob): readers read the file through
+	// a descriptor of their own, so the rename does not disturb them.
+	// Readers are released after Commit returns, whatever it returns, or
+	// before it is called with NARRequest.EarlyRelease.
 	Commit(ctx context.Context, tempPath string) error
 	// Abort is called instead of Commit when the download failed, did not
 	// match, or a Write failed.
@@ -50,6 +56,12 @@ type NARRequest struct {
 	Info   *narinfo.NarInfo // gives URL, FileSize, FileHash, Compression, NarHash
 	Dir    string           // directory for the temp file
 	Sink   Sink             // may be nil
+	// EarlyRelease lets the readers have their last bytes as soon as the
+	// file is verified, while the Sink's Commit runs behind them (see
+	// Download.run); without it they wait for the Commit, so a caller
+	// that reads the whole file finds it kept (the proxy's disk cache
+	// promises that).
+	EarlyRelease bool
 }
 
 // Download is one NAR file being fetched (or just fetched) from an
@@ -70,6 +82,7 @@ type Download struct {
 	done    bool
 	err     error // after done: nil when verified
 	refs    int
+	settled chan struct{} // closed once the sink committed or aborted
 }
 
 // FetchNAR returns the download of req.Info's NAR file from req.Source,
@@ -105,12 +118,12 @@ func (f *Fetcher) FetchNAR(ctx context.Context, req NARRequest) (d *Download, st
 	}
 	d = &Download{
 		f: f, key: key, src: s, info: req.Info, size: int64(req.Info.FileSize),
-		path: tmp.Name(), file: tmp, changed: make(chan struct{}),
+		path: tmp.Name(), file: tmp, changed: make(chan struct{}), settled: make(chan struct{}),
 		refs: 3, // the caller, the fetch, the map entry
 	}
 	f.nars[key] = d
 	f.narMu.Unlock()
-	go d.run(want, req.Sink)
+	go d.run(want, req.Sink, req.EarlyRelease)
 	return d, true, nil
 }
 
@@ -131,7 +144,16 @@ func (d *Download) Info() *narinfo.NarInfo { return d.info }
 
 // run fetches the file, checks it, commits or aborts the sink, and wakes
 // the readers.
-func (d *Download) run(want nixhash.SHA256, sink Sink) {
+//
+// With early, the readers' last bytes are released as soon as the file is
+// verified, before the sink keeps it (fsync, then Commit: for a
+// pull-through bucket, hashing the file for its ETag and placing it as a
+// blob): a client then goes on to its next path while the copy is kept
+// behind it, instead of waiting for the disk. Either way the download
+// stays in the map until the sink is done, so a caller that looked for the
+// kept copy too early joins this one (and reads the same verified file)
+// rather than fetching again.
+func (d *Download) run(want nixhash.SHA256, sink Sink, early bool) {
 	ctx := context.Background()
 	err := d.fetch(ctx, want, &sink)
 	if err != nil {
@@ -142,36 +164,66 @@ func (d *Download) run(want nixhash.SHA256, sink Sink) {
 			d.src.counters.mismatches.Add(1)
 		}
 		d.f.log.Error("upstream NAR download failed", "upstream", d.src.src.Name(), "url", d.info.URL, "err", err)
-	} else if sink != nil {
-		cctx, cancel := context.WithTimeout(ctx, commitTimeout)
-		cerr := sink.Commit(cctx, d.path)
-		cancel()
-		if cerr != nil {
-			d.f.log.Error("keeping an upstream NAR failed", "upstream", d.src.src.Name(), "url", d.info.URL, "err", cerr)
-			err = nil // the bytes are good: readers still get them
-			d.finish(nil, false)
-			d.unref()
-			return
-		}
+		d.finish(err)
+		close(d.settled)
+		d.leaveMap()
+		d.unref()
+		return
 	}
-	d.finish(err, err == nil)
+	if early || sink == nil {
+		d.finish(nil)
+	}
+	// Verified: joinable for doneGrace, unless the sink failed to keep it.
+	joinable := sink == nil || d.keep(ctx, sink)
+	if !early && sink != nil {
+		d.finish(nil) // the bytes are good even if keeping them failed
+	}
+	close(d.settled)
+	if joinable {
+		time.AfterFunc(doneGrace, d.leaveMap)
+	} else {
+		d.leaveMap() // not kept: the next caller fetches again
+	}
 	d.unref()
 }
 
-// finish ends the download and wakes the readers. A verified download
-// that was kept stays joinable for doneGrace; any other leaves the map at
-// once, so the next caller tries again.
-func (d *Download) finish(err error, grace bool) {
+// Settled waits until the download has ended and its sink, if any, has
+// committed or aborted: the readers may have had their bytes well before.
+func (d *Download) Settled(ctx context.Context) error {
+	select {
+	case <-d.settled:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// keep makes the verified file durable and hands it to the sink; it
+// reports whether the sink kept it.
+func (d *Download) keep(ctx context.Context, sink Sink) bool {
+	err := d.file.Sync()
+	if err != nil {
+		sink.Abort()
+		err = fmt.Errorf("syncing the temp file: %w", err)
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, commitTimeout)
+		err = sink.Commit(cctx, d.path)
+		cancel()
+	}
+	if err != nil {
+		d.f.log.Error("keeping an upstream NAR failed", "upstream", d.src.src.Name(), "url", d.info.URL, "err", err)
+		return false
+	}
+	return true
+}
+
+// finish ends the download and wakes the readers: err nil means verified.
+func (d *Download) finish(err error) {
 	d.mu.Lock()
 	d.done, d.err = true, err
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
-	if !grace {
-		d.leaveMap()
-		return
-	}
-	time.AfterFunc(doneGrace, d.leaveMap)
 }
 
 func (d *Download) leaveMap() {
@@ -207,8 +259,9 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 			if _, err := d.file.WriteAt(buf[:n], d.written); err != nil {
 				return fmt.Errorf("%s: writing the temp file: %w", d.info.URL, err)
 			}
-			h.Write(buf[:n])
+			// Readers first: they send these bytes while they are hashed.
 			d.progress(int64(n))
+			h.Write(buf[:n])
 			if sink != nil {
 				if _, err := sink.Write(buf[:n]); err != nil {
 					d.f.log.Error("storing an upstream NAR failed; still serving it", "url", d.info.URL, "err", err)
@@ -236,9 +289,6 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 		if nar, err := nixhash.ParseSHA256(d.info.NarHash); err != nil || nar != got || d.info.NarSize != uint64(d.size) {
 			return fmt.Errorf("%s: uncompressed, but NarHash/NarSize differ from the file's: %w", d.info.URL, ErrMismatch)
 		}
-	}
-	if err := d.file.Sync(); err != nil {
-		return fmt.Errorf("%s: syncing the temp file: %w", d.info.URL, err)
 	}
 	return nil
 }
@@ -283,8 +333,15 @@ func (d *Download) unref() {
 	last := d.refs == 0
 	d.mu.Unlock()
 	if last {
+		// Only if the path still names this file: a Commit that moved it
+		// away (a blob, a cache entry) may have left the name free for
+		// another download's temp file.
+		if own, err := d.file.Stat(); err == nil {
+			if fi, err := os.Stat(d.path); err == nil && os.SameFile(fi, own) {
+				os.Remove(d.path)
+			}
+		}
 		d.file.Close()
-		os.Remove(d.path)
 	}
 }
 
@@ -330,8 +387,28 @@ func (r *reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	limit, err := r.ready()
+	if err != nil {
+		return 0, err
+	}
+	n := int(min(int64(len(p)), limit-r.pos))
+	n, rerr := r.d.file.ReadAt(p[:n], r.pos)
+	r.pos += int64(n)
+	if rerr != nil && rerr != io.EOF {
+		return n, fmt.Errorf("NAR %s: reading the temp file: %w", r.d.info.URL, rerr)
+	}
+	if r.pos == r.end {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// ready waits until bytes from r.pos on may be read and returns where
+// they end: what has arrived, less the range's last byte until the file
+// is verified. It fails if the download failed or ctx ended.
+func (r *reader) ready() (int64, error) {
+	d := r.d
 	for {
-		d := r.d
 		d.mu.Lock()
 		done, err, written, ch := d.done, d.err, d.written, d.changed
 		d.mu.Unlock()
@@ -343,16 +420,7 @@ func (r *reader) Read(p []byte) (int, error) {
 			limit = r.end - 1 // the last byte waits for the verdict
 		}
 		if limit > r.pos {
-			n := int(min(int64(len(p)), limit-r.pos))
-			n, rerr := d.file.ReadAt(p[:n], r.pos)
-			r.pos += int64(n)
-			if rerr != nil && rerr != io.EOF {
-				return n, fmt.Errorf("NAR %s: reading the temp file: %w", d.info.URL, rerr)
-			}
-			if r.pos == r.end {
-				return n, io.EOF
-			}
-			return n, nil
+			return limit, nil
 		}
 		select {
 		case <-ch:
@@ -360,6 +428,46 @@ func (r *reader) Read(p []byte) (int, error) {
 			return 0, r.ctx.Err()
 		}
 	}
+}
+
+// WriteTo copies the rest of the range to w, as io.Copy does with Read,
+// but when w is an io.ReaderFrom (an HTTP response: sendfile from a file)
+// each span that has arrived goes to it from a file description of the
+// reader's own, so the kernel moves the bytes and they are not copied
+// through this process.
+func (r *reader) WriteTo(w io.Writer) (int64, error) {
+	rf, ok := w.(io.ReaderFrom)
+	if r.closed || r.pos >= r.end || !ok {
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+	// /proc/self/fd gives a description with an offset of its own, and
+	// works after the temp file was renamed away (EarlyRelease).
+	f, err := os.Open("/proc/self/fd/" + strconv.Itoa(int(r.d.file.Fd())))
+	if err != nil {
+		return io.Copy(w, struct{ io.Reader }{r})
+	}
+	defer f.Close()
+	var total int64
+	for r.pos < r.end {
+		limit, err := r.ready()
+		if err != nil {
+			return total, err
+		}
+		if _, err := f.Seek(r.pos, io.SeekStart); err != nil {
+			return total, fmt.Errorf("NAR %s: reading the temp file: %w", r.d.info.URL, err)
+		}
+		want := limit - r.pos
+		n, err := rf.ReadFrom(&io.LimitedReader{R: f, N: want})
+		r.pos += n
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < want {
+			return total, fmt.Errorf("NAR %s: the temp file ended after %d bytes: %w", r.d.info.URL, r.pos, io.ErrUnexpectedEOF)
+		}
+	}
+	return total, nil
 }
 
 func (r *reader) Close() error {

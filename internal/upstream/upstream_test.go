@@ -411,9 +411,16 @@ func TestNARSingleflightStreaming(t *testing.T) {
 	if n := u.count(p.narPath); n != 1 {
 		t.Errorf("upstream served the NAR %d times, want 1", n)
 	}
+	// The readers had their last bytes once the file was verified; the
+	// sink's Commit may still be running.
+	if err := downloads[0].Settled(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	sk.mu.Lock()
 	if sk.committed != 1 || sk.aborted != 0 || !bytes.Equal(sk.buf.Bytes(), p.nar) || !bytes.Equal(sk.tempSeen, p.nar) {
 		t.Errorf("sink: committed %d aborted %d, %d bytes", sk.committed, sk.aborted, sk.buf.Len())
 	}
+	sk.mu.Unlock()
 	// Joined within the grace period: no new download.
 	d, s, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir})
 	if err != nil || s {
@@ -515,7 +522,12 @@ func TestNARMismatch(t *testing.T) {
 			if err := d.Wait(t.Context()); err != nil {
 				t.Fatal(err)
 			}
+			if err := d.Settled(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 			d.Close()
+			sk.mu.Lock()
+			defer sk.mu.Unlock()
 			if sk.committed != 1 {
 				t.Errorf("committed %d after the fix", sk.committed)
 			}
