@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,9 +210,12 @@ func readmeCheckBackup(t *testing.T, dir string) {
 	}
 }
 
+// readmeHealth asks a starting server whether it serves yet.
+var readmeHealth = &http.Client{Timeout: 2 * time.Second}
+
 // readmeBackground runs a block that does not return (the server) in the
-// background until the test ends, and waits for addr to accept
-// connections.
+// background until the test ends, and waits for the server at addr to
+// answer.
 func readmeBackground(t *testing.T, where string, env []string, dir, script, addr string) {
 	t.Helper()
 	cmd := exec.Command("bash", "--noprofile", "--norc", "-eu", "-c", script)
@@ -243,10 +246,16 @@ func readmeBackground(t *testing.T, where string, env []string, dir, script, add
 			t.Fatalf("%s: the background block exited: %v\n%s\n%s", where, cmd.ProcessState, script, tail(out.String(), 8000))
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			t.Logf("%s: serving on %s", where, addr)
-			return
+		// The port is bound before the data directory is set up (so a
+		// taken port creates nothing), so a connection is accepted before
+		// the credentials exist: wait for an answer, as a reader waits
+		// for the banner.
+		if resp, err := readmeHealth.Get("http://" + addr + "/-/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Logf("%s: serving on %s", where, addr)
+				return
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
