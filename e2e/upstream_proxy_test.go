@@ -98,6 +98,13 @@ func TestProxyPrivateS3(t *testing.T) {
 			t.Errorf("upstream served %s %d times to one substitution, want 1", narURLs[i], n)
 		}
 	}
+	// Its metrics: one checked download per NAR, each kept; bytes from
+	// the S3 upstream, counted by upstream (promtool checks the text).
+	checkProxyMetrics(t, px.URL+"/-/metrics", []string{
+		fmt.Sprintf(`nixbucket_proxy_nars_total{from="download"} %d`, len(c.Paths)),
+		fmt.Sprintf(`nixbucket_proxy_cache_files %d`, len(c.Paths)),
+		fmt.Sprintf(`nixbucket_proxy_requests_total{class="2xx",operation="Nar"} %d`, len(c.Paths)),
+	}, []string{"nixbucket_upstream_received_bytes_total{upstream=", "nixbucket_proxy_sent_bytes_total{operation=\"Nar\"}", "nixbucket_proxy_cache_bytes"})
 
 	// A trusted key the upstream did not sign with: Nix refuses (the
 	// proxy serves the upstream's narinfos unchanged, signs nothing).
@@ -129,7 +136,13 @@ func TestProxyPrivateS3(t *testing.T) {
 	// 3. Stream-through (no disk cache): 8 concurrent clients per NAR, each
 	// with its narinfo first as Nix does; the upstream serves each NAR once
 	// more, a range client among them getting its range.
-	px2 := startProxy(t, env, "--upstream", up.URL, "--trusted-public-keys", up.PublicKey)
+	mport, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/-/metrics", mport)
+	px2 := startProxy(t, env, "--upstream", up.URL, "--trusted-public-keys", up.PublicKey,
+		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", mport))
 	var wg sync.WaitGroup
 	errs := make(chan string, len(c.Paths)*9)
 	for i, p := range c.Paths {
@@ -165,6 +178,15 @@ func TestProxyPrivateS3(t *testing.T) {
 			t.Errorf("upstream served %s %d times in all, want 2 (once per proxy, whatever the clients)", u, n)
 		}
 	}
+	// With --metrics-listen the metrics are there, not on the proxy's
+	// own listener; every client's NAR GET came from the one download.
+	if r := nixHTTP(t, "", http.MethodGet, px2.URL+"/-/metrics"); r.Status != http.StatusNotFound {
+		t.Errorf("GET /-/metrics on the proxy's listener with --metrics-listen: %d, want 404", r.Status)
+	}
+	checkProxyMetrics(t, metricsURL, []string{
+		fmt.Sprintf(`nixbucket_proxy_nars_total{from="download"} %d`, 9*len(c.Paths)),
+		fmt.Sprintf(`nixbucket_proxy_requests_total{class="2xx",operation="Narinfo"} %d`, 9*len(c.Paths)),
+	}, []string{"nixbucket_upstream_received_bytes_total{upstream="})
 
 	// 4. A disk cache smaller than the closure: Nix still substitutes it,
 	// and the directory never grows past --max-size.

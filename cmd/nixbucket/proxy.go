@@ -16,6 +16,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
+	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/proxy"
 	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
 	"github.com/nixbucket/nixbucket/internal/upstream"
@@ -36,7 +37,9 @@ Narinfos are served as the upstream sent them, once their signature
 verified against --trusted-public-keys; clients check the same keys.
 NARs are fetched once however many clients ask, streamed while they
 arrive and checked (FileSize, FileHash) before they are kept in
---cache-dir, bounded by --max-size (least recently used go first).`
+--cache-dir, bounded by --max-size (least recently used go first).
+Prometheus metrics (requests, NAR sources, the disk cache, bytes per
+upstream) are at /-/metrics for loopback callers, or on --metrics-listen.`
 
 // stringList is a flag that may be repeated; each value may also hold
 // several space-separated items.
@@ -53,6 +56,7 @@ func (l *stringList) Set(v string) error {
 type proxyFlags struct {
 	upstreams, keys                                    stringList
 	listen, cacheDir, maxSize, trust, netrc, tokenFile string
+	metricsListen                                      string
 	negativeTTL                                        time.Duration
 	maxConns                                           int
 	timeouts                                           upstream.Timeouts
@@ -76,6 +80,7 @@ func parseProxyFlags(args []string) (*proxyFlags, error) {
 	fs.DurationVar(&f.timeouts.FirstByte, "first-byte-timeout", upstream.DefaultFirstByteTimeout, "bound of the wait for an upstream's answer")
 	fs.DurationVar(&f.timeouts.Idle, "idle-timeout", upstream.DefaultIdleTimeout, "longest stall of an upstream body")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "", "serve the Prometheus metrics on this address, to anyone who reaches it (default: at "+proxy.MetricsPath+" on --listen, to loopback callers only)")
 	if _, err := parse(fs, args, 0, 0, proxySynopsis); err != nil {
 		return nil, err
 	}
@@ -157,8 +162,10 @@ func proxyCmd(args []string) error {
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
+	metrics := proxy.NewMetrics(cfg.Fetcher, cfg.Cache)
+	cfg.Metrics = metrics
 	hs := &http.Server{
-		Handler:           proxy.New(cfg),
+		Handler:           withMetrics(proxy.New(cfg), metrics, f.metricsListen != ""),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -169,7 +176,18 @@ func proxyCmd(args []string) error {
 		names[i] = s.Name()
 	}
 	log.Info("nixbucket proxy serving", "url", "http://"+ln.Addr().String(), "upstreams", strings.Join(names, " "), "cache-dir", f.cacheDir, "max-size", f.maxSize, "version", version)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if f.metricsListen != "" {
+		mln, err := net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("proxy: --metrics-listen: %w", err)
+		}
+		ms := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		defer ms.Close()
+		go func() { errc <- ms.Serve(mln) }()
+		log.Info("nixbucket proxy metrics", "url", "http://"+mln.Addr().String()+proxy.MetricsPath)
+	}
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -183,4 +201,22 @@ func proxyCmd(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// withMetrics serves the metrics at proxy.MetricsPath of the proxy's own
+// listener to loopback callers, as serve does, unless they have a
+// listener of their own (elsewhere); every other path goes to h.
+func withMetrics(h http.Handler, m *proxy.Metrics, elsewhere bool) http.Handler {
+	mh := m.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != proxy.MetricsPath || elsewhere {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if !observe.Loopback(r.RemoteAddr) {
+			http.Error(w, "403 Forbidden: the metrics are served to loopback callers only (see --metrics-listen)", http.StatusForbidden)
+			return
+		}
+		mh.ServeHTTP(w, r)
+	})
 }

@@ -14,7 +14,10 @@
 // never looked up by name per request.
 package observe
 
-import "net/http"
+import (
+	"net"
+	"net/http"
+)
 
 // Operation is one kind of request the metrics tell apart: its name (an
 // S3 operation such as GetObject, or a binary-cache read such as Narinfo)
@@ -67,4 +70,15 @@ func NoteOf(w http.ResponseWriter) *Note {
 		return n.Note()
 	}
 	return nil
+}
+
+// Loopback reports whether a remote address is the machine's own: the
+// callers who may read the metrics without credentials.
+func Loopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

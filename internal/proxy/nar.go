@@ -27,12 +27,18 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 		}
 		if ok {
 			defer f.Close()
+			if r.Method == http.MethodGet {
+				s.cfg.Metrics.nar(fromCache)
+			}
 			http.ServeContent(w, r, "", time.Time{}, f)
 			return
 		}
 	}
 	ni := s.known(name)
 	if ni == nil {
+		if r.Method == http.MethodGet {
+			s.cfg.Metrics.nar(fromPassthrough)
+		}
 		s.passThrough(w, r, "nar/"+name, "application/x-nix-nar")
 		return
 	}
@@ -48,6 +54,7 @@ func (s *Server) serveNAR(w http.ResponseWriter, r *http.Request, name string) {
 		return
 	}
 	defer s.leave(name, fl)
+	s.cfg.Metrics.nar(fromDownload)
 	rs := &downloadSeeker{ctx: r.Context(), d: fl.d}
 	defer rs.Close()
 	http.ServeContent(w, r, "", time.Time{}, rs)

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/nix/storepath"
 	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
@@ -43,6 +44,8 @@ type Config struct {
 	// upstream has one; 0 means 40, cache.nixos.org's.
 	Priority int
 	Logger   *slog.Logger
+	// Metrics, when set, count every request (NewMetrics).
+	Metrics *Metrics
 }
 
 // Server is the proxy's http.Handler.
@@ -79,22 +82,53 @@ func New(cfg Config) *Server {
 
 // ServeHTTP answers the binary-cache protocol's reads.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimPrefix(r.URL.Path, "/")
+	k := kindOf(key)
+	if s.cfg.Metrics == nil {
+		s.serve(w, r, key, k)
+		return
+	}
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w}
+	defer func() { // counted even when a cut NAR aborts the handler
+		s.cfg.Metrics.request(k, rec.statusOf(), rec.n, time.Since(start))
+	}()
+	s.serve(rec, r, key, k)
+}
+
+// kindOf tells what a request path (without its leading slash) asks for.
+func kindOf(key string) kind {
+	switch {
+	case key == "nix-cache-info":
+		return kindCacheInfo
+	case strings.HasSuffix(key, ".narinfo") && !strings.Contains(key, "/"):
+		return kindNarinfo
+	case strings.HasPrefix(key, "nar/") && diskcache.ValidName(key[len("nar/"):]):
+		return kindNAR
+	case strings.HasSuffix(key, ".ls") && !strings.Contains(key, "/") && storepath.ValidateHash(strings.TrimSuffix(key, ".ls")) == nil:
+		return kindListing
+	case strings.HasPrefix(key, "log/") && validLogName(key[len("log/"):]):
+		return kindLog
+	}
+	return kindOther
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, key string, k kind) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "nixbucket proxy is read-only", http.StatusMethodNotAllowed)
 		return
 	}
-	key := strings.TrimPrefix(r.URL.Path, "/")
-	switch {
-	case key == "nix-cache-info":
+	switch k {
+	case kindCacheInfo:
 		s.serveCacheInfo(w, r)
-	case strings.HasSuffix(key, ".narinfo") && !strings.Contains(key, "/"):
+	case kindNarinfo:
 		s.serveNarinfo(w, r, strings.TrimSuffix(key, ".narinfo"))
-	case strings.HasPrefix(key, "nar/") && diskcache.ValidName(key[len("nar/"):]):
+	case kindNAR:
 		s.serveNAR(w, r, key[len("nar/"):])
-	case strings.HasSuffix(key, ".ls") && !strings.Contains(key, "/") && storepath.ValidateHash(strings.TrimSuffix(key, ".ls")) == nil:
+	case kindListing:
 		s.passThrough(w, r, key, "application/json")
-	case strings.HasPrefix(key, "log/") && validLogName(key[len("log/"):]):
+	case kindLog:
 		s.passThrough(w, r, key, "text/plain; charset=utf-8")
 	default:
 		http.NotFound(w, r)

@@ -123,6 +123,14 @@ func (f *fake) holdNARs() (held <-chan struct{}, release chan struct{}) {
 // max bytes in cacheDir ("" for none).
 func start(t *testing.T, up *fake, key signature.PublicKey, cacheDir string, max int64) *httptest.Server {
 	t.Helper()
+	srv, _ := startMetered(t, up, key, cacheDir, max)
+	return srv
+}
+
+// startMetered starts a proxy whose requests count in the metrics it
+// returns (every test's proxy does: the metrics wrap what they test).
+func startMetered(t *testing.T, up *fake, key signature.PublicKey, cacheDir string, max int64) (*httptest.Server, *Metrics) {
+	t.Helper()
 	src, err := upstream.NewSource(t.Context(), up.URL, upstream.SourceOptions{NetrcFile: "/nonexistent"})
 	if err != nil {
 		t.Fatal(err)
@@ -138,9 +146,10 @@ func start(t *testing.T, up *fake, key signature.PublicKey, cacheDir string, max
 			t.Fatal(err)
 		}
 	}
+	cfg.Metrics = NewMetrics(cfg.Fetcher, cfg.Cache)
 	srv := httptest.NewServer(New(cfg))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, cfg.Metrics
 }
 
 type resp struct {

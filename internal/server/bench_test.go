@@ -102,3 +102,9 @@ func benchGETBasic(b *testing.B, path string) {
 		h.ServeHTTP(&discard{h: http.Header{}}, r)
 	}
 }
+
+// BenchmarkGETMissLogged is BenchmarkGETMiss with the access log on, in
+// text, as `serve` writes it by default.
+func BenchmarkGETMissLogged(b *testing.B) {
+	benchGETOpts(b, "/nix-cache/missing.narinfo", server.Options{AccessLog: io.Discard})
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -93,7 +92,7 @@ func (s *Server) serveMetrics(api *s3api.Handler) http.HandlerFunc {
 			http.NotFound(w, r)
 			return
 		}
-		if !loopback(r.RemoteAddr) {
+		if !observe.Loopback(r.RemoteAddr) {
 			id, _, err := api.Identify(r)
 			if err == nil {
 				err = s.access.Authorize(r.Context(), r, id, policy.ActionGetMetrics, MetricsResource)
@@ -117,16 +116,6 @@ func (s *Server) serveMetrics(api *s3api.Handler) http.HandlerFunc {
 		}
 		metrics.ServeHTTP(w, r)
 	}
-}
-
-// loopback reports whether a remote address is the machine's own.
-func loopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // refreshUsage keeps the per-bucket gauges current until ctx ends.

@@ -43,6 +43,25 @@ type Cache struct {
 	lru      list.List // of *entry, most recently used at the front
 	size     int64     // bytes of the entries
 	reserved int64     // bytes reserved by fetches in flight
+	stats    Stats     // counters since Open
+}
+
+// Stats are a cache's counters since it was opened, for metrics.
+type Stats struct {
+	Hits, Misses    uint64 // Get found the file, or not
+	Evictions       uint64 // entries evicted to make room
+	EvictedBytes    uint64 // their bytes
+	Entries         int    // files now kept
+	Bytes, Reserved int64  // their bytes, and bytes reserved by fetches in flight
+}
+
+// Stats returns the cache's counters and its present size.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.stats
+	st.Entries, st.Bytes, st.Reserved = len(c.entries), c.size, c.reserved
+	return st
 }
 
 type entry struct {
@@ -178,9 +197,11 @@ func (c *Cache) Get(name string) (f *File, ok bool, err error) {
 	c.mu.Lock()
 	e := c.entries[name]
 	if e == nil {
+		c.stats.Misses++
 		c.mu.Unlock()
 		return nil, false, nil
 	}
+	c.stats.Hits++
 	e.refs++
 	c.lru.MoveToFront(e.elem)
 	c.mu.Unlock()
@@ -191,6 +212,8 @@ func (c *Cache) Get(name string) (f *File, ok bool, err error) {
 		e.refs--
 		if errors.Is(err, fs.ErrNotExist) { // removed behind our back: forget it
 			c.dropLocked(e)
+			c.stats.Hits--
+			c.stats.Misses++
 			err = nil
 		}
 		c.mu.Unlock()
@@ -303,6 +326,8 @@ func (c *Cache) evictLocked(need int64) bool {
 			} else {
 				c.log.Debug("proxy cache: evicted", "file", e.name, "bytes", e.size)
 			}
+			c.stats.Evictions++
+			c.stats.EvictedBytes += uint64(e.size)
 			c.dropLocked(e)
 		}
 		el = prev
