@@ -29,7 +29,7 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := recorders.Get().(*recorder)
-		rec.w = w
+		rec.ResponseWriter = w
 		req := r
 		if r.Body != nil && r.Body != http.NoBody {
 			// A shallow copy: net/http answers "Expect: 100-continue"
@@ -53,16 +53,13 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 // record notes a request that began at start and took d. Its end is
 // start+d: one clock read per request fewer than time.Now.
 func (o *Observer) record(rec *recorder, r *http.Request, start time.Time, d time.Duration) {
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status := rec.Status()
 	n := &rec.note
 	if o.Metrics != nil {
-		o.Metrics.Request(n, status, rec.body.n, rec.out, d)
+		o.Metrics.Request(n, status, rec.body.n, rec.Written(), d)
 	}
 	if o.Traffic != nil && n.Bucket != "" {
-		o.Traffic(n.Bucket, !n.NoBucket && (status < 400 || status == http.StatusNotFound), rec.body.n, rec.out, start.Add(d))
+		o.Traffic(n.Bucket, !n.NoBucket && (status < 400 || status == http.StatusNotFound), rec.body.n, rec.Written(), start.Add(d))
 	}
 	if o.Log == nil {
 		return
@@ -88,7 +85,7 @@ func (o *Observer) record(rec *recorder, r *http.Request, start time.Time, d tim
 		Key:       n.Key,
 		Status:    status,
 		BytesIn:   rec.body.n,
-		BytesOut:  rec.out,
+		BytesOut:  rec.Written(),
 		Duration:  d,
 	}
 	o.Log.Log(&e)
@@ -97,58 +94,73 @@ func (o *Observer) record(rec *recorder, r *http.Request, start time.Time, d tim
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
 // recorder is the ResponseWriter the observed handler answers through:
-// it notes the status and counts the bytes. It passes every optional
-// ability on: ReadFrom (sendfile) and Flush directly, the rest through
-// Unwrap (http.ResponseController).
+// a StatusWriter that also counts the request body and carries the Note.
 type recorder struct {
-	w      http.ResponseWriter
-	status int // the final status; 0 until written
-	out    int64
-	body   countingBody
-	note   Note
+	StatusWriter
+	body countingBody
+	note Note
 }
 
 func (rec *recorder) Note() *Note { return &rec.note }
 
-func (rec *recorder) Header() http.Header { return rec.w.Header() }
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 && code >= 200 {
-		rec.status = code
-	}
-	rec.w.WriteHeader(code)
+// StatusWriter is a ResponseWriter that notes the status of an answer and
+// counts its body bytes. It passes every optional ability on: ReadFrom
+// (sendfile for NARs) and Flush directly, the rest through Unwrap
+// (http.ResponseController). Set ResponseWriter before use.
+type StatusWriter struct {
+	http.ResponseWriter
+	status int // the final status; 0 until written
+	out    int64
 }
 
-func (rec *recorder) Write(p []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
+// Status is the answer's status: 200 when the handler wrote nothing.
+func (sw *StatusWriter) Status() int {
+	if sw.status == 0 {
+		return http.StatusOK
 	}
-	n, err := rec.w.Write(p)
-	rec.out += int64(n)
+	return sw.status
+}
+
+// Written is the body bytes written.
+func (sw *StatusWriter) Written() int64 { return sw.out }
+
+func (sw *StatusWriter) WriteHeader(code int) {
+	if sw.status == 0 && code >= 200 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *StatusWriter) Write(p []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	n, err := sw.ResponseWriter.Write(p)
+	sw.out += int64(n)
 	return n, err
 }
 
 // ReadFrom keeps the underlying writer's ReadFrom (sendfile for NARs).
-func (rec *recorder) ReadFrom(src io.Reader) (int64, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
+func (sw *StatusWriter) ReadFrom(src io.Reader) (int64, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
 	}
 	var n int64
 	var err error
-	if rf, ok := rec.w.(io.ReaderFrom); ok {
+	if rf, ok := sw.ResponseWriter.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(src)
 	} else {
-		n, err = io.Copy(writerOnly{rec.w}, src)
+		n, err = io.Copy(writerOnly{sw.ResponseWriter}, src)
 	}
-	rec.out += n
+	sw.out += n
 	return n, err
 }
 
 // Flush flushes the underlying writer, if it can.
-func (rec *recorder) Flush() { http.NewResponseController(rec.w).Flush() }
+func (sw *StatusWriter) Flush() { http.NewResponseController(sw.ResponseWriter).Flush() }
 
 // Unwrap gives http.ResponseController the underlying writer.
-func (rec *recorder) Unwrap() http.ResponseWriter { return rec.w }
+func (sw *StatusWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
 
 // writerOnly hides a writer's ReadFrom, so io.Copy does not call back.
 type writerOnly struct{ io.Writer }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"io"
 	"net/http"
 	"time"
 
@@ -158,57 +157,4 @@ func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, v := range [4]int64{int64(st.Entries), st.Bytes, st.Reserved, cc.c.Max()} {
 		ch <- prometheus.MustNewConstMetric(cacheDescs[4+i], prometheus.GaugeValue, float64(v))
 	}
-}
-
-// recorder notes the status and body bytes of an answer. It keeps the
-// underlying writer's ReadFrom (sendfile for NARs from the disk cache)
-// and gives http.ResponseController the writer through Unwrap.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 && code >= 200 {
-		rec.status = code
-	}
-	rec.ResponseWriter.WriteHeader(code)
-}
-
-func (rec *recorder) Write(p []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	n, err := rec.ResponseWriter.Write(p)
-	rec.n += int64(n)
-	return n, err
-}
-
-func (rec *recorder) ReadFrom(src io.Reader) (int64, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	var n int64
-	var err error
-	if rf, ok := rec.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(struct{ io.Writer }{rec.ResponseWriter}, src)
-	}
-	rec.n += n
-	return n, err
-}
-
-func (rec *recorder) Flush() { http.NewResponseController(rec.ResponseWriter).Flush() }
-
-func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
-
-// statusOf is the status a recorder saw, 200 when the handler wrote
-// nothing.
-func (rec *recorder) statusOf() int {
-	if rec.status == 0 {
-		return http.StatusOK
-	}
-	return rec.status
 }

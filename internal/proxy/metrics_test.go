@@ -25,7 +25,7 @@ func TestMetrics(t *testing.T) {
 	mustGet(t, srv.URL+"/"+p.url, 200)                        // a download
 	mustGet(t, srv.URL+"/"+p.url, 206, "Range", "bytes=0-99") // the disk cache
 	mustGet(t, srv.URL+"/"+q.hash+".narinfo", 200)
-	mustGet(t, srv.URL+"/"+q.url, 200)                       // evicts p's
+	mustGet(t, srv.URL+"/"+q.url, 200) // evicts p's
 	mustGet(t, srv.URL+"/"+strings.Repeat("1", 32)+".narinfo", 404)
 	mustGet(t, srv.URL+"/nar/"+strings.Repeat("2", 52)+".nar.xz", 404) // unknown: passed through, the upstream lacks it
 	mustGet(t, srv.URL+"/no/such/thing", 404)

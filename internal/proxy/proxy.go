@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/nix/storepath"
+	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
 	"github.com/nixbucket/nixbucket/internal/upstream"
 )
@@ -89,9 +90,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
+	rec := &observe.StatusWriter{ResponseWriter: w}
 	defer func() { // counted even when a cut NAR aborts the handler
-		s.cfg.Metrics.request(k, rec.statusOf(), rec.n, time.Since(start))
+		s.cfg.Metrics.request(k, rec.Status(), rec.Written(), time.Since(start))
 	}()
 	s.serve(rec, r, key, k)
 }
