@@ -58,6 +58,9 @@
 #   BENCH_CORPUS   directory of make-closure.sh (default ../shared/corpus)
 #   BENCH_RATE     nginx limit_rate of the limited upstream (default 100m:
 #                  100 MiB/s per connection)
+#   BENCH_PERF     if set, a path prefix: each loopback first pull-through
+#                  pass runs under `perf record -g -p SERVER`, written to
+#                  PREFIX.rN (the figures are then not for the record)
 #
 # Needs root (single-user Nix store) and Debian's nix-bin, nginx-light, curl
 # and zstd-capable Nix (2.8 has it).
@@ -301,7 +304,14 @@ for r in $(seq "$rounds"); do
 		base) s=$(substitute "$ng_url") ;;
 		pt1)
 			before=$(nar_gets)
+			perf_pid=''
+			if [ -n "${BENCH_PERF:-}" ]; then
+				perf record -q -g -p "$nb_pid" -o "$BENCH_PERF.r$r" 2>/dev/null &
+				perf_pid=$!
+				sleep 1
+			fi
 			s=$(substitute "$pt_url")
+			if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 			fetched=$(($(nar_gets) - before))
 			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket, want $nar_count (each once)"
 			;;

@@ -117,9 +117,11 @@ type PulledFile struct {
 // would be the only reason to hash a pulled NAR again: the upstream
 // fetcher has its SHA-256 already, and MD5 cost a pull-through bucket
 // about a quarter of a core per first download. Clients that check a
-// download against the ETag (rclone, the aws CLI's s3 commands) do so only
-// for a plain 32-hex ETag and skip one with a dash; If-Match and
-// If-None-Match compare ETags as strings, so they work as with any other.
+// download against the ETag (rclone fails the copy, s3cmd warns) do so
+// only for a plain 32-hex ETag, which they take for the MD5, and skip one
+// with a dash, so a plain ETag that is not the MD5 would break them; If-Match
+// and If-None-Match compare ETags as strings, so they work as with any
+// other.
 func PulledETag(sha256 []byte) string {
 	return hex.EncodeToString(sha256[:md5.Size]) + "-1"
 }
