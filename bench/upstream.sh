@@ -32,7 +32,9 @@
 # cold again). The baseline used to get only recycled memory (Nix refills
 # the store just emptied) while the pull-through pass also writes its kept
 # copy of every NAR, into cold memory: that measured the VM, not the
-# server. So before each pass, after emptying the store, warm() writes and
+# server. So before each pass, after emptying the store and a sync (so
+# that no writeback left by the setup or the pass before runs during it:
+# the first pass of a run used to be the slowest), warm() writes and
 # frees (in /dev/shm) more memory than the pass will fill (NAR size plus
 # NAR files plus 256 MB), so every pass writes into recycled memory, as a
 # server whose page cache is full would. The upstream's files stay in the
@@ -263,6 +265,7 @@ substitute() {
 	local url=$1 t0 t1
 	forget
 	rm -rf "$XDG_CACHE_HOME"
+	sync # no writeback left from the setup or the pass before
 	warm
 	t0=$(date +%s.%N)
 	nixq copy --quiet --from "$url" --option substituters '' --option require-sigs true \
@@ -270,6 +273,16 @@ substitute() {
 	t1=$(date +%s.%N)
 	nix-store --check-validity $closure || die "the closure is not valid after nix copy --from $url"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# cpu_ticks prints the server's CPU time so far (user + system, in clock
+# ticks); cpu_since TICKS prints the seconds used since, once the commits
+# that follow a pass (1 s) are done.
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$nb_pid/stat"; }
+cpu_since() {
+	sleep 1
+	awk -v a="$1" -v b="$(cpu_ticks)" -v t="$tck" 'BEGIN { printf "%.2f\n", (b - a) / t }'
 }
 
 # ttfb URL prints curl's time to first byte of a GET, in ms.
@@ -293,6 +306,7 @@ watchdog=$!
 
 : >"$tmp/base" ; : >"$tmp/pt1" ; : >"$tmp/pt2" ; : >"$tmp/px1" ; : >"$tmp/px2"
 : >"$tmp/sbase" ; : >"$tmp/spt1" ; : >"$tmp/spt2"
+: >"$tmp/cpu_pt1" ; : >"$tmp/cpu_pt2" ; : >"$tmp/cpu_spt1"
 : >"$tmp/ttfb_ng" ; : >"$tmp/ttfb_pt" ; : >"$tmp/ttfb_px"
 for r in $(seq "$rounds"); do
 	bucket=pull$r
@@ -310,8 +324,10 @@ for r in $(seq "$rounds"); do
 				perf_pid=$!
 				sleep 1
 			fi
+			c0=$(cpu_ticks)
 			s=$(substitute "$pt_url")
 			if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+			cpu_since "$c0" >>"$tmp/cpu_pt1"
 			fetched=$(($(nar_gets) - before))
 			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket, want $nar_count (each once)"
 			;;
@@ -319,7 +335,9 @@ for r in $(seq "$rounds"); do
 		echo "$s" >>"$tmp/$which"
 		log "round $r $which: $s s"
 	done
+	c0=$(cpu_ticks)
 	s=$(substitute "$pt_url")
+	cpu_since "$c0" >>"$tmp/cpu_pt2"
 	echo "$s" >>"$tmp/pt2"
 	log "round $r pt2: $s s"
 
@@ -342,7 +360,9 @@ for r in $(seq "$rounds"); do
 		sbase) s=$(substitute "$slow_url") ;;
 		spt1)
 			before=$(nar_gets)
+			c0=$(cpu_ticks)
 			s=$(substitute "$spt_url")
+			cpu_since "$c0" >>"$tmp/cpu_spt1"
 			fetched=$(($(nar_gets) - before))
 			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket (limited), want $nar_count (each once)"
 			;;
@@ -404,6 +424,8 @@ row "nixbucket proxy --cache-dir, second pass" px2 "$px2" "$px1" "of the first p
 row "limited upstream: nix copy --from nginx at limit_rate $rate (baseline)" sbase "$sbase" "$sbase" "of the limited baseline" ""
 row "limited upstream: pull-through bucket, first pass (all misses)" spt1 "$spt1" "$sbase" "of the limited baseline" 0.9
 row "limited upstream: pull-through bucket, second pass (served locally)" spt2 "$spt2" "$spt1" "of the first pass" 2
+echo
+echo "nixbucket's CPU time per pull-through pass (user + system, from /proc/PID/stat, including the commits that follow the pass), median (runs): first pass $(m cpu_pt1) s ($(all cpu_pt1)); second pass $(m cpu_pt2) s ($(all cpu_pt2)); limited upstream, first pass $(m cpu_spt1) s ($(all cpu_spt1))."
 echo
 echo "Time to first byte of the largest NAR ($((big_bytes / 1000)) kB), median (runs):"
 echo
