@@ -60,9 +60,10 @@
 #   BENCH_CORPUS   directory of make-closure.sh (default ../shared/corpus)
 #   BENCH_RATE     nginx limit_rate of the limited upstream (default 100m:
 #                  100 MiB/s per connection)
-#   BENCH_PERF     if set, a path prefix: each loopback first pull-through
-#                  pass runs under `perf record -g -p SERVER`, written to
-#                  PREFIX.rN (the figures are then not for the record)
+#   BENCH_PERF     if set, a path prefix: each first pull-through pass runs
+#                  under `perf record -g -p SERVER`, written to PREFIX.rN
+#                  (PREFIX.limited.rN for the limited upstream; the
+#                  figures are then not for the record)
 #
 # Needs root (single-user Nix store) and Debian's nix-bin, nginx-light, curl
 # and zstd-capable Nix (2.8 has it).
@@ -360,8 +361,15 @@ for r in $(seq "$rounds"); do
 		sbase) s=$(substitute "$slow_url") ;;
 		spt1)
 			before=$(nar_gets)
+			perf_pid=''
+			if [ -n "${BENCH_PERF:-}" ]; then
+				perf record -q -g -p "$nb_pid" -o "$BENCH_PERF.limited.r$r" 2>/dev/null &
+				perf_pid=$!
+				sleep 1
+			fi
 			c0=$(cpu_ticks)
 			s=$(substitute "$spt_url")
+			if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 			cpu_since "$c0" >>"$tmp/cpu_spt1"
 			fetched=$(($(nar_gets) - before))
 			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket (limited), want $nar_count (each once)"
