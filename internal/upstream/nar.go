@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -32,12 +31,10 @@ const commitTimeout = 5 * time.Minute
 const copyChunk = 256 << 10
 
 // Sink receives a NAR download's bytes as they arrive and learns its
-// outcome. (Both sinks in nixbucket keep the temp file itself rather
-// than the bytes: the proxy moves it into its disk cache, a pull-through
-// bucket makes it the object's blob, and only computes a checksum of the
-// bytes as they pass.) The Fetcher never calls its methods concurrently:
-// Write runs on the download's hashing goroutine, Commit or Abort after
-// that has ended. A Write error stops further writes and ends in Abort.
+// outcome. (Both sinks in nixbucket ignore the bytes and keep the temp
+// file itself: the proxy moves it into its disk cache, a pull-through
+// bucket makes it the object's blob.) The Fetcher calls its methods from
+// one goroutine. A Write error stops further writes and ends in Abort.
 type Sink interface {
 	io.Writer
 	// Commit is called once, after the whole file was received, checked
@@ -241,13 +238,8 @@ func (d *Download) leaveMap() {
 // fetch copies the file to the temp file (and the sink) and checks it.
 // A sink whose Write fails is aborted and set to nil: the download goes on
 // for its readers.
-//
-// Reading and writing a chunk and hashing it are the download's CPU cost,
-// and the readers wait for all of it before their last byte: the SHA-256
-// (and the sink's Write) run on a second goroutine, one chunk behind the
-// reads and writes, in two buffers taken in turn, so a download uses two
-// cores where it can.
 func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) error {
+	sink := *sinkp
 	body, size, err := d.f.open(ctx, d.src, d.info.URL, nil, 0)
 	if err != nil {
 		return err
@@ -256,18 +248,9 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 	if size >= 0 && size != d.size {
 		return fmt.Errorf("%s: upstream says %d bytes, narinfo FileSize %d: %w", d.info.URL, size, d.size, ErrMismatch)
 	}
-	hs := startHasher(*sinkp)
-	defer func() {
-		hs.close()
-		if hs.sinkErr != nil && *sinkp != nil {
-			d.f.log.Error("storing an upstream NAR failed; still serving it", "url", d.info.URL, "err", hs.sinkErr)
-			(*sinkp).Abort()
-			*sinkp = nil
-		}
-	}()
-	bufs := [2][]byte{make([]byte, copyChunk), make([]byte, copyChunk)}
-	for i := 0; ; i ^= 1 {
-		buf := bufs[i] // the hasher may hold the other one
+	h := sha256.New()
+	buf := make([]byte, copyChunk)
+	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if d.written+int64(n) > d.size {
@@ -278,7 +261,14 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 			}
 			// Readers first: they send these bytes while they are hashed.
 			d.progress(int64(n))
-			hs.add(buf[:n])
+			h.Write(buf[:n])
+			if sink != nil {
+				if _, err := sink.Write(buf[:n]); err != nil {
+					d.f.log.Error("storing an upstream NAR failed; still serving it", "url", d.info.URL, "err", err)
+					sink.Abort()
+					sink, *sinkp = nil, nil
+				}
+			}
 		}
 		if rerr == io.EOF {
 			break
@@ -290,9 +280,8 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 	if d.written != d.size {
 		return fmt.Errorf("%s: %d bytes, narinfo FileSize %d: %w", d.info.URL, d.written, d.size, ErrMismatch)
 	}
-	hs.close()
 	var got nixhash.SHA256
-	hs.h.Sum(got[:0])
+	h.Sum(got[:0])
 	if got != want {
 		return fmt.Errorf("%s: FileHash %s, narinfo says %s: %w", d.info.URL, got, d.info.FileHash, ErrMismatch)
 	}
@@ -302,57 +291,6 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 		}
 	}
 	return nil
-}
-
-// hasher computes a download's SHA-256, and passes the bytes to its sink,
-// on a goroutine of its own, one chunk at a time.
-type hasher struct {
-	h       hash.Hash
-	sink    Sink
-	sinkErr error // the sink's first Write error; it gets no more bytes
-	work    chan []byte
-	done    chan struct{}
-	busy    bool // the goroutine holds a chunk
-	closed  bool
-}
-
-func startHasher(sink Sink) *hasher {
-	hs := &hasher{h: sha256.New(), sink: sink, work: make(chan []byte), done: make(chan struct{})}
-	go func() {
-		for b := range hs.work {
-			hs.h.Write(b)
-			if hs.sink != nil && hs.sinkErr == nil {
-				_, hs.sinkErr = hs.sink.Write(b)
-			}
-			hs.done <- struct{}{}
-		}
-	}()
-	return hs
-}
-
-// add waits until the previous chunk is done and hands over b, which the
-// caller leaves alone until the next add or close returns.
-func (hs *hasher) add(b []byte) {
-	hs.wait()
-	hs.work <- b
-	hs.busy = true
-}
-
-func (hs *hasher) wait() {
-	if hs.busy {
-		<-hs.done
-		hs.busy = false
-	}
-}
-
-// close waits for the last chunk and ends the goroutine; then h and
-// sinkErr may be read. It may be called more than once.
-func (hs *hasher) close() {
-	hs.wait()
-	if !hs.closed {
-		hs.closed = true
-		close(hs.work)
-	}
 }
 
 func (d *Download) progress(n int64) {
