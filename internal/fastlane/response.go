@@ -268,7 +268,9 @@ func (w *response) fail(err error) {
 }
 
 // ReadFrom sends a body of known length straight from src (sendfile for a
-// file), as net/http does.
+// file), as net/http does, on every call: a handler that sends a body in
+// spans as it becomes available (a pull-through NAR still downloading)
+// calls it once per span, and only the first sends the head.
 func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -276,10 +278,12 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.isHead || w.declared < 0 || w.noType || w.sentHead || !bodyAllowed(w.status) {
+	if w.isHead || w.declared < 0 || w.noType || w.chunked || !bodyAllowed(w.status) {
 		return io.CopyBuffer(writerOnly{w}, src, make([]byte, 32<<10))
 	}
-	w.sendHead(false, nil)
+	if !w.sentHead {
+		w.sendHead(false, nil)
+	}
 	if !w.flushOut() {
 		return 0, w.err
 	}

@@ -54,6 +54,25 @@ func testHandler(t testing.TB, file string) http.Handler {
 			defer f.Close()
 			w.Header().Set("Content-Type", "application/x-nix-nar")
 			http.ServeContent(w, r, "", time.Unix(1e9, 0), f)
+		case "/file-spans":
+			// A body of declared length sent as a pull-through NAR is:
+			// a Write, then the file in spans, one ReadFrom each.
+			f, err := os.Open(file)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			fi, _ := f.Stat()
+			w.Header().Set("Content-Type", "application/x-nix-nar")
+			w.Header().Set("Content-Length", fmt.Sprint(fi.Size()))
+			head := make([]byte, 100)
+			io.ReadFull(f, head)
+			w.Write(head)
+			rf := w.(io.ReaderFrom)
+			for _, n := range []int64{1000, 70000, fi.Size()} {
+				rf.ReadFrom(&io.LimitedReader{R: f, N: n})
+			}
 		case "/empty":
 		case "/nocontent":
 			w.WriteHeader(http.StatusNoContent)
@@ -252,6 +271,7 @@ func TestSameAnswers(t *testing.T) {
 		{"big chunked", get("/big"), []string{g}, []string{lane}},
 		{"big declared", get("/big-declared"), []string{g}, []string{lane}},
 		{"file", get("/file"), []string{g}, []string{lane}},
+		{"file in spans", get("/file-spans") + get("/small"), []string{g, g}, []string{lane, lane}},
 		{"file range", get("/file", "Range: bytes=10-99\r\n"), []string{g}, []string{lane}},
 		{"file multirange", get("/file", "Range: bytes=0-9,20-29\r\n"), []string{g}, []string{lane}},
 		{"file if-modified", get("/file", "If-Modified-Since: Sun, 09 Sep 2001 01:46:40 GMT\r\n"), []string{g}, []string{lane}},

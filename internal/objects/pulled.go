@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -95,68 +97,101 @@ func (w *PushWriter) Abort() {
 	})
 }
 
-// PutPulledFile stores the finished local file at path, of size bytes
-// whose SHA-256 the caller has checked (sha256, which becomes the
-// object's), as key, if cond holds. It is for a pull-through bucket's NAR:
-// the upstream fetcher downloaded it into that file for the clients that
-// follow the download, so where the blob store can take the file as it is
-// (storage.Adopter: the local disk) it does, and the bytes are written
-// once, not twice; only MD5 (the ETag) and the kept checksum are computed
-// here, from the page cache. Otherwise the file is copied into a blob as
-// Put would copy a body, its SHA-256 checked against sha256 on the way.
-// On any error nothing is stored; the file may be gone from path either
-// way.
-func (s *Service) PutPulledFile(ctx context.Context, bucket, key string, h meta.Headers, path string, size int64, sha256 []byte, cond Conditions) (meta.Object, error) {
+// PulledFile is a finished local file holding the bytes of a pulled
+// object, with what the caller knows of them.
+type PulledFile struct {
+	Path string
+	Size int64
+	// SHA256 is the bytes' SHA-256, which the caller has checked (against
+	// the narinfo's FileHash); it becomes the object's, and its ETag's.
+	SHA256 []byte
+	// CRC64NVME, if not nil, is the bytes' CRC-64/NVME (the checksum an
+	// object keeps, checksum.Default), computed by the caller as they
+	// arrived; nil: computed here from the file.
+	CRC64NVME []byte
+}
+
+// PulledETag is the ETag of an object stored by PutPulledFile: the first
+// 16 bytes of its SHA-256 in hex, and "-1", the form S3 gives objects
+// whose ETag is not the MD5 of their bytes (a multipart upload's). MD5
+// would be the only reason to hash a pulled NAR again: the upstream
+// fetcher has its SHA-256 already, and MD5 cost a pull-through bucket
+// about a quarter of a core per first download. Clients that check a
+// download against the ETag (rclone fails the copy, s3cmd warns) do so
+// only for a plain 32-hex ETag, which they take for the MD5, and skip one
+// with a dash, so a plain ETag that is not the MD5 would break them; If-Match
+// and If-None-Match compare ETags as strings, so they work as with any
+// other.
+func PulledETag(sha256 []byte) string {
+	return hex.EncodeToString(sha256[:md5.Size]) + "-1"
+}
+
+// PutPulledFile stores the file pf (see PulledFile) as key, if cond
+// holds. It is for a pull-through bucket's NAR: the upstream fetcher
+// downloaded it into that file for the clients that follow the download,
+// so where the blob store can take the file as it is (storage.Adopter:
+// the local disk) it does, and the bytes are neither written nor read
+// again; only the kept checksum is computed here, from the page cache, if
+// the caller did not bring it. Otherwise the file is copied into a blob
+// as Put would copy a body, its SHA-256 checked against pf.SHA256 on the
+// way. Either way the object's ETag is PulledETag. On any error nothing is
+// stored; the file may be gone from pf.Path either way.
+func (s *Service) PutPulledFile(ctx context.Context, bucket, key string, h meta.Headers, pf PulledFile, cond Conditions) (meta.Object, error) {
 	if err := ValidKey(key); err != nil {
 		return meta.Object{}, err
+	}
+	if len(pf.SHA256) != sha256.Size {
+		return meta.Object{}, fmt.Errorf("pulled file %s: no SHA-256", pf.Path)
 	}
 	if _, err := s.Meta.Bucket(ctx, bucket); err != nil {
 		return meta.Object{}, err
 	}
-	if err := s.admit(size); err != nil {
+	if err := s.admit(pf.Size); err != nil {
 		return meta.Object{}, err
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(pf.Path)
 	if err != nil {
 		return meta.Object{}, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != size {
-		return meta.Object{}, fmt.Errorf("%w: pulled file %s is not of %d bytes (%v)", ErrIncompleteBody, path, size, err)
+	if fi, err := f.Stat(); err != nil || fi.Size() != pf.Size {
+		return meta.Object{}, fmt.Errorf("%w: pulled file %s is not of %d bytes (%v)", ErrIncompleteBody, pf.Path, pf.Size, err)
 	}
+	var w written
 	ad, ok := s.Blobs.(storage.Adopter)
-	if !ok || size <= InlineMax {
-		w, err := s.write(ctx, f, size, size, Verify{SHA256: sha256}, true)
+	if !ok || pf.Size <= InlineMax {
+		if w, err = s.write(ctx, f, pf.Size, pf.Size, Verify{SHA256: pf.SHA256}, true); err != nil {
+			return meta.Object{}, err
+		}
+	} else {
+		if w, err = hashPulled(f, pf); err != nil {
+			return meta.Object{}, err
+		}
+		id, err := ad.Adopt(ctx, pf.Path)
 		if err != nil {
 			return meta.Object{}, err
 		}
-		return s.commitPut(ctx, s.newObject(bucket, key, h, w), cond)
+		w.seg = meta.Segment{Blob: id, Size: pf.Size}
 	}
-	w, err := hashPulled(f, sha256)
-	if err != nil {
-		return meta.Object{}, err
-	}
-	id, err := ad.Adopt(ctx, path)
-	if err != nil {
-		return meta.Object{}, err
-	}
-	w.seg = meta.Segment{Blob: id, Size: size}
-	return s.commitPut(ctx, s.newObject(bucket, key, h, w), cond)
+	obj := s.newObject(bucket, key, h, w)
+	obj.ETag = PulledETag(pf.SHA256)
+	return s.commitPut(ctx, obj, cond)
 }
 
-// hashPulled computes the hashes a stored object keeps, but SHA-256, which
-// the caller vouches for, from f.
-func hashPulled(f *os.File, sha256 []byte) (written, error) {
-	m, kept := md5.New(), checksum.Default.New()
-	buf := chunks.Get().(*[]byte)
-	defer chunks.Put(buf)
-	if _, err := io.CopyBuffer(io.MultiWriter(m, kept), struct{ io.Reader }{f}, *buf); err != nil {
-		return written{}, err
+// hashPulled gives the hashes a stored object keeps, computing from f
+// only the kept checksum, and that only if the caller did not bring it.
+func hashPulled(f *os.File, pf PulledFile) (written, error) {
+	sum := pf.CRC64NVME
+	if sum == nil {
+		kept := checksum.Default.New()
+		buf := chunks.Get().(*[]byte)
+		defer chunks.Put(buf)
+		if _, err := io.CopyBuffer(kept, struct{ io.Reader }{f}, *buf); err != nil {
+			return written{}, err
+		}
+		sum = kept.Sum(nil)
 	}
-	return written{
-		md5: m.Sum(nil), sha256: bytes.Clone(sha256),
-		alg: checksum.Default, checksum: checksum.Encode(kept.Sum(nil)),
-	}, nil
+	return written{sha256: bytes.Clone(pf.SHA256), alg: checksum.Default, checksum: checksum.Encode(sum)}, nil
 }
 
 // PulledNote is the note (see NotePrefix) PutVouched leaves on the

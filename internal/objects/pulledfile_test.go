@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/storage"
@@ -19,18 +21,22 @@ import (
 type plainBlobs struct{ storage.Backend }
 
 // TestPutPulledFile: a downloaded file becomes an object with the hashes
-// Put would give the same bytes, taken as the blob itself where the blob
-// store can adopt it and copied (its SHA-256 checked) where it cannot; a
-// failed condition, a wrong SHA-256 or a wrong size store nothing.
+// Put would give the same bytes but the ETag (PulledETag, from the
+// SHA-256), taken as the blob itself where the blob store can adopt it and
+// copied (its SHA-256 checked) where it cannot; the caller's CRC-64/NVME
+// is taken as given; a failed condition, a wrong SHA-256 or a wrong size
+// store nothing.
 func TestPutPulledFile(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		size  int
 		plain bool
+		crc   bool // the caller brings the CRC-64/NVME
 	}{
-		{"adopted", 1 << 20, false},
-		{"copied", 1 << 20, true},
-		{"inline", 10, false},
+		{"adopted", 1 << 20, false, false},
+		{"adopted with its CRC", 1 << 20, false, true},
+		{"copied", 1 << 20, true, false},
+		{"inline", 10, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newService(t)
@@ -42,6 +48,15 @@ func TestPutPulledFile(t *testing.T) {
 			rand.Read(body)
 			sum := sha256.Sum256(body)
 			ref := put(t, s, "ref", body)
+			var crc []byte
+			if tc.crc {
+				c := checksum.Default.New()
+				c.Write(body)
+				crc = c.Sum(nil)
+			}
+			pulled := func(path string, size int64, sha []byte) objects.PulledFile {
+				return objects.PulledFile{Path: path, Size: size, SHA256: sha, CRC64NVME: crc}
+			}
 			file := func() string {
 				path := filepath.Join(t.TempDir(), "download")
 				if err := os.WriteFile(path, body, 0o600); err != nil {
@@ -56,11 +71,11 @@ func TestPutPulledFile(t *testing.T) {
 			if tc.plain {
 				bad := sum
 				bad[0] ^= 1
-				if _, err := s.PutPulledFile(ctx, bucket, "nar/x", h, file(), int64(tc.size), bad[:], objects.Conditions{}); err == nil {
+				if _, err := s.PutPulledFile(ctx, bucket, "nar/x", h, pulled(file(), int64(tc.size), bad[:]), objects.Conditions{}); err == nil {
 					t.Error("a wrong SHA-256 was stored")
 				}
 			}
-			if _, err := s.PutPulledFile(ctx, bucket, "nar/x", h, file(), int64(tc.size)+1, sum[:], objects.Conditions{}); err == nil {
+			if _, err := s.PutPulledFile(ctx, bucket, "nar/x", h, pulled(file(), int64(tc.size)+1, sum[:]), objects.Conditions{}); err == nil {
 				t.Error("a file of the wrong size was stored")
 			}
 			if _, _, err := s.Get(ctx, bucket, "nar/x"); !errors.Is(err, meta.ErrNoSuchKey) {
@@ -71,11 +86,14 @@ func TestPutPulledFile(t *testing.T) {
 			}
 
 			path := file()
-			obj, err := s.PutPulledFile(ctx, bucket, "nar/a", h, path, int64(tc.size), sum[:], objects.Conditions{IfNoneMatch: "*"})
+			obj, err := s.PutPulledFile(ctx, bucket, "nar/a", h, pulled(path, int64(tc.size), sum[:]), objects.Conditions{IfNoneMatch: "*"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if obj.ETag != ref.ETag || !bytes.Equal(obj.SHA256, sum[:]) || obj.Checksum != ref.Checksum ||
+			if want := hex.EncodeToString(sum[:16]) + "-1"; obj.ETag != want || objects.PulledETag(sum[:]) != want {
+				t.Errorf("ETag %q, want %q", obj.ETag, want)
+			}
+			if obj.ETag == ref.ETag || !bytes.Equal(obj.SHA256, sum[:]) || obj.Checksum != ref.Checksum ||
 				obj.ChecksumAlgorithm != ref.ChecksumAlgorithm || obj.Size != int64(tc.size) {
 				t.Errorf("record %+v, want the hashes of %+v", obj, ref)
 			}
@@ -89,7 +107,7 @@ func TestPutPulledFile(t *testing.T) {
 
 			// An object already there stands, and the new blob goes.
 			blobs = blobCount(t, s)
-			if _, err := s.PutPulledFile(ctx, bucket, "nar/a", h, file(), int64(tc.size), sum[:], objects.Conditions{IfNoneMatch: "*"}); !errors.Is(err, meta.ErrPreconditionFailed) {
+			if _, err := s.PutPulledFile(ctx, bucket, "nar/a", h, pulled(file(), int64(tc.size), sum[:]), objects.Conditions{IfNoneMatch: "*"}); !errors.Is(err, meta.ErrPreconditionFailed) {
 				t.Errorf("over an existing object: %v, want ErrPreconditionFailed", err)
 			}
 			if n := blobCount(t, s); n != blobs {

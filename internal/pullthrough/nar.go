@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 
+	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -69,32 +71,37 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 		s.remember(bucket, rec.Hash, up)
 	}
 	want, _ := nixhash.ParseSHA256(rec.FileHash)
-	sink := &objectSink{s: s, bucket: bucket, key: key, size: rec.FileSize, want: want}
+	sink := &objectSink{s: s, bucket: bucket, key: key, size: rec.FileSize, want: want, crc: checksum.Default.New()}
 	d, _, err := f.FetchNAR(ctx, upstream.NARRequest{Source: up.Source, Info: up.Info, Dir: s.TempDir, Sink: sink,
 		EarlyRelease: true})
 	return d, err
 }
 
-// objectSink keeps a verified NAR download in the bucket. It takes no
-// bytes as they arrive: the fetcher writes them to its temp file for the
-// clients that follow the download, and Commit makes that very file the
-// object's blob (objects.PutPulledFile), so each byte is written and
-// SHA-256-hashed once. Commit runs after the clients had their last
-// bytes, so storing costs them no time.
+// objectSink keeps a verified NAR download in the bucket. The fetcher
+// writes the bytes to its temp file for the clients that follow the
+// download, and Commit makes that very file the object's blob
+// (objects.PutPulledFile), so each byte is written and SHA-256-hashed
+// once. Of the bytes passed to Write the sink only computes the
+// CRC-64/NVME the object keeps, while they are still in the CPU's cache,
+// so the file is not read again; the object's ETag comes from the SHA-256
+// (objects.PulledETag), so no MD5 is computed. Commit runs after the
+// clients had their last bytes, so storing costs them no time.
 type objectSink struct {
 	s           *Service
 	bucket, key string
 	size        int64
 	want        nixhash.SHA256
+	crc         hash.Hash // checksum.Default, of the bytes so far
 }
 
-func (o *objectSink) Write(p []byte) (int, error) { return len(p), nil }
+func (o *objectSink) Write(p []byte) (int, error) { return o.crc.Write(p) }
 
 // Commit makes the object visible, unless one appeared meanwhile (a push
 // of the same path): that one stands.
 func (o *objectSink) Commit(ctx context.Context, tempPath string) error {
 	_, err := o.s.Objects.PutPulledFile(ctx, o.bucket, o.key, meta.Headers{ContentType: "application/x-nix-nar"},
-		tempPath, o.size, o.want[:], objects.Conditions{IfNoneMatch: "*"})
+		objects.PulledFile{Path: tempPath, Size: o.size, SHA256: o.want[:], CRC64NVME: o.crc.Sum(nil)},
+		objects.Conditions{IfNoneMatch: "*"})
 	if errors.Is(err, meta.ErrPreconditionFailed) {
 		return nil
 	}

@@ -7,6 +7,14 @@
 // however many clients ask, streamed to all of them while it is stored,
 // and committed only once its size and hash match the narinfo.
 //
+// A stored pulled NAR's ETag is not an MD5 but objects.PulledETag, the
+// first half of its SHA-256 (which the fetcher computed and checked) in
+// hex with "-1", the multipart form S3 gives objects whose ETag is not
+// their MD5: MD5 was the one hash a first download still computed only
+// for the ETag (about a quarter of a core), and clients that check a
+// download against the ETag (rclone, s3cmd) skip a multipart one rather
+// than fail it. If-Match and If-None-Match work with it as with any ETag.
+//
 // The NAR key of a pulled path is nar/<store hash>-<file hash><ext>
 // (ext as the upstream's: .nar.xz, .nar.zst, …): it names the store path,
 // so any server of a shared store can find, from a NAR GET alone, the

@@ -31,10 +31,11 @@ const commitTimeout = 5 * time.Minute
 const copyChunk = 256 << 10
 
 // Sink receives a NAR download's bytes as they arrive and learns its
-// outcome. (Both sinks in nixbucket ignore the bytes and keep the temp
-// file itself: the proxy moves it into its disk cache, a pull-through
-// bucket makes it the object's blob.) The Fetcher calls its methods from
-// one goroutine. A Write error stops further writes and ends in Abort.
+// outcome. (Both sinks in nixbucket keep the temp file itself rather
+// than the bytes: the proxy moves it into its disk cache, a pull-through
+// bucket makes it the object's blob, and only computes a checksum of the
+// bytes as they pass.) The Fetcher calls its methods from one goroutine.
+// A Write error stops further writes and ends in Abort.
 type Sink interface {
 	io.Writer
 	// Commit is called once, after the whole file was received, checked
