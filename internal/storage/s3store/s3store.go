@@ -71,7 +71,8 @@ const (
 type Backend struct {
 	cfg    Config
 	client *s3.Client
-	raw    rawConns // idle connections of GETs sent by hand (raw.go)
+	raw    rawConns    // idle connections of GETs sent by hand (raw.go)
+	verify verifyState // whether the store checks signed payloads (verify.go)
 }
 
 var _ storage.Placer = (*Backend)(nil)
