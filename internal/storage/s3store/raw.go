@@ -140,7 +140,9 @@ func (b *Backend) dial(ctx context.Context, host string) (*net.TCPConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.(*net.TCPConn), nil
+	tc := c.(*net.TCPConn)
+	tuneRaw(tc)
+	return tc, nil
 }
 
 // exchange writes the request on conn and reads the answer's head.
