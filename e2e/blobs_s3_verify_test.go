@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
@@ -15,7 +16,8 @@ import (
 // the SHA-256 the client signed and takes the store's ETag as the MD5
 // (storage.StoreVerifier). A body whose bytes are not the ones signed,
 // in a single PutObject and in a part, is refused with
-// XAmzContentSHA256Mismatch and leaves no object and no blob; a body that
+// XAmzContentSHA256Mismatch, and one whose Content-MD5 is not theirs with
+// BadDigest, each leaving no object and no blob; a body that
 // matches reads back whole with its MD5 as ETag. Bodies are over 16 KiB,
 // so they go to blobs, not inline into the metadata.
 func TestS3BlobsStoreVerifies(t *testing.T) {
@@ -52,6 +54,15 @@ func TestS3BlobsStoreVerifies(t *testing.T) {
 		t.Errorf("part of bytes other than the signed ones: %s, want 400 XAmzContentSHA256Mismatch", r)
 	}
 	c.must(t, http.StatusNoContent, http.MethodDelete, s.Endpoint, "/verify/multi?uploadId="+id, nil)
+	// The signed bytes, but a Content-MD5 of others: the MD5 the store
+	// gives is checked against it, and the blob it stored is deleted.
+	wrongMD5 := md5.Sum(other)
+	r = c.must(t, http.StatusBadRequest, http.MethodPut, s.Endpoint, "/verify/md5", body,
+		"Content-MD5", base64.StdEncoding.EncodeToString(wrongMD5[:]))
+	if !strings.Contains(string(r.Body), "BadDigest") {
+		t.Errorf("PUT with a wrong Content-MD5: %s, want BadDigest", r)
+	}
+	c.must(t, http.StatusNotFound, http.MethodHead, s.Endpoint, "/verify/md5", nil)
 	if n := countFiles(blobDir); n != 0 {
 		t.Errorf("%d blobs in the store after refused writes, want 0", n)
 	}

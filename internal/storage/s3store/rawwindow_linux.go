@@ -14,9 +14,10 @@ import (
 // ahead into a receive queue grown to 20 MB, which the kernel then
 // compacted (TCPRcvCollapsed) while the store, woken for every bit of
 // window, spent 16 ms of CPU per 70 MB NAR against 10 ms when a client
-// read it directly; with the buffer fixed the store's cost matched the
-// direct GET's and the machine's total per proxied NAR fell by about a
-// tenth (bench/scale.sh, 2 cores shared by client, server and store).
+// read it directly. With the buffer fixed the store's cost matched the
+// direct GET's (11 ms); the server's rose by 2 to 4 ms, so the machine's
+// total per proxied NAR fell by about 5% and the speed did not move
+// beyond the noise (2 cores shared by client, server and store).
 // rawWindow passes 1 GB/s per connection at nearRTT, so a store farther
 // away, where a fixed window would cap a stream's speed, keeps autotuning.
 const (
