@@ -140,9 +140,7 @@ func (b *Backend) dial(ctx context.Context, host string) (*net.TCPConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := c.(*net.TCPConn)
-	tuneRaw(tc)
-	return tc, nil
+	return c.(*net.TCPConn), nil
 }
 
 // exchange writes the request on conn and reads the answer's head.
