@@ -104,6 +104,7 @@ die() { log "$*"; exit 1; }
 for tool in nix nix-build nginx wrk curl go; do
 	command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y nix-bin postgresql nginx-light wrk curl)"
 done
+[ -x /usr/bin/time ] || die "no /usr/bin/time, which gives the clients' CPU time (apt-get install -y time)"
 case "$auth_mode" in anonymous | basic) ;; *) die "BENCH_AUTH must be anonymous or basic, not $auth_mode" ;; esac
 [ -x "$corpus/make-closure.sh" ] || die "no $corpus/make-closure.sh"
 [ "$(id -u)" = 0 ] || die "needs root (single-user Nix store)"
@@ -406,16 +407,20 @@ status() {
 # RESULT line: wrk with paths.lua, or scaletool get (follows redirects) on
 # the first path of LIST.
 drive() {
-	local drv=$1 t=$2 list=$3 c=$4 secs=$5
+	local drv=$1 t=$2 list=$3 c=$4 secs=$5 cmd
 	case "$drv" in
-	wrk) wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s -s "$lua" "${t_url[$t]}" -- "$list" "${t_auth[$t]}" ;;
-	get) "$tmp/scaletool" get -c "$c" -d "${secs}s" -size "$nar_size" -auth "${t_auth[$t]}" "${t_url[$t]}$(head -1 "$list")" ;;
+	wrk) cmd=(wrk -t"$threads" -c"$c" -d"${secs}s" --timeout 10s -s "$lua" "${t_url[$t]}" -- "$list" "${t_auth[$t]}") ;;
+	get) cmd=("$tmp/scaletool" get -c "$c" -d "${secs}s" -size "$nar_size" -auth "${t_auth[$t]}" "${t_url[$t]}$(head -1 "$list")") ;;
 	esac
+	# The client's own CPU time follows, as a line "CLIENTCPU user sys".
+	/usr/bin/time -f 'CLIENTCPU %U %S' -o "$tmp/clientcpu" "${cmd[@]}"
+	grep '^CLIENTCPU' "$tmp/clientcpu"
 }
 
 # run_one DRIVER TARGET LIST CONNS prints "req/s MB/s non2xx errors
 # nixbucket_us nginx_us postgres_us versitygw_us statements" per request,
-# then "requests redirects" of the run.
+# then "requests redirects client_us" of the run (client_us: the load
+# generator's CPU per request).
 run_one() {
 	local drv=$1 t=$2 list=$3 c=$4 out calls0 calls1 nb0 nb1 ng0 ng1 pg0 pg1 s0 s1
 	calls0=$(pg_calls)
@@ -426,10 +431,11 @@ run_one() {
 	echo "$out" | awk -v nb=$((nb1 - nb0)) -v ng=$((ng1 - ng0)) -v pg=$((pg1 - pg0)) -v s3=$((s1 - s0)) \
 		-v calls=$((calls1 - calls0)) -v hz="$hz" '
 		/^REDIRECTS/ { redirects = $2 }
+		/^CLIENTCPU/ { client = $2 + $3 }
 		/^RESULT/ { secs = $4 / 1e6; n = $2 ? $2 : 1; us = 1e6 / hz / n
 			line = sprintf("%.1f %.2f %d %d %.1f %.1f %.1f %.1f %.3f %d", $2 / secs, $3 / secs / 1e6, $5, $6 + $7 + $8 + $9,
 				nb * us, ng * us, pg * us, s3 * us, calls / n, $2) }
-		END { printf "%s %d\n", line, redirects }'
+		END { split(line, f, " "); n = f[10] ? f[10] : 1; printf "%s %d %.1f\n", line, redirects, client * 1e6 / n }'
 }
 
 # check_run KIND RESULT WHAT: hits and NARs all 2xx (3xx included: wrk does
@@ -437,7 +443,7 @@ run_one() {
 # socket errors.
 check_run() {
 	local non2xx errors requests redirects
-	read -r _ _ non2xx errors _ _ _ _ _ requests redirects <<<"$2"
+	read -r _ _ non2xx errors _ _ _ _ _ requests redirects _ <<<"$2"
 	[ "$errors" = 0 ] || die "$3: $errors errors"
 	[ "$requests" -gt 0 ] || die "$3: no request answered"
 	case "$1" in
@@ -544,6 +550,7 @@ log "PUT through A against PUT straight to the store (s3bench)"
 put_out=$(timeout --kill-after=10 300 "$tmp/s3bench" \
 	-a-name "nixbucket (PostgreSQL + S3)" -a-endpoint "http://127.0.0.1:$port_a" -a-credentials "$tmp/a/credentials" -a-pid "$pid_a" \
 	-b-name versitygw -b-endpoint "$store" -b-access "$vgw_ak" -b-secret "$vgw_sk" -b-pid "$vgw_pid" \
+	-a-cpu "nixbucket=$pid_a,versitygw=$vgw_pid" -b-cpu "versitygw=$vgw_pid" \
 	-ops put -sizes 1MiB,64MiB -concurrency "$put_conc" -rounds "$rounds" -duration "$put_duration") ||
 	die "s3bench failed: $put_out"
 
@@ -582,18 +589,18 @@ echo "Targets: hits ≥ 0.7× embedded (the issue's); the miss rows carry the sa
 echo
 echo "### NAR GET ($((nar_size / 1000000)) MB), $nar_conns connections"
 echo
-echo "| client | from | MB/s median (runs) | / the store's own (target) | nixbucket CPU µs/req | versitygw CPU µs/req | PG statements/req |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "| client | from | MB/s median (runs) | / the store's own (target) | nixbucket CPU µs/req | versitygw CPU µs/req | client CPU µs/req | PG statements/req |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 s_wrk=$(med nar-s s 2)
 s_get=$(med redir-s s 2)
-printf '| wrk | embedded (local blobs) | %.0f (%s) | %.2f | %.0f | – | – |\n' "$(med nar e 2)" "$(runs nar e 2)" \
-	"$(awk -v a="$(med nar e 2)" -v b="$s_wrk" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$(med nar e 5)"
-printf '| wrk | PostgreSQL + S3, streamed through the node | %.0f (%s) | %s | %.0f | %.0f | %.2f |\n' "$(med nar a 2)" "$(runs nar a 2)" \
-	"$(ratio "$(med nar a 2)" "$s_wrk" 0.8)" "$(med nar a 5)" "$(med nar a 8)" "$(med nar a 9)"
-printf '| wrk | versitygw, presigned GET | %.0f (%s) | 1 | – | %.0f | – |\n' "$s_wrk" "$(runs nar-s s 2)" "$(med nar-s s 8)"
-printf '| scaletool (follows redirects) | PostgreSQL + S3, --redirect-reads: 307, then the store | %.0f (%s) | %s | %.0f | %.0f | %.2f |\n' \
-	"$(med redir r 2)" "$(runs redir r 2)" "$(ratio "$(med redir r 2)" "$s_get" 0.8)" "$(med redir r 5)" "$(med redir r 8)" "$(med redir r 9)"
-printf '| scaletool (follows redirects) | versitygw, presigned GET | %.0f (%s) | 1 | – | %.0f | – |\n' "$s_get" "$(runs redir-s s 2)" "$(med redir-s s 8)"
+printf '| wrk | embedded (local blobs) | %.0f (%s) | %.2f | %.0f | – | %.0f | – |\n' "$(med nar e 2)" "$(runs nar e 2)" \
+	"$(awk -v a="$(med nar e 2)" -v b="$s_wrk" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$(med nar e 5)" "$(med nar e 12)"
+printf '| wrk | PostgreSQL + S3, streamed through the node | %.0f (%s) | %s | %.0f | %.0f | %.0f | %.2f |\n' "$(med nar a 2)" "$(runs nar a 2)" \
+	"$(ratio "$(med nar a 2)" "$s_wrk" 0.8)" "$(med nar a 5)" "$(med nar a 8)" "$(med nar a 12)" "$(med nar a 9)"
+printf '| wrk | versitygw, presigned GET | %.0f (%s) | 1 | – | %.0f | %.0f | – |\n' "$s_wrk" "$(runs nar-s s 2)" "$(med nar-s s 8)" "$(med nar-s s 12)"
+printf '| scaletool (follows redirects) | PostgreSQL + S3, --redirect-reads: 307, then the store | %.0f (%s) | %s | %.0f | %.0f | %.0f | %.2f |\n' \
+	"$(med redir r 2)" "$(runs redir r 2)" "$(ratio "$(med redir r 2)" "$s_get" 0.8)" "$(med redir r 5)" "$(med redir r 8)" "$(med redir r 12)" "$(med redir r 9)"
+printf '| scaletool (follows redirects) | versitygw, presigned GET | %.0f (%s) | 1 | – | %.0f | %.0f | – |\n' "$s_get" "$(runs redir-s s 2)" "$(med redir-s s 8)" "$(med redir-s s 12)"
 echo
 printf 'wrk on the --redirect-reads node alone (307 answers, not followed): %.0f req/s (%s), nixbucket CPU %.0f µs/req, %.2f PG statements/req.\n' \
 	"$(med r307 r 1)" "$(runs r307 r 1)" "$(med r307 r 5)" "$(med r307 r 9)"

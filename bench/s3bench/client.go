@@ -25,6 +25,7 @@ type server struct {
 	name     string
 	endpoint string
 	pid      int
+	cpu      []cpuProc // charged per operation (-a-cpu, -b-cpu)
 	client   *s3.Client
 	wire     *wireLog
 }

@@ -31,6 +31,7 @@ import (
 type endpointFlags struct {
 	name, endpoint, access, secret, credFile string
 	pid                                      int
+	cpu                                      string
 }
 
 func (e *endpointFlags) register(prefix, defName string) {
@@ -40,6 +41,7 @@ func (e *endpointFlags) register(prefix, defName string) {
 	flag.StringVar(&e.secret, prefix+"-secret", "", "secret access key for server "+prefix)
 	flag.StringVar(&e.credFile, prefix+"-credentials", "", "AWS shared-credentials file for server "+prefix+" (first profile is used)")
 	flag.IntVar(&e.pid, prefix+"-pid", 0, "pid of server "+prefix+", to sample its memory (0: do not sample)")
+	flag.StringVar(&e.cpu, prefix+"-cpu", "", "label=pid,... of the processes whose CPU time per operation the table gives for server "+prefix+" (the server, and any store behind it); the client's own is added")
 }
 
 func main() {
@@ -103,6 +105,11 @@ func main() {
 		check(e.loadCredentials())
 		srv, err := newServer(ctx, e.name, e.endpoint, e.access, e.secret, e.pid, co)
 		check(err)
+		srv.cpu, err = parseCPUProcs(e.cpu)
+		check(err)
+		if len(srv.cpu) > 0 {
+			srv.cpu = append(srv.cpu, cpuProc{label: "client"})
+		}
 		if *create {
 			check(createBucket(ctx, srv, *bucket))
 		}

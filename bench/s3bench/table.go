@@ -27,7 +27,8 @@ type tableRun struct {
 // row is one cell's figures for every server.
 type row struct {
 	c        cell
-	opsPerS  [][]float64 // per server, per round
+	opsPerS  [][]float64   // per server, per round
+	cpu      [][][]float64 // per server, per round, per CPU process: ms/op
 	errs     []int64
 	firstErr []error
 }
@@ -69,7 +70,7 @@ func (t *tableRun) run(ctx context.Context, ops []string, sizes []int64, concs [
 // measure runs one cell on each server for every round, alternating the order.
 func (t *tableRun) measure(ctx context.Context, c cell, p payloads) row {
 	n := len(t.servers)
-	r := row{c: c, opsPerS: make([][]float64, n), errs: make([]int64, n), firstErr: make([]error, n)}
+	r := row{c: c, opsPerS: make([][]float64, n), cpu: make([][][]float64, n), errs: make([]int64, n), firstErr: make([]error, n)}
 	for round := range t.rounds {
 		for k := range n {
 			i := k
@@ -81,7 +82,9 @@ func (t *tableRun) measure(ctx context.Context, c cell, p payloads) row {
 				syscall.Sync()
 			}
 			tag := fmt.Sprintf("r%d", round)
+			before := cpuSnap(srv.cpu)
 			res := runCell(ctx, srv, t.bucket, c, t.lim, p, tag, t.unsigned)
+			r.cpu[i] = append(r.cpu[i], cpuPerOp(before, cpuSnap(srv.cpu), res.ops))
 			log.Printf("%-10s %s %-6s c=%-2d  %8.1f ops/s %8.1f MB/s  (%d ops in %.2fs, %d errors)",
 				srv.name, c.op, formatSize(c.size), c.concurrency, res.opsPerSec(),
 				res.opsPerSec()*float64(c.size)/1e6, res.ops, res.elapsed.Seconds(), res.errs)
@@ -156,6 +159,7 @@ func (t *tableRun) print(w io.Writer, co clientOptions, payload string) {
 		}
 		fmt.Fprintf(w, " %s |\n", strings.Join(es, "/"))
 	}
+	t.printCPU(w)
 	for i, srv := range t.servers {
 		if srv.pid != 0 {
 			fmt.Fprintf(w, "\n%s peak VmRSS during the table: %.1f MiB", srv.name, float64(t.peakRSS[i])/(1<<20))
@@ -172,4 +176,54 @@ func fmtNum(x float64) string {
 		return fmt.Sprintf("%.1f", x)
 	}
 	return fmt.Sprintf("%.2f", x)
+}
+
+// printCPU writes the CPU ms per operation of the processes each server
+// was charged (-a-cpu, -b-cpu), median over the rounds.
+func (t *tableRun) printCPU(w io.Writer) {
+	some := false
+	for _, srv := range t.servers {
+		some = some || len(srv.cpu) > 0
+	}
+	if !some {
+		return
+	}
+	fmt.Fprintf(w, "\nCPU ms per operation (utime+stime from /proc/PID/stat, median of the rounds; client: s3bench itself):\n\n")
+	var hdr, sep strings.Builder
+	hdr.WriteString("| op | size | conc |")
+	sep.WriteString("|---|---|---|")
+	for _, srv := range t.servers {
+		for _, p := range srv.cpu {
+			fmt.Fprintf(&hdr, " %s: %s |", srv.name, p.label)
+			sep.WriteString("---:|")
+		}
+		if len(srv.cpu) > 0 {
+			fmt.Fprintf(&hdr, " %s: total |", srv.name)
+			sep.WriteString("---:|")
+		}
+	}
+	fmt.Fprintln(w, hdr.String())
+	fmt.Fprintln(w, sep.String())
+	for _, r := range t.rows {
+		fmt.Fprintf(w, "| %s | %s | %d |", strings.ToUpper(r.c.op), formatSize(r.c.size), r.c.concurrency)
+		for i, srv := range t.servers {
+			if len(srv.cpu) == 0 {
+				continue
+			}
+			total := 0.0
+			for j := range srv.cpu {
+				var xs []float64
+				for _, round := range r.cpu[i] {
+					if round[j] >= 0 {
+						xs = append(xs, round[j])
+					}
+				}
+				m := median(xs)
+				total += m
+				fmt.Fprintf(w, " %s |", fmtNum(m))
+			}
+			fmt.Fprintf(w, " %s |", fmtNum(total))
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -59,7 +59,7 @@ func (s *Service) putHooked(ctx context.Context, in PutInput) (meta.Object, erro
 	if len(body) > MaxHooked {
 		return meta.Object{}, fmt.Errorf("%w: %s may be at most %d bytes", ErrEntityTooLarge, in.Key, MaxHooked)
 	}
-	h := newHashes(in.Verify)
+	h := newHashes(in.Verify, false)
 	h.write(body)
 	if _, err := h.finish(int64(len(body)), in.Size, in.Verify); err != nil {
 		return meta.Object{}, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -44,7 +45,6 @@ func (w written) size() int64 { return w.seg.Size }
 // every claim in v and the declared size, and on any error leaves nothing
 // behind.
 func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, v Verify, inline bool) (written, error) {
-	h := newHashes(v)
 	first := chunks.Get().(*[]byte)
 	defer chunks.Put(first)
 	n, err := fill(body, *first)
@@ -52,6 +52,7 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 		return written{}, readError(err)
 	}
 	if inline && err == io.EOF && n <= InlineMax {
+		h := newHashes(v, false)
 		data := bytes.Clone((*first)[:n])
 		h.write(data)
 		res, err := h.finish(int64(n), size, v)
@@ -63,11 +64,17 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 		return written{}, err
 	}
 	defer bw.Abort() // a no-op after Commit
+	sv, offload := bw.(storage.StoreVerifier)
+	offload = offload && canOffload(v) && sv.StoreVerifies(ctx, v.SHA256)
 	mc, hashed := bw.(storage.MD5Committer)
-	if hashed {
+	if hashed && !offload {
 		mc.SkipMD5()
 	}
+	h := newHashes(v, offload)
 	total, err := copyBody(h, bw, body, (*first)[:n], err == io.EOF, limit)
+	if offload && errors.Is(err, storage.ErrSHA256Mismatch) {
+		return written{}, ErrSHA256Mismatch // the store refused before the end
+	}
 	if err != nil {
 		return written{}, err
 	}
@@ -79,9 +86,20 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 		return written{}, err
 	}
 	var id string
-	if hashed {
+	switch {
+	case offload:
+		id, res.md5, err = sv.CommitVerified(ctx)
+		if errors.Is(err, storage.ErrSHA256Mismatch) {
+			return written{}, ErrSHA256Mismatch
+		}
+		res.sha256 = v.SHA256
+		if err == nil && v.MD5 != nil && !bytes.Equal(v.MD5, res.md5) {
+			s.discard(ctx, []meta.Segment{{Blob: id, Size: total}})
+			return written{}, ErrBadDigest
+		}
+	case hashed:
 		id, err = mc.CommitMD5(ctx, res.md5)
-	} else {
+	default:
 		id, err = bw.Commit(ctx)
 	}
 	if err != nil {
@@ -89,6 +107,22 @@ func (s *Service) write(ctx context.Context, body io.Reader, size, limit int64, 
 	}
 	res.seg = meta.Segment{Blob: id, Size: total}
 	return res, nil
+}
+
+// canOffload reports whether the store may hash a body with claims v for
+// the server (storage.StoreVerifier): the client signed its SHA-256, and
+// no checksum the server computes is MD5 or SHA-256, which it would then
+// compute anyway.
+func canOffload(v Verify) bool {
+	if v.SHA256 == nil {
+		return false
+	}
+	for _, a := range []checksum.Algorithm{v.keeps(), v.ChecksumAlgorithm} {
+		if a == checksum.MD5 || a == checksum.SHA256 {
+			return false
+		}
+	}
+	return true
 }
 
 // create starts a blob, of its declared size where the backend can use
@@ -103,7 +137,9 @@ func (s *Service) create(ctx context.Context, size int64) (storage.Writer, error
 // hashes are the digests computed in the one pass over a body: MD5 (the
 // ETag), SHA-256, the S3 checksum the client claims (claimed, nil if none)
 // and the one kept (kept, of algorithm keep). Where algorithms coincide
-// the hashes are shared, so no digest runs twice.
+// the hashes are shared, so no digest runs twice. When the store checks
+// the SHA-256 and gives the MD5 (offload: storage.StoreVerifier), md5 and
+// sha256 are nil.
 type hashes struct {
 	md5, sha256   hash.Hash
 	claimed, kept hash.Hash
@@ -111,8 +147,11 @@ type hashes struct {
 	others        []hash.Hash // claimed and kept unless shared
 }
 
-func newHashes(v Verify) *hashes {
-	h := &hashes{md5: md5.New(), sha256: sha256.New(), keep: v.keeps()}
+func newHashes(v Verify, offload bool) *hashes {
+	h := &hashes{keep: v.keeps()}
+	if !offload {
+		h.md5, h.sha256 = md5.New(), sha256.New()
+	}
 	get := func(a checksum.Algorithm) hash.Hash {
 		switch a {
 		case "":
@@ -137,7 +176,9 @@ func newHashes(v Verify) *hashes {
 
 // write feeds every hash but MD5, which copyBody may run elsewhere.
 func (h *hashes) writeButMD5(p []byte) {
-	h.sha256.Write(p)
+	if h.sha256 != nil {
+		h.sha256.Write(p)
+	}
 	for _, o := range h.others {
 		o.Write(p)
 	}
@@ -149,17 +190,21 @@ func (h *hashes) write(p []byte) {
 }
 
 // finish checks the declared size and the client's claims against the
-// hashes of the n bytes read.
+// hashes of the n bytes read; those of MD5 and SHA-256 only where it
+// computed them (not offloaded to the store).
 func (h *hashes) finish(n, size int64, v Verify) (written, error) {
 	if size >= 0 && n != size {
 		return written{}, fmt.Errorf("%w: read %d of %d bytes", ErrIncompleteBody, n, size)
 	}
-	res := written{md5: h.md5.Sum(nil), sha256: h.sha256.Sum(nil)}
-	if v.MD5 != nil && !bytes.Equal(v.MD5, res.md5) {
-		return written{}, ErrBadDigest
-	}
-	if v.SHA256 != nil && !bytes.Equal(v.SHA256, res.sha256) {
-		return written{}, ErrSHA256Mismatch
+	var res written
+	if h.md5 != nil {
+		res.md5, res.sha256 = h.md5.Sum(nil), h.sha256.Sum(nil)
+		if v.MD5 != nil && !bytes.Equal(v.MD5, res.md5) {
+			return written{}, ErrBadDigest
+		}
+		if v.SHA256 != nil && !bytes.Equal(v.SHA256, res.sha256) {
+			return written{}, ErrSHA256Mismatch
+		}
 	}
 	if h.claimed != nil && v.Checksum != nil {
 		if want := v.Checksum(); want != "" && want != checksum.Encode(h.claimed.Sum(nil)) {
@@ -181,12 +226,14 @@ func copyBody(h *hashes, dst storage.Writer, body io.Reader, first []byte, eof b
 	bufs := [2][]byte{first[:cap(first)], *second}
 	work := make(chan []byte)
 	done := make(chan struct{})
-	go func() {
-		for b := range work {
-			h.md5.Write(b)
-			done <- struct{}{}
-		}
-	}()
+	if h.md5 != nil {
+		go func() {
+			for b := range work {
+				h.md5.Write(b)
+				done <- struct{}{}
+			}
+		}()
+	}
 	defer close(work)
 	busy := false // the MD5 goroutine holds a chunk
 	wait := func() {
@@ -204,8 +251,10 @@ func copyBody(h *hashes, dst storage.Writer, body io.Reader, first []byte, eof b
 		}
 		if len(chunk) > 0 {
 			wait()
-			work <- chunk
-			busy = true
+			if h.md5 != nil {
+				work <- chunk
+				busy = true
+			}
 			h.writeButMD5(chunk)
 			if _, err := dst.Write(chunk); err != nil {
 				return n, err

@@ -253,3 +253,21 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestProbeTrustsVersitygw: versitygw refuses a body whose SHA-256 is not
+// the one signed and gives MD5 ETags, so the probe lets the store verify
+// (the conformance suite's StoreVerifier test then runs, not skips), and
+// leaves no probe object behind.
+func TestProbeTrustsVersitygw(t *testing.T) {
+	b, _, _ := open(t, "p")
+	if !b.storeVerifies(t.Context()) {
+		t.Fatal("storeVerifies = false against versitygw")
+	}
+	out, err := b.client.ListObjectsV2(t.Context(), &s3.ListObjectsV2Input{Bucket: aws.String(b.cfg.Bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Contents) != 0 {
+		t.Errorf("the probe left %d objects, the first %s", len(out.Contents), aws.ToString(out.Contents[0].Key))
+	}
+}

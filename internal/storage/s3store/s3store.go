@@ -16,7 +16,10 @@
 // PUT's Content-Length) streams instead, holding no part in memory: up to
 // 128 MiB as one PutObject, larger into the single part of a multipart
 // upload (stream.go).
-// Each part carries its Content-MD5, which the store checks. Commit returns
+// Each part carries its Content-MD5, which the store checks. A streamed
+// blob whose SHA-256 the client signed goes signed with it instead, and
+// the store checks that and gives the MD5 (storage.StoreVerifier, once a
+// probe has shown the store does: verify.go). Commit returns
 // once the store has acknowledged the object, which S3 stores make durable
 // before answering; a crash before that leaves an unfinished multipart
 // upload, invisible to Open and Walk, which SweepUploads aborts later.
@@ -71,7 +74,8 @@ const (
 type Backend struct {
 	cfg    Config
 	client *s3.Client
-	raw    rawConns // idle connections of GETs sent by hand (raw.go)
+	raw    rawConns    // idle connections of GETs sent by hand (raw.go)
+	verify verifyState // whether the store checks signed payloads (verify.go)
 }
 
 var _ storage.Placer = (*Backend)(nil)

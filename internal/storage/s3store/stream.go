@@ -3,6 +3,7 @@ package s3store
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,7 +56,10 @@ var errAborted = errors.New("blob write aborted")
 // and the check is left to the object layer's own hashes. The MD5 is the
 // writer's own, or the caller's (storage.MD5Committer: the object layer
 // hashes every body with MD5 anyway, for its ETag, and a second pass cost
-// a third of the server's CPU on a PUT).
+// a third of the server's CPU on a PUT). Or there is none: a writer told
+// the SHA-256 the client signed (storage.StoreVerifier) has the store
+// check it and takes the store's ETag as the MD5 (verify.go). So the
+// request starts at the first Write, once the caller has said which.
 func (b *Backend) CreateSized(ctx context.Context, size int64) (storage.Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("create blob: %w", err)
@@ -74,15 +78,27 @@ func (b *Backend) CreateSized(ctx context.Context, size int64) (storage.Writer, 
 		upload = up.UploadId
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	return &streamWriter{b: b, ctx: ctx, id: id, size: size, upload: upload, cancel: cancel, md5: md5.New(), done: make(chan struct{})}, nil
+}
+
+// start sends the request, whose body the writes then feed: at the first
+// write, once the caller had its say on how the body is signed
+// (StoreVerifies).
+func (w *streamWriter) start() {
+	b, ctx, key := w.b, w.ctx, aws.String(w.b.key(w.id))
+	sign := unsignedPayload
+	if w.sha256 != nil {
+		sign = signedWith(w.sha256)
+	}
 	pr, pw := io.Pipe()
-	w := &streamWriter{b: b, id: id, size: size, upload: upload, pw: pw, cancel: cancel, md5: md5.New(), done: make(chan struct{})}
+	w.pw = pw
 	go func() {
 		defer close(w.done)
-		if upload != nil {
+		if w.upload != nil {
 			out, err := b.client.UploadPart(ctx, &s3.UploadPartInput{
-				Bucket: aws.String(b.cfg.Bucket), Key: key, UploadId: upload, PartNumber: aws.Int32(1),
-				Body: onlyReader{pr}, ContentLength: aws.Int64(size),
-			}, unsignedPayload)
+				Bucket: aws.String(b.cfg.Bucket), Key: key, UploadId: w.upload, PartNumber: aws.Int32(1),
+				Body: onlyReader{pr}, ContentLength: aws.Int64(w.size),
+			}, sign)
 			if err == nil {
 				w.sent = sent{etag: out.ETag, sse: out.ServerSideEncryption, ssec: out.SSECustomerAlgorithm}
 			}
@@ -90,17 +106,19 @@ func (b *Backend) CreateSized(ctx context.Context, size int64) (storage.Writer, 
 		} else {
 			out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String(b.cfg.Bucket), Key: key,
-				Body: onlyReader{pr}, ContentLength: aws.Int64(size),
-			}, unsignedPayload)
+				Body: onlyReader{pr}, ContentLength: aws.Int64(w.size),
+			}, sign)
 			if err == nil {
 				w.sent = sent{etag: out.ETag, sse: out.ServerSideEncryption, ssec: out.SSECustomerAlgorithm}
 			}
 			w.err = err
 		}
+		if w.sha256 != nil && isDigestRefusal(w.err) {
+			w.err = fmt.Errorf("%w: %w", storage.ErrSHA256Mismatch, w.err)
+		}
 		// A request that ended early (refused, cut) stops the writes too.
 		pr.CloseWithError(errors.Join(errAborted, w.err))
 	}()
-	return w, nil
 }
 
 // onlyReader hides the pipe's other methods, so the SDK treats the body
@@ -113,13 +131,15 @@ func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 // upload (upload set).
 type streamWriter struct {
 	b      *Backend
+	ctx    context.Context // the request's
 	id     string
 	size   int64
 	n      int64
-	upload *string // nil: a PutObject
-	pw     *io.PipeWriter
+	upload *string        // nil: a PutObject
+	pw     *io.PipeWriter // nil until the first write starts the request
 	cancel context.CancelFunc
-	md5    hash.Hash // nil once the caller said it hashes (SkipMD5)
+	md5    hash.Hash // nil once the caller said it hashes (SkipMD5) or the store does (StoreVerifies)
+	sha256 []byte    // the SHA-256 the request is signed with and the store checks; nil: UNSIGNED-PAYLOAD
 	state  writerState
 
 	done chan struct{} // closed when the request returned
@@ -136,9 +156,19 @@ type sent struct {
 
 // SkipMD5 is storage.MD5Committer's: the caller hashes the bytes.
 func (w *streamWriter) SkipMD5() {
-	if w.n == 0 {
+	if w.pw == nil {
 		w.md5 = nil
 	}
+}
+
+// StoreVerifies is storage.StoreVerifier's: the request goes signed with
+// sum, which the store checks, if it has shown it does (verify.go).
+func (w *streamWriter) StoreVerifies(ctx context.Context, sum []byte) bool {
+	if w.pw != nil || w.state != writing || len(sum) != sha256.Size || !w.b.storeVerifies(ctx) {
+		return false
+	}
+	w.sha256, w.md5 = sum, nil
+	return true
 }
 
 func (w *streamWriter) Write(p []byte) (int, error) {
@@ -150,6 +180,9 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	}
 	if w.md5 != nil {
 		w.md5.Write(p)
+	}
+	if w.pw == nil {
+		w.start()
 	}
 	n, err := w.pw.Write(p)
 	w.n += int64(n)
@@ -166,6 +199,10 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 // Commit ends the body, checks it and completes the upload: the blob is
 // visible once it returns nil, and never if it fails.
 func (w *streamWriter) Commit(ctx context.Context) (string, error) {
+	if w.sha256 != nil {
+		id, _, err := w.CommitVerified(ctx)
+		return id, err
+	}
 	if w.md5 == nil {
 		w.Abort()
 		return "", fmt.Errorf("commit blob %s: the caller hashes, so must commit with CommitMD5", w.id)
@@ -178,6 +215,10 @@ func (w *streamWriter) CommitMD5(ctx context.Context, sum []byte) (string, error
 	if w.state != writing {
 		return "", errFinished
 	}
+	if w.sha256 != nil {
+		w.Abort()
+		return "", fmt.Errorf("commit blob %s: the store checks the bytes, so must commit with CommitVerified", w.id)
+	}
 	if err := w.commit(ctx, sum); err != nil {
 		w.Abort()
 		return "", fmt.Errorf("commit blob %s: %w", w.id, err)
@@ -187,7 +228,45 @@ func (w *streamWriter) CommitMD5(ctx context.Context, sum []byte) (string, error
 	return w.id, nil
 }
 
-func (w *streamWriter) commit(ctx context.Context, sum []byte) error {
+// CommitVerified is storage.StoreVerifier's: Commit once the store has
+// checked the bytes against the SHA-256 given to StoreVerifies, which
+// returns their MD5: the store's ETag, or if the store's answer is not
+// one after all (its bucket went to SSE-KMS since the probe), the MD5 of
+// the blob read back.
+func (w *streamWriter) CommitVerified(ctx context.Context) (string, []byte, error) {
+	if w.state != writing {
+		return "", nil, errFinished
+	}
+	if w.sha256 == nil {
+		w.Abort()
+		return "", nil, fmt.Errorf("commit blob %s: CommitVerified without StoreVerifies", w.id)
+	}
+	sum, err := w.commitVerified(ctx)
+	if err != nil {
+		w.Abort()
+		return "", nil, fmt.Errorf("commit blob %s: %w", w.id, err)
+	}
+	w.state = committed
+	w.cancel()
+	return w.id, sum, nil
+}
+
+func (w *streamWriter) commitVerified(ctx context.Context) ([]byte, error) {
+	if err := w.send(ctx); err != nil {
+		return nil, err
+	}
+	sum, ok := etagMD5(w.sent.etag, w.sent.sse, w.sent.ssec)
+	if err := w.complete(ctx); err != nil {
+		return nil, err
+	}
+	if !ok {
+		return w.b.md5Of(ctx, w.id)
+	}
+	return sum, nil
+}
+
+// send ends the body and waits for the store's answer.
+func (w *streamWriter) send(ctx context.Context) error {
 	if w.n != w.size {
 		return fmt.Errorf("%d bytes written of the %d announced", w.n, w.size)
 	}
@@ -197,12 +276,21 @@ func (w *streamWriter) commit(ctx context.Context, sum []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if w.err != nil {
-		return w.err
+	return w.err
+}
+
+func (w *streamWriter) commit(ctx context.Context, sum []byte) error {
+	if err := w.send(ctx); err != nil {
+		return err
 	}
 	if err := w.checkETag(sum); err != nil {
 		return err
 	}
+	return w.complete(ctx)
+}
+
+// complete completes the multipart upload of a blob sent as its part.
+func (w *streamWriter) complete(ctx context.Context) error {
 	if w.upload == nil {
 		return nil
 	}
@@ -235,12 +323,18 @@ func (w *streamWriter) Abort() error {
 		return nil
 	}
 	w.state = discarded
-	if w.upload == nil {
+	if w.pw == nil { // nothing sent
+		w.cancel()
+		if w.upload == nil {
+			return nil
+		}
+	} else if w.upload == nil {
 		return w.abortPut()
+	} else {
+		w.pw.CloseWithError(errAborted)
+		w.cancel()
+		<-w.done
 	}
-	w.pw.CloseWithError(errAborted)
-	w.cancel()
-	<-w.done
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	_, err := w.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{

@@ -1,7 +1,10 @@
 package storagetest
 
 import (
+	"bytes"
 	"crypto/md5"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -158,6 +161,68 @@ func testMD5Committer(t *testing.T, be storage.Backend, part int) {
 			case !wrong:
 				checkEqual(t, "blob committed with the caller's MD5", get(t, be, id), data)
 				kept = append(kept, id)
+			}
+		}
+	}
+	wantWalk(t, be, kept...)
+	for _, id := range kept {
+		be.Delete(ctx, id)
+	}
+}
+
+// testStoreVerifier checks storage.StoreVerifier, for sized writers that
+// offer it and whose store agrees to check: a blob whose bytes have the
+// SHA-256 announced commits and gives their MD5; one whose bytes do not
+// fails with storage.ErrSHA256Mismatch, and one cut short fails too,
+// both leaving nothing for Open or Walk.
+func testStoreVerifier(t *testing.T, be storage.Backend, part int) {
+	sc, ok := be.(storage.SizedCreator)
+	if !ok {
+		t.Logf("%T is not a storage.SizedCreator", be)
+		return
+	}
+	ctx := t.Context()
+	var kept []string
+	for _, size := range []int{1, part + part/2} {
+		for _, c := range []string{"right", "wrong", "short"} {
+			data := randomBytes(size, uint64(size)+117)
+			w, err := sc.CreateSized(ctx, int64(size))
+			if err != nil {
+				t.Fatalf("CreateSized(%d): %v", size, err)
+			}
+			sv, ok := w.(storage.StoreVerifier)
+			sum := sha256.Sum256(data)
+			if c == "wrong" {
+				sum[0] ^= 1
+			}
+			if !ok || !sv.StoreVerifies(ctx, sum[:]) {
+				w.Abort()
+				t.Logf("CreateSized(%d) gives a %T whose store does not verify", size, w)
+				return
+			}
+			body := data
+			if c == "short" {
+				body = data[:size-1]
+			}
+			if _, err := w.Write(body); err != nil {
+				w.Abort()
+				t.Fatalf("%s, %d bytes: Write: %v", c, size, err)
+			}
+			id, gotMD5, err := sv.CommitVerified(ctx)
+			w.Abort()
+			switch {
+			case c == "right" && err != nil:
+				t.Errorf("%d bytes: CommitVerified: %v", size, err)
+			case c == "right":
+				if want := md5.Sum(data); !bytes.Equal(gotMD5, want[:]) {
+					t.Errorf("%d bytes: CommitVerified gave MD5 %x, want %x", size, gotMD5, want)
+				}
+				checkEqual(t, "blob the store verified", get(t, be, id), data)
+				kept = append(kept, id)
+			case err == nil:
+				t.Errorf("%s, %d bytes: CommitVerified succeeded (blob %s)", c, size, id)
+			case c == "wrong" && !errors.Is(err, storage.ErrSHA256Mismatch):
+				t.Errorf("wrong SHA-256, %d bytes: CommitVerified = %v, want storage.ErrSHA256Mismatch", size, err)
 			}
 		}
 	}

@@ -69,6 +69,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend, opts ...Op
 		{"CreateAt", func(t *testing.T, be storage.Backend) { testCreateAt(t, be, cfg.partSize) }},
 		{"CreateSized", func(t *testing.T, be storage.Backend) { testCreateSized(t, be, cfg.partSize) }},
 		{"MD5Committer", func(t *testing.T, be storage.Backend) { testMD5Committer(t, be, cfg.partSize) }},
+		{"StoreVerifier", func(t *testing.T, be storage.Backend) { testStoreVerifier(t, be, cfg.partSize) }},
 	}
 	// Left out rather than skipped: a skipped test fails a CI run.
 	if cfg.readAfterDelete {
