@@ -80,17 +80,6 @@ tmp=$(mktemp -d "$parent/nixbucket-bench-nix.XXXXXX")
 # nginx's workers run as nobody: they must reach the static cache and htpasswd.
 chmod 755 "$tmp"
 nb_pid='' ng_pid='' watchdog=''
-stop() { # stop PID: TERM, up to 10 s grace, then KILL.
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 cleanup() {
 	if [ -n "$watchdog" ]; then kill "$watchdog" 2>/dev/null || true; fi
 	stop "$nb_pid"
@@ -102,16 +91,6 @@ trap 'exit 130' INT TERM
 
 # shellcheck source=lib.sh
 . "$repo/bench/lib.sh"
-
-# wait_port waits up to 10 s for a TCP listener on 127.0.0.1:$1 run by pid $2.
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || die "pid $2 exited before listening on :$1"
-		sleep 0.05
-	done
-	die "nothing listens on 127.0.0.1:$1 after 10 s"
-}
 
 # status URL [AUTHORIZATION] prints the HTTP status of a GET.
 status() {
@@ -141,7 +120,7 @@ while [ "$port_ssha" = "$port_nb" ] || [ "$port_ssha" = "$port_ng" ] || [ "$port
 done
 
 log "starting nixbucket on :$port_nb"
-mkdir -p "$tmp/data"
+mkdir -m 700 "$tmp/data" # the data directory holds credentials: the owner alone
 "$nb" serve --listen "127.0.0.1:$port_nb" --data "$tmp/data" --access-log="$access_log" >"$tmp/nixbucket.log" 2>&1 &
 nb_pid=$!
 wait_port "$port_nb" "$nb_pid"
@@ -155,7 +134,6 @@ basic="Basic $(printf '%s:%s' "$key_id" "$secret" | base64 -w0)"
 
 # The same cache twice: through nixbucket, and as files for nginx.
 export XDG_CACHE_HOME=$tmp/xdg
-nixc() { nix --extra-experimental-features nix-command copy --quiet "$@" 2>"$tmp/nix-copy.log" || { cat "$tmp/nix-copy.log" >&2; die "nix copy $* failed"; }; }
 log "pushing to nixbucket and to the static cache"
 nixc --option netrc-file "$tmp/data/netrc" --to "http://127.0.0.1:$port_nb/nix-cache?compression=zstd" "$top"
 nixc --option netrc-file "$tmp/data/netrc" --to "http://127.0.0.1:$port_nb/nix-cache?compression=none" "$big"
@@ -235,7 +213,6 @@ run_wrk() {
 			$2 ? cpu / hz * 1e6 / $2 : 0 }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # check_run KIND REQUESTS_LINE: hits and NARs must all be 2xx, misses never, no socket errors.
 check_run() {
@@ -335,15 +312,7 @@ profile() { # profile LABEL LIST AUTH: perf on nixbucket during one extra run.
 
 start_s=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-(
-	trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-	sleep "$limit" &
-	sleeper=$!
-	wait "$sleeper"
-	log "time limit of ${limit}s reached"
-	kill -TERM $$
-) &
-watchdog=$!
+start_watchdog "$limit"
 
 log "anonymous rows (bucket policy: anonymous-read)"
 bucket_policy set nix-cache anonymous-read

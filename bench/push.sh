@@ -93,7 +93,7 @@ log "closure: ${#closure[@]} paths, $nar_bytes bytes of NAR"
 
 port=$(free_port)
 log "starting nixbucket on :$port"
-mkdir -p "$tmp/data"
+mkdir -m 700 "$tmp/data" # the data directory holds credentials: the owner alone
 "$nb" serve --listen "127.0.0.1:$port" --data "$tmp/data" >"$tmp/nixbucket.log" 2>&1 &
 nb_pid=$!
 for _ in $(seq 200); do

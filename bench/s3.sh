@@ -44,24 +44,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "s3.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
 
 # shellcheck source=lib.sh
 . "$repo/bench/lib.sh"
-
-# wait_port waits up to 10 s for a TCP listener on 127.0.0.1:$1 run by pid $2.
-wait_port() {
-	for _ in $(seq 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$2" 2>/dev/null || { log "server pid $2 exited before listening on :$1"; return 1; }
-		sleep 0.05
-	done
-	log "nothing listens on 127.0.0.1:$1 after 10 s"
-	return 1
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 # Build the driver and, unless it is replaced, nixbucket.
 cd "$repo"
@@ -100,7 +86,7 @@ case "$bench_a" in
 nixbucket)
 	log "building nixbucket"
 	go build -o "$tmp/nixbucket" ./cmd/nixbucket
-	mkdir -p "$tmp/nixbucket-data"
+	mkdir -m 700 "$tmp/nixbucket-data" # it holds credentials: the owner alone
 	"$tmp/nixbucket" serve --listen "127.0.0.1:$port_a" --data "$tmp/nixbucket-data" \
 		>"$tmp/nixbucket.log" 2>&1 &
 	pid_a=$!

@@ -119,16 +119,6 @@ tmp=$(mktemp -d "$parent/nixbucket-bench-scale.XXXXXX")
 # reach their directories under $tmp.
 chmod 755 "$tmp"
 pids=() watchdog='' pg_started=''
-stop() { # stop PID: TERM, up to 10 s grace, then KILL.
-	local pid=$1
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 cleanup() {
 	local pid
 	if [ -n "$watchdog" ]; then kill "$watchdog" 2>/dev/null || true; fi
@@ -154,18 +144,6 @@ new_port() {
 	used_ports+="$p "
 	echo "$p"
 }
-
-# wait_port waits up to 15 s for a TCP listener on 127.0.0.1:$1 run by pid $2.
-wait_port() {
-	for _ in $(seq 300); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || die "pid $2 exited before listening on :$1"
-		sleep 0.05
-	done
-	die "nothing listens on 127.0.0.1:$1 after 15 s"
-}
-
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 cd "$repo"
 log "building nixbucket, s3bench and scaletool"
@@ -207,7 +185,7 @@ ROOT_ACCESS_KEY=$vgw_ak ROOT_SECRET_KEY=$vgw_sk "$vgw" --port "127.0.0.1:$vgw_po
 	posix "$tmp/s3" >"$tmp/versitygw.log" 2>&1 &
 vgw_pid=$!
 pids+=("$vgw_pid")
-wait_port "$vgw_port" "$vgw_pid"
+wait_port "$vgw_port" "$vgw_pid" 15
 store=http://127.0.0.1:$vgw_port
 # The store's credentials, for scaletool and the nodes' AWS default chain.
 s3env=(AWS_ACCESS_KEY_ID="$vgw_ak" AWS_SECRET_ACCESS_KEY="$vgw_sk" AWS_REGION=us-east-1
@@ -226,7 +204,7 @@ start_node() {
 	env "${s3env[@]}" "$nb" serve --listen "127.0.0.1:$node_port" --data "$tmp/$name" "$@" >"$tmp/$name.log" 2>&1 &
 	node_pid=$!
 	pids+=("$node_pid")
-	wait_port "$node_port" "$node_pid"
+	wait_port "$node_port" "$node_pid" 15
 	for _ in $(seq 200); do
 		[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$node_port/-/health")" = 200 ] && break
 		sleep 0.05
@@ -252,7 +230,6 @@ log "building closures ($npaths paths x $kib KiB, and one $nar_mib MiB path)"
 top=$(TMPDIR=$tmp "$corpus/make-closure.sh" "$npaths" "$kib" benchscale)
 big=$(TMPDIR=$tmp "$corpus/make-closure.sh" 1 $((nar_mib * 1024)) bigscale)
 export XDG_CACHE_HOME=$tmp/xdg
-nixc() { nix --extra-experimental-features nix-command copy --quiet "$@" 2>"$tmp/nix-copy.log" || { cat "$tmp/nix-copy.log" >&2; die "nix copy $* failed"; }; }
 for n in e a; do
 	port_var=port_$n
 	log "pushing to $n"
@@ -354,7 +331,7 @@ start_nginx() {
 	nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
 	node_pid=$!
 	pids+=("$node_pid")
-	wait_port "$port" "$node_pid"
+	wait_port "$port" "$node_pid" 15
 }
 port_n1=$(new_port)
 port_n2=$(new_port)
@@ -508,7 +485,6 @@ save_statements() {
 			printf "| %d | %.3f | `%s` |\n", $1, n ? $1 / n : 0, q }' >"$tmp/statements.md"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # med ROW TARGET COLUMN prints the median of a column of the runs.
 med() { awk -v c="$3" '{ print $c }' "$tmp/runs/$1.$2" | median; }
 # runs ROW TARGET COLUMN prints every run's value, comma-separated.
@@ -521,15 +497,7 @@ ratio() {
 
 start_s=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-(
-	trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-	sleep "$limit" &
-	sleeper=$!
-	wait "$sleeper"
-	log "time limit of ${limit}s reached"
-	kill -TERM $$
-) &
-watchdog=$!
+start_watchdog "$limit"
 
 log "one node: embedded against PostgreSQL + S3"
 measure hit hit wrk "$tmp/hits.txt" "$conns" 200 e a

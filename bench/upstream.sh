@@ -91,17 +91,6 @@ tmp=$(mktemp -d "$parent/nixbucket-bench-upstream.XXXXXX")
 chmod 755 "$tmp" # nginx's workers run as nobody: they must reach the cache
 nb_pid='' ng_pid='' px_pid='' watchdog='' closure='' drvs=''
 shm=/dev/shm/nixbucket-bench-upstream-$$
-stop() { # stop PID: TERM, up to 10 s grace, then KILL.
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 cleanup() {
 	if [ -n "$watchdog" ]; then kill "$watchdog" 2>/dev/null || true; fi
 	stop "$px_pid"
@@ -124,16 +113,6 @@ trap 'exit 130' INT TERM
 
 # shellcheck source=lib.sh
 . "$repo/bench/lib.sh"
-
-# wait_port waits up to 10 s for a TCP listener on 127.0.0.1:$1 run by pid $2.
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || die "pid $2 exited before listening on :$1"
-		sleep 0.05
-	done
-	die "nothing listens on 127.0.0.1:$1 after 10 s"
-}
 
 cd "$repo"
 log "building nixbucket"
@@ -291,19 +270,41 @@ ttfb() {
 	curl -s -o /dev/null -w '%{time_starttransfer}\n' "$1" | awk '{ printf "%.1f\n", $1 * 1000 }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# first_pass_pair ROUND BASE BASE_URL FIRST FIRST_URL PERF_SUFFIX NOTE
+# substitutes the closure from BASE_URL (the baseline) and through a fresh
+# pull-through bucket's FIRST_URL, in an order that alternates by round,
+# appending the seconds to $tmp/BASE and $tmp/FIRST and the server's CPU
+# seconds of the first pass to $tmp/cpu_FIRST; nginx must serve each NAR
+# exactly once to the bucket. With BENCH_PERF the server is profiled
+# during the first pass, into $BENCH_PERF$PERF_SUFFIX.rROUND.
+first_pass_pair() {
+	local r=$1 base=$2 base_url=$3 first=$4 first_url=$5 suffix=$6 note=$7 which s before perf_pid c0 fetched
+	for which in $(if [ $((r % 2)) = 1 ]; then echo "$base $first"; else echo "$first $base"; fi); do
+		if [ "$which" = "$base" ]; then
+			s=$(substitute "$base_url")
+		else
+			before=$(nar_gets)
+			perf_pid=''
+			if [ -n "${BENCH_PERF:-}" ]; then
+				perf record -q -g -p "$nb_pid" -o "$BENCH_PERF$suffix.r$r" 2>/dev/null &
+				perf_pid=$!
+				sleep 1
+			fi
+			c0=$(cpu_ticks)
+			s=$(substitute "$first_url")
+			if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+			cpu_since "$c0" >>"$tmp/cpu_$first"
+			fetched=$(($(nar_gets) - before))
+			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket$note, want $nar_count (each once)"
+		fi
+		echo "$s" >>"$tmp/$which"
+		log "round $r $which: $s s"
+	done
+}
 
 start_s=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-(
-	trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-	sleep "$limit" &
-	sleeper=$!
-	wait "$sleeper"
-	log "time limit of ${limit}s reached"
-	kill -TERM $$
-) &
-watchdog=$!
+start_watchdog "$limit"
 
 : >"$tmp/base" ; : >"$tmp/pt1" ; : >"$tmp/pt2" ; : >"$tmp/px1" ; : >"$tmp/px2"
 : >"$tmp/sbase" ; : >"$tmp/spt1" ; : >"$tmp/spt2"
@@ -314,28 +315,7 @@ for r in $(seq "$rounds"); do
 	fresh_bucket "$bucket"
 	pt_url=http://127.0.0.1:$port_nb/$bucket
 	# Baseline and the bucket's first pass, in alternating order.
-	for which in $(if [ $((r % 2)) = 1 ]; then echo base pt1; else echo pt1 base; fi); do
-		case $which in
-		base) s=$(substitute "$ng_url") ;;
-		pt1)
-			before=$(nar_gets)
-			perf_pid=''
-			if [ -n "${BENCH_PERF:-}" ]; then
-				perf record -q -g -p "$nb_pid" -o "$BENCH_PERF.r$r" 2>/dev/null &
-				perf_pid=$!
-				sleep 1
-			fi
-			c0=$(cpu_ticks)
-			s=$(substitute "$pt_url")
-			if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
-			cpu_since "$c0" >>"$tmp/cpu_pt1"
-			fetched=$(($(nar_gets) - before))
-			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket, want $nar_count (each once)"
-			;;
-		esac
-		echo "$s" >>"$tmp/$which"
-		log "round $r $which: $s s"
-	done
+	first_pass_pair "$r" base "$ng_url" pt1 "$pt_url" "" ""
 	c0=$(cpu_ticks)
 	s=$(substitute "$pt_url")
 	cpu_since "$c0" >>"$tmp/cpu_pt2"
@@ -356,28 +336,7 @@ for r in $(seq "$rounds"); do
 	# The same against the rate-limited nginx.
 	fresh_bucket "slow$r" "$slow_url"
 	spt_url=http://127.0.0.1:$port_nb/slow$r
-	for which in $(if [ $((r % 2)) = 1 ]; then echo sbase spt1; else echo spt1 sbase; fi); do
-		case $which in
-		sbase) s=$(substitute "$slow_url") ;;
-		spt1)
-			before=$(nar_gets)
-			perf_pid=''
-			if [ -n "${BENCH_PERF:-}" ]; then
-				perf record -q -g -p "$nb_pid" -o "$BENCH_PERF.limited.r$r" 2>/dev/null &
-				perf_pid=$!
-				sleep 1
-			fi
-			c0=$(cpu_ticks)
-			s=$(substitute "$spt_url")
-			if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
-			cpu_since "$c0" >>"$tmp/cpu_spt1"
-			fetched=$(($(nar_gets) - before))
-			[ "$fetched" = "$nar_count" ] || die "round $r: nginx served $fetched NARs to a fresh pull-through bucket (limited), want $nar_count (each once)"
-			;;
-		esac
-		echo "$s" >>"$tmp/$which"
-		log "round $r $which: $s s"
-	done
+	first_pass_pair "$r" sbase "$slow_url" spt1 "$spt_url" .limited " (limited)"
 	s=$(substitute "$spt_url")
 	echo "$s" >>"$tmp/spt2"
 	log "round $r spt2: $s s"
