@@ -122,19 +122,7 @@ func TestPullThroughS3Clients(t *testing.T) {
 	})
 
 	t.Run("rclone", func(t *testing.T) {
-		conf := filepath.Join(dir, "rclone.conf")
-		if err := os.WriteFile(conf, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		renv := s.clientEnv(
-			"RCLONE_CONFIG_NB_TYPE=s3",
-			"RCLONE_CONFIG_NB_PROVIDER=Other",
-			"RCLONE_CONFIG_NB_ENDPOINT="+s.Endpoint,
-			"RCLONE_CONFIG_NB_ACCESS_KEY_ID="+s.AccessKey,
-			"RCLONE_CONFIG_NB_SECRET_ACCESS_KEY="+s.SecretKey,
-			"RCLONE_CONFIG_NB_REGION="+s.Region,
-			"RCLONE_CONFIG_NB_FORCE_PATH_STYLE=true",
-		)
+		conf, renv := rcloneRemote(t, s, dir)
 		got := filepath.Join(dir, "rclone-copy")
 		r := runCmd(t, renv, dir, "rclone", "--config", conf, "--retries", "1", "--low-level-retries", "1",
 			"copyto", "nb:"+nixCacheBucket+"/"+ni.URL, got)

@@ -24,19 +24,7 @@ type rcloneEntry struct {
 // metadata), check (by hash and by download), cat, delete, rmdir.
 func testRclone(t *testing.T, s *Server) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "rclone.conf")
-	if err := os.WriteFile(conf, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := s.clientEnv(
-		"RCLONE_CONFIG_NB_TYPE=s3",
-		"RCLONE_CONFIG_NB_PROVIDER=Other",
-		"RCLONE_CONFIG_NB_ENDPOINT="+s.Endpoint,
-		"RCLONE_CONFIG_NB_ACCESS_KEY_ID="+s.AccessKey,
-		"RCLONE_CONFIG_NB_SECRET_ACCESS_KEY="+s.SecretKey,
-		"RCLONE_CONFIG_NB_REGION="+s.Region,
-		"RCLONE_CONFIG_NB_FORCE_PATH_STYLE=true",
-	)
+	conf, env := rcloneRemote(t, s, dir)
 	rclone := func(args ...string) string {
 		t.Helper()
 		return mustRun(t, env, dir, "rclone", append([]string{"--config", conf, "--retries", "1", "--low-level-retries", "1"}, args...)...)
@@ -122,4 +110,24 @@ func testRclone(t *testing.T, s *Server) {
 	if got := rclone("lsf", "nb:"); strings.Contains(got, "rclone-e2e") {
 		t.Errorf("rclone lsf nb: still lists the bucket after rmdir:\n%s", got)
 	}
+}
+
+// rcloneRemote configures the rclone remote "nb:" for s (path-style, its
+// admin key) through the environment, with an empty config file in dir:
+// it returns the file's path (for --config) and the environment.
+func rcloneRemote(t *testing.T, s *Server, dir string) (conf string, env []string) {
+	t.Helper()
+	conf = filepath.Join(dir, "rclone.conf")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf, s.clientEnv(
+		"RCLONE_CONFIG_NB_TYPE=s3",
+		"RCLONE_CONFIG_NB_PROVIDER=Other",
+		"RCLONE_CONFIG_NB_ENDPOINT="+s.Endpoint,
+		"RCLONE_CONFIG_NB_ACCESS_KEY_ID="+s.AccessKey,
+		"RCLONE_CONFIG_NB_SECRET_ACCESS_KEY="+s.SecretKey,
+		"RCLONE_CONFIG_NB_REGION="+s.Region,
+		"RCLONE_CONFIG_NB_FORCE_PATH_STYLE=true",
+	)
 }
