@@ -159,3 +159,22 @@ func TestLogAllocs(t *testing.T) {
 		t.Errorf("Log allocates %v times per line", n)
 	}
 }
+
+// TestAppendStamp: the cached second gives what formatting each time
+// whole gives, across seconds, zones and the epoch.
+func TestAppendStamp(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("X", 3600), time.FixedZone("Y", -(5*3600 + 1800)), time.Local}
+	base := time.Date(2026, 12, 5, 6, 59, 58, 0, time.UTC)
+	for i := range 400 {
+		for _, z := range zones {
+			tm := base.Add(time.Duration(i) * 7919 * time.Microsecond).In(z)
+			if i%50 == 0 {
+				tm = time.Unix(-1, int64(i)*1e6).In(z) // before the epoch
+			}
+			got := string(appendStamp(nil, tm))
+			if want := tm.Format("2006-01-02T15:04:05.000Z07:00"); got != want {
+				t.Fatalf("appendStamp(%v) = %q, want %q", tm, got, want)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -35,7 +36,7 @@ type Entry struct {
 // appendText appends e as slog.TextHandler writes it, with a newline.
 func (e *Entry) appendText(b []byte) []byte {
 	b = append(b, "time="...)
-	b = e.Time.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = appendStamp(b, e.Time)
 	b = append(b, " level=INFO msg=request"...)
 	b = textField(b, "id", e.RequestID)
 	b = textField(b, "remote", e.Remote)
@@ -57,6 +58,32 @@ func (e *Entry) appendText(b []byte) []byte {
 	b = strconv.AppendInt(append(b, " bytes_out="...), e.BytesOut, 10)
 	b = append(append(b, " duration="...), e.Duration.String()...)
 	return append(b, '\n')
+}
+
+// stamp is the part of a text line's time that changes once a second:
+// formatting a time costs more than the rest of a line, and a busy
+// server writes thousands of lines a second.
+type stamp struct {
+	sec          int64
+	loc          *time.Location
+	prefix, zone []byte // "2006-01-02T15:04:05." and "Z07:00"
+}
+
+var lastStamp atomic.Pointer[stamp]
+
+// appendStamp appends t as slog.TextHandler writes a record's time,
+// "2006-01-02T15:04:05.000Z07:00".
+func appendStamp(b []byte, t time.Time) []byte {
+	st := lastStamp.Load()
+	if st == nil || st.sec != t.Unix() || st.loc != t.Location() {
+		st = &stamp{sec: t.Unix(), loc: t.Location(),
+			prefix: t.AppendFormat(nil, "2006-01-02T15:04:05."), zone: t.AppendFormat(nil, "Z07:00")}
+		lastStamp.Store(st)
+	}
+	ms := t.Nanosecond() / 1e6
+	b = append(b, st.prefix...)
+	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, st.zone...)
 }
 
 // textField appends " key=value", quoting value as slog's text handler
