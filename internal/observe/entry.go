@@ -38,15 +38,15 @@ func (e *Entry) appendText(b []byte) []byte {
 	b = append(b, "time="...)
 	b = appendStamp(b, e.Time)
 	b = append(b, " level=INFO msg=request"...)
-	b = textField(b, "id", e.RequestID)
-	b = textField(b, "remote", e.Remote)
+	b = tokenField(b, "id", e.RequestID)
+	b = tokenField(b, "remote", e.Remote)
 	b = textField(b, "principal", e.Principal)
 	if e.Token != "" {
 		b = textField(b, "token", e.Token)
 	}
-	b = textField(b, "protocol", e.Protocol)
-	b = textField(b, "operation", e.Operation)
-	b = textField(b, "method", e.Method)
+	b = tokenField(b, "protocol", e.Protocol)
+	b = tokenField(b, "operation", e.Operation)
+	b = tokenField(b, "method", e.Method)
 	if e.Bucket != "" {
 		b = textField(b, "bucket", e.Bucket)
 	}
@@ -84,6 +84,18 @@ func appendStamp(b []byte, t time.Time) []byte {
 	b = append(b, st.prefix...)
 	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
 	return append(b, st.zone...)
+}
+
+// tokenField is textField for a value that, when not empty, never needs
+// quoting: one the server made (request id, protocol, operation), an HTTP
+// method (a token: no space, '=' or '"'), or a remote address (host:port).
+// It spares a line the scan of each rune.
+func tokenField(b []byte, key, value string) []byte {
+	if value == "" {
+		return textField(b, key, value)
+	}
+	b = append(append(append(b, ' '), key...), '=')
+	return append(b, value...)
 }
 
 // textField appends " key=value", quoting value as slog's text handler
