@@ -108,8 +108,12 @@ func TestListenerReconnects(t *testing.T) {
 	setReconnectWait(t, 10*time.Millisecond)
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
-	killListeners(t, b)
-	for !a.gen.live.Load() { // killListeners ended a's listener too
+	// Both listeners end (killListeners ends every one), and the test waits
+	// until both noticed: waiting for b's alone let a go on as if its own
+	// listener were live, and a writer whose listener is down does not wait
+	// for the others' acknowledgements.
+	killListeners(t, a, b)
+	for !a.gen.live.Load() {
 		time.Sleep(time.Millisecond)
 	}
 	if err := a.SetSetting(t.Context(), "k", "during"); err != nil {
