@@ -31,31 +31,47 @@ const narinfoCols = `file_size, nar_size, created, last_access, store_path, url,
 // the key's record. Keys that are not narinfos have none, and may not be
 // given one.
 func indexObject(ctx context.Context, tx pgx.Tx, bucket, key string, n *meta.Narinfo) error {
-	hash, ok := strings.CutSuffix(key, narinfoSuffix)
-	if n != nil && (!ok || n.Hash != hash) {
-		return fmt.Errorf("index narinfo %q/%q: the record is for %q%s", bucket, key, n.Hash, narinfoSuffix)
+	sql, args, err := indexStmt(bucket, key, n)
+	if err != nil || sql == "" {
+		return err
 	}
-	if !ok {
-		return nil
-	}
-	if n == nil {
-		if _, err := tx.Exec(ctx, `DELETE FROM narinfos WHERE bucket = $1 AND hash = $2`, bucket, hash); err != nil {
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
+		if n == nil {
 			return fmt.Errorf("unindex narinfo %q/%q: %w", bucket, key, err)
 		}
-		return nil
+		return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO narinfos (bucket, hash, `+narinfoCols+`)
+	return nil
+}
+
+// indexedKey returns the hash of a narinfo key, whose writes keep the
+// index (indexStmt has a statement for it).
+func indexedKey(key string) (string, bool) {
+	return strings.CutSuffix(key, narinfoSuffix)
+}
+
+// indexStmt is indexObject's statement and arguments, "" for a key
+// without an index record, for callers that batch it (putpipe.go).
+func indexStmt(bucket, key string, n *meta.Narinfo) (string, []any, error) {
+	hash, ok := indexedKey(key)
+	if n != nil && (!ok || n.Hash != hash) {
+		return "", nil, fmt.Errorf("index narinfo %q/%q: the record is for %q%s", bucket, key, n.Hash, narinfoSuffix)
+	}
+	if !ok {
+		return "", nil, nil
+	}
+	if n == nil {
+		return `DELETE FROM narinfos WHERE bucket = $1 AND hash = $2`, []any{bucket, hash}, nil
+	}
+	return `INSERT INTO narinfos (bucket, hash, ` + narinfoCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (bucket, hash) DO UPDATE SET file_size = excluded.file_size, nar_size = excluded.nar_size,
 			created = excluded.created, last_access = excluded.last_access, store_path = excluded.store_path,
 			url = excluded.url, compression = excluded.compression, file_hash = excluded.file_hash,
 			nar_hash = excluded.nar_hash, deriver = excluded.deriver, ca = excluded.ca,
 			refs = excluded.refs, sigs = excluded.sigs`,
-		bucket, hash, n.FileSize, n.NarSize, micros(n.Created), micros(n.LastAccess), n.StorePath, n.URL,
-		n.Compression, n.FileHash, n.NarHash, n.Deriver, n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs)); err != nil {
-		return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, err)
-	}
-	return nil
+		[]any{bucket, hash, n.FileSize, n.NarSize, micros(n.Created), micros(n.LastAccess), n.StorePath, n.URL,
+			n.Compression, n.FileHash, n.NarHash, n.Deriver, n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs)}, nil
 }
 
 // Narinfo returns the index record of bucket's <hash>.narinfo:

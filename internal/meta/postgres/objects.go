@@ -71,9 +71,14 @@ func (r *objectRow) finish(withSegments bool) (meta.Object, error) {
 // lookupObject returns the object under key, nil for a missing key, and a
 // wrapped meta.ErrNoSuchBucket for a missing bucket.
 func lookupObject(ctx context.Context, q querier, bucket, key string) (*meta.Object, error) {
+	return scanObject(q.QueryRow(ctx, qObject, bucket, key), bucket, key)
+}
+
+// scanObject is lookupObject's reading of qObject's row.
+func scanObject(row pgx.Row, bucket, key string) (*meta.Object, error) {
 	r := objectRow{obj: meta.Object{Bucket: bucket, Key: key}}
 	var found bool
-	err := q.QueryRow(ctx, qObject, bucket, key).Scan(&found, &r.obj.Size, &r.obj.ETag, &r.modified, &r.attrs, &r.segments, &r.tags)
+	err := row.Scan(&found, &r.obj.Size, &r.obj.ETag, &r.modified, &r.attrs, &r.segments, &r.tags)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("bucket %q: %w", bucket, meta.ErrNoSuchBucket)
 	}
@@ -200,34 +205,6 @@ func collect(ctx context.Context, tx pgx.Tx, g *garbage) ([]meta.Segment, error)
 		if !used {
 			out = append(out, seg)
 		}
-	}
-	return out, nil
-}
-
-// PutObject stores obj after check accepted the current object, and returns
-// the replaced object's no longer referenced segments. For a narinfo key
-// it stores obj.Narinfo as the key's index record, or removes the record
-// when obj.Narinfo is nil.
-func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check) ([]meta.Segment, error) {
-	if err := meta.CheckKey(obj.Key); err != nil {
-		return nil, fmt.Errorf("put object %q: %w", obj.Bucket, err)
-	}
-	var out []meta.Segment
-	err := s.writeObjects(ctx, obj.Bucket, func(tx pgx.Tx, changed func(string)) error {
-		cur, err := current(ctx, tx, obj.Bucket, obj.Key, check)
-		if err != nil {
-			return err
-		}
-		var g garbage
-		if err := putObject(ctx, tx, obj, cur, &g); err != nil {
-			return err
-		}
-		changed(obj.Key)
-		out, err = collect(ctx, tx, &g)
-		return err
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
 }

@@ -55,7 +55,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	neturl "net/url"
 	"sync"
 	"time"
@@ -198,11 +197,7 @@ func (s *Store) run(ctx context.Context, announce bool, fn func(tx pgx.Tx) error
 		if err == nil || !retryable(err) || attempt == maxAttempts {
 			return g, err
 		}
-		// Back off a little, at random, so that racers do not meet again.
-		d := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
+		if backoff(ctx, attempt) != nil {
 			return 0, err
 		}
 	}

@@ -1,0 +1,226 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
+)
+
+// PutObject in two round trips.
+//
+// A put is the write every push makes, once per narinfo and NAR, and run
+// statement by statement its transaction took seven round trips (BEGIN,
+// the current object, the narinfo index, the object, its blob reference,
+// the change notification, COMMIT), each a wake-up of a PostgreSQL
+// backend and of the node: half the node's CPU per 1 MiB PUT through to an
+// S3 store, as much again in PostgreSQL, and the serial part of a single
+// client's PUT (bench/scale.sh). Only the Check needs the current object
+// before the rest is decided, so the transaction goes out as two batches
+// (pgx sends a batch as one message train ending in one Sync):
+//
+//  1. BEGIN ISOLATION LEVEL SERIALIZABLE, and the current object;
+//  2. after the Check: the index record, the object, the new segments'
+//     references added, the old ones' dropped, which of those are no
+//     longer referenced by anything (collect's question, asked after
+//     every change as collect asks it), the notification, and COMMIT.
+//
+// Within the second batch a failing statement makes PostgreSQL skip the
+// rest up to the Sync, COMMIT included, leaving the transaction aborted;
+// it is then rolled back, and a retryable failure (a serialization
+// failure, at any statement or at COMMIT) runs the whole put again, as
+// Store.run does.
+
+// qDropRefAbove is qDropRef for a blob qDropLastRef did not remove: the
+// two conditions exclude each other, so both go in one batch without
+// waiting for the first one's count.
+const qDropRefAbove = `UPDATE blob_refs SET refs = refs - 1 WHERE blob = $1 AND refs > 1`
+
+// PutObject stores obj after check accepted the current object, and returns
+// the replaced object's no longer referenced segments. For a narinfo key
+// it stores obj.Narinfo as the key's index record, or removes the record
+// when obj.Narinfo is nil.
+func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check) ([]meta.Segment, error) {
+	if err := meta.CheckKey(obj.Key); err != nil {
+		return nil, fmt.Errorf("put object %q: %w", obj.Bucket, err)
+	}
+	for attempt := 1; ; attempt++ {
+		out, ids, err := s.putOnce(ctx, obj, check)
+		if err == nil {
+			s.gen.waitObjects(ctx, ids)
+			return out, nil
+		}
+		s.gen.objs.drop(ids) // not committed: nobody will acknowledge them
+		if !retryable(err) || attempt == maxAttempts {
+			return nil, err
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// backoff waits a little, at random, before attempt+1 of a transaction
+// that conflicted, so that racers do not meet again.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// putOnce runs PutObject's transaction once. ids are the notification
+// ids it registered (see objWatch.notes), which the caller waits for or
+// drops.
+func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) (out []meta.Segment, ids []string, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
+	}
+	defer func() { releaseAfterTx(ctx, conn) }()
+
+	var first pgx.Batch
+	first.Queue("begin isolation level serializable")
+	first.Queue(qObject, obj.Bucket, obj.Key)
+	br := conn.SendBatch(ctx, &first)
+	var cur *meta.Object
+	_, err = br.Exec()
+	if err == nil {
+		cur, err = scanObject(br.QueryRow(), obj.Bucket, obj.Key)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("look up object %q/%q: %w", obj.Bucket, obj.Key, cerr)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if check != nil {
+		if err := check(cur); err != nil {
+			return nil, nil, err // unchanged, as the contract promises
+		}
+	}
+
+	var second pgx.Batch
+	if sql, args, err := indexStmt(obj.Bucket, obj.Key, obj.Narinfo); err != nil {
+		return nil, nil, err
+	} else if sql != "" {
+		second.Queue(sql, args...)
+	}
+	second.Queue(qPutObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, micros(obj.Modified),
+		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments), metaenc.EncodeTags(obj.Tags))
+	added := 0
+	// Add before dropping, so a blob kept by the new version never reaches
+	// zero references.
+	for _, seg := range obj.Segments {
+		if !seg.Inline() {
+			second.Queue(qAddRef, seg.Blob)
+			added++
+		}
+	}
+	var old []meta.Segment
+	if cur != nil {
+		for _, seg := range cur.Segments {
+			if !seg.Inline() {
+				old = append(old, seg)
+			}
+		}
+	}
+	for _, seg := range old {
+		second.Queue(qDropLastRef, seg.Blob)
+		second.Queue(qDropRefAbove, seg.Blob)
+	}
+	for _, seg := range old {
+		second.Queue(qReferenced, seg.Blob)
+	}
+	ids, payloads := s.gen.objs.notes(obj.Bucket, []string{obj.Key})
+	for _, p := range payloads {
+		second.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)
+	}
+	second.Queue("commit")
+
+	br = conn.SendBatch(ctx, &second)
+	out, err = readPut(br, obj, old, added, len(payloads))
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
+	}
+	return out, ids, nil
+}
+
+// readPut reads the second batch's results in the order putOnce queued
+// them, and returns the old segments nothing refers to any more.
+func readPut(br pgx.BatchResults, obj meta.Object, old []meta.Segment, added, notes int) ([]meta.Segment, error) {
+	if _, ok := indexedKey(obj.Key); ok {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("index narinfo: %w", err)
+		}
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	for range added {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("reference blob: %w", err)
+		}
+	}
+	var g garbage
+	for _, seg := range old {
+		tag, err := br.Exec()
+		if err != nil {
+			return nil, fmt.Errorf("unreference blob %q: %w", seg.Blob, err)
+		}
+		if tag.RowsAffected() > 0 {
+			g.add(seg)
+		}
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("unreference blob %q: %w", seg.Blob, err)
+		}
+	}
+	var out []meta.Segment
+	for _, seg := range old {
+		var used bool
+		if err := br.QueryRow().Scan(&used); err != nil {
+			return nil, fmt.Errorf("look up blob %q: %w", seg.Blob, err)
+		}
+		if g.seen[seg.Blob] && !used {
+			out = append(out, seg)
+			delete(g.seen, seg.Blob) // once per blob, as collect
+		}
+	}
+	for range notes {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := br.Exec(); err != nil { // COMMIT
+		return nil, err
+	}
+	return out, nil
+}
+
+// releaseAfterTx returns conn to the pool, rolling back a transaction a
+// failed batch left open. A connection it cannot roll back is closed
+// rather than returned: pgxpool would destroy it anyway.
+func releaseAfterTx(ctx context.Context, conn *pgxpool.Conn) {
+	defer conn.Release()
+	if conn.Conn().PgConn().TxStatus() == 'I' {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(rctx, "rollback"); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		conn.Conn().Close(rctx)
+	}
+}
