@@ -199,6 +199,9 @@ type File struct {
 	once sync.Once
 }
 
+// Size is the entry's size, as committed (and checked by Get).
+func (f *File) Size() int64 { return f.e.size }
+
 // Close closes the file and lets the entry be evicted again.
 func (f *File) Close() error {
 	err := f.File.Close()
