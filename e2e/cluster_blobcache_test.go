@@ -21,7 +21,8 @@ import (
 // `nix copy --from B` are served from B's local copy (its metrics count
 // the hits), with the same bytes as the first. Once A deletes the object,
 // B answers 404 at once, though its local copy of the blob is still on
-// its disk: reads go through the shared metadata first.
+// its disk: reads go through the shared metadata first. promtool lints
+// the metrics.
 func TestClusterBlobCache(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
@@ -97,6 +98,14 @@ func TestClusterBlobCache(t *testing.T) {
 	cl.checkDumps(t)
 	if h := blobCacheMetric(t, b, "nixbucket_blob_cache_hits_total"); h != 4 {
 		t.Errorf("after nix copy --from and substitution: %v hits, want 4", h)
+	}
+
+	// The blob cache's series pass promtool's lint.
+	promtool := need(t, "promtool")
+	mdir := t.TempDir()
+	mustRun(t, b.clientEnv(), mdir, "curl", "-sSf", "-o", filepath.Join(mdir, "metrics.txt"), b.Endpoint+"/-/metrics")
+	if r := runCmd(t, nil, mdir, "sh", "-c", promtool+" check metrics < metrics.txt"); r.Err != nil {
+		t.Errorf("promtool check metrics: %v\n%s%s", r.Err, r.Stdout, r.Stderr)
 	}
 
 	// A deletes the object; B answers 404 at once.
