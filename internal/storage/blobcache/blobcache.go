@@ -36,7 +36,10 @@
 // gets its fill then), and none for blobs under Options.MinSize, where a
 // local copy gains little (see DefaultMinSize). A cached file whose
 // length is not the size it was committed with is dropped and the store
-// used (diskcache.Lookup): a truncated blob is never served.
+// used (diskcache.Lookup): a truncated blob is never served. Every Open
+// counts as a use, whoever reads (a GET, a CopyObject's source): the
+// object layer does not say why it reads, and the reads that are not
+// GETs are few.
 package blobcache
 
 import (
@@ -66,8 +69,6 @@ const (
 	// NARs fill together, few enough that fills never take much of the
 	// store's bandwidth from the clients' own GETs.
 	DefaultFills = 2
-	// DefaultSize is the default bound of the cache's directory.
-	DefaultSize = 10 << 30
 )
 
 // Store is the blob store a Cache wraps, with the abilities the server's
@@ -116,7 +117,7 @@ type Cache struct {
 type fill struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when the fill has ended
-	dropped bool // deleted or replaced meanwhile: must not be committed
+	dropped bool          // deleted or replaced meanwhile: must not be committed
 }
 
 // FillStats count the fills by outcome.
@@ -154,9 +155,6 @@ func Open(store Store, o Options) (*Cache, error) {
 	return &Cache{store: store, disk: disk, minSize: o.MinSize, log: o.Log, slots: make(chan struct{}, o.Fills),
 		ctx: ctx, cancel: cancel, filling: map[string]*fill{}}, nil
 }
-
-// Store is the wrapped store.
-func (c *Cache) Store() Store { return c.store }
 
 // Disk is the cache's directory, for metrics.
 func (c *Cache) Disk() *diskcache.Cache { return c.disk }
