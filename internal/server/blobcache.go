@@ -23,7 +23,9 @@ func (s *Server) openBlobCache(blobs BlobStore) (BlobStore, error) {
 	if dir == "" {
 		dir = filepath.Join(s.opts.Data, "blobcache")
 	}
-	c, err := blobcache.Open(b, blobcache.Options{Dir: dir, Size: s.opts.BlobCacheSize, Log: s.log})
+	// Copies leave --min-free free, on the data directory's disk or the
+	// cache's own.
+	c, err := blobcache.Open(b, blobcache.Options{Dir: dir, Size: s.opts.BlobCacheSize, KeepFree: s.space.MinFree(), Log: s.log})
 	if err != nil {
 		return nil, fmt.Errorf("opening the blob cache: %w", err)
 	}

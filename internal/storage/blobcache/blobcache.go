@@ -50,6 +50,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/diskcache"
@@ -91,7 +92,11 @@ type Options struct {
 	MinSize int64
 	// Fills is how many fills run at once (0: DefaultFills).
 	Fills int
-	Log   *slog.Logger
+	// KeepFree is the free space a fill must leave on the directory's
+	// file system (the server's --min-free), so that copies never take
+	// the room its writes need; a fill that would not is not started.
+	KeepFree int64
+	Log      *slog.Logger
 }
 
 // Cache is a storage.Backend over a Store that keeps hot blobs on the
@@ -100,6 +105,7 @@ type Cache struct {
 	store   Store
 	disk    *diskcache.Cache
 	minSize int64
+	free    int64 // Options.KeepFree
 	log     *slog.Logger
 	slots   chan struct{} // one per fill running
 
@@ -125,7 +131,7 @@ type FillStats struct {
 	Done    uint64 // committed
 	Failed  uint64 // the store's read or the local write failed
 	Busy    uint64 // not started: Fills were running
-	NoRoom  uint64 // not started: the bound held only files in use
+	NoRoom  uint64 // not started: the bound held only files in use, or the disk is short of KeepFree
 	Dropped uint64 // the blob was deleted or replaced while it was filled
 }
 
@@ -152,7 +158,7 @@ func Open(store Store, o Options) (*Cache, error) {
 		return nil, fmt.Errorf("blob cache: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Cache{store: store, disk: disk, minSize: o.MinSize, log: o.Log, slots: make(chan struct{}, o.Fills),
+	return &Cache{store: store, disk: disk, minSize: o.MinSize, free: o.KeepFree, log: o.Log, slots: make(chan struct{}, o.Fills),
 		ctx: ctx, cancel: cancel, filling: map[string]*fill{}}, nil
 }
 
@@ -243,6 +249,10 @@ func (c *Cache) startFill(id string, size int64) {
 // runFill copies blob id into the cache and counts how it went.
 func (c *Cache) runFill(ctx context.Context, fl *fill, id string, size int64) {
 	start := time.Now()
+	if !c.fits(size) {
+		c.count(func(s *FillStats) { s.NoRoom++ })
+		return
+	}
 	res, err := c.disk.Reserve(id, size)
 	if errors.Is(err, diskcache.ErrNoRoom) {
 		c.count(func(s *FillStats) { s.NoRoom++ })
@@ -284,6 +294,19 @@ func (c *Cache) runFill(ctx context.Context, fl *fill, id string, size int64) {
 	}
 	held.Close()
 	c.log.Debug("blob cache: filled", "blob", id, "bytes", size, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// fits reports whether size more bytes leave KeepFree free on the
+// cache's file system (yes when that cannot be told).
+func (c *Cache) fits(size int64) bool {
+	if c.free <= 0 {
+		return true
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(c.disk.TempDir(), &st); err != nil {
+		return true
+	}
+	return int64(st.Bavail)*st.Bsize-size >= c.free
 }
 
 // copyIn reads blob id from the store into a temp file of the cache,

@@ -182,6 +182,19 @@ func TestSmallBlobsAreNotKept(t *testing.T) {
 	}
 }
 
+func TestKeepFree(t *testing.T) {
+	c := openCache(t, openStore(t), Options{KeepFree: 1 << 62})
+	id, data := put(t, c, 1<<20)
+	read(t, c, id)
+	waitFill(c, id)
+	if st := c.FillStats(); st.NoRoom != 1 || st.Done != 0 {
+		t.Fatalf("fills %+v: want the one refused for the disk's free space", st)
+	}
+	if got, local := read(t, c, id); local || !bytes.Equal(got, data) {
+		t.Fatalf("local %v, equal %v: want the store's bytes", local, bytes.Equal(got, data))
+	}
+}
+
 func TestEvictionUnderTheBound(t *testing.T) {
 	const mib = 1 << 20
 	dir := t.TempDir()

@@ -20,7 +20,7 @@ func (c *Cache) Collectors() []prometheus.Collector {
 type fillCollector struct{ c *Cache }
 
 var fillsDesc = prometheus.NewDesc("nixbucket_blob_cache_fills_total",
-	"Copies of blobs from the blob store into the blob cache, by result: done, failed, busy (not started: the fills allowed at once were running), no_room (not started: the bound held only files in use), dropped (the blob was deleted meanwhile).",
+	"Copies of blobs from the blob store into the blob cache, by result: done, failed, busy (not started: the fills allowed at once were running), no_room (not started: the bound held only files in use, or the disk would go under --min-free), dropped (the blob was deleted meanwhile).",
 	[]string{"result"}, nil)
 
 func (fc fillCollector) Describe(ch chan<- *prometheus.Desc) { ch <- fillsDesc }
