@@ -38,6 +38,10 @@ func TestClusterBlobCache(t *testing.T) {
 	ni := nixGetNarinfo(t, b, nixCacheBucket, cl.Top)
 	narURL := nixCacheURL(b, nixCacheBucket) + "/" + ni.URL
 
+	want := `msg="keeping hot blobs of the blob store on local disk" blob-cache=` + filepath.Join(b.Dir, "blobcache") + ` blob-cache-size="10.0 GiB"`
+	if log := b.logWith(want); !strings.Contains(log, want) {
+		t.Errorf("B's log lacks %q:\n%s", want, tail(log, 3000))
+	}
 	if v := blobCacheMetric(t, b, "nixbucket_blob_cache_max_bytes"); v != 10<<30 {
 		t.Errorf("nixbucket_blob_cache_max_bytes %v, want the default 10 GiB", v)
 	}
