@@ -8,6 +8,8 @@
 #   A  --meta postgres://… --blobs s3://… (the node the one-node rows measure)
 #   B  the same database and bucket, a second node behind nginx with A
 #   R  the same, with --redirect-reads
+#   C  the same, with the blob cache on (the default of --blobs s3://…;
+#      A, B and R run with --blob-cache-size 0, so they stream every NAR)
 # It pushes a closure (shared/corpus/make-closure.sh) and one path with a
 # ~64 MiB NAR (compression=none) to E and to A with `nix copy`, gives
 # nix-cache the anonymous-read policy (or keeps it private: BENCH_AUTH), then
@@ -20,6 +22,9 @@
 #      (the same NAR uploaded to another bucket, a presigned URL, so the
 #      store checks a signature as it does for A's signed GETs), all three
 #      with wrk at the same concurrency. Target: A ≥ 0.8× the store.
+#      C, its blob cache warmed by one GET before (the fill awaited), at
+#      the same concurrency: the NAR from its local copy, with sendfile
+#      (internal/storage/blobcache); its misses must stay at that one.
 #      --redirect-reads (R): wrk cannot follow a 307, so bench/scaletool,
 #      a Go client that follows redirects as Nix does, GETs through R and
 #      straight from the store, at the same concurrency; wrk gives R's
@@ -68,6 +73,8 @@
 #   BENCH_PG_DURABLE 1 (default) keeps PostgreSQL's defaults (fsync and
 #                    synchronous_commit on, as a deployment runs); 0 turns
 #                    them off, as the tests' cluster does
+#   BENCH_ONLY       nar: only the NAR GET rows (1 and 2 above are skipped
+#                    but for the NAR ones, 3 and 4 entirely); default: all
 #   BENCH_TIMEOUT    limit for the measuring part in seconds (default 720;
 #                    the defaults take about 500 s, builds and pushes (about
 #                    a minute when the Go and Nix builds are cached) come on top)
@@ -95,6 +102,7 @@ put_duration=${BENCH_PUT_DURATION:-1500ms}
 auth_mode=${BENCH_AUTH:-anonymous}
 pg_durable=${BENCH_PG_DURABLE:-1}
 limit=${BENCH_TIMEOUT:-720}
+only=${BENCH_ONLY:-}
 lua=$repo/bench/nix/paths.lua
 nginx_conf=$repo/contrib/nginx/nixbucket.conf
 
@@ -106,6 +114,7 @@ for tool in nix nix-build nginx wrk curl go; do
 done
 [ -x /usr/bin/time ] || die "no /usr/bin/time, which gives the clients' CPU time (apt-get install -y time)"
 case "$auth_mode" in anonymous | basic) ;; *) die "BENCH_AUTH must be anonymous or basic, not $auth_mode" ;; esac
+case "$only" in '' | nar) ;; *) die "BENCH_ONLY must be nar or empty, not $only" ;; esac
 [ -x "$corpus/make-closure.sh" ] || die "no $corpus/make-closure.sh"
 [ "$(id -u)" = 0 ] || die "needs root (single-user Nix store)"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -211,17 +220,21 @@ start_node() {
 	done
 	[ -s "$tmp/$name/netrc" ] || die "node $name wrote no netrc"
 }
-log "starting nixbucket: E (embedded), then A, B, R (PostgreSQL + S3)"
+log "starting nixbucket: E (embedded), then A, B, R, C (PostgreSQL + S3)"
 start_node e
 pid_e=$node_pid port_e=$node_port
 # A alone first: a first start on an empty database creates the admin key
 # and nix-cache; B and R then find them.
-start_node a --meta "$meta_url" --blobs "$blobs_url"
+# A, B and R stream every NAR from the store (the blob cache off); C keeps
+# hot blobs on its disk, as a node does by default.
+start_node a --meta "$meta_url" --blobs "$blobs_url" --blob-cache-size 0
 pid_a=$node_pid port_a=$node_port
-start_node b --meta "$meta_url" --blobs "$blobs_url"
+start_node b --meta "$meta_url" --blobs "$blobs_url" --blob-cache-size 0
 pid_b=$node_pid port_b=$node_port
-start_node r --meta "$meta_url" --blobs "$blobs_url" --redirect-reads
+start_node r --meta "$meta_url" --blobs "$blobs_url" --redirect-reads --blob-cache-size 0
 pid_r=$node_pid port_r=$node_port
+start_node c --meta "$meta_url" --blobs "$blobs_url"
+pid_c=$node_pid port_c=$node_port
 cmp -s "$tmp/a/netrc" "$tmp/b/netrc" || die "nodes A and B have different admin keys"
 
 # --- data ------------------------------------------------------------------------
@@ -282,6 +295,19 @@ get "http://127.0.0.1:$port_a/nix-cache/$nar_url" "$basic_a" | cmp -s - "$tmp/bi
 	die "A serves another NAR than E for $nar_url"
 get "http://127.0.0.1:$port_r/nix-cache/$nar_url" "$basic_a" -L | cmp -s - "$tmp/big.nar" ||
 	die "R (--redirect-reads, followed) serves another NAR than E for $nar_url"
+# metric PORT SERIES prints a series' value from a node's /-/metrics.
+metric() { curl -sf "http://127.0.0.1:$1/-/metrics" | awk -v s="$2" '$1 == s { print $2 }'; }
+# C's first GET streams from the store and fills its blob cache; the
+# fill is awaited, so the runs read the local copy.
+get "http://127.0.0.1:$port_c/nix-cache/$nar_url" "$basic_a" | cmp -s - "$tmp/big.nar" ||
+	die "C serves another NAR than E for $nar_url"
+for _ in $(seq 600); do
+	[ "$(metric "$port_c" 'nixbucket_blob_cache_fills_total{result="done"}')" = 1 ] && break
+	sleep 0.1
+done
+[ "$(metric "$port_c" 'nixbucket_blob_cache_fills_total{result="done"}')" = 1 ] || die "C did not fill its blob cache with the NAR"
+get "http://127.0.0.1:$port_c/nix-cache/$nar_url" "$basic_a" | cmp -s - "$tmp/big.nar" ||
+	die "C serves another NAR than E for $nar_url from its blob cache"
 
 # The same NAR straight from the store, at a presigned URL wrk can send.
 tool put -endpoint "$store" -bucket direct -key "nar/$nar_url" "$tmp/big.nar"
@@ -349,6 +375,7 @@ target() { t_url[$1]=$2 t_auth[$1]=$3 t_nb[$1]=$4 t_ng[$1]=$5 t_label[$1]=$6; }
 target e "http://127.0.0.1:$port_e" "$basic_e" "$pid_e" '' "embedded"
 target a "http://127.0.0.1:$port_a" "$basic_a" "$pid_a" '' "PostgreSQL + S3"
 target r "http://127.0.0.1:$port_r" "$basic_a" "$pid_r" '' "PostgreSQL + S3, --redirect-reads"
+target c "http://127.0.0.1:$port_c" "$basic_a" "$pid_c" '' "PostgreSQL + S3, blob cache warm"
 target s "$store" '' '' '' "versitygw, presigned GET"
 target n1 "http://127.0.0.1:$port_n1" "$basic_a" "$pid_a" "$pid_n1" "nginx → A"
 target n2 "http://127.0.0.1:$port_n2" "$basic_a" "$pid_a $pid_b" "$pid_n2" "nginx → A, B"
@@ -499,28 +526,35 @@ start_s=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 start_watchdog "$limit"
 
-log "one node: embedded against PostgreSQL + S3"
-measure hit hit wrk "$tmp/hits.txt" "$conns" 200 e a
-measure miss miss wrk "$tmp/misses.txt" "$conns" '4??' e a
-measure umiss umiss wrk unique:/nix-cache/ "$conns" '4??' e a
-log "NAR GET: streamed by E and A, straight from the store"
-measure nar nar wrk "$tmp/nar.txt" "$nar_conns" 200 e a
+if [ -z "$only" ]; then
+	log "one node: embedded against PostgreSQL + S3"
+	measure hit hit wrk "$tmp/hits.txt" "$conns" 200 e a
+	measure miss miss wrk "$tmp/misses.txt" "$conns" '4??' e a
+	measure umiss umiss wrk unique:/nix-cache/ "$conns" '4??' e a
+fi
+log "NAR GET: E, A streaming, C from its blob cache, straight from the store"
+c_misses0=$(metric "$port_c" nixbucket_blob_cache_misses_total)
+measure nar nar wrk "$tmp/nar.txt" "$nar_conns" 200 e a c
 measure nar-s nar wrk "$tmp/direct.txt" "$nar_conns" 200 s
+c_hits=$(metric "$port_c" nixbucket_blob_cache_hits_total)
+[ "$(metric "$port_c" nixbucket_blob_cache_misses_total)" = "$c_misses0" ] || die "C's blob cache missed during the NAR runs"
 log "NAR GET with --redirect-reads: scaletool follows the 307"
 measure redir redir get "$tmp/nar.txt" "$nar_conns" 307 r
 measure redir-s nar get "$tmp/direct.txt" "$nar_conns" 200 s
 measure r307 nar wrk "$tmp/nar.txt" "$nar_conns" 307 r
-log "two nodes behind nginx against one node"
-measure hit-n hit wrk "$tmp/hits.txt" "$conns" 200 a n1 n2
-measure miss-n miss wrk "$tmp/misses.txt" "$conns" '4??' a n1 n2
+if [ -z "$only" ]; then
+	log "two nodes behind nginx against one node"
+	measure hit-n hit wrk "$tmp/hits.txt" "$conns" 200 a n1 n2
+	measure miss-n miss wrk "$tmp/misses.txt" "$conns" '4??' a n1 n2
 
-log "PUT through A against PUT straight to the store (s3bench)"
-put_out=$(timeout --kill-after=10 300 "$tmp/s3bench" \
-	-a-name "nixbucket (PostgreSQL + S3)" -a-endpoint "http://127.0.0.1:$port_a" -a-credentials "$tmp/a/credentials" -a-pid "$pid_a" \
-	-b-name versitygw -b-endpoint "$store" -b-access "$vgw_ak" -b-secret "$vgw_sk" -b-pid "$vgw_pid" \
-	-a-cpu "nixbucket=$pid_a,versitygw=$vgw_pid" -b-cpu "versitygw=$vgw_pid" \
-	-ops put -sizes 1MiB,64MiB -concurrency "$put_conc" -rounds "$rounds" -duration "$put_duration") ||
-	die "s3bench failed: $put_out"
+	log "PUT through A against PUT straight to the store (s3bench)"
+	put_out=$(timeout --kill-after=10 300 "$tmp/s3bench" \
+		-a-name "nixbucket (PostgreSQL + S3)" -a-endpoint "http://127.0.0.1:$port_a" -a-credentials "$tmp/a/credentials" -a-pid "$pid_a" \
+		-b-name versitygw -b-endpoint "$store" -b-access "$vgw_ak" -b-secret "$vgw_sk" -b-pid "$vgw_pid" \
+		-a-cpu "nixbucket=$pid_a,versitygw=$vgw_pid" -b-cpu "versitygw=$vgw_pid" \
+		-ops put -sizes 1MiB,64MiB -concurrency "$put_conc" -rounds "$rounds" -duration "$put_duration") ||
+		die "s3bench failed: $put_out"
+fi
 
 kill "$watchdog" 2>/dev/null || true
 wait "$watchdog" 2>/dev/null || true
@@ -532,11 +566,12 @@ echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), measuring took $(($(date +%s) - start_s)) s"
 echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, kernel $(uname -r), $(df -T "$tmp" | awk 'NR==2 {print $2}') under $parent"
 echo "- $(go version | cut -d' ' -f3-), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') ($([ "$pg_durable" = 1 ] && echo "fsync and synchronous_commit on" || echo "fsync, synchronous_commit and full_page_writes off")), versitygw $(go version -m "$vgw" | awk '$1 == "mod" && $2 == "github.com/versity/versitygw" {print $3}'), $(nginx -v 2>&1 | cut -d' ' -f3), wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2), $(nix --version)"
-echo "- command: \`bench/scale.sh\` (BENCH_DURATION=$duration BENCH_ROUNDS=$rounds BENCH_THREADS=$threads BENCH_CONNS=$conns BENCH_NAR_CONNS=$nar_conns BENCH_PATHS=$npaths BENCH_KIB=$kib BENCH_NAR_MIB=$nar_mib BENCH_PUT_CONC=$put_conc BENCH_AUTH=$auth_mode BENCH_PG_DURABLE=$pg_durable)"
+echo "- command: \`bench/scale.sh\` (BENCH_ONLY=$only BENCH_DURATION=$duration BENCH_ROUNDS=$rounds BENCH_THREADS=$threads BENCH_CONNS=$conns BENCH_NAR_CONNS=$nar_conns BENCH_PATHS=$npaths BENCH_KIB=$kib BENCH_NAR_MIB=$nar_mib BENCH_PUT_CONC=$put_conc BENCH_AUTH=$auth_mode BENCH_PG_DURABLE=$pg_durable)"
 echo "- load average: $load_start at start, $load_end at end"
 echo "- requests: $auth_mode$([ "$auth_mode" = basic ] && echo " (HTTP Basic, the admin key; nix-cache private)" || echo " (nix-cache has the anonymous-read policy)"); NAR: $nar_size B (compression=none); every node, PostgreSQL, versitygw, nginx and the clients share the machine"
 echo "- CPU µs/req: utime+stime per request from /proc/PID/stat (PostgreSQL: the postmaster and all its backends); statements/req: pg_stat_statements calls in nixbucket's database per request, exact (BEGIN and COMMIT count; background work of the nodes in the same seconds too); pgx sends each statement in a round trip of its own, so these are the round trips to PostgreSQL too, but for a connection's first preparation of a statement and pgxpool's health checks of connections idle over a second"
 echo
+if [ -z "$only" ]; then
 echo "### One node: embedded (SQLite + local blobs) against PostgreSQL + S3"
 echo
 echo "| request | conns | embedded req/s (runs) | PostgreSQL + S3 req/s (runs) | PG+S3/embedded (target) | nixbucket CPU µs/req embedded / PG+S3 | PostgreSQL CPU µs/req | PG statements/req |"
@@ -555,6 +590,7 @@ done
 echo
 echo "Targets: hits ≥ 0.7× embedded (the issue's); the miss rows carry the same bar for comparison."
 echo
+fi
 echo "### NAR GET ($((nar_size / 1000000)) MB), $nar_conns connections"
 echo
 echo "| client | from | MB/s median (runs) | / the store's own (target) | nixbucket CPU µs/req | versitygw CPU µs/req | client CPU µs/req | PG statements/req |"
@@ -563,8 +599,10 @@ s_wrk=$(med nar-s s 2)
 s_get=$(med redir-s s 2)
 printf '| wrk | embedded (local blobs) | %.0f (%s) | %.2f | %.0f | – | %.0f | – |\n' "$(med nar e 2)" "$(runs nar e 2)" \
 	"$(awk -v a="$(med nar e 2)" -v b="$s_wrk" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$(med nar e 5)" "$(med nar e 12)"
-printf '| wrk | PostgreSQL + S3, streamed through the node | %.0f (%s) | %s | %.0f | %.0f | %.0f | %.2f |\n' "$(med nar a 2)" "$(runs nar a 2)" \
+printf '| wrk | PostgreSQL + S3, streamed through the node (blob cache off) | %.0f (%s) | %s | %.0f | %.0f | %.0f | %.2f |\n' "$(med nar a 2)" "$(runs nar a 2)" \
 	"$(ratio "$(med nar a 2)" "$s_wrk" 0.8)" "$(med nar a 5)" "$(med nar a 8)" "$(med nar a 12)" "$(med nar a 9)"
+printf '| wrk | PostgreSQL + S3, through the node, blob cache warm | %.0f (%s) | %s | %.0f | %.0f | %.0f | %.2f |\n' "$(med nar c 2)" "$(runs nar c 2)" \
+	"$(ratio "$(med nar c 2)" "$s_wrk" 0.8)" "$(med nar c 5)" "$(med nar c 8)" "$(med nar c 12)" "$(med nar c 9)"
 printf '| wrk | versitygw, presigned GET | %.0f (%s) | 1 | – | %.0f | %.0f | – |\n' "$s_wrk" "$(runs nar-s s 2)" "$(med nar-s s 8)" "$(med nar-s s 12)"
 printf '| scaletool (follows redirects) | PostgreSQL + S3, --redirect-reads: 307, then the store | %.0f (%s) | %s | %.0f | %.0f | %.0f | %.2f |\n' \
 	"$(med redir r 2)" "$(runs redir r 2)" "$(ratio "$(med redir r 2)" "$s_get" 0.8)" "$(med redir r 5)" "$(med redir r 8)" "$(med redir r 12)" "$(med redir r 9)"
@@ -573,7 +611,9 @@ echo
 printf 'wrk on the --redirect-reads node alone (307 answers, not followed): %.0f req/s (%s), nixbucket CPU %.0f µs/req, %.2f PG statements/req.\n' \
 	"$(med r307 r 1)" "$(runs r307 r 1)" "$(med r307 r 5)" "$(med r307 r 9)"
 echo "The NAR row's target is ≥ 0.8× the store's own GET at the same concurrency, with the same client."
+echo "The blob-cache row's node (C) answered every GET of its runs from its local copy: $c_hits blob cache hits, no miss after the one GET that filled it."
 echo
+if [ -z "$only" ]; then
 echo "### PUT: through nixbucket on PostgreSQL + S3 against straight to the store (bench/s3bench)"
 echo
 echo "Target: ≥ 0.8× versitygw's own PUT."
@@ -612,7 +652,8 @@ if [ -s "$tmp/statements.md" ]; then
 	echo "|---:|---:|---|"
 	cat "$tmp/statements.md"
 fi
-for n in e a b r; do
+fi
+for n in e a b r c; do
 	if grep -qiE 'level=(ERROR|WARN)|panic' "$tmp/$n.log"; then
 		log "nixbucket $n logged errors (first 20 lines):"
 		grep -iE 'level=(ERROR|WARN)|panic' "$tmp/$n.log" | head -20 >&2

@@ -14,11 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/diskcache"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
 	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/proxy"
-	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
 	"github.com/nixbucket/nixbucket/internal/upstream"
 )
 

@@ -25,6 +25,8 @@ func serve(args []string) error {
 	data := fs.String("data", "./nixbucket-data", "data directory")
 	redirectReads := fs.Bool("redirect-reads", false, "answer GETs of NARs with a 307 to a presigned URL of the --blobs S3 store (clients must reach the store)")
 	blobs := fs.String("blobs", "", "keep blobs in an S3 store: s3://BUCKET/PREFIX?endpoint=…&region=…&profile=… (the bucket must exist; AWS default credential chain); default: the data directory")
+	blobCache := fs.String("blob-cache", "", "directory of the local copies of hot blobs of an S3 blob store (--blobs s3://…), served from there with sendfile; default: DATA/blobcache; unused with local blobs")
+	blobCacheSize := fs.String("blob-cache-size", "10GiB", "bound of --blob-cache, such as 10GiB or 500MB; least recently used blobs go first; 0: no blob cache")
 	metaURL := fs.String("meta", "", "metadata store: postgres://USER@HOST:PORT/DB?… for PostgreSQL shared by several servers; empty: SQLite in the data directory")
 	region := fs.String("region", "us-east-1", "region reported to clients")
 	domain := fs.String("domain", "", "enable virtual-host addressing BUCKET.DOMAIN")
@@ -51,6 +53,10 @@ func serve(args []string) error {
 	minFreeV, err := diskspace.ParseMinFree(*minFree)
 	if err != nil {
 		return fmt.Errorf("serve: --min-free: %w", err)
+	}
+	cacheSize, err := diskspace.ParseMinFree(*blobCacheSize)
+	if err != nil || cacheSize.Percent != 0 {
+		return usagef("serve: --blob-cache-size %q: want a size such as 10GiB or 500MB, or 0", *blobCacheSize)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -95,6 +101,7 @@ func serve(args []string) error {
 	}
 	srv, err := server.Open(ctx, server.Options{
 		Data: *data, Meta: *metaURL, Blobs: *blobs, RedirectReads: *redirectReads,
+		BlobCache: *blobCache, BlobCacheSize: cacheSize.Bytes,
 		Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account,
 		Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV,
 		LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval,

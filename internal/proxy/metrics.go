@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/nixbucket/nixbucket/internal/diskcache"
 	"github.com/nixbucket/nixbucket/internal/observe"
-	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
 	"github.com/nixbucket/nixbucket/internal/upstream"
 )
 
@@ -94,7 +94,7 @@ func NewMetrics(f *upstream.Fetcher, c *diskcache.Cache) *Metrics {
 		}, false))
 	}
 	if c != nil {
-		m.reg.MustRegister(&cacheCollector{c: c})
+		m.reg.MustRegister(diskcache.Collector("nixbucket_proxy_cache", "NAR", "--max-size", c.Max(), c.Stats))
 	}
 	return m
 }
@@ -125,36 +125,5 @@ func (m *Metrics) request(k kind, status int, sent int64, d time.Duration) {
 func (m *Metrics) nar(s narSource) {
 	if m != nil {
 		m.nars[s].Inc()
-	}
-}
-
-// cacheCollector exports the disk cache's counters and size, read at each
-// scrape.
-type cacheCollector struct{ c *diskcache.Cache }
-
-var cacheDescs = [8]*prometheus.Desc{
-	prometheus.NewDesc("nixbucket_proxy_cache_hits_total", "NAR lookups the disk cache answered.", nil, nil),
-	prometheus.NewDesc("nixbucket_proxy_cache_misses_total", "NAR lookups the disk cache did not hold.", nil, nil),
-	prometheus.NewDesc("nixbucket_proxy_cache_evictions_total", "NAR files evicted to make room (least recently used first).", nil, nil),
-	prometheus.NewDesc("nixbucket_proxy_cache_evicted_bytes_total", "Bytes of the NAR files evicted.", nil, nil),
-	prometheus.NewDesc("nixbucket_proxy_cache_files", "NAR files kept.", nil, nil),
-	prometheus.NewDesc("nixbucket_proxy_cache_bytes", "Bytes of the NAR files kept.", nil, nil),
-	prometheus.NewDesc("nixbucket_proxy_cache_reserved_bytes", "Bytes set aside for downloads in flight.", nil, nil),
-	prometheus.NewDesc("nixbucket_proxy_cache_max_bytes", "The cache's bound (--max-size).", nil, nil),
-}
-
-func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range cacheDescs {
-		ch <- d
-	}
-}
-
-func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
-	st := cc.c.Stats()
-	for i, v := range [4]uint64{st.Hits, st.Misses, st.Evictions, st.EvictedBytes} {
-		ch <- prometheus.MustNewConstMetric(cacheDescs[i], prometheus.CounterValue, float64(v))
-	}
-	for i, v := range [4]int64{int64(st.Entries), st.Bytes, st.Reserved, cc.c.Max()} {
-		ch <- prometheus.MustNewConstMetric(cacheDescs[4+i], prometheus.GaugeValue, float64(v))
 	}
 }

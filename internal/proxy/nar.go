@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
+	"github.com/nixbucket/nixbucket/internal/diskcache"
 	"github.com/nixbucket/nixbucket/internal/upstream"
 )
 

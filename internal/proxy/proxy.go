@@ -26,9 +26,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/diskcache"
 	"github.com/nixbucket/nixbucket/internal/nix/storepath"
 	"github.com/nixbucket/nixbucket/internal/observe"
-	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
 	"github.com/nixbucket/nixbucket/internal/upstream"
 )
 

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/diskcache"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixbase32"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
-	"github.com/nixbucket/nixbucket/internal/proxy/diskcache"
 	"github.com/nixbucket/nixbucket/internal/upstream"
 )
 

@@ -28,6 +28,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/pullthrough"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
+	"github.com/nixbucket/nixbucket/internal/storage/blobcache"
 	"github.com/nixbucket/nixbucket/internal/traffic"
 )
 
@@ -53,6 +54,11 @@ type Options struct {
 	// RedirectReads answers GETs of NARs stored as one blob in an S3 blob
 	// store with a 307 to a presigned URL of the store.
 	RedirectReads bool
+	// BlobCacheSize bounds the local copies of hot blobs kept of an S3
+	// blob store (internal/storage/blobcache), in BlobCache (default
+	// Data/blobcache); zero or less: no cache. Local blobs have none.
+	BlobCacheSize int64
+	BlobCache     string
 	// GCInterval is how often buckets with gc=on are collected; zero: never.
 	GCInterval time.Duration
 	// SweepInterval is how often a shared blob store (S3) is swept of
@@ -84,10 +90,13 @@ type Server struct {
 	handler http.Handler
 	lock    *os.File
 	blobs   BlobStore
-	space   *diskspace.Guard
-	life    *lifecycle.Service
-	traffic *traffic.Counters // see console.go
-	pull    *pullthrough.Service
+	// blobCache keeps hot blobs of an S3 blob store on local disk; nil
+	// when off. The object layer reads through it; blobs is the store.
+	blobCache *blobcache.Cache
+	space     *diskspace.Guard
+	life      *lifecycle.Service
+	traffic   *traffic.Counters // see console.go
+	pull      *pullthrough.Service
 	// redirect is the Redirector of Options.RedirectReads, or nil.
 	redirect s3api.Redirector
 	// The metrics and the access log (see observe.go).
@@ -139,10 +148,17 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: log, meta: store, lock: lock, blobs: blobs, space: space}
+	objBlobs, err := s.openBlobCache(blobs)
+	if err != nil {
+		blobs.Close()
+		store.Close()
+		lock.Close()
+		return nil, err
+	}
 	// On a store other servers write too, the in-memory answers follow
 	// their changes (meta.ObjectWatcher), or are off.
 	watch, _ := store.(meta.ObjectWatcher)
-	s.objects = &objects.Service{Meta: store, Blobs: blobs, Log: log, Space: space,
+	s.objects = &objects.Service{Meta: store, Blobs: objBlobs, Log: log, Space: space,
 		NoMemo: backend.SharedObjects(store) && watch == nil, Watch: watch, Changes: store}
 	s.objects.Hook = &binarycache.Hook{Objects: s.objects, Keys: store}
 	s.cache = &binarycache.Service{Store: store, Log: log}
@@ -169,6 +185,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.openObserve()
 	s.metrics.CountUpstreams(s.pull.Stats)
+	if s.blobCache != nil {
+		s.metrics.Registry().MustRegister(s.blobCache.Collectors()...)
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -296,7 +315,7 @@ func (s *Server) Close() error {
 		cancel()
 	}
 	s.cache.Flush(context.Background())
-	s.blobs.Close()
+	s.closeBlobs()
 	err := s.meta.Close()
 	s.lock.Close()
 	return err

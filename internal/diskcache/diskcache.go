@@ -1,13 +1,17 @@
-// Package diskcache keeps finished NAR files in a directory bounded by a
-// total size, evicting the least recently used.
+// Package diskcache keeps finished files (NARs of `nixbucket proxy`, blobs
+// of an S3 blob store kept on a server's disk: internal/storage/blobcache)
+// in a directory bounded by a total size, evicting the least recently used.
 //
-// The directory holds two subdirectories: nar/, the entries, one file per
-// NAR named as its URL's last element; and tmp/, where fetches in flight
-// write. A file reaches nar/ only by a rename of a complete, verified temp
+// The directory holds two subdirectories: the entries (nar/ for the proxy,
+// named by Options.Entries), one file per NAR or blob, named by the
+// caller (a NAR URL's last element, a blob ID); and tmp/, where fetches in
+// flight write. A file reaches nar/ only by a rename of a complete, verified temp
 // file, so a crash leaves whole entries and sweepable temps, and Open swept
 // tmp/ at start. The order of use is kept in memory and rebuilt at start
 // from the files' access times (Get sets a file's atime itself, so relatime
-// and noatime mounts keep the order too).
+// and noatime mounts keep the order too). An entry whose file no longer
+// has the size it was committed with (truncated behind the cache's back)
+// is dropped by Get rather than served.
 //
 // The bound counts the entries and the reservations of fetches in flight:
 // a fetch reserves its FileSize before it writes a byte, evicting what it
@@ -37,6 +41,7 @@ type Cache struct {
 	dir, nars, tmp string
 	max            int64
 	log            *slog.Logger
+	what           string // what the entries are, for the log
 
 	mu       sync.Mutex
 	entries  map[string]*entry
@@ -49,6 +54,7 @@ type Cache struct {
 // Stats are a cache's counters since it was opened, for metrics.
 type Stats struct {
 	Hits, Misses    uint64 // Get found the file, or not
+	Commits         uint64 // entries committed (Reservation.Commit)
 	Evictions       uint64 // entries evicted to make room
 	EvictedBytes    uint64 // their bytes
 	Entries         int    // files now kept
@@ -76,14 +82,30 @@ type entry struct {
 // the whole bound.
 var ErrNoRoom = errors.New("diskcache: no room under the size bound")
 
-// Open opens (creating it) the cache in dir with a bound of max bytes,
-// removes the temp files a crash may have left, and evicts down to max
-// (which may have shrunk since the last run).
+// Open opens (creating it) the cache of NARs in dir with a bound of max
+// bytes, removes the temp files a crash may have left, and evicts down to
+// max (which may have shrunk since the last run).
 func Open(dir string, max int64, log *slog.Logger) (*Cache, error) {
+	return OpenWith(dir, max, log, Options{Entries: "nar", What: "proxy cache"})
+}
+
+// Options name a cache's entries.
+type Options struct {
+	// Entries is the subdirectory of the entries ("nar" for the proxy).
+	Entries string
+	// What names the cache in log lines ("proxy cache", "blob cache").
+	What string
+}
+
+// OpenWith is Open with the entries in the subdirectory o.Entries.
+func OpenWith(dir string, max int64, log *slog.Logger, o Options) (*Cache, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("diskcache %s: size bound %d: want more than 0", dir, max)
 	}
-	c := &Cache{dir: dir, nars: filepath.Join(dir, "nar"), tmp: filepath.Join(dir, "tmp"), max: max, log: log, entries: map[string]*entry{}}
+	if o.Entries == "" || o.Entries == "tmp" || !ValidName(o.Entries) {
+		return nil, fmt.Errorf("diskcache %s: bad entries directory %q", dir, o.Entries)
+	}
+	c := &Cache{dir: dir, nars: filepath.Join(dir, o.Entries), tmp: filepath.Join(dir, "tmp"), max: max, log: log, what: o.What, entries: map[string]*entry{}}
 	if err := os.RemoveAll(c.tmp); err != nil {
 		return nil, fmt.Errorf("diskcache: sweep temps: %w", err)
 	}
@@ -177,6 +199,9 @@ type File struct {
 	once sync.Once
 }
 
+// Size is the entry's size, as committed (and checked by Get).
+func (f *File) Size() int64 { return f.e.size }
+
 // Close closes the file and lets the entry be evicted again.
 func (f *File) Close() error {
 	err := f.File.Close()
@@ -189,39 +214,97 @@ func (f *File) Close() error {
 }
 
 // Get opens the entry name, marking it the most recently used; ok is false
-// when there is none.
+// when there is none. It counts a hit or a miss.
 func (c *Cache) Get(name string) (f *File, ok bool, err error) {
+	f, ok, err = c.Lookup(name)
+	if err == nil {
+		c.Count(ok)
+	}
+	return f, ok, err
+}
+
+// Count counts a hit (or a miss) of a lookup made with Lookup, for a
+// caller that decides itself which lookups count (the blob cache counts
+// no miss of a blob too small to keep).
+func (c *Cache) Count(hit bool) {
+	c.mu.Lock()
+	if hit {
+		c.stats.Hits++
+	} else {
+		c.stats.Misses++
+	}
+	c.mu.Unlock()
+}
+
+// Lookup is Get without counting. An entry whose file is gone, or no
+// longer has the size it was committed with, is forgotten (and its file
+// removed) and reported missing: a truncated file is never served.
+func (c *Cache) Lookup(name string) (f *File, ok bool, err error) {
 	if !ValidName(name) {
 		return nil, false, nil
 	}
 	c.mu.Lock()
 	e := c.entries[name]
 	if e == nil {
-		c.stats.Misses++
 		c.mu.Unlock()
 		return nil, false, nil
 	}
-	c.stats.Hits++
 	e.refs++
 	c.lru.MoveToFront(e.elem)
 	c.mu.Unlock()
 	path := filepath.Join(c.nars, name)
 	osf, err := os.Open(path)
+	var fi os.FileInfo
+	if err == nil {
+		if fi, err = osf.Stat(); err != nil {
+			osf.Close()
+		}
+	}
 	if err != nil {
 		c.mu.Lock()
 		e.refs--
 		if errors.Is(err, fs.ErrNotExist) { // removed behind our back: forget it
 			c.dropLocked(e)
-			c.stats.Hits--
-			c.stats.Misses++
 			err = nil
 		}
 		c.mu.Unlock()
 		return nil, false, err
 	}
+	if fi.Size() != e.size {
+		osf.Close()
+		c.log.Warn(c.what+": dropping an entry whose file changed size", "file", name, "bytes", fi.Size(), "committed", e.size)
+		c.mu.Lock()
+		e.refs--
+		if c.entries[name] == e {
+			_ = os.Remove(path)
+			c.dropLocked(e)
+		}
+		c.mu.Unlock()
+		return nil, false, nil
+	}
 	// The order of use survives a restart through the atime.
 	_ = os.Chtimes(path, time.Now(), time.Time{})
 	return &File{File: osf, c: c, e: e}, true, nil
+}
+
+// Remove removes the entry name, if there is one, even while readers
+// hold it open (they read on from the unlinked file). It is for entries
+// whose source is gone: a deleted blob.
+func (c *Cache) Remove(name string) error {
+	if !ValidName(name) {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[name]
+	if e == nil {
+		return nil
+	}
+	c.dropLocked(e)
+	if err := os.Remove(filepath.Join(c.nars, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: remove %s: %w", c.what, name, err)
+	}
+	return nil
 }
 
 // Reservation is room set aside for one fetch in flight.
@@ -293,6 +376,7 @@ func (r *Reservation) Commit(tmpPath string) (*File, error) {
 		e.elem = c.lru.PushFront(e)
 		c.entries[r.name] = e
 		c.size += r.size
+		c.stats.Commits++
 	}
 	f, err := os.Open(dst)
 	if err != nil {
@@ -322,9 +406,9 @@ func (c *Cache) evictLocked(need int64) bool {
 		prev := el.Prev()
 		if e.refs == 0 {
 			if err := os.Remove(filepath.Join(c.nars, e.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				c.log.Warn("proxy cache: evict", "file", e.name, "err", err)
+				c.log.Warn(c.what+": evict", "file", e.name, "err", err)
 			} else {
-				c.log.Debug("proxy cache: evicted", "file", e.name, "bytes", e.size)
+				c.log.Debug(c.what+": evicted", "file", e.name, "bytes", e.size)
 			}
 			c.stats.Evictions++
 			c.stats.EvictedBytes += uint64(e.size)

@@ -48,7 +48,7 @@ func mustPut(t *testing.T, c *Cache, name string, size int) {
 // names lists the entries on disk, sorted.
 func names(t *testing.T, c *Cache) []string {
 	t.Helper()
-	des, err := os.ReadDir(filepath.Join(c.dir, "nar"))
+	des, err := os.ReadDir(c.nars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,5 +274,66 @@ func TestCommitHoldsTheEntry(t *testing.T) {
 	mustPut(t, c, "b.nar", 60)
 	if got, want := names(t, c), []string{"b.nar"}; !slices.Equal(got, want) {
 		t.Fatalf("entries %v, want %v", got, want)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	c, err := OpenWith(t.TempDir(), 100, quiet, Options{Entries: "blobs", What: "blob cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, c, "a", 40)
+	mustPut(t, c, "b", 40)
+	held := get(t, c, "a")
+	if err := c.Remove("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove("never"); err != nil {
+		t.Fatalf("Remove of a missing entry: %v", err)
+	}
+	if _, ok, _ := c.Get("a"); ok {
+		t.Fatal("a removed, still found")
+	}
+	if got, want := names(t, c), []string{"b"}; !slices.Equal(got, want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	// A reader that held it reads on; closing it changes nothing counted.
+	if b, _ := io.ReadAll(held); len(b) != 40 {
+		t.Fatalf("the held file reads %d bytes", len(b))
+	}
+	held.Close()
+	if c.Size() != 40 {
+		t.Fatalf("Size %d, want 40", c.Size())
+	}
+	mustPut(t, c, "c", 60) // fits beside b: a's room was given back
+	if got, want := names(t, c), []string{"b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+}
+
+func TestChangedSizeIsDropped(t *testing.T) {
+	c, err := OpenWith(t.TempDir(), 100, quiet, Options{Entries: "blobs", What: "blob cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, c, "a", 40)
+	mustPut(t, c, "b", 40)
+	if err := os.Truncate(filepath.Join(c.dir, "blobs", "a"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, "blobs", "b"), make([]byte, 50), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if f, ok, err := c.Get(name); ok || err != nil {
+			f.Close()
+			t.Fatalf("Get %s of a changed size: ok %v, err %v; want a miss", name, ok, err)
+		}
+	}
+	if got := names(t, c); len(got) != 0 {
+		t.Fatalf("entries %v left, want none", got)
+	}
+	if st := c.Stats(); st.Bytes != 0 || st.Entries != 0 || st.Misses != 2 || st.Hits != 0 || st.Commits != 2 {
+		t.Fatalf("stats %+v", st)
 	}
 }
