@@ -128,9 +128,6 @@ func NewClient(ctx context.Context, cfg Config, opts Options) (*s3.Client, error
 	// only to the former.
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.MaxIdleConnsPerHost = 64
-		if tr.DialContext != nil {
-			tr.DialContext = bigWriteDialer(tr.DialContext)
-		}
 		if opts.Transport != nil {
 			opts.Transport(tr)
 		}
