@@ -141,7 +141,11 @@ func (s *Service) newObject(bucket, key string, h meta.Headers, w written) meta.
 // replaced; on failure it discards obj's own blobs.
 func (s *Service) commitPut(ctx context.Context, obj meta.Object, cond Conditions) (meta.Object, error) {
 	done := s.adding(obj.Bucket, obj.Key)
-	garbage, err := s.Meta.PutObject(ctx, obj, cond.check)
+	var check meta.Check // nil when there is nothing to check: a store may then skip the lookup
+	if cond != (Conditions{}) {
+		check = cond.check
+	}
+	garbage, err := s.Meta.PutObject(ctx, obj, check)
 	done()
 	s.memo.forget(obj.Bucket, obj.Key)
 	if err != nil {

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
-// PutObject in two round trips.
+// PutObject in one round trip, or two.
 //
 // A put is the write every push makes, once per narinfo and NAR, and run
 // statement by statement its transaction took seven round trips (BEGIN,
@@ -32,7 +33,14 @@ import (
 //     longer referenced by anything (collect's question, asked after
 //     every change as collect asks it), the notification, and COMMIT.
 //
-// Within the second batch a failing statement makes PostgreSQL skip the
+// A put without a Check to a key that holds nothing yet, which is what a
+// push sends, needs no lookup at all: putNew sends BEGIN, a plain INSERT
+// of the object and the rest of the second batch in one, and falls back
+// to the two batches when the INSERT finds the key taken (or the bucket
+// gone). BenchmarkPutObject: seven round trips 280-390 µs, two 186-195,
+// one 103-116 (testenv's PostgreSQL, fsync off).
+//
+// Within a batch a failing statement makes PostgreSQL skip the
 // rest up to the Sync, COMMIT included, leaving the transaction aborted;
 // it is then rolled back, and a retryable failure (a serialization
 // failure, at any statement or at COMMIT) runs the whole put again, as
@@ -51,8 +59,24 @@ func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check
 	if err := meta.CheckKey(obj.Key); err != nil {
 		return nil, fmt.Errorf("put object %q: %w", obj.Bucket, err)
 	}
+	// A key that holds nothing yet (most puts: a push writes new paths)
+	// needs no lookup when there is no Check to show the current object.
+	tryNew := check == nil
 	for attempt := 1; ; attempt++ {
-		out, ids, err := s.putOnce(ctx, obj, check)
+		var out []meta.Segment
+		var ids []string
+		var err error
+		done := false
+		if tryNew {
+			ids, done, err = s.putNew(ctx, obj)
+			if err == nil && !done {
+				s.gen.objs.drop(ids)
+				tryNew = false // the key holds an object: no use trying again
+			}
+		}
+		if err == nil && !done {
+			out, ids, err = s.putOnce(ctx, obj, check)
+		}
 		if err == nil {
 			s.gen.waitObjects(ctx, ids)
 			return out, nil
@@ -77,6 +101,68 @@ func backoff(ctx context.Context, attempt int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// qInsertObject is qPutObject for a key that must hold nothing: it fails
+// with a unique violation when it does.
+const qInsertObject = `INSERT INTO objects (bucket, key, size, etag, modified, attrs, segments, tags)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// putNew runs PutObject's transaction for a key holding no object, in
+// one round trip: BEGIN, a plain INSERT of the object, the index record,
+// the references, the notification and COMMIT in one batch. When the key
+// holds an object (the INSERT's unique violation) or the bucket is
+// missing (its foreign key), PostgreSQL skips the rest, COMMIT included;
+// putNew rolls back and reports done false, having changed nothing, and
+// the caller runs putOnce, which reads what is there. ids are as
+// putOnce's.
+func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done bool, err error) {
+	idx, idxArgs, err := indexStmt(obj.Bucket, obj.Key, obj.Narinfo)
+	if err != nil {
+		return nil, false, err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
+	}
+	defer func() { releaseAfterTx(ctx, conn) }()
+	var b pgx.Batch
+	b.Queue("begin isolation level serializable")
+	b.Queue(qInsertObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, micros(obj.Modified),
+		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments), metaenc.EncodeTags(obj.Tags))
+	if idx != "" {
+		b.Queue(idx, idxArgs...)
+	}
+	for _, seg := range obj.Segments {
+		if !seg.Inline() {
+			b.Queue(qAddRef, seg.Blob)
+		}
+	}
+	ids, payloads := s.gen.objs.notes(obj.Bucket, []string{obj.Key})
+	for _, p := range payloads {
+		b.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)
+	}
+	b.Queue("commit")
+	br := conn.SendBatch(ctx, &b)
+	_, err = br.Exec() // BEGIN
+	if err == nil {
+		_, err = br.Exec()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "23503") {
+			br.Close()
+			return ids, false, nil
+		}
+	}
+	for i := 2; err == nil && i < b.Len(); i++ {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return ids, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
+	}
+	return ids, true, nil
 }
 
 // putOnce runs PutObject's transaction once. ids are the notification

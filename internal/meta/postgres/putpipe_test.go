@@ -11,10 +11,11 @@ import (
 )
 
 // TestPutFailuresLeaveNoTransaction fails PutObject's pipelined
-// transaction at each of its stages, more times than the pool has
-// connections: in the first batch (a missing bucket), at the Check, and
-// in the second batch (a NUL byte, which PostgreSQL's text refuses, after
-// BEGIN and the lookup succeeded). Every failure must roll back and leave
+// transactions at each of their stages, more times than the pool has
+// connections: without a Check (putNew's one batch) on a missing bucket
+// and on a NUL byte, which PostgreSQL's text refuses; with one (putOnce)
+// in the first batch (a missing bucket), at the Check, and in the second
+// batch (the NUL byte, after BEGIN and the lookup succeeded). Every failure must roll back and leave
 // its connection usable, change nothing, and a put after them succeed.
 func TestPutFailuresLeaveNoTransaction(t *testing.T) {
 	s := openAt(t, testenv.Postgres(t))
@@ -30,6 +31,11 @@ func TestPutFailuresLeaveNoTransaction(t *testing.T) {
 		if !errors.Is(err, meta.ErrNoSuchBucket) {
 			t.Fatalf("put into a missing bucket: %v, want ErrNoSuchBucket", err)
 		}
+		_, err = s.PutObject(ctx, meta.Object{Bucket: "nobucket", Key: "k", Segments: seg(i)},
+			func(*meta.Object) error { return nil })
+		if !errors.Is(err, meta.ErrNoSuchBucket) {
+			t.Fatalf("put with a check into a missing bucket: %v, want ErrNoSuchBucket", err)
+		}
 		_, err = s.PutObject(ctx, meta.Object{Bucket: "b", Key: "k", Segments: seg(i)},
 			func(*meta.Object) error { return refused })
 		if !errors.Is(err, refused) {
@@ -38,6 +44,11 @@ func TestPutFailuresLeaveNoTransaction(t *testing.T) {
 		_, err = s.PutObject(ctx, meta.Object{Bucket: "b", Key: "k", ETag: "bad\x00etag", Segments: seg(i)}, nil)
 		if err == nil {
 			t.Fatal("put with a NUL byte in its ETag succeeded")
+		}
+		_, err = s.PutObject(ctx, meta.Object{Bucket: "b", Key: "k", ETag: "bad\x00etag", Segments: seg(i)},
+			func(*meta.Object) error { return nil })
+		if err == nil {
+			t.Fatal("put with a check and a NUL byte in its ETag succeeded")
 		}
 	}
 	var stuck int
