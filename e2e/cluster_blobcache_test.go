@@ -128,21 +128,35 @@ func TestClusterBlobCache(t *testing.T) {
 // value of one series.
 func blobCacheMetric(t *testing.T, s *Server, series string) float64 {
 	t.Helper()
+	v, ok := metricValue(t, s, series)
+	if !ok {
+		t.Fatalf("no series %s in /-/metrics of %s", series, s.Endpoint)
+	}
+	return v
+}
+
+// metricValue scrapes s's /-/metrics (as a loopback caller) for the value
+// of one series, written as the exposition format writes it
+// (name{label="value",…}); ok is false when s exports no such series.
+func metricValue(t *testing.T, s *Server, series string) (float64, bool) {
+	t.Helper()
 	resp, err := http.Get(s.Endpoint + "/-/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for line := range strings.SplitSeq(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatalf("%s: %v", line, err)
 			}
-			return f
+			return f, true
 		}
 	}
-	t.Fatalf("no series %s in /-/metrics of %s", series, s.Endpoint)
-	return 0
+	return 0, false
 }

@@ -3,12 +3,10 @@ package e2e
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -308,24 +306,12 @@ func TestPullThroughTampered(t *testing.T) {
 // value of metric for nix-cache and upstream.
 func upstreamMetric(t *testing.T, s *Server, metric, upstream string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.Endpoint + "/-/metrics")
-	if err != nil {
-		t.Fatal(err)
+	series := fmt.Sprintf("%s{bucket=%q,upstream=%q}", metric, nixCacheBucket, strings.TrimSuffix(upstream, "/"))
+	v, ok := metricValue(t, s, series)
+	if !ok {
+		t.Errorf("no series %s in /-/metrics", series)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	series := fmt.Sprintf("%s{bucket=%q,upstream=%q} ", metric, nixCacheBucket, strings.TrimSuffix(upstream, "/"))
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	t.Errorf("no series %s in /-/metrics", series)
-	return 0
+	return v
 }
 
 // TestPullThroughUpstreamDown: with its upstream unreachable, a

@@ -26,11 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// aws-sdk-go-v2 fails when AWS_CA_BUNDLE names a bundle it cannot
-	// use with a plain-http endpoint's client; these tests need none.
-	os.Unsetenv("AWS_CA_BUNDLE")
-	code := m.Run()
-	testenv.StopS3Store()
+	code := testenv.RunS3(m)
 	testenv.StopPostgres()
 	os.Exit(code)
 }

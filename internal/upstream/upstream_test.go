@@ -25,12 +25,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	os.Unsetenv("AWS_CA_BUNDLE")
-	code := m.Run()
-	testenv.StopS3Store()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunS3(m)) }
 
 // testPath is a store path served by a test upstream: its narinfo text and
 // NAR file.

@@ -22,14 +22,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	// The SDK fails when AWS_CA_BUNDLE names a bundle it cannot use with
-	// a plain-http endpoint's client; these tests need none.
-	os.Unsetenv("AWS_CA_BUNDLE")
-	code := m.Run()
-	testenv.StopS3Store()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunS3(m)) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
