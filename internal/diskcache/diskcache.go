@@ -109,8 +109,10 @@ func OpenWith(dir string, max int64, log *slog.Logger, o Options) (*Cache, error
 	if err := os.RemoveAll(c.tmp); err != nil {
 		return nil, fmt.Errorf("diskcache: sweep temps: %w", err)
 	}
+	// The owner alone, as the data directory: a blob cache holds the
+	// bytes of private buckets.
 	for _, d := range []string{c.nars, c.tmp} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("diskcache: %w", err)
 		}
 	}

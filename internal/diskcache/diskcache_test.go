@@ -337,3 +337,26 @@ func TestChangedSizeIsDropped(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestDirectoriesPrivate: the entries and temps are the owner's alone
+// (a blob cache holds private buckets' bytes), also under a directory
+// other users may list.
+func TestDirectoriesPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenWith(dir, 100, quiet, Options{Entries: "blobs", What: "blob cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(dir, "blobs"), c.TempDir()} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o700 {
+			t.Errorf("%s has mode %v, want 0700", d, perm)
+		}
+	}
+}
