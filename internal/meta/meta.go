@@ -35,6 +35,11 @@ var (
 	ErrAccessKeyExists    = errors.New("access key already exists")
 	ErrPreconditionFailed = errors.New("precondition failed")
 	ErrInvalidKey         = errors.New("invalid key")
+	// ErrOutcomeUnknown marks a write whose commit was sent but whose
+	// answer never came (the connection failed or timed out): it may
+	// have taken effect. Its blobs must not be discarded on the spot; the
+	// sweep removes them later if nothing refers to them.
+	ErrOutcomeUnknown = errors.New("the write's outcome is unknown")
 )
 
 // CheckKey returns ErrInvalidKey (wrapped) for a key no store holds: one

@@ -3,6 +3,7 @@ package objects
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -148,6 +149,13 @@ func (s *Service) commitPut(ctx context.Context, obj meta.Object, cond Condition
 	garbage, err := s.Meta.PutObject(ctx, obj, check)
 	done()
 	s.memo.forget(obj.Bucket, obj.Key)
+	if errors.Is(err, meta.ErrOutcomeUnknown) {
+		// Perhaps committed: its blobs stay, and the sweep takes them
+		// if nothing refers to them.
+		s.log().Warn("object write's outcome unknown; its blobs are left to the sweep",
+			"bucket", obj.Bucket, "key", obj.Key, "err", err)
+		return meta.Object{}, err
+	}
 	if err != nil {
 		s.discard(ctx, obj.Segments)
 		return meta.Object{}, err

@@ -40,11 +40,38 @@ import (
 // gone). BenchmarkPutObject: seven round trips 280-390 µs, two 186-195,
 // one 103-116 (testenv's PostgreSQL, fsync off).
 //
+// A batch that holds COMMIT is sent and read on a context of its own
+// (the caller's values, commitTimeout, not its cancellation): once it is
+// sent, PostgreSQL commits whether or not the client that asked is still
+// there, and a put that returned its caller's cancellation might have
+// committed, whose caller would then discard the blobs of a visible
+// object. A batch that fails without an answer from PostgreSQL (the
+// connection lost, commitTimeout) is wrapped in meta.ErrOutcomeUnknown,
+// and objects leaves its blobs to the sweep.
+//
 // Within a batch a failing statement makes PostgreSQL skip the
 // rest up to the Sync, COMMIT included, leaving the transaction aborted;
 // it is then rolled back, and a retryable failure (a serialization
 // failure, at any statement or at COMMIT) runs the whole put again, as
 // Store.run does.
+
+// commitTimeout bounds a batch that holds COMMIT.
+const commitTimeout = time.Minute
+
+// commitContext is the context of a batch that holds COMMIT.
+func commitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+}
+
+// committing wraps the error of a batch that holds COMMIT: one that
+// PostgreSQL did not answer leaves the outcome unknown.
+func committing(err error) error {
+	var pe *pgconn.PgError
+	if err == nil || errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", meta.ErrOutcomeUnknown, err)
+}
 
 // qDropRefAbove is qDropRef for a blob qDropLastRef did not remove: the
 // two conditions exclude each other, so both go in one batch without
@@ -143,7 +170,9 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 		b.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)
 	}
 	b.Queue("commit")
-	br := conn.SendBatch(ctx, &b)
+	cctx, cancel := commitContext(ctx)
+	defer cancel()
+	br := conn.SendBatch(cctx, &b)
 	_, err = br.Exec() // BEGIN
 	if err == nil {
 		_, err = br.Exec()
@@ -160,7 +189,7 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 		err = cerr
 	}
 	if err != nil {
-		return ids, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
+		return ids, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, committing(err))
 	}
 	return ids, true, nil
 }
@@ -234,13 +263,15 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	}
 	second.Queue("commit")
 
-	br = conn.SendBatch(ctx, &second)
+	cctx, cancel := commitContext(ctx)
+	defer cancel()
+	br = conn.SendBatch(cctx, &second)
 	out, err = readPut(br, obj, old, added, len(payloads))
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
+		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, committing(err))
 	}
 	return out, ids, nil
 }

@@ -1,10 +1,14 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/testenv"
@@ -81,5 +85,23 @@ func TestPutFailuresLeaveNoTransaction(t *testing.T) {
 	}
 	if len(garbage) != 1 || garbage[0].Blob != "blob-1" {
 		t.Errorf("replacing the object freed %v, want blob-1", garbage)
+	}
+}
+
+// TestCommittingWrapsOnlyUnanswered: a batch holding COMMIT that
+// PostgreSQL answered with an error rolled back (a serialization failure
+// stays retryable); one it did not answer may have committed.
+func TestCommittingWrapsOnlyUnanswered(t *testing.T) {
+	conflict := &pgconn.PgError{Code: "40001"}
+	if err := committing(conflict); errors.Is(err, meta.ErrOutcomeUnknown) || !retryable(err) {
+		t.Errorf("committing(serialization failure) = %v: want it unwrapped and retryable", err)
+	}
+	for _, cause := range []error{context.DeadlineExceeded, io.ErrUnexpectedEOF} {
+		if err := committing(cause); !errors.Is(err, meta.ErrOutcomeUnknown) || !errors.Is(err, cause) {
+			t.Errorf("committing(%v) = %v: want ErrOutcomeUnknown wrapping it", cause, err)
+		}
+	}
+	if committing(nil) != nil {
+		t.Error("committing(nil) is not nil")
 	}
 }
