@@ -106,6 +106,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"user", "create"}, "nixbucket: usage: nixbucket user create NAME [--policy FILE]\nrun 'nixbucket user create --help'\n"},
 		{[]string{"token", "revoke", "a", "b"}, "nixbucket: usage: nixbucket token revoke TOKEN_ID\nrun 'nixbucket token revoke --help'\n"},
 		{[]string{"serve", "--max-conns", "many"}, "nixbucket: serve: invalid value \"many\" for flag -max-conns: parse error\nrun 'nixbucket serve --help'\n"},
+		{[]string{"serve", "--blob-cache-size", "auto"}, "nixbucket: serve: --blob-cache-size \"auto\": want a size such as 10GiB or 500MB, or 0\nrun 'nixbucket serve --help'\n"},
+		{[]string{"serve", "--blob-cache-size", "5%"}, "nixbucket: serve: --blob-cache-size \"5%\": want a size such as 10GiB or 500MB, or 0\nrun 'nixbucket serve --help'\n"},
 		{[]string{"completion", "bsh"}, "nixbucket: completion: unknown shell \"bsh\"; did you mean \"bash\"?\nrun 'nixbucket completion --help'\n"},
 	} {
 		r := run(t, nil, c.args...)

@@ -55,7 +55,7 @@ func serve(args []string) error {
 		return fmt.Errorf("serve: --min-free: %w", err)
 	}
 	cacheSize, err := diskspace.ParseMinFree(*blobCacheSize)
-	if err != nil || cacheSize.Percent != 0 {
+	if err != nil || cacheSize.Percent != 0 || !cacheSize.Set { // "auto" and "" are --min-free's, not sizes
 		return usagef("serve: --blob-cache-size %q: want a size such as 10GiB or 500MB, or 0", *blobCacheSize)
 	}
 	var level slog.Level

@@ -120,22 +120,36 @@ type streamOpener interface {
 	OpenStream(ctx context.Context, id string) (storage.Blob, error)
 }
 
+// forgetter is a backend that keeps copies of another's blobs
+// (blobcache): Forget drops its copy of a blob, so that the next Open
+// reads the source.
+type forgetter interface {
+	Forget(id string)
+}
+
 // openBlob opens a segment's blob and checks its size against the record;
-// stream says the blob will be read from its start.
+// stream says the blob will be read from its start. A kept copy of the
+// wrong size is forgotten and the blob opened again from its source.
 func openBlob(ctx context.Context, blobs storage.Backend, seg meta.Segment, stream bool) (storage.Blob, error) {
 	open := blobs.Open
 	if so, ok := blobs.(streamOpener); ok && stream {
 		open = so.OpenStream
 	}
-	b, err := open(ctx, seg.Blob)
-	if err != nil {
-		return nil, err
-	}
-	if b.Size() != seg.Size {
+	for try := 1; ; try++ {
+		b, err := open(ctx, seg.Blob)
+		if err != nil {
+			return nil, err
+		}
+		if b.Size() == seg.Size {
+			return b, nil
+		}
 		b.Close()
-		return nil, fmt.Errorf("blob %s holds %d bytes, want %d: %w", seg.Blob, b.Size(), seg.Size, ErrBlobSize)
+		f, ok := blobs.(forgetter)
+		if !ok || try == 2 {
+			return nil, fmt.Errorf("blob %s holds %d bytes, want %d: %w", seg.Blob, b.Size(), seg.Size, ErrBlobSize)
+		}
+		f.Forget(seg.Blob)
 	}
-	return b, nil
 }
 
 // eagerOpen is how many segments are opened up front. Open blobs stay

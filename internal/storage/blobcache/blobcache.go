@@ -249,6 +249,10 @@ func (c *Cache) startFill(id string, size int64) {
 // runFill copies blob id into the cache and counts how it went.
 func (c *Cache) runFill(ctx context.Context, fl *fill, id string, size int64) {
 	start := time.Now()
+	if f, ok, _ := c.disk.Lookup(id); ok {
+		f.Close() // filled meanwhile by a fill that ended after this one's Open missed
+		return
+	}
 	if !c.fits(size) {
 		c.count(func(s *FillStats) { s.NoRoom++ })
 		return
@@ -379,13 +383,29 @@ func (c *Cache) drop(id string) error {
 	return c.disk.Remove(id)
 }
 
+// Forget drops the local copy of blob id, for a reader that found it
+// holds another number of bytes than the metadata records (changed on
+// disk while the server was stopped, when its length is the only record
+// of it); the next Open reads the store.
+func (c *Cache) Forget(id string) {
+	if err := c.drop(id); err != nil {
+		c.log.Warn("blob cache: removing a copy of the wrong size", "blob", id, "err", err)
+	}
+}
+
 // Delete removes the local copy (readers that hold it read on), then the
-// blob in the store.
+// blob in the store, then the copy again: an Open that found the blob in
+// the store just before may have started a fill that read it before the
+// store's delete took effect.
 func (c *Cache) Delete(ctx context.Context, id string) error {
 	if err := c.drop(id); err != nil {
 		c.log.Warn("blob cache: removing a deleted blob's copy", "blob", id, "err", err)
 	}
-	return c.store.Delete(ctx, id)
+	err := c.store.Delete(ctx, id)
+	if derr := c.drop(id); derr != nil {
+		c.log.Warn("blob cache: removing a deleted blob's copy", "blob", id, "err", derr)
+	}
+	return err
 }
 
 // Create passes through to the store: a new blob has a new ID, which
