@@ -165,11 +165,7 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 			b.Queue(qAddRef, seg.Blob)
 		}
 	}
-	ids, payloads := s.gen.objs.notes(obj.Bucket, []string{obj.Key})
-	for _, p := range payloads {
-		b.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)
-	}
-	b.Queue("commit")
+	ids, _ = s.queueEnd(&b, obj)
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br := conn.SendBatch(cctx, &b)
@@ -257,16 +253,11 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	for _, seg := range old {
 		second.Queue(qReferenced, seg.Blob)
 	}
-	ids, payloads := s.gen.objs.notes(obj.Bucket, []string{obj.Key})
-	for _, p := range payloads {
-		second.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)
-	}
-	second.Queue("commit")
-
+	ids, notes := s.queueEnd(&second, obj)
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br = conn.SendBatch(cctx, &second)
-	out, err = readPut(br, obj, old, added, len(payloads))
+	out, err = readPut(br, obj, old, added, notes)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -274,6 +265,18 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, committing(err))
 	}
 	return out, ids, nil
+}
+
+// queueEnd queues what ends a put's batch: the notification of obj's
+// key (see objWatch.notes, whose ids it returns, and how many statements
+// they took) and COMMIT.
+func (s *Store) queueEnd(b *pgx.Batch, obj meta.Object) (ids []string, notes int) {
+	ids, payloads := s.gen.objs.notes(obj.Bucket, []string{obj.Key})
+	for _, p := range payloads {
+		b.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)
+	}
+	b.Queue("commit")
+	return ids, len(payloads)
 }
 
 // readPut reads the second batch's results in the order putOnce queued

@@ -365,18 +365,26 @@ func TestWrongSizeIsNotServed(t *testing.T) {
 	}
 }
 
-func TestKeptAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
-	store := openStore(t)
+// filledThenClosed returns a cache directory holding a copy of a 1 MiB
+// blob of store, whose cache was closed: a server stopped.
+func filledThenClosed(t *testing.T) (dir string, store *s3store.Backend, id string, data []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	store = openStore(t)
 	c, err := Open(store, Options{Dir: dir, Size: 64 << 20, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, data := put(t, c, 1<<20)
+	id, data = put(t, c, 1<<20)
 	read(t, c, id)
 	waitFill(c, id)
 	c.Close()
-	c = openCache(t, store, Options{Dir: dir})
+	return dir, store, id, data
+}
+
+func TestKeptAcrossRestart(t *testing.T) {
+	dir, store, id, data := filledThenClosed(t)
+	c := openCache(t, store, Options{Dir: dir})
 	if got, local := read(t, c, id); !local || !bytes.Equal(got, data) {
 		t.Fatalf("after a restart: local %v, equal %v", local, bytes.Equal(got, data))
 	}
@@ -434,20 +442,11 @@ func TestConformanceStore(t *testing.T) {
 // the reader that finds its size wrong against the metadata (objects)
 // calls Forget, and the next Open reads the store.
 func TestForgetAfterRestart(t *testing.T) {
-	dir := t.TempDir()
-	store := openStore(t)
-	c, err := Open(store, Options{Dir: dir, Size: 64 << 20, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, data := put(t, c, 1<<20)
-	read(t, c, id)
-	waitFill(c, id)
-	c.Close()
+	dir, store, id, data := filledThenClosed(t)
 	if err := os.Truncate(filepath.Join(dir, "blobs", id), 1<<19); err != nil {
 		t.Fatal(err)
 	}
-	c = openCache(t, store, Options{Dir: dir})
+	c := openCache(t, store, Options{Dir: dir})
 	b, err := c.Open(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
