@@ -403,7 +403,9 @@ func partBounds(obj meta.Object, n int) (start, end int64) {
 // missing turns a missing key into AWS's answer: NoSuchKey for callers
 // that may list the bucket, AccessDenied for others.
 func (q *request) missing(err error) error {
-	if errors.Is(err, meta.ErrNoSuchKey) && q.allow("s3:ListBucket", q.bucketARN()) != nil {
+	// Only whether ListBucket is allowed matters, not why not: Authorize
+	// directly, without allow's error value (a miss is the hot path).
+	if errors.Is(err, meta.ErrNoSuchKey) && q.h.Access.Authorize(q.Context(), q.Request, q.id, "s3:ListBucket", q.bucketARN()) != nil {
 		return errorf("AccessDenied", "")
 	}
 	return err
