@@ -22,6 +22,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/storage"
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 	"github.com/nixbucket/nixbucket/internal/storage/s3store"
+	"github.com/nixbucket/nixbucket/internal/storage/storagetest"
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
@@ -145,17 +146,7 @@ func (s *source) blob(t *testing.T, n int, seed uint64) string {
 	t.Helper()
 	data := make([]byte, n)
 	rand.NewChaCha8([32]byte{byte(seed)}).Read(data)
-	w, err := s.blobs.Create(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	id, err := w.Commit(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := storagetest.Put(t, s.blobs, data)
 	s.data[id] = data
 	return id
 }

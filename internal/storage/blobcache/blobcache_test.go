@@ -68,18 +68,7 @@ func put(t *testing.T, be storage.Backend, size int) (string, []byte) {
 	for i := range data {
 		data[i] = byte(rand.Uint32())
 	}
-	w, err := be.Create(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	id, err := w.Commit(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id, data
+	return storagetest.Put(t, be, data), data
 }
 
 // waitFill waits for the fill of blob id, if one runs, to end.

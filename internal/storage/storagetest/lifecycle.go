@@ -120,9 +120,9 @@ func testAfterCommit(t *testing.T, be storage.Backend) {
 
 func testDelete(t *testing.T, be storage.Backend) {
 	ctx := t.Context()
-	a := put(t, be, randomBytes(1000, 1))
+	a := Put(t, be, randomBytes(1000, 1))
 	bData := randomBytes(1000, 2)
-	b := put(t, be, bData)
+	b := Put(t, be, bData)
 	if err := be.Delete(ctx, a); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -137,7 +137,7 @@ func testDelete(t *testing.T, be storage.Backend) {
 // testOpenMissing opens IDs that were never committed, including ones
 // that try to escape the backend's namespace.
 func testOpenMissing(t *testing.T, be storage.Backend) {
-	deleted := put(t, be, []byte("gone"))
+	deleted := Put(t, be, []byte("gone"))
 	if err := be.Delete(t.Context(), deleted); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -164,7 +164,7 @@ func testWalk(t *testing.T, be storage.Backend, skew time.Duration) {
 	before := time.Now()
 	var ids []string
 	for i, size := range []int{0, 1, 4096, 100_000, 7} {
-		ids = append(ids, put(t, be, randomBytes(size, uint64(i))))
+		ids = append(ids, Put(t, be, randomBytes(size, uint64(i))))
 	}
 	after := time.Now()
 	if err := be.Delete(ctx, ids[2]); err != nil {
@@ -196,7 +196,7 @@ func testWalk(t *testing.T, be storage.Backend, skew time.Duration) {
 
 func testWalkStops(t *testing.T, be storage.Backend) {
 	for i := range 3 {
-		put(t, be, randomBytes(10, uint64(i)))
+		Put(t, be, randomBytes(10, uint64(i)))
 	}
 	stop := errors.New("stop here")
 	calls := 0

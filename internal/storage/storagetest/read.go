@@ -127,7 +127,7 @@ func testZeroLength(t *testing.T, be storage.Backend) {
 func testReadAtAndSeek(t *testing.T, be storage.Backend) {
 	const size = 100_000
 	data := randomBytes(size, 7)
-	id := put(t, be, data)
+	id := Put(t, be, data)
 	b, err := be.Open(t.Context(), id)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -220,7 +220,7 @@ func head(b []byte) []byte { return b[:min(len(b), 8)] }
 func testConcurrentReadAt(t *testing.T, be storage.Backend) {
 	const size = 1 << 20
 	data := randomBytes(size, 11)
-	b, err := be.Open(t.Context(), put(t, be, data))
+	b, err := be.Open(t.Context(), Put(t, be, data))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -295,7 +295,7 @@ func testLarge(t *testing.T, be storage.Backend) {
 func testReadAfterDelete(t *testing.T, be storage.Backend) {
 	const size = 1 << 20
 	data := randomBytes(size, 17)
-	id := put(t, be, data)
+	id := Put(t, be, data)
 	b, err := be.Open(t.Context(), id)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

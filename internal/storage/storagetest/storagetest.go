@@ -97,8 +97,9 @@ func randomBytes(n int, seed uint64) []byte {
 	return b
 }
 
-// put stores data as a new blob with a single Write and returns its ID.
-func put(t *testing.T, be storage.Backend, data []byte) string {
+// Put stores data as a new blob of be with a single Write and returns its
+// ID, for tests of backends and of what uses them.
+func Put(t *testing.T, be storage.Backend, data []byte) string {
 	t.Helper()
 	ctx := t.Context()
 	w, err := be.Create(ctx)
