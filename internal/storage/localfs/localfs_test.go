@@ -177,6 +177,20 @@ func TestFileModes(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "a", "store")
 	b := open(t, root)
 	id := put(t, b, "mode")
+	// A writer that finds a spare ready writes in place; with the spares
+	// closed (Close removes the unused ones) the next one goes to tmp/.
+	b.spares.wg.Wait()
+	spareID, ok := b.takeSpare()
+	if !ok {
+		t.Fatal("no spare ready after a refill")
+	}
+	b.spares.ready = append(b.spares.ready, spareID)
+	inPlace, err := b.Create(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inPlace.Abort()
+	b.Close()
 	w, err := b.Create(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -198,6 +212,7 @@ func TestFileModes(t *testing.T) {
 		{filepath.Join(root, "blobs", "ff"), fs.ModeDir | 0o700},
 		{filepath.Join(root, "blobs", id[:2], id), 0o600},
 		{temps[0], 0o600},
+		{b.path(spareID), spareMode}, // hidden from Walk and Open until committed
 	}
 	for _, tt := range tests {
 		fi, err := os.Stat(tt.path)
