@@ -234,6 +234,10 @@ dispatch:
 		case <-ctx.Done():
 			break dispatch
 		}
+		if ctx.Err() != nil { // select picks at random when both were ready
+			<-jobs
+			break dispatch
+		}
 		wg.Go(func() { p.pushPath(ctx, n, jobs, narinfos) })
 	}
 	wg.Wait()
@@ -299,6 +303,11 @@ func (p *Pusher) pushPath(ctx context.Context, n *node, jobs, narinfos chan stru
 		}
 		var err error
 		nar, err = p.uploadNAR(ctx, n.info)
+		if err != nil {
+			// Stop the run before the slot frees: else the next path's
+			// upload can start (and fail the same way) first.
+			p.stop.check(err)
+		}
 		return err
 	}()
 	if err != nil {
