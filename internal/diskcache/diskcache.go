@@ -355,6 +355,30 @@ func (r *Reservation) Commit(tmpPath string) (*File, error) {
 		r.Cancel()
 		return nil, fmt.Errorf("diskcache: commit %s: %d bytes, reserved %d", r.name, fi.Size(), r.size)
 	}
+	f, renamed, err := r.commit(tmpPath)
+	if renamed {
+		// The directory's fsync makes the rename durable. It runs after
+		// the lock is released: it can take milliseconds, and every hit
+		// takes the lock. A hit served before it is still whole: the
+		// file's data was synced before the rename.
+		syncDir(c.nars)
+	}
+	return f, err
+}
+
+// syncDir fsyncs directory dir, best effort (a variable for a test that
+// holds it).
+var syncDir = func(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// commit is Commit's part under the lock; renamed reports whether
+// tmpPath was renamed into the cache (and its directory needs a sync).
+func (r *Reservation) commit(tmpPath string) (_ *File, renamed bool, _ error) {
+	c := r.c
 	dst := filepath.Join(c.nars, r.name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -364,16 +388,13 @@ func (r *Reservation) Commit(tmpPath string) (*File, error) {
 	if e != nil {
 		// The same name is the same file hash: the entry we have is as good.
 		if err := os.Remove(tmpPath); err != nil {
-			return nil, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
+			return nil, false, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
 		}
 	} else {
 		if err := os.Rename(tmpPath, dst); err != nil {
-			return nil, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
+			return nil, false, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
 		}
-		if d, err := os.Open(c.nars); err == nil {
-			_ = d.Sync()
-			d.Close()
-		}
+		renamed = true
 		e = &entry{name: r.name, size: r.size}
 		e.elem = c.lru.PushFront(e)
 		c.entries[r.name] = e
@@ -382,10 +403,10 @@ func (r *Reservation) Commit(tmpPath string) (*File, error) {
 	}
 	f, err := os.Open(dst)
 	if err != nil {
-		return nil, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
+		return nil, renamed, fmt.Errorf("diskcache: commit %s: %w", r.name, err)
 	}
 	e.refs++
-	return &File{File: f, c: c, e: e}, nil
+	return &File{File: f, c: c, e: e}, renamed, nil
 }
 
 // Cancel gives the reserved room back (a failed or cut fetch). Calling it

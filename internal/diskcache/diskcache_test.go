@@ -360,3 +360,47 @@ func TestDirectoriesPrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestHitsDoNotWaitForACommitsSync: while a commit's directory fsync is
+// in progress (held here), hits on other entries are answered, and the
+// committing entry itself is already a hit.
+func TestHitsDoNotWaitForACommitsSync(t *testing.T) {
+	c, err := Open(t.TempDir(), 1000, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, c, "a.nar", 10)
+	syncing, release := make(chan struct{}), make(chan struct{})
+	real := syncDir
+	syncDir = func(dir string) {
+		close(syncing)
+		<-release
+		real(dir)
+	}
+	t.Cleanup(func() { syncDir = real })
+	done := make(chan error, 1)
+	go func() { done <- put(t, c, "b.nar", 10) }()
+	<-syncing
+	for _, name := range []string{"a.nar", "b.nar"} {
+		got := make(chan bool, 1)
+		go func() {
+			f, ok, _ := c.Get(name)
+			if ok {
+				f.Close()
+			}
+			got <- ok
+		}()
+		select {
+		case ok := <-got:
+			if !ok {
+				t.Errorf("Get %s during the sync: a miss", name)
+			}
+		case <-time.After(10 * time.Second): // a deadlock guard, not a timing check
+			t.Fatalf("Get %s waited for the commit's directory sync", name)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
