@@ -34,6 +34,10 @@ func openAdmin(data string) (*admin, error) {
 		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --meta %s` once): %w", m, m, err)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join(data, "credentials")); serr == nil {
+			// A server ran here, on a metadata store of its own.
+			return nil, fmt.Errorf("no nixbucket data in %s: its server keeps its metadata elsewhere; pass the server's --meta postgres://… (or set NIXBUCKET_META): %w", data, err)
+		}
 		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass --data): %w", data, data, err)
 	}
 	if err != nil {

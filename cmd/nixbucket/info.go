@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
 
@@ -45,6 +46,9 @@ func infoCmd(args []string) error {
 	b, err := server.ReadBanner(a.ctx, a.store, a.access, dir)
 	if err != nil {
 		return fmt.Errorf("info: %w", err)
+	}
+	if metaURL != "" {
+		b.Meta = backend.Redact(metaURL)
 	}
 	if *endpoint != "" {
 		if b.Endpoint, b.Other, err = parseEndpoint(*endpoint); err != nil {

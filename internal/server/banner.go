@@ -16,6 +16,10 @@ type Banner struct {
 	// FirstStart heads the text with what the first start created.
 	FirstStart bool
 	Data       string // the absolute data directory
+	// Meta is the metadata store's URL with its password redacted (see
+	// backend.Redact), or "" for the data directory's: the admin commands
+	// the text shows must name it.
+	Meta string
 	// Endpoint is the base URL clients reach the server at, such as
 	// http://127.0.0.1:9000 (see UsableEndpoint); Other is another one
 	// they may use from other machines, or "".
@@ -150,7 +154,14 @@ func (b Banner) String() string {
 	}
 	if !public {
 		p("\nThe cache is private. To let anyone read it (the seed's anonymous-read policy):\n")
-		p("  nixbucket bucket policy set --data %s %s anonymous-read\n", b.Data, cache)
+		if b.Meta == "" {
+			p("  nixbucket bucket policy set --data %s %s anonymous-read\n", b.Data, cache)
+		} else {
+			p("  nixbucket bucket policy set --meta '%s' %s anonymous-read\n", b.Meta, cache)
+			if strings.Contains(b.Meta, "xxxxx") {
+				p("  (with the password in place of xxxxx, or with the URL in NIXBUCKET_META and no --meta)\n")
+			}
+		}
 	}
 	p("\n")
 	return w.String()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/meta/backend"
 )
 
 // DefaultCache is the bucket created on first start, ready for Nix.
@@ -50,5 +51,8 @@ func (s *Server) Banner(ctx context.Context, endpoint, other string) string {
 		s.log.Warn("banner: reading buckets", "err", err)
 	}
 	b.FirstStart, b.Endpoint, b.Other, b.Region = s.FirstStart, endpoint, other, s.opts.Region
+	if s.opts.Meta != "" {
+		b.Meta = backend.Redact(s.opts.Meta)
+	}
 	return b.String()
 }
