@@ -169,6 +169,7 @@ go vet "${pkgs[@]}"
 # scripts/skip-allow.txt does not explain fails the run: every peer is
 # installed there, so a skip means a missing install step or fixture.
 reportbin=$(mktemp -d)
+cleanups+=("rm -rf $reportbin")
 go build -o "$reportbin/testreport" ./scripts/testreport
 deny=()
 [ "${CI:-}" != true ] || deny=(-deny-skips)
