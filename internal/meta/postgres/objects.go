@@ -209,48 +209,6 @@ func collect(ctx context.Context, tx pgx.Tx, g *garbage) ([]meta.Segment, error)
 	return out, nil
 }
 
-// DeleteObject removes the object, and for a narinfo key its index record,
-// after check accepted it; a missing key is not an error.
-func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta.Check) ([]meta.Segment, error) {
-	if meta.CheckKey(key) != nil {
-		// No such key: check sees none, and nothing is deleted.
-		if check != nil {
-			if err := check(nil); err != nil {
-				return nil, err
-			}
-		}
-		return nil, needBucket(ctx, s.pool, bucket)
-	}
-	var out []meta.Segment
-	err := s.writeObjects(ctx, bucket, func(tx pgx.Tx, changed func(string)) error {
-		out = nil
-		cur, err := current(ctx, tx, bucket, key, check)
-		if err != nil {
-			return err
-		}
-		if err := indexObject(ctx, tx, bucket, key, nil); err != nil {
-			return err
-		}
-		if cur == nil {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM objects WHERE bucket = $1 AND key = $2`, bucket, key); err != nil {
-			return fmt.Errorf("delete object %q/%q: %w", bucket, key, err)
-		}
-		changed(key)
-		var g garbage
-		if err := dropRefs(ctx, tx, cur.Segments, &g); err != nil {
-			return err
-		}
-		out, err = collect(ctx, tx, &g)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // ScanObjects lists objects in key order, without their segments. A limit
 // of zero or less means no limit.
 func (s *Store) ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error) {

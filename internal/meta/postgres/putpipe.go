@@ -165,7 +165,7 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 			b.Queue(qAddRef, seg.Blob)
 		}
 	}
-	ids, _ = s.queueEnd(&b, obj)
+	ids, _ = s.queueEnd(&b, obj.Bucket, obj.Key)
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br := conn.SendBatch(cctx, &b)
@@ -200,18 +200,7 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	}
 	defer func() { releaseAfterTx(ctx, conn) }()
 
-	var first pgx.Batch
-	first.Queue("begin isolation level serializable")
-	first.Queue(qObject, obj.Bucket, obj.Key)
-	br := conn.SendBatch(ctx, &first)
-	var cur *meta.Object
-	_, err = br.Exec()
-	if err == nil {
-		cur, err = scanObject(br.QueryRow(), obj.Bucket, obj.Key)
-	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("look up object %q/%q: %w", obj.Bucket, obj.Key, cerr)
-	}
+	cur, err := beginLookup(ctx, conn, obj.Bucket, obj.Key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -253,11 +242,11 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	for _, seg := range old {
 		second.Queue(qReferenced, seg.Blob)
 	}
-	ids, notes := s.queueEnd(&second, obj)
+	ids, notes := s.queueEnd(&second, obj.Bucket, obj.Key)
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
-	br = conn.SendBatch(cctx, &second)
-	out, err = readPut(br, obj, old, added, notes)
+	br := conn.SendBatch(cctx, &second)
+	out, err = readPut(br, obj.Key, true, old, added, notes)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -267,11 +256,29 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	return out, ids, nil
 }
 
-// queueEnd queues what ends a put's batch: the notification of obj's
+// beginLookup sends the first batch of a write in two: BEGIN and the
+// lookup of the key's current object (nil if none).
+func beginLookup(ctx context.Context, conn *pgxpool.Conn, bucket, key string) (*meta.Object, error) {
+	var first pgx.Batch
+	first.Queue("begin isolation level serializable")
+	first.Queue(qObject, bucket, key)
+	br := conn.SendBatch(ctx, &first)
+	var cur *meta.Object
+	_, err := br.Exec()
+	if err == nil {
+		cur, err = scanObject(br.QueryRow(), bucket, key)
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("look up object %q/%q: %w", bucket, key, cerr)
+	}
+	return cur, err
+}
+
+// queueEnd queues what ends a write's batch: the notification of the
 // key (see objWatch.notes, whose ids it returns, and how many statements
 // they took) and COMMIT.
-func (s *Store) queueEnd(b *pgx.Batch, obj meta.Object) (ids []string, notes int) {
-	ids, payloads := s.gen.objs.notes(obj.Bucket, []string{obj.Key})
+func (s *Store) queueEnd(b *pgx.Batch, bucket, key string) (ids []string, notes int) {
+	ids, payloads := s.gen.objs.notes(bucket, []string{key})
 	for _, p := range payloads {
 		b.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)
 	}
@@ -279,16 +286,21 @@ func (s *Store) queueEnd(b *pgx.Batch, obj meta.Object) (ids []string, notes int
 	return ids, len(payloads)
 }
 
-// readPut reads the second batch's results in the order putOnce queued
-// them, and returns the old segments nothing refers to any more.
-func readPut(br pgx.BatchResults, obj meta.Object, old []meta.Segment, added, notes int) ([]meta.Segment, error) {
-	if _, ok := indexedKey(obj.Key); ok {
+// readPut reads the second batch's results in the order putOnce (or
+// deleteOnce) queued them: the index record of key, the object's
+// statement (unless a delete found nothing: write false), the references
+// added and dropped, the notifications and COMMIT. It returns the old
+// segments nothing refers to any more.
+func readPut(br pgx.BatchResults, key string, write bool, old []meta.Segment, added, notes int) ([]meta.Segment, error) {
+	if _, ok := indexedKey(key); ok {
 		if _, err := br.Exec(); err != nil {
 			return nil, fmt.Errorf("index narinfo: %w", err)
 		}
 	}
-	if _, err := br.Exec(); err != nil {
-		return nil, err
+	if write {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
 	}
 	for range added {
 		if _, err := br.Exec(); err != nil {
