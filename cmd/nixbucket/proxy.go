@@ -75,7 +75,7 @@ func parseProxyFlags(args []string) (*proxyFlags, error) {
 	fs.StringVar(&f.netrc, "netrc-file", "", "netrc file with credentials for http(s) upstreams (default ~/.netrc)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a bearer token for http(s) upstreams")
 	fs.DurationVar(&f.negativeTTL, "negative-ttl", upstream.DefaultNegativeTTL, "how long a path no upstream has is remembered as missing (0: not at all)")
-	fs.IntVar(&f.maxConns, "max-conns", upstream.DefaultMaxConns, "requests in flight to each upstream")
+	fs.IntVar(&f.maxConns, "max-conns", upstream.DefaultMaxConns, "NAR downloads in flight to each upstream (narinfo lookups have as many again of their own)")
 	fs.DurationVar(&f.timeouts.Connect, "connect-timeout", upstream.DefaultConnectTimeout, "bound of an upstream connection's handshake")
 	fs.DurationVar(&f.timeouts.FirstByte, "first-byte-timeout", upstream.DefaultFirstByteTimeout, "bound of the wait for an upstream's answer")
 	fs.DurationVar(&f.timeouts.Idle, "idle-timeout", upstream.DefaultIdleTimeout, "longest stall of an upstream body")

@@ -61,8 +61,9 @@ type CacheSettings struct {
 	// UpstreamNegativeTTL is how long an upstream miss is remembered; 0
 	// means the default (an hour).
 	UpstreamNegativeTTL time.Duration
-	// UpstreamMaxConns bounds the requests in flight to each upstream; 0
-	// means the default (16).
+	// UpstreamMaxConns bounds the NAR downloads in flight to each
+	// upstream, and apart from them its narinfo lookups; 0 means the
+	// default (16).
 	UpstreamMaxConns int
 	// UpstreamTimeout bounds the wait for an upstream's answer to a
 	// narinfo request; 0 means the default (3 s). NAR downloads keep the

@@ -45,6 +45,8 @@
 // NarinfoTimeout at most (3 s by default), shorter than FirstByte: a
 // substituter waits on it, and an upstream that accepts connections but
 // does not answer is better taken for down (and skipped for DownFor) than
-// waited for; NAR downloads keep FirstByte. Each source allows MaxConns requests
-// at once; callers beyond that wait (bounded by their context).
+// waited for; NAR downloads keep FirstByte. Each source allows MaxConns NAR
+// (and other file) requests at once and, apart from those, MaxConns
+// narinfo requests, so that a lookup never queues behind downloads;
+// callers beyond that wait (bounded by their context).
 package upstream

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,11 +77,16 @@ type Fetcher struct {
 	nars  map[string]*Download // source name + "\x00" + URL → download in flight
 }
 
-// source is a Source with its connection limit, counters, and the time
-// until which it is taken for down (unix nanoseconds).
+// source is a Source with its connection limits, counters, and the time
+// until which it is taken for down (unix nanoseconds). Narinfo requests
+// have slots of their own (niSem), apart from NAR downloads and other
+// files (sem): a substituter waits on each lookup, and a lookup that
+// queued behind MaxConns long downloads would stall it (up to
+// NarinfoTimeout, then the source would be taken for down).
 type source struct {
 	src       Source
 	sem       chan struct{}
+	niSem     chan struct{}
 	counters  counters
 	downUntil atomic.Int64
 }
@@ -118,7 +124,7 @@ func New(cfg Config) *Fetcher {
 		neg: map[string]time.Time{}, nars: map[string]*Download{},
 	}
 	for _, s := range cfg.Sources {
-		f.sources = append(f.sources, &source{src: s, sem: make(chan struct{}, cfg.MaxConns)})
+		f.sources = append(f.sources, &source{src: s, sem: make(chan struct{}, cfg.MaxConns), niSem: make(chan struct{}, cfg.MaxConns)})
 	}
 	return f
 }
@@ -132,14 +138,19 @@ func (f *Fetcher) Sources() []string {
 	return names
 }
 
-// open opens key on s within s's connection limit. The slot is held until
-// the body is closed. It counts the request and its outcome. A firstByte
-// > 0 bounds the wait for the source's answer (after the slot is had):
-// past it the request is canceled and fails as unavailable, and the
-// source is taken for down.
+// open opens key on s within s's connection limit (its narinfo slots
+// for a narinfo, else its file slots). The slot is held until the body is
+// closed. It counts the request and its outcome. A firstByte > 0 bounds
+// the wait for the source's answer (after the slot is had): past it the
+// request is canceled and fails as unavailable, and the source is taken
+// for down.
 func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range, firstByte time.Duration) (io.ReadCloser, int64, error) {
+	sem := s.sem
+	if strings.HasSuffix(key, ".narinfo") {
+		sem = s.niSem
+	}
 	select {
-	case s.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, 0, unavailable(s.src.Name(), fmt.Errorf("waiting for a connection slot: %w", ctx.Err()))
 	}
@@ -159,7 +170,7 @@ func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range, f
 	}
 	if err != nil || timedOut {
 		cancel()
-		<-s.sem
+		<-sem
 		switch {
 		case timedOut && ctx.Err() == nil:
 			err = unavailable(s.src.Name(), fmt.Errorf("GET %s: no answer within %s", key, firstByte))
@@ -175,7 +186,7 @@ func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range, f
 		}
 		return nil, 0, err
 	}
-	return &countedBody{body: body, s: s, f: f, key: key, cancel: cancel}, size, nil
+	return &countedBody{body: body, s: s, sem: sem, f: f, key: key, cancel: cancel}, size, nil
 }
 
 // countedBody counts a body's bytes and errors and frees its connection
@@ -183,6 +194,7 @@ func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range, f
 type countedBody struct {
 	body   io.ReadCloser
 	s      *source
+	sem    chan struct{} // where its slot is
 	f      *Fetcher
 	key    string
 	cancel context.CancelFunc // the request's
@@ -203,7 +215,7 @@ func (b *countedBody) Read(p []byte) (int, error) {
 
 func (b *countedBody) Close() error {
 	err := b.body.Close()
-	b.once.Do(func() { b.cancel(); <-b.s.sem })
+	b.once.Do(func() { b.cancel(); <-b.sem })
 	return err
 }
 

@@ -583,6 +583,45 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
+// TestNarinfoNotBehindDownloads: with every file slot of a source held
+// by NAR downloads, a narinfo lookup still goes out at once (it has slots
+// of its own), and a further file request waits for a slot.
+func TestNarinfoNotBehindDownloads(t *testing.T) {
+	k := newKey(t, "k")
+	p, q := makePath(t, hashA, 1<<20, &k), makePath(t, "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrs1", 1000, &k)
+	u := newUpstream(t, p, q)
+	u.hold, u.held = make(chan struct{}), make(chan struct{})
+	f := New(Config{Sources: []Source{httpSourceFor(t, u.URL, SourceOptions{Timeouts: Timeouts{Idle: 5 * time.Second}})},
+		TrustedKeys: []signature.PublicKey{k.Public()}, MaxConns: 1})
+	ni, err := f.Narinfo(t.Context(), hashA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir(), Sink: &sink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	<-u.held // the download holds the one file slot, its body half sent
+	if _, err := f.Narinfo(t.Context(), q.hash); err != nil {
+		t.Fatalf("narinfo lookup while a download holds the file slot: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, _, _, err := f.Open(ctx, q.narPath, nil); err == nil {
+		t.Fatal("a second file request got a slot while the download held the only one")
+	}
+	close(u.hold)
+	r, err := d.NewReader(t.Context(), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, p.nar) {
+		t.Fatalf("the download after its release: %d bytes, %v", len(got), err)
+	}
+}
+
 func TestOpen(t *testing.T) {
 	empty, full := newUpstream(t), newUpstream(t)
 	full.files["nix-cache-info"] = []byte("StoreDir: /nix/store\n")
