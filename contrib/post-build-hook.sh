@@ -56,7 +56,10 @@ for p in $paths; do
 done | "$NIXBUCKET" push "$@"
 status=$?
 if [ "$status" -ne 0 ]; then
+	if [ "$STRICT" = 1 ]; then
+		echo "post-build-hook: pushing $paths to $CACHE_URL failed (exit $status); STRICT=1: failing the build" >&2
+		exit "$status"
+	fi
 	echo "post-build-hook: pushing $paths to $CACHE_URL failed (exit $status); the build goes on" >&2
-	[ "$STRICT" = 1 ] && exit "$status"
 fi
 exit 0

@@ -104,11 +104,15 @@ func TestPostBuildHookFailure(t *testing.T) {
 	if r.Err != nil {
 		t.Fatalf("nix-build with a hook whose push fails: %v, want success\n%s", r.Err, tail(r.Stderr, 8000))
 	}
-	if !strings.Contains(r.Stderr, "post-build-hook: pushing") {
-		t.Errorf("nix-build stderr does not show the failed push:\n%s", tail(r.Stderr, 8000))
+	if !strings.Contains(r.Stderr, "post-build-hook: pushing") || !strings.Contains(r.Stderr, "the build goes on") {
+		t.Errorf("nix-build stderr does not show the failed push, and that the build goes on:\n%s", tail(r.Stderr, 8000))
 	}
 	_, r = hookBuild(t, append(env, "STRICT=1")...)
 	if r.Err == nil {
 		t.Errorf("nix-build with STRICT=1 and a failing push succeeded, want failure\n%s", tail(r.Stderr, 8000))
+	}
+	// The log must not tell the user the build goes on when it fails.
+	if strings.Contains(r.Stderr, "the build goes on") || !strings.Contains(r.Stderr, "STRICT=1: failing the build") {
+		t.Errorf("nix-build stderr with STRICT=1 does not say the push failed the build:\n%s", tail(r.Stderr, 8000))
 	}
 }

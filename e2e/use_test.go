@@ -104,3 +104,45 @@ func TestUseAnonymous(t *testing.T) {
 		t.Errorf("nixbucket use of a public cache printed\n%s\nwant the lines\n%s(and no netrc line)", out, want)
 	}
 }
+
+// TestUseKeyAtRoot: with --key, use asks no server for keys, so it takes a
+// cache that is no nixbucket bucket: here `nixbucket proxy`, served at the
+// root of its address (as cache.nixos.org is). It checks the proxy's
+// nix-cache-info, writes nix.conf, and Nix 2.8, configured by that file
+// alone, substitutes through the proxy with signatures required. Without
+// --key the same URL is refused, saying to give --key.
+func TestUseKeyAtRoot(t *testing.T) {
+	t.Parallel()
+	pushNeedNix(t)
+	s := nixStart(t)
+	key := nixServerKey(t, s, nixCacheBucket)
+	c := nixBuildClosure(t, 2, 16, "use-root")
+	pushMust(t, pushEnv(t), "--netrc-file", nixNetrc(s), "--to", nixCacheURL(s, nixCacheBucket), c.Top)
+	px := startProxy(t, pushEnv(t), "--upstream", nixCacheURL(s, nixCacheBucket), "--netrc-file", nixNetrc(s),
+		"--trusted-public-keys", key)
+
+	r := nixRun(t, serverBin, "use", px.URL)
+	if r.Err == nil || !strings.Contains(r.Stderr, "--key") {
+		t.Errorf("nixbucket use %s without --key: %v, want a refusal naming --key\n%s%s", px.URL, r.Err, r.Stdout, r.Stderr)
+	}
+	conf := t.TempDir()
+	nixConf := filepath.Join(conf, "nix.conf")
+	before := "substituters =\nsandbox = false\n"
+	if err := os.WriteFile(nixConf, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := nixMust(t, serverBin, "use", px.URL+"/", "--key", key, "--write", "--nix-conf", nixConf)
+	if !strings.Contains(out, "added to "+nixConf) {
+		t.Errorf("nixbucket use --key --write says:\n%s", out)
+	}
+	want := before + "extra-substituters = " + px.URL + "\nextra-trusted-public-keys = " + key + "\n"
+	if b, _ := os.ReadFile(nixConf); string(b) != want {
+		t.Errorf("nix.conf is\n%s\nwant\n%s", b, want)
+	}
+	c.delete(t)
+	env := append(nixEnv(t), "NIX_CONF_DIR="+conf)
+	if r := runCmd(t, env, "", "nix-store", "--realise", c.Top); r.Err != nil {
+		t.Fatalf("nix-store --realise through the proxy with the nix.conf nixbucket use wrote: %v\n%s", r.Err, tail(r.Stderr, 8000))
+	}
+	c.checkDumps(t)
+}

@@ -331,6 +331,13 @@ func leafUsage(fs *flag.FlagSet, synopsis string) func() {
 		w := fs.Output()
 		first, rest, _ := strings.Cut(synopsis, "\n")
 		fmt.Fprintf(w, "usage: nixbucket %s\n", first)
+		// Indented lines right after the first continue the synopsis
+		// (proxy's is two lines): they go before the summary, not after.
+		for rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+			var line string
+			line, rest, _ = strings.Cut(rest, "\n")
+			fmt.Fprintf(w, "%s\n", line)
+		}
 		if running != nil && running.summary != "" {
 			fmt.Fprintf(w, "\n%s\n", running.summary)
 		}

@@ -42,6 +42,31 @@ func TestHelpEveryCommand(t *testing.T) {
 	}
 }
 
+// TestHelpSynopsisWhole: a leaf's help prints its whole synopsis, then its
+// summary as a paragraph of its own. Proxy's synopsis runs over two lines,
+// and its second line was once printed after the summary.
+func TestHelpSynopsisWhole(t *testing.T) {
+	var walk func(c *command, path []string)
+	walk = func(c *command, path []string) {
+		for _, s := range c.subs {
+			p := append(append([]string(nil), path...), s.name)
+			if s.run != nil && s.summary != "" {
+				r := run(t, nil, append([]string{"help"}, p...)...)
+				if !strings.Contains(r.stdout, "\n\n"+s.summary+"\n\n") && !strings.HasSuffix(r.stdout, "\n\n"+s.summary+"\n") &&
+					!strings.HasPrefix(r.stdout, "usage: nixbucket push") { // push prints its own usage
+					t.Errorf("nixbucket help %s: the summary %q is not a paragraph of its own:\n%s", strings.Join(p, " "), s.summary, r.stdout)
+				}
+			}
+			walk(s, p)
+		}
+	}
+	walk(root, nil)
+	r := run(t, nil, "help", "proxy")
+	if want := "usage: nixbucket proxy --upstream URL [--upstream URL2 ...] [--listen 127.0.0.1:8080]\n       [--cache-dir DIR"; !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("nixbucket help proxy begins\n%s\nwant it to begin\n%s", r.stdout, want)
+	}
+}
+
 // TestTopLevelHelp: the top-level help lists every command, on standard
 // output, for each way of asking.
 func TestTopLevelHelp(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 var shells = []string{"bash", "zsh", "fish"}
 
 const completionSetup = `
+
 Load the script for the current shell:
   bash: source <(nixbucket completion bash)
   zsh:  source <(nixbucket completion zsh)      (after compinit)

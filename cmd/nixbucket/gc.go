@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -27,7 +28,8 @@ func gcCmd(args []string) error {
 	data := dataFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "report what would be removed, and remove nothing")
 	blobsURL := blobsFlag(fs)
-	rest := fs.Float64("rest", -1, "after each batch of deletes, sleep this many times as long as it took (default 1 while a server runs on the data directory, else 0)")
+	rest := &autoFloat{}
+	fs.Var(rest, "rest", "after each batch of deletes, sleep `N` times as long as it took (default 1 while a server runs on the data directory, else 0)")
 	pos, err := parse(fs, args, 1, 1, "gc BUCKET [--dry-run] [--data DIR]")
 	if err != nil {
 		return err
@@ -56,15 +58,15 @@ func gcCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		if *rest < 0 {
-			*rest = 0
+		if !rest.set {
+			rest.v = 0
 			if serverRunning(*data) {
-				*rest = 1
+				rest.v = 1
 			}
 		}
 		p := &gcProgress{}
 		c := &gc.Collector{
-			Meta: a.store, Objects: svc, Pins: meta.Pinned{Pins: a.store}, Progress: p.show, Now: now, Rest: *rest,
+			Meta: a.store, Objects: svc, Pins: meta.Pinned{Pins: a.store}, Progress: p.show, Now: now, Rest: rest.v,
 			Announce: a.announceObjects,
 		}
 		rep, err := c.Run(a.ctx, bucket, r, *dryRun)
@@ -184,4 +186,28 @@ func retentionLines(r meta.Retention) string {
 		on = "on (serve --gc-interval)"
 	}
 	return fmt.Sprintf("keep-days:       %s\nmax-size:        %s\ngc:              %s\ngc-grace:        %s\n", keep, size, on, r.Grace)
+}
+
+// autoFloat is a number flag whose default is decided when the command
+// runs. Unset, its help shows no default of its own (a sentinel such as
+// -1 would be printed as "(default -1)"); the usage text says what it is.
+type autoFloat struct {
+	v   float64
+	set bool
+}
+
+func (f *autoFloat) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return strconv.FormatFloat(f.v, 'g', -1, 64)
+}
+
+func (f *autoFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return fmt.Errorf("want a number, 0 or more")
+	}
+	f.v, f.set = v, true
+	return nil
 }

@@ -191,3 +191,17 @@ func TestServerRunning(t *testing.T) {
 		t.Error("serverRunning after the server closed")
 	}
 }
+
+// TestGCRestHelp: gc --rest defaults to 1 beside a running server and 0
+// otherwise, decided when it runs; its help says so and shows no sentinel
+// default ("(default -1)" once), and a negative --rest is refused.
+func TestGCRestHelp(t *testing.T) {
+	r := run(t, nil, "help", "gc")
+	if r.code != 0 || !strings.Contains(r.stdout, "-rest N") || strings.Contains(r.stdout, "default -1") {
+		t.Errorf("nixbucket help gc: exit %d\n%s", r.code, r.stdout)
+	}
+	r = run(t, nil, "gc", "nix-cache", "--rest", "-1", "--data", t.TempDir())
+	if r.code != 2 || !strings.Contains(r.stderr, "-rest") {
+		t.Errorf("nixbucket gc --rest -1: exit %d, stderr %q; want a usage error (2)", r.code, r.stderr)
+	}
+}

@@ -24,7 +24,9 @@ Sets Nix up to substitute from the binary cache at URL, as cachix use and
 attic use do. URL is http(s)://HOST[:PORT]/BUCKET, or
 s3://BUCKET?endpoint=HOST[:PORT]&scheme=http|https. It reads the cache's
 nix-cache-info and public keys (GET /-/keys/BUCKET on a nixbucket server;
---key gives them for other caches) and prints the nix.conf lines
+--key gives them for other caches, and then URL may be any cache's, such
+as https://cache.nixos.org, a nixbucket proxy, or s3://BUCKET on AWS,
+which is not read) and prints the nix.conf lines
   extra-substituters = URL
   extra-trusted-public-keys = KEY...
 and, when credentials are given (--netrc-user and --netrc-password, or
@@ -51,7 +53,7 @@ func useCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := parseCacheURL(pos[0])
+	c, err := parseCacheURL(pos[0], len(keys) > 0)
 	if err != nil {
 		return fmt.Errorf("use: %w", err)
 	}
@@ -80,7 +82,9 @@ func useCmd(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.checkCacheInfo(ctx); err != nil {
+	if c.base == "" {
+		fmt.Fprintf(os.Stderr, "nixbucket: note: %s is read with AWS credentials, which use does not: its nix-cache-info is not checked\n", c.display)
+	} else if err := c.checkCacheInfo(ctx); err != nil {
 		return fmt.Errorf("use: %w", err)
 	}
 	if len(keys) == 0 {
@@ -102,8 +106,9 @@ func useCmd(args []string) error {
 type cacheURL struct {
 	substituter string // what nix.conf gets: URL without credentials
 	display     string // for messages
-	base        string // http(s)://HOST[:PORT] to fetch from
-	bucket      string
+	base        string // http(s)://HOST[:PORT] to fetch from; "" for an S3 cache on AWS
+	path        string // the cache's path under base: "/BUCKET", or "" at the root
+	bucket      string // the bucket /-/keys/ is asked about; "" when the URL names none
 	host        string // netrc machine name
 	isHTTP      bool   // Nix reads it over HTTP, so netrc applies
 
@@ -111,7 +116,13 @@ type cacheURL struct {
 	given           bool // credentials came from flags or the URL
 }
 
-func parseCacheURL(raw string) (*cacheURL, error) {
+// parseCacheURL reads a cache's URL. A nixbucket bucket is
+// http(s)://HOST[:PORT]/BUCKET or s3://BUCKET?endpoint=HOST[:PORT]; with
+// keys given (--key), use asks the server for none, so any cache will do:
+// one at the root of its host (cache.nixos.org, nixbucket proxy) or under
+// a deeper path, and s3://BUCKET on AWS (which use cannot read unsigned,
+// so it checks nothing there).
+func parseCacheURL(raw string, keysGiven bool) (*cacheURL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("cache URL %q: %v", raw, errors.Unwrap(err))
@@ -119,9 +130,19 @@ func parseCacheURL(raw string) (*cacheURL, error) {
 	c := &cacheURL{}
 	switch u.Scheme {
 	case "http", "https":
-		c.bucket = strings.Trim(u.Path, "/")
-		if u.Host == "" || c.bucket == "" || strings.Contains(c.bucket, "/") {
+		p := strings.Trim(u.Path, "/")
+		if u.Host == "" {
 			return nil, fmt.Errorf("cache URL %q: want %s://HOST[:PORT]/BUCKET", raw, u.Scheme)
+		}
+		if p == "" || strings.Contains(p, "/") {
+			if !keysGiven {
+				return nil, fmt.Errorf("cache URL %q: want %s://HOST[:PORT]/BUCKET (a nixbucket bucket, whose keys use asks for); for another cache, give its public keys with --key NAME:KEY", raw, u.Scheme)
+			}
+		} else {
+			c.bucket = p
+		}
+		if p != "" {
+			c.path = "/" + p
 		}
 		if u.User != nil {
 			c.login = u.User.Username()
@@ -130,14 +151,19 @@ func parseCacheURL(raw string) (*cacheURL, error) {
 			u.User = nil
 		}
 		c.base, c.host, c.isHTTP = u.Scheme+"://"+u.Host, u.Hostname(), true
-		u.Path = "/" + c.bucket
+		u.Path = c.path
 		c.substituter = u.String()
+		c.display = c.base + c.path
 	case "s3":
 		q := u.Query()
 		c.bucket = u.Host
 		ep := q.Get("endpoint")
-		if c.bucket == "" || ep == "" {
+		if c.bucket == "" || ep == "" && !keysGiven {
 			return nil, fmt.Errorf("cache URL %q: want s3://BUCKET?endpoint=HOST[:PORT] (the keys are read over HTTP from the endpoint; for other S3 caches pass --key)", raw)
+		}
+		c.substituter, c.display = raw, "s3://"+c.bucket
+		if ep == "" {
+			return c, nil // on AWS: nothing use can read unsigned
 		}
 		if !strings.Contains(ep, "://") {
 			scheme := q.Get("scheme")
@@ -151,11 +177,11 @@ func parseCacheURL(raw string) (*cacheURL, error) {
 			return nil, fmt.Errorf("cache URL %q: endpoint %q: want HOST[:PORT]", raw, q.Get("endpoint"))
 		}
 		c.base, c.host = e.Scheme+"://"+e.Host, e.Hostname()
-		c.substituter = raw
+		c.path = "/" + c.bucket
+		c.display = c.base + c.path
 	default:
 		return nil, fmt.Errorf("cache URL %q: want http(s)://HOST[:PORT]/BUCKET or s3://BUCKET?endpoint=HOST[:PORT]", raw)
 	}
-	c.display = c.base + "/" + c.bucket
 	return c, nil
 }
 
@@ -194,6 +220,9 @@ func (c *cacheURL) refusal(what string, status int) error {
 		}
 		return fmt.Errorf("%s: refused (403): anonymous callers may not read it; give credentials with --netrc-user and --netrc-password, or --netrc-file FILE", what)
 	case http.StatusNotFound:
+		if c.bucket == "" {
+			return fmt.Errorf("%s: not found (404): no binary cache there?", what)
+		}
 		return fmt.Errorf("%s: not found (404): no bucket %q there?", what, c.bucket)
 	default:
 		return fmt.Errorf("%s: HTTP %d", what, status)
@@ -204,7 +233,7 @@ func (c *cacheURL) refusal(what string, status int) error {
 // may read, for the store Nix uses here.
 func (c *cacheURL) checkCacheInfo(ctx context.Context) error {
 	what := c.display + "/nix-cache-info"
-	status, body, err := c.get(ctx, "/"+c.bucket+"/nix-cache-info")
+	status, body, err := c.get(ctx, c.path+"/nix-cache-info")
 	if err != nil {
 		return err
 	}
