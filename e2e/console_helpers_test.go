@@ -157,7 +157,8 @@ func (b *browser) cookies(url string) []*network.Cookie {
 }
 
 // fitsWidth checks, at a viewport of width CSS pixels, that the page does
-// not scroll sideways, then restores the window's viewport.
+// not scroll sideways and can be read (see readable), then restores the
+// window's viewport.
 func (b *browser) fitsWidth(width int64, what string) {
 	b.t.Helper()
 	b.do("viewport", chromedp.EmulateViewport(width, 800))
@@ -166,8 +167,50 @@ func (b *browser) fitsWidth(width int64, what string) {
 	if sw > width {
 		b.t.Errorf("%s at %d px: scrollWidth %d, the page scrolls sideways", what, width, sw)
 	}
+	for _, bad := range evalIn[[]string](b, readableJS) {
+		b.t.Errorf("%s at %d px: %s", what, width, bad)
+	}
 	b.shot(strings.ReplaceAll(what, " ", "-") + "-" + itoa(width))
 }
+
+// readableJS lists what a page at the current width hides or garbles,
+// beyond scrolling sideways (which a scrolling box inside the page
+// avoids): a table cell outside the screen (a column cut off behind a
+// box's scrollbar), a chart label drawn under 10 px high or stretched
+// (a → d of its transform: an SVG scaled to the width with
+// preserveAspectRatio=none squeezes its text), chart labels on top of
+// each other, and a block to copy whose lines are hidden behind its own
+// scrollbar.
+const readableJS = `(() => {
+	const w = window.innerWidth, bad = [];
+	for (const c of document.querySelectorAll("main table th, main table td")) {
+		const r = c.getBoundingClientRect();
+		if (r.width > 0 && (r.right > w + 0.5 || r.left < -0.5)) {
+			bad.push("table cell outside the screen (" + Math.round(r.left) + ".." + Math.round(r.right) + "): " + c.textContent.trim().slice(0, 60));
+		}
+	}
+	for (const fig of document.querySelectorAll("figure.chart")) {
+		const boxes = [];
+		for (const e of fig.querySelectorAll("text")) {
+			if (getComputedStyle(e).display == "none") continue;
+			const m = e.getScreenCTM(), px = parseFloat(getComputedStyle(e).fontSize) * m.d;
+			if (px < 10 || Math.abs(m.a - m.d) > 0.01) {
+				bad.push("chart label " + JSON.stringify(e.textContent) + " drawn " + px.toFixed(1) + " px high and " + (m.a / m.d).toFixed(2) + " times as wide as it should be");
+			}
+			if (e.hasAttribute("text-anchor")) boxes.push(e.getBoundingClientRect());
+		}
+		boxes.sort((a, b) => a.left - b.left);
+		for (let i = 1; i < boxes.length; i++) {
+			if (boxes[i].left < boxes[i - 1].right) bad.push("chart tick labels overlap in " + fig.querySelector("figcaption").textContent);
+		}
+	}
+	for (const ta of document.querySelectorAll("textarea.copy")) {
+		if (ta.scrollHeight > ta.clientHeight + 1) {
+			bad.push("copy block #" + ta.id + " hides lines behind its scrollbar (" + ta.scrollHeight + " px of text in " + ta.clientHeight + ")");
+		}
+	}
+	return bad;
+})()`
 
 func itoa(n int64) string {
 	var s []byte

@@ -8,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
 
 // TestConsole drives the web console in headless Chromium against a real
@@ -150,6 +153,7 @@ func TestConsole(t *testing.T) {
 		}
 		b.shot("path")
 		b.fitsWidth(360, "path")
+		b.fitsWidth(1920, "path")
 		// The NAR download link serves the NAR the narinfo names.
 		href := evalIn[string](b, `document.querySelector("#nar-download").getAttribute("href")`)
 		if want := "/-/ui/b/nix-cache/file/" + ni.URL; href != want {
@@ -221,6 +225,7 @@ func TestConsole(t *testing.T) {
 		}
 		b.shot("traffic")
 		b.fitsWidth(360, "traffic")
+		b.fitsWidth(1920, "traffic")
 	})
 
 	t.Run("TokenCreatedInUIReadsWithCurl", func(t *testing.T) {
@@ -234,6 +239,9 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("new token %q", token)
 		}
 		b.shot("tokens")
+		// The list of tokens with its actions column, at both ends.
+		b.fitsWidth(360, "tokens")
+		b.fitsWidth(1920, "tokens")
 		narinfo := cache + "/" + topHash + ".narinfo"
 		if r := nixHTTP(t, "", http.MethodGet, narinfo); r.Status != http.StatusUnauthorized {
 			t.Fatalf("anonymous GET of the private narinfo: %d, want 401", r.Status)
@@ -321,6 +329,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the editor is not marked aria-invalid")
 		}
 		b.shot("policy-error")
+		b.fitsWidth(360, "policy-error")
 		if list := nixAdmin(t, s, "bucket", "list"); !regexp.MustCompile(`(?m)^nix-cache\s.*private`).MatchString(list) {
 			t.Errorf("nix-cache changed by a refused policy:\n%s", list)
 		}
@@ -374,6 +383,67 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("TokenSignInActsAsItsUser", func(t *testing.T) {
+		// A token made with the CLI signs in through the token form; the
+		// console then acts as its user (reader: nix-cache, read only),
+		// and revoking the token ends the session on the next page.
+		token := strings.TrimSpace(nixAdmin(t, s, "token", "create", "--user", "reader"))
+		id, ok := tokenID(token)
+		if !ok {
+			t.Fatalf("token create printed %q", token)
+		}
+		b := consoleBrowser(t)
+		b.open(ui + "login")
+		b.do("sign in with the token", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#signin-token")))
+		b.until(`document.querySelector("header form.inline button") != null`)
+		if who := b.text("header .who strong"); who != "reader (token "+id+")" {
+			t.Errorf("signed in with a token as %q, want reader (token %s)", who, id)
+		}
+		body := b.body()
+		if !strings.Contains(body, "nix-cache") || strings.Contains(body, "Create a bucket") || strings.Contains(body, "Tokens") {
+			t.Errorf("the reader's buckets page:\n%s\nwant nix-cache and no admin actions", body)
+		}
+		for _, ck := range b.cookies(ui) {
+			if ck.Name == "nixbucket_console" && strings.Contains(ck.Value, token[len("nbt_"+id+"_"):]) {
+				t.Error("the session cookie holds the token's secret part")
+			}
+		}
+		b.open(ui + "b/nix-cache")
+		if nr := evalIn[string](b, `document.querySelector("#netrc").value`); !strings.Contains(nr, "login reader password YOUR_TOKEN") || strings.Contains(nr, token) {
+			t.Errorf("netrc line for a token session %q: want the user and a placeholder, never the token", nr)
+		}
+		if n := evalIn[int](b, `document.querySelectorAll("form[action$='/keys'], a[href$='/policy']").length`); n != 0 {
+			t.Errorf("the reader is offered %d admin actions on nix-cache", n)
+		}
+		b.shot("token-session")
+		nixAdmin(t, s, "token", "revoke", id)
+		b.open(ui)
+		if who := b.text("header .who"); !strings.Contains(who, "Anonymous") {
+			t.Errorf("after the token was revoked the console shows %q, want Anonymous", who)
+		}
+	})
+
+	t.Run("AdminGeneratesSigningKey", func(t *testing.T) {
+		b := admin
+		b.t = t
+		before := strings.Fields(nixAdmin(t, s, "bucket", "public-key", "public-cache"))
+		b.open(ui + "b/public-cache")
+		b.do("generate a signing key", chromedp.Click(chromedp.CSS(`form[action="/-/ui/b/public-cache/keys"] button`)))
+		b.until(`document.querySelector("p.ok code.key") != null`)
+		made := b.text("p.ok code.key")
+		after := strings.Fields(nixAdmin(t, s, "bucket", "public-key", "public-cache"))
+		if len(after) != len(before)+1 || !slices.Contains(after, made) || slices.Contains(before, made) {
+			t.Fatalf("the console says it made %q; bucket public-key before %q, after %q", made, before, after)
+		}
+		if _, err := signature.ParsePublicKey(made); err != nil {
+			t.Errorf("new key %q: %v", made, err)
+		}
+		if keys := b.text("dl.facts"); !strings.Contains(keys, made) {
+			t.Errorf("the bucket's facts %q do not list the new key", keys)
+		}
+		b.shot("signing-key")
+	})
+
 	t.Run("SessionAndTrafficSurviveRestart", func(t *testing.T) {
 		// The session key and the traffic counters live in the metadata
 		// store: a restarted server (or another node) accepts the session
@@ -412,6 +482,13 @@ func checkClosure(t *testing.T, b *browser, path string) {
 	if n := b.text("#closure-paths"); n != strconv.Itoa(want) {
 		t.Errorf("%s: console closure has %s paths, nix-store -qR %d", path, n, want)
 	}
+}
+
+// tokenID returns the id of a token's text (nbt_ID_SECRET).
+func tokenID(token string) (string, bool) {
+	rest, ok := strings.CutPrefix(token, "nbt_")
+	id, _, ok2 := strings.Cut(rest, "_")
+	return id, ok && ok2 && id != ""
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
