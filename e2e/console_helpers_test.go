@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // browser is one headless Chromium with a fresh profile, driven by
@@ -171,6 +172,31 @@ func (b *browser) fitsWidth(width int64, what string) {
 		b.t.Errorf("%s at %d px: %s", what, width, bad)
 	}
 	b.shot(strings.ReplaceAll(what, " ", "-") + "-" + itoa(width))
+}
+
+// tabWalk presses Tab from the top of the page until the focus leaves
+// the page's last control (at most max presses), checking that each
+// control focused shows its focus outline, and returns what was focused:
+// the id, else the text or aria-label, of each element.
+func (b *browser) tabWalk(max int) []string {
+	b.t.Helper()
+	evalIn[bool](b, `(document.activeElement && document.activeElement.blur(), window.scrollTo(0, 0), true)`)
+	var seen []string
+	for range max {
+		b.do("Tab", chromedp.KeyEvent(kb.Tab))
+		el := evalIn[[]string](b, `(() => { const e = document.activeElement;
+			if (!e || e == document.body) return [];
+			return [e.id || e.getAttribute("aria-label") || e.textContent.trim(), getComputedStyle(e).outlineStyle]; })()`)
+		if len(el) == 0 {
+			return seen // past the last control
+		}
+		if el[1] == "none" || el[1] == "" {
+			b.t.Errorf("%q focused by Tab shows no focus outline", el[0])
+		}
+		seen = append(seen, el[0])
+	}
+	b.t.Errorf("%d Tabs did not get through the page: %q", max, seen)
+	return seen
 }
 
 // readableJS lists what a page at the current width hides or garbles,

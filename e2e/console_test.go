@@ -135,6 +135,13 @@ func TestConsole(t *testing.T) {
 		b.shot("bucket")
 		b.fitsWidth(360, "bucket")
 		b.fitsWidth(1920, "bucket")
+		// By keyboard: every control of the bucket page, in reading order.
+		focused := b.tabWalk(80)
+		for _, want := range []string{"Skip to content", "Sign out", "Bucket policy", "Generate a signing key", "nixconf", "netrc", "q", "Search", top} {
+			if !slices.Contains(focused, want) {
+				t.Errorf("Tab through the bucket page never reaches %q: %q", want, focused)
+			}
+		}
 
 		b.do("open the path", chromedp.Click(chromedp.CSS("#results a")), chromedp.WaitVisible(chromedp.CSS("#narinfo")))
 		ni := nixParseNarinfo(t, "narinfo", []byte(nixHTTP(t, netrc, http.MethodGet, cache+"/"+topHash+".narinfo").Body))
