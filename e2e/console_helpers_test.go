@@ -143,7 +143,39 @@ func (b *browser) labelled(page string) {
 	if len(bad) > 0 {
 		b.t.Errorf("page %s: controls without a label, or click-only elements: %q", page, bad)
 	}
+	for _, ext := range evalIn[[]string](b, offlineJS) {
+		b.t.Errorf("page %s does not work offline: %s", page, ext)
+	}
 }
+
+// offlineJS lists what a page needs from another origin: a resource it
+// loaded (script, style, font, image), a link, source or form target,
+// or a url() in its style sheets. The console must work with no network.
+const offlineJS = `(() => {
+	const bad = [], here = location.origin;
+	const away = (u, base) => !u.startsWith("data:") && !u.startsWith("#") && new URL(u, base || location.href).origin != here;
+	for (const e of performance.getEntriesByType("resource")) {
+		if (away(e.name)) bad.push("loaded " + e.name);
+	}
+	for (const e of document.querySelectorAll("[href], [src], [action], [srcset], [poster]")) {
+		for (const a of ["href", "src", "action", "poster"]) {
+			const v = e.getAttribute(a);
+			if (v && away(v)) bad.push(e.tagName.toLowerCase() + " " + a + "=" + v);
+		}
+	}
+	for (const sh of document.styleSheets) {
+		if (sh.href && away(sh.href)) bad.push("style sheet " + sh.href);
+		let rules = [];
+		try { rules = [...sh.cssRules]; } catch (e) { bad.push("style sheet not readable: " + sh.href); }
+		for (const r of rules) {
+			for (const m of r.cssText.matchAll(/url\(\s*["']?([^"')]*)/g)) {
+				if (away(m[1], sh.href)) bad.push("css url(" + m[1] + ")");
+			}
+			if (r.constructor.name == "CSSImportRule") bad.push("css @import " + r.href);
+		}
+	}
+	return bad;
+})()`
 
 // cookies returns the browser's cookies for url.
 func (b *browser) cookies(url string) []*network.Cookie {
