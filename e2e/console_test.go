@@ -451,6 +451,43 @@ func TestConsole(t *testing.T) {
 		b.shot("signing-key")
 	})
 
+	t.Run("EveryNarinfoFieldAsServed", func(t *testing.T) {
+		// A narinfo with the fields the index does not keep: System (old
+		// Nix, Hydra) and a key of a newer Nix. The page lists every field
+		// the cache serves, value for value (References as links below).
+		b := admin
+		b.t = t
+		served := nixHTTP(t, netrc, http.MethodGet, cache+"/"+topHash+".narinfo").Body
+		var text strings.Builder
+		for line := range strings.Lines(served) {
+			if !strings.HasPrefix(line, "Sig: ") {
+				text.WriteString(line)
+			}
+		}
+		text.WriteString("System: x86_64-linux\nComment: a field of a newer Nix\n")
+		file := filepath.Join(t.TempDir(), "narinfo")
+		if err := os.WriteFile(file, []byte(text.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nixMustPut(t, netrc, cache+"/"+topHash+".narinfo", file, "text/x-nix-narinfo")
+		served = nixHTTP(t, netrc, http.MethodGet, cache+"/"+topHash+".narinfo").Body
+		if !strings.Contains(served, "System: x86_64-linux") || !strings.Contains(served, "Comment: ") {
+			t.Fatalf("the cache does not serve the fields put:\n%s", served)
+		}
+		b.open(ui + "b/nix-cache/p/" + topHash)
+		fields := evalIn[[][]string](b, `[...document.querySelectorAll("#narinfo dt")].map(dt => [dt.textContent, dt.nextElementSibling.textContent])`)
+		for line := range strings.Lines(served) {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), ": ")
+			if !ok || k == "References" {
+				continue
+			}
+			if !slices.ContainsFunc(fields, func(f []string) bool { return f[0] == k && f[1] == v }) {
+				t.Errorf("the page's narinfo lacks %s: %s; it shows %q", k, v, fields)
+			}
+		}
+		b.shot("narinfo-fields")
+	})
+
 	t.Run("SessionAndTrafficSurviveRestart", func(t *testing.T) {
 		// The session key and the traffic counters live in the metadata
 		// store: a restarted server (or another node) accepts the session
