@@ -488,6 +488,28 @@ func TestConsole(t *testing.T) {
 		b.shot("narinfo-fields")
 	})
 
+	t.Run("UploadedPageIsSandboxed", func(t *testing.T) {
+		// Whoever may upload to a bucket may upload HTML; the console
+		// serves objects from its own origin, so such a page must get an
+		// origin of its own (CSP sandbox), away from the admin's session.
+		b := admin
+		b.t = t
+		page := filepath.Join(t.TempDir(), "page.html")
+		if err := os.WriteFile(page, []byte(`<!doctype html><title>uploaded</title><form method="post" action="/-/ui/buckets"><input name="name" value="made-by-upload"></form>`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nixMustPut(t, netrc, s.Endpoint+"/public-cache/page.html", page, "text/html")
+		if st := b.open(ui + "b/public-cache/file/page.html"); st != http.StatusOK {
+			t.Fatalf("GET the uploaded page through the console: %d", st)
+		}
+		if title := evalIn[string](b, `document.title`); title != "uploaded" {
+			t.Fatalf("the uploaded page did not load: title %q", title)
+		}
+		if origin := evalIn[string](b, `window.origin`); origin != "null" {
+			t.Errorf("the uploaded page runs in origin %q, want a sandbox's (null)", origin)
+		}
+	})
+
 	t.Run("SessionAndTrafficSurviveRestart", func(t *testing.T) {
 		// The session key and the traffic counters live in the metadata
 		// store: a restarted server (or another node) accepts the session

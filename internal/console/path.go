@@ -285,6 +285,10 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rd.Close()
 	hd := w.Header()
+	// An object is whatever its uploader made it, an HTML page too, and
+	// here it is served from the console's origin: sandboxed, it runs in an
+	// origin of its own, with no script, form or access to the console.
+	hd.Set("Content-Security-Policy", "sandbox; default-src 'none'; frame-ancestors 'none'")
 	ct := obj.Headers.ContentType
 	if ct == "" || strings.HasPrefix(key, "log/") {
 		ct = "text/plain; charset=utf-8"
