@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // browser is one headless Chromium with a fresh profile, driven by
@@ -142,7 +143,39 @@ func (b *browser) labelled(page string) {
 	if len(bad) > 0 {
 		b.t.Errorf("page %s: controls without a label, or click-only elements: %q", page, bad)
 	}
+	for _, ext := range evalIn[[]string](b, offlineJS) {
+		b.t.Errorf("page %s does not work offline: %s", page, ext)
+	}
 }
+
+// offlineJS lists what a page needs from another origin: a resource it
+// loaded (script, style, font, image), a link, source or form target,
+// or a url() in its style sheets. The console must work with no network.
+const offlineJS = `(() => {
+	const bad = [], here = location.origin;
+	const away = (u, base) => !u.startsWith("data:") && !u.startsWith("#") && new URL(u, base || location.href).origin != here;
+	for (const e of performance.getEntriesByType("resource")) {
+		if (away(e.name)) bad.push("loaded " + e.name);
+	}
+	for (const e of document.querySelectorAll("[href], [src], [action], [srcset], [poster]")) {
+		for (const a of ["href", "src", "action", "poster"]) {
+			const v = e.getAttribute(a);
+			if (v && away(v)) bad.push(e.tagName.toLowerCase() + " " + a + "=" + v);
+		}
+	}
+	for (const sh of document.styleSheets) {
+		if (sh.href && away(sh.href)) bad.push("style sheet " + sh.href);
+		let rules = [];
+		try { rules = [...sh.cssRules]; } catch (e) { bad.push("style sheet not readable: " + sh.href); }
+		for (const r of rules) {
+			for (const m of r.cssText.matchAll(/url\(\s*["']?([^"')]*)/g)) {
+				if (away(m[1], sh.href)) bad.push("css url(" + m[1] + ")");
+			}
+			if (r.constructor.name == "CSSImportRule") bad.push("css @import " + r.href);
+		}
+	}
+	return bad;
+})()`
 
 // cookies returns the browser's cookies for url.
 func (b *browser) cookies(url string) []*network.Cookie {
@@ -157,7 +190,8 @@ func (b *browser) cookies(url string) []*network.Cookie {
 }
 
 // fitsWidth checks, at a viewport of width CSS pixels, that the page does
-// not scroll sideways, then restores the window's viewport.
+// not scroll sideways and can be read (see readable), then restores the
+// window's viewport.
 func (b *browser) fitsWidth(width int64, what string) {
 	b.t.Helper()
 	b.do("viewport", chromedp.EmulateViewport(width, 800))
@@ -166,8 +200,75 @@ func (b *browser) fitsWidth(width int64, what string) {
 	if sw > width {
 		b.t.Errorf("%s at %d px: scrollWidth %d, the page scrolls sideways", what, width, sw)
 	}
+	for _, bad := range evalIn[[]string](b, readableJS) {
+		b.t.Errorf("%s at %d px: %s", what, width, bad)
+	}
 	b.shot(strings.ReplaceAll(what, " ", "-") + "-" + itoa(width))
 }
+
+// tabWalk presses Tab from the top of the page until the focus leaves
+// the page's last control (at most max presses), checking that each
+// control focused shows its focus outline, and returns what was focused:
+// the id, else the text or aria-label, of each element.
+func (b *browser) tabWalk(max int) []string {
+	b.t.Helper()
+	evalIn[bool](b, `(document.activeElement && document.activeElement.blur(), window.scrollTo(0, 0), true)`)
+	var seen []string
+	for range max {
+		b.do("Tab", chromedp.KeyEvent(kb.Tab))
+		el := evalIn[[]string](b, `(() => { const e = document.activeElement;
+			if (!e || e == document.body) return [];
+			return [e.id || e.getAttribute("aria-label") || e.textContent.trim(), getComputedStyle(e).outlineStyle]; })()`)
+		if len(el) == 0 {
+			return seen // past the last control
+		}
+		if el[1] == "none" || el[1] == "" {
+			b.t.Errorf("%q focused by Tab shows no focus outline", el[0])
+		}
+		seen = append(seen, el[0])
+	}
+	b.t.Errorf("%d Tabs did not get through the page: %q", max, seen)
+	return seen
+}
+
+// readableJS lists what a page at the current width hides or garbles,
+// beyond scrolling sideways (which a scrolling box inside the page
+// avoids): a table cell outside the screen (a column cut off behind a
+// box's scrollbar), a chart label drawn under 10 px high or stretched
+// (a → d of its transform: an SVG scaled to the width with
+// preserveAspectRatio=none squeezes its text), chart labels on top of
+// each other, and a block to copy whose lines are hidden behind its own
+// scrollbar.
+const readableJS = `(() => {
+	const w = window.innerWidth, bad = [];
+	for (const c of document.querySelectorAll("main table th, main table td")) {
+		const r = c.getBoundingClientRect();
+		if (r.width > 0 && (r.right > w + 0.5 || r.left < -0.5)) {
+			bad.push("table cell outside the screen (" + Math.round(r.left) + ".." + Math.round(r.right) + "): " + c.textContent.trim().slice(0, 60));
+		}
+	}
+	for (const fig of document.querySelectorAll("figure.chart")) {
+		const boxes = [];
+		for (const e of fig.querySelectorAll("text")) {
+			if (getComputedStyle(e).display == "none") continue;
+			const m = e.getScreenCTM(), px = parseFloat(getComputedStyle(e).fontSize) * m.d;
+			if (px < 10 || Math.abs(m.a - m.d) > 0.01) {
+				bad.push("chart label " + JSON.stringify(e.textContent) + " drawn " + px.toFixed(1) + " px high and " + (m.a / m.d).toFixed(2) + " times as wide as it should be");
+			}
+			if (e.hasAttribute("text-anchor")) boxes.push(e.getBoundingClientRect());
+		}
+		boxes.sort((a, b) => a.left - b.left);
+		for (let i = 1; i < boxes.length; i++) {
+			if (boxes[i].left < boxes[i - 1].right) bad.push("chart tick labels overlap in " + fig.querySelector("figcaption").textContent);
+		}
+	}
+	for (const ta of document.querySelectorAll("textarea.copy")) {
+		if (ta.scrollHeight > ta.clientHeight + 1) {
+			bad.push("copy block #" + ta.id + " hides lines behind its scrollbar (" + ta.scrollHeight + " px of text in " + ta.clientHeight + ")");
+		}
+	}
+	return bad;
+})()`
 
 func itoa(n int64) string {
 	var s []byte

@@ -8,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
 
 // TestConsole drives the web console in headless Chromium against a real
@@ -132,6 +135,13 @@ func TestConsole(t *testing.T) {
 		b.shot("bucket")
 		b.fitsWidth(360, "bucket")
 		b.fitsWidth(1920, "bucket")
+		// By keyboard: every control of the bucket page, in reading order.
+		focused := b.tabWalk(80)
+		for _, want := range []string{"Skip to content", "Sign out", "Bucket policy", "Generate a signing key", "nixconf", "netrc", "q", "Search", top} {
+			if !slices.Contains(focused, want) {
+				t.Errorf("Tab through the bucket page never reaches %q: %q", want, focused)
+			}
+		}
 
 		b.do("open the path", chromedp.Click(chromedp.CSS("#results a")), chromedp.WaitVisible(chromedp.CSS("#narinfo")))
 		ni := nixParseNarinfo(t, "narinfo", []byte(nixHTTP(t, netrc, http.MethodGet, cache+"/"+topHash+".narinfo").Body))
@@ -150,6 +160,7 @@ func TestConsole(t *testing.T) {
 		}
 		b.shot("path")
 		b.fitsWidth(360, "path")
+		b.fitsWidth(1920, "path")
 		// The NAR download link serves the NAR the narinfo names.
 		href := evalIn[string](b, `document.querySelector("#nar-download").getAttribute("href")`)
 		if want := "/-/ui/b/nix-cache/file/" + ni.URL; href != want {
@@ -221,6 +232,7 @@ func TestConsole(t *testing.T) {
 		}
 		b.shot("traffic")
 		b.fitsWidth(360, "traffic")
+		b.fitsWidth(1920, "traffic")
 	})
 
 	t.Run("TokenCreatedInUIReadsWithCurl", func(t *testing.T) {
@@ -234,6 +246,9 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("new token %q", token)
 		}
 		b.shot("tokens")
+		// The list of tokens with its actions column, at both ends.
+		b.fitsWidth(360, "tokens")
+		b.fitsWidth(1920, "tokens")
 		narinfo := cache + "/" + topHash + ".narinfo"
 		if r := nixHTTP(t, "", http.MethodGet, narinfo); r.Status != http.StatusUnauthorized {
 			t.Fatalf("anonymous GET of the private narinfo: %d, want 401", r.Status)
@@ -321,6 +336,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the editor is not marked aria-invalid")
 		}
 		b.shot("policy-error")
+		b.fitsWidth(360, "policy-error")
 		if list := nixAdmin(t, s, "bucket", "list"); !regexp.MustCompile(`(?m)^nix-cache\s.*private`).MatchString(list) {
 			t.Errorf("nix-cache changed by a refused policy:\n%s", list)
 		}
@@ -374,6 +390,126 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("TokenSignInActsAsItsUser", func(t *testing.T) {
+		// A token made with the CLI signs in through the token form; the
+		// console then acts as its user (reader: nix-cache, read only),
+		// and revoking the token ends the session on the next page.
+		token := strings.TrimSpace(nixAdmin(t, s, "token", "create", "--user", "reader"))
+		id, ok := tokenID(token)
+		if !ok {
+			t.Fatalf("token create printed %q", token)
+		}
+		b := consoleBrowser(t)
+		b.open(ui + "login")
+		b.do("sign in with the token", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#signin-token")))
+		b.until(`document.querySelector("header form.inline button") != null`)
+		if who := b.text("header .who strong"); who != "reader (token "+id+")" {
+			t.Errorf("signed in with a token as %q, want reader (token %s)", who, id)
+		}
+		body := b.body()
+		if !strings.Contains(body, "nix-cache") || strings.Contains(body, "Create a bucket") || strings.Contains(body, "Tokens") {
+			t.Errorf("the reader's buckets page:\n%s\nwant nix-cache and no admin actions", body)
+		}
+		for _, ck := range b.cookies(ui) {
+			if ck.Name == "nixbucket_console" && strings.Contains(ck.Value, token[len("nbt_"+id+"_"):]) {
+				t.Error("the session cookie holds the token's secret part")
+			}
+		}
+		b.open(ui + "b/nix-cache")
+		if nr := evalIn[string](b, `document.querySelector("#netrc").value`); !strings.Contains(nr, "login reader password YOUR_TOKEN") || strings.Contains(nr, token) {
+			t.Errorf("netrc line for a token session %q: want the user and a placeholder, never the token", nr)
+		}
+		if n := evalIn[int](b, `document.querySelectorAll("form[action$='/keys'], a[href$='/policy']").length`); n != 0 {
+			t.Errorf("the reader is offered %d admin actions on nix-cache", n)
+		}
+		b.shot("token-session")
+		nixAdmin(t, s, "token", "revoke", id)
+		b.open(ui)
+		if who := b.text("header .who"); !strings.Contains(who, "Anonymous") {
+			t.Errorf("after the token was revoked the console shows %q, want Anonymous", who)
+		}
+	})
+
+	t.Run("AdminGeneratesSigningKey", func(t *testing.T) {
+		b := admin
+		b.t = t
+		before := strings.Fields(nixAdmin(t, s, "bucket", "public-key", "public-cache"))
+		b.open(ui + "b/public-cache")
+		b.do("generate a signing key", chromedp.Click(chromedp.CSS(`form[action="/-/ui/b/public-cache/keys"] button`)))
+		b.until(`document.querySelector("p.ok code.key") != null`)
+		made := b.text("p.ok code.key")
+		after := strings.Fields(nixAdmin(t, s, "bucket", "public-key", "public-cache"))
+		if len(after) != len(before)+1 || !slices.Contains(after, made) || slices.Contains(before, made) {
+			t.Fatalf("the console says it made %q; bucket public-key before %q, after %q", made, before, after)
+		}
+		if _, err := signature.ParsePublicKey(made); err != nil {
+			t.Errorf("new key %q: %v", made, err)
+		}
+		if keys := b.text("dl.facts"); !strings.Contains(keys, made) {
+			t.Errorf("the bucket's facts %q do not list the new key", keys)
+		}
+		b.shot("signing-key")
+	})
+
+	t.Run("EveryNarinfoFieldAsServed", func(t *testing.T) {
+		// A narinfo with the fields the index does not keep: System (old
+		// Nix, Hydra) and a key of a newer Nix. The page lists every field
+		// the cache serves, value for value (References as links below).
+		b := admin
+		b.t = t
+		served := nixHTTP(t, netrc, http.MethodGet, cache+"/"+topHash+".narinfo").Body
+		var text strings.Builder
+		for line := range strings.Lines(served) {
+			if !strings.HasPrefix(line, "Sig: ") {
+				text.WriteString(line)
+			}
+		}
+		text.WriteString("System: x86_64-linux\nComment: a field of a newer Nix\n")
+		file := filepath.Join(t.TempDir(), "narinfo")
+		if err := os.WriteFile(file, []byte(text.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nixMustPut(t, netrc, cache+"/"+topHash+".narinfo", file, "text/x-nix-narinfo")
+		served = nixHTTP(t, netrc, http.MethodGet, cache+"/"+topHash+".narinfo").Body
+		if !strings.Contains(served, "System: x86_64-linux") || !strings.Contains(served, "Comment: ") {
+			t.Fatalf("the cache does not serve the fields put:\n%s", served)
+		}
+		b.open(ui + "b/nix-cache/p/" + topHash)
+		fields := evalIn[[][]string](b, `[...document.querySelectorAll("#narinfo dt")].map(dt => [dt.textContent, dt.nextElementSibling.textContent])`)
+		for line := range strings.Lines(served) {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), ": ")
+			if !ok || k == "References" {
+				continue
+			}
+			if !slices.ContainsFunc(fields, func(f []string) bool { return f[0] == k && f[1] == v }) {
+				t.Errorf("the page's narinfo lacks %s: %s; it shows %q", k, v, fields)
+			}
+		}
+		b.shot("narinfo-fields")
+	})
+
+	t.Run("UploadedPageIsSandboxed", func(t *testing.T) {
+		// Whoever may upload to a bucket may upload HTML; the console
+		// serves objects from its own origin, so such a page must get an
+		// origin of its own (CSP sandbox), away from the admin's session.
+		b := admin
+		b.t = t
+		page := filepath.Join(t.TempDir(), "page.html")
+		if err := os.WriteFile(page, []byte(`<!doctype html><title>uploaded</title><form method="post" action="/-/ui/buckets"><input name="name" value="made-by-upload"></form>`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nixMustPut(t, netrc, s.Endpoint+"/public-cache/page.html", page, "text/html")
+		if st := b.open(ui + "b/public-cache/file/page.html"); st != http.StatusOK {
+			t.Fatalf("GET the uploaded page through the console: %d", st)
+		}
+		if title := evalIn[string](b, `document.title`); title != "uploaded" {
+			t.Fatalf("the uploaded page did not load: title %q", title)
+		}
+		if origin := evalIn[string](b, `window.origin`); origin != "null" {
+			t.Errorf("the uploaded page runs in origin %q, want a sandbox's (null)", origin)
+		}
+	})
+
 	t.Run("SessionAndTrafficSurviveRestart", func(t *testing.T) {
 		// The session key and the traffic counters live in the metadata
 		// store: a restarted server (or another node) accepts the session
@@ -412,6 +548,13 @@ func checkClosure(t *testing.T, b *browser, path string) {
 	if n := b.text("#closure-paths"); n != strconv.Itoa(want) {
 		t.Errorf("%s: console closure has %s paths, nix-store -qR %d", path, n, want)
 	}
+}
+
+// tokenID returns the id of a token's text (nbt_ID_SECRET).
+func tokenID(token string) (string, bool) {
+	rest, ok := strings.CutPrefix(token, "nbt_")
+	id, _, ok2 := strings.Cut(rest, "_")
+	return id, ok && ok2 && id != ""
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

@@ -13,6 +13,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/codec"
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
 )
 
@@ -61,6 +62,12 @@ type pathData struct {
 	Deriver     string
 	Sigs        []string
 	Compression string
+	// System and Extra are the fields of the narinfo as served that the
+	// index does not keep: System (old Nix, Hydra) and any key Nix may
+	// add, read from the stored narinfo itself.
+	System     string
+	Extra      []narinfo.Field
+	NarinfoErr string
 }
 
 func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
@@ -105,6 +112,9 @@ func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (
 	}
 	if n.Deriver != "" && n.Deriver != "unknown-deriver" {
 		d.Deriver = n.Deriver
+	}
+	if err := h.servedFields(ctx, bucket, hash, &d); err != nil {
+		d.NarinfoErr = err.Error()
 	}
 	if h.allowed(r, *c, "s3:GetObject", objectARN(bucket, hash+".ls")) {
 		d.Dir = strings.Trim(r.URL.Query().Get("dir"), "/")
@@ -213,6 +223,35 @@ func (h *Handler) listing(ctx context.Context, bucket, hash string, d *pathData)
 	return nil
 }
 
+// servedFields reads the narinfo as the cache serves it (the caller may
+// read it: s3:GetObject was checked) for the fields the index leaves out.
+// None is missing for a narinfo the index holds but whose object is gone
+// (a pull-through bucket's path not fetched yet): the index's fields are
+// the page's.
+func (h *Handler) servedFields(ctx context.Context, bucket, hash string, d *pathData) error {
+	rc, err := h.open(ctx, bucket, hash+".narinfo")
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, narinfo.MaxSize+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > narinfo.MaxSize {
+		return fmt.Errorf("the narinfo is larger than %d bytes", narinfo.MaxSize)
+	}
+	ni, err := narinfo.Parse(b)
+	if err != nil {
+		return err
+	}
+	d.System, d.Extra = ni.System, ni.Extra
+	return nil
+}
+
 // readLog returns the first MaxLog bytes of a build log.
 func (h *Handler) readLog(ctx context.Context, bucket, key string) (string, bool, error) {
 	rc, err := h.open(ctx, bucket, key)
@@ -246,6 +285,10 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rd.Close()
 	hd := w.Header()
+	// An object is whatever its uploader made it, an HTML page too, and
+	// here it is served from the console's origin: sandboxed, it runs in an
+	// origin of its own, with no script, form or access to the console.
+	hd.Set("Content-Security-Policy", "sandbox; default-src 'none'; frame-ancestors 'none'")
 	ct := obj.Headers.ContentType
 	if ct == "" || strings.HasPrefix(key, "log/") {
 		ct = "text/plain; charset=utf-8"

@@ -22,7 +22,12 @@ type bar struct {
 	Title      string
 }
 
-// chart is one series drawn as bars, rendered by the template as <svg>.
+// chart is one series drawn as bars, rendered by the template as <svg>:
+// the bars in an inner SVG whose viewBox stretches to the width (W by
+// Bottom units), the labels in the outer SVG, which has no viewBox, so
+// that they keep their size and shape at any width (stretched with the
+// bars they were squeezed to a few unreadable pixels at 360 px). Ticks are
+// placed by percentage of the width.
 type chart struct {
 	Label    string // what it shows, for the caption and aria-label
 	Bars     []bar
@@ -37,9 +42,13 @@ type chart struct {
 }
 
 type tick struct {
-	X      float64
+	X      float64 // in the bars' units
+	Pct    float64 // X as a percentage of the width, for the label
 	Label  string
 	Anchor string // text-anchor: the last tick ends at the right edge
+	// Minor ticks are hidden on narrow screens, where the labels of
+	// every day of the week would run into each other.
+	Minor bool
 }
 
 type bucketTraffic struct {
@@ -129,7 +138,7 @@ func makeChart(label string, hours map[int64]traffic.Hour, now time.Time, n int,
 	if n > 24 {
 		step = 24
 	}
-	for i := n - 1; i >= 0; i -= step {
+	for k, i := 0, n-1; i >= 0; k, i = k+1, i-step {
 		at := time.Unix((cur-int64(n-1-i))*3600, 0).UTC()
 		lab := at.Format("15:00")
 		if n > 24 {
@@ -139,7 +148,7 @@ func makeChart(label string, hours map[int64]traffic.Hour, now time.Time, n int,
 		if x > chartW-30 {
 			x, anchor = chartW, "end"
 		}
-		ch.Ticks = append(ch.Ticks, tick{X: x, Label: lab, Anchor: anchor})
+		ch.Ticks = append(ch.Ticks, tick{X: x, Pct: 100 * x / chartW, Label: lab, Anchor: anchor, Minor: n > 24 && k%2 == 1})
 	}
 	return ch
 }
