@@ -86,6 +86,7 @@ func (r *report) event(e event) {
 	case e.Test == "":
 		if e.Action == "fail" {
 			r.failed++
+			r.unfinished(e.Package)
 		}
 	case e.Action == "output":
 		r.pending[k] = append(r.pending[k], e.Output)
@@ -104,6 +105,36 @@ func (r *report) event(e event) {
 		r.failed++
 		fmt.Fprint(r.out, strings.Join(r.pending[k], ""))
 		delete(r.pending, k)
+	}
+}
+
+// unfinishedPanicLines bounds what is shown of a package's panic (a test
+// timeout dumps every goroutine): the head names the tests that were
+// running and the goroutine of the one that panicked.
+const unfinishedPanicLines = 60
+
+// unfinished prints the output of pkg's tests that never ended (go test
+// attributes a timeout's or a crash's panic to a running test and then
+// sends no event for it): their logs in full, the panic's head.
+func (r *report) unfinished(pkg string) {
+	var keys []key
+	for k := range r.pending {
+		if k.pkg == pkg {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].test < keys[j].test })
+	for _, k := range keys {
+		lines := r.pending[k]
+		delete(r.pending, k)
+		fmt.Fprintf(r.out, "testreport: %s %s did not finish; its output:\n", k.pkg, k.test)
+		for i, l := range lines {
+			if strings.HasPrefix(l, "panic: ") {
+				lines = lines[:min(len(lines), i+unfinishedPanicLines)]
+				break
+			}
+		}
+		fmt.Fprint(r.out, strings.Join(lines, ""))
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -94,3 +95,39 @@ func TestReadAllow(t *testing.T) {
 }
 
 func writeFile(name, s string) error { return os.WriteFile(name, []byte(s), 0o644) }
+
+// TestUnfinished: a package that times out sends no event for its running
+// tests; their logs and the head of the panic are shown, not the whole
+// goroutine dump.
+func TestUnfinished(t *testing.T) {
+	var in strings.Builder
+	out := func(test, s string) {
+		fmt.Fprintf(&in, `{"Action":"output","Package":"p","Test":%q,"Output":%q}`+"\n", test, s)
+	}
+	fmt.Fprintln(&in, `{"Action":"run","Package":"p","Test":"TestHang"}`)
+	out("TestHang", "    hang_test.go:7: waiting for the server\n")
+	out("TestHang", "panic: test timed out after 20m0s\n")
+	out("TestHang", "\trunning tests:\n")
+	out("TestHang", "\t\tTestHang (19m58s)\n")
+	for i := range 500 {
+		out("TestHang", fmt.Sprintf("goroutine %d [select]:\n", i))
+	}
+	fmt.Fprintln(&in, `{"Action":"output","Package":"p","Output":"FAIL\tp\t1200.0s\n"}`)
+	fmt.Fprintln(&in, `{"Action":"fail","Package":"p"}`)
+	var got strings.Builder
+	r := newReport(&got)
+	if err := r.read(strings.NewReader(in.String())); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.finish(nil, false); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, w := range []string{"p TestHang did not finish", "hang_test.go:7: waiting for the server", "\t\tTestHang (19m58s)", "goroutine 10 [select]"} {
+		if !strings.Contains(got.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, got.String())
+		}
+	}
+	if strings.Contains(got.String(), "goroutine 400 ") {
+		t.Errorf("the whole goroutine dump was printed:\n%.2000s", got.String())
+	}
+}
