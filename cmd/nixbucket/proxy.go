@@ -16,8 +16,8 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/diskcache"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
-	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/proxy"
 	"github.com/nixbucket/nixbucket/internal/upstream"
 )
@@ -213,7 +213,7 @@ func withMetrics(h http.Handler, m *proxy.Metrics, elsewhere bool) http.Handler 
 			h.ServeHTTP(w, r)
 			return
 		}
-		if !observe.Loopback(r.RemoteAddr) {
+		if !forwarded.Local(r) {
 			http.Error(w, "403 Forbidden: the metrics are served to loopback callers only (see --metrics-listen)", http.StatusForbidden)
 			return
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/fastlane"
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
@@ -37,6 +38,7 @@ func serve(args []string) error {
 	accessLog := fs.String("access-log", "on", "log one line per request on stderr (see README, Metrics and logs): on or off")
 	metricsListen := fs.String("metrics-listen", "", "serve /-/metrics on this address instead, to anyone who reaches it (then /-/metrics on --listen answers 404); default: on --listen, to loopback callers and callers allowed nixbucket:GetMetrics")
 	metricsMaxBuckets := fs.Int("metrics-max-buckets", observe.DefaultMaxBuckets, "buckets with a label of their own in the metrics, first seen first; the rest are counted as \"other\"")
+	trusted := fs.String("trusted-proxies", "", "reverse proxies (IP addresses and CIDR prefixes, comma-separated, such as 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For and X-Forwarded-Proto give the client's address and scheme: for the access log, aws:SourceIp and aws:SecureTransport, and the console's Secure cookie; default: none, the headers are ignored")
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
 	maxConns := fs.Int("max-conns", defaultMaxConns(), "most open connections (default half the open-file limit); over it the longest idle are closed, or else the new one")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a stop waits for requests in flight (uploads) before cutting them")
@@ -57,6 +59,10 @@ func serve(args []string) error {
 	cacheSize, err := diskspace.ParseMinFree(*blobCacheSize)
 	if err != nil || cacheSize.Percent != 0 || !cacheSize.Set { // "auto" and "" are --min-free's, not sizes
 		return usagef("serve: --blob-cache-size %q: want a size such as 10GiB or 500MB, or 0", *blobCacheSize)
+	}
+	trustedProxies, err := forwarded.Parse(*trusted)
+	if err != nil {
+		return usagef("serve: --trusted-proxies: %v", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -107,6 +113,7 @@ func serve(args []string) error {
 		LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval,
 		AccessLog: accessOut, LogJSON: *logFormat == "json",
 		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil,
+		TrustedProxies: trustedProxies,
 	})
 	if err != nil {
 		return err

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"strings"
 
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/policy"
 )
 
@@ -83,10 +83,8 @@ func (s *Service) context(r *http.Request, action string) policy.Context {
 	if r == nil {
 		return c
 	}
-	c.SecureTransport = r.TLS != nil
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		c.SourceIP = ap.Addr().Unmap()
-	}
+	c.SecureTransport = forwarded.Secure(r)
+	c.SourceIP = forwarded.SourceAddr(r)
 	c.UserAgent = headerValue(r.Header, "User-Agent")
 	c.Referer = headerValue(r.Header, "Referer")
 	if strings.EqualFold(action, "s3:ListBucket") && r.URL.RawQuery != "" {

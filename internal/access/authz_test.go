@@ -132,7 +132,7 @@ func TestAuthorizeSourceIP(t *testing.T) {
 		get("v4-mapped v6", "[::ffff:10.1.2.3]:80", true),
 		get("v4-mapped v6 in denied subnet", "[::ffff:10.66.0.1]:80", false),
 		get("no address", "", false),
-		get("no port", "10.1.2.3", false),
+		get("no port, as forwarded.Proxies.Wrap sets it", "10.1.2.3", true),
 		get("garbage", "pipe", false),
 		// Forwarding headers are the client's word, not its address.
 		get("forwarded-for ignored", "192.0.2.1:1234", false, header("X-Forwarded-For", "10.1.2.3")),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
@@ -155,7 +156,7 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 // and leaves a placeholder for the password.
 func (h *Handler) nixConf(r *http.Request, c *caller, bucket string, keys []string, public bool) (conf, netrc, note string) {
 	scheme := h.scheme
-	if r.TLS != nil {
+	if forwarded.Secure(r) {
 		scheme = "https"
 	}
 	host := r.Host

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 )
 
 // CookieName is the session cookie.
@@ -93,13 +95,13 @@ func (h *Handler) setSession(w http.ResponseWriter, r *http.Request, s session) 
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: h.encode(s), Path: Prefix,
 		MaxAge:   int(time.Until(time.Unix(s.Expires, 0)).Seconds()),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: forwarded.Secure(r), SameSite: http.SameSiteStrictMode,
 	})
 }
 
 func (h *Handler) clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: forwarded.Secure(r), SameSite: http.SameSiteStrictMode})
 }
 
 // csrfToken is the token every form of the session carries.

@@ -263,7 +263,7 @@ var headerNames = func() map[string]string {
 	for _, n := range []string{
 		"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
 		"Connection", "Cookie", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range",
-		"If-Unmodified-Since", "Pragma", "Range", "Referer", "User-Agent", "X-Forwarded-For",
+		"If-Unmodified-Since", "Pragma", "Range", "Referer", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto",
 		"X-Real-Ip", "X-Amz-Date", "X-Amz-Content-Sha256", "X-Amz-Security-Token",
 		"X-Amz-User-Agent", "Amz-Sdk-Invocation-Id", "Amz-Sdk-Request", "Keep-Alive",
 	} {

@@ -15,7 +15,6 @@
 package observe
 
 import (
-	"net"
 	"net/http"
 )
 
@@ -70,15 +69,4 @@ func NoteOf(w http.ResponseWriter) *Note {
 		return n.Note()
 	}
 	return nil
-}
-
-// Loopback reports whether a remote address is the machine's own: the
-// callers who may read the metrics without credentials.
-func Loopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
 )
@@ -34,10 +35,7 @@ func checkKeyLength(key string) error {
 // addressed it: AWS's CompleteMultipartUpload Location is one
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
 func (q *request) objectURL() string {
-	scheme := "http"
-	if q.TLS != nil {
-		scheme = "https"
-	}
+	scheme := forwarded.Scheme(q.Request)
 	path := "/" + q.bucket + "/" + q.key
 	if _, ok := sigv4.VirtualHostBucket(q.Host, q.h.Domain); ok {
 		path = "/" + q.key

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/policy"
 	"github.com/nixbucket/nixbucket/internal/s3api"
@@ -92,7 +93,7 @@ func (s *Server) serveMetrics(api *s3api.Handler) http.HandlerFunc {
 			http.NotFound(w, r)
 			return
 		}
-		if !observe.Loopback(r.RemoteAddr) {
+		if !forwarded.Local(r) {
 			id, _, err := api.Identify(r)
 			if err == nil {
 				err = s.access.Authorize(r.Context(), r, id, policy.ActionGetMetrics, MetricsResource)

@@ -19,6 +19,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
+	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/jobs"
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -77,6 +78,10 @@ type Options struct {
 	// MetricsElsewhere says the metrics are served on a listener of
 	// their own (MetricsHandler): /-/metrics answers 404 here.
 	MetricsElsewhere bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto give a request's client address and scheme (see
+	// internal/forwarded); nil: none.
+	TrustedProxies *forwarded.Proxies
 }
 
 // Server is an open nixbucket instance.
@@ -363,7 +368,7 @@ func (s *Server) routes() http.Handler {
 		api.ServeHTTP(w, r)
 	})
 	s.observer.Traffic = s.traffic.RecordClaim
-	return s.observer.Wrap(h)
+	return s.opts.TrustedProxies.Wrap(s.observer.Wrap(h))
 }
 
 // refused counts a failed authentication in the metrics, then logs it.
