@@ -9,6 +9,7 @@ Prints one "PASS name" or "FAIL: name: why" line per check and
 "ALL PASSED n" at the end; exits 1 if any check failed.
 """
 
+import base64
 import hashlib
 import os
 import time
@@ -218,5 +219,72 @@ def presigned_expiry():
         if tag not in out:
             raise AssertionError(f"error body lacks {tag!r}: {out!r}")
 
+
+
+@check
+def complete_part_list_checked_first():
+    # Unsorted parts are InvalidPartOrder whatever their sizes, and a list
+    # without parts is MalformedXML (ceph's test_multipart_upload_empty).
+    key = "mp/order"
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    e = [s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up["UploadId"], PartNumber=n, Body=b"tiny")["ETag"]
+         for n in (1, 2)]
+    want_error("unsorted small parts", "InvalidPartOrder", 400, s3.complete_multipart_upload,
+               Bucket=BUCKET, Key=key, UploadId=up["UploadId"],
+               MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": e[1]}, {"PartNumber": 1, "ETag": e[0]}]})
+    want_error("no parts", "MalformedXML", 400, s3.complete_multipart_upload,
+               Bucket=BUCKET, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": []})
+    s3.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=up["UploadId"])
+
+
+def corrupting(header, value):
+    """A client whose XML and policy bodies carry header: value instead of
+    the checksum boto3 computed (set before signing, so the signature holds)."""
+    c = client()
+
+    def corrupt(request, **_):
+        for name in [h for h in request.headers
+                     if h.lower().startswith("x-amz-checksum-") or h.lower() in ("content-md5", "x-amz-sdk-checksum-algorithm")]:
+            del request.headers[name]
+        request.headers[header] = value
+    for op in ("DeleteObjects", "PutBucketPolicy", "PutObjectTagging"):
+        c.meta.events.register(f"before-sign.s3.{op}", corrupt)
+    return c
+
+
+@check
+def small_bodies_checked_against_digests():
+    s3.put_object(Bucket=BUCKET, Key="dig/k", Body=b"x")
+    wrong_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    for header, value, what in (("Content-MD5", wrong_md5, "Content-MD5"),
+                                ("x-amz-checksum-crc32", "AAAAAA==", "CRC32"),
+                                ("x-amz-checksum-sha256", base64.b64encode(b"0" * 32).decode(), "SHA256")):
+        c = corrupting(header, value)
+        want_error(f"delete_objects with a wrong {what}", "BadDigest", 400, c.delete_objects,
+                   Bucket=BUCKET, Delete={"Objects": [{"Key": "dig/k"}]})
+        eq(f"object after the refused delete ({what})", s3.get_object(Bucket=BUCKET, Key="dig/k")["Body"].read(), b"x")
+        want_error(f"put_bucket_policy with a wrong {what}", "BadDigest", 400, c.put_bucket_policy,
+                   Bucket=BUCKET, Policy='{"Version":"2012-10-17","Statement":[]}')
+        want_error(f"put_object_tagging with a wrong {what}", "BadDigest", 400, c.put_object_tagging,
+                   Bucket=BUCKET, Key="dig/k", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    # The right digests pass, whichever kind the client sends.
+    ok = corrupting("Content-MD5", base64.b64encode(hashlib.md5(
+        b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>dig/none</Key></Object></Delete>').digest()).decode())
+    r = ok.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "dig/none"}]})
+    eq("delete_objects with the right Content-MD5", [d["Key"] for d in r.get("Deleted", [])], ["dig/none"])
+
+
+@check
+def delete_objects_version_ids():
+    # Buckets are unversioned: "null" names the one version there is, any
+    # other version ID is refused for that key, which stays.
+    for k in ("ver/a", "ver/b"):
+        s3.put_object(Bucket=BUCKET, Key=k, Body=b"x")
+    r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "ver/a", "VersionId": "null"},
+                                                             {"Key": "ver/b", "VersionId": "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd"}]})
+    eq("deleted", [(d["Key"], d.get("VersionId")) for d in r.get("Deleted", [])], [("ver/a", "null")])
+    eq("errors", [(e["Key"], e.get("VersionId"), e["Code"]) for e in r.get("Errors", [])],
+       [("ver/b", "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd", "InvalidArgument")])
+    eq("ver/b kept", s3.get_object(Bucket=BUCKET, Key="ver/b")["Body"].read(), b"x")
 
 summary()

@@ -130,12 +130,16 @@ type deleteResult struct {
 	Errors  []deleteErrItem `xml:"Error"`
 }
 
-type deletedEntry struct{ Key string }
+type deletedEntry struct {
+	Key       string
+	VersionID string `xml:"VersionId,omitempty"`
+}
 
 type deleteErrItem struct {
-	Key     string
-	Code    string
-	Message string
+	Key       string
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string
+	Message   string
 }
 
 // maxDeleteKeys is AWS's limit for one DeleteObjects request.
@@ -167,6 +171,11 @@ func deleteObjects(q *request) error {
 	res := deleteResult{NS: s3NS}
 	for _, o := range req.Objects {
 		err := checkKeyLength(o.Key)
+		if err == nil && o.Version != "" && o.Version != nullVersion {
+			// As DeleteObject with such a versionId: the one version
+			// there is must not go in its place.
+			err = errorf("InvalidArgument", "Invalid version id specified")
+		}
 		if err == nil {
 			err = q.allow("s3:DeleteObject", "arn:aws:s3:::"+q.bucket+"/"+o.Key)
 		}
@@ -179,11 +188,11 @@ func deleteObjects(q *request) error {
 				q.h.log().Error("deleting object", "bucket", q.bucket, "key", o.Key, "err", err)
 				e = errorf("InternalError", "")
 			}
-			res.Errors = append(res.Errors, deleteErrItem{Key: o.Key, Code: e.Code, Message: e.Message})
+			res.Errors = append(res.Errors, deleteErrItem{Key: o.Key, VersionID: o.Version, Code: e.Code, Message: e.Message})
 			continue
 		}
 		if !req.Quiet {
-			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key})
+			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key, VersionID: o.Version})
 		}
 	}
 	writeXML(q.w, http.StatusOK, res)
