@@ -287,4 +287,26 @@ def delete_objects_version_ids():
        [("ver/b", "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd", "InvalidArgument")])
     eq("ver/b kept", s3.get_object(Bucket=BUCKET, Key="ver/b")["Body"].read(), b"x")
 
+
+@check
+def if_range_same_for_head_and_get():
+    # A Range whose If-Range names another version is served whole (RFC
+    # 9110), and HEAD announces what GET sends.
+    data = body(100, "if-range")
+    etag = s3.put_object(Bucket=BUCKET, Key="ifr/k", Body=data)["ETag"]
+    c = client()
+    sent = {}
+
+    def add(request, **_):
+        request.headers["If-Range"] = sent["v"]
+    for op in ("GetObject", "HeadObject"):
+        c.meta.events.register(f"before-sign.s3.{op}", add)
+    for v, partial in ((etag, True), ('"0123456789abcdef0123456789abcdef"', False)):
+        sent["v"] = v
+        g = c.get_object(Bucket=BUCKET, Key="ifr/k", Range="bytes=10-19")
+        h = c.head_object(Bucket=BUCKET, Key="ifr/k", Range="bytes=10-19")
+        want = (206, 10) if partial else (200, 100)
+        eq(f"GET If-Range {v}", (g["ResponseMetadata"]["HTTPStatusCode"], len(g["Body"].read())), want)
+        eq(f"HEAD If-Range {v}", (h["ResponseMetadata"]["HTTPStatusCode"], h["ContentLength"]), want)
+
 summary()
