@@ -309,4 +309,22 @@ def if_range_same_for_head_and_get():
         eq(f"GET If-Range {v}", (g["ResponseMetadata"]["HTTPStatusCode"], len(g["Body"].read())), want)
         eq(f"HEAD If-Range {v}", (h["ResponseMetadata"]["HTTPStatusCode"], h["ContentLength"]), want)
 
+
+@check
+def encryption_with_keys_refused():
+    # AES256 is S3's default and accepted; KMS and customer keys are not
+    # kept, so they are refused rather than dropped, on every write.
+    s3.put_object(Bucket=BUCKET, Key="sse/src", Body=b"x", ServerSideEncryption="AES256")
+    kms = {"ServerSideEncryption": "aws:kms"}
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    for what, kw in (("SSE-KMS", kms), ("SSE-C", ssec)):
+        want_error(f"put_object {what}", "NotImplemented", 501, s3.put_object, Bucket=BUCKET, Key="sse/k", Body=b"x", **kw)
+        want_error(f"create_multipart_upload {what}", "NotImplemented", 501, s3.create_multipart_upload,
+                   Bucket=BUCKET, Key="sse/k", **kw)
+        want_error(f"copy_object {what}", "NotImplemented", 501, s3.copy_object, Bucket=BUCKET, Key="sse/k",
+                   CopySource={"Bucket": BUCKET, "Key": "sse/src"}, **kw)
+    want_error("put_object with an unknown method", "InvalidArgument", 400, s3.put_object,
+               Bucket=BUCKET, Key="sse/k", Body=b"x", ServerSideEncryption="rot13")
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="sse/k")
+
 summary()
