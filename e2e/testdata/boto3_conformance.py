@@ -327,4 +327,27 @@ def encryption_with_keys_refused():
                Bucket=BUCKET, Key="sse/k", Body=b"x", ServerSideEncryption="rot13")
     want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="sse/k")
 
+
+@check
+def browser_post_refused():
+    # POST Object (an HTML form upload, as boto3's generate_presigned_post
+    # makes) is not implemented: 501, never 405 or a stored object.
+    post = s3v4.generate_presigned_post(BUCKET, "form/k", ExpiresIn=300)
+    boundary = "nixbucketformboundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in post["fields"].items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="k"\r\n'
+                 f'Content-Type: application/octet-stream\r\n\r\nform body\r\n--{boundary}--\r\n'.encode())
+    req = urllib.request.Request(post["url"], data=b"".join(parts), method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            st, out = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        st, out = e.code, e.read()
+    eq("POST form status", st, 501)
+    if b"NotImplemented" not in out:
+        raise AssertionError(f"POST form body: {out!r}")
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="form/k")
+
 summary()
