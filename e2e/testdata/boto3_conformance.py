@@ -350,4 +350,21 @@ def browser_post_refused():
         raise AssertionError(f"POST form body: {out!r}")
     want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="form/k")
 
+
+@check
+def storage_classes():
+    # Every class S3 knows is taken (and kept as STANDARD); another value
+    # is InvalidStorageClass, not a silent STANDARD.
+    s3.put_object(Bucket=BUCKET, Key="sc/ia", Body=b"x", StorageClass="STANDARD_IA")
+    eq("kept as STANDARD", s3.head_object(Bucket=BUCKET, Key="sc/ia").get("StorageClass", "STANDARD"), "STANDARD")
+    c = client()
+
+    def typo(request, **_):
+        request.headers["x-amz-storage-class"] = "STANDARD-IA"
+    c.meta.events.register("before-sign.s3.PutObject", typo)
+    c.meta.events.register("before-sign.s3.CreateMultipartUpload", typo)
+    want_error("put_object", "InvalidStorageClass", 400, c.put_object, Bucket=BUCKET, Key="sc/typo", Body=b"x")
+    want_error("create_multipart_upload", "InvalidStorageClass", 400, c.create_multipart_upload, Bucket=BUCKET, Key="sc/typo")
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="sc/typo")
+
 summary()

@@ -37,6 +37,9 @@ func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 	if err := serverSideEncryption(q.Header); err != nil {
 		return nil, err
 	}
+	if v, ok := q.Header["X-Amz-Storage-Class"]; ok && !storageClasses[strings.Join(v, ",")] {
+		return nil, errorf("InvalidStorageClass", "")
+	}
 	if _, ok := q.Header["X-Amz-Website-Redirect-Location"]; ok {
 		return nil, errorf("NotImplemented", "x-amz-website-redirect-location is not implemented: nixbucket does not host static websites, and would not keep the redirect.")
 	}
@@ -48,6 +51,16 @@ func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 		return nil, err
 	}
 	return tags, q.allowTagging(tags)
+}
+
+// storageClasses are the values of x-amz-storage-class S3 knows. Each is
+// accepted and kept as STANDARD, which answers reads at once as the others
+// (bar the archive classes, whose reads wait for a restore) do; another
+// value, a typo, is AWS's InvalidStorageClass rather than a silent STANDARD.
+var storageClasses = map[string]bool{
+	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true, "ONEZONE_IA": true,
+	"INTELLIGENT_TIERING": true, "GLACIER": true, "DEEP_ARCHIVE": true, "OUTPOSTS": true,
+	"GLACIER_IR": true, "SNOW": true, "EXPRESS_ONEZONE": true, "FSX_OPENZFS": true, "FSX_ONTAP": true,
 }
 
 // sseCustomerHeaders ask for SSE-C: the object encrypted with the client's
