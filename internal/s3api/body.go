@@ -97,7 +97,8 @@ func contentMD5(q *request) ([]byte, error) {
 
 // checkDigests checks a small body read whole (a request's XML or policy)
 // against its Content-MD5 and x-amz-checksum-* headers, as S3 checks every
-// body: DeleteObjects requires one of them, and a mismatch is BadDigest.
+// body's: a mismatch is BadDigest. Unlike S3, nixbucket does not require
+// one where S3 does (DeleteObjects, PutBucketPolicy): clients send one.
 func checkDigests(q *request, body []byte) error {
 	sum, err := contentMD5(q)
 	if err != nil {

@@ -53,10 +53,10 @@ func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 	return tags, q.allowTagging(tags)
 }
 
-// storageClasses are the values of x-amz-storage-class S3 knows. Each is
-// accepted and kept as STANDARD, which answers reads at once as the others
-// (bar the archive classes, whose reads wait for a restore) do; another
-// value, a typo, is AWS's InvalidStorageClass rather than a silent STANDARD.
+// storageClasses are the x-amz-storage-class values S3 knows. nixbucket
+// keeps every object as STANDARD, readable at once (an archive class would
+// only delay reads), so each is taken; another value, a typo, is AWS's
+// InvalidStorageClass rather than a silent STANDARD.
 var storageClasses = map[string]bool{
 	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true, "ONEZONE_IA": true,
 	"INTELLIGENT_TIERING": true, "GLACIER": true, "DEEP_ARCHIVE": true, "OUTPOSTS": true,
