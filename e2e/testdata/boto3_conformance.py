@@ -10,6 +10,7 @@ Prints one "PASS name" or "FAIL: name: why" line per check and
 """
 
 import base64
+import datetime
 import hashlib
 import os
 import time
@@ -366,5 +367,23 @@ def storage_classes():
     want_error("put_object", "InvalidStorageClass", 400, c.put_object, Bucket=BUCKET, Key="sc/typo", Body=b"x")
     want_error("create_multipart_upload", "InvalidStorageClass", 400, c.create_multipart_upload, Bucket=BUCKET, Key="sc/typo")
     want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="sc/typo")
+
+
+@check
+def modified_since_in_the_future_ignored():
+    # A date past the server's clock is invalid and ignored (as S3 does):
+    # the object is sent, not "304 unchanged" to a client whose clock runs
+    # ahead. The object's own Last-Modified still gives 304.
+    s3.put_object(Bucket=BUCKET, Key="ims/k", Body=b"fresh")
+    lm = s3.head_object(Bucket=BUCKET, Key="ims/k")["LastModified"]
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    eq("GET", s3.get_object(Bucket=BUCKET, Key="ims/k", IfModifiedSince=future)["Body"].read(), b"fresh")
+    eq("HEAD", s3.head_object(Bucket=BUCKET, Key="ims/k", IfModifiedSince=future)["ContentLength"], 5)
+    s3.copy_object(Bucket=BUCKET, Key="ims/copy", CopySource={"Bucket": BUCKET, "Key": "ims/k"},
+                   CopySourceIfModifiedSince=future)
+    eq("copied", s3.get_object(Bucket=BUCKET, Key="ims/copy")["Body"].read(), b"fresh")
+    want_error("GET since Last-Modified", "304", 304, s3.get_object, Bucket=BUCKET, Key="ims/k", IfModifiedSince=lm)
+    want_error("copy since Last-Modified", "PreconditionFailed", 412, s3.copy_object, Bucket=BUCKET, Key="ims/copy",
+               CopySource={"Bucket": BUCKET, "Key": "ims/k"}, CopySourceIfModifiedSince=lm)
 
 summary()

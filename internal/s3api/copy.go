@@ -95,15 +95,7 @@ func copyObject(q *request) error {
 	if srcBucket == q.bucket && srcKey == q.key && !in.ReplaceHeaders {
 		return errorf("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
-	c := &in.SrcCond
-	c.IfMatch = q.Header.Get("x-amz-copy-source-if-match")
-	c.IfNoneMatch = q.Header.Get("x-amz-copy-source-if-none-match")
-	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-modified-since")); err == nil {
-		c.IfModifiedSince = t
-	}
-	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-unmodified-since")); err == nil {
-		c.IfUnmodifiedSince = t
-	}
+	in.SrcCond = sourceConditions(q)
 	obj, err := q.h.Objects.Copy(q.Context(), in)
 	if err != nil {
 		return err

@@ -443,11 +443,23 @@ func evalConditions(h http.Header, o meta.Object) int {
 		return http.StatusNotModified
 	}
 	if ims := header(h, "If-Modified-Since"); inm == "" && ims != "" {
-		if t, err := http.ParseTime(ims); err == nil && !mod.After(t) {
+		if t, ok := modifiedSince(ims); ok && !mod.After(t) {
 			return http.StatusNotModified
 		}
 	}
 	return 0
+}
+
+// modifiedSince parses an If-Modified-Since date (or x-amz-copy-source-'s).
+// A date later than the server's clock is invalid and ignored, as one that
+// does not parse (RFC 2616, 14.25; S3 and Apache ignore it too): 304 or
+// 412 for it would answer "unchanged" to a client whose clock runs ahead.
+func modifiedSince(v string) (time.Time, bool) {
+	t, err := http.ParseTime(v)
+	if err != nil || t.After(time.Now()) {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func etagIn(header, etag string) bool {

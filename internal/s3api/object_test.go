@@ -42,6 +42,7 @@ func TestPlanRead(t *testing.T) {
 		{"suffix on an empty object: whole", empty, map[string]string{"Range": "bytes=-1"}, "", readPlan{}, ""},
 		{"if-none-match hit", simple, map[string]string{"If-None-Match": `"abc"`, "Range": "bytes=0-1"}, "", readPlan{notModified: true}, ""},
 		{"if-modified-since not modified", simple, map[string]string{"If-Modified-Since": mod.Format(http.TimeFormat)}, "", readPlan{notModified: true}, ""},
+		{"if-modified-since in the future ignored", simple, map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).Format(http.TimeFormat)}, "", readPlan{}, ""},
 		{"if-match miss", simple, map[string]string{"If-Match": `"zzz"`}, "", readPlan{}, "PreconditionFailed"},
 		{"if-match before if-none-match", simple, map[string]string{"If-Match": `"zzz"`, "If-None-Match": `"abc"`}, "", readPlan{}, "PreconditionFailed"},
 		{"if-range etag holds", simple, map[string]string{"Range": "bytes=0-9", "If-Range": `"abc"`}, "", readPlan{byteRange: "bytes=0-9", partRange: "bytes 0-9/100", partLength: 10}, ""},
