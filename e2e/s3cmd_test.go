@@ -9,7 +9,8 @@ import (
 )
 
 // testS3cmd drives the server with s3cmd (SigV4 requests, SigV2 signurl):
-// mb, a multipart put and a small one, ls, la, get, info, signurl, del, rb.
+// mb, a multipart put and a small one, ls, la, get, info, signurl, del, rb;
+// and put, ls, get, info, del with signature_v2 = True.
 func testS3cmd(t *testing.T, s *Server) {
 	env := s.clientEnv()
 	dir := t.TempDir()
@@ -101,6 +102,38 @@ bucket_location = %s
 			t.Fatalf("GET signurl: status %d %s", code, body)
 		}
 		sameFile(t, small, out)
+	})
+
+	// signature_v2 = True: SigV2 headers, with s3cmd's x-amz-date
+	// ("… +0000"), on object and bucket requests (signed as "/BUCKET/").
+	t.Run("signature_v2", func(t *testing.T) {
+		if s.hasQuirk(quirkNoSigV2) {
+			t.Skipf("%s: not checked", versitygwQuirks[quirkNoSigV2])
+		}
+		v2cfg := filepath.Join(dir, "s3cfg-v2")
+		conf, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf = []byte(strings.Replace(string(conf), "signature_v2 = False", "signature_v2 = True", 1))
+		if err := os.WriteFile(v2cfg, conf, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		v2 := func(args ...string) string {
+			t.Helper()
+			return mustRun(t, env, dir, "s3cmd", append([]string{"-c", v2cfg}, args...)...)
+		}
+		v2("put", small, root+"v2/small.txt")
+		if ls := parseS3cmdLs(v2("ls", root+"v2/"), 2); ls[root+"v2/small.txt"] != "17" {
+			t.Errorf("s3cmd ls (SigV2): %v, want v2/small.txt=17", ls)
+		}
+		back := filepath.Join(dir, "back-v2.txt")
+		v2("get", root+"v2/small.txt", back)
+		sameFile(t, small, back)
+		if info := v2("info", root); !strings.Contains(info, "Location:") {
+			t.Errorf("s3cmd info (SigV2) of the bucket:\n%s", info)
+		}
+		v2("del", root+"v2/small.txt")
 	})
 
 	s3cmd("del", root+"big.bin", root+"sub/small.txt")

@@ -9,6 +9,8 @@ Prints one "PASS name" or "FAIL: name: why" line per check and
 "ALL PASSED n" at the end; exits 1 if any check failed.
 """
 
+import base64
+import datetime
 import hashlib
 import os
 import time
@@ -218,5 +220,170 @@ def presigned_expiry():
         if tag not in out:
             raise AssertionError(f"error body lacks {tag!r}: {out!r}")
 
+
+
+@check
+def complete_part_list_checked_first():
+    # Unsorted parts are InvalidPartOrder whatever their sizes, and a list
+    # without parts is MalformedXML (ceph's test_multipart_upload_empty).
+    key = "mp/order"
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    e = [s3.upload_part(Bucket=BUCKET, Key=key, UploadId=up["UploadId"], PartNumber=n, Body=b"tiny")["ETag"]
+         for n in (1, 2)]
+    want_error("unsorted small parts", "InvalidPartOrder", 400, s3.complete_multipart_upload,
+               Bucket=BUCKET, Key=key, UploadId=up["UploadId"],
+               MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": e[1]}, {"PartNumber": 1, "ETag": e[0]}]})
+    want_error("no parts", "MalformedXML", 400, s3.complete_multipart_upload,
+               Bucket=BUCKET, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": []})
+    s3.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=up["UploadId"])
+
+
+def corrupting(header, value):
+    """A client whose XML and policy bodies carry header: value instead of
+    the checksum boto3 computed (set before signing, so the signature holds)."""
+    c = client()
+
+    def corrupt(request, **_):
+        for name in [h for h in request.headers
+                     if h.lower().startswith("x-amz-checksum-") or h.lower() in ("content-md5", "x-amz-sdk-checksum-algorithm")]:
+            del request.headers[name]
+        request.headers[header] = value
+    for op in ("DeleteObjects", "PutBucketPolicy", "PutObjectTagging"):
+        c.meta.events.register(f"before-sign.s3.{op}", corrupt)
+    return c
+
+
+@check
+def small_bodies_checked_against_digests():
+    s3.put_object(Bucket=BUCKET, Key="dig/k", Body=b"x")
+    wrong_md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    for header, value, what in (("Content-MD5", wrong_md5, "Content-MD5"),
+                                ("x-amz-checksum-crc32", "AAAAAA==", "CRC32"),
+                                ("x-amz-checksum-sha256", base64.b64encode(b"0" * 32).decode(), "SHA256")):
+        c = corrupting(header, value)
+        want_error(f"delete_objects with a wrong {what}", "BadDigest", 400, c.delete_objects,
+                   Bucket=BUCKET, Delete={"Objects": [{"Key": "dig/k"}]})
+        eq(f"object after the refused delete ({what})", s3.get_object(Bucket=BUCKET, Key="dig/k")["Body"].read(), b"x")
+        want_error(f"put_bucket_policy with a wrong {what}", "BadDigest", 400, c.put_bucket_policy,
+                   Bucket=BUCKET, Policy='{"Version":"2012-10-17","Statement":[]}')
+        want_error(f"put_object_tagging with a wrong {what}", "BadDigest", 400, c.put_object_tagging,
+                   Bucket=BUCKET, Key="dig/k", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    # The right digests pass, whichever kind the client sends.
+    ok = corrupting("Content-MD5", base64.b64encode(hashlib.md5(
+        b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>dig/none</Key></Object></Delete>').digest()).decode())
+    r = ok.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "dig/none"}]})
+    eq("delete_objects with the right Content-MD5", [d["Key"] for d in r.get("Deleted", [])], ["dig/none"])
+
+
+@check
+def delete_objects_version_ids():
+    # Buckets are unversioned: "null" names the one version there is, any
+    # other version ID is refused for that key, which stays.
+    for k in ("ver/a", "ver/b"):
+        s3.put_object(Bucket=BUCKET, Key=k, Body=b"x")
+    r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "ver/a", "VersionId": "null"},
+                                                             {"Key": "ver/b", "VersionId": "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd"}]})
+    eq("deleted", [(d["Key"], d.get("VersionId")) for d in r.get("Deleted", [])], [("ver/a", "null")])
+    eq("errors", [(e["Key"], e.get("VersionId"), e["Code"]) for e in r.get("Errors", [])],
+       [("ver/b", "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd", "InvalidArgument")])
+    eq("ver/b kept", s3.get_object(Bucket=BUCKET, Key="ver/b")["Body"].read(), b"x")
+
+
+@check
+def if_range_same_for_head_and_get():
+    # A Range whose If-Range names another version is served whole (RFC
+    # 9110), and HEAD announces what GET sends.
+    data = body(100, "if-range")
+    etag = s3.put_object(Bucket=BUCKET, Key="ifr/k", Body=data)["ETag"]
+    c = client()
+    sent = {}
+
+    def add(request, **_):
+        request.headers["If-Range"] = sent["v"]
+    for op in ("GetObject", "HeadObject"):
+        c.meta.events.register(f"before-sign.s3.{op}", add)
+    for v, partial in ((etag, True), ('"0123456789abcdef0123456789abcdef"', False)):
+        sent["v"] = v
+        g = c.get_object(Bucket=BUCKET, Key="ifr/k", Range="bytes=10-19")
+        h = c.head_object(Bucket=BUCKET, Key="ifr/k", Range="bytes=10-19")
+        want = (206, 10) if partial else (200, 100)
+        eq(f"GET If-Range {v}", (g["ResponseMetadata"]["HTTPStatusCode"], len(g["Body"].read())), want)
+        eq(f"HEAD If-Range {v}", (h["ResponseMetadata"]["HTTPStatusCode"], h["ContentLength"]), want)
+
+
+@check
+def encryption_with_keys_refused():
+    # AES256 is S3's default and accepted; KMS and customer keys are not
+    # kept, so they are refused rather than dropped, on every write.
+    s3.put_object(Bucket=BUCKET, Key="sse/src", Body=b"x", ServerSideEncryption="AES256")
+    kms = {"ServerSideEncryption": "aws:kms"}
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}
+    for what, kw in (("SSE-KMS", kms), ("SSE-C", ssec)):
+        want_error(f"put_object {what}", "NotImplemented", 501, s3.put_object, Bucket=BUCKET, Key="sse/k", Body=b"x", **kw)
+        want_error(f"create_multipart_upload {what}", "NotImplemented", 501, s3.create_multipart_upload,
+                   Bucket=BUCKET, Key="sse/k", **kw)
+        want_error(f"copy_object {what}", "NotImplemented", 501, s3.copy_object, Bucket=BUCKET, Key="sse/k",
+                   CopySource={"Bucket": BUCKET, "Key": "sse/src"}, **kw)
+    want_error("put_object with an unknown method", "InvalidArgument", 400, s3.put_object,
+               Bucket=BUCKET, Key="sse/k", Body=b"x", ServerSideEncryption="rot13")
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="sse/k")
+
+
+@check
+def browser_post_refused():
+    # POST Object (an HTML form upload, as boto3's generate_presigned_post
+    # makes) is not implemented: 501, never 405 or a stored object.
+    post = s3v4.generate_presigned_post(BUCKET, "form/k", ExpiresIn=300)
+    boundary = "nixbucketformboundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in post["fields"].items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="k"\r\n'
+                 f'Content-Type: application/octet-stream\r\n\r\nform body\r\n--{boundary}--\r\n'.encode())
+    req = urllib.request.Request(post["url"], data=b"".join(parts), method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            st, out = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        st, out = e.code, e.read()
+    eq("POST form status", st, 501)
+    if b"NotImplemented" not in out:
+        raise AssertionError(f"POST form body: {out!r}")
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="form/k")
+
+
+@check
+def storage_classes():
+    # Every class S3 knows is taken (and kept as STANDARD); another value
+    # is InvalidStorageClass, not a silent STANDARD.
+    s3.put_object(Bucket=BUCKET, Key="sc/ia", Body=b"x", StorageClass="STANDARD_IA")
+    eq("kept as STANDARD", s3.head_object(Bucket=BUCKET, Key="sc/ia").get("StorageClass", "STANDARD"), "STANDARD")
+    c = client()
+
+    def typo(request, **_):
+        request.headers["x-amz-storage-class"] = "STANDARD-IA"
+    c.meta.events.register("before-sign.s3.PutObject", typo)
+    c.meta.events.register("before-sign.s3.CreateMultipartUpload", typo)
+    want_error("put_object", "InvalidStorageClass", 400, c.put_object, Bucket=BUCKET, Key="sc/typo", Body=b"x")
+    want_error("create_multipart_upload", "InvalidStorageClass", 400, c.create_multipart_upload, Bucket=BUCKET, Key="sc/typo")
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="sc/typo")
+
+
+@check
+def modified_since_in_the_future_ignored():
+    # A date past the server's clock is invalid and ignored (as S3 does):
+    # the object is sent, not "304 unchanged" to a client whose clock runs
+    # ahead. The object's own Last-Modified still gives 304.
+    s3.put_object(Bucket=BUCKET, Key="ims/k", Body=b"fresh")
+    lm = s3.head_object(Bucket=BUCKET, Key="ims/k")["LastModified"]
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    eq("GET", s3.get_object(Bucket=BUCKET, Key="ims/k", IfModifiedSince=future)["Body"].read(), b"fresh")
+    eq("HEAD", s3.head_object(Bucket=BUCKET, Key="ims/k", IfModifiedSince=future)["ContentLength"], 5)
+    s3.copy_object(Bucket=BUCKET, Key="ims/copy", CopySource={"Bucket": BUCKET, "Key": "ims/k"},
+                   CopySourceIfModifiedSince=future)
+    eq("copied", s3.get_object(Bucket=BUCKET, Key="ims/copy")["Body"].read(), b"fresh")
+    want_error("GET since Last-Modified", "304", 304, s3.get_object, Bucket=BUCKET, Key="ims/k", IfModifiedSince=lm)
+    want_error("copy since Last-Modified", "PreconditionFailed", 412, s3.copy_object, Bucket=BUCKET, Key="ims/copy",
+               CopySource={"Bucket": BUCKET, "Key": "ims/k"}, CopySourceIfModifiedSince=lm)
 
 summary()

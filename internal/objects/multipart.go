@@ -148,6 +148,13 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	if len(want) > MaxParts {
 		return meta.Object{}, ErrTooManyParts
 	}
+	// The list's order is checked whole before any part is: S3 answers an
+	// unsorted list with InvalidPartOrder whatever the parts' sizes.
+	for i := 1; i < len(want); i++ {
+		if want[i].Number <= want[i-1].Number {
+			return meta.Object{}, ErrInvalidPartOrder
+		}
+	}
 	have, err := s.allParts(ctx, bucket, key, uploadID)
 	if err != nil {
 		return meta.Object{}, err
@@ -156,9 +163,6 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	md5s := md5.New()
 	used := make([]meta.Part, 0, len(want))
 	for i, w := range want {
-		if i > 0 && w.Number <= want[i-1].Number {
-			return meta.Object{}, ErrInvalidPartOrder
-		}
 		p, ok := have[w.Number]
 		if !ok || !etagMatch(w.ETag, p.ETag) {
 			return meta.Object{}, fmt.Errorf("%w: part %d", ErrInvalidPart, w.Number)

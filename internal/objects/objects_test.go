@@ -317,6 +317,10 @@ func TestMultipart(t *testing.T) {
 	if _, err := s.CompleteUpload(ctx, bucket, "small", u2.ID, []objects.CompletedPart{{Number: 1, ETag: e}, {Number: 2, ETag: e}}, objects.Conditions{}, objects.CompleteChecksum{}); !errors.Is(err, objects.ErrEntityTooSmall) {
 		t.Fatalf("small part: %v", err)
 	}
+	// Small parts out of order: the order is the list's fault, told first.
+	if _, err := s.CompleteUpload(ctx, bucket, "small", u2.ID, []objects.CompletedPart{{Number: 2, ETag: e}, {Number: 1, ETag: e}}, objects.Conditions{}, objects.CompleteChecksum{}); !errors.Is(err, objects.ErrInvalidPartOrder) {
+		t.Fatalf("small parts out of order: %v", err)
+	}
 	o, err := s.CompleteUpload(ctx, bucket, "big", u.ID, done, objects.Conditions{}, objects.CompleteChecksum{})
 	if err != nil {
 		t.Fatal(err)

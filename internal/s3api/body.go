@@ -1,11 +1,13 @@
 package s3api
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/base64"
 	"net/http"
 	"strings"
 
+	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
@@ -61,13 +63,9 @@ func stripAWSChunked(values []string) string {
 // signed payload hash, and an S3 checksum from a header or a trailer.
 func verifyOf(q *request) (objects.Verify, error) {
 	var v objects.Verify
-	if vs, ok := q.Header["Content-Md5"]; ok {
-		// Present but empty is invalid too, as AWS answers.
-		sum, err := base64.StdEncoding.DecodeString(vs[0])
-		if err != nil || len(sum) != md5.Size {
-			return v, errorf("InvalidDigest", "")
-		}
-		v.MD5 = sum
+	var err error
+	if v.MD5, err = contentMD5(q); err != nil {
+		return v, err
 	}
 	v.SHA256 = q.auth.PayloadSHA256
 	if v.SHA256 == nil {
@@ -81,6 +79,53 @@ func verifyOf(q *request) (objects.Verify, error) {
 		return v, err
 	}
 	return v, nil
+}
+
+// contentMD5 is the request's Content-MD5, decoded, or nil when absent.
+func contentMD5(q *request) ([]byte, error) {
+	vs, ok := q.Header["Content-Md5"]
+	if !ok {
+		return nil, nil
+	}
+	// Present but empty is invalid too, as AWS answers.
+	sum, err := base64.StdEncoding.DecodeString(vs[0])
+	if err != nil || len(sum) != md5.Size {
+		return nil, errorf("InvalidDigest", "")
+	}
+	return sum, nil
+}
+
+// checkDigests checks a small body read whole (a request's XML or policy)
+// against its Content-MD5 and x-amz-checksum-* headers, as S3 checks every
+// body's: a mismatch is BadDigest. Unlike S3, nixbucket does not require
+// one where S3 does (DeleteObjects, PutBucketPolicy): clients send one.
+func checkDigests(q *request, body []byte) error {
+	sum, err := contentMD5(q)
+	if err != nil {
+		return err
+	}
+	if sum != nil {
+		if got := md5.Sum(body); !bytes.Equal(got[:], sum) {
+			return errorf("BadDigest", "")
+		}
+	}
+	var v objects.Verify
+	if err := checksumClaim(q, &v); err != nil {
+		return err
+	}
+	if v.Checksum == nil {
+		return nil
+	}
+	want := v.Checksum()
+	if want == "" {
+		return nil
+	}
+	h := v.ChecksumAlgorithm.New()
+	h.Write(body)
+	if checksum.Encode(h.Sum(nil)) != want {
+		return errorf("BadDigest", "The "+string(v.ChecksumAlgorithm)+" you specified did not match the calculated checksum.")
+	}
+	return nil
 }
 
 // declaredSize is the payload length the client announced, or -1.

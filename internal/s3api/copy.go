@@ -95,15 +95,7 @@ func copyObject(q *request) error {
 	if srcBucket == q.bucket && srcKey == q.key && !in.ReplaceHeaders {
 		return errorf("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
-	c := &in.SrcCond
-	c.IfMatch = q.Header.Get("x-amz-copy-source-if-match")
-	c.IfNoneMatch = q.Header.Get("x-amz-copy-source-if-none-match")
-	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-modified-since")); err == nil {
-		c.IfModifiedSince = t
-	}
-	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-unmodified-since")); err == nil {
-		c.IfUnmodifiedSince = t
-	}
+	in.SrcCond = sourceConditions(q)
 	obj, err := q.h.Objects.Copy(q.Context(), in)
 	if err != nil {
 		return err
@@ -130,12 +122,16 @@ type deleteResult struct {
 	Errors  []deleteErrItem `xml:"Error"`
 }
 
-type deletedEntry struct{ Key string }
+type deletedEntry struct {
+	Key       string
+	VersionID string `xml:"VersionId,omitempty"`
+}
 
 type deleteErrItem struct {
-	Key     string
-	Code    string
-	Message string
+	Key       string
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string
+	Message   string
 }
 
 // maxDeleteKeys is AWS's limit for one DeleteObjects request.
@@ -167,6 +163,11 @@ func deleteObjects(q *request) error {
 	res := deleteResult{NS: s3NS}
 	for _, o := range req.Objects {
 		err := checkKeyLength(o.Key)
+		if err == nil && o.Version != "" && o.Version != nullVersion {
+			// As DeleteObject with such a versionId: the one version
+			// there is must not go in its place.
+			err = errorf("InvalidArgument", "Invalid version id specified")
+		}
 		if err == nil {
 			err = q.allow("s3:DeleteObject", "arn:aws:s3:::"+q.bucket+"/"+o.Key)
 		}
@@ -179,11 +180,11 @@ func deleteObjects(q *request) error {
 				q.h.log().Error("deleting object", "bucket", q.bucket, "key", o.Key, "err", err)
 				e = errorf("InternalError", "")
 			}
-			res.Errors = append(res.Errors, deleteErrItem{Key: o.Key, Code: e.Code, Message: e.Message})
+			res.Errors = append(res.Errors, deleteErrItem{Key: o.Key, VersionID: o.Version, Code: e.Code, Message: e.Message})
 			continue
 		}
 		if !req.Quiet {
-			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key})
+			res.Deleted = append(res.Deleted, deletedEntry{Key: o.Key, VersionID: o.Version})
 		}
 	}
 	writeXML(q.w, http.StatusOK, res)

@@ -103,7 +103,7 @@ func sourceConditions(q *request) objects.SourceConditions {
 		IfMatch:     q.Header.Get("x-amz-copy-source-if-match"),
 		IfNoneMatch: q.Header.Get("x-amz-copy-source-if-none-match"),
 	}
-	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-modified-since")); err == nil {
+	if t, ok := modifiedSince(q.Header.Get("x-amz-copy-source-if-modified-since")); ok {
 		c.IfModifiedSince = t
 	}
 	if t, err := http.ParseTime(q.Header.Get("x-amz-copy-source-if-unmodified-since")); err == nil {

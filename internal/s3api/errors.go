@@ -59,6 +59,7 @@ var errorCodes = map[string]errorCode{
 	"InvalidPartNumber":                    {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
 	"InvalidRange":                         {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
 	"InvalidRequest":                       {http.StatusBadRequest, "Invalid Request"},
+	"InvalidStorageClass":                  {http.StatusBadRequest, "The storage class you specified is not valid"},
 	"InvalidTag":                           {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	"KeyTooLongError":                      {http.StatusBadRequest, "Your key is too long"},
 	"MalformedPolicy":                      {http.StatusBadRequest, "Policies must be valid JSON and the first byte must be '{'"},

@@ -250,8 +250,9 @@ func planRead(h http.Header, part string, obj meta.Object) (readPlan, error) {
 		}
 		return p, nil
 	}
-	if rng == "" || obj.Size == 0 {
-		// AWS answers a Range on an empty object with the (empty) whole.
+	if rng == "" || obj.Size == 0 || !ifRangeHolds(header(h, "If-Range"), obj) {
+		// AWS answers a Range on an empty object with the (empty) whole;
+		// RFC 9110 a Range whose If-Range fails, for HEAD as for GET.
 		return p, nil
 	}
 	start, end, ok := parseRange(rng, obj.Size)
@@ -265,6 +266,22 @@ func planRead(h http.Header, part string, obj meta.Object) (readPlan, error) {
 		p.partLength = end - start
 	}
 	return p, nil
+}
+
+// ifRangeHolds evaluates an If-Range header (RFC 9110, 13.1.5) against
+// obj: true when absent, when it is obj's strong ETag, or when it is obj's
+// Last-Modified exactly.
+func ifRangeHolds(v string, obj meta.Object) bool {
+	switch {
+	case v == "":
+		return true
+	case strings.HasPrefix(v, `"`):
+		return v == `"`+obj.ETag+`"`
+	case strings.HasPrefix(v, "W/"):
+		return false // a weak tag never matches for a range
+	}
+	t, err := http.ParseTime(v)
+	return err == nil && obj.Modified.Truncate(time.Second).Equal(t)
 }
 
 // parseRange parses a Range header as S3 does: one "bytes=first-last",
@@ -368,15 +385,12 @@ func sendObject(q *request, obj meta.Object, rd *objects.Reader, plan readPlan) 
 // reads so that it carries out plan. ServeContent takes its Range and its
 // conditionals from the request, with RFC 9110's rules; S3's differ (it
 // serves one range only, a part is a range the client did not send, and
-// planRead has already evaluated the conditionals, so ServeContent must
-// not answer 304 or 412 a second time). What remains for ServeContent is
-// the byte range, and If-Range for a Range the client sent.
+// planRead has already evaluated the conditionals and If-Range, so
+// ServeContent must not answer 304 or 412 a second time, nor drop the
+// range HEAD announced). What remains for ServeContent is the byte range.
 func steerServeContent(h http.Header, plan readPlan) {
-	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+	for _, name := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
 		h.Del(name)
-	}
-	if plan.part {
-		h.Del("If-Range")
 	}
 	if plan.byteRange == "" {
 		h.Del("Range")
@@ -429,11 +443,23 @@ func evalConditions(h http.Header, o meta.Object) int {
 		return http.StatusNotModified
 	}
 	if ims := header(h, "If-Modified-Since"); inm == "" && ims != "" {
-		if t, err := http.ParseTime(ims); err == nil && !mod.After(t) {
+		if t, ok := modifiedSince(ims); ok && !mod.After(t) {
 			return http.StatusNotModified
 		}
 	}
 	return 0
+}
+
+// modifiedSince parses an If-Modified-Since date (or x-amz-copy-source-'s).
+// A date later than the server's clock is invalid and ignored, as one that
+// does not parse (RFC 2616, 14.25; S3 and Apache ignore it too): 304 or
+// 412 for it would answer "unchanged" to a client whose clock runs ahead.
+func modifiedSince(v string) (time.Time, bool) {
+	t, err := http.ParseTime(v)
+	if err != nil || t.After(time.Now()) {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func etagIn(header, etag string) bool {

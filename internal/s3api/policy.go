@@ -24,6 +24,9 @@ func putBucketPolicy(q *request) error {
 	if len(doc) > policy.MaxSize {
 		return errorf("PolicyTooLarge", "Policies must be no more than 20,480 bytes")
 	}
+	if err := checkDigests(q, doc); err != nil {
+		return err
+	}
 	if len(strings.TrimSpace(string(doc))) == 0 {
 		return errorf("MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'")
 	}

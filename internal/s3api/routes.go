@@ -120,6 +120,7 @@ var routes = []route{
 	{"POST", bucketLevel, "delete", false, "DeleteObjects", deleteObjects},
 	{"POST", bucketLevel, "metadataConfiguration", false, "CreateBucketMetadataConfiguration", nil},
 	{"POST", bucketLevel, "metadataTable", false, "CreateBucketMetadataTableConfiguration", nil},
+	{"POST", bucketLevel, "", false, "PostObject", nil}, // browser form uploads
 
 	// Objects.
 	{"GET", objectLevel, "acl", false, "GetObjectAcl", getACL},

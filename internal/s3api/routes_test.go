@@ -91,6 +91,7 @@ var apiOperations = []struct {
 	{"PUT", "/b", "website", false, "PutBucketWebsite"},
 	{"DELETE", "/b", "website", false, "DeleteBucketWebsite"},
 	{"POST", "/b", "delete", false, "DeleteObjects"},
+	{"POST", "/b", "", false, "PostObject"},
 	{"GET", "/b", "", false, "ListObjects"},
 	{"GET", "/b", "list-type=2", false, "ListObjects"}, // then ListObjectsV2, by the handler
 	{"HEAD", "/b", "", false, "HeadBucket"},

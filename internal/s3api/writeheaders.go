@@ -21,9 +21,10 @@ var noObjectLock = errorf("InvalidRequest", "Bucket is missing Object Lock Confi
 
 // objectWrite checks the headers of an object write (PutObject,
 // CopyObject, CreateMultipartUpload), after its authorization: ACLs, Object
-// Lock and website redirects are refused, and the tags of x-amz-tagging
-// are read and authorized. withTags says whether x-amz-tagging applies (for a
-// copy only with the REPLACE tagging directive).
+// Lock, encryption with keys nixbucket does not hold and website redirects
+// are refused, and the tags of x-amz-tagging are read and authorized.
+// withTags says whether x-amz-tagging applies (for a copy only with the
+// REPLACE tagging directive).
 func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 	if err := refuseACLHeaders(q.Header); err != nil {
 		return nil, err
@@ -32,6 +33,12 @@ func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 		if _, ok := q.Header[name]; ok {
 			return nil, noObjectLock
 		}
+	}
+	if err := serverSideEncryption(q.Header); err != nil {
+		return nil, err
+	}
+	if v, ok := q.Header["X-Amz-Storage-Class"]; ok && !storageClasses[strings.Join(v, ",")] {
+		return nil, errorf("InvalidStorageClass", "")
 	}
 	if _, ok := q.Header["X-Amz-Website-Redirect-Location"]; ok {
 		return nil, errorf("NotImplemented", "x-amz-website-redirect-location is not implemented: nixbucket does not host static websites, and would not keep the redirect.")
@@ -44,6 +51,48 @@ func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 		return nil, err
 	}
 	return tags, q.allowTagging(tags)
+}
+
+// storageClasses are the x-amz-storage-class values S3 knows. nixbucket
+// keeps every object as STANDARD, readable at once (an archive class would
+// only delay reads), so each is taken; another value, a typo, is AWS's
+// InvalidStorageClass rather than a silent STANDARD.
+var storageClasses = map[string]bool{
+	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true, "ONEZONE_IA": true,
+	"INTELLIGENT_TIERING": true, "GLACIER": true, "DEEP_ARCHIVE": true, "OUTPOSTS": true,
+	"GLACIER_IR": true, "SNOW": true, "EXPRESS_ONEZONE": true, "FSX_OPENZFS": true, "FSX_ONTAP": true,
+}
+
+// sseCustomerHeaders ask for SSE-C: the object encrypted with the client's
+// key, and readable only with it.
+var sseCustomerHeaders = []string{
+	"X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Server-Side-Encryption-Customer-Key",
+	"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key",
+}
+
+// serverSideEncryption accepts x-amz-server-side-encryption: AES256, S3's
+// default that every object on AWS gets anyway, so the header asks for
+// nothing more (tools send it by habit). KMS keys and customer keys (SSE-C)
+// are refused: a client must not believe an object is readable only with
+// a key it chose when anyone allowed to read it can. Other values are
+// AWS's InvalidArgument.
+func serverSideEncryption(h http.Header) error {
+	for _, name := range sseCustomerHeaders {
+		if _, ok := h[name]; ok {
+			return errorf("NotImplemented", "Server-side encryption with customer-provided keys (SSE-C) is not implemented.")
+		}
+	}
+	v, ok := h["X-Amz-Server-Side-Encryption"]
+	if !ok {
+		return nil
+	}
+	switch strings.TrimSpace(strings.Join(v, ",")) {
+	case "AES256":
+		return nil
+	case "aws:kms", "aws:kms:dsse":
+		return errorf("NotImplemented", "Server-side encryption with AWS KMS keys (SSE-KMS) is not implemented.")
+	}
+	return errorf("InvalidArgument", "The encryption method specified is not supported")
 }
 
 // objectLockRefused answers the Object Lock operations on an object

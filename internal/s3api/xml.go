@@ -28,22 +28,39 @@ type Owner struct {
 // isoTime formats t as S3 does in XML.
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-// readXML decodes a bounded XML request body into v. An empty body gives
-// errEmptyBody, so callers whose body is optional can tell it apart.
+// readXML decodes a bounded XML request body into v, once the body matches
+// the Content-MD5 and x-amz-checksum-* headers sent with it. An empty body
+// gives errEmptyBody, so callers whose body is optional can tell it apart.
 func readXML(q *request, v any) error {
+	body, err := readXMLBody(q)
+	if err != nil {
+		return err
+	}
+	if err := checkDigests(q, body); err != nil {
+		return err
+	}
+	return decodeXML(body, v)
+}
+
+// readXMLBody reads a bounded XML request body whole.
+func readXMLBody(q *request) ([]byte, error) {
 	tb := newTimedBody(q.w, http.MaxBytesReader(q.w, readerOf(q), maxXMLBody), xmlBodyTime)
 	body, err := io.ReadAll(tb)
 	tb.stop()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errorf("MaxMessageLengthExceeded", "Your request was too big.")
+			return nil, errorf("MaxMessageLengthExceeded", "Your request was too big.")
 		}
-		return err
+		return nil, err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return errEmptyBody
+		return nil, errEmptyBody
 	}
+	return body, nil
+}
+
+func decodeXML(body []byte, v any) error {
 	if err := xml.Unmarshal(body, v); err != nil {
 		return errorf("MalformedXML", "")
 	}

@@ -272,8 +272,8 @@ func TestAWSSDKClient(t *testing.T) {
 
 // botoScript drives boto3 against the test server with SigV2 and SigV4:
 // put_object (also from a non-seekable stream, which botocore sends
-// aws-chunked over https), get_object, and presigned GET URLs it prints as
-// JSON.
+// aws-chunked over https), get_object, head_bucket, and presigned GET URLs
+// (of objects and of a listing) it prints as JSON.
 const botoScript = `
 import json, sys
 import boto3
@@ -303,6 +303,9 @@ for sv in ["s3", "s3v4"]:
         c.put_object(Bucket="bucket", Key="streamed", Body=Stream(b"boto body"))
     urls.append(c.generate_presigned_url("get_object", Params={"Bucket": "bucket", "Key": "k",
         "ResponseContentDisposition": "attachment; filename=a b.txt"}, ExpiresIn=300))
+    # Requests to the bucket itself, which SigV2 signs as "/bucket/".
+    c.head_bucket(Bucket="bucket")
+    urls.append(c.generate_presigned_url("list_objects_v2", Params={"Bucket": "bucket", "Prefix": "a"}, ExpiresIn=300))
 json.dump(urls, sys.stdout)
 `
 
@@ -351,7 +354,7 @@ func TestBoto3(t *testing.T) {
 			if err := json.Unmarshal(out, &urls); err != nil {
 				t.Fatal(err)
 			}
-			if len(urls) != 8 {
+			if len(urls) != 10 {
 				t.Fatalf("%d presigned URLs", len(urls))
 			}
 			for _, u := range urls {

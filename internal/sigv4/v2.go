@@ -40,15 +40,13 @@ func (v *Verifier) verifyV2Header(r *http.Request, cred string) (*Result, error)
 		// With x-amz-date the Date line of the string to sign is empty;
 		// x-amz-date is signed among the x-amz- headers.
 		dateField = ""
-		var err error
-		if t, err = http.ParseTime(amz); err != nil {
-			if t, err = time.Parse(amzDateLayout, amz); err != nil {
-				return nil, errNoDate
-			}
+		var ok bool
+		if t, ok = parseV2Time(amz); !ok {
+			return nil, errNoDate
 		}
 	} else if dateField != "" {
-		var err error
-		if t, err = http.ParseTime(dateField); err != nil {
+		var ok bool
+		if t, ok = parseV2Time(dateField); !ok {
 			return nil, errNoDate
 		}
 	} else {
@@ -65,6 +63,21 @@ func (v *Verifier) verifyV2Header(r *http.Request, cred string) (*Result, error)
 		return nil, err
 	}
 	return &Result{AccessKeyID: accessKey, Version: 2, Body: body(r), DecodedLength: r.ContentLength}, nil
+}
+
+// parseV2Time parses the date of a SigV2 request: an HTTP date, the same
+// with a numeric zone (s3cmd sends "Sat, 05 Dec 2026 22:17:15 +0000"), or
+// SigV4's ISO 8601 basic format.
+func parseV2Time(s string) (time.Time, bool) {
+	if t, err := http.ParseTime(s); err == nil {
+		return t, true
+	}
+	for _, layout := range []string{time.RFC1123Z, amzDateLayout} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // verifyV2Query authenticates a SigV2 presigned URL (AWSAccessKeyId,
@@ -117,6 +130,14 @@ func (v *Verifier) checkV2(r *http.Request, pairs []queryPair, presign bool, acc
 	paths := []string{wirePath(r)}
 	if p := uriEncode(r.URL.Path, true); p != paths[0] && p != "" {
 		paths = append(paths, p)
+	}
+	// A path-style request to a bucket itself ("/BUCKET", not
+	// "/BUCKET/KEY") is signed by botocore and s3cmd as "/BUCKET/", the
+	// resource AWS's virtual-host form of the same request has.
+	if p := paths[0]; len(p) > 1 && strings.IndexByte(p[1:], '/') < 0 {
+		if _, virtual := VirtualHostBucket(r.Host, v.Domain); !virtual {
+			paths = append(paths, p+"/")
+		}
 	}
 	for _, path := range paths {
 		mac := hmac.New(sha1.New, []byte(secret))
