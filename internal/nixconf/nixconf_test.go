@@ -144,3 +144,25 @@ func TestWriteFile(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
 }
+
+// TestPublicKeys: only a list of NAME:BASE64 keys Nix can parse is
+// accepted, so `use` never writes a nix.conf that stops Nix.
+func TestPublicKeys(t *testing.T) {
+	const key = "cache-1:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7I="
+	if got, err := PublicKeys(" " + key + "\n" + key + "\n"); err != nil || len(got) != 2 || got[0] != key {
+		t.Errorf("PublicKeys(two keys) = %q, %v", got, err)
+	}
+	if got, err := PublicKeys(""); err != nil || len(got) != 0 {
+		t.Errorf("PublicKeys(\"\") = %q, %v", got, err)
+	}
+	for _, bad := range []string{
+		"<html><title>Sign in</title></html>",
+		"cache-1:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7",
+		"a#b:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7I=",
+		key + " x",
+	} {
+		if got, err := PublicKeys(bad); err == nil {
+			t.Errorf("PublicKeys(%q) = %q", bad, got)
+		}
+	}
+}
