@@ -97,6 +97,14 @@ func TestNetrc(t *testing.T) {
 	if again, changed := NetrcSet(out, "127.0.0.1", "NEW", "NEWPW"); changed || string(again) != string(out) {
 		t.Errorf("NetrcSet of the same line changed the file:\n%s", again)
 	}
+	// A commented-out entry is no entry, for curl (Nix) either.
+	commented := "# machine h login old password old\nmachine x login y password z\n"
+	if l, _, ok := NetrcLookup([]byte(commented), "h"); ok {
+		t.Errorf("lookup in a comment found %q", l)
+	}
+	if out, _ := NetrcSet([]byte(commented), "h", "l", "p"); string(out) != commented+"machine h login l password p\n" {
+		t.Errorf("NetrcSet edited a comment:\n%s", out)
+	}
 	added, changed := NetrcSet([]byte("machine x login y password z"), "h", "l", "p")
 	if !changed || string(added) != "machine x login y password z\nmachine h login l password p\n" {
 		t.Errorf("NetrcSet appended to\n%s", added)
