@@ -246,7 +246,7 @@ func (c *cacheURL) checkCacheInfo(ctx context.Context) error {
 	for _, line := range strings.Split(body, "\n") {
 		if dir, ok := strings.CutPrefix(line, "StoreDir:"); ok {
 			if dir = strings.TrimSpace(dir); dir != "/nix/store" {
-				fmt.Fprintf(os.Stderr, "nixbucket: warning: the cache holds paths of store %s, not /nix/store\n", dir)
+				fmt.Fprintf(os.Stderr, "nixbucket: warning: the cache holds paths of store %q, not /nix/store\n", dir)
 			}
 			return nil
 		}
