@@ -53,6 +53,9 @@ func useCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := nixconf.PublicKeys(strings.Join(keys, " ")); err != nil {
+		return fmt.Errorf("use: --key: %w", err)
+	}
 	c, err := parseCacheURL(pos[0], len(keys) > 0)
 	if err != nil {
 		return fmt.Errorf("use: %w", err)
@@ -243,7 +246,7 @@ func (c *cacheURL) checkCacheInfo(ctx context.Context) error {
 	for _, line := range strings.Split(body, "\n") {
 		if dir, ok := strings.CutPrefix(line, "StoreDir:"); ok {
 			if dir = strings.TrimSpace(dir); dir != "/nix/store" {
-				fmt.Fprintf(os.Stderr, "nixbucket: warning: the cache holds paths of store %s, not /nix/store\n", dir)
+				fmt.Fprintf(os.Stderr, "nixbucket: warning: the cache holds paths of store %q, not /nix/store\n", dir)
 			}
 			return nil
 		}
@@ -264,7 +267,11 @@ func (c *cacheURL) fetchKeys(ctx context.Context) ([]string, error) {
 	if status != http.StatusOK {
 		return nil, c.refusal(what, status)
 	}
-	return strings.Fields(body), nil
+	keys, err := nixconf.PublicKeys(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the answer is no list of public keys (is this a nixbucket server? if not, give its keys with --key NAME:KEY): %w", what, err)
+	}
+	return keys, nil
 }
 
 // printUse prints the lines for nix.conf and the netrc.

@@ -1,7 +1,10 @@
 package nixconf
 
 import (
+	"slices"
 	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
 
 // FuzzNetrc: any netrc text parses, and setting a host's line gives a
@@ -38,6 +41,36 @@ func FuzzConf(f *testing.F) {
 		c2 := Parse(out)
 		if added := c2.AddCache("http://h/b", []string{"k:1"}); len(added) != 0 {
 			t.Fatalf("second AddCache on %q added %q", out, added)
+		}
+	})
+}
+
+// FuzzPublicKeys: whatever a server answers for its keys, PublicKeys
+// accepts only keys that parse, and each survives being written to any
+// nix.conf: Nix reads it back among trusted-public-keys, whole.
+func FuzzPublicKeys(f *testing.F) {
+	const key = "cache-1:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7I="
+	f.Add(key+"\n", "trusted-public-keys = cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=\n")
+	f.Add("a#b:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7I=", "")
+	f.Add("<html><body>Not here</body></html>", "# nothing\n")
+	f.Add(key+" "+key+"\t\r\nother:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "extra-trusted-public-keys = "+key+"\n")
+	f.Fuzz(func(t *testing.T, answer, conf string) {
+		keys, err := PublicKeys(answer)
+		if err != nil {
+			return
+		}
+		for _, k := range keys {
+			if _, err := signature.ParsePublicKey(k); err != nil {
+				t.Fatalf("accepted %q: %v", k, err)
+			}
+		}
+		c := Parse([]byte(conf))
+		c.AddCache("http://127.0.0.1:9000/nix-cache", keys)
+		trusted := Parse(c.Bytes()).List("trusted-public-keys")
+		for _, k := range keys {
+			if !slices.Contains(trusted, k) {
+				t.Fatalf("key %q lost: nix.conf %q trusts %q", k, c.Bytes(), trusted)
+			}
 		}
 	})
 }

@@ -2,7 +2,6 @@ package nixconf
 
 import (
 	"strings"
-	"unicode"
 )
 
 // netrcEntry is one `machine` (or `default`) entry of a netrc file: its
@@ -15,21 +14,29 @@ type netrcEntry struct {
 	password   string
 }
 
-// netrcEntries splits a netrc file into its entries. Text before the
-// first entry and macro definitions (macdef, up to a blank line) belong
-// to no entry.
+// netrcEntries splits a netrc file into its entries, reading it as curl
+// (and so Nix) does: tokens separated by ASCII white space, a line whose
+// first token starts with '#' a comment, and a macro definition (macdef,
+// the rest of its line and the lines up to a blank one) skipped. Text
+// before the first entry belongs to no entry.
 func netrcEntries(text string) []netrcEntry {
 	var out []netrcEntry
 	i := 0
 	next := func() (tok string, at int) {
-		for i < len(text) && unicode.IsSpace(rune(text[i])) {
-			i++
+		for {
+			for i < len(text) && asciiSpace(text[i]) {
+				i++
+			}
+			at = i
+			for i < len(text) && !asciiSpace(text[i]) {
+				i++
+			}
+			if tok = text[at:i]; strings.HasPrefix(tok, "#") && firstOnLine(text, at) {
+				i = lineEnd(text, i)
+				continue
+			}
+			return tok, at
 		}
-		at = i
-		for i < len(text) && !unicode.IsSpace(rune(text[i])) {
-			i++
-		}
-		return text[at:i], at
 	}
 	// value reads the token after a keyword; an entry's keyword there
 	// means the value is missing (a malformed file), and is not taken.
@@ -72,14 +79,42 @@ func netrcEntries(text string) []netrcEntry {
 			}
 		case "macdef":
 			closeCur(at)
-			value() // the macro's name
-			if j := strings.Index(text[i:], "\n\n"); j >= 0 {
-				i += j + 2
-			} else {
-				i = len(text)
+			i = lineEnd(text, i)
+			for i < len(text) {
+				j := lineEnd(text, i)
+				blank := strings.TrimLeft(text[i:j], " \t\n\v\f\r") == ""
+				i = j
+				if blank {
+					break
+				}
 			}
 		}
 	}
+}
+
+// asciiSpace reports whether c separates netrc tokens.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// firstOnLine reports whether only white space precedes text[at] on its
+// line.
+func firstOnLine(text string, at int) bool {
+	for j := at - 1; j >= 0 && text[j] != '\n'; j-- {
+		if !asciiSpace(text[j]) {
+			return false
+		}
+	}
+	return true
+}
+
+// lineEnd returns the index just past the end of the line holding
+// text[i] (past its newline), or len(text).
+func lineEnd(text string, i int) int {
+	if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
+		return i + j + 1
+	}
+	return len(text)
 }
 
 // NetrcLookup returns the credentials a netrc file holds for host (a

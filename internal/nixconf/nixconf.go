@@ -6,7 +6,10 @@
 package nixconf
 
 import (
+	"fmt"
 	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/nix/signature"
 )
 
 // Conf is the text of a nix.conf, line by line.
@@ -121,4 +124,23 @@ func containsURL(list []string, url string) bool {
 		}
 	}
 	return false
+}
+
+// PublicKeys reads a list of public keys (NAME:BASE64, separated by white
+// space), such as a server's answer to GET /-/keys/BUCKET, for
+// trusted-public-keys. Nix refuses to substitute at all while that
+// setting holds an entry it cannot parse, so anything else fails here: an
+// HTML page a proxy answered with, a truncated key, or a name with '#',
+// which would start a comment in nix.conf and cut the key.
+func PublicKeys(text string) ([]string, error) {
+	keys := strings.Fields(text)
+	for _, k := range keys {
+		if strings.Contains(k, "#") {
+			return nil, fmt.Errorf("public key %.60q: a '#' would start a comment in nix.conf", k)
+		}
+		if _, err := signature.ParsePublicKey(k); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }

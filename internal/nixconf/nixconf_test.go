@@ -97,6 +97,14 @@ func TestNetrc(t *testing.T) {
 	if again, changed := NetrcSet(out, "127.0.0.1", "NEW", "NEWPW"); changed || string(again) != string(out) {
 		t.Errorf("NetrcSet of the same line changed the file:\n%s", again)
 	}
+	// A commented-out entry is no entry, for curl (Nix) either.
+	commented := "# machine h login old password old\nmachine x login y password z\n"
+	if l, _, ok := NetrcLookup([]byte(commented), "h"); ok {
+		t.Errorf("lookup in a comment found %q", l)
+	}
+	if out, _ := NetrcSet([]byte(commented), "h", "l", "p"); string(out) != commented+"machine h login l password p\n" {
+		t.Errorf("NetrcSet edited a comment:\n%s", out)
+	}
 	added, changed := NetrcSet([]byte("machine x login y password z"), "h", "l", "p")
 	if !changed || string(added) != "machine x login y password z\nmachine h login l password p\n" {
 		t.Errorf("NetrcSet appended to\n%s", added)
@@ -142,5 +150,27 @@ func TestWriteFile(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 4 {
 		t.Errorf("temporary files left behind: %v", entries)
+	}
+}
+
+// TestPublicKeys: only a list of NAME:BASE64 keys Nix can parse is
+// accepted, so `use` never writes a nix.conf that stops Nix.
+func TestPublicKeys(t *testing.T) {
+	const key = "cache-1:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7I="
+	if got, err := PublicKeys(" " + key + "\n" + key + "\n"); err != nil || len(got) != 2 || got[0] != key {
+		t.Errorf("PublicKeys(two keys) = %q, %v", got, err)
+	}
+	if got, err := PublicKeys(""); err != nil || len(got) != 0 {
+		t.Errorf("PublicKeys(\"\") = %q, %v", got, err)
+	}
+	for _, bad := range []string{
+		"<html><title>Sign in</title></html>",
+		"cache-1:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7",
+		"a#b:8Xm4FSsZ1Rz7xPnCqJb2S/yNhO4W1YXeqGY8bd0Ai7I=",
+		key + " x",
+	} {
+		if got, err := PublicKeys(bad); err == nil {
+			t.Errorf("PublicKeys(%q) = %q", bad, got)
+		}
 	}
 }

@@ -22,7 +22,7 @@ func checkCacheInfo(ctx context.Context, t target.Target, u *storeurl.Store, sto
 			k, v, ok := strings.Cut(line, ":")
 			if ok && strings.TrimSpace(k) == "StoreDir" {
 				if dir := strings.TrimSpace(v); dir != storeDir {
-					return fmt.Errorf("%s is a binary cache for the store %s, not %s", t, dir, storeDir)
+					return fmt.Errorf("%s is a binary cache for the store %q, not %s", t, dir, storeDir)
 				}
 			}
 		}

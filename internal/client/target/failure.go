@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind is what a Failure is about.
@@ -60,7 +61,7 @@ type serverError struct {
 // same; anything else (HTML pages, other servers' text) gives its first
 // line only if it has no markup.
 func readServerError(resp *http.Response) serverError {
-	e := serverError{status: resp.StatusCode, code: resp.Header.Get("X-Nixbucket-Error")}
+	e := serverError{status: resp.StatusCode, code: errorCode(resp.Header.Get("X-Nixbucket-Error"))}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	s := strings.TrimSpace(string(b))
 	switch {
@@ -71,10 +72,12 @@ func readServerError(resp *http.Response) serverError {
 			Message string
 		}
 		if xml.Unmarshal(b, &doc) == nil {
-			if doc.Code != "" {
-				e.code = doc.Code
+			if c := errorCode(doc.Code); c != "" {
+				e.code = c
 			}
-			e.message = oneLine(doc.Message)
+			if !strings.ContainsAny(doc.Message, "<>") {
+				e.message = oneLine(doc.Message)
+			}
 		}
 	default:
 		line, _, _ := strings.Cut(s, "\n")
@@ -82,7 +85,7 @@ func readServerError(resp *http.Response) serverError {
 		if rest, ok := strings.CutPrefix(line, prefix); ok {
 			if code, msg, ok := strings.Cut(rest, ": "); ok && !strings.Contains(code, " ") {
 				if e.code == "" {
-					e.code = code
+					e.code = errorCode(code)
 				}
 				line = msg
 			}
@@ -94,13 +97,40 @@ func readServerError(resp *http.Response) serverError {
 	return e
 }
 
-// oneLine trims s to one line of at most 200 characters.
+// oneLine trims s to one line of at most 200 bytes of printable UTF-8:
+// control characters (a terminal's escape sequences among them) and
+// invalid bytes become spaces, runs of white space one space.
 func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)), " ")
 	if len(s) > 200 {
-		s = s[:200] + "…"
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
+}
+
+// errorCode is code if it looks like an error code (letters, digits,
+// '.', '-' and '_', as S3's and nixbucket's are), else "": a code is
+// printed as it is.
+func errorCode(code string) string {
+	if len(code) > 64 {
+		return ""
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	return code
 }
 
 // String renders the answer for messages: "403 AccessDenied: Access Denied".

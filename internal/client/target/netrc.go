@@ -76,7 +76,8 @@ func parseNetrc(data string) (map[string]netrcEntry, *netrcEntry, error) {
 	return machines, def, nil
 }
 
-// netrcTokens splits a netrc file into its white-space separated tokens,
+// netrcTokens splits a netrc file into its tokens, separated by ASCII
+// white space as curl separates them,
 // without comment lines (first token starting with #) and macro
 // definitions: "macdef" stays a token, while its name and body (the lines
 // up to the next blank one) are dropped.
@@ -84,7 +85,7 @@ func netrcTokens(data string) []string {
 	var toks []string
 	inMacro := false
 	for line := range strings.Lines(data) {
-		fields := strings.Fields(line)
+		fields := strings.FieldsFunc(line, asciiSpace)
 		if inMacro {
 			inMacro = len(fields) > 0
 			continue
@@ -135,4 +136,10 @@ func netrcLookup(path, host string) (login, password string, found bool, err err
 		return def.login, def.password, true, nil
 	}
 	return "", "", false, nil
+}
+
+// asciiSpace reports whether r separates netrc tokens: ASCII white space,
+// as curl reads the file (a no-break space is part of a password).
+func asciiSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\v' || r == '\f' || r == '\r'
 }

@@ -86,3 +86,20 @@ func FuzzAttrs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTags: whatever decodes as tags re-encodes to the same tags.
+func FuzzTags(f *testing.F) {
+	f.Add(EncodeTags([]meta.Tag{{Key: "k", Value: "v"}, {Key: "", Value: "é"}}))
+	f.Add(EncodeStrings([]string{"odd"}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tags, err := DecodeTags(string(b))
+		if err != nil {
+			return
+		}
+		again, err := DecodeTags(string(EncodeTags(tags)))
+		if err != nil || !reflect.DeepEqual(again, tags) {
+			t.Fatalf("round trip of %q: %q, %v", tags, again, err)
+		}
+	})
+}
