@@ -80,7 +80,9 @@ type Options struct {
 	// the fields above are zero), and, for connections served here too,
 	// its BaseContext, ConnContext, ConnState and ErrorLog. NewListener
 	// replaces its ConnState with one that calls the Listener's ConnState
-	// and then the original, so set ConnState before.
+	// and then the original, so set ConnState before, and its Handler with
+	// one that bounds the HTTP/2 streams net/http serves (see
+	// boundStreams), so set Handler before too.
 	Server *http.Server
 }
 
@@ -96,6 +98,7 @@ type Listener struct {
 	// capWarned is when the log last said that new connections are closed.
 	capWarned time.Time
 	closing   atomic.Bool
+	streams   atomic.Int64 // HTTP/2 streams being served (boundStreams)
 
 	handover chan net.Conn
 	done     chan struct{}
@@ -141,6 +144,7 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 				l.connState(nc, st)
 			}
 		}
+		srv.Handler = l.boundStreams(h)
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = time.Minute

@@ -58,17 +58,21 @@ func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 		after = ""
 	}
 	count := 0
+	batch := rollupBatch
 	for {
 		limit := max - count + 1
-		batch, err := s.Meta.ScanObjects(ctx, meta.ScanQuery{Bucket: in.Bucket, Prefix: in.Prefix, After: after, Limit: limit})
+		if in.Delimiter != "" {
+			limit = min(limit, batch)
+		}
+		rows, err := s.Meta.ScanObjects(ctx, meta.ScanQuery{Bucket: in.Bucket, Prefix: in.Prefix, After: after, Limit: limit})
 		if err != nil {
 			return ListOutput{}, err
 		}
-		if len(batch) == 0 {
+		if len(rows) == 0 {
 			return out, nil
 		}
 		rescan := false
-		for _, o := range batch {
+		for _, o := range rows {
 			if in.Delimiter != "" {
 				rest := o.Key[len(in.Prefix):]
 				if i := strings.Index(rest, in.Delimiter); i >= 0 {
@@ -94,9 +98,23 @@ func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 			after = o.Key
 			count++
 		}
-		if !rescan && len(batch) < limit {
+		if !rescan && len(rows) < limit {
 			// The store returned fewer than asked: nothing is left.
 			return out, nil
 		}
+		if rescan {
+			batch = rollupBatch
+		} else {
+			batch *= 2
+		}
 	}
 }
+
+// rollupBatch is how many keys a listing with a delimiter reads after
+// rolling keys up into a common prefix: the rest of a read is dropped,
+// since the next read starts beyond the prefix, so a full page's worth
+// after each of up to 1,000 prefixes read about 500,000 keys to answer one
+// page (4 s of CPU for a bucket of 2,000 keys laid out for it). The batch
+// doubles while keys are listed one by one, so a flat listing still takes
+// a few reads a page.
+const rollupBatch = 8

@@ -305,14 +305,18 @@ func (s *Service) Uploads(ctx context.Context, in UploadsInput) (UploadsOutput, 
 		q.AfterUploadID = "\xff" // skip every upload of KeyMarker itself
 	}
 	count := 0
+	batch := rollupBatch // as in List
 	for {
 		q.Limit = max - count + 1
-		batch, err := s.Meta.ScanUploads(ctx, q)
+		if in.Delimiter != "" {
+			q.Limit = min(q.Limit, batch)
+		}
+		rows, err := s.Meta.ScanUploads(ctx, q)
 		if err != nil {
 			return UploadsOutput{}, err
 		}
 		rescan := false
-		for _, u := range batch {
+		for _, u := range rows {
 			if in.Delimiter != "" {
 				rest := u.Key[len(in.Prefix):]
 				if i := strings.Index(rest, in.Delimiter); i >= 0 {
@@ -338,8 +342,13 @@ func (s *Service) Uploads(ctx context.Context, in UploadsInput) (UploadsOutput, 
 			q.After, q.AfterUploadID = u.Key, u.ID
 			count++
 		}
-		if !rescan && len(batch) < q.Limit {
+		if !rescan && len(rows) < q.Limit {
 			return out, nil
+		}
+		if rescan {
+			batch = rollupBatch
+		} else {
+			batch *= 2
 		}
 	}
 }

@@ -10,8 +10,9 @@ import (
 // the whole request the read deadline slides: a client that sends nothing
 // for bodyIdle is cut off. Responses need nothing here: the transport
 // (internal/fastlane, for net/http too) slides each connection's write
-// deadline with the progress of its writes, so a client that stops
-// reading is cut off however big the response, and a slow one is not.
+// deadline with the progress of its writes (and each HTTP/2 stream's), so
+// a client that stops reading is cut off however big the response, and a
+// slow one is not.
 const bodyIdle = 2 * time.Minute
 
 // idleReader extends the connection's read deadline before each read.
