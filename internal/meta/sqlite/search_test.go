@@ -14,7 +14,7 @@ func TestSearchUsesIndexes(t *testing.T) {
 		args  []any
 		index string
 	}{
-		{qSearchHash, []any{"b", "0a", "0a\x7f", 10}, "PRIMARY KEY"},
+		{qSearchHash, []any{"b", "0a", "0a\x7f", 10}, "sqlite_autoindex_narinfos_1"}, // the primary key (0013)
 		{qSearchName, []any{"b", "hello", "hello\x7f", 10}, "narinfos_name"},
 		{qRecentNarinfos, []any{"b", 10}, "narinfos_created"},
 	} {
