@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
+	"github.com/nixbucket/nixbucket/internal/meta/backend"
 )
 
 // verifyRun runs `nixbucket ARGS --data DIR` and returns its output and
@@ -54,7 +54,7 @@ func verifyWant(t *testing.T, s *Server, status int, want []string, args ...stri
 // nix-cache bucket, from the metadata store (as the admin commands open it).
 func verifyBlobFile(t *testing.T, s *Server, key string) string {
 	t.Helper()
-	store, err := sqlite.Open(filepath.Join(s.Dir, "meta.db"))
+	store, err := backend.OpenExisting(s.Dir, s.metaURL())
 	if err != nil {
 		t.Fatal(err)
 	}
