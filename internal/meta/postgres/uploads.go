@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,7 +17,7 @@ const (
 	// Upload listings: keys from $2 up to $3 (or the end), skipping the
 	// uploads of key $4 with an ID up to $5; see ScanUploads.
 	qScanUploads = `SELECT key, id, initiated, attrs, checksum_type FROM uploads
-		WHERE bucket = $1 AND key >= $2 AND ($3::text IS NULL OR key < $3) AND (key > $4 OR id > $5)
+		WHERE bucket = $1 AND key >= $2 AND ($3::text IS NULL OR key < $3) AND (key >= $4 OR id >= $5)
 		ORDER BY key, id LIMIT $6`
 )
 
@@ -279,12 +278,12 @@ func (s *Store) ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Uploa
 	}
 	// Without an upload ID marker the listing starts strictly after the key
 	// After; with one, inside it, and the (key, id) test skips the IDs up to
-	// the marker. Markers are cut at a NUL, which no key or ID holds.
-	after, afterID := cutNUL(q.After), cutNUL(q.AfterUploadID)
-	lo := scanStart(q.Prefix, q.After)
+	// the marker. "x > M" is "x >= textCeil(M+NUL)" (see bounds.go).
+	lo := textCeil(max(q.Prefix, q.After+"\x00"))
 	if q.AfterUploadID != "" {
-		lo = max(q.Prefix, after)
+		lo = textCeil(max(q.Prefix, q.After))
 	}
+	after, afterID := textCeil(q.After+"\x00"), textCeil(q.AfterUploadID+"\x00")
 	rows, err := s.pool.Query(ctx, qScanUploads, q.Bucket, lo, prefixEnd(q.Prefix), after, afterID, sqlLimit(q.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list uploads in %q: %w", q.Bucket, err)
@@ -303,10 +302,4 @@ func (s *Store) ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Uploa
 		return nil, needBucket(ctx, s.pool, q.Bucket)
 	}
 	return ups, nil
-}
-
-// cutNUL returns s up to its first NUL byte.
-func cutNUL(s string) string {
-	s, _, _ = strings.Cut(s, "\x00")
-	return s
 }
