@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -49,9 +50,10 @@ func readStoreMode() error {
 
 // dirStores are the external stores of one data directory.
 type dirStores struct {
-	meta string   // the PostgreSQL URL
-	args []string // --meta URL, --blobs URL, as serve takes them
-	env  []string // NIXBUCKET_META, NIXBUCKET_BLOBS and the S3 store's keys, for the admin commands
+	meta    string   // the PostgreSQL URL
+	blobDir string   // where the S3 store keeps the blob files, or ""
+	args    []string // --meta URL, --blobs URL, as serve takes them
+	env     []string // NIXBUCKET_META, NIXBUCKET_BLOBS and the S3 store's keys, for the admin commands
 }
 
 var storesByDir sync.Map // data directory → *dirStores
@@ -75,7 +77,9 @@ func externalStores(t testing.TB, dir string) *dirStores {
 	}
 	if storeMode.blobs == "s3" {
 		st := testenv.S3Store(t)
-		blobs := "s3://" + st.NewBucket(t) + "/cache?endpoint=" + st.Endpoint
+		bucket := st.NewBucket(t)
+		blobs := "s3://" + bucket + "/cache?endpoint=" + st.Endpoint
+		ds.blobDir = st.ObjectPath(bucket, "cache/blobs")
 		ds.args = append(ds.args, "--blobs", blobs)
 		ds.env = append(ds.env, "NIXBUCKET_BLOBS="+blobs)
 		// The AWS default chain finds the store's keys in the
@@ -95,6 +99,16 @@ func (s *Server) metaURL() string {
 		return ""
 	}
 	return s.stores.meta
+}
+
+// blobDir returns the directory that holds the server's blob files, one
+// per blob as BLOBDIR/ID[:2]/ID: DATA/blobs/blobs, or on the matrix's S3
+// blobs the store's (versitygw keeps objects as files).
+func (s *Server) blobDir() string {
+	if s.stores != nil && s.stores.blobDir != "" {
+		return s.stores.blobDir
+	}
+	return filepath.Join(s.Dir, "blobs", "blobs")
 }
 
 // serveArgs returns what serve gets for the stores: those of ds that args
