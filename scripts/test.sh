@@ -185,10 +185,11 @@ go test -json -timeout 20m "${args[@]}" | "$reportbin/testreport" -allow scripts
 # the subset below (E2E_POSTGRES_RUN='.' runs them all); the cluster tests
 # run on PostgreSQL anyway.
 if [ $# -eq 0 ]; then
-	e2e_pg=${E2E_POSTGRES_RUN:-'^Test(RealClients|Nix|AWSCLI|Boto3|Console$|Lifecycle|Pins|VerifyNix|PathDelete|PullThrough)'}
-	e2e_pg_skip='^TestPullThrough(Cluster|S3Blobs)$' # on PostgreSQL already / the longest
-	say "go test -run '$e2e_pg' -skip '$e2e_pg_skip' ./e2e on the PostgreSQL store"
-	NIXBUCKET_E2E_META=postgres go test -json -timeout 20m -run "$e2e_pg" -skip "$e2e_pg_skip" ./e2e |
+	# TestPullThroughCluster is on PostgreSQL already; S3Blobs the longest.
+	pgrun=(-run '^Test(RealClients|Nix|AWSCLI|Boto3|Console$|Lifecycle|Pins|VerifyNix|PathDelete|PullThrough)' -skip '^TestPullThrough(Cluster|S3Blobs)$')
+	[ -z "${E2E_POSTGRES_RUN:-}" ] || pgrun=(-run "$E2E_POSTGRES_RUN")
+	say "go test ${pgrun[*]} ./e2e on the PostgreSQL store"
+	NIXBUCKET_E2E_META=postgres go test -json -timeout 20m "${pgrun[@]}" ./e2e |
 		"$reportbin/testreport" -pass postgres -allow scripts/skip-allow.txt "${deny[@]}"
 fi
 rm -rf "$reportbin"

@@ -14,8 +14,9 @@ import (
 const (
 	qUploadExists = `SELECT EXISTS (SELECT 1 FROM uploads WHERE id = $1 AND bucket = $2 AND key = $3)`
 	qPartSegments = `SELECT blob, blob_size FROM parts WHERE upload_id = $1 ORDER BY number`
-	// Upload listings: keys from $2 up to $3 (or the end), skipping the
-	// uploads of key $4 with an ID up to $5; see ScanUploads.
+	// Upload listings: keys from $2 up to $3 (or the end), each at least
+	// $4 (the least key above the key marker) or with an ID at least $5
+	// (the least ID above the ID marker); see ScanUploads.
 	qScanUploads = `SELECT key, id, initiated, attrs, checksum_type FROM uploads
 		WHERE bucket = $1 AND key >= $2 AND ($3::text IS NULL OR key < $3) AND (key >= $4 OR id >= $5)
 		ORDER BY key, id LIMIT $6`
