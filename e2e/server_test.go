@@ -138,7 +138,7 @@ func newServer(t testing.TB, dir string, env []string, args ...string) *Server {
 		s.AccessKey, s.SecretKey = "E2EROOTACCESSKEY", "e2e-root-secret-key-for-versitygw"
 	}
 	if !hasFlag(args, "--meta") {
-		s.stores = externalStores(t, dir)
+		s.stores = externalStores(t, dir, args)
 	}
 	return s
 }

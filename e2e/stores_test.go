@@ -24,7 +24,7 @@ import (
 // A data directory keeps its stores for as long as the test that made them
 // runs, so a server restarted on it (Restart, or startServerDir again)
 // finds its data. The admin commands the tests run with `--data DIR` get
-// the same stores through NIXBUCKET_META / NIXBUCKET_BLOBS (see runCmd).
+// the same stores through NIXBUCKET_META (see runCmd).
 // Tests that only make sense on the embedded store skip with
 // skipUnlessEmbedded.
 
@@ -53,15 +53,16 @@ type dirStores struct {
 	meta    string   // the PostgreSQL URL
 	blobDir string   // where the S3 store keeps the blob files, or ""
 	args    []string // --meta URL, --blobs URL, as serve takes them
-	env     []string // NIXBUCKET_META, NIXBUCKET_BLOBS and the S3 store's keys, for the admin commands
+	env     []string // NIXBUCKET_META and the S3 store's keys, for the admin commands
 }
 
 var storesByDir sync.Map // data directory → *dirStores
 
 // externalStores returns the stores of the server on dir in matrix mode,
 // made on first use and kept until t ends; nil when the matrix is off or
-// the target is not nixbucket. Must be called on t's goroutine.
-func externalStores(t testing.TB, dir string) *dirStores {
+// the target is not nixbucket. The server's own args may name a blob
+// store, which then stays. Must be called on t's goroutine.
+func externalStores(t testing.TB, dir string, args []string) *dirStores {
 	t.Helper()
 	if storeMode.meta == "" || target != targetNixbucket {
 		return nil
@@ -75,15 +76,15 @@ func externalStores(t testing.TB, dir string) *dirStores {
 		args: []string{"--meta", metaURL},
 		env:  []string{"NIXBUCKET_META=" + metaURL},
 	}
-	if storeMode.blobs == "s3" {
+	if storeMode.blobs == "s3" && !hasFlag(args, "--blobs") {
 		st := testenv.S3Store(t)
 		bucket := st.NewBucket(t)
 		blobs := "s3://" + bucket + "/cache?endpoint=" + st.Endpoint
 		ds.blobDir = st.ObjectPath(bucket, "cache/blobs")
 		ds.args = append(ds.args, "--blobs", blobs)
-		ds.env = append(ds.env, "NIXBUCKET_BLOBS="+blobs)
-		// The AWS default chain finds the store's keys in the
-		// environment, and nothing of the machine's (as in the cluster).
+		// The admin commands find the blob store the server recorded,
+		// and the AWS default chain the store's keys in the environment,
+		// and nothing of the machine's (as in the cluster).
 		ds.env = append(ds.env, st.Env()...)
 		ds.env = append(ds.env, "AWS_CONFIG_FILE=/nonexistent", "AWS_PROFILE=")
 	}
@@ -101,11 +102,15 @@ func (s *Server) metaURL() string {
 	return s.stores.meta
 }
 
+// s3Blobs reports whether the matrix put the server's blobs in the S3
+// store: its data directory then holds a blob cache, not the blobs.
+func (s *Server) s3Blobs() bool { return s.stores != nil && s.stores.blobDir != "" }
+
 // blobDir returns the directory that holds the server's blob files, one
 // per blob as BLOBDIR/ID[:2]/ID: DATA/blobs/blobs, or on the matrix's S3
 // blobs the store's (versitygw keeps objects as files).
 func (s *Server) blobDir() string {
-	if s.stores != nil && s.stores.blobDir != "" {
+	if s.s3Blobs() {
 		return s.stores.blobDir
 	}
 	return filepath.Join(s.Dir, "blobs", "blobs")
@@ -173,15 +178,5 @@ func skipUnlessEmbedded(t testing.TB, why string) {
 	setupTarget(t)
 	if storeMode.meta != "" {
 		t.Skipf("embedded store only (NIXBUCKET_E2E_META=%s): %s", storeMode.meta, why)
-	}
-}
-
-// skipOnS3Blobs is skipUnlessEmbedded for a test that only needs blobs in
-// the data directory.
-func skipOnS3Blobs(t testing.TB, why string) {
-	t.Helper()
-	setupTarget(t)
-	if storeMode.blobs != "" {
-		t.Skipf("blobs in the data directory only (NIXBUCKET_E2E_BLOBS=%s): %s", storeMode.blobs, why)
 	}
 }
