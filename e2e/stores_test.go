@@ -106,14 +106,23 @@ func (s *Server) metaURL() string {
 // store: its data directory then holds a blob cache, not the blobs.
 func (s *Server) s3Blobs() bool { return s.stores != nil && s.stores.blobDir != "" }
 
-// blobDir returns the directory that holds the server's blob files, one
-// per blob as BLOBDIR/ID[:2]/ID: DATA/blobs/blobs, or on the matrix's S3
-// blobs the store's (versitygw keeps objects as files).
+// blobDir returns the directory that holds the server's blob files:
+// DATA/blobs/blobs, or on the matrix's S3 blobs the store's (versitygw
+// keeps objects as files).
 func (s *Server) blobDir() string {
 	if s.s3Blobs() {
 		return s.stores.blobDir
 	}
 	return filepath.Join(s.Dir, "blobs", "blobs")
+}
+
+// blobFile returns the file of blob id: BLOBDIR/ID[:2]/ID in the data
+// directory, BLOBDIR/ID in the S3 store.
+func (s *Server) blobFile(id string) string {
+	if s.s3Blobs() {
+		return filepath.Join(s.blobDir(), id)
+	}
+	return filepath.Join(s.blobDir(), id[:2], id)
 }
 
 // serveArgs returns what serve gets for the stores: those of ds that args

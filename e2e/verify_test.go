@@ -67,7 +67,7 @@ func verifyBlobFile(t *testing.T, s *Server, key string) string {
 	if id == "" {
 		t.Fatalf("object %s is stored inline, not in a blob", key)
 	}
-	return filepath.Join(s.blobDir(), id[:2], id)
+	return s.blobFile(id)
 }
 
 // layer returns the path of the closure whose name ends in -layer-i.
@@ -142,7 +142,7 @@ func TestVerifyNix(t *testing.T) {
 			var id [16]byte
 			rand.Read(id[:])
 			h := hex.EncodeToString(id[:])
-			f := filepath.Join(s.blobDir(), h[:2], h)
+			f := s.blobFile(h)
 			if err := os.WriteFile(f, []byte("orphan"), 0o600); err != nil {
 				t.Fatal(err)
 			}
