@@ -9,6 +9,11 @@
 //
 //	NIXBUCKET_E2E_TARGET  "nixbucket" (default) or "versitygw", the reference
 //	                      server the client cases were developed against
+//	NIXBUCKET_E2E_META    "postgres": every server the helpers start keeps its
+//	                      metadata in a PostgreSQL database of its own
+//	                      (stores_test.go; scripts/test.sh runs such a pass)
+//	NIXBUCKET_E2E_BLOBS   "s3", with META=postgres: its blobs too go to a
+//	                      bucket of its own of the S3 store
 //	NIXBUCKET_E2E_BIN     use this nixbucket binary instead of building one
 //	NIXBUCKET_SHARED      the shared/ directory (default: ../shared beside
 //	                      the repository root)

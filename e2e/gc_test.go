@@ -71,11 +71,11 @@ func gcDelete(t *testing.T, paths ...string) {
 	nixAbsent(t, paths...)
 }
 
-// gcBlobs counts the blob files of a data directory.
-func gcBlobs(t *testing.T, dir string) int {
+// gcBlobs counts the server's blob files.
+func gcBlobs(t *testing.T, s *Server) int {
 	t.Helper()
 	n := 0
-	err := filepath.WalkDir(filepath.Join(dir, "blobs", "blobs"), func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(s.blobDir(), func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			n++
 		}
@@ -164,13 +164,13 @@ func TestNixGCGenerations(t *testing.T) {
 		t.Fatalf("bucket info does not show max-size=%d:\n%s", max, info)
 	}
 	time.Sleep(1500 * time.Millisecond) // the pushes are past the grace period
-	blobs := gcBlobs(t, s.Dir)
+	blobs := gcBlobs(t, s)
 	out := nixAdmin(t, s, "gc", bucket)
 	t.Logf("nixbucket gc:\n%s", out)
 	if !strings.Contains(out, "over max-size: 2 paths, 2 NARs, 2 listings") {
 		t.Errorf("gc did not report generation 2's two paths with their NARs and listings over max-size:\n%s", out)
 	}
-	if got := gcBlobs(t, s.Dir); got > blobs-2 {
+	if got := gcBlobs(t, s); got > blobs-2 {
 		t.Errorf("%d blob files after gc, want at most %d (generation 2's NARs gone)", got, blobs-2)
 	}
 	for _, p := range []string{g2.top, g2.own} {

@@ -85,6 +85,9 @@ func setupTarget(t testing.TB) {
 		if v := os.Getenv("NIXBUCKET_E2E_TARGET"); v != "" {
 			target = v
 		}
+		if setupErr = readStoreMode(); setupErr != nil {
+			return
+		}
 		switch target {
 		case targetNixbucket:
 			statSources()
@@ -204,13 +207,17 @@ type cmdResult struct {
 }
 
 // runCmd runs a program with env as its whole environment and returns its
-// output. It never fails the test itself.
+// output. It never fails the test itself. The server's admin commands
+// given `--data DIR` also get the matrix's stores of DIR (adminEnv).
 func runCmd(t testing.TB, env []string, dir string, name string, args ...string) cmdResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = env
+	if name == serverBin {
+		cmd.Env = adminEnv(env, args) // the matrix's stores, if any
+	}
 	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout

@@ -19,6 +19,7 @@ import (
 // nothing.
 func TestMigrate(t *testing.T) {
 	nixNeed(t)
+	skipUnlessEmbedded(t, "migrate moves an embedded install (DATA/meta.db and DATA/blobs) to PostgreSQL and S3")
 	s := startServer(t)
 	cache := nixCacheURL(s, nixCacheBucket)
 	serverKey := nixServerKey(t, s, nixCacheBucket)

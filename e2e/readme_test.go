@@ -131,6 +131,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if target != targetNixbucket {
 		t.Skipf("the README is nixbucket's")
 	}
+	skipUnlessEmbedded(t, "the walkthrough is a new user's first run on the default store, and serves its backup of meta.db")
 	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)

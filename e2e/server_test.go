@@ -36,6 +36,7 @@ type Server struct {
 	AWSConfig, AWSCredentials string
 
 	t       testing.TB
+	stores  *dirStores // the matrix's external stores (stores_test.go), or nil
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
@@ -136,6 +137,9 @@ func newServer(t testing.TB, dir string, env []string, args ...string) *Server {
 	if target == targetVersitygw {
 		s.AccessKey, s.SecretKey = "E2EROOTACCESSKEY", "e2e-root-secret-key-for-versitygw"
 	}
+	if !hasFlag(args, "--meta") {
+		s.stores = externalStores(t, dir, args)
+	}
 	return s
 }
 
@@ -198,8 +202,12 @@ func (s *Server) start() error {
 		cmd = exec.Command(serverBin, "--port", s.Addr, "--quiet", "posix", s.Dir)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	default:
-		cmd = exec.Command(serverBin, append([]string{"serve", "--listen", s.Addr, "--data", s.Dir}, s.Args...)...)
+		args := append([]string{"serve", "--listen", s.Addr, "--data", s.Dir}, s.Args...)
+		cmd = exec.Command(serverBin, append(args, s.stores.serveArgs(s.Args)...)...)
 		cmd.Env = append(os.Environ(), s.Env...)
+		if s.stores != nil {
+			cmd.Env = append(cmd.Env, s.stores.env...)
+		}
 	}
 	fmt.Fprintf(s.stderr, "=== %s start: %s\n", time.Now().Format(time.TimeOnly), strings.Join(cmd.Args, " "))
 	cmd.Stdout = s.stderr

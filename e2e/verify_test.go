@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
+	"github.com/nixbucket/nixbucket/internal/meta/backend"
 )
 
 // verifyRun runs `nixbucket ARGS --data DIR` and returns its output and
@@ -54,7 +54,7 @@ func verifyWant(t *testing.T, s *Server, status int, want []string, args ...stri
 // nix-cache bucket, from the metadata store (as the admin commands open it).
 func verifyBlobFile(t *testing.T, s *Server, key string) string {
 	t.Helper()
-	store, err := sqlite.Open(filepath.Join(s.Dir, "meta.db"))
+	store, err := backend.OpenExisting(s.Dir, s.metaURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func verifyBlobFile(t *testing.T, s *Server, key string) string {
 	if id == "" {
 		t.Fatalf("object %s is stored inline, not in a blob", key)
 	}
-	return filepath.Join(s.Dir, "blobs", "blobs", id[:2], id)
+	return s.blobFile(id)
 }
 
 // layer returns the path of the closure whose name ends in -layer-i.
@@ -142,7 +142,7 @@ func TestVerifyNix(t *testing.T) {
 			var id [16]byte
 			rand.Read(id[:])
 			h := hex.EncodeToString(id[:])
-			f := filepath.Join(s.Dir, "blobs", "blobs", h[:2], h)
+			f := s.blobFile(h)
 			if err := os.WriteFile(f, []byte("orphan"), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh — install what the tests need, then run every test.
 #
-#   scripts/test.sh                       go vet + go test of ./...
+#   scripts/test.sh                       go vet + go test of ./..., then the
+#                                         e2e client tests on PostgreSQL
 #   scripts/test.sh -run TestRealClients ./e2e/    extra args go to go test
 #   FUZZTIME=10m scripts/test.sh          also fuzz every target 10 minutes
 #                                         (CI=true: 5s each on a full run)
@@ -175,6 +176,22 @@ deny=()
 [ "${CI:-}" != true ] || deny=(-deny-skips)
 say "go test -timeout 20m ${args[*]}"
 go test -json -timeout 20m "${args[@]}" | "$reportbin/testreport" -allow scripts/skip-allow.txt "${deny[@]}"
+
+# --- e2e on the PostgreSQL store -------------------------------------------------
+# Every capability must keep working on both metadata stores. A full run
+# runs the e2e tests of the clients and Nix features once more with every
+# server on a PostgreSQL database of its own (NIXBUCKET_E2E_META=postgres,
+# see e2e/stores_test.go), reported as e2e@postgres. To keep CI short it is
+# the subset below (E2E_POSTGRES_RUN='.' runs them all); the cluster tests
+# run on PostgreSQL anyway.
+if [ $# -eq 0 ]; then
+	# TestPullThroughCluster is on PostgreSQL already; S3Blobs the longest.
+	pgrun=(-run '^Test(RealClients|Nix|AWSCLI|Boto3|Console$|Lifecycle|Pins|VerifyNix|PathDelete|PullThrough)' -skip '^TestPullThrough(Cluster|S3Blobs)$')
+	[ -z "${E2E_POSTGRES_RUN:-}" ] || pgrun=(-run "$E2E_POSTGRES_RUN")
+	say "go test ${pgrun[*]} ./e2e on the PostgreSQL store"
+	NIXBUCKET_E2E_META=postgres go test -json -timeout 20m "${pgrun[@]}" ./e2e |
+		"$reportbin/testreport" -pass postgres -allow scripts/skip-allow.txt "${deny[@]}"
+fi
 rm -rf "$reportbin"
 
 # --- fuzzing -------------------------------------------------------------------

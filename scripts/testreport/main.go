@@ -8,6 +8,11 @@
 // The allow-list has one line per test, "PACKAGE TEST  # why", where TEST
 // may be a prefix ending in "*"; blank lines and lines starting with # are
 // ignored.
+//
+// With -pass NAME the run is a second pass of packages run before (the
+// e2e suite on the PostgreSQL store, say): its packages are reported and
+// matched against the allow-list as PACKAGE@NAME, so a skip allowed in
+// that pass only is not allowed in the first.
 package main
 
 import (
@@ -33,6 +38,7 @@ type key struct{ pkg, test string }
 func main() {
 	allowFile := flag.String("allow", "", "allow-list of tests that may skip")
 	denySkips := flag.Bool("deny-skips", false, "fail when a test not on the allow-list skipped")
+	pass := flag.String("pass", "", "name of this pass: packages are reported as PACKAGE@NAME")
 	flag.Parse()
 	allow, err := readAllow(*allowFile)
 	if err != nil {
@@ -40,6 +46,7 @@ func main() {
 		os.Exit(2)
 	}
 	r := newReport(os.Stdout)
+	r.pass = *pass
 	if err := r.read(os.Stdin); err != nil {
 		fmt.Fprintln(os.Stderr, "testreport:", err)
 		os.Exit(2)
@@ -50,6 +57,7 @@ func main() {
 // report accumulates the events of one go test run.
 type report struct {
 	out     io.Writer
+	pass    string           // -pass, or ""
 	pending map[key][]string // output of tests still running
 	skipped []key
 	failed  int
@@ -77,6 +85,13 @@ func (r *report) read(in io.Reader) error {
 }
 
 func (r *report) event(e event) {
+	if r.pass != "" && e.Package != "" {
+		named := e.Package + "@" + r.pass
+		if e.Test == "" { // the package's "ok"/"FAIL" line names it
+			e.Output = strings.Replace(e.Output, e.Package, named, 1)
+		}
+		e.Package = named
+	}
 	k := key{e.Package, e.Test}
 	switch {
 	case e.Test == "" && e.Action == "output":
@@ -158,7 +173,11 @@ func (r *report) finish(allow []allowed, denySkips bool) int {
 		}
 		code = 1
 	}
-	fmt.Fprintf(r.out, "testreport: %d passed, %d failed, %d skipped\n", r.passed, r.failed, len(r.skipped))
+	pass := ""
+	if r.pass != "" {
+		pass = " (pass " + r.pass + ")"
+	}
+	fmt.Fprintf(r.out, "testreport%s: %d passed, %d failed, %d skipped\n", pass, r.passed, r.failed, len(r.skipped))
 	return code
 }
 

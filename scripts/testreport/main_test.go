@@ -77,6 +77,38 @@ func TestDenySkipsOnly(t *testing.T) {
 	}
 }
 
+// TestPass: a second pass's packages are PACKAGE@NAME, in the output and
+// for the allow-list, so a skip allowed in that pass only fails the first.
+func TestPass(t *testing.T) {
+	in := `{"Action":"output","Package":"p","Test":"TestB","Output":"--- SKIP: TestB (0.00s)\n"}
+{"Action":"skip","Package":"p","Test":"TestB"}
+{"Action":"output","Package":"p","Output":"ok  \tp\t0.1s\n"}
+{"Action":"pass","Package":"p"}
+`
+	allow := []allowed{{pkg: "p@pg", test: "TestB"}}
+	for _, tt := range []struct {
+		pass string
+		code int
+		want string
+	}{
+		{"", 1, "testreport: 0 passed, 0 failed, 1 skipped\n"},
+		{"pg", 0, "ok  \tp@pg\t0.1s\ntestreport (pass pg): 0 passed, 0 failed, 1 skipped\n"},
+	} {
+		var out strings.Builder
+		r := newReport(&out)
+		r.pass = tt.pass
+		if err := r.read(strings.NewReader(in)); err != nil {
+			t.Fatal(err)
+		}
+		if code := r.finish(allow, true); code != tt.code {
+			t.Errorf("pass %q: exit code %d, want %d\n%s", tt.pass, code, tt.code, out.String())
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("pass %q: output lacks %q:\n%s", tt.pass, tt.want, out.String())
+		}
+	}
+}
+
 func TestReadAllow(t *testing.T) {
 	f := t.TempDir() + "/allow"
 	if err := writeFile(f, "# comment\n\ngithub.com/x/e2e TestQuirk/*  # versitygw only\n"); err != nil {

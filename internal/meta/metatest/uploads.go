@@ -398,6 +398,10 @@ func testScanUploads(t *testing.T, s meta.Store) {
 		{"", "", ""}, {"a", "", ""}, {"a/", "", ""}, {"", "a", ""}, {"", "a", "01-2"}, {"", "a", "03-2"},
 		{"", "a b", "02-3"}, {"a", "a!", "01-4"}, {"", "é", "02-6"}, {"z", "", ""}, {"日", "a", "02-2"},
 		{"", "a", "00"}, {"", "a", "99"},
+		// Markers that are not UTF-8 (see notUTF8); multipart.go skips
+		// every upload of a key marker with the ID marker "\xff".
+		{"", "a", "\xff"}, {"", "a/\xff", ""}, {"", "a\xff", "\xff"}, {"", "\xc3", "01"}, {"a", "a\xc0", ""},
+		{"\xc3", "", ""}, {"\xe6\x97", "", ""}, {"a\xff", "", ""},
 	} {
 		got := list(meta.ScanQuery{Prefix: c.prefix, After: c.after, AfterUploadID: c.afterID, Limit: 1000})
 		if want := expect(c.prefix, c.after, c.afterID); !slices.Equal(got, want) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -215,7 +214,7 @@ func (s *Store) ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Objec
 	if meta.CheckKey(q.Prefix) != nil {
 		return nil, needBucket(ctx, s.pool, q.Bucket) // no key has it
 	}
-	lo := scanStart(q.Prefix, q.After)
+	lo := textCeil(max(q.Prefix, q.After+"\x00")) // the least key above After
 	rows, err := s.pool.Query(ctx, qScanObjects, q.Bucket, lo, prefixEnd(q.Prefix), sqlLimit(q.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list objects in %q: %w", q.Bucket, err)
@@ -257,46 +256,6 @@ func (s *Store) Referenced(ctx context.Context, blobs []string) (map[string]bool
 		return nil, fmt.Errorf("look up blobs: %w", err)
 	}
 	return m, nil
-}
-
-// scanStart returns the smallest key a listing with the given prefix that
-// starts strictly after the key after can return. after+"\x00" is the
-// least string greater than after in byte order; PostgreSQL's text holds
-// no NUL, so after+"\x01" is the least greater key it can hold.
-func scanStart(prefix, after string) string {
-	if after >= prefix {
-		return textAfter(after)
-	}
-	return prefix
-}
-
-// textAfter returns the least string PostgreSQL's text holds that is
-// greater than s. A marker with a NUL (no key has one) is cut there:
-// "a\x00b" < "a\x01", and no key lies between.
-func textAfter(s string) string {
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		s = s[:i]
-	}
-	return s + "\x01"
-}
-
-// prefixEnd returns the smallest string greater than every string with the
-// given prefix, in byte order, or nil when there is none (an empty prefix,
-// or one of only 0xff bytes). Incrementing the last byte below 0xff may
-// leave invalid UTF-8, which PostgreSQL's text refuses: the last rune is
-// incremented instead, which bounds the same keys.
-func prefixEnd(prefix string) any {
-	r := []rune(prefix)
-	for i := len(r) - 1; i >= 0; i-- {
-		if r[i] < 0x10ffff {
-			r[i]++
-			if r[i] == 0xd800 { // skip the surrogates, which UTF-8 cannot hold
-				r[i] = 0xe000
-			}
-			return string(r[:i+1])
-		}
-	}
-	return nil
 }
 
 // sqlLimit maps "no limit" (zero or less) to NULL, LIMIT ALL.

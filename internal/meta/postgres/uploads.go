@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,10 +14,11 @@ import (
 const (
 	qUploadExists = `SELECT EXISTS (SELECT 1 FROM uploads WHERE id = $1 AND bucket = $2 AND key = $3)`
 	qPartSegments = `SELECT blob, blob_size FROM parts WHERE upload_id = $1 ORDER BY number`
-	// Upload listings: keys from $2 up to $3 (or the end), skipping the
-	// uploads of key $4 with an ID up to $5; see ScanUploads.
+	// Upload listings: keys from $2 up to $3 (or the end), each at least
+	// $4 (the least key above the key marker) or with an ID at least $5
+	// (the least ID above the ID marker); see ScanUploads.
 	qScanUploads = `SELECT key, id, initiated, attrs, checksum_type FROM uploads
-		WHERE bucket = $1 AND key >= $2 AND ($3::text IS NULL OR key < $3) AND (key > $4 OR id > $5)
+		WHERE bucket = $1 AND key >= $2 AND ($3::text IS NULL OR key < $3) AND (key >= $4 OR id >= $5)
 		ORDER BY key, id LIMIT $6`
 )
 
@@ -279,12 +279,12 @@ func (s *Store) ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Uploa
 	}
 	// Without an upload ID marker the listing starts strictly after the key
 	// After; with one, inside it, and the (key, id) test skips the IDs up to
-	// the marker. Markers are cut at a NUL, which no key or ID holds.
-	after, afterID := cutNUL(q.After), cutNUL(q.AfterUploadID)
-	lo := scanStart(q.Prefix, q.After)
+	// the marker. "x > M" is "x >= textCeil(M+NUL)" (see bounds.go).
+	lo := textCeil(max(q.Prefix, q.After+"\x00"))
 	if q.AfterUploadID != "" {
-		lo = max(q.Prefix, after)
+		lo = textCeil(max(q.Prefix, q.After))
 	}
+	after, afterID := textCeil(q.After+"\x00"), textCeil(q.AfterUploadID+"\x00")
 	rows, err := s.pool.Query(ctx, qScanUploads, q.Bucket, lo, prefixEnd(q.Prefix), after, afterID, sqlLimit(q.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list uploads in %q: %w", q.Bucket, err)
@@ -303,10 +303,4 @@ func (s *Store) ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Uploa
 		return nil, needBucket(ctx, s.pool, q.Bucket)
 	}
 	return ups, nil
-}
-
-// cutNUL returns s up to its first NUL byte.
-func cutNUL(s string) string {
-	s, _, _ = strings.Cut(s, "\x00")
-	return s
 }
