@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -27,23 +26,7 @@ func bigRefs(n int) []string {
 // read back whole, and the table has rowids now.
 func TestMigrateNarinfosRowid(t *testing.T) {
 	ctx := t.Context()
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "meta.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:12] {
-		if _, err := db.ExecContext(ctx, m.SQL); err != nil {
-			t.Fatalf("migration %s: %v", m.Name, err)
-		}
-	}
-	if _, err := db.ExecContext(ctx, "PRAGMA user_version = 12; INSERT INTO buckets (name, created) VALUES ('b', 1)"); err != nil {
-		t.Fatal(err)
-	}
+	stmts := []string{"INSERT INTO buckets (name, created) VALUES ('b', 1)"}
 	refsOf := map[string][]string{}
 	for i := range 50 {
 		hash := fmt.Sprintf("%032d", i)
@@ -51,22 +34,11 @@ func TestMigrateNarinfosRowid(t *testing.T) {
 		if i == 7 {
 			refsOf[hash] = bigRefs(22000)
 		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO narinfos (bucket, hash, `+narinfoCols+`)
-			VALUES ('b', ?, 5, 10, 1, 1, ?, 'nar/x.nar', 'none', '', '', '', '', ?, ?)`,
-			hash, "/nix/store/"+hash+"-p", []byte(metaenc.EncodeStrings(refsOf[hash])), []byte(metaenc.EncodeStrings(nil))); err != nil {
-			t.Fatalf("insert %s: %v", hash, err)
-		}
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO narinfos (bucket, hash, `+narinfoCols+`)
+			VALUES ('b', '%s', 5, 10, 1, 1, '/nix/store/%[1]s-p', 'nar/x.nar', 'none', '', '', '', '', x'%x', x'%x')`,
+			hash, metaenc.EncodeStrings(refsOf[hash]), metaenc.EncodeStrings(nil)))
 	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if v := schemaVersion(t, path); v != len(ms) {
-		t.Errorf("schema version %d, want %d", v, len(ms))
-	}
+	s := openFromVersion(t, 12, stmts...)
 	for hash, want := range refsOf {
 		n, err := s.Narinfo(ctx, "b", hash)
 		if err != nil {

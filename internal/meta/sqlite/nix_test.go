@@ -1,9 +1,7 @@
 package sqlite
 
 import (
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -121,35 +119,7 @@ func TestNarinfoWritesKeepGeneration(t *testing.T) {
 // become caches with the default settings.
 func TestMigrateFromV2(t *testing.T) {
 	ctx := t.Context()
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "meta.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		ms[0].SQL,
-		ms[1].SQL,
-		"PRAGMA user_version = 2",
-		"INSERT INTO buckets (name, created) VALUES ('b', 1)",
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if v := schemaVersion(t, path); v != len(ms) {
-		t.Errorf("schema version %d, want %d", v, len(ms))
-	}
+	s := openFromVersion(t, 2, "INSERT INTO buckets (name, created) VALUES ('b', 1)")
 	if cs, err := s.CacheSettings(ctx, "b"); err != nil || cs != meta.DefaultCacheSettings {
 		t.Errorf("CacheSettings of an old bucket = %+v, %v", cs, err)
 	}

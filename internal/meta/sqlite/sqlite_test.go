@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -106,6 +107,42 @@ func schemaVersion(t *testing.T, path string) int {
 	return v
 }
 
+// openFromVersion makes a database of schema version (the first version
+// migrations applied) holding what stmts write, then opens it with Open,
+// which must migrate it to the current schema.
+func openFromVersion(t *testing.T, version int, stmts ...string) *Store {
+	t.Helper()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "meta.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:version] {
+		if _, err := db.ExecContext(t.Context(), m.SQL); err != nil {
+			t.Fatalf("migration %s: %v", m.Name, err)
+		}
+	}
+	for _, q := range append([]string{fmt.Sprintf("PRAGMA user_version = %d", version)}, stmts...) {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if v := schemaVersion(t, path); v != len(ms) {
+		t.Errorf("schema version %d after opening, want %d", v, len(ms))
+	}
+	return s
+}
+
 func TestMigrations(t *testing.T) {
 	ms, err := loadMigrations()
 	if err != nil {
@@ -148,35 +185,9 @@ func TestMigrations(t *testing.T) {
 // data in it: the data stays, and the identity tables work.
 func TestMigrateFromV1(t *testing.T) {
 	ctx := t.Context()
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "meta.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		ms[0].SQL,
-		"PRAGMA user_version = 1",
+	s := openFromVersion(t, 1,
 		"INSERT INTO buckets (name, created) VALUES ('old', 1)",
-		"INSERT INTO access_keys VALUES ('K', 's', 'root', 1, 1)",
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if v := schemaVersion(t, path); v != len(ms) {
-		t.Errorf("schema version %d, want %d", v, len(ms))
-	}
+		"INSERT INTO access_keys VALUES ('K', 's', 'root', 1, 1)")
 	if k, err := s.AccessKey(ctx, "K"); err != nil || k.User != "root" {
 		t.Errorf("AccessKey after migrating = %+v, %v", k, err)
 	}

@@ -1,9 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
-	"fmt"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -41,34 +38,11 @@ func TestMigrateTrafficSettings(t *testing.T) {
 	if before < 0 {
 		t.Fatal("no traffic migration")
 	}
-	path := filepath.Join(t.TempDir(), "meta.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms[:before] {
-		if _, err := db.ExecContext(ctx, m.SQL); err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-	}
-	for _, q := range []string{
-		fmt.Sprintf("PRAGMA user_version = %d", before),
-		`INSERT INTO settings (name, value) VALUES ('traffic/a1', '` + oldTrafficSetting + `')`,
+	s := openFromVersion(t, before,
+		`INSERT INTO settings (name, value) VALUES ('traffic/a1', '`+oldTrafficSetting+`')`,
 		`INSERT INTO settings (name, value) VALUES ('traffic/bad', 'not json')`,
 		`INSERT INTO settings (name, value) VALUES ('traffic/odd', '{"v":1,"b":{"x":7,"y":{"z":{"r":1},"5":[1]}}}')`,
-		`INSERT INTO settings (name, value) VALUES ('account', '123456789012')`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%.40s: %v", q, err)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+		`INSERT INTO settings (name, value) VALUES ('account', '123456789012')`)
 	var got []meta.TrafficHour
 	if err := s.LoadTraffic(ctx, "", 0, func(r meta.TrafficHour) error { got = append(got, r); return nil }); err != nil {
 		t.Fatal(err)
