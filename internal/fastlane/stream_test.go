@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,28 +13,13 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/nixbucket/nixbucket/internal/tlsconf"
-	"github.com/nixbucket/nixbucket/internal/tlsconf/tlstest"
 )
 
 // h2Server serves h over TLS the way nixbucket serve does (Options.Server
 // set, so net/http's HTTP/2 streams go through boundStreams).
 func h2Server(t *testing.T, h http.Handler, opts Options) (string, *tls.Config, *Listener) {
 	t.Helper()
-	ca := tlstest.NewCA(t, "fastlane CA")
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.Issue(t, cert, key, "fastlane", "127.0.0.1")
-	r, err := tlsconf.NewReloader(cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: time.Second, TLSConfig: r.Config()}
+	ln, hs, client := tlsListen(t, h)
 	opts.Server, opts.TLS = hs, hs.TLSConfig
 	fl := NewListener(ln, nil, opts)
 	go hs.Serve(fl)
@@ -46,7 +29,7 @@ func h2Server(t *testing.T, h http.Handler, opts Options) (string, *tls.Config, 
 		hs.Close()
 		fl.Shutdown(ctx)
 	})
-	return ln.Addr().String(), ca.ClientConfig(), fl
+	return ln.Addr().String(), client, fl
 }
 
 // windowless opens an HTTP/2 connection that grants the server no

@@ -24,6 +24,26 @@ import (
 // if not nil, wraps the TCP listener first.
 func tlsServer(t *testing.T, h http.Handler, wrap func(net.Listener) net.Listener) (string, *tls.Config) {
 	t.Helper()
+	ln, hs, client := tlsListen(t, h)
+	if wrap != nil {
+		ln = wrap(ln)
+	}
+	fl := NewListener(ln, hs.Handler, Options{ReadHeaderTimeout: time.Second, TLS: hs.TLSConfig})
+	go hs.Serve(fl)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		fl.Shutdown(ctx)
+	})
+	return ln.Addr().String(), client
+}
+
+// tlsListen makes a certificate for 127.0.0.1 from a fresh CA, a loopback
+// listener, and a server of h with that certificate; the client config
+// trusts the CA.
+func tlsListen(t *testing.T, h http.Handler) (net.Listener, *http.Server, *tls.Config) {
+	t.Helper()
 	ca := tlstest.NewCA(t, "fastlane CA")
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -36,19 +56,8 @@ func tlsServer(t *testing.T, h http.Handler, wrap func(net.Listener) net.Listene
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wrap != nil {
-		ln = wrap(ln)
-	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: time.Second, TLSConfig: r.Config()}
-	fl := NewListener(ln, hs.Handler, Options{ReadHeaderTimeout: time.Second, TLS: hs.TLSConfig})
-	go hs.Serve(fl)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(ctx)
-		fl.Shutdown(ctx)
-	})
-	return ln.Addr().String(), ca.ClientConfig()
+	return ln, hs, ca.ClientConfig()
 }
 
 // TestTLSEveryRequestSeesTLS: over TLS, requests the fast lane serves,
