@@ -182,8 +182,9 @@ go test -json -timeout 20m "${args[@]}" | "$reportbin/testreport" -allow scripts
 # runs the e2e tests of the clients and Nix features once more with every
 # server on a PostgreSQL database of its own (NIXBUCKET_E2E_META=postgres,
 # see e2e/stores_test.go), reported as e2e@postgres. To keep CI short it is
-# the subset below (E2E_POSTGRES_RUN='.' runs them all); the cluster tests
-# run on PostgreSQL anyway.
+# the subset below (E2E_POSTGRES_RUN='.' runs them all), then that subset
+# again on S3 blobs (NIXBUCKET_E2E_BLOBS=s3), reported as e2e@postgres+s3;
+# the cluster tests run on PostgreSQL and S3 anyway.
 if [ $# -eq 0 ]; then
 	# TestPullThroughCluster is on PostgreSQL already; S3Blobs the longest.
 	pgrun=(-run '^Test(RealClients|Nix|AWSCLI|Boto3|Console$|Lifecycle|Pins|VerifyNix|PathDelete|PullThrough)' -skip '^TestPullThrough(Cluster|S3Blobs)$')
@@ -191,6 +192,12 @@ if [ $# -eq 0 ]; then
 	say "go test ${pgrun[*]} ./e2e on the PostgreSQL store"
 	NIXBUCKET_E2E_META=postgres go test -json -timeout 20m "${pgrun[@]}" ./e2e |
 		"$reportbin/testreport" -pass postgres -allow scripts/skip-allow.txt "${deny[@]}"
+	# The same subset once more with the blobs in the S3 store too (the
+	# scale-out deployment: --meta postgres://… --blobs s3://…), where GC,
+	# lifecycle, verify and path deletes remove and read blobs over S3.
+	say "go test ${pgrun[*]} ./e2e on PostgreSQL and S3 blobs"
+	NIXBUCKET_E2E_META=postgres NIXBUCKET_E2E_BLOBS=s3 go test -json -timeout 20m "${pgrun[@]}" ./e2e |
+		"$reportbin/testreport" -pass postgres+s3 -allow scripts/skip-allow.txt "${deny[@]}"
 fi
 rm -rf "$reportbin"
 
