@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -24,13 +25,18 @@ const MaxClosure = 20000
 
 // node is a path of a bucket's graph.
 type node struct {
-	n    meta.Narinfo
-	refs []string // hashes
+	n    meta.Narinfo // Hash, StorePath, NarSize and References only
+	refs []string     // hashes
 }
 
-// graph is a bucket's narinfo index in memory, for one page.
+// graph is a bucket's narinfo index in memory (graphs keeps it while the
+// bucket does not change). It is not changed once loaded.
 type graph struct {
 	nodes map[string]*node
+	cost  int // bytes, roughly
+
+	rankOnce sync.Once
+	ranked   []closureRow // every root, largest closure first
 }
 
 // loadGraph reads the bucket's index, or returns nil when it holds more
@@ -47,8 +53,11 @@ func (h *Handler) loadGraph(ctx context.Context, bucket string) (*graph, error) 
 			return g, nil
 		}
 		for _, n := range page {
+			n = meta.Narinfo{Hash: n.Hash, StorePath: n.StorePath, NarSize: n.NarSize, References: n.References}
 			nd := &node{n: n}
+			g.cost += nodeCost + len(n.Hash) + len(n.StorePath)
 			for _, ref := range n.References {
+				g.cost += len(ref) + 32
 				if rh := nixgraph.RefHash(ref); rh != n.Hash {
 					nd.refs = append(nd.refs, rh)
 				}
@@ -69,10 +78,19 @@ type closureRow struct {
 	NarBytes int64
 }
 
+// nodeCost is what a node costs beside its strings, roughly.
+const nodeCost = 200
+
 // largest returns the n largest closures of paths nothing in the bucket
 // refers to (roots: what users install; a dependency's closure is within
-// its referrer's).
+// its referrer's). They are ranked once per graph.
 func (g *graph) largest(n int) []closureRow {
+	g.rankOnce.Do(func() { g.ranked = g.rank() })
+	return g.ranked[:min(n, len(g.ranked))]
+}
+
+// rank returns every root with its closure, largest first.
+func (g *graph) rank() []closureRow {
 	referred := map[string]bool{}
 	for _, nd := range g.nodes {
 		for _, r := range nd.refs {
@@ -96,7 +114,7 @@ func (g *graph) largest(n int) []closureRow {
 		}
 		return compareStrings(a.N.StorePath, b.N.StorePath)
 	})
-	return rows[:min(n, len(rows))]
+	return rows
 }
 
 func compareStrings(a, b string) int {
@@ -154,10 +172,21 @@ type closureInfo struct {
 	Cut      bool     // stopped at MaxClosure
 }
 
-// pathClosure follows references from a path through the narinfo index,
-// one lookup per path, as `nix path-info -S` sums them. A path the caller
-// may not read (s3:GetObject on its narinfo) is left out and counted.
-func (h *Handler) pathClosure(ctx context.Context, bucket string, root meta.Narinfo, may func(hash string) bool) (closureInfo, error) {
+// pathClosure follows references from a path as `nix path-info -S` sums
+// them: through the bucket's graph g, or without one (a bucket over
+// MaxGraph) through the narinfo index, one lookup per path. A path the
+// caller may not read (s3:GetObject on its narinfo) is left out and
+// counted.
+func (h *Handler) pathClosure(ctx context.Context, bucket string, root meta.Narinfo, g *graph, may func(hash string) bool) (closureInfo, error) {
+	lookup := func(hash string) (meta.Narinfo, error) {
+		if g == nil {
+			return h.store.Narinfo(ctx, bucket, hash)
+		}
+		if nd, ok := g.nodes[hash]; ok {
+			return nd.n, nil
+		}
+		return meta.Narinfo{}, meta.ErrNoSuchKey
+	}
 	var ci closureInfo
 	seen := map[string]bool{root.Hash: true}
 	queue := []meta.Narinfo{root}
@@ -180,7 +209,7 @@ func (h *Handler) pathClosure(ctx context.Context, bucket string, root meta.Nari
 				ci.Hidden++
 				continue
 			}
-			rn, err := h.store.Narinfo(ctx, bucket, rh)
+			rn, err := lookup(rh)
 			if errors.Is(err, meta.ErrNoSuchKey) {
 				ci.Missing = append(ci.Missing, ref)
 				continue

@@ -79,6 +79,7 @@ type Handler struct {
 	key     []byte
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
+	graphs  graphs
 }
 
 // Config is what the console needs.

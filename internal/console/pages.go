@@ -127,7 +127,7 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 		if len(d.Recent) > 0 {
 			d.LastPush = d.Recent[0].Created
 		}
-		g, err := h.loadGraph(ctx, name)
+		g, err := h.bucketGraph(ctx, name)
 		if err != nil {
 			return view{}, err
 		}

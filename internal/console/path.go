@@ -95,15 +95,18 @@ func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (
 		rh := nixgraph.RefHash(rb)
 		d.References = append(d.References, ref{Base: rb, Hash: rh, Link: rh != hash && may(rh)})
 	}
-	if d.Closure, err = h.pathClosure(ctx, bucket, n, may); err != nil {
+	// The graph answers the closure for anyone who may read the path (a
+	// walk through the index would find the same), the referrers only
+	// for those who may list the bucket.
+	g, err := h.bucketGraph(ctx, bucket)
+	if err != nil {
+		return view{}, err
+	}
+	if d.Closure, err = h.pathClosure(ctx, bucket, n, g, may); err != nil {
 		return view{}, err
 	}
 	d.CanList = h.allowed(r, *c, "s3:ListBucket", bucketARN(bucket))
 	if d.CanList {
-		g, err := h.loadGraph(ctx, bucket)
-		if err != nil {
-			return view{}, err
-		}
 		if g != nil {
 			d.Ranked = true
 			for _, rn := range g.referrers(hash) {

@@ -75,7 +75,7 @@ func (s *Service) Annotate(ctx context.Context, obj meta.Object, sha256 []byte, 
 		}
 		return nil
 	})
-	s.memo.forget(obj.Bucket, obj.Key)
+	s.forget(obj.Bucket, obj.Key)
 	if errors.Is(err, meta.ErrPreconditionFailed) {
 		return nil
 	}

@@ -59,7 +59,7 @@ func (s *Service) CreateBucket(ctx context.Context, name string) (err error) {
 		return err
 	}
 	err = s.Meta.CreateBucket(ctx, meta.Bucket{Name: name, Created: s.now()})
-	s.memo.forgetAll()
+	s.forgetAll()
 	s.dropFilters()
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func (s *Service) DeleteBucket(ctx context.Context, name string) error {
 			break
 		}
 	}
-	s.memo.forgetAll() // its keys' missing entries must say NoSuchBucket now
+	s.forgetAll() // its keys' missing entries must say NoSuchBucket now
 	s.dropFilters()
 	return err
 }

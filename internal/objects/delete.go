@@ -20,7 +20,7 @@ func (s *Service) Delete(ctx context.Context, bucket, key string, cond Condition
 		garbage, err = s.Meta.DeleteObject(ctx, bucket, key, check)
 		return err
 	})
-	s.memo.forget(bucket, key)
+	s.forget(bucket, key)
 	if err != nil {
 		return err
 	}

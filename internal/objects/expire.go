@@ -54,7 +54,7 @@ func (s *Service) Expire(ctx context.Context, bucket, key string, cutoff time.Ti
 		garbage, err = s.Meta.DeleteObject(ctx, bucket, key, check)
 		return err
 	})
-	s.memo.forget(bucket, key)
+	s.forget(bucket, key)
 	if errors.Is(err, errKept) {
 		return false, 0, nil
 	}

@@ -191,7 +191,7 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	done := s.adding(bucket, key)
 	garbage, err := s.Meta.CompleteUpload(ctx, uploadID, obj, cond.check)
 	done()
-	s.memo.forget(bucket, key)
+	s.forget(bucket, key)
 	if err != nil {
 		return meta.Object{}, err
 	}

@@ -103,9 +103,10 @@ type Service struct {
 	// and frees its reserve for deletes.
 	Space Space
 
-	memo   memo
-	absent absent
-	seen   seen
+	memo     memo
+	absent   absent
+	seen     seen
+	versions versions
 }
 
 func (s *Service) now() time.Time {

@@ -148,7 +148,7 @@ func (s *Service) commitPut(ctx context.Context, obj meta.Object, cond Condition
 	}
 	garbage, err := s.Meta.PutObject(ctx, obj, check)
 	done()
-	s.memo.forget(obj.Bucket, obj.Key)
+	s.forget(obj.Bucket, obj.Key)
 	if errors.Is(err, meta.ErrOutcomeUnknown) {
 		// Perhaps committed: its blobs stay, and the sweep takes them
 		// if nothing refers to them.

@@ -15,6 +15,6 @@ func (s *Service) SetTags(ctx context.Context, bucket, key string, tags []meta.T
 	}
 	err := s.Meta.SetObjectTags(ctx, bucket, key, tags)
 	// The memo holds the object's record, tags included.
-	s.memo.forget(bucket, key)
+	s.forget(bucket, key)
 	return err
 }

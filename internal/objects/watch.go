@@ -44,14 +44,14 @@ func (s *Service) inMemory(ctx context.Context) bool {
 		// Forgetting refuses the answers of reads begun before (see
 		// gencache.Forget): one that read the key before the other
 		// process's commit cannot store what it read.
-		s.memo.forget(bucket, key)
+		s.forget(bucket, key)
 		s.absent.note(bucket, key)
 	})
 	if err != nil {
 		return false
 	}
 	if all {
-		s.memo.forgetAll()
+		s.forgetAll()
 		s.dropFilters()
 	}
 	s.seen.mark.Store(next)

@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 // seen by the reader as soon as it returned, whatever the reader
 // remembered, hit or miss. A Service that ignores the changes (no Watch,
 // no NoMemo) serves stale answers, which shows that the memo was in use.
+// The bucket's Version (what the console keeps a bucket's graph under)
+// moves on the reader with each write.
 func TestWatchAcrossStores(t *testing.T) {
 	ctx := context.Background()
 	url := testenv.Postgres(t)
@@ -83,7 +85,14 @@ func TestWatchAcrossStores(t *testing.T) {
 			}
 		}
 		for _, body := range []string{"one", "two"} {
+			before, ok := reader.BucketVersion(ctx, bucket)
+			if !ok {
+				t.Fatal("the reader cannot vouch for the bucket's Version")
+			}
 			put(t, writer, key, []byte(body+key))
+			if after, _ := reader.BucketVersion(ctx, bucket); after == before {
+				t.Fatalf("the bucket's Version on the reader stayed %v after the writer put %s", after, key)
+			}
 			if got := string(read(t, reader, key)); got != body+key {
 				t.Fatalf("after the writer put %q, the reader read %q", body+key, got)
 			}
