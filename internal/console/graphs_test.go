@@ -44,30 +44,37 @@ func (refsHook) Put(_ context.Context, in objects.HookInput) (objects.HookOutput
 
 func hashOf(c byte) string { return strings.Repeat(string(c), 32) }
 
+// graphStore returns an SQLite store and an objects.Service indexing
+// narinfos with refsHook, holding the buckets named.
+func graphStore(t testing.TB, buckets ...string) (*sqlite.Store, *objects.Service) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	blobs, err := localfs.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	svc := &objects.Service{Meta: st, Blobs: blobs, Hook: refsHook{}, Changes: st}
+	for _, b := range buckets {
+		if err := svc.CreateBucket(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st, svc
+}
+
 // TestBucketGraphKept: a bucket's graph is loaded once and kept while the
 // bucket does not change; any object write or delete in the bucket, and
 // nothing else, makes the next page load it again, and what it loads
 // holds the change. Without a Version to go by (NoMemo) every page loads.
 func TestBucketGraphKept(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	blobs, err := localfs.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blobs.Close()
+	st, svc := graphStore(t, "one", "two")
 	store := &scanCounter{Store: st}
-	svc := &objects.Service{Meta: st, Blobs: blobs, Hook: refsHook{}, Changes: st}
-	for _, b := range []string{"one", "two"} {
-		if err := svc.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
 	put := func(bucket, key, body string) {
 		t.Helper()
 		if _, err := svc.Put(ctx, objects.PutInput{Bucket: bucket, Key: key, Body: bytes.NewReader([]byte(body)), Size: int64(len(body))}); err != nil {
@@ -139,21 +146,7 @@ func TestBucketGraphKept(t *testing.T) {
 // bytes, missing references and paths hidden from the caller.
 func TestPathClosureFromGraph(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	blobs, err := localfs.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blobs.Close()
-	svc := &objects.Service{Meta: st, Blobs: blobs, Hook: refsHook{}, Changes: st}
-	if err := svc.CreateBucket(ctx, "one"); err != nil {
-		t.Fatal(err)
-	}
+	st, svc := graphStore(t, "one")
 	refs := map[byte]string{'a': "b c x", 'b': "c d", 'c': "", 'd': "e", 'e': "a"} // x is missing; a cycle through e
 	for k, v := range refs {
 		var hs []string
@@ -205,21 +198,7 @@ func TestPathClosureFromGraph(t *testing.T) {
 // loaded, and the closure walked with one index lookup per path.
 func BenchmarkPathPageGraph(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	st, err := sqlite.Open(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	blobs, err := localfs.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer blobs.Close()
-	svc := &objects.Service{Meta: st, Blobs: blobs, Hook: refsHook{}, Changes: st}
-	if err := svc.CreateBucket(ctx, "one"); err != nil {
-		b.Fatal(err)
-	}
+	st, svc := graphStore(b, "one")
 	const n = 2000
 	hash := func(i int) string { return fmt.Sprintf("%032d", i) }
 	for i := range n {
