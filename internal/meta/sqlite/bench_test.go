@@ -80,18 +80,13 @@ func populated(b *testing.B) *Store {
 	if err := s.CreateBucket(ctx, meta.Bucket{Name: "cache", Created: time.Now()}); err != nil {
 		b.Fatal(err)
 	}
-	// One transaction, so setting up does not cost 10,000 fsyncs.
-	err := s.write(ctx, func(t *txn) error {
+	putAll(b, s, func(yield func(meta.Object) bool) {
 		for i := range benchObjects {
-			if err := t.putObject(benchObject(i), nil, &garbage{}); err != nil {
-				return err
+			if !yield(benchObject(i)) {
+				return
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	return s
 }
 

@@ -26,7 +26,8 @@ var (
 	qDeleteObject = query(`DELETE FROM objects WHERE bucket = ? AND key = ?`)
 
 	// Listing queries: keys from lo (inclusive) up to hi (exclusive) or to
-	// the end; see scanStart.
+	// the end; see scanStart. They read the covering index objects_list
+	// (0014) alone, never a row's segments.
 	qScanObjects = query(`SELECT o.key, ` + objectCols + ` FROM objects o
 		WHERE o.bucket = ?1 AND o.key >= ?2 AND o.key < ?3
 		ORDER BY o.key LIMIT ?4`)

@@ -18,20 +18,7 @@ func TestSearchUsesIndexes(t *testing.T) {
 		{qSearchName, []any{"b", "hello", "hello\x7f", 10}, "narinfos_name"},
 		{qRecentNarinfos, []any{"b", 10}, "narinfos_created"},
 	} {
-		rows, err := s.r.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.q, tc.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, tc.q, tc.args...)
 		all := strings.Join(plan, "; ")
 		if !strings.Contains(all, tc.index) || strings.Contains(all, "TEMP B-TREE") {
 			t.Errorf("plan of %.60s…: %s; want a search of %s and no sort", tc.q, all, tc.index)

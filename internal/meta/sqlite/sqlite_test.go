@@ -289,20 +289,7 @@ func TestQueryPlans(t *testing.T) {
 		{"DeleteBucket narinfos", qDeleteBucketNarinfos, []any{"b"}},
 		{"DeleteBucket keys", qDeleteBucketSigKeys, []any{"b"}},
 	} {
-		rows, err := s.r.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+c.query, c.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := queryPlan(t, s, c.query, c.args...)
 		if c.name == "CacheStats" && !slices.ContainsFunc(plan, func(step string) bool {
 			return strings.Contains(step, "COVERING INDEX narinfos_sizes")
 		}) {
@@ -314,6 +301,30 @@ func TestQueryPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// queryPlan returns the steps of q's plan on the read pool, as EXPLAIN
+// QUERY PLAN details them.
+func queryPlan(t *testing.T, s *Store, q string, args ...any) []string {
+	t.Helper()
+	rows, err := s.r.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
 
 func TestPrefixEnd(t *testing.T) {

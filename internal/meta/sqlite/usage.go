@@ -8,8 +8,8 @@ import (
 )
 
 // qUsage sums every bucket in one statement: one grouped pass over each
-// of objects (its primary key is ordered by bucket), narinfos (the
-// covering index narinfos_sizes) and uploads.
+// of objects (the covering index objects_list, ordered by bucket),
+// narinfos (the covering index narinfos_sizes) and uploads.
 var qUsage = query(`SELECT b.name, coalesce(o.n, 0), coalesce(o.bytes, 0), coalesce(n.paths, 0), coalesce(u.n, 0)
 	FROM buckets b
 	LEFT JOIN (SELECT bucket, count(*) AS n, sum(size) AS bytes FROM objects GROUP BY bucket) o ON o.bucket = b.name
