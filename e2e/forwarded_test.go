@@ -20,6 +20,10 @@ import (
 //     aws:SourceIp and is the access log's remote, and what the client
 //     wrote into X-Forwarded-For itself is not believed; a peer that is
 //     not a trusted proxy cannot claim an address with the header.
+//   - The same with RFC 7239's Forwarded: a trusted proxy's for= names
+//     the client, an untrusted peer's is ignored, and one a client sends
+//     through nginx (which passes it on and adds X-Forwarded-For, which
+//     wins) is not believed.
 //   - The console's cookie is Secure when a trusted proxy says the client
 //     came over https (X-Forwarded-Proto), and only then.
 func TestBehindNginxForwarded(t *testing.T) {
@@ -68,6 +72,9 @@ func TestBehindNginxForwarded(t *testing.T) {
 		{"another client through nginx, claiming the allowed address", viaTrusting + info, "127.0.0.3", []string{"X-Forwarded-For: 127.0.0.2"}, http.StatusForbidden},
 		{"an untrusted peer claiming the allowed address", trusting.Endpoint + info, "127.0.0.3", []string{"X-Forwarded-For: 127.0.0.2"}, http.StatusForbidden},
 		{"the trusted proxy's address naming the allowed client", trusting.Endpoint + info, "127.0.0.1", []string{"X-Forwarded-For: 127.0.0.2"}, http.StatusOK},
+		{"the trusted proxy's address naming the allowed client in Forwarded", trusting.Endpoint + info, "127.0.0.1", []string{`Forwarded: for="127.0.0.2:4711";proto=https`}, http.StatusOK},
+		{"an untrusted peer claiming the allowed address in Forwarded", trusting.Endpoint + info, "127.0.0.3", []string{"Forwarded: for=127.0.0.2"}, http.StatusForbidden},
+		{"another client through nginx, claiming the allowed address in Forwarded", viaTrusting + info, "127.0.0.3", []string{"Forwarded: for=127.0.0.2"}, http.StatusForbidden},
 	} {
 		if r := get(c.what, c.url, c.from, c.header...); r.Status != c.want {
 			t.Errorf("%s: %d, want %d\n%s", c.what, r.Status, c.want, tail(r.Body, 500))

@@ -46,7 +46,12 @@ assume-role, web identity, instance metadata).
 Flags:
 `
 
-func pushCmd(args []string) error {
+func pushCmd(args []string) (err error) {
+	defer func() {
+		if err != nil {
+			err = printableError{err}
+		}
+	}()
 	f, err := parsePushFlags(args)
 	if err != nil {
 		return err
@@ -79,6 +84,16 @@ func pushCmd(args []string) error {
 	}
 	return nil
 }
+
+// printableError is an error whose message is target.Printable: push's
+// errors may carry a server's text (an S3 error's Message, through the
+// SDK's error strings), which must not reach the terminal with its escape
+// sequences or line breaks. With pushUI.line, which prints every message
+// of a push, and the --json error, it is how push's errors are printed.
+type printableError struct{ err error }
+
+func (e printableError) Error() string { return target.Printable(e.err.Error()) }
+func (e printableError) Unwrap() error { return e.err }
 
 // pushFlags is push's command line.
 type pushFlags struct {
@@ -317,12 +332,14 @@ func newPushUI(jsonOut, quiet bool) *pushUI {
 	return ui
 }
 
-// line prints a message, above the progress line if one is shown.
+// line prints a message, above the progress line if one is shown, as
+// one line of target.Printable text (messages quote errors, and errors
+// may quote a server).
 func (ui *pushUI) line(msg string) {
 	ui.mu.Lock()
 	defer ui.mu.Unlock()
 	ui.clear()
-	fmt.Fprintln(ui.err, msg)
+	fmt.Fprintln(ui.err, target.Printable(msg))
 }
 
 func (ui *pushUI) warn(msg string) { ui.line("warning: " + msg) }
@@ -424,7 +441,7 @@ func (ui *pushUI) path(r push.Result) {
 			j.FileSize, j.URL, j.Compression, j.Reused = r.FileSize, r.URL, r.Compression, r.Reused
 		}
 		if r.Err != nil {
-			j.Error = r.Err.Error()
+			j.Error = target.Printable(r.Err.Error())
 		}
 		ui.mu.Lock()
 		json.NewEncoder(ui.out).Encode(j)

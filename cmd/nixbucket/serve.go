@@ -38,7 +38,7 @@ func serve(args []string) error {
 	accessLog := fs.String("access-log", "on", "log one line per request on stderr (see README, Metrics and logs): on or off")
 	metricsListen := fs.String("metrics-listen", "", "serve /-/metrics on this address instead, to anyone who reaches it (then /-/metrics on --listen answers 404); default: on --listen, to loopback callers and callers allowed nixbucket:GetMetrics")
 	metricsMaxBuckets := fs.Int("metrics-max-buckets", observe.DefaultMaxBuckets, "buckets with a label of their own in the metrics, first seen first; the rest are counted as \"other\"")
-	trusted := fs.String("trusted-proxies", "", "reverse proxies (IP addresses and CIDR prefixes, comma-separated, such as 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For and X-Forwarded-Proto give the client's address and scheme: for the access log, aws:SourceIp and aws:SecureTransport, and the console's Secure cookie; default: none, the headers are ignored")
+	trusted := fs.String("trusted-proxies", "", "reverse proxies (IP addresses and CIDR prefixes, comma-separated, such as 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For and X-Forwarded-Proto (or, without those, Forwarded) give the client's address and scheme: for the access log, aws:SourceIp and aws:SecureTransport, and the console's Secure cookie; default: none, the headers are ignored")
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
 	maxConns := fs.Int("max-conns", defaultMaxConns(), "most open connections (default half the open-file limit); over it the longest idle are closed, or else the new one")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a stop waits for requests in flight (uploads) before cutting them")

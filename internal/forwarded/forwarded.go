@@ -4,14 +4,31 @@
 // policies, the console's Secure cookie and the URLs it shows are the
 // client's, not the proxy's.
 //
-// Only the connection's own peer decides whether the headers are read:
-// X-Forwarded-For is walked from its right end (the entry the nearest proxy
-// added) over the trusted proxies to the first address that is not one,
-// so entries a client wrote itself, at the left, are never taken. The
-// scheme is the last X-Forwarded-Proto value, set by the nearest proxy.
-// From any other peer both headers are ignored, and a request carrying
-// one is not a local caller (Local) even from loopback: a proxy on the
-// same machine forwards strangers from loopback.
+// Only the connection's own peer decides whether the headers are read.
+// The proxies' chain of addresses, X-Forwarded-For's entries or the
+// standard Forwarded header's (RFC 7239) elements' for=, is walked from its
+// right end (the entry the nearest proxy added) over the trusted proxies
+// to the first address that is not one, so entries a client wrote itself,
+// at the left, are never taken; an entry that is no address (garbage,
+// for=unknown, an obfuscated for=_hidden) ends the walk at the last
+// address read, a trusted proxy's. The scheme is the last
+// X-Forwarded-Proto value, set by the nearest proxy, or the proto= of the
+// Forwarded element where the walk stopped: the one written by the proxy
+// the client reached.
+//
+// X-Forwarded-For and X-Forwarded-Proto win over Forwarded: a request
+// carrying either is read from them alone, and Forwarded only when it
+// carries neither. That is what nginx ($proxy_add_x_forwarded_for,
+// real_ip_header) and HAProxy (option forwardfor) send and read by
+// default, and such a proxy passes a Forwarded header a client wrote on
+// untouched, so believing it would let clients choose their address. A
+// proxy that sends only Forwarded (HAProxy's option forwarded) must
+// remove the X-Forwarded-* headers clients send (HAProxy's option
+// forwarded alone does not), for the same reason.
+//
+// From any other peer all of these headers are ignored, and a request
+// carrying one is not a local caller (Local) even from loopback: a proxy
+// on the same machine forwards strangers from loopback.
 package forwarded
 
 import (
@@ -91,9 +108,9 @@ func (p *Proxies) Wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		client := p.client(peer, r.Header["X-Forwarded-For"])
+		client, secure := p.client(peer, r.Header)
 		ctx := r.Context()
-		if proto := lastValue(r.Header["X-Forwarded-Proto"]); strings.EqualFold(proto, "https") {
+		if secure {
 			ctx = context.WithValue(ctx, secureKey{}, true)
 		}
 		r = r.WithContext(ctx) // a copy: the caller's request stays as it was
@@ -102,25 +119,34 @@ func (p *Proxies) Wrap(h http.Handler) http.Handler {
 	})
 }
 
-// client walks X-Forwarded-For from the right while the addresses are
-// trusted proxies; an entry that is not an address ends the walk at the
-// last good one.
-func (p *Proxies) client(peer netip.Addr, xff []string) netip.Addr {
-	client := peer.Unmap()
-	for i := len(xff) - 1; i >= 0; i-- {
-		entries := strings.Split(xff[i], ",")
-		for j := len(entries) - 1; j >= 0; j-- {
-			if !p.trusts(client) {
-				return client
-			}
-			a, ok := addrOf(strings.TrimSpace(entries[j]))
-			if !ok {
-				return client
-			}
-			client = a.Unmap()
-		}
+// client reads the client's address and whether it came over https from
+// X-Forwarded-For and X-Forwarded-Proto, or from Forwarded when neither of
+// those is there (see the package doc).
+func (p *Proxies) client(peer netip.Addr, h http.Header) (netip.Addr, bool) {
+	xff, xfp := h["X-Forwarded-For"], h["X-Forwarded-Proto"]
+	if len(xff) > 0 || len(xfp) > 0 {
+		client, _ := p.walk(peer, xffHops(xff))
+		return client, strings.EqualFold(lastValue(xfp), "https")
 	}
-	return client
+	client, at := p.walk(peer, forwardedHops(h["Forwarded"]))
+	return client, at != nil && strings.EqualFold(at.proto, "https")
+}
+
+// walk goes over hops from the right while the address so far is a
+// trusted proxy, and returns the address it stopped at and the hop it
+// read last (nil when it read none); a hop without an address ends the
+// walk at the last good one.
+func (p *Proxies) walk(peer netip.Addr, hops []hop) (netip.Addr, *hop) {
+	client := peer.Unmap()
+	var at *hop
+	for i := len(hops) - 1; i >= 0 && p.trusts(client); i-- {
+		at = &hops[i]
+		if !at.addr.IsValid() {
+			break
+		}
+		client = at.addr.Unmap()
+	}
+	return client, at
 }
 
 // addrOf reads "IP", "IP:port" or "[IPv6]:port".

@@ -228,7 +228,8 @@ func (s *Server) known(name string) *upstream.Narinfo {
 }
 
 // passThrough streams key from the first upstream that has it, unchecked,
-// with the client's Range. A miss or a failure is a 404.
+// with the client's Range (which the upstream's answer is checked to be
+// for). A miss or a failure is a 404.
 func (s *Server) passThrough(w http.ResponseWriter, r *http.Request, key, contentType string) {
 	rng, ok := parseRange(r.Header.Get("Range"))
 	if !ok {
@@ -255,10 +256,18 @@ func (s *Server) passThrough(w http.ResponseWriter, r *http.Request, key, conten
 		return
 	}
 	defer body.Close()
+	if rng != nil && size < 0 {
+		// The upstream answered the range without the file's size, which
+		// this answer's Content-Range must state; a 200 of the range's
+		// bytes would pass them off as the whole file.
+		s.log.Warn("proxy: pass through", "upstream", src, "key", key, "err", "a range answered without the file's size")
+		http.NotFound(w, r)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	status := http.StatusOK
-	if rng != nil && size >= 0 {
+	if rng != nil {
 		end := size - 1
 		if rng.Length >= 0 {
 			end = min(end, rng.Offset+rng.Length-1)

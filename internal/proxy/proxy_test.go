@@ -381,6 +381,35 @@ func TestPassThrough(t *testing.T) {
 	mustGet(t, srv.URL+"/log/missing.drv", 404)
 }
 
+// TestPassThroughLyingRange: an upstream that answers a NAR's range with
+// a Content-Range for other bytes (or none, or without the file's size)
+// is a failed upstream: the client's range gets a 404, never a 206 (or a
+// 200) of bytes that are not the ones it asked for.
+func TestPassThroughLyingRange(t *testing.T) {
+	key, _ := signature.Generate("upstream-1")
+	p := makePath(t, key, 5000)
+	for _, lie := range []string{"", "bytes 0-99/5000", "bytes 100-199/150", "bytes 100-149/5000", "bytes 100-199/*"} {
+		up := newFake(t, p)
+		honest := up.Config.Handler
+		up.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Range") != "bytes=100-199" {
+				honest.ServeHTTP(w, r)
+				return
+			}
+			if lie != "" {
+				w.Header().Set("Content-Range", lie)
+			}
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(p.nar[100:200])
+		})
+		srv := start(t, up, key.Public(), "", 0)
+		r := get(t, srv.URL+"/"+p.url, "Range", "bytes=100-199")
+		if r.status != 404 {
+			t.Errorf("upstream's Content-Range %q: %d, Content-Range %q, %d bytes (%v), want 404", lie, r.status, r.header.Get("Content-Range"), len(r.body), r.err)
+		}
+	}
+}
+
 // TestUpstreamDown: with the upstream unreachable, narinfos are fast 404s
 // (the issue's bound: under a second) and nix-cache-info is the proxy's
 // own, so Nix moves on instead of hanging or refusing the substituter.

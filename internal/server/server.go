@@ -79,8 +79,8 @@ type Options struct {
 	// their own (MetricsHandler): /-/metrics answers 404 here.
 	MetricsElsewhere bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
-	// X-Forwarded-Proto give a request's client address and scheme (see
-	// internal/forwarded); nil: none.
+	// X-Forwarded-Proto, or Forwarded, give a request's client address and
+	// scheme (see internal/forwarded); nil: none.
 	TrustedProxies *forwarded.Proxies
 }
 

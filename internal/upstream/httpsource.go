@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -117,11 +116,7 @@ func (s *httpSource) Open(ctx context.Context, key string, rng *Range) (io.ReadC
 	}
 	s.setAuth(req)
 	if rng != nil {
-		if rng.Length < 0 {
-			req.Header.Set("Range", "bytes="+strconv.FormatInt(rng.Offset, 10)+"-")
-		} else {
-			req.Header.Set("Range", "bytes="+strconv.FormatInt(rng.Offset, 10)+"-"+strconv.FormatInt(rng.Offset+rng.Length-1, 10))
-		}
+		req.Header.Set("Range", rng.String())
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -149,31 +144,18 @@ func (s *httpSource) Open(ctx context.Context, key string, rng *Range) (io.ReadC
 		return nil, 0, unavailable(s.name, fmt.Errorf("GET %s: HTTP %s", key, resp.Status))
 	}
 	size := resp.ContentLength
-	if rng != nil {
-		size = totalSize(resp)
+	if resp.StatusCode == http.StatusPartialContent {
+		if size, err = checkContentRange(resp.Header.Get("Content-Range"), *rng); err != nil {
+			resp.Body.Close()
+			cancel()
+			return nil, 0, unavailable(s.name, fmt.Errorf("GET %s: %w", key, err))
+		}
 	}
 	body := io.ReadCloser(newIdleBody(resp.Body, s.name, s.idle, cancel))
 	if rng != nil && rng.Length >= 0 && resp.StatusCode == http.StatusOK {
 		body = limitedBody{io.LimitReader(body, rng.Length), body}
 	}
 	return body, size, nil
-}
-
-// totalSize returns the file size a 206's Content-Range states, or -1.
-func totalSize(resp *http.Response) int64 {
-	if resp.StatusCode == http.StatusOK {
-		return resp.ContentLength
-	}
-	cr := resp.Header.Get("Content-Range")
-	i := strings.LastIndexByte(cr, '/')
-	if i < 0 {
-		return -1
-	}
-	n, err := strconv.ParseInt(cr[i+1:], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // limitedBody is a body cut at a range's end.

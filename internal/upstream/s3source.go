@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -75,11 +74,7 @@ func (s *s3Source) Open(ctx context.Context, key string, rng *Range) (io.ReadClo
 	ctx, cancel := context.WithCancel(ctx)
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)}
 	if rng != nil {
-		r := "bytes=" + strconv.FormatInt(rng.Offset, 10) + "-"
-		if rng.Length >= 0 {
-			r += strconv.FormatInt(rng.Offset+rng.Length-1, 10)
-		}
-		in.Range = aws.String(r)
+		in.Range = aws.String(rng.String())
 	}
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
@@ -91,13 +86,12 @@ func (s *s3Source) Open(ctx context.Context, key string, rng *Range) (io.ReadClo
 	}
 	size := aws.ToInt64(out.ContentLength)
 	if rng != nil {
-		size = -1
-		if cr := aws.ToString(out.ContentRange); cr != "" {
-			if i := strings.LastIndexByte(cr, '/'); i >= 0 {
-				if n, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
-					size = n
-				}
-			}
+		// A store that ignored the Range answers 200 with the whole
+		// object and no Content-Range: refused like a wrong one.
+		if size, err = checkContentRange(aws.ToString(out.ContentRange), *rng); err != nil {
+			out.Body.Close()
+			cancel()
+			return nil, 0, unavailable(s.name, fmt.Errorf("GET %s: %w", key, err))
 		}
 	}
 	return newIdleBody(out.Body, s.name, s.idle, cancel), size, nil

@@ -52,11 +52,13 @@ type Source interface {
 	// Open starts reading key (a path relative to the cache root, such as
 	// "nix-cache-info" or "nar/….nar.xz"), the whole file when rng is nil.
 	// It returns the body, which the caller closes, and the file's total
-	// size (-1 when the upstream does not say). A missing key gives an
-	// error matching ErrNotFound; anything else the upstream or the
-	// network did wrong matches ErrUnavailable. The body stops with an
-	// error matching ErrUnavailable when it stalls longer than the idle
-	// timeout.
+	// size (-1 when the upstream does not say). With a range, the body
+	// holds that range's bytes: an upstream's answer for another range
+	// (its Content-Range checked against the asked one) is an error. A
+	// missing key gives an error matching ErrNotFound; anything else the
+	// upstream or the network did wrong matches ErrUnavailable. The body
+	// stops with an error matching ErrUnavailable when it stalls longer
+	// than the idle timeout.
 	Open(ctx context.Context, key string, rng *Range) (body io.ReadCloser, size int64, err error)
 }
 

@@ -97,16 +97,9 @@ func readServerError(resp *http.Response) serverError {
 	return e
 }
 
-// oneLine trims s to one line of at most 200 bytes of printable UTF-8:
-// control characters (a terminal's escape sequences among them) and
-// invalid bytes become spaces, runs of white space one space.
+// oneLine trims s to one line of at most 200 bytes of Printable text.
 func oneLine(s string) string {
-	s = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 || r == utf8.RuneError {
-			return ' '
-		}
-		return r
-	}, s)), " ")
+	s = Printable(s)
 	if len(s) > 200 {
 		cut := 200
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -115,6 +108,32 @@ func oneLine(s string) string {
 		s = s[:cut] + "…"
 	}
 	return s
+}
+
+// Printable makes s, text that a server or a library may have put
+// together from a server's answer, safe to print on a terminal as one
+// line: control characters (C0, DEL and C1, with which every escape
+// sequence starts, 7-bit ESC or 8-bit CSI alike), the bidirectional
+// overrides that reorder what is shown, and invalid UTF-8 become spaces,
+// runs of white space one space. Every error push prints goes through it.
+func Printable(s string) string {
+	return strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if !printable(r) {
+			return ' '
+		}
+		return r
+	}, s)), " ")
+}
+
+// printable reports whether r may reach a terminal as it is.
+func printable(r rune) bool {
+	switch {
+	case r < ' ', r == 0x7f, r >= 0x80 && r < 0xa0, r == utf8.RuneError:
+		return false
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069: // bidi embeddings, overrides, isolates
+		return false
+	}
+	return true
 }
 
 // errorCode is code if it looks like an error code (letters, digits,

@@ -20,6 +20,7 @@ func FuzzServerError(f *testing.F) {
 	f.Add(502, "", "text/plain", "bad gateway \x1b[31mred\x1b[0m\r\nsecond line")
 	f.Add(403, "", "application/xml", "<Error><Code>A\x1b[2J</Code><Message>&lt;b&gt;x&#x1b;[1m</Message></Error>")
 	f.Add(404, "No\nSuch", "", strings.Repeat("é", 150))
+	f.Add(400, "", "application/xml", "<Error><Code>InvalidArgument</Code><Message>\u009b31m&#x9b;2J\u0085\u202eevil</Message></Error>")
 	f.Fuzz(func(t *testing.T, status int, hdr, ctype, body string) {
 		if status < 100 || status > 999 {
 			return
@@ -37,7 +38,7 @@ func FuzzServerError(f *testing.F) {
 			t.Fatalf("answer %d %q %q: printed %q", status, hdr, body, s)
 		}
 		for _, r := range s {
-			if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
 				t.Fatalf("answer %d %q %q: printed %q, with control character %U", status, hdr, body, s, r)
 			}
 		}
