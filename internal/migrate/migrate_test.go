@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/postgres"
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
@@ -48,10 +49,10 @@ const hash32 = "0123456789abcdfghijklmnpqrsvwxyz"
 
 // newSource makes a data directory holding one of each kind of record:
 // settings, a user with a policy, keys (one disabled), a token, two
-// buckets with a policy, cache settings, retention, lifecycle rules and a
-// signing key, objects (multi-segment, inline, one blob larger than an S3
-// part, a blob shared by two objects, a narinfo with its index record),
-// an upload with two parts, and a pin.
+// buckets with a policy, cache settings, retention, lifecycle rules, a
+// CORS configuration and a signing key, objects (multi-segment, inline,
+// one blob larger than an S3 part, a blob shared by two objects, a
+// narinfo with its index record), an upload with two parts, and a pin.
 func newSource(t *testing.T) *source {
 	t.Helper()
 	ctx := t.Context()
@@ -97,6 +98,9 @@ func newSource(t *testing.T) *source {
 	must(m.SetRetention(ctx, "cache", meta.Retention{KeepDays: 30, MaxSize: 1 << 30, GC: true, Grace: 2 * time.Hour}))
 	must(m.SetLifecycleRules(ctx, "cache", []meta.LifecycleRule{{ID: "abort", Enabled: true, AbortUploadsDays: 3}}))
 	must(m.AddSigningKey(ctx, meta.SigningKey{Bucket: "cache", Name: "cache-1", Secret: "cache-1:c2VjcmV0", Created: at}))
+	corsConfig, err := cors.Parse([]byte(`<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>https://a.example</AllowedOrigin></CORSRule></CORSConfiguration>`))
+	must(err)
+	must((&cors.Service{Store: m}).Set(ctx, "cache", corsConfig))
 
 	big := s.blob(t, 6<<20+17, 1) // more than one part of the S3 store
 	a, bb := s.blob(t, 1000, 2), s.blob(t, 70000, 3)
@@ -314,6 +318,11 @@ func checkDest(t *testing.T, src *source, dm meta.Store, db storage.Backend) {
 	}
 	if r, _ := dm.Retention(ctx, "cache"); r.KeepDays != 30 || !r.GC || r.Grace != 2*time.Hour {
 		t.Errorf("retention %+v", r)
+	}
+	// The CORS configuration (a setting, stamped with the bucket's
+	// creation time, which the copy keeps).
+	if c, err := (&cors.Service{Store: dm.(cors.Store)}).Config(ctx, "cache"); err != nil || c == nil || c.Rules[0].AllowedOrigins[0] != "https://a.example" {
+		t.Errorf("CORS configuration %+v, %v", c, err)
 	}
 	ni, err := dm.Narinfo(ctx, "cache", hash32)
 	want, _ := src.meta.Narinfo(ctx, "cache", hash32)

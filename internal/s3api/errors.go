@@ -36,6 +36,7 @@ type errorCode struct {
 var errorCodes = map[string]errorCode{
 	"AccessControlListNotSupported":        {http.StatusBadRequest, "The bucket does not allow ACLs"},
 	"AccessDenied":                         {http.StatusForbidden, "Access Denied"},
+	"AccessForbidden":                      {http.StatusForbidden, "CORSResponse: This CORS request is not allowed."},
 	"AuthorizationHeaderMalformed":         {http.StatusBadRequest, "The authorization header is malformed."},
 	"AuthorizationQueryParametersError":    {http.StatusBadRequest, "Query-string authentication parameters are malformed."},
 	"BadRequest":                           {http.StatusBadRequest, "Bad Request"},

@@ -49,6 +49,9 @@ type Handler struct {
 	// Pull, when set, fills the misses of pull-through buckets from their
 	// upstreams (pull.go).
 	Pull Puller
+	// CORS, when set, keeps buckets' CORS configurations and answers
+	// browsers' preflights and cross-origin requests with them (cors.go).
+	CORS CORS
 }
 
 // refused tells Refused of a failed authentication.
@@ -128,6 +131,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.rt = find(q); q.rt != nil {
 		q.note.Op = q.rt.opIndex
+	}
+	if r.Method == http.MethodOptions && q.bucket != "" {
+		h.servePreflight(q)
+		return
+	}
+	if h.CORS != nil && len(r.Header["Origin"]) > 0 {
+		h.annotateCORS(q)
 	}
 	if err := h.authenticate(q); err != nil {
 		q.noteRead(plainGuess(r))

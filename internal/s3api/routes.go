@@ -47,7 +47,7 @@ var routes = []route{
 	{"GET", bucketLevel, "accelerate", false, "GetBucketAccelerateConfiguration", nil},
 	{"GET", bucketLevel, "acl", false, "GetBucketAcl", getACL},
 	{"GET", bucketLevel, "analytics", false, "GetBucketAnalyticsConfiguration", nil},
-	{"GET", bucketLevel, "cors", false, "GetBucketCors", notFound("s3:GetBucketCORS", "NoSuchCORSConfiguration")},
+	{"GET", bucketLevel, "cors", false, "GetBucketCors", getBucketCors},
 	{"GET", bucketLevel, "encryption", false, "GetBucketEncryption", nil},
 	{"GET", bucketLevel, "intelligent-tiering", false, "GetBucketIntelligentTieringConfiguration", nil},
 	{"GET", bucketLevel, "inventory", false, "GetBucketInventoryConfiguration", nil},
@@ -79,7 +79,7 @@ var routes = []route{
 	{"PUT", bucketLevel, "accelerate", false, "PutBucketAccelerateConfiguration", nil},
 	{"PUT", bucketLevel, "acl", false, "PutBucketAcl", putACL},
 	{"PUT", bucketLevel, "analytics", false, "PutBucketAnalyticsConfiguration", nil},
-	{"PUT", bucketLevel, "cors", false, "PutBucketCors", nil},
+	{"PUT", bucketLevel, "cors", false, "PutBucketCors", putBucketCors},
 	{"PUT", bucketLevel, "encryption", false, "PutBucketEncryption", nil},
 	{"PUT", bucketLevel, "intelligent-tiering", false, "PutBucketIntelligentTieringConfiguration", nil},
 	{"PUT", bucketLevel, "inventory", false, "PutBucketInventoryConfiguration", nil},
@@ -101,7 +101,7 @@ var routes = []route{
 	{"PUT", bucketLevel, "", false, "CreateBucket", createBucket},
 
 	{"DELETE", bucketLevel, "analytics", false, "DeleteBucketAnalyticsConfiguration", nil},
-	{"DELETE", bucketLevel, "cors", false, "DeleteBucketCors", nil},
+	{"DELETE", bucketLevel, "cors", false, "DeleteBucketCors", deleteBucketCors},
 	{"DELETE", bucketLevel, "encryption", false, "DeleteBucketEncryption", nil},
 	{"DELETE", bucketLevel, "intelligent-tiering", false, "DeleteBucketIntelligentTieringConfiguration", nil},
 	{"DELETE", bucketLevel, "inventory", false, "DeleteBucketInventoryConfiguration", nil},
@@ -152,6 +152,11 @@ var routes = []route{
 	{"POST", objectLevel, "select", false, "SelectObjectContent", nil},
 	{"POST", objectLevel, "uploadId", false, "CompleteMultipartUpload", completeUpload},
 	{"POST", objectLevel, "uploads", false, "CreateMultipartUpload", createUpload},
+
+	// CORS preflights, whatever the subresource: ServeHTTP answers them
+	// before authentication (servePreflight); the rows name the operation.
+	{"OPTIONS", bucketLevel, "", false, opPreflight, nil},
+	{"OPTIONS", objectLevel, "", false, opPreflight, nil},
 }
 
 // subresources holds every subresource name of routes: a query that holds

@@ -123,6 +123,9 @@ var apiOperations = []struct {
 	{"HEAD", "/b/k", "partNumber=1", false, "HeadObject"},
 	{"PUT", "/b/k", "", false, "PutObject"},
 	{"PUT", "/b/k", "", true, "CopyObject"},
+	// OPTIONS object (the CORS preflight), on a bucket or an object.
+	{"OPTIONS", "/b", "", false, opPreflight},
+	{"OPTIONS", "/b/k", "", false, opPreflight},
 	{"DELETE", "/b/k", "", false, "DeleteObject"},
 }
 

@@ -43,6 +43,8 @@ var signedOps = []struct{ method, target string }{
 	{"POST", "/bkt/mp2?uploads"},                      // CreateMultipartUpload headers
 	{"GET", "/bkt/obj?attributes"},                    // GetObjectAttributes
 	{"HEAD", "/nix-cache/{nar}"},                      // the NAR: Range, partNumber
+	{"PUT", "/bkt?cors"},                              // PutBucketCors
+	{"OPTIONS", "/bkt/obj"},                           // the CORS preflight, after a configuration
 }
 
 const fuzzHash = "0123456789abcdfghijklmnpqrsvwxyz"
@@ -88,6 +90,8 @@ func FuzzSignedHandler(f *testing.F) {
 		{15, "", "x-amz-checksum-algorithm: CRC32\nx-amz-checksum-type: FULL_OBJECT", ""},
 		{16, "", "x-amz-object-attributes: ETag,Checksum,ObjectParts,StorageClass,ObjectSize\nx-amz-max-parts: 1", ""},
 		{17, "", "Range: bytes=-3", ""},
+		{18, "", "", `<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>https://*.example</AllowedOrigin><AllowedHeader>x-*</AllowedHeader><MaxAgeSeconds>9</MaxAgeSeconds></CORSRule></CORSConfiguration>`},
+		{19, "", "Origin: https://a.example\nAccess-Control-Request-Method: GET\nAccess-Control-Request-Headers: x-a, y", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.op, s.query, s.hdr, []byte(s.body))

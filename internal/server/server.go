@@ -18,6 +18,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/jobs"
@@ -347,6 +348,9 @@ func (s *Server) routes() http.Handler {
 	api.Lifecycle = s.life
 	api.Redirect = s.redirect
 	api.Pull = s.pull
+	if st, ok := s.meta.(cors.Store); ok {
+		api.CORS = &cors.Service{Store: st}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
