@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/nixbucket/nixbucket/internal/access"
@@ -25,8 +26,9 @@ const MaxClosure = 20000
 
 // node is a path of a bucket's graph.
 type node struct {
-	n    meta.Narinfo // Hash, StorePath, NarSize and References only
-	refs []string     // hashes
+	n     meta.Narinfo // Hash, StorePath, NarSize and References only
+	refs  []string     // hashes
+	lname string       // the name (after "<hash>-"), lower case
 }
 
 // graph is a bucket's narinfo index in memory (graphs keeps it while the
@@ -54,8 +56,8 @@ func (h *Handler) loadGraph(ctx context.Context, bucket string) (*graph, error) 
 		}
 		for _, n := range page {
 			n = meta.Narinfo{Hash: n.Hash, StorePath: n.StorePath, NarSize: n.NarSize, References: n.References}
-			nd := &node{n: n}
-			g.cost += nodeCost + len(n.Hash) + len(n.StorePath)
+			nd := &node{n: n, lname: strings.ToLower(pathName(n.StorePath, n.Hash))}
+			g.cost += nodeCost + len(n.Hash) + len(n.StorePath) + len(nd.lname)
 			for _, ref := range n.References {
 				g.cost += len(ref) + 32
 				if rh := nixgraph.RefHash(ref); rh != n.Hash {
@@ -161,6 +163,50 @@ func (g *graph) referrers(hash string) []meta.Narinfo {
 	}
 	slices.SortFunc(out, func(a, b meta.Narinfo) int { return compareStrings(a.StorePath, b.StorePath) })
 	return out
+}
+
+// pathName is a store path's name: what follows "<hash>-", as the
+// stores' name index has it.
+func pathName(storePath, hash string) string {
+	if i := strings.Index(storePath, hash+"-"); i >= 0 {
+		return storePath[i+len(hash)+1:]
+	}
+	return storePath
+}
+
+// maxResults bounds the paths a search lists.
+const maxResults = 50
+
+// containing returns up to limit paths of the graph whose name holds q
+// (compared without case), by name, leaving out those in found: the
+// bucket page's search lists them after the paths whose hash or name
+// starts with q, so "2.12" finds hello-2.12.
+func (g *graph) containing(q string, found []meta.Narinfo, limit int) []meta.Narinfo {
+	q = strings.ToLower(strings.TrimSpace(q))
+	if q == "" || limit <= 0 {
+		return nil
+	}
+	skip := map[string]bool{}
+	for _, n := range found {
+		skip[n.Hash] = true
+	}
+	var out []*node
+	for hash, nd := range g.nodes {
+		if !skip[hash] && strings.Contains(nd.lname, q) {
+			out = append(out, nd)
+		}
+	}
+	slices.SortFunc(out, func(a, b *node) int {
+		if c := compareStrings(a.lname, b.lname); c != 0 {
+			return c
+		}
+		return compareStrings(a.n.Hash, b.n.Hash)
+	})
+	res := make([]meta.Narinfo, 0, min(limit, len(out)))
+	for _, nd := range out[:min(limit, len(out))] {
+		res = append(res, nd.n)
+	}
+	return res
 }
 
 // closureInfo is a store path's closure as the store path page shows it.

@@ -236,3 +236,34 @@ func BenchmarkPathPageGraph(b *testing.B) {
 		})
 	}
 }
+
+// TestContaining: the search's second part lists the paths whose name
+// holds the query anywhere, without case, by name, leaving out those the
+// index's prefix search found and stopping at the limit.
+func TestContaining(t *testing.T) {
+	g := &graph{nodes: map[string]*node{}}
+	for i, name := range []string{"hello-2.12", "Hello-world-2.12.1", "bash-5.2", "python3.12-2.12", "other"} {
+		hash := fmt.Sprintf("%032d", i)
+		g.nodes[hash] = &node{n: meta.Narinfo{Hash: hash, StorePath: "/nix/store/" + hash + "-" + name}, lname: strings.ToLower(pathName("/nix/store/"+hash+"-"+name, hash))}
+	}
+	names := func(ns []meta.Narinfo) string {
+		var s []string
+		for _, n := range ns {
+			s = append(s, pathName(n.StorePath, n.Hash))
+		}
+		return strings.Join(s, " ")
+	}
+	if got := names(g.containing(" 2.12 ", nil, 10)); got != "hello-2.12 Hello-world-2.12.1 python3.12-2.12" {
+		t.Errorf("containing 2.12: %q", got)
+	}
+	found := []meta.Narinfo{g.nodes[fmt.Sprintf("%032d", 0)].n}
+	if got := names(g.containing("HELLO", found, 10)); got != "Hello-world-2.12.1" {
+		t.Errorf("containing HELLO, hello-2.12 found before: %q", got)
+	}
+	if got := names(g.containing("2.12", nil, 1)); got != "hello-2.12" {
+		t.Errorf("containing 2.12, limit 1: %q", got)
+	}
+	if got := g.containing("2.12", nil, 0); len(got) != 0 {
+		t.Errorf("limit 0: %v", got)
+	}
+}

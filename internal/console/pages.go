@@ -114,11 +114,18 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 	}
 	d.CanList = h.allowed(r, *c, "s3:ListBucket", bucketARN(name))
 	if d.CanList {
+		g, err := h.bucketGraph(ctx, name)
+		if err != nil {
+			return view{}, err
+		}
 		d.Query = strings.TrimSpace(r.URL.Query().Get("q"))
 		if d.Query != "" {
 			d.Searched = true
-			if d.Results, err = h.store.SearchNarinfos(ctx, name, d.Query, 50); err != nil {
+			if d.Results, err = h.store.SearchNarinfos(ctx, name, d.Query, maxResults); err != nil {
 				return view{}, err
+			}
+			if g != nil { // then names holding it anywhere
+				d.Results = append(d.Results, g.containing(d.Query, d.Results, maxResults-len(d.Results))...)
 			}
 		}
 		if d.Recent, err = h.store.RecentNarinfos(ctx, name, 10); err != nil {
@@ -126,10 +133,6 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 		}
 		if len(d.Recent) > 0 {
 			d.LastPush = d.Recent[0].Created
-		}
-		g, err := h.bucketGraph(ctx, name)
-		if err != nil {
-			return view{}, err
 		}
 		if g != nil {
 			d.Ranked = true
