@@ -8,9 +8,11 @@ package migration
 import (
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Migration is one schema step.
@@ -45,4 +47,21 @@ func Load(fsys fs.FS, pattern string) ([]Migration, error) {
 		ms = append(ms, Migration{Version: v, Name: base, SQL: string(b)})
 	}
 	return ms, nil
+}
+
+// Progress tells the operator of a schema upgrade, which can take a while
+// on a large store (a migration that rewrites a table copies every row,
+// at start, before the server answers): for a store that had a schema
+// already (have > 0), it logs the upgrade about to run and returns a
+// function that logs each migration once applied, with its duration. A
+// new store's first schema is not announced.
+func Progress(store string, have, want int) func(m Migration, took time.Duration) {
+	if have == 0 || have >= want {
+		return func(Migration, time.Duration) {}
+	}
+	slog.Info("upgrading the metadata schema; rewriting tables of a large store can take minutes, leave it running",
+		"store", store, "from", have, "to", want)
+	return func(m Migration, took time.Duration) {
+		slog.Info("metadata schema migration applied", "store", store, "migration", m.Name, "took", took.Round(time.Millisecond))
+	}
 }

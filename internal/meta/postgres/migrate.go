@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -64,7 +65,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if have > len(ms) {
 		return fmt.Errorf("schema version %d is newer than this program's %d", have, len(ms))
 	}
+	done := migration.Progress("postgres", have, len(ms))
 	for _, m := range ms[have:] {
+		start := time.Now()
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
@@ -75,6 +78,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
+		done(m, time.Since(start))
 	}
 	return nil
 }

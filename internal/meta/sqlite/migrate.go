@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta/migration"
 )
@@ -53,10 +54,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if have == len(ms) {
 		return nil
 	}
+	done := migration.Progress("sqlite", have, len(ms))
 	for _, m := range ms[have:] {
+		start := time.Now()
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
+		done(m, time.Since(start))
 	}
 	// PRAGMA takes no parameters; the value is an int we computed.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(ms))); err != nil {
