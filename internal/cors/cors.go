@@ -167,39 +167,26 @@ func (c *Config) Match(origin, method string, headers []string) *Rule {
 }
 
 func (r *Rule) allows(origin, method string, headers []string) bool {
-	ok := false
-	for _, o := range r.AllowedOrigins {
-		if match(o, origin, false) {
-			ok = true
-			break
-		}
-	}
-	if !ok {
-		return false
-	}
-	ok = false
-	for _, m := range r.AllowedMethods {
-		if m == method {
-			ok = true
-			break
-		}
-	}
-	if !ok {
+	if !anyMatch(r.AllowedOrigins, origin, false) || !anyMatch(r.AllowedMethods, method, false) {
 		return false
 	}
 	for _, h := range headers {
-		ok = false
-		for _, a := range r.AllowedHeaders {
-			if match(a, h, true) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		if !anyMatch(r.AllowedHeaders, h, true) {
 			return false
 		}
 	}
 	return true
+}
+
+// anyMatch reports whether s matches one of patterns (see match; a
+// method has no wildcard, so it matches itself only).
+func anyMatch(patterns []string, s string, fold bool) bool {
+	for _, p := range patterns {
+		if match(p, s, fold) {
+			return true
+		}
+	}
+	return false
 }
 
 // allowOrigin is what Access-Control-Allow-Origin says: "*" when the
