@@ -23,7 +23,8 @@ func TestMain(m *testing.M) {
 // have: a configuration set, changed or deleted through one is what the
 // other answers by its next call, although it keeps configurations in
 // memory; and a bucket deleted and made again under its name does not
-// inherit its predecessor's configuration.
+// inherit its predecessor's configuration, even within the same second
+// (a script's delete-bucket then create-bucket).
 func TestServiceAcrossInstances(t *testing.T) {
 	for _, store := range []string{"sqlite", "postgres"} {
 		t.Run(store, func(t *testing.T) {
@@ -43,7 +44,8 @@ func TestServiceAcrossInstances(t *testing.T) {
 			sa, sb := open(), open()
 			a := &cors.Service{Store: sa.(cors.Store)}
 			b := &cors.Service{Store: sb.(cors.Store)}
-			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: time.Now().Add(-time.Hour)}); err != nil {
+			second := time.Now().Add(-time.Hour).Truncate(time.Second)
+			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: second.Add(100 * time.Millisecond)}); err != nil {
 				t.Fatal(err)
 			}
 			origins := func(s *cors.Service) string {
@@ -91,7 +93,7 @@ func TestServiceAcrossInstances(t *testing.T) {
 			if got := origins(b); got != "none" {
 				t.Fatalf("after the bucket went: %s", got)
 			}
-			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: time.Now()}); err != nil {
+			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: second.Add(600 * time.Millisecond)}); err != nil {
 				t.Fatal(err)
 			}
 			if got := origins(b); got != "none" {
