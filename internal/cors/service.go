@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nixbucket/nixbucket/internal/gencache"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -41,7 +42,8 @@ func stamp(b meta.Bucket) string { return strconv.FormatInt(b.Created.UnixMicro(
 type Service struct {
 	Store Store
 
-	cache gencache.Cache[string, *Config] // nil: none
+	cache     gencache.Cache[string, *Config] // nil: none
+	cacheOnce sync.Once                       // bounds cache, before its first use
 }
 
 // maxCached bounds the configurations kept in memory.
@@ -54,6 +56,7 @@ func (s *Service) Config(ctx context.Context, bucket string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.cacheOnce.Do(func() { s.cache.MaxCost = maxCached })
 	c, t, ok := s.cache.Get(gen, bucket)
 	if ok {
 		return c, nil
@@ -62,7 +65,6 @@ func (s *Service) Config(ctx context.Context, bucket string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cache.MaxCost = maxCached
 	s.cache.Put(t, bucket, c)
 	return c, nil
 }

@@ -2,7 +2,9 @@ package cors_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,4 +106,32 @@ func TestServiceAcrossInstances(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServiceConcurrent reads configurations from many goroutines at
+// once, as a server's requests do; run under -race it finds any state of
+// the Service written without its lock.
+func TestServiceConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s, err := backend.Open(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateBucket(ctx, meta.Bucket{Name: "web", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &cors.Service{Store: s.(cors.Store)}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 { // a miss each (missing buckets are cached too)
+				if _, err := svc.Config(ctx, fmt.Sprintf("web-%d-%d", g, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
