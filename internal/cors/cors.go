@@ -220,14 +220,17 @@ var vary = []string{"Origin, Access-Control-Request-Headers, Access-Control-Requ
 // Annotate sets the Access-Control-* headers of a request (not a
 // preflight) that came with an Origin, when a rule of c allows it. The
 // method matched is the request's Access-Control-Request-Method if it
-// sent one, else its own method. It returns whether a rule matched.
+// sent one, else its own method; the headers, those its
+// Access-Control-Request-Headers names (as S3 does: a GET naming a header
+// no rule allows gets no CORS headers), never those it sends. It returns
+// whether a rule matched.
 func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 	method := r.Header.Get("Access-Control-Request-Method")
 	if method == "" {
 		method = r.Method
 	}
 	h["Vary"] = vary
-	rule := c.Match(origin, method, nil)
+	rule := c.Match(origin, method, requestHeaders(r))
 	if rule == nil {
 		return false
 	}
@@ -270,14 +273,7 @@ func Preflight(c *Config, h http.Header, r *http.Request) error {
 	if c == nil {
 		return ErrDisabled
 	}
-	var headers []string
-	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				headers = append(headers, f)
-			}
-		}
-	}
+	headers := requestHeaders(r)
 	h["Vary"] = vary
 	rule := c.Match(origin, method, headers)
 	if rule == nil {
@@ -294,6 +290,20 @@ func Preflight(c *Config, h http.Header, r *http.Request) error {
 		h.Set("Access-Control-Max-Age", strconv.Itoa(*rule.MaxAgeSeconds))
 	}
 	return nil
+}
+
+// requestHeaders returns the header names r's
+// Access-Control-Request-Headers lists.
+func requestHeaders(r *http.Request) []string {
+	var headers []string
+	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				headers = append(headers, f)
+			}
+		}
+	}
+	return headers
 }
 
 // IsError reports whether err is a configuration or preflight Error.
