@@ -213,12 +213,17 @@ func (r *Rule) allowOrigin(origin string) (string, bool) {
 	return origin, true
 }
 
-// vary is what every answer of a bucket with a configuration names:
-// its CORS headers depend on them.
+// vary is what every answer of a bucket with a configuration names, with
+// an Origin or without: its CORS headers depend on them, so a cache (a
+// browser's own too) must not answer a cross-origin request with an
+// answer to another, or to a request without an Origin (a navigation,
+// nix), which lacks them (Fetch, "CORS protocol and HTTP caches").
 var vary = []string{"Origin, Access-Control-Request-Headers, Access-Control-Request-Method"}
 
-// Annotate sets the Access-Control-* headers of a request (not a
-// preflight) that came with an Origin, when a rule of c allows it. The
+// Annotate sets the Vary and Access-Control-* headers of a request (not a
+// preflight) to a bucket with configuration c: Vary always, the
+// Access-Control-* headers when it came with an Origin (origin, "" for
+// none) and a rule of c allows it. The
 // method matched is the request's Access-Control-Request-Method if it
 // sent one, else its own method; the headers, those its
 // Access-Control-Request-Headers names (as S3 does: a GET naming a header
@@ -230,6 +235,9 @@ func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 		method = r.Method
 	}
 	h["Vary"] = vary
+	if origin == "" {
+		return false
+	}
 	rule := c.Match(origin, method, requestHeaders(r))
 	if rule == nil {
 		return false

@@ -123,7 +123,13 @@ func TestAnnotate(t *testing.T) {
 		}
 	}
 	star := mustParse(t, rules(rule("GET", "*", "<ExposeHeader>x-amz-meta-a</ExposeHeader><ExposeHeader>ETag</ExposeHeader>")))
+	// A request without an Origin gets Vary alone, even from a rule
+	// allowing every origin.
 	h := http.Header{}
+	if star.Annotate(h, httptest.NewRequest("GET", "/b", nil), "") || h.Get("Access-Control-Allow-Origin") != "" || h.Get("Vary") == "" {
+		t.Errorf("without an Origin: %v, want Vary alone", h)
+	}
+	h = http.Header{}
 	star.Annotate(h, httptest.NewRequest("GET", "/b", nil), "https://anything.example")
 	if h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Credentials") != "" || h.Get("Access-Control-Expose-Headers") != "x-amz-meta-a, ETag" {
 		t.Errorf("wildcard rule: %v", h)
