@@ -142,6 +142,13 @@ func TestCORS(t *testing.T) {
 	if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "" || !strings.Contains(r.Header.Get("Vary"), "Origin") {
 		t.Errorf("a GET from an origin not allowed: %d %v, want 200 without CORS headers, with Vary", r.Status, r.Header)
 	}
+	// Without an Origin too (a navigation, nix): a cache, the browser's
+	// own among them, must not answer a page's fetch with this answer,
+	// which lacks the CORS headers (Fetch, "CORS protocol and HTTP caches").
+	r = nixHTTP(t, "", http.MethodGet, object)
+	if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "" || !strings.Contains(r.Header.Get("Vary"), "Origin") {
+		t.Errorf("a GET without an Origin: %d %v, want 200 without CORS headers, with Vary", r.Status, r.Header)
+	}
 
 	if got := boto("delete"); got != "delete ok" {
 		t.Fatalf("DeleteBucketCors: %s", got)

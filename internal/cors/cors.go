@@ -200,21 +200,32 @@ func (r *Rule) allowOrigin(origin string) (string, bool) {
 	return origin, true
 }
 
-// vary is what every answer of a bucket with a configuration names:
-// its CORS headers depend on them.
+// vary is what every answer of a bucket with a configuration names, with
+// an Origin or without: its CORS headers depend on them, so a cache (a
+// browser's own too) must not answer a cross-origin request with an
+// answer to another, or to a request without an Origin (a navigation,
+// nix), which lacks them (Fetch, "CORS protocol and HTTP caches").
 var vary = []string{"Origin, Access-Control-Request-Headers, Access-Control-Request-Method"}
 
-// Annotate sets the Access-Control-* headers of a request (not a
-// preflight) that came with an Origin, when a rule of c allows it. The
+// Annotate sets the Vary and Access-Control-* headers of a request (not a
+// preflight) to a bucket with configuration c: Vary always, the
+// Access-Control-* headers when it came with an Origin (origin, "" for
+// none) and a rule of c allows it. The
 // method matched is the request's Access-Control-Request-Method if it
-// sent one, else its own method. It returns whether a rule matched.
+// sent one, else its own method; the headers, those its
+// Access-Control-Request-Headers names (as S3 does: a GET naming a header
+// no rule allows gets no CORS headers), never those it sends. It returns
+// whether a rule matched.
 func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 	method := r.Header.Get("Access-Control-Request-Method")
 	if method == "" {
 		method = r.Method
 	}
 	h["Vary"] = vary
-	rule := c.Match(origin, method, nil)
+	if origin == "" {
+		return false
+	}
+	rule := c.Match(origin, method, requestHeaders(r))
 	if rule == nil {
 		return false
 	}
@@ -257,14 +268,7 @@ func Preflight(c *Config, h http.Header, r *http.Request) error {
 	if c == nil {
 		return ErrDisabled
 	}
-	var headers []string
-	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
-		for _, f := range strings.Split(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				headers = append(headers, f)
-			}
-		}
-	}
+	headers := requestHeaders(r)
 	h["Vary"] = vary
 	rule := c.Match(origin, method, headers)
 	if rule == nil {
@@ -281,6 +285,20 @@ func Preflight(c *Config, h http.Header, r *http.Request) error {
 		h.Set("Access-Control-Max-Age", strconv.Itoa(*rule.MaxAgeSeconds))
 	}
 	return nil
+}
+
+// requestHeaders returns the header names r's
+// Access-Control-Request-Headers lists.
+func requestHeaders(r *http.Request) []string {
+	var headers []string
+	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				headers = append(headers, f)
+			}
+		}
+	}
+	return headers
 }
 
 // IsError reports whether err is a configuration or preflight Error.

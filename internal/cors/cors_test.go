@@ -123,10 +123,49 @@ func TestAnnotate(t *testing.T) {
 		}
 	}
 	star := mustParse(t, rules(rule("GET", "*", "<ExposeHeader>x-amz-meta-a</ExposeHeader><ExposeHeader>ETag</ExposeHeader>")))
+	// A request without an Origin gets Vary alone, even from a rule
+	// allowing every origin.
 	h := http.Header{}
+	if star.Annotate(h, httptest.NewRequest("GET", "/b", nil), "") || h.Get("Access-Control-Allow-Origin") != "" || h.Get("Vary") == "" {
+		t.Errorf("without an Origin: %v, want Vary alone", h)
+	}
+	h = http.Header{}
 	star.Annotate(h, httptest.NewRequest("GET", "/b", nil), "https://anything.example")
 	if h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Credentials") != "" || h.Get("Access-Control-Expose-Headers") != "x-amz-meta-a, ETag" {
 		t.Errorf("wildcard rule: %v", h)
+	}
+}
+
+// TestAnnotateRequestHeaders: a request (not a preflight) that names
+// Access-Control-Request-Headers is matched with them, as a preflight
+// would be: AWS answers a GET whose named headers no rule allows without
+// the CORS headers (localstack's AWS-recorded test_cors_match_headers,
+// "get-non-allowed-with-acl"), and the headers it sends itself are not
+// matched ("get-non-allowed").
+func TestAnnotateRequestHeaders(t *testing.T) {
+	c := mustParse(t, rules(rule("GET", "https://app.example", "<AllowedHeader>x-amz-expected-bucket-owner</AllowedHeader>")))
+	for _, tc := range []struct {
+		acrh, other string
+		want        bool
+	}{
+		{"", "", true},
+		{"", "requester", true}, // x-amz-request-payer sent, not named
+		{"x-amz-request-payer", "", false},
+		{"X-Amz-Expected-Bucket-Owner", "", true},
+		{"x-amz-expected-bucket-owner, x-amz-request-payer", "", false},
+	} {
+		r := httptest.NewRequest("GET", "/b/k", nil)
+		if tc.acrh != "" {
+			r.Header.Set("Access-Control-Request-Headers", tc.acrh)
+		}
+		if tc.other != "" {
+			r.Header.Set("X-Amz-Request-Payer", tc.other)
+		}
+		h := http.Header{}
+		matched := c.Annotate(h, r, "https://app.example")
+		if got := h.Get("Access-Control-Allow-Origin") != ""; matched != tc.want || got != tc.want {
+			t.Errorf("GET naming %q: matched %v, Allow-Origin set %v; want %v", tc.acrh, matched, got, tc.want)
+		}
 	}
 }
 

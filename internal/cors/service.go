@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nixbucket/nixbucket/internal/gencache"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -23,17 +24,26 @@ type Store interface {
 }
 
 // A configuration is the setting "cors/BUCKET", its value the bucket's
-// creation time (Unix seconds), a newline and the XML as PutBucketCors
-// stored it. A configuration stamped with another creation time belongs to
-// a bucket of that name since deleted, and is not the new one's.
+// creation time (stamp), a newline and the XML as PutBucketCors stored it.
+// A configuration stamped with another creation time belongs to a bucket of
+// that name since deleted, and is not the new one's.
 const settingPrefix = "cors/"
+
+// stamp is a bucket's creation time as its configuration is stamped with:
+// Unix microseconds, the precision both stores keep (SQLite nanoseconds,
+// PostgreSQL microseconds; nixbucket migrate copies between them). Seconds
+// were too coarse: a bucket deleted and made again within the second (a
+// script's delete-bucket, create-bucket) took over its predecessor's
+// configuration.
+func stamp(b meta.Bucket) string { return strconv.FormatInt(b.Created.UnixMicro(), 10) }
 
 // Service keeps the configurations, and the parsed ones in memory while
 // the store's generation stays.
 type Service struct {
 	Store Store
 
-	cache gencache.Cache[string, *Config] // nil: none
+	cache     gencache.Cache[string, *Config] // nil: none
+	cacheOnce sync.Once                       // bounds cache, before its first use
 }
 
 // maxCached bounds the configurations kept in memory.
@@ -46,6 +56,7 @@ func (s *Service) Config(ctx context.Context, bucket string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.cacheOnce.Do(func() { s.cache.MaxCost = maxCached })
 	c, t, ok := s.cache.Get(gen, bucket)
 	if ok {
 		return c, nil
@@ -54,7 +65,6 @@ func (s *Service) Config(ctx context.Context, bucket string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cache.MaxCost = maxCached
 	s.cache.Put(t, bucket, c)
 	return c, nil
 }
@@ -71,8 +81,8 @@ func (s *Service) load(ctx context.Context, bucket string) (*Config, error) {
 	if err != nil || v == "" {
 		return nil, err
 	}
-	stamp, doc, _ := strings.Cut(v, "\n")
-	if stamp != strconv.FormatInt(b.Created.Unix(), 10) {
+	st, doc, _ := strings.Cut(v, "\n")
+	if st != stamp(b) {
 		return nil, nil
 	}
 	c, err := Parse([]byte(doc))
@@ -89,7 +99,7 @@ func (s *Service) Set(ctx context.Context, bucket string, c *Config) error {
 	if err != nil {
 		return err
 	}
-	v := strconv.FormatInt(b.Created.Unix(), 10) + "\n" + string(c.Marshal())
+	v := stamp(b) + "\n" + string(c.Marshal())
 	return s.Store.SetSetting(ctx, settingPrefix+bucket, v)
 }
 

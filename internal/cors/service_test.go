@@ -2,7 +2,9 @@ package cors_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +25,8 @@ func TestMain(m *testing.M) {
 // have: a configuration set, changed or deleted through one is what the
 // other answers by its next call, although it keeps configurations in
 // memory; and a bucket deleted and made again under its name does not
-// inherit its predecessor's configuration.
+// inherit its predecessor's configuration, even within the same second
+// (a script's delete-bucket then create-bucket).
 func TestServiceAcrossInstances(t *testing.T) {
 	for _, store := range []string{"sqlite", "postgres"} {
 		t.Run(store, func(t *testing.T) {
@@ -43,7 +46,8 @@ func TestServiceAcrossInstances(t *testing.T) {
 			sa, sb := open(), open()
 			a := &cors.Service{Store: sa.(cors.Store)}
 			b := &cors.Service{Store: sb.(cors.Store)}
-			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: time.Now().Add(-time.Hour)}); err != nil {
+			second := time.Now().Add(-time.Hour).Truncate(time.Second)
+			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: second.Add(100 * time.Millisecond)}); err != nil {
 				t.Fatal(err)
 			}
 			origins := func(s *cors.Service) string {
@@ -91,7 +95,7 @@ func TestServiceAcrossInstances(t *testing.T) {
 			if got := origins(b); got != "none" {
 				t.Fatalf("after the bucket went: %s", got)
 			}
-			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: time.Now()}); err != nil {
+			if err := sa.CreateBucket(ctx, meta.Bucket{Name: "web", Created: second.Add(600 * time.Millisecond)}); err != nil {
 				t.Fatal(err)
 			}
 			if got := origins(b); got != "none" {
@@ -102,4 +106,32 @@ func TestServiceAcrossInstances(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServiceConcurrent reads configurations from many goroutines at
+// once, as a server's requests do; run under -race it finds any state of
+// the Service written without its lock.
+func TestServiceConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s, err := backend.Open(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateBucket(ctx, meta.Bucket{Name: "web", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &cors.Service{Store: s.(cors.Store)}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 { // a miss each (missing buckets are cached too)
+				if _, err := svc.Config(ctx, fmt.Sprintf("web-%d-%d", g, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

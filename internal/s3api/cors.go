@@ -96,29 +96,38 @@ func corsError(err error) error {
 }
 
 // bucketCORS returns the bucket's configuration, nil for none or when it
-// cannot be read (logged: the request goes on without CORS headers).
-func (h *Handler) bucketCORS(q *request) *cors.Config {
+// cannot be read (logged when quiet is false: the request goes on without
+// CORS headers).
+func (h *Handler) bucketCORS(q *request, quiet bool) *cors.Config {
 	if h.CORS == nil || q.bucket == "" {
 		return nil
 	}
 	c, err := h.CORS.Config(q.Context(), q.bucket)
 	if err != nil {
-		h.log().LogAttrs(q.Context(), slog.LevelWarn, "reading the bucket's CORS configuration", slog.String("bucket", q.bucket), slog.String("err", err.Error()))
+		if !quiet {
+			h.log().LogAttrs(q.Context(), slog.LevelWarn, "reading the bucket's CORS configuration", slog.String("bucket", q.bucket), slog.String("err", err.Error()))
+		}
 		return nil
 	}
 	return c
 }
 
-// annotateCORS sets the Access-Control-* headers of a request that came
-// with an Origin, before it is authenticated, so that a browser can show
-// the page its errors too (as S3 does).
+// annotateCORS sets the Vary header of every request to a bucket with a
+// CORS configuration, Origin or not (see cors.Annotate), and the
+// Access-Control-* headers of one that came with an Origin, before it is
+// authenticated, so that a browser can show the page its errors too (as
+// S3 does). A configuration that cannot be read is logged only for a
+// request with an Origin, the one that misses its headers.
 func (h *Handler) annotateCORS(q *request) {
-	origin := q.Header["Origin"]
-	if len(origin) == 0 || origin[0] == "" || q.Method == http.MethodOptions {
+	if q.Method == http.MethodOptions {
 		return
 	}
-	if c := h.bucketCORS(q); c != nil {
-		c.Annotate(q.w.Header(), q.Request, origin[0])
+	origin := ""
+	if o := q.Header["Origin"]; len(o) > 0 {
+		origin = o[0]
+	}
+	if c := h.bucketCORS(q, origin == ""); c != nil {
+		c.Annotate(q.w.Header(), q.Request, origin)
 	}
 }
 
@@ -129,7 +138,7 @@ func (h *Handler) servePreflight(q *request) {
 	q.op = opPreflight
 	q.note.Op = opIndex[opPreflight]
 	q.id = access.Identity{Anonymous: true}
-	if err := cors.Preflight(h.bucketCORS(q), q.w.Header(), q.Request); err != nil {
+	if err := cors.Preflight(h.bucketCORS(q, false), q.w.Header(), q.Request); err != nil {
 		h.writeError(q.w, q.Request, corsError(err))
 		return
 	}

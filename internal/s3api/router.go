@@ -136,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.servePreflight(q)
 		return
 	}
-	if h.CORS != nil && len(r.Header["Origin"]) > 0 {
+	if h.CORS != nil {
 		h.annotateCORS(q)
 	}
 	if err := h.authenticate(q); err != nil {
