@@ -18,8 +18,9 @@ import (
 //     the page's origin it reads the object (and the headers the rule
 //     exposes), also with a header that makes the browser send a
 //     preflight first; a PUT the rule does not allow is blocked at the
-//     preflight; a page on another origin stays blocked; once deleted,
-//     the page is blocked again.
+//     preflight; a fetch with the browser's own credentials is blocked
+//     (no Allow-Credentials); a page on another origin stays blocked;
+//     once deleted, the page is blocked again.
 //   - Preflights without an Origin are 400, unmatched ones 403; answers
 //     refused by the policy (an anonymous PUT) carry the CORS headers
 //     too, so the page can read the refusal.
@@ -114,6 +115,11 @@ func TestCORS(t *testing.T) {
 	if got := fetch(put); got != "blocked" {
 		t.Errorf("a PUT the rule does not allow: %q, want blocked", got)
 	}
+	// Never with the browser's own credentials (no Allow-Credentials):
+	// a visitor's Basic login to a private bucket stays the visitor's.
+	if got := fetch(`{cache: "no-store", credentials: "include"}`); got != "blocked" {
+		t.Errorf("a fetch with the browser's credentials: %q, want blocked", got)
+	}
 	br.open(other.URL)
 	if got := fetch(plainGET); got != "blocked" {
 		t.Errorf("a page on another origin read %q", got)
@@ -131,7 +137,8 @@ func TestCORS(t *testing.T) {
 	r := nixHTTP(t, "", http.MethodOptions, object, "-H", origin, "-H", "Access-Control-Request-Method: GET",
 		"-H", "Access-Control-Request-Headers: x-requested-with, range")
 	if r.Status != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != page.URL || r.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD" ||
-		r.Header.Get("Access-Control-Allow-Headers") != "x-requested-with, range" || r.Header.Get("Access-Control-Max-Age") != "60" {
+		r.Header.Get("Access-Control-Allow-Headers") != "x-requested-with, range" || r.Header.Get("Access-Control-Max-Age") != "60" ||
+		r.Header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Errorf("OPTIONS for a GET: %d %v", r.Status, r.Header)
 	}
 	r = nixHTTP(t, "", http.MethodPut, object, "-H", origin, "-H", "Access-Control-Request-Method: GET", "--data-binary", "x")

@@ -10,6 +10,8 @@
 // "*" wildcard at most), AllowedMethod and AllowedHeader (each header a
 // preflight names) all match is the rule that answers; a request that
 // names no Access-Control-Request-Method is matched by its own method.
+// Unlike S3, it never sends Access-Control-Allow-Credentials (see
+// setCommon).
 package cors
 
 import (
@@ -190,14 +192,14 @@ func anyMatch(patterns []string, s string, fold bool) bool {
 }
 
 // allowOrigin is what Access-Control-Allow-Origin says: "*" when the
-// rule allows every origin, else the origin itself (with credentials).
-func (r *Rule) allowOrigin(origin string) (string, bool) {
+// rule allows every origin, else the origin itself.
+func (r *Rule) allowOrigin(origin string) string {
 	for _, o := range r.AllowedOrigins {
 		if o == "*" {
-			return "*", false
+			return "*"
 		}
 	}
-	return origin, true
+	return origin
 }
 
 // vary is what every answer of a bucket with a configuration names, with
@@ -236,12 +238,16 @@ func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 	return true
 }
 
+// setCommon sets the headers of every answer a rule allows. It never
+// says Access-Control-Allow-Credentials, which S3 sends for a named
+// origin: AWS has no credentials a browser keeps and sends by itself,
+// nixbucket has (the Basic login it asks for on a private bucket's
+// object), and with that header a page on a matching origin could read,
+// or write, a private bucket as any visitor logged in to it. A page reads
+// with the credentials it sends itself (an Authorization header the rule
+// allows, a presigned URL), or as anyone.
 func (r *Rule) setCommon(h http.Header, origin string) {
-	o, creds := r.allowOrigin(origin)
-	h.Set("Access-Control-Allow-Origin", o)
-	if creds {
-		h.Set("Access-Control-Allow-Credentials", "true")
-	}
+	h.Set("Access-Control-Allow-Origin", r.allowOrigin(origin))
 	h.Set("Access-Control-Allow-Methods", strings.Join(r.AllowedMethods, ", "))
 }
 
