@@ -53,6 +53,29 @@ func (h *Handler) bucketGraph(ctx context.Context, bucket string) (*graph, error
 	return g, err
 }
 
+// keptGraph returns the bucket's graph if one is kept and current, nil
+// otherwise (it never loads one, nor waits for a load).
+func (h *Handler) keptGraph(ctx context.Context, bucket string) *graph {
+	if h.objects == nil {
+		return nil
+	}
+	ver, ok := h.objects.BucketVersion(ctx, bucket)
+	if !ok {
+		return nil
+	}
+	h.graphs.mu.Lock()
+	e := h.graphs.entries[bucket]
+	h.graphs.mu.Unlock()
+	if e == nil || !e.load.TryLock() {
+		return nil
+	}
+	defer e.load.Unlock()
+	if e.loaded && e.ver == ver {
+		return e.g
+	}
+	return nil
+}
+
 // get returns the entry's graph if it was loaded at ver, or loads it.
 func (e *graphEntry) get(ver objects.Version, load func() (*graph, error)) (g *graph, loaded bool, err error) {
 	e.load.Lock()

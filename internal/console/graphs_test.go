@@ -70,7 +70,8 @@ func graphStore(t testing.TB, buckets ...string) (*sqlite.Store, *objects.Servic
 // TestBucketGraphKept: a bucket's graph is loaded once and kept while the
 // bucket does not change; any object write or delete in the bucket, and
 // nothing else, makes the next page load it again, and what it loads
-// holds the change. Without a Version to go by (NoMemo) every page loads.
+// holds the change; keptGraph gives only a current graph, and never
+// loads. Without a Version to go by (NoMemo) every page loads.
 func TestBucketGraphKept(t *testing.T) {
 	ctx := context.Background()
 	st, svc := graphStore(t, "one", "two")
@@ -114,8 +115,16 @@ func TestBucketGraphKept(t *testing.T) {
 	if g2 := view(0, "second page, nothing changed"); g2 != g {
 		t.Fatal("the second page has another graph")
 	}
+	if kept := h.keptGraph(ctx, "one"); kept != g {
+		t.Fatal("keptGraph does not give the kept graph")
+	}
 	put("two", d+".narinfo", "")
 	view(0, "after a write to another bucket")
+	put("one", "unrelated", "x")
+	before := store.scans.Load()
+	if kept := h.keptGraph(ctx, "one"); kept != nil || store.scans.Load() != before {
+		t.Fatal("keptGraph gave a stale graph, or loaded one")
+	}
 	put("one", d+".narinfo", a)
 	if got := largest(view(1, "after a push to the bucket")); got != "d:4:400" {
 		t.Fatalf("largest after the push %q, want d:4:400", got)

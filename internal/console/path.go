@@ -95,17 +95,25 @@ func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (
 		rh := nixgraph.RefHash(rb)
 		d.References = append(d.References, ref{Base: rb, Hash: rh, Link: rh != hash && may(rh)})
 	}
-	// The graph answers the closure for anyone who may read the path (a
-	// walk through the index would find the same), the referrers only
-	// for those who may list the bucket.
-	g, err := h.bucketGraph(ctx, bucket)
-	if err != nil {
-		return view{}, err
+	// The referrers need the bucket's graph, which only those who may
+	// list the bucket see. The closure is walked through the graph when
+	// there is one (a walk through the index finds the same), else
+	// through the index: a visitor who may not list the bucket does not
+	// make the page load the graph, which in a bucket being pushed to
+	// would be a scan of its index per view rather than a closure's
+	// lookups.
+	d.CanList = h.allowed(r, *c, "s3:ListBucket", bucketARN(bucket))
+	var g *graph
+	if d.CanList {
+		if g, err = h.bucketGraph(ctx, bucket); err != nil {
+			return view{}, err
+		}
+	} else {
+		g = h.keptGraph(ctx, bucket)
 	}
 	if d.Closure, err = h.pathClosure(ctx, bucket, n, g, may); err != nil {
 		return view{}, err
 	}
-	d.CanList = h.allowed(r, *c, "s3:ListBucket", bucketARN(bucket))
 	if d.CanList {
 		if g != nil {
 			d.Ranked = true
