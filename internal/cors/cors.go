@@ -98,10 +98,7 @@ func (r *Rule) check() error {
 		r.AllowedMethods[i] = m
 	}
 	for i, o := range r.AllowedOrigins {
-		o = strings.TrimSpace(o)
-		if o == "" {
-			return errMalformed
-		}
+		o = strings.TrimSpace(o) // an empty one, which S3 takes, matches no origin
 		if strings.Count(o, "*") > 1 {
 			return invalid("AllowedOrigin %q can not have more than one wildcard.", o)
 		}
@@ -235,6 +232,9 @@ func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 	if len(rule.ExposeHeaders) > 0 {
 		h.Set("Access-Control-Expose-Headers", strings.Join(rule.ExposeHeaders, ", "))
 	}
+	if rule.MaxAgeSeconds != nil { // S3 sends it on every answer a rule allows
+		h.Set("Access-Control-Max-Age", strconv.Itoa(*rule.MaxAgeSeconds))
+	}
 	return true
 }
 
@@ -282,7 +282,7 @@ func Preflight(c *Config, h http.Header, r *http.Request) error {
 	}
 	rule.setCommon(h, origin)
 	if len(headers) > 0 {
-		h.Set("Access-Control-Allow-Headers", strings.Join(headers, ", "))
+		h.Set("Access-Control-Allow-Headers", strings.ToLower(strings.Join(headers, ", "))) // as S3 echoes them
 	}
 	if len(rule.ExposeHeaders) > 0 {
 		h.Set("Access-Control-Expose-Headers", strings.Join(rule.ExposeHeaders, ", "))

@@ -122,7 +122,7 @@ func TestAnnotate(t *testing.T) {
 			t.Errorf("%s from %s: Allow-Credentials: a page could use a visitor's browser-held login", tc.method, tc.origin)
 		}
 	}
-	star := mustParse(t, rules(rule("GET", "*", "<ExposeHeader>x-amz-meta-a</ExposeHeader><ExposeHeader>ETag</ExposeHeader>")))
+	star := mustParse(t, rules(rule("GET", "*", "<ExposeHeader>x-amz-meta-a</ExposeHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>30</MaxAgeSeconds>")))
 	// A request without an Origin gets Vary alone, even from a rule
 	// allowing every origin.
 	h := http.Header{}
@@ -131,8 +131,14 @@ func TestAnnotate(t *testing.T) {
 	}
 	h = http.Header{}
 	star.Annotate(h, httptest.NewRequest("GET", "/b", nil), "https://anything.example")
-	if h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Credentials") != "" || h.Get("Access-Control-Expose-Headers") != "x-amz-meta-a, ETag" {
+	if h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Credentials") != "" || h.Get("Access-Control-Expose-Headers") != "x-amz-meta-a, ETag" ||
+		h.Get("Access-Control-Max-Age") != "30" {
 		t.Errorf("wildcard rule: %v", h)
+	}
+	// An empty AllowedOrigin, which S3 takes, matches no origin.
+	empty := mustParse(t, rules(rule("GET", "", "<AllowedOrigin></AllowedOrigin>")))
+	if empty.Annotate(http.Header{}, httptest.NewRequest("GET", "/b", nil), "https://anything.example") {
+		t.Error("an empty AllowedOrigin matched")
 	}
 }
 
@@ -222,7 +228,7 @@ func TestPreflight(t *testing.T) {
 	for k, want := range map[string]string{
 		"Access-Control-Allow-Origin":      "https://a.example",
 		"Access-Control-Allow-Methods":     "GET, PUT",
-		"Access-Control-Allow-Headers":     "X-Amz-Date, content-type, x-amz-content-sha256",
+		"Access-Control-Allow-Headers":     "x-amz-date, content-type, x-amz-content-sha256", // lower case, as S3 echoes them
 		"Access-Control-Allow-Credentials": "",
 		"Access-Control-Expose-Headers":    "ETag",
 		"Access-Control-Max-Age":           "600",
