@@ -229,16 +229,11 @@ func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 		return false
 	}
 	rule.setCommon(h, origin)
-	if len(rule.ExposeHeaders) > 0 {
-		h.Set("Access-Control-Expose-Headers", strings.Join(rule.ExposeHeaders, ", "))
-	}
-	if rule.MaxAgeSeconds != nil { // S3 sends it on every answer a rule allows
-		h.Set("Access-Control-Max-Age", strconv.Itoa(*rule.MaxAgeSeconds))
-	}
 	return true
 }
 
-// setCommon sets the headers of every answer a rule allows. It never
+// setCommon sets the headers of every answer a rule allows, preflight or
+// not. It never
 // says Access-Control-Allow-Credentials, which S3 sends for a named
 // origin: AWS has no credentials a browser keeps and sends by itself,
 // nixbucket has (the Basic login it asks for on a private bucket's
@@ -249,6 +244,12 @@ func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 func (r *Rule) setCommon(h http.Header, origin string) {
 	h.Set("Access-Control-Allow-Origin", r.allowOrigin(origin))
 	h.Set("Access-Control-Allow-Methods", strings.Join(r.AllowedMethods, ", "))
+	if len(r.ExposeHeaders) > 0 {
+		h.Set("Access-Control-Expose-Headers", strings.Join(r.ExposeHeaders, ", "))
+	}
+	if r.MaxAgeSeconds != nil { // S3 sends it on every answer a rule allows, not only preflights
+		h.Set("Access-Control-Max-Age", strconv.Itoa(*r.MaxAgeSeconds))
+	}
 }
 
 // Preflight errors, as S3 words them.
@@ -283,12 +284,6 @@ func Preflight(c *Config, h http.Header, r *http.Request) error {
 	rule.setCommon(h, origin)
 	if len(headers) > 0 {
 		h.Set("Access-Control-Allow-Headers", strings.ToLower(strings.Join(headers, ", "))) // as S3 echoes them
-	}
-	if len(rule.ExposeHeaders) > 0 {
-		h.Set("Access-Control-Expose-Headers", strings.Join(rule.ExposeHeaders, ", "))
-	}
-	if rule.MaxAgeSeconds != nil {
-		h.Set("Access-Control-Max-Age", strconv.Itoa(*rule.MaxAgeSeconds))
 	}
 	return nil
 }
