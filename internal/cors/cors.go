@@ -233,14 +233,13 @@ func (c *Config) Annotate(h http.Header, r *http.Request, origin string) bool {
 }
 
 // setCommon sets the headers of every answer a rule allows, preflight or
-// not. It never
-// says Access-Control-Allow-Credentials, which S3 sends for a named
-// origin: AWS has no credentials a browser keeps and sends by itself,
-// nixbucket has (the Basic login it asks for on a private bucket's
-// object), and with that header a page on a matching origin could read,
-// or write, a private bucket as any visitor logged in to it. A page reads
-// with the credentials it sends itself (an Authorization header the rule
-// allows, a presigned URL), or as anyone.
+// not. It never says Access-Control-Allow-Credentials, which S3 sends for
+// a named origin: AWS has no credentials a browser keeps and sends by
+// itself, nixbucket has (the Basic login it asks for on a private
+// bucket's object), and with that header a page on a matching origin
+// could read, or write, a private bucket as any visitor logged in to it.
+// A page reads with the credentials it sends itself (an Authorization
+// header the rule allows, a presigned URL), or as anyone.
 func (r *Rule) setCommon(h http.Header, origin string) {
 	h.Set("Access-Control-Allow-Origin", r.allowOrigin(origin))
 	h.Set("Access-Control-Allow-Methods", strings.Join(r.AllowedMethods, ", "))
