@@ -27,6 +27,8 @@ import (
 //   - A bad configuration is refused with S3's error, an anonymous
 //     caller may not set one, and GetBucketCors answers
 //     NoSuchCORSConfiguration when there is none.
+//   - `nixbucket bucket cors set BUCKET public` beside the running server
+//     holds from its next request.
 func TestCORS(t *testing.T) {
 	setupTarget(t)
 	if target != targetNixbucket {
@@ -166,6 +168,17 @@ func TestCORS(t *testing.T) {
 	}
 	if got := boto("get"); !strings.HasPrefix(got, "error 404 NoSuchCORSConfiguration") {
 		t.Errorf("GetBucketCors after the delete: %s", got)
+	}
+
+	// The admin CLI beside the running server: its public preset holds
+	// from the server's next request, and boto3 reads it back.
+	nixAdmin(t, s, "bucket", "cors", "set", nixCacheBucket, "public")
+	if r := nixHTTP(t, "", http.MethodGet, object, "-H", "Origin: https://anywhere.example"); r.Status != http.StatusOK ||
+		r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("after nixbucket bucket cors set public: %d %v", r.Status, r.Header)
+	}
+	if got := boto("get"); !strings.HasPrefix(got, "get public-read * GET,HEAD") {
+		t.Errorf("GetBucketCors of the public preset: %s", got)
 	}
 }
 

@@ -94,7 +94,11 @@ func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) 
 }
 
 // readPolicy reads a policy document from a file ("-" for stdin).
-func readPolicy(path string) ([]byte, error) {
+func readPolicy(path string) ([]byte, error) { return readDoc("policy", path) }
+
+// readDoc reads a small document (what names it in errors) from a file
+// ("-" for stdin), up to 1 MiB.
+func readDoc(what, path string) ([]byte, error) {
 	if path == "" {
 		return nil, nil
 	}
@@ -103,17 +107,17 @@ func readPolicy(path string) ([]byte, error) {
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("reading policy: %w", err)
+			return nil, fmt.Errorf("reading %s: %w", what, err)
 		}
 		defer f.Close()
 		in = f
 	}
 	b, err := io.ReadAll(io.LimitReader(in, max+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading policy %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s %s: %w", what, path, err)
 	}
 	if len(b) > max {
-		return nil, fmt.Errorf("reading policy %s: larger than 1 MiB", path)
+		return nil, fmt.Errorf("reading %s %s: larger than 1 MiB", what, path)
 	}
 	return b, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
@@ -19,7 +20,7 @@ const bucketUsage = `usage:
                                                     anonymous-read: the seed's public-read policy)
   nixbucket bucket policy get BUCKET
   nixbucket bucket policy delete BUCKET
-  nixbucket bucket set BUCKET priority=N want-mass-query=0|1   what nix-cache-info says
+` + bucketCORSUsage + `  nixbucket bucket set BUCKET priority=N want-mass-query=0|1   what nix-cache-info says
   nixbucket bucket set BUCKET abort-uploads-days=N  abort multipart uploads N days old (default 7; 0: never)
   nixbucket bucket set BUCKET keep-days=N max-size=SIZE gc=on|off gc-grace=DURATION   retention (nixbucket gc)
   nixbucket bucket set BUCKET upstreams='URL …' upstream-keys='NAME:KEY …'   pull through from upstream
@@ -43,6 +44,8 @@ func bucketCmd(args []string) error {
 	switch args[0] {
 	case "policy":
 		return bucketPolicyCmd(fs, data, args[1:])
+	case "cors":
+		return bucketCORSCmd(fs, data, args[1:])
 	case "key":
 		return bucketKeyCmd(fs, data, args[1:])
 	case "create":
@@ -114,6 +117,13 @@ func bucketInfo(a *admin, bucket string) error {
 		fmt.Printf("policy:          yes (nixbucket bucket policy get %s)\n", bucket)
 	} else {
 		fmt.Printf("policy:          none (private)\n")
+	}
+	if st, ok := a.store.(cors.Store); ok {
+		if c, err := (&cors.Service{Store: st}).Config(a.ctx, bucket); err == nil && c != nil {
+			fmt.Printf("cors:            %d rule(s) (nixbucket bucket cors get %s)\n", len(c.Rules), bucket)
+		} else if err == nil {
+			fmt.Printf("cors:            none (no web page on another origin may read it)\n")
+		}
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ def main():
         elif cmd == "get":
             r = s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]
             print("get", r["ID"], ",".join(r["AllowedOrigins"]), ",".join(r["AllowedMethods"]),
-                  ",".join(r["AllowedHeaders"]), ",".join(r["ExposeHeaders"]), r["MaxAgeSeconds"])
+                  ",".join(r.get("AllowedHeaders", [])), ",".join(r.get("ExposeHeaders", [])), r.get("MaxAgeSeconds"))
         elif cmd == "delete":
             s3.delete_bucket_cors(Bucket=bucket)
             print("delete ok")

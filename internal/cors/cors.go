@@ -69,18 +69,26 @@ func Parse(doc []byte) (*Config, error) {
 	if err := xml.Unmarshal(doc, &c); err != nil || c.XMLName.Local != "CORSConfiguration" {
 		return nil, errMalformed
 	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// check checks the rules, as S3 does.
+func (c *Config) check() error {
 	if len(c.Rules) == 0 {
-		return nil, errMalformed
+		return errMalformed
 	}
 	if len(c.Rules) > MaxRules {
-		return nil, invalid("The number of CORS rules should not exceed allowed limit of %d rules.", MaxRules)
+		return invalid("The number of CORS rules should not exceed allowed limit of %d rules.", MaxRules)
 	}
 	for i := range c.Rules {
 		if err := c.Rules[i].check(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return &c, nil
+	return nil
 }
 
 func (r *Rule) check() error {
