@@ -246,8 +246,15 @@ func TestPreflight(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(rules(rule("GET", "*"))))
 	f.Add([]byte(rules(rule("GET PUT", "https://*.example", "<AllowedHeader>*</AllowedHeader><MaxAgeSeconds>5</MaxAgeSeconds>"))))
+	f.Add([]byte(`{"CORSRules": [{"ID": "x", "AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "MaxAgeSeconds": 5}]}`))
+	f.Add(Public().JSON())
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		c, err := Parse(doc)
+		c, err := ParseAny(doc) // S3's XML or the aws CLI's JSON
+		if err == nil {
+			if again, err := ParseAny(c.JSON()); err != nil || string(again.Marshal()) != string(c.Marshal()) {
+				t.Fatalf("the JSON of a configuration does not read back the same: %v\n%s", err, c.JSON())
+			}
+		}
 		if err != nil {
 			if _, ok := IsError(err); !ok {
 				t.Fatalf("Parse gave a %T, not an *Error: %v", err, err)
