@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -88,6 +89,26 @@ bucket_location = %s
 			t.Errorf("s3cmd info lacks %q:\n%s", want, info)
 		}
 	}
+
+	// setcors, info and delcors: the bucket's CORS configuration as S3's
+	// XML, which nixbucket answers browsers with (e2e/cors_test.go).
+	t.Run("cors", func(t *testing.T) {
+		if s.Target != targetNixbucket {
+			t.Skipf("%s: CORS not checked", s.Target)
+		}
+		xmlFile := filepath.Join(dir, "cors.xml")
+		if err := os.WriteFile(xmlFile, []byte(`<CORSConfiguration><CORSRule><AllowedOrigin>https://web.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s3cmd("setcors", xmlFile, "s3://"+bucket)
+		if info := s3cmd("info", "s3://"+bucket); !strings.Contains(info, "<AllowedOrigin>https://web.example</AllowedOrigin>") {
+			t.Errorf("s3cmd info after setcors:\n%s", info)
+		}
+		s3cmd("delcors", "s3://"+bucket)
+		if info := s3cmd("info", "s3://"+bucket); !regexp.MustCompile(`CORS:\s+none`).MatchString(info) {
+			t.Errorf("s3cmd info after delcors:\n%s", info)
+		}
+	})
 
 	t.Run("signurl", func(t *testing.T) {
 		url := strings.TrimSpace(s3cmd("signurl", root+"sub/small.txt", "+300"))
