@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,8 +44,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+	var took bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, migrationLock).Scan(&took); err != nil {
 		return fmt.Errorf("migrate: take the migration lock: %w", err)
+	}
+	if !took {
+		// Another server (or nixbucket migrate) holds it: upgrading the
+		// schema of a large store can take minutes, so say why this one
+		// does not answer yet.
+		slog.Info("waiting for another process to finish upgrading the metadata schema")
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+			return fmt.Errorf("migrate: take the migration lock: %w", err)
+		}
 	}
 	defer func() {
 		// On a broken connection the lock goes with the session.

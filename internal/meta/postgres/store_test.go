@@ -1,9 +1,15 @@
 package postgres
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/testenv"
@@ -261,3 +267,60 @@ func TestObjectWatchGap(t *testing.T) {
 		t.Errorf("ObjectChanges across the reconnection: all %v, %v; want all", all, err)
 	}
 }
+
+// TestMigrationWaitSaid: a server that finds another holding the
+// migration lock says it is waiting, then opens once the lock is free.
+func TestMigrationWaitSaid(t *testing.T) {
+	url := testenv.Postgres(t)
+	holder, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil)))
+	defer slog.SetDefault(old)
+
+	done := make(chan error, 1)
+	go func() {
+		s, err := Open(t.Context(), url)
+		if err == nil {
+			s.Close()
+		}
+		done <- err
+	}()
+	said := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs.String(), "waiting for another process to finish upgrading the metadata schema")
+	}
+	for deadline := time.Now().Add(30 * time.Second); !said(); time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("Open returned (%v) while another held the migration lock", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Open never said it waits for the migration lock")
+		}
+	}
+	if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_unlock($1)`, migrationLock); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Open after the lock was freed: %v", err)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
