@@ -122,6 +122,17 @@ func TestConsole(t *testing.T) {
 		if nr := evalIn[string](b, `document.querySelector("#netrc").value`); !strings.Contains(nr, "login "+s.AccessKey+" password YOUR_SECRET_ACCESS_KEY") || strings.Contains(nr, s.SecretKey) {
 			t.Errorf("netrc line %q: want the key id and a placeholder, never the secret", nr)
 		}
+		// The CORS configuration: none, then the public preset set by
+		// the admin CLI beside the server.
+		if got := b.text("#cors"); !strings.Contains(got, "none") {
+			t.Errorf("CORS on the bucket page before any: %q", got)
+		}
+		nixAdmin(t, s, "bucket", "cors", "set", nixCacheBucket, "public")
+		b.open(ui + "b/nix-cache")
+		if got := b.text("#cors"); got != "*: GET HEAD" {
+			t.Errorf("CORS on the bucket page after bucket cors set public: %q", got)
+		}
+		nixAdmin(t, s, "bucket", "cors", "delete", nixCacheBucket)
 		// Search by any part of a name, in another case: the bucket is
 		// small enough for the console to hold its graph.
 		name := filepath.Base(top)[33:]
@@ -294,6 +305,9 @@ func TestConsole(t *testing.T) {
 		}
 		if st := b.open(ui + "b/public-cache"); st != http.StatusOK || !strings.Contains(b.body(), "public: anyone may read it") {
 			t.Errorf("anonymous GET of the public bucket's page: %d", st)
+		}
+		if evalIn[bool](b, `document.querySelector("#cors") !== null`) {
+			t.Error("the public bucket's page shows an anonymous visitor its CORS configuration (s3:GetBucketCORS is not granted)")
 		}
 		// Posting the forms directly: without a session, and with an
 		// anonymous session and its valid CSRF token, all refused.

@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
+	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/traffic"
@@ -80,6 +81,7 @@ type Handler struct {
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
 	graphs  graphs
+	cors    *cors.Service // nil: the store keeps no CORS configurations
 }
 
 // Config is what the console needs.
@@ -108,6 +110,9 @@ func New(c Config) (*Handler, error) {
 		node: c.Node, scheme: c.Scheme, log: c.Log, key: c.Key}
 	if h.log == nil {
 		h.log = slog.Default()
+	}
+	if st, ok := c.Store.(cors.Store); ok {
+		h.cors = &cors.Service{Store: st}
 	}
 	if h.scheme == "" {
 		h.scheme = "http"

@@ -90,6 +90,11 @@ type bucketData struct {
 	CanPolicy  bool
 	CanKeys    bool
 	KeyCreated string
+	// CanCORS: the caller may read the bucket's CORS configuration;
+	// CORS is its rules, "origins: methods" each (none: no web page on
+	// another origin may read the bucket).
+	CanCORS bool
+	CORS    []string
 }
 
 func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
@@ -147,6 +152,18 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 	}
 	d.NixConf, d.Netrc, d.NetrcNote = h.nixConf(r, c, name, d.Keys, d.Public)
 	d.CanPolicy = h.allowed(r, *c, "s3:GetBucketPolicy", bucketARN(name))
+	if h.cors != nil && h.allowed(r, *c, "s3:GetBucketCORS", bucketARN(name)) {
+		d.CanCORS = true
+		cfg, err := h.cors.Config(ctx, name)
+		if err != nil {
+			return view{}, err
+		}
+		if cfg != nil {
+			for _, rule := range cfg.Rules {
+				d.CORS = append(d.CORS, strings.Join(rule.AllowedOrigins, " ")+": "+strings.Join(rule.AllowedMethods, " "))
+			}
+		}
+	}
 	d.CanKeys = c.id.Root
 	d.KeyCreated = r.URL.Query().Get("key")
 	return view{name: "bucket", title: "Bucket " + name, data: d}, nil
