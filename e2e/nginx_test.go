@@ -123,7 +123,7 @@ func startNginx(t testing.TB, ngx string, nodes ...string) string {
 			t.Fatal(err)
 		}
 		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = nginxProcAttr()
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start nginx: %v", err)
 		}
@@ -132,13 +132,7 @@ func startNginx(t testing.TB, ngx string, nodes ...string) string {
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		if testenv.WaitListening(addr, exited, 10*time.Second) {
 			t.Cleanup(func() {
-				cmd.Process.Signal(syscall.SIGQUIT) // graceful: workers finish, then exit
-				select {
-				case <-exited:
-				case <-time.After(10 * time.Second):
-					cmd.Process.Kill()
-					<-exited
-				}
+				stopNginx(cmd, exited)
 				if t.Failed() {
 					log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 					t.Logf("nginx error.log:\n%s", tail(string(log), 8000))
@@ -146,8 +140,7 @@ func startNginx(t testing.TB, ngx string, nodes ...string) string {
 			})
 			return "http://" + addr
 		}
-		cmd.Process.Kill()
-		<-exited
+		stopNginx(cmd, exited)
 		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		lastErr = fmt.Errorf("nginx did not listen on %s: %s", addr, tail(string(log), 2000))
 		if !strings.Contains(string(log), "Address already in use") {
@@ -234,4 +227,26 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return b.String()
+}
+
+// nginxProcAttr starts nginx in a process group of its own, so that
+// stopNginx stops its workers too: a master killed (by Pdeathsig, or
+// after a graceful stop timed out) left its workers running under init,
+// holding the port.
+func nginxProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+}
+
+// stopNginx stops an nginx started with nginxProcAttr, whose Wait closes
+// exited: gracefully (workers finish, then exit), by force after 10 s,
+// and then whatever is left of its process group.
+func stopNginx(cmd *exec.Cmd, exited <-chan struct{}) {
+	cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 }

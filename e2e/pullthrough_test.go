@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +83,7 @@ http {
 }
 `, u.confDir, port, dir)), 0o644)
 	cmd := exec.Command(ngx, "-p", u.confDir+"/", "-c", conf, "-e", filepath.Join(u.confDir, "error.log"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = nginxProcAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start nginx: %v", err)
 	}
@@ -92,15 +91,11 @@ http {
 	go func() { cmd.Wait(); close(exited) }()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	if !testenv.WaitListening(addr, exited, 10*time.Second) {
-		cmd.Process.Kill()
-		<-exited
+		stopNginx(cmd, exited)
 		errLog, _ := os.ReadFile(filepath.Join(u.confDir, "error.log"))
 		t.Fatalf("nginx did not listen on %s\n%s", addr, errLog)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	t.Cleanup(func() { stopNginx(cmd, exited) })
 	u.URL = "http://" + addr
 	return u
 }

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -153,7 +152,7 @@ http {
 			t.Fatal(err)
 		}
 		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = nginxProcAttr()
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start nginx: %v", err)
 		}
@@ -161,19 +160,10 @@ http {
 		go func() { cmd.Wait(); out.Close(); close(exited) }()
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		if testenv.WaitListening(addr, exited, 10*time.Second) {
-			t.Cleanup(func() {
-				cmd.Process.Signal(syscall.SIGQUIT)
-				select {
-				case <-exited:
-				case <-time.After(10 * time.Second):
-					cmd.Process.Kill()
-					<-exited
-				}
-			})
+			t.Cleanup(func() { stopNginx(cmd, exited) })
 			return &nginxUpstream{URL: "http://" + addr, dir: dir}
 		}
-		cmd.Process.Kill()
-		<-exited
+		stopNginx(cmd, exited)
 		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		lastErr = fmt.Errorf("nginx did not listen on %s: %s", addr, tail(string(log), 2000))
 		if !strings.Contains(string(log), "Address already in use") {
