@@ -18,13 +18,6 @@ const bucketCORSUsage = `  nixbucket bucket cors set BUCKET FILE|public      set
 // bucketCORSCmd keeps a bucket's CORS configuration, as PutBucketCors,
 // GetBucketCors and DeleteBucketCors do.
 func bucketCORSCmd(fs *flag.FlagSet, data *string, args []string) error {
-	svc := func(a *admin) (*cors.Service, error) {
-		st, ok := a.store.(cors.Store)
-		if !ok {
-			return nil, fmt.Errorf("this metadata store keeps no CORS configurations")
-		}
-		return &cors.Service{Store: st}, nil
-	}
 	switch args[0] {
 	case "set":
 		pos, err := parse(fs, args[1:], 2, 2, "bucket cors set BUCKET FILE|public")
@@ -43,11 +36,7 @@ func bucketCORSCmd(fs *flag.FlagSet, data *string, args []string) error {
 				return fmt.Errorf("%s: %w", pos[1], err)
 			}
 		}
-		return withAdmin(*data, func(a *admin) error {
-			s, err := svc(a)
-			if err != nil {
-				return err
-			}
+		return withCORS(*data, func(a *admin, s *cors.Service) error {
 			return s.Set(a.ctx, pos[0], c)
 		})
 	case "get":
@@ -55,11 +44,7 @@ func bucketCORSCmd(fs *flag.FlagSet, data *string, args []string) error {
 		if err != nil {
 			return err
 		}
-		return withAdmin(*data, func(a *admin) error {
-			s, err := svc(a)
-			if err != nil {
-				return err
-			}
+		return withCORS(*data, func(a *admin, s *cors.Service) error {
 			if _, err := a.store.Bucket(a.ctx, pos[0]); err != nil {
 				return err
 			}
@@ -78,13 +63,20 @@ func bucketCORSCmd(fs *flag.FlagSet, data *string, args []string) error {
 		if err != nil {
 			return err
 		}
-		return withAdmin(*data, func(a *admin) error {
-			s, err := svc(a)
-			if err != nil {
-				return err
-			}
+		return withCORS(*data, func(a *admin, s *cors.Service) error {
 			return s.Delete(a.ctx, pos[0])
 		})
 	}
 	return fmt.Errorf("unknown bucket cors command %q\n%s", args[0], bucketUsage)
+}
+
+// withCORS runs fn with the data's CORS configurations.
+func withCORS(data string, fn func(*admin, *cors.Service) error) error {
+	return withAdmin(data, func(a *admin) error {
+		st, ok := a.store.(cors.Store)
+		if !ok {
+			return fmt.Errorf("this metadata store keeps no CORS configurations")
+		}
+		return fn(a, &cors.Service{Store: st})
+	})
 }
