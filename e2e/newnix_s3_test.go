@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// TestNewNixS3 replays, with curl --aws-sigv4, the requests of
+// TestNixS3NewNix replays, with curl --aws-sigv4, the requests of
 // `nix copy --to 's3://nix-cache?endpoint=…&multipart-upload=true&storage-class=STANDARD_IA'`
 // in Nix ≥2.33 (S3BinaryCacheStore over libcurl; NixOS/nix
 // src/libstore/s3-binary-cache-store.cc, filetransfer.cc, s3-url.cc), once
@@ -21,7 +21,7 @@ import (
 // CA realisation, whose key keeps ':' unescaped and is signed as sent. Then
 // an aborted multipart upload, and Nix 2.8 substitutes the closure over
 // plain HTTP with the server's signatures required.
-func TestNewNixS3(t *testing.T) {
+func TestNixS3NewNix(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
 	s := startServerDir(t, t.TempDir(), "--domain", "s3.localhost")
