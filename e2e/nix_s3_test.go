@@ -92,9 +92,12 @@ func TestNixS3Uploads(t *testing.T) {
 }
 
 // nixMultipartNAR uploads file to key the way Nix ≥2.33 uploads a large
-// NAR: CreateMultipartUpload with the Content-MD5 of the whole object on
-// its empty body, 5 MiB parts each with its Content-MD5, then Complete.
-func nixMultipartNAR(t testing.TB, s *Server, base, key, file string) {
+// NAR (S3BinaryCacheStore::uploadMultipart): CreateMultipartUpload with the
+// Content-MD5 of the whole object on its empty body (and createArgs, such
+// as x-amz-storage-class), 5 MiB parts of type application/octet-stream
+// each with its Content-MD5, then Complete with a text/xml body naming the
+// parts' ETags as they came, quotes and all.
+func nixMultipartNAR(t testing.TB, s *Server, base, key, file string, createArgs ...string) {
 	t.Helper()
 	parts := splitFile(t, file, 5<<20)
 	if len(parts) < 2 {
@@ -104,8 +107,8 @@ func nixMultipartNAR(t testing.TB, s *Server, base, key, file string) {
 	if !curlBareQueryKeys(t) {
 		uploads = "?uploads="
 	}
-	r := curlS3(t, s, http.MethodPost, base+"/"+key+uploads, "--data-binary", "",
-		"-H", "Content-MD5: "+contentMD5(t, file), "-H", "Content-Type: application/x-nix-nar")
+	r := curlS3(t, s, http.MethodPost, base+"/"+key+uploads, append([]string{"--data-binary", "",
+		"-H", "Content-MD5: " + contentMD5(t, file), "-H", "Content-Type: application/x-nix-nar"}, createArgs...)...)
 	var created struct{ UploadId string }
 	if err := xml.Unmarshal([]byte(r.Body), &created); r.Status != http.StatusOK || err != nil || created.UploadId == "" {
 		t.Fatalf("CreateMultipartUpload %s with the whole object's Content-MD5: %d %v\n%s", key, r.Status, err, r.Body)
@@ -114,7 +117,8 @@ func nixMultipartNAR(t testing.TB, s *Server, base, key, file string) {
 	complete.WriteString("<CompleteMultipartUpload>")
 	for i, p := range parts {
 		url := fmt.Sprintf("%s/%s?partNumber=%d&uploadId=%s", base, key, i+1, created.UploadId)
-		r := curlS3(t, s, http.MethodPut, url, "-T", p, "-H", "Content-MD5: "+contentMD5(t, p))
+		r := curlS3(t, s, http.MethodPut, url, "-T", p, "-H", "Content-MD5: "+contentMD5(t, p),
+			"-H", "Content-Type: application/octet-stream")
 		if r.Status != http.StatusOK {
 			t.Fatalf("UploadPart %d of %s: %d\n%s", i+1, key, r.Status, r.Body)
 		}
@@ -122,7 +126,7 @@ func nixMultipartNAR(t testing.TB, s *Server, base, key, file string) {
 	}
 	complete.WriteString("</CompleteMultipartUpload>")
 	r = curlS3(t, s, http.MethodPost, base+"/"+key+"?uploadId="+created.UploadId,
-		"--data-binary", complete.String(), "-H", "Content-Type: application/xml")
+		"--data-binary", complete.String(), "-H", "Content-Type: text/xml")
 	if want := multipartETag(t, file, 5<<20); r.Status != http.StatusOK || !strings.Contains(r.Body, want) {
 		t.Fatalf("CompleteMultipartUpload %s: %d\n%s\nwant 200 with ETag %s", key, r.Status, r.Body, want)
 	}

@@ -225,16 +225,21 @@ func appendJoined(b []byte, vals []string) []byte {
 
 // appendCanonicalRequest appends the SigV4 canonical request of r. The path
 // is the decoded path encoded again with UriEncode ('/' kept, no double
-// encoding: S3's rule), signedHeaders is the client's list, payload the value
+// encoding: S3's rule), or with asSent the path exactly as the client sent
+// it (see sentPath). signedHeaders is the client's list, payload the value
 // the client declared for x-amz-content-sha256.
-func appendCanonicalRequest(b []byte, r *http.Request, pairs []queryPair, presign bool, signedHeaders, payload string) []byte {
+func appendCanonicalRequest(b []byte, r *http.Request, asSent bool, pairs []queryPair, presign bool, signedHeaders, payload string) []byte {
 	b = append(b, r.Method...)
 	b = append(b, '\n')
-	path := r.URL.Path
-	if path == "" {
-		path = "/"
+	if asSent {
+		b = append(b, sentPath(r)...)
+	} else {
+		path := r.URL.Path
+		if path == "" {
+			path = "/"
+		}
+		b = appendURIEncode(b, path, true)
 	}
-	b = appendURIEncode(b, path, true)
 	b = append(b, '\n')
 	b = appendCanonicalQuery(b, pairs, presign)
 	b = append(b, '\n')
@@ -251,4 +256,27 @@ func appendCanonicalRequest(b []byte, r *http.Request, pairs []queryPair, presig
 	b = append(b, '\n')
 	b = append(b, payload...)
 	return b
+}
+
+// sentPath returns the path of r as the client wrote it. curl signs that
+// (CURLOPT_AWS_SIGV4 leaves an "s3" path as it is), and so does Nix ≥2.33,
+// whose URLs keep ':' and '@' unescaped: its CA realisations,
+// "realisations/sha256:…%21out.doi", only verify this way.
+func sentPath(r *http.Request) string {
+	if p := r.URL.EscapedPath(); p != "" {
+		return p
+	}
+	return "/"
+}
+
+// pathSentOtherwise reports whether the client wrote r's path otherwise
+// than S3's canonical encoding of it, so that a signature over the path as
+// sent is worth trying.
+func pathSentOtherwise(r *http.Request) bool {
+	sent := sentPath(r)
+	path := r.URL.Path
+	if path == "" {
+		path = "/"
+	}
+	return sent != uriEncode(path, true)
 }

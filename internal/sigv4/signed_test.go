@@ -98,7 +98,7 @@ func signWithHeaders(r *http.Request, signedHeaders string) {
 	r.Header.Set("X-Amz-Date", amzDate)
 	r.Header.Set("X-Amz-Content-Sha256", unsignedPayload)
 	pairs, _ := parseQuery(r.URL.RawQuery)
-	cr := appendCanonicalRequest(nil, r, pairs, false, signedHeaders, unsignedPayload)
+	cr := appendCanonicalRequest(nil, r, false, pairs, false, signedHeaders, unsignedPayload)
 	scope := amzDate[:8] + "/us-east-1/s3/aws4_request"
 	sts := algorithm + "\n" + amzDate + "\n" + scope + "\n" + sha256Hex(cr)
 	sig := refHMAC(refSigningKey(testSecret, amzDate[:8], "us-east-1"), sts)
