@@ -255,6 +255,10 @@ type uploadEntry struct {
 	Owner        Owner
 	StorageClass string
 	Initiated    string
+	// ChecksumAlgorithm and ChecksumType are CreateMultipartUpload's, as
+	// AWS lists them (S3 API reference, MultipartUpload).
+	ChecksumAlgorithm string `xml:",omitempty"`
+	ChecksumType      string `xml:",omitempty"`
 }
 
 func listUploads(q *request) error {
@@ -305,6 +309,7 @@ func listUploads(q *request) error {
 		res.Uploads = append(res.Uploads, uploadEntry{
 			Key: encodeKey(u.Key, urlEnc), UploadID: u.ID, Initiator: owner, Owner: owner,
 			StorageClass: "STANDARD", Initiated: isoTime(u.Initiated),
+			ChecksumAlgorithm: u.ChecksumAlgorithm, ChecksumType: u.ChecksumType,
 		})
 	}
 	writeXML(q.w, http.StatusOK, res)
