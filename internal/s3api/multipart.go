@@ -203,6 +203,8 @@ func listParts(q *request) error {
 	if err != nil {
 		return err
 	}
+	// AWS returns at most 1,000 parts and says so in MaxParts.
+	max = min(max, objects.MaxListResults)
 	uploadID := q.query.Get("uploadId")
 	u, err := q.h.Objects.Upload(q.Context(), q.bucket, q.key, uploadID)
 	if err != nil {
