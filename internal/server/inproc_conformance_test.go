@@ -196,6 +196,22 @@ func TestListBucketsPaging(t *testing.T) {
 	if err != nil || len(all.Buckets) != 6 || all.ContinuationToken != nil {
 		t.Errorf("unpaged listing: %d buckets, token %v, %v", len(all.Buckets), all.ContinuationToken, err)
 	}
+	// AWS names the region of each bucket when the request has any of
+	// ListBuckets' parameters (S3 API reference, Bucket: BucketRegion),
+	// and only then.
+	for _, in := range []s3.ListBucketsInput{{}, {Prefix: aws.String("pageb-")}, {BucketRegion: aws.String(region)}} {
+		out, err := e.s3.ListBuckets(ctx(t), &in)
+		if err != nil || len(out.Buckets) == 0 {
+			t.Fatalf("ListBuckets %+v: %v, %v", in, out, err)
+		}
+		want := region
+		if in.Prefix == nil && in.BucketRegion == nil {
+			want = ""
+		}
+		if r := aws.ToString(out.Buckets[0].BucketRegion); r != want {
+			t.Errorf("ListBuckets prefix %q region %q: BucketRegion %q, want %q", aws.ToString(in.Prefix), aws.ToString(in.BucketRegion), r, want)
+		}
+	}
 	for _, q := range []string{"max-buckets=0", "max-buckets=10001", "max-buckets=x", "continuation-token=%21%21", "continuation-token="} {
 		st, h, body := e.signed(http.MethodGet, e.ts.URL+"/?"+q, nil, nil)
 		t.Run(q, func(t *testing.T) { wantErrorAt(t, st, h, body, http.StatusBadRequest, "InvalidArgument", "/") })
