@@ -18,6 +18,7 @@ type objectEntry struct {
 	StorageClass      string
 	Owner             *Owner `xml:",omitempty"`
 	ChecksumAlgorithm string `xml:",omitempty"`
+	ChecksumType      string `xml:",omitempty"` // FULL_OBJECT or COMPOSITE, as AWS lists since 2025
 }
 
 type commonPrefix struct {
@@ -83,7 +84,8 @@ func (q *request) allowList() error {
 func entries(objs []meta.Object, urlEnc, withOwner bool) []objectEntry {
 	out := make([]objectEntry, 0, len(objs))
 	for _, o := range objs {
-		e := objectEntry{Key: encodeKey(o.Key, urlEnc), LastModified: isoTime(o.Modified), ETag: `"` + o.ETag + `"`, Size: o.Size, StorageClass: "STANDARD", ChecksumAlgorithm: o.ChecksumAlgorithm}
+		e := objectEntry{Key: encodeKey(o.Key, urlEnc), LastModified: isoTime(o.Modified), ETag: `"` + o.ETag + `"`, Size: o.Size, StorageClass: "STANDARD",
+			ChecksumAlgorithm: o.ChecksumAlgorithm, ChecksumType: objectChecksumOf(o).ChecksumType}
 		if withOwner {
 			e.Owner = &owner
 		}

@@ -61,6 +61,9 @@ func listBuckets(q *request) error {
 		return err
 	}
 	prefix := q.query.Get("prefix")
+	// AWS names each bucket's region when the request has any of the
+	// parameters (the S3 API reference, Bucket: BucketRegion).
+	withRegion := limit > 0 || q.has("continuation-token") || q.has("prefix") || q.has("bucket-region")
 	res := listAllMyBucketsResult{NS: s3NS, Owner: owner, Buckets: []bucketEntry{}, Prefix: prefixEcho(q)}
 	for _, b := range bs { // sorted by name
 		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
@@ -71,8 +74,8 @@ func listBuckets(q *request) error {
 			break
 		}
 		e := bucketEntry{Name: b.Name, CreationDate: isoTime(b.Created)}
-		if limit > 0 {
-			e.BucketRegion = q.h.region() // AWS sends it on paginated listings
+		if withRegion {
+			e.BucketRegion = q.h.region()
 		}
 		res.Buckets = append(res.Buckets, e)
 	}

@@ -203,6 +203,8 @@ func listParts(q *request) error {
 	if err != nil {
 		return err
 	}
+	// AWS returns at most 1,000 parts and says so in MaxParts.
+	max = min(max, objects.MaxListResults)
 	uploadID := q.query.Get("uploadId")
 	u, err := q.h.Objects.Upload(q.Context(), q.bucket, q.key, uploadID)
 	if err != nil {
@@ -255,6 +257,10 @@ type uploadEntry struct {
 	Owner        Owner
 	StorageClass string
 	Initiated    string
+	// ChecksumAlgorithm and ChecksumType are CreateMultipartUpload's, as
+	// AWS lists them (S3 API reference, MultipartUpload).
+	ChecksumAlgorithm string `xml:",omitempty"`
+	ChecksumType      string `xml:",omitempty"`
 }
 
 func listUploads(q *request) error {
@@ -305,6 +311,7 @@ func listUploads(q *request) error {
 		res.Uploads = append(res.Uploads, uploadEntry{
 			Key: encodeKey(u.Key, urlEnc), UploadID: u.ID, Initiator: owner, Owner: owner,
 			StorageClass: "STANDARD", Initiated: isoTime(u.Initiated),
+			ChecksumAlgorithm: u.ChecksumAlgorithm, ChecksumType: u.ChecksumType,
 		})
 	}
 	writeXML(q.w, http.StatusOK, res)

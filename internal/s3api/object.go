@@ -217,8 +217,9 @@ type readPlan struct {
 // planRead applies S3's rules to a GET or HEAD of obj with headers h and
 // ?partNumber=part (or ""): the conditionals (412 PreconditionFailed is
 // returned as an error), the part, and the Range, of which S3 serves one
-// only, sending the whole object for several, for one it cannot parse and
-// for any on an empty object.
+// only, sending the whole object for several and for one it cannot parse.
+// An empty object has no byte to start a range at (416, as for any range
+// starting at or past the end), but its suffix of any length is its whole.
 func planRead(h http.Header, part string, obj meta.Object) (readPlan, error) {
 	var p readPlan
 	rng := header(h, "Range")
@@ -250,9 +251,9 @@ func planRead(h http.Header, part string, obj meta.Object) (readPlan, error) {
 		}
 		return p, nil
 	}
-	if rng == "" || obj.Size == 0 || !ifRangeHolds(header(h, "If-Range"), obj) {
-		// AWS answers a Range on an empty object with the (empty) whole;
-		// RFC 9110 a Range whose If-Range fails, for HEAD as for GET.
+	if rng == "" || !ifRangeHolds(header(h, "If-Range"), obj) {
+		// RFC 9110: a Range whose If-Range fails gets the whole object,
+		// for HEAD as for GET.
 		return p, nil
 	}
 	start, end, ok := parseRange(rng, obj.Size)
@@ -289,7 +290,8 @@ func ifRangeHolds(v string, obj meta.Object) bool {
 // the byte range [start, end) clipped to size, with start >= size for a
 // range that starts beyond the object (416); ok is false for anything
 // else, which S3 ignores, sending the whole object (a "bytes= -1" with a
-// space, "bytes=--1", "bytes=5-3", several ranges).
+// space, "bytes=--1", "bytes=5-3", several ranges), and for a suffix of
+// an empty object, which S3 answers with the (empty) whole.
 func parseRange(spec string, size int64) (start, end int64, ok bool) {
 	s, found := strings.CutPrefix(spec, "bytes=")
 	if !found {
@@ -306,6 +308,9 @@ func parseRange(spec string, size int64) (start, end int64, ok bool) {
 		}
 		if n == 0 {
 			return size, size, true // a zero-length suffix: unsatisfiable
+		}
+		if size == 0 {
+			return 0, 0, false
 		}
 		return max(size-n, 0), size, true
 	}

@@ -51,6 +51,7 @@ type versionEntry struct {
 	StorageClass      string
 	Owner             Owner
 	ChecksumAlgorithm string `xml:",omitempty"`
+	ChecksumType      string `xml:",omitempty"`
 }
 
 // listObjectVersions lists every object as its one, latest, version
@@ -89,6 +90,7 @@ func listObjectVersions(q *request) error {
 		res.Versions = append(res.Versions, versionEntry{
 			Key: encodeKey(o.Key, urlEnc), VersionID: nullVersion, IsLatest: true, LastModified: isoTime(o.Modified),
 			ETag: `"` + o.ETag + `"`, Size: o.Size, StorageClass: "STANDARD", Owner: owner, ChecksumAlgorithm: o.ChecksumAlgorithm,
+			ChecksumType: objectChecksumOf(o).ChecksumType,
 		})
 	}
 	if out.Truncated {

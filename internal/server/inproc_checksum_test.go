@@ -235,6 +235,14 @@ func testChecksumDefaults(t *testing.T, e *env) {
 				t.Errorf("%s: ListParts part %d: %s %q, want %q", c.name, i+1, partAlg, got, want)
 			}
 		}
+		// ListMultipartUploads names the upload's checksum as ListParts does.
+		lu, err := e.s3.ListMultipartUploads(ctx(t), &s3.ListMultipartUploadsInput{Bucket: &b, Prefix: aws.String(c.name)})
+		if err != nil || len(lu.Uploads) != 1 {
+			t.Fatalf("%s: ListMultipartUploads: %+v, %v", c.name, lu, err)
+		}
+		if up := lu.Uploads[0]; up.ChecksumAlgorithm != lp.ChecksumAlgorithm || up.ChecksumType != lp.ChecksumType {
+			t.Errorf("%s: ListMultipartUploads: checksum %q %q, ListParts %q %q", c.name, up.ChecksumAlgorithm, up.ChecksumType, lp.ChecksumAlgorithm, lp.ChecksumType)
+		}
 		out, err := u.complete(done...)
 		if err != nil {
 			t.Fatalf("%s: CompleteMultipartUpload: %v", c.name, err)
@@ -251,6 +259,33 @@ func testChecksumDefaults(t *testing.T, e *env) {
 	e.restart()
 	for _, s := range all {
 		checkStored(t, e, b, s.key, s.body, s.alg, s.want, s.typ)
+	}
+	// The listings name each object's checksum algorithm and type, as AWS
+	// lists them (S3 API reference, Object and ObjectVersion).
+	type listed struct {
+		alg types.ChecksumAlgorithm
+		typ types.ChecksumType
+	}
+	v2, err := e.s3.ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: &b})
+	if err != nil {
+		t.Fatalf("ListObjectsV2: %v", err)
+	}
+	versions, err := e.s3.ListObjectVersions(ctx(t), &s3.ListObjectVersionsInput{Bucket: &b})
+	if err != nil {
+		t.Fatalf("ListObjectVersions: %v", err)
+	}
+	got := map[string][]listed{}
+	for _, o := range v2.Contents {
+		got[*o.Key] = append(got[*o.Key], listed{o.ChecksumAlgorithm[0], o.ChecksumType})
+	}
+	for _, o := range versions.Versions {
+		got[*o.Key] = append(got[*o.Key], listed{o.ChecksumAlgorithm[0], o.ChecksumType})
+	}
+	for _, s := range all {
+		want := listed{s.alg, s.typ}
+		if l := got[s.key]; len(l) != 2 || l[0] != want || l[1] != want {
+			t.Errorf("%s: ListObjectsV2 and ListObjectVersions list %+v, want %+v", s.key, l, want)
+		}
 	}
 }
 

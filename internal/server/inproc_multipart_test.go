@@ -128,6 +128,12 @@ func TestMultipartUpload(t *testing.T) {
 	if !slices.Equal(nums, []int32{1, 2, 3}) || !slices.Equal(sizes, []int64{5 * mib, 5 * mib, mib + 123}) {
 		t.Errorf("ListParts numbers %v sizes %v", nums, sizes)
 	}
+	// S3 returns at most 1,000 parts a page and says so in MaxParts.
+	if out, err := e.s3.ListParts(c, &s3.ListPartsInput{Bucket: &b, Key: &key, UploadId: &u.id, MaxParts: aws.Int32(5000)}); err != nil {
+		t.Errorf("ListParts MaxParts 5000: %v", err)
+	} else if aws.ToInt32(out.MaxParts) != 1000 || len(out.Parts) != 3 {
+		t.Errorf("ListParts MaxParts 5000: MaxParts %d, %d parts, want 1000 and 3", aws.ToInt32(out.MaxParts), len(out.Parts))
+	}
 
 	// ListMultipartUploads shows it.
 	lu, err := e.s3.ListMultipartUploads(c, &s3.ListMultipartUploadsInput{Bucket: &b})
