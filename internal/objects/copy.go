@@ -15,10 +15,10 @@ type SourceConditions struct {
 }
 
 func (c SourceConditions) check(o meta.Object) error {
-	if c.IfMatch != "" && !etagMatch(c.IfMatch, o.ETag) {
+	if c.IfMatch != "" && !ETagIn(c.IfMatch, o.ETag, true) {
 		return meta.ErrPreconditionFailed
 	}
-	if c.IfNoneMatch != "" && etagMatch(c.IfNoneMatch, o.ETag) {
+	if c.IfNoneMatch != "" && ETagIn(c.IfNoneMatch, o.ETag, false) {
 		return meta.ErrPreconditionFailed
 	}
 	mod := o.Modified.Truncate(time.Second)

@@ -32,12 +32,12 @@ func (c Conditions) check(cur *meta.Object) error {
 		if cur == nil {
 			return meta.ErrNoSuchKey
 		}
-		if c.IfMatch != "*" && !etagMatch(c.IfMatch, cur.ETag) {
+		if c.IfMatch != "*" && !ETagIn(c.IfMatch, cur.ETag, true) {
 			return meta.ErrPreconditionFailed
 		}
 	}
 	if c.IfNoneMatch != "" && cur != nil {
-		if c.IfNoneMatch == "*" || etagMatch(c.IfNoneMatch, cur.ETag) {
+		if c.IfNoneMatch == "*" || ETagIn(c.IfNoneMatch, cur.ETag, false) {
 			return meta.ErrPreconditionFailed
 		}
 	}
@@ -47,11 +47,18 @@ func (c Conditions) check(cur *meta.Object) error {
 	return nil
 }
 
-// etagMatch compares a header's ETag list ("a", W/"b", c) with an ETag.
-func etagMatch(header, etag string) bool {
+// ETagIn reports whether a header's ETag list ("a", W/"b", c, or *)
+// names etag. strong is If-Match's comparison (RFC 9110 §13.1.1): a weak
+// entry never matches there; If-None-Match compares weakly.
+func ETagIn(header, etag string, strong bool) bool {
 	for _, e := range strings.Split(header, ",") {
 		e = strings.TrimSpace(e)
-		e = strings.TrimPrefix(e, "W/")
+		if w, ok := strings.CutPrefix(e, "W/"); ok {
+			if strong {
+				continue
+			}
+			e = w
+		}
 		if e == "*" || strings.Trim(e, `"`) == etag {
 			return true
 		}

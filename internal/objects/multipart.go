@@ -164,7 +164,7 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	used := make([]meta.Part, 0, len(want))
 	for i, w := range want {
 		p, ok := have[w.Number]
-		if !ok || !etagMatch(w.ETag, p.ETag) {
+		if !ok || !ETagIn(w.ETag, p.ETag, false) {
 			return meta.Object{}, fmt.Errorf("%w: part %d", ErrInvalidPart, w.Number)
 		}
 		if err := checkPart(u, w, p); err != nil {

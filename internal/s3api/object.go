@@ -435,7 +435,7 @@ func (q *request) missing(err error) error {
 func evalConditions(h http.Header, o meta.Object) int {
 	mod := o.Modified.Truncate(time.Second)
 	im := header(h, "If-Match")
-	if im != "" && !etagIn(im, o.ETag) {
+	if im != "" && !objects.ETagIn(im, o.ETag, true) {
 		return http.StatusPreconditionFailed
 	}
 	if ius := header(h, "If-Unmodified-Since"); im == "" && ius != "" {
@@ -444,7 +444,7 @@ func evalConditions(h http.Header, o meta.Object) int {
 		}
 	}
 	inm := header(h, "If-None-Match")
-	if inm != "" && etagIn(inm, o.ETag) {
+	if inm != "" && objects.ETagIn(inm, o.ETag, false) {
 		return http.StatusNotModified
 	}
 	if ims := header(h, "If-Modified-Since"); inm == "" && ims != "" {
@@ -465,16 +465,6 @@ func modifiedSince(v string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
-}
-
-func etagIn(header, etag string) bool {
-	for _, e := range strings.Split(header, ",") {
-		e = strings.TrimPrefix(strings.TrimSpace(e), "W/")
-		if e == "*" || strings.Trim(e, `"`) == etag {
-			return true
-		}
-	}
-	return false
 }
 
 func deleteObject(q *request) error {

@@ -232,6 +232,9 @@ func TestGetConditionals(t *testing.T) {
 		{"If-Match unquoted", s3.GetObjectInput{IfMatch: aws.String(strings.Trim(etag, `"`))}, "", 200},
 		{"If-Match *", s3.GetObjectInput{IfMatch: aws.String("*")}, "", 200},
 		{"If-Match wrong", s3.GetObjectInput{IfMatch: aws.String(`"nope"`)}, "PreconditionFailed", 412},
+		// RFC 9110 §13.1.1: If-Match compares strongly, If-None-Match weakly.
+		{"If-Match weak", s3.GetObjectInput{IfMatch: aws.String("W/" + etag)}, "PreconditionFailed", 412},
+		{"If-None-Match weak", s3.GetObjectInput{IfNoneMatch: aws.String("W/" + etag)}, "NotModified", 304},
 		{"If-None-Match right", s3.GetObjectInput{IfNoneMatch: aws.String(etag)}, "NotModified", 304},
 		{"If-None-Match wrong", s3.GetObjectInput{IfNoneMatch: aws.String(`"nope"`)}, "", 200},
 		{"If-Modified-Since past", s3.GetObjectInput{IfModifiedSince: &past}, "", 200},
