@@ -79,6 +79,9 @@ func pathDeleteCmd(args []string) error {
 			return err
 		}
 		defer blobs.Close()
+		if err := pathdelete.Pointing(a.ctx, a.store, objs, &plan); err != nil {
+			return fmt.Errorf("path delete %s: %w", bucket, err)
+		}
 		sizes, err := pathdelete.Measure(a.ctx, objs, &plan)
 		if err != nil {
 			return fmt.Errorf("path delete %s: %w", bucket, err)
@@ -113,7 +116,15 @@ func pathDeleteCmd(args []string) error {
 }
 
 func printSizes(w io.Writer, verb string, s pathdelete.Sizes) {
-	fmt.Fprintf(w, "%s %d paths: %d narinfos (%s), %d NARs (%s), %d listings (%s), %d logs (%s); %s in all\n",
+	fmt.Fprintf(w, "%s %d paths: %d narinfos (%s), %d NARs (%s), %d listings (%s), %d logs (%s)%s; %s in all\n",
 		verb, s.NarinfoCount, s.NarinfoCount, units.Bytes(s.Narinfos), s.NARCount, units.Bytes(s.NARs),
-		s.ListingCount, units.Bytes(s.Listings), s.LogCount, units.Bytes(s.Logs), units.Bytes(s.Total()))
+		s.ListingCount, units.Bytes(s.Listings), s.LogCount, units.Bytes(s.Logs), auxSizes(s), units.Bytes(s.Total()))
+}
+
+// auxSizes describes the debuginfo entries and realisations of s, if any.
+func auxSizes(s pathdelete.Sizes) string {
+	if s.AuxCount == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d debuginfo entries and realisations (%s)", s.AuxCount, units.Bytes(s.Aux))
 }

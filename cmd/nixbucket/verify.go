@@ -61,7 +61,8 @@ func verifyCmd(args []string) error {
 	repair := fs.Bool("repair", false, "remove broken narinfos with their referrers, and orphan blobs")
 	blobsURL := blobsFlag(fs)
 	jobs := fs.Int("jobs", runtime.NumCPU(), "NARs hashed at once")
-	pos, err := parse(fs, args, 1, 1, "verify BUCKET [--deep] [--repair] [--jobs N] [--data DIR]")
+	grace := fs.Duration("grace", verify.DefaultGrace, "unreferenced blobs, debuginfo entries and realisations younger than this are not judged (a push may be in flight)")
+	pos, err := parse(fs, args, 1, 1, "verify BUCKET [--deep] [--repair] [--jobs N] [--grace 1h] [--data DIR]")
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func verifyCmd(args []string) error {
 			return err
 		}
 		defer blobs.Close()
-		c := &verify.Checker{Store: a.store, Objects: objs, Blobs: blobs, Jobs: *jobs, Deep: *deep, Examples: verifyExamples, ForRepair: *repair}
+		c := &verify.Checker{Store: a.store, Objects: objs, Blobs: blobs, Jobs: *jobs, Deep: *deep, Examples: verifyExamples, ForRepair: *repair, Grace: *grace}
 		stop := verifyProgress(os.Stderr, bucket, &c.Progress)
 		rep, err := c.Check(a.ctx, bucket)
 		stop()
@@ -87,7 +88,7 @@ func verifyCmd(args []string) error {
 		}
 		if !*repair {
 			if rep.Repairable() > 0 {
-				fmt.Printf("nixbucket verify %s --repair removes the broken narinfos, what refers to them, and the orphan blobs\n", bucket)
+				fmt.Printf("nixbucket verify %s --repair removes the broken narinfos, what refers to them, the dangling debuginfo entries and realisations, and the orphan blobs\n", bucket)
 			}
 			return fmt.Errorf("verify %s: %d problems", bucket, problems)
 		}
@@ -158,6 +159,12 @@ func printVerifyReport(w io.Writer, r *verify.Report) {
 	if r.YoungBlobs > 0 {
 		fmt.Fprintf(w, "not judged: %d unreferenced blobs younger than %v (an upload in flight commits its blob before its object)\n", r.YoungBlobs, r.Grace)
 	}
+	if r.YoungAux > 0 {
+		fmt.Fprintf(w, "not judged: %d debuginfo entries and realisations younger than %v (Nix writes debuginfo entries before their NAR)\n", r.YoungAux, r.Grace)
+	}
+	if r.AuxUnparsed > 0 {
+		fmt.Fprintf(w, "not judged: %d debuginfo entries and realisations that do not parse\n", r.AuxUnparsed)
+	}
 	printPending(w, r)
 	n := r.Problems()
 	if n == 0 {
@@ -189,8 +196,11 @@ func printRepair(w io.Writer, bucket string, rm verify.Removed) {
 		fmt.Fprintf(w, "  removed %s (refers to a broken path)\n", p)
 	}
 	if s := rm.Sizes; len(rm.Plan.Order) > 0 {
-		fmt.Fprintf(w, "  removed %d narinfos, %d NARs, %d listings, %d logs: %s\n",
-			s.NarinfoCount, s.NARCount, s.ListingCount, s.LogCount, units.Bytes(s.Total()))
+		fmt.Fprintf(w, "  removed %d narinfos, %d NARs, %d listings, %d logs%s: %s\n",
+			s.NarinfoCount, s.NARCount, s.ListingCount, s.LogCount, auxSizes(s), units.Bytes(s.Total()))
+	}
+	for _, k := range rm.Dangling {
+		fmt.Fprintf(w, "  removed %s (names a missing NAR or path)\n", k)
 	}
 	if len(rm.Orphans) > 0 {
 		fmt.Fprintf(w, "  removed %d orphan blobs: %s\n", len(rm.Orphans), strings.Join(rm.Orphans, " "))

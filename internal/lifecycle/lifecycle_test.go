@@ -31,6 +31,11 @@ func TestHoldsNix(t *testing.T) {
 		{hash + ".narinfoX", false},
 		{hash + ".ls", false},
 		{"tmp/", false},
+		// What only points at NARs and paths may expire by age.
+		{"log/", false},
+		{"debuginfo/", false},
+		{"realisations/", false},
+		{"build-trace-v2/", false},
 		{"t", false},   // not in Nix's base-32 alphabet
 		{"narx", true}, // could begin a store path hash
 		{"nar-", false},

@@ -1,7 +1,9 @@
 // Package pathdelete removes store paths from a bucket without breaking a
 // closure: narinfos go referrers first, so that at every moment each
 // remaining narinfo still has its references, and only then the NARs,
-// listings and build logs that no remaining narinfo refers to. It is the
+// listings and build logs that no remaining narinfo refers to; the
+// debuginfo entries and realisations pointing at what goes go before it
+// (see cacheaux). It is the
 // act of `nixbucket path delete` and of `nixbucket verify --repair`; what
 // goes is planned on a nixgraph.Graph of the bucket's index.
 package pathdelete
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/cacheaux"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -100,6 +103,9 @@ type Plan struct {
 	NARs     []string // NAR keys no remaining narinfo refers to
 	Listings []string // <hash>.ls of the deleted paths
 	Logs     []string // log/<deriver> no remaining path was built by
+	// Aux are the debuginfo entries naming one of NARs and the
+	// realisations naming one of Order (see cacheaux), set by Pointing.
+	Aux []string
 }
 
 // Plan returns the plan deleting set (hashes in the index). It does not
@@ -137,6 +143,27 @@ func (ix *Index) Plan(bucket string, set nixgraph.Set) Plan {
 	return p
 }
 
+// Pointing adds to p the objects that point at what it deletes: the
+// debuginfo entries naming one of its NARs and the realisations naming
+// one of its paths. They go first (Execute), so the cache never serves
+// one whose target is gone. An entry whose body does not parse stays.
+func Pointing(ctx context.Context, l cacheaux.Lister, g cacheaux.Getter, p *Plan) error {
+	nars := map[string]bool{}
+	for _, k := range p.NARs {
+		nars[k] = true
+	}
+	paths := nixgraph.NewSet(p.Order...)
+	return cacheaux.Scan(ctx, l, g, p.Bucket, func(o cacheaux.Object) error {
+		switch {
+		case o.Target == "":
+		case o.Kind == cacheaux.DebugInfo && nars[o.Target],
+			o.Kind == cacheaux.Realisation && paths.Has(o.Target):
+			p.Aux = append(p.Aux, o.Key)
+		}
+		return nil
+	})
+}
+
 // Objects is what deleting needs of the object core: deletes go through
 // it (the S3 DeleteObject path), so blobs are freed as for any delete.
 type Objects interface {
@@ -146,12 +173,12 @@ type Objects interface {
 
 // Sizes are the bytes a plan frees, from the objects' records.
 type Sizes struct {
-	Narinfos, NARs, Listings, Logs                 int64 // bytes
-	NarinfoCount, NARCount, ListingCount, LogCount int
+	Narinfos, NARs, Listings, Logs, Aux                      int64 // bytes
+	NarinfoCount, NARCount, ListingCount, LogCount, AuxCount int
 }
 
 // Total is all the bytes.
-func (s Sizes) Total() int64 { return s.Narinfos + s.NARs + s.Listings + s.Logs }
+func (s Sizes) Total() int64 { return s.Narinfos + s.NARs + s.Listings + s.Logs + s.Aux }
 
 // Measure looks up the plan's objects: the bytes each kind frees, and
 // which of them exist (listings and logs often do not). It drops missing
@@ -210,13 +237,18 @@ func Measure(ctx context.Context, o Objects, p *Plan) (Sizes, error) {
 	if p.Logs, err = keep(p.Logs, &s.Logs, &s.LogCount); err != nil {
 		return s, err
 	}
+	if p.Aux, err = keep(p.Aux, &s.Aux, &s.AuxCount); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
-// Execute deletes the plan's narinfos in its order, then its NARs,
-// listings and logs. It stops at the first failure: what was deleted by
-// then leaves every remaining narinfo with its closure, since referrers
-// go first and the other objects last. done is called after each delete.
+// Execute deletes the plan's debuginfo entries and realisations, then its
+// narinfos in its order, then its NARs, listings and logs. It stops at the
+// first failure: what was deleted by then leaves every remaining narinfo
+// with its closure, since referrers go first and the other objects last,
+// and nothing served points at a deleted NAR or path, since what points
+// goes before. done is called after each delete.
 func Execute(ctx context.Context, o Objects, p Plan, done func(key string)) error {
 	del := func(key string) error {
 		if err := o.Delete(ctx, p.Bucket, key, objects.Conditions{}); err != nil {
@@ -226,6 +258,11 @@ func Execute(ctx context.Context, o Objects, p Plan, done func(key string)) erro
 			done(key)
 		}
 		return nil
+	}
+	for _, k := range p.Aux {
+		if err := del(k); err != nil {
+			return err
+		}
 	}
 	for _, h := range p.Order {
 		if err := del(h + ".narinfo"); err != nil {

@@ -17,12 +17,15 @@ type Removed struct {
 	Plan      pathdelete.Plan
 	Sizes     pathdelete.Sizes
 	Orphans   []string // blob IDs
+	Dangling  []string // keys of debuginfo entries and realisations whose target was gone
 }
 
 // Repair removes what the check found broken: the broken narinfos, and
 // transitively the narinfos that refer to them (their closure is broken),
 // referrers first, then the NARs, listings and logs no remaining narinfo
-// refers to; and the orphan blobs, each checked once more to be
+// refers to, with the debuginfo entries and realisations naming what
+// went; the debuginfo entries and realisations whose NAR or path was
+// already gone; and the orphan blobs, each checked once more to be
 // unreferenced. Unsigned narinfos stay: they are only reported. Paths
 // that only the removed ones kept are left to the garbage collector.
 func (c *Checker) Repair(ctx context.Context, r *Report) (Removed, error) {
@@ -56,6 +59,12 @@ func (c *Checker) Repair(ctx context.Context, r *Report) (Removed, error) {
 	}
 	out.Plan = r.index.Plan(r.Bucket, set)
 	var err error
+	if out.Dangling, err = c.repairAux(ctx, r); err != nil {
+		return out, err
+	}
+	if err := pathdelete.Pointing(ctx, c.Store, c.Objects, &out.Plan); err != nil {
+		return out, fmt.Errorf("repair %s: %w", r.Bucket, err)
+	}
 	if out.Sizes, err = pathdelete.Measure(ctx, c.Objects, &out.Plan); err != nil {
 		return out, fmt.Errorf("repair %s: %w", r.Bucket, err)
 	}
@@ -83,14 +92,15 @@ func (c *Checker) Repair(ctx context.Context, r *Report) (Removed, error) {
 
 // Repairable is the number of problems a repair removes: broken
 // narinfos (counted once each) and orphan blobs.
-func (r *Report) Repairable() int { return len(r.broken) + len(r.orphans) }
+func (r *Report) Repairable() int { return len(r.broken) + len(r.orphans) + len(r.dangling) }
 
 // Repaired is the number of the report's problems that rm removed: the
-// broken narinfos' problems, the orphan blobs, and the objects pointing
+// broken narinfos' problems, the orphan blobs, the dangling debuginfo
+// entries and realisations, and the objects pointing
 // at a missing blob that went with them (NARs). Signature problems and
 // other objects with missing blobs stay.
 func (r *Report) Repaired(rm Removed) int {
-	n := len(rm.Orphans)
+	n := len(rm.Orphans) + len(rm.Dangling)
 	for k, c := range r.Counts {
 		if k.Broken() {
 			n += c

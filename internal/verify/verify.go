@@ -2,8 +2,9 @@
 // narinfo's NAR is there with the FileSize and FileHash it states (by
 // re-hashing the stored bytes), its references are in the bucket, it is
 // signed by one of the bucket's keys, and (deep) its NAR decodes to its
-// NarHash and NarSize; every object's blobs exist, and no blob is left
-// that nothing refers to. Repair removes what is broken together with
+// NarHash and NarSize; every debuginfo entry's NAR and every realisation's
+// path is there; every object's blobs exist, and no blob is left that
+// nothing refers to. Repair removes what is broken together with
 // what refers to it, through the object core, so that every narinfo left
 // has its whole closure.
 package verify
@@ -22,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/cacheaux"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
@@ -102,13 +104,18 @@ const (
 	Unsigned         Kind = "unsigned"
 	UnknownKey       Kind = "signed by unknown key"
 	BadSignature     Kind = "bad signature"
-	MissingBlob      Kind = "object points at a missing blob"
-	OrphanBlob       Kind = "orphan blob"
+	// DanglingDebugInfo and DanglingRealisation are debuginfo entries and
+	// CA realisations whose NAR or path is gone (see aux.go).
+	DanglingDebugInfo   Kind = "debuginfo names a missing NAR"
+	DanglingRealisation Kind = "realisation names a missing path"
+	MissingBlob         Kind = "object points at a missing blob"
+	OrphanBlob          Kind = "orphan blob"
 )
 
 // Kinds lists every kind in report order.
 var Kinds = []Kind{MissingNAR, UnreadableNAR, BadFileSize, BadFileHash, BadNarSize, BadNarHash,
-	Undecodable, MissingReference, Unsigned, UnknownKey, BadSignature, MissingBlob, OrphanBlob}
+	Undecodable, MissingReference, Unsigned, UnknownKey, BadSignature, DanglingDebugInfo, DanglingRealisation,
+	MissingBlob, OrphanBlob}
 
 // Broken reports whether a problem of kind k makes its narinfo broken.
 func (k Kind) Broken() bool {
@@ -140,12 +147,17 @@ type Report struct {
 	// yet: neither is a problem. Their examples are store paths.
 	Pending, PendingRefs                int
 	PendingExamples, PendingRefExamples []string
-	broken                              nixgraph.Set
-	orphans                             []string
-	missingBlobKeys                     []string
-	index                               *pathdelete.Index
-	maxExamples                         int
-	mu                                  sync.Mutex
+	// Aux counts the debuginfo entries and realisations seen; of them
+	// YoungAux were younger than the grace and AuxUnparsed did not parse,
+	// neither judged.
+	Aux, YoungAux, AuxUnparsed int
+	dangling                   []cacheaux.Object
+	broken                     nixgraph.Set
+	orphans                    []string
+	missingBlobKeys            []string
+	index                      *pathdelete.Index
+	maxExamples                int
+	mu                         sync.Mutex
 }
 
 // Problems is the number of problems found.
@@ -211,6 +223,9 @@ func (c *Checker) Check(ctx context.Context, bucket string) (*Report, error) {
 		return nil, err
 	}
 	if err := c.checkReferences(ctx, r); err != nil {
+		return nil, err
+	}
+	if err := c.checkAux(ctx, r); err != nil {
 		return nil, err
 	}
 	blobs, err := c.walkBlobs(ctx, r)

@@ -63,6 +63,11 @@ func (c *cache) Delete(ctx context.Context, b, key string, cond objects.Conditio
 	return err
 }
 
+// Get reads through the object core.
+func (c *cache) Get(ctx context.Context, b, key string) (meta.Object, *objects.Reader, error) {
+	return c.svc.Get(ctx, b, key)
+}
+
 func (c *cache) put(key string, size int) {
 	c.t.Helper()
 	body := bytes.Repeat([]byte{'x'}, size)

@@ -8,7 +8,9 @@
 // act deletes the rest through the object core, as an S3 DeleteObject
 // would, so blobs are reclaimed and a crash leaves a consistent cache:
 // first the unkept narinfos, referrers before their references, then the
-// NARs, listings and build logs no kept narinfo refers to (sweep.go).
+// NARs, listings and build logs no kept narinfo refers to, with the
+// debuginfo entries naming a NAR that goes and the realisations naming a
+// path that went (sweep.go).
 //
 // The invariant: every narinfo the bucket serves has its whole closure,
 // each narinfo and NAR present — after a run, and at every moment of one.
@@ -23,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/cacheaux"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/units"
@@ -42,16 +45,19 @@ type Store interface {
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
 }
 
-// Deleter deletes objects: objects.Service, whose Delete keeps blobs and
-// the narinfo index right.
-type Deleter interface {
+// Objects deletes objects and reads them: objects.Service, whose Delete
+// keeps blobs and the narinfo index right. The collector reads the
+// debuginfo entries and realisations to learn which NAR or path each
+// names (cacheaux).
+type Objects interface {
 	Delete(ctx context.Context, bucket, key string, cond objects.Conditions) error
+	cacheaux.Getter
 }
 
 // Collector runs collections. Its fields are set once before use.
 type Collector struct {
 	Meta    Store
-	Objects Deleter
+	Objects Objects
 	Pins    Pinned // nil: no pins
 	Log     *slog.Logger
 	Now     func() time.Time // nil means time.Now
@@ -90,14 +96,23 @@ func (r Reason) String() string {
 	return [...]string{"stale", "over max-size", "orphan"}[r]
 }
 
-// Figures count what goes (or would go) for one reason.
+// Figures count what goes (or would go) for one reason. Aux counts
+// debuginfo entries and realisations (see cacheaux).
 type Figures struct {
-	Paths, NARs, Listings, Logs int64
-	Bytes                       int64
+	Paths, NARs, Listings, Logs, Aux int64
+	Bytes                            int64
 }
 
 func (f Figures) add(o Figures) Figures {
-	return Figures{f.Paths + o.Paths, f.NARs + o.NARs, f.Listings + o.Listings, f.Logs + o.Logs, f.Bytes + o.Bytes}
+	return Figures{f.Paths + o.Paths, f.NARs + o.NARs, f.Listings + o.Listings, f.Logs + o.Logs, f.Aux + o.Aux, f.Bytes + o.Bytes}
+}
+
+// aux describes f's debuginfo entries and realisations, if any.
+func (f Figures) aux() string {
+	if f.Aux == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d debuginfo entries and realisations", f.Aux)
 }
 
 // Report is what a run found and did.
@@ -134,10 +149,10 @@ func (r Report) String() string {
 	}
 	t := r.Total()
 	fmt.Fprintf(&b, "bucket %s: %d paths, %d bytes (%s); kept %d paths\n", r.Bucket, r.Paths, r.Bytes, units.Bytes(r.Bytes), r.Kept)
-	fmt.Fprintf(&b, "%s %d paths, %d NARs, %d listings, %d logs, %s\n", verb, t.Paths, t.NARs, t.Listings, t.Logs, units.Bytes(t.Bytes))
+	fmt.Fprintf(&b, "%s %d paths, %d NARs, %d listings, %d logs%s, %s\n", verb, t.Paths, t.NARs, t.Listings, t.Logs, t.aux(), units.Bytes(t.Bytes))
 	for reason, f := range r.Removed {
 		if f != (Figures{}) {
-			fmt.Fprintf(&b, "  %-14s %d paths, %d NARs, %d listings, %d logs, %s\n", Reason(reason).String()+":", f.Paths, f.NARs, f.Listings, f.Logs, units.Bytes(f.Bytes))
+			fmt.Fprintf(&b, "  %-14s %d paths, %d NARs, %d listings, %d logs%s, %s\n", Reason(reason).String()+":", f.Paths, f.NARs, f.Listings, f.Logs, f.aux(), units.Bytes(f.Bytes))
 		}
 	}
 	if r.Rescued > 0 {
@@ -273,6 +288,7 @@ const (
 	listingObject
 	narObject
 	logObject
+	auxObject // a debuginfo entry or realisation (cacheaux), known once read
 )
 
 func kindOf(k string) (objectKind, string) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/cacheaux"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
@@ -184,7 +185,9 @@ func (s *sweep) announce(ctx context.Context) error {
 
 // files deletes the NARs, listings and build logs that no kept narinfo
 // refers to and that are older than the grace period, in key order, in
-// batches.
+// batches; and with them the debuginfo entries naming a NAR no kept
+// narinfo refers to (debuginfo/ sorts before nar/, so they go before
+// their NAR) and the realisations naming a path that is not kept.
 func (s *sweep) files(ctx context.Context) error {
 	g := s.g
 	keptURLs := g.keys(g.url, func(id int32) bool { return g.is(id, fKept) })
@@ -236,6 +239,8 @@ func (s *sweep) files(ctx context.Context) error {
 				f.Listings++
 			case logObject:
 				f.Logs++
+			case auxObject:
+				f.Aux++
 			}
 		}
 		batch = batch[:0]
@@ -272,7 +277,15 @@ func (s *sweep) files(ctx context.Context) error {
 					reason = g.reason(id)
 				}
 			default:
-				continue
+				var keep bool
+				var err error
+				if reason, keep, err = s.auxReason(ctx, o, keptURLs, overURLs, staleURLs); err != nil {
+					return err
+				}
+				if keep {
+					continue
+				}
+				kind = auxObject
 			}
 			batch = append(batch, pending{
 				d:      deletion{key: o.Key, id: -1, cond: objects.Conditions{UnmodifiedSince: s.graceCut}},
@@ -290,4 +303,47 @@ func (s *sweep) files(ctx context.Context) error {
 		return err
 	}
 	return s.announce(ctx)
+}
+
+// auxReason says whether o, a debuginfo entry or realisation, stays (keep)
+// or why it goes; any other object stays. A debuginfo entry goes with its
+// NAR, a realisation with its path, and either as an orphan when what it
+// names is not in the bucket; one that does not parse stays.
+func (s *sweep) auxReason(ctx context.Context, o meta.Object, keptURLs, overURLs, staleURLs keySet) (Reason, bool, error) {
+	if cacheaux.KindOf(o.Key) == 0 {
+		return 0, true, nil
+	}
+	a, err := cacheaux.Read(ctx, s.c.Objects, s.bucket, o)
+	switch {
+	case errors.Is(err, meta.ErrNoSuchKey):
+		return 0, true, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("reading %s/%s: %w", s.bucket, o.Key, err)
+	case a.Target == "":
+		return 0, true, nil
+	}
+	g := s.g
+	switch a.Kind {
+	case cacheaux.DebugInfo:
+		k := key(a.Target)
+		if keptURLs.has(k) {
+			return 0, true, nil
+		}
+		switch {
+		case overURLs.has(k):
+			return OverSize, false, nil
+		case staleURLs.has(k):
+			return Stale, false, nil
+		}
+		return Orphan, false, nil
+	default:
+		id := g.lookup(a.Target)
+		switch {
+		case id < 0 || !g.is(id, fPresent):
+			return Orphan, false, nil
+		case g.is(id, fKept):
+			return 0, true, nil
+		}
+		return g.reason(id), false, nil
+	}
 }

@@ -1,0 +1,62 @@
+package gc
+
+import (
+	"bytes"
+	"time"
+
+	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/objects"
+)
+
+// putBody writes key with body at the cache's clock minus age.
+func (c *cache) putBody(key, body string, age time.Duration) {
+	c.t.Helper()
+	now := c.now
+	c.now = now.Add(-age)
+	defer func() { c.now = now }()
+	if _, err := c.svc.Put(c.t.Context(), objects.PutInput{Bucket: bucket, Key: key, Body: bytes.NewReader([]byte(body)), Size: int64(len(body))}); err != nil {
+		c.t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+// TestCollectAux checks that a debuginfo entry goes with the NAR it names
+// and a realisation with the path it names, that both go as orphans when
+// what they name is not in the bucket, and that young entries, entries
+// of kept paths and entries that do not parse stay.
+func TestCollectAux(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	debug := func(id string) string { return "debuginfo/" + id + ".debug" }
+	real := func(name string) string { return "realisations/sha256:" + name + "!out.doi" }
+	old := 100 * day
+	for _, s := range generations {
+		c.putBody(debug(s.name), `{"archive":"../nar/`+s.name+`.nar","member":"lib/debug/.build-id/x/y.debug"}`, old)
+		c.putBody(real(s.name), `{"id":"x","outPath":"`+hashOf(s.name)+"-"+s.name+`","signatures":[],"dependentRealisations":{}}`, old)
+	}
+	c.putBody(debug("orphan"), `{"archive":"../nar/gone.nar","member":"m"}`, old)
+	c.putBody(real("orphan"), `{"outPath":"/nix/store/`+hashOf("gone")+`-gone"}`, old)
+	c.putBody(debug("young"), `{"archive":"../nar/inflight.nar","member":"m"}`, 0) // a push in flight
+	c.putBody(debug("garbled"), `not json`, old)
+
+	rep := c.run(meta.Retention{KeepDays: 30, Grace: time.Hour}, false)
+	c.checkPaths(generations, "glibc", "lib3", "gen3")
+	for _, s := range generations {
+		kept := s.name == "glibc" || s.name == "lib3" || s.name == "gen3"
+		for _, k := range []string{debug(s.name), real(s.name)} {
+			if c.has(k) != kept {
+				t.Errorf("%s of path %s: present %v, want %v", k, s.name, !kept, kept)
+			}
+		}
+	}
+	for k, want := range map[string]bool{debug("orphan"): false, real("orphan"): false, debug("young"): true, debug("garbled"): true} {
+		if c.has(k) != want {
+			t.Errorf("%s: present %v, want %v", k, !want, want)
+		}
+	}
+	if st, or := rep.Removed[Stale], rep.Removed[Orphan]; st.Aux != 10 || or.Aux != 2 {
+		t.Errorf("removed %d stale and %d orphan debuginfo entries and realisations, want 10 and 2", st.Aux, or.Aux)
+	}
+	t.Log("\n" + rep.String())
+}
