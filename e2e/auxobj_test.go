@@ -59,7 +59,6 @@ func auxHex(n int) string {
 // nothing and is clean otherwise, and the kept path keeps all of its own.
 func TestNixAuxObjects(t *testing.T) {
 	nixNeed(t)
-	skipUnlessEmbedded(t, "migrate moves an embedded install to PostgreSQL")
 	s := startServer(t)
 	cache := nixCacheURL(s, nixCacheBucket)
 	netrc := nixNetrc(s)
@@ -190,6 +189,7 @@ func TestNixAuxObjects(t *testing.T) {
 	})
 
 	t.Run("migrate", func(t *testing.T) {
+		skipUnlessEmbedded(t, "migrate moves an embedded install to PostgreSQL")
 		pg := testenv.Postgres(t)
 		s.Stop()
 		r := runCmd(t, nixEnv(t), "", serverBin, "migrate", "--from-data", s.Dir, "--to-meta", pg)
