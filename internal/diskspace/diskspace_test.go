@@ -204,3 +204,29 @@ func TestOpenMakesReserve(t *testing.T) {
 		t.Fatalf("reserve: %v, size %d, want %d", err, fi.Size(), want)
 	}
 }
+
+// Short says yes under the threshold or under the reserve's size, and no
+// with room above both (so a failure for another reason keeps the reserve).
+func TestGuardShort(t *testing.T) {
+	d := &fakeDisk{avail: 500 << 20, total: 1 << 40}
+	g, _ := newFakeGuard(t, d, MinFree{Bytes: 100 << 20, Set: true})
+	for _, c := range []struct {
+		avail int64
+		want  bool
+	}{{500 << 20, false}, {100 << 20, false}, {100<<20 - 1, true}, {0, true}} {
+		d.set(c.avail)
+		if got := g.Short(); got != c.want {
+			t.Errorf("Short() with %d free over a %d threshold = %v, want %v", c.avail, g.min, got, c.want)
+		}
+	}
+	g, _ = newFakeGuard(t, d, MinFree{Set: true}) // no threshold: the reserve's size counts
+	for _, c := range []struct {
+		avail int64
+		want  bool
+	}{{g.size, false}, {g.size - 1, true}, {0, true}} {
+		d.set(c.avail)
+		if got := g.Short(); got != c.want {
+			t.Errorf("Short() with %d free, no threshold, a %d reserve = %v, want %v", c.avail, g.size, got, c.want)
+		}
+	}
+}

@@ -215,6 +215,15 @@ func writeZeros(f *os.File, size int64) error {
 	return nil
 }
 
+// Short reports whether the free space is under the threshold or under the
+// reserve's size: so little that an operation may have failed for want of
+// space, and releasing the reserve may let it through. When the free space
+// cannot be read it says yes, so that a full disk still gets its reserve.
+func (g *Guard) Short() bool {
+	avail, _, err := g.statfs(g.dir)
+	return err != nil || avail < max(g.min, g.size)
+}
+
 // Release deletes the reserve file, so that a change that frees space
 // (a delete, an abort) can commit on a full disk, and reports whether
 // there was one to delete. The reserve is made again once space is back.

@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 	"github.com/nixbucket/nixbucket/internal/server"
@@ -67,4 +70,45 @@ func TestRefusesUnfinishedMigration(t *testing.T) {
 		t.Fatalf("server on a finished store: %v", err)
 	}
 	srv.Close()
+}
+
+// TestRefusesNewerSchema: a server does not start on a metadata database
+// a newer program has migrated, says why, and changes nothing: above all it
+// does not take the refusal for a full disk and release the disk-space
+// reserve (a downgrade once logged "disk full" and deleted it).
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var log lockedBuffer
+	opts := server.Options{Data: dir, Log: slog.New(slog.NewTextHandler(&log, nil)),
+		MinFree: diskspace.MinFree{Set: true}} // no threshold: the reserve is made wherever it fits
+	srv, err := server.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	reserve := filepath.Join(dir, diskspace.ReserveName)
+	if _, err := os.Stat(reserve); err != nil {
+		t.Fatalf("no disk-space reserve made at the first start: %v", err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if srv, err := server.Open(ctx, opts); err == nil {
+		srv.Close()
+		t.Fatal("server started on a newer schema")
+	} else if !strings.Contains(err.Error(), "schema version 999 is newer than this program's") {
+		t.Errorf("refusal: %v", err)
+	}
+	if _, err := os.Stat(reserve); err != nil {
+		t.Errorf("the disk-space reserve after a refused start: %v", err)
+	}
+	if strings.Contains(log.String(), "disk full") {
+		t.Errorf("a refused start on a disk with room logged a full disk:\n%s", log.String())
+	}
 }
