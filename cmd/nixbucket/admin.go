@@ -16,6 +16,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
+	"github.com/nixbucket/nixbucket/internal/meta/migration"
 )
 
 // admin is an open data directory for the user, token and bucket commands.
@@ -25,6 +26,19 @@ type admin struct {
 	store  meta.Store
 	access *access.Service
 	ctx    context.Context
+}
+
+// olderSchema explains the refusal of a metadata store whose schema is older
+// than this binary's: only a server's start upgrades it, once the operator
+// has stopped the older servers and backed up. (An admin command that
+// upgraded it would do so behind the back of older servers still running,
+// which could then not restart, and without a backup to go back to.)
+func olderSchema(err error, serve string) error {
+	var older *migration.OlderError
+	if !errors.As(err, &older) {
+		return err
+	}
+	return fmt.Errorf("%w: an older nixbucket wrote this metadata, and this one upgrades it only when its server starts: stop the servers of the older version, back up (README: Backups and upgrades), then run %s", err, serve)
 }
 
 func openAdmin(data string) (*admin, error) {
@@ -41,7 +55,11 @@ func openAdmin(data string) (*admin, error) {
 		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass --data): %w", data, data, err)
 	}
 	if err != nil {
-		return nil, err
+		serve := "nixbucket serve --data " + data
+		if metaURL != "" {
+			serve = "nixbucket serve --meta " + backend.Redact(metaURL)
+		}
+		return nil, olderSchema(err, serve)
 	}
 	ctx := context.Background()
 	account, err := store.Setting(ctx, "account")

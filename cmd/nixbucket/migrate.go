@@ -65,7 +65,7 @@ func migrateCmd(args []string) error {
 		return fmt.Errorf("no nixbucket data in %s (no meta.db): %w", dir, err)
 	}
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", dir, err)
+		return fmt.Errorf("opening %s: %w", dir, olderSchema(err, "nixbucket serve --data "+dir))
 	}
 	defer src.Close()
 	srcBlobs, err := localfs.OpenShared(filepath.Join(dir, "blobs"))

@@ -48,7 +48,9 @@ func Open(data, url string) (meta.Store, error) {
 }
 
 // OpenExisting is Open for a store that must already exist (the admin
-// commands): an error wrapping fs.ErrNotExist when there is none.
+// commands): an error wrapping fs.ErrNotExist when there is none, and a
+// *migration.OlderError, changing nothing, when its schema is older than
+// this program's: only a server's start upgrades a schema.
 func OpenExisting(data, url string) (meta.Store, error) {
 	if err := check(url); err != nil {
 		return nil, err
@@ -60,7 +62,7 @@ func OpenExisting(data, url string) (meta.Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("metadata store: %w", err)
 	}
-	return sqlite.Open(path)
+	return sqlite.OpenCurrent(path)
 }
 
 // Redact returns url without its password, for messages and logs.

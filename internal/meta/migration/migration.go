@@ -49,6 +49,17 @@ func Load(fsys fs.FS, pattern string) ([]Migration, error) {
 	return ms, nil
 }
 
+// OlderError is a store's refusal to upgrade a schema older than the
+// program's where it was opened without leave to (the admin commands):
+// upgrades happen when a server starts, after the operator's backup.
+type OlderError struct {
+	Have, Want int
+}
+
+func (e *OlderError) Error() string {
+	return fmt.Sprintf("schema version %d is older than this program's %d", e.Have, e.Want)
+}
+
 // Progress tells the operator of a schema upgrade, which can take a while
 // on a large store (a migration that rewrites a table copies every row,
 // at start, before the server answers): for a store that had a schema

@@ -33,8 +33,9 @@ const migrationLock int64 = 0x6e626d657461
 // migrate applies the migrations newer than the database's, each in its
 // own transaction that records it in schema_migrations. It holds a session
 // advisory lock throughout, so that servers starting at once apply each
-// migration once; it refuses a database written by a newer schema.
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+// migration once; it refuses a database written by a newer schema, and
+// without upgrade one of an older schema (a *migration.OlderError).
+func migrate(ctx context.Context, pool *pgxpool.Pool, upgrade bool) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
@@ -75,6 +76,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if have > len(ms) {
 		return fmt.Errorf("schema version %d is newer than this program's %d", have, len(ms))
+	}
+	if have > 0 && have < len(ms) && !upgrade {
+		return &migration.OlderError{Have: have, Want: len(ms)}
 	}
 	done := migration.Progress("postgres", have, len(ms))
 	for _, m := range ms[have:] {

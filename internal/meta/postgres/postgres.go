@@ -85,6 +85,10 @@ const appName = "nixbucket"
 // postgresql://…, any libpq connection string pgx accepts), brings its
 // schema up to date, and starts listening for change announcements.
 func Open(ctx context.Context, url string) (*Store, error) {
+	return open(ctx, url, true)
+}
+
+func open(ctx context.Context, url string, upgrade bool) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata: parse PostgreSQL URL: %w", err)
@@ -103,7 +107,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", where, err)
 	}
-	if err := migrate(ctx, pool); err != nil {
+	if err := migrate(ctx, pool, upgrade); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", where, err)
 	}
@@ -250,7 +254,10 @@ const rootUser = "root"
 
 // OpenExisting is Open for a database nixbucket has used before (the
 // admin commands): an error wrapping fs.ErrNotExist for one without the
-// store's schema, which it leaves untouched.
+// store's schema, and a *migration.OlderError for one of an older schema,
+// which it leaves untouched: upgrading a database the servers share is for
+// a server's start, not for an admin command run by a newer binary while
+// servers of the older version still run on it.
 func OpenExisting(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -269,7 +276,7 @@ func OpenExisting(ctx context.Context, url string) (*Store, error) {
 	if !found {
 		return nil, fmt.Errorf("metadata store %s: no nixbucket schema: %w", Redact(url), fs.ErrNotExist)
 	}
-	return Open(ctx, url)
+	return open(ctx, url, false)
 }
 
 // Redact returns a PostgreSQL URL without its password, for messages.

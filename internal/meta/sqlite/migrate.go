@@ -24,9 +24,11 @@ func loadMigrations() ([]migration.Migration, error) {
 
 // migrate applies the migrations newer than the database's user_version, all
 // in one transaction, and records the new version. It refuses a database
-// written by a newer schema. A current schema needs no write lock, so
-// opening does not wait for another process's write transaction.
-func migrate(ctx context.Context, db *sql.DB) error {
+// written by a newer schema, and without upgrade one of an older schema
+// (a *migration.OlderError; a new, empty database is made all the same). A
+// current schema needs no write lock, so opening does not wait for another
+// process's write transaction.
+func migrate(ctx context.Context, db *sql.DB, upgrade bool) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
@@ -53,6 +55,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if have == len(ms) {
 		return nil
+	}
+	if have > 0 && !upgrade {
+		return &migration.OlderError{Have: have, Want: len(ms)}
 	}
 	done := migration.Progress("sqlite", have, len(ms))
 	for _, m := range ms[have:] {

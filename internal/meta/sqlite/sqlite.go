@@ -64,6 +64,18 @@ var _ meta.Store = (*Store)(nil)
 // Open opens the database at path, creating it if needed, and brings its
 // schema up to date.
 func Open(path string) (*Store, error) {
+	return open(path, true)
+}
+
+// OpenCurrent is Open for a database that must already have the current
+// schema (the admin commands): it refuses one of an older schema with a
+// *migration.OlderError, changing nothing, rather than upgrade it behind
+// the back of a server of the older version still running on it.
+func OpenCurrent(path string) (*Store, error) {
+	return open(path, false)
+}
+
+func open(path string, upgrade bool) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata %s: %w", path, err)
@@ -101,7 +113,7 @@ func Open(path string) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
 	}
-	if err := migrate(ctx, wdb); err != nil {
+	if err := migrate(ctx, wdb, upgrade); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open metadata %s: %w", abs, err)
 	}
