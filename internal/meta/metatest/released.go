@@ -1,12 +1,39 @@
 package metatest
 
 import (
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
+
+// Released is a dump of a database a released binary wrote.
+type Released struct {
+	Path    string // testdata/released/vNN-REV.sql
+	Version int    // its schema version, NN
+}
+
+// ReleasedDumps returns the store's testdata/released/vNN-REV.sql, in order.
+func ReleasedDumps(t *testing.T) []Released {
+	t.Helper()
+	files, err := filepath.Glob("testdata/released/v*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/released dumps: %v", err)
+	}
+	out := make([]Released, 0, len(files))
+	for _, f := range files {
+		num, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(f), "v"), "-")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			t.Fatalf("%s: name is not vNN-REV.sql", f)
+		}
+		out = append(out, Released{Path: f, Version: v})
+	}
+	return out
+}
 
 // CheckReleased checks a store opened on a database a released binary
 // wrote (the stores' testdata/released fixtures), now migrated: what the

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -26,18 +24,10 @@ func TestUpgradeReleasedDatabases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob("testdata/released/v*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
-	for _, f := range files {
-		version, err := strconv.Atoi(strings.TrimPrefix(strings.SplitN(filepath.Base(f), "-", 2)[0], "v"))
-		if err != nil {
-			t.Fatalf("%s: name is not vNN-REV.sql", f)
-		}
-		t.Run(filepath.Base(f), func(t *testing.T) {
+	for _, d := range metatest.ReleasedDumps(t) {
+		t.Run(filepath.Base(d.Path), func(t *testing.T) {
 			url := testenv.Postgres(t)
-			conn := loadReleased(t, url, f, version)
+			conn := loadReleased(t, url, d.Path, d.Version)
 			s := openAt(t, url)
 			if v := schemaVersionOf(t, conn); v != len(ms) {
 				t.Errorf("schema version %d after Open, want %d", v, len(ms))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -26,26 +25,18 @@ func TestUpgradeReleasedDatabases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob("testdata/released/v*.sql")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
-	for _, f := range files {
-		version, err := strconv.Atoi(strings.TrimPrefix(strings.SplitN(filepath.Base(f), "-", 2)[0], "v"))
-		if err != nil {
-			t.Fatalf("%s: name is not vNN-REV.sql", f)
-		}
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			path := loadReleased(t, f, version)
+	for _, d := range metatest.ReleasedDumps(t) {
+		t.Run(filepath.Base(d.Path), func(t *testing.T) {
+			path := loadReleased(t, d.Path, d.Version)
 			s, err := Open(path)
 			if err != nil {
-				t.Fatalf("Open (migrating from %d): %v", version, err)
+				t.Fatalf("Open (migrating from %d): %v", d.Version, err)
 			}
 			defer s.Close()
 			if v := schemaVersion(t, path); v != len(ms) {
 				t.Errorf("schema version %d after Open, want %d", v, len(ms))
 			}
-			metatest.CheckReleased(t, s, version >= 6) // pins came with schema 6
+			metatest.CheckReleased(t, s, d.Version >= 6) // pins came with schema 6
 		})
 	}
 }
