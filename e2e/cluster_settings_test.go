@@ -197,6 +197,37 @@ func TestClusterSettings(t *testing.T) {
 			}
 		})
 	}
+
+	// A path pulled through a node before its upstream was replaced: the
+	// node fetches the NAR from the upstream the bucket names now, not
+	// from the one it pulled the narinfo from.
+	t.Run("pulled-NAR-after-upstreams-changed", func(t *testing.T) {
+		hashes := make([]string, len(nodes))
+		for i := range nodes {
+			storeHash, narBytes, ni := syntheticPath(t)
+			up1.serve(storeHash, narBytes, ni)
+			up2.serve(storeHash, narBytes, ni)
+			hashes[i] = storeHash
+		}
+		c.admin(t, "bucket", "set", bucket, "upstreams="+up1.URL)
+		urls := make([]string, len(nodes))
+		for i, n := range nodes {
+			r := reader.must(t, http.StatusOK, http.MethodGet, n.Endpoint, "/"+bucket+"/"+hashes[i]+".narinfo", nil)
+			ni, err := narinfo.Parse(r.Body)
+			if err != nil {
+				t.Fatalf("pulled narinfo: %v\n%s", err, r.Body)
+			}
+			urls[i] = ni.URL
+		}
+		c.admin(t, "bucket", "set", bucket, "upstreams="+up2.URL)
+		n1, n2 := up1.narCount(), up2.narCount()
+		for i, n := range nodes {
+			reader.must(t, http.StatusOK, http.MethodGet, n.Endpoint, "/"+bucket+"/"+urls[i], nil)
+		}
+		if d1, d2 := up1.narCount()-n1, up2.narCount()-n2; d1 != 0 || d2 != len(nodes) {
+			t.Errorf("after the upstreams changed, the removed upstream served %d NARs and the new one %d, want 0 and %d", d1, d2, len(nodes))
+		}
+	})
 }
 
 func md5Of(s string) string {
@@ -204,10 +235,9 @@ func md5Of(s string) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// pushSigners uploads a fresh store path (an uncompressed NAR and its
-// unsigned narinfo) through node n and returns the names of the keys the
-// node signed its narinfo with, sorted.
-func pushSigners(t *testing.T, root *rawS3, n *Server, bucket string) string {
+// syntheticPath makes a store path of one small file: its hash part, its
+// uncompressed NAR and an unsigned narinfo pointing at nar/FILEHASH.nar.
+func syntheticPath(t *testing.T) (storeHash string, narBytes []byte, ni narinfo.NarInfo) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(file, []byte(rand.Text()), 0o644); err != nil {
@@ -219,11 +249,19 @@ func pushSigners(t *testing.T, root *rawS3, n *Server, bucket string) string {
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	hash := "sha256:" + nixbase32.EncodeToString(sum[:])
-	fileKey := "nar/" + nixbase32.EncodeToString(sum[:]) + ".nar"
-	storeHash := nixbase32.EncodeToString([]byte(rand.Text())[:20])
-	ni := narinfo.NarInfo{StorePath: "/nix/store/" + storeHash + "-settings", URL: fileKey, Compression: "none",
-		FileHash: hash, FileSize: uint64(buf.Len()), NarHash: hash, NarSize: uint64(buf.Len())}
-	root.must(t, http.StatusOK, http.MethodPut, n.Endpoint, "/"+bucket+"/"+fileKey, buf.Bytes())
+	storeHash = nixbase32.EncodeToString([]byte(rand.Text())[:20])
+	ni = narinfo.NarInfo{StorePath: "/nix/store/" + storeHash + "-settings", URL: "nar/" + nixbase32.EncodeToString(sum[:]) + ".nar",
+		Compression: "none", FileHash: hash, FileSize: uint64(buf.Len()), NarHash: hash, NarSize: uint64(buf.Len())}
+	return storeHash, buf.Bytes(), ni
+}
+
+// pushSigners uploads a fresh store path (an uncompressed NAR and its
+// unsigned narinfo) through node n and returns the names of the keys the
+// node signed its narinfo with, sorted.
+func pushSigners(t *testing.T, root *rawS3, n *Server, bucket string) string {
+	t.Helper()
+	storeHash, narBytes, ni := syntheticPath(t)
+	root.must(t, http.StatusOK, http.MethodPut, n.Endpoint, "/"+bucket+"/"+ni.URL, narBytes)
 	root.must(t, http.StatusOK, http.MethodPut, n.Endpoint, "/"+bucket+"/"+storeHash+".narinfo", []byte(ni.String()))
 	r := root.must(t, http.StatusOK, http.MethodGet, n.Endpoint, "/"+bucket+"/"+storeHash+".narinfo", nil)
 	got, err := narinfo.Parse(r.Body)
@@ -239,25 +277,31 @@ func pushSigners(t *testing.T, root *rawS3, n *Server, bucket string) string {
 	return strings.Join(names, " ")
 }
 
-// countingUpstream is an upstream binary cache that has no path and
-// counts the narinfos asked of it.
+// countingUpstream is an upstream binary cache that serves the files it
+// is given (set before its first request) and counts the narinfos and
+// NARs asked of it.
 type countingUpstream struct {
 	URL   string
-	mu    sync.Mutex
-	asked int
+	files map[string][]byte // by path: "/HASH.narinfo", "/nar/…"
+
+	mu             sync.Mutex
+	narinfos, nars int
 }
 
 func newCountingUpstream(t *testing.T) *countingUpstream {
-	u := &countingUpstream{}
+	u := &countingUpstream{files: map[string][]byte{"/nix-cache-info": []byte("StoreDir: /nix/store\n")}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/nix-cache-info" {
-			fmt.Fprint(w, "StoreDir: /nix/store\n")
-			return
+		u.mu.Lock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, ".narinfo"):
+			u.narinfos++
+		case strings.HasPrefix(r.URL.Path, "/nar/"):
+			u.nars++
 		}
-		if strings.HasSuffix(r.URL.Path, ".narinfo") {
-			u.mu.Lock()
-			u.asked++
-			u.mu.Unlock()
+		u.mu.Unlock()
+		if b, ok := u.files[r.URL.Path]; ok {
+			w.Write(b)
+			return
 		}
 		http.NotFound(w, r)
 	}))
@@ -266,10 +310,22 @@ func newCountingUpstream(t *testing.T) *countingUpstream {
 	return u
 }
 
+// serve adds a store path to what the upstream serves.
+func (u *countingUpstream) serve(storeHash string, narBytes []byte, ni narinfo.NarInfo) {
+	u.files["/"+storeHash+".narinfo"] = []byte(ni.String())
+	u.files["/"+ni.URL] = narBytes
+}
+
 func (u *countingUpstream) count() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.asked
+	return u.narinfos
+}
+
+func (u *countingUpstream) narCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.nars
 }
 
 // pullThroughAsks GETs the narinfo of a path nobody has through node n,
