@@ -47,6 +47,7 @@ func TestClusterSettings(t *testing.T) {
 	root.must(t, http.StatusOK, http.MethodPut, nodes[0].Endpoint, "/"+again, nil)
 	root.must(t, http.StatusOK, http.MethodPut, nodes[0].Endpoint, "/"+again+"/k", []byte("the object"))
 	root.must(t, http.StatusOK, http.MethodPut, nodes[0].Endpoint, "/"+again+"?cors", []byte(corsXML), "Content-MD5", md5Of(corsXML))
+	c.admin(t, "bucket", "policy", "set", again, "anonymous-read")
 
 	// A reader (object reads and listing) with an access key and a token; a
 	// second user, to be deleted.
@@ -171,7 +172,10 @@ func TestClusterSettings(t *testing.T) {
 	}, {
 		name: "bucket deleted and made again through node 1",
 		probe: func(n *Server) string {
+			// The object, the new one, the new one to anyone (the
+			// policy), and CORS.
 			return status(root, n, http.MethodGet, "/"+again+"/k") + " " + status(root, n, http.MethodGet, "/"+again+"/new") + " " +
+				status(anon, n, http.MethodGet, "/"+again+"/new") + " " +
 				status(anon, n, http.MethodOptions, "/"+again+"/k", "Origin", "https://page.example", "Access-Control-Request-Method", "GET")
 		},
 		change: func(t *testing.T) {
@@ -180,7 +184,7 @@ func TestClusterSettings(t *testing.T) {
 			root.must(t, http.StatusOK, http.MethodPut, nodes[1].Endpoint, "/"+again, nil)
 			root.must(t, http.StatusOK, http.MethodPut, nodes[1].Endpoint, "/"+again+"/new", []byte("new"))
 		},
-		before: "200 404 200", after: "404 200 403",
+		before: "200 404 403 200", after: "404 200 401 403",
 	}}
 	for _, row := range rows {
 		t.Run(strings.ReplaceAll(row.name, " ", "-"), func(t *testing.T) {
