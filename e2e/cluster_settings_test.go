@@ -66,6 +66,10 @@ func TestClusterSettings(t *testing.T) {
 		t.Fatalf("token create printed %q, not a token", token)
 	}
 
+	// A store path for the CLI to delete.
+	doomedPath := pushPath(t, root, nodes[0], bucket)
+	doomedInfo := "/" + bucket + "/" + nixHashPart(doomedPath) + ".narinfo"
+
 	// Two upstreams that know no path, each counting the narinfos asked.
 	up1, up2 := newCountingUpstream(t), newCountingUpstream(t)
 
@@ -123,6 +127,11 @@ func TestClusterSettings(t *testing.T) {
 		probe:  cacheInfo("WantMassQuery"),
 		change: func(t *testing.T) { c.admin(t, "bucket", "set", bucket, "want-mass-query=0") },
 		before: "WantMassQuery: 1", after: "WantMassQuery: 0",
+	}, {
+		name:   "store path deleted by the CLI",
+		probe:  func(n *Server) string { return status(root, n, http.MethodGet, doomedInfo) },
+		change: func(t *testing.T) { c.admin(t, "path", "delete", bucket, doomedPath, "--grace", "0s") },
+		before: "200", after: "404",
 	}, {
 		name: "CORS set through node 1",
 		probe: func(n *Server) string {
@@ -259,14 +268,21 @@ func syntheticPath(t *testing.T) (storeHash string, narBytes []byte, ni narinfo.
 	return storeHash, buf.Bytes(), ni
 }
 
-// pushSigners uploads a fresh store path (an uncompressed NAR and its
-// unsigned narinfo) through node n and returns the names of the keys the
-// node signed its narinfo with, sorted.
-func pushSigners(t *testing.T, root *rawS3, n *Server, bucket string) string {
+// pushPath uploads a fresh store path (an uncompressed NAR and its
+// unsigned narinfo) through node n, and returns its store path.
+func pushPath(t *testing.T, root *rawS3, n *Server, bucket string) string {
 	t.Helper()
 	storeHash, narBytes, ni := syntheticPath(t)
 	root.must(t, http.StatusOK, http.MethodPut, n.Endpoint, "/"+bucket+"/"+ni.URL, narBytes)
 	root.must(t, http.StatusOK, http.MethodPut, n.Endpoint, "/"+bucket+"/"+storeHash+".narinfo", []byte(ni.String()))
+	return ni.StorePath
+}
+
+// pushSigners pushes a fresh store path through node n and returns the
+// names of the keys the node signed its narinfo with, sorted.
+func pushSigners(t *testing.T, root *rawS3, n *Server, bucket string) string {
+	t.Helper()
+	storeHash := nixHashPart(pushPath(t, root, n, bucket))
 	r := root.must(t, http.StatusOK, http.MethodGet, n.Endpoint, "/"+bucket+"/"+storeHash+".narinfo", nil)
 	got, err := narinfo.Parse(r.Body)
 	if err != nil {
