@@ -78,12 +78,14 @@ func (h *Handler) trafficPage(w http.ResponseWriter, r *http.Request, c *caller)
 		if b == traffic.Other && !c.id.Root {
 			continue
 		}
+		hours := all[b]
 		if b != traffic.Other {
-			if _, err := h.store.Bucket(ctx, b); err != nil || !h.visible(ctx, *c, b) {
+			bk, err := h.store.Bucket(ctx, b)
+			if err != nil || !h.visible(ctx, *c, b) {
 				continue
 			}
+			hours = traffic.Since(hours, bk.Created)
 		}
-		hours := all[b]
 		bt := bucketTraffic{Bucket: b}
 		for _, v := range hours {
 			bt.TotalReq += v.Requests

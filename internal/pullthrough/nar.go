@@ -55,9 +55,10 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 	if err != nil {
 		return nil, err
 	}
-	up := s.origin(bucket, rec.Hash)
+	up := s.origin(bucket, rec.Hash, f)
 	if up == nil || up.Info.FileHash != rec.FileHash {
-		// Pulled by another server, or before a restart: ask again.
+		// Pulled by another server, before a restart, or under other
+		// upstream settings: ask again.
 		ctx, cancel := context.WithTimeout(ctx, narinfoTimeout)
 		up, err = f.Narinfo(ctx, rec.Hash)
 		cancel()
@@ -68,7 +69,7 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 			return nil, fmt.Errorf("%s: the upstream's narinfo changed since it was pulled (FileHash %s, now %s): %w",
 				key, rec.FileHash, up.Info.FileHash, upstream.ErrNotFound)
 		}
-		s.remember(bucket, rec.Hash, up)
+		s.remember(bucket, rec.Hash, f, up)
 	}
 	want, _ := nixhash.ParseSHA256(rec.FileHash)
 	sink := &objectSink{s: s, bucket: bucket, key: key, size: rec.FileSize, want: want, crc: checksum.Default.New()}

@@ -83,9 +83,18 @@ type Service struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucketState
-	origins map[string]*upstream.Narinfo // bucket + "/" + hash → upstream narinfo
+	origins map[string]origin // bucket + "/" + hash → where it was pulled from
 
 	narinfos singleflight.Group
+}
+
+// origin is the upstream narinfo of a pulled path, and the fetcher (of
+// the bucket's settings then) that pulled it: its Source names one of
+// that fetcher's sources, which a fetcher made after a settings change may
+// no longer have.
+type origin struct {
+	fetcher *upstream.Fetcher
+	info    *upstream.Narinfo
 }
 
 // bucketState is a bucket's fetcher, made from its settings as they were
@@ -236,7 +245,7 @@ func (s *Service) pullNarinfo(ctx context.Context, f *upstream.Fetcher, bucket, 
 		// path; the bucket's says the bucket vouches for it in turn.
 		ni.Sign(sk)
 	}
-	s.remember(bucket, hash, up)
+	s.remember(bucket, hash, f, up)
 	body := []byte(ni.String())
 	_, err = s.Objects.PutVouched(ctx, bucket, hash+".narinfo", meta.Headers{ContentType: "text/x-nix-narinfo"},
 		body, record(bucket, hash, &ni), objects.Conditions{IfNoneMatch: "*"})
@@ -249,19 +258,25 @@ func (s *Service) pullNarinfo(ctx context.Context, f *upstream.Fetcher, bucket, 
 	return err
 }
 
-func (s *Service) remember(bucket, hash string, up *upstream.Narinfo) {
+func (s *Service) remember(bucket, hash string, f *upstream.Fetcher, up *upstream.Narinfo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.origins == nil || len(s.origins) >= maxOrigins {
-		s.origins = map[string]*upstream.Narinfo{}
+		s.origins = map[string]origin{}
 	}
-	s.origins[bucket+"/"+hash] = up
+	s.origins[bucket+"/"+hash] = origin{f, up}
 }
 
-func (s *Service) origin(bucket, hash string) *upstream.Narinfo {
+// origin returns the upstream narinfo of a path f pulled, nil when f did
+// not pull it (another server did, or this one before a restart or before
+// the bucket's upstream settings changed).
+func (s *Service) origin(bucket, hash string, f *upstream.Fetcher) *upstream.Narinfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.origins[bucket+"/"+hash]
+	if o, ok := s.origins[bucket+"/"+hash]; ok && o.fetcher == f {
+		return o.info
+	}
+	return nil
 }
 
 // narKey is the bucket key of a pulled path's NAR file.

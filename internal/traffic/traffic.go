@@ -171,6 +171,21 @@ func (h *Hour) add(o Hour) {
 // History is counts by bucket and hour (hours since the Unix epoch).
 type History map[string]map[int64]Hour
 
+// Since returns the hours of hours from t's hour on. A bucket deleted and
+// made again under its name is counted under the name still: its charts
+// start at its creation, so that the hours of its predecessor do not show
+// (those of the hour it was made in do).
+func Since(hours map[int64]Hour, t time.Time) map[int64]Hour {
+	from := t.Unix() / 3600
+	out := make(map[int64]Hour, len(hours))
+	for h, v := range hours {
+		if h >= from {
+			out[h] = v
+		}
+	}
+	return out
+}
+
 // Add adds o's counts to h.
 func (h History) Add(o History) {
 	for b, hours := range o {

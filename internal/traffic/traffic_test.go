@@ -223,3 +223,30 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+// TestSince: the hours from a time's hour on are kept, those before go.
+func TestSince(t *testing.T) {
+	made := time.Date(2026, 1, 1, 10, 30, 0, 0, time.UTC)
+	h := made.Unix() / 3600
+	hours := map[int64]Hour{h - 2: {Requests: 1}, h - 1: {Requests: 2}, h: {Requests: 3}, h + 5: {Requests: 4}}
+	for _, c := range []struct {
+		at   time.Time
+		want []int64
+	}{
+		{made, []int64{h, h + 5}},
+		{made.Add(-time.Hour), []int64{h - 1, h, h + 5}},
+		{made.Add(6 * time.Hour), nil},
+		{time.Time{}, []int64{h - 2, h - 1, h, h + 5}},
+	} {
+		got := Since(hours, c.at)
+		if len(got) != len(c.want) {
+			t.Errorf("Since(%v): %v, want the hours %v", c.at, got, c.want)
+			continue
+		}
+		for _, w := range c.want {
+			if got[w] != hours[w] {
+				t.Errorf("Since(%v): hour %d is %v, want %v", c.at, w, got[w], hours[w])
+			}
+		}
+	}
+}

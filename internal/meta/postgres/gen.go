@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -55,7 +57,10 @@ import (
 //
 // When the listener connection is lost, the Store does not know what it
 // missed: until it is back, Generation reads the table on every call
-// (slower, but never stale). On reconnecting it LISTENs first, then reads
+// (slower, but never stale). Its own writes meanwhile still wait for the
+// other listeners' acknowledgements, asked for on a connection of their
+// own (confirmAlone): a change returns once every node heard it, whatever
+// the writer's listener is doing. On reconnecting it LISTENs first, then reads
 // the table and raises local to it, so that no change falls between the
 // two, and only then trusts local again. It acknowledges the value read,
 // so writers waiting on the new connection need not time out. Caches
@@ -71,6 +76,9 @@ const (
 	genChannel = "nixbucket_generation"
 	ackChannel = "nixbucket_generation_ack"
 	listenApp  = "nixbucket-listen"
+	confirmApp = "nixbucket-confirm" // confirmAlone's connections: no listener
+	// maxConfirms bounds the connections of confirmAlone at once.
+	maxConfirms = 4
 )
 
 // Variables for tests. staleAfter plus pingEvery must stay well under
@@ -81,7 +89,7 @@ var (
 	pingEvery     = 500 * time.Millisecond
 	reconnectWait = time.Second
 	// heardHook, when set, runs as a listener takes up a notification of
-	// a change, before it raises its generation.
+	// a change, before it raises its generation or logs the keys.
 	heardHook atomic.Pointer[func(a *announcer)]
 )
 
@@ -99,6 +107,8 @@ type announcer struct {
 
 	objs *objWatch // object changes (objwatch.go)
 
+	confirms chan struct{} // confirmAlone's turns, maxConfirms
+
 	mu      sync.Mutex
 	acks    map[uint32]uint64 // by listener backend PID, the highest value acknowledged
 	changed chan struct{}     // closed, and replaced, when acks changes
@@ -115,7 +125,7 @@ func newAnnouncer(pool *pgxpool.Pool, cfg *pgx.ConnConfig) *announcer {
 	// Lower case: LISTEN folds the unquoted name, pg_notify does not.
 	self := strings.ToLower(rand.Text())
 	return &announcer{pool: pool, cfg: lc, acks: make(map[uint32]uint64), changed: make(chan struct{}),
-		ping: "nixbucket_ping_" + self, base: time.Now(), objs: newObjWatch(self),
+		ping: "nixbucket_ping_" + self, base: time.Now(), objs: newObjWatch(self), confirms: make(chan struct{}, maxConfirms),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
@@ -234,6 +244,9 @@ func (a *announcer) serve(conn *pgx.Conn) error {
 			continue
 		case objChannel:
 			a.heard()
+			if h := heardHook.Load(); h != nil {
+				(*h)(a)
+			}
 			if err := a.heardObjects(a.ctx, conn, n.Payload); err != nil {
 				return err
 			}
@@ -308,8 +321,17 @@ func advance(ctx context.Context, tx pgx.Tx) (uint64, error) {
 func (a *announcer) announced(ctx context.Context, g uint64) {
 	a.raise(g)
 	if !a.current() {
-		// The acknowledgements would not reach us; the others hear the
-		// change from their own listeners, a moment later.
+		// The acknowledgements would not reach our listener: ask for them
+		// on a connection of our own.
+		v := strconv.FormatUint(g, 10)
+		a.confirmAlone(ctx, genChannel, ackChannel, []string{v}, func(acks map[string]bool) bool {
+			for p := range acks {
+				if n, err := strconv.ParseUint(p, 10, 64); err == nil && n >= g {
+					return true
+				}
+			}
+			return false
+		})
 		return
 	}
 	deadline := time.Now().Add(ackTimeout)
@@ -348,6 +370,82 @@ func (a *announcer) announced(ctx context.Context, g uint64) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// confirmAlone is how a writer whose own listener is away (see loop) makes
+// sure, as announced and waitObjects do through it otherwise, that every
+// live listener heard its change before the write returns: on a
+// connection of its own, under another application_name (so no writer
+// waits for it), it LISTENs on ackCh, sends the change's notifications
+// on channel again (hearing one twice is harmless: a generation is raised
+// to, keys are forgotten again), lists the listeners, and waits until
+// done says each one's acknowledgements (payloads) cover the change. A
+// listener that connects meanwhile acknowledges the table's generation,
+// and hears the object changes made after it LISTENed; one that does not
+// answer within ackTimeout is logged and given up on, as by announced.
+//
+// At most maxConfirms run at once, so that a burst of writes while the
+// listener is away does not use up the database's connections.
+func (a *announcer) confirmAlone(ctx context.Context, channel, ackCh string, payloads []string, done func(acks map[string]bool) bool) {
+	ctx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	select {
+	case a.confirms <- struct{}{}:
+		defer func() { <-a.confirms }()
+	case <-ctx.Done():
+		slog.Warn("metadata: change listener away, and no turn to confirm a change", "channel", channel)
+		return
+	}
+	cfg := a.cfg.Copy()
+	cfg.RuntimeParams["application_name"] = confirmApp
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		slog.Warn("metadata: change listener away, and no connection to confirm a change", "err", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err = conn.Exec(ctx, `LISTEN `+ackCh); err == nil {
+		for _, p := range payloads {
+			if _, err = conn.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, p); err != nil {
+				break
+			}
+		}
+	}
+	var pids []uint32
+	if err == nil {
+		// Our own listener, if it is back meanwhile, caught up with the
+		// table and skips our object changes: not waited for.
+		pids, err = a.listeners(ctx)
+		own := a.objs.ownPID.Load()
+		pids = slices.DeleteFunc(pids, func(p uint32) bool { return p == own })
+	}
+	acks := map[uint32]map[string]bool{}
+	for err == nil {
+		var pending []uint32
+		for _, pid := range pids {
+			if !done(acks[pid]) {
+				pending = append(pending, pid)
+			}
+		}
+		if len(pending) == 0 {
+			return
+		}
+		var n *pgconn.Notification
+		if n, err = conn.WaitForNotification(ctx); err != nil {
+			if ctx.Err() != nil {
+				slog.Warn("metadata: change listeners did not acknowledge a change", "channel", channel, "backends", pending)
+				return
+			}
+			break
+		}
+		if acks[n.PID] == nil {
+			acks[n.PID] = map[string]bool{}
+		}
+		acks[n.PID][n.Payload] = true
+	}
+	if !errors.Is(err, context.Canceled) {
+		slog.Warn("metadata: confirm a change with the listener away", "err", err)
 	}
 }
 

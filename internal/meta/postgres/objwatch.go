@@ -97,6 +97,7 @@ type objWatch struct {
 
 // objWaiter is a write waiting for the acknowledgements of its id.
 type objWaiter struct {
+	payload string // the notification, for confirmAlone
 	acked   map[uint32]bool
 	changed chan struct{} // closed, and replaced, at each acknowledgement
 }
@@ -179,8 +180,8 @@ func (w *objWatch) notes(bucket string, keys []string) ([]string, []string) {
 	}
 	flush(keys[start:])
 	w.mu.Lock()
-	for _, id := range ids {
-		w.waiters[id] = &objWaiter{acked: make(map[uint32]bool), changed: make(chan struct{})}
+	for i, id := range ids {
+		w.waiters[id] = &objWaiter{payload: payloads[i], acked: make(map[uint32]bool), changed: make(chan struct{})}
 	}
 	w.mu.Unlock()
 	return ids, payloads
@@ -225,8 +226,24 @@ func (a *announcer) waitObjects(ctx context.Context, ids []string) {
 	w := a.objs
 	defer w.drop(ids)
 	if !a.current() {
-		// The acknowledgements would not reach us; the others hear the
-		// change from their own listeners, a moment later.
+		// The acknowledgements would not reach our listener: ask for them
+		// on a connection of our own.
+		var payloads []string
+		w.mu.Lock()
+		for _, id := range ids {
+			if wt := w.waiters[id]; wt != nil {
+				payloads = append(payloads, wt.payload)
+			}
+		}
+		w.mu.Unlock()
+		a.confirmAlone(ctx, objChannel, objAckChannel, payloads, func(acks map[string]bool) bool {
+			for _, id := range ids {
+				if !acks[id] {
+					return false
+				}
+			}
+			return true
+		})
 		return
 	}
 	deadline := time.Now().Add(ackTimeout)

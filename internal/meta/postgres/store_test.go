@@ -116,8 +116,7 @@ func TestListenerReconnects(t *testing.T) {
 	a, b := openAt(t, url), openAt(t, url)
 	// Both listeners end (killListeners ends every one), and the test waits
 	// until both noticed: waiting for b's alone let a go on as if its own
-	// listener were live, and a writer whose listener is down does not wait
-	// for the others' acknowledgements.
+	// listener were live.
 	killListeners(t, a, b)
 	for !a.gen.live.Load() {
 		time.Sleep(time.Millisecond)
