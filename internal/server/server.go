@@ -18,6 +18,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/console"
 	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/forwarded"
@@ -102,6 +103,7 @@ type Server struct {
 	space     *diskspace.Guard
 	life      *lifecycle.Service
 	traffic   *traffic.Counters // see console.go
+	console   *console.Handler  // nil: the console is unavailable
 	pull      *pullthrough.Service
 	// redirect is the Redirector of Options.RedirectReads, or nil.
 	redirect s3api.Redirector
