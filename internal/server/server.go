@@ -374,7 +374,7 @@ func (s *Server) routes() http.Handler {
 		api.ServeHTTP(w, r)
 	})
 	s.observer.Traffic = s.traffic.RecordClaim
-	return s.opts.TrustedProxies.Wrap(s.observer.Wrap(h))
+	return boundBodies(s.opts.TrustedProxies.Wrap(s.observer.Wrap(h)))
 }
 
 // refused counts a failed authentication in the metrics, then logs it.
