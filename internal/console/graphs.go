@@ -132,3 +132,17 @@ func (c *graphs) trim() {
 		delete(c.entries, oldest)
 	}
 }
+
+// ForgetGone drops the graphs of the buckets exists reports gone (the
+// server calls it with each refresh of its bucket list): a deleted
+// bucket's graph would otherwise stay until others pushed it out, and its
+// entry for good.
+func (h *Handler) ForgetGone(exists func(bucket string) bool) {
+	h.graphs.mu.Lock()
+	defer h.graphs.mu.Unlock()
+	for b := range h.graphs.entries {
+		if !exists(b) {
+			delete(h.graphs.entries, b)
+		}
+	}
+}

@@ -276,3 +276,29 @@ func TestContaining(t *testing.T) {
 		t.Errorf("limit 0: %v", got)
 	}
 }
+
+// TestGraphsOfGoneBuckets: the graphs of deleted buckets are let go by
+// ForgetGone (the server's refresh of its bucket list); those of the
+// buckets that exist stay.
+func TestGraphsOfGoneBuckets(t *testing.T) {
+	ctx := context.Background()
+	names := []string{"keep", "gone-1", "gone-2", "gone-3"}
+	st, svc := graphStore(t, names...)
+	h := &Handler{store: st, objects: svc}
+	for _, b := range names {
+		if _, err := svc.Put(ctx, objects.PutInput{Bucket: b, Key: hashOf('a') + ".narinfo", Body: bytes.NewReader(nil)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.bucketGraph(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.ForgetGone(func(b string) bool { return b == "keep" })
+	var kept []string
+	for b := range h.graphs.entries {
+		kept = append(kept, b)
+	}
+	if len(kept) != 1 || kept[0] != "keep" {
+		t.Errorf("graphs kept after ForgetGone: %v, want [keep]", kept)
+	}
+}

@@ -95,6 +95,9 @@ func (s *Service) DeleteBucket(ctx context.Context, name string) error {
 	}
 	s.forgetAll() // its keys' missing entries must say NoSuchBucket now
 	s.dropFilters()
+	if err == nil {
+		s.versions.buckets.Delete(name) // see Version
+	}
 	return err
 }
 

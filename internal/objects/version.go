@@ -20,7 +20,15 @@ import (
 // keeps what it loaded under that Version and reloads when the Version
 // differs never keeps data older than a write that returned before its
 // next read, as the memo does not.
-type Version struct{ gen, all, bucket uint64 }
+//
+// A Version names its bucket's counter as well as its count: counters of
+// buckets that are gone are dropped (ForgetGone, DeleteBucket), and one
+// made afresh for the name counts from zero again, which a count alone
+// would confuse with an older Version's.
+type Version struct {
+	gen, all, bucket uint64
+	counter          *atomic.Uint64
+}
 
 // versions counts the changes of each bucket, and of all at once.
 type versions struct {
@@ -46,7 +54,8 @@ func (s *Service) BucketVersion(ctx context.Context, bucket string) (v Version, 
 		return Version{}, false
 	}
 	v.all = s.versions.all.Load()
-	v.bucket = s.versions.counter(bucket).Load()
+	v.counter = s.versions.counter(bucket)
+	v.bucket = v.counter.Load()
 	return v, true
 }
 
@@ -62,4 +71,29 @@ func (s *Service) forget(bucket, key string) {
 func (s *Service) forgetAll() {
 	s.memo.forgetAll()
 	s.versions.all.Add(1)
+}
+
+// ForgetGone drops what the Service keeps in memory per bucket (the
+// filter of absent keys, the Version counter) for every bucket that
+// exists reports gone. DeleteBucket drops a bucket's own; this catches
+// the buckets that other processes deleted (`nixbucket bucket delete`
+// beside an SQLite server), and the names writes to missing buckets
+// left. The server calls it with a list of the buckets read at any time
+// before: dropping the state of a bucket created since costs a rebuild,
+// never a wrong answer (a filter is registered anew on the next miss, a
+// new counter gives Versions unequal to any before).
+func (s *Service) ForgetGone(exists func(bucket string) bool) {
+	s.absent.mu.Lock()
+	for b := range s.absent.filters {
+		if !exists(b) {
+			delete(s.absent.filters, b)
+		}
+	}
+	s.absent.mu.Unlock()
+	s.versions.buckets.Range(func(b, _ any) bool {
+		if !exists(b.(string)) {
+			s.versions.buckets.Delete(b)
+		}
+		return true
+	})
 }

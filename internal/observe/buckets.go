@@ -32,6 +32,7 @@ type slot struct {
 	in, out [2]atomic.Uint64           // bytes by protocol (0: s3, 1: nix)
 	narinfo [2]atomic.Uint64           // hits, misses
 	usage   atomic.Pointer[meta.Usage] // the last refresh; nil: none (yet)
+	born    uint64                     // bucketTable.refreshes when the slot was made
 }
 
 func newSlot(name string, ops int) *slot {
@@ -40,7 +41,10 @@ func newSlot(name string, ops int) *slot {
 
 // bucketTable maps bucket names to slots: at most max named ones, in the
 // order first seen, and "other" for the rest. Reads are a lookup in an
-// immutable map (replaced whole when a bucket is added), without a lock.
+// immutable map (replaced whole when a bucket is added or removed),
+// without a lock. A bucket that is gone loses its slot at a refresh (see
+// setUsage), so that buckets created and deleted over the years neither
+// keep their label sets nor leave the later buckets without one.
 type bucketTable struct {
 	ops    int
 	max    int
@@ -49,8 +53,9 @@ type bucketTable struct {
 	none   *slot // requests naming no bucket (ListBuckets, /-/health)
 	other  *slot
 
-	mu    sync.Mutex
-	slots []*slot // named, first seen first
+	mu        sync.Mutex
+	slots     []*slot // named, first seen first
+	refreshes uint64  // setUsage calls completed
 }
 
 func newBucketTable(ops, max int) *bucketTable {
@@ -85,6 +90,7 @@ func (t *bucketTable) get(name string, claim bool) *slot {
 		return t.other
 	}
 	s := newSlot(name, t.ops)
+	s.born = t.refreshes
 	next := maps.Clone(m)
 	next[name] = s
 	t.byName.Store(&next)
@@ -101,7 +107,8 @@ func (t *bucketTable) all() []*slot {
 
 // setUsage records a refresh of every bucket's figures: each existing
 // bucket takes a slot if one is free; the figures of the buckets past
-// max are summed under other, and the buckets gone lose theirs.
+// max are summed under other, and the buckets gone lose their slots,
+// counters and all (Prometheus sees their series end).
 func (t *bucketTable) setUsage(us []meta.Usage) {
 	var other meta.Usage
 	seen := map[*slot]bool{}
@@ -131,4 +138,34 @@ func (t *bucketTable) setUsage(us []meta.Usage) {
 			s.usage.Store(nil)
 		}
 	}
+	t.dropUnseen(seen)
+}
+
+// dropUnseen removes the named slots a refresh did not see, of those made
+// before the previous refresh completed: the refresh read the buckets
+// after that (refreshes run one after another), so such a slot's bucket
+// is gone. A slot made since may belong to a bucket created after the
+// read; it waits for the next refresh. A request that looked its slot up
+// just before it goes counts into the dropped slot, on a bucket that is
+// gone.
+func (t *bucketTable) dropUnseen(seen map[*slot]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keep := t.slots[:0:0]
+	for _, s := range t.slots {
+		if seen[s] || s.born >= t.refreshes {
+			keep = append(keep, s)
+		}
+	}
+	t.refreshes++
+	if len(keep) == len(t.slots) {
+		return
+	}
+	next := make(map[string]*slot, len(keep))
+	for _, s := range keep {
+		next[s.name] = s
+	}
+	t.slots = keep
+	t.byName.Store(&next)
+	t.full.Store(len(keep) >= t.max)
 }

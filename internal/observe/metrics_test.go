@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -209,5 +210,42 @@ func TestTraffic(t *testing.T) {
 	want := []Traffic{{Bucket: "a", Requests: 2, BytesIn: 7, BytesOut: 100}, {Bucket: OtherBucket, Requests: 1, BytesOut: 5}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("Traffic() = %+v, want %+v", got, want)
+	}
+}
+
+// TestBucketsGoneFreeLabels: a deleted bucket's label sets go at the
+// second refresh that no longer lists it, and its label is free for the
+// buckets created later, however many came and went before.
+func TestBucketsGoneFreeLabels(t *testing.T) {
+	m := NewMetrics(testOps, 3)
+	live := []meta.Usage{{Bucket: "keep", Objects: 1}}
+	for i := range 10 {
+		name := fmt.Sprintf("tmp%d", i)
+		m.Request(&Note{Op: 2, Bucket: name}, 200, 5, 0, 0)
+		m.SetUsage(append(live, meta.Usage{Bucket: name}))
+		m.SetUsage(live) // deleted: its slot was made before the previous refresh
+	}
+	m.Request(&Note{Op: 1, Bucket: "new"}, 200, 0, 3, 0)
+	m.Request(&Note{Op: 1, Bucket: "keep"}, 200, 0, 4, 0)
+	got := samples(t, m, "nixbucket_sent_bytes_total")
+	want := map[string]float64{"bucket=new,protocol=s3": 3, "bucket=keep,protocol=s3": 4}
+	if !equal(got, want) {
+		t.Errorf("sent bytes after 10 buckets came and went: got %v, want %v", got, want)
+	}
+	if got := samples(t, m, "nixbucket_received_bytes_total"); len(got) != 0 {
+		t.Errorf("the deleted buckets' counters are still reported: %v", got)
+	}
+	// A slot made after the previous refresh survives a refresh that does
+	// not list its bucket yet (the bucket may be newer than the refresh's
+	// read), and goes at the next one.
+	m.SetUsage(live)
+	m.Request(&Note{Op: 1, Bucket: "newer"}, 200, 0, 9, 0)
+	m.SetUsage(live)
+	if got := samples(t, m, "nixbucket_sent_bytes_total"); got["bucket=newer,protocol=s3"] != 9 {
+		t.Errorf("a bucket newer than the refresh lost its label at once: %v", got)
+	}
+	m.SetUsage(live)
+	if got := samples(t, m, "nixbucket_sent_bytes_total"); len(got) != 1 {
+		t.Errorf("after two refreshes without new and newer: got %v, want keep's alone", got)
 	}
 }

@@ -343,3 +343,18 @@ func (s *Service) ClearTemp() error {
 	}
 	return os.MkdirAll(s.TempDir, 0o700)
 }
+
+// ForgetGone drops the state of the buckets exists reports gone (the
+// server calls it with each refresh of its bucket list): a deleted
+// pull-through bucket's fetcher, with its negative cache and its upstream
+// counters, which the metrics would report for good. A bucket created
+// since the list was read loses nothing it cannot read again.
+func (s *Service) ForgetGone(exists func(bucket string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for b := range s.buckets {
+		if !exists(b) {
+			delete(s.buckets, b)
+		}
+	}
+}

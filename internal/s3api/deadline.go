@@ -36,11 +36,17 @@ func (b *idleReader) Read(p []byte) (int, error) {
 
 func (b *idleReader) Close() error { return b.r.Close() }
 
-// boundRequest returns a shallow copy of r whose body has the sliding
+// BodyIdle is how long a request body may send nothing before the
+// connection is cut off.
+const BodyIdle = bodyIdle
+
+// BoundRequest returns a shallow copy of r whose body has the sliding
 // read deadline. r itself keeps its body: net/http answers
 // "Expect: 100-continue" only when it sees its own body reader unread, so
-// a request refused before its body is read gets its answer at once.
-func boundRequest(w http.ResponseWriter, r *http.Request) *http.Request {
+// a request refused before its body is read gets its answer at once. The
+// S3 handler bounds its requests itself; the server bounds the others
+// (the console's forms, the pins API) with it.
+func BoundRequest(w http.ResponseWriter, r *http.Request) *http.Request {
 	if r.Body == nil || r.Body == http.NoBody {
 		return r
 	}

@@ -116,7 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["X-Amz-Id-2"] = q.rid[:]
 	hdr["Server"] = serverHeader
 
-	r = boundRequest(w, r)
+	r = BoundRequest(w, r)
 	q.Request = r
 	q.bucket, q.key = h.splitPath(r)
 	q.note.Bucket, q.note.Key = q.bucket, q.key

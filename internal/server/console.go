@@ -30,8 +30,9 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	key, err := s.consoleKey(ctx)
 	var h http.Handler
 	if err == nil {
-		h, err = console.New(console.Config{Store: s.meta, Access: s.access, Objects: s.objects,
+		s.console, err = console.New(console.Config{Store: s.meta, Access: s.access, Objects: s.objects,
 			Traffic: s.traffic, Node: node, Scheme: s.scheme(), Key: key, Log: s.log})
+		h = s.console
 	}
 	if err != nil {
 		s.log.Error("web console unavailable", "err", err)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -17,3 +19,12 @@ func (s *Server) Objects() *objects.Service { return s.objects }
 
 // Lifecycle is the lifecycle service; tests move its clock and sweep.
 func (s *Server) Lifecycle() *lifecycle.Service { return s.life }
+
+// SetBodyIdle shortens how long net/http may wait for what is left of a
+// body after the handler, for servers opened after it; it returns a func
+// restoring it.
+func SetBodyIdle(d time.Duration) func() {
+	old := bodyIdle
+	bodyIdle = d
+	return func() { bodyIdle = old }
+}

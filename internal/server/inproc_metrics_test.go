@@ -288,3 +288,40 @@ func TestAccessLogStuckOutput(t *testing.T) {
 		t.Errorf("dropped %v lines of 5000 (about 2 KiB each, 4 MiB queued), want most", d)
 	}
 }
+
+// TestMetricsDeletedBucketsLeave: buckets created and deleted leave
+// /-/metrics after the refreshes that no longer list them, and do not
+// keep the later buckets from labels of their own.
+func TestMetricsDeletedBucketsLeave(t *testing.T) {
+	e := newEnv(t, withMetricsMaxBuckets(2))
+	for range 4 {
+		b := e.bucket("churn")
+		if _, err := e.s3.PutObject(ctx(t), &s3.PutObjectInput{Bucket: &b, Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s3.DeleteObject(ctx(t), &s3.DeleteObjectInput{Bucket: &b, Key: aws.String("k")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.s3.DeleteBucket(ctx(t), &s3.DeleteBucketInput{Bucket: &b}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := e.srv.RefreshUsage(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for key := range e.scrape() {
+		if strings.Contains(key, `bucket="churn`) {
+			t.Errorf("a deleted bucket is still reported: %s", key)
+		}
+	}
+	last := e.bucket("last")
+	if _, err := e.s3.PutObject(ctx(t), &s3.PutObjectInput{Bucket: &last, Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	key := `nixbucket_requests_total{bucket="` + last + `",class="2xx",operation="PutObject",protocol="s3"}`
+	if got := e.scrape()[key]; got != 1 {
+		t.Errorf("%s = %v, want 1: the labels of deleted buckets are not free", key, got)
+	}
+}

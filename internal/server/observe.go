@@ -135,13 +135,27 @@ func (s *Server) refreshUsage(ctx context.Context) {
 	}
 }
 
-// RefreshUsage sums every bucket for the per-bucket gauges now.
+// RefreshUsage sums every bucket for the per-bucket gauges now, and lets
+// what is kept in memory per bucket go for the buckets that are gone
+// (deleted here, by another node or by an admin command beside the
+// server): the metrics' labels, the objects' filters and counters, the
+// console's graphs, the pull-through fetchers.
 func (s *Server) RefreshUsage(ctx context.Context) error {
 	us, err := s.meta.Usage(ctx)
 	if err != nil {
 		return err
 	}
 	s.metrics.SetUsage(us)
+	live := make(map[string]bool, len(us))
+	for _, u := range us {
+		live[u.Bucket] = true
+	}
+	exists := func(b string) bool { return live[b] }
+	s.objects.ForgetGone(exists)
+	s.pull.ForgetGone(exists)
+	if s.console != nil {
+		s.console.ForgetGone(exists)
+	}
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/console"
 	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
 	"github.com/nixbucket/nixbucket/internal/forwarded"
@@ -102,6 +103,7 @@ type Server struct {
 	space     *diskspace.Guard
 	life      *lifecycle.Service
 	traffic   *traffic.Counters // see console.go
+	console   *console.Handler  // nil: the console is unavailable
 	pull      *pullthrough.Service
 	// redirect is the Redirector of Options.RedirectReads, or nil.
 	redirect s3api.Redirector
@@ -372,7 +374,7 @@ func (s *Server) routes() http.Handler {
 		api.ServeHTTP(w, r)
 	})
 	s.observer.Traffic = s.traffic.RecordClaim
-	return s.opts.TrustedProxies.Wrap(s.observer.Wrap(h))
+	return boundBodies(s.opts.TrustedProxies.Wrap(s.observer.Wrap(h)))
 }
 
 // refused counts a failed authentication in the metrics, then logs it.

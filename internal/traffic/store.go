@@ -59,8 +59,10 @@ func (c *Counters) RestoreFrom(ctx context.Context, st Store, node string) error
 
 // Save writes the node's hours that changed since the last save (in
 // practice the current hour of each bucket in use), when something was
-// recorded since, and deletes the hours older than Keep.
+// recorded since, and deletes the hours older than Keep. It first retires
+// the rings idle for Hours (see prune).
 func (c *Counters) Save(ctx context.Context, st Store, node string) error {
+	c.prune()
 	if !c.dirty.Swap(false) {
 		return nil
 	}

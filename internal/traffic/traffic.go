@@ -8,7 +8,9 @@
 // hour number modulo the ring. A slot left from an older hour is reset
 // under the bucket's lock, once an hour. At most MaxBuckets buckets are
 // counted by name; the rest are added up under Other, so a client sending
-// random bucket names cannot grow memory.
+// random bucket names cannot grow memory. A bucket without a request for
+// Hours (deleted, most likely) loses its ring at the next save, and its
+// place is free again.
 //
 // History survives restarts and adds up across nodes through the metadata
 // store's traffic table (meta.TrafficStore), one row per node, bucket and
@@ -20,6 +22,7 @@
 package traffic
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,8 +48,9 @@ type slot struct {
 
 // ring is one bucket's history.
 type ring struct {
-	mu    sync.Mutex // held to move a slot to a new hour
+	mu    sync.Mutex // held to move a slot to a new hour, and to retire the ring
 	slots [Hours]slot
+	dead  bool // retired: idle for Hours and out of the map (see prune)
 }
 
 // Counters counts traffic. The zero value is not ready: use New.
@@ -93,8 +97,7 @@ func (c *Counters) RecordClaim(bucket string, claim bool, in, out int64, at time
 			bucket = Other
 		}
 	}
-	h := at.Unix() / 3600
-	s := c.ring(bucket).slot(h)
+	s := c.slot(bucket, at.Unix()/3600)
 	s.requests.Add(1)
 	if in > 0 {
 		s.in.Add(in)
@@ -138,13 +141,30 @@ func (c *Counters) ring(bucket string) *ring {
 	return r
 }
 
-// slot returns the slot of hour h, reset if it last counted an older hour.
+// slot returns bucket's slot of hour h, adding the bucket's ring again if
+// it was retired meanwhile.
+func (c *Counters) slot(bucket string, h int64) *slot {
+	for {
+		if s := c.ring(bucket).slot(h); s != nil {
+			return s
+		}
+	}
+}
+
+// slot returns the slot of hour h, reset if it last counted an older
+// hour; nil if the ring was retired. A retired ring's slots all count
+// hours older than the window, so a current hour always takes the lock,
+// which sees that.
 func (r *ring) slot(h int64) *slot {
 	s := &r.slots[h%Hours]
 	if s.hour.Load() == h {
 		return s
 	}
 	r.mu.Lock()
+	if r.dead {
+		r.mu.Unlock()
+		return nil
+	}
 	if s.hour.Load() < h {
 		s.requests.Store(0)
 		s.in.Store(0)
@@ -231,12 +251,11 @@ func (c *Counters) Snapshot() History {
 func (c *Counters) Restore(h History) {
 	now := c.now().Unix() / 3600
 	for b, hours := range h {
-		r := c.ring(b)
 		for hr, v := range hours {
 			if hr <= now-Hours || hr > now {
 				continue
 			}
-			s := r.slot(hr)
+			s := c.slot(b, hr)
 			if s.hour.Load() != hr {
 				continue // the slot counts a newer hour already
 			}
@@ -245,4 +264,43 @@ func (c *Counters) Restore(h History) {
 			s.out.Add(v.Out)
 		}
 	}
+}
+
+// prune retires the rings without a request in the last Hours hours: the
+// buckets deleted (or long unused) since, whose history the charts no
+// longer show. Without it they kept their rings, and their places under
+// MaxBuckets, until a restart.
+func (c *Counters) prune() {
+	oldest := c.oldest()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := *c.rings.Load()
+	var idle []string
+	for b, r := range m {
+		r.mu.Lock()
+		if r.idleSince(oldest) {
+			r.dead = true
+			idle = append(idle, b)
+		}
+		r.mu.Unlock()
+	}
+	if len(idle) == 0 {
+		return
+	}
+	next := maps.Clone(m)
+	for _, b := range idle {
+		delete(next, b)
+	}
+	c.rings.Store(&next)
+}
+
+// idleSince reports whether every slot counts an hour before oldest (or
+// none). The caller holds r.mu, so no slot moves to a new hour meanwhile.
+func (r *ring) idleSince(oldest int64) bool {
+	for i := range r.slots {
+		if r.slots[i].hour.Load() >= oldest {
+			return false
+		}
+	}
+	return true
 }

@@ -250,3 +250,62 @@ func TestSince(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleBucketsLeave: a bucket without a request for Hours (deleted)
+// loses its ring at the next save, and its place under MaxBuckets goes to
+// a new bucket instead of Other; a bucket in use keeps its history, and a
+// request racing the retirement is counted.
+func TestIdleBucketsLeave(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 10, 30, 0, 0, time.UTC)}
+	c := New(clk.now)
+	st := newStore(t)
+	ctx := context.Background()
+	for i := range MaxBuckets {
+		c.Record(fmt.Sprintf("old%d", i), 0, 0)
+	}
+	if err := c.Save(ctx, st, "n"); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(Hours * time.Hour)
+	c.Record("old0", 0, 0) // still in use
+	if err := c.Save(ctx, st, "n"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(*c.rings.Load()); n != 1 {
+		t.Fatalf("%d rings after the others idled for %d hours, want 1", n, Hours)
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() { c.Record(fmt.Sprintf("new%d", i), 0, 0) })
+	}
+	wg.Wait()
+	got := c.Snapshot()
+	h := clk.now().Unix() / 3600
+	if _, ok := got[Other]; ok || got["new99"][h].Requests != 1 || got["old0"][h].Requests != 1 {
+		t.Fatalf("after the idle rings left, new buckets count under their own names: %v", got)
+	}
+}
+
+// TestRecordWhileRetiring: requests to a ring being retired are counted
+// in the ring that replaces it.
+func TestRecordWhileRetiring(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 10, 30, 0, 0, time.UTC)}
+	c := New(clk.now)
+	c.Record("b", 0, 0)
+	clk.add(Hours * time.Hour)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 500 {
+				c.Record("b", 0, 0)
+			}
+		})
+	}
+	for range 50 {
+		c.prune()
+	}
+	wg.Wait()
+	if got := c.Snapshot()["b"][clk.now().Unix()/3600].Requests; got != 2000 {
+		t.Fatalf("%d requests counted, want 2000", got)
+	}
+}
