@@ -97,10 +97,11 @@ var rangeRE = regexp.MustCompile(`^bytes=([0-9]*)-([0-9]*)$`)
 
 // modelRange is S3's reading of a Range header on an object of size
 // bytes: the range to send ("bytes=FIRST-LAST"), or "" for the whole
-// object, or unsatisfiable (416).
+// object, or unsatisfiable (416) — on an empty object too, where no byte
+// can start a range, but for a suffix.
 func modelRange(rng string, size int64) (want string, unsat bool) {
 	m := rangeRE.FindStringSubmatch(rng)
-	if m == nil || m[1] == "" && m[2] == "" || size == 0 {
+	if m == nil || m[1] == "" && m[2] == "" {
 		return "", false
 	}
 	first, _ := new(big.Int).SetString("0"+m[1], 10)
@@ -113,6 +114,8 @@ func modelRange(rng string, size int64) (want string, unsat bool) {
 	switch {
 	case m[1] == "" && last.Sign() == 0:
 		return "", true
+	case m[1] == "" && size == 0:
+		return "", false // a suffix of an empty object: its (empty) whole
 	case m[1] == "":
 		a := new(big.Int).Sub(n, last)
 		if a.Sign() < 0 {
