@@ -281,7 +281,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // holds their job lock (see internal/jobs).
 func (s *Server) Run(ctx context.Context) {
 	go s.space.Watch(ctx)
-	runner := &jobs.Runner{Locks: s.meta, Log: s.log}
+	runner := &jobs.Runner{Locks: s.meta, Log: s.log, Held: s.metrics.JobHeld}
 	var wg sync.WaitGroup
 	for _, j := range s.backgroundJobs() {
 		wg.Go(func() { runner.Run(ctx, j) })
