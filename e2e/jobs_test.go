@@ -57,10 +57,29 @@ func TestJobsTakeOverKill(t *testing.T) {
 	if strings.Contains(b.stderr.String(), "this node runs it now") {
 		t.Errorf("the second server took a job lock while the first holds them:\n%s", tail(b.stderr.String(), 8000))
 	}
+	// The operator's view: each node's metrics say whether it runs a job.
+	jobHeld := func(s *Server, j string) float64 {
+		t.Helper()
+		v, ok := metricValue(t, s, `nixbucket_job_lock_held{job="`+j+`"}`)
+		if !ok {
+			t.Fatalf("no nixbucket_job_lock_held series for job %s", j)
+		}
+		return v
+	}
+	for _, j := range scaleOutJobs {
+		if ha, hb := jobHeld(a, j), jobHeld(b, j); ha != 1 || hb != 0 {
+			t.Errorf("job %s: nixbucket_job_lock_held is %v on the holder, %v on the other, want 1 and 0", j, ha, hb)
+		}
+	}
 
 	a.Kill()
 	waitJobRuns(t, b, "second server, after kill -9 of the first", func(string) int { return 2 })
 	if n := strings.Count(b.stderr.String(), "this node runs it now"); n != len(scaleOutJobs) {
 		t.Errorf("the second server took %d job locks, want %d:\n%s", n, len(scaleOutJobs), tail(b.stderr.String(), 8000))
+	}
+	for _, j := range scaleOutJobs {
+		if v := jobHeld(b, j); v != 1 {
+			t.Errorf("job %s: nixbucket_job_lock_held is %v on the node that took it over, want 1", j, v)
+		}
 	}
 }

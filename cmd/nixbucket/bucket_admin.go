@@ -232,23 +232,35 @@ func bucketResignCmd(fs *flag.FlagSet, data *string, args []string) error {
 }
 
 // withObjects runs fn with the data directory open and an object core
-// over its blobs (or the blob store blobsURL names, see server.OpenBlobs), with the binary cache's hook, as the server has one.
+// over the servers' blobs (adminBlobSpec: blobsURL, the store the servers
+// recorded, or the data directory's), with the binary cache's hook, as
+// the server has one.
 // The server may be running: the blob store is opened shared (see
 // localfs.OpenShared), a server starting meanwhile waits to sweep (see
 // server.HoldSweep), the core keeps no memo, and every change is made as
 // the server makes it, in one metadata transaction each.
 func withObjects(data, blobsURL string, fn func(*admin, *objects.Service) error) error {
 	return withAdmin(data, func(a *admin) error {
-		// A server starting meanwhile sweeps unreferenced blobs only once
-		// this run's are referenced.
-		release, err := server.HoldSweep(data)
+		// The blobs are --blobs, else those the servers on the store
+		// recorded (an S3 store), else the data directory's.
+		spec, err := adminBlobSpec(a, blobsURL)
 		if err != nil {
 			return err
 		}
-		defer release()
-		blobs, err := server.OpenBlobs(a.ctx, blobsURL, data, true)
+		if spec == "" {
+			// A server starting meanwhile sweeps unreferenced blobs
+			// only once this run's are referenced. A shared (S3) store
+			// is swept by age, not at start: nothing to hold, and the
+			// data directory need not be a server's.
+			release, err := server.HoldSweep(data)
+			if err != nil {
+				return err
+			}
+			defer release()
+		}
+		blobs, err := server.OpenBlobs(a.ctx, spec, data, true)
 		if err != nil {
-			return fmt.Errorf("opening the blobs of %s: %w", data, err)
+			return fmt.Errorf("opening the blob store: %w", err)
 		}
 		defer blobs.Close()
 		objs := &objects.Service{

@@ -49,6 +49,12 @@ func infoCmd(args []string) error {
 	}
 	if metaURL != "" {
 		b.Meta = backend.Redact(metaURL)
+		// On PostgreSQL the admin key lives in the database, and each
+		// server writes its files to its own --data: the text below names
+		// files that, in a directory no server used, do not exist.
+		if _, err := os.Stat(filepath.Join(dir, "credentials")); err != nil {
+			fmt.Fprintf(os.Stderr, "nixbucket: %s holds no credentials file: with --meta each server writes the admin key to its own data directory; pass --data NODE_DIR (a server's) for the files named below, or --show-secrets to print the secret\n", dir)
+		}
 	}
 	if *endpoint != "" {
 		if b.Endpoint, b.Other, err = parseEndpoint(*endpoint); err != nil {

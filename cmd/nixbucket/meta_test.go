@@ -44,6 +44,16 @@ func TestAdminMeta(t *testing.T) {
 	if r := run(t, []string{"NIXBUCKET_META=" + url}, "info"); r.code != 0 || !strings.Contains(r.stdout, "/nix-cache   (public") {
 		t.Errorf("info after the hint: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
 	}
+	// From a machine that is no node (no server's data directory), info
+	// must not send the admin to credentials files that do not exist
+	// without saying so; with a node's directory it has nothing to warn of.
+	elsewhere := filepath.Join(t.TempDir(), "admin")
+	if r := run(t, []string{"NIXBUCKET_META=" + url, "NIXBUCKET_DATA=" + elsewhere}, "info"); r.code != 0 || !strings.Contains(r.stderr, "holds no credentials file") {
+		t.Errorf("info --meta from a directory no server used: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run(t, []string{"NIXBUCKET_META=" + url, "NIXBUCKET_DATA=" + data}, "info"); r.code != 0 || strings.Contains(r.stderr, "holds no credentials file") {
+		t.Errorf("info --meta --data NODE_DIR: exit %d, stderr %q", r.code, r.stderr)
+	}
 	// The node's data directory holds no metadata: --data alone says
 	// where it is instead of "start a server here once".
 	r := run(t, []string{"NIXBUCKET_META="}, "bucket", "list", "--data", data)

@@ -100,6 +100,17 @@ type Job struct {
 type Runner struct {
 	Locks meta.JobLocks
 	Log   *slog.Logger
+	// Held, when set, is told whether this node holds a job's lock: false
+	// when Run starts, true when it takes the lock, false when it loses
+	// it or stops (the metric nixbucket_job_lock_held, by which an
+	// operator sees which node runs what).
+	Held func(job string, held bool)
+}
+
+func (r *Runner) held(job string, held bool) {
+	if r.Held != nil {
+		r.Held(job, held)
+	}
 }
 
 func (r *Runner) log() *slog.Logger {
@@ -118,10 +129,12 @@ func (r *Runner) Run(ctx context.Context, job Job) {
 	}
 	log := r.log().With("job", job.Name)
 	var lease meta.Lease
+	r.held(job.Name, false)
 	defer func() {
 		if lease != nil {
 			lease.Release()
 		}
+		r.held(job.Name, false)
 	}()
 	tick := time.NewTicker(job.Every)
 	defer tick.Stop()
@@ -134,6 +147,7 @@ func (r *Runner) Run(ctx context.Context, job Job) {
 		if lease != nil && closed(lease.Lost()) {
 			log.Warn("background job: lost its lock; another node may run it now")
 			lease = nil
+			r.held(job.Name, false)
 		}
 		if lease == nil {
 			l, ok, err := r.Locks.TryLock(ctx, job.Name)
@@ -147,6 +161,7 @@ func (r *Runner) Run(ctx context.Context, job Job) {
 				continue // another node runs it
 			}
 			lease = l
+			r.held(job.Name, true)
 			log.Info("background job: this node runs it now")
 		}
 		r.once(ctx, log, job, lease)

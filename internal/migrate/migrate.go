@@ -117,6 +117,7 @@ type Verified struct {
 	Buckets, Objects, Uploads, Parts int64
 	Blobs, BlobBytes                 int64 // blobs checked, and their bytes
 	Hashed                           bool  // blobs were compared by SHA-256
+	Differences                      int64 // what differed (the run's ErrMismatch lists them)
 }
 
 // Kinds are the kinds of records a Report counts, in the order a migration
@@ -148,6 +149,17 @@ func (r *Report) String() string {
 		}
 	}
 	v := r.Verified
+	if v.Differences > 0 {
+		// Not "verified": the run failed its check, and a summary saying
+		// every blob matched would contradict the error printed after it.
+		how := "by size"
+		if v.Hashed {
+			how = "by size and SHA-256"
+		}
+		fmt.Fprintf(&b, "compared: %d buckets, %d objects, %d uploads with %d parts; %d blobs (%s) %s: %d differences\n",
+			v.Buckets, v.Objects, v.Uploads, v.Parts, v.Blobs, humanBytes(v.BlobBytes), how, v.Differences)
+		return b.String()
+	}
 	how := "present with their sizes"
 	if v.Hashed {
 		how = "with the same SHA-256"

@@ -374,9 +374,14 @@ func TestVerifyFinds(t *testing.T) {
 	if _, err := w.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Run(ctx)
+	rep, err := c.Run(ctx)
 	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), obj.Segments[0].Blob) {
 		t.Errorf("run over a changed blob: %v, want ErrMismatch naming blob %s", err, obj.Segments[0].Blob)
+	}
+	// The summary printed before that error must not claim the blobs
+	// matched.
+	if rep == nil || rep.Verified.Differences != 1 || strings.Contains(rep.String(), "verified:") || !strings.Contains(rep.String(), "1 differences") {
+		t.Errorf("summary of a run that found a changed blob:\n%v", rep)
 	}
 	if v, _ := dm.Setting(ctx, meta.SettingMigrating); v == "" {
 		t.Errorf("after a failed verification, %s is not set", meta.SettingMigrating)
@@ -386,7 +391,7 @@ func TestVerifyFinds(t *testing.T) {
 	// the place is a difference.
 	dm2, _ := newDest(t)
 	c2 := &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: Stores{Meta: dm2}, Source: "test", Hashes: true}
-	rep, err := c2.Run(ctx)
+	rep, err = c2.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,7 @@ func (c *Copier) verify(ctx context.Context) (Verified, error) {
 	out := Verified{
 		Buckets: v.buckets.Load(), Objects: v.objects.Load(), Uploads: v.uploads.Load(), Parts: v.parts.Load(),
 		Blobs: v.blobs.Load(), BlobBytes: v.blobBytes.Load(), Hashed: c.Hashes && c.placer != nil,
+		Differences: int64(v.count),
 	}
 	if err != nil {
 		return out, fmt.Errorf("migrate: verifying: %w", err)

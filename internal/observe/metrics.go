@@ -31,6 +31,7 @@ type Metrics struct {
 	hist    []atomic.Pointer[prometheus.Observer] // by op, resolved on first use
 
 	auth        *prometheus.CounterVec
+	jobHeld     *prometheus.GaugeVec
 	uploadsOpen atomic.Int64
 	dropped     atomic.Pointer[func() uint64]
 
@@ -60,6 +61,10 @@ func NewMetrics(ops []Operation, maxBuckets int) *Metrics {
 			Name: "nixbucket_auth_failures_total",
 			Help: "Requests whose credentials did not check out, by reason.",
 		}, []string{"reason"}),
+		jobHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nixbucket_job_lock_held",
+			Help: "1 while this node holds the background job's lock and so runs it (on PostgreSQL, one node of all), else 0.",
+		}, []string{"job"}),
 		descReqs: prometheus.NewDesc("nixbucket_requests_total",
 			"Requests answered, by protocol (nix: binary-cache reads, s3: the rest), operation, bucket and status class.",
 			[]string{"protocol", "operation", "bucket", "class"}, nil),
@@ -93,7 +98,7 @@ func NewMetrics(ops []Operation, maxBuckets int) *Metrics {
 	m.lifeObjects = counter("nixbucket_lifecycle_expired_objects_total", "Objects the lifecycle rules expired.")
 	m.lifeUploads = counter("nixbucket_lifecycle_aborted_uploads_total", "Multipart uploads the lifecycle rules aborted.")
 	m.lifeBytes = counter("nixbucket_lifecycle_removed_bytes_total", "Bytes freed by expired objects and aborted uploads.")
-	m.reg.MustRegister(m.latency, m.auth, (*table)(m),
+	m.reg.MustRegister(m.latency, m.auth, m.jobHeld, (*table)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -168,6 +173,16 @@ func (m *Metrics) GC(paths, objects, bytes int64) {
 	m.gcPaths.Add(float64(paths))
 	m.gcObjects.Add(float64(objects))
 	m.gcBytes.Add(float64(bytes))
+}
+
+// JobHeld records whether this node holds a background job's lock
+// (jobs.Runner.Held).
+func (m *Metrics) JobHeld(job string, held bool) {
+	v := 0.0
+	if held {
+		v = 1
+	}
+	m.jobHeld.WithLabelValues(job).Set(v)
 }
 
 // Lifecycle counts one sweep of the lifecycle rules and what it removed.

@@ -267,7 +267,45 @@ func (s *Server) recordBlobStore(ctx context.Context) error {
 	if cur == s.opts.Blobs {
 		return nil
 	}
+	// Servers sharing a metadata store must share one blob store: one
+	// started with another --blobs (a typo, a node left on local blobs)
+	// cannot read what the others wrote, and moves the admin commands
+	// (gc, verify --repair, bucket delete --force) to its store. It may
+	// also be a deliberate move (the store's URL changed), so say it
+	// loudly rather than refuse.
+	if held, err := s.holdsObjects(ctx); cur != "" || (err == nil && held) {
+		s.log.Warn("this server's blob store is not the one recorded by the servers before it on this metadata store: "+
+			"every server on one metadata store needs the same --blobs (unless the blobs were moved), or objects written through the others are missing here; "+
+			"admin commands given only --meta now use this server's",
+			"recorded", orLocal(cur), "this", orLocal(s.opts.Blobs))
+	}
 	return s.meta.SetSetting(ctx, BlobStoreSetting, s.opts.Blobs)
+}
+
+// holdsObjects reports whether any bucket of the store holds bytes.
+func (s *Server) holdsObjects(ctx context.Context) (bool, error) {
+	u, ok := s.meta.(meta.Usages)
+	if !ok {
+		return false, nil
+	}
+	us, err := u.Usage(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, b := range us {
+		if b.Bytes > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// orLocal names a --blobs setting for a log line.
+func orLocal(spec string) string {
+	if spec == "" {
+		return "local (a data directory's blobs/)"
+	}
+	return spec
 }
 
 // Handler is the server's HTTP handler.
@@ -281,7 +319,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // holds their job lock (see internal/jobs).
 func (s *Server) Run(ctx context.Context) {
 	go s.space.Watch(ctx)
-	runner := &jobs.Runner{Locks: s.meta, Log: s.log}
+	runner := &jobs.Runner{Locks: s.meta, Log: s.log, Held: s.metrics.JobHeld}
 	var wg sync.WaitGroup
 	for _, j := range s.backgroundJobs() {
 		wg.Go(func() { runner.Run(ctx, j) })
