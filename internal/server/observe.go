@@ -98,7 +98,9 @@ func (s *Server) serveMetrics(api *s3api.Handler) http.HandlerFunc {
 			if err == nil {
 				err = s.access.Authorize(r.Context(), r, id, policy.ActionGetMetrics, MetricsResource)
 			}
-			if n := observe.NoteOf(w); n != nil && err == nil {
+			// The caller is logged once known, allowed or not: a refused
+			// scraper is no anonymous one.
+			if n := observe.NoteOf(w); n != nil && !id.Anonymous {
 				n.Principal, n.Token = id.User, id.TokenID
 			}
 			switch {
