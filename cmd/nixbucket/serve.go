@@ -116,7 +116,7 @@ func serve(args []string) error {
 		Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account,
 		Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV,
 		LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval,
-		AccessLog: accessOut, LogJSON: *logFormat == "json",
+		AccessLog: accessOut, LogJSON: *logFormat == "json", LogDropped: logOut.Dropped,
 		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil,
 		TrustedProxies: trustedProxies,
 	})

@@ -354,3 +354,21 @@ func TestMetricsRefusedScraperLogged(t *testing.T) {
 		t.Errorf("no line of the refused scrape with principal=reader; the access log:\n%s", access)
 	}
 }
+
+// TestMetricsLogDropped: the drops of the output every log line goes
+// through (serve's LogQueue) are the metric, with the access log off too.
+func TestMetricsLogDropped(t *testing.T) {
+	srv, err := server.Open(ctx(t), server.Options{Data: t.TempDir(), LogDropped: func() uint64 { return 7 },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := httptest.NewRequest(http.MethodGet, server.MetricsPath, nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, r)
+	if !strings.Contains(w.Body.String(), "\nnixbucket_access_log_dropped_total 7\n") {
+		t.Errorf("scrape: %d, no nixbucket_access_log_dropped_total 7 in:\n%.2000s", w.Code, w.Body.String())
+	}
+}

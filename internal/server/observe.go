@@ -46,6 +46,9 @@ func (s *Server) openObserve() {
 		s.accessLog = observe.NewAccessLog(s.opts.AccessLog, s.opts.LogJSON, s.log)
 		s.metrics.CountDropped(s.accessLog.Dropped)
 	}
+	if s.opts.LogDropped != nil {
+		s.metrics.CountDropped(s.opts.LogDropped)
+	}
 	s.observer = &observe.Observer{Metrics: s.metrics, Log: s.accessLog, Ops: ops}
 }
 
