@@ -34,6 +34,10 @@ type Server struct {
 	// with the profiles "nixbucket" (region us-east-1, default signing) and
 	// "nixbucket-v4" (same, but signature_version = s3v4 for presigning).
 	AWSConfig, AWSCredentials string
+	// Output, when set before the start, gets the server's stdout and
+	// stderr instead of the buffer the test shows when it fails (a pipe
+	// the test never reads, say).
+	Output *os.File
 
 	t       testing.TB
 	stores  *dirStores // the matrix's external stores (stores_test.go), or nil
@@ -212,6 +216,9 @@ func (s *Server) start() error {
 	fmt.Fprintf(s.stderr, "=== %s start: %s\n", time.Now().Format(time.TimeOnly), strings.Join(cmd.Args, " "))
 	cmd.Stdout = s.stderr
 	cmd.Stderr = s.stderr
+	if s.Output != nil {
+		cmd.Stdout, cmd.Stderr = s.Output, s.Output
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", serverBin, err)
 	}

@@ -74,12 +74,17 @@ func serve(args []string) error {
 		// about 5% of CPU per narinfo request (bench/nix.sh).
 		debug.SetGCPercent(200)
 	}
-	log, err := serveLogger(*logFormat, level, os.Stderr)
+	// Every line goes through one queue, so a slow or blocked stderr never
+	// makes a request (or a stop) wait for a line to be written.
+	logOut := observe.NewLogQueue(os.Stderr)
+	defer closeLogQueue(logOut)
+	log, err := serveLogger(*logFormat, level, logOut)
 	if err != nil {
 		return err
 	}
+	logOut.ReportTo(log, "log lines")
 	slog.SetDefault(log)
-	accessOut, err := accessLogOutput(*accessLog, os.Stderr)
+	accessOut, err := accessLogOutput(*accessLog, logOut)
 	if err != nil {
 		return err
 	}
@@ -111,7 +116,7 @@ func serve(args []string) error {
 		Region: *region, Domain: *domain, StrictRegion: *strict, Account: *account,
 		Log: log, Scheme: urlScheme(tlsCfg), MinFree: minFreeV,
 		LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval,
-		AccessLog: accessOut, LogJSON: *logFormat == "json",
+		AccessLog: accessOut, LogJSON: *logFormat == "json", LogDropped: logOut.Dropped,
 		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil,
 		TrustedProxies: trustedProxies,
 	})
@@ -125,7 +130,7 @@ func serve(args []string) error {
 		log.Warn("nixbucket info will not know the endpoint", "err", err)
 	}
 	if srv.FirstStart {
-		fmt.Fprint(os.Stderr, srv.Banner(ctx, endpoint, other))
+		fmt.Fprint(logOut, srv.Banner(ctx, endpoint, other))
 	}
 	// The background work stops before srv.Close: a job in flight ends
 	// with its context, and releases its job lock.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/server"
 )
 
@@ -22,6 +24,14 @@ func serveLogger(format string, level slog.Level, out io.Writer) (*slog.Logger, 
 		return slog.New(slog.NewJSONHandler(out, opts)), nil
 	}
 	return nil, fmt.Errorf("serve: --log-format %q: want text or json", format)
+}
+
+// closeLogQueue writes out the log lines queued, waiting a few seconds
+// at most for a blocked stderr.
+func closeLogQueue(q *observe.LogQueue) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q.Close(ctx)
 }
 
 // accessLogOutput is where the access log goes: stderr, beside the

@@ -325,3 +325,50 @@ func TestMetricsDeletedBucketsLeave(t *testing.T) {
 		t.Errorf("%s = %v, want 1: the labels of deleted buckets are not free", key, got)
 	}
 }
+
+// TestMetricsRefusedScraperLogged: a scraper whose credentials check out
+// but whose policy lacks nixbucket:GetMetrics is logged as who it is,
+// not as anonymous: the operator sees which key is misconfigured.
+func TestMetricsRefusedScraperLogged(t *testing.T) {
+	access := &logBuffer{}
+	srv, err := server.Open(ctx(t), server.Options{Data: t.TempDir(), AccessLog: access,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := srv.Access().CreateUser(ctx(t), "reader",
+		[]byte(`{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, server.MetricsPath, nil)
+	r.RemoteAddr = "192.0.2.7:40000"
+	r.SetBasicAuth(reader.ID, reader.Secret)
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("remote scrape without nixbucket:GetMetrics: %d, want 403", w.Code)
+	}
+	srv.Close() // writes the access log out
+	if got := access.lines("operation=Metrics", "status=403", "principal=reader"); len(got) != 1 {
+		t.Errorf("no line of the refused scrape with principal=reader; the access log:\n%s", access)
+	}
+}
+
+// TestMetricsLogDropped: the drops of the output every log line goes
+// through (serve's LogQueue) are the metric, with the access log off too.
+func TestMetricsLogDropped(t *testing.T) {
+	srv, err := server.Open(ctx(t), server.Options{Data: t.TempDir(), LogDropped: func() uint64 { return 7 },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := httptest.NewRequest(http.MethodGet, server.MetricsPath, nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, r)
+	if !strings.Contains(w.Body.String(), "\nnixbucket_access_log_dropped_total 7\n") {
+		t.Errorf("scrape: %d, no nixbucket_access_log_dropped_total 7 in:\n%.2000s", w.Code, w.Body.String())
+	}
+}

@@ -46,6 +46,9 @@ func (s *Server) openObserve() {
 		s.accessLog = observe.NewAccessLog(s.opts.AccessLog, s.opts.LogJSON, s.log)
 		s.metrics.CountDropped(s.accessLog.Dropped)
 	}
+	if s.opts.LogDropped != nil {
+		s.metrics.CountDropped(s.opts.LogDropped)
+	}
 	s.observer = &observe.Observer{Metrics: s.metrics, Log: s.accessLog, Ops: ops}
 }
 
@@ -98,7 +101,9 @@ func (s *Server) serveMetrics(api *s3api.Handler) http.HandlerFunc {
 			if err == nil {
 				err = s.access.Authorize(r.Context(), r, id, policy.ActionGetMetrics, MetricsResource)
 			}
-			if n := observe.NoteOf(w); n != nil && err == nil {
+			// The caller is logged once known, allowed or not: a refused
+			// scraper is no anonymous one.
+			if n := observe.NoteOf(w); n != nil && !id.Anonymous {
 				n.Principal, n.Token = id.User, id.TokenID
 			}
 			switch {

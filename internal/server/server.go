@@ -73,6 +73,11 @@ type Options struct {
 	// its text format.
 	AccessLog io.Writer
 	LogJSON   bool
+	// LogDropped, when set, counts the log lines dropped by the output
+	// the server's lines go through (an observe.LogQueue), reported as
+	// nixbucket_access_log_dropped_total instead of the access log's own
+	// count, so that the drops are counted with the access log off too.
+	LogDropped func() uint64
 	// MetricsMaxBuckets is how many buckets get a label of their own in
 	// the metrics (first seen first); zero: observe.DefaultMaxBuckets;
 	// less: none.
