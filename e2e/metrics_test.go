@@ -49,8 +49,14 @@ func TestMetricsPromtool(t *testing.T) {
 	curlPlain(t, s, http.MethodGet, s.Endpoint+"/nix-cache/00000000000000000000000000000000.narinfo", user)
 	curlS3(t, s, http.MethodPut, s.Endpoint+"/nix-cache/hello.txt", "--data-binary", "hello")
 	curlS3(t, s, http.MethodGet, s.Endpoint+"/nix-cache/hello.txt")
-
 	dir := t.TempDir()
+	// An upload as `nix copy --to http://…` makes it: a plain PUT with Basic.
+	if st := mustRun(t, s.clientEnv(), dir, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-u", user,
+		"-X", "PUT", "-H", "Content-Type: text/plain", "--data-binary", "building foo",
+		s.Endpoint+"/nix-cache/log/00000000000000000000000000000000-foo.drv"); st != "200" {
+		t.Fatalf("plain PUT of a build log: %s", st)
+	}
+
 	file := filepath.Join(dir, "metrics.txt")
 	mustRun(t, s.clientEnv(), dir, "curl", "-sSf", "-o", file, s.Endpoint+"/-/metrics")
 	b, err := os.ReadFile(file)
@@ -62,6 +68,7 @@ func TestMetricsPromtool(t *testing.T) {
 		`nixbucket_requests_total{bucket="nix-cache",class="2xx",operation="CacheInfo",protocol="nix"} 1`,
 		`nixbucket_requests_total{bucket="nix-cache",class="4xx",operation="Narinfo",protocol="nix"} 1`,
 		`nixbucket_requests_total{bucket="nix-cache",class="2xx",operation="PutObject",protocol="s3"} 1`,
+		`nixbucket_requests_total{bucket="nix-cache",class="2xx",operation="PutLog",protocol="nix"} 1`,
 		`nixbucket_narinfo_lookups_total{bucket="nix-cache",result="miss"} 1`,
 		`nixbucket_request_duration_seconds_bucket{operation="GetObject",protocol="s3",le="+Inf"} 1`,
 		"go_goroutines ", "process_resident_memory_bytes ",

@@ -14,13 +14,16 @@ import (
 // index, never a name looked up.
 
 // The binary-cache reads, told apart from S3's GetObject and HeadObject
-// when they come over the Nix read path (see nixRead).
+// when they come over the Nix read path, and the uploads of
+// `nix copy --to http://…`, told apart from PutObject (see noteNix).
 const (
 	opCacheInfo = "CacheInfo"
 	opNarinfo   = "Narinfo"
 	opNar       = "Nar"
 	opListing   = "Listing"
 	opLog       = "Log"
+	// putPrefix names the upload of each: PutNarinfo, PutNar, …
+	putPrefix = "Put"
 	// opUnknown is a request that reached no operation: a malformed
 	// query, or a method S3 has none for (405).
 	opUnknown = "Unknown"
@@ -38,9 +41,13 @@ var (
 
 // Indexes of the operations a request's note changes to after routing.
 var (
-	opListV2, opGet, opHead int
-	nixOps                  [5]int // CacheInfo, Narinfo, Nar, Listing, Log
+	opListV2, opGet, opHead, opPut int
+	nixOps                         [5]int // CacheInfo, Narinfo, Nar, Listing, Log
+	nixPuts                        [5]int // their uploads, in the same order
 )
+
+// nixNames are the binary-cache operations, in nixOps' order.
+var nixNames = [...]string{opCacheInfo, opNarinfo, opNar, opListing, opLog}
 
 func init() {
 	operations = []observe.Operation{{Name: opUnknown}}
@@ -55,11 +62,16 @@ func init() {
 		add(r.op, false)
 	}
 	add("ListObjectsV2", false)
-	for _, n := range []string{opCacheInfo, opNarinfo, opNar, opListing, opLog} {
+	for _, n := range nixNames {
 		add(n, true)
 	}
-	opListV2, opGet, opHead = opIndex["ListObjectsV2"], opIndex["GetObject"], opIndex["HeadObject"]
-	nixOps = [...]int{opIndex[opCacheInfo], opIndex[opNarinfo], opIndex[opNar], opIndex[opListing], opIndex[opLog]}
+	for _, n := range nixNames {
+		add(putPrefix+n, true)
+	}
+	opListV2, opGet, opHead, opPut = opIndex["ListObjectsV2"], opIndex["GetObject"], opIndex["HeadObject"], opIndex["PutObject"]
+	for i, n := range nixNames {
+		nixOps[i], nixPuts[i] = opIndex[n], opIndex[putPrefix+n]
+	}
 	routeIndex = indexRoutes()
 }
 
@@ -94,35 +106,45 @@ func (q *request) noteIdentity() {
 	}
 }
 
-// noteRead classifies a GET or HEAD of an object once the caller is
+// noteNix classifies a GET, HEAD or PUT of an object once the caller is
 // known: a narinfo read (counted as a hit or miss, whatever the protocol),
-// and a binary-cache read when it came over the Nix read path (plain:
-// not signed the S3 way, from a client that is no S3 SDK).
-func (q *request) noteRead(plain bool) {
+// and a binary-cache read or upload when it came over Nix's HTTP binary
+// cache protocol (plain: not signed the S3 way, from a client that is no
+// S3 SDK — `nix copy --to http://…` uploads with a plain PUT).
+func (q *request) noteNix(plain bool) {
 	op := q.note.Op
-	if op != opGet && op != opHead {
+	if op != opGet && op != opHead && op != opPut {
 		return
 	}
 	kind := nixKind(q.key)
-	q.note.Narinfo = kind == nixOps[1]
-	if plain && kind >= 0 {
-		q.note.Op = kind
+	if kind < 0 {
+		return
+	}
+	if op == opPut {
+		if plain {
+			q.note.Op = nixPuts[kind]
+		}
+		return
+	}
+	q.note.Narinfo = kind == 1
+	if plain {
+		q.note.Op = nixOps[kind]
 	}
 }
 
-// nixKind is the operation index of a binary-cache key, or -1.
+// nixKind is the place in nixNames of a binary-cache key, or -1.
 func nixKind(key string) int {
 	switch {
 	case key == "nix-cache-info":
-		return nixOps[0]
+		return 0
 	case strings.HasSuffix(key, ".narinfo"):
-		return nixOps[1]
+		return 1
 	case strings.HasPrefix(key, "nar/"):
-		return nixOps[2]
+		return 2
 	case strings.HasSuffix(key, ".ls"):
-		return nixOps[3]
+		return 3
 	case strings.HasPrefix(key, "log/"):
-		return nixOps[4]
+		return 4
 	}
 	return -1
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // TestOperationsTable: every routed operation has one index, Unknown is
-// 0, and only the binary-cache reads are the nix protocol.
+// 0, and only the binary-cache reads and uploads are the nix protocol.
 func TestOperationsTable(t *testing.T) {
 	ops := Operations()
 	if ops[0].Name != opUnknown {
@@ -23,7 +23,10 @@ func TestOperationsTable(t *testing.T) {
 		if opIndex[op.Name] != i {
 			t.Errorf("opIndex[%q] = %d, want %d", op.Name, opIndex[op.Name], i)
 		}
-		nix := op.Name == opCacheInfo || op.Name == opNarinfo || op.Name == opNar || op.Name == opListing || op.Name == opLog
+		nix := false
+		for _, n := range nixNames {
+			nix = nix || op.Name == n || op.Name == putPrefix+n
+		}
 		if op.Nix != nix {
 			t.Errorf("%s: Nix %v, want %v", op.Name, op.Nix, nix)
 		}
@@ -35,10 +38,11 @@ func TestOperationsTable(t *testing.T) {
 	}
 }
 
-// TestNoteRead: a GET or HEAD of a binary-cache key over the Nix read
-// path is noted as that read; signed, it stays GetObject; narinfo reads
-// are marked either way.
-func TestNoteRead(t *testing.T) {
+// TestNoteNix: a GET or HEAD of a binary-cache key over the Nix read
+// path is noted as that read, and a plain PUT of one (nix copy --to
+// http://…) as its upload; signed, they stay GetObject and PutObject;
+// narinfo reads are marked either way.
+func TestNoteNix(t *testing.T) {
 	for _, c := range []struct {
 		method, key string
 		plain       bool
@@ -52,13 +56,20 @@ func TestNoteRead(t *testing.T) {
 		{"GET", "0123456789abcdfghijklmnpqrsvwxyz.ls", true, opListing, false},
 		{"GET", "log/abc-foo.drv", true, opLog, false},
 		{"GET", "hello.txt", true, "GetObject", false},
-		{"PUT", "x.narinfo", true, "PutObject", false},
+		{"PUT", "x.narinfo", true, "PutNarinfo", false},
+		{"PUT", "x.narinfo", false, "PutObject", false},
+		{"PUT", "nar/abc.nar.xz", true, "PutNar", false},
+		{"PUT", "abc.ls", true, "PutListing", false},
+		{"PUT", "log/abc-foo.drv", true, "PutLog", false},
+		{"PUT", "nix-cache-info", true, "PutCacheInfo", false},
+		{"PUT", "hello.txt", true, "PutObject", false},
+		{"DELETE", "x.narinfo", true, "DeleteObject", false},
 	} {
 		q, _ := testRequest(t, &Handler{}, c.method, "/b/"+c.key, false)
 		q.note = new(observe.Note)
 		q.rt = find(q)
 		q.note.Op = q.rt.opIndex
-		q.noteRead(c.plain)
+		q.noteNix(c.plain)
 		if got := operations[q.note.Op].Name; got != c.op || q.note.Narinfo != c.narinfo {
 			t.Errorf("%s %s plain=%v: %s narinfo=%v, want %s narinfo=%v", c.method, c.key, c.plain, got, q.note.Narinfo, c.op, c.narinfo)
 		}

@@ -140,12 +140,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.annotateCORS(q)
 	}
 	if err := h.authenticate(q); err != nil {
-		q.noteRead(plainGuess(r))
+		q.noteNix(plainGuess(r))
 		h.fail(q, err)
 		return
 	}
 	q.noteIdentity()
-	q.noteRead(q.plain)
+	q.noteNix(q.plain)
 	if err := h.route(q); err != nil {
 		h.fail(q, err)
 	}
