@@ -61,6 +61,10 @@ const Prefix = "/-/ui/"
 // KeySetting is the metadata store setting holding the session MAC key.
 const KeySetting = "console-session-key"
 
+// SignedOutSetting prefixes the settings that record, per key or token,
+// when it last signed out of the console.
+const SignedOutSetting = "console-signed-out:"
+
 //go:embed templates/*.html
 var templateFiles embed.FS
 
@@ -197,6 +201,9 @@ func (h *Handler) who(w http.ResponseWriter, r *http.Request) caller {
 		id = access.Identity{User: t.User, TokenID: s.Token}
 		c.label = t.User + " (token " + s.Token + ")"
 	}
+	if err == nil {
+		err = h.checkSignedOut(ctx, s)
+	}
 	if err != nil {
 		h.log.Info("console session dropped", "err", err)
 		h.clearSession(w, r)
@@ -219,7 +226,7 @@ func (h *Handler) signIn(ctx context.Context, keyID, secret, token string) (sess
 	if err != nil {
 		return session{}, err
 	}
-	s := session{ID: newSessionID(), Expires: time.Now().Add(SessionTTL).Unix()}
+	s := newSession()
 	if id.TokenID != "" {
 		s.Token = id.TokenID
 	} else {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -222,7 +223,7 @@ func (h *Handler) ensureSession(w http.ResponseWriter, r *http.Request, c *calle
 	if c.hasSess {
 		return
 	}
-	c.sess = session{ID: newSessionID(), Expires: time.Now().Add(SessionTTL).Unix()}
+	c.sess = newSession()
 	c.hasSess = true
 	h.setSession(w, r, c.sess)
 }
@@ -245,7 +246,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *caller) (view
 	return redirect(w, r, Prefix)
 }
 
+// logout ends every console session of the caller's credentials, on every
+// node, copies of the cookie included, then clears the cookie.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
+	if c.sess.signedIn() && !c.id.Anonymous {
+		if err := h.signOut(r.Context(), c.sess); err != nil {
+			return view{}, fmt.Errorf("signing out: %w", err)
+		}
+	}
 	h.clearSession(w, r)
 	return redirect(w, r, Prefix)
 }

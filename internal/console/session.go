@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +31,46 @@ type session struct {
 	ID      string `json:"s"`
 	Key     string `json:"k,omitempty"` // access key id
 	Token   string `json:"t,omitempty"` // token id
+	Issued  int64  `json:"i,omitempty"` // Unix nanoseconds
 	Expires int64  `json:"e"`           // Unix seconds
+}
+
+// newSession starts a session now, for SessionTTL.
+func newSession() session {
+	now := time.Now()
+	return session{ID: newSessionID(), Issued: now.UnixNano(), Expires: now.Add(SessionTTL).Unix()}
+}
+
+// signedOutSetting names the metadata store setting that holds when the
+// session's credentials last signed out of the console (Unix nanoseconds):
+// every session of them issued until then is void, on every node, even
+// as a cookie copied before the sign-out.
+func (s session) signedOutSetting() string {
+	if s.Token != "" {
+		return SignedOutSetting + "token:" + s.Token
+	}
+	return SignedOutSetting + "key:" + s.Key
+}
+
+// errSignedOut is a session issued before its credentials signed out.
+var errSignedOut = errors.New("console session ended by a sign-out")
+
+// checkSignedOut fails for a session its credentials have signed out of.
+func (h *Handler) checkSignedOut(ctx context.Context, s session) error {
+	v, err := h.store.Setting(ctx, s.signedOutSetting())
+	if err != nil || v == "" {
+		return err
+	}
+	at, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || s.Issued <= at {
+		return errSignedOut
+	}
+	return nil
+}
+
+// signOut voids every session of s's credentials issued until now.
+func (h *Handler) signOut(ctx context.Context, s session) error {
+	return h.store.SetSetting(ctx, s.signedOutSetting(), strconv.FormatInt(time.Now().UnixNano(), 10))
 }
 
 func (s session) signedIn() bool { return s.Key != "" || s.Token != "" }
