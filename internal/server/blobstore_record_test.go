@@ -38,3 +38,42 @@ func TestBlobStoreMismatchWarns(t *testing.T) {
 		t.Errorf("a server on the S3 store after one on local blobs did not warn:\n%s", back.logs.String())
 	}
 }
+
+// TestLocalBlobsSecondNodeWarns: two servers on one PostgreSQL store, each
+// on the local blobs of its own data directory, look alike by --blobs
+// (both empty); the blob directory's id tells them apart. The second says
+// at start that objects written through the first are missing here; the
+// first restarted on its own data directory after the second says it too;
+// a server restarted on the directory recorded last does not.
+func TestLocalBlobsSecondNodeWarns(t *testing.T) {
+	url := testenv.Postgres(t)
+	const warning = "local blob directory is not the one the servers before it"
+	dirA := t.TempDir()
+	a := startNode(t, Options{Meta: url, Data: dirA})
+	if strings.Contains(a.logs.String(), warning) {
+		t.Errorf("the first server warned:\n%s", a.logs.String())
+	}
+	ctx := t.Context()
+	if err := a.srv.objects.CreateBucket(ctx, "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 2*objects.InlineMax)
+	if _, err := a.srv.objects.Put(ctx, objects.PutInput{Bucket: "bkt", Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	again := startNode(t, Options{Meta: url, Data: dirA})
+	if strings.Contains(again.logs.String(), warning) {
+		t.Errorf("the same server restarted on its own data directory warned:\n%s", again.logs.String())
+	}
+	again.close()
+	b := startNode(t, Options{Meta: url})
+	if !strings.Contains(b.logs.String(), warning) {
+		t.Errorf("a second server on local blobs of its own did not warn:\n%s", b.logs.String())
+	}
+	b.close()
+	back := startNode(t, Options{Meta: url, Data: dirA})
+	if !strings.Contains(back.logs.String(), warning) {
+		t.Errorf("the first server restarted after the second did not warn:\n%s", back.logs.String())
+	}
+}

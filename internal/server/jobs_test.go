@@ -52,7 +52,9 @@ type node struct {
 func startNode(t *testing.T, opts Options) *node {
 	t.Helper()
 	n := &node{logs: &lockedBuffer{}, done: make(chan struct{})}
-	opts.Data = t.TempDir()
+	if opts.Data == "" {
+		opts.Data = t.TempDir()
+	}
 	opts.Log = slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := Open(context.Background(), opts)
 	if err != nil {

@@ -269,6 +269,11 @@ func (s *Server) recordBlobStore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the blob store setting: %w", err)
 	}
+	if s.opts.Blobs == "" && s.opts.Meta != "" {
+		if err := s.claimLocalBlobs(ctx); err != nil {
+			return err
+		}
+	}
 	if cur == s.opts.Blobs {
 		return nil
 	}
