@@ -73,7 +73,13 @@ func (t *s3Target) explain(err error, key string) error {
 	if key != "" {
 		resource += "/" + key
 	}
+	if m := schemeMistake(t.desc, "add scheme=http to the store URL", err); m != nil {
+		return m
+	}
 	code, status := s3Code(err)
+	if status == 400 && speaksTLS(context.Background(), t.params.Endpoint) {
+		return fmt.Errorf("%s speaks HTTPS, not plain HTTP: remove scheme=http from the store URL (https is the default) (%s %d %s)", t.desc, op, status, code)
+	}
 	switch {
 	case badCredentialCodes[code]:
 		return &Failure{Kind: BadCredentials, Err: err, Msg: fmt.Sprintf(
