@@ -142,6 +142,38 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestFlagsBeforeCommand: --data and --meta before the command, as many
+// tools take their global options, reach the command; other flags there
+// are one line saying where flags go, not "unknown command".
+func TestFlagsBeforeCommand(t *testing.T) {
+	data := newData(t)
+	if r := run(t, nil, "bucket", "list", "--data", data); r.code != 0 {
+		t.Fatalf("bucket list --data: exit %d\n%s", r.code, r.stderr)
+	}
+	want := run(t, nil, "bucket", "list", "--data", data).stdout
+	for _, args := range [][]string{
+		{"--data", data, "bucket", "list"},
+		{"--data=" + data, "bucket", "list"},
+		{"-data", data, "bucket", "list"},
+	} {
+		if r := run(t, nil, args...); r.code != 0 || r.stdout != want {
+			t.Errorf("nixbucket %s: exit %d, stdout %q, stderr %q; want exit 0 and %q", strings.Join(args, " "), r.code, r.stdout, r.stderr, want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", ":0", "serve"}, "nixbucket: --listen: flags go after the command: nixbucket COMMAND [flags] [args]\nrun 'nixbucket --help'\n"},
+		{[]string{"user", "--data", data, "list"}, "nixbucket: --data: flags go after the command: nixbucket user COMMAND [flags] [args]\nrun 'nixbucket user --help'\n"},
+		{[]string{"--data"}, "nixbucket: flag needs an argument: --data\nrun 'nixbucket --help'\n"},
+	} {
+		if r := run(t, nil, c.args...); r.code != 2 || r.stderr != c.want {
+			t.Errorf("nixbucket %s: exit %d, stderr %q; want exit 2, %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+		}
+	}
+}
+
 func TestNearest(t *testing.T) {
 	cands := []string{"serve", "user", "token", "bucket", "push", "version", "completion", "help"}
 	for in, want := range map[string]string{
