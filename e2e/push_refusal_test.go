@@ -64,6 +64,14 @@ func TestPushRefusals(t *testing.T) {
 		}
 		return f
 	}
+	netrcDir := t.TempDir()
+	netrcText := func(name, text string) string {
+		f := filepath.Join(netrcDir, name)
+		if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
 	empty := filepath.Join(t.TempDir(), "empty")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -87,6 +95,12 @@ func TestPushRefusals(t *testing.T) {
 			`no credentials were sent to ` + httpURL("nix-cache")},
 		{"http no credentials, public-read", nil, []string{"--netrc-file", netrc("", ""), "--to", httpURL("public-cache")},
 			`no credentials were sent to ` + httpURL("public-cache")},
+		{"http netrc names the port", nil, []string{"--netrc-file", netrcText("port", "machine "+host+" login "+e.AccessKey+" password "+e.Secret+"\n"), "--to", httpURL("nix-cache")},
+			`(it has lines for ` + host + ` only: a machine is a host name alone, without scheme, port or path)`},
+		{"http netrc names another host", nil, []string{"--netrc-file", netrcText("other-host", "machine localhost login "+e.AccessKey+" password "+e.Secret+"\n"), "--to", httpURL("nix-cache")},
+			`to ` + filepath.Join(netrcDir, "other-host") + ` (it has lines for localhost only)`},
+		{"http netrc not netrc", nil, []string{"--netrc-file", netrcText("not-netrc", "127.0.0.1 "+e.AccessKey+" "+e.Secret+"\n"), "--to", httpURL("nix-cache")},
+			`netrc: unexpected "127.0.0.1" (an entry is: machine HOST login NAME password SECRET)`},
 		{"http wrong secret", nil, []string{"--netrc-file", netrc(e.AccessKey, "not-the-secret"), "--to", httpURL("nix-cache")},
 			`refused the netrc login "` + e.AccessKey + `" for 127.0.0.1: the key or token is unknown or its secret is wrong`},
 		{"http unknown key", nil, []string{"--netrc-file", netrc("NBNOSUCHKEY0000000", "x"), "--to", httpURL("nix-cache")},

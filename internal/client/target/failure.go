@@ -203,9 +203,9 @@ func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
 	case e.status == http.StatusUnauthorized && t.auth == "",
 		e.status == http.StatusForbidden && t.auth == "" && !read:
 		return &Failure{Kind: NoCredentials, Msg: fmt.Sprintf(
-			"no credentials were sent to %s (%s): add a netrc line \"machine %s login NAME password SECRET\" to %s "+
+			"no credentials were sent to %s (%s): add a netrc line \"machine %s login NAME password SECRET\" to %s%s "+
 				"(nixbucket token create --user NAME makes a token for it), or pass --token-file, or push to %s",
-			t.base, what, t.host(), t.netrcName(), t.s3Hint())}
+			t.base, what, t.host(), t.netrcName(), netrcMiss(t.netrc, t.host()), t.s3Hint())}
 	case e.status == http.StatusUnauthorized,
 		e.status == http.StatusForbidden && e.aboutCredentials():
 		return &Failure{Kind: BadCredentials, Msg: fmt.Sprintf(
