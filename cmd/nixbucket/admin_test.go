@@ -84,3 +84,26 @@ func TestFreeProfile(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyTypoWhere: a comma left out of the seed's policy (the
+// newcomer's edit of examples/policies) is refused with the line and
+// column of the mistake, so it can be found in the file.
+func TestPolicyTypoWhere(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "examples", "policies", "seed-anonymous-read.bucket.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typo := strings.Replace(string(doc), `"s3:GetObject",`, `"s3:GetObject"`, 1)
+	if typo == string(doc) {
+		t.Fatal(`the seed policy no longer has "s3:GetObject",`)
+	}
+	file := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(file, []byte(typo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "bucket", "policy", "set", "nix-cache", file, "--data", newData(t))
+	want := "nixbucket: malformed policy: invalid JSON at line 9, column 17: invalid character '\"' after array element\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("bucket policy set with a comma missing: exit %d, stderr %q; want exit 1, %q", r.code, r.stderr, want)
+	}
+}
