@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestPushRefusals pushes to a real nixbucket over http:// and s3:// in
@@ -50,6 +51,18 @@ func TestPushRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	readerKey, readerSecret := prof["reader"]["aws_access_key_id"], prof["reader"]["aws_secret_access_key"]
+
+	// A token of the reader that has expired: wait until the server says so.
+	expired := strings.TrimSpace(nixAdmin(t, s, "token", "create", "--user", "reader", "--expires", "1s"))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		r := nixHTTP(t, "", http.MethodGet, s.Endpoint+"/nix-cache/nix-cache-info", "-u", "reader:"+expired)
+		if r.Status == http.StatusForbidden && strings.Contains(r.Body, "expired") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the token made with --expires 1s still works after a minute: %d %s", r.Status, r.Body)
+		}
+	}
 
 	p := newCountingProxy(t, s.Endpoint)
 	host := p.host()
@@ -101,6 +114,10 @@ func TestPushRefusals(t *testing.T) {
 			`to ` + filepath.Join(netrcDir, "other-host") + ` (it has lines for localhost only)`},
 		{"http netrc not netrc", nil, []string{"--netrc-file", netrcText("not-netrc", "127.0.0.1 "+e.AccessKey+" "+e.Secret+"\n"), "--to", httpURL("nix-cache")},
 			`netrc: unexpected "127.0.0.1" (an entry is: machine HOST login NAME password SECRET)`},
+		{"http expired token, netrc", nil, []string{"--netrc-file", netrc("reader", expired), "--to", httpURL("nix-cache")},
+			`Z); make a new one (nixbucket token create --user reader) and put it in `},
+		{"http expired token, bearer", nil, []string{"--token-file", netrcText("token", expired), "--to", httpURL("nix-cache")},
+			`Z); make a new one (nixbucket token create --user NAME) and pass it instead`},
 		{"http wrong secret", nil, []string{"--netrc-file", netrc(e.AccessKey, "not-the-secret"), "--to", httpURL("nix-cache")},
 			`refused the netrc login "` + e.AccessKey + `" for 127.0.0.1: the key or token is unknown or its secret is wrong`},
 		{"http unknown key", nil, []string{"--netrc-file", netrc("NBNOSUCHKEY0000000", "x"), "--to", httpURL("nix-cache")},

@@ -206,6 +206,14 @@ func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
 			"no credentials were sent to %s (%s): add a netrc line \"machine %s login NAME password SECRET\" to %s%s "+
 				"(nixbucket token create --user NAME makes a token for it), or pass --token-file, or push to %s",
 			t.base, what, t.host(), t.netrcName(), netrcMiss(t.netrc, t.host()), t.s3Hint())}
+	case e.status == http.StatusForbidden && strings.Contains(e.message, "token") && strings.Contains(e.message, "expired"):
+		where := "pass it instead"
+		if !strings.HasPrefix(t.auth, "Bearer ") {
+			where = "put it in " + t.netrcName() + " in place of the old one"
+		}
+		return &Failure{Kind: BadCredentials, Msg: fmt.Sprintf(
+			"%s refused %s: the token has expired (%s); make a new one (nixbucket token create --user %s) and %s",
+			t.base, t.how, what, t.login(), where)}
 	case e.status == http.StatusUnauthorized,
 		e.status == http.StatusForbidden && e.aboutCredentials():
 		return &Failure{Kind: BadCredentials, Msg: fmt.Sprintf(
@@ -221,6 +229,15 @@ func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
 			t.base, what, t.bucket(), t.bucket())}
 	}
 	return nil
+}
+
+// login is the user name of the Basic credentials sent, for messages.
+func (t *httpTarget) login() string {
+	r := http.Request{Header: http.Header{"Authorization": {t.auth}}}
+	if login, _, ok := r.BasicAuth(); ok && login != "" {
+		return Printable(login)
+	}
+	return "NAME"
 }
 
 // host is the cache's host name, as netrc files name it.
