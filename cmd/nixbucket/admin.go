@@ -17,6 +17,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/meta/migration"
+	"github.com/nixbucket/nixbucket/internal/server"
 )
 
 // admin is an open data directory for the user, token and bucket commands.
@@ -46,6 +47,11 @@ func openAdmin(data string) (*admin, error) {
 	if errors.Is(err, fs.ErrNotExist) && metaURL != "" {
 		m := backend.Redact(metaURL)
 		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --meta %s` once): %w", m, m, err)
+	}
+	if errors.Is(err, fs.ErrPermission) && metaURL == "" {
+		if aerr := server.CheckAccess(data); aerr != nil {
+			return nil, aerr
+		}
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(filepath.Join(data, "credentials")); serr == nil {

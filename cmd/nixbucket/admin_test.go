@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/server"
@@ -105,5 +110,68 @@ func TestPolicyTypoWhere(t *testing.T) {
 	want := "nixbucket: malformed policy: invalid JSON at line 9, column 17: invalid character '\"' after array element\n"
 	if r.code != 1 || r.stderr != want {
 		t.Errorf("bucket policy set with a comma missing: exit %d, stderr %q; want exit 1, %q", r.code, r.stderr, want)
+	}
+}
+
+// TestDataDirOfAnotherUser: serve and the admin commands run by a user who
+// may not write the data directory (a service's, run without sudo -u) say
+// whose it is and to run as that user, rather than "open …/lock:
+// permission denied"; one that cannot be created says to pick another.
+func TestDataDirOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the binary as nobody")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	pub, err := os.MkdirTemp("", "nixbucket-cli-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(pub) })
+	ro := filepath.Join(pub, "ro") // nobody may enter, not write
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.Chmod(pub, 0o755), os.Chmod(ro, 0o555)); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asNobody := filepath.Join(pub, "nixbucket")
+	if err := os.WriteFile(asNobody, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(pub, "data")
+	srv, err := server.Open(context.Background(), server.Options{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--data", data},
+			"nixbucket: data directory " + data + " belongs to root, and this user (nobody) may not write to it: run nixbucket as root (sudo -u root nixbucket …), or give --data a directory of your own\n"},
+		{[]string{"user", "list", "--data", data},
+			"nixbucket: data directory " + data + " belongs to root, and this user (nobody) may not write to it: run nixbucket as root (sudo -u root nixbucket …), or give --data a directory of your own\n"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(ro, "data")},
+			"nixbucket: cannot create the data directory " + filepath.Join(ro, "data") + " (mkdir " + filepath.Join(ro, "data") + ": permission denied): give --data a directory this user (nobody) may create, such as ~/nixbucket-data, or run nixbucket as a user who may\n"},
+	} {
+		cmd := exec.Command(asNobody, c.args...)
+		cmd.Env = append(os.Environ(), "HOME="+pub)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 1 || stderr.String() != c.want {
+			t.Errorf("nixbucket %s as nobody: %v, stderr %q; want exit 1, %q", strings.Join(c.args, " "), err, stderr.String(), c.want)
+		}
 	}
 }
