@@ -159,15 +159,22 @@ func envOr(k, def string) string {
 // describeCreds says where resolved credentials came from.
 func describeCreds(c aws.Credentials, profile string) string {
 	src := c.Source
+	p := profile
+	if p == "" {
+		p = envOr("AWS_PROFILE", "default")
+	}
 	switch {
 	case src == "EnvConfigCredentials":
 		return "the environment"
 	case strings.HasPrefix(src, "SharedConfigCredentials"):
-		p := profile
-		if p == "" {
-			p = envOr("AWS_PROFILE", "default")
+		// The SDK names the file the keys came from: credentials or config.
+		file := strings.TrimSpace(strings.TrimPrefix(src, "SharedConfigCredentials:"))
+		if file == "" {
+			file = envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
 		}
-		return fmt.Sprintf("profile %q in %s", p, envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+		return fmt.Sprintf("profile %q in %s", p, file)
+	case src == "ProcessProvider":
+		return fmt.Sprintf("the credential_process of profile %q", p)
 	case src != "":
 		return src
 	}
