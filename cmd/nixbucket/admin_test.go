@@ -175,3 +175,54 @@ func TestDataDirOfAnotherUser(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyNameWarnings: the seed's policies set verbatim warn of
+// nothing; with a user, an account or a bucket name mistyped they are
+// stored all the same (exit 0) with a warning naming what does not exist.
+func TestPolicyNameWarnings(t *testing.T) {
+	data := newData(t)
+	seed := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	file := func(doc string) string {
+		f := filepath.Join(t.TempDir(), "policy.json")
+		if err := os.WriteFile(f, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for _, args := range [][]string{{"bucket", "create", "example-nix-cache"}, {"user", "create", "cache-reader"}} {
+		if r := run(t, nil, append(args, "--data", data)...); r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s", args, r.code, r.stderr)
+		}
+	}
+	read, upload := seed("seed-authenticated-read.bucket.json"), seed("seed-upload.iam.json")
+	for _, c := range []struct {
+		args []string
+		want string // the warning lines on standard error
+	}{
+		{[]string{"bucket", "policy", "set", "example-nix-cache", file(read)}, ""},
+		{[]string{"user", "create", "cache-upload", "--policy", file(upload)}, ""},
+		{[]string{"bucket", "policy", "set", "example-nix-cache", file(strings.Replace(read, "user/cache-reader", "user/cache-raeder", 1))},
+			"warning: the policy names arn:aws:iam::000000000000:user/cache-raeder, but there is no user cache-raeder (users: cache-reader, cache-upload): it applies to no one until that user is created\n"},
+		{[]string{"bucket", "policy", "set", "example-nix-cache", file(strings.Replace(read, "000000000000", "123456789012", 1))},
+			"warning: the policy names arn:aws:iam::123456789012:user/cache-reader, of the account 123456789012, but this server's account is 000000000000 (nixbucket serve --account): that principal is no one here\n"},
+		{[]string{"user", "policy", "set", "cache-upload", file(strings.ReplaceAll(upload, "example-nix-cache", "example-nix-cach"))},
+			"warning: the policy names the bucket example-nix-cach, which does not exist (buckets: example-nix-cache, nix-cache): it grants nothing there until it is created\n"},
+	} {
+		r := run(t, nil, append(c.args, "--data", data)...)
+		var warnings strings.Builder
+		for line := range strings.Lines(r.stderr) {
+			if strings.HasPrefix(line, "warning: ") {
+				warnings.WriteString(line)
+			}
+		}
+		if r.code != 0 || warnings.String() != c.want {
+			t.Errorf("nixbucket %s: exit %d, stderr %q; want exit 0 and the warnings %q", strings.Join(c.args[:3], " "), r.code, r.stderr, c.want)
+		}
+	}
+}

@@ -46,6 +46,7 @@ func tokenCmd(args []string) error {
 			if err != nil {
 				return err
 			}
+			warnPolicyNames(a, doc, false)
 			exp := "never expires"
 			if !t.Expires.IsZero() {
 				exp = "expires " + t.Expires.Format(time.RFC3339)
