@@ -156,6 +156,10 @@ func netrcPath(path string) string {
 	return path
 }
 
+// NetrcMiss is netrcMiss for other readers of a netrc file (nixbucket
+// use).
+func NetrcMiss(path, host string) string { return netrcMiss(path, host) }
+
 // netrcMiss says, for a message, which machines the netrc file names when
 // none is host: a line for HOST:PORT, for a URL or for another name of
 // the host is the usual mistake. It is "" when the file names none.

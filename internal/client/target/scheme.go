@@ -13,6 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
+// SchemeMistake is schemeMistake for other clients of a cache (nixbucket
+// use).
+func SchemeMistake(what, fix string, err error) error { return schemeMistake(what, fix, err) }
+
 // schemeMistake explains a request that no retry can mend: https
 // spoken to a server of plain HTTP, or a certificate this machine does not
 // trust. fix names what to change in the store URL for the first. It
