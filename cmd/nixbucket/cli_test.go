@@ -133,6 +133,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--max-conns", "many"}, "nixbucket: serve: invalid value \"many\" for flag -max-conns: parse error\nrun 'nixbucket serve --help'\n"},
 		{[]string{"serve", "--blob-cache-size", "auto"}, "nixbucket: serve: --blob-cache-size \"auto\": want a size such as 10GiB or 500MB, or 0\nrun 'nixbucket serve --help'\n"},
 		{[]string{"serve", "--blob-cache-size", "5%"}, "nixbucket: serve: --blob-cache-size \"5%\": want a size such as 10GiB or 500MB, or 0\nrun 'nixbucket serve --help'\n"},
+		{[]string{"push", "./result"}, "nixbucket: push: --to URL is required: nixbucket push --to URL [flags] PATH...\nrun 'nixbucket push --help'\n"},
+		{[]string{"push", "--to", "http://127.0.0.1:9/c"}, "nixbucket: push: no paths given (or use --stdin): nixbucket push --to URL [flags] PATH...\nrun 'nixbucket push --help'\n"},
 		{[]string{"completion", "bsh"}, "nixbucket: completion: unknown shell \"bsh\"; did you mean \"bash\"?\nrun 'nixbucket completion --help'\n"},
 	} {
 		r := run(t, nil, c.args...)
