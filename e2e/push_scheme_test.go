@@ -58,3 +58,24 @@ func TestPushSchemeMistakes(t *testing.T) {
 		})
 	}
 }
+
+// TestPushWrongRegion: against a server that checks the region of
+// signatures (--strict-region, as AWS does), a store URL without the
+// bucket's region= is told which region to add: the HEAD that finds it
+// out carries no body, so push asks again with a GET.
+func TestPushWrongRegion(t *testing.T) {
+	t.Parallel()
+	pushNeedNix(t)
+	s := startServerArgs(t, t.TempDir(), "http", "--strict-region", "--region", "eu-west-2")
+	s.Region = "eu-west-2"
+	c := nixBuildClosure(t, 1, 1, "push-region")
+	env := pushEnv(t, pushAWSFiles(t, "p", s.AccessKey, s.SecretKey, "us-east-1")...)
+	url := "s3://nix-cache?profile=p&scheme=http&endpoint=" + s.Addr
+	r := pushRun(t, env, "--to", url, c.Top)
+	want := `nixbucket: push: the bucket "nix-cache" is in another region than us-east-1: add region=eu-west-2 to the store URL`
+	if ee := (*exec.ExitError)(nil); !errors.As(r.Err, &ee) || ee.ExitCode() != 1 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("push without region=: %v, stderr:\n%s\nwant exit 1 and %q", r.Err, r.Stderr, want)
+	}
+	paths, sum := pushMust(t, env, "--to", url+"&region=eu-west-2", c.Top)
+	pushWantAll(t, "push with region=eu-west-2", c, paths, sum, "pushed")
+}
