@@ -58,7 +58,7 @@ func openAdmin(data string) (*admin, error) {
 			// A server ran here, on a metadata store of its own.
 			return nil, fmt.Errorf("no nixbucket data in %s: its server keeps its metadata elsewhere; pass the server's --meta postgres://… (or set NIXBUCKET_META): %w", data, err)
 		}
-		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass --data): %w", data, data, err)
+		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass the server's --data DIR, or set NIXBUCKET_DATA): %w", data, data, err)
 	}
 	if err != nil {
 		serve := "nixbucket serve --data " + data

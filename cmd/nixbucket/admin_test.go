@@ -226,3 +226,18 @@ func TestPolicyNameWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminMistakes: a token for a user that does not exist, and an admin
+// command run where there is no data directory, say what to do.
+func TestAdminMistakes(t *testing.T) {
+	data := newData(t)
+	r := run(t, nil, "token", "create", "--user", "cache-raeder", "--data", data)
+	if want := "nixbucket: token create: there is no user \"cache-raeder\" (nixbucket user list shows them; nixbucket user create cache-raeder makes one)\n"; r.code != 1 || r.stderr != want {
+		t.Errorf("token create for a missing user: exit %d, stderr %q; want exit 1, %q", r.code, r.stderr, want)
+	}
+	none := filepath.Join(t.TempDir(), "none")
+	r = run(t, nil, "user", "list", "--data", none)
+	if want := "(start `nixbucket serve --data " + none + "` once, or pass the server's --data DIR, or set NIXBUCKET_DATA)"; r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("user list without data: exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
+	}
+}
