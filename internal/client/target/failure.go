@@ -223,6 +223,10 @@ func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
 		return &Failure{Kind: Denied, Msg: fmt.Sprintf(
 			"access denied: %s may not write to %s (%s): grant s3:PutObject on arn:aws:s3:::%s/* in the user's or token's policy, or in the bucket policy",
 			t.how, t.base, what, t.bucket())}
+	case e.status == http.StatusNotFound && e.code == "NoSuchBucket" && t.bucket() == "BUCKET":
+		return &Failure{Kind: NoBucket, Msg: fmt.Sprintf(
+			"%s names no bucket (%s): a nixbucket cache's URL is %s/BUCKET, such as %s/nix-cache (nixbucket bucket list shows them)",
+			t.base, what, strings.TrimSuffix(t.base, "/"), strings.TrimSuffix(t.base, "/"))}
 	case e.status == http.StatusNotFound && (e.code == "NoSuchBucket" || !read):
 		return &Failure{Kind: NoBucket, Msg: fmt.Sprintf(
 			"the cache %s does not exist (%s): create the bucket first (nixbucket bucket create %s, or aws s3 mb s3://%s), or check the URL's path",
