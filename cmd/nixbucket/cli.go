@@ -204,6 +204,9 @@ func hoistFlags(args []string) ([]string, error) {
 		}
 		c = sub
 	}
+	if n == 0 { // no command (--help, a mistyped one): it speaks first
+		return append(append([]string(nil), rest...), lead...), nil
+	}
 	return append(append(append([]string(nil), rest[:n]...), lead...), rest[n:]...), nil
 }
 

@@ -162,6 +162,9 @@ func TestFlagsBeforeCommand(t *testing.T) {
 			t.Errorf("nixbucket %s: exit %d, stdout %q, stderr %q; want exit 0 and %q", strings.Join(args, " "), r.code, r.stdout, r.stderr, want)
 		}
 	}
+	if r := run(t, nil, "--data", data, "--help"); r.code != 0 || !strings.HasPrefix(r.stdout, "nixbucket — ") {
+		t.Errorf("nixbucket --data DIR --help: exit %d, stdout %q, stderr %q; want the usage", r.code, r.stdout, r.stderr)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -169,6 +172,7 @@ func TestFlagsBeforeCommand(t *testing.T) {
 		{[]string{"--listen", ":0", "serve"}, "nixbucket: --listen: flags go after the command: nixbucket COMMAND [flags] [args]\nrun 'nixbucket --help'\n"},
 		{[]string{"user", "--data", data, "list"}, "nixbucket: --data: flags go after the command: nixbucket user COMMAND [flags] [args]\nrun 'nixbucket user --help'\n"},
 		{[]string{"--data"}, "nixbucket: flag needs an argument: --data\nrun 'nixbucket --help'\n"},
+		{[]string{"--data", data, "frob"}, "nixbucket: unknown command \"frob\"\nrun 'nixbucket --help'\n"},
 	} {
 		if r := run(t, nil, c.args...); r.code != 2 || r.stderr != c.want {
 			t.Errorf("nixbucket %s: exit %d, stderr %q; want exit 2, %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
