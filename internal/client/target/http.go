@@ -117,7 +117,9 @@ func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader,
 	}
 	e := readServerError(resp)
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusBadRequest && speaksTLS(ctx, t.base) {
+	// A server of HTTPS answers plain HTTP with a 400 that has no S3 code
+	// (nixbucket's own 400s, such as a refused narinfo's, have one).
+	if resp.StatusCode == http.StatusBadRequest && e.code == "" && speaksTLS(ctx, t.base) {
 		return nil, fmt.Errorf("%s speaks HTTPS, not plain HTTP: use an https:// URL (%s %s: %s)", t.base, method, key, e)
 	}
 	if f := t.httpFailure(method, key, e); f != nil {
