@@ -172,3 +172,23 @@ func TestInfo(t *testing.T) {
 		}
 	}
 }
+
+// TestServeDataInUse: a second server on a running server's data
+// directory is refused, naming the process that holds it and what to do.
+func TestServeDataInUse(t *testing.T) {
+	setupTarget(t)
+	if target != targetNixbucket {
+		t.Skipf("%s is not nixbucket", target)
+	}
+	s := startServer(t) // on any metadata store, the lock is in the data directory
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCmd(t, os.Environ(), "", serverBin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--data", s.Dir)
+	want := fmt.Sprintf("nixbucket: data directory %s is in use by another nixbucket server (pid %d): stop it, or give this one a data directory of its own (--data DIR); nixbucket info --data %s shows where it listens\n",
+		s.Dir, s.cmd.Process.Pid, s.Dir)
+	if r.Err == nil || r.Stderr != want {
+		t.Errorf("a second serve on %s: %v, stderr %q; want an error, %q", s.Dir, r.Err, r.Stderr, want)
+	}
+}

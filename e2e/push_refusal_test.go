@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestPushRefusals pushes to a real nixbucket over http:// and s3:// in
@@ -51,6 +52,18 @@ func TestPushRefusals(t *testing.T) {
 	}
 	readerKey, readerSecret := prof["reader"]["aws_access_key_id"], prof["reader"]["aws_secret_access_key"]
 
+	// A token of the reader that has expired: wait until the server says so.
+	expired := strings.TrimSpace(nixAdmin(t, s, "token", "create", "--user", "reader", "--expires", "1s"))
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		r := nixHTTP(t, "", http.MethodGet, s.Endpoint+"/nix-cache/nix-cache-info", "-u", "reader:"+expired)
+		if r.Status == http.StatusForbidden && strings.Contains(r.Body, "expired") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the token made with --expires 1s still works after a minute: %d %s", r.Status, r.Body)
+		}
+	}
+
 	p := newCountingProxy(t, s.Endpoint)
 	host := p.host()
 	netrc := func(login, password string) string {
@@ -60,6 +73,14 @@ func TestPushRefusals(t *testing.T) {
 			line = fmt.Sprintf("machine 127.0.0.1 login %s password %s\n", login, password)
 		}
 		if err := os.WriteFile(f, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	netrcDir := t.TempDir()
+	netrcText := func(name, text string) string {
+		f := filepath.Join(netrcDir, name)
+		if err := os.WriteFile(f, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return f
@@ -87,6 +108,16 @@ func TestPushRefusals(t *testing.T) {
 			`no credentials were sent to ` + httpURL("nix-cache")},
 		{"http no credentials, public-read", nil, []string{"--netrc-file", netrc("", ""), "--to", httpURL("public-cache")},
 			`no credentials were sent to ` + httpURL("public-cache")},
+		{"http netrc names the port", nil, []string{"--netrc-file", netrcText("port", "machine "+host+" login "+e.AccessKey+" password "+e.Secret+"\n"), "--to", httpURL("nix-cache")},
+			`(it has lines for ` + host + ` only: a machine is a host name alone, without scheme, port or path)`},
+		{"http netrc names another host", nil, []string{"--netrc-file", netrcText("other-host", "machine localhost login "+e.AccessKey+" password "+e.Secret+"\n"), "--to", httpURL("nix-cache")},
+			`to ` + filepath.Join(netrcDir, "other-host") + ` (it has lines for localhost only)`},
+		{"http netrc not netrc", nil, []string{"--netrc-file", netrcText("not-netrc", "127.0.0.1 "+e.AccessKey+" "+e.Secret+"\n"), "--to", httpURL("nix-cache")},
+			`netrc: unexpected "127.0.0.1" (an entry is: machine HOST login NAME password SECRET)`},
+		{"http expired token, netrc", nil, []string{"--netrc-file", netrc("reader", expired), "--to", httpURL("nix-cache")},
+			`Z); make a new one (nixbucket token create --user reader) and put it in `},
+		{"http expired token, bearer", nil, []string{"--token-file", netrcText("token", expired), "--to", httpURL("nix-cache")},
+			`Z); make a new one (nixbucket token create --user NAME) and pass it instead`},
 		{"http wrong secret", nil, []string{"--netrc-file", netrc(e.AccessKey, "not-the-secret"), "--to", httpURL("nix-cache")},
 			`refused the netrc login "` + e.AccessKey + `" for 127.0.0.1: the key or token is unknown or its secret is wrong`},
 		{"http unknown key", nil, []string{"--netrc-file", netrc("NBNOSUCHKEY0000000", "x"), "--to", httpURL("nix-cache")},
@@ -95,10 +126,15 @@ func TestPushRefusals(t *testing.T) {
 			`access denied: the netrc login "` + readerKey + `" for 127.0.0.1 may not write to ` + httpURL("nix-cache")},
 		{"http no such bucket", nil, []string{"--netrc-file", netrc(e.AccessKey, e.Secret), "--to", httpURL("no-such-bucket")},
 			`the cache ` + httpURL("no-such-bucket") + ` does not exist`},
+		{"http URL without a bucket", nil, []string{"--netrc-file", netrc(e.AccessKey, e.Secret), "--to", "http://" + host},
+			`names no bucket (GET nix-cache-info: 404 NoSuchBucket: The specified bucket does not exist): a nixbucket cache's URL is http://` + host + `/BUCKET`},
 		{"s3 no credentials", []string{"AWS_CONFIG_FILE=" + empty, "AWS_SHARED_CREDENTIALS_FILE=" + empty}, []string{"--to", s3url("nix-cache", "")},
 			`no AWS credentials: tried the environment`},
 		{"s3 wrong secret", pushAWSFiles(t, "p", e.AccessKey, "not-the-secret", "us-east-1"), []string{"--to", s3url("nix-cache", "p")},
 			`refused the access key ` + e.AccessKey + ` (from profile "p" in`},
+		{"s3 wrong secret in the config file", []string{"AWS_SHARED_CREDENTIALS_FILE=" + empty, "AWS_CONFIG_FILE=" + netrcText("aws-config", "[profile p]\naws_access_key_id = "+e.AccessKey+"\naws_secret_access_key = not-the-secret\n")},
+			[]string{"--to", s3url("nix-cache", "p")},
+			`refused the access key ` + e.AccessKey + ` (from profile "p" in ` + filepath.Join(netrcDir, "aws-config") + `)`},
 		{"s3 unknown key", pushAWSFiles(t, "p", "NBNOSUCHKEY0000000", "x", "us-east-1"), []string{"--to", s3url("nix-cache", "p")},
 			`refused the access key NBNOSUCHKEY0000000`},
 		{"s3 denied by policy", pushAWSFiles(t, "p", readerKey, readerSecret, "us-east-1"), []string{"--to", s3url("nix-cache", "p")},

@@ -185,6 +185,34 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Logf("%s: ok", where)
 	}
 	readmeCheckBackup(t, dir)
+	readmeCheckIgnored(t, dir)
+}
+
+// readmeCheckIgnored: every file the walkthrough made in the checkout is
+// in .gitignore, so a newcomer's `git add .` commits none of them (the
+// reader's netrc holds a token, the backup the admin key).
+func readmeCheckIgnored(t *testing.T, dir string) {
+	t.Helper()
+	if r := runCmd(t, os.Environ(), "", "git", "-C", repoRoot, "rev-parse", "--git-dir"); r.Err != nil {
+		t.Logf("%s is not a git checkout: .gitignore not checked", repoRoot)
+		return
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name == "examples" {
+			continue
+		}
+		if e.IsDir() {
+			name += "/"
+		}
+		if r := runCmd(t, os.Environ(), repoRoot, "git", "check-ignore", "-q", "--no-index", name); r.Err != nil {
+			t.Errorf("the walkthrough made %s in the checkout, and .gitignore does not ignore it (%v)", name, r.Err)
+		}
+	}
 }
 
 // readmeCheckBackup serves the backup the walkthrough took while its

@@ -146,3 +146,32 @@ func TestUseKeyAtRoot(t *testing.T) {
 	}
 	c.checkDumps(t)
 }
+
+// TestUseMistakes: the mistakes of a first `nixbucket use` (https to a
+// plain-HTTP server, a URL without its scheme, a netrc whose line names
+// the host with its port) are each one line saying what to change.
+func TestUseMistakes(t *testing.T) {
+	t.Parallel()
+	s := nixStart(t)
+	withPort := filepath.Join(t.TempDir(), "netrc")
+	if err := os.WriteFile(withPort, []byte("machine "+s.Addr+" login "+s.AccessKey+" password "+s.SecretKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"https://" + s.Addr + "/nix-cache"},
+			"nixbucket: use: https://" + s.Addr + " speaks plain HTTP, not HTTPS: use an http:// URL (in an s3:// URL, scheme=http)\n"},
+		{[]string{s.Addr + "/nix-cache"},
+			`nixbucket: use: cache URL "` + s.Addr + `/nix-cache" has no scheme: want http://HOST[:PORT]/BUCKET (or https://…, or s3://BUCKET?endpoint=HOST[:PORT])` + "\n"},
+		{[]string{"http://" + s.Addr + "/nix-cache", "--netrc-file", withPort},
+			"nixbucket: use: http://" + s.Addr + "/nix-cache/nix-cache-info: the cache is private, and " + withPort + " has no line for 127.0.0.1 (it has lines for " + s.Addr +
+				" only: a machine is a host name alone, without scheme, port or path): add \"machine 127.0.0.1 login NAME password SECRET\" there, or give --netrc-user and --netrc-password\n"},
+	} {
+		r := nixRun(t, serverBin, append([]string{"use"}, c.args...)...)
+		if r.Err == nil || r.Stderr != c.want {
+			t.Errorf("nixbucket use %s: %v, stderr %q; want an error, %q", strings.Join(c.args, " "), r.Err, r.Stderr, c.want)
+		}
+	}
+}

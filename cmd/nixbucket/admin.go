@@ -17,6 +17,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/meta/migration"
+	"github.com/nixbucket/nixbucket/internal/server"
 )
 
 // admin is an open data directory for the user, token and bucket commands.
@@ -47,12 +48,17 @@ func openAdmin(data string) (*admin, error) {
 		m := backend.Redact(metaURL)
 		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --meta %s` once): %w", m, m, err)
 	}
+	if errors.Is(err, fs.ErrPermission) && metaURL == "" {
+		if aerr := server.CheckAccess(data); aerr != nil {
+			return nil, aerr
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, serr := os.Stat(filepath.Join(data, "credentials")); serr == nil {
 			// A server ran here, on a metadata store of its own.
 			return nil, fmt.Errorf("no nixbucket data in %s: its server keeps its metadata elsewhere; pass the server's --meta postgres://… (or set NIXBUCKET_META): %w", data, err)
 		}
-		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass --data): %w", data, data, err)
+		return nil, fmt.Errorf("no nixbucket data in %s (start `nixbucket serve --data %s` once, or pass the server's --data DIR, or set NIXBUCKET_DATA): %w", data, data, err)
 	}
 	if err != nil {
 		serve := "nixbucket serve --data " + data

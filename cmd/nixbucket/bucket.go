@@ -141,7 +141,13 @@ func bucketPolicyCmd(fs *flag.FlagSet, data *string, args []string) error {
 		} else if doc, err = readPolicy(pos[1]); err != nil {
 			return err
 		}
-		return withAdmin(*data, func(a *admin) error { return a.access.SetBucketPolicy(a.ctx, pos[0], doc) })
+		return withAdmin(*data, func(a *admin) error {
+			if err := a.access.SetBucketPolicy(a.ctx, pos[0], doc); err != nil {
+				return err
+			}
+			warnPolicyNames(a, doc, true)
+			return nil
+		})
 	case "get":
 		pos, err := parse(fs, args[1:], 1, 1, "bucket policy get BUCKET")
 		if err != nil {

@@ -124,7 +124,11 @@ var running *command
 // runCLI runs the command line args (without the program name) and
 // returns the exit status.
 func runCLI(args []string) int {
-	path, err := dispatch(root, nil, args)
+	args, err := hoistFlags(args)
+	var path []string
+	if err == nil {
+		path, err = dispatch(root, nil, args)
+	}
 	var ue *usageError
 	switch {
 	case err == nil, errors.Is(err, errHelp), errors.Is(err, flag.ErrHelp):
@@ -168,9 +172,60 @@ func dispatch(c *command, path, args []string) ([]string, error) {
 	return dispatch(sub, append(path, sub.name), args[1:])
 }
 
+// hoistFlags moves the --data DIR and --meta URL a user put before the
+// command (nixbucket --data DIR user list, as many tools take their global
+// options) to right after the command's words, where its flags go.
+func hoistFlags(args []string) ([]string, error) {
+	var lead []string
+	i := 0
+	for i < len(args) {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if !strings.HasPrefix(args[i], "-") || name != "data" && name != "meta" {
+			break
+		}
+		if hasValue {
+			lead, i = append(lead, args[i]), i+1
+			continue
+		}
+		if i+1 == len(args) {
+			return nil, usagef("flag needs an argument: %s", args[i])
+		}
+		lead, i = append(lead, args[i], args[i+1]), i+2
+	}
+	if len(lead) == 0 {
+		return args, nil
+	}
+	rest := args[i:]
+	c, n := root, 0
+	for ; n < len(rest) && c.run == nil; n++ {
+		sub := c.sub(rest[n])
+		if sub == nil {
+			break
+		}
+		c = sub
+	}
+	if n == 0 { // no command (--help, a mistyped one): it speaks first
+		return append(append([]string(nil), rest...), lead...), nil
+	}
+	return append(append(append([]string(nil), rest[:n]...), lead...), rest[n:]...), nil
+}
+
+// sub returns c's subcommand name, or nil.
+func (c *command) sub(name string) *command {
+	for _, s := range c.subs {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // find returns c's subcommand name, or a usage error that suggests the
 // nearest name.
 func (c *command) find(path []string, name string) (*command, error) {
+	if strings.HasPrefix(name, "-") {
+		return nil, usagef("%s: flags go after the command: %s [flags] [args]", name, strings.Join(append(append([]string{"nixbucket"}, path...), "COMMAND"), " "))
+	}
 	names := make([]string, len(c.subs))
 	for i, s := range c.subs {
 		if s.name == name {

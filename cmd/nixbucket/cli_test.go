@@ -133,10 +133,48 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "--max-conns", "many"}, "nixbucket: serve: invalid value \"many\" for flag -max-conns: parse error\nrun 'nixbucket serve --help'\n"},
 		{[]string{"serve", "--blob-cache-size", "auto"}, "nixbucket: serve: --blob-cache-size \"auto\": want a size such as 10GiB or 500MB, or 0\nrun 'nixbucket serve --help'\n"},
 		{[]string{"serve", "--blob-cache-size", "5%"}, "nixbucket: serve: --blob-cache-size \"5%\": want a size such as 10GiB or 500MB, or 0\nrun 'nixbucket serve --help'\n"},
+		{[]string{"push", "./result"}, "nixbucket: push: --to URL is required: nixbucket push --to URL [flags] PATH...\nrun 'nixbucket push --help'\n"},
+		{[]string{"push", "--to", "http://127.0.0.1:9/c"}, "nixbucket: push: no paths given (or use --stdin): nixbucket push --to URL [flags] PATH...\nrun 'nixbucket push --help'\n"},
 		{[]string{"completion", "bsh"}, "nixbucket: completion: unknown shell \"bsh\"; did you mean \"bash\"?\nrun 'nixbucket completion --help'\n"},
 	} {
 		r := run(t, nil, c.args...)
 		if r.code != 2 || r.stderr != c.want {
+			t.Errorf("nixbucket %s: exit %d, stderr %q; want exit 2, %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+		}
+	}
+}
+
+// TestFlagsBeforeCommand: --data and --meta before the command, as many
+// tools take their global options, reach the command; other flags there
+// are one line saying where flags go, not "unknown command".
+func TestFlagsBeforeCommand(t *testing.T) {
+	data := newData(t)
+	if r := run(t, nil, "bucket", "list", "--data", data); r.code != 0 {
+		t.Fatalf("bucket list --data: exit %d\n%s", r.code, r.stderr)
+	}
+	want := run(t, nil, "bucket", "list", "--data", data).stdout
+	for _, args := range [][]string{
+		{"--data", data, "bucket", "list"},
+		{"--data=" + data, "bucket", "list"},
+		{"-data", data, "bucket", "list"},
+	} {
+		if r := run(t, nil, args...); r.code != 0 || r.stdout != want {
+			t.Errorf("nixbucket %s: exit %d, stdout %q, stderr %q; want exit 0 and %q", strings.Join(args, " "), r.code, r.stdout, r.stderr, want)
+		}
+	}
+	if r := run(t, nil, "--data", data, "--help"); r.code != 0 || !strings.HasPrefix(r.stdout, "nixbucket — ") {
+		t.Errorf("nixbucket --data DIR --help: exit %d, stdout %q, stderr %q; want the usage", r.code, r.stdout, r.stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen", ":0", "serve"}, "nixbucket: --listen: flags go after the command: nixbucket COMMAND [flags] [args]\nrun 'nixbucket --help'\n"},
+		{[]string{"user", "--data", data, "list"}, "nixbucket: --data: flags go after the command: nixbucket user COMMAND [flags] [args]\nrun 'nixbucket user --help'\n"},
+		{[]string{"--data"}, "nixbucket: flag needs an argument: --data\nrun 'nixbucket --help'\n"},
+		{[]string{"--data", data, "frob"}, "nixbucket: unknown command \"frob\"\nrun 'nixbucket --help'\n"},
+	} {
+		if r := run(t, nil, c.args...); r.code != 2 || r.stderr != c.want {
 			t.Errorf("nixbucket %s: exit %d, stderr %q; want exit 2, %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
 		}
 	}

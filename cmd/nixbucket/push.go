@@ -117,7 +117,7 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	stdin := fs.Bool("stdin", false, "read store paths from standard input (white-space separated), e.g. in a post-build hook")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per path and a summary on standard output")
 	fs.StringVar(&f.storeDir, "store-dir", envOr("NIX_STORE_DIR", localstore.DefaultStoreDir), "the Nix store directory (env NIX_STORE_DIR)")
-	fs.StringVar(&f.db, "db", defaultDB(), "the Nix database, opened read-only (default from NIX_STATE_DIR)")
+	fs.StringVar(&f.db, "db", defaultDB(), "the Nix database, opened read-only (env NIX_STATE_DIR: its db/db.sqlite)")
 	fs.StringVar(&f.netrc, "netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a bearer token for http(s) caches (env NIXBUCKET_TOKEN)")
 	fs.StringVar(&f.tmpDir, "tmp-dir", "", "directory where compressed NARs too large to wait in memory wait for their upload (default $TMPDIR)")
@@ -129,8 +129,7 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	}
 	f.paths = paths
 	if f.to == "" {
-		fs.Usage()
-		return nil, usagef("push: --to URL is required")
+		return nil, usagef("push: --to URL is required: nixbucket push --to URL [flags] PATH...")
 	}
 	if f.jobs < 1 {
 		return nil, fmt.Errorf("push: --jobs %d: want at least 1", f.jobs)
@@ -142,8 +141,7 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 		}
 		f.paths = append(f.paths, more...)
 	} else if len(f.paths) == 0 {
-		fs.Usage()
-		return nil, usagef("push: no paths given (or use --stdin)")
+		return nil, usagef("push: no paths given (or use --stdin): nixbucket push --to URL [flags] PATH...")
 	}
 	return &f, nil
 }

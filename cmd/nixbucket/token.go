@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
 const tokenUsage = `usage:
@@ -42,10 +45,14 @@ func tokenCmd(args []string) error {
 			return err
 		}
 		return withAdmin(*data, func(a *admin) error {
+			if _, err := a.store.User(a.ctx, *user); errors.Is(err, meta.ErrNoSuchUser) {
+				return fmt.Errorf("token create: there is no user %q (nixbucket user list shows them; nixbucket user create %s makes one)", *user, *user)
+			}
 			text, t, err := a.access.CreateToken(a.ctx, *user, ttl, doc)
 			if err != nil {
 				return err
 			}
+			warnPolicyNames(a, doc, false)
 			exp := "never expires"
 			if !t.Expires.IsZero() {
 				exp = "expires " + t.Expires.Format(time.RFC3339)

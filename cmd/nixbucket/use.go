@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/client/target"
 	"github.com/nixbucket/nixbucket/internal/nixconf"
 )
 
@@ -81,6 +82,7 @@ func useCmd(args []string) error {
 		}
 		if !c.given {
 			c.login, c.password, _ = nixconf.NetrcLookup(netrcText, c.host)
+			c.netrcFile = *netrcFile
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -116,7 +118,8 @@ type cacheURL struct {
 	isHTTP      bool   // Nix reads it over HTTP, so netrc applies
 
 	login, password string
-	given           bool // credentials came from flags or the URL
+	given           bool   // credentials came from flags or the URL
+	netrcFile       string // where login and password were looked up, if there
 }
 
 // parseCacheURL reads a cache's URL. A nixbucket bucket is
@@ -126,6 +129,9 @@ type cacheURL struct {
 // a deeper path, and s3://BUCKET on AWS (which use cannot read unsigned,
 // so it checks nothing there).
 func parseCacheURL(raw string, keysGiven bool) (*cacheURL, error) {
+	if !strings.Contains(raw, "://") {
+		return nil, fmt.Errorf("cache URL %q has no scheme: want http://HOST[:PORT]/BUCKET (or https://…, or s3://BUCKET?endpoint=HOST[:PORT])", raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("cache URL %q: %v", raw, errors.Unwrap(err))
@@ -199,6 +205,9 @@ func (c *cacheURL) get(ctx context.Context, path string) (int, string, error) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		if m := target.SchemeMistake(c.base, "use an http:// URL (in an s3:// URL, scheme=http)", err); m != nil {
+			return 0, "", m
+		}
 		return 0, "", fmt.Errorf("cannot reach %s: %w", c.base, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
@@ -215,6 +224,10 @@ func (c *cacheURL) refusal(what string, status int) error {
 	case http.StatusUnauthorized:
 		if c.password != "" {
 			return fmt.Errorf("%s: the server does not accept the credentials for %s (unknown access key or wrong password)", what, c.host)
+		}
+		if c.netrcFile != "" {
+			return fmt.Errorf("%s: the cache is private, and %s has no line for %s%s: add \"machine %s login NAME password SECRET\" there, or give --netrc-user and --netrc-password",
+				what, c.netrcFile, c.host, target.NetrcMiss(c.netrcFile, c.host), c.host)
 		}
 		return fmt.Errorf("%s: the cache is private: give credentials with --netrc-user and --netrc-password, or --netrc-file FILE holding a line for %s", what, c.host)
 	case http.StatusForbidden:

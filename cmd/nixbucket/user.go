@@ -49,6 +49,7 @@ func userCmd(args []string) error {
 		if err != nil {
 			return err
 		}
+		warnPolicyNames(a, doc, false)
 		fmt.Fprintf(os.Stderr, "created user %s (%s); append this to ~/.aws/credentials:\n\n", pos[0], policy.UserARN(a.access.Account(), pos[0]))
 		fmt.Print(credentialsSection(pos[0], k))
 		return nil
@@ -133,7 +134,13 @@ func userPolicyCmd(fs *flag.FlagSet, data *string, args []string) error {
 		if err != nil {
 			return err
 		}
-		return withAdmin(*data, func(a *admin) error { return a.access.SetUserPolicy(a.ctx, pos[0], doc) })
+		return withAdmin(*data, func(a *admin) error {
+			if err := a.access.SetUserPolicy(a.ctx, pos[0], doc); err != nil {
+				return err
+			}
+			warnPolicyNames(a, doc, false)
+			return nil
+		})
 	case "get":
 		pos, err := parse(fs, args[1:], 1, 1, "user policy get NAME")
 		if err != nil {

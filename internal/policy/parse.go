@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,16 @@ func ParseBucket(doc []byte) (*Policy, error) { return parse(doc, bucketPolicy) 
 // token's), in which Principal and NotPrincipal are not allowed.
 func ParseIdentity(doc []byte) (*Policy, error) { return parse(doc, identityPolicy) }
 
+// position is the line and column (1-based, in bytes) of the last byte
+// but white space of doc[:offset], where a json.SyntaxError found the
+// mistake.
+func position(doc []byte, offset int64) (line, col int) {
+	before := bytes.TrimRight(doc[:min(max(offset, 0), int64(len(doc)))], " \t\r\n")
+	line = 1 + bytes.Count(before, []byte("\n"))
+	col = max(len(before)-bytes.LastIndexByte(before, '\n')-1, 1)
+	return line, col
+}
+
 func parse(doc []byte, k kind) (*Policy, error) {
 	if len(doc) > MaxSize {
 		return nil, &Error{Reason: fmt.Sprintf("policy is larger than %d bytes", MaxSize)}
@@ -63,7 +74,13 @@ func parse(doc []byte, k kind) (*Policy, error) {
 		if err == nil {
 			err = errors.New("invalid JSON")
 		}
-		return nil, &Error{Reason: "invalid JSON: " + err.Error(), Err: err}
+		where := ""
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line, col := position(doc, se.Offset)
+			where = fmt.Sprintf(" at line %d, column %d", line, col)
+		}
+		return nil, &Error{Reason: "invalid JSON" + where + ": " + err.Error(), Err: err}
 	}
 	ms, err := decodeObject(doc)
 	if err != nil {

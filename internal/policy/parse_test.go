@@ -147,7 +147,10 @@ func TestParseErrors(t *testing.T) {
 		{"empty statement", idt, `{"Statement":[]}`, `Statement: must contain at least one statement`},
 		{"unknown top-level element", idt, `{"Statement":[],"Comment":"x"}`, `Comment: unknown element (names are case-sensitive)`},
 		{"not an object", idt, `[]`, `policy must be a JSON object`},
-		{"invalid JSON", idt, `{"Statement":`, `invalid JSON: unexpected end of JSON input`},
+		{"invalid JSON", idt, `{"Statement":`, `invalid JSON at line 1, column 13: unexpected end of JSON input`},
+		{"missing comma, line and column", idt, "{\n  \"Statement\": {\n    \"Action\": [\n      \"s3:GetObject\"\n      \"s3:ListBucket\"\n",
+			`invalid JSON at line 5, column 7: invalid character '"' after array element`},
+		{"end of input, line and column", idt, "{\"Statement\": [\n  {\"Effect\": \"Allow\"}\n\n", `invalid JSON at line 2, column 21: unexpected end of JSON input`},
 		{"too large", idt, `{"Id":"` + strings.Repeat("x", policy.MaxSize) + `"}`, `policy is larger than 20480 bytes`},
 	}
 	for _, tc := range cases {

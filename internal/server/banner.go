@@ -146,8 +146,12 @@ func (b Banner) String() string {
 		creds, cache, net.JoinHostPort(host, port), u.Scheme, CredentialsProfile, b.Region)
 	p("                       (a Nix built with S3 support; Debian's is not: push over HTTP, or with nixbucket push)\n")
 	p("  nixbucket push:      nixbucket push --netrc-file %s --to %s/%s ./result\n", netrc, endpoint, cache)
-	p("  substitute:          nix-store -r /nix/store/... --option substituters '%s/%s' --option trusted-public-keys '%s' --option netrc-file %s\n",
+	p("  substitute:          nix-store -r /nix/store/... --option substituters '%s/%s' --option trusted-public-keys '%s' --option netrc-file %s --option narinfo-cache-positive-ttl 0\n",
 		endpoint, cache, strings.Join(keys, " "), netrc)
+	// Nix keeps what it pushed, unsigned, in ~/.cache/nix for 30 days: on
+	// the machine that pushed, without the ttl option, the substitute above
+	// fails "not signed by any of the keys".
+	p("                       (narinfo-cache-positive-ttl 0: Nix remembers the narinfos it pushed, unsigned; another machine needs no such option)\n")
 	public := false
 	for _, bk := range b.Buckets {
 		public = public || bk.Name == cache && bk.Public

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -138,6 +139,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	opts.Data = abs
 	if err := os.MkdirAll(opts.Data, 0o700); err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("cannot create the data directory %s (%w): give --data a directory this user (%s) may create, such as ~/nixbucket-data, or run nixbucket as a user who may", opts.Data, err, whoami())
+		}
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
 	if err := checkDataDir(opts.Data, log); err != nil {

@@ -16,6 +16,7 @@ package storeurl
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -121,6 +122,13 @@ func (s S3) PathStyle() bool {
 	}
 }
 
+// looksLikeServer reports whether what an s3:// URL has in the bucket's
+// place is a server rather than a bucket (which may hold dots, but never
+// a port or be an IP address).
+func looksLikeServer(host string) bool {
+	return strings.Contains(host, ":") || net.ParseIP(host) != nil || host == "localhost"
+}
+
 // Parse parses a store URL.
 func Parse(raw string) (*Store, error) {
 	base, query, _ := strings.Cut(raw, "?")
@@ -136,6 +144,10 @@ func Parse(raw string) (*Store, error) {
 	}
 	switch s.Scheme {
 	case SchemeS3:
+		if host, bucket, ok := strings.Cut(rest, "/"); ok && looksLikeServer(host) && bucket != "" && !strings.ContainsAny(bucket, "/#") {
+			// s3://HOST:PORT/BUCKET: the endpoint written where the bucket goes.
+			return nil, fmt.Errorf("store URL %q: s3://BUCKET names the bucket alone; the server goes in endpoint=: s3://%s?endpoint=%s", raw, bucket, host)
+		}
 		if rest == "" || strings.ContainsAny(rest, "/#") {
 			return nil, fmt.Errorf("store URL %q: want s3://BUCKET with a bucket name and no path", raw)
 		}

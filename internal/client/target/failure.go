@@ -203,9 +203,17 @@ func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
 	case e.status == http.StatusUnauthorized && t.auth == "",
 		e.status == http.StatusForbidden && t.auth == "" && !read:
 		return &Failure{Kind: NoCredentials, Msg: fmt.Sprintf(
-			"no credentials were sent to %s (%s): add a netrc line \"machine %s login NAME password SECRET\" to %s "+
+			"no credentials were sent to %s (%s): add a netrc line \"machine %s login NAME password SECRET\" to %s%s "+
 				"(nixbucket token create --user NAME makes a token for it), or pass --token-file, or push to %s",
-			t.base, what, t.host(), t.netrcName(), t.s3Hint())}
+			t.base, what, t.host(), t.netrcName(), netrcMiss(t.netrc, t.host()), t.s3Hint())}
+	case e.status == http.StatusForbidden && strings.Contains(e.message, "token") && strings.Contains(e.message, "expired"):
+		where := "pass it instead"
+		if !strings.HasPrefix(t.auth, "Bearer ") {
+			where = "put it in " + t.netrcName() + " in place of the old one"
+		}
+		return &Failure{Kind: BadCredentials, Msg: fmt.Sprintf(
+			"%s refused %s: the token has expired (%s); make a new one (nixbucket token create --user %s) and %s",
+			t.base, t.how, what, t.login(), where)}
 	case e.status == http.StatusUnauthorized,
 		e.status == http.StatusForbidden && e.aboutCredentials():
 		return &Failure{Kind: BadCredentials, Msg: fmt.Sprintf(
@@ -215,12 +223,25 @@ func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
 		return &Failure{Kind: Denied, Msg: fmt.Sprintf(
 			"access denied: %s may not write to %s (%s): grant s3:PutObject on arn:aws:s3:::%s/* in the user's or token's policy, or in the bucket policy",
 			t.how, t.base, what, t.bucket())}
+	case e.status == http.StatusNotFound && e.code == "NoSuchBucket" && t.bucket() == "BUCKET":
+		return &Failure{Kind: NoBucket, Msg: fmt.Sprintf(
+			"%s names no bucket (%s): a nixbucket cache's URL is %s/BUCKET, such as %s/nix-cache (nixbucket bucket list shows them)",
+			t.base, what, strings.TrimSuffix(t.base, "/"), strings.TrimSuffix(t.base, "/"))}
 	case e.status == http.StatusNotFound && (e.code == "NoSuchBucket" || !read):
 		return &Failure{Kind: NoBucket, Msg: fmt.Sprintf(
 			"the cache %s does not exist (%s): create the bucket first (nixbucket bucket create %s, or aws s3 mb s3://%s), or check the URL's path",
 			t.base, what, t.bucket(), t.bucket())}
 	}
 	return nil
+}
+
+// login is the user name of the Basic credentials sent, for messages.
+func (t *httpTarget) login() string {
+	r := http.Request{Header: http.Header{"Authorization": {t.auth}}}
+	if login, _, ok := r.BasicAuth(); ok && login != "" {
+		return Printable(login)
+	}
+	return "NAME"
 }
 
 // host is the cache's host name, as netrc files name it.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/client/spool"
@@ -99,9 +100,15 @@ func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader,
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if m := schemeMistake(t.base, "use an http:// URL", err); m != nil {
+			return nil, m
+		}
 		var dns *net.DNSError
 		if errors.As(err, &dns) && dns.IsNotFound {
 			return nil, fmt.Errorf("cannot reach %s: %w", t.base, err)
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, retryable{fmt.Errorf("cannot reach %s: is the server running, and are the URL's host and port right? (%s %s: %w)", t.base, method, key, err)}
 		}
 		return nil, retryable{fmt.Errorf("%s %s: %w", method, t.url(key), err)}
 	}
@@ -110,6 +117,11 @@ func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader,
 	}
 	e := readServerError(resp)
 	resp.Body.Close()
+	// A server of HTTPS answers plain HTTP with a 400 that has no S3 code
+	// (nixbucket's own 400s, such as a refused narinfo's, have one).
+	if resp.StatusCode == http.StatusBadRequest && e.code == "" && speaksTLS(ctx, t.base) {
+		return nil, fmt.Errorf("%s speaks HTTPS, not plain HTTP: use an https:// URL (%s %s: %s)", t.base, method, key, e)
+	}
 	if f := t.httpFailure(method, key, e); f != nil {
 		f.Err = fmt.Errorf("%s %s: %s", method, t.url(key), e)
 		return nil, f

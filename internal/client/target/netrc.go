@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -69,7 +72,7 @@ func parseNetrc(data string) (map[string]netrcEntry, *netrcEntry, error) {
 				cur.password = v
 			}
 		default:
-			return nil, nil, fmt.Errorf("netrc: unexpected %q", tok)
+			return nil, nil, fmt.Errorf("netrc: unexpected %q (an entry is: machine HOST login NAME password SECRET)", tok)
 		}
 	}
 	flush()
@@ -108,15 +111,8 @@ func netrcTokens(data string) []string {
 // ("" for $NETRC, then ~/.netrc). A missing default file is no error.
 func netrcLookup(path, host string) (login, password string, found bool, err error) {
 	explicit := path != ""
-	if path == "" {
-		path = os.Getenv("NETRC")
-	}
-	if path == "" {
-		home, herr := os.UserHomeDir()
-		if herr != nil {
-			return "", "", false, nil
-		}
-		path = filepath.Join(home, ".netrc")
+	if path = netrcPath(path); path == "" {
+		return "", "", false, nil
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && !explicit {
@@ -142,4 +138,47 @@ func netrcLookup(path, host string) (login, password string, found bool, err err
 // as curl reads the file (a no-break space is part of a password).
 func asciiSpace(r rune) bool {
 	return r == ' ' || r == '\t' || r == '\n' || r == '\v' || r == '\f' || r == '\r'
+}
+
+// netrcPath is the netrc file push reads: path, else $NETRC, else
+// ~/.netrc ("" without a home directory).
+func netrcPath(path string) string {
+	if path == "" {
+		path = os.Getenv("NETRC")
+	}
+	if path == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		path = filepath.Join(home, ".netrc")
+	}
+	return path
+}
+
+// NetrcMiss is netrcMiss for other readers of a netrc file (nixbucket
+// use).
+func NetrcMiss(path, host string) string { return netrcMiss(path, host) }
+
+// netrcMiss says, for a message, which machines the netrc file names when
+// none is host: a line for HOST:PORT, for a URL or for another name of
+// the host is the usual mistake. It is "" when the file names none.
+func netrcMiss(path, host string) string {
+	path = netrcPath(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	machines, _, err := parseNetrc(string(data))
+	if err != nil || len(machines) == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(machines))
+	hint := ""
+	for _, n := range names {
+		if h, _, err := net.SplitHostPort(n); err == nil && h == host || strings.Contains(n, "/") {
+			hint = ": a machine is a host name alone, without scheme, port or path"
+		}
+	}
+	return fmt.Sprintf(" (it has lines for %s only%s)", Printable(strings.Join(names, ", ")), hint)
 }

@@ -125,6 +125,14 @@ func (t *s3Target) checkBucket(ctx context.Context) error {
 		return nil // HEAD has no body to tell bad keys from a missing grant; later requests will
 	case status == 301:
 		return t.explain(err, "")
+	case status == 400:
+		// A HEAD answer has no body to say why (a signature for another
+		// region, on a server that checks it): a GET's error has a code.
+		if _, gerr := t.client.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String(t.bucket)}); gerr != nil {
+			if c, _ := s3Code(gerr); c != "" && c != "BadRequest" {
+				return t.explain(gerr, "")
+			}
+		}
 	}
 	return t.explain(err, "")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
 )
+
+// expectingRegion finds the region an AuthorizationHeaderMalformed
+// message says the signature should have named.
+var expectingRegion = regexp.MustCompile(`expecting '([a-z0-9-]+)'`)
 
 // s3Action maps an S3 operation to the IAM action that governs it, for
 // AccessDenied messages.
@@ -73,7 +78,13 @@ func (t *s3Target) explain(err error, key string) error {
 	if key != "" {
 		resource += "/" + key
 	}
+	if m := schemeMistake(t.desc, "add scheme=http to the store URL", err); m != nil {
+		return m
+	}
 	code, status := s3Code(err)
+	if status == 400 && (code == "" || code == "BadRequest") && speaksTLS(context.Background(), t.params.Endpoint) {
+		return fmt.Errorf("%s speaks HTTPS, not plain HTTP: remove scheme=http from the store URL (https is the default) (%s %d %s)", t.desc, op, status, code)
+	}
 	switch {
 	case badCredentialCodes[code]:
 		return &Failure{Kind: BadCredentials, Err: err, Msg: fmt.Sprintf(
@@ -97,7 +108,11 @@ func (t *s3Target) explain(err error, key string) error {
 			"the bucket %q does not exist (%s): create it first (nixbucket bucket create %s, or aws s3 mb s3://%s), or check the bucket name, region= and endpoint=",
 			t.bucket, t.desc, t.bucket, t.bucket)}
 	case code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" || status == 301:
-		return fmt.Errorf("the bucket %q is in another region than %s: add region=REGION to the store URL: %w", t.bucket, t.region, err)
+		region := "REGION"
+		if m := expectingRegion.FindStringSubmatch(sdkServerError(err).message); m != nil {
+			region = m[1] // "the region 'us-east-1' is wrong; expecting 'eu-west-2'", AWS's words and nixbucket's
+		}
+		return fmt.Errorf("the bucket %q is in another region than %s: add region=%s to the store URL: %w", t.bucket, t.region, region, err)
 	case code == "RequestTimeTooSkewed":
 		return fmt.Errorf("the clock is off by more than 15 minutes from %s's: fix the time: %w", t.desc, err)
 	}
@@ -153,15 +168,22 @@ func envOr(k, def string) string {
 // describeCreds says where resolved credentials came from.
 func describeCreds(c aws.Credentials, profile string) string {
 	src := c.Source
+	p := profile
+	if p == "" {
+		p = envOr("AWS_PROFILE", "default")
+	}
 	switch {
 	case src == "EnvConfigCredentials":
 		return "the environment"
 	case strings.HasPrefix(src, "SharedConfigCredentials"):
-		p := profile
-		if p == "" {
-			p = envOr("AWS_PROFILE", "default")
+		// The SDK names the file the keys came from: credentials or config.
+		file := strings.TrimSpace(strings.TrimPrefix(src, "SharedConfigCredentials:"))
+		if file == "" {
+			file = envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
 		}
-		return fmt.Sprintf("profile %q in %s", p, envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"))
+		return fmt.Sprintf("profile %q in %s", p, file)
+	case src == "ProcessProvider":
+		return fmt.Sprintf("the credential_process of profile %q", p)
 	case src != "":
 		return src
 	}

@@ -129,7 +129,7 @@ func sdkRetryer() aws.Retryer {
 		so.MaxBackoff = maxBackoff
 		so.Backoff = retry.BackoffDelayerFunc(func(i int, _ error) (time.Duration, error) { return backoff(i), nil })
 		so.RateLimiter = ratelimit.None // retry every failure, however many
-		so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(statusRetryable)}, so.Retryables...)
+		so.Retryables = append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(notRetryable), retry.IsErrorRetryableFunc(statusRetryable)}, so.Retryables...)
 	})
 }
 
