@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,16 +15,7 @@ import (
 // fileChecksum is alg's checksum of the file at path, as S3 sends it.
 func fileChecksum(t testing.TB, path string, alg checksum.Algorithm) string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := alg.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return checksum.Encode(h.Sum(nil))
+	return checksum.Encode(fileSum(t, path, alg.New()))
 }
 
 // dirBytes is the size of every regular file under dir.
