@@ -196,8 +196,9 @@ def composite_part_without_checksum_refused():
     body = b"full-object part"
     up = s3.create_multipart_upload(Bucket=BUCKET, Key="full-bare", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
     part = legacy.upload_part(Bucket=BUCKET, Key="full-bare", UploadId=up["UploadId"], PartNumber=1, Body=body)
-    done = s3.complete_multipart_upload(Bucket=BUCKET, Key="full-bare", UploadId=up["UploadId"],
-                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    expect("checksum of a bare part of a FULL_OBJECT upload", part.get("ChecksumCRC32"), b64(crc32(body)))
+    done = s3.complete_multipart_upload(Bucket=BUCKET, Key="full-bare", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]}]})
     expect("FULL_OBJECT upload of a bare part ChecksumCRC32", done.get("ChecksumCRC32"), b64(crc32(body)))
 
 
