@@ -9,7 +9,9 @@ import (
 // TestBoto3Checksums runs testdata/boto3_checksums.py: boto3 at its
 // defaults (CRC32 on every upload, validation of every download) for
 // put_object, a concurrent multipart upload_file, and get_object with
-// ChecksumMode, each checked against checksums computed in the script.
+// ChecksumMode, each checked against checksums computed in the script;
+// and S3's refusals of a checksum algorithm named without a value and of
+// a COMPOSITE upload's part without its checksum.
 func TestBoto3Checksums(t *testing.T) {
 	need(t, "python3")
 	s := startServer(t)

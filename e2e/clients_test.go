@@ -68,16 +68,7 @@ func multipartETag(t testing.TB, path string, partSize int64) string {
 // fileMD5 returns the hex MD5 of a file: the ETag of a single-part upload.
 func fileMD5(t testing.TB, path string) string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := md5.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(fileSum(t, path, md5.New()))
 }
 
 // curlGet fetches url with curl into out and returns the HTTP status and

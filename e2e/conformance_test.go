@@ -16,8 +16,9 @@ import (
 // Content-Length of encoded objects, validation and presigned expiry; and
 // those a side-by-side probe against versitygw and AWS's documentation
 // found: the part list of a completion checked first, small bodies checked
-// against their digests, DeleteObjects version IDs, If-Range on HEAD, and
-// encryption under keys nixbucket does not hold refused.
+// against their digests, DeleteObjects version IDs, If-Range on HEAD,
+// encryption under keys nixbucket does not hold refused, and a copy onto
+// itself naming a storage class or encryption taken as a change.
 func TestS3Conformance(t *testing.T) {
 	need(t, "aws")
 	need(t, "python3")
@@ -135,6 +136,25 @@ func testAWSCLIConformance(t *testing.T, s *Server) {
 	fails("KeyTooLongError", "s3api", "put-object", "--bucket", b, "--key", strings.Repeat("k", 1025), "--body", part)
 	fails("MetadataTooLarge", "s3api", "put-object", "--bucket", b, "--key", "meta", "--body", part, "--metadata", "big="+strings.Repeat("m", 2100))
 	fails("NotImplemented", "s3api", "put-object", "--bucket", b, "--key", "mp", "--body", part, "--if-none-match", c1.ETag)
+
+	// A copy onto itself must change something; naming a storage class or
+	// server-side encryption counts, even the one the object has (how
+	// objects are re-tiered or re-encrypted in place), and keeps its
+	// metadata.
+	aws("s3api", "put-object", "--bucket", b, "--key", "inplace", "--body", part, "--content-type", "text/x-kept", "--metadata", "k=v")
+	fails("InvalidRequest", "s3api", "copy-object", "--bucket", b, "--key", "inplace", "--copy-source", b+"/inplace")
+	for _, change := range [][]string{{"--storage-class", "STANDARD"}, {"--server-side-encryption", "AES256"}} {
+		aws(append([]string{"s3api", "copy-object", "--bucket", b, "--key", "inplace", "--copy-source", b + "/inplace"}, change...)...)
+		var h struct {
+			ContentType   string
+			ContentLength int64
+			Metadata      map[string]string
+		}
+		if err := json.Unmarshal([]byte(aws("s3api", "head-object", "--bucket", b, "--key", "inplace")), &h); err != nil ||
+			h.ContentType != "text/x-kept" || h.ContentLength != 1000 || h.Metadata["k"] != "v" {
+			t.Errorf("head-object after copy-object onto itself %v: %+v, %v", change, h, err)
+		}
+	}
 }
 
 // strconvQuote quotes s as a JSON string.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -278,16 +279,21 @@ func writeRandomFile(t testing.TB, path string, size int64, seed uint64) string 
 // fileSHA256 returns the SHA-256 of a file in hex.
 func fileSHA256(t testing.TB, path string) string {
 	t.Helper()
+	return hex.EncodeToString(fileSum(t, path, sha256.New()))
+}
+
+// fileSum returns h's sum of the file at path.
+func fileSum(t testing.TB, path string, h hash.Hash) []byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		t.Fatal(err)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return h.Sum(nil)
 }
 
 // sameFile fails the test unless the two files hold the same bytes.

@@ -8,7 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nixbucket/nixbucket/internal/checksum"
 )
+
+// fileChecksum is alg's checksum of the file at path, as S3 sends it.
+func fileChecksum(t testing.TB, path string, alg checksum.Algorithm) string {
+	t.Helper()
+	return checksum.Encode(fileSum(t, path, alg.New()))
+}
 
 // dirBytes is the size of every regular file under dir.
 func dirBytes(t testing.TB, dir string) int64 {
@@ -37,7 +45,8 @@ func dirBytes(t testing.TB, dir string) int64 {
 // its default settings (issue #13): `aws s3 cp` of a 100 MiB object from
 // one bucket to another (above the 8 MiB multipart threshold the CLI
 // copies with UploadPartCopy, which must not copy the bytes: the source
-// was uploaded in parts of the same 8 MiB), `aws s3 sync` of 1,000 small
+// was uploaded in parts of the same 8 MiB, and the copy gets S3's default
+// CRC64NVME checksum), `aws s3 sync` of 1,000 small
 // files up and back down, and the s3api calls for tagging, versions, ACLs
 // and attributes.
 func TestAWSCLIModernOps(t *testing.T) {
@@ -80,6 +89,15 @@ func TestAWSCLIModernOps(t *testing.T) {
 		}
 		if want := `"` + multipartETag(t, big, 8<<20) + `"`; head.ContentLength != size || head.ETag != want {
 			t.Errorf("copy: %d bytes, ETag %s; want %d, %s", head.ContentLength, head.ETag, size, want)
+		}
+		// The CLI's copy names no checksum: the object gets S3's default
+		// CRC64NVME over its bytes, as every upload that names none does.
+		var sum struct{ ChecksumCRC64NVME, ChecksumType string }
+		if err := json.Unmarshal([]byte(aws("s3api", "head-object", "--bucket", "ops-b", "--key", "big", "--checksum-mode", "ENABLED")), &sum); err != nil {
+			t.Fatal(err)
+		}
+		if want := fileChecksum(t, big, checksum.CRC64NVME); sum.ChecksumCRC64NVME != want || sum.ChecksumType != "FULL_OBJECT" {
+			t.Errorf("copy: checksum %+v, want CRC64NVME %s FULL_OBJECT", sum, want)
 		}
 		aws("s3", "rm", "s3://ops-a/big") // the copy keeps the shared blobs
 		back := filepath.Join(dir, "back.bin")

@@ -22,6 +22,7 @@ import zlib
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ENDPOINT = os.environ["NB_ENDPOINT"]
 BUCKET = os.environ["NB_BUCKET"]
@@ -145,6 +146,62 @@ def copy_keeps_checksum():
     expect("copy_object ChecksumCRC32", resp["CopyObjectResult"].get("ChecksumCRC32"), head["ChecksumCRC32"])
 
 
+def refused(what, fn, code, message):
+    try:
+        fn()
+    except ClientError as e:
+        err = e.response["Error"]
+        # AWS names the algorithms in lower case; versitygw, the reference
+        # server, in upper case.
+        expect(what + " error", (err.get("Code"), (err.get("Message") or "").lower()), (code, message.lower()))
+        return
+    raise AssertionError(what + ": succeeded, want " + code)
+
+
+def algorithm_without_checksum_refused():
+    # An x-amz-sdk-checksum-algorithm with neither an x-amz-checksum-*
+    # value nor a trailer is what an SDK sends when it failed to attach the
+    # checksum it meant to (aws-sdk-cpp issue 3859): S3 refuses it rather
+    # than computing one, so nixbucket does too. Here boto3's CRC32 header
+    # is dropped before signing, leaving the algorithm alone.
+    c = client()
+
+    def drop_value(request, **_):
+        for name in [h for h in request.headers if h.lower().startswith("x-amz-checksum-")]:
+            del request.headers[name]
+    c.meta.events.register("before-sign.s3.PutObject", drop_value)
+    refused("put_object with only x-amz-sdk-checksum-algorithm",
+            lambda: c.put_object(Bucket=BUCKET, Key="algorithm-only", Body=b"body"),
+            "InvalidRequest",
+            "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.")
+    try:
+        s3.head_object(Bucket=BUCKET, Key="algorithm-only")
+    except ClientError:
+        return
+    raise AssertionError("the refused put_object stored algorithm-only")
+
+
+def composite_part_without_checksum_refused():
+    # An upload created with SHA256 keeps a COMPOSITE checksum made of the
+    # parts' checksums as the client computed them: a part sent without
+    # one is refused, as S3 does. A FULL_OBJECT CRC32 upload's part may
+    # come without; its checksum is computed.
+    legacy = client(request_checksum_calculation="when_required")
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key="composite-bare", ChecksumAlgorithm="SHA256")
+    refused("upload_part without a checksum to a SHA256 upload",
+            lambda: legacy.upload_part(Bucket=BUCKET, Key="composite-bare", UploadId=up["UploadId"], PartNumber=1, Body=b"part"),
+            "InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum Type: null")
+    s3.abort_multipart_upload(Bucket=BUCKET, Key="composite-bare", UploadId=up["UploadId"])
+
+    body = b"full-object part"
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key="full-bare", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    part = legacy.upload_part(Bucket=BUCKET, Key="full-bare", UploadId=up["UploadId"], PartNumber=1, Body=body)
+    expect("checksum of a bare part of a FULL_OBJECT upload", part.get("ChecksumCRC32"), b64(crc32(body)))
+    done = s3.complete_multipart_upload(Bucket=BUCKET, Key="full-bare", UploadId=up["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]}]})
+    expect("FULL_OBJECT upload of a bare part ChecksumCRC32", done.get("ChecksumCRC32"), b64(crc32(body)))
+
+
 def main():
     tmp = sys.argv[1] if len(sys.argv) > 1 else "."
     s3.create_bucket(Bucket=BUCKET)
@@ -153,6 +210,8 @@ def main():
         ("put_object_without_checksum", put_object_without_checksum),
         ("upload_file_multipart", lambda: upload_file_multipart(tmp)),
         ("copy_keeps_checksum", copy_keeps_checksum),
+        ("algorithm_without_checksum_refused", algorithm_without_checksum_refused),
+        ("composite_part_without_checksum_refused", composite_part_without_checksum_refused),
     ]
     failed = 0
     for name, fn in checks:

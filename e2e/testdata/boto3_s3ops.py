@@ -77,6 +77,12 @@ def tagging():
     assert code == ("BadRequest", 400), code
     code = error_code(lambda: s3.put_object_tagging(Bucket=SRC, Key="t", Tagging={"TagSet": [{"Key": "k" * 129, "Value": "v"}]}))
     assert code == ("InvalidTag", 400), code
+    # The aws: prefix is AWS's own; S3 refuses it on every way of tagging.
+    code = error_code(lambda: s3.put_object_tagging(Bucket=SRC, Key="t", Tagging={"TagSet": [{"Key": "aws:cloudformation:stack-name", "Value": "v"}]}))
+    assert code == ("InvalidTag", 400), code
+    code = error_code(lambda: s3.put_object(Bucket=SRC, Key="t-aws", Body=b"x", Tagging="aws%3Ax=1"))
+    assert code == ("InvalidTag", 400), code
+    assert error_code(lambda: s3.head_object(Bucket=SRC, Key="t-aws"))[1] == 404
     s3.delete_object_tagging(Bucket=SRC, Key="t")
     assert s3.get_object_tagging(Bucket=SRC, Key="t")["TagSet"] == []
 

@@ -53,13 +53,20 @@ func UploadChecksum(u meta.Upload) (checksum.Algorithm, checksum.Type) {
 }
 
 // partVerify fits a part's claims to its upload: a part of an upload that
-// declared an algorithm must claim that one or none (AWS refuses another
-// with this message), and keeps the upload's.
+// declared an algorithm must claim that one (AWS refuses another with this
+// message), and keeps the upload's. A part of a COMPOSITE upload must
+// claim it at all, as the object's checksum is made of the parts' as the
+// client computed them (AWS refuses "actual checksum Type: null"); a
+// FULL_OBJECT upload's part may come without, and gets one computed.
 func partVerify(u meta.Upload, v Verify) (Verify, error) {
-	alg, _, declared := uploadChecksum(u)
-	if declared && v.ChecksumAlgorithm != "" && v.ChecksumAlgorithm != alg {
+	alg, typ, declared := uploadChecksum(u)
+	if declared && v.ChecksumAlgorithm != alg && (v.ChecksumAlgorithm != "" || typ == checksum.Composite) {
+		actual := "null"
+		if v.ChecksumAlgorithm != "" {
+			actual = strings.ToLower(string(v.ChecksumAlgorithm))
+		}
 		return v, requestErrorf("Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s",
-			strings.ToLower(string(alg)), strings.ToLower(string(v.ChecksumAlgorithm)))
+			strings.ToLower(string(alg)), actual)
 	}
 	v.Record = alg
 	return v, nil

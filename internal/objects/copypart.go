@@ -57,7 +57,10 @@ func (s *Service) CopyPart(ctx context.Context, in CopyPartInput) (_ meta.Part, 
 	if err != nil {
 		return meta.Part{}, src, err
 	}
-	alg := checksum.Algorithm(u.ChecksumAlgorithm)
+	// The upload's algorithm, or S3's default for one that named none, as
+	// UploadPart keeps: an object completed from copied parts gets a
+	// checksum as every other does.
+	alg, _ := UploadChecksum(u)
 	for try := 0; ; try++ {
 		var p meta.Part
 		// The last try copies the bytes, whatever the segments.

@@ -31,8 +31,14 @@ type attrChecksumXML struct {
 	ChecksumType string `xml:",omitempty"`
 }
 
+// objectPartsXML is GetObjectAttributes's ObjectParts: the count alone,
+// or, for an object with a COMPOSITE checksum, a page of its parts too.
 type objectPartsXML struct {
-	PartsCount           int
+	PartsCount int
+	*partsPage
+}
+
+type partsPage struct {
 	PartNumberMarker     int
 	NextPartNumberMarker int
 	MaxParts             int
@@ -50,8 +56,12 @@ var objectAttributeNames = map[string]bool{"ETag": true, "Checksum": true, "Obje
 
 // getObjectAttributes needs s3:GetObject and s3:GetObjectAttributes in an
 // unversioned bucket (GetObjectAttributes's API reference, "Permissions").
-// Per-part checksums are not kept once an upload completes, so parts are
-// listed with their numbers and sizes.
+// As in S3, ObjectParts lists the parts only of an object whose checksum
+// is COMPOSITE (made of its parts'); of any other multipart object it
+// gives the count alone (API reference, GetObjectAttributesParts: "if an
+// additional checksum ... isn't applied to the object ..., the response
+// doesn't return the Part element"). Per-part checksums are not kept once
+// an upload completes, so parts are listed with their numbers and sizes.
 func getObjectAttributes(q *request) error {
 	if err := q.allow("s3:GetObject", q.objectARN()); err != nil {
 		return err
@@ -102,7 +112,10 @@ func getObjectAttributes(q *request) error {
 		res.Checksum = &attrChecksumXML{checksumXML: newChecksumXML(checksum.Algorithm(obj.ChecksumAlgorithm), v), ChecksumType: typ}
 	}
 	if want["ObjectParts"] && obj.PartsCount > 0 {
-		p := &objectPartsXML{PartsCount: obj.PartsCount, PartNumberMarker: marker, MaxParts: min(maxParts, objects.MaxListResults)}
+		res.ObjectParts = &objectPartsXML{PartsCount: obj.PartsCount}
+	}
+	if want["ObjectParts"] && obj.PartsCount > 0 && checksum.TypeOf(obj.Checksum) == checksum.Composite {
+		p := &partsPage{PartNumberMarker: marker, MaxParts: min(maxParts, objects.MaxListResults)}
 		for i, seg := range obj.Segments {
 			n := i + 1
 			if n <= marker {
@@ -115,7 +128,7 @@ func getObjectAttributes(q *request) error {
 			p.Parts = append(p.Parts, objectPartXML{PartNumber: n, Size: seg.Size})
 			p.NextPartNumberMarker = n
 		}
-		res.ObjectParts = p
+		res.ObjectParts.partsPage = p
 	}
 	if want["StorageClass"] {
 		res.StorageClass = "STANDARD"

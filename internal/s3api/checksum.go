@@ -20,6 +20,7 @@ const (
 	msgUnsupportedAlg     = "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, MD5, SHA1, SHA256, SHA512, XXHASH3, XXHASH64, XXHASH128]"
 	msgBadChecksumType    = "Value for x-amz-checksum-type header is invalid."
 	msgTypeWithoutAlg     = "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+	msgSDKWithoutChecksum = "x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found."
 	checksumHeaderPrefix  = "x-amz-checksum-"
 	headerChecksumType    = "x-amz-checksum-type"
 	headerChecksumAlg     = "x-amz-checksum-algorithm"
@@ -28,9 +29,11 @@ const (
 )
 
 // checksumClaim sets v's S3 checksum from the request: a value in an
-// x-amz-checksum-* header, or one promised in a trailer (x-amz-trailer),
-// or only an algorithm (x-amz-sdk-checksum-algorithm), which asks S3 to
-// compute and return it.
+// x-amz-checksum-* header, or one promised in a trailer (x-amz-trailer).
+// An x-amz-sdk-checksum-algorithm must name the same algorithm, and
+// alone (no value to check) is refused, as S3 refuses it: it is what an
+// SDK sends when it meant to attach a checksum and failed to (aws-sdk-cpp
+// issue 3859, HADOOP-19046).
 func checksumClaim(q *request, v *objects.Verify) error {
 	for name, vals := range q.Header {
 		lower := strings.ToLower(name)
@@ -76,7 +79,9 @@ func checksumClaim(q *request, v *objects.Verify) error {
 		if err != nil || v.ChecksumAlgorithm != "" && v.ChecksumAlgorithm != alg {
 			return errorf("InvalidRequest", msgBadSDKAlgorithm)
 		}
-		v.ChecksumAlgorithm = alg
+		if v.ChecksumAlgorithm == "" {
+			return errorf("InvalidRequest", msgSDKWithoutChecksum)
+		}
 	}
 	return nil
 }

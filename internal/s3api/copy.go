@@ -92,7 +92,7 @@ func copyObject(q *request) error {
 	default:
 		return errorf("InvalidArgument", "Unknown metadata directive.")
 	}
-	if srcBucket == q.bucket && srcKey == q.key && !in.ReplaceHeaders {
+	if srcBucket == q.bucket && srcKey == q.key && !in.ReplaceHeaders && !changesInPlace(q.Header) {
 		return errorf("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	in.SrcCond = sourceConditions(q)
@@ -103,6 +103,16 @@ func copyObject(q *request) error {
 	writeXML(q.w, http.StatusOK, copyObjectResult{NS: s3NS, LastModified: isoTime(obj.Modified), ETag: `"` + obj.ETag + `"`,
 		objectChecksumXML: objectChecksumOf(obj)})
 	return nil
+}
+
+// changesInPlace reports whether a copy of an object onto itself names a
+// storage class or server-side encryption: S3 takes that as a change (the
+// way to re-tier or re-encrypt objects, `aws s3 cp s3://b/k s3://b/k --sse
+// AES256`), even when the value is the one the object has. nixbucket keeps
+// every object as STANDARD under S3's default encryption, so the copy
+// changes only its Last-Modified, as in S3.
+func changesInPlace(h http.Header) bool {
+	return h.Get("X-Amz-Storage-Class") != "" || h.Get("X-Amz-Server-Side-Encryption") != ""
 }
 
 type deleteRequest struct {

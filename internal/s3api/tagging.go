@@ -14,7 +14,8 @@ import (
 
 // S3's limits on object tags (Amazon S3 User Guide, "Categorizing your
 // storage using tags"): at most 10 per object, keys of 1 to 128 and values
-// of 0 to 256 Unicode characters, keys unique.
+// of 0 to 256 Unicode characters, keys unique and not in AWS's own aws:
+// namespace.
 const (
 	maxTags        = 10
 	maxTagKeyLen   = 128
@@ -48,6 +49,8 @@ func validTags(tags []meta.Tag) error {
 			return errorf("InvalidTag", "The TagValue you have provided is too long, max 256")
 		case t.Key == "" || !tagChars(t.Key):
 			return errorf("InvalidTag", "The TagKey you have provided is invalid")
+		case strings.HasPrefix(t.Key, "aws:"):
+			return errorf("InvalidTag", "Your TagKey cannot be prefixed with aws:")
 		case !tagChars(t.Value):
 			return errorf("InvalidTag", "The TagValue you have provided is invalid")
 		case seen[t.Key]:

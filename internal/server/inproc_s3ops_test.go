@@ -440,9 +440,36 @@ func TestGetObjectAttributes(t *testing.T) {
 		t.Errorf("ObjectSize alone: %+v, %v", only, err)
 	}
 
+	// A multipart object whose checksum is not COMPOSITE (here S3's
+	// default, a FULL_OBJECT CRC64NVME): the count of its parts alone.
 	u := e.createUpload(t, b, "mp")
 	p1, p2, p3 := data(4, 5*mib), data(5, 5*mib), data(6, 3)
 	if _, err := u.complete(cp(1, u.part(1, p1)), cp(2, u.part(2, p2)), cp(3, u.part(3, p3))); err != nil {
+		t.Fatal(err)
+	}
+	out, err = e.s3.GetObjectAttributes(c, &s3.GetObjectAttributesInput{Bucket: &b, Key: aws.String("mp"), ObjectAttributes: all, MaxParts: aws.Int32(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op := out.ObjectParts; op == nil || aws.ToInt32(op.TotalPartsCount) != 3 || op.Parts != nil || op.IsTruncated != nil || op.MaxParts != nil {
+		t.Errorf("ObjectParts of a FULL_OBJECT multipart object: %+v, want the count alone", op)
+	}
+	if want := strings.Trim(multipartETag(p1, p2, p3), `"`); aws.ToString(out.ETag) != want {
+		t.Errorf("ETag %q, want %q", aws.ToString(out.ETag), want)
+	}
+
+	// A COMPOSITE one: its parts, in pages.
+	u = e.createUpload(t, b, "mp", func(in *s3.CreateMultipartUploadInput) { in.ChecksumAlgorithm = types.ChecksumAlgorithmSha256 })
+	var done []types.CompletedPart
+	for i, p := range [][]byte{p1, p2, p3} {
+		n := int32(i + 1)
+		r, err := u.partErr(n, p, func(in *s3.UploadPartInput) { in.ChecksumAlgorithm = types.ChecksumAlgorithmSha256 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(n), ETag: r.ETag, ChecksumSHA256: r.ChecksumSHA256})
+	}
+	if _, err := u.complete(done...); err != nil {
 		t.Fatal(err)
 	}
 	out, err = e.s3.GetObjectAttributes(c, &s3.GetObjectAttributesInput{Bucket: &b, Key: aws.String("mp"), ObjectAttributes: all, MaxParts: aws.Int32(2)})
@@ -457,9 +484,6 @@ func TestGetObjectAttributes(t *testing.T) {
 	out, err = e.s3.GetObjectAttributes(c, &s3.GetObjectAttributesInput{Bucket: &b, Key: aws.String("mp"), ObjectAttributes: all, PartNumberMarker: op.NextPartNumberMarker})
 	if err != nil || len(out.ObjectParts.Parts) != 1 || aws.ToInt32(out.ObjectParts.Parts[0].PartNumber) != 3 || aws.ToInt64(out.ObjectParts.Parts[0].Size) != 3 {
 		t.Errorf("ObjectParts, second page: %+v, %v", out.ObjectParts, err)
-	}
-	if want := strings.Trim(multipartETag(p1, p2, p3), `"`); aws.ToString(out.ETag) != want {
-		t.Errorf("ETag %q, want %q", aws.ToString(out.ETag), want)
 	}
 	_, err = e.s3.GetObjectAttributes(c, &s3.GetObjectAttributesInput{Bucket: &b, Key: aws.String("nope"), ObjectAttributes: all})
 	wantCode(t, err, "NoSuchKey", 404)
