@@ -201,7 +201,7 @@ func (c *conn) readHead() verdict {
 	headerDeadline := false
 	for {
 		if c.end > c.start {
-			if v := parseHead(c.buf[c.start:c.end], &c.h); v != needMore {
+			if v := parseHead(c.buf[c.start:c.end], &c.h); v == fast || v == handOff && !c.short() {
 				return v
 			}
 			if !headerDeadline {
@@ -228,11 +228,25 @@ func (c *conn) readHead() verdict {
 		}
 		c.end += n
 		if err != nil && n == 0 {
-			// EOF, a reset or a timeout: nobody is waiting for an answer
-			// (net/http, too, closes without one).
+			// A request cut short by the end of the connection is
+			// net/http's to answer (a 400), as it would have been
+			// without this package. Otherwise (nothing, or too little
+			// for net/http to read, a reset or a timeout) nobody is
+			// waiting for an answer: net/http, too, closes without one.
+			if err == io.EOF && c.end > c.start && !c.short() {
+				return handOff
+			}
 			return needMore
 		}
 	}
+}
+
+// short reports whether the bytes read of a request after the first are
+// too few for net/http to read a request from: it waits for four
+// (http.conn.serve's Peek) and closes in silence if the connection ends
+// sooner, so they are not handed over yet.
+func (c *conn) short() bool {
+	return c.reqGen.Load() > 0 && c.end-c.start < 4
 }
 
 // handOver passes the connection, with the bytes read and not yet
