@@ -42,9 +42,12 @@ type conn struct {
 	// when it is more than a second stale, not on every request. Zero
 	// until the first wait, which is bounded by ReadHeaderTimeout.
 	deadline time.Time
-	h        head
-	last     map[string]string // last value of each interned header, to reuse its string
-	w        response
+	// headBy is when the head being read must be whole, or zero while
+	// no byte of it has come (after the first request).
+	headBy time.Time
+	h      head
+	last   map[string]string // last value of each interned header, to reuse its string
+	w      response
 	// mark is where the answer being produced starts in w.out: what comes
 	// before it answers earlier pipelined requests.
 	mark int
@@ -198,7 +201,15 @@ func (c *conn) readHead() verdict {
 			c.nc.SetReadDeadline(c.deadline)
 		}
 	}
+	// The head is bounded by ReadHeaderTimeout once, as net/http bounds
+	// it: the first request's from the connection's start (the deadline
+	// set above), a later one's from its first byte (below); headBy
+	// carries the bound to net/http if the head is handed over.
 	headerDeadline := false
+	c.headBy = time.Time{}
+	if c.reqGen.Load() == 0 {
+		headerDeadline, c.headBy = true, c.deadline
+	}
 	for {
 		if c.end > c.start {
 			if v := parseHead(c.buf[c.start:c.end], &c.h); v == fast || v == handOff && !c.short() {
@@ -207,7 +218,7 @@ func (c *conn) readHead() verdict {
 			if !headerDeadline {
 				c.deadline = time.Now().Add(c.l.opts.ReadHeaderTimeout)
 				c.nc.SetReadDeadline(c.deadline)
-				headerDeadline = true
+				headerDeadline, c.headBy = true, c.deadline
 			}
 		}
 		if c.end == len(c.buf) {
@@ -261,6 +272,9 @@ func (c *conn) handOver() bool {
 		prefix = append([]byte(nil), c.buf[c.start:c.end]...)
 	}
 	pc := newPrefixConn(c.l, c.nc, c.tc, prefix)
+	if prefix != nil {
+		pc.headBy = c.headBy
+	}
 	pc.state.Store(stateActive) // it has a request, or is mid-way through one
 	c.l.replace(c, pc)
 	// To ConnState this connection ends here; net/http's begins.
