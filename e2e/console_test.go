@@ -530,6 +530,18 @@ func TestConsole(t *testing.T) {
 		if origin := evalIn[string](b, `window.origin`); origin != "null" {
 			t.Errorf("the uploaded page runs in origin %q, want a sandbox's (null)", origin)
 		}
+		// The same page at its plain URL, as S3 and the binary-cache
+		// protocol serve it (through the fast lane): the same origin as
+		// the console too, so just as sandboxed.
+		if st := b.open(s.Endpoint + "/public-cache/page.html"); st != http.StatusOK {
+			t.Fatalf("GET the uploaded page at its own URL: %d", st)
+		}
+		if title := evalIn[string](b, `document.title`); title != "uploaded" {
+			t.Fatalf("the uploaded page did not load at its own URL: title %q", title)
+		}
+		if origin := evalIn[string](b, `window.origin`); origin != "null" {
+			t.Errorf("the uploaded page at its own URL runs in origin %q, want a sandbox's (null)", origin)
+		}
 	})
 
 	t.Run("SessionAndTrafficSurviveRestart", func(t *testing.T) {

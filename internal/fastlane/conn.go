@@ -42,9 +42,12 @@ type conn struct {
 	// when it is more than a second stale, not on every request. Zero
 	// until the first wait, which is bounded by ReadHeaderTimeout.
 	deadline time.Time
-	h        head
-	last     map[string]string // last value of each interned header, to reuse its string
-	w        response
+	// headBy is when the head being read must be whole, or zero while
+	// no byte of it has come (after the first request).
+	headBy time.Time
+	h      head
+	last   map[string]string // last value of each interned header, to reuse its string
+	w      response
 	// mark is where the answer being produced starts in w.out: what comes
 	// before it answers earlier pipelined requests.
 	mark int
@@ -198,16 +201,24 @@ func (c *conn) readHead() verdict {
 			c.nc.SetReadDeadline(c.deadline)
 		}
 	}
+	// The head is bounded by ReadHeaderTimeout once, as net/http bounds
+	// it: the first request's from the connection's start (the deadline
+	// set above), a later one's from its first byte (below); headBy
+	// carries the bound to net/http if the head is handed over.
 	headerDeadline := false
+	c.headBy = time.Time{}
+	if c.reqGen.Load() == 0 {
+		headerDeadline, c.headBy = true, c.deadline
+	}
 	for {
 		if c.end > c.start {
-			if v := parseHead(c.buf[c.start:c.end], &c.h); v != needMore {
+			if v := parseHead(c.buf[c.start:c.end], &c.h); v == fast || v == handOff && !c.short() {
 				return v
 			}
 			if !headerDeadline {
 				c.deadline = time.Now().Add(c.l.opts.ReadHeaderTimeout)
 				c.nc.SetReadDeadline(c.deadline)
-				headerDeadline = true
+				headerDeadline, c.headBy = true, c.deadline
 			}
 		}
 		if c.end == len(c.buf) {
@@ -228,11 +239,25 @@ func (c *conn) readHead() verdict {
 		}
 		c.end += n
 		if err != nil && n == 0 {
-			// EOF, a reset or a timeout: nobody is waiting for an answer
-			// (net/http, too, closes without one).
+			// A request cut short by the end of the connection is
+			// net/http's to answer (a 400), as it would have been
+			// without this package. Otherwise (nothing, or too little
+			// for net/http to read, a reset or a timeout) nobody is
+			// waiting for an answer: net/http, too, closes without one.
+			if err == io.EOF && c.end > c.start && !c.short() {
+				return handOff
+			}
 			return needMore
 		}
 	}
+}
+
+// short reports whether the bytes read of a request after the first are
+// too few for net/http to read a request from: it waits for four
+// (http.conn.serve's Peek) and closes in silence if the connection ends
+// sooner, so they are not handed over yet.
+func (c *conn) short() bool {
+	return c.reqGen.Load() > 0 && c.end-c.start < 4
 }
 
 // handOver passes the connection, with the bytes read and not yet
@@ -247,6 +272,9 @@ func (c *conn) handOver() bool {
 		prefix = append([]byte(nil), c.buf[c.start:c.end]...)
 	}
 	pc := newPrefixConn(c.l, c.nc, c.tc, prefix)
+	if prefix != nil {
+		pc.headBy = c.headBy
+	}
 	pc.state.Store(stateActive) // it has a request, or is mid-way through one
 	c.l.replace(c, pc)
 	// To ConnState this connection ends here; net/http's begins.

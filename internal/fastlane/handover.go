@@ -27,6 +27,11 @@ type prefixConn struct {
 	state     atomic.Int32
 	idleSince atomic.Int64
 	released  atomic.Bool
+	// headBy, when not zero, is when the head of the request handed
+	// over must be whole: the first read deadline net/http sets (its
+	// header timeout, from its own start) is brought forward to it, so a
+	// slow head is not given the timeout twice.
+	headBy time.Time
 }
 
 // newPrefixConn wraps nc, which is tc or TLS over a socket over tc (whose
@@ -61,7 +66,16 @@ func (c *prefixConn) Write(p []byte) (int, error)         { return c.wc.write(p)
 func (c *prefixConn) ReadFrom(r io.Reader) (int64, error) { return c.wc.readFrom(r) }
 func (c *prefixConn) LocalAddr() net.Addr                 { return c.tc.LocalAddr() }
 func (c *prefixConn) RemoteAddr() net.Addr                { return c.tc.RemoteAddr() }
-func (c *prefixConn) SetReadDeadline(t time.Time) error   { return c.nc.SetReadDeadline(t) }
+
+func (c *prefixConn) SetReadDeadline(t time.Time) error {
+	if !c.headBy.IsZero() {
+		if !t.IsZero() && t.After(c.headBy) {
+			t = c.headBy
+		}
+		c.headBy = time.Time{}
+	}
+	return c.nc.SetReadDeadline(t)
+}
 
 func (c *prefixConn) CloseWrite() error {
 	if tc, ok := c.nc.(*tls.Conn); ok {

@@ -425,3 +425,59 @@ func TestCutClosesRequestsInFlight(t *testing.T) {
 		}
 	}
 }
+
+// TestSameSlowHeadBound: a request head is bounded by ReadHeaderTimeout
+// from its first byte (the first request: from the connection's start),
+// once, as net/http bounds it; neither a silent start nor a field that
+// hands the request over to net/http half-way starts the clock again. Each
+// piece below comes within the timeout (1s) of the one before, the whole
+// head not: both servers close without an answer. (Were a piece late, the
+// connection would be closed all the same: the test only loses its edge.)
+func TestSameSlowHeadBound(t *testing.T) {
+	laneAddr, plainAddr := servers(t)
+	const gap = 600 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		first  string // sent and answered before the slow head, if not ""
+		pieces []string
+	}{
+		{"silent then slow", "", []string{"", "GET /small HTTP/1.1\r\nHost: x\r\n", "\r\n"}},
+		{"slow then handed over", "", []string{"GET /small HTTP/1.1\r\nHost: x\r\n", "Content-Length: 0\r\n", "\r\n"}},
+		{"kept then handed over", get("/small"), []string{"GET /small HTTP/1.1\r\nHost: x\r\n", "Content-Length: 0\r\n", "\r\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			run := func(addr string) string {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(c)
+				if tc.first != "" {
+					io.WriteString(c, tc.first)
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Fatalf("%s: first answer: %v", addr, err)
+					}
+					io.Copy(io.Discard, resp.Body)
+				}
+				for i, p := range tc.pieces {
+					if i > 0 {
+						time.Sleep(gap)
+					}
+					io.WriteString(c, p) // may fail once the server has closed
+				}
+				if resp, err := http.ReadResponse(br, nil); err == nil {
+					return resp.Status
+				}
+				return "closed without an answer"
+			}
+			lane, plain := run(laneAddr), run(plainAddr)
+			if lane != plain {
+				t.Errorf("fastlane: %s; net/http: %s", lane, plain)
+			}
+		})
+	}
+}

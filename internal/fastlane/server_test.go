@@ -195,6 +195,13 @@ func pair(t *testing.T, h http.Handler, conf func(*http.Server)) twin {
 // normalised, and the X-Writer of each.
 func exchange(t *testing.T, addr, raw string, methods []string) (string, []string) {
 	t.Helper()
+	return exchangeThen(t, addr, raw, methods, false)
+}
+
+// exchangeThen is exchange, and with halfClose the client closes its
+// side of the connection once it has written raw.
+func exchangeThen(t *testing.T, addr, raw string, methods []string, halfClose bool) (string, []string) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +210,11 @@ func exchange(t *testing.T, addr, raw string, methods []string) (string, []strin
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
+	}
+	if halfClose {
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	br := bufio.NewReader(c)
 	var out strings.Builder
@@ -478,6 +490,38 @@ func TestShutdown(t *testing.T) {
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		t.Errorf("Serve returned %v", err)
+	}
+}
+
+// TestSameHalfClosed: a client that closes its side of the connection
+// after its requests, whole or cut short, gets the answers net/http gives:
+// every whole request answered, and a 400 for one cut short (net/http
+// answers a request that ends early, and closes in silence only when
+// nothing of a next request came).
+func TestSameHalfClosed(t *testing.T) {
+	laneAddr, plainAddr := servers(t)
+	g := "GET"
+	three := []string{g, g, g}
+	for _, tc := range []struct{ name, raw string }{
+		{"whole", get("/small")},
+		{"two whole", get("/small") + get("/declared")},
+		{"a lone CR", "\r"},
+		{"three bytes", "GET"},
+		{"cut in the request line", "GET /sm"},
+		{"cut in the fields", "GET /small HTTP/1.1\r\nHost: x\r\nAccept: */*"},
+		{"cut before the blank line", "GET /small HTTP/1.1\r\nHost: x\r\n"},
+		{"whole then cut", get("/small") + "GET /declared HTTP/1.1\r\nHo"},
+		{"whole then a lone CR", get("/small") + "\r"},
+		{"whole then three bytes", get("/small") + "PUT"},
+		{"whole then four bytes", get("/small") + "PUT "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := exchangeThen(t, laneAddr, tc.raw, three, true)
+			want, _ := exchangeThen(t, plainAddr, tc.raw, three, true)
+			if got != want {
+				t.Errorf("fastlane answered\n%s\nnet/http answered\n%s", got, want)
+			}
+		})
 	}
 }
 

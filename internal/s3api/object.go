@@ -137,11 +137,20 @@ func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 	h["Etag"] = vals[1:2:2]
 	h["Last-Modified"] = vals[2:3:3]
 	h["Accept-Ranges"] = acceptBytes
+	h["Content-Security-Policy"] = sandboxed
 	// x-amz-mp-parts-count only answers a ?partNumber request (see
 	// sendObject), as AWS documents for GetObject and HeadObject.
 }
 
 var acceptBytes = []string{"bytes"} // read-only
+
+// sandboxed is the Content-Security-Policy of every object served. An
+// object is whatever its uploader made it, an HTML page or an SVG with
+// script too, and it is served from the console's origin (/-/ui/): a
+// browser that opens it runs it in an origin of its own, with no script,
+// form or access to the session of whoever opened it. S3 clients and Nix
+// ignore the header; a page that fetches objects under CORS is unaffected.
+var sandboxed = []string{"sandbox; default-src 'none'; frame-ancestors 'none'"} // read-only
 
 func headObject(q *request) error { return getOrHead(q) }
 func getObject(q *request) error  { return getOrHead(q) }
