@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/nixgraph"
 )
 
 // ErrSigningKeyExists is returned (wrapped) when a bucket already has a
@@ -113,4 +115,20 @@ type Nix interface {
 	SigningKeys(ctx context.Context, bucket string) ([]SigningKey, error)
 	AddSigningKey(ctx context.Context, k SigningKey) error           // ErrSigningKeyExists, ErrNoSuchBucket
 	RemoveSigningKey(ctx context.Context, bucket, name string) error // ErrNoSuchSigningKey
+}
+
+// ReferencedHashes returns the store path hashes n refers to, itself left
+// out. Indexing a record makes the records it refers to used at its
+// Created time (when later than their last access), in the same
+// transaction: a path a fresh push refers to is in use, and a garbage
+// collector that planned to delete it sees so before it deletes (see
+// internal/lifecycle/gc), so no accepted narinfo loses a reference.
+func ReferencedHashes(n *Narinfo) []string {
+	var out []string
+	for _, r := range n.References {
+		if h := nixgraph.RefHash(r); len(h) == nixgraph.HashLen && h != n.Hash {
+			out = append(out, h)
+		}
+	}
+	return out
 }

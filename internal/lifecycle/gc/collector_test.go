@@ -421,3 +421,28 @@ func TestCollectPinDuringRun(t *testing.T) {
 		t.Error("the report counts no rescued path")
 	}
 }
+
+// TestCollectReferrerPushedDuringRun: a push that completes while the
+// collector runs refers to an old path the plan gave up (Nix found it in
+// the cache and did not upload it again). The new narinfo was accepted,
+// so the old path must stay, with its closure.
+func TestCollectReferrerPushedDuringRun(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib1", "tool"}}
+	col := c.collector()
+	pushed := false
+	col.Progress = func(phase string, _, _ int) {
+		if phase == "measuring" && !pushed {
+			pushed = true
+			c.now = c.now.Add(time.Second)
+			c.uploadFiles(gen5)
+			c.uploadNarinfo(gen5)
+		}
+	}
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "tool", "lib1", "lib3", "gen3", "gen5")
+}

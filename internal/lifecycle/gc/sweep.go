@@ -66,6 +66,8 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 				d := &ds[i]
 				if d.id >= 0 {
 					// A path fetched since the run began was wanted: keep it.
+					// So was one a narinfo pushed since refers to: indexing
+					// that narinfo made it used (meta.ReferencedHashes).
 					n, err := s.c.Meta.Narinfo(ctx, s.bucket, s.g.hash(d.id))
 					if errors.Is(err, meta.ErrNoSuchKey) {
 						continue
