@@ -221,7 +221,7 @@ func TestCollectMaxSize(t *testing.T) {
 	// recently used) must go with lib1, and glibc and tool, which gen2
 	// and gen3 still need, must stay.
 	perPath := total / int64(len(generations))
-	rep := c.run(meta.Retention{MaxSize: total - perPath, Grace: time.Hour}, false)
+	rep := c.run(meta.Retention{MaxSize: total - perPath - 1, Grace: time.Hour}, false)
 	c.checkPaths(generations, "glibc", "tool", "lib2", "gen2", "lib3", "gen3")
 	if f := rep.Removed[OverSize]; f.Paths != 2 || f.NARs != 2 {
 		t.Errorf("removed over max-size %+v, want 2 paths and 2 NARs", f)

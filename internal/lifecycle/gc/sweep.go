@@ -312,16 +312,11 @@ func (s *sweep) files(ctx context.Context) error {
 // NAR, a realisation with its path, and either as an orphan when what it
 // names is not in the bucket; one that does not parse stays.
 func (s *sweep) auxReason(ctx context.Context, o meta.Object, keptURLs, overURLs, staleURLs keySet) (Reason, bool, error) {
-	if cacheaux.KindOf(o.Key) == 0 {
-		return 0, true, nil
+	a, err := s.c.readAux(ctx, s.bucket, s.g, o)
+	if err != nil {
+		return 0, false, err
 	}
-	a, err := cacheaux.Read(ctx, s.c.Objects, s.bucket, o)
-	switch {
-	case errors.Is(err, meta.ErrNoSuchKey):
-		return 0, true, nil
-	case err != nil:
-		return 0, false, fmt.Errorf("reading %s/%s: %w", s.bucket, o.Key, err)
-	case a.Target == "":
+	if a.Kind == 0 || a.Target == "" {
 		return 0, true, nil
 	}
 	g := s.g
