@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/cacheaux"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -34,7 +36,7 @@ func (c *Collector) readAux(ctx context.Context, bucket string, g *graph, o meta
 	if cacheaux.KindOf(o.Key) == 0 {
 		return cacheaux.Object{}, nil
 	}
-	k := key(o.Key + "\x00" + o.Modified.String())
+	k := auxKey(o.Key, o.Modified)
 	if t, ok := g.aux[k]; ok {
 		return cacheaux.Object{Key: o.Key, Kind: t.kind, Size: o.Size, Modified: o.Modified, Target: t.target}, nil
 	}
@@ -45,11 +47,34 @@ func (c *Collector) readAux(ctx context.Context, bucket string, g *graph, o meta
 	case err != nil:
 		return cacheaux.Object{}, fmt.Errorf("reading %s/%s: %w", bucket, o.Key, err)
 	}
+	g.remember(a)
+	return a, nil
+}
+
+// auxKey identifies a version of a pointing object: its key and time.
+func auxKey(k string, modified time.Time) uint64 {
+	return key(k + "\x00" + strconv.FormatInt(modified.UnixNano(), 10))
+}
+
+func (g *graph) remember(a cacheaux.Object) {
 	if g.aux == nil {
 		g.aux = map[uint64]auxTarget{}
 	}
-	g.aux[k] = auxTarget{kind: a.Kind, target: a.Target}
-	return a, nil
+	g.aux[auxKey(a.Key, a.Modified)] = auxTarget{kind: a.Kind, target: a.Target}
+}
+
+// readAllAux reads the bucket's debuginfo entries and realisations in
+// pages with their bodies (cacheaux.Scan), so that the run needs no GET
+// per object for those it lists.
+func (c *Collector) readAllAux(ctx context.Context, bucket string, g *graph) error {
+	n := 0
+	return cacheaux.Scan(ctx, c.Meta, c.Objects, bucket, func(a cacheaux.Object) error {
+		g.remember(a)
+		if n++; n%scanPage == 0 {
+			c.progress("reading debuginfo entries and realisations", n, 0)
+		}
+		return nil
+	})
 }
 
 // attribute adds each object's bytes to the present path whose field

@@ -55,6 +55,11 @@ func TestCollectAux(t *testing.T) {
 			t.Errorf("%s: present %v, want %v", k, !want, want)
 		}
 	}
+	// Their bodies are inline: the scans bring them, one GET each is not
+	// needed.
+	if n := c.gets.Load(); n != 0 {
+		t.Errorf("the run read %d objects one at a time, want none", n)
+	}
 	if st, or := rep.Removed[Stale], rep.Removed[Orphan]; st.Aux != 10 || or.Aux != 2 {
 		t.Errorf("removed %d stale and %d orphan debuginfo entries and realisations, want 10 and 2", st.Aux, or.Aux)
 	}

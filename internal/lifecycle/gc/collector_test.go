@@ -29,6 +29,7 @@ type cache struct {
 	// deleted records the collector's deletes in order.
 	mu      sync.Mutex
 	deleted []string
+	gets    atomic.Int64 // the collector's reads of single objects
 }
 
 func newCache(t *testing.T) *cache {
@@ -65,6 +66,7 @@ func (c *cache) Delete(ctx context.Context, b, key string, cond objects.Conditio
 
 // Get reads through the object core.
 func (c *cache) Get(ctx context.Context, b, key string) (meta.Object, *objects.Reader, error) {
+	c.gets.Add(1)
 	return c.svc.Get(ctx, b, key)
 }
 

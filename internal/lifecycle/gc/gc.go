@@ -370,6 +370,9 @@ func (c *Collector) measure(ctx context.Context, bucket string, g *graph, graceC
 			}
 		}
 	}()
+	if err := c.readAllAux(ctx, bucket, g); err != nil {
+		return 0, 0, err
+	}
 	var debugs, logs []auxBytes // by the NAR or derivation they name, once sorted
 	defer func() {
 		if err == nil {
