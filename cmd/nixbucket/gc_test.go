@@ -253,3 +253,19 @@ func TestGCKill9Blobs(t *testing.T) {
 		t.Errorf("verify after the kill and a gc to the end: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestGCProgressEnds: a phase with a total ends on a line saying all of
+// it was done, however fast it went.
+func TestGCProgressEnds(t *testing.T) {
+	data := newData(t)
+	shape := gcsynth.Shape{Bucket: "cache", Roots: 2, Unique: 1000, Shared: 10, Width: 100, Refs: 4, Stale: 1,
+		NARBytes: 64, Now: time.Now().UTC(), StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour}
+	buildSynthetic(t, data, shape)
+	r := run(t, nil, "gc", "cache", "--data", data)
+	if r.code != 0 {
+		t.Fatalf("gc: exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "gc: deleting narinfos: 1000 of 1000\n") {
+		t.Errorf("gc's progress does not end with all narinfos deleted:\n%s", r.stderr)
+	}
+}
