@@ -448,3 +448,38 @@ func TestCollectReferrerPushedDuringRun(t *testing.T) {
 	c.checkInvariant()
 	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "tool", "lib1", "lib3", "gen3", "gen5")
 }
+
+// TestCollectNarClaimedDuringRun: a push that died left a NAR, older than
+// the grace period. The push runs again while the collector runs: Nix
+// finds the NAR there (HEAD) and uploads only the narinfo, which the
+// cache accepts. The NAR, its listing and its log, which the plan took
+// for orphans, must stay.
+func TestCollectNarClaimedDuringRun(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
+	now := c.now
+	c.now = now.Add(-2 * time.Hour)
+	c.uploadFiles(gen5)
+	c.now = now
+	col := c.collector()
+	pushed := false
+	col.Progress = func(phase string, _, _ int) {
+		if phase == "deleting narinfos" && !pushed {
+			pushed = true
+			c.now = c.now.Add(time.Second)
+			c.uploadNarinfo(gen5)
+		}
+	}
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !pushed {
+		t.Fatal("the run deleted no narinfo")
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib3", "gen3", "gen5")
+	if k := "log/" + hashOf("drv-gen5") + "-gen5.drv"; !c.has(k) {
+		t.Errorf("%s, the build log of the path pushed during the run, is gone", k)
+	}
+}

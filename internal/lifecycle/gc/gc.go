@@ -43,6 +43,9 @@ type Store interface {
 	ScanNarinfoEdges(ctx context.Context, bucket, after string, limit int) ([]meta.NarinfoEdge, error)
 	Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo, error)
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
+	// RecentNarinfos returns the newest records first: the sweep looks
+	// for narinfos pushed while it runs.
+	RecentNarinfos(ctx context.Context, bucket string, limit int) ([]meta.Narinfo, error)
 }
 
 // Objects deletes objects and reads them: objects.Service, whose Delete
