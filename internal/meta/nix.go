@@ -34,6 +34,11 @@ type Narinfo struct {
 	CA          string
 	Created     time.Time
 	LastAccess  time.Time
+	// Copied, on a record being indexed, says it is a copy of one indexed
+	// before (nixbucket migrate): indexing it leaves the records it refers
+	// to as they were, where a record pushed or fetched now marks them
+	// used (see ReferencedHashes). It is not stored.
+	Copied bool
 }
 
 // CacheStats sums a bucket's narinfo index.
@@ -118,12 +123,15 @@ type Nix interface {
 }
 
 // ReferencedHashes returns the store path hashes n refers to, itself left
-// out. Indexing a record makes the records it refers to used at its
-// Created time (when later than their last access), in the same
-// transaction: a path a fresh push refers to is in use, and a garbage
-// collector that planned to delete it sees so before it deletes (see
-// internal/lifecycle/gc), so no accepted narinfo loses a reference.
+// out; none for a Copied record. Indexing a record makes the records it
+// refers to used at its Created time (when later than their last access),
+// in the same transaction: a path a fresh push refers to is in use, and a
+// garbage collector that planned to delete it sees so before it deletes
+// (see internal/lifecycle/gc), so no accepted narinfo loses a reference.
 func ReferencedHashes(n *Narinfo) []string {
+	if n.Copied {
+		return nil
+	}
 	var out []string
 	for _, r := range n.References {
 		if h := nixgraph.RefHash(r); len(h) == nixgraph.HashLen && h != n.Hash {

@@ -385,4 +385,14 @@ func testNarinfoUsesReferences(t *testing.T, s meta.Store) {
 	checkNarinfo(t, s, "b", old.Hash, &used)
 	checkNarinfo(t, s, "b", recent.Hash, &recent) // read after the push: stays
 	checkNarinfo(t, s, "c", elsewhere.Hash, &elsewhere)
+
+	// A copy (nixbucket migrate) changes no other record.
+	copied := newNarinfo(nixHash(4), 4)
+	copied.Created, copied.LastAccess = when.Add(time.Hour), when.Add(time.Hour)
+	copied.References = []string{elsewhere.StorePath[len("/nix/store/"):]}
+	copied.Copied = true
+	mustPut(t, s, narinfoObject("c", copied.Hash, &copied))
+	copied.Copied = false
+	checkNarinfo(t, s, "c", copied.Hash, &copied)
+	checkNarinfo(t, s, "c", elsewhere.Hash, &elsewhere)
 }
