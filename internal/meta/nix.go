@@ -41,6 +41,10 @@ type Narinfo struct {
 	Copied bool
 }
 
+// UseSlack is how recent a referenced record's last use may be for
+// indexing a referrer to leave it as it is (see ReferencedHashes).
+const UseSlack = 10 * time.Second
+
 // CacheStats sums a bucket's narinfo index.
 type CacheStats struct {
 	Paths     int64
@@ -128,6 +132,12 @@ type Nix interface {
 // in the same transaction: a path a fresh push refers to is in use, and a
 // garbage collector that planned to delete it sees so before it deletes
 // (see internal/lifecycle/gc), so no accepted narinfo loses a reference.
+//
+// A record last used less than UseSlack before that time is left as it is:
+// every push of a closure refers to the same few paths (glibc), and
+// rewriting their rows for each would make concurrent pushes contend for
+// them. A collector takes a path used that recently before it planned as
+// used since (see internal/lifecycle/gc).
 func ReferencedHashes(n *Narinfo) []string {
 	if n.Copied {
 		return nil

@@ -18,9 +18,18 @@ type late struct {
 	derivs  map[uint64]bool
 }
 
-// lateMargin is how far before the last check a newcomer is looked for
-// again: a narinfo's Created is taken before its transaction commits.
+// lateMargin is how far before the run began, or before the last check,
+// a write or read counts as one the plan may not have seen: a narinfo's
+// Created is taken before its transaction commits, reads are recorded in
+// batches, and indexing a referrer leaves a reference used within
+// meta.UseSlack as it was.
 const lateMargin = time.Minute
+
+// margin is lateMargin, or the grace period when shorter: an owner who
+// sets a grace of seconds wants what is older deleted.
+func (s *sweep) margin() time.Duration {
+	return min(lateMargin, s.rep.Retention.Grace)
+}
 
 // refresh reads the narinfos created since the last check (since the run
 // was planned, the first time), newest first, in growing pages.
@@ -28,9 +37,9 @@ func (s *sweep) refresh(ctx context.Context) error {
 	l := &s.late
 	if l.hashes == nil {
 		l.hashes, l.urls, l.derivs = map[string]bool{}, map[uint64]bool{}, map[uint64]bool{}
-		l.checked = s.planned.Add(lateMargin)
+		l.checked = s.planned
 	}
-	since := l.checked.Add(-lateMargin)
+	since := l.checked.Add(-s.margin())
 	now := time.Now()
 	for limit := 64; ; limit *= 4 {
 		recs, err := s.c.Meta.RecentNarinfos(ctx, s.bucket, limit)

@@ -69,7 +69,8 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 				if d.id >= 0 {
 					// A path fetched since the run began was wanted: keep it.
 					// So was one a narinfo pushed since refers to: indexing
-					// that narinfo made it used (meta.ReferencedHashes).
+					// that narinfo made it used (meta.ReferencedHashes). Since
+					// a little before the run began, in fact (margin).
 					n, err := s.c.Meta.Narinfo(ctx, s.bucket, s.g.hash(d.id))
 					if errors.Is(err, meta.ErrNoSuchKey) {
 						continue
@@ -78,7 +79,7 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 						d.err = err
 						continue
 					}
-					if n.LastAccess.After(s.planned) || n.Created.After(s.planned) {
+					if since := s.planned.Add(-s.margin()); n.LastAccess.After(since) || n.Created.After(since) {
 						d.skipped = true
 						continue
 					}

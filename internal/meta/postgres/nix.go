@@ -65,8 +65,8 @@ func indexStmt(bucket, key string, n *meta.Narinfo) (string, []any, error) {
 	}
 	// Its references are in use from now on (see meta.ReferencedHashes):
 	// one statement, so callers that batch it count one result.
-	return `WITH used AS (UPDATE narinfos SET last_access = greatest(last_access, $3)
-			WHERE bucket = $1 AND hash = ANY ($16::text[]))
+	return `WITH used AS (UPDATE narinfos SET last_access = $3
+			WHERE bucket = $1 AND hash = ANY ($16::text[]) AND last_access < $17)
 		INSERT INTO narinfos (bucket, hash, ` + narinfoCols + `)
 		VALUES ($1, $2, $4, $5, $3, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (bucket, hash) DO UPDATE SET file_size = excluded.file_size, nar_size = excluded.nar_size,
@@ -76,7 +76,7 @@ func indexStmt(bucket, key string, n *meta.Narinfo) (string, []any, error) {
 			refs = excluded.refs, sigs = excluded.sigs`,
 		[]any{bucket, hash, micros(n.Created), n.FileSize, n.NarSize, micros(n.LastAccess), n.StorePath, n.URL,
 			n.Compression, n.FileHash, n.NarHash, n.Deriver, n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs),
-			referenced(n)}, nil
+			referenced(n), micros(n.Created.Add(-meta.UseSlack))}, nil
 }
 
 // Narinfo returns the index record of bucket's <hash>.narinfo:

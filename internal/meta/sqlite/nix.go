@@ -38,7 +38,7 @@ var (
 	qDeleteNarinfo        = query(`DELETE FROM narinfos WHERE bucket = ? AND hash = ?`)
 	qDeleteBucketNarinfos = query(`DELETE FROM narinfos WHERE bucket = ?`)
 	qTouchNarinfo         = query(`UPDATE narinfos SET last_access = ? WHERE bucket = ? AND hash = ?`)
-	qUseNarinfo           = query(`UPDATE narinfos SET last_access = max(last_access, ?) WHERE bucket = ? AND hash = ?`)
+	qUseNarinfo           = query(`UPDATE narinfos SET last_access = ?1 WHERE bucket = ?2 AND hash = ?3 AND last_access < ?4`)
 	qCacheStats           = query(`SELECT count(*), coalesce(sum(nar_size), 0), coalesce(sum(file_size), 0)
 		FROM narinfos WHERE bucket = ?`)
 )
@@ -74,7 +74,7 @@ func (t *txn) indexObject(bucket, key string, n *meta.Narinfo) error {
 	}
 	// Its references are in use from now on (see meta.ReferencedHashes).
 	for _, h := range meta.ReferencedHashes(n) {
-		if _, err := t.exec(qUseNarinfo, nanos(n.Created), bucket, h); err != nil {
+		if _, err := t.exec(qUseNarinfo, nanos(n.Created), bucket, h, nanos(n.Created.Add(-meta.UseSlack))); err != nil {
 			return fmt.Errorf("index narinfo %q/%q: reference %q: %w", bucket, key, h, err)
 		}
 	}
