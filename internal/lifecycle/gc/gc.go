@@ -110,6 +110,10 @@ func (f Figures) add(o Figures) Figures {
 	return Figures{f.Paths + o.Paths, f.NARs + o.NARs, f.Listings + o.Listings, f.Logs + o.Logs, f.Aux + o.Aux, f.Bytes + o.Bytes}
 }
 
+// Objects counts the objects f removes: narinfos, NARs, listings, logs,
+// debuginfo entries and realisations.
+func (f Figures) Objects() int64 { return f.Paths + f.NARs + f.Listings + f.Logs + f.Aux }
+
 // aux describes f's debuginfo entries and realisations, if any.
 func (f Figures) aux() string {
 	if f.Aux == 0 {
