@@ -106,27 +106,7 @@ func TestGCKill9(t *testing.T) {
 		NARBytes: 64, Now: time.Now().UTC(), StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour}
 	buildSynthetic(t, data, shape)
 	for _, phase := range []string{"deleting narinfos", "deleting NARs"} {
-		cmd := exec.Command(bin, "gc", "cache", "--data", data)
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killed := false
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), phase) {
-				cmd.Process.Kill()
-				killed = true
-				break
-			}
-		}
-		err = cmd.Wait()
-		if !killed {
-			t.Fatalf("gc ended (%v) before it printed %q", err, phase)
-		}
+		killGC(t, data, phase)
 		checkWhole(t, data, "cache")
 		logPaths(t, data, "after the kill in "+phase)
 	}
@@ -153,6 +133,33 @@ func TestGCKill9(t *testing.T) {
 	}
 	if want := int(st.Paths); len(objs) != want {
 		t.Errorf("%d NARs left, want %d", len(objs), want)
+	}
+}
+
+// killGC runs nixbucket gc on bucket cache of data and kills it
+// (SIGKILL) once it prints phase.
+func killGC(t *testing.T, data, phase string) {
+	t.Helper()
+	cmd := exec.Command(bin, "gc", "cache", "--data", data)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), phase) {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("gc ended (%v) before it printed %q", err, phase)
 	}
 }
 
@@ -222,27 +229,7 @@ func TestGCKill9Blobs(t *testing.T) {
 		NARBytes: 64, Now: time.Now().UTC(), StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour, Sign: true, Blobs: blobs}
 	buildSynthetic(t, data, shape)
 	blobs.Close()
-	cmd := exec.Command(bin, "gc", "cache", "--data", data)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "deleting NARs") {
-			cmd.Process.Kill()
-			killed = true
-			break
-		}
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("gc ended (%v) before it deleted NARs", err)
-	}
+	killGC(t, data, "deleting NARs")
 	logPaths(t, data, "after the kill")
 	if r := run(t, nil, "gc", "cache", "--data", data); r.code != 0 {
 		t.Fatalf("gc after the kill: exit %d: %s", r.code, r.stderr)
