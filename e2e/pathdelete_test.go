@@ -159,6 +159,21 @@ func TestPathDeleteNix(t *testing.T) {
 		}
 	})
 
+	t.Run("pinned", func(t *testing.T) {
+		// A pin keeps its path: deleting it is refused, naming the pin,
+		// and --closure leaves it, with what it keeps.
+		nixAdmin(t, s, "pin", "add", nixCacheBucket, "keep-me", g10)
+		_, errOut := pathDelete(1, g10, "--with-referrers", "--dry-run")
+		if !strings.Contains(errOut, g10+" is pinned by keep-me") {
+			t.Errorf("deleting a pinned path: the refusal does not name its pin:\n%s", errOut)
+		}
+		out, _ := pathDelete(0, g11, "--closure", "--grace", "0s", "--dry-run")
+		if got := lines(out, "would delete "); !slices.Equal(got, []string{g11}) || !strings.Contains(out, "kept "+g10+"  (pinned: keep-me)") {
+			t.Errorf("--closure of a pinned path's referrer: would delete %v, want only %s and %s kept as pinned\n%s", got, g11, g10, out)
+		}
+		nixAdmin(t, s, "pin", "remove", nixCacheBucket, "keep-me")
+	})
+
 	t.Run("closure", func(t *testing.T) {
 		// Generation 1's own paths go; the base stays, generation 2 keeps it.
 		out, _ := pathDelete(0, g11, "--closure", "--grace", "0s")

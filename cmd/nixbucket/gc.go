@@ -115,11 +115,12 @@ type gcProgress struct {
 	phase string
 }
 
-// show prints a line at each new phase, and then once a second.
+// show prints a line at each new phase, then once a second, and at the
+// end of a phase with a total, so the last line says it finished.
 func (p *gcProgress) show(phase string, done, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if phase == p.phase && time.Since(p.last) < time.Second {
+	if phase == p.phase && time.Since(p.last) < time.Second && (total == 0 || done < total) {
 		return
 	}
 	p.last, p.phase = time.Now(), phase

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/server"
+	"github.com/nixbucket/nixbucket/internal/storage/localfs"
 )
 
 // TestBucketSetRetention: bucket set takes the retention settings along
@@ -104,27 +106,7 @@ func TestGCKill9(t *testing.T) {
 		NARBytes: 64, Now: time.Now().UTC(), StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour}
 	buildSynthetic(t, data, shape)
 	for _, phase := range []string{"deleting narinfos", "deleting NARs"} {
-		cmd := exec.Command(bin, "gc", "cache", "--data", data)
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killed := false
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), phase) {
-				cmd.Process.Kill()
-				killed = true
-				break
-			}
-		}
-		err = cmd.Wait()
-		if !killed {
-			t.Fatalf("gc ended (%v) before it printed %q", err, phase)
-		}
+		killGC(t, data, phase)
 		checkWhole(t, data, "cache")
 		logPaths(t, data, "after the kill in "+phase)
 	}
@@ -151,6 +133,33 @@ func TestGCKill9(t *testing.T) {
 	}
 	if want := int(st.Paths); len(objs) != want {
 		t.Errorf("%d NARs left, want %d", len(objs), want)
+	}
+}
+
+// killGC runs nixbucket gc on bucket cache of data and kills it
+// (SIGKILL) once it prints phase.
+func killGC(t *testing.T, data, phase string) {
+	t.Helper()
+	cmd := exec.Command(bin, "gc", "cache", "--data", data)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), phase) {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("gc ended (%v) before it printed %q", err, phase)
 	}
 }
 
@@ -203,5 +212,47 @@ func TestGCRestHelp(t *testing.T) {
 	r = run(t, nil, "gc", "nix-cache", "--rest", "-1", "--data", t.TempDir())
 	if r.code != 2 || !strings.Contains(r.stderr, "-rest") {
 		t.Errorf("nixbucket gc --rest -1: exit %d, stderr %q; want a usage error (2)", r.code, r.stderr)
+	}
+}
+
+// TestGCKill9Blobs: nixbucket gc killed (SIGKILL) while it deletes NARs
+// held in blob files, then run again to the end, leaves a cache that
+// verify finds clean: no narinfo without its NAR, and no blob file that
+// nothing refers to.
+func TestGCKill9Blobs(t *testing.T) {
+	data := newData(t)
+	blobs, err := localfs.Open(filepath.Join(data, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := gcsynth.Shape{Bucket: "cache", Roots: 4, Unique: 1500, Shared: 300, Width: 150, Refs: 10, Stale: 2,
+		NARBytes: 64, Now: time.Now().UTC(), StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour, Sign: true, Blobs: blobs}
+	buildSynthetic(t, data, shape)
+	blobs.Close()
+	killGC(t, data, "deleting NARs")
+	logPaths(t, data, "after the kill")
+	if r := run(t, nil, "gc", "cache", "--data", data); r.code != 0 {
+		t.Fatalf("gc after the kill: exit %d: %s", r.code, r.stderr)
+	}
+	r := run(t, nil, "verify", "cache", "--data", data, "--grace", "1ms")
+	t.Logf("verify:\n%s%s", r.stdout, r.stderr)
+	if r.code != 0 {
+		t.Errorf("verify after the kill and a gc to the end: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestGCProgressEnds: a phase with a total ends on a line saying all of
+// it was done, however fast it went.
+func TestGCProgressEnds(t *testing.T) {
+	data := newData(t)
+	shape := gcsynth.Shape{Bucket: "cache", Roots: 2, Unique: 1000, Shared: 10, Width: 100, Refs: 4, Stale: 1,
+		NARBytes: 64, Now: time.Now().UTC(), StaleAge: 90 * 24 * time.Hour, FreshAge: 24 * time.Hour}
+	buildSynthetic(t, data, shape)
+	r := run(t, nil, "gc", "cache", "--data", data)
+	if r.code != 0 {
+		t.Fatalf("gc: exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "gc: deleting narinfos: 1000 of 1000\n") {
+		t.Errorf("gc's progress does not end with all narinfos deleted:\n%s", r.stderr)
 	}
 }

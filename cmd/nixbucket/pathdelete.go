@@ -62,12 +62,24 @@ func pathDeleteCmd(args []string) error {
 			}
 			return fmt.Errorf("path delete %s: %d paths are still referred to", bucket, len(out))
 		}
+		pinned, err := pinsByHash(a, bucket)
+		if err != nil {
+			return fmt.Errorf("path delete %s: %w", bucket, err)
+		}
+		if err := refusePinned(bucket, set, pinned, ix); err != nil {
+			return err
+		}
 		if *closure {
 			young := ix.Young(time.Now().Add(-*grace))
+			keep := func(h string) bool { return young(h) || len(pinned[h]) > 0 }
 			all := ix.Graph.OnlyKept(set, nil)
-			set = ix.Graph.OnlyKept(set, young)
+			set = ix.Graph.OnlyKept(set, keep)
 			for _, h := range all.Sorted() {
-				if !set.Has(h) && young(h) {
+				switch {
+				case set.Has(h):
+				case len(pinned[h]) > 0:
+					fmt.Printf("kept %s  (pinned: %s)\n", ix.Paths[h].StorePath, strings.Join(pinned[h], " "))
+				case young(h):
 					fmt.Printf("kept %s  (pushed within %v: a push in flight may refer to it; gc collects it later)\n", ix.Paths[h].StorePath, *grace)
 				}
 			}
@@ -127,4 +139,40 @@ func auxSizes(s pathdelete.Sizes) string {
 		return ""
 	}
 	return fmt.Sprintf(", %d debuginfo entries and realisations (%s)", s.AuxCount, units.Bytes(s.Aux))
+}
+
+// pinsByHash returns the names of the bucket's pins that name each path,
+// by store path hash.
+func pinsByHash(a *admin, bucket string) (map[string][]string, error) {
+	pins, err := a.store.Pins(a.ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("pins: %w", err)
+	}
+	out := map[string][]string{}
+	for _, p := range pins {
+		for _, sp := range p.Paths {
+			h := nixgraph.RefHash(sp)
+			out[h] = append(out[h], p.Name)
+		}
+	}
+	return out, nil
+}
+
+// refusePinned refuses to delete a pinned path: a pin promises its path
+// stays, so the pin goes first (nixbucket pin remove).
+func refusePinned(bucket string, set nixgraph.Set, pinned map[string][]string, ix *pathdelete.Index) error {
+	n := 0
+	for _, h := range set.Sorted() {
+		if names := pinned[h]; len(names) > 0 {
+			if n == 0 {
+				fmt.Fprintf(os.Stderr, "refusing: pinned paths would be deleted (nixbucket pin remove %s NAME first):\n", bucket)
+			}
+			n++
+			fmt.Fprintf(os.Stderr, "  %s is pinned by %s\n", ix.Paths[h].StorePath, strings.Join(names, " "))
+		}
+	}
+	if n > 0 {
+		return fmt.Errorf("path delete %s: %d paths are pinned", bucket, n)
+	}
+	return nil
 }

@@ -165,7 +165,8 @@ func (h *Hook) resignOne(ctx context.Context, o meta.Object, pubs []signature.Pu
 	_, err = h.Objects.Put(ctx, objects.PutInput{
 		Bucket: o.Bucket, Key: o.Key, Body: bytes.NewReader(body), Size: int64(len(body)),
 		Headers: obj.Headers, Cond: objects.Conditions{IfMatch: obj.ETag},
-		MayRead: func(string) bool { return true }, // the administrator's own run
+		MayRead:          func(string) bool { return true }, // the administrator's own run
+		KeepNarinfoTimes: true,
 	})
 	if errors.Is(err, meta.ErrPreconditionFailed) {
 		res.Replaced++

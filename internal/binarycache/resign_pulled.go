@@ -51,8 +51,15 @@ func (h *Hook) resignPulled(ctx context.Context, obj meta.Object, ni *narinfo.Na
 	for _, k := range keys {
 		ni.Sign(k)
 	}
+	rec := record(obj.Bucket, sp.Hash(), ni)
+	// A rewrite, no pull: the record keeps its times (as KeepNarinfoTimes).
+	if old, err := h.Objects.Meta.Narinfo(ctx, obj.Bucket, rec.Hash); err == nil {
+		rec.Created, rec.LastAccess, rec.Copied = old.Created, old.LastAccess, true
+	} else if !errors.Is(err, meta.ErrNoSuchKey) {
+		return false, err
+	}
 	_, err = h.Objects.PutVouched(ctx, obj.Bucket, obj.Key, obj.Headers, []byte(ni.String()),
-		record(obj.Bucket, sp.Hash(), ni), objects.Conditions{IfMatch: obj.ETag})
+		rec, objects.Conditions{IfMatch: obj.ETag})
 	if errors.Is(err, meta.ErrPreconditionFailed) {
 		return false, nil
 	}

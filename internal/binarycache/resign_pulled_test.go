@@ -37,7 +37,8 @@ func TestResignPulled(t *testing.T) {
 	ni.Sign(up)
 	ni.Sign(e.key) // as the pull signs with the bucket's keys
 	rec := &meta.Narinfo{Bucket: bucket, Hash: hash, StorePath: ni.StorePath, URL: ni.URL, Compression: ni.Compression,
-		FileHash: ni.FileHash, FileSize: int64(ni.FileSize), NarHash: ni.NarHash, NarSize: int64(ni.NarSize), Sigs: ni.Sigs, Created: time.Now()}
+		FileHash: ni.FileHash, FileSize: int64(ni.FileSize), NarHash: ni.NarHash, NarSize: int64(ni.NarSize), Sigs: ni.Sigs,
+		Created: time.Now().Add(-48 * time.Hour), LastAccess: time.Now().Add(-24 * time.Hour)}
 	key := hash + ".narinfo"
 	if _, err := e.objs.PutVouched(ctx, bucket, key, meta.Headers{ContentType: "text/x-nix-narinfo"}, []byte(ni.String()), rec, objects.Conditions{}); err != nil {
 		t.Fatal(err)
@@ -76,6 +77,8 @@ func TestResignPulled(t *testing.T) {
 	}
 	if idx, err := e.store.Narinfo(ctx, bucket, hash); err != nil || len(idx.Sigs) != len(got.Sigs) || idx.URL != ni.URL {
 		t.Errorf("index record %+v, %v; want the served Sigs and the pulled URL", idx, err)
+	} else if !idx.Created.Equal(rec.Created) || !idx.LastAccess.Equal(rec.LastAccess) {
+		t.Errorf("index record pulled %v, last used %v; want the times of the pull, %v and %v", idx.Created, idx.LastAccess, rec.Created, rec.LastAccess)
 	}
 	// A second run changes nothing.
 	if res, err := hook.Resign(ctx, bucket, binarycache.ResignOptions{}); err != nil || res.Resigned != 0 {

@@ -136,7 +136,9 @@ const page = 1000
 // one whose body does not parse comes with Err set.
 func Scan(ctx context.Context, l Lister, g Getter, bucket string, fn func(Object) error) error {
 	for _, p := range Prefixes {
-		q := meta.ScanQuery{Bucket: bucket, Prefix: p.Prefix, Limit: page}
+		// Segments: their bodies are inline (a few hundred bytes), so the
+		// scan brings them, and none is looked up on its own.
+		q := meta.ScanQuery{Bucket: bucket, Prefix: p.Prefix, Limit: page, Segments: true}
 		for {
 			objs, err := l.ScanObjects(ctx, q)
 			if err != nil {
@@ -179,23 +181,43 @@ func read(ctx context.Context, g Getter, bucket string, o meta.Object, k Kind) (
 		ob.Err = fmt.Errorf("%s: %d bytes, more than a %s entry holds", o.Key, o.Size, k)
 		return ob, nil
 	}
-	m, rd, err := g.Get(ctx, bucket, o.Key)
-	if err != nil {
-		return ob, err
+	body, ok := inlineBody(o)
+	if !ok {
+		var rd *objects.Reader
+		var err error
+		if o, rd, err = g.Get(ctx, bucket, o.Key); err != nil {
+			return ob, err
+		}
+		defer rd.Close()
+		if body, err = io.ReadAll(io.LimitReader(rd, maxBody)); err != nil {
+			return ob, fmt.Errorf("reading %s/%s: %w", bucket, o.Key, err)
+		}
 	}
-	defer rd.Close()
-	body, err := io.ReadAll(io.LimitReader(rd, maxBody))
-	if err != nil {
-		return ob, fmt.Errorf("reading %s/%s: %w", bucket, o.Key, err)
-	}
-	ob.Size, ob.Modified = m.Size, m.Modified
+	ob.Size, ob.Modified = o.Size, o.Modified
 	// A client may have uploaded it compressed, as it may a listing.
-	if body, err = codec.Bytes(m.Headers.ContentEncoding, body, maxBody); err != nil {
-		ob.Err = fmt.Errorf("%s: Content-Encoding %q: %w", o.Key, m.Headers.ContentEncoding, err)
+	var err error
+	if body, err = codec.Bytes(o.Headers.ContentEncoding, body, maxBody); err != nil {
+		ob.Err = fmt.Errorf("%s: Content-Encoding %q: %w", o.Key, o.Headers.ContentEncoding, err)
 		return ob, nil
 	}
 	if ob.Target, err = Parse(k, body); err != nil {
 		ob.Err = fmt.Errorf("%s: %w", o.Key, err)
 	}
 	return ob, nil
+}
+
+// inlineBody returns o's body when a scan with segments (ScanQuery.Segments)
+// brought it whole, stored inline in the metadata; ok is false when it
+// must be read.
+func inlineBody(o meta.Object) (body []byte, ok bool) {
+	if len(o.Segments) == 0 && o.Size > 0 {
+		return nil, false
+	}
+	for _, seg := range o.Segments {
+		if !seg.Inline() || int64(len(seg.Data)) != seg.Size {
+			return nil, false
+		}
+		body = append(body, seg.Data...)
+	}
+	return body, int64(len(body)) == o.Size
 }

@@ -168,6 +168,12 @@ type ScanQuery struct {
 	AfterUploadID string
 	// Limit caps the results; zero or less means no limit.
 	Limit int
+	// Segments, for ScanObjects, also returns each object's segments and
+	// tags, inline bodies included, so that a caller reading many small
+	// objects (debuginfo entries, realisations) needs no lookup per
+	// object. It reads every row, not just the listing's index: use it on
+	// narrow prefixes.
+	Segments bool
 }
 
 // Check is called inside PutObject's transaction with the object currently

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/nixgraph"
 )
 
 // ErrSigningKeyExists is returned (wrapped) when a bucket already has a
@@ -32,7 +34,16 @@ type Narinfo struct {
 	CA          string
 	Created     time.Time
 	LastAccess  time.Time
+	// Copied, on a record being indexed, says it is a copy of one indexed
+	// before (nixbucket migrate): indexing it leaves the records it refers
+	// to as they were, where a record pushed or fetched now marks them
+	// used (see ReferencedHashes). It is not stored.
+	Copied bool
 }
+
+// UseSlack is how recent a referenced record's last use may be for
+// indexing a referrer to leave it as it is (see ReferencedHashes).
+const UseSlack = 10 * time.Second
 
 // CacheStats sums a bucket's narinfo index.
 type CacheStats struct {
@@ -113,4 +124,29 @@ type Nix interface {
 	SigningKeys(ctx context.Context, bucket string) ([]SigningKey, error)
 	AddSigningKey(ctx context.Context, k SigningKey) error           // ErrSigningKeyExists, ErrNoSuchBucket
 	RemoveSigningKey(ctx context.Context, bucket, name string) error // ErrNoSuchSigningKey
+}
+
+// ReferencedHashes returns the store path hashes n refers to, itself left
+// out; none for a Copied record. Indexing a record makes the records it
+// refers to used at its Created time (when later than their last access),
+// in the same transaction: a path a fresh push refers to is in use, and a
+// garbage collector that planned to delete it sees so before it deletes
+// (see internal/lifecycle/gc), so no accepted narinfo loses a reference.
+//
+// A record last used less than UseSlack before that time is left as it is:
+// every push of a closure refers to the same few paths (glibc), and
+// rewriting their rows for each would make concurrent pushes contend for
+// them. A collector takes a path used that recently before it planned as
+// used since (see internal/lifecycle/gc).
+func ReferencedHashes(n *Narinfo) []string {
+	if n.Copied {
+		return nil
+	}
+	var out []string
+	for _, r := range n.References {
+		if h := nixgraph.RefHash(r); len(h) == nixgraph.HashLen && h != n.Hash {
+			out = append(out, h)
+		}
+	}
+	return out
 }

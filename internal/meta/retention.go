@@ -10,7 +10,7 @@ import (
 // scheduled GC skips the bucket (an explicit `nixbucket gc` still runs).
 type Retention struct {
 	KeepDays int           // keep what was pushed or fetched within this many days
-	MaxSize  int64         // bytes of narinfos, NARs, listings and logs; evict LRU roots past it
+	MaxSize  int64         // bytes of narinfos, NARs, listings, logs, debuginfo entries and realisations; evict LRU roots past it
 	GC       bool          // the server's schedule collects the bucket
 	Grace    time.Duration // nothing younger is deleted: pushes in flight
 }

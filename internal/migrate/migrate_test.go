@@ -44,8 +44,12 @@ type source struct {
 	path  string            // the narinfo's store path
 }
 
-// hash32 is a store path hash (32 characters of Nix's base-32).
-const hash32 = "0123456789abcdfghijklmnpqrsvwxyz"
+// hash32 is a store path hash (32 characters of Nix's base-32); depHash
+// one that sorts before it.
+const (
+	hash32  = "0123456789abcdfghijklmnpqrsvwxyz"
+	depHash = "00000000000000000000000000000000"
+)
 
 // newSource makes a data directory holding one of each kind of record:
 // settings, a user with a policy, keys (one disabled), a token, two
@@ -493,4 +497,53 @@ func TestCancelMidBlob(t *testing.T) {
 		t.Fatalf("run after the cancelled one: %v", err)
 	}
 	checkDest(t, src, dm, db)
+}
+
+// TestCopyKeepsReferenceTimes: a narinfo whose reference was last used
+// before it was pushed (as an older nixbucket recorded it) is copied with
+// both records' times as they were, whichever is copied first, and the
+// copy verifies.
+func TestCopyKeepsReferenceTimes(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	src, err := sqlite.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	srcBlobs, err := localfs.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcBlobs.Close()
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := src.CreateBucket(ctx, meta.Bucket{Name: "cache", Created: at}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(hash string, created, used time.Time, refs ...string) {
+		t.Helper()
+		rec := &meta.Narinfo{Bucket: "cache", Hash: hash, StorePath: "/nix/store/" + hash + "-p", URL: "nar/x.nar",
+			Compression: "none", FileSize: 1, NarSize: 1, References: refs, Created: created, LastAccess: used}
+		obj := meta.Object{Bucket: "cache", Key: hash + ".narinfo", Size: 2, ETag: "e", Modified: created,
+			Segments: []meta.Segment{{Size: 2, Data: []byte("ni")}}, Narinfo: rec}
+		if _, err := src.PutObject(ctx, obj, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The referrer first, so that the source keeps the reference's old
+	// last use; the reference's key sorts first, so it is copied first.
+	put(hash32, at, at, depHash+"-p")
+	put(depHash, at.Add(-48*time.Hour), at.Add(-24*time.Hour))
+	dm, _ := newDest(t)
+	c := &Copier{From: Stores{Meta: src, Blobs: srcBlobs}, To: Stores{Meta: dm}, Source: "test", Jobs: 1, Progress: io.Discard}
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	for _, h := range []string{depHash, hash32} {
+		want, _ := src.Narinfo(ctx, "cache", h)
+		got, err := dm.Narinfo(ctx, "cache", h)
+		if err != nil || !sameNarinfo(&got, &want) {
+			t.Errorf("narinfo %s copied as %+v, %v; want %+v", h, got, err, want)
+		}
+	}
 }

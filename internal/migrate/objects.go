@@ -195,7 +195,13 @@ func (c *Copier) copyObject(ctx context.Context, bucket, key string) error {
 	// The garbage a replaced version leaves is not deleted here: without
 	// --to-blobs the blob store is the source's, whose records still name
 	// it, and otherwise the server's sweeper finds it.
-	if _, err := c.To.Meta.PutObject(ctx, *src, nil); err != nil {
+	obj := *src
+	if obj.Narinfo != nil {
+		rec := *obj.Narinfo
+		rec.Copied = true // the other records keep their times
+		obj.Narinfo = &rec
+	}
+	if _, err := c.To.Meta.PutObject(ctx, obj, nil); err != nil {
 		return fmt.Errorf("object %s: %w", key, err)
 	}
 	c.tally.add(true, "objects", 1)

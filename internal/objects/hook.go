@@ -3,6 +3,7 @@ package objects
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -82,6 +83,25 @@ func (s *Service) putHooked(ctx context.Context, in PutInput) (meta.Object, erro
 	}
 	obj := s.newObject(in.Bucket, in.Key, out.Headers, w)
 	obj.Narinfo = out.Narinfo
+	if in.KeepNarinfoTimes && obj.Narinfo != nil {
+		if err := s.keepNarinfoTimes(ctx, in.Bucket, obj.Narinfo); err != nil {
+			return meta.Object{}, err
+		}
+	}
 	obj.Tags = in.Tags
 	return s.commitPut(ctx, obj, in.Cond)
+}
+
+// keepNarinfoTimes gives rec the times of the record it replaces, if any
+// (PutInput.KeepNarinfoTimes).
+func (s *Service) keepNarinfoTimes(ctx context.Context, bucket string, rec *meta.Narinfo) error {
+	old, err := s.Meta.Narinfo(ctx, bucket, rec.Hash)
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rec.Created, rec.LastAccess, rec.Copied = old.Created, old.LastAccess, true
+	return nil
 }

@@ -73,6 +73,9 @@ type Store interface {
 	SetObjectTags(ctx context.Context, bucket, key string, tags []meta.Tag) error
 
 	Referenced(ctx context.Context, blobs []string) (map[string]bool, error)
+
+	// Narinfo reads an index record (PutInput.KeepNarinfoTimes).
+	Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo, error)
 }
 
 var _ Store = meta.Store(nil)

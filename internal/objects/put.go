@@ -66,6 +66,12 @@ type PutInput struct {
 	// same bucket. A hook asks it before it reveals anything about another
 	// object (its size or hash in a refusal); nil means it may not.
 	MayRead func(key string) bool
+	// KeepNarinfoTimes, for a narinfo that replaces one of the same key
+	// (nixbucket bucket resign), keeps the replaced index record's Created
+	// and LastAccess, and leaves the records it refers to as they were: a
+	// rewrite by the administrator is no push, and retention judges paths
+	// by those times.
+	KeepNarinfoTimes bool
 }
 
 // ValidKey checks an object key: 1 to 1024 bytes of valid UTF-8, without

@@ -33,7 +33,7 @@ func (s *Server) CollectGarbage(ctx context.Context, bucket string, dryRun bool)
 	rep, err := s.collector().Run(ctx, bucket, r, dryRun)
 	// A run that failed half way counts too, with what it removed.
 	if t := rep.Total(); !dryRun && (err == nil || t != (gc.Figures{})) {
-		s.metrics.GC(t.Paths, t.Paths+t.NARs+t.Listings+t.Logs, t.Bytes)
+		s.metrics.GC(t.Paths, t.Objects(), t.Bytes)
 	}
 	return rep, err
 }
@@ -70,9 +70,9 @@ func (s *Server) collectScheduled(ctx context.Context, b meta.Bucket) {
 func logReport(s *Server, rep gc.Report) {
 	t := rep.Total()
 	args := []any{"bucket", rep.Bucket, "paths", rep.Paths, "kept", rep.Kept,
-		"removed_paths", t.Paths, "nars", t.NARs, "listings", t.Listings, "logs", t.Logs, "bytes", t.Bytes,
+		"removed_paths", t.Paths, "nars", t.NARs, "listings", t.Listings, "logs", t.Logs, "aux", t.Aux, "bytes", t.Bytes,
 		"stale_paths", rep.Removed[gc.Stale].Paths, "oversize_paths", rep.Removed[gc.OverSize].Paths,
-		"orphan_files", rep.Removed[gc.Orphan].NARs + rep.Removed[gc.Orphan].Listings + rep.Removed[gc.Orphan].Logs,
+		"orphan_files", rep.Removed[gc.Orphan].Objects(),
 		"rescued", rep.Rescued, "took", rep.Duration.Round(time.Millisecond)}
 	s.log.Info("gc", args...)
 }

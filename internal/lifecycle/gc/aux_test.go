@@ -55,8 +55,52 @@ func TestCollectAux(t *testing.T) {
 			t.Errorf("%s: present %v, want %v", k, !want, want)
 		}
 	}
+	// Their bodies are inline: the scans bring them, one GET each is not
+	// needed.
+	if n := c.gets.Load(); n != 0 {
+		t.Errorf("the run read %d objects one at a time, want none", n)
+	}
 	if st, or := rep.Removed[Stale], rep.Removed[Orphan]; st.Aux != 10 || or.Aux != 2 {
 		t.Errorf("removed %d stale and %d orphan debuginfo entries and realisations, want 10 and 2", st.Aux, or.Aux)
 	}
 	t.Log("\n" + rep.String())
+}
+
+// TestCollectMaxSizeCountsAux: max-size counts the bytes of debuginfo
+// entries and realisations, each with the path it names, and the plan's
+// projection is what the bucket holds after the run.
+func TestCollectMaxSizeCountsAux(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	old := 100 * day
+	for _, s := range generations {
+		c.putBody("debuginfo/"+s.name+".debug", `{"archive":"../nar/`+s.name+`.nar","member":"lib/debug/.build-id/x/y.debug"}`, old)
+		c.putBody("realisations/sha256:"+s.name+"!out.doi", `{"id":"x","outPath":"`+hashOf(s.name)+"-"+s.name+`","signatures":[],"dependentRealisations":{}}`, old)
+	}
+	stored := func() (n int64) {
+		objs, err := c.store.ScanObjects(t.Context(), meta.ScanQuery{Bucket: bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			n += o.Size
+		}
+		return n
+	}
+	r := meta.Retention{Grace: time.Hour}
+	total := stored()
+	if got := c.run(r, true).Bytes; got != total {
+		t.Fatalf("gc counts %d bytes in the bucket, which stores %d", got, total)
+	}
+	// One byte over: the least recently used root goes (gen1), with its
+	// debuginfo entry and realisation.
+	r.MaxSize = total - 1
+	rep := c.run(r, false)
+	c.checkPaths(generations, "glibc", "tool", "lib1", "lib2", "gen2", "lib3", "gen3")
+	if f := rep.Removed[OverSize]; f.Paths != 1 || f.Aux != 2 {
+		t.Errorf("removed over max-size %+v, want 1 path and 2 debuginfo entries and realisations", f)
+	}
+	if got := stored(); got != rep.Projected || got > r.MaxSize {
+		t.Errorf("the bucket stores %d bytes after the run; the plan projected %d, max-size %d", got, rep.Projected, r.MaxSize)
+	}
 }

@@ -29,6 +29,7 @@ type cache struct {
 	// deleted records the collector's deletes in order.
 	mu      sync.Mutex
 	deleted []string
+	gets    atomic.Int64 // the collector's reads of single objects
 }
 
 func newCache(t *testing.T) *cache {
@@ -65,6 +66,7 @@ func (c *cache) Delete(ctx context.Context, b, key string, cond objects.Conditio
 
 // Get reads through the object core.
 func (c *cache) Get(ctx context.Context, b, key string) (meta.Object, *objects.Reader, error) {
+	c.gets.Add(1)
 	return c.svc.Get(ctx, b, key)
 }
 
@@ -221,7 +223,7 @@ func TestCollectMaxSize(t *testing.T) {
 	// recently used) must go with lib1, and glibc and tool, which gen2
 	// and gen3 still need, must stay.
 	perPath := total / int64(len(generations))
-	rep := c.run(meta.Retention{MaxSize: total - perPath, Grace: time.Hour}, false)
+	rep := c.run(meta.Retention{MaxSize: total - perPath - 1, Grace: time.Hour}, false)
 	c.checkPaths(generations, "glibc", "tool", "lib2", "gen2", "lib3", "gen3")
 	if f := rep.Removed[OverSize]; f.Paths != 2 || f.NARs != 2 {
 		t.Errorf("removed over max-size %+v, want 2 paths and 2 NARs", f)
@@ -419,5 +421,65 @@ func TestCollectPinDuringRun(t *testing.T) {
 	c.checkPaths(generations, "glibc", "tool", "lib1", "gen1")
 	if rep.Rescued == 0 {
 		t.Error("the report counts no rescued path")
+	}
+}
+
+// TestCollectReferrerPushedDuringRun: a push that completes while the
+// collector runs refers to an old path the plan gave up (Nix found it in
+// the cache and did not upload it again). The new narinfo was accepted,
+// so the old path must stay, with its closure.
+func TestCollectReferrerPushedDuringRun(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib1", "tool"}}
+	col := c.collector()
+	pushed := false
+	col.Progress = func(phase string, _, _ int) {
+		if phase == "measuring" && !pushed {
+			pushed = true
+			c.now = c.now.Add(time.Second)
+			c.uploadFiles(gen5)
+			c.uploadNarinfo(gen5)
+		}
+	}
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "tool", "lib1", "lib3", "gen3", "gen5")
+}
+
+// TestCollectNarClaimedDuringRun: a push that died left a NAR, older than
+// the grace period. The push runs again while the collector runs: Nix
+// finds the NAR there (HEAD) and uploads only the narinfo, which the
+// cache accepts. The NAR, its listing and its log, which the plan took
+// for orphans, must stay.
+func TestCollectNarClaimedDuringRun(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
+	now := c.now
+	c.now = now.Add(-2 * time.Hour)
+	c.uploadFiles(gen5)
+	c.now = now
+	col := c.collector()
+	pushed := false
+	col.Progress = func(phase string, _, _ int) {
+		if phase == "deleting narinfos" && !pushed {
+			pushed = true
+			c.now = c.now.Add(time.Second)
+			c.uploadNarinfo(gen5)
+		}
+	}
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !pushed {
+		t.Fatal("the run deleted no narinfo")
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib3", "gen3", "gen5")
+	if k := "log/" + hashOf("drv-gen5") + "-gen5.drv"; !c.has(k) {
+		t.Errorf("%s, the build log of the path pushed during the run, is gone", k)
 	}
 }

@@ -43,6 +43,9 @@ type Store interface {
 	ScanNarinfoEdges(ctx context.Context, bucket, after string, limit int) ([]meta.NarinfoEdge, error)
 	Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo, error)
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
+	// RecentNarinfos returns the newest records first: the sweep looks
+	// for narinfos pushed while it runs.
+	RecentNarinfos(ctx context.Context, bucket string, limit int) ([]meta.Narinfo, error)
 }
 
 // Objects deletes objects and reads them: objects.Service, whose Delete
@@ -107,6 +110,10 @@ func (f Figures) add(o Figures) Figures {
 	return Figures{f.Paths + o.Paths, f.NARs + o.NARs, f.Listings + o.Listings, f.Logs + o.Logs, f.Aux + o.Aux, f.Bytes + o.Bytes}
 }
 
+// Objects counts the objects f removes: narinfos, NARs, listings, logs,
+// debuginfo entries and realisations.
+func (f Figures) Objects() int64 { return f.Paths + f.NARs + f.Listings + f.Logs + f.Aux }
+
 // aux describes f's debuginfo entries and realisations, if any.
 func (f Figures) aux() string {
 	if f.Aux == 0 {
@@ -122,7 +129,7 @@ type Report struct {
 	Retention meta.Retention
 	Paths     int   // narinfos in the index when the run began
 	Kept      int   // of them kept
-	Bytes     int64 // the bucket's narinfos, NARs, listings and logs before
+	Bytes     int64 // the bucket's narinfos, NARs, listings, logs, debuginfo entries and realisations before
 	Projected int64 // the bytes the plan leaves
 	Removed   [numReasons]Figures
 	// Rescued counts paths the plan gave up but that were pushed again or
@@ -348,14 +355,16 @@ func (c *Collector) rest(ctx context.Context, began time.Time) error {
 	}
 }
 
-// measure sums what the bucket's narinfos, NARs, listings and logs hold,
-// attributes narinfo and listing objects to their paths, and sums the
-// orphans older than graceCut. A path whose NAR is not stored (a pulled
+// measure sums what the bucket's narinfos, NARs, listings, logs,
+// debuginfo entries and realisations hold, attributes narinfo, listing,
+// log and pointing objects to their paths (a log to the path its
+// derivation built, a debuginfo entry to the path whose NAR it names, a
+// realisation to its output path), and sums the orphans older than
+// graceCut. A path whose NAR is not stored (a pulled
 // path whose NAR is still upstream) holds no NAR bytes: evicting it
 // frees only its narinfo and listing.
 func (c *Collector) measure(ctx context.Context, bucket string, g *graph, graceCut time.Time) (total, orphan int64, err error) {
 	urls := g.keys(g.url, func(int32) bool { return true })
-	derivers := g.keys(g.deriver, func(int32) bool { return true })
 	var stored keySet // the objects that may be NARs, unsorted until the scan ends
 	defer func() {
 		if err != nil {
@@ -368,6 +377,15 @@ func (c *Collector) measure(ctx context.Context, bucket string, g *graph, graceC
 			}
 		}
 	}()
+	if err := c.readAllAux(ctx, bucket, g); err != nil {
+		return 0, 0, err
+	}
+	var debugs, logs []auxBytes // by the NAR or derivation they name, once sorted
+	defer func() {
+		if err == nil {
+			orphan += g.attribute(debugs, g.url) + g.attribute(logs, g.deriver)
+		}
+	}()
 	err = c.scanObjects(ctx, bucket, "measuring", func(objs []meta.Object) error {
 		for _, o := range objs {
 			kind, h := kindOf(o.Key)
@@ -375,6 +393,23 @@ func (c *Collector) measure(ctx context.Context, bucket string, g *graph, graceC
 				stored = append(stored, key(o.Key)) // a NAR, wherever its URL points
 			}
 			if kind == otherObject {
+				a, err := c.readAux(ctx, bucket, g, o)
+				if err != nil || a.Kind == 0 {
+					return err
+				}
+				total += o.Size
+				old := !o.Modified.After(graceCut)
+				switch {
+				case a.Target == "": // does not parse: stays, and holds its bytes
+				case a.Kind == cacheaux.DebugInfo:
+					debugs = append(debugs, auxBytes{nar: key(a.Target), size: o.Size, old: old})
+				default:
+					if id := g.lookup(a.Target); id >= 0 && g.is(id, fPresent) {
+						g.size[id] += o.Size
+					} else if old {
+						orphan += o.Size
+					}
+				}
 				continue
 			}
 			total += o.Size
@@ -396,9 +431,7 @@ func (c *Collector) measure(ctx context.Context, bucket string, g *graph, graceC
 					orphan += o.Size
 				}
 			case logObject:
-				if old && !derivers.has(key(strings.TrimPrefix(o.Key, "log/"))) {
-					orphan += o.Size
-				}
+				logs = append(logs, auxBytes{nar: key(strings.TrimPrefix(o.Key, "log/")), size: o.Size, old: old})
 			}
 		}
 		return nil

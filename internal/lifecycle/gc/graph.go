@@ -29,7 +29,7 @@ type graph struct {
 	hashes  []byte           // hashLen bytes per node
 	flags   []uint8
 	lastUse []int64 // unix nanoseconds: the later of created and last access
-	size    []int64 // bytes the path holds: NAR (FileSize), narinfo and listing objects
+	size    []int64 // bytes the path holds: NAR (FileSize), narinfo, listing, log, debuginfo and realisation objects
 	// fileSize is the NAR's FileSize, which size drops when the NAR is
 	// not stored (a pulled path's, fetched from upstream on its first GET).
 	fileSize []int64
@@ -39,6 +39,7 @@ type graph struct {
 	refOff   []int32
 	refLen   []int32
 	refs     []int32
+	aux      map[uint64]auxTarget // debuginfo entries and realisations read (aux.go)
 }
 
 // newGraph returns an empty graph with room for about paths paths and

@@ -13,7 +13,8 @@ type policy struct {
 	now    time.Time
 	ret    meta.Retention
 	pinned []int32 // ids of pinned paths
-	// total is what the bucket's narinfos, NARs, listings and logs hold;
+	// total is what the bucket's narinfos, NARs, listings, logs, debuginfo
+	// entries and realisations hold;
 	// orphan the part of it the sweep removes whatever is kept (objects no
 	// narinfo refers to, older than the grace period).
 	total, orphan int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ type sweep struct {
 	dryRun   bool
 	planned  time.Time // when the run began: later writes and reads rescue a path
 	graceCut time.Time // nothing modified after it is deleted
+	late     late      // what narinfos pushed during the run claim (late.go)
 }
 
 func (s *sweep) batch() int {
@@ -66,6 +68,9 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 				d := &ds[i]
 				if d.id >= 0 {
 					// A path fetched since the run began was wanted: keep it.
+					// So was one a narinfo pushed since refers to: indexing
+					// that narinfo made it used (meta.ReferencedHashes). Since
+					// a little before the run began, in fact (margin).
 					n, err := s.c.Meta.Narinfo(ctx, s.bucket, s.g.hash(d.id))
 					if errors.Is(err, meta.ErrNoSuchKey) {
 						continue
@@ -74,7 +79,7 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 						d.err = err
 						continue
 					}
-					if n.LastAccess.After(s.planned) || n.Created.After(s.planned) {
+					if since := s.planned.Add(-s.margin()); n.LastAccess.After(since) || n.Created.After(since) {
 						d.skipped = true
 						continue
 					}
@@ -207,15 +212,24 @@ func (s *sweep) files(ctx context.Context) error {
 		return Orphan
 	}
 	type pending struct {
-		d      deletion
-		reason Reason
-		kind   objectKind
-		size   int64
+		d            deletion
+		reason       Reason
+		kind         objectKind
+		size         int64
+		hash, target string // a listing's path; what a pointing object names
 	}
 	var batch []pending
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
+		}
+		if !s.dryRun {
+			if err := s.refresh(ctx); err != nil {
+				return err
+			}
+			batch = slices.DeleteFunc(batch, func(p pending) bool {
+				return s.late.claimed(p.kind, p.d.key, p.hash, p.target)
+			})
 		}
 		ds := make([]deletion, len(batch))
 		for i, p := range batch {
@@ -253,6 +267,7 @@ func (s *sweep) files(ctx context.Context) error {
 			}
 			kind, h := kindOf(o.Key)
 			var reason Reason
+			var target string
 			switch kind {
 			case narObject:
 				k := key(o.Key)
@@ -279,7 +294,7 @@ func (s *sweep) files(ctx context.Context) error {
 			default:
 				var keep bool
 				var err error
-				if reason, keep, err = s.auxReason(ctx, o, keptURLs, overURLs, staleURLs); err != nil {
+				if reason, target, keep, err = s.auxReason(ctx, o, keptURLs, overURLs, staleURLs); err != nil {
 					return err
 				}
 				if keep {
@@ -289,7 +304,7 @@ func (s *sweep) files(ctx context.Context) error {
 			}
 			batch = append(batch, pending{
 				d:      deletion{key: o.Key, id: -1, cond: objects.Conditions{UnmodifiedSince: s.graceCut}},
-				reason: reason, kind: kind, size: o.Size,
+				reason: reason, kind: kind, size: o.Size, hash: h, target: target,
 			})
 			if len(batch) >= s.batch() {
 				if err := flush(); err != nil {
@@ -309,41 +324,36 @@ func (s *sweep) files(ctx context.Context) error {
 // or why it goes; any other object stays. A debuginfo entry goes with its
 // NAR, a realisation with its path, and either as an orphan when what it
 // names is not in the bucket; one that does not parse stays.
-func (s *sweep) auxReason(ctx context.Context, o meta.Object, keptURLs, overURLs, staleURLs keySet) (Reason, bool, error) {
-	if cacheaux.KindOf(o.Key) == 0 {
-		return 0, true, nil
+func (s *sweep) auxReason(ctx context.Context, o meta.Object, keptURLs, overURLs, staleURLs keySet) (r Reason, target string, keep bool, err error) {
+	a, err := s.c.readAux(ctx, s.bucket, s.g, o)
+	if err != nil {
+		return 0, "", false, err
 	}
-	a, err := cacheaux.Read(ctx, s.c.Objects, s.bucket, o)
-	switch {
-	case errors.Is(err, meta.ErrNoSuchKey):
-		return 0, true, nil
-	case err != nil:
-		return 0, false, fmt.Errorf("reading %s/%s: %w", s.bucket, o.Key, err)
-	case a.Target == "":
-		return 0, true, nil
+	if a.Kind == 0 || a.Target == "" {
+		return 0, "", true, nil
 	}
 	g := s.g
 	switch a.Kind {
 	case cacheaux.DebugInfo:
 		k := key(a.Target)
 		if keptURLs.has(k) {
-			return 0, true, nil
+			return 0, "", true, nil
 		}
 		switch {
 		case overURLs.has(k):
-			return OverSize, false, nil
+			return OverSize, a.Target, false, nil
 		case staleURLs.has(k):
-			return Stale, false, nil
+			return Stale, a.Target, false, nil
 		}
-		return Orphan, false, nil
+		return Orphan, a.Target, false, nil
 	default:
 		id := g.lookup(a.Target)
 		switch {
 		case id < 0 || !g.is(id, fPresent):
-			return Orphan, false, nil
+			return Orphan, a.Target, false, nil
 		case g.is(id, fKept):
-			return 0, true, nil
+			return 0, "", true, nil
 		}
-		return g.reason(id), false, nil
+		return g.reason(id), a.Target, false, nil
 	}
 }

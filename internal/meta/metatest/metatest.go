@@ -82,6 +82,7 @@ func Run(t *testing.T, open Open) {
 		{"NarinfoCompleteUpload", testNarinfoCompleteUpload},
 		{"CacheStats", testCacheStats},
 		{"TouchNarinfos", testTouchNarinfos},
+		{"NarinfoUsesReferences", testNarinfoUsesReferences},
 		{"ScanNarinfoRecords", testScanNarinfoRecords},
 		{"SearchNarinfos", testSearchNarinfos},
 		{"RecentNarinfos", testRecentNarinfos},

@@ -360,3 +360,44 @@ func putAll(t *testing.T, s meta.Store, bucket string, recs []meta.Narinfo) {
 		}
 	}
 }
+
+// testNarinfoUsesReferences: indexing a narinfo makes the records it
+// refers to used at its Created time, never earlier than they were, in
+// its bucket only, unless they were used within meta.UseSlack before; its
+// own record keeps its times.
+func testNarinfoUsesReferences(t *testing.T, s meta.Store) {
+	mustCreateBucket(t, s, "b")
+	mustCreateBucket(t, s, "c")
+	old, recent, justUsed := newNarinfo(nixHash(1), 1), newNarinfo(nixHash(2), 2), newNarinfo(nixHash(5), 5)
+	old.Created, old.LastAccess = when.Add(-90*24*time.Hour), when.Add(-90*24*time.Hour)
+	recent.Created, recent.LastAccess = when.Add(-time.Hour), when.Add(time.Hour)
+	justUsed.Created, justUsed.LastAccess = when.Add(-time.Hour), when.Add(-meta.UseSlack/2)
+	elsewhere := old
+	for _, r := range []meta.Narinfo{old, recent, justUsed} {
+		mustPut(t, s, narinfoObject("b", r.Hash, &r))
+	}
+	mustPut(t, s, narinfoObject("c", elsewhere.Hash, &elsewhere))
+	top := newNarinfo(nixHash(3), 3)
+	top.Created, top.LastAccess = when, when
+	for _, r := range []meta.Narinfo{old, recent, justUsed} {
+		top.References = append(top.References, r.StorePath[len("/nix/store/"):])
+	}
+	mustPut(t, s, narinfoObject("b", top.Hash, &top))
+	checkNarinfo(t, s, "b", top.Hash, &top)
+	used := old
+	used.LastAccess = when
+	checkNarinfo(t, s, "b", old.Hash, &used)
+	checkNarinfo(t, s, "b", recent.Hash, &recent)     // read after the push: stays
+	checkNarinfo(t, s, "b", justUsed.Hash, &justUsed) // used just before: left alone
+	checkNarinfo(t, s, "c", elsewhere.Hash, &elsewhere)
+
+	// A copy (nixbucket migrate) changes no other record.
+	copied := newNarinfo(nixHash(4), 4)
+	copied.Created, copied.LastAccess = when.Add(time.Hour), when.Add(time.Hour)
+	copied.References = []string{elsewhere.StorePath[len("/nix/store/"):]}
+	copied.Copied = true
+	mustPut(t, s, narinfoObject("c", copied.Hash, &copied))
+	copied.Copied = false
+	checkNarinfo(t, s, "c", copied.Hash, &copied)
+	checkNarinfo(t, s, "c", elsewhere.Hash, &elsewhere)
+}

@@ -117,6 +117,26 @@ func testScanObjects(t *testing.T, s meta.Store) {
 		}
 	}
 
+	// With Segments, every object comes whole, as Object returns it:
+	// segments (inline bodies included) and tags.
+	inline := newObject("b", "debuginfo/0123.debug")
+	inline.Segments = []meta.Segment{{Size: 9, Data: []byte(`{"a":"b"}`)}}
+	inline.Size = 9
+	inline.Tags = []meta.Tag{{Key: "k", Value: "v"}}
+	mustPut(t, s, inline)
+	for _, prefix := range []string{"", "a/", "debuginfo/"} {
+		whole, err := s.ScanObjects(ctx, meta.ScanQuery{Bucket: "b", Prefix: prefix, Limit: 1000, Segments: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(whole) == 0 {
+			t.Errorf("ScanObjects(prefix %q, Segments) found nothing", prefix)
+		}
+		for _, o := range whole {
+			checkObject(t, o, mustObject(t, s, "b", o.Key), true)
+		}
+	}
+
 	empty, err := s.ScanObjects(ctx, meta.ScanQuery{Bucket: "other", Prefix: "b", Limit: 10})
 	if err != nil || len(empty) != 0 {
 		t.Errorf("ScanObjects with no match = %v, %v; want none", empty, err)

@@ -63,15 +63,20 @@ func indexStmt(bucket, key string, n *meta.Narinfo) (string, []any, error) {
 	if n == nil {
 		return `DELETE FROM narinfos WHERE bucket = $1 AND hash = $2`, []any{bucket, hash}, nil
 	}
-	return `INSERT INTO narinfos (bucket, hash, ` + narinfoCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	// Its references are in use from now on (see meta.ReferencedHashes):
+	// one statement, so callers that batch it count one result.
+	return `WITH used AS (UPDATE narinfos SET last_access = $3
+			WHERE bucket = $1 AND hash = ANY ($16::text[]) AND last_access < $17)
+		INSERT INTO narinfos (bucket, hash, ` + narinfoCols + `)
+		VALUES ($1, $2, $4, $5, $3, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT (bucket, hash) DO UPDATE SET file_size = excluded.file_size, nar_size = excluded.nar_size,
 			created = excluded.created, last_access = excluded.last_access, store_path = excluded.store_path,
 			url = excluded.url, compression = excluded.compression, file_hash = excluded.file_hash,
 			nar_hash = excluded.nar_hash, deriver = excluded.deriver, ca = excluded.ca,
 			refs = excluded.refs, sigs = excluded.sigs`,
-		[]any{bucket, hash, n.FileSize, n.NarSize, micros(n.Created), micros(n.LastAccess), n.StorePath, n.URL,
-			n.Compression, n.FileHash, n.NarHash, n.Deriver, n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs)}, nil
+		[]any{bucket, hash, micros(n.Created), n.FileSize, n.NarSize, micros(n.LastAccess), n.StorePath, n.URL,
+			n.Compression, n.FileHash, n.NarHash, n.Deriver, n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs),
+			referenced(n), micros(n.Created.Add(-meta.UseSlack))}, nil
 }
 
 // Narinfo returns the index record of bucket's <hash>.narinfo:
@@ -297,4 +302,12 @@ func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit in
 		return nil, err
 	}
 	return out, nil
+}
+
+// referenced is meta.ReferencedHashes as a non-nil array parameter.
+func referenced(n *meta.Narinfo) []string {
+	if hs := meta.ReferencedHashes(n); hs != nil {
+		return hs
+	}
+	return []string{}
 }

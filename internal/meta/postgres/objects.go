@@ -29,6 +29,10 @@ const (
 	qScanObjects = `SELECT o.key, ` + objectCols + ` FROM objects o
 		WHERE o.bucket = $1 AND o.key >= $2 AND ($3::text IS NULL OR o.key < $3)
 		ORDER BY o.key LIMIT $4`
+	// The same with segments and tags (ScanQuery.Segments).
+	qScanObjectsSegs = `SELECT o.key, ` + objectCols + `, o.segments, coalesce(o.tags, '') FROM objects o
+		WHERE o.bucket = $1 AND o.key >= $2 AND ($3::text IS NULL OR o.key < $3)
+		ORDER BY o.key LIMIT $4`
 	qAddRef      = `INSERT INTO blob_refs (blob, refs) VALUES ($1, 1) ON CONFLICT (blob) DO UPDATE SET refs = blob_refs.refs + 1`
 	qDropLastRef = `DELETE FROM blob_refs WHERE blob = $1 AND refs = 1`
 	qDropRef     = `UPDATE blob_refs SET refs = refs - 1 WHERE blob = $1`
@@ -215,16 +219,24 @@ func (s *Store) ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Objec
 		return nil, needBucket(ctx, s.pool, q.Bucket) // no key has it
 	}
 	lo := textCeil(max(q.Prefix, q.After+"\x00")) // the least key above After
-	rows, err := s.pool.Query(ctx, qScanObjects, q.Bucket, lo, prefixEnd(q.Prefix), sqlLimit(q.Limit))
+	sql := qScanObjects
+	if q.Segments {
+		sql = qScanObjectsSegs
+	}
+	rows, err := s.pool.Query(ctx, sql, q.Bucket, lo, prefixEnd(q.Prefix), sqlLimit(q.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list objects in %q: %w", q.Bucket, err)
 	}
 	objs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meta.Object, error) {
 		r := objectRow{obj: meta.Object{Bucket: q.Bucket}}
-		if err := row.Scan(append([]any{&r.obj.Key}, r.dest()...)...); err != nil {
+		dest := append([]any{&r.obj.Key}, r.dest()...)
+		if q.Segments {
+			dest = append(dest, &r.segments, &r.tags)
+		}
+		if err := row.Scan(dest...); err != nil {
 			return meta.Object{}, err
 		}
-		return r.finish(false)
+		return r.finish(q.Segments)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list objects in %q: %w", q.Bucket, err)

@@ -38,6 +38,7 @@ var (
 	qDeleteNarinfo        = query(`DELETE FROM narinfos WHERE bucket = ? AND hash = ?`)
 	qDeleteBucketNarinfos = query(`DELETE FROM narinfos WHERE bucket = ?`)
 	qTouchNarinfo         = query(`UPDATE narinfos SET last_access = ? WHERE bucket = ? AND hash = ?`)
+	qUseNarinfo           = query(`UPDATE narinfos SET last_access = ?1 WHERE bucket = ?2 AND hash = ?3 AND last_access < ?4`)
 	qCacheStats           = query(`SELECT count(*), coalesce(sum(nar_size), 0), coalesce(sum(file_size), 0)
 		FROM narinfos WHERE bucket = ?`)
 )
@@ -70,6 +71,12 @@ func (t *txn) indexObject(bucket, key string, n *meta.Narinfo) error {
 		nanos(n.LastAccess), n.StorePath, n.URL, n.Compression, n.FileHash, n.NarHash, n.Deriver,
 		n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs)); err != nil {
 		return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, err)
+	}
+	// Its references are in use from now on (see meta.ReferencedHashes).
+	for _, h := range meta.ReferencedHashes(n) {
+		if _, err := t.exec(qUseNarinfo, nanos(n.Created), bucket, h, nanos(n.Created.Add(-meta.UseSlack))); err != nil {
+			return fmt.Errorf("index narinfo %q/%q: reference %q: %w", bucket, key, h, err)
+		}
 	}
 	return nil
 }

@@ -34,6 +34,13 @@ var (
 	qScanObjectsOpen = query(`SELECT o.key, ` + objectCols + ` FROM objects o
 		WHERE o.bucket = ?1 AND o.key >= ?2
 		ORDER BY o.key LIMIT ?3`)
+	// The same with segments and tags (ScanQuery.Segments).
+	qScanObjectsSegs = query(`SELECT o.key, ` + objectCols + `, o.segments, coalesce(o.tags, '') FROM objects o
+		WHERE o.bucket = ?1 AND o.key >= ?2 AND o.key < ?3
+		ORDER BY o.key LIMIT ?4`)
+	qScanObjectsOpenSegs = query(`SELECT o.key, ` + objectCols + `, o.segments, coalesce(o.tags, '') FROM objects o
+		WHERE o.bucket = ?1 AND o.key >= ?2
+		ORDER BY o.key LIMIT ?3`)
 
 	qAddRef      = query(`INSERT INTO blob_refs (blob, refs) VALUES (?, 1) ON CONFLICT (blob) DO UPDATE SET refs = refs + 1`)
 	qDropLastRef = query(`DELETE FROM blob_refs WHERE blob = ? AND refs = 1`)
@@ -265,8 +272,8 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta
 	return out, nil
 }
 
-// ScanObjects lists objects in key order, without their segments. A limit
-// of zero or less means no limit.
+// ScanObjects lists objects in key order, without their segments unless
+// q.Segments. A limit of zero or less means no limit.
 func (s *Store) ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error) {
 	var objs []meta.Object
 	err := s.read(ctx, func(t *txn) error {
@@ -276,10 +283,14 @@ func (s *Store) ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Objec
 		var rows *sql.Rows
 		var err error
 		lo := scanStart(q.Prefix, q.After)
+		bounded, open := qScanObjects, qScanObjectsOpen
+		if q.Segments {
+			bounded, open = qScanObjectsSegs, qScanObjectsOpenSegs
+		}
 		if hi, ok := prefixEnd(q.Prefix); ok {
-			rows, err = t.query(qScanObjects, q.Bucket, lo, hi, sqlLimit(q.Limit))
+			rows, err = t.query(bounded, q.Bucket, lo, hi, sqlLimit(q.Limit))
 		} else {
-			rows, err = t.query(qScanObjectsOpen, q.Bucket, lo, sqlLimit(q.Limit))
+			rows, err = t.query(open, q.Bucket, lo, sqlLimit(q.Limit))
 		}
 		if err != nil {
 			return fmt.Errorf("list objects in %q: %w", q.Bucket, err)
@@ -287,10 +298,14 @@ func (s *Store) ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Objec
 		defer rows.Close()
 		for rows.Next() {
 			r := objectRow{obj: meta.Object{Bucket: q.Bucket}}
-			if err := rows.Scan(append([]any{&r.obj.Key}, r.dest()...)...); err != nil {
+			dest := append([]any{&r.obj.Key}, r.dest()...)
+			if q.Segments {
+				dest = append(dest, &r.segments, &r.tags)
+			}
+			if err := rows.Scan(dest...); err != nil {
 				return fmt.Errorf("list objects in %q: %w", q.Bucket, err)
 			}
-			obj, err := r.finish(false)
+			obj, err := r.finish(q.Segments)
 			if err != nil {
 				return err
 			}

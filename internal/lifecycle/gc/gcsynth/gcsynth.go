@@ -24,6 +24,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
+	"github.com/nixbucket/nixbucket/internal/storage"
 )
 
 // signer signs the narinfos of a Shape with Sign.
@@ -74,6 +75,9 @@ type Shape struct {
 	// closures were pushed and last used.
 	StaleAge, FreshAge time.Duration
 	Writers            int // concurrent writers (default 64)
+	// Blobs, when set, holds each NAR as a blob of its own, as an upload
+	// past objects.InlineMax is, instead of inline.
+	Blobs storage.Backend
 	// Sign, when set, gives the bucket a signing key and every narinfo
 	// what a real one has: FileHash and NarHash of its NAR, and a
 	// signature by that key, so that `nixbucket verify` checks them all.
@@ -211,8 +215,15 @@ func (s Shape) put(ctx context.Context, store meta.Store, i int, rng *rand.Rand,
 	}
 	h := Hash(i)
 	url := fmt.Sprintf("nar/%s.nar", h)
+	seg := meta.Segment{Size: int64(len(nar)), Data: nar}
+	if s.Blobs != nil {
+		var err error
+		if seg, err = blob(ctx, s.Blobs, nar); err != nil {
+			return fmt.Errorf("put %s: %w", url, err)
+		}
+	}
 	narObj := meta.Object{Bucket: s.Bucket, Key: url, Size: int64(len(nar)), Modified: at, ETag: "0",
-		Segments: []meta.Segment{{Size: int64(len(nar)), Data: nar}}}
+		Segments: []meta.Segment{seg}}
 	if _, err := store.PutObject(ctx, narObj, nil); err != nil {
 		return fmt.Errorf("put %s: %w", url, err)
 	}
@@ -232,4 +243,21 @@ func (s Shape) put(ctx context.Context, store meta.Store, i int, rng *rand.Rand,
 		return fmt.Errorf("put %s.narinfo: %w", h, err)
 	}
 	return nil
+}
+
+// blob stores body as a committed blob.
+func blob(ctx context.Context, b storage.Backend, body []byte) (meta.Segment, error) {
+	w, err := b.Create(ctx)
+	if err != nil {
+		return meta.Segment{}, err
+	}
+	if _, err := w.Write(body); err != nil {
+		w.Abort()
+		return meta.Segment{}, err
+	}
+	id, err := w.Commit(ctx)
+	if err != nil {
+		return meta.Segment{}, err
+	}
+	return meta.Segment{Blob: id, Size: int64(len(body))}, nil
 }
