@@ -17,14 +17,7 @@ func TestBlobStoreMismatchWarns(t *testing.T) {
 	blobs := newSharedS3(t)
 	const warning = "not the one recorded by the servers before it"
 	a := startNode(t, Options{Meta: url, Blobs: blobs.url})
-	ctx := t.Context()
-	if err := a.srv.objects.CreateBucket(ctx, "bkt"); err != nil {
-		t.Fatal(err)
-	}
-	body := bytes.Repeat([]byte("x"), 2*objects.InlineMax)
-	if _, err := a.srv.objects.Put(ctx, objects.PutInput{Bucket: "bkt", Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
-		t.Fatal(err)
-	}
+	a.holdBlob(t)
 	same := startNode(t, Options{Meta: url, Blobs: blobs.url})
 	if strings.Contains(same.logs.String(), warning) {
 		t.Errorf("a server with the same --blobs warned:\n%s", same.logs.String())
@@ -53,14 +46,7 @@ func TestLocalBlobsSecondNodeWarns(t *testing.T) {
 	if strings.Contains(a.logs.String(), warning) {
 		t.Errorf("the first server warned:\n%s", a.logs.String())
 	}
-	ctx := t.Context()
-	if err := a.srv.objects.CreateBucket(ctx, "bkt"); err != nil {
-		t.Fatal(err)
-	}
-	body := bytes.Repeat([]byte("x"), 2*objects.InlineMax)
-	if _, err := a.srv.objects.Put(ctx, objects.PutInput{Bucket: "bkt", Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
-		t.Fatal(err)
-	}
+	a.holdBlob(t)
 	a.close()
 	again := startNode(t, Options{Meta: url, Data: dirA})
 	if strings.Contains(again.logs.String(), warning) {
@@ -75,5 +61,19 @@ func TestLocalBlobsSecondNodeWarns(t *testing.T) {
 	back := startNode(t, Options{Meta: url, Data: dirA})
 	if !strings.Contains(back.logs.String(), warning) {
 		t.Errorf("the first server restarted after the second did not warn:\n%s", back.logs.String())
+	}
+}
+
+// holdBlob makes the store hold an object in a blob (not inline) through
+// the node.
+func (n *node) holdBlob(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	if err := n.srv.objects.CreateBucket(ctx, "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 2*objects.InlineMax)
+	if _, err := n.srv.objects.Put(ctx, objects.PutInput{Bucket: "bkt", Key: "k", Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
 	}
 }
