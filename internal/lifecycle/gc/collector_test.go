@@ -30,6 +30,8 @@ type cache struct {
 	mu      sync.Mutex
 	deleted []string
 	gets    atomic.Int64 // the collector's reads of single objects
+	// beforeDelete, if set, runs before each of the collector's deletes.
+	beforeDelete func(key string)
 }
 
 func newCache(t *testing.T) *cache {
@@ -55,6 +57,9 @@ func newCache(t *testing.T) *cache {
 
 // Delete records and forwards the collector's deletes.
 func (c *cache) Delete(ctx context.Context, b, key string, cond objects.Conditions) error {
+	if c.beforeDelete != nil {
+		c.beforeDelete(key)
+	}
 	err := c.svc.Delete(ctx, b, key, cond)
 	if err == nil {
 		c.mu.Lock()

@@ -1,0 +1,69 @@
+package gc
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// TestCollectReferrerPushedAtDelete: the referrer's push commits after the
+// sweep last looked at the old path and before its narinfo's delete. The
+// new narinfo was accepted, so the old path must stay, with its closure:
+// the delete itself, in its transaction, must see the path used.
+func TestCollectReferrerPushedAtDelete(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib1"}}
+	var once sync.Once
+	c.beforeDelete = func(key string) {
+		if key == hashOf("lib1")+".narinfo" {
+			once.Do(func() {
+				c.now = c.now.Add(time.Second)
+				c.uploadFiles(gen5)
+				c.uploadNarinfo(gen5)
+			})
+		}
+	}
+	col := c.collector()
+	col.Workers = 1 // the hook moves the clock
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib1", "lib3", "gen3", "gen5")
+}
+
+// TestCollectReferrerPushedShortGrace: with a grace period shorter than
+// meta.UseSlack, a path used a few seconds before the run planned, which a
+// push during the run then refers to, is not marked used again by that
+// push (it was used within meta.UseSlack); the collector must still take
+// it for used.
+func TestCollectReferrerPushedShortGrace(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	if err := c.store.TouchNarinfos(t.Context(), bucket, []string{hashOf("lib1")}, c.now.Add(-5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	gen5 := spec{name: "gen5", refs: []string{"lib1"}}
+	col := c.collector()
+	pushed := false
+	col.Progress = func(phase string, _, _ int) {
+		if phase == "measuring" && !pushed {
+			pushed = true
+			c.now = c.now.Add(time.Second)
+			c.uploadFiles(gen5)
+			c.uploadNarinfo(gen5)
+		}
+	}
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{MaxSize: 1, Grace: time.Second}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !pushed {
+		t.Fatal("the run measured nothing")
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib1", "gen5")
+}
