@@ -124,6 +124,22 @@ func (c *cache) push(specs ...spec) {
 	c.now = now
 }
 
+// pushAt has the run push s (its files, then its narinfo), a second
+// later on the clock, when it first reports phase; the function returned
+// reports whether it did.
+func (c *cache) pushAt(col *Collector, phase string, s spec) func() bool {
+	pushed := false
+	col.Progress = func(p string, _, _ int) {
+		if p == phase && !pushed {
+			pushed = true
+			c.now = c.now.Add(time.Second)
+			c.uploadFiles(s)
+			c.uploadNarinfo(s)
+		}
+	}
+	return func() bool { return pushed }
+}
+
 func (c *cache) collector() *Collector {
 	return &Collector{Meta: c.store, Objects: c, Now: func() time.Time { return c.now }, Batch: 3, Workers: 2}
 }
@@ -438,15 +454,7 @@ func TestCollectReferrerPushedDuringRun(t *testing.T) {
 	c.push(generations...)
 	gen5 := spec{name: "gen5", refs: []string{"lib1", "tool"}}
 	col := c.collector()
-	pushed := false
-	col.Progress = func(phase string, _, _ int) {
-		if phase == "measuring" && !pushed {
-			pushed = true
-			c.now = c.now.Add(time.Second)
-			c.uploadFiles(gen5)
-			c.uploadNarinfo(gen5)
-		}
-	}
+	c.pushAt(col, "measuring", gen5)
 	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
 		t.Fatal(err)
 	}

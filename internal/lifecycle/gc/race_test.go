@@ -49,19 +49,11 @@ func TestCollectReferrerPushedShortGrace(t *testing.T) {
 	}
 	gen5 := spec{name: "gen5", refs: []string{"lib1"}}
 	col := c.collector()
-	pushed := false
-	col.Progress = func(phase string, _, _ int) {
-		if phase == "measuring" && !pushed {
-			pushed = true
-			c.now = c.now.Add(time.Second)
-			c.uploadFiles(gen5)
-			c.uploadNarinfo(gen5)
-		}
-	}
+	pushed := c.pushAt(col, "measuring", gen5)
 	if _, err := col.Run(t.Context(), bucket, meta.Retention{MaxSize: 1, Grace: time.Second}, false); err != nil {
 		t.Fatal(err)
 	}
-	if !pushed {
+	if !pushed() {
 		t.Fatal("the run measured nothing")
 	}
 	c.checkInvariant()
