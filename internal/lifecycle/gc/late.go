@@ -44,7 +44,7 @@ func (s *sweep) refresh(ctx context.Context) error {
 		l.checked = s.planned
 	}
 	since := l.checked.Add(-s.margin())
-	now := time.Now()
+	now := s.c.now() // the clock planned was read from, not another
 	for limit := 64; ; limit *= 4 {
 		recs, err := s.c.Meta.RecentNarinfos(ctx, s.bucket, limit)
 		if err != nil {

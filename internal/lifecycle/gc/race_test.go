@@ -2,6 +2,7 @@ package gc
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,4 +59,36 @@ func TestCollectReferrerPushedShortGrace(t *testing.T) {
 	}
 	c.checkInvariant()
 	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib1", "gen5")
+}
+
+// TestCollectNarClaimedBetweenBatches: as TestCollectNarClaimedDuringRun,
+// the push of the narinfo comes while the collector deletes files, after
+// it checked for new narinfos once: the next batch checks again, by the
+// collector's clock (Collector.Now, NIXBUCKET_GC_NOW), and keeps the NAR.
+func TestCollectNarClaimedBetweenBatches(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
+	now := c.now
+	c.now = now.Add(-2 * time.Hour)
+	c.uploadFiles(gen5)
+	c.now = now
+	var once sync.Once
+	c.beforeDelete = func(key string) {
+		if strings.HasPrefix(key, "log/") { // after a batch of listings, before the NARs
+			once.Do(func() {
+				c.now = c.now.Add(time.Second)
+				c.uploadNarinfo(gen5)
+			})
+		}
+	}
+	col := c.collector()
+	col.Workers = 1 // the hook moves the clock
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	if !c.has("nar/gen5.nar") {
+		t.Error("the NAR of the narinfo pushed between two batches is gone")
+	}
 }
