@@ -471,10 +471,7 @@ func TestCollectNarClaimedDuringRun(t *testing.T) {
 	c := newCache(t)
 	c.push(generations...)
 	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
-	now := c.now
-	c.now = now.Add(-2 * time.Hour)
-	c.uploadFiles(gen5)
-	c.now = now
+	c.leftBy(gen5, 2*time.Hour)
 	col := c.collector()
 	pushed := false
 	col.Progress = func(phase string, _, _ int) {

@@ -18,16 +18,7 @@ func TestCollectReferrerPushedAtDelete(t *testing.T) {
 	c := newCache(t)
 	c.push(generations...)
 	gen5 := spec{name: "gen5", refs: []string{"lib1"}}
-	var once sync.Once
-	c.beforeDelete = func(key string) {
-		if key == hashOf("lib1")+".narinfo" {
-			once.Do(func() {
-				c.now = c.now.Add(time.Second)
-				c.uploadFiles(gen5)
-				c.uploadNarinfo(gen5)
-			})
-		}
-	}
+	c.pushOnDelete(hashOf("lib1")+".narinfo", gen5, true)
 	col := c.collector()
 	col.Workers = 1 // the hook moves the clock
 	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
@@ -69,19 +60,8 @@ func TestCollectNarClaimedBetweenBatches(t *testing.T) {
 	c := newCache(t)
 	c.push(generations...)
 	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
-	now := c.now
-	c.now = now.Add(-2 * time.Hour)
-	c.uploadFiles(gen5)
-	c.now = now
-	var once sync.Once
-	c.beforeDelete = func(key string) {
-		if strings.HasPrefix(key, "log/") { // after a batch of listings, before the NARs
-			once.Do(func() {
-				c.now = c.now.Add(time.Second)
-				c.uploadNarinfo(gen5)
-			})
-		}
-	}
+	c.leftBy(gen5, 2*time.Hour)
+	c.pushOnDelete("log/", gen5, false) // after a batch of listings, before the NARs
 	col := c.collector()
 	col.Workers = 1 // the hook moves the clock
 	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
@@ -90,5 +70,32 @@ func TestCollectNarClaimedBetweenBatches(t *testing.T) {
 	c.checkInvariant()
 	if !c.has("nar/gen5.nar") {
 		t.Error("the NAR of the narinfo pushed between two batches is gone")
+	}
+}
+
+// leftBy uploads s's files as a push that died ago left them.
+func (c *cache) leftBy(s spec, ago time.Duration) {
+	now := c.now
+	c.now = now.Add(-ago)
+	c.uploadFiles(s)
+	c.now = now
+}
+
+// pushOnDelete pushes s's narinfo (its files first, with files), a second
+// later on the clock, just before the collector's first delete of a key
+// starting with prefix. The collector must run one worker: the push
+// moves the clock.
+func (c *cache) pushOnDelete(prefix string, s spec, files bool) {
+	var once sync.Once
+	c.beforeDelete = func(key string) {
+		if strings.HasPrefix(key, prefix) {
+			once.Do(func() {
+				c.now = c.now.Add(time.Second)
+				if files {
+					c.uploadFiles(s)
+				}
+				c.uploadNarinfo(s)
+			})
+		}
 	}
 }
