@@ -61,8 +61,8 @@ const Prefix = "/-/ui/"
 // KeySetting is the metadata store setting holding the session MAC key.
 const KeySetting = "console-session-key"
 
-// SignedOutSetting prefixes the settings that record, per key or token,
-// when it last signed out of the console.
+// SignedOutSetting prefixes the settings that count, per key or token,
+// its sign-outs of the console.
 const SignedOutSetting = "console-signed-out:"
 
 //go:embed templates/*.html
@@ -82,6 +82,7 @@ type Handler struct {
 	scheme  string
 	log     *slog.Logger
 	key     []byte
+	now     func() time.Time // the clock; nil: time.Now
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
 	graphs  graphs
@@ -214,8 +215,9 @@ func (h *Handler) who(w http.ResponseWriter, r *http.Request) caller {
 }
 
 // signIn checks credentials as the binary-cache protocol does (HTTP
-// Basic with a key id and secret; Bearer with a token).
-func (h *Handler) signIn(ctx context.Context, keyID, secret, token string) (session, error) {
+// Basic with a key id and secret; Bearer with a token), and returns the
+// access key id or the token id they sign in as.
+func (h *Handler) signIn(ctx context.Context, keyID, secret, token string) (key, tokenID string, err error) {
 	probe := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
 	if token != "" {
 		probe.Header.Set("Authorization", "Bearer "+token)
@@ -224,15 +226,12 @@ func (h *Handler) signIn(ctx context.Context, keyID, secret, token string) (sess
 	}
 	id, _, err := h.access.HTTPIdentity(ctx, probe)
 	if err != nil {
-		return session{}, err
+		return "", "", err
 	}
-	s := newSession()
 	if id.TokenID != "" {
-		s.Token = id.TokenID
-	} else {
-		s.Key = id.AccessKey
+		return "", id.TokenID, nil
 	}
-	return s, nil
+	return id.AccessKey, "", nil
 }
 
 // allowed is the one policy decision, as the APIs take it.

@@ -223,7 +223,7 @@ func (h *Handler) ensureSession(w http.ResponseWriter, r *http.Request, c *calle
 	if c.hasSess {
 		return
 	}
-	c.sess = newSession()
+	c.sess, _ = h.newSession(r.Context(), "", "") // an anonymous one reads nothing
 	c.hasSess = true
 	h.setSession(w, r, c.sess)
 }
@@ -236,11 +236,15 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *caller) (view
 		return view{name: "login", title: "Sign in", status: http.StatusBadRequest,
 			data: loginData{Error: "Give an access key id and its secret, or a token.", KeyID: keyID}}, nil
 	}
-	s, err := h.signIn(r.Context(), keyID, secret, token)
+	key, tokenID, err := h.signIn(r.Context(), keyID, secret, token)
 	if err != nil {
 		h.log.Info("console sign-in refused", "key_id", keyID, "remote", r.RemoteAddr, "err", err)
 		return view{name: "login", title: "Sign in", status: http.StatusUnauthorized,
 			data: loginData{Error: "Those credentials were not accepted.", KeyID: keyID}}, nil
+	}
+	s, err := h.newSession(r.Context(), key, tokenID)
+	if err != nil { // the store failed: not the credentials' fault
+		return view{}, fmt.Errorf("signing in: %w", err)
 	}
 	h.setSession(w, r, s) // a new session id: the visitor's old CSRF token dies
 	return redirect(w, r, Prefix)

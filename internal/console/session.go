@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,23 +29,40 @@ const SessionTTL = 12 * time.Hour
 // id the CSRF token is derived from. A session with neither key nor token
 // is an anonymous visitor's, made for the sign-in form's CSRF token.
 type session struct {
-	ID      string `json:"s"`
-	Key     string `json:"k,omitempty"` // access key id
-	Token   string `json:"t,omitempty"` // token id
-	Issued  int64  `json:"i,omitempty"` // Unix nanoseconds
-	Expires int64  `json:"e"`           // Unix seconds
+	ID    string `json:"s"`
+	Key   string `json:"k,omitempty"` // access key id
+	Token string `json:"t,omitempty"` // token id
+	// Gen is how many times the key or token had signed out of the
+	// console when the session was issued: a count, not a time, so that
+	// nodes whose clocks differ agree on which sessions a sign-out ended.
+	Gen     int64 `json:"g,omitempty"`
+	Expires int64 `json:"e"` // Unix seconds
 }
 
-// newSession starts a session now, for SessionTTL.
-func newSession() session {
-	now := time.Now()
-	return session{ID: newSessionID(), Issued: now.UnixNano(), Expires: now.Add(SessionTTL).Unix()}
+// newSession starts a session of an access key or a token (neither: an
+// anonymous visitor's, which reads nothing) now, for SessionTTL.
+func (h *Handler) newSession(ctx context.Context, key, token string) (session, error) {
+	s := session{ID: newSessionID(), Key: key, Token: token, Expires: h.clock().Add(SessionTTL).Unix()}
+	if !s.signedIn() {
+		return s, nil
+	}
+	var err error
+	s.Gen, err = h.signOuts(ctx, s)
+	return s, err
 }
 
-// signedOutSetting names the metadata store setting that holds when the
-// session's credentials last signed out of the console (Unix nanoseconds):
-// every session of them issued until then is void, on every node, even
-// as a cookie copied before the sign-out.
+// clock is the node's time (Handler.now, for tests).
+func (h *Handler) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now()
+}
+
+// signedOutSetting names the metadata store setting that counts the
+// session's credentials' sign-outs of the console: every session of them
+// issued before the last is void, on every node, even as a cookie copied
+// before the sign-out.
 func (s session) signedOutSetting() string {
 	if s.Token != "" {
 		return SignedOutSetting + "token:" + s.Token
@@ -52,25 +70,42 @@ func (s session) signedOutSetting() string {
 	return SignedOutSetting + "key:" + s.Key
 }
 
+// signOuts returns how many times s's credentials signed out.
+func (h *Handler) signOuts(ctx context.Context, s session) (int64, error) {
+	v, err := h.store.Setting(ctx, s.signedOutSetting())
+	if err != nil || v == "" {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("setting %s: %w", s.signedOutSetting(), err)
+	}
+	return n, nil
+}
+
 // errSignedOut is a session issued before its credentials signed out.
 var errSignedOut = errors.New("console session ended by a sign-out")
 
 // checkSignedOut fails for a session its credentials have signed out of.
 func (h *Handler) checkSignedOut(ctx context.Context, s session) error {
-	v, err := h.store.Setting(ctx, s.signedOutSetting())
-	if err != nil || v == "" {
+	n, err := h.signOuts(ctx, s)
+	if err != nil {
 		return err
 	}
-	at, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || s.Issued <= at {
+	if s.Gen < n {
 		return errSignedOut
 	}
 	return nil
 }
 
-// signOut voids every session of s's credentials issued until now.
+// signOut voids every session of s's credentials issued until now. Two
+// at once may count one: either voids the sessions issued before both.
 func (h *Handler) signOut(ctx context.Context, s session) error {
-	return h.store.SetSetting(ctx, s.signedOutSetting(), strconv.FormatInt(time.Now().UnixNano(), 10))
+	n, err := h.signOuts(ctx, s)
+	if err != nil {
+		return err
+	}
+	return h.store.SetSetting(ctx, s.signedOutSetting(), strconv.FormatInt(n+1, 10))
 }
 
 func (s session) signedIn() bool { return s.Key != "" || s.Token != "" }

@@ -178,7 +178,9 @@ type ScanQuery struct {
 
 // Check is called inside PutObject's transaction with the object currently
 // stored under the key (nil when there is none). A non-nil error aborts the
-// transaction and is returned unchanged.
+// transaction and is returned unchanged. For a narinfo key, the object
+// carries its index record (Narinfo, nil if it has none), so that a check
+// judges the record's last use in the same transaction as the write.
 type Check func(current *Object) error
 
 // Store is the metadata store. Implementations are safe for concurrent use.

@@ -44,7 +44,18 @@ func (c Conditions) check(cur *meta.Object) error {
 	if !c.UnmodifiedSince.IsZero() && cur != nil && cur.Modified.After(c.UnmodifiedSince) {
 		return meta.ErrPreconditionFailed
 	}
+	if n := narinfoOf(cur); !c.UnusedSince.IsZero() && n != nil && (n.LastAccess.After(c.UnusedSince) || n.Created.After(c.UnusedSince)) {
+		return meta.ErrPreconditionFailed
+	}
 	return nil
+}
+
+// narinfoOf is cur's index record, nil when it has none.
+func narinfoOf(cur *meta.Object) *meta.Narinfo {
+	if cur == nil {
+		return nil
+	}
+	return cur.Narinfo
 }
 
 // ETagIn reports whether a header's ETag list ("a", W/"b", c, or *)

@@ -49,6 +49,12 @@ type Conditions struct {
 	// written after it: the garbage collector deletes only what is older
 	// than its grace period, judged in the delete's own transaction.
 	UnmodifiedSince time.Time
+	// UnusedSince, if set, refuses (ErrPreconditionFailed) a narinfo whose
+	// index record was created or last used after it: the garbage
+	// collector deletes a path only if no push referred to it and no
+	// client fetched it meanwhile, judged in the delete's own transaction
+	// (meta.Check gives it the record).
+	UnusedSince time.Time
 }
 
 // PutInput is a PutObject call.

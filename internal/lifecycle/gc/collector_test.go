@@ -30,6 +30,8 @@ type cache struct {
 	mu      sync.Mutex
 	deleted []string
 	gets    atomic.Int64 // the collector's reads of single objects
+	// beforeDelete, if set, runs before each of the collector's deletes.
+	beforeDelete func(key string)
 }
 
 func newCache(t *testing.T) *cache {
@@ -55,6 +57,9 @@ func newCache(t *testing.T) *cache {
 
 // Delete records and forwards the collector's deletes.
 func (c *cache) Delete(ctx context.Context, b, key string, cond objects.Conditions) error {
+	if c.beforeDelete != nil {
+		c.beforeDelete(key)
+	}
 	err := c.svc.Delete(ctx, b, key, cond)
 	if err == nil {
 		c.mu.Lock()
@@ -117,6 +122,22 @@ func (c *cache) push(specs ...spec) {
 		c.uploadNarinfo(s)
 	}
 	c.now = now
+}
+
+// pushAt has the run push s (its files, then its narinfo), a second
+// later on the clock, when it first reports phase; the function returned
+// reports whether it did.
+func (c *cache) pushAt(col *Collector, phase string, s spec) func() bool {
+	pushed := false
+	col.Progress = func(p string, _, _ int) {
+		if p == phase && !pushed {
+			pushed = true
+			c.now = c.now.Add(time.Second)
+			c.uploadFiles(s)
+			c.uploadNarinfo(s)
+		}
+	}
+	return func() bool { return pushed }
 }
 
 func (c *cache) collector() *Collector {
@@ -433,15 +454,7 @@ func TestCollectReferrerPushedDuringRun(t *testing.T) {
 	c.push(generations...)
 	gen5 := spec{name: "gen5", refs: []string{"lib1", "tool"}}
 	col := c.collector()
-	pushed := false
-	col.Progress = func(phase string, _, _ int) {
-		if phase == "measuring" && !pushed {
-			pushed = true
-			c.now = c.now.Add(time.Second)
-			c.uploadFiles(gen5)
-			c.uploadNarinfo(gen5)
-		}
-	}
+	c.pushAt(col, "measuring", gen5)
 	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -458,10 +471,7 @@ func TestCollectNarClaimedDuringRun(t *testing.T) {
 	c := newCache(t)
 	c.push(generations...)
 	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
-	now := c.now
-	c.now = now.Add(-2 * time.Hour)
-	c.uploadFiles(gen5)
-	c.now = now
+	c.leftBy(gen5, 2*time.Hour)
 	col := c.collector()
 	pushed := false
 	col.Progress = func(phase string, _, _ int) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
 // late is what the narinfos pushed since the run was planned claim: a push
@@ -26,9 +28,11 @@ type late struct {
 const lateMargin = time.Minute
 
 // margin is lateMargin, or the grace period when shorter: an owner who
-// sets a grace of seconds wants what is older deleted.
+// sets a grace of seconds wants what is older deleted. Never less than
+// meta.UseSlack, though: a push during the run leaves a reference used
+// that recently as it was, and the path must still count as used.
 func (s *sweep) margin() time.Duration {
-	return min(lateMargin, s.rep.Retention.Grace)
+	return max(min(lateMargin, s.rep.Retention.Grace), meta.UseSlack)
 }
 
 // refresh reads the narinfos created since the last check (since the run
@@ -40,7 +44,7 @@ func (s *sweep) refresh(ctx context.Context) error {
 		l.checked = s.planned
 	}
 	since := l.checked.Add(-s.margin())
-	now := time.Now()
+	now := s.c.now() // the clock planned was read from, not another
 	for limit := 64; ; limit *= 4 {
 		recs, err := s.c.Meta.RecentNarinfos(ctx, s.bucket, limit)
 		if err != nil {

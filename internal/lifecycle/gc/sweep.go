@@ -66,24 +66,6 @@ func (s *sweep) run(ctx context.Context, ds []deletion) error {
 		wg.Go(func() {
 			for i := range next {
 				d := &ds[i]
-				if d.id >= 0 {
-					// A path fetched since the run began was wanted: keep it.
-					// So was one a narinfo pushed since refers to: indexing
-					// that narinfo made it used (meta.ReferencedHashes). Since
-					// a little before the run began, in fact (margin).
-					n, err := s.c.Meta.Narinfo(ctx, s.bucket, s.g.hash(d.id))
-					if errors.Is(err, meta.ErrNoSuchKey) {
-						continue
-					}
-					if err != nil {
-						d.err = err
-						continue
-					}
-					if since := s.planned.Add(-s.margin()); n.LastAccess.After(since) || n.Created.After(since) {
-						d.skipped = true
-						continue
-					}
-				}
 				err := s.c.Objects.Delete(ctx, s.bucket, d.key, d.cond)
 				switch {
 				case errors.Is(err, meta.ErrPreconditionFailed):
@@ -129,7 +111,14 @@ func (s *sweep) narinfos(ctx context.Context) error {
 				if g.is(id, fKept) { // rescued with a referrer
 					continue
 				}
-				ds = append(ds, deletion{key: g.hash(id) + ".narinfo", id: id, cond: objects.Conditions{UnmodifiedSince: s.planned}})
+				// A path fetched since the run began was wanted: keep it.
+				// So was one a narinfo pushed since refers to: indexing
+				// that narinfo made it used (meta.ReferencedHashes). Since
+				// a little before the run began, in fact (margin). The
+				// delete's transaction judges it, so a push that commits
+				// just before the delete keeps the path too.
+				ds = append(ds, deletion{key: g.hash(id) + ".narinfo", id: id, cond: objects.Conditions{
+					UnmodifiedSince: s.planned, UnusedSince: s.planned.Add(-s.margin())}})
 			}
 			if !s.dryRun {
 				if err := s.run(ctx, ds); err != nil {

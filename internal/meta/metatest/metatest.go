@@ -83,6 +83,7 @@ func Run(t *testing.T, open Open) {
 		{"CacheStats", testCacheStats},
 		{"TouchNarinfos", testTouchNarinfos},
 		{"NarinfoUsesReferences", testNarinfoUsesReferences},
+		{"CheckSeesNarinfo", testCheckSeesNarinfo},
 		{"ScanNarinfoRecords", testScanNarinfoRecords},
 		{"SearchNarinfos", testSearchNarinfos},
 		{"RecentNarinfos", testRecentNarinfos},

@@ -401,3 +401,54 @@ func testNarinfoUsesReferences(t *testing.T, s meta.Store) {
 	checkNarinfo(t, s, "c", copied.Hash, &copied)
 	checkNarinfo(t, s, "c", elsewhere.Hash, &elsewhere)
 }
+
+// testCheckSeesNarinfo: a Check on a narinfo key gets the object with its
+// index record (the garbage collector's delete judges its last use in the
+// delete's transaction); on a narinfo without a record, or another key,
+// none. A refusal leaves the record as it was.
+func testCheckSeesNarinfo(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	mustCreateBucket(t, s, "b")
+	rec := newNarinfo(nixHash(1), 1)
+	rec.Created, rec.LastAccess = when, when.Add(time.Hour)
+	mustPut(t, s, narinfoObject("b", rec.Hash, &rec))
+	mustPut(t, s, narinfoObject("b", nixHash(2), nil))
+	mustPut(t, s, newObject("b", "nar/x.nar"))
+	refused := errors.New("refused")
+	for _, c := range []struct {
+		key  string
+		want *meta.Narinfo
+	}{
+		{rec.Hash + ".narinfo", &rec},
+		{nixHash(2) + ".narinfo", nil},
+		{"nar/x.nar", nil},
+	} {
+		var got *meta.Narinfo
+		seen := false
+		_, err := s.DeleteObject(ctx, "b", c.key, func(cur *meta.Object) error {
+			seen = cur != nil
+			if cur != nil {
+				got = cur.Narinfo
+			}
+			return refused
+		})
+		if !errors.Is(err, refused) || !seen {
+			t.Fatalf("DeleteObject(%s) with a refusing check = %v (current object seen: %v)", c.key, err, seen)
+		}
+		want := c.want
+		if want != nil {
+			w := *want
+			w.Bucket = "b"
+			want = &w
+		}
+		if got != nil && want != nil && got.Created.Equal(want.Created) && got.LastAccess.Equal(want.LastAccess) {
+			g := *got
+			g.Created, g.LastAccess = want.Created, want.LastAccess
+			got = &g
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("DeleteObject(%s): the check saw record %+v, want %+v", c.key, got, want)
+		}
+	}
+	checkNarinfo(t, s, "b", rec.Hash, &rec)
+}

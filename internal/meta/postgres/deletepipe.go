@@ -63,6 +63,9 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 		return nil, nil, err
 	}
 	if check != nil {
+		if err := withNarinfo(ctx, conn, cur); err != nil {
+			return nil, nil, err
+		}
 		if err := check(cur); err != nil {
 			return nil, nil, err // unchanged, as the contract promises
 		}

@@ -82,12 +82,17 @@ func indexStmt(bucket, key string, n *meta.Narinfo) (string, []any, error) {
 // Narinfo returns the index record of bucket's <hash>.narinfo:
 // meta.ErrNoSuchKey, also when the bucket is missing.
 func (s *Store) Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo, error) {
+	return narinfoOf(ctx, s.pool, bucket, hash)
+}
+
+// narinfoOf is Narinfo, read through q (the pool or a transaction).
+func narinfoOf(ctx context.Context, q querier, bucket, hash string) (meta.Narinfo, error) {
 	n := meta.Narinfo{Bucket: bucket, Hash: hash}
 	var created, lastAccess int64
 	var refs, sigs []byte
 	err := pgx.ErrNoRows
 	if !invalidName(hash) {
-		err = s.pool.QueryRow(ctx, `SELECT `+narinfoCols+` FROM narinfos WHERE bucket = $1 AND hash = $2`, bucket, hash).
+		err = q.QueryRow(ctx, `SELECT `+narinfoCols+` FROM narinfos WHERE bucket = $1 AND hash = $2`, bucket, hash).
 			Scan(&n.FileSize, &n.NarSize, &created, &lastAccess, &n.StorePath, &n.URL,
 				&n.Compression, &n.FileHash, &n.NarHash, &n.Deriver, &n.CA, &refs, &sigs)
 	}
@@ -105,6 +110,27 @@ func (s *Store) Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo,
 		return meta.Narinfo{}, fmt.Errorf("narinfo %q/%q signatures: %w", bucket, hash, err)
 	}
 	return n, nil
+}
+
+// withNarinfo gives cur, a narinfo object, its index record, as meta.Check
+// promises; other objects, and nil, are left as they are.
+func withNarinfo(ctx context.Context, q querier, cur *meta.Object) error {
+	if cur == nil {
+		return nil
+	}
+	hash, ok := indexedKey(cur.Key)
+	if !ok {
+		return nil
+	}
+	n, err := narinfoOf(ctx, q, cur.Bucket, hash)
+	if errors.Is(err, meta.ErrNoSuchKey) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cur.Narinfo = &n
+	return nil
 }
 
 // CacheStats counts the bucket's indexed narinfos and sums their sizes:

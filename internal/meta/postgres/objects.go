@@ -125,6 +125,9 @@ func current(ctx context.Context, tx pgx.Tx, bucket, key string, check meta.Chec
 		return nil, err
 	}
 	if check != nil {
+		if err := withNarinfo(ctx, tx, cur); err != nil {
+			return nil, err
+		}
 		if err := check(cur); err != nil {
 			return nil, err // unchanged, as the contract promises
 		}

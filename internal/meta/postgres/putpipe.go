@@ -205,6 +205,9 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 		return nil, nil, err
 	}
 	if check != nil {
+		if err := withNarinfo(ctx, conn, cur); err != nil {
+			return nil, nil, err
+		}
 		if err := check(cur); err != nil {
 			return nil, nil, err // unchanged, as the contract promises
 		}

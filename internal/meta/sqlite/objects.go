@@ -124,6 +124,9 @@ func (t *txn) current(bucket, key string, check meta.Check) (*meta.Object, error
 		return nil, err
 	}
 	if check != nil {
+		if err := t.withNarinfo(cur); err != nil {
+			return nil, err
+		}
 		if err := check(cur); err != nil {
 			return nil, err // unchanged, as the contract promises
 		}

@@ -1,0 +1,101 @@
+package gc
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
+)
+
+// TestCollectReferrerPushedAtDelete: the referrer's push commits after the
+// sweep last looked at the old path and before its narinfo's delete. The
+// new narinfo was accepted, so the old path must stay, with its closure:
+// the delete itself, in its transaction, must see the path used.
+func TestCollectReferrerPushedAtDelete(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib1"}}
+	c.pushOnDelete(hashOf("lib1")+".narinfo", gen5, true)
+	col := c.collector()
+	col.Workers = 1 // the hook moves the clock
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib1", "lib3", "gen3", "gen5")
+}
+
+// TestCollectReferrerPushedShortGrace: with a grace period shorter than
+// meta.UseSlack, a path used a few seconds before the run planned, which a
+// push during the run then refers to, is not marked used again by that
+// push (it was used within meta.UseSlack); the collector must still take
+// it for used.
+func TestCollectReferrerPushedShortGrace(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	if err := c.store.TouchNarinfos(t.Context(), bucket, []string{hashOf("lib1")}, c.now.Add(-5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	gen5 := spec{name: "gen5", refs: []string{"lib1"}}
+	col := c.collector()
+	pushed := c.pushAt(col, "measuring", gen5)
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{MaxSize: 1, Grace: time.Second}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !pushed() {
+		t.Fatal("the run measured nothing")
+	}
+	c.checkInvariant()
+	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib1", "gen5")
+}
+
+// TestCollectNarClaimedBetweenBatches: as TestCollectNarClaimedDuringRun,
+// the push of the narinfo comes while the collector deletes files, after
+// it checked for new narinfos once: the next batch checks again, by the
+// collector's clock (Collector.Now, NIXBUCKET_GC_NOW), and keeps the NAR.
+func TestCollectNarClaimedBetweenBatches(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
+	c.leftBy(gen5, 2*time.Hour)
+	c.pushOnDelete("log/", gen5, false) // after a batch of listings, before the NARs
+	col := c.collector()
+	col.Workers = 1 // the hook moves the clock
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	if !c.has("nar/gen5.nar") {
+		t.Error("the NAR of the narinfo pushed between two batches is gone")
+	}
+}
+
+// leftBy uploads s's files as a push that died ago left them.
+func (c *cache) leftBy(s spec, ago time.Duration) {
+	now := c.now
+	c.now = now.Add(-ago)
+	c.uploadFiles(s)
+	c.now = now
+}
+
+// pushOnDelete pushes s's narinfo (its files first, with files), a second
+// later on the clock, just before the collector's first delete of a key
+// starting with prefix. The collector must run one worker: the push
+// moves the clock.
+func (c *cache) pushOnDelete(prefix string, s spec, files bool) {
+	var once sync.Once
+	c.beforeDelete = func(key string) {
+		if strings.HasPrefix(key, prefix) {
+			once.Do(func() {
+				c.now = c.now.Add(time.Second)
+				if files {
+					c.uploadFiles(s)
+				}
+				c.uploadNarinfo(s)
+			})
+		}
+	}
+}
