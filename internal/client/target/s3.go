@@ -129,7 +129,10 @@ func (t *s3Target) checkBucket(ctx context.Context) error {
 		// A HEAD answer has no body to say why (a signature for another
 		// region, on a server that checks it): a GET's error has a code.
 		if _, gerr := t.client.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String(t.bucket)}); gerr != nil {
-			if c, _ := s3Code(gerr); c != "" && c != "BadRequest" {
+			// Only the GET's own 400 explains the HEAD's: another answer
+			// (AccessDenied for a key without s3:GetBucketLocation) is
+			// about the GET.
+			if c, st := s3Code(gerr); st == 400 && c != "" && c != "BadRequest" {
 				return t.explain(gerr, "")
 			}
 		}
