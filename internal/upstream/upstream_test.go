@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"io"
 	"net"
 	"net/http"
@@ -34,7 +35,7 @@ type testPath struct {
 	info    *narinfo.NarInfo
 	text    []byte
 	nar     []byte
-	narPath string // "nar/….nar.xz"
+	narPath string // "nar/….nar.zst"
 }
 
 const hashA = "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"
@@ -43,20 +44,32 @@ const hashA = "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"
 // signed by key (none when key is nil).
 func makePath(t *testing.T, hash string, size int, key *signature.SecretKey) *testPath {
 	t.Helper()
-	nar := make([]byte, size)
-	rand.Read(nar)
+	nar, narHash := compressedNAR(t, size)
 	sum := nixhash.SHA256(sha256.Sum256(nar))
-	p := &testPath{hash: hash, nar: nar, narPath: "nar/" + sum.Nix32() + ".nar.xz"}
+	p := &testPath{hash: hash, nar: nar, narPath: "nar/" + sum.Nix32() + ".nar.zst"}
 	p.info = &narinfo.NarInfo{
-		StorePath: "/nix/store/" + hash + "-test", URL: p.narPath, Compression: "xz",
-		FileHash: sum.String(), FileSize: uint64(size),
-		NarHash: sum.String(), NarSize: uint64(size) * 3,
+		StorePath: "/nix/store/" + hash + "-test", URL: p.narPath, Compression: "zstd",
+		FileHash: sum.String(), FileSize: uint64(len(nar)),
+		NarHash: narHash.String(), NarSize: uint64(size),
 	}
 	if key != nil {
 		p.info.Sign(*key)
 	}
 	p.text = []byte(p.info.String())
 	return p
+}
+
+// compressedNAR returns a zstd file of size random bytes (the fetcher
+// decodes them, not parses them) and the hash of those bytes.
+func compressedNAR(t testing.TB, size int) ([]byte, nixhash.SHA256) {
+	t.Helper()
+	raw := make([]byte, size)
+	rand.Read(raw)
+	file, err := codec.Encode("zstd", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, nixhash.SHA256(sha256.Sum256(raw))
 }
 
 // upstream is an httptest binary cache that counts its requests and can
@@ -336,7 +349,7 @@ func (s *sink) Commit(ctx context.Context, tempPath string) error {
 	return nil
 }
 
-func (s *sink) Abort() {
+func (s *sink) Abort(error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.aborted++
@@ -646,5 +659,66 @@ func TestOpen(t *testing.T) {
 	}
 	if _, _, _, err := f.Open(t.Context(), "log/missing", nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Open(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestNARDecodedMismatch: a compressed file that matches its narinfo's
+// FileHash and FileSize but does not decode to its NarHash and NarSize (a
+// wrong narinfo signed upstream) fails its readers before their last byte
+// and is not committed, as a file with a wrong FileHash is: kept, it would
+// be served for good and fail every client.
+func TestNARDecodedMismatch(t *testing.T) {
+	other := nixhash.SHA256(sha256.Sum256([]byte("another NAR")))
+	tests := []struct {
+		name string
+		edit func(p *testPath)
+	}{
+		{"NarHash", func(p *testPath) { p.info.NarHash = other.String() }},
+		{"NarSize smaller", func(p *testPath) { p.info.NarSize-- }},
+		{"NarSize larger", func(p *testPath) { p.info.NarSize++ }},
+		{"not zstd", func(p *testPath) {
+			p.nar = bytes.Repeat([]byte("not a zstd frame "), 10000)
+			sum := nixhash.SHA256(sha256.Sum256(p.nar))
+			p.info.FileHash, p.info.FileSize = sum.String(), uint64(len(p.nar))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newKey(t, "k")
+			p := makePath(t, hashA, 300<<10, &k)
+			tt.edit(p)
+			p.info.Sigs = nil
+			p.info.Sign(k)
+			p.text = []byte(p.info.String())
+			u := newUpstream(t, p)
+			f := fetcherFor(t, u, k.Public())
+			ni, err := f.Narinfo(t.Context(), hashA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk := &sink{}
+			d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir(), Sink: sk, EarlyRelease: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _ := d.NewReader(t.Context(), 0, -1)
+			got, err := io.ReadAll(r)
+			r.Close()
+			d.Close()
+			if !errors.Is(err, ErrMismatch) || len(got) >= len(p.nar) {
+				t.Fatalf("read %d of %d bytes, err %v; want ErrMismatch before the last byte", len(got), len(p.nar), err)
+			}
+			if err := d.Settled(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			sk.mu.Lock()
+			defer sk.mu.Unlock()
+			if sk.committed != 0 || sk.aborted != 1 {
+				t.Errorf("sink committed %d, aborted %d", sk.committed, sk.aborted)
+			}
+			if st := f.Stats()[0]; st.Mismatches != 1 {
+				t.Errorf("Mismatches = %d", st.Mismatches)
+			}
+		})
 	}
 }
