@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 
 	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -77,6 +78,20 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 	d, _, err := f.FetchNAR(ctx, upstream.NARRequest{Source: up.Source, Info: up.Info, Dir: s.TempDir, Sink: sink,
 		EarlyRelease: true})
 	return d, err
+}
+
+// Open reads key, a listing or build log the bucket lacks, from the
+// bucket's upstreams (see upstream.Fetcher.Open).
+func (s *Service) Open(ctx context.Context, bucket, key string) (io.ReadCloser, int64, error) {
+	f, err := s.fetcher(ctx, bucket)
+	if err != nil {
+		return nil, 0, err
+	}
+	if f == nil {
+		return nil, 0, fmt.Errorf("%s: %w", key, upstream.ErrNotFound)
+	}
+	body, size, _, err := f.Open(ctx, key, nil)
+	return body, size, err
 }
 
 // objectSink keeps a verified NAR download in the bucket. The fetcher
