@@ -722,3 +722,35 @@ func TestNARDecodedMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestNarinfoContentAddressed: an unsigned narinfo is accepted (ByCA) when
+// its StorePath is the one its CA makes, as Nix accepts it, and refused
+// when the address does not make the path or, for a recursive sha256
+// address, is not its NarHash.
+func TestNarinfoContentAddressed(t *testing.T) {
+	const path, ca = "/nix/store/48x44xldsmc8snq84ynchvny8ky63b7x-ca-probe-file.txt", "fixed:r:sha256:0mk21sjd6ps1096m2q0sp8r29fd0fsd0d453ysmwg9kka9bkjx5y"
+	other := nixhash.SHA256(sha256.Sum256([]byte("x"))).String()
+	tests := []struct {
+		name          string
+		path, narHash string
+		ok            bool
+	}{
+		{"matches", path, "sha256:0mk21sjd6ps1096m2q0sp8r29fd0fsd0d453ysmwg9kka9bkjx5y", true},
+		{"NarHash not the address", path, other, false},
+		{"another name", strings.Replace(path, "file.txt", "file.tx", 1), "sha256:0mk21sjd6ps1096m2q0sp8r29fd0fsd0d453ysmwg9kka9bkjx5y", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hash := tt.path[len("/nix/store/"):][:32]
+			ni := &narinfo.NarInfo{StorePath: tt.path, URL: "nar/" + strings.Repeat("1", 52) + ".nar.xz", Compression: "xz",
+				FileHash: other, FileSize: 100, NarHash: tt.narHash, NarSize: 144, CA: ca}
+			u := newUpstream(t)
+			u.files[hash+".narinfo"] = []byte(ni.String())
+			f := fetcherFor(t, u, newKey(t, "k").Public())
+			got, err := f.Narinfo(t.Context(), hash)
+			if tt.ok != (err == nil) || err == nil && !got.ByCA {
+				t.Fatalf("Narinfo = %+v, %v; want accepted %v by its CA", got, err, tt.ok)
+			}
+		})
+	}
+}
