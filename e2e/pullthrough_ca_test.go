@@ -11,9 +11,9 @@ import (
 // --add, --add-fixed) in an unsigned upstream cache, which Nix 2.8
 // substitutes from it directly with require-sigs (a content address
 // vouches for itself), substitute through the pull-through bucket too,
-// though its upstream-keys signed none of them; the bucket adds no
-// signature of its own to them. An unsigned path that is not
-// content-addressed is still refused.
+// though its upstream-keys signed none of them, and the bucket signs them
+// as any pulled path (so nixbucket verify finds no unsigned narinfo). An
+// unsigned path that is not content-addressed is still refused.
 func TestPullThroughContentAddressed(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
@@ -39,10 +39,11 @@ func TestPullThroughContentAddressed(t *testing.T) {
 	nixMust(t, "nix-store", append([]string{"--delete"}, paths...)...)
 	nixMustSubstitute(t, cache, bucketKey, nixNoNetrc(t), paths...)
 	for _, p := range paths {
-		if ni := nixGetNarinfo(t, s, nixCacheBucket, p); len(ni.Sigs) != 0 || ni.CA == "" {
-			t.Errorf("%s: pulled narinfo has CA %q and signatures %q, want its CA and none", p, ni.CA, ni.Sigs)
+		if ni := nixGetNarinfo(t, s, nixCacheBucket, p); !ni.Verify(nixPublicKey(t, bucketKey)) || ni.CA == "" {
+			t.Errorf("%s: pulled narinfo has CA %q and signatures %q, want its CA and the bucket's signature", p, ni.CA, ni.Sigs)
 		}
 	}
+	nixAdmin(t, s, "verify", nixCacheBucket)
 	c.delete(t)
 	if r := nixSubstitute(t, cache, bucketKey, nixNoNetrc(t), c.Top); r.Err == nil {
 		t.Errorf("an unsigned input-addressed path was substituted through the bucket")

@@ -236,11 +236,6 @@ func (s *Service) pullNarinfo(ctx context.Context, f *upstream.Fetcher, bucket, 
 	if err != nil {
 		return err
 	}
-	if up.ByCA {
-		// Accepted for its content address, which the client checks
-		// itself; the bucket vouches for nothing it did not check.
-		keys = nil
-	}
 	for _, k := range keys {
 		sk, err := signature.ParseSecretKey(k.Secret)
 		if err != nil {
