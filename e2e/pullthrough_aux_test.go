@@ -18,8 +18,8 @@ func TestPullThroughListingAndLog(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
 	c := nixBuildClosure(t, 2, 16, "pullaux")
-	sec, pub := pushGenerateKey(t, "upstream-aux-1")
-	dir := nixFileCache(t, "compression=zstd&write-nar-listing=1&secret-key="+sec, c.Top)
+	uc := upstreamFileCacheWith(t, "upstream-aux-1", "compression=zstd&write-nar-listing=1", c.Top)
+	dir, pub := uc.Dir, uc.PublicKey
 	drv := strings.TrimSpace(nixMust(t, "nix-store", "--query", "--deriver", c.Top))
 	nixMust(t, "nix", "store", "copy-log", "--to", "file://"+dir, drv)
 	logFile := filepath.Join(dir, "log", filepath.Base(drv))
@@ -31,7 +31,7 @@ func TestPullThroughListingAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	worldReadable(t, dir)
+	worldReadable(t, dir) // the log copied in since
 	up := startUpstreamNginx(t, dir)
 	s := pullServer(t, up.URL, pub)
 	cache := nixCacheURL(s, nixCacheBucket)

@@ -21,9 +21,8 @@ func TestPullThroughWrongNarHash(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
 	c := nixBuildClosure(t, 2, 512, "pullnarhash")
-	sec, pub := pushGenerateKey(t, "upstream-narhash-1")
-	dir := nixFileCache(t, "compression=xz&secret-key="+sec, c.Top)
-	worldReadable(t, dir)
+	uc := upstreamFileCacheWith(t, "upstream-narhash-1", "compression=xz", c.Top)
+	dir, pub := uc.Dir, uc.PublicKey
 	up := startUpstreamNginx(t, dir)
 	s := pullServer(t, up.URL, pub)
 	cache := nixCacheURL(s, nixCacheBucket)
@@ -35,7 +34,7 @@ func TestPullThroughWrongNarHash(t *testing.T) {
 	}
 	ni := nixParseNarinfo(t, narinfoFile, good)
 	ni.NarHash = nixReadNarinfo(t, filepath.Join(dir, nixHashPart(c.Paths[0])+".narinfo")).NarHash
-	raw, err := os.ReadFile(sec)
+	raw, err := os.ReadFile(uc.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ func TestPullThroughNoFileHash(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
 	c := nixBuildClosure(t, 3, 64, "pullnofilehash")
-	sec, pub := pushGenerateKey(t, "upstream-nixserve-1")
-	dir := nixFileCache(t, "compression=none&secret-key="+sec, c.Top)
+	uc := upstreamFileCacheWith(t, "upstream-nixserve-1", "compression=none", c.Top)
+	dir, pub := uc.Dir, uc.PublicKey
 	for _, p := range c.Paths {
 		file := filepath.Join(dir, nixHashPart(p)+".narinfo")
 		b, err := os.ReadFile(file)
@@ -34,7 +34,6 @@ func TestPullThroughNoFileHash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	worldReadable(t, dir)
 	up := startUpstreamNginx(t, dir)
 	s := pullServer(t, up.URL, pub)
 	cache := nixCacheURL(s, nixCacheBucket)

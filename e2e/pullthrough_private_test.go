@@ -19,10 +19,9 @@ func TestPullThroughPrivateBucket(t *testing.T) {
 	t.Parallel()
 	nixNeed(t)
 	c := nixBuildClosure(t, 2, 16, "pullprivate")
-	sec, pub := pushGenerateKey(t, "upstream-private-1")
-	dir := nixFileCache(t, "compression=zstd&write-nar-listing=1&secret-key="+sec, c.Top)
-	worldReadable(t, dir)
-	up := startUpstreamNginx(t, dir)
+	uc := upstreamFileCacheWith(t, "upstream-private-1", "compression=zstd&write-nar-listing=1", c.Top)
+	pub := uc.PublicKey
+	up := startUpstreamNginx(t, uc.Dir)
 
 	e := seedStart(t)
 	reader := e.createUser("cache-reader", "")

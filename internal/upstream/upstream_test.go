@@ -496,14 +496,7 @@ func TestNARMismatch(t *testing.T) {
 			}
 			dir := t.TempDir()
 			sk := &sink{}
-			d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir, Sink: sk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, _ := d.NewReader(t.Context(), 0, -1)
-			got, err := io.ReadAll(r)
-			r.Close()
-			d.Close()
+			got, err := fetchAll(t, f, NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir, Sink: sk})
 			if !errors.Is(err, ErrMismatch) {
 				t.Fatalf("read %d bytes, err %v; want ErrMismatch", len(got), err)
 			}
@@ -662,6 +655,20 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// fetchAll starts req's download, reads it whole through one reader and
+// closes both; it returns what the reader read and its error.
+func fetchAll(t *testing.T, f *Fetcher, req NARRequest) ([]byte, error) {
+	t.Helper()
+	d, _, err := f.FetchNAR(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r, _ := d.NewReader(t.Context(), 0, -1)
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
 // TestNARDecodedMismatch: a compressed file that matches its narinfo's
 // FileHash and FileSize but does not decode to its NarHash and NarSize (a
 // wrong narinfo signed upstream) fails its readers before their last byte
@@ -697,19 +704,9 @@ func TestNARDecodedMismatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			sk := &sink{}
-			d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir(), Sink: sk, EarlyRelease: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, _ := d.NewReader(t.Context(), 0, -1)
-			got, err := io.ReadAll(r)
-			r.Close()
-			d.Close()
+			got, err := fetchAll(t, f, NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir(), Sink: sk, EarlyRelease: true})
 			if !errors.Is(err, ErrMismatch) || len(got) >= len(p.nar) {
 				t.Fatalf("read %d of %d bytes, err %v; want ErrMismatch before the last byte", len(got), len(p.nar), err)
-			}
-			if err := d.Settled(t.Context()); err != nil {
-				t.Fatal(err)
 			}
 			sk.mu.Lock()
 			defer sk.mu.Unlock()
