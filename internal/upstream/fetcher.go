@@ -25,8 +25,9 @@ const (
 	// emptied (a burst of misses costs a refetch, never memory).
 	maxNegative = 1 << 18
 	// DownFor is how long a source that failed (refused, timed out,
-	// answered 5xx) is skipped by Narinfo: during an outage each narinfo
-	// miss then answers at once instead of waiting out the timeouts.
+	// answered 429, 503 or 504) is skipped by Narinfo: during an outage
+	// each narinfo miss then answers at once instead of waiting out the
+	// timeouts. Other error answers (a 500 for one file) do not count.
 	DownFor = 5 * time.Second
 	// DefaultNarinfoTimeout bounds the wait for each source's answer to a
 	// narinfo request: Nix waits for it, and an upstream that accepts
@@ -97,10 +98,13 @@ func (f *Fetcher) down(s *source) bool {
 	return f.now().UnixNano() < s.downUntil.Load()
 }
 
-// failed marks s down for DownFor, unless the failure was the caller's
-// (its context ended).
-func (f *Fetcher) failed(ctx context.Context, s *source) {
-	if ctx.Err() == nil {
+// failed marks s down for DownFor after err, unless the failure was the
+// caller's (its context ended) or the upstream answered it promptly with
+// an error status: skipping a source saves waiting out its timeouts, and
+// a 500 for one file costs none, while the 404s that skipping answers for
+// every other path are remembered by Nix for an hour.
+func (f *Fetcher) failed(ctx context.Context, s *source, err error) {
+	if ctx.Err() == nil && !answered(err) {
 		s.downUntil.Store(f.now().Add(DownFor).UnixNano())
 	}
 }
@@ -182,7 +186,7 @@ func (f *Fetcher) open(ctx context.Context, s *source, key string, rng *Range, f
 			s.counters.notFound.Add(1)
 		} else {
 			s.counters.errors.Add(1)
-			f.failed(ctx, s)
+			f.failed(ctx, s, err)
 			f.log.Warn("upstream request failed", "upstream", s.src.Name(), "key", key, "err", err)
 		}
 		return nil, 0, err

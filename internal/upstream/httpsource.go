@@ -141,7 +141,7 @@ func (s *httpSource) Open(ctx context.Context, key string, rng *Range) (io.ReadC
 	default:
 		resp.Body.Close()
 		cancel()
-		return nil, 0, unavailable(s.name, fmt.Errorf("GET %s: HTTP %s", key, resp.Status))
+		return nil, 0, unavailable(s.name, &statusError{key: key, code: resp.StatusCode, status: resp.Status})
 	}
 	size := resp.ContentLength
 	if resp.StatusCode == http.StatusPartialContent {

@@ -39,6 +39,31 @@ func (e *unavailableError) Error() string        { return "upstream " + e.src + 
 func (e *unavailableError) Unwrap() error        { return e.err }
 func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
 
+// statusError is an upstream's answer with an HTTP error status.
+type statusError struct {
+	key    string
+	code   int
+	status string
+}
+
+func (e *statusError) Error() string { return "GET " + e.key + ": HTTP " + e.status }
+
+// answered reports whether err is an upstream's prompt error answer (a
+// 500 for one file, say) rather than a failure to reach it, a timeout, or
+// an answer that asks to be left alone (429, 503) or stands for a timeout
+// (504).
+func answered(err error) bool {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.code {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return false
+	}
+	return true
+}
+
 // Range asks for Length bytes from Offset; Length < 0 means to the end.
 type Range struct {
 	Offset, Length int64

@@ -237,11 +237,16 @@ func TestUnavailable(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "boom", http.StatusBadGateway)
-	}))
-	defer broken.Close()
-	for _, url := range []string{dead, broken.URL} {
+	status := func(code int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "boom", code)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	// 503 asks to be left alone, 504 stands for a timeout; a 500 or a 502
+	// is a prompt answer, asked again (see TestErrorAnswerNotDown).
+	for _, url := range []string{dead, status(http.StatusServiceUnavailable), status(http.StatusGatewayTimeout)} {
 		f := New(Config{Sources: []Source{httpSourceFor(t, url, SourceOptions{})}, TrustAny: true})
 		now := time.Now()
 		f.now = func() time.Time { return now }
@@ -256,6 +261,36 @@ func TestUnavailable(t *testing.T) {
 		// third, after DownFor: sent, as an error is no cached miss.
 		if st := f.Stats()[0]; st.Errors != 2 || st.Fetches != 2 {
 			t.Errorf("%s: stats %+v, want 2 requests, both failed", url, st)
+		}
+	}
+}
+
+// TestErrorAnswerNotDown: an upstream that promptly answers a request
+// with a 500 or a 502 is not skipped for DownFor: the next path is asked
+// at once (skipping it would answer a 404 for every path for seconds,
+// which Nix remembers for an hour).
+func TestErrorAnswerNotDown(t *testing.T) {
+	k := newKey(t, "k")
+	good := makePath(t, hashA, 100, &k)
+	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway} {
+		u := newUpstream(t, good)
+		broken := "nar/" + strings.Repeat("1", 52) + ".nar.zst"
+		honest := u.Config.Handler
+		u.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/"+broken {
+				http.Error(w, "boom", code)
+				return
+			}
+			honest.ServeHTTP(w, r)
+		})
+		f := fetcherFor(t, u, k.Public())
+		body, _, _, err := f.Open(t.Context(), broken, nil)
+		if err == nil {
+			body.Close()
+			t.Fatalf("%d: Open succeeded", code)
+		}
+		if _, err := f.Narinfo(t.Context(), hashA); err != nil {
+			t.Errorf("%d: Narinfo right after another file's error answer: %v, want the narinfo", code, err)
 		}
 	}
 }
