@@ -295,15 +295,25 @@ func (f *Fetcher) Narinfo(ctx context.Context, hash string) (*Narinfo, error) {
 	return nil, fmt.Errorf("narinfo %s: %w", hash, ErrNotFound)
 }
 
-// narinfoFrom asks one source.
+// narinfoFrom asks one source. The whole narinfo, answer and body, must
+// come within twice the narinfo timeout, or the source is taken for down:
+// an upstream that answers at once and then trickles the body would
+// otherwise hold each lookup until the caller gives up (10 s for a
+// pull-through bucket), never taken for down, its answers being prompt.
 func (f *Fetcher) narinfoFrom(ctx context.Context, s *source, hash string) (*Narinfo, error) {
-	body, _, err := f.open(ctx, s, hash+".narinfo", nil, f.niWait)
+	rctx, cancel := context.WithTimeout(ctx, 2*f.niWait)
+	defer cancel()
+	body, _, err := f.open(rctx, s, hash+".narinfo", nil, f.niWait)
 	if err != nil {
 		return nil, err
 	}
 	defer body.Close()
 	raw, err := io.ReadAll(io.LimitReader(body, narinfo.MaxSize+1))
 	if err != nil {
+		if rctx.Err() != nil && ctx.Err() == nil {
+			err = unavailable(s.src.Name(), fmt.Errorf("GET %s.narinfo: not read within %s", hash, 2*f.niWait))
+			f.failed(ctx, s, err)
+		}
 		return nil, err
 	}
 	refuse := func(why error) error {

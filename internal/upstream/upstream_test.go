@@ -295,6 +295,39 @@ func TestErrorAnswerNotDown(t *testing.T) {
 	}
 }
 
+// TestNarinfoTrickle: an upstream that answers a narinfo at once and
+// then trickles its body fails the lookup once twice the narinfo timeout
+// has passed, and is skipped for DownFor like one that does not answer.
+func TestNarinfoTrickle(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		for {
+			w.Write([]byte("S"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}))
+	defer srv.Close()
+	f := New(Config{Sources: []Source{httpSourceFor(t, srv.URL, SourceOptions{})}, TrustAny: true, NarinfoTimeout: 50 * time.Millisecond})
+	for i := range 2 {
+		// Bounded, so that a lookup the trickle holds fails instead of
+		// hanging.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		_, err := f.Narinfo(ctx, hashA)
+		cancel()
+		if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("Narinfo %d = %v, want ErrUnavailable", i, err)
+		}
+	}
+	if st := f.Stats()[0]; st.Fetches != 1 {
+		t.Errorf("stats %+v, want 1 request: the second lookup skips the source", st)
+	}
+}
+
 func TestFirstByteTimeout(t *testing.T) {
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
