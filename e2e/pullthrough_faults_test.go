@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // faultUpstream serves a binary-cache directory over HTTP and, for the
@@ -127,5 +128,46 @@ func TestPullThroughUpstreamFaults(t *testing.T) {
 			nixMustSubstitute(t, cache, uc.PublicKey, nixNoNetrc(t), c.Top)
 			c.checkDumps(t)
 		})
+	}
+}
+
+// TestPullThroughUpstreamTrickle: an upstream that answers narinfo
+// requests at once and then trickles the body, a byte at a time, is taken
+// for down once a narinfo was not read whole within twice upstream-timeout:
+// the next miss does not ask it (before, each lookup waited out the
+// bucket's 10 s bound and the upstream was asked every time).
+func TestPullThroughUpstreamTrickle(t *testing.T) {
+	t.Parallel()
+	nixNeed(t)
+	var mu sync.Mutex
+	asked := 0
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+		for range 200 {
+			w.Write([]byte("S"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	_, pub := pushGenerateKey(t, "upstream-trickle-1")
+	s := pullServer(t, up.URL, pub, "upstream-timeout=500ms")
+	cache := nixCacheURL(s, nixCacheBucket)
+	for _, hash := range []string{"0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh", "1c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"} {
+		if r := nixHTTP(t, "", http.MethodGet, cache+"/"+hash+".narinfo"); r.Status != http.StatusNotFound && r.Status != http.StatusForbidden {
+			t.Errorf("GET narinfo from a trickling upstream: %d, want 404 (or 403 without s3:ListBucket)", r.Status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 1 {
+		t.Errorf("the trickling upstream was asked %d times, want once (then skipped while down)", asked)
 	}
 }
