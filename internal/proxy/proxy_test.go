@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
-	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/diskcache"
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixbase32"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"

@@ -155,6 +155,9 @@ func (s *httpSource) Open(ctx context.Context, key string, rng *Range) (io.ReadC
 	if rng != nil && rng.Length >= 0 && resp.StatusCode == http.StatusOK {
 		body = limitedBody{io.LimitReader(body, rng.Length), body}
 	}
+	if rng == nil {
+		return decoded(s.name, key, resp.Header.Get("Content-Encoding"), body, size)
+	}
 	return body, size, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
@@ -817,5 +817,37 @@ func TestNarinfoContentAddressed(t *testing.T) {
 				t.Fatalf("Narinfo = %+v, %v; want accepted %v by its CA", got, err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestContentEncoding: a narinfo an upstream answers with a stored
+// Content-Encoding (a cache written with narinfo-compression) is decoded
+// and accepted; a NAR file is passed as it is, whatever header comes with
+// it, its compression being the narinfo's.
+func TestContentEncoding(t *testing.T) {
+	k := newKey(t, "k")
+	p := makePath(t, hashA, 1000, &k)
+	for _, enc := range []string{"br", "gzip", "zstd"} {
+		body, err := codec.Encode(enc, p.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", enc)
+			if r.URL.Path == "/"+p.narPath {
+				w.Write(p.nar)
+				return
+			}
+			w.Write(body)
+		}))
+		t.Cleanup(srv.Close)
+		f := New(Config{Sources: []Source{httpSourceFor(t, srv.URL, SourceOptions{})}, TrustedKeys: []signature.PublicKey{k.Public()}})
+		ni, err := f.Narinfo(t.Context(), hashA)
+		if err != nil {
+			t.Fatalf("%s: Narinfo: %v", enc, err)
+		}
+		if got, err := fetchAll(t, f, NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir()}); err != nil || !bytes.Equal(got, p.nar) {
+			t.Errorf("%s: NAR %d bytes, %v, want the file as served", enc, len(got), err)
+		}
 	}
 }
