@@ -36,6 +36,7 @@ type upstreamCache struct {
 	Dir       string // the cache root (nix-cache-info, *.narinfo, nar/)
 	PublicKey string // the signing key in trusted-public-keys form
 	KeyName   string
+	Secret    string // the secret key's file
 }
 
 // upstreamFileCache copies the closure of paths into a fresh file://
@@ -43,10 +44,17 @@ type upstreamCache struct {
 // The directory is readable by nginx's workers.
 func upstreamFileCache(t testing.TB, keyName string, paths ...string) *upstreamCache {
 	t.Helper()
+	return upstreamFileCacheWith(t, keyName, "compression=zstd", paths...)
+}
+
+// upstreamFileCacheWith is upstreamFileCache with the store URL
+// parameters params ("compression=xz&write-nar-listing=1", say).
+func upstreamFileCacheWith(t testing.TB, keyName, params string, paths ...string) *upstreamCache {
+	t.Helper()
 	secret, public := pushGenerateKey(t, keyName)
-	dir := nixFileCache(t, "compression=zstd&secret-key="+secret, paths...)
+	dir := nixFileCache(t, params+"&secret-key="+secret, paths...)
 	worldReadable(t, dir)
-	return &upstreamCache{Dir: dir, PublicKey: public, KeyName: keyName}
+	return &upstreamCache{Dir: dir, PublicKey: public, KeyName: keyName, Secret: secret}
 }
 
 // worldReadable opens dir, its parent and everything under it to other

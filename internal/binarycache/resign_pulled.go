@@ -49,7 +49,7 @@ func (h *Hook) resignPulled(ctx context.Context, obj meta.Object, ni *narinfo.Na
 		return false, fmt.Errorf("%s: %w", obj.Key, err)
 	}
 	for _, k := range keys {
-		ni.Sign(k)
+		ni.SignBeside(k) // as the pull did: an upstream signature of the same name stays
 	}
 	rec := record(obj.Bucket, sp.Hash(), ni)
 	// A rewrite, no pull: the record keeps its times (as KeepNarinfoTimes).

@@ -165,7 +165,7 @@ func (k *keep) Commit(_ context.Context, tempPath string) error {
 	return nil
 }
 
-func (k *keep) Abort() { k.res.Cancel() }
+func (k *keep) Abort(error) { k.res.Cancel() }
 
 // downloadSeeker reads a download in flight as an io.ReadSeeker, for
 // http.ServeContent: each seek starts a reader at the new offset, which

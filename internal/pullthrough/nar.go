@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 
 	"github.com/nixbucket/nixbucket/internal/checksum"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -73,9 +74,24 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 	}
 	want, _ := nixhash.ParseSHA256(rec.FileHash)
 	sink := &objectSink{s: s, bucket: bucket, key: key, size: rec.FileSize, want: want, crc: checksum.Default.New()}
+	sink.hash = rec.Hash
 	d, _, err := f.FetchNAR(ctx, upstream.NARRequest{Source: up.Source, Info: up.Info, Dir: s.TempDir, Sink: sink,
 		EarlyRelease: true})
 	return d, err
+}
+
+// Open reads key, a listing or build log the bucket lacks, from the
+// bucket's upstreams (see upstream.Fetcher.Open).
+func (s *Service) Open(ctx context.Context, bucket, key string) (io.ReadCloser, int64, error) {
+	f, err := s.fetcher(ctx, bucket)
+	if err != nil {
+		return nil, 0, err
+	}
+	if f == nil {
+		return nil, 0, fmt.Errorf("%s: %w", key, upstream.ErrNotFound)
+	}
+	body, size, _, err := f.Open(ctx, key, nil)
+	return body, size, err
 }
 
 // objectSink keeps a verified NAR download in the bucket. The fetcher
@@ -90,6 +106,7 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 type objectSink struct {
 	s           *Service
 	bucket, key string
+	hash        string // the store path's
 	size        int64
 	want        nixhash.SHA256
 	crc         hash.Hash // checksum.Default, of the bytes so far
@@ -109,4 +126,30 @@ func (o *objectSink) Commit(ctx context.Context, tempPath string) error {
 	return err
 }
 
-func (o *objectSink) Abort() {}
+// Abort drops the pulled narinfo when the file did not match it (a wrong
+// FileHash, or a file that decodes to another NarHash or NarSize), unless
+// it was replaced since: the path is pulled afresh at its next request,
+// rather than the bucket answering for good with a narinfo whose NAR no
+// client can use. It runs before the readers get their error. Upstream
+// failures leave the narinfo: the next GET fetches again.
+func (o *objectSink) Abort(err error) {
+	if !errors.Is(err, upstream.ErrMismatch) {
+		return
+	}
+	s, name := o.s, o.hash+".narinfo"
+	ctx, cancel := context.WithTimeout(context.Background(), narinfoTimeout)
+	defer cancel()
+	obj, err := s.Objects.Head(ctx, o.bucket, name)
+	if err != nil || !objects.Pulled(obj) {
+		return
+	}
+	if rec, err := s.Store.Narinfo(ctx, o.bucket, o.hash); err != nil || rec.URL != o.key {
+		return
+	}
+	err = s.Objects.Delete(ctx, o.bucket, name, objects.Conditions{IfMatch: obj.ETag})
+	if err != nil && !errors.Is(err, meta.ErrPreconditionFailed) {
+		s.log().Error("dropping a pulled narinfo whose NAR did not match", "bucket", o.bucket, "hash", o.hash, "err", err)
+		return
+	}
+	s.log().Warn("upstream NAR did not match its narinfo: the pulled narinfo is dropped", "bucket", o.bucket, "hash", o.hash, "key", o.key)
+}

@@ -243,7 +243,8 @@ func (s *Service) pullNarinfo(ctx context.Context, f *upstream.Fetcher, bucket, 
 		}
 		// The upstream's signature by a trusted key vouches for the
 		// path; the bucket's says the bucket vouches for it in turn.
-		ni.Sign(sk)
+		// Beside, not instead: the upstream's key may have the same name.
+		ni.SignBeside(sk)
 	}
 	s.remember(bucket, hash, f, up)
 	body := []byte(ni.String())

@@ -193,6 +193,9 @@ func getOrHead(q *request) error {
 			if done, err := servePulledNAR(q); done {
 				return err
 			}
+			if done, err := servePulledAux(q); done {
+				return err
+			}
 		}
 		return q.missing(err)
 	}

@@ -27,6 +27,10 @@ type Puller interface {
 	// FetchNAR starts or joins the download of such a NAR; the caller
 	// closes the Download.
 	FetchNAR(ctx context.Context, bucket, key string) (*upstream.Download, error)
+	// Open reads key, a file the bucket lacks that needs no narinfo check
+	// (a .ls listing, a build log), from the bucket's upstreams; the
+	// caller closes the body. size is -1 when the upstream did not say.
+	Open(ctx context.Context, bucket, key string) (body io.ReadCloser, size int64, err error)
 }
 
 // pushHints are the request headers by which a client says that a read
@@ -121,6 +125,54 @@ func servePulledNAR(q *request) (bool, error) {
 		}
 		// Abort the response: the client sees a broken connection, never
 		// a complete 200 of bad bytes.
+		panic(http.ErrAbortHandler)
+	}
+	return true, nil
+}
+
+// auxContentType is the Content-Type of a listing or build log key, ""
+// for any other key.
+func auxContentType(key string) string {
+	if h, ok := strings.CutSuffix(key, ".ls"); ok && binarycache.IsNarinfoKey(h+".narinfo") {
+		return "application/json"
+	}
+	if name, ok := strings.CutPrefix(key, "log/"); ok && name != "" && name[0] != '.' &&
+		!strings.ContainsAny(name, "/\\\x00") && !strings.Contains(name, "..") {
+		return "text/plain; charset=utf-8"
+	}
+	return ""
+}
+
+// servePulledAux answers a GET or HEAD of a .ls listing or a build log
+// the bucket lacks with the first upstream's copy, passed through as
+// `nixbucket proxy` passes them (not stored: small, rarely asked for, and
+// checked by nothing). It reports whether it answered; an upstream miss
+// or failure is the bucket's miss. A body cut short upstream cuts the
+// client's connection, never a complete 200.
+func servePulledAux(q *request) (bool, error) {
+	ct := auxContentType(q.key)
+	if ct == "" || !mayPull(q) {
+		return false, nil
+	}
+	body, size, err := q.h.Pull.Open(q.Context(), q.bucket, q.key)
+	if err != nil {
+		if errors.Is(err, upstream.ErrNotFound) || errors.Is(err, upstream.ErrUnavailable) {
+			return false, nil
+		}
+		return true, err
+	}
+	defer body.Close()
+	h := q.w.Header()
+	h.Set("Content-Type", ct)
+	if size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	q.w.WriteHeader(http.StatusOK)
+	if q.Method == http.MethodHead {
+		return true, nil
+	}
+	if n, err := io.Copy(q.w, body); err != nil || size >= 0 && n != size {
+		q.h.log().Warn("upstream file cut short: closing the connection", "bucket", q.bucket, "key", q.key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	return true, nil

@@ -9,7 +9,7 @@
 // preferred) and knows Nix: Narinfo asks the sources in order, parses the
 // answer with internal/nix/narinfo (bounded to narinfo.MaxSize), checks
 // that it names the asked hash and carries a signature by a trusted key
-// (unless TrustAny), and remembers misses for NegativeTTL. FetchNAR starts
+// (unless TrustAny, or the path is content-addressed as its CA says), and remembers misses for NegativeTTL. FetchNAR starts
 // (or joins) the one download of a NAR file.
 //
 // The NAR download is the heart of it, shaped by what pull-through caches
@@ -22,8 +22,8 @@
 //     offset X waits until X is written or the download ends. Nothing is
 //     downloaded-then-served.
 //   - No reader ever receives the last byte it asked for before the whole
-//     file has been checked (FileSize, FileHash, and NarHash when the file
-//     is not compressed). On a mismatch or an upstream failure every reader
+//     file has been checked (FileSize, FileHash, and the NarHash and
+//     NarSize it decodes to, narcheck.go). On a mismatch or an upstream failure every reader
 //     gets an error instead, so an HTTP layer cuts the connection rather
 //     than completing a 200 of bad bytes; the temp file is removed and the
 //     caller's Sink is aborted. Only verified bytes reach Sink.Commit.

@@ -141,7 +141,7 @@ func (s *httpSource) Open(ctx context.Context, key string, rng *Range) (io.ReadC
 	default:
 		resp.Body.Close()
 		cancel()
-		return nil, 0, unavailable(s.name, fmt.Errorf("GET %s: HTTP %s", key, resp.Status))
+		return nil, 0, unavailable(s.name, &statusError{key: key, code: resp.StatusCode, status: resp.Status})
 	}
 	size := resp.ContentLength
 	if resp.StatusCode == http.StatusPartialContent {
@@ -154,6 +154,9 @@ func (s *httpSource) Open(ctx context.Context, key string, rng *Range) (io.ReadC
 	body := io.ReadCloser(newIdleBody(resp.Body, s.name, s.idle, cancel))
 	if rng != nil && rng.Length >= 0 && resp.StatusCode == http.StatusOK {
 		body = limitedBody{io.LimitReader(body, rng.Length), body}
+	}
+	if rng == nil {
+		return decoded(s.name, key, resp.Header.Get("Content-Encoding"), body, size)
 	}
 	return body, size, nil
 }

@@ -46,9 +46,10 @@ type Sink interface {
 	// Readers are released after Commit returns, whatever it returns, or
 	// before it is called with NARRequest.EarlyRelease.
 	Commit(ctx context.Context, tempPath string) error
-	// Abort is called instead of Commit when the download failed, did not
-	// match, or a Write failed.
-	Abort()
+	// Abort is called instead of Commit, with the reason, when the
+	// download failed, did not match (err matches ErrMismatch), or a Write
+	// failed. The readers get their error after Abort returns.
+	Abort(err error)
 }
 
 // NARRequest says which NAR file to fetch and where to put it.
@@ -80,10 +81,13 @@ type Download struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at each progress
 	written int64
-	done    bool
-	err     error // after done: nil when verified
-	refs    int
-	settled chan struct{} // closed once the sink committed or aborted
+	// received: the fetch has read the upstream's body to its end (not
+	// yet checked); the decoder (narcheck.go) stops following there.
+	received bool
+	done     bool
+	err      error // after done: nil when verified
+	refs     int
+	settled  chan struct{} // closed once the sink committed or aborted
 }
 
 // FetchNAR returns the download of req.Info's NAR file from req.Source,
@@ -159,7 +163,7 @@ func (d *Download) run(want nixhash.SHA256, sink Sink, early bool) {
 	err := d.fetch(ctx, want, &sink)
 	if err != nil {
 		if sink != nil {
-			sink.Abort()
+			sink.Abort(err)
 		}
 		if errors.Is(err, ErrMismatch) {
 			d.src.counters.mismatches.Add(1)
@@ -204,8 +208,8 @@ func (d *Download) Settled(ctx context.Context) error {
 func (d *Download) keep(ctx context.Context, sink Sink) bool {
 	err := d.file.Sync()
 	if err != nil {
-		sink.Abort()
 		err = fmt.Errorf("syncing the temp file: %w", err)
+		sink.Abort(err)
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, commitTimeout)
 		err = sink.Commit(cctx, d.path)
@@ -249,6 +253,10 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 	if size >= 0 && size != d.size {
 		return fmt.Errorf("%s: upstream says %d bytes, narinfo FileSize %d: %w", d.info.URL, size, d.size, ErrMismatch)
 	}
+	check := d.startNarCheck()
+	if check != nil {
+		defer check.end()
+	}
 	h := sha256.New()
 	buf := make([]byte, copyChunk)
 	for {
@@ -266,12 +274,17 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 			if sink != nil {
 				if _, err := sink.Write(buf[:n]); err != nil {
 					d.f.log.Error("storing an upstream NAR failed; still serving it", "url", d.info.URL, "err", err)
-					sink.Abort()
+					sink.Abort(err)
 					sink, *sinkp = nil, nil
 				}
 			}
 		}
 		if rerr == io.EOF {
+			d.mu.Lock()
+			d.received = true
+			close(d.changed)
+			d.changed = make(chan struct{})
+			d.mu.Unlock()
 			break
 		}
 		if rerr != nil {
@@ -290,6 +303,9 @@ func (d *Download) fetch(ctx context.Context, want nixhash.SHA256, sinkp *Sink) 
 		if nar, err := nixhash.ParseSHA256(d.info.NarHash); err != nil || nar != got || d.info.NarSize != uint64(d.size) {
 			return fmt.Errorf("%s: uncompressed, but NarHash/NarSize differ from the file's: %w", d.info.URL, ErrMismatch)
 		}
+	}
+	if check != nil {
+		return check.wait()
 	}
 	return nil
 }

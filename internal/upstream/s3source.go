@@ -94,7 +94,11 @@ func (s *s3Source) Open(ctx context.Context, key string, rng *Range) (io.ReadClo
 			return nil, 0, unavailable(s.name, fmt.Errorf("GET %s: %w", key, err))
 		}
 	}
-	return newIdleBody(out.Body, s.name, s.idle, cancel), size, nil
+	body := io.ReadCloser(newIdleBody(out.Body, s.name, s.idle, cancel))
+	if rng == nil {
+		return decoded(s.name, key, aws.ToString(out.ContentEncoding), body, size)
+	}
+	return body, size, nil
 }
 
 // s3NotFound reports whether err says the key is missing. A private

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 )
 
 // ErrNotFound means the upstream does not have the key (HTTP 404 or 403
@@ -38,6 +40,61 @@ type unavailableError struct {
 func (e *unavailableError) Error() string        { return "upstream " + e.src + ": " + e.err.Error() }
 func (e *unavailableError) Unwrap() error        { return e.err }
 func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// statusError is an upstream's answer with an HTTP error status.
+type statusError struct {
+	key    string
+	code   int
+	status string
+}
+
+func (e *statusError) Error() string { return "GET " + e.key + ": HTTP " + e.status }
+
+// answered reports whether err is an upstream's prompt error answer (a
+// 500 for one file, say) rather than a failure to reach it, a timeout, or
+// an answer that asks to be left alone (429, 503) or stands for a timeout
+// (504).
+func answered(err error) bool {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.code {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return false
+	}
+	return true
+}
+
+// decoded undoes the Content-Encoding an upstream stored a file with: a
+// Nix cache on S3 written with narinfo-compression=xz (or ls-, log-) keeps
+// its narinfos, listings and logs so, and S3 answers them so whatever the
+// request accepts. NAR files are never decoded: their compression is the
+// narinfo's. The decoded size is unknown (-1). An encoding no decoder
+// here knows is the upstream's failure.
+func decoded(src, key, encoding string, body io.ReadCloser, size int64) (io.ReadCloser, int64, error) {
+	enc := codec.Canonical(encoding)
+	if enc == "none" || strings.HasPrefix(key, "nar/") {
+		return body, size, nil
+	}
+	dec, err := codec.NewReader(enc, body)
+	if err != nil {
+		body.Close()
+		return nil, 0, unavailable(src, fmt.Errorf("GET %s: Content-Encoding %q: %w", key, encoding, err))
+	}
+	return decodedBody{dec, body}, -1, nil
+}
+
+// decodedBody reads a decoder of a body and closes both.
+type decodedBody struct {
+	io.ReadCloser // the decoder
+	raw           io.Closer
+}
+
+func (b decodedBody) Close() error {
+	b.ReadCloser.Close()
+	return b.raw.Close()
+}
 
 // Range asks for Length bytes from Offset; Length < 0 means to the end.
 type Range struct {

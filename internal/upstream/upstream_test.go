@@ -19,6 +19,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
@@ -34,7 +35,7 @@ type testPath struct {
 	info    *narinfo.NarInfo
 	text    []byte
 	nar     []byte
-	narPath string // "nar/….nar.xz"
+	narPath string // "nar/….nar.zst"
 }
 
 const hashA = "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"
@@ -43,20 +44,32 @@ const hashA = "0c2kb3ix3x6w4a5ijfbaqgzkzdnlyrsh"
 // signed by key (none when key is nil).
 func makePath(t *testing.T, hash string, size int, key *signature.SecretKey) *testPath {
 	t.Helper()
-	nar := make([]byte, size)
-	rand.Read(nar)
+	nar, narHash := compressedNAR(t, size)
 	sum := nixhash.SHA256(sha256.Sum256(nar))
-	p := &testPath{hash: hash, nar: nar, narPath: "nar/" + sum.Nix32() + ".nar.xz"}
+	p := &testPath{hash: hash, nar: nar, narPath: "nar/" + sum.Nix32() + ".nar.zst"}
 	p.info = &narinfo.NarInfo{
-		StorePath: "/nix/store/" + hash + "-test", URL: p.narPath, Compression: "xz",
-		FileHash: sum.String(), FileSize: uint64(size),
-		NarHash: sum.String(), NarSize: uint64(size) * 3,
+		StorePath: "/nix/store/" + hash + "-test", URL: p.narPath, Compression: "zstd",
+		FileHash: sum.String(), FileSize: uint64(len(nar)),
+		NarHash: narHash.String(), NarSize: uint64(size),
 	}
 	if key != nil {
 		p.info.Sign(*key)
 	}
 	p.text = []byte(p.info.String())
 	return p
+}
+
+// compressedNAR returns a zstd file of size random bytes (the fetcher
+// decodes them, not parses them) and the hash of those bytes.
+func compressedNAR(t testing.TB, size int) ([]byte, nixhash.SHA256) {
+	t.Helper()
+	raw := make([]byte, size)
+	rand.Read(raw)
+	file, err := codec.Encode("zstd", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, nixhash.SHA256(sha256.Sum256(raw))
 }
 
 // upstream is an httptest binary cache that counts its requests and can
@@ -224,11 +237,16 @@ func TestUnavailable(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "boom", http.StatusBadGateway)
-	}))
-	defer broken.Close()
-	for _, url := range []string{dead, broken.URL} {
+	status := func(code int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "boom", code)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	// 503 asks to be left alone, 504 stands for a timeout; a 500 or a 502
+	// is a prompt answer, asked again (see TestErrorAnswerNotDown).
+	for _, url := range []string{dead, status(http.StatusServiceUnavailable), status(http.StatusGatewayTimeout)} {
 		f := New(Config{Sources: []Source{httpSourceFor(t, url, SourceOptions{})}, TrustAny: true})
 		now := time.Now()
 		f.now = func() time.Time { return now }
@@ -244,6 +262,69 @@ func TestUnavailable(t *testing.T) {
 		if st := f.Stats()[0]; st.Errors != 2 || st.Fetches != 2 {
 			t.Errorf("%s: stats %+v, want 2 requests, both failed", url, st)
 		}
+	}
+}
+
+// TestErrorAnswerNotDown: an upstream that promptly answers a request
+// with a 500 or a 502 is not skipped for DownFor: the next path is asked
+// at once (skipping it would answer a 404 for every path for seconds,
+// which Nix remembers for an hour).
+func TestErrorAnswerNotDown(t *testing.T) {
+	k := newKey(t, "k")
+	good := makePath(t, hashA, 100, &k)
+	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway} {
+		u := newUpstream(t, good)
+		broken := "nar/" + strings.Repeat("1", 52) + ".nar.zst"
+		honest := u.Config.Handler
+		u.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/"+broken {
+				http.Error(w, "boom", code)
+				return
+			}
+			honest.ServeHTTP(w, r)
+		})
+		f := fetcherFor(t, u, k.Public())
+		body, _, _, err := f.Open(t.Context(), broken, nil)
+		if err == nil {
+			body.Close()
+			t.Fatalf("%d: Open succeeded", code)
+		}
+		if _, err := f.Narinfo(t.Context(), hashA); err != nil {
+			t.Errorf("%d: Narinfo right after another file's error answer: %v, want the narinfo", code, err)
+		}
+	}
+}
+
+// TestNarinfoTrickle: an upstream that answers a narinfo at once and
+// then trickles its body fails the lookup once twice the narinfo timeout
+// has passed, and is skipped for DownFor like one that does not answer.
+func TestNarinfoTrickle(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		for {
+			w.Write([]byte("S"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}))
+	defer srv.Close()
+	f := New(Config{Sources: []Source{httpSourceFor(t, srv.URL, SourceOptions{})}, TrustAny: true, NarinfoTimeout: 50 * time.Millisecond})
+	for i := range 2 {
+		// Bounded, so that a lookup the trickle holds fails instead of
+		// hanging.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		_, err := f.Narinfo(ctx, hashA)
+		cancel()
+		if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("Narinfo %d = %v, want ErrUnavailable", i, err)
+		}
+	}
+	if st := f.Stats()[0]; st.Fetches != 1 {
+		t.Errorf("stats %+v, want 1 request: the second lookup skips the source", st)
 	}
 }
 
@@ -336,7 +417,7 @@ func (s *sink) Commit(ctx context.Context, tempPath string) error {
 	return nil
 }
 
-func (s *sink) Abort() {
+func (s *sink) Abort(error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.aborted++
@@ -483,14 +564,7 @@ func TestNARMismatch(t *testing.T) {
 			}
 			dir := t.TempDir()
 			sk := &sink{}
-			d, _, err := f.FetchNAR(t.Context(), NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir, Sink: sk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, _ := d.NewReader(t.Context(), 0, -1)
-			got, err := io.ReadAll(r)
-			r.Close()
-			d.Close()
+			got, err := fetchAll(t, f, NARRequest{Source: ni.Source, Info: ni.Info, Dir: dir, Sink: sk})
 			if !errors.Is(err, ErrMismatch) {
 				t.Fatalf("read %d bytes, err %v; want ErrMismatch", len(got), err)
 			}
@@ -646,5 +720,134 @@ func TestOpen(t *testing.T) {
 	}
 	if _, _, _, err := f.Open(t.Context(), "log/missing", nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Open(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+// fetchAll starts req's download, reads it whole through one reader and
+// closes both; it returns what the reader read and its error.
+func fetchAll(t *testing.T, f *Fetcher, req NARRequest) ([]byte, error) {
+	t.Helper()
+	d, _, err := f.FetchNAR(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	r, _ := d.NewReader(t.Context(), 0, -1)
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// TestNARDecodedMismatch: a compressed file that matches its narinfo's
+// FileHash and FileSize but does not decode to its NarHash and NarSize (a
+// wrong narinfo signed upstream) fails its readers before their last byte
+// and is not committed, as a file with a wrong FileHash is: kept, it would
+// be served for good and fail every client.
+func TestNARDecodedMismatch(t *testing.T) {
+	other := nixhash.SHA256(sha256.Sum256([]byte("another NAR")))
+	tests := []struct {
+		name string
+		edit func(p *testPath)
+	}{
+		{"NarHash", func(p *testPath) { p.info.NarHash = other.String() }},
+		{"NarSize smaller", func(p *testPath) { p.info.NarSize-- }},
+		{"NarSize larger", func(p *testPath) { p.info.NarSize++ }},
+		{"not zstd", func(p *testPath) {
+			p.nar = bytes.Repeat([]byte("not a zstd frame "), 10000)
+			sum := nixhash.SHA256(sha256.Sum256(p.nar))
+			p.info.FileHash, p.info.FileSize = sum.String(), uint64(len(p.nar))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newKey(t, "k")
+			p := makePath(t, hashA, 300<<10, &k)
+			tt.edit(p)
+			p.info.Sigs = nil
+			p.info.Sign(k)
+			p.text = []byte(p.info.String())
+			u := newUpstream(t, p)
+			f := fetcherFor(t, u, k.Public())
+			ni, err := f.Narinfo(t.Context(), hashA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk := &sink{}
+			got, err := fetchAll(t, f, NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir(), Sink: sk, EarlyRelease: true})
+			if !errors.Is(err, ErrMismatch) || len(got) >= len(p.nar) {
+				t.Fatalf("read %d of %d bytes, err %v; want ErrMismatch before the last byte", len(got), len(p.nar), err)
+			}
+			sk.mu.Lock()
+			defer sk.mu.Unlock()
+			if sk.committed != 0 || sk.aborted != 1 {
+				t.Errorf("sink committed %d, aborted %d", sk.committed, sk.aborted)
+			}
+			if st := f.Stats()[0]; st.Mismatches != 1 {
+				t.Errorf("Mismatches = %d", st.Mismatches)
+			}
+		})
+	}
+}
+
+// TestNarinfoContentAddressed: an unsigned narinfo is accepted (ByCA) when
+// its StorePath is the one its CA makes, as Nix accepts it, and refused
+// when the address does not make the path or, for a recursive sha256
+// address, is not its NarHash.
+func TestNarinfoContentAddressed(t *testing.T) {
+	const path, ca = "/nix/store/48x44xldsmc8snq84ynchvny8ky63b7x-ca-probe-file.txt", "fixed:r:sha256:0mk21sjd6ps1096m2q0sp8r29fd0fsd0d453ysmwg9kka9bkjx5y"
+	other := nixhash.SHA256(sha256.Sum256([]byte("x"))).String()
+	tests := []struct {
+		name          string
+		path, narHash string
+		ok            bool
+	}{
+		{"matches", path, "sha256:0mk21sjd6ps1096m2q0sp8r29fd0fsd0d453ysmwg9kka9bkjx5y", true},
+		{"NarHash not the address", path, other, false},
+		{"another name", strings.Replace(path, "file.txt", "file.tx", 1), "sha256:0mk21sjd6ps1096m2q0sp8r29fd0fsd0d453ysmwg9kka9bkjx5y", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hash := tt.path[len("/nix/store/"):][:32]
+			ni := &narinfo.NarInfo{StorePath: tt.path, URL: "nar/" + strings.Repeat("1", 52) + ".nar.xz", Compression: "xz",
+				FileHash: other, FileSize: 100, NarHash: tt.narHash, NarSize: 144, CA: ca}
+			u := newUpstream(t)
+			u.files[hash+".narinfo"] = []byte(ni.String())
+			f := fetcherFor(t, u, newKey(t, "k").Public())
+			got, err := f.Narinfo(t.Context(), hash)
+			if tt.ok != (err == nil) || err == nil && !got.ByCA {
+				t.Fatalf("Narinfo = %+v, %v; want accepted %v by its CA", got, err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestContentEncoding: a narinfo an upstream answers with a stored
+// Content-Encoding (a cache written with narinfo-compression) is decoded
+// and accepted; a NAR file is passed as it is, whatever header comes with
+// it, its compression being the narinfo's.
+func TestContentEncoding(t *testing.T) {
+	k := newKey(t, "k")
+	p := makePath(t, hashA, 1000, &k)
+	for _, enc := range []string{"br", "gzip", "zstd"} {
+		body, err := codec.Encode(enc, p.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", enc)
+			if r.URL.Path == "/"+p.narPath {
+				w.Write(p.nar)
+				return
+			}
+			w.Write(body)
+		}))
+		t.Cleanup(srv.Close)
+		f := New(Config{Sources: []Source{httpSourceFor(t, srv.URL, SourceOptions{})}, TrustedKeys: []signature.PublicKey{k.Public()}})
+		ni, err := f.Narinfo(t.Context(), hashA)
+		if err != nil {
+			t.Fatalf("%s: Narinfo: %v", enc, err)
+		}
+		if got, err := fetchAll(t, f, NARRequest{Source: ni.Source, Info: ni.Info, Dir: t.TempDir()}); err != nil || !bytes.Equal(got, p.nar) {
+			t.Errorf("%s: NAR %d bytes, %v, want the file as served", enc, len(got), err)
+		}
 	}
 }

@@ -58,6 +58,21 @@ func (n *NarInfo) Sign(k signature.SecretKey) {
 	n.Sigs = append(sigs, k.Sign(n.Fingerprint()))
 }
 
+// SignBeside adds k's signature of the fingerprint to Sigs and keeps every
+// signature already there, even one under the same key name: a
+// pull-through bucket signing an upstream's narinfo must not drop the
+// upstream's signature when the two name their keys alike (two nixbucket
+// servers with a bucket of the same name do). Nix looks a signature's key
+// up by its name, so a client that trusts either key finds its signature.
+// The same signature is not added twice.
+func (n *NarInfo) SignBeside(k signature.SecretKey) {
+	sig := k.Sign(n.Fingerprint())
+	if slices.Contains(n.Sigs, sig) {
+		return
+	}
+	n.Sigs = append(slices.Clip(n.Sigs), sig) // n.Sigs may be shared with a copy
+}
+
 // Verify reports whether one of Sigs is a valid signature by one of keys,
 // the test Nix applies with require-sigs.
 func (n *NarInfo) Verify(keys ...signature.PublicKey) bool {
