@@ -63,12 +63,13 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 		ctx, cancel := context.WithTimeout(ctx, narinfoTimeout)
 		up, err = f.Narinfo(ctx, rec.Hash)
 		cancel()
-		if err != nil {
-			return nil, err
-		}
-		if up.Info.FileHash != rec.FileHash || int64(up.Info.FileSize) != rec.FileSize {
-			return nil, fmt.Errorf("%s: the upstream's narinfo changed since it was pulled (FileHash %s, now %s): %w",
+		if err == nil && (up.Info.FileHash != rec.FileHash || int64(up.Info.FileSize) != rec.FileSize) {
+			err = fmt.Errorf("%s: the upstream's narinfo changed since it was pulled (FileHash %s, now %s): %w",
 				key, rec.FileHash, up.Info.FileHash, upstream.ErrNotFound)
+		}
+		if err != nil {
+			s.dropGone(bucket, rec.Hash, key, err)
+			return nil, err
 		}
 		s.remember(bucket, rec.Hash, f, up)
 	}
@@ -77,6 +78,9 @@ func (s *Service) FetchNAR(ctx context.Context, bucket, key string) (*upstream.D
 	sink.hash = rec.Hash
 	d, _, err := f.FetchNAR(ctx, upstream.NARRequest{Source: up.Source, Info: up.Info, Dir: s.TempDir, Sink: sink,
 		EarlyRelease: true})
+	if err != nil {
+		s.dropGone(bucket, rec.Hash, key, err)
+	}
 	return d, err
 }
 
@@ -127,29 +131,40 @@ func (o *objectSink) Commit(ctx context.Context, tempPath string) error {
 }
 
 // Abort drops the pulled narinfo when the file did not match it (a wrong
-// FileHash, or a file that decodes to another NarHash or NarSize), unless
-// it was replaced since: the path is pulled afresh at its next request,
-// rather than the bucket answering for good with a narinfo whose NAR no
-// client can use. It runs before the readers get their error. Upstream
-// failures leave the narinfo: the next GET fetches again.
-func (o *objectSink) Abort(err error) {
-	if !errors.Is(err, upstream.ErrMismatch) {
+// FileHash, or a file that decodes to another NarHash or NarSize), or the
+// upstream no longer has it, unless it was replaced since: the path is
+// pulled afresh at its next request (or is a miss), rather than the bucket
+// answering for good with a narinfo whose NAR no client can get. It runs
+// before the readers get their error. Other upstream failures (down, cut
+// off) leave the narinfo: the next GET fetches again.
+func (o *objectSink) Abort(err error) { o.s.dropGone(o.bucket, o.hash, o.key, err) }
+
+// dropGone drops the pulled narinfo of hash, whose NAR file is key, when
+// err says the upstreams will not give that file (upstream.ErrMismatch or
+// upstream.ErrNotFound); see objectSink.Abort.
+func (s *Service) dropGone(bucket, hash, key string, err error) {
+	why := "did not match its narinfo"
+	switch {
+	case errors.Is(err, upstream.ErrMismatch):
+	case errors.Is(err, upstream.ErrNotFound):
+		why = "is gone from the upstreams"
+	default:
 		return
 	}
-	s, name := o.s, o.hash+".narinfo"
+	name := hash + ".narinfo"
 	ctx, cancel := context.WithTimeout(context.Background(), narinfoTimeout)
 	defer cancel()
-	obj, err := s.Objects.Head(ctx, o.bucket, name)
+	obj, err := s.Objects.Head(ctx, bucket, name)
 	if err != nil || !objects.Pulled(obj) {
 		return
 	}
-	if rec, err := s.Store.Narinfo(ctx, o.bucket, o.hash); err != nil || rec.URL != o.key {
+	if rec, err := s.Store.Narinfo(ctx, bucket, hash); err != nil || rec.URL != key {
 		return
 	}
-	err = s.Objects.Delete(ctx, o.bucket, name, objects.Conditions{IfMatch: obj.ETag})
+	err = s.Objects.Delete(ctx, bucket, name, objects.Conditions{IfMatch: obj.ETag})
 	if err != nil && !errors.Is(err, meta.ErrPreconditionFailed) {
-		s.log().Error("dropping a pulled narinfo whose NAR did not match", "bucket", o.bucket, "hash", o.hash, "err", err)
+		s.log().Error("dropping a pulled narinfo whose NAR "+why, "bucket", bucket, "hash", hash, "err", err)
 		return
 	}
-	s.log().Warn("upstream NAR did not match its narinfo: the pulled narinfo is dropped", "bucket", o.bucket, "hash", o.hash, "key", o.key)
+	s.log().Warn("upstream NAR "+why+": the pulled narinfo is dropped", "bucket", bucket, "hash", hash, "key", key)
 }

@@ -102,8 +102,7 @@ func servePulledNAR(q *request) (bool, error) {
 		q.w.WriteHeader(status)
 		return true, nil
 	}
-	d, err := q.h.Pull.FetchNAR(q.Context(), q.bucket, q.key)
-	if err != nil {
+	unavailable := func(err error) (bool, error) {
 		h.Del("Content-Range")
 		h.Del("Content-Length")
 		if errors.Is(err, upstream.ErrNotFound) || errors.Is(err, upstream.ErrUnavailable) {
@@ -112,14 +111,33 @@ func servePulledNAR(q *request) (bool, error) {
 		}
 		return true, err
 	}
+	d, err := q.h.Pull.FetchNAR(q.Context(), q.bucket, q.key)
+	if err != nil {
+		return unavailable(err)
+	}
 	defer d.Close()
 	r, err := d.NewReader(q.Context(), start, end-start)
 	if err != nil {
 		return true, err
 	}
 	defer r.Close()
+	// The status waits for the first bytes: an upstream that no longer
+	// has the file (or is down) is a miss the client can act on (Nix
+	// tries its next substituter), not a 200 cut before its body.
+	first := make([]byte, 32<<10)
+	n, err := io.ReadAtLeast(r, first, 1)
+	if n == 0 && err != nil && !errors.Is(err, io.EOF) {
+		if q.Context().Err() != nil {
+			return true, err
+		}
+		return unavailable(err)
+	}
 	q.w.WriteHeader(status)
-	if _, err := io.Copy(q.w, r); err != nil {
+	_, err = q.w.Write(first[:n])
+	if err == nil {
+		_, err = io.Copy(q.w, r)
+	}
+	if err != nil {
 		if q.Context().Err() == nil {
 			q.h.log().Warn("upstream NAR cut short: closing the connection", "bucket", q.bucket, "key", q.key, "err", err)
 		}
