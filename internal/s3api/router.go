@@ -52,6 +52,10 @@ type Handler struct {
 	// CORS, when set, keeps buckets' CORS configurations and answers
 	// browsers' preflights and cross-origin requests with them (cors.go).
 	CORS CORS
+	// Unavailable, when set, names the backend an error shows unreachable
+	// ("the metadata store"), or returns "": such errors are answered 503
+	// ServiceUnavailable saying so, not 500 InternalError.
+	Unavailable func(err error) string
 }
 
 // refused tells Refused of a failed authentication.

@@ -399,6 +399,7 @@ func (s *Server) routes() http.Handler {
 		Log:      s.log,
 		Refused:  s.refused((&authLog{log: s.log, meta: s.meta}).refused),
 	}
+	api.Unavailable = s.unavailable
 	api.Lifecycle = s.life
 	api.Redirect = s.redirect
 	api.Pull = s.pull
