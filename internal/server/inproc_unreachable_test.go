@@ -1,89 +1,13 @@
 package server_test
 
 import (
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
-
-// cutProxy forwards TCP connections to a backend until it is cut: then it
-// closes every connection it carries and every new one at once, as a
-// backend that went away does.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]bool
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.setCut(true) })
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.ln.Addr().String() }
-
-// setCut cuts the backend off (true) or lets it through again.
-func (p *cutProxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for c := range p.conns {
-			c.Close()
-		}
-		clear(p.conns)
-	}
-}
-
-// track registers c, or closes it and reports false while cut.
-func (p *cutProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cut {
-		c.Close()
-		return false
-	}
-	p.conns[c] = true
-	return true
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(c) {
-			continue
-		}
-		go func() {
-			b, err := net.Dial("tcp", p.target)
-			if err != nil || !p.track(b) {
-				c.Close()
-				return
-			}
-			go func() { io.Copy(b, c); b.Close() }()
-			io.Copy(c, b)
-			c.Close()
-		}()
-	}
-}
 
 // TestBackendUnreachable: a node on PostgreSQL and an S3 blob store
 // answers a request that needs a backend it cannot reach with 503
@@ -96,13 +20,13 @@ func TestBackendUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgProxy := newCutProxy(t, pg.Host)
-	pg.Host = pgProxy.addr()
+	pgProxy := testenv.NewProxy(t, pg.Host)
+	pg.Host = pgProxy.Addr()
 	st := testenv.S3Store(t)
 	storeBucket := st.NewBucket(t)
 	useStoreCredentials(t, st)
-	s3Proxy := newCutProxy(t, strings.TrimPrefix(st.Endpoint, "http://"))
-	e := newEnv(t, withMeta(pg.String()), withBlobs("s3://"+storeBucket+"/nb?endpoint=http://"+s3Proxy.addr()))
+	s3Proxy := testenv.NewProxy(t, strings.TrimPrefix(st.Endpoint, "http://"))
+	e := newEnv(t, withMeta(pg.String()), withBlobs("s3://"+storeBucket+"/nb?endpoint=http://"+s3Proxy.Addr()))
 	b := e.bucket("unreachable")
 	big, small := data(1, 300<<10), data(2, 100)
 	e.put(b, "big", big)
@@ -135,17 +59,17 @@ func TestBackendUnreachable(t *testing.T) {
 		}
 	}
 
-	s3Proxy.setCut(true)
+	s3Proxy.Cut(true)
 	want("the blob store", map[string]func() (int, []byte){
 		"S3 GET of a blob": s3Get("big"), "binary-cache GET of a blob": plainGet("big"),
 		"S3 PUT of a blob": put("big2", big),
 	})
-	s3Proxy.setCut(false)
+	s3Proxy.Cut(false)
 	if got := e.get(b, "big"); string(got) != string(big) {
 		t.Fatalf("GET big once the blob store is back: %d bytes, want %d", len(got), len(big))
 	}
 
-	pgProxy.setCut(true)
+	pgProxy.Cut(true)
 	// Until the node's listener has noticed, it may answer small from
 	// memory, rightly: nothing can have changed it unheard.
 	for i := 0; ; i++ {
@@ -161,7 +85,7 @@ func TestBackendUnreachable(t *testing.T) {
 		"S3 GET": s3Get("small"), "binary-cache GET": plainGet("small"),
 		"S3 PUT": put("small2", small),
 	})
-	pgProxy.setCut(false)
+	pgProxy.Cut(false)
 	for i := 0; ; i++ {
 		st, body := s3Get("small")()
 		if st == http.StatusOK {
