@@ -149,10 +149,15 @@ func (a *announcer) start(ctx context.Context) error {
 }
 
 // pinger sends the announcer's own channel a notification every pingEvery,
-// so that a listener that hears nothing else still shows it hears.
+// so that a listener that hears nothing else still shows it hears. A ping
+// that fails, or gets no answer within staleAfter, shows as silence, and
+// is logged once until a ping goes through again: a database that is down
+// or paused (SIGSTOP, a partition) would otherwise only show as requests
+// that wait or fail, each on its own.
 func (a *announcer) pinger() {
 	t := time.NewTicker(pingEvery)
 	defer t.Stop()
+	var since time.Time // when pings began to fail; zero while they pass
 	for {
 		select {
 		case <-a.ctx.Done():
@@ -160,8 +165,18 @@ func (a *announcer) pinger() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(a.ctx, staleAfter)
-		a.pool.Exec(ctx, `SELECT pg_notify($1, '')`, a.ping) // a failure shows as silence
+		_, err := a.pool.Exec(ctx, `SELECT pg_notify($1, '')`, a.ping)
 		cancel()
+		switch {
+		case a.ctx.Err() != nil:
+			return
+		case err != nil && since.IsZero():
+			since = time.Now()
+			slog.Warn("metadata: PostgreSQL does not answer; requests that need it wait or fail until it does", "within", staleAfter, "err", err)
+		case err == nil && !since.IsZero():
+			slog.Warn("metadata: PostgreSQL answers again", "after", time.Since(since).Round(time.Millisecond))
+			since = time.Time{}
+		}
 	}
 }
 
