@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
@@ -85,6 +86,10 @@ func TestBackendUnreachable(t *testing.T) {
 		"S3 GET": s3Get("small"), "binary-cache GET": plainGet("small"),
 		"S3 PUT": put("small2", small),
 	})
+	if m := e.scrape(); m["nixbucket_meta_listener_up"] != 0 || m["nixbucket_meta_listener_lost_total"] < 1 {
+		t.Errorf("metrics with PostgreSQL cut off: nixbucket_meta_listener_up %v, nixbucket_meta_listener_lost_total %v; want 0 and at least 1",
+			m["nixbucket_meta_listener_up"], m["nixbucket_meta_listener_lost_total"])
+	}
 	pgProxy.Cut(false)
 	for i := 0; ; i++ {
 		st, body := s3Get("small")()
@@ -96,5 +101,27 @@ func TestBackendUnreachable(t *testing.T) {
 		}
 	}
 	e.put(b, "small3", small)
+	waitMetric(t, e, "nixbucket_meta_listener_up", 1)
+
+	// Paused: the connections stay open, and nothing answers.
+	pgProxy.Stall(true)
+	waitMetric(t, e, "nixbucket_meta_answering", 0)
+	pgProxy.Stall(false)
+	waitMetric(t, e, "nixbucket_meta_answering", 1)
+	waitMetric(t, e, "nixbucket_meta_listener_up", 1)
 	e.rec.take5xx()
+}
+
+// waitMetric waits until the sample name of /-/metrics is v.
+func waitMetric(t *testing.T, e *env, name string, v float64) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, ok := e.scrape()[name]
+		if ok && got == v {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %v (present: %v), want %v", name, got, ok, v)
+		}
+	}
 }

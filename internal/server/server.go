@@ -202,6 +202,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.openObserve()
 	s.metrics.CountUpstreams(s.pull.Stats)
+	if l, ok := s.meta.(listenerState); ok {
+		s.metrics.WatchMeta(l.ListenerState)
+	}
 	if s.blobCache != nil {
 		s.metrics.Registry().MustRegister(s.blobCache.Collectors()...)
 	}

@@ -20,3 +20,10 @@ func (s *Server) unavailable(err error) string {
 	}
 	return ""
 }
+
+// listenerState is the ability of a metadata store shared by several
+// servers to tell the state of its change listener (postgres.Store), for
+// /-/metrics.
+type listenerState interface {
+	ListenerState() (listening, answering bool, lost uint64)
+}

@@ -101,6 +101,9 @@ type announcer struct {
 	local atomic.Uint64 // the highest generation known
 	live  atomic.Bool   // the listener is connected and local is current
 
+	lost       atomic.Uint64 // times the listener's connection was lost
+	unanswered atomic.Bool   // the pinger's last ping failed or timed out
+
 	ping    string       // this announcer's own channel
 	base    time.Time    // what heardAt counts from, on the monotonic clock
 	heardAt atomic.Int64 // when the listener last heard anything, since base
@@ -167,9 +170,11 @@ func (a *announcer) pinger() {
 		ctx, cancel := context.WithTimeout(a.ctx, staleAfter)
 		_, err := a.pool.Exec(ctx, `SELECT pg_notify($1, '')`, a.ping)
 		cancel()
-		switch {
-		case a.ctx.Err() != nil:
+		if a.ctx.Err() != nil {
 			return
+		}
+		a.unanswered.Store(err != nil)
+		switch {
 		case err != nil && since.IsZero():
 			since = time.Now()
 			slog.Warn("metadata: PostgreSQL does not answer; requests that need it wait or fail until it does", "within", staleAfter, "err", err)
@@ -178,6 +183,15 @@ func (a *announcer) pinger() {
 			since = time.Time{}
 		}
 	}
+}
+
+// ListenerState reports whether the change listener is connected and
+// current (Generation needs no round trip), whether PostgreSQL answered
+// the last ping, and how many times the listener's connection was lost:
+// what /-/metrics shows of the metadata store.
+func (s *Store) ListenerState() (listening, answering bool, lost uint64) {
+	a := s.gen
+	return a.current(), !a.unanswered.Load(), a.lost.Load()
 }
 
 // heard records that the listener heard from the server.
@@ -201,6 +215,9 @@ func (a *announcer) loop(conn *pgx.Conn) {
 	for {
 		err := a.serve(conn)
 		a.live.Store(false)
+		if a.ctx.Err() == nil {
+			a.lost.Add(1)
+		}
 		a.objs.liveAt.Store(0)
 		conn.Close(context.Background())
 		if a.ctx.Err() != nil {
