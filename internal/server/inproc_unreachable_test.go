@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"bytes"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,4 +128,66 @@ func waitMetric(t *testing.T, e *env, name string, v float64) {
 			t.Fatalf("%s is %v (present: %v), want %v", name, got, ok, v)
 		}
 	}
+}
+
+// TestBlobStoreCutMidBody: a GET whose blob the store stops sending in the
+// middle is cut short for the client (an error, never a complete 200),
+// and the log says the store broke the read off, which the access log's
+// 200 alone does not.
+func TestBlobStoreCutMidBody(t *testing.T) {
+	var logged lockedLog
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	st := testenv.S3Store(t)
+	storeBucket := st.NewBucket(t)
+	useStoreCredentials(t, st)
+	proxy := testenv.NewProxy(t, strings.TrimPrefix(st.Endpoint, "http://"))
+	e := newEnv(t, withBlobs("s3://"+storeBucket+"/nb?endpoint=http://"+proxy.Addr()))
+	b := e.bucket("cut")
+	body := data(1, 64<<20) // more than the sockets between hold
+	e.put(b, "big", body)
+
+	r := e.request(http.MethodGet, e.url(b, "big"), nil)
+	e.signBody(r, nil)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET big: %s", resp.Status)
+	}
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut(true)
+	rest, err := io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatalf("GET big with the store cut off in the middle: a complete body of %d bytes, want an error", len(head)+len(rest))
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logged.String(), "blob store: a read was cut off"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client's body was cut (%v) and the log does not say the store broke the read off:\n%s", err, logged.String())
+		}
+	}
+}
+
+// lockedLog is a log output a test reads while the server writes it.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

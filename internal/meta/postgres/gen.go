@@ -214,10 +214,10 @@ func (a *announcer) stop() {
 func (a *announcer) loop(conn *pgx.Conn) {
 	for {
 		err := a.serve(conn)
-		a.live.Store(false)
 		if a.ctx.Err() == nil {
-			a.lost.Add(1)
+			a.lost.Add(1) // before live: whoever sees it away sees it counted
 		}
+		a.live.Store(false)
 		a.objs.liveAt.Store(0)
 		conn.Close(context.Background())
 		if a.ctx.Err() != nil {
