@@ -108,6 +108,7 @@ func (r *blob) streamAt(p []byte, off int64) (int, error) {
 	if r.body == nil {
 		body, err := r.stream(off)
 		if err != nil {
+			r.cut(off, err)
 			return 0, err
 		}
 		r.body, r.bodyAt = body, off
@@ -129,6 +130,7 @@ func (r *blob) rangeAt(p []byte, off int64) (int, error) {
 	}
 	body, err := r.get(off, off+int64(len(p))-1)
 	if err != nil {
+		r.cut(off, err)
 		return 0, err
 	}
 	defer body.Close()
@@ -150,10 +152,11 @@ func (r *blob) short(err error) error {
 	return err
 }
 
-// cut logs a read of the blob that the store broke off at offset at: the
-// client's answer, already under way, is cut short too (never completed
-// with other bytes), and nothing else would say why. A read its caller
-// gave up on (the client went away) is not the store's doing.
+// cut logs a read of the blob that the store broke off, or refused to go
+// on with, at offset at: the client's answer, already under way, is cut
+// short too (never completed with other bytes), and nothing else would
+// say why. A read its caller gave up on (the client went away) is not the
+// store's doing.
 func (r *blob) cut(at int64, err error) {
 	if r.ctx.Err() != nil {
 		return
@@ -208,6 +211,7 @@ func (r *blob) SpliceSource(n int64) ([]byte, *net.TCPConn, func(int64, error), 
 		body, err := r.stream(r.off)
 		if err != nil {
 			r.mu.Unlock()
+			r.cut(r.off, err)
 			return nil, nil, nil, err
 		}
 		r.body, r.bodyAt = body, r.off
