@@ -175,6 +175,30 @@ func (m *Metrics) GC(paths, objects, bytes int64) {
 	m.gcBytes.Add(float64(bytes))
 }
 
+// WatchMeta exports the state of a metadata store shared by several
+// servers (postgres.Store.ListenerState): whether its change listener is
+// connected and current, whether the database answers, and how often the
+// listener's connection was lost.
+func (m *Metrics) WatchMeta(state func() (listening, answering bool, lost uint64)) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nixbucket_meta_listener_up",
+			Help: "1 while the node's PostgreSQL change listener is connected and current (in-memory answers are used), else 0."},
+			func() float64 { l, _, _ := state(); return b(l) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nixbucket_meta_answering",
+			Help: "1 while PostgreSQL answered the node's last ping (every 500 ms, within 2 s), else 0: down, paused or unreachable."},
+			func() float64 { _, a, _ := state(); return b(a) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nixbucket_meta_listener_lost_total",
+			Help: "Times the node's PostgreSQL change listener lost its connection (a restart, a terminated backend, a network failure)."},
+			func() float64 { _, _, n := state(); return float64(n) }),
+	)
+}
+
 // JobHeld records whether this node holds a background job's lock
 // (jobs.Runner.Held).
 func (m *Metrics) JobHeld(job string, held bool) {

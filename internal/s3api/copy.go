@@ -185,7 +185,7 @@ func deleteObjects(q *request) error {
 			err = q.h.Objects.Delete(q.Context(), q.bucket, o.Key, objects.Conditions{IfMatch: o.ETag})
 		}
 		if err != nil {
-			e := toS3(err)
+			e := q.h.toS3(err)
 			if e == nil {
 				q.h.log().Error("deleting object", "bucket", q.bucket, "key", o.Key, "err", err)
 				e = errorf("InternalError", "")

@@ -112,6 +112,21 @@ func errorf(code, msg string) *Error {
 	return &Error{Code: code, Message: msg}
 }
 
+// toS3 is the package's toS3, and answers an error that shows a backend
+// unreachable (Unavailable) with 503 ServiceUnavailable naming it: a
+// client retries it, and its user learns what failed.
+func (h *Handler) toS3(err error) *Error {
+	if e := toS3(err); e != nil {
+		return e
+	}
+	if h.Unavailable != nil {
+		if what := h.Unavailable(err); what != "" {
+			return errorf("ServiceUnavailable", what+" is unavailable; try again shortly")
+		}
+	}
+	return nil
+}
+
 // toS3 maps an error from any layer to an S3 error.
 func toS3(err error) *Error {
 	if e, ok := err.(*Error); ok { // most refusals: no errors.As target to allocate
@@ -204,7 +219,7 @@ type errorBody struct {
 // that grants anonymous reads keeps AWS's 403: newer Nix treats 401 as a
 // hard error, so a public cache must not answer a missing path with it.
 func (h *Handler) fail(q *request, err error) {
-	e := toS3(err)
+	e := h.toS3(err)
 	if e != nil && (e.Code == "NoSuchBucket" || e.Code == "InvalidBucketName") && q.note != nil {
 		q.note.NoBucket = true
 	}
@@ -230,6 +245,8 @@ func (h *Handler) fail(q *request, err error) {
 	if e == nil {
 		h.log().Error("request failed", "method", q.Method, "path", q.URL.Path, "err", err)
 		e = errorf("InternalError", "")
+	} else if e.Code == "ServiceUnavailable" {
+		h.log().Error("server error", "code", e.Code, "method", q.Method, "path", q.URL.Path, "err", err)
 	}
 	h.writePlain(q, statusOf(e.Code), e.Code, e.Message)
 }
@@ -267,7 +284,7 @@ var codeHeaders = func() map[string][]string {
 // writeError writes err as S3 XML (headers only for HEAD). Unknown errors
 // are logged and answered as InternalError.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := toS3(err)
+	e := h.toS3(err)
 	if e == nil {
 		h.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = errorf("InternalError", "")

@@ -21,7 +21,7 @@ import (
 func (h *Handler) Identify(r *http.Request) (access.Identity, io.Reader, error) {
 	q := &request{Request: r, h: h}
 	if err := h.authenticate(q); err != nil {
-		if e := toS3(err); e != nil {
+		if e := h.toS3(err); e != nil {
 			return access.Identity{}, nil, e
 		}
 		return access.Identity{}, nil, err

@@ -52,6 +52,10 @@ type Handler struct {
 	// CORS, when set, keeps buckets' CORS configurations and answers
 	// browsers' preflights and cross-origin requests with them (cors.go).
 	CORS CORS
+	// Unavailable, when set, names the backend an error shows unreachable
+	// ("the metadata store"), or returns "": such errors are answered 503
+	// ServiceUnavailable saying so, not 500 InternalError.
+	Unavailable func(err error) string
 }
 
 // refused tells Refused of a failed authentication.
@@ -158,9 +162,13 @@ func (h *Handler) authenticate(q *request) error {
 	id, ok, err := h.Access.HTTPIdentity(ctx, q.Request)
 	if ok {
 		if err != nil {
-			if errors.Is(err, access.ErrBadCredentials) {
-				h.refused(q.Request, err)
+			if !errors.Is(err, access.ErrBadCredentials) {
+				// Not a refusal: the keys could not be looked up (the
+				// metadata store is away). A 403 would tell Nix the path
+				// is missing, and it would remember that for an hour.
+				return err
 			}
+			h.refused(q.Request, err)
 			return errorf("AccessDenied", strings.TrimPrefix(err.Error(), access.ErrBadCredentials.Error()+": "))
 		}
 		q.id = id

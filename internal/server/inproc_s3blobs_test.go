@@ -39,6 +39,16 @@ func newS3BlobsEnvOpts(t *testing.T, opts ...envOption) *s3BlobsEnv {
 	t.Helper()
 	st := testenv.S3Store(t)
 	bucket := st.NewBucket(t)
+	useStoreCredentials(t, st)
+	e := newEnv(t, append(opts, withBlobs("s3://"+bucket+"/nb?endpoint="+st.Endpoint))...)
+	return &s3BlobsEnv{env: e, store: st, dir: st.ObjectPath(bucket, "nb/blobs")}
+}
+
+// useStoreCredentials puts the test S3 store's key pair in the environment,
+// where the AWS default credential chain of a server finds it, and nothing
+// of the machine's.
+func useStoreCredentials(t *testing.T, st *testenv.S3) {
+	t.Helper()
 	for _, kv := range [][2]string{
 		{"AWS_ACCESS_KEY_ID", st.AccessKey}, {"AWS_SECRET_ACCESS_KEY", st.SecretKey},
 		{"AWS_CONFIG_FILE", "/nonexistent"}, {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"},
@@ -46,8 +56,6 @@ func newS3BlobsEnvOpts(t *testing.T, opts ...envOption) *s3BlobsEnv {
 	} {
 		t.Setenv(kv[0], kv[1])
 	}
-	e := newEnv(t, append(opts, withBlobs("s3://"+bucket+"/nb?endpoint="+st.Endpoint))...)
-	return &s3BlobsEnv{env: e, store: st, dir: st.ObjectPath(bucket, "nb/blobs")}
 }
 
 // blobFiles lists the blobs in the store, as versitygw keeps them.

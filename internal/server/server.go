@@ -202,6 +202,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.openObserve()
 	s.metrics.CountUpstreams(s.pull.Stats)
+	if l, ok := s.meta.(listenerState); ok {
+		s.metrics.WatchMeta(l.ListenerState)
+	}
 	if s.blobCache != nil {
 		s.metrics.Registry().MustRegister(s.blobCache.Collectors()...)
 	}
@@ -399,6 +402,7 @@ func (s *Server) routes() http.Handler {
 		Log:      s.log,
 		Refused:  s.refused((&authLog{log: s.log, meta: s.meta}).refused),
 	}
+	api.Unavailable = s.unavailable
 	api.Lifecycle = s.life
 	api.Redirect = s.redirect
 	api.Pull = s.pull

@@ -101,6 +101,9 @@ type announcer struct {
 	local atomic.Uint64 // the highest generation known
 	live  atomic.Bool   // the listener is connected and local is current
 
+	lost       atomic.Uint64 // times the listener's connection was lost
+	unanswered atomic.Bool   // the pinger's last ping failed or timed out
+
 	ping    string       // this announcer's own channel
 	base    time.Time    // what heardAt counts from, on the monotonic clock
 	heardAt atomic.Int64 // when the listener last heard anything, since base
@@ -149,10 +152,15 @@ func (a *announcer) start(ctx context.Context) error {
 }
 
 // pinger sends the announcer's own channel a notification every pingEvery,
-// so that a listener that hears nothing else still shows it hears.
+// so that a listener that hears nothing else still shows it hears. A ping
+// that fails, or gets no answer within staleAfter, shows as silence, and
+// is logged once until a ping goes through again: a database that is down
+// or paused (SIGSTOP, a partition) would otherwise only show as requests
+// that wait or fail, each on its own.
 func (a *announcer) pinger() {
 	t := time.NewTicker(pingEvery)
 	defer t.Stop()
+	var since time.Time // when pings began to fail; zero while they pass
 	for {
 		select {
 		case <-a.ctx.Done():
@@ -160,9 +168,30 @@ func (a *announcer) pinger() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(a.ctx, staleAfter)
-		a.pool.Exec(ctx, `SELECT pg_notify($1, '')`, a.ping) // a failure shows as silence
+		_, err := a.pool.Exec(ctx, `SELECT pg_notify($1, '')`, a.ping)
 		cancel()
+		if a.ctx.Err() != nil {
+			return
+		}
+		a.unanswered.Store(err != nil)
+		switch {
+		case err != nil && since.IsZero():
+			since = time.Now()
+			slog.Warn("metadata: PostgreSQL does not answer; requests that need it wait or fail until it does", "within", staleAfter, "err", err)
+		case err == nil && !since.IsZero():
+			slog.Warn("metadata: PostgreSQL answers again", "after", time.Since(since).Round(time.Millisecond))
+			since = time.Time{}
+		}
 	}
+}
+
+// ListenerState reports whether the change listener is connected and
+// current (Generation needs no round trip), whether PostgreSQL answered
+// the last ping, and how many times the listener's connection was lost:
+// what /-/metrics shows of the metadata store.
+func (s *Store) ListenerState() (listening, answering bool, lost uint64) {
+	a := s.gen
+	return a.current(), !a.unanswered.Load(), a.lost.Load()
 }
 
 // heard records that the listener heard from the server.
@@ -185,6 +214,9 @@ func (a *announcer) stop() {
 func (a *announcer) loop(conn *pgx.Conn) {
 	for {
 		err := a.serve(conn)
+		if a.ctx.Err() == nil {
+			a.lost.Add(1) // before live: whoever sees it away sees it counted
+		}
 		a.live.Store(false)
 		a.objs.liveAt.Store(0)
 		conn.Close(context.Background())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 
@@ -107,6 +108,7 @@ func (r *blob) streamAt(p []byte, off int64) (int, error) {
 	if r.body == nil {
 		body, err := r.stream(off)
 		if err != nil {
+			r.cut(off, err)
 			return 0, err
 		}
 		r.body, r.bodyAt = body, off
@@ -128,6 +130,7 @@ func (r *blob) rangeAt(p []byte, off int64) (int, error) {
 	}
 	body, err := r.get(off, off+int64(len(p))-1)
 	if err != nil {
+		r.cut(off, err)
 		return 0, err
 	}
 	defer body.Close()
@@ -141,9 +144,24 @@ func (r *blob) rangeAt(p []byte, off int64) (int, error) {
 // short explains a body that ended before the size Open saw.
 func (r *blob) short(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("read blob %s: the store sent fewer bytes than its size %d: %w", r.id, r.size, io.ErrUnexpectedEOF)
+		err = fmt.Errorf("read blob %s: the store sent fewer bytes than its size %d: %w", r.id, r.size, io.ErrUnexpectedEOF)
+	} else {
+		err = fmt.Errorf("read blob %s: %w", r.id, err)
 	}
-	return fmt.Errorf("read blob %s: %w", r.id, err)
+	r.cut(r.bodyAt, err)
+	return err
+}
+
+// cut logs a read of the blob that the store broke off, or refused to go
+// on with, at offset at: the client's answer, already under way, is cut
+// short too (never completed with other bytes), and nothing else would
+// say why. A read its caller gave up on (the client went away) is not the
+// store's doing.
+func (r *blob) cut(at int64, err error) {
+	if r.ctx.Err() != nil {
+		return
+	}
+	slog.Warn("blob store: a read was cut off", "blob", r.id, "at", at, "size", r.size, "err", err)
 }
 
 // get sends a GET for bytes from..to (to < 0: to the end), only if the
@@ -193,6 +211,7 @@ func (r *blob) SpliceSource(n int64) ([]byte, *net.TCPConn, func(int64, error), 
 		body, err := r.stream(r.off)
 		if err != nil {
 			r.mu.Unlock()
+			r.cut(r.off, err)
 			return nil, nil, nil, err
 		}
 		r.body, r.bodyAt = body, r.off
@@ -205,6 +224,9 @@ func (r *blob) SpliceSource(n int64) ([]byte, *net.TCPConn, func(int64, error), 
 	head, conn, taken := s.take()
 	return head, conn, func(moved int64, err error) {
 		defer r.mu.Unlock()
+		if errors.Is(err, io.ErrUnexpectedEOF) { // the store's socket ended early
+			r.cut(r.off+int64(len(head))+moved, err)
+		}
 		taken(moved, err)
 		got := int64(len(head)) + moved
 		r.off += got

@@ -116,12 +116,15 @@ func (b *Backend) rawGet(ctx context.Context, id string, from int64, etag string
 			reused = false
 			conn, err = b.dial(ctx, u.Host)
 			if err != nil {
-				return nil, fmt.Errorf("read blob %s: %w", id, err)
+				return nil, fmt.Errorf("read blob %s: %w: %w", id, errNoAnswer, err)
 			}
 		}
 		s, err := b.exchange(conn, head.String(), id)
-		if err != nil && reused && !errors.Is(err, errAnswered) {
-			continue
+		if err != nil && !errors.Is(err, errAnswered) {
+			if reused {
+				continue
+			}
+			return nil, fmt.Errorf("read blob %s: %w: %w", id, errNoAnswer, err)
 		}
 		return s, err
 	}
@@ -130,6 +133,13 @@ func (b *Backend) rawGet(ctx context.Context, id string, from int64, etag string
 // errAnswered marks a failure after the store answered, which a retry on
 // a fresh connection would not change.
 var errAnswered = errors.New("the store answered")
+
+// errNoAnswer marks a failure to get an answer at all: the store is
+// unreachable (Backend.Unreachable).
+var errNoAnswer = errors.New("no answer from the store")
+
+// errStoreFailed marks a 5xx answer: the store failed on its side.
+var errStoreFailed = errors.New("the store failed")
 
 func (b *Backend) dial(ctx context.Context, host string) (*net.TCPConn, error) {
 	if !strings.Contains(host, ":") || strings.HasSuffix(host, "]") {
@@ -160,6 +170,9 @@ func (b *Backend) exchange(conn *net.TCPConn, req, id string) (*rawStream, error
 	case resp.StatusCode == http.StatusNotFound:
 		conn.Close()
 		return nil, fmt.Errorf("read blob %s: %w: %w", id, storage.ErrNotExist, errAnswered)
+	case resp.StatusCode >= http.StatusInternalServerError:
+		conn.Close()
+		return nil, fmt.Errorf("read blob %s: the store answered %s: %w: %w", id, resp.Status, errStoreFailed, errAnswered)
 	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent:
 		conn.Close()
 		return nil, fmt.Errorf("read blob %s: the store answered %s: %w", id, resp.Status, errAnswered)
