@@ -1,41 +1,22 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
-
-// lockedBuffer is a log destination read while the server writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestScheduledGC: with GCInterval set, the server collects the buckets
 // with gc=on, logs the run's figures, and leaves the others alone.
 func TestScheduledGC(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	srv, err := Open(context.Background(), Options{Data: t.TempDir(), GCInterval: 20 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

@@ -31,7 +31,7 @@ const storageFull = "XNixbucketStorageFull"
 
 // openFullDiskEnv opens a server on data, with its log kept in log too,
 // and the default --min-free unless minFree is given.
-func openFullDiskEnv(t *testing.T, data string, log *lockedBuffer, minFree ...diskspace.MinFree) *env {
+func openFullDiskEnv(t *testing.T, data string, log *testenv.LogBuffer, minFree ...diskspace.MinFree) *env {
 	t.Helper()
 	e := &env{t: t, rec: &recorder{}, data: data}
 	opts := server.Options{
@@ -198,7 +198,7 @@ func wantDeletes(e *env, bucket string, keys []string) {
 func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
 	mnt := testenv.MountTmpfs(t, "64m")
 	dir := filepath.Join(mnt, "data")
-	var log lockedBuffer
+	var log testenv.LogBuffer
 	e := openFullDiskEnv(t, dir, &log)
 	bucket := "full"
 	if _, err := e.s3.CreateBucket(ctx(t), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
@@ -291,7 +291,7 @@ func TestFullDiskRefusesWritesKeepsDeletesAcrossRestart(t *testing.T) {
 func TestFullDiskDeletesManyInlineObjects(t *testing.T) {
 	mnt := testenv.MountTmpfs(t, "32m")
 	dir := filepath.Join(mnt, "data")
-	var log lockedBuffer
+	var log testenv.LogBuffer
 	e := openFullDiskEnv(t, dir, &log)
 	bucket := "small"
 	if _, err := e.s3.CreateBucket(ctx(t), &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
@@ -323,7 +323,7 @@ func TestFullDiskDeletesManyInlineObjects(t *testing.T) {
 // the client reads (no reset, no body sent after Expect: 100-continue),
 // while reads and deletes go on.
 func TestMinFreeRefusesWritesCleanly(t *testing.T) {
-	var log lockedBuffer
+	var log testenv.LogBuffer
 	dir := filepath.Join(t.TempDir(), "data")
 	e := openFullDiskEnv(t, dir, &log)
 	bucket := e.bucket("minfree")

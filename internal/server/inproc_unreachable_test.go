@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -135,7 +133,7 @@ func waitMetric(t *testing.T, e *env, name string, v float64) {
 // and the log says the store broke the read off, which the access log's
 // 200 alone does not.
 func TestBlobStoreCutMidBody(t *testing.T) {
-	var logged lockedLog
+	var logged testenv.LogBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })
@@ -172,22 +170,4 @@ func TestBlobStoreCutMidBody(t *testing.T) {
 			t.Fatalf("the client's body was cut (%v) and the log does not say the store broke the read off:\n%s", err, logged.String())
 		}
 	}
-}
-
-// lockedLog is a log output a test reads while the server writes it.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

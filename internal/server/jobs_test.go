@@ -42,7 +42,7 @@ func (s sharedS3) blobPath(id string) string {
 // node is a server of a scale-out deployment, running its background work.
 type node struct {
 	srv  *Server
-	logs *lockedBuffer
+	logs *testenv.LogBuffer
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -51,7 +51,7 @@ type node struct {
 // Log are set here), and runs its background work.
 func startNode(t *testing.T, opts Options) *node {
 	t.Helper()
-	n := &node{logs: &lockedBuffer{}, done: make(chan struct{})}
+	n := &node{logs: &testenv.LogBuffer{}, done: make(chan struct{})}
 	if opts.Data == "" {
 		opts.Data = t.TempDir()
 	}

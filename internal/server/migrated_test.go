@@ -15,6 +15,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta/sqlite"
 	"github.com/nixbucket/nixbucket/internal/server"
 	"github.com/nixbucket/nixbucket/internal/storage/localfs"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 // TestRefusesUnfinishedMigration: a server does not start on a store that
@@ -79,7 +80,7 @@ func TestRefusesUnfinishedMigration(t *testing.T) {
 func TestRefusesNewerSchema(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	var log lockedBuffer
+	var log testenv.LogBuffer
 	opts := server.Options{Data: dir, Log: slog.New(slog.NewTextHandler(&log, nil)),
 		MinFree: diskspace.MinFree{Set: true}} // no threshold: the reserve is made wherever it fits
 	srv, err := server.Open(ctx, opts)

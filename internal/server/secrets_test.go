@@ -1,42 +1,23 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/server"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
-// lockedBuffer is a log destination safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func openData(t *testing.T, dir string, log *lockedBuffer) (*server.Server, error) {
+func openData(t *testing.T, dir string, log *testenv.LogBuffer) (*server.Server, error) {
 	t.Helper()
 	if log == nil {
-		log = &lockedBuffer{}
+		log = &testenv.LogBuffer{}
 	}
 	srv, err := server.Open(context.Background(), server.Options{Data: dir, Log: slog.New(slog.NewTextHandler(log, nil))})
 	if err == nil {
@@ -102,7 +83,7 @@ func TestOpenTightensDataDirReadableByOthers(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var log lockedBuffer
+	var log testenv.LogBuffer
 	if _, err := openData(t, dir, &log); err != nil {
 		t.Fatal(err)
 	}

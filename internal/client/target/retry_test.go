@@ -45,11 +45,7 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestOneRetryPolicy(t *testing.T) {
 	defer func(d time.Duration) { baseBackoff = d }(baseBackoff)
 	baseBackoff = time.Millisecond
-	t.Setenv("AWS_CA_BUNDLE", "")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	testKeys(t)
 	ctx := context.Background()
 	paths := []struct {
 		name string

@@ -18,11 +18,7 @@ import (
 // its multipart upload: the upload must still be learnt and aborted, not
 // left behind (the SIGINT case of e2e's TestPushKilled hit this).
 func TestS3CancelDuringCreate(t *testing.T) {
-	t.Setenv("AWS_CA_BUNDLE", "")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	testKeys(t)
 	creating := make(chan struct{})
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -72,4 +68,15 @@ func TestS3CancelDuringCreate(t *testing.T) {
 	if len(aborted) != 1 || aborted[0] != "upload-1" {
 		t.Errorf("aborted %q, want the upload created during the cancel", aborted)
 	}
+}
+
+// testKeys gives the AWS default chain a test key and nothing else: no
+// config or credentials files, no CA bundle.
+func testKeys(t *testing.T) {
+	t.Helper()
+	t.Setenv("AWS_CA_BUNDLE", "")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 }

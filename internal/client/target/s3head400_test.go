@@ -16,11 +16,7 @@ import (
 // s3:GetBucketLocation) is about the GET and must not be reported as the
 // reason the HEAD failed.
 func TestS3Head400ExplainedOnlyBy400(t *testing.T) {
-	t.Setenv("AWS_CA_BUNDLE", "")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	testKeys(t)
 	for _, tt := range []struct {
 		status int
 		code   string

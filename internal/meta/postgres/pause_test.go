@@ -1,34 +1,14 @@
 package postgres
 
 import (
-	"bytes"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/testenv"
 )
-
-// lockedBuffer is a log output tests read while the store writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestPausedDatabaseLogged: a database that stops answering without
 // closing its connections (paused with SIGSTOP, partitioned) is logged
@@ -40,7 +20,7 @@ func TestPausedDatabaseLogged(t *testing.T) {
 		*v = d
 		t.Cleanup(func() { *v = old })
 	}
-	var logged lockedBuffer
+	var logged testenv.LogBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })
