@@ -28,7 +28,9 @@ func parseNetrc(data string) (map[string]netrcEntry, *netrcEntry, error) {
 			return
 		}
 		if curHost == "" {
-			def = cur
+			if def == nil { // the first default wins, as in curl
+				def = cur
+			}
 		} else if _, seen := machines[curHost]; !seen { // the first entry wins, as in curl
 			machines[curHost] = *cur
 		}
