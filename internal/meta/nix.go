@@ -39,6 +39,10 @@ type Narinfo struct {
 	// to as they were, where a record pushed or fetched now marks them
 	// used (see ReferencedHashes). It is not stored.
 	Copied bool
+	// Pulled, on a record being indexed, says pull-through stores it
+	// before fetching its NAR from the upstream, so indexing it asks for
+	// no NAR (see GuardedNAR). It is not stored.
+	Pulled bool
 }
 
 // UseSlack is how recent a referenced record's last use may be for

@@ -2,6 +2,7 @@ package objects
 
 import (
 	"context"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
@@ -11,13 +12,19 @@ func (s *Service) Delete(ctx context.Context, bucket, key string, cond Condition
 	if err := ValidKey(key); err != nil {
 		return err
 	}
+	collect := cond.Collect
+	cond.Collect = time.Time{}
 	var check meta.Check
 	if cond != (Conditions{}) {
 		check = cond.check
 	}
 	var garbage []meta.Segment
 	err := s.freeing(func() (err error) {
-		garbage, err = s.Meta.DeleteObject(ctx, bucket, key, check)
+		if !collect.IsZero() {
+			garbage, err = s.Meta.CollectObject(ctx, bucket, key, collect, check)
+		} else {
+			garbage, err = s.Meta.DeleteObject(ctx, bucket, key, check)
+		}
 		return err
 	})
 	s.forget(bucket, key)

@@ -60,6 +60,7 @@ type Store interface {
 	Object(ctx context.Context, bucket, key string) (meta.Object, error)
 	PutObject(ctx context.Context, obj meta.Object, check meta.Check) ([]meta.Segment, error)
 	DeleteObject(ctx context.Context, bucket, key string, check meta.Check) ([]meta.Segment, error)
+	CollectObject(ctx context.Context, bucket, key string, since time.Time, check meta.Check) ([]meta.Segment, error)
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
 
 	CreateUpload(ctx context.Context, u meta.Upload) error

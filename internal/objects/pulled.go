@@ -227,6 +227,10 @@ func (s *Service) PutVouched(ctx context.Context, bucket, key string, h meta.Hea
 		obj.Headers.UserMeta = map[string]string{}
 	}
 	obj.Headers.UserMeta[PulledNote] = "upstream"
-	obj.Narinfo = rec
+	if rec != nil {
+		r := *rec
+		r.Pulled = true // its NAR comes from the upstream, later (meta.GuardedNAR)
+		obj.Narinfo = &r
+	}
 	return s.commitPut(ctx, obj, cond)
 }

@@ -55,6 +55,13 @@ type Conditions struct {
 	// client fetched it meanwhile, judged in the delete's own transaction
 	// (meta.Check gives it the record).
 	UnusedSince time.Time
+	// Collect, if set, makes a delete the garbage collector's of a NAR
+	// (meta.GC's CollectObject): refused (ErrPreconditionFailed) when a
+	// narinfo indexed after Collect names the key, and remembered, so
+	// that a narinfo naming the key that comes later is refused
+	// (meta.ErrNARCollected) until the NAR is uploaded again. Deletes
+	// only.
+	Collect time.Time
 }
 
 // PutInput is a PutObject call.

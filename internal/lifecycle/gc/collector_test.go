@@ -98,6 +98,13 @@ func (c *cache) uploadFiles(s spec) {
 // used at the cache's clock.
 func (c *cache) uploadNarinfo(s spec) {
 	c.t.Helper()
+	if err := c.putNarinfo(s); err != nil {
+		c.t.Fatalf("put narinfo of %s: %v", s.name, err)
+	}
+}
+
+// putNarinfo is uploadNarinfo, returning the store's answer.
+func (c *cache) putNarinfo(s spec) error {
 	h := hashOf(s.name)
 	rec := &meta.Narinfo{Hash: h, StorePath: "/nix/store/" + h + "-" + s.name, URL: "nar/" + s.name + ".nar",
 		Compression: "none", FileSize: narSize, NarSize: narSize, Deriver: hashOf("drv-"+s.name) + "-" + s.name + ".drv",
@@ -108,9 +115,8 @@ func (c *cache) uploadNarinfo(s spec) {
 	data := []byte("StorePath: " + rec.StorePath + "\n")
 	obj := meta.Object{Bucket: bucket, Key: h + ".narinfo", Size: int64(len(data)), Modified: c.now,
 		Segments: []meta.Segment{{Size: int64(len(data)), Data: data}}, Narinfo: rec}
-	if _, err := c.store.PutObject(c.t.Context(), obj, nil); err != nil {
-		c.t.Fatalf("put narinfo of %s: %v", s.name, err)
-	}
+	_, err := c.store.PutObject(c.t.Context(), obj, nil)
+	return err
 }
 
 // push uploads paths as Nix does, at their age before the clock.

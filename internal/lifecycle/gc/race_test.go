@@ -1,6 +1,7 @@
 package gc
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,51 @@ func TestCollectNarClaimedBetweenBatches(t *testing.T) {
 	if !c.has("nar/gen5.nar") {
 		t.Error("the NAR of the narinfo pushed between two batches is gone")
 	}
+}
+
+// TestCollectNarClaimedAtDelete: a push that died left a NAR; it runs
+// again while the collector deletes files, finds the NAR (Nix's HEAD) and
+// sends only the narinfo, which commits after the collector's last check
+// for new narinfos and before the NAR's delete. The delete, judging in
+// its own transaction, must keep the NAR.
+func TestCollectNarClaimedAtDelete(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
+	c.leftBy(gen5, 2*time.Hour)
+	c.pushOnDelete("nar/gen5.nar", gen5, false)
+	col := c.collector()
+	col.Workers = 1 // the hook moves the clock
+	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.checkInvariant()
+	if !c.has("nar/gen5.nar") {
+		t.Error("the NAR of the narinfo pushed just before its delete is gone")
+	}
+}
+
+// TestCollectNarinfoAfterNARDelete: as above, but the narinfo comes just
+// after the NAR's delete (Nix found the NAR before it went). The narinfo
+// must be refused, telling the client to push again, which uploads the
+// NAR; it must not be accepted without its NAR.
+func TestCollectNarinfoAfterNARDelete(t *testing.T) {
+	c := newCache(t)
+	c.push(generations...)
+	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
+	c.leftBy(gen5, 2*time.Hour)
+	c.run(meta.Retention{KeepDays: 30, Grace: time.Hour}, false)
+	if c.has("nar/gen5.nar") {
+		t.Fatal("the orphan NAR was not collected")
+	}
+	err := c.putNarinfo(gen5)
+	if !errors.Is(err, meta.ErrNARCollected) {
+		t.Fatalf("narinfo naming the NAR just collected: %v, want %v", err, meta.ErrNARCollected)
+	}
+	c.checkInvariant()
+	c.uploadFiles(gen5) // the push again: its NAR first
+	c.uploadNarinfo(gen5)
+	c.checkInvariant()
 }
 
 // leftBy uploads s's files as a push that died ago left them.

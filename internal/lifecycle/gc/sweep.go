@@ -291,8 +291,16 @@ func (s *sweep) files(ctx context.Context) error {
 				}
 				kind = auxObject
 			}
+			cond := objects.Conditions{UnmodifiedSince: s.graceCut}
+			if kind == narObject {
+				// A narinfo pushed since the run began (a little before:
+				// margin) that names the NAR keeps it, judged in the
+				// delete's transaction; one that comes after it is
+				// refused (meta/collected.go).
+				cond.Collect = s.planned.Add(-s.margin())
+			}
 			batch = append(batch, pending{
-				d:      deletion{key: o.Key, id: -1, cond: objects.Conditions{UnmodifiedSince: s.graceCut}},
+				d:      deletion{key: o.Key, id: -1, cond: cond},
 				reason: reason, kind: kind, size: o.Size, hash: h, target: target,
 			})
 			if len(batch) >= s.batch() {

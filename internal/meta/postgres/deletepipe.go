@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,8 +36,14 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta
 		}
 		return nil, needBucket(ctx, s.pool, bucket)
 	}
+	return s.deleteObject(ctx, bucket, key, check, nil)
+}
+
+// deleteObject is DeleteObject, or with collect CollectObject since
+// *collect.
+func (s *Store) deleteObject(ctx context.Context, bucket, key string, check meta.Check, collect *time.Time) ([]meta.Segment, error) {
 	for attempt := 1; ; attempt++ {
-		out, ids, err := s.deleteOnce(ctx, bucket, key, check)
+		out, ids, err := s.deleteOnce(ctx, bucket, key, check, collect)
 		if err == nil {
 			s.gen.waitObjects(ctx, ids)
 			return out, nil
@@ -52,7 +59,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta
 }
 
 // deleteOnce runs DeleteObject's transaction once; ids are as putOnce's.
-func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.Check) (out []meta.Segment, ids []string, err error) {
+func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.Check, collect *time.Time) (out []meta.Segment, ids []string, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("delete object %q/%q: %w", bucket, key, err)
@@ -71,7 +78,22 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 		}
 	}
 
+	if collect != nil {
+		var claimed bool
+		if err := conn.QueryRow(ctx, qNarinfoClaims, bucket, micros(*collect), key).Scan(&claimed); err != nil {
+			return nil, nil, fmt.Errorf("collect %q/%q: %w", bucket, key, err)
+		}
+		if claimed {
+			return nil, nil, fmt.Errorf("collect %q/%q: a narinfo pushed since names it: %w", bucket, key, meta.ErrPreconditionFailed)
+		}
+	}
+
 	var second pgx.Batch
+	// The record of a collected key comes first (read before readPut).
+	collected := collect != nil && cur != nil
+	if collected {
+		second.Queue(qCollect, bucket, key, micros(time.Now()))
+	}
 	// The index record goes even without an object: nothing may name a
 	// narinfo the bucket does not hold.
 	if sql, args, err := indexStmt(bucket, key, nil); err != nil {
@@ -102,7 +124,14 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br := conn.SendBatch(cctx, &second)
-	out, err = readPut(br, key, cur != nil, old, 0, notes)
+	if collected {
+		if _, err = br.Exec(); err != nil {
+			err = fmt.Errorf("record collected key: %w", err)
+		}
+	}
+	if err == nil {
+		out, err = readPut(br, key, cur != nil, old, 0, notes)
+	}
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}

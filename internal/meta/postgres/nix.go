@@ -35,6 +35,11 @@ func indexObject(ctx context.Context, tx pgx.Tx, bucket, key string, n *meta.Nar
 	if err != nil || sql == "" {
 		return err
 	}
+	if guard, gargs := guardStmt(bucket, n); guard != "" {
+		if _, err := tx.Exec(ctx, guard, gargs...); err != nil {
+			return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, collectedErr(err))
+		}
+	}
 	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		if n == nil {
 			return fmt.Errorf("unindex narinfo %q/%q: %w", bucket, key, err)

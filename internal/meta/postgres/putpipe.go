@@ -157,6 +157,9 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 	b.Queue("begin isolation level serializable")
 	b.Queue(qInsertObject, obj.Bucket, obj.Key, obj.Size, obj.ETag, micros(obj.Modified),
 		metaenc.EncodeAttrs(&obj), metaenc.EncodeSegments(obj.Segments), metaenc.EncodeTags(obj.Tags))
+	if guard, args := guardStmt(obj.Bucket, obj.Narinfo); guard != "" {
+		b.Queue(guard, args...)
+	}
 	if idx != "" {
 		b.Queue(idx, idxArgs...)
 	}
@@ -185,7 +188,7 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 		err = cerr
 	}
 	if err != nil {
-		return ids, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, committing(err))
+		return ids, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, collectedErr(committing(err)))
 	}
 	return ids, true, nil
 }
@@ -214,6 +217,10 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	}
 
 	var second pgx.Batch
+	guard, guardArgs := guardStmt(obj.Bucket, obj.Narinfo)
+	if guard != "" {
+		second.Queue(guard, guardArgs...)
+	}
 	if sql, args, err := indexStmt(obj.Bucket, obj.Key, obj.Narinfo); err != nil {
 		return nil, nil, err
 	} else if sql != "" {
@@ -249,12 +256,17 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br := conn.SendBatch(cctx, &second)
-	out, err = readPut(br, obj.Key, true, old, added, notes)
+	if guard != "" {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		out, err = readPut(br, obj.Key, true, old, added, notes)
+	}
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, committing(err))
+		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, collectedErr(committing(err)))
 	}
 	return out, ids, nil
 }

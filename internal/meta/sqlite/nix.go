@@ -67,6 +67,9 @@ func (t *txn) indexObject(bucket, key string, n *meta.Narinfo) error {
 		}
 		return nil
 	}
+	if err := t.guardNAR(bucket, n); err != nil {
+		return err
+	}
 	if _, err := t.exec(qPutNarinfo, bucket, hash, n.FileSize, n.NarSize, nanos(n.Created),
 		nanos(n.LastAccess), n.StorePath, n.URL, n.Compression, n.FileHash, n.NarHash, n.Deriver,
 		n.CA, metaenc.EncodeStrings(n.References), metaenc.EncodeStrings(n.Sigs)); err != nil {

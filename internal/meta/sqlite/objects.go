@@ -247,11 +247,22 @@ func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check
 // DeleteObject removes the object, and for a narinfo key its index record,
 // after check accepted it; a missing key is not an error.
 func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta.Check) ([]meta.Segment, error) {
+	return s.deleteObject(ctx, bucket, key, check, nil)
+}
+
+// deleteObject is DeleteObject; also, if set, then runs in its
+// transaction after check, told whether there is an object to delete.
+func (s *Store) deleteObject(ctx context.Context, bucket, key string, check meta.Check, then func(t *txn, deleted bool) error) ([]meta.Segment, error) {
 	var out []meta.Segment
 	err := s.write(ctx, func(t *txn) error {
 		cur, err := t.current(bucket, key, check)
 		if err != nil {
 			return err
+		}
+		if then != nil {
+			if err := then(t, cur != nil); err != nil {
+				return err
+			}
 		}
 		if err := t.indexObject(bucket, key, nil); err != nil {
 			return err
