@@ -35,6 +35,17 @@ func ReleasedDumps(t *testing.T) []Released {
 	return out
 }
 
+// Scenario is what of the fixtures' scenario a dump holds: the scenario
+// grew with the schema, and a dump holds what the binary that wrote it
+// could store.
+type Scenario struct {
+	// Pins: the pin "release" (SQLite schema 6 on; every PostgreSQL dump).
+	Pins bool
+	// Later: what the later schemas keep, in the dumps made since
+	// (SQLite schema 14 on, PostgreSQL 8 on); see checkLater.
+	Later bool
+}
+
 // CheckReleased checks a store opened on a database a released binary
 // wrote (the stores' testdata/released fixtures), now migrated: what the
 // fixtures' scenario left must all be there and readable. That scenario is
@@ -44,8 +55,9 @@ func ReleasedDumps(t *testing.T) []Released {
 // and a token; the bucket data with a policy on data/public/*, the objects
 // public/small (3000 bytes) and private/big (200000), and an upload of
 // mp/obj left with parts of 6 MiB and 100000 bytes; with pins, the pin
-// "release" of the closure's top path.
-func CheckReleased(t *testing.T, s meta.Store, pins bool) {
+// "release" of the closure's top path. What the scenario grew since (see
+// Scenario) is checked by checkLater.
+func CheckReleased(t *testing.T, s meta.Store, sc Scenario) {
 	t.Helper()
 	ctx := t.Context()
 	bs, err := s.Buckets(ctx)
@@ -127,11 +139,14 @@ func CheckReleased(t *testing.T, s meta.Store, pins bool) {
 		t.Errorf("Parts = %+v, %v; want 6 MiB and 100000 bytes", parts, err)
 	}
 
-	if pins {
+	if sc.Pins {
 		pins, err := s.Pins(ctx, "nix-cache")
 		if err != nil || len(pins) != 1 || pins[0].Name != "release" || len(pins[0].Paths) != 1 ||
 			!strings.HasSuffix(pins[0].Paths[0], "-layer-3") {
 			t.Errorf("Pins = %+v, %v; want release", pins, err)
 		}
+	}
+	if sc.Later {
+		checkLater(t, s, ups[0].ID)
 	}
 }
