@@ -131,6 +131,7 @@ func (h *Hook) Put(ctx context.Context, in objects.HookInput) (objects.HookOutpu
 		out.Headers.ContentEncoding = "" // stored decoded: xz and bzip2 are not served
 	}
 	out.Narinfo = record(in.Bucket, sp.Hash(), ni)
+	out.Narinfo.NARChecked = true // checkFile found it: the commit must too (meta.GuardedNAR)
 	return out, nil
 }
 

@@ -39,10 +39,12 @@ type Narinfo struct {
 	// to as they were, where a record pushed or fetched now marks them
 	// used (see ReferencedHashes). It is not stored.
 	Copied bool
-	// Pulled, on a record being indexed, says pull-through stores it
-	// before fetching its NAR from the upstream, so indexing it asks for
-	// no NAR (see GuardedNAR). It is not stored.
-	Pulled bool
+	// NARChecked, on a record being indexed, says its writer found its
+	// NAR in the bucket (binarycache's hook, before a client's narinfo
+	// is accepted): indexing it must find the NAR again, in the same
+	// transaction, else it fails with ErrNARMissing (see GuardedNAR). It
+	// is not stored.
+	NARChecked bool
 }
 
 // UseSlack is how recent a referenced record's last use may be for

@@ -47,11 +47,6 @@ type GC interface {
 	ScanNarinfoEdges(ctx context.Context, bucket, after string, limit int) ([]NarinfoEdge, error)
 	// CollectObject is DeleteObject for the garbage collector's delete of
 	// a NAR (see collected.go): it is also refused (ErrPreconditionFailed)
-	// when a narinfo indexed after since names key as its URL, and it
-	// records key as collected, so that a narinfo naming key indexed
-	// within CollectedFor while key holds nothing fails (ErrNARCollected).
+	// when a narinfo indexed after since names key as its URL.
 	CollectObject(ctx context.Context, bucket, key string, since time.Time, check Check) ([]Segment, error)
-	// ForgetCollected drops the bucket's records of keys collected
-	// before before: ErrNoSuchBucket.
-	ForgetCollected(ctx context.Context, bucket string, before time.Time) error
 }

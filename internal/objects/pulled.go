@@ -227,10 +227,6 @@ func (s *Service) PutVouched(ctx context.Context, bucket, key string, h meta.Hea
 		obj.Headers.UserMeta = map[string]string{}
 	}
 	obj.Headers.UserMeta[PulledNote] = "upstream"
-	if rec != nil {
-		r := *rec
-		r.Pulled = true // its NAR comes from the upstream, later (meta.GuardedNAR)
-		obj.Narinfo = &r
-	}
+	obj.Narinfo = rec
 	return s.commitPut(ctx, obj, cond)
 }

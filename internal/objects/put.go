@@ -57,10 +57,8 @@ type Conditions struct {
 	UnusedSince time.Time
 	// Collect, if set, makes a delete the garbage collector's of a NAR
 	// (meta.GC's CollectObject): refused (ErrPreconditionFailed) when a
-	// narinfo indexed after Collect names the key, and remembered, so
-	// that a narinfo naming the key that comes later is refused
-	// (meta.ErrNARCollected) until the NAR is uploaded again. Deletes
-	// only.
+	// narinfo indexed after Collect names the key, judged in the
+	// delete's transaction. Deletes only.
 	Collect time.Time
 }
 

@@ -55,7 +55,6 @@ var errorCodes = map[string]errorCode{
 	"InvalidBucketName":                    {http.StatusBadRequest, "The specified bucket is not valid."},
 	"InvalidDigest":                        {http.StatusBadRequest, "The Content-MD5 you specified is not valid."},
 	"InvalidLocationConstraint":            {http.StatusBadRequest, "The specified location-constraint is not valid"},
-	"OperationAborted":                     {http.StatusConflict, "A conflicting conditional operation is currently in progress against this resource. Try again."},
 	"InvalidPart":                          {http.StatusBadRequest, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
 	"InvalidPartOrder":                     {http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number."},
 	"InvalidPartNumber":                    {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
@@ -160,7 +159,7 @@ func toS3(err error) *Error {
 		{meta.ErrBucketNotEmpty, "BucketNotEmpty"},
 		{meta.ErrPreconditionFailed, "PreconditionFailed"},
 		{meta.ErrInvalidPart, "InvalidPart"},
-		{meta.ErrNARCollected, "OperationAborted"},
+		{meta.ErrNARMissing, "InvalidArgument"},
 		{objects.ErrInvalidBucketName, "InvalidBucketName"},
 		{objects.ErrKeyTooLong, "KeyTooLongError"},
 		{objects.ErrInvalidKey, "InvalidArgument"},
@@ -182,7 +181,7 @@ func toS3(err error) *Error {
 		if errors.Is(err, t.err) {
 			msg := ""
 			switch t.code {
-			case "InvalidBucketName", "InvalidArgument", "EntityTooSmall", "KeyTooLongError", "IncompleteBody", "EntityTooLarge", "OperationAborted":
+			case "InvalidBucketName", "InvalidArgument", "EntityTooSmall", "KeyTooLongError", "IncompleteBody", "EntityTooLarge":
 				msg = err.Error()
 			case "BadDigest":
 				if errors.Is(err, objects.ErrChecksumMismatch) {

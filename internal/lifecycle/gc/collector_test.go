@@ -108,7 +108,7 @@ func (c *cache) putNarinfo(s spec) error {
 	h := hashOf(s.name)
 	rec := &meta.Narinfo{Hash: h, StorePath: "/nix/store/" + h + "-" + s.name, URL: "nar/" + s.name + ".nar",
 		Compression: "none", FileSize: narSize, NarSize: narSize, Deriver: hashOf("drv-"+s.name) + "-" + s.name + ".drv",
-		Created: c.now, LastAccess: c.now}
+		Created: c.now, LastAccess: c.now, NARChecked: true} // as binarycache's hook sends it
 	for _, r := range s.refs {
 		rec.References = append(rec.References, hashOf(r)+"-"+r)
 	}

@@ -46,9 +46,6 @@ type Store interface {
 	// RecentNarinfos returns the newest records first: the sweep looks
 	// for narinfos pushed while it runs.
 	RecentNarinfos(ctx context.Context, bucket string, limit int) ([]meta.Narinfo, error)
-	// ForgetCollected drops what NAR deletes older than a day left
-	// (meta.CollectedFor): pushes racing them are long over.
-	ForgetCollected(ctx context.Context, bucket string, before time.Time) error
 }
 
 // Objects deletes objects and reads them: objects.Service, whose Delete
@@ -233,12 +230,6 @@ func (c *Collector) Run(ctx context.Context, bucket string, r meta.Retention, dr
 	}
 	if err := s.files(ctx); err != nil {
 		return rep, err
-	}
-	if !dryRun {
-		// The store's clock, not c.now: it dated the records.
-		if err := c.Meta.ForgetCollected(ctx, bucket, time.Now().Add(-meta.CollectedFor)); err != nil {
-			return rep, err
-		}
 	}
 	rep.Kept = g.kept()
 	rep.Duration = time.Since(start)

@@ -110,8 +110,8 @@ func TestCollectNarinfoAfterNARDelete(t *testing.T) {
 		t.Fatal("the orphan NAR was not collected")
 	}
 	err := c.putNarinfo(gen5)
-	if !errors.Is(err, meta.ErrNARCollected) {
-		t.Fatalf("narinfo naming the NAR just collected: %v, want %v", err, meta.ErrNARCollected)
+	if !errors.Is(err, meta.ErrNARMissing) {
+		t.Fatalf("narinfo naming the NAR just collected: %v, want %v", err, meta.ErrNARMissing)
 	}
 	c.checkInvariant()
 	c.uploadFiles(gen5) // the push again: its NAR first

@@ -295,8 +295,8 @@ func (s *sweep) files(ctx context.Context) error {
 			if kind == narObject {
 				// A narinfo pushed since the run began (a little before:
 				// margin) that names the NAR keeps it, judged in the
-				// delete's transaction; one that comes after it is
-				// refused (meta/collected.go).
+				// delete's transaction; one that comes after it finds
+				// no NAR and is refused (meta/collected.go).
 				cond.Collect = s.planned.Add(-s.margin())
 			}
 			batch = append(batch, pending{

@@ -11,15 +11,13 @@ import (
 )
 
 // testCollectObject: the garbage collector's delete of a NAR is refused
-// when a narinfo indexed since names it, and after it a narinfo naming
-// the NAR is refused (ErrNARCollected), by each way a narinfo is written,
-// until the NAR is uploaded again, the record is forgotten, or the
-// narinfo is a copy or a pull; a narinfo whose NAR was never there is
-// accepted (meta/collected.go).
+// when a narinfo indexed since names it; and a narinfo whose NAR is not
+// in the bucket is refused (ErrNARMissing), by each way a narinfo is
+// written, when its writer checked the NAR (meta/collected.go).
 func testCollectObject(t *testing.T, s meta.Store) {
 	ctx := t.Context()
 	mustCreateBucket(t, s, "b")
-	rec := newNarinfo(nixHash(1), 1)
+	rec := checkedNarinfo(nixHash(1), 1)
 	nar := rec.URL
 	mustPut(t, s, newObject("b", nar))
 	mustPut(t, s, narinfoObject("b", rec.Hash, &rec))
@@ -47,12 +45,11 @@ func testCollectObject(t *testing.T, s meta.Store) {
 	if _, err := s.Object(ctx, "b", nar); !errors.Is(err, meta.ErrNoSuchKey) {
 		t.Fatalf("Object after CollectObject: %v, want ErrNoSuchKey", err)
 	}
-	// A missing key: no error, and nothing to refuse later.
 	if _, err := s.CollectObject(ctx, "b", "nar/never.nar", when, nil); err != nil {
 		t.Fatalf("CollectObject of a missing key: %v", err)
 	}
 
-	// A narinfo naming the collected NAR, by PutObject (new key, and
+	// A narinfo naming the missing NAR, by PutObject (new key, and
 	// replacing one, with and without a Check) and CompleteUpload.
 	mustPut(t, s, narinfoObject("b", nixHash(2), nil)) // a narinfo without a record, to replace
 	for _, put := range []struct {
@@ -68,7 +65,7 @@ func testCollectObject(t *testing.T, s meta.Store) {
 			return err
 		}},
 		{"CompleteUpload", func(r *meta.Narinfo) error {
-			u := newUpload("b", r.Hash+".narinfo", fmt.Sprintf("collected-%s", r.Hash))
+			u := newUpload("b", r.Hash+".narinfo", fmt.Sprintf("missing-%s", r.Hash))
 			mustCreateUpload(t, s, u)
 			obj := multipartObject(u, mustPutParts(t, s, u, 1)...)
 			obj.Narinfo = r
@@ -77,75 +74,40 @@ func testCollectObject(t *testing.T, s meta.Store) {
 		}},
 	} {
 		for i, hash := range []string{rec.Hash, nixHash(2)} {
-			r := newNarinfo(hash, 1) // names nar
+			r := checkedNarinfo(hash, 1) // names nar
 			err := put.fn(&r)
-			wantErr(t, fmt.Sprintf("%s #%d of a narinfo naming a collected NAR", put.name, i), err, meta.ErrNARCollected)
+			wantErr(t, fmt.Sprintf("%s #%d of a narinfo whose NAR is missing", put.name, i), err, meta.ErrNARMissing)
 		}
 	}
 	checkNarinfo(t, s, "b", rec.Hash, nil)
 	mustObject(t, s, "b", nixHash(2)+".narinfo") // left as it was
 
-	// Copied and pulled records ask for no NAR; nor does one whose NAR
-	// was never in the bucket (a sync that sends narinfos first).
-	copied := newNarinfo(nixHash(3), 1)
-	copied.Copied = true
-	mustPut(t, s, narinfoObject("b", copied.Hash, &copied))
-	pulled := newNarinfo(nixHash(4), 1)
-	pulled.Pulled = true
-	mustPut(t, s, narinfoObject("b", pulled.Hash, &pulled))
-	early := newNarinfo(nixHash(5), 5)
-	mustPut(t, s, narinfoObject("b", early.Hash, &early))
+	// A record whose writer did not check the NAR (a copy, a pull) asks
+	// for none, nor does an absolute URL.
+	unchecked := newNarinfo(nixHash(3), 1)
+	mustPut(t, s, narinfoObject("b", unchecked.Hash, &unchecked))
+	elsewhere := checkedNarinfo(nixHash(5), 5)
+	elsewhere.URL = "https://cache.example.org/nar/x.nar"
+	mustPut(t, s, narinfoObject("b", elsewhere.Hash, &elsewhere))
 
 	// The NAR uploaded again: accepted.
 	mustPut(t, s, newObject("b", nar))
-	again := newNarinfo(nixHash(6), 1)
+	again := checkedNarinfo(nixHash(6), 1)
 	mustPut(t, s, narinfoObject("b", again.Hash, &again))
-
-	// Collected again, then forgotten: accepted.
-	for _, h := range []string{copied.Hash, pulled.Hash, again.Hash} {
-		if _, err := s.DeleteObject(ctx, "b", h+".narinfo", nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := s.CollectObject(ctx, "b", nar, time.Now().Add(time.Hour), nil); err != nil {
-		t.Fatalf("CollectObject: %v", err)
-	}
-	late := newNarinfo(nixHash(7), 1)
-	_, err = s.PutObject(ctx, narinfoObject("b", late.Hash, &late), nil)
-	wantErr(t, "PutObject of a narinfo naming a collected NAR", err, meta.ErrNARCollected)
-	if err := s.ForgetCollected(ctx, "b", time.Now().Add(-time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.PutObject(ctx, narinfoObject("b", late.Hash, &late), nil)
-	wantErr(t, "PutObject after ForgetCollected of older records", err, meta.ErrNARCollected)
-	if err := s.ForgetCollected(ctx, "b", time.Now().Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	mustPut(t, s, narinfoObject("b", late.Hash, &late))
-	wantErr(t, "ForgetCollected of a missing bucket", s.ForgetCollected(ctx, "nope", time.Now()), meta.ErrNoSuchBucket)
 }
 
-// testCollectedBucketCleanup: a bucket whose NARs were collected can be
-// deleted, and one of the same name made later refuses nothing.
-func testCollectedBucketCleanup(t *testing.T, s meta.Store) {
-	ctx := t.Context()
-	mustCreateBucket(t, s, "b")
-	rec := newNarinfo(nixHash(1), 1)
-	mustPut(t, s, newObject("b", rec.URL))
-	if _, err := s.CollectObject(ctx, "b", rec.URL, when, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteBucket(ctx, "b"); err != nil {
-		t.Fatalf("DeleteBucket after CollectObject: %v", err)
-	}
-	mustCreateBucket(t, s, "b")
-	mustPut(t, s, narinfoObject("b", rec.Hash, &rec))
+// checkedNarinfo is newNarinfo for a record whose writer found its NAR
+// (meta.Narinfo.NARChecked).
+func checkedNarinfo(hash string, n int) meta.Narinfo {
+	r := newNarinfo(hash, n)
+	r.NARChecked = true
+	return r
 }
 
 // testRaceCollectNarinfoShared: the collector's NAR deletes through one
 // instance race narinfos naming those NARs through another. Whoever
 // wins, no narinfo indexed during the race is left naming a NAR that is
-// gone: a lost race costs the push an error (ErrNARCollected) or the
+// gone: a lost race costs the push an error (ErrNARMissing) or the
 // collector a delete (ErrPreconditionFailed), never the cache a path.
 func testRaceCollectNarinfoShared(t *testing.T, a meta.Store, reopen Reopen) {
 	b := reopen(t)
@@ -154,7 +116,7 @@ func testRaceCollectNarinfoShared(t *testing.T, a meta.Store, reopen Reopen) {
 	const n = 40
 	recs := make([]meta.Narinfo, n)
 	for i := range recs {
-		recs[i] = newNarinfo(nixHash(i), i)
+		recs[i] = checkedNarinfo(nixHash(i), i)
 		recs[i].Created = time.Now()
 		mustPut(t, a, newObject("b", recs[i].URL))
 	}
@@ -176,7 +138,7 @@ func testRaceCollectNarinfoShared(t *testing.T, a meta.Store, reopen Reopen) {
 		if delErrs[i] != nil && !errors.Is(delErrs[i], meta.ErrPreconditionFailed) {
 			t.Errorf("CollectObject %d: %v", i, delErrs[i])
 		}
-		if putErrs[i] != nil && !errors.Is(putErrs[i], meta.ErrNARCollected) {
+		if putErrs[i] != nil && !errors.Is(putErrs[i], meta.ErrNARMissing) {
 			t.Errorf("PutObject %d: %v", i, putErrs[i])
 		}
 		_, narErr := a.Object(ctx, "b", r.URL)

@@ -85,7 +85,6 @@ func Run(t *testing.T, open Open) {
 		{"NarinfoUsesReferences", testNarinfoUsesReferences},
 		{"CheckSeesNarinfo", testCheckSeesNarinfo},
 		{"CollectObject", testCollectObject},
-		{"CollectedBucketCleanup", testCollectedBucketCleanup},
 		{"ScanNarinfoRecords", testScanNarinfoRecords},
 		{"SearchNarinfos", testSearchNarinfos},
 		{"RecentNarinfos", testRecentNarinfos},

@@ -98,7 +98,7 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 				return fmt.Errorf("delete bucket %q: %w", name, meta.ErrBucketNotEmpty)
 			}
 		}
-		for _, table := range []string{"pins", "narinfos", "collected", "cache_settings", "signing_keys", "lifecycle_rules", "retention", "bucket_policies"} {
+		for _, table := range []string{"pins", "narinfos", "cache_settings", "signing_keys", "lifecycle_rules", "retention", "bucket_policies"} {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE bucket = $1`, name); err != nil {
 				return fmt.Errorf("delete bucket %q: %w", name, err)
 			}

@@ -89,11 +89,6 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 	}
 
 	var second pgx.Batch
-	// The record of a collected key comes first (read before readPut).
-	collected := collect != nil && cur != nil
-	if collected {
-		second.Queue(qCollect, bucket, key, micros(time.Now()))
-	}
 	// The index record goes even without an object: nothing may name a
 	// narinfo the bucket does not hold.
 	if sql, args, err := indexStmt(bucket, key, nil); err != nil {
@@ -124,14 +119,7 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br := conn.SendBatch(cctx, &second)
-	if collected {
-		if _, err = br.Exec(); err != nil {
-			err = fmt.Errorf("record collected key: %w", err)
-		}
-	}
-	if err == nil {
-		out, err = readPut(br, key, cur != nil, old, 0, notes)
-	}
+	out, err = readPut(br, key, cur != nil, old, 0, notes)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}

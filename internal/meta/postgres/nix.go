@@ -37,7 +37,7 @@ func indexObject(ctx context.Context, tx pgx.Tx, bucket, key string, n *meta.Nar
 	}
 	if guard, gargs := guardStmt(bucket, n); guard != "" {
 		if _, err := tx.Exec(ctx, guard, gargs...); err != nil {
-			return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, collectedErr(err))
+			return fmt.Errorf("index narinfo %q/%q: %w", bucket, key, guardErr(err))
 		}
 	}
 	if _, err := tx.Exec(ctx, sql, args...); err != nil {

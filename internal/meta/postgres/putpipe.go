@@ -188,7 +188,7 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 		err = cerr
 	}
 	if err != nil {
-		return ids, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, collectedErr(committing(err)))
+		return ids, false, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, guardErr(committing(err)))
 	}
 	return ids, true, nil
 }
@@ -266,7 +266,7 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 		err = cerr
 	}
 	if err != nil {
-		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, collectedErr(committing(err)))
+		return nil, ids, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, guardErr(committing(err)))
 	}
 	return out, ids, nil
 }

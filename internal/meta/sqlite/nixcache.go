@@ -153,7 +153,7 @@ func (s *Store) RemoveSigningKey(ctx context.Context, bucket, name string) error
 // signing keys, pins, lifecycle rules and retention, for DeleteBucket. (An empty bucket has no records; the
 // delete keeps the foreign key satisfied should one be left.)
 func (t *txn) deleteBucketNix(bucket string) error {
-	for _, q := range []string{qDeleteBktPins, qDeleteBucketNarinfos, qDeleteBucketCollected, qDeleteCacheSettings, qDeleteBucketSigKeys, qDeleteLifecycleRules, qDeleteRetention} {
+	for _, q := range []string{qDeleteBktPins, qDeleteBucketNarinfos, qDeleteCacheSettings, qDeleteBucketSigKeys, qDeleteLifecycleRules, qDeleteRetention} {
 		if _, err := t.exec(q, bucket); err != nil {
 			return fmt.Errorf("delete bucket %q: %w", bucket, err)
 		}

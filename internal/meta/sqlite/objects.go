@@ -251,8 +251,8 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta
 }
 
 // deleteObject is DeleteObject; also, if set, then runs in its
-// transaction after check, told whether there is an object to delete.
-func (s *Store) deleteObject(ctx context.Context, bucket, key string, check meta.Check, then func(t *txn, deleted bool) error) ([]meta.Segment, error) {
+// transaction after check.
+func (s *Store) deleteObject(ctx context.Context, bucket, key string, check meta.Check, then func(t *txn) error) ([]meta.Segment, error) {
 	var out []meta.Segment
 	err := s.write(ctx, func(t *txn) error {
 		cur, err := t.current(bucket, key, check)
@@ -260,7 +260,7 @@ func (s *Store) deleteObject(ctx context.Context, bucket, key string, check meta
 			return err
 		}
 		if then != nil {
-			if err := then(t, cur != nil); err != nil {
+			if err := then(t); err != nil {
 				return err
 			}
 		}
