@@ -62,12 +62,19 @@ func TestBackendUnreachable(t *testing.T) {
 		}
 	}
 
+	wantReady(t, e, "")
 	s3Proxy.Cut(true)
+	wantReady(t, e, "the blob store")
 	want("the blob store", map[string]func() (int, []byte){
 		"S3 GET of a blob": s3Get("big"), "binary-cache GET of a blob": plainGet("big"),
+		"S3 ranged GET of a blob": func() (int, []byte) {
+			st, _, body := e.signed(http.MethodGet, e.url(b, "big"), nil, map[string]string{"Range": "bytes=1000-1999"})
+			return st, body
+		},
 		"S3 PUT of a blob": put("big2", big),
 	})
 	s3Proxy.Cut(false)
+	wantReady(t, e, "")
 	if got := e.get(b, "big"); string(got) != string(big) {
 		t.Fatalf("GET big once the blob store is back: %d bytes, want %d", len(got), len(big))
 	}
@@ -84,6 +91,7 @@ func TestBackendUnreachable(t *testing.T) {
 			t.Fatalf("GET small still answered %d %q with PostgreSQL cut off", st, body)
 		}
 	}
+	wantReady(t, e, "the metadata store")
 	want("the metadata store", map[string]func() (int, []byte){
 		"S3 GET": s3Get("small"), "binary-cache GET": plainGet("small"),
 		"S3 PUT": put("small2", small),
@@ -108,10 +116,29 @@ func TestBackendUnreachable(t *testing.T) {
 	// Paused: the connections stay open, and nothing answers.
 	pgProxy.Stall(true)
 	waitMetric(t, e, "nixbucket_meta_answering", 0)
+	wantReady(t, e, "the metadata store")
 	pgProxy.Stall(false)
 	waitMetric(t, e, "nixbucket_meta_answering", 1)
 	waitMetric(t, e, "nixbucket_meta_listener_up", 1)
+	wantReady(t, e, "")
 	e.rec.take5xx()
+}
+
+// wantReady checks GET /-/ready: 200 "ready" when unavailable is "",
+// else 503 naming it; /-/health stays 200 either way.
+func wantReady(t *testing.T, e *env, unavailable string) {
+	t.Helper()
+	st, body := e.plainGet("/-/ready", "", "")
+	if unavailable == "" {
+		if st != http.StatusOK || string(body) != "ready\n" {
+			t.Errorf("GET /-/ready: %d %q, want 200 ready", st, body)
+		}
+	} else if st != http.StatusServiceUnavailable || string(body) != "not ready: "+unavailable+" is unavailable\n" {
+		t.Errorf("GET /-/ready with %s cut off: %d %q, want 503 naming it", unavailable, st, body)
+	}
+	if st, body := e.plainGet("/-/health", "", ""); st != http.StatusOK {
+		t.Errorf("GET /-/health: %d %q, want 200", st, body)
+	}
 }
 
 // waitMetric waits until the sample name of /-/metrics is v.

@@ -28,7 +28,7 @@ const usageEvery = time.Minute
 
 // The operations of nixbucket's own endpoints under /-/, after the S3
 // front end's (see s3api.Operations).
-var serverOps = []string{"Health", "SigningKeys", "Pins", "Metrics", "Console", "OtherEndpoint"}
+var serverOps = []string{"Health", "SigningKeys", "Pins", "Metrics", "Console", "Ready", "OtherEndpoint"}
 
 // openObserve makes the server's metrics and access log.
 func (s *Server) openObserve() {
@@ -75,6 +75,8 @@ func (s *Server) endpointOp(w http.ResponseWriter, path string) {
 		i = 3
 	case "ui":
 		i = 4
+	case "ready":
+		i = 5
 	}
 	n.Op = s.opBase + i
 }

@@ -414,6 +414,7 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /-/ready", s.serveReady)
 	mux.HandleFunc("GET /-/keys/{bucket}", s.serveKeys(api))
 	mux.HandleFunc("GET "+MetricsPath, s.serveMetrics(api))
 	s.pinsAPI(mux, api)

@@ -47,6 +47,12 @@ type Backend interface {
 	Walk(ctx context.Context, fn func(id string, committed time.Time) error) error
 }
 
+// Pinger is a Backend that can tell, cheaply, whether it can be reached
+// now (a node's GET /-/ready): nil, or why not.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Placer is a Backend that can also create a blob under an ID the caller
 // chooses, one that another backend gave (every backend here makes IDs of
 // the same form: 128 random bits in lowercase hex). nixbucket migrate uses

@@ -326,3 +326,12 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Ping reports whether the blob directory is there: a disk unmounted
+// under a running server, or a directory removed, is not.
+func (b *Backend) Ping(ctx context.Context) error {
+	if _, err := os.Stat(b.blobs); err != nil {
+		return fmt.Errorf("blob directory: %w", err)
+	}
+	return nil
+}

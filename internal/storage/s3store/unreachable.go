@@ -1,10 +1,15 @@
 package s3store
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -19,7 +24,7 @@ func (b *Backend) Unreachable(err error) bool {
 		return true
 	}
 	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
+	if errors.As(err, &re) && re.HTTPStatusCode() != 0 {
 		return false // the store answered, and not with a 5xx
 	}
 	var se *smithyhttp.RequestSendError
@@ -31,4 +36,20 @@ func (b *Backend) Unreachable(err error) bool {
 	var oe *smithy.OperationError
 	var ce *smithy.CanceledError
 	return errors.As(err, &oe) && !errors.As(err, &ce)
+}
+
+// pingID is a blob ID no blob has (IDs are random): Ping's HEAD of it
+// gets a 404 from a store that answers.
+var pingID = strings.Repeat("0", idLen)
+
+// Ping reports whether the store answers: a HEAD of a blob that does
+// not exist, which any answer but a 5xx passes (a 404, or a 403 for
+// credentials that may not list the bucket); no answer before ctx ends
+// fails it.
+func (b *Backend) Ping(ctx context.Context) error {
+	_, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(b.key(pingID))})
+	if err != nil && (b.Unreachable(err) || ctx.Err() != nil) {
+		return fmt.Errorf("S3 store bucket %s: %w", b.cfg.Bucket, err)
+	}
+	return nil
 }
