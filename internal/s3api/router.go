@@ -159,6 +159,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // plain-HTTP credentials (Bearer token or Basic), or nobody.
 func (h *Handler) authenticate(q *request) error {
 	ctx := q.Context()
+	if len(q.Header["Authorization"]) > 1 {
+		// Which one counts would be this server's guess, and a proxy in
+		// front may have guessed otherwise (RFC 9110 allows one).
+		return errorf("InvalidArgument", "Only one Authorization header is allowed.")
+	}
 	id, ok, err := h.Access.HTTPIdentity(ctx, q.Request)
 	if ok {
 		if err != nil {
