@@ -20,7 +20,7 @@ import (
 // signatures required. (The narrower windows, a GC between the server's
 // look at the NAR and the narinfo's commit, are the stores' and the
 // collector's: metatest RaceCollectNarinfoShared, gc's
-// TestCollectNarClaimedAtDelete and TestCollectNarinfoAfterNARDelete.)
+// TestCollectNarClaimedDuringDeletes and TestCollectNarinfoAfterNARDelete.)
 func TestNixGCRePushRace(t *testing.T) {
 	t.Parallel()
 	s := nixStart(t)

@@ -53,46 +53,35 @@ func TestCollectReferrerPushedShortGrace(t *testing.T) {
 	c.checkPaths(append(slices.Clone(generations), gen5), "glibc", "lib1", "gen5")
 }
 
-// TestCollectNarClaimedBetweenBatches: as TestCollectNarClaimedDuringRun,
-// the push of the narinfo comes while the collector deletes files, after
-// it checked for new narinfos once: the next batch checks again, by the
-// collector's clock (Collector.Now, NIXBUCKET_GC_NOW), and keeps the NAR.
-func TestCollectNarClaimedBetweenBatches(t *testing.T) {
-	c := newCache(t)
-	c.push(generations...)
-	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
-	c.leftBy(gen5, 2*time.Hour)
-	c.pushOnDelete("log/", gen5, false) // after a batch of listings, before the NARs
-	col := c.collector()
-	col.Workers = 1 // the hook moves the clock
-	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
-		t.Fatal(err)
-	}
-	c.checkInvariant()
-	if !c.has("nar/gen5.nar") {
-		t.Error("the NAR of the narinfo pushed between two batches is gone")
-	}
-}
-
-// TestCollectNarClaimedAtDelete: a push that died left a NAR; it runs
-// again while the collector deletes files, finds the NAR (Nix's HEAD) and
-// sends only the narinfo, which commits after the collector's last check
-// for new narinfos and before the NAR's delete. The delete, judging in
-// its own transaction, must keep the NAR.
-func TestCollectNarClaimedAtDelete(t *testing.T) {
-	c := newCache(t)
-	c.push(generations...)
-	gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
-	c.leftBy(gen5, 2*time.Hour)
-	c.pushOnDelete("nar/gen5.nar", gen5, false)
-	col := c.collector()
-	col.Workers = 1 // the hook moves the clock
-	if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
-		t.Fatal(err)
-	}
-	c.checkInvariant()
-	if !c.has("nar/gen5.nar") {
-		t.Error("the NAR of the narinfo pushed just before its delete is gone")
+// TestCollectNarClaimedDuringDeletes: a push that died left a NAR; it
+// runs again while the collector deletes files, finds the NAR (Nix's
+// HEAD) and sends only the narinfo, which must keep the NAR:
+//   - between two batches (after a batch of listings, before the NARs):
+//     the next batch checks for new narinfos again, by the collector's
+//     clock (Collector.Now, NIXBUCKET_GC_NOW);
+//   - after the last such check, just before the NAR's delete: the
+//     delete, judging in its own transaction, refuses.
+func TestCollectNarClaimedDuringDeletes(t *testing.T) {
+	for _, tc := range []struct{ name, before string }{
+		{"BetweenBatches", "log/"},
+		{"AtDelete", "nar/gen5.nar"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			c.push(generations...)
+			gen5 := spec{name: "gen5", refs: []string{"lib3", "glibc"}}
+			c.leftBy(gen5, 2*time.Hour)
+			c.pushOnDelete(tc.before, gen5, false)
+			col := c.collector()
+			col.Workers = 1 // the hook moves the clock
+			if _, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false); err != nil {
+				t.Fatal(err)
+			}
+			c.checkInvariant()
+			if !c.has("nar/gen5.nar") {
+				t.Errorf("the NAR of the narinfo pushed before deleting %s… is gone", tc.before)
+			}
+		})
 	}
 }
 
