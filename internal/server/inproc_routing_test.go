@@ -136,6 +136,26 @@ func TestVirtualHost(t *testing.T) {
 	if got := e.get(b, "sdk/k"); string(got) != "by host" {
 		t.Errorf("path-style read of the virtual-host write: %q", got)
 	}
+	// A key starting with "-/" is the bucket's, not the server's /-/
+	// endpoints (the console, metrics): on the virtual host its path is
+	// /-/…, which path-style never is (no bucket name starts with "-").
+	for _, key := range []string{"-/ui/", "-/health", "-/metrics"} {
+		if _, err := vc.PutObject(c, &s3.PutObjectInput{Bucket: &b, Key: aws.String(key), Body: strings.NewReader("object " + key)}); err != nil {
+			t.Fatalf("virtual-host PutObject %s: %v", key, err)
+		}
+		out, err := vc.GetObject(c, &s3.GetObjectInput{Bucket: &b, Key: aws.String(key)})
+		if err != nil {
+			t.Fatalf("virtual-host GetObject %s: %v", key, err)
+		}
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if string(got) != "object "+key {
+			t.Errorf("virtual-host GetObject %s: %q", key, got)
+		}
+		if got := e.get(b, key); string(got) != "object "+key {
+			t.Errorf("path-style read of %s: %q", key, got)
+		}
+	}
 	lo, err := vc.ListObjectsV2(c, &s3.ListObjectsV2Input{Bucket: &b, Prefix: aws.String("dir/")})
 	if err != nil || len(lo.Contents) != 1 || aws.ToString(lo.Contents[0].Key) != "dir/k" {
 		t.Errorf("virtual-host ListObjectsV2: %+v, %v", lo, err)

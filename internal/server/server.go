@@ -423,7 +423,7 @@ func (s *Server) routes() http.Handler {
 	// redirect, so only the /-/ namespace (no valid bucket name starts
 	// with "-") goes through the mux.
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/-/") {
+		if strings.HasPrefix(r.URL.Path, "/-/") && !s.virtualHost(r) {
 			s.endpointOp(w, r.URL.Path)
 			mux.ServeHTTP(w, r)
 			return
@@ -432,6 +432,14 @@ func (s *Server) routes() http.Handler {
 	})
 	s.observer.Traffic = s.traffic.RecordClaim
 	return boundBodies(s.opts.TrustedProxies.Wrap(s.observer.Wrap(h)))
+}
+
+// virtualHost reports whether r names its bucket in the Host header
+// (BUCKET.DOMAIN with --domain): its whole path is then a key, and a key
+// may start with "-/".
+func (s *Server) virtualHost(r *http.Request) bool {
+	_, ok := sigv4.VirtualHostBucket(r.Host, s.opts.Domain)
+	return ok
 }
 
 // refused counts a failed authentication in the metrics, then logs it.
