@@ -312,7 +312,12 @@ func (v *verifier) uploadsOf(ctx context.Context, bucket string) error {
 			v.differ("bucket %s: upload %s of %q: %v", bucket, u.ID, u.Key, err)
 			return nil
 		}
-		if !sameUpload(u, have) {
+		// ScanUploads leaves the tags out; Upload has them.
+		full, err := v.c.From.Meta.Upload(ctx, bucket, u.Key, u.ID)
+		if err != nil {
+			return err
+		}
+		if !sameUpload(full, have) {
 			v.differ("bucket %s: upload %s of %q differs", bucket, u.ID, u.Key)
 		}
 		pf, err := v.c.From.Meta.Parts(ctx, bucket, u.Key, u.ID, 0, 0)
