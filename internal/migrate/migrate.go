@@ -80,11 +80,16 @@ type Copier struct {
 	From Stores
 	// To.Blobs nil means the destination keeps using From.Blobs: only
 	// metadata is copied, and verifying checks that every blob is there.
-	// Otherwise To.Blobs must be a storage.Placer.
+	// Otherwise To.Blobs must be a storage.Placer. To.Meta nil means the
+	// source keeps its metadata and only the blobs its records name are
+	// copied (see runBlobs).
 	To Stores
 	// Source names the source in the destination's SettingMigrating and in
 	// messages, e.g. "data directory /var/lib/nixbucket".
 	Source string
+	// Settings are server-wide settings the destination gets instead of
+	// the source's (the blob store its servers use, when the blobs move).
+	Settings map[string]string
 	// Jobs is how many objects are copied, and verified, at once; zero
 	// means 4.
 	Jobs int
@@ -206,8 +211,8 @@ func humanBytes(n int64) string {
 // Run copies, then verifies. It returns the report of what it did, also
 // with an error when it got as far as verifying.
 func (c *Copier) Run(ctx context.Context) (*Report, error) {
-	if c.From.Meta == nil || c.From.Blobs == nil || c.To.Meta == nil {
-		return nil, errors.New("migrate: the source's metadata and blob stores and the destination's metadata store are needed")
+	if c.From.Meta == nil || c.From.Blobs == nil || (c.To.Meta == nil && c.To.Blobs == nil) {
+		return nil, errors.New("migrate: the source's metadata and blob stores and a destination metadata or blob store are needed")
 	}
 	if c.To.Blobs != nil {
 		p, ok := c.To.Blobs.(storage.Placer)
@@ -223,6 +228,9 @@ func (c *Copier) Run(ctx context.Context) (*Report, error) {
 	c.prog = progress{w: c.Progress, every: c.ProgressEvery}
 	if c.prog.every <= 0 {
 		c.prog.every = time.Second
+	}
+	if c.To.Meta == nil {
+		return c.runBlobs(ctx)
 	}
 	if err := c.claim(ctx); err != nil {
 		return nil, err

@@ -100,7 +100,7 @@ func (v *verifier) run(ctx context.Context) error {
 func (v *verifier) identities(ctx context.Context) error {
 	from, to := v.c.From.Meta, v.c.To.Meta
 	if l, ok := from.(meta.SettingsLister); ok {
-		all, err := l.Settings(ctx)
+		all, err := v.c.settings(ctx, l)
 		if err != nil {
 			return err
 		}
