@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -11,6 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
+	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 const day = 24 * time.Hour
@@ -306,5 +312,53 @@ func TestLifecyclePolicyActions(t *testing.T) {
 	wantCode(t, err, "AccessDenied", http.StatusForbidden)
 	if _, err := writer.DeleteBucketLifecycle(c, &s3.DeleteBucketLifecycleInput{Bucket: &b}); err != nil {
 		t.Fatalf("DeleteBucketLifecycle with s3:PutLifecycleConfiguration: %v", err)
+	}
+}
+
+// TestLifecycleExpirationKeepsNARs: a narinfo may name a NAR anywhere in
+// the bucket, under a prefix an Expiration rule covers too (a cache laid
+// out by another tool); the sweep expires the scratch objects there, and
+// keeps the NAR while the narinfo names it, so the cache never serves a
+// narinfo whose NAR is gone.
+// It runs on both metadata stores, whose CollectObject the sweep's
+// deletes go through.
+func TestLifecycleExpirationKeepsNARs(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) { testExpirationKeepsNARs(t, newEnv(t)) })
+	t.Run("postgres", func(t *testing.T) { testExpirationKeepsNARs(t, newEnv(t, withMeta(testenv.Postgres(t)))) })
+}
+
+func testExpirationKeepsNARs(t *testing.T, e *env) {
+	b := e.bucket("expnar")
+	_, err := e.s3.PutBucketLifecycleConfiguration(ctx(t), &s3.PutBucketLifecycleConfigurationInput{
+		Bucket: &b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
+			ID:         aws.String("tmp"),
+			Status:     types.ExpirationStatusEnabled,
+			Filter:     &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")},
+			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)},
+		}}},
+	})
+	if err != nil {
+		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
+	}
+	nar := data(11, 4096)
+	sum := nixhash.SHA256(sha256.Sum256(nar))
+	url := "tmp/" + sum.Nix32() + ".nar"
+	e.put(b, url, nar)
+	const hash = "0c9glqcqcmasc3ppv1w2wyzv1wdv9n9s"
+	ni := narinfo.NarInfo{
+		StorePath: "/nix/store/" + hash + "-elsewhere", URL: url, Compression: "none",
+		FileHash: sum.String(), FileSize: uint64(len(nar)), NarHash: sum.String(), NarSize: uint64(len(nar)),
+	}
+	e.put(b, hash+".narinfo", []byte(ni.String()))
+	e.put(b, "tmp/scratch", []byte("scratch"))
+
+	e.sweepAt(t, 3*day)
+	if got := strings.Join(e.keys(t, b), " "); got != hash+".narinfo "+url {
+		t.Errorf("keys after a sweep at +3d: %s, want the narinfo and its NAR under tmp/, and tmp/scratch expired", got)
+	}
+	if got := e.get(b, served(e, b, hash).URL); !bytes.Equal(got, nar) {
+		t.Errorf("the served narinfo's NAR: %d bytes, want the %d pushed", len(got), len(nar))
 	}
 }
