@@ -24,8 +24,8 @@ type Report struct {
 }
 
 // Sweep applies every bucket's rules once, at Now: it aborts uploads
-// older than their days (AbortDays) and deletes objects older than the
-// days of an enabled Expiration rule covering them. A bucket that fails
+// older than their days (AbortDays) and deletes objects past the expiry
+// of an enabled Expiration rule covering them (ExpiryCutoff). A bucket that fails
 // does not stop the others; the first error is returned with the figures
 // of what was done.
 func (s *Service) Sweep(ctx context.Context) (Report, error) {
@@ -81,11 +81,20 @@ func (s *Service) sweepBucket(ctx context.Context, bucket string, now time.Time,
 		return err
 	}
 	for _, r := range expiring {
-		if err := s.expire(ctx, bucket, r.Prefix, now.Add(-time.Duration(r.ExpirationDays)*Day), named, nars, rep); err != nil {
+		if err := s.expire(ctx, bucket, r.Prefix, ExpiryCutoff(now, r.ExpirationDays), named, nars, rep); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ExpiryCutoff returns the time before which an object last written
+// expires at now under an Expiration of days. As on AWS, an object
+// expires at the first midnight (UTC) at least days after its last
+// write, so it is deleted by the first sweep after that midnight: at now,
+// what was written more than days before the last midnight.
+func ExpiryCutoff(now time.Time, days int) time.Time {
+	return now.UTC().Truncate(Day).Add(-time.Duration(days) * Day)
 }
 
 // namedMargin is how long before a sweep reads the narinfo index the

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/nixbucket/nixbucket/internal/lifecycle"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/testenv"
@@ -159,30 +160,45 @@ func TestLifecycleExpiration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
 	}
-	const n = 250 // more than one batch
-	for i := range n {
-		e.put(b, "tmp/f"+strconv.Itoa(i), []byte("scratch "+strconv.Itoa(i)))
+	const n = 250         // more than one batch
+	var written time.Time // the day the objects were written, at 00:00 UTC
+	for {                 // until the puts fall within one day (UTC)
+		written = time.Now().UTC().Truncate(day)
+		for i := range n {
+			e.put(b, "tmp/f"+strconv.Itoa(i), []byte("scratch "+strconv.Itoa(i)))
+		}
+		e.put(b, "tmp/big", data(6, mib))
+		e.put(b, "keep/big", data(7, mib))
+		e.put(b, "tmpfile", []byte("not under tmp/"))
+		if time.Now().UTC().Truncate(day).Equal(written) {
+			break
+		}
 	}
-	e.put(b, "tmp/big", data(6, mib))
-	e.put(b, "keep/big", data(7, mib))
-	e.put(b, "tmpfile", []byte("not under tmp/"))
 
-	e.sweepAt(t, 23*time.Hour)
+	// As on AWS, Days 1 expires an object at the first midnight (UTC) a
+	// day or more after its last write: the second midnight after it.
+	expiry := written.Add(2 * day)
+	sweep := func(at time.Time) lifecycle.Report {
+		t.Helper()
+		lc := e.srv.Lifecycle()
+		lc.Now = func() time.Time { return at }
+		rep, err := lc.Sweep(ctx(t))
+		if err != nil {
+			t.Fatalf("lifecycle sweep at %v: %v", at, err)
+		}
+		return rep
+	}
+	sweep(time.Now().Add(23 * time.Hour))
+	sweep(expiry.Add(-time.Second)) // more than a day after every write
 	if got := e.keys(t, b); len(got) != n+3 {
-		t.Fatalf("%d keys after a sweep at +23h, want all %d", len(got), n+3)
+		t.Fatalf("%d keys after a sweep a second before their expiry (%v), want all %d", len(got), expiry, n+3)
 	}
-	lc := e.srv.Lifecycle()
-	at := time.Now().Add(day + time.Minute)
-	lc.Now = func() time.Time { return at }
-	rep, err := lc.Sweep(ctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := sweep(expiry.Add(time.Second))
 	if rep.ObjectsExpired != n+1 || rep.ObjectBytes < mib {
-		t.Errorf("sweep at +1d: %+v, want %d objects expired, over %d bytes", rep, n+1, mib)
+		t.Errorf("sweep past expiry: %+v, want %d objects expired, over %d bytes", rep, n+1, mib)
 	}
 	if got := strings.Join(e.keys(t, b), " "); got != "keep/big tmpfile" {
-		t.Errorf("keys after a sweep at +1d: %s, want keep/big tmpfile", got)
+		t.Errorf("keys after a sweep past expiry: %s, want keep/big tmpfile", got)
 	}
 	if n := countFiles(t, blobs); n != before+1 {
 		t.Errorf("%d files under blobs/, want %d (keep/big's)", n, before+1)
