@@ -161,8 +161,10 @@ func TestLifecycleExpiration(t *testing.T) {
 		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
 	}
 	const n = 250         // more than one batch
-	var written time.Time // the day the objects were written, at 00:00 UTC
-	for {                 // until the puts fall within one day (UTC)
+	// written is the day the objects were written, at 00:00 UTC; the puts
+	// go again in the rare case they straddle a midnight.
+	var written time.Time
+	for {
 		written = time.Now().UTC().Truncate(day)
 		for i := range n {
 			e.put(b, "tmp/f"+strconv.Itoa(i), []byte("scratch "+strconv.Itoa(i)))
