@@ -160,7 +160,7 @@ func TestLifecycleExpiration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
 	}
-	const n = 250         // more than one batch
+	const n = 250 // more than one batch
 	// written is the day the objects were written, at 00:00 UTC; the puts
 	// go again in the rare case they straddle a midnight.
 	var written time.Time
