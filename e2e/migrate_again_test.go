@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,8 +16,10 @@ import (
 // more writes before the move (the operator went back to it), and
 // migrate runs again. What changed reaches the destination: a new object,
 // and new tags on an object migrated before (put-object-tagging changes
-// neither its ETag nor its modification time). A node on the destination
-// then answers the aws CLI with both.
+// neither its ETag nor its modification time). What the source deleted
+// (an object, a user's revoked access key) stays in the destination and
+// fails the check, which points at --delete; with it, it goes there too.
+// A node on the destination then answers the aws CLI as the source did.
 func TestMigrateAgainAfterWrites(t *testing.T) {
 	skipUnlessEmbedded(t, "migrate moves an embedded install (DATA/meta.db and DATA/blobs) to PostgreSQL")
 	need(t, "aws")
@@ -34,28 +37,35 @@ func TestMigrateAgainAfterWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	aws(s, "s3api", "put-object", "--bucket", bucket, "--key", "a.txt", "--body", file, "--tagging", "stage=build")
+	aws(s, "s3api", "put-object", "--bucket", bucket, "--key", "c.txt", "--body", file)
+	created := nixAdmin(t, s, "user", "create", "bob")
+	bob := parseINISection(t, created)
 	s.Stop()
 
 	pg := testenv.Postgres(t)
-	migrate := func() cmdResult {
-		r := runCmd(t, nil, "", serverBin, "migrate", "--from-data", s.Dir, "--to-meta", pg)
-		if r.Err != nil {
-			t.Fatalf("migrate: %v\nstdout:\n%s\nstderr:\n%s", r.Err, r.Stdout, r.Stderr)
-		}
-		return r
+	migrate := func(args ...string) cmdResult {
+		return runCmd(t, nil, "", serverBin, append([]string{"migrate", "--from-data", s.Dir, "--to-meta", pg}, args...)...)
 	}
-	migrate()
+	if r := migrate(); r.Err != nil {
+		t.Fatalf("migrate: %v\nstdout:\n%s\nstderr:\n%s", r.Err, r.Stdout, r.Stderr)
+	}
 
 	s.Restart()
 	aws(s, "s3api", "put-object-tagging", "--bucket", bucket, "--key", "a.txt", "--tagging", "TagSet=[{Key=stage,Value=release}]")
 	aws(s, "s3api", "put-object", "--bucket", bucket, "--key", "b.txt", "--body", file)
+	aws(s, "s3", "rm", "s3://"+bucket+"/c.txt")
+	nixAdmin(t, s, "user", "key", "delete", bob["aws_access_key_id"])
 	s.Stop()
 
-	if r := migrate(); strings.HasPrefix(r.Stdout, "nothing new to copy") {
-		t.Errorf("migrate after new writes: %s; want the tags and the new object copied", r.Stdout)
+	r := migrate()
+	if r.Err == nil || !strings.Contains(r.Stderr, "--delete") {
+		t.Errorf("migrate after deletes in the source: %v\nstderr:\n%s\nwant a failed check that points at --delete", r.Err, r.Stderr)
 	}
-	if r := migrate(); !strings.HasPrefix(r.Stdout, "nothing new to copy") {
-		t.Errorf("migrate a third time: %s; want nothing new to copy", r.Stdout)
+	if r := migrate("--delete"); r.Err != nil || !strings.Contains(r.Stdout, "removed") {
+		t.Fatalf("migrate --delete: %v\nstdout:\n%s\nstderr:\n%s", r.Err, r.Stdout, r.Stderr)
+	}
+	if r := migrate(); r.Err != nil || !strings.HasPrefix(r.Stdout, "nothing new to copy") {
+		t.Errorf("migrate once more: %v\n%s; want nothing new to copy", r.Err, r.Stdout)
 	}
 
 	node := startServerDir(t, s.Dir, "--meta", pg)
@@ -70,6 +80,29 @@ func TestMigrateAgainAfterWrites(t *testing.T) {
 	if len(tagging.TagSet) != 1 || tagging.TagSet[0].Value != "release" {
 		t.Errorf("tags of a.txt on the migrated node: %+v, want stage=release, as set on the source after the first migrate", tagging.TagSet)
 	}
+	bobEnv := append(slices.Clone(env), "AWS_ACCESS_KEY_ID="+bob["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY="+bob["aws_secret_access_key"],
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent")
+	// An unknown key is answered as a wrong secret is (no enumeration of
+	// keys); a known key of a user without a policy gets AccessDenied.
+	if r := runCmd(t, bobEnv, dir, "aws", "--endpoint-url", node.Endpoint, "s3", "ls"); r.Err == nil || !strings.Contains(r.Stderr, "SignatureDoesNotMatch") {
+		t.Errorf("bob's key, deleted on the source, on the migrated node: %v\n%s%s\nwant SignatureDoesNotMatch, as for a key that does not exist", r.Err, r.Stdout, r.Stderr)
+	}
+}
+
+// parseINISection reads the key = value lines of a credentials section
+// an admin command printed.
+func parseINISection(t *testing.T, out string) map[string]string {
+	t.Helper()
+	kv := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, " = "); ok {
+			kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if kv["aws_access_key_id"] == "" || kv["aws_secret_access_key"] == "" {
+		t.Fatalf("no credentials section in:\n%s", out)
+	}
+	return kv
 }
 
 // TestMigrateBlobsOnly: an embedded install moves its blobs alone to an

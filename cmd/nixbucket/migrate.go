@@ -37,6 +37,7 @@ func migrateCmd(args []string) error {
 	toMeta := flags.String("to-meta", "", "the PostgreSQL metadata store to fill, postgres://USER@HOST:PORT/DB (an empty database, or one an earlier run filled); empty: the metadata stays in the data directory and only the blobs move")
 	toBlobs := flags.String("to-blobs", "", "the S3 blob store to fill, s3://BUCKET/PREFIX?endpoint=…&region=…&profile=… (its bucket must exist); empty: the blobs stay where they are")
 	jobs := flags.Int("jobs", 4, "objects copied (and verified) at once")
+	del := flags.Bool("delete", false, "also remove from the destination what the source no longer holds (objects, uploads, users, keys, tokens, pins, signing keys, buckets deleted since an earlier run); only while no server has written to the destination")
 	hashes := flags.Bool("hashes", true, "verify by comparing every blob's SHA-256 on both sides (reads each blob once more on each); false: compare sizes")
 	if _, err := parse(flags, args, 0, 0, migrateSynopsis); err != nil {
 		return err
@@ -46,6 +47,8 @@ func migrateCmd(args []string) error {
 		return usagef("migrate: --from-data DIR is required")
 	case *toMeta == "" && *toBlobs == "":
 		return usagef("migrate: --to-meta postgres://… or --to-blobs s3://… (or both) is required")
+	case *del && *toMeta == "":
+		return usagef("migrate: --delete removes from a destination metadata store: give --to-meta")
 	case *toMeta != "" && !backend.IsPostgres(*toMeta):
 		return usagef("migrate: --to-meta %q: want postgres://USER@HOST:PORT/DB", backend.Redact(*toMeta))
 	}
@@ -96,6 +99,7 @@ func migrateCmd(args []string) error {
 		Source:   "data directory " + dir,
 		Jobs:     *jobs,
 		Hashes:   *hashes,
+		Delete:   *del,
 		Progress: os.Stderr,
 	}
 	metaTo := "stays in " + dir

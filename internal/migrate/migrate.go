@@ -90,6 +90,11 @@ type Copier struct {
 	// Settings are server-wide settings the destination gets instead of
 	// the source's (the blob store its servers use, when the blobs move).
 	Settings map[string]string
+	// Delete also removes from the destination what the source no
+	// longer holds (see prune): what a GC, a revocation or a completed
+	// upload removed there after an earlier run. It would remove what
+	// servers on the destination wrote too.
+	Delete bool
 	// Jobs is how many objects are copied, and verified, at once; zero
 	// means 4.
 	Jobs int
@@ -129,7 +134,7 @@ type Verified struct {
 // copies them.
 var Kinds = []string{
 	"settings", "users", "access keys", "tokens", "buckets", "bucket settings", "signing keys",
-	"objects", "narinfos", "uploads", "parts", "pins", "blobs", "blob bytes",
+	"objects", "narinfos", "uploads", "parts", "pins", "traffic hours", "blobs", "blob bytes", "removed",
 }
 
 // Nothing reports whether the run found everything already copied.
@@ -246,6 +251,12 @@ func (c *Copier) Run(ctx context.Context) (*Report, error) {
 		{"multipart uploads", c.copyAllUploads},
 		{"pins", c.copyAllPins},
 		{"traffic counters", c.copyTraffic},
+	}
+	if c.Delete {
+		phases = append(phases, struct {
+			name string
+			fn   func(context.Context) error
+		}{"removing what the source no longer holds", c.prune})
 	}
 	for _, p := range phases {
 		c.prog.linef("%s", p.name)

@@ -547,3 +547,70 @@ func TestCopyKeepsReferenceTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestDelete: after a copy, the source deletes one of each kind (an
+// object, an upload, a pin, a signing key, a bucket, a user with its keys
+// and token). A run finds them left in the destination and fails its
+// check, pointing at --delete; a run with Delete removes them, and the
+// blobs they alone held, and the next run finds nothing to do.
+func TestDelete(t *testing.T) {
+	ctx := t.Context()
+	src := newSource(t)
+	dm, db := newDest(t)
+	run := func(del bool) (*Report, error) {
+		c := &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: Stores{Meta: dm, Blobs: db}, Source: "test", Delete: del}
+		return c.Run(ctx)
+	}
+	if _, err := run(false); err != nil {
+		t.Fatal(err)
+	}
+	big, err := src.meta.Object(ctx, "cache", "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := src.meta.Parts(ctx, "cache", "in/progress", "0001-upload", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = src.meta.DeleteObject(ctx, "cache", "big", nil)
+	must(err)
+	_, err = src.meta.AbortUpload(ctx, "cache", "in/progress", "0001-upload")
+	must(err)
+	must(src.meta.RemovePin(ctx, "cache", "release"))
+	must(src.meta.RemoveSigningKey(ctx, "cache", "cache-1"))
+	must(src.meta.DeleteBucket(ctx, "empty"))
+	must(src.meta.DeleteUser(ctx, "alice"))
+
+	_, err = run(false)
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "--delete") {
+		t.Fatalf("run after deletes in the source: %v, want a mismatch pointing at --delete", err)
+	}
+	rep, err := run(true)
+	if err != nil {
+		t.Fatalf("run with Delete: %v", err)
+	}
+	// an object, an upload, a pin, a signing key, a bucket, two keys, a token and a user
+	if n := rep.Copied["removed"]; n != 9 {
+		t.Errorf("run with Delete removed %d records, want 9: %s", n, rep)
+	}
+	if _, err := dm.AccessKey(ctx, "NBALICE000000000001"); !errors.Is(err, meta.ErrNoSuchAccessKey) {
+		t.Errorf("alice's key in the destination: %v, want it gone", err)
+	}
+	if _, err := dm.Bucket(ctx, "empty"); !errors.Is(err, meta.ErrNoSuchBucket) {
+		t.Errorf("bucket empty in the destination: %v, want it gone", err)
+	}
+	for _, id := range []string{big.Segments[0].Blob, parts[0].Segment.Blob, parts[1].Segment.Blob} {
+		if _, err := db.Open(ctx, id); !storage.IsNotExist(err) {
+			t.Errorf("blob %s of a removed record in the destination's store: %v, want it deleted", id, err)
+		}
+	}
+	if rep, err := run(false); err != nil || !rep.Nothing() {
+		t.Errorf("run after the removal: %v, %s; want nothing to copy", err, rep)
+	}
+}

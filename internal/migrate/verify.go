@@ -56,6 +56,9 @@ func (c *Copier) verify(ctx context.Context) (Verified, error) {
 		if v.count > len(v.problems) {
 			more = fmt.Sprintf("\n  … and %d more", v.count-len(v.problems))
 		}
+		if !c.Delete {
+			more += "\n  (what the source deleted after an earlier run stays in the destination: run again with --delete to remove it there too)"
+		}
 		return out, fmt.Errorf("migrate: %d differences between the source and the destination after copying:\n  %s%s\n%w",
 			v.count, strings.Join(v.problems, "\n  "), more, ErrMismatch)
 	}
