@@ -87,6 +87,16 @@ func TestMigrateAgainAfterWrites(t *testing.T) {
 	if r := runCmd(t, bobEnv, dir, "aws", "--endpoint-url", node.Endpoint, "s3", "ls"); r.Err == nil || !strings.Contains(r.Stderr, "SignatureDoesNotMatch") {
 		t.Errorf("bob's key, deleted on the source, on the migrated node: %v\n%s%s\nwant SignatureDoesNotMatch, as for a key that does not exist", r.Err, r.Stdout, r.Stderr)
 	}
+
+	// The node has served the copy: it is the install now, and migrate
+	// refuses to overwrite (or with --delete remove) what it wrote.
+	aws(node, "s3api", "put-object", "--bucket", bucket, "--key", "a.txt", "--body", filepath.Join(dir, "a.txt"), "--tagging", "stage=new")
+	node.Stop()
+	for _, args := range [][]string{nil, {"--delete"}} {
+		if r := migrate(args...); r.Err == nil || !strings.Contains(r.Stderr, "servers have run on the destination") {
+			t.Errorf("migrate %q after a node served the destination: %v\nstdout:\n%s\nstderr:\n%s\nwant a refusal", args, r.Err, r.Stdout, r.Stderr)
+		}
+	}
 }
 
 // parseINISection reads the key = value lines of a credentials section

@@ -37,7 +37,7 @@ func migrateCmd(args []string) error {
 	toMeta := flags.String("to-meta", "", "the PostgreSQL metadata store to fill, postgres://USER@HOST:PORT/DB (an empty database, or one an earlier run filled); empty: the metadata stays in the data directory and only the blobs move")
 	toBlobs := flags.String("to-blobs", "", "the S3 blob store to fill, s3://BUCKET/PREFIX?endpoint=…&region=…&profile=… (its bucket must exist); empty: the blobs stay where they are")
 	jobs := flags.Int("jobs", 4, "objects copied (and verified) at once")
-	del := flags.Bool("delete", false, "also remove from the destination what the source no longer holds (objects, uploads, users, keys, tokens, pins, signing keys, buckets deleted since an earlier run); only while no server has written to the destination")
+	del := flags.Bool("delete", false, "also remove from the destination what the source no longer holds (objects, uploads, users, keys, tokens, pins, signing keys, buckets deleted since an earlier run)")
 	hashes := flags.Bool("hashes", true, "verify by comparing every blob's SHA-256 on both sides (reads each blob once more on each); false: compare sizes")
 	if _, err := parse(flags, args, 0, 0, migrateSynopsis); err != nil {
 		return err

@@ -291,6 +291,13 @@ func (c *Copier) claim(ctx context.Context) error {
 	}
 	switch {
 	case have == id:
+		served, err := c.To.Meta.Setting(ctx, meta.SettingMigrateServed)
+		if err != nil {
+			return fmt.Errorf("migrate: reading the destination: %w", err)
+		}
+		if served != "" {
+			return fmt.Errorf("migrate: servers have run on the destination since %s, so it holds writes of its own, which copying again would overwrite (and --delete remove): the copy is final; to start over, migrate into an empty database: %w", served, ErrConflict)
+		}
 	case have != "":
 		return fmt.Errorf("migrate: the destination was filled by a migration from another install (admin key %s, not %s): %w", have, id, ErrConflict)
 	default:
@@ -301,10 +308,20 @@ func (c *Copier) claim(ctx context.Context) error {
 		if what != "" {
 			return fmt.Errorf("migrate: the destination metadata store already holds %s that no migration from %s put there (did a server start on it first?); migrate into an empty database: %w", what, c.Source, ErrConflict)
 		}
+		// Marked as being filled first: a server must never start on a
+		// store that names a source but holds none of it yet.
+		if err := c.markMigrating(ctx); err != nil {
+			return err
+		}
 		if err := c.To.Meta.SetSetting(ctx, meta.SettingMigrateSource, id); err != nil {
 			return fmt.Errorf("migrate: marking the destination: %w", err)
 		}
 	}
+	return c.markMigrating(ctx)
+}
+
+// markMigrating marks the destination as being filled (SettingMigrating).
+func (c *Copier) markMigrating(ctx context.Context) error {
 	mark := fmt.Sprintf("from %s, started %s", c.Source, time.Now().UTC().Format(time.RFC3339))
 	if err := c.To.Meta.SetSetting(ctx, meta.SettingMigrating, mark); err != nil {
 		return fmt.Errorf("migrate: marking the destination: %w", err)
