@@ -40,6 +40,12 @@ func TestMigrateAgainAfterWrites(t *testing.T) {
 	aws(s, "s3api", "put-object", "--bucket", bucket, "--key", "c.txt", "--body", file)
 	created := nixAdmin(t, s, "user", "create", "bob")
 	bob := parseINISection(t, created)
+	readPolicy := filepath.Join(dir, "read.json")
+	if err := os.WriteFile(readPolicy, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::`+bucket+`/*"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nixAdmin(t, s, "user", "create", "reader", "--policy", readPolicy)
+	token := strings.TrimSpace(nixAdmin(t, s, "token", "create", "--user", "reader"))
 	s.Stop()
 
 	pg := testenv.Postgres(t)
@@ -86,6 +92,22 @@ func TestMigrateAgainAfterWrites(t *testing.T) {
 	// keys); a known key of a user without a policy gets AccessDenied.
 	if r := runCmd(t, bobEnv, dir, "aws", "--endpoint-url", node.Endpoint, "s3", "ls"); r.Err == nil || !strings.Contains(r.Stderr, "SignatureDoesNotMatch") {
 		t.Errorf("bob's key, deleted on the source, on the migrated node: %v\n%s%s\nwant SignatureDoesNotMatch, as for a key that does not exist", r.Err, r.Stdout, r.Stderr)
+	}
+
+	// The reader's token logs in over plain HTTP (netrc's Basic), and its
+	// user's policy still decides: a.txt yes, the bucket listing no.
+	netrc := filepath.Join(dir, "netrc")
+	if err := os.WriteFile(netrc, []byte("machine 127.0.0.1 login reader password "+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		want string
+	}{{"/" + bucket + "/a.txt", "200"}, {"/" + bucket + "/", "403"}} {
+		out := mustRun(t, env, dir, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--netrc-file", netrc, node.Endpoint+c.path)
+		if out != c.want {
+			t.Errorf("GET %s with the reader's token on the migrated node: %s, want %s", c.path, out, c.want)
+		}
 	}
 
 	// The node has served the copy: it is the install now, and migrate
