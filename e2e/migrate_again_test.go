@@ -26,10 +26,7 @@ func TestMigrateAgainAfterWrites(t *testing.T) {
 	s := startServer(t)
 	env := s.clientEnv()
 	dir := t.TempDir()
-	aws := func(s *Server, args ...string) string {
-		t.Helper()
-		return mustRun(t, env, dir, "aws", append([]string{"--endpoint-url", s.Endpoint, "--profile", "nixbucket"}, args...)...)
-	}
+	aws := awsAdmin(t, env, dir)
 	const bucket = "migrate-again"
 	aws(s, "s3", "mb", "s3://"+bucket)
 	file := filepath.Join(dir, "a.txt")
@@ -121,6 +118,16 @@ func TestMigrateAgainAfterWrites(t *testing.T) {
 	}
 }
 
+// awsAdmin returns a function that runs the aws CLI in dir with the
+// admin's profile against a server, failing the test when it fails; all
+// servers of a migration share the admin key.
+func awsAdmin(t *testing.T, env []string, dir string) func(s *Server, args ...string) string {
+	return func(s *Server, args ...string) string {
+		t.Helper()
+		return mustRun(t, env, dir, "aws", append([]string{"--endpoint-url", s.Endpoint, "--profile", "nixbucket"}, args...)...)
+	}
+}
+
 // parseINISection reads the key = value lines of a credentials section
 // an admin command printed.
 func parseINISection(t *testing.T, out string) map[string]string {
@@ -147,12 +154,8 @@ func TestMigrateBlobsOnly(t *testing.T) {
 	skipUnlessEmbedded(t, "migrate moves an embedded install (DATA/meta.db and DATA/blobs)")
 	need(t, "aws")
 	s := startServer(t)
-	cenv := s.clientEnv()
 	dir := t.TempDir()
-	aws := func(s *Server, args ...string) string {
-		t.Helper()
-		return mustRun(t, cenv, dir, "aws", append([]string{"--endpoint-url", s.Endpoint, "--profile", "nixbucket"}, args...)...)
-	}
+	aws := awsAdmin(t, s.clientEnv(), dir)
 	const bucket = "migrate-blobs"
 	aws(s, "s3", "mb", "s3://"+bucket)
 	big := filepath.Join(dir, "big.bin")

@@ -42,52 +42,59 @@ func (c *Copier) prune(ctx context.Context) error {
 	return c.pruneIdentities(ctx)
 }
 
+// removeAbsent removes from the destination, with remove, each record
+// of dst whose key no record of src has; gone (the store's "no such"
+// error) from remove is no error: it is gone already.
+func removeAbsent[T any](c *Copier, what string, src, dst []T, key func(T) string, remove func(name string) error, gone error) error {
+	keep := map[string]bool{}
+	for _, r := range src {
+		keep[key(r)] = true
+	}
+	for _, r := range dst {
+		name := key(r)
+		if keep[name] {
+			continue
+		}
+		if err := remove(name); err != nil && !errors.Is(err, gone) {
+			return fmt.Errorf("removing %s %s: %w", what, name, err)
+		}
+		c.tally.add(true, "removed", 1)
+	}
+	return nil
+}
+
 // pruneBucket removes the bucket's pins, signing keys, objects and
 // uploads the source lacks: all of them when the bucket is gone there.
 func (c *Copier) pruneBucket(ctx context.Context, bucket string, gone bool) error {
 	from, to := c.From.Meta, c.To.Meta
-	var keepPins, keepKeys map[string]bool
+	var srcPins []meta.Pin
+	var srcKeys []meta.SigningKey
 	if !gone {
-		pins, err := from.Pins(ctx, bucket)
-		if err != nil {
+		var err error
+		if srcPins, err = from.Pins(ctx, bucket); err != nil {
 			return err
 		}
-		keepPins = map[string]bool{}
-		for _, p := range pins {
-			keepPins[p.Name] = true
-		}
-		keys, err := from.SigningKeys(ctx, bucket)
-		if err != nil {
+		if srcKeys, err = from.SigningKeys(ctx, bucket); err != nil {
 			return err
-		}
-		keepKeys = map[string]bool{}
-		for _, k := range keys {
-			keepKeys[k.Name] = true
 		}
 	}
 	pins, err := to.Pins(ctx, bucket)
 	if err != nil {
 		return err
 	}
-	for _, p := range pins {
-		if !keepPins[p.Name] {
-			if err := to.RemovePin(ctx, bucket, p.Name); err != nil && !errors.Is(err, meta.ErrNoSuchPin) {
-				return fmt.Errorf("pin %s: %w", p.Name, err)
-			}
-			c.tally.add(true, "removed", 1)
-		}
+	err = removeAbsent(c, "pin", srcPins, pins, func(p meta.Pin) string { return p.Name },
+		func(name string) error { return to.RemovePin(ctx, bucket, name) }, meta.ErrNoSuchPin)
+	if err != nil {
+		return err
 	}
 	keys, err := to.SigningKeys(ctx, bucket)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		if !keepKeys[k.Name] {
-			if err := to.RemoveSigningKey(ctx, bucket, k.Name); err != nil && !errors.Is(err, meta.ErrNoSuchSigningKey) {
-				return fmt.Errorf("signing key %s: %w", k.Name, err)
-			}
-			c.tally.add(true, "removed", 1)
-		}
+	err = removeAbsent(c, "signing key", srcKeys, keys, func(k meta.SigningKey) string { return k.Name },
+		func(name string) error { return to.RemoveSigningKey(ctx, bucket, name) }, meta.ErrNoSuchSigningKey)
+	if err != nil {
+		return err
 	}
 	err = scanKeys(ctx, to, bucket, func(keys []string) error {
 		for _, key := range keys {
@@ -148,61 +155,40 @@ func (c *Copier) pruneIdentities(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: reading the source's tokens: %w", err)
 	}
-	keepTokens := map[string]bool{}
-	for _, t := range tf {
-		keepTokens[t.ID] = true
-	}
 	tt, err := to.Tokens(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: reading the destination's tokens: %w", err)
 	}
-	for _, t := range tt {
-		if !keepTokens[t.ID] {
-			if err := to.DeleteToken(ctx, t.ID); err != nil && !errors.Is(err, meta.ErrNoSuchToken) {
-				return fmt.Errorf("migrate: removing token %s: %w", t.ID, err)
-			}
-			c.tally.add(true, "removed", 1)
-		}
+	err = removeAbsent(c, "token", tf, tt, func(t meta.Token) string { return t.ID },
+		func(id string) error { return to.DeleteToken(ctx, id) }, meta.ErrNoSuchToken)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	kf, err := from.AccessKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: reading the source's access keys: %w", err)
 	}
-	keepKeys := map[string]bool{}
-	for _, k := range kf {
-		keepKeys[k.ID] = true
-	}
 	kt, err := to.AccessKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: reading the destination's access keys: %w", err)
 	}
-	for _, k := range kt {
-		if !keepKeys[k.ID] {
-			if err := to.DeleteAccessKey(ctx, k.ID); err != nil && !errors.Is(err, meta.ErrNoSuchAccessKey) {
-				return fmt.Errorf("migrate: removing access key %s: %w", k.ID, err)
-			}
-			c.tally.add(true, "removed", 1)
-		}
+	err = removeAbsent(c, "access key", kf, kt, func(k meta.AccessKey) string { return k.ID },
+		func(id string) error { return to.DeleteAccessKey(ctx, id) }, meta.ErrNoSuchAccessKey)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	uf, err := from.Users(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: reading the source's users: %w", err)
 	}
-	keepUsers := map[string]bool{}
-	for _, u := range uf {
-		keepUsers[u.Name] = true
-	}
 	ut, err := to.Users(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: reading the destination's users: %w", err)
 	}
-	for _, u := range ut {
-		if !keepUsers[u.Name] {
-			if err := to.DeleteUser(ctx, u.Name); err != nil && !errors.Is(err, meta.ErrNoSuchUser) {
-				return fmt.Errorf("migrate: removing user %s: %w", u.Name, err)
-			}
-			c.tally.add(true, "removed", 1)
-		}
+	err = removeAbsent(c, "user", uf, ut, func(u meta.User) string { return u.Name },
+		func(name string) error { return to.DeleteUser(ctx, name) }, meta.ErrNoSuchUser)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }

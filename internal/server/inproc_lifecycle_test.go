@@ -22,6 +22,23 @@ import (
 
 const day = 24 * time.Hour
 
+// expireTmp gives bucket b one rule: Expiration after 1 day under tmp/.
+func (e *env) expireTmp(t *testing.T, b string) {
+	t.Helper()
+	_, err := e.s3.PutBucketLifecycleConfiguration(ctx(t), &s3.PutBucketLifecycleConfigurationInput{
+		Bucket: &b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
+			ID:         aws.String("tmp"),
+			Status:     types.ExpirationStatusEnabled,
+			Filter:     &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")},
+			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)},
+		}}},
+	})
+	if err != nil {
+		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
+	}
+}
+
 // sweepAt runs one lifecycle sweep with the clock at now+ahead.
 func (e *env) sweepAt(t *testing.T, ahead time.Duration) {
 	t.Helper()
@@ -148,18 +165,7 @@ func TestLifecycleExpiration(t *testing.T) {
 	b := e.bucket("expire")
 	blobs := filepath.Join(e.data, "blobs")
 	before := countFiles(t, blobs)
-	_, err := e.s3.PutBucketLifecycleConfiguration(ctx(t), &s3.PutBucketLifecycleConfigurationInput{
-		Bucket: &b,
-		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
-			ID:         aws.String("tmp"),
-			Status:     types.ExpirationStatusEnabled,
-			Filter:     &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")},
-			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)},
-		}}},
-	})
-	if err != nil {
-		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
-	}
+	e.expireTmp(t, b)
 	const n = 250 // more than one batch
 	// written is the day the objects were written, at 00:00 UTC; the puts
 	// go again in the rare case they straddle a midnight.
@@ -348,18 +354,7 @@ func TestLifecycleExpirationKeepsNARs(t *testing.T) {
 
 func testExpirationKeepsNARs(t *testing.T, e *env) {
 	b := e.bucket("expnar")
-	_, err := e.s3.PutBucketLifecycleConfiguration(ctx(t), &s3.PutBucketLifecycleConfigurationInput{
-		Bucket: &b,
-		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
-			ID:         aws.String("tmp"),
-			Status:     types.ExpirationStatusEnabled,
-			Filter:     &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")},
-			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)},
-		}}},
-	})
-	if err != nil {
-		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
-	}
+	e.expireTmp(t, b)
 	nar := data(11, 4096)
 	sum := nixhash.SHA256(sha256.Sum256(nar))
 	url := "tmp/" + sum.Nix32() + ".nar"
