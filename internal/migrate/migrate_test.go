@@ -614,3 +614,38 @@ func TestDelete(t *testing.T) {
 		t.Errorf("run after the removal: %v, %s; want nothing to copy", err, rep)
 	}
 }
+
+// failingMark fails setting SettingMigrating.
+type failingMark struct{ meta.Store }
+
+func (f failingMark) SetSetting(ctx context.Context, name, value string) error {
+	if name == meta.SettingMigrating {
+		return errInterrupted
+	}
+	return f.Store.SetSetting(ctx, name, value)
+}
+
+// TestClaimMarksFirst: a first run that dies while claiming an empty
+// destination never leaves it naming its source without the mark that
+// keeps servers off it; else a server would start there, make its own
+// admin key and bucket, and the next run would merge into them.
+func TestClaimMarksFirst(t *testing.T) {
+	ctx := t.Context()
+	src := newSource(t)
+	dm, _ := newDest(t)
+	c := &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: Stores{Meta: failingMark{dm}}, Source: "test"}
+	if _, err := c.Run(ctx); !errors.Is(err, errInterrupted) {
+		t.Fatalf("run whose mark fails: %v, want the interruption", err)
+	}
+	named, err := dm.Setting(ctx, meta.SettingMigrateSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, err := dm.Setting(ctx, meta.SettingMigrating)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if named != "" && marked == "" {
+		t.Errorf("the destination names its source (%s) but is not marked as being filled: a server would start on it", named)
+	}
+}
