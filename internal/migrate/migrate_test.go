@@ -549,7 +549,7 @@ func TestCopyKeepsReferenceTimes(t *testing.T) {
 }
 
 // TestDelete: after a copy, the source deletes one of each kind (an
-// object, an upload, a pin, a signing key, a bucket, a user with its keys
+// object, an upload by completing it, a pin, a signing key, a bucket, a user with its keys
 // and token). A run finds them left in the destination and fails its
 // check, pointing at --delete; a run with Delete removes them, and the
 // blobs they alone held, and the next run finds nothing to do.
@@ -580,7 +580,11 @@ func TestDelete(t *testing.T) {
 	}
 	_, err = src.meta.DeleteObject(ctx, "cache", "big", nil)
 	must(err)
-	_, err = src.meta.AbortUpload(ctx, "cache", "in/progress", "0001-upload")
+	// The upload completes: its parts' blobs become the object's, which
+	// the destination's stale upload still names too.
+	done := meta.Object{Bucket: "cache", Key: "in/progress", Size: 9000, ETag: "done-2", PartsCount: 2, Modified: time.Now(),
+		Segments: []meta.Segment{parts[0].Segment, parts[1].Segment}}
+	_, err = src.meta.CompleteUpload(ctx, "0001-upload", done, nil)
 	must(err)
 	must(src.meta.RemovePin(ctx, "cache", "release"))
 	must(src.meta.RemoveSigningKey(ctx, "cache", "cache-1"))
@@ -595,7 +599,7 @@ func TestDelete(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run with Delete: %v", err)
 	}
-	// an object, an upload, a pin, a signing key, a bucket, two keys, a token and a user
+	// an object, an upload (completed), a pin, a signing key, a bucket, two keys, a token and a user
 	if n := rep.Copied["removed"]; n != 9 {
 		t.Errorf("run with Delete removed %d records, want 9: %s", n, rep)
 	}
@@ -605,9 +609,14 @@ func TestDelete(t *testing.T) {
 	if _, err := dm.Bucket(ctx, "empty"); !errors.Is(err, meta.ErrNoSuchBucket) {
 		t.Errorf("bucket empty in the destination: %v, want it gone", err)
 	}
-	for _, id := range []string{big.Segments[0].Blob, parts[0].Segment.Blob, parts[1].Segment.Blob} {
-		if _, err := db.Open(ctx, id); !storage.IsNotExist(err) {
-			t.Errorf("blob %s of a removed record in the destination's store: %v, want it deleted", id, err)
+	if _, err := db.Open(ctx, big.Segments[0].Blob); !storage.IsNotExist(err) {
+		t.Errorf("blob %s of a removed object in the destination's store: %v, want it deleted", big.Segments[0].Blob, err)
+	}
+	for _, p := range parts {
+		if b, err := db.Open(ctx, p.Segment.Blob); err != nil {
+			t.Errorf("blob %s of the completed upload's object in the destination's store: %v, want it kept", p.Segment.Blob, err)
+		} else {
+			b.Close()
 		}
 	}
 	if rep, err := run(false); err != nil || !rep.Nothing() {
