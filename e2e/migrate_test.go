@@ -99,6 +99,11 @@ func TestMigrate(t *testing.T) {
 	if got.Status != 200 || len(got.Body) != logSize {
 		t.Errorf("GET the log from the new node: %d with %d bytes, want 200 and %d", got.Status, len(got.Body), logSize)
 	}
+	// The copy names its blob store, so the first node on it does not
+	// take the migrated objects for another store's.
+	if log := s2.stderr.String(); strings.Contains(log, "not the one recorded") {
+		t.Errorf("the first node on the migrated store warns of another blob store:\n%s", tail(log, 4000))
+	}
 }
 
 // findBlob returns the one blob file under dir of the given size.

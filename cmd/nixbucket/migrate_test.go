@@ -15,7 +15,7 @@ func TestMigrateRefusals(t *testing.T) {
 		want string
 	}{
 		{[]string{"--to-meta", "postgres://u@127.0.0.1:1/db"}, 2, "--from-data DIR is required"},
-		{[]string{"--from-data", empty}, 2, "--to-meta postgres://… is required"},
+		{[]string{"--from-data", empty}, 2, "--to-meta postgres://… or --to-blobs s3://… (or both) is required"},
 		{[]string{"--from-data", empty, "--to-meta", "mysql://u:secret@h/db"}, 2, `--to-meta "mysql://u:xxxxx@h/db": want postgres://`},
 		{[]string{"--from-data", empty, "--to-meta", "postgres://u@127.0.0.1:1/db"}, 1, "no nixbucket data in " + empty},
 	} {

@@ -12,7 +12,10 @@
 //
 // Expiration never applies where narinfos or NARs may live: deleting Nix
 // paths by age alone would leave narinfos whose references are gone.
-// Their retention is Nix-aware (bucket settings keep-days, max-size).
+// Their retention is Nix-aware (bucket settings keep-days, max-size). A
+// narinfo may still name a NAR under any key (its URL): an object a
+// narinfo names is kept, whatever the rules, so a served narinfo never
+// points at a NAR gone.
 //
 // The server runs Sweep every --lifecycle-interval as the "lifecycle" job
 // of internal/jobs: with several servers on one store, on one of them at
@@ -49,6 +52,9 @@ type Store interface {
 	Buckets(ctx context.Context) ([]meta.Bucket, error)
 	ScanObjects(ctx context.Context, q meta.ScanQuery) ([]meta.Object, error)
 	ScanUploads(ctx context.Context, q meta.ScanQuery) ([]meta.Upload, error)
+	// ScanNarinfoEdges pages through the bucket's narinfo index: the
+	// sweep keeps the NARs narinfos name (meta.GC).
+	ScanNarinfoEdges(ctx context.Context, bucket, after string, limit int) ([]meta.NarinfoEdge, error)
 	meta.Lifecycle
 }
 
@@ -58,9 +64,10 @@ type Objects interface {
 	// AbortUploadFreed aborts an upload and returns the bytes its parts
 	// held: meta.ErrNoSuchUpload when it is gone.
 	AbortUploadFreed(ctx context.Context, bucket, key, uploadID string) (int64, error)
-	// Expire deletes key if it was last written before cutoff, and says
-	// whether it did and how many bytes the object held.
-	Expire(ctx context.Context, bucket, key string, cutoff time.Time) (deleted bool, freed int64, err error)
+	// Expire deletes key if it was last written before cutoff, and no
+	// narinfo indexed after named names it as its NAR, and says whether
+	// it did and how many bytes the object held.
+	Expire(ctx context.Context, bucket, key string, cutoff, named time.Time) (deleted bool, freed int64, err error)
 }
 
 // Service reads, checks and stores lifecycle rules, and sweeps by them.

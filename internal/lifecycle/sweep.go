@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -23,8 +24,8 @@ type Report struct {
 }
 
 // Sweep applies every bucket's rules once, at Now: it aborts uploads
-// older than their days (AbortDays) and deletes objects older than the
-// days of an enabled Expiration rule covering them. A bucket that fails
+// older than their days (AbortDays) and deletes objects past the expiry
+// of an enabled Expiration rule covering them (ExpiryCutoff). A bucket that fails
 // does not stop the others; the first error is returned with the figures
 // of what was done.
 func (s *Service) Sweep(ctx context.Context) (Report, error) {
@@ -62,15 +63,68 @@ func (s *Service) sweepBucket(ctx context.Context, bucket string, now time.Time,
 	if err := s.abortUploads(ctx, bucket, rules, now, rep); err != nil {
 		return err
 	}
+	var expiring []meta.LifecycleRule
 	for _, r := range rules {
-		if !r.Enabled || r.ExpirationDays <= 0 || HoldsNix(r.Prefix) {
-			continue // HoldsNix: refused on the way in; checked again here
+		if r.Enabled && r.ExpirationDays > 0 && !HoldsNix(r.Prefix) { // HoldsNix: refused on the way in; checked again here
+			expiring = append(expiring, r)
 		}
-		if err := s.expire(ctx, bucket, r.Prefix, now.Add(-time.Duration(r.ExpirationDays)*Day), rep); err != nil {
+	}
+	if len(expiring) == 0 {
+		return nil
+	}
+	// A narinfo indexed after this (a little before, for clocks of other
+	// nodes) that names an object keeps it, judged in the delete's
+	// transaction; the ones before are read now.
+	named := time.Now().Add(-namedMargin)
+	nars, err := s.namedNARs(ctx, bucket, expiring)
+	if err != nil {
+		return err
+	}
+	for _, r := range expiring {
+		if err := s.expire(ctx, bucket, r.Prefix, ExpiryCutoff(now, r.ExpirationDays), named, nars, rep); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ExpiryCutoff returns the time before which an object last written
+// expires at now under an Expiration of days. As on AWS, an object
+// expires at the first midnight (UTC) at least days after its last
+// write, so it is deleted by the first sweep after that midnight: at now,
+// what was written more than days before the last midnight.
+func ExpiryCutoff(now time.Time, days int) time.Time {
+	return now.UTC().Truncate(Day).Add(-time.Duration(days) * Day)
+}
+
+// namedMargin is how long before a sweep reads the narinfo index the
+// narinfos it judges in each delete's transaction begin: a node whose
+// clock is behind dates its narinfos earlier.
+const namedMargin = time.Minute
+
+// namedNARs returns the keys under the rules' prefixes that narinfos of
+// the bucket name as their NAR (URL).
+func (s *Service) namedNARs(ctx context.Context, bucket string, rules []meta.LifecycleRule) (map[string]bool, error) {
+	out := map[string]bool{}
+	after := ""
+	for {
+		edges, err := s.Store.ScanNarinfoEdges(ctx, bucket, after, batch*10)
+		if err != nil {
+			return nil, fmt.Errorf("reading the narinfo index: %w", err)
+		}
+		if len(edges) == 0 {
+			return out, nil
+		}
+		for _, e := range edges {
+			for _, r := range rules {
+				if strings.HasPrefix(e.URL, r.Prefix) {
+					out[e.URL] = true
+					break
+				}
+			}
+		}
+		after = edges[len(edges)-1].Hash
+	}
 }
 
 // abortUploads aborts the bucket's uploads initiated at least their
@@ -107,8 +161,10 @@ func (s *Service) abortUploads(ctx context.Context, bucket string, rules []meta.
 	}
 }
 
-// expire deletes the objects under prefix last written before cutoff.
-func (s *Service) expire(ctx context.Context, bucket, prefix string, cutoff time.Time, rep *Report) error {
+// expire deletes the objects under prefix last written before cutoff,
+// but those narinfos name as their NAR: nars, and what narinfos indexed
+// after named name.
+func (s *Service) expire(ctx context.Context, bucket, prefix string, cutoff, named time.Time, nars map[string]bool, rep *Report) error {
 	q := meta.ScanQuery{Bucket: bucket, Prefix: prefix, Limit: batch}
 	for {
 		objs, err := s.Store.ScanObjects(ctx, q)
@@ -119,7 +175,11 @@ func (s *Service) expire(ctx context.Context, bucket, prefix string, cutoff time
 			if !o.Modified.Before(cutoff) {
 				continue
 			}
-			deleted, freed, err := s.Objects.Expire(ctx, bucket, o.Key, cutoff)
+			if nars[o.Key] {
+				s.log().Debug("lifecycle: kept an expired object a narinfo names as its NAR", "bucket", bucket, "key", o.Key)
+				continue
+			}
+			deleted, freed, err := s.Objects.Expire(ctx, bucket, o.Key, cutoff, named)
 			if err != nil {
 				return fmt.Errorf("expiring %q: %w", o.Key, err)
 			}

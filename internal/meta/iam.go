@@ -105,4 +105,9 @@ const (
 	// and a server with the source's blobs (migrate without --to-blobs)
 	// would sweep as unreferenced the blobs not copied yet.
 	SettingMigrating = "migrate-incomplete"
+	// SettingMigrateServed is set, to when, by the first server that
+	// starts on a store migrate filled: from then on the store takes
+	// writes of its own, which another migrate would overwrite (or, with
+	// --delete, remove), so migrate refuses it.
+	SettingMigrateServed = "migrate-served"
 )

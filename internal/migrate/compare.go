@@ -18,8 +18,15 @@ func sameTime(a, b time.Time) bool {
 }
 
 // sameObject reports whether two objects are the same copy: record,
-// segments and narinfo record.
+// segments, tags and narinfo record.
 func sameObject(a, b meta.Object) bool {
+	return sameUntagged(a, b) && slices.Equal(a.Tags, b.Tags)
+}
+
+// sameUntagged is sameObject but for the tags: an object whose tags alone
+// changed (PutObjectTagging, which keeps its ETag and modification time)
+// needs only its tags set.
+func sameUntagged(a, b meta.Object) bool {
 	return a.Bucket == b.Bucket && a.Key == b.Key && a.Size == b.Size && a.ETag == b.ETag &&
 		sameTime(a.Modified, b.Modified) && sameHeaders(a.Headers, b.Headers) &&
 		bytes.Equal(a.SHA256, b.SHA256) && a.ChecksumAlgorithm == b.ChecksumAlgorithm &&
@@ -56,5 +63,6 @@ func samePart(a, b meta.Part) bool {
 
 func sameUpload(a, b meta.Upload) bool {
 	return a.Bucket == b.Bucket && a.Key == b.Key && a.ID == b.ID && sameTime(a.Initiated, b.Initiated) &&
-		sameHeaders(a.Headers, b.Headers) && a.ChecksumAlgorithm == b.ChecksumAlgorithm
+		sameHeaders(a.Headers, b.Headers) && a.ChecksumAlgorithm == b.ChecksumAlgorithm &&
+		a.ChecksumType == b.ChecksumType && slices.Equal(a.Tags, b.Tags)
 }

@@ -24,7 +24,7 @@ func (c *Copier) copySettings(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("migrate: the source store (%T) cannot list its settings", c.From.Meta)
 	}
-	all, err := l.Settings(ctx)
+	all, err := c.settings(ctx, l)
 	if err != nil {
 		return fmt.Errorf("migrate: reading the source's settings: %w", err)
 	}
@@ -46,6 +46,19 @@ func (c *Copier) copySettings(ctx context.Context) error {
 		c.tally.add(true, "settings", 1)
 	}
 	return nil
+}
+
+// settings returns the settings the destination should hold: the
+// source's, with c.Settings instead where it names them.
+func (c *Copier) settings(ctx context.Context, l meta.SettingsLister) (map[string]string, error) {
+	all, err := l.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range c.Settings {
+		all[name] = v
+	}
+	return all, nil
 }
 
 // copyIdentities copies users with their policies, then access keys

@@ -80,11 +80,21 @@ type Copier struct {
 	From Stores
 	// To.Blobs nil means the destination keeps using From.Blobs: only
 	// metadata is copied, and verifying checks that every blob is there.
-	// Otherwise To.Blobs must be a storage.Placer.
+	// Otherwise To.Blobs must be a storage.Placer. To.Meta nil means the
+	// source keeps its metadata and only the blobs its records name are
+	// copied (see runBlobs).
 	To Stores
 	// Source names the source in the destination's SettingMigrating and in
 	// messages, e.g. "data directory /var/lib/nixbucket".
 	Source string
+	// Settings are server-wide settings the destination gets instead of
+	// the source's (the blob store its servers use, when the blobs move).
+	Settings map[string]string
+	// Delete also removes from the destination what the source no
+	// longer holds (see prune): what a GC, a revocation or a completed
+	// upload removed there after an earlier run. It would remove what
+	// servers on the destination wrote too.
+	Delete bool
 	// Jobs is how many objects are copied, and verified, at once; zero
 	// means 4.
 	Jobs int
@@ -124,7 +134,7 @@ type Verified struct {
 // copies them.
 var Kinds = []string{
 	"settings", "users", "access keys", "tokens", "buckets", "bucket settings", "signing keys",
-	"objects", "narinfos", "uploads", "parts", "pins", "blobs", "blob bytes",
+	"objects", "narinfos", "uploads", "parts", "pins", "traffic hours", "blobs", "blob bytes", "removed",
 }
 
 // Nothing reports whether the run found everything already copied.
@@ -206,8 +216,8 @@ func humanBytes(n int64) string {
 // Run copies, then verifies. It returns the report of what it did, also
 // with an error when it got as far as verifying.
 func (c *Copier) Run(ctx context.Context) (*Report, error) {
-	if c.From.Meta == nil || c.From.Blobs == nil || c.To.Meta == nil {
-		return nil, errors.New("migrate: the source's metadata and blob stores and the destination's metadata store are needed")
+	if c.From.Meta == nil || c.From.Blobs == nil || (c.To.Meta == nil && c.To.Blobs == nil) {
+		return nil, errors.New("migrate: the source's metadata and blob stores and a destination metadata or blob store are needed")
 	}
 	if c.To.Blobs != nil {
 		p, ok := c.To.Blobs.(storage.Placer)
@@ -224,6 +234,9 @@ func (c *Copier) Run(ctx context.Context) (*Report, error) {
 	if c.prog.every <= 0 {
 		c.prog.every = time.Second
 	}
+	if c.To.Meta == nil {
+		return c.runBlobs(ctx)
+	}
 	if err := c.claim(ctx); err != nil {
 		return nil, err
 	}
@@ -238,6 +251,12 @@ func (c *Copier) Run(ctx context.Context) (*Report, error) {
 		{"multipart uploads", c.copyAllUploads},
 		{"pins", c.copyAllPins},
 		{"traffic counters", c.copyTraffic},
+	}
+	if c.Delete {
+		phases = append(phases, struct {
+			name string
+			fn   func(context.Context) error
+		}{"removing what the source no longer holds", c.prune})
 	}
 	for _, p := range phases {
 		c.prog.linef("%s", p.name)
@@ -272,6 +291,13 @@ func (c *Copier) claim(ctx context.Context) error {
 	}
 	switch {
 	case have == id:
+		served, err := c.To.Meta.Setting(ctx, meta.SettingMigrateServed)
+		if err != nil {
+			return fmt.Errorf("migrate: reading the destination: %w", err)
+		}
+		if served != "" {
+			return fmt.Errorf("migrate: servers have run on the destination since %s, so it holds writes of its own, which copying again would overwrite (and --delete remove): the copy is final; to start over, migrate into an empty database: %w", served, ErrConflict)
+		}
 	case have != "":
 		return fmt.Errorf("migrate: the destination was filled by a migration from another install (admin key %s, not %s): %w", have, id, ErrConflict)
 	default:
@@ -282,10 +308,20 @@ func (c *Copier) claim(ctx context.Context) error {
 		if what != "" {
 			return fmt.Errorf("migrate: the destination metadata store already holds %s that no migration from %s put there (did a server start on it first?); migrate into an empty database: %w", what, c.Source, ErrConflict)
 		}
+		// Marked as being filled first: a server must never start on a
+		// store that names a source but holds none of it yet.
+		if err := c.markMigrating(ctx); err != nil {
+			return err
+		}
 		if err := c.To.Meta.SetSetting(ctx, meta.SettingMigrateSource, id); err != nil {
 			return fmt.Errorf("migrate: marking the destination: %w", err)
 		}
 	}
+	return c.markMigrating(ctx)
+}
+
+// markMigrating marks the destination as being filled (SettingMigrating).
+func (c *Copier) markMigrating(ctx context.Context) error {
 	mark := fmt.Sprintf("from %s, started %s", c.Source, time.Now().UTC().Format(time.RFC3339))
 	if err := c.To.Meta.SetSetting(ctx, meta.SettingMigrating, mark); err != nil {
 		return fmt.Errorf("migrate: marking the destination: %w", err)

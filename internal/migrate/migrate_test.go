@@ -547,3 +547,114 @@ func TestCopyKeepsReferenceTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestDelete: after a copy, the source deletes one of each kind (an
+// object, an upload by completing it, a pin, a signing key, a bucket, a user with its keys
+// and token). A run finds them left in the destination and fails its
+// check, pointing at --delete; a run with Delete removes them, and the
+// blobs they alone held, and the next run finds nothing to do.
+func TestDelete(t *testing.T) {
+	ctx := t.Context()
+	src := newSource(t)
+	dm, db := newDest(t)
+	run := func(del bool) (*Report, error) {
+		c := &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: Stores{Meta: dm, Blobs: db}, Source: "test", Delete: del}
+		return c.Run(ctx)
+	}
+	if _, err := run(false); err != nil {
+		t.Fatal(err)
+	}
+	big, err := src.meta.Object(ctx, "cache", "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := src.meta.Parts(ctx, "cache", "in/progress", "0001-upload", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = src.meta.DeleteObject(ctx, "cache", "big", nil)
+	must(err)
+	// The upload completes: its parts' blobs become the object's, which
+	// the destination's stale upload still names too.
+	done := meta.Object{Bucket: "cache", Key: "in/progress", Size: 9000, ETag: "done-2", PartsCount: 2, Modified: time.Now(),
+		Segments: []meta.Segment{parts[0].Segment, parts[1].Segment}}
+	_, err = src.meta.CompleteUpload(ctx, "0001-upload", done, nil)
+	must(err)
+	must(src.meta.RemovePin(ctx, "cache", "release"))
+	must(src.meta.RemoveSigningKey(ctx, "cache", "cache-1"))
+	must(src.meta.DeleteBucket(ctx, "empty"))
+	must(src.meta.DeleteUser(ctx, "alice"))
+
+	_, err = run(false)
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "--delete") {
+		t.Fatalf("run after deletes in the source: %v, want a mismatch pointing at --delete", err)
+	}
+	rep, err := run(true)
+	if err != nil {
+		t.Fatalf("run with Delete: %v", err)
+	}
+	// an object, an upload (completed), a pin, a signing key, a bucket, two keys, a token and a user
+	if n := rep.Copied["removed"]; n != 9 {
+		t.Errorf("run with Delete removed %d records, want 9: %s", n, rep)
+	}
+	if _, err := dm.AccessKey(ctx, "NBALICE000000000001"); !errors.Is(err, meta.ErrNoSuchAccessKey) {
+		t.Errorf("alice's key in the destination: %v, want it gone", err)
+	}
+	if _, err := dm.Bucket(ctx, "empty"); !errors.Is(err, meta.ErrNoSuchBucket) {
+		t.Errorf("bucket empty in the destination: %v, want it gone", err)
+	}
+	if _, err := db.Open(ctx, big.Segments[0].Blob); !storage.IsNotExist(err) {
+		t.Errorf("blob %s of a removed object in the destination's store: %v, want it deleted", big.Segments[0].Blob, err)
+	}
+	for _, p := range parts {
+		if b, err := db.Open(ctx, p.Segment.Blob); err != nil {
+			t.Errorf("blob %s of the completed upload's object in the destination's store: %v, want it kept", p.Segment.Blob, err)
+		} else {
+			b.Close()
+		}
+	}
+	if rep, err := run(false); err != nil || !rep.Nothing() {
+		t.Errorf("run after the removal: %v, %s; want nothing to copy", err, rep)
+	}
+}
+
+// failingMark fails setting SettingMigrating.
+type failingMark struct{ meta.Store }
+
+func (f failingMark) SetSetting(ctx context.Context, name, value string) error {
+	if name == meta.SettingMigrating {
+		return errInterrupted
+	}
+	return f.Store.SetSetting(ctx, name, value)
+}
+
+// TestClaimMarksFirst: a first run that dies while claiming an empty
+// destination never leaves it naming its source without the mark that
+// keeps servers off it; else a server would start there, make its own
+// admin key and bucket, and the next run would merge into them.
+func TestClaimMarksFirst(t *testing.T) {
+	ctx := t.Context()
+	src := newSource(t)
+	dm, _ := newDest(t)
+	c := &Copier{From: Stores{Meta: src.meta, Blobs: src.blobs}, To: Stores{Meta: failingMark{dm}}, Source: "test"}
+	if _, err := c.Run(ctx); !errors.Is(err, errInterrupted) {
+		t.Fatalf("run whose mark fails: %v, want the interruption", err)
+	}
+	named, err := dm.Setting(ctx, meta.SettingMigrateSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, err := dm.Setting(ctx, meta.SettingMigrating)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if named != "" && marked == "" {
+		t.Errorf("the destination names its source (%s) but is not marked as being filled: a server would start on it", named)
+	}
+}

@@ -56,6 +56,9 @@ func (c *Copier) verify(ctx context.Context) (Verified, error) {
 		if v.count > len(v.problems) {
 			more = fmt.Sprintf("\n  … and %d more", v.count-len(v.problems))
 		}
+		if !c.Delete {
+			more += "\n  (what the source deleted after an earlier run stays in the destination: run again with --delete to remove it there too)"
+		}
 		return out, fmt.Errorf("migrate: %d differences between the source and the destination after copying:\n  %s%s\n%w",
 			v.count, strings.Join(v.problems, "\n  "), more, ErrMismatch)
 	}
@@ -100,7 +103,7 @@ func (v *verifier) run(ctx context.Context) error {
 func (v *verifier) identities(ctx context.Context) error {
 	from, to := v.c.From.Meta, v.c.To.Meta
 	if l, ok := from.(meta.SettingsLister); ok {
-		all, err := l.Settings(ctx)
+		all, err := v.c.settings(ctx, l)
 		if err != nil {
 			return err
 		}
@@ -312,7 +315,12 @@ func (v *verifier) uploadsOf(ctx context.Context, bucket string) error {
 			v.differ("bucket %s: upload %s of %q: %v", bucket, u.ID, u.Key, err)
 			return nil
 		}
-		if !sameUpload(u, have) {
+		// ScanUploads leaves the tags out; Upload has them.
+		full, err := v.c.From.Meta.Upload(ctx, bucket, u.Key, u.ID)
+		if err != nil {
+			return err
+		}
+		if !sameUpload(full, have) {
 			v.differ("bucket %s: upload %s of %q differs", bucket, u.ID, u.Key)
 		}
 		pf, err := v.c.From.Meta.Parts(ctx, bucket, u.Key, u.ID, 0, 0)

@@ -39,8 +39,10 @@ var errKept = errors.New("object written since the cutoff")
 // cutoff (a lifecycle Expiration), and returns whether it did and the
 // bytes the object held. The age is checked in the delete's transaction,
 // so an object written again meanwhile stays; that, or a missing key, is
-// no error.
-func (s *Service) Expire(ctx context.Context, bucket, key string, cutoff time.Time) (deleted bool, freed int64, err error) {
+// no error. Nor is a narinfo indexed after named that names key as its
+// NAR (meta.GC's CollectObject): the object then stays too, so a narinfo
+// pushed while the sweep ran never loses its NAR.
+func (s *Service) Expire(ctx context.Context, bucket, key string, cutoff, named time.Time) (deleted bool, freed int64, err error) {
 	var size int64
 	check := func(cur *meta.Object) error {
 		if cur == nil || !cur.Modified.Before(cutoff) {
@@ -51,11 +53,11 @@ func (s *Service) Expire(ctx context.Context, bucket, key string, cutoff time.Ti
 	}
 	var garbage []meta.Segment
 	err = s.freeing(func() (err error) {
-		garbage, err = s.Meta.DeleteObject(ctx, bucket, key, check)
+		garbage, err = s.Meta.CollectObject(ctx, bucket, key, named, check)
 		return err
 	})
 	s.forget(bucket, key)
-	if errors.Is(err, errKept) {
+	if errors.Is(err, errKept) || errors.Is(err, meta.ErrPreconditionFailed) {
 		return false, 0, nil
 	}
 	if err != nil {

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -11,9 +13,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/nixbucket/nixbucket/internal/lifecycle"
+	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
+	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
+	"github.com/nixbucket/nixbucket/internal/testenv"
 )
 
 const day = 24 * time.Hour
+
+// expireTmp gives bucket b one rule: Expiration after 1 day under tmp/.
+func (e *env) expireTmp(t *testing.T, b string) {
+	t.Helper()
+	_, err := e.s3.PutBucketLifecycleConfiguration(ctx(t), &s3.PutBucketLifecycleConfigurationInput{
+		Bucket: &b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
+			ID:         aws.String("tmp"),
+			Status:     types.ExpirationStatusEnabled,
+			Filter:     &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")},
+			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)},
+		}}},
+	})
+	if err != nil {
+		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
+	}
+}
 
 // sweepAt runs one lifecycle sweep with the clock at now+ahead.
 func (e *env) sweepAt(t *testing.T, ahead time.Duration) {
@@ -141,42 +165,48 @@ func TestLifecycleExpiration(t *testing.T) {
 	b := e.bucket("expire")
 	blobs := filepath.Join(e.data, "blobs")
 	before := countFiles(t, blobs)
-	_, err := e.s3.PutBucketLifecycleConfiguration(ctx(t), &s3.PutBucketLifecycleConfigurationInput{
-		Bucket: &b,
-		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{
-			ID:         aws.String("tmp"),
-			Status:     types.ExpirationStatusEnabled,
-			Filter:     &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")},
-			Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)},
-		}}},
-	})
-	if err != nil {
-		t.Fatalf("PutBucketLifecycleConfiguration: %v", err)
-	}
+	e.expireTmp(t, b)
 	const n = 250 // more than one batch
-	for i := range n {
-		e.put(b, "tmp/f"+strconv.Itoa(i), []byte("scratch "+strconv.Itoa(i)))
+	// written is the day the objects were written, at 00:00 UTC; the puts
+	// go again in the rare case they straddle a midnight.
+	var written time.Time
+	for {
+		written = time.Now().UTC().Truncate(day)
+		for i := range n {
+			e.put(b, "tmp/f"+strconv.Itoa(i), []byte("scratch "+strconv.Itoa(i)))
+		}
+		e.put(b, "tmp/big", data(6, mib))
+		e.put(b, "keep/big", data(7, mib))
+		e.put(b, "tmpfile", []byte("not under tmp/"))
+		if time.Now().UTC().Truncate(day).Equal(written) {
+			break
+		}
 	}
-	e.put(b, "tmp/big", data(6, mib))
-	e.put(b, "keep/big", data(7, mib))
-	e.put(b, "tmpfile", []byte("not under tmp/"))
 
-	e.sweepAt(t, 23*time.Hour)
+	// As on AWS, Days 1 expires an object at the first midnight (UTC) a
+	// day or more after its last write: the second midnight after it.
+	expiry := written.Add(2 * day)
+	sweep := func(at time.Time) lifecycle.Report {
+		t.Helper()
+		lc := e.srv.Lifecycle()
+		lc.Now = func() time.Time { return at }
+		rep, err := lc.Sweep(ctx(t))
+		if err != nil {
+			t.Fatalf("lifecycle sweep at %v: %v", at, err)
+		}
+		return rep
+	}
+	sweep(time.Now().Add(23 * time.Hour))
+	sweep(expiry.Add(-time.Second)) // more than a day after every write
 	if got := e.keys(t, b); len(got) != n+3 {
-		t.Fatalf("%d keys after a sweep at +23h, want all %d", len(got), n+3)
+		t.Fatalf("%d keys after a sweep a second before their expiry (%v), want all %d", len(got), expiry, n+3)
 	}
-	lc := e.srv.Lifecycle()
-	at := time.Now().Add(day + time.Minute)
-	lc.Now = func() time.Time { return at }
-	rep, err := lc.Sweep(ctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := sweep(expiry.Add(time.Second))
 	if rep.ObjectsExpired != n+1 || rep.ObjectBytes < mib {
-		t.Errorf("sweep at +1d: %+v, want %d objects expired, over %d bytes", rep, n+1, mib)
+		t.Errorf("sweep past expiry: %+v, want %d objects expired, over %d bytes", rep, n+1, mib)
 	}
 	if got := strings.Join(e.keys(t, b), " "); got != "keep/big tmpfile" {
-		t.Errorf("keys after a sweep at +1d: %s, want keep/big tmpfile", got)
+		t.Errorf("keys after a sweep past expiry: %s, want keep/big tmpfile", got)
 	}
 	if n := countFiles(t, blobs); n != before+1 {
 		t.Errorf("%d files under blobs/, want %d (keep/big's)", n, before+1)
@@ -306,5 +336,42 @@ func TestLifecyclePolicyActions(t *testing.T) {
 	wantCode(t, err, "AccessDenied", http.StatusForbidden)
 	if _, err := writer.DeleteBucketLifecycle(c, &s3.DeleteBucketLifecycleInput{Bucket: &b}); err != nil {
 		t.Fatalf("DeleteBucketLifecycle with s3:PutLifecycleConfiguration: %v", err)
+	}
+}
+
+// TestLifecycleExpirationKeepsNARs: a narinfo may name a NAR anywhere in
+// the bucket, under a prefix an Expiration rule covers too (a cache laid
+// out by another tool); the sweep expires the scratch objects there, and
+// keeps the NAR while the narinfo names it, so the cache never serves a
+// narinfo whose NAR is gone.
+// It runs on both metadata stores, whose CollectObject the sweep's
+// deletes go through.
+func TestLifecycleExpirationKeepsNARs(t *testing.T) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) { testExpirationKeepsNARs(t, newEnv(t)) })
+	t.Run("postgres", func(t *testing.T) { testExpirationKeepsNARs(t, newEnv(t, withMeta(testenv.Postgres(t)))) })
+}
+
+func testExpirationKeepsNARs(t *testing.T, e *env) {
+	b := e.bucket("expnar")
+	e.expireTmp(t, b)
+	nar := data(11, 4096)
+	sum := nixhash.SHA256(sha256.Sum256(nar))
+	url := "tmp/" + sum.Nix32() + ".nar"
+	e.put(b, url, nar)
+	const hash = "0c9glqcqcmasc3ppv1w2wyzv1wdv9n9s"
+	ni := narinfo.NarInfo{
+		StorePath: "/nix/store/" + hash + "-elsewhere", URL: url, Compression: "none",
+		FileHash: sum.String(), FileSize: uint64(len(nar)), NarHash: sum.String(), NarSize: uint64(len(nar)),
+	}
+	e.put(b, hash+".narinfo", []byte(ni.String()))
+	e.put(b, "tmp/scratch", []byte("scratch"))
+
+	e.sweepAt(t, 3*day)
+	if got := strings.Join(e.keys(t, b), " "); got != hash+".narinfo "+url {
+		t.Errorf("keys after a sweep at +3d: %s, want the narinfo and its NAR under tmp/, and tmp/scratch expired", got)
+	}
+	if got := e.get(b, served(e, b, hash).URL); !bytes.Equal(got, nar) {
+		t.Errorf("the served narinfo's NAR: %d bytes, want the %d pushed", len(got), len(nar))
 	}
 }
