@@ -1,14 +1,17 @@
 package gc
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
+	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
 // TestCollectReferrerPushedAtDelete: the referrer's push commits after the
@@ -133,4 +136,58 @@ func (c *cache) pushOnDelete(prefix string, s spec, files bool) {
 			})
 		}
 	}
+}
+
+// TestCollectClaimWindowFollowsChecks: the narinfos a NAR's delete looks
+// for in its transaction (Conditions.Collect) are those pushed since the
+// collector last read the index for newcomers (a margin before), not
+// since the run began: that check runs before every batch, and what it
+// found is kept already. Otherwise every delete of a long run on a cache
+// taking pushes scans all the narinfos pushed during the run, under the
+// store's write lock (SQLite) or a serializable range read (PostgreSQL).
+func TestCollectClaimWindowFollowsChecks(t *testing.T) {
+	c := newCache(t)
+	const n = 12 // orphan NARs: four batches of three
+	for i := range n {
+		c.leftBy(spec{name: "orphan" + strconv.Itoa(i)}, 2*time.Hour)
+	}
+	type narDelete struct{ now, collect time.Time }
+	var dels []narDelete
+	col := c.collector()
+	col.Workers = 1 // the hook moves the clock
+	wrapped := &claimRecorder{cache: c, record: func(key string, cond objects.Conditions) {
+		c.now = c.now.Add(10 * time.Minute) // a long run
+		if strings.HasPrefix(key, "nar/") {
+			dels = append(dels, narDelete{c.now, cond.Collect})
+		}
+	}}
+	col.Objects = wrapped
+	rep, err := col.Run(t.Context(), bucket, meta.Retention{KeepDays: 30, Grace: time.Hour}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Removed[Orphan].NARs; got != n {
+		t.Fatalf("%d orphan NARs collected, want %d", got, n)
+	}
+	// A batch of 3 deletes moves the clock 30 minutes; the margin is a
+	// minute.
+	for i, d := range dels {
+		if d.collect.IsZero() {
+			t.Fatalf("NAR delete %d without Collect", i)
+		}
+		if window := d.now.Sub(d.collect); window > 31*time.Minute {
+			t.Errorf("NAR delete %d looks for narinfos pushed in the last %v, more than a batch's time", i, window)
+		}
+	}
+}
+
+// claimRecorder is the cache, telling record each delete before it runs.
+type claimRecorder struct {
+	*cache
+	record func(key string, cond objects.Conditions)
+}
+
+func (r *claimRecorder) Delete(ctx context.Context, b, key string, cond objects.Conditions) error {
+	r.record(key, cond)
+	return r.cache.Delete(ctx, b, key, cond)
 }

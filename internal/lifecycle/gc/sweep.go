@@ -219,6 +219,18 @@ func (s *sweep) files(ctx context.Context) error {
 			batch = slices.DeleteFunc(batch, func(p pending) bool {
 				return s.late.claimed(p.kind, p.d.key, p.hash, p.target)
 			})
+			// A narinfo pushed since that check (a little before:
+			// margin) that names a NAR keeps it, judged in the delete's
+			// transaction; one that comes after it finds no NAR and is
+			// refused (meta/collected.go). Those pushed before the check
+			// it kept already: the window stays a batch long, so a long
+			// run's deletes do not each scan every narinfo pushed since
+			// the run began.
+			for i := range batch {
+				if batch[i].kind == narObject {
+					batch[i].d.cond.Collect = s.late.checked.Add(-s.margin())
+				}
+			}
 		}
 		ds := make([]deletion, len(batch))
 		for i, p := range batch {
@@ -291,16 +303,8 @@ func (s *sweep) files(ctx context.Context) error {
 				}
 				kind = auxObject
 			}
-			cond := objects.Conditions{UnmodifiedSince: s.graceCut}
-			if kind == narObject {
-				// A narinfo pushed since the run began (a little before:
-				// margin) that names the NAR keeps it, judged in the
-				// delete's transaction; one that comes after it finds
-				// no NAR and is refused (meta/collected.go).
-				cond.Collect = s.planned.Add(-s.margin())
-			}
 			batch = append(batch, pending{
-				d:      deletion{key: o.Key, id: -1, cond: cond},
+				d:      deletion{key: o.Key, id: -1, cond: objects.Conditions{UnmodifiedSince: s.graceCut}},
 				reason: reason, kind: kind, size: o.Size, hash: h, target: target,
 			})
 			if len(batch) >= s.batch() {
