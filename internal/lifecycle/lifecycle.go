@@ -55,6 +55,8 @@ type Store interface {
 	// ScanNarinfoEdges pages through the bucket's narinfo index: the
 	// sweep keeps the NARs narinfos name (meta.GC).
 	ScanNarinfoEdges(ctx context.Context, bucket, after string, limit int) ([]meta.NarinfoEdge, error)
+	// RecentNarinfos reads the narinfos pushed while the sweep runs.
+	RecentNarinfos(ctx context.Context, bucket string, limit int) ([]meta.Narinfo, error)
 	meta.Lifecycle
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -72,16 +71,14 @@ func (s *Service) sweepBucket(ctx context.Context, bucket string, now time.Time,
 	if len(expiring) == 0 {
 		return nil
 	}
-	// A narinfo indexed after this (a little before, for clocks of other
-	// nodes) that names an object keeps it, judged in the delete's
-	// transaction; the ones before are read now.
-	named := time.Now().Add(-namedMargin)
-	nars, err := s.namedNARs(ctx, bucket, expiring)
-	if err != nil {
+	// The NARs narinfos name stay: those indexed now, read here, and
+	// those indexed during the sweep (see named).
+	nars := &named{rules: expiring, keys: map[string]bool{}}
+	if err := s.readNamed(ctx, bucket, nars); err != nil {
 		return err
 	}
 	for _, r := range expiring {
-		if err := s.expire(ctx, bucket, r.Prefix, ExpiryCutoff(now, r.ExpirationDays), named, nars, rep); err != nil {
+		if err := s.expire(ctx, bucket, r.Prefix, ExpiryCutoff(now, r.ExpirationDays), nars, rep); err != nil {
 			return err
 		}
 	}
@@ -95,36 +92,6 @@ func (s *Service) sweepBucket(ctx context.Context, bucket string, now time.Time,
 // what was written more than days before the last midnight.
 func ExpiryCutoff(now time.Time, days int) time.Time {
 	return now.UTC().Truncate(Day).Add(-time.Duration(days) * Day)
-}
-
-// namedMargin is how long before a sweep reads the narinfo index the
-// narinfos it judges in each delete's transaction begin: a node whose
-// clock is behind dates its narinfos earlier.
-const namedMargin = time.Minute
-
-// namedNARs returns the keys under the rules' prefixes that narinfos of
-// the bucket name as their NAR (URL).
-func (s *Service) namedNARs(ctx context.Context, bucket string, rules []meta.LifecycleRule) (map[string]bool, error) {
-	out := map[string]bool{}
-	after := ""
-	for {
-		edges, err := s.Store.ScanNarinfoEdges(ctx, bucket, after, batch*10)
-		if err != nil {
-			return nil, fmt.Errorf("reading the narinfo index: %w", err)
-		}
-		if len(edges) == 0 {
-			return out, nil
-		}
-		for _, e := range edges {
-			for _, r := range rules {
-				if strings.HasPrefix(e.URL, r.Prefix) {
-					out[e.URL] = true
-					break
-				}
-			}
-		}
-		after = edges[len(edges)-1].Hash
-	}
 }
 
 // abortUploads aborts the bucket's uploads initiated at least their
@@ -162,24 +129,30 @@ func (s *Service) abortUploads(ctx context.Context, bucket string, rules []meta.
 }
 
 // expire deletes the objects under prefix last written before cutoff,
-// but those narinfos name as their NAR: nars, and what narinfos indexed
-// after named name.
-func (s *Service) expire(ctx context.Context, bucket, prefix string, cutoff, named time.Time, nars map[string]bool, rep *Report) error {
+// but those narinfos name as their NAR (nars).
+func (s *Service) expire(ctx context.Context, bucket, prefix string, cutoff time.Time, nars *named, rep *Report) error {
 	q := meta.ScanQuery{Bucket: bucket, Prefix: prefix, Limit: batch}
 	for {
 		objs, err := s.Store.ScanObjects(ctx, q)
 		if err != nil {
 			return err
 		}
+		looked := false
 		for _, o := range objs {
 			if !o.Modified.Before(cutoff) {
 				continue
 			}
-			if nars[o.Key] {
+			if !looked { // once a page, before its first delete
+				if err := s.recentNamed(ctx, bucket, nars); err != nil {
+					return err
+				}
+				looked = true
+			}
+			if nars.keys[o.Key] {
 				s.log().Debug("lifecycle: kept an expired object a narinfo names as its NAR", "bucket", bucket, "key", o.Key)
 				continue
 			}
-			deleted, freed, err := s.Objects.Expire(ctx, bucket, o.Key, cutoff, named)
+			deleted, freed, err := s.Objects.Expire(ctx, bucket, o.Key, cutoff, nars.since)
 			if err != nil {
 				return fmt.Errorf("expiring %q: %w", o.Key, err)
 			}
