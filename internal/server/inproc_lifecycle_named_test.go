@@ -2,15 +2,12 @@ package server_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
-	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
-	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 )
 
 // TestLifecycleNamedWindowFollowsPages: a sweep expiring many objects
@@ -29,15 +26,8 @@ func TestLifecycleNamedWindowFollowsPages(t *testing.T) {
 	for i := range n {
 		e.put(b, "tmp/f"+strconv.Itoa(i), []byte("scratch "+strconv.Itoa(i)))
 	}
-	nar := data(12, 4096)
-	sum := nixhash.SHA256(sha256.Sum256(nar))
-	url := "tmp/zz-" + sum.Nix32() + ".nar" // sorts after every tmp/f…: the last page
-	e.put(b, url, nar)
 	const hash = "1c9glqcqcmasc3ppv1w2wyzv1wdv9n9s"
-	ni := narinfo.NarInfo{
-		StorePath: "/nix/store/" + hash + "-late", URL: url, Compression: "none",
-		FileHash: sum.String(), FileSize: uint64(len(nar)), NarHash: sum.String(), NarSize: uint64(len(nar)),
-	}
+	url, ni := narUnder(e, b, "tmp/zz-", data(12, 4096), hash) // after every tmp/f…: the last page
 
 	lc := e.srv.Lifecycle()
 	at := time.Now().Add(3 * day)

@@ -356,14 +356,8 @@ func testExpirationKeepsNARs(t *testing.T, e *env) {
 	b := e.bucket("expnar")
 	e.expireTmp(t, b)
 	nar := data(11, 4096)
-	sum := nixhash.SHA256(sha256.Sum256(nar))
-	url := "tmp/" + sum.Nix32() + ".nar"
-	e.put(b, url, nar)
 	const hash = "0c9glqcqcmasc3ppv1w2wyzv1wdv9n9s"
-	ni := narinfo.NarInfo{
-		StorePath: "/nix/store/" + hash + "-elsewhere", URL: url, Compression: "none",
-		FileHash: sum.String(), FileSize: uint64(len(nar)), NarHash: sum.String(), NarSize: uint64(len(nar)),
-	}
+	url, ni := narUnder(e, b, "tmp/", nar, hash)
 	e.put(b, hash+".narinfo", []byte(ni.String()))
 	e.put(b, "tmp/scratch", []byte("scratch"))
 
@@ -373,5 +367,18 @@ func testExpirationKeepsNARs(t *testing.T, e *env) {
 	}
 	if got := e.get(b, served(e, b, hash).URL); !bytes.Equal(got, nar) {
 		t.Errorf("the served narinfo's NAR: %d bytes, want the %d pushed", len(got), len(nar))
+	}
+}
+
+// narUnder puts nar under prefix, named by its hash, and returns its key
+// and a narinfo of the path hash (not put) naming it.
+func narUnder(e *env, b, prefix string, nar []byte, hash string) (string, narinfo.NarInfo) {
+	e.t.Helper()
+	sum := nixhash.SHA256(sha256.Sum256(nar))
+	url := prefix + sum.Nix32() + ".nar"
+	e.put(b, url, nar)
+	return url, narinfo.NarInfo{
+		StorePath: "/nix/store/" + hash + "-elsewhere", URL: url, Compression: "none",
+		FileHash: sum.String(), FileSize: uint64(len(nar)), NarHash: sum.String(), NarSize: uint64(len(nar)),
 	}
 }
