@@ -149,44 +149,34 @@ func (c *Copier) pruneBucket(ctx context.Context, bucket string, gone bool) erro
 
 // pruneIdentities removes the tokens, access keys and users the source
 // lacks: a key or token revoked there stops working on the destination.
+// Users go last: a user's keys and tokens go first.
 func (c *Copier) pruneIdentities(ctx context.Context) error {
-	from, to := c.From.Meta, c.To.Meta
-	tf, err := from.Tokens(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: reading the source's tokens: %w", err)
+	err := pruneAbsent(ctx, c, "token", meta.Store.Tokens, func(t meta.Token) string { return t.ID },
+		meta.Store.DeleteToken, meta.ErrNoSuchToken)
+	if err == nil {
+		err = pruneAbsent(ctx, c, "access key", meta.Store.AccessKeys, func(k meta.AccessKey) string { return k.ID },
+			meta.Store.DeleteAccessKey, meta.ErrNoSuchAccessKey)
 	}
-	tt, err := to.Tokens(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: reading the destination's tokens: %w", err)
+	if err == nil {
+		err = pruneAbsent(ctx, c, "user", meta.Store.Users, func(u meta.User) string { return u.Name },
+			meta.Store.DeleteUser, meta.ErrNoSuchUser)
 	}
-	err = removeAbsent(c, "token", tf, tt, func(t meta.Token) string { return t.ID },
-		func(id string) error { return to.DeleteToken(ctx, id) }, meta.ErrNoSuchToken)
+	return err
+}
+
+// pruneAbsent lists records of one kind (what) on both sides, and removes
+// from the destination those the source lacks (removeAbsent).
+func pruneAbsent[T any](ctx context.Context, c *Copier, what string, list func(meta.Store, context.Context) ([]T, error),
+	key func(T) string, remove func(meta.Store, context.Context, string) error, gone error) error {
+	src, err := list(c.From.Meta, ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate: reading the source's %ss: %w", what, err)
 	}
-	kf, err := from.AccessKeys(ctx)
+	dst, err := list(c.To.Meta, ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: reading the source's access keys: %w", err)
+		return fmt.Errorf("migrate: reading the destination's %ss: %w", what, err)
 	}
-	kt, err := to.AccessKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: reading the destination's access keys: %w", err)
-	}
-	err = removeAbsent(c, "access key", kf, kt, func(k meta.AccessKey) string { return k.ID },
-		func(id string) error { return to.DeleteAccessKey(ctx, id) }, meta.ErrNoSuchAccessKey)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	uf, err := from.Users(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: reading the source's users: %w", err)
-	}
-	ut, err := to.Users(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: reading the destination's users: %w", err)
-	}
-	err = removeAbsent(c, "user", uf, ut, func(u meta.User) string { return u.Name },
-		func(name string) error { return to.DeleteUser(ctx, name) }, meta.ErrNoSuchUser)
+	err = removeAbsent(c, what, src, dst, key, func(name string) error { return remove(c.To.Meta, ctx, name) }, gone)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
