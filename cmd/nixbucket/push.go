@@ -99,6 +99,7 @@ func (e printableError) Unwrap() error { return e.err }
 type pushFlags struct {
 	to, storeDir, db, netrc, tokenFile, tmpDir string
 	jobs                                       int
+	stall                                      time.Duration
 	jsonOut, quiet                             bool
 	paths                                      []string // as given, from the arguments and --stdin
 }
@@ -122,6 +123,7 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a bearer token for http(s) caches (env NIXBUCKET_TOKEN)")
 	fs.StringVar(&f.tmpDir, "tmp-dir", "", "directory where compressed NARs too large to wait in memory wait for their upload (default $TMPDIR)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only failures and the summary")
+	fs.DurationVar(&f.stall, "stall-timeout", target.DefaultStallTimeout, "give a request up (and retry it) once its connection has moved no byte for this long, like Nix's stalled-download-timeout; 0 waits for ever")
 
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -130,6 +132,9 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	f.paths = paths
 	if f.to == "" {
 		return nil, usagef("push: --to URL is required: nixbucket push --to URL [flags] PATH...")
+	}
+	if f.stall < 0 {
+		return nil, fmt.Errorf("push: --stall-timeout %v: want a positive duration, or 0 to wait for ever", f.stall)
 	}
 	if f.jobs < 1 {
 		return nil, fmt.Errorf("push: --jobs %d: want at least 1", f.jobs)
@@ -223,8 +228,12 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 	if dir, err := os.UserCacheDir(); err == nil {
 		stateDir = filepath.Join(dir, "nixbucket")
 	}
+	stall := f.stall
+	if stall == 0 {
+		stall = -1 // none
+	}
 	topts := target.Options{
-		NetrcFile: f.netrc, BearerToken: in.token, Concurrency: f.jobs, StateDir: stateDir,
+		NetrcFile: f.netrc, BearerToken: in.token, Concurrency: f.jobs, StateDir: stateDir, StallTimeout: stall,
 		Warn: func(msg string) { ui.warn(msg) },
 	}
 	tgt, err := target.Open(ctx, in.url, topts)

@@ -39,7 +39,7 @@ func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
 	tr.MaxIdleConnsPerHost = o.Concurrency
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = 5 * time.Minute // a server may hash a large body before answering
-	sendWholeChunks(tr)
+	wrapConns(tr, o.StallTimeout)
 	t.client = &http.Client{Transport: tr}
 	return t, nil
 }
