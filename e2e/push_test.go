@@ -287,6 +287,8 @@ func TestPushErrors(t *testing.T) {
 	}{
 		{"unknown parameter", nil, []string{"--to", "file:///tmp/x?compresion=xz"}, []string{"compresion", "unknown parameter"}},
 		{"no such profile", noCreds, []string{"--to", s3url("nix-cache")}, []string{`profile "cache-upload" is not in`}},
+		{"no such profile in AWS_PROFILE", append(root, "AWS_PROFILE=ci-upload"), []string{"--to", fmt.Sprintf("s3://nix-cache?endpoint=%s&scheme=http", s.Addr)},
+			[]string{`profile "ci-upload" (from AWS_PROFILE) is not in`, "[profile ci-upload]", "[ci-upload]"}},
 		{"no credentials", noCreds, []string{"--to", fmt.Sprintf("s3://nix-cache?endpoint=%s&scheme=http", s.Addr)},
 			[]string{"no AWS credentials", "AWS_ACCESS_KEY_ID", "credential_process", "instance metadata"}},
 		{"access denied", readerFiles, []string{"--to", s3url("nix-cache")}, []string{"access denied: s3:PutObject on arn:aws:s3:::nix-cache/nar/"}},
