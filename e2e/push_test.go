@@ -214,6 +214,9 @@ func TestPushKilled(t *testing.T) {
 			if r.Err == nil || !strings.Contains(r.Stderr, "interrupted") {
 				t.Errorf("%s: push exited with %v, want a failure saying it was interrupted\n%s", tc.name, r.Err, tail(r.Stderr, 4000))
 			}
+			if strings.Contains(r.Stderr, "context canceled") {
+				t.Errorf("%s: push reported the interruption as path failures, want it said once:\n%s", tc.name, tail(r.Stderr, 4000))
+			}
 			if len(left) != 0 {
 				t.Errorf("%s: %d multipart uploads left after SIGINT, want them aborted", tc.name, len(left))
 			}
