@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/client/compress"
 	"github.com/nixbucket/nixbucket/internal/client/localstore"
 	"github.com/nixbucket/nixbucket/internal/client/push"
 	"github.com/nixbucket/nixbucket/internal/client/storeurl"
@@ -168,6 +169,10 @@ func (f *pushFlags) inputs() (pushInputs, error) {
 	}
 	if u.Scheme == storeurl.SchemeFile && (u.NarinfoCompression != "" || u.LsCompression != "") {
 		return pushInputs{}, errors.New("narinfo-compression and ls-compression need an http(s) or s3 cache (files have no Content-Encoding)")
+	}
+	// Checked once here, not once per path when it is compressed.
+	if err := compress.CheckLevel(u.Compression, u.CompressionLevel); err != nil {
+		return pushInputs{}, fmt.Errorf("store URL parameter compression-level: %w", err)
 	}
 	keys, err := readKeys(u.SecretKeyFiles)
 	if err != nil {
