@@ -57,6 +57,7 @@ func pushCmd(args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	trustNixCerts()
 	in, err := f.inputs()
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
