@@ -24,6 +24,8 @@ type httpTarget struct {
 	auth   string // Authorization header value, or ""
 	how    string // where the credentials came from, for messages
 	netrc  string // the --netrc-file, or "" for the default
+	// netrcAuth: auth came from netrc, which has lines for other hosts.
+	netrcAuth bool
 }
 
 func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
@@ -35,26 +37,34 @@ func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
 	if t.auth, t.how, err = httpAuth(u, o); err != nil {
 		return nil, err
 	}
+	t.netrcAuth = o.BearerToken == ""
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = o.Concurrency
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = 5 * time.Minute // a server may hash a large body before answering
 	wrapConns(tr, o.StallTimeout)
-	t.client = &http.Client{Transport: tr, CheckRedirect: followUploads}
+	t.client = &http.Client{Transport: tr, CheckRedirect: t.redirect}
 	return t, nil
 }
 
-// followUploads is the cache client's redirect policy: net/http's (at
-// most 10 redirects), except that an upload redirected with 301 or 302
-// stays a PUT with its body, as curl, and so Nix, keeps it; net/http would
-// send a GET there, whose answer would then pass for the upload's. A 303
-// See Other is not where the upload goes, so it is an error. (net/http
-// keeps the method and body through 307 and 308 itself, given GetBody.)
-func followUploads(req *http.Request, via []*http.Request) error {
+// redirect is the cache client's redirect policy: net/http's (at most 10
+// redirects), except that an upload redirected with 301 or 302 stays a
+// PUT with its body, as curl, and so Nix, keeps it; net/http would send a
+// GET there, whose answer would then pass for the upload's. A 303 See
+// Other is not where the upload goes, so it is an error. (net/http keeps
+// the method and body through 307 and 308 itself, given GetBody.) And
+// with netrc credentials another host gets its own netrc line, as curl
+// gives it: net/http drops the Authorization header on the way there.
+func (t *httpTarget) redirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
 	}
 	first := via[0]
+	if t.netrcAuth && req.Header.Get("Authorization") == "" {
+		if login, password, found, err := netrcLookup(t.netrc, req.URL.Hostname()); err == nil && found {
+			req.SetBasicAuth(login, password)
+		}
+	}
 	if first.Method != http.MethodPut || req.Method == first.Method {
 		return nil
 	}
