@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nixbucket/nixbucket/internal/client/compress"
 	"github.com/nixbucket/nixbucket/internal/client/localstore"
 	"github.com/nixbucket/nixbucket/internal/client/push"
@@ -390,10 +392,29 @@ func (ui *pushUI) redraw() {
 	if pr.Plan.Paths == 0 {
 		return
 	}
+	line := formatProgress(pr)
+	// A line as wide as the terminal wraps, and "\r\033[K" then clears
+	// only its last row: each redraw would leave a row behind.
+	if w := termWidth(ui.err); w > 1 && len(line) >= w {
+		line = line[:w-1]
+	}
 	ui.mu.Lock()
 	defer ui.mu.Unlock()
-	fmt.Fprint(ui.err, "\r\033[K"+formatProgress(pr))
+	fmt.Fprint(ui.err, "\r\033[K"+line)
 	ui.shown = true
+}
+
+// termWidth returns the columns of the terminal w is, or 0.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }
 
 // formatProgress renders "[done/total paths] NAR MiB of MiB, MB/s, ETA".
