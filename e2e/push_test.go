@@ -198,15 +198,25 @@ func TestPushKilled(t *testing.T) {
 		sig          syscall.Signal
 		sameJournal  bool   // the rerun has the killed run's state directory
 		rerun        string // extra store URL parameters of the rerun
+		// noHome: neither HOME nor XDG_CACHE_HOME is set, as in a
+		// post-build hook of a nix-daemon that systemd runs: the journal
+		// is under the passwd entry's home (it was off).
+		noHome bool
 	}{
-		{"sigkill-journal", "push-kill-journal", syscall.SIGKILL, true, "&compression=none"},
-		{"sigkill-same-key", "push-kill-key", syscall.SIGKILL, false, ""},
-		{"sigint", "push-interrupt", syscall.SIGINT, true, ""},
+		{"sigkill-journal", "push-kill-journal", syscall.SIGKILL, true, "&compression=none", false},
+		{"sigkill-journal-no-home", "push-kill-nohome", syscall.SIGKILL, true, "&compression=none", true},
+		{"sigkill-same-key", "push-kill-key", syscall.SIGKILL, false, "", false},
+		{"sigint", "push-interrupt", syscall.SIGINT, true, "", false},
 	}
 	for _, tc := range cases {
 		pushCreateBucket(t, e, tc.bucket)
 		nixAdmin(t, s, "bucket", "key", "generate", tc.bucket)
 		env := pushEnv(t, awsFiles...)
+		if tc.noHome {
+			env = slices.DeleteFunc(env, func(kv string) bool {
+				return strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "XDG_CACHE_HOME=")
+			})
+		}
 		h := newPartHolder(t, s.Addr)
 		r := pushInterrupt(t, env, h, tc.sig, "--to", url(h.Addr, tc.bucket, ""), c.Top)
 		left := pushUploads(t, e, tc.bucket)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -232,10 +233,7 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 		roots = append(roots, sp)
 	}
 
-	stateDir := ""
-	if dir, err := os.UserCacheDir(); err == nil {
-		stateDir = filepath.Join(dir, "nixbucket")
-	}
+	stateDir := pushStateDir()
 	stall := f.stall
 	if stall == 0 {
 		stall = -1 // none
@@ -260,6 +258,22 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 	ui.aborted = target.IsFailure(err)
 	ui.stop(sum)
 	return sum, err
+}
+
+// pushStateDir is where push keeps its multipart journal: the user's
+// cache directory, ~/.cache/nixbucket. Without HOME (nix-daemon runs a
+// post-build hook with the daemon's environment, and systemd gives a
+// root service none) the home is the passwd entry's, as Nix and the AWS
+// SDK find theirs; else the journal would be off, silently, and a killed
+// push's multipart uploads left behind for good.
+func pushStateDir() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "nixbucket")
+	}
+	if u, err := user.Current(); err == nil && u.HomeDir != "" {
+		return filepath.Join(u.HomeDir, ".cache", "nixbucket")
+	}
+	return ""
 }
 
 // parseInterspersed parses flags wherever they are among the arguments
