@@ -124,7 +124,7 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per path and a summary on standard output")
 	fs.StringVar(&f.storeDir, "store-dir", envOr("NIX_STORE_DIR", localstore.DefaultStoreDir), "the Nix store directory (env NIX_STORE_DIR)")
 	fs.StringVar(&f.db, "db", defaultDB(), "the Nix database, opened read-only (env NIX_STATE_DIR: its db/db.sqlite)")
-	fs.StringVar(&f.netrc, "netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc)")
+	fs.StringVar(&f.netrc, "netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc, else Nix's netrc-file: /etc/nix/netrc unless nix.conf names another)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a bearer token for http(s) caches (env NIXBUCKET_TOKEN)")
 	fs.StringVar(&f.tmpDir, "tmp-dir", "", "directory where compressed NARs too large to wait in memory wait for their upload (default $TMPDIR)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only failures and the summary")
@@ -137,6 +137,9 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	f.paths = paths
 	if f.to == "" {
 		return nil, usagef("push: --to URL is required: nixbucket push --to URL [flags] PATH...")
+	}
+	if f.netrc == "" {
+		f.netrc = defaultPushNetrc()
 	}
 	if f.stall < 0 {
 		return nil, fmt.Errorf("push: --stall-timeout %v: want a positive duration, or 0 to wait for ever", f.stall)
