@@ -198,21 +198,34 @@ func TestPushKilled(t *testing.T) {
 		sig          syscall.Signal
 		sameJournal  bool   // the rerun has the killed run's state directory
 		rerun        string // extra store URL parameters of the rerun
+		// noHome: neither HOME nor XDG_CACHE_HOME is set, as in a
+		// post-build hook of a nix-daemon that systemd runs: the journal
+		// is under the passwd entry's home (it was off).
+		noHome bool
 	}{
-		{"sigkill-journal", "push-kill-journal", syscall.SIGKILL, true, "&compression=none"},
-		{"sigkill-same-key", "push-kill-key", syscall.SIGKILL, false, ""},
-		{"sigint", "push-interrupt", syscall.SIGINT, true, ""},
+		{"sigkill-journal", "push-kill-journal", syscall.SIGKILL, true, "&compression=none", false},
+		{"sigkill-journal-no-home", "push-kill-nohome", syscall.SIGKILL, true, "&compression=none", true},
+		{"sigkill-same-key", "push-kill-key", syscall.SIGKILL, false, "", false},
+		{"sigint", "push-interrupt", syscall.SIGINT, true, "", false},
 	}
 	for _, tc := range cases {
 		pushCreateBucket(t, e, tc.bucket)
 		nixAdmin(t, s, "bucket", "key", "generate", tc.bucket)
 		env := pushEnv(t, awsFiles...)
+		if tc.noHome {
+			env = slices.DeleteFunc(env, func(kv string) bool {
+				return strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "XDG_CACHE_HOME=")
+			})
+		}
 		h := newPartHolder(t, s.Addr)
 		r := pushInterrupt(t, env, h, tc.sig, "--to", url(h.Addr, tc.bucket, ""), c.Top)
 		left := pushUploads(t, e, tc.bucket)
 		if tc.sig == syscall.SIGINT {
 			if r.Err == nil || !strings.Contains(r.Stderr, "interrupted") {
 				t.Errorf("%s: push exited with %v, want a failure saying it was interrupted\n%s", tc.name, r.Err, tail(r.Stderr, 4000))
+			}
+			if strings.Contains(r.Stderr, "context canceled") {
+				t.Errorf("%s: push reported the interruption as path failures, want it said once:\n%s", tc.name, tail(r.Stderr, 4000))
 			}
 			if len(left) != 0 {
 				t.Errorf("%s: %d multipart uploads left after SIGINT, want them aborted", tc.name, len(left))
@@ -287,6 +300,8 @@ func TestPushErrors(t *testing.T) {
 	}{
 		{"unknown parameter", nil, []string{"--to", "file:///tmp/x?compresion=xz"}, []string{"compresion", "unknown parameter"}},
 		{"no such profile", noCreds, []string{"--to", s3url("nix-cache")}, []string{`profile "cache-upload" is not in`}},
+		{"no such profile in AWS_PROFILE", append(root, "AWS_PROFILE=ci-upload"), []string{"--to", fmt.Sprintf("s3://nix-cache?endpoint=%s&scheme=http", s.Addr)},
+			[]string{`profile "ci-upload" (from AWS_PROFILE) is not in`, "[profile ci-upload]", "[ci-upload]"}},
 		{"no credentials", noCreds, []string{"--to", fmt.Sprintf("s3://nix-cache?endpoint=%s&scheme=http", s.Addr)},
 			[]string{"no AWS credentials", "AWS_ACCESS_KEY_ID", "credential_process", "instance metadata"}},
 		{"access denied", readerFiles, []string{"--to", s3url("nix-cache")}, []string{"access denied: s3:PutObject on arn:aws:s3:::nix-cache/nar/"}},

@@ -40,7 +40,7 @@ func TestCompletionBash(t *testing.T) {
 		"nixbucket serve --min":                "--min-free",
 		"nixbucket serve --con":                "--config",
 		"nixbucket user create --data d --pol": "--policy",
-		"nixbucket push --st":                  "--stdin --store-dir",
+		"nixbucket push --st":                  "--stall-timeout --stdin --store-dir",
 		"nixbucket completion ":                "bash zsh fish",
 		"nixbucket help to":                    "token",
 		"nixbucket user --data d cr":           "create",

@@ -10,12 +10,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/nixbucket/nixbucket/internal/client/compress"
 	"github.com/nixbucket/nixbucket/internal/client/localstore"
 	"github.com/nixbucket/nixbucket/internal/client/push"
 	"github.com/nixbucket/nixbucket/internal/client/storeurl"
@@ -56,6 +60,7 @@ func pushCmd(args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	trustNixCerts()
 	in, err := f.inputs()
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
@@ -99,6 +104,7 @@ func (e printableError) Unwrap() error { return e.err }
 type pushFlags struct {
 	to, storeDir, db, netrc, tokenFile, tmpDir string
 	jobs                                       int
+	stall                                      time.Duration
 	jsonOut, quiet                             bool
 	paths                                      []string // as given, from the arguments and --stdin
 }
@@ -118,10 +124,11 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object per path and a summary on standard output")
 	fs.StringVar(&f.storeDir, "store-dir", envOr("NIX_STORE_DIR", localstore.DefaultStoreDir), "the Nix store directory (env NIX_STORE_DIR)")
 	fs.StringVar(&f.db, "db", defaultDB(), "the Nix database, opened read-only (env NIX_STATE_DIR: its db/db.sqlite)")
-	fs.StringVar(&f.netrc, "netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc)")
+	fs.StringVar(&f.netrc, "netrc-file", "", "netrc file with credentials for http(s) caches (default $NETRC or ~/.netrc, else Nix's netrc-file: /etc/nix/netrc unless nix.conf names another)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding a bearer token for http(s) caches (env NIXBUCKET_TOKEN)")
 	fs.StringVar(&f.tmpDir, "tmp-dir", "", "directory where compressed NARs too large to wait in memory wait for their upload (default $TMPDIR)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only failures and the summary")
+	fs.DurationVar(&f.stall, "stall-timeout", target.DefaultStallTimeout, "give a request up (and retry it) once its connection has moved no byte for this long, like Nix's stalled-download-timeout; 0 waits for ever")
 
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -130,6 +137,12 @@ func parsePushFlags(args []string) (*pushFlags, error) {
 	f.paths = paths
 	if f.to == "" {
 		return nil, usagef("push: --to URL is required: nixbucket push --to URL [flags] PATH...")
+	}
+	if f.netrc == "" {
+		f.netrc = defaultPushNetrc()
+	}
+	if f.stall < 0 {
+		return nil, fmt.Errorf("push: --stall-timeout %v: want a positive duration, or 0 to wait for ever", f.stall)
 	}
 	if f.jobs < 1 {
 		return nil, fmt.Errorf("push: --jobs %d: want at least 1", f.jobs)
@@ -163,6 +176,10 @@ func (f *pushFlags) inputs() (pushInputs, error) {
 	}
 	if u.Scheme == storeurl.SchemeFile && (u.NarinfoCompression != "" || u.LsCompression != "") {
 		return pushInputs{}, errors.New("narinfo-compression and ls-compression need an http(s) or s3 cache (files have no Content-Encoding)")
+	}
+	// Checked once here, not once per path when it is compressed.
+	if err := compress.CheckLevel(u.Compression, u.CompressionLevel); err != nil {
+		return pushInputs{}, fmt.Errorf("store URL parameter compression-level: %w", err)
 	}
 	keys, err := readKeys(u.SecretKeyFiles)
 	if err != nil {
@@ -219,12 +236,13 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 		roots = append(roots, sp)
 	}
 
-	stateDir := ""
-	if dir, err := os.UserCacheDir(); err == nil {
-		stateDir = filepath.Join(dir, "nixbucket")
+	stateDir := pushStateDir()
+	stall := f.stall
+	if stall == 0 {
+		stall = -1 // none
 	}
 	topts := target.Options{
-		NetrcFile: f.netrc, BearerToken: in.token, Concurrency: f.jobs, StateDir: stateDir,
+		NetrcFile: f.netrc, BearerToken: in.token, Concurrency: f.jobs, StateDir: stateDir, StallTimeout: stall,
 		Warn: func(msg string) { ui.warn(msg) },
 	}
 	tgt, err := target.Open(ctx, in.url, topts)
@@ -243,6 +261,22 @@ func runPush(ctx context.Context, f *pushFlags, in pushInputs, ui *pushUI) (push
 	ui.aborted = target.IsFailure(err)
 	ui.stop(sum)
 	return sum, err
+}
+
+// pushStateDir is where push keeps its multipart journal: the user's
+// cache directory, ~/.cache/nixbucket. Without HOME (nix-daemon runs a
+// post-build hook with the daemon's environment, and systemd gives a
+// root service none) the home is the passwd entry's, as Nix and the AWS
+// SDK find theirs; else the journal would be off, silently, and a killed
+// push's multipart uploads left behind for good.
+func pushStateDir() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "nixbucket")
+	}
+	if u, err := user.Current(); err == nil && u.HomeDir != "" {
+		return filepath.Join(u.HomeDir, ".cache", "nixbucket")
+	}
+	return ""
 }
 
 // parseInterspersed parses flags wherever they are among the arguments
@@ -375,10 +409,29 @@ func (ui *pushUI) redraw() {
 	if pr.Plan.Paths == 0 {
 		return
 	}
+	line := formatProgress(pr)
+	// A line as wide as the terminal wraps, and "\r\033[K" then clears
+	// only its last row: each redraw would leave a row behind.
+	if w := termWidth(ui.err); w > 1 && len(line) >= w {
+		line = line[:w-1]
+	}
 	ui.mu.Lock()
 	defer ui.mu.Unlock()
-	fmt.Fprint(ui.err, "\r\033[K"+formatProgress(pr))
+	fmt.Fprint(ui.err, "\r\033[K"+line)
 	ui.shown = true
+}
+
+// termWidth returns the columns of the terminal w is, or 0.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
 }
 
 // formatProgress renders "[done/total paths] NAR MiB of MiB, MB/s, ETA".

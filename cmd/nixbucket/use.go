@@ -54,6 +54,7 @@ func useCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	trustNixCerts()
 	if _, err := nixconf.PublicKeys(strings.Join(keys, " ")); err != nil {
 		return fmt.Errorf("use: --key: %w", err)
 	}

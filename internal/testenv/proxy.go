@@ -9,7 +9,8 @@ import (
 // Proxy forwards TCP connections to a backend (PostgreSQL, the S3 store)
 // and plays its faults: Cut closes every connection and each new one at
 // once, as a backend that went away; Stall stops passing bytes while
-// keeping the connections open, as a paused (SIGSTOP) or partitioned one.
+// keeping the connections open, as a paused (SIGSTOP) or partitioned one;
+// StallAfter does so in the middle of a client's request.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -18,6 +19,9 @@ type Proxy struct {
 	cut     bool
 	stalled chan struct{} // closed when not stalled; replaced by Stall(true)
 	conns   map[net.Conn]bool
+	// stallIn counts down the bytes clients may still send before the
+	// proxy stalls (StallAfter); negative when not set.
+	stallIn int64
 }
 
 // NewProxy starts a proxy to target (host:port) on 127.0.0.1, closed when
@@ -30,7 +34,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	}
 	open := make(chan struct{})
 	close(open)
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, stalled: open}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, stalled: open, stallIn: -1}
 	go p.serve()
 	t.Cleanup(func() {
 		ln.Close()
@@ -72,6 +76,36 @@ func (p *Proxy) Stall(stall bool) {
 	}
 }
 
+// StallAfter lets n more bytes go from the clients to the backend, then
+// stalls as Stall(true) does: the bytes past n are held.
+func (p *Proxy) StallAfter(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stallIn = n
+}
+
+// sent counts n bytes from a client; it returns how many of them may pass
+// before the proxy stalls (n, unless StallAfter's count ran out).
+func (p *Proxy) sent(n int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stallIn < 0 {
+		return n
+	}
+	if int64(n) < p.stallIn {
+		p.stallIn -= int64(n)
+		return n
+	}
+	pass := int(p.stallIn)
+	p.stallIn = -1
+	select {
+	case <-p.stalled:
+		p.stalled = make(chan struct{})
+	default:
+	}
+	return pass
+}
+
 // gate returns a channel that is closed while the proxy is not stalled.
 func (p *Proxy) gate() chan struct{} {
 	p.mu.Lock()
@@ -106,18 +140,28 @@ func (p *Proxy) serve() {
 				c.Close()
 				return
 			}
-			go func() { p.pipe(b, c); b.Close() }()
-			p.pipe(c, b)
+			go func() { p.pipe(b, c, true); b.Close() }()
+			p.pipe(c, b, false)
 			c.Close()
 		}()
 	}
 }
 
-// pipe copies from src to dst, holding each chunk while stalled.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies from src to dst, holding each chunk while stalled; up: src
+// is a client.
+func (p *Proxy) pipe(dst, src net.Conn, up bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && up {
+			if pass := p.sent(n); pass < n {
+				if _, werr := dst.Write(buf[:pass]); werr != nil {
+					return
+				}
+				copy(buf, buf[pass:n])
+				n -= pass
+			}
+		}
 		if n > 0 {
 			<-p.gate()
 			if _, werr := dst.Write(buf[:n]); werr != nil {

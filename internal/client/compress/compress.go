@@ -58,8 +58,8 @@ func Ext(method string) string {
 // error (then its error may be ignored). For a parallel zstd writer,
 // NewWriter waits until no other parallel stream runs, or ctx ends.
 func NewWriter(ctx context.Context, w io.Writer, o Options) (io.WriteCloser, error) {
-	if err := checkLevel(o); err != nil {
-		return nil, err
+	if err := CheckLevel(o.Method, o.Level); err != nil {
+		return nil, fmt.Errorf("compress: %w", err)
 	}
 	switch o.Method {
 	case Zstd:
@@ -74,10 +74,17 @@ func NewWriter(ctx context.Context, w io.Writer, o Options) (io.WriteCloser, err
 	return nil, fmt.Errorf("compress: unknown method %q", o.Method)
 }
 
-func checkLevel(o Options) error {
-	hi := map[string]int{Zstd: 22, Xz: 9, Brotli: 11, Gzip: 9, None: 0}[o.Method]
-	if o.Level < -1 || o.Level > hi {
-		return fmt.Errorf("compress: %s level %d out of range (1…%d, or -1 for the default)", o.Method, o.Level, hi)
+// CheckLevel reports whether level is one of method's: -1 (the default)
+// or 0 to the method's highest (for zstd, 0 is the default too). As in
+// Nix, none takes any level and ignores it, so one store URL serves
+// whatever its compression= says.
+func CheckLevel(method string, level int) error {
+	if method == None {
+		return nil
+	}
+	hi := map[string]int{Zstd: 22, Xz: 9, Brotli: 11, Gzip: 9}[method]
+	if level < -1 || level > hi {
+		return fmt.Errorf("%s level %d out of range (0…%d, or -1 for the default)", method, level, hi)
 	}
 	return nil
 }

@@ -93,8 +93,9 @@ type Result struct {
 	Duration    time.Duration
 	Err         error // failed: why
 	// Aborted: the push stopped at a target.Failure (this path's, or
-	// another's) before this path could finish; the Failure is Run's
-	// error, so there is no need to repeat it for the path.
+	// another's), or was cancelled (Ctrl-C), before this path could
+	// finish; Run's error says why, so there is no need to repeat it for
+	// every path in flight.
 	Aborted bool
 }
 
@@ -289,7 +290,7 @@ func (p *Pusher) pushPath(ctx context.Context, n *node, jobs, narinfos chan stru
 	res := Result{Path: n.info.Path, NarSize: n.info.NarSize, Compression: p.o.URL.Compression}
 	fail := func(err error) {
 		res.Status, res.Err, res.Duration = Failed, err, time.Since(start)
-		res.Aborted = p.stop.check(err)
+		res.Aborted = p.stop.check(err) || ctx.Err() != nil
 		n.failed.Store(true)
 		close(n.done)
 		p.done.Add(1)

@@ -372,3 +372,46 @@ func TestCancel(t *testing.T) {
 		t.Errorf("Run with a cancelled context: %v", err)
 	}
 }
+
+// cancelling is a target that cancels the push at its first NAR upload
+// and fails it, as Ctrl-C in the middle of one does.
+type cancelling struct {
+	target.Target
+	cancel func()
+}
+
+func (c *cancelling) Put(ctx context.Context, key string, f *spool.File, m target.Meta) error {
+	if strings.HasPrefix(key, "nar/") {
+		c.cancel()
+		<-ctx.Done()
+		return fmt.Errorf("uploading %s: %w", key, ctx.Err())
+	}
+	return c.Target.Put(ctx, key, f, m)
+}
+
+// TestCancelMidway cancels a push while it uploads: Run says so, and the
+// paths it stopped are marked Aborted, so that the interruption is told
+// once rather than as a "context canceled" failure per path in flight.
+func TestCancelMidway(t *testing.T) {
+	e := setup(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var failed []Result
+	p := New(Options{Store: e.ls, Target: &cancelling{Target: e.rec, cancel: cancel}, URL: e.url, Jobs: 3,
+		OnPath: func(r Result) {
+			if r.Status == Failed {
+				failed = append(failed, r)
+			}
+		}})
+	if _, err := p.Run(ctx, []string{e.store.paths["top"]}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run cancelled midway: %v, want context.Canceled", err)
+	}
+	if len(failed) == 0 {
+		t.Fatal("no path failed")
+	}
+	for _, r := range failed {
+		if !r.Aborted {
+			t.Errorf("%s: failed (%v) without Aborted", r.Path, r.Err)
+		}
+	}
+}

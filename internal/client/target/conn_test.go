@@ -3,6 +3,7 @@ package target
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/client/spool"
 )
@@ -29,8 +31,10 @@ func (c countingConn) Write(p []byte) (int, error) {
 }
 
 // TestSendWholeChunks PUTs spooled bodies through a transport set up by
-// sendWholeChunks and checks that they arrive whole, and that a body in
-// memory goes out in writes of whole chunks rather than 32 KiB.
+// wrapConns, with and without a stall timeout (which writes files in
+// pieces, each under a deadline), and checks that they arrive whole, and
+// that a body in memory goes out in writes of whole chunks rather than
+// 32 KiB.
 func TestSendWholeChunks(t *testing.T) {
 	data := make([]byte, 5<<20/2)
 	rand.NewChaCha8([32]byte{1}).Read(data)
@@ -59,35 +63,37 @@ func TestSendWholeChunks(t *testing.T) {
 		got, _ = io.ReadAll(r.Body)
 	}))
 	defer srv.Close()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var mu sync.Mutex
-			largest := 0
-			d := &net.Dialer{}
-			tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := d.DialContext(ctx, network, addr)
-				return countingConn{c, &mu, &largest}, err
-			}}
-			sendWholeChunks(tr)
-			defer tr.CloseIdleConnections()
-			f := tt.file(t)
-			defer f.Close()
-			req, err := http.NewRequest(http.MethodPut, srv.URL+"/x", f.Reader())
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.ContentLength = f.Size()
-			resp, err := (&http.Client{Transport: tr}).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if !bytes.Equal(got, data) {
-				t.Fatalf("the server got %d bytes, not the %d sent", len(got), len(data))
-			}
-			if largest < tt.minLargest {
-				t.Errorf("largest write %d bytes, want at least %d", largest, tt.minLargest)
-			}
-		})
+	for _, stall := range []time.Duration{0, time.Minute} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/stall=%v", tt.name, stall), func(t *testing.T) {
+				var mu sync.Mutex
+				largest := 0
+				d := &net.Dialer{}
+				tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					c, err := d.DialContext(ctx, network, addr)
+					return countingConn{c, &mu, &largest}, err
+				}}
+				wrapConns(tr, stall)
+				defer tr.CloseIdleConnections()
+				f := tt.file(t)
+				defer f.Close()
+				req, err := http.NewRequest(http.MethodPut, srv.URL+"/x", f.Reader())
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.ContentLength = f.Size()
+				resp, err := (&http.Client{Transport: tr}).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if !bytes.Equal(got, data) {
+					t.Fatalf("the server got %d bytes, not the %d sent", len(got), len(data))
+				}
+				if largest < tt.minLargest {
+					t.Errorf("largest write %d bytes, want at least %d", largest, tt.minLargest)
+				}
+			})
+		}
 	}
 }

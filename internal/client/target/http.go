@@ -24,6 +24,8 @@ type httpTarget struct {
 	auth   string // Authorization header value, or ""
 	how    string // where the credentials came from, for messages
 	netrc  string // the --netrc-file, or "" for the default
+	// netrcAuth: auth came from netrc, which has lines for other hosts.
+	netrcAuth bool
 }
 
 func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
@@ -35,13 +37,51 @@ func openHTTP(s *storeurl.Store, o Options) (*httpTarget, error) {
 	if t.auth, t.how, err = httpAuth(u, o); err != nil {
 		return nil, err
 	}
+	t.netrcAuth = o.BearerToken == ""
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = o.Concurrency
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = 5 * time.Minute // a server may hash a large body before answering
-	sendWholeChunks(tr)
-	t.client = &http.Client{Transport: tr}
+	wrapConns(tr, o.StallTimeout)
+	t.client = &http.Client{Transport: tr, CheckRedirect: t.redirect}
 	return t, nil
+}
+
+// redirect is the cache client's redirect policy: net/http's (at most 10
+// redirects), except that an upload redirected with 301 or 302 stays a
+// PUT with its body, as curl, and so Nix, keeps it; net/http would send a
+// GET there, whose answer would then pass for the upload's. A 303 See
+// Other is not where the upload goes, so it is an error. (net/http keeps
+// the method and body through 307 and 308 itself, given GetBody.) And
+// with netrc credentials another host gets its own netrc line, as curl
+// gives it: net/http drops the Authorization header on the way there.
+func (t *httpTarget) redirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0]
+	if t.netrcAuth && req.Header.Get("Authorization") == "" {
+		if login, password, found, err := netrcLookup(t.netrc, req.URL.Hostname()); err == nil && found {
+			req.SetBasicAuth(login, password)
+		}
+	}
+	if first.Method != http.MethodPut || req.Method == first.Method {
+		return nil
+	}
+	if req.Response != nil && req.Response.StatusCode == http.StatusSeeOther {
+		return fmt.Errorf("the upload was answered with 303 See Other to %s, not stored", req.URL.Redacted())
+	}
+	body, err := first.GetBody()
+	if err != nil {
+		return err
+	}
+	req.Method, req.Body, req.GetBody, req.ContentLength = first.Method, body, first.GetBody, first.ContentLength
+	for _, h := range []string{"Content-Type", "Content-Encoding", "Expect"} {
+		if v := first.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	return nil
 }
 
 // httpAuth returns the Authorization header an http(s) cache gets, from
@@ -71,19 +111,22 @@ func (t *httpTarget) url(key string) string { return t.base + "/" + key }
 
 // do sends one request and classifies the outcome: network errors and the
 // statuses of retryStatus are retryable; 404 and 403 are ErrNotFound for reads.
-func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader, size int64, m Meta) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, t.url(key), body)
+func (t *httpTarget) do(ctx context.Context, method, key string, f *spool.File, m Meta) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, t.url(key), nil)
 	if err != nil {
-		if c, ok := body.(io.Closer); ok {
-			c.Close()
-		}
 		return nil, err
 	}
-	if body != nil {
-		req.ContentLength = size
-		if size == 0 {
-			req.Body = http.NoBody
+	if f != nil {
+		size := f.Size()
+		// GetBody lets a redirect send the body again (see followUploads).
+		req.GetBody = func() (io.ReadCloser, error) {
+			if size == 0 {
+				return http.NoBody, nil
+			}
+			return f.Reader(), nil // net/http closes it
 		}
+		req.Body, _ = req.GetBody()
+		req.ContentLength = size
 		req.Header.Set("Content-Type", m.ContentType)
 		if m.ContentEncoding != "" {
 			req.Header.Set("Content-Encoding", m.ContentEncoding)
@@ -141,7 +184,7 @@ func (t *httpTarget) do(ctx context.Context, method, key string, body io.Reader,
 func (t *httpTarget) Get(ctx context.Context, key string) ([]byte, error) {
 	var out []byte
 	err := withRetry(ctx, func() error {
-		resp, err := t.do(ctx, http.MethodGet, key, nil, 0, Meta{})
+		resp, err := t.do(ctx, http.MethodGet, key, nil, Meta{})
 		if err != nil {
 			return err
 		}
@@ -158,7 +201,7 @@ func (t *httpTarget) Get(ctx context.Context, key string) ([]byte, error) {
 func (t *httpTarget) Stat(ctx context.Context, key string) (int64, error) {
 	var size int64
 	err := withRetry(ctx, func() error {
-		resp, err := t.do(ctx, http.MethodHead, key, nil, 0, Meta{})
+		resp, err := t.do(ctx, http.MethodHead, key, nil, Meta{})
 		if err != nil {
 			return err
 		}
@@ -176,8 +219,7 @@ func (t *httpTarget) Stat(ctx context.Context, key string) (int64, error) {
 // one), and reports progress once it is accepted.
 func (t *httpTarget) Put(ctx context.Context, key string, f *spool.File, m Meta) error {
 	err := withRetry(ctx, func() error {
-		body := f.Reader() // net/http closes it
-		resp, err := t.do(ctx, http.MethodPut, key, body, f.Size(), m)
+		resp, err := t.do(ctx, http.MethodPut, key, f, m)
 		if err != nil {
 			return err
 		}

@@ -63,6 +63,7 @@ func openS3(ctx context.Context, s *storeurl.Store, o Options) (*s3Target, error
 	// AWS_CA_BUNDLE to the former.
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.MaxIdleConnsPerHost = o.Concurrency * partConcurrency
+		wrapConns(tr, o.StallTimeout)
 	})
 	lo := []func(*config.LoadOptions) error{
 		config.WithRegion(p.Region),
@@ -99,7 +100,7 @@ func openS3(ctx context.Context, s *storeurl.Store, o Options) (*s3Target, error
 		return nil, err
 	}
 	if t.presetHash && p.PathStyle() {
-		t.direct = newDirectPut(p.Endpoint, s.Bucket, cfg.Credentials)
+		t.direct = newDirectPut(p.Endpoint, s.Bucket, cfg.Credentials, o.StallTimeout)
 	}
 	targetID := p.Endpoint
 	if targetID == "" {

@@ -35,9 +35,9 @@ type directPut struct {
 	client *http.Client
 }
 
-func newDirectPut(endpoint, bucket string, creds aws.CredentialsProvider) *directPut {
+func newDirectPut(endpoint, bucket string, creds aws.CredentialsProvider, stall time.Duration) *directPut {
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64}
-	sendWholeChunks(tr)
+	wrapConns(tr, stall)
 	return &directPut{
 		base:   strings.TrimSuffix(endpoint, "/") + "/" + url.PathEscape(bucket),
 		creds:  creds,

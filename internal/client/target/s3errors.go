@@ -1,6 +1,7 @@
 package target
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -140,7 +141,11 @@ func explainConfig(err error, profile string) error {
 		if files == "" {
 			files = envOr("AWS_CONFIG_FILE", "~/.aws/config") + " or " + envOr("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
 		}
-		return fmt.Errorf("the AWS profile %q is not in %s; add a [profile %s] section to the config file or a [%s] section to the credentials file (or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE)", profile, files, profile, profile)
+		name, from := profile, ""
+		if name == "" { // not the store URL's: AWS_PROFILE's
+			name, from = cmp.Or(pe.Profile, os.Getenv("AWS_PROFILE")), " (from AWS_PROFILE)"
+		}
+		return fmt.Errorf("the AWS profile %q%s is not in %s; add a [profile %s] section to the config file or a [%s] section to the credentials file (or set AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE)", name, from, files, name, name)
 	}
 	return fmt.Errorf("loading the AWS configuration: %w", err)
 }

@@ -69,6 +69,10 @@ type Options struct {
 	BearerToken string // http(s): sent as "Authorization: Bearer"; overrides netrc
 	Concurrency int    // requests that may run at once (connection pool size)
 	StateDir    string // s3: where the journal of multipart uploads lives
+	// StallTimeout is how long a connection may move no byte while a
+	// request is on it before the request fails and is retried; 0 for
+	// DefaultStallTimeout, negative for none.
+	StallTimeout time.Duration
 	// Warn, if not nil, is told about conditions worth a user's attention
 	// that do not stop the push (each at most once).
 	Warn func(msg string)
@@ -80,6 +84,12 @@ type Options struct {
 func Open(ctx context.Context, s *storeurl.Store, o Options) (Target, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
+	}
+	switch {
+	case o.StallTimeout == 0:
+		o.StallTimeout = DefaultStallTimeout
+	case o.StallTimeout < 0:
+		o.StallTimeout = 0
 	}
 	if o.Warn == nil {
 		o.Warn = func(string) {}
