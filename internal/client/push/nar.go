@@ -199,6 +199,13 @@ func (p *Pusher) putSmall(ctx context.Context, key string, body []byte, contentT
 	return p.o.Target.Put(ctx, key, spool.FromBytes(data), target.Meta{ContentType: contentType, ContentEncoding: encoding})
 }
 
+// narGone reports whether the cache no longer has the NAR file it had
+// when uploadNAR reused it.
+func (p *Pusher) narGone(ctx context.Context, nf *narFile) bool {
+	_, err := p.o.Target.Stat(ctx, nf.key)
+	return errors.Is(err, target.ErrNotFound)
+}
+
 // putNarinfo writes the path's narinfo, signed with the configured keys.
 func (p *Pusher) putNarinfo(ctx context.Context, info *localstore.PathInfo, nf *narFile) error {
 	ni := makeNarinfo(info, nf, p.o.URL.Compression, p.o.Keys)

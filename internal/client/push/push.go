@@ -335,6 +335,14 @@ func (p *Pusher) pushPath(ctx context.Context, n *node, jobs, narinfos chan stru
 	}
 	err = p.putNarinfo(ctx, n.info, nar)
 	<-narinfos
+	if err != nil && nar.reused && p.narGone(ctx, nar) {
+		// The cache had the NAR when we looked and dropped it before the
+		// narinfo (a garbage collection in between): send it, and the
+		// narinfo again, as a second run would.
+		if nar, err = p.uploadNAR(ctx, n.info); err == nil {
+			err = p.putNarinfo(ctx, n.info, nar)
+		}
+	}
 	if err != nil {
 		fail(err)
 		return
