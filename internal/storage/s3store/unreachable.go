@@ -42,13 +42,14 @@ func (b *Backend) Unreachable(err error) bool {
 // gets a 404 from a store that answers.
 var pingID = strings.Repeat("0", idLen)
 
-// Ping reports whether the store answers: a HEAD of a blob that does
-// not exist, which any answer but a 5xx passes (a 404, or a 403 for
-// credentials that may not list the bucket); no answer before ctx ends
-// fails it.
+// Ping reports whether the store answers and accepts the node's
+// credentials: a HEAD of a blob that does not exist, which a 404 passes
+// and a 5xx, no answer before ctx ends, or a 403 fails (revoked keys,
+// expired session credentials; a node's credentials may list the bucket,
+// as its sweeps do, so a missing key is a 404 to them).
 func (b *Backend) Ping(ctx context.Context) error {
 	_, err := b.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(b.key(pingID))})
-	if err != nil && (b.Unreachable(err) || ctx.Err() != nil) {
+	if err != nil && (b.Unreachable(err) || ctx.Err() != nil || status(err) == http.StatusForbidden) {
 		return fmt.Errorf("S3 store bucket %s: %w", b.cfg.Bucket, err)
 	}
 	return nil
