@@ -14,6 +14,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta/backend"
 	"github.com/nixbucket/nixbucket/internal/migrate"
 	"github.com/nixbucket/nixbucket/internal/server"
+	"github.com/nixbucket/nixbucket/internal/storage/s3store"
 )
 
 const migrateSynopsis = `migrate --from-data DIR [--to-meta postgres://…] [--to-blobs s3://…]
@@ -82,7 +83,7 @@ func migrateCmd(args []string) error {
 	if srcSpec != "" {
 		blobsAt = srcSpec
 	}
-	if *toBlobs == srcSpec {
+	if *toBlobs == srcSpec || s3store.SameStore(*toBlobs, srcSpec) {
 		*toBlobs = "" // already there
 		if *toMeta == "" {
 			return fmt.Errorf("migrate: the blobs of %s are already in %s, and there is no --to-meta: nothing to do", dir, srcSpec)

@@ -22,6 +22,12 @@ func TestBlobStoreMismatchWarns(t *testing.T) {
 	if strings.Contains(same.logs.String(), warning) {
 		t.Errorf("a server with the same --blobs warned:\n%s", same.logs.String())
 	}
+	// The same store spelled otherwise: a slash more, a parameter more.
+	respelled := strings.Replace(blobs.url, "?", "/?region=us-east-1&", 1)
+	other := startNode(t, Options{Meta: url, Blobs: respelled})
+	if strings.Contains(other.logs.String(), warning) {
+		t.Errorf("a server with the same store spelled %q warned:\n%s", respelled, other.logs.String())
+	}
 	local := startNode(t, Options{Meta: url})
 	if !strings.Contains(local.logs.String(), warning) {
 		t.Errorf("a server on local blobs beside S3 ones did not warn:\n%s", local.logs.String())

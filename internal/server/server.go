@@ -33,6 +33,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
 	"github.com/nixbucket/nixbucket/internal/storage/blobcache"
+	"github.com/nixbucket/nixbucket/internal/storage/s3store"
 	"github.com/nixbucket/nixbucket/internal/traffic"
 )
 
@@ -281,8 +282,8 @@ func (s *Server) recordBlobStore(ctx context.Context) error {
 			return err
 		}
 	}
-	if cur == s.opts.Blobs {
-		return nil
+	if cur == s.opts.Blobs || s3store.SameStore(cur, s.opts.Blobs) {
+		return nil // kept as the first server spelled it
 	}
 	// Servers sharing a metadata store must share one blob store: one
 	// started with another --blobs (a typo, a node left on local blobs)

@@ -271,3 +271,24 @@ func TestProbeTrustsVersitygw(t *testing.T) {
 		t.Errorf("the probe left %d objects, the first %s", len(out.Contents), aws.ToString(out.Contents[0].Key))
 	}
 }
+
+func TestSameStore(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"s3://b/p?endpoint=http://h:9000", "s3://b/p?endpoint=http://h:9000", true},
+		{"s3://b/p?endpoint=http://h:9000&region=eu-west-2", "s3://b/p/?region=eu-west-2&endpoint=http://h:9000/", true},
+		{"s3://b/p?endpoint=h:9000&scheme=http", "s3://b//p/?endpoint=http://h:9000&profile=other", true},
+		{"s3://b/p?endpoint=http://h:9000", "s3://b/q?endpoint=http://h:9000", false},
+		{"s3://b/p?endpoint=http://h:9000", "s3://c/p?endpoint=http://h:9000", false},
+		{"s3://b/p?endpoint=http://h:9000", "s3://b/p?endpoint=https://h:9000", false},
+		{"s3://b/p", "s3://b/p?endpoint=http://h:9000", false},
+		{"", "", false},
+		{"s3://b/p?bogus=1", "s3://b/p?bogus=1", false},
+	} {
+		if got := SameStore(c.a, c.b); got != c.same {
+			t.Errorf("SameStore(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}

@@ -82,3 +82,20 @@ func (c Config) where() string {
 	}
 	return fmt.Sprintf("s3://%s/%s at %s", c.Bucket, c.Prefix, ep)
 }
+
+// SameStore reports whether two blob store URLs name the same place, a
+// bucket's prefix at one endpoint, however they are spelled (parameter
+// order, slashes, a scheme given apart); a URL that does not parse names
+// nothing.
+func SameStore(a, b string) bool {
+	ca, err := ParseURL(a)
+	if err != nil {
+		return false
+	}
+	cb, err := ParseURL(b)
+	if err != nil {
+		return false
+	}
+	return ca.Bucket == cb.Bucket && ca.Prefix == cb.Prefix &&
+		strings.TrimSuffix(ca.Endpoint, "/") == strings.TrimSuffix(cb.Endpoint, "/")
+}
