@@ -53,7 +53,7 @@ for d in "$HOME/.pyenv/shims" "$HOME/.local/bin"; do
 done
 
 # --- apt packages ----------------------------------------------------------
-apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk xz-utils zstd sqlite3 postgresql chromium prometheus)
+apt_packages=(nix-bin s3cmd rclone curl nginx-light wrk xz-utils zstd sqlite3 postgresql chromium prometheus tmux)
 missing=()
 for p in "${apt_packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
