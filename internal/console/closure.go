@@ -80,15 +80,29 @@ type closureRow struct {
 	NarBytes int64
 }
 
+// maxRankedLooked bounds the roots the bucket page looks at for the
+// largest closures the caller may read: one policy decision each.
+const maxRankedLooked = 1000
+
 // nodeCost is what a node costs beside its strings, roughly.
 const nodeCost = 200
 
 // largest returns the n largest closures of paths nothing in the bucket
 // refers to (roots: what users install; a dependency's closure is within
-// its referrer's). They are ranked once per graph.
-func (g *graph) largest(n int) []closureRow {
+// its referrer's) among the roots keep takes, of the largest
+// maxRankedLooked. They are ranked once per graph.
+func (g *graph) largest(n int, keep func(hash string) bool) []closureRow {
 	g.rankOnce.Do(func() { g.ranked = g.rank() })
-	return g.ranked[:min(n, len(g.ranked))]
+	var out []closureRow
+	for i, row := range g.ranked {
+		if len(out) == n || i == maxRankedLooked {
+			break
+		}
+		if keep(row.N.Hash) {
+			out = append(out, row)
+		}
+	}
+	return out
 }
 
 // rank returns every root with its closure, largest first.

@@ -23,7 +23,9 @@
 // on the ARNs the APIs use: a bucket is listed when the caller could read
 // some object of it (the anonymous-read policy makes a bucket visible to
 // everyone); searching, recent pushes, largest closures and referrers need
-// s3:ListBucket; a store path page s3:GetObject on its narinfo (and on
+// s3:ListBucket, and name only the paths whose narinfo the caller may read
+// (listing gives a bucket's keys, the hashes, not its paths' names); a
+// store path page s3:GetObject on its narinfo (and on
 // its .ls and log to show them); creating a bucket s3:CreateBucket;
 // reading and editing a policy s3:GetBucketPolicy and s3:PutBucketPolicy
 // (s3:DeleteBucketPolicy to remove it). Tokens and signing keys are

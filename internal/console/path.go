@@ -42,27 +42,30 @@ type entry struct {
 }
 
 type pathData struct {
-	Bucket      string
-	N           meta.Narinfo
-	Name        string
-	References  []ref
-	Referrers   []ref
-	CanList     bool
-	Ranked      bool
-	Closure     closureInfo
-	NarKey      string
-	Listing     bool
-	ListingErr  string
-	Dir         string
-	Parents     []entry
-	Entries     []entry
-	EntriesMore int // entries past MaxEntries, not listed
-	LogKey      string
-	Log         string
-	LogCut      bool
-	Deriver     string
-	Sigs        []string
-	Compression string
+	Bucket     string
+	N          meta.Narinfo
+	Name       string
+	References []ref
+	Referrers  []ref
+	// ReferrersHidden counts the referrers the caller may not read,
+	// left out.
+	ReferrersHidden int
+	CanList         bool
+	Ranked          bool
+	Closure         closureInfo
+	NarKey          string
+	Listing         bool
+	ListingErr      string
+	Dir             string
+	Parents         []entry
+	Entries         []entry
+	EntriesMore     int // entries past MaxEntries, not listed
+	LogKey          string
+	Log             string
+	LogCut          bool
+	Deriver         string
+	Sigs            []string
+	Compression     string
 	// System and Extra are the fields of the narinfo as served that the
 	// index does not keep: System (old Nix, Hydra) and any key Nix may
 	// add, read from the stored narinfo itself.
@@ -90,7 +93,7 @@ func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (
 		d.Compression = "bzip2 (none given)"
 	}
 	d.Name = path.Base(n.StorePath)
-	may := func(h2 string) bool { return h.allowed(r, *c, "s3:GetObject", objectARN(bucket, h2+".narinfo")) }
+	may := h.narinfoReader(r, c, bucket)
 	for _, rb := range n.References {
 		rh := nixgraph.RefHash(rb)
 		d.References = append(d.References, ref{Base: rb, Hash: rh, Link: rh != hash && may(rh)})
@@ -114,11 +117,28 @@ func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (
 	if d.Closure, err = h.pathClosure(ctx, bucket, n, g, may); err != nil {
 		return view{}, err
 	}
+	// A reference the bucket does not hold (a path pushed to another
+	// bucket, or not pushed at all) is no link: its page would be a 404.
+	gone := map[string]bool{}
+	for _, m := range d.Closure.Missing {
+		gone[m] = true
+	}
+	for i := range d.References {
+		if gone[d.References[i].Base] {
+			d.References[i].Link = false
+		}
+	}
 	if d.CanList {
 		if g != nil {
 			d.Ranked = true
+			// Only the referrers the caller may read are named: listing
+			// the bucket gives its keys (hashes), not its store paths.
 			for _, rn := range g.referrers(hash) {
-				d.Referrers = append(d.Referrers, ref{Base: path.Base(rn.StorePath), Hash: rn.Hash, Link: may(rn.Hash)})
+				if !may(rn.Hash) {
+					d.ReferrersHidden++
+					continue
+				}
+				d.Referrers = append(d.Referrers, ref{Base: path.Base(rn.StorePath), Hash: rn.Hash, Link: true})
 			}
 		}
 	}
