@@ -88,6 +88,7 @@ type Handler struct {
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
 	graphs  graphs
+	stats   stats
 	cors    *cors.Service // nil: the store keeps no CORS configurations
 }
 

@@ -53,7 +53,7 @@ func (h *Handler) bucketList(r *http.Request, c *caller) (bucketsData, error) {
 			continue
 		}
 		row := bucketRow{Name: b.Name}
-		st, err := h.store.CacheStats(ctx, b.Name)
+		st, err := h.cacheStats(ctx, b.Name)
 		if errors.Is(err, meta.ErrNoSuchBucket) {
 			continue // deleted meanwhile
 		}
@@ -109,7 +109,7 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 		return view{}, err
 	}
 	d := bucketData{bucketRow: bucketRow{Name: b.Name}}
-	st, err := h.store.CacheStats(ctx, name)
+	st, err := h.cacheStats(ctx, name)
 	if err != nil {
 		return view{}, err
 	}
