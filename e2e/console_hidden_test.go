@@ -171,3 +171,61 @@ func TestConsoleHidesUnreadablePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleConditionalBuckets: an anonymous visitor sees a bucket only
+// when its policy lets this visitor read it, conditions included. A
+// bucket only an address range may read (an intranet cache), or one that
+// refuses plain HTTP, was listed to everyone, with its path count, NAR
+// bytes, last push and signing keys, though every read was refused.
+func TestConsoleConditionalBuckets(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	policies := map[string]string{
+		"intranet": `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::intranet/*",
+			"Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`,
+		"tls-only": `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::tls-only/*"},
+			{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::tls-only","arn:aws:s3:::tls-only/*"],
+			"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`,
+		"loopback": `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::loopback/*",
+			"Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}}]}`,
+	}
+	for name, doc := range policies {
+		nixAdmin(t, s, "bucket", "create", name)
+		f := filepath.Join(t.TempDir(), name+".json")
+		if err := os.WriteFile(f, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nixAdmin(t, s, "bucket", "policy", "set", name, f)
+		p := consolePush(t, s, name, "pkg-of-"+name)
+		// What the console shows must agree with what a read gets.
+		resp, err := http.Get(s.Endpoint + "/" + name + "/" + p.Hash + ".narinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{true: http.StatusOK, false: http.StatusForbidden}[name == "loopback"]; resp.StatusCode != want {
+			t.Fatalf("anonymous GET of a narinfo of %s: %d, want %d", name, resp.StatusCode, want)
+		}
+	}
+	ui := s.Endpoint + "/-/ui/"
+	b := consoleBrowser(t)
+	if st := b.open(ui); st != http.StatusOK {
+		t.Fatalf("GET the buckets page: %d", st)
+	}
+	body := b.body()
+	for _, hidden := range []string{"intranet", "tls-only"} {
+		if strings.Contains(body, hidden) {
+			t.Errorf("the buckets page shows %s to an anonymous visitor it refuses:\n%s", hidden, body)
+		}
+		if st := b.open(ui + "b/" + hidden); st != http.StatusNotFound {
+			t.Errorf("GET the page of %s: %d, want 404", hidden, st)
+		}
+	}
+	if !strings.Contains(body, "loopback") {
+		t.Errorf("the buckets page does not show loopback, which this visitor may read:\n%s", body)
+	}
+	b.open(ui + "traffic")
+	if body := b.body(); strings.Contains(body, "intranet") || strings.Contains(body, "tls-only") {
+		t.Errorf("the traffic page charts a bucket the visitor may not read:\n%s", body)
+	}
+}

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/nixbucket/nixbucket/internal/policy"
 )
@@ -43,6 +44,52 @@ func (s *Service) MayAllowInBucket(ctx context.Context, id Identity, action, buc
 		if e.policy != nil && !e.policy.MayAllow(&principal, action, prefix) {
 			return false, nil
 		}
+	}
+	return true, nil
+}
+
+// MayAllowInBucketFor is MayAllowInBucket for the request r: the
+// policies' conditions are looked at, for r (its source address, whether
+// it came over TLS, the time…), and a Deny whose conditions hold for r
+// and that covers every object of the bucket leaves nothing allowed. The
+// console shows a visitor the buckets this allows them to read: a bucket
+// only an address range may read is not shown to others.
+func (s *Service) MayAllowInBucketFor(ctx context.Context, r *http.Request, id Identity, action, bucket string) (bool, error) {
+	if id.Root {
+		return true, nil
+	}
+	gen, err := s.current(ctx)
+	if err != nil {
+		return false, err
+	}
+	prefix := policy.ObjectARN(bucket, "")
+	bp, err := s.bucketPolicy(ctx, gen, bucket)
+	if err != nil {
+		return false, err
+	}
+	req := policy.Request{Action: action, Context: s.context(r, action)}
+	var user, narrow *policy.Policy
+	if !id.Anonymous {
+		req.Principal = policy.User(s.account, id.User)
+		if user, err = s.userPolicy(ctx, gen, id.User); err != nil {
+			return false, err
+		}
+		if id.TokenID != "" {
+			e, err := s.token(ctx, gen, id.TokenID)
+			if err != nil {
+				return false, nil
+			}
+			narrow = e.policy
+		}
+	}
+	if !user.MayAllowFor(&req, prefix) && !bp.MayAllowFor(&req, prefix) {
+		return false, nil
+	}
+	if user.DeniesAllFor(&req, prefix) || bp.DeniesAllFor(&req, prefix) {
+		return false, nil
+	}
+	if narrow != nil && (!narrow.MayAllowFor(&req, prefix) || narrow.DeniesAllFor(&req, prefix)) {
+		return false, nil
 	}
 	return true, nil
 }

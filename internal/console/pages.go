@@ -49,7 +49,7 @@ func (h *Handler) bucketList(r *http.Request, c *caller) (bucketsData, error) {
 	}
 	d := bucketsData{CanCreate: c.id.Root || (!c.id.Anonymous && h.allowed(r, *c, "s3:CreateBucket", bucketARN("*")))}
 	for _, b := range all {
-		if !h.visible(ctx, *c, b.Name) {
+		if !h.visible(r, *c, b.Name) {
 			continue
 		}
 		row := bucketRow{Name: b.Name}
@@ -101,7 +101,7 @@ type bucketData struct {
 func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
 	ctx := r.Context()
 	name := r.PathValue("bucket")
-	if !h.visible(ctx, *c, name) {
+	if !h.visible(r, *c, name) {
 		return view{}, fail(http.StatusNotFound, "no bucket %q that you may read", name)
 	}
 	b, err := h.store.Bucket(ctx, name)
