@@ -90,7 +90,9 @@ type Handler struct {
 	mux     *http.ServeMux
 	graphs  graphs
 	stats   stats
-	cors    *cors.Service // nil: the store keeps no CORS configurations
+	// listings are the parsed .ls listings of the paths shown last.
+	listings listings
+	cors     *cors.Service // nil: the store keeps no CORS configurations
 }
 
 // Config is what the console needs.

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -196,76 +195,6 @@ type closers []io.Closer
 func (cs closers) Close() error {
 	for _, c := range cs {
 		c.Close()
-	}
-	return nil
-}
-
-// lsNode is a node of a .ls listing (Nix's JSON of a NAR's tree).
-type lsNode struct {
-	Type       string            `json:"type"`
-	Size       int64             `json:"size"`
-	Executable bool              `json:"executable"`
-	Target     string            `json:"target"`
-	Entries    map[string]lsNode `json:"entries"`
-}
-
-// listing fills d with the directory d.Dir of the path's .ls listing.
-func (h *Handler) listing(ctx context.Context, bucket, hash string, d *pathData) error {
-	rc, err := h.open(ctx, bucket, hash+".ls")
-	if errors.Is(err, meta.ErrNoSuchKey) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return readListing(rc, d)
-}
-
-// MaxEntries bounds the entries of one directory the page lists; the rest
-// are counted. A directory of 230,000 files made a 20 MB page that took
-// 20 s to render, for any reader of a public cache, as often as asked.
-const MaxEntries = 2000
-
-// readListing fills d with the directory d.Dir of the listing r.
-func readListing(r io.Reader, d *pathData) error {
-	var ls struct {
-		Version int    `json:"version"`
-		Root    lsNode `json:"root"`
-	}
-	lim := &io.LimitedReader{R: r, N: MaxListing + 1}
-	if err := json.NewDecoder(lim).Decode(&ls); err != nil {
-		if lim.N <= 0 {
-			return fmt.Errorf("the listing is larger than %d bytes", MaxListing)
-		}
-		return fmt.Errorf("unreadable listing: %v", err)
-	}
-	d.Listing = true
-	cur := ls.Root
-	walked := ""
-	if d.Dir != "" {
-		for _, part := range strings.Split(d.Dir, "/") {
-			next, ok := cur.Entries[part]
-			if !ok || next.Type != "directory" {
-				return fmt.Errorf("no directory %q in the listing", d.Dir)
-			}
-			walked = path.Join(walked, part)
-			d.Parents = append(d.Parents, entry{Name: part, Dir: walked})
-			cur = next
-		}
-	}
-	if cur.Type != "directory" {
-		d.Entries = []entry{{Name: path.Base(d.Name), Type: cur.Type, Size: cur.Size, Exec: cur.Executable, Target: cur.Target}}
-		return nil
-	}
-	names := sortedKeys(cur.Entries)
-	if len(names) > MaxEntries {
-		d.EntriesMore = len(names) - MaxEntries
-		names = names[:MaxEntries]
-	}
-	for _, name := range names {
-		e := cur.Entries[name]
-		d.Entries = append(d.Entries, entry{Name: name, Type: e.Type, Size: e.Size, Exec: e.Executable, Target: e.Target, Dir: path.Join(d.Dir, name)})
 	}
 	return nil
 }
