@@ -102,7 +102,7 @@ func TestConsoleHidesUnreadablePaths(t *testing.T) {
 
 	userPol := filepath.Join(t.TempDir(), "member.json")
 	if err := os.WriteFile(userPol, []byte(`{"Statement":[
-		{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::team","arn:aws:s3:::team/*"]}]}`), 0o600); err != nil {
+		{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket","s3:GetBucketPolicy"],"Resource":["arn:aws:s3:::team","arn:aws:s3:::team/*"]}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	nixAdmin(t, s, "user", "create", "member", "--policy", userPol)
@@ -110,7 +110,7 @@ func TestConsoleHidesUnreadablePaths(t *testing.T) {
 	// hidden path's narinfo.
 	tokenPol := filepath.Join(t.TempDir(), "token.json")
 	if err := os.WriteFile(tokenPol, []byte(`{"Statement":[
-		{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::team","arn:aws:s3:::team/*"]},
+		{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket","s3:GetBucketPolicy"],"Resource":["arn:aws:s3:::team","arn:aws:s3:::team/*"]},
 		{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::team/`+hidden.Hash+`.narinfo"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +153,19 @@ func TestConsoleHidesUnreadablePaths(t *testing.T) {
 		t.Errorf("the hidden path's page: %d, want 404", st)
 	}
 	b.fitsWidth(360, "referrers-hidden")
+
+	// The member may read the bucket's policy but not change it: the
+	// page shows it in a block that scrolls, which the keyboard reaches
+	// and a screen reader names (shot checks every control's name).
+	nixAdmin(t, s, "bucket", "policy", "set", "team", "anonymous-read")
+	if st := b.open(ui + "b/team/policy"); st != http.StatusOK {
+		t.Fatalf("GET the policy page: %d", st)
+	}
+	if got := b.text("pre"); !strings.Contains(got, "s3:GetObject") {
+		t.Errorf("the read-only policy page shows %q", got)
+	}
+	b.shot("policy-read-only")
+	nixAdmin(t, s, "bucket", "policy", "delete", "team")
 
 	// app refers to elsewhere-1.0, which only the bucket "other" holds:
 	// its name is in app's narinfo, but no link leads to a 404.
