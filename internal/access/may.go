@@ -16,36 +16,15 @@ func (s *Service) MayAllowInBucket(ctx context.Context, id Identity, action, buc
 	if id.Root {
 		return true, nil
 	}
-	gen, err := s.current(ctx)
-	if err != nil {
+	ps, ok, err := s.policiesOf(ctx, id, bucket)
+	if err != nil || !ok {
 		return false, err
 	}
 	prefix := policy.ObjectARN(bucket, "")
-	bp, err := s.bucketPolicy(ctx, gen, bucket)
-	if err != nil {
-		return false, err
-	}
-	if id.Anonymous {
-		return bp.MayAllow(&policy.Principal{}, action, prefix), nil
-	}
-	principal := policy.User(s.account, id.User)
-	user, err := s.userPolicy(ctx, gen, id.User)
-	if err != nil {
-		return false, err
-	}
-	if !user.MayAllow(&principal, action, prefix) && !bp.MayAllow(&principal, action, prefix) {
+	if !ps.user.MayAllow(&ps.principal, action, prefix) && !ps.bucket.MayAllow(&ps.principal, action, prefix) {
 		return false, nil
 	}
-	if id.TokenID != "" {
-		e, err := s.token(ctx, gen, id.TokenID)
-		if err != nil {
-			return false, nil
-		}
-		if e.policy != nil && !e.policy.MayAllow(&principal, action, prefix) {
-			return false, nil
-		}
-	}
-	return true, nil
+	return ps.narrow == nil || ps.narrow.MayAllow(&ps.principal, action, prefix), nil
 }
 
 // MayAllowInBucketFor is MayAllowInBucket for the request r: the
@@ -58,38 +37,50 @@ func (s *Service) MayAllowInBucketFor(ctx context.Context, r *http.Request, id I
 	if id.Root {
 		return true, nil
 	}
-	gen, err := s.current(ctx)
-	if err != nil {
+	ps, ok, err := s.policiesOf(ctx, id, bucket)
+	if err != nil || !ok {
 		return false, err
 	}
 	prefix := policy.ObjectARN(bucket, "")
-	bp, err := s.bucketPolicy(ctx, gen, bucket)
+	req := policy.Request{Action: action, Principal: ps.principal, Context: s.context(r, action)}
+	if !ps.user.MayAllowFor(&req, prefix) && !ps.bucket.MayAllowFor(&req, prefix) {
+		return false, nil
+	}
+	if ps.user.DeniesAllFor(&req, prefix) || ps.bucket.DeniesAllFor(&req, prefix) {
+		return false, nil
+	}
+	return ps.narrow == nil || (ps.narrow.MayAllowFor(&req, prefix) && !ps.narrow.DeniesAllFor(&req, prefix)), nil
+}
+
+// callerPolicies are the policies that decide for a caller in a bucket.
+type callerPolicies struct {
+	principal            policy.Principal // the zero Principal: anonymous
+	user, bucket, narrow *policy.Policy   // nil: none
+}
+
+// policiesOf returns the policies deciding for id in bucket; ok is false
+// for a token that is gone (nothing is allowed to it).
+func (s *Service) policiesOf(ctx context.Context, id Identity, bucket string) (ps callerPolicies, ok bool, err error) {
+	gen, err := s.current(ctx)
 	if err != nil {
-		return false, err
+		return ps, false, err
 	}
-	req := policy.Request{Action: action, Context: s.context(r, action)}
-	var user, narrow *policy.Policy
-	if !id.Anonymous {
-		req.Principal = policy.User(s.account, id.User)
-		if user, err = s.userPolicy(ctx, gen, id.User); err != nil {
-			return false, err
+	if ps.bucket, err = s.bucketPolicy(ctx, gen, bucket); err != nil {
+		return ps, false, err
+	}
+	if id.Anonymous {
+		return ps, true, nil
+	}
+	ps.principal = policy.User(s.account, id.User)
+	if ps.user, err = s.userPolicy(ctx, gen, id.User); err != nil {
+		return ps, false, err
+	}
+	if id.TokenID != "" {
+		e, err := s.token(ctx, gen, id.TokenID)
+		if err != nil {
+			return ps, false, nil
 		}
-		if id.TokenID != "" {
-			e, err := s.token(ctx, gen, id.TokenID)
-			if err != nil {
-				return false, nil
-			}
-			narrow = e.policy
-		}
+		ps.narrow = e.policy
 	}
-	if !user.MayAllowFor(&req, prefix) && !bp.MayAllowFor(&req, prefix) {
-		return false, nil
-	}
-	if user.DeniesAllFor(&req, prefix) || bp.DeniesAllFor(&req, prefix) {
-		return false, nil
-	}
-	if narrow != nil && (!narrow.MayAllowFor(&req, prefix) || narrow.DeniesAllFor(&req, prefix)) {
-		return false, nil
-	}
-	return true, nil
+	return ps, true, nil
 }

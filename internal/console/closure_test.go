@@ -57,14 +57,7 @@ func TestWideClosureFewQueries(t *testing.T) {
 	put(top+".narinfo", strings.Join(append(refs, missing), " "))
 
 	store := &lookupCounter{Store: st}
-	acc := access.New(st, access.Options{})
-	if err := acc.SetBucketPolicy(ctx, "pub", []byte(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"}]}`)); err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Config{Store: store, Access: acc, Objects: svc, Key: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := publicHandler(t, st, store, svc)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, Prefix+"b/pub/p/"+top, nil))
 	if w.Code != http.StatusOK {
@@ -80,4 +73,19 @@ func TestWideClosureFewQueries(t *testing.T) {
 	if q, most := store.queries.Load(), int64(2+(n+1+lookupBatch-1)/lookupBatch); q > most {
 		t.Errorf("the page made %d queries of the narinfo index, want at most %d", q, most)
 	}
+}
+
+// publicHandler returns a console over store (st, maybe wrapped) and svc
+// in which anyone may read the objects of bucket pub.
+func publicHandler(t *testing.T, st meta.Store, store meta.Store, svc *objects.Service) *Handler {
+	t.Helper()
+	acc := access.New(st, access.Options{})
+	if err := acc.SetBucketPolicy(t.Context(), "pub", []byte(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Store: store, Access: acc, Objects: svc, Key: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -87,14 +86,7 @@ func TestListingKept(t *testing.T) {
 	var parses atomic.Int64
 	testHookParseListing = func() { parses.Add(1) }
 	t.Cleanup(func() { testHookParseListing = nil })
-	acc := access.New(st, access.Options{})
-	if err := acc.SetBucketPolicy(ctx, "pub", []byte(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"}]}`)); err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Config{Store: st, Access: acc, Objects: svc, Key: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := publicHandler(t, st, st, svc)
 	view := func(query, want string) {
 		t.Helper()
 		w := httptest.NewRecorder()

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
@@ -40,14 +39,7 @@ func TestStatsKept(t *testing.T) {
 	}
 	put(hashOf('a')+".narinfo", "")
 	store := &statsCounter{Store: st}
-	acc := access.New(st, access.Options{})
-	if err := acc.SetBucketPolicy(ctx, "pub", []byte(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"}]}`)); err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Config{Store: store, Access: acc, Objects: svc, Key: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := publicHandler(t, st, store, svc)
 	view := func(page, want string) {
 		t.Helper()
 		w := httptest.NewRecorder()

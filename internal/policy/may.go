@@ -7,30 +7,11 @@ package policy
 // reading its body (DeleteObjects names its keys only in the body). A nil
 // policy allows nothing. principal is ignored for identity policies.
 func (p *Policy) MayAllow(principal *Principal, action, prefix string) bool {
-	if p == nil {
-		return false
+	r := Request{Action: action}
+	if principal != nil {
+		r.Principal = *principal
 	}
-	for i := range p.stmts {
-		s := &p.stmts[i]
-		if s.deny {
-			continue
-		}
-		if matchAny(s.actions, action, nil, true) == s.notAction {
-			continue
-		}
-		if p.kind == bucketPolicy && s.principals.match(principal) == s.notPrincipal {
-			continue
-		}
-		if s.notResource {
-			return true
-		}
-		for j := range s.resources {
-			if s.resources[j].mayMatchUnder(prefix, prefix) {
-				return true
-			}
-		}
-	}
-	return false
+	return p.mayAllow(&r, prefix, false)
 }
 
 // MayAllowFor is MayAllow for one request r (its Principal, Action and
@@ -39,6 +20,11 @@ func (p *Policy) MayAllow(principal *Principal, action, prefix string) bool {
 // object, so what a condition says of r it says of every object under
 // prefix. Deny statements are left to DeniesAllFor.
 func (p *Policy) MayAllowFor(r *Request, prefix string) bool {
+	return p.mayAllow(r, prefix, true)
+}
+
+// mayAllow is MayAllow, and with conds MayAllowFor.
+func (p *Policy) mayAllow(r *Request, prefix string, conds bool) bool {
 	if p == nil {
 		return false
 	}
@@ -46,7 +32,7 @@ func (p *Policy) MayAllowFor(r *Request, prefix string) bool {
 	q.Resource = prefix
 	for i := range p.stmts {
 		s := &p.stmts[i]
-		if s.deny || matchAny(s.actions, q.Action, &q, true) == s.notAction || !s.names(p.kind, &q) || !s.conditionsHold(&q) {
+		if s.deny || matchAny(s.actions, q.Action, &q, true) == s.notAction || !s.names(p.kind, &q) || (conds && !s.conditionsHold(&q)) {
 			continue
 		}
 		if s.notResource {

@@ -352,13 +352,12 @@ func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit in
 		if err := needBucket(ctx, tx, bucket); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT hash, `+narinfoCols+` FROM narinfos
-			WHERE bucket = $1 AND hash > $2 ORDER BY hash LIMIT $3`, bucket, after, limit)
-		if err != nil {
+		var err error
+		if out, err = queryNarinfos(ctx, tx, bucket, `SELECT hash, `+narinfoCols+` FROM narinfos
+			WHERE bucket = $1 AND hash > $2 ORDER BY hash LIMIT $3`, bucket, after, limit); err != nil {
 			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
 		}
-		out, err = narinfoRows(rows, bucket)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err

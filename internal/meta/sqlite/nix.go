@@ -245,12 +245,11 @@ func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit in
 		if err := t.needBucket(bucket); err != nil {
 			return err
 		}
-		rows, err := t.query(qScanNarinfos, bucket, after, limit)
-		if err != nil {
+		var err error
+		if out, err = scanNarinfoRows(t, bucket, qScanNarinfos, bucket, after, limit); err != nil {
 			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
 		}
-		out, err = narinfoRows(rows, bucket)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
