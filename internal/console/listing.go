@@ -144,6 +144,9 @@ type listings struct {
 // least recently used go.
 const maxListingBytes = 64 << 20
 
+// entryCost is what an entry of listings costs beside its listing.
+const entryCost = 256
+
 type listingEntry struct {
 	load   sync.Mutex // held while reading
 	ver    objects.Version
@@ -192,7 +195,9 @@ func (h *Handler) keptListing(ctx context.Context, bucket, hash string) (*lsFile
 		e.load.Unlock()
 		return nil, err // the store failed: read again next time
 	}
-	e.root, e.err, e.cost, e.ver, e.loaded = root, err, cost, ver, true
+	// An entry costs something even without a listing, so that the
+	// entries of many paths' pages are bounded too.
+	e.root, e.err, e.cost, e.ver, e.loaded = root, err, cost+entryCost, ver, true
 	e.load.Unlock()
 	c.trim()
 	return root, err
