@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -146,6 +149,53 @@ func (b *browser) labelled(page string) {
 	for _, ext := range evalIn[[]string](b, offlineJS) {
 		b.t.Errorf("page %s does not work offline: %s", page, ext)
 	}
+	for _, el := range b.unnamed() {
+		b.t.Errorf("page %s: %s is reached by Tab but has no accessible name in Chromium's accessibility tree", page, el)
+	}
+}
+
+// tabbable selects what the Tab key reaches.
+const tabbable = `a[href], button, input:not([type=hidden]), select, textarea, [tabindex]:not([tabindex="-1"])`
+
+// unnamed returns, as HTML, the elements the Tab key reaches whose node in
+// Chromium's accessibility tree has no name: a screen reader says nothing
+// useful when they get the focus.
+func (b *browser) unnamed() []string {
+	b.t.Helper()
+	n := evalIn[int](b, `document.querySelectorAll('`+tabbable+`').length`)
+	var bad []string
+	for i := range n {
+		el := fmt.Sprintf(`document.querySelectorAll('%s')[%d]`, tabbable, i)
+		// The element's own node (not DOM.getDocument, which would
+		// renumber the nodes chromedp holds).
+		name, err := chromedp.Run(b.ctx, chromedp.Action[string](func(ctx context.Context, t *chromedp.Target) (string, error) {
+			obj, err := cdp.Call(ctx, t, runtime.Evaluate, runtime.EvaluateParams{Expression: el})
+			if err != nil {
+				return "", err
+			}
+			no := false
+			ax, err := cdp.Call(ctx, t, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: obj.Result.ObjectID, FetchRelatives: &no})
+			if err != nil {
+				return "", err
+			}
+			for _, n := range ax.Nodes {
+				if n.Ignored {
+					return "(not in the tree)", nil // not shown, nor reached
+				}
+				if n.Name != nil {
+					return strings.Trim(string(n.Name.Value), `" `), nil
+				}
+			}
+			return "", nil
+		}))
+		if err != nil {
+			b.t.Fatalf("browser: accessibility tree: %v", err)
+		}
+		if name == "" {
+			bad = append(bad, evalIn[string](b, el+`.outerHTML.slice(0, 120)`))
+		}
+	}
+	return bad
 }
 
 // offlineJS lists what a page needs from another origin: a resource it

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/nixbucket/nixbucket/internal/policy"
 )
@@ -15,34 +16,71 @@ func (s *Service) MayAllowInBucket(ctx context.Context, id Identity, action, buc
 	if id.Root {
 		return true, nil
 	}
-	gen, err := s.current(ctx)
-	if err != nil {
+	ps, ok, err := s.policiesOf(ctx, id, bucket)
+	if err != nil || !ok {
 		return false, err
 	}
 	prefix := policy.ObjectARN(bucket, "")
-	bp, err := s.bucketPolicy(ctx, gen, bucket)
-	if err != nil {
+	if !ps.user.MayAllow(&ps.principal, action, prefix) && !ps.bucket.MayAllow(&ps.principal, action, prefix) {
+		return false, nil
+	}
+	return ps.narrow == nil || ps.narrow.MayAllow(&ps.principal, action, prefix), nil
+}
+
+// MayAllowInBucketFor is MayAllowInBucket for the request r: the
+// policies' conditions are looked at, for r (its source address, whether
+// it came over TLS, the time…), and a Deny whose conditions hold for r
+// and that covers every object of the bucket leaves nothing allowed. The
+// console shows a visitor the buckets this allows them to read: a bucket
+// only an address range may read is not shown to others.
+func (s *Service) MayAllowInBucketFor(ctx context.Context, r *http.Request, id Identity, action, bucket string) (bool, error) {
+	if id.Root {
+		return true, nil
+	}
+	ps, ok, err := s.policiesOf(ctx, id, bucket)
+	if err != nil || !ok {
 		return false, err
+	}
+	prefix := policy.ObjectARN(bucket, "")
+	req := policy.Request{Action: action, Principal: ps.principal, Context: s.context(r, action)}
+	if !ps.user.MayAllowFor(&req, prefix) && !ps.bucket.MayAllowFor(&req, prefix) {
+		return false, nil
+	}
+	if ps.user.DeniesAllFor(&req, prefix) || ps.bucket.DeniesAllFor(&req, prefix) {
+		return false, nil
+	}
+	return ps.narrow == nil || (ps.narrow.MayAllowFor(&req, prefix) && !ps.narrow.DeniesAllFor(&req, prefix)), nil
+}
+
+// callerPolicies are the policies that decide for a caller in a bucket.
+type callerPolicies struct {
+	principal            policy.Principal // the zero Principal: anonymous
+	user, bucket, narrow *policy.Policy   // nil: none
+}
+
+// policiesOf returns the policies deciding for id in bucket; ok is false
+// for a token that is gone (nothing is allowed to it).
+func (s *Service) policiesOf(ctx context.Context, id Identity, bucket string) (ps callerPolicies, ok bool, err error) {
+	gen, err := s.current(ctx)
+	if err != nil {
+		return ps, false, err
+	}
+	if ps.bucket, err = s.bucketPolicy(ctx, gen, bucket); err != nil {
+		return ps, false, err
 	}
 	if id.Anonymous {
-		return bp.MayAllow(&policy.Principal{}, action, prefix), nil
+		return ps, true, nil
 	}
-	principal := policy.User(s.account, id.User)
-	user, err := s.userPolicy(ctx, gen, id.User)
-	if err != nil {
-		return false, err
-	}
-	if !user.MayAllow(&principal, action, prefix) && !bp.MayAllow(&principal, action, prefix) {
-		return false, nil
+	ps.principal = policy.User(s.account, id.User)
+	if ps.user, err = s.userPolicy(ctx, gen, id.User); err != nil {
+		return ps, false, err
 	}
 	if id.TokenID != "" {
 		e, err := s.token(ctx, gen, id.TokenID)
 		if err != nil {
-			return false, nil
+			return ps, false, nil
 		}
-		if e.policy != nil && !e.policy.MayAllow(&principal, action, prefix) {
-			return false, nil
-		}
+		ps.narrow = e.policy
 	}
-	return true, nil
+	return ps, true, nil
 }

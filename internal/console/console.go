@@ -21,9 +21,12 @@
 //
 // What they may see and do is decided per page and action by Authorize,
 // on the ARNs the APIs use: a bucket is listed when the caller could read
-// some object of it (the anonymous-read policy makes a bucket visible to
-// everyone); searching, recent pushes, largest closures and referrers need
-// s3:ListBucket; a store path page s3:GetObject on its narinfo (and on
+// some object of it with this request, the policies' conditions looked at
+// (the anonymous-read policy makes a bucket visible to everyone; one only
+// an address range may read, to that range); searching, recent pushes, largest closures and referrers need
+// s3:ListBucket, and name only the paths whose narinfo the caller may read
+// (listing gives a bucket's keys, the hashes, not its paths' names); a
+// store path page s3:GetObject on its narinfo (and on
 // its .ls and log to show them); creating a bucket s3:CreateBucket;
 // reading and editing a policy s3:GetBucketPolicy and s3:PutBucketPolicy
 // (s3:DeleteBucketPolicy to remove it). Tokens and signing keys are
@@ -86,7 +89,10 @@ type Handler struct {
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
 	graphs  graphs
-	cors    *cors.Service // nil: the store keeps no CORS configurations
+	stats   stats
+	// listings are the parsed .ls listings of the paths shown last.
+	listings listings
+	cors     *cors.Service // nil: the store keeps no CORS configurations
 }
 
 // Config is what the console needs.
@@ -244,9 +250,10 @@ func (h *Handler) allowed(r *http.Request, c caller, action, resource string) bo
 }
 
 // visible reports whether the caller may see a bucket in the console:
-// when some object of it could be read.
-func (h *Handler) visible(ctx context.Context, c caller, bucket string) bool {
-	ok, err := h.access.MayAllowInBucket(ctx, c.id, "s3:GetObject", bucket)
+// when some object of it could be read by this request, its conditions
+// (source address, TLS…) looked at, as the APIs would for it.
+func (h *Handler) visible(r *http.Request, c caller, bucket string) bool {
+	ok, err := h.access.MayAllowInBucketFor(r.Context(), r, c.id, "s3:GetObject", bucket)
 	return err == nil && ok
 }
 

@@ -133,11 +133,13 @@ func (c *graphs) trim() {
 	}
 }
 
-// ForgetGone drops the graphs of the buckets exists reports gone (the
-// server calls it with each refresh of its bucket list): a deleted
-// bucket's graph would otherwise stay until others pushed it out, and its
-// entry for good.
+// ForgetGone drops the graphs, stats and listings of the buckets exists
+// reports gone (the server calls it with each refresh of its bucket
+// list): a deleted bucket's graph would otherwise stay until others pushed
+// it out, and its entry for good.
 func (h *Handler) ForgetGone(exists func(bucket string) bool) {
+	h.forgetStats(exists)
+	h.forgetListings(exists)
 	h.graphs.mu.Lock()
 	defer h.graphs.mu.Unlock()
 	for b := range h.graphs.entries {

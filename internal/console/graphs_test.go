@@ -102,7 +102,7 @@ func TestBucketGraphKept(t *testing.T) {
 	}
 	largest := func(g *graph) string {
 		var s []string
-		for _, r := range g.largest(10) {
+		for _, r := range g.largest(10, func(string) bool { return true }) {
 			s = append(s, fmt.Sprintf("%s:%d:%d", r.N.Hash[:1], r.Paths, r.NarBytes))
 		}
 		return strings.Join(s, " ")

@@ -49,11 +49,11 @@ func (h *Handler) bucketList(r *http.Request, c *caller) (bucketsData, error) {
 	}
 	d := bucketsData{CanCreate: c.id.Root || (!c.id.Anonymous && h.allowed(r, *c, "s3:CreateBucket", bucketARN("*")))}
 	for _, b := range all {
-		if !h.visible(ctx, *c, b.Name) {
+		if !h.visible(r, *c, b.Name) {
 			continue
 		}
 		row := bucketRow{Name: b.Name}
-		st, err := h.store.CacheStats(ctx, b.Name)
+		st, err := h.cacheStats(ctx, b.Name)
 		if errors.Is(err, meta.ErrNoSuchBucket) {
 			continue // deleted meanwhile
 		}
@@ -101,7 +101,7 @@ type bucketData struct {
 func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
 	ctx := r.Context()
 	name := r.PathValue("bucket")
-	if !h.visible(ctx, *c, name) {
+	if !h.visible(r, *c, name) {
 		return view{}, fail(http.StatusNotFound, "no bucket %q that you may read", name)
 	}
 	b, err := h.store.Bucket(ctx, name)
@@ -109,7 +109,7 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 		return view{}, err
 	}
 	d := bucketData{bucketRow: bucketRow{Name: b.Name}}
-	st, err := h.store.CacheStats(ctx, name)
+	st, err := h.cacheStats(ctx, name)
 	if err != nil {
 		return view{}, err
 	}
@@ -124,6 +124,10 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 		if err != nil {
 			return view{}, err
 		}
+		// Listing the bucket gives its keys, the paths' hashes; their
+		// names and sizes are in the narinfos, which the lists below show
+		// only of the paths the caller may read (a Deny can hide some).
+		may := h.narinfoReader(r, c, name)
 		d.Query = strings.TrimSpace(r.URL.Query().Get("q"))
 		if d.Query != "" {
 			d.Searched = true
@@ -133,6 +137,7 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 			if g != nil { // then names holding it anywhere
 				d.Results = append(d.Results, g.containing(d.Query, d.Results, maxResults-len(d.Results))...)
 			}
+			d.Results = readable(d.Results, may)
 		}
 		if d.Recent, err = h.store.RecentNarinfos(ctx, name, 10); err != nil {
 			return view{}, err
@@ -140,9 +145,10 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 		if len(d.Recent) > 0 {
 			d.LastPush = d.Recent[0].Created
 		}
+		d.Recent = readable(d.Recent, may)
 		if g != nil {
 			d.Ranked = true
-			d.Largest = g.largest(10)
+			d.Largest = g.largest(10, may)
 		}
 		if d.Retention, err = h.store.Retention(ctx, name); err != nil {
 			return view{}, err
@@ -168,6 +174,25 @@ func (h *Handler) bucket(w http.ResponseWriter, r *http.Request, c *caller) (vie
 	d.CanKeys = c.id.Root
 	d.KeyCreated = r.URL.Query().Get("key")
 	return view{name: "bucket", title: "Bucket " + name, data: d}, nil
+}
+
+// narinfoReader returns whether the caller may read a path's narinfo
+// in bucket (s3:GetObject), by its hash, deciding once per hash.
+func (h *Handler) narinfoReader(r *http.Request, c *caller, bucket string) func(hash string) bool {
+	seen := map[string]bool{}
+	return func(hash string) bool {
+		ok, done := seen[hash]
+		if !done {
+			ok = h.allowed(r, *c, "s3:GetObject", objectARN(bucket, hash+".narinfo"))
+			seen[hash] = ok
+		}
+		return ok
+	}
+}
+
+// readable returns the narinfos of ns the caller may read (may).
+func readable(ns []meta.Narinfo, may func(hash string) bool) []meta.Narinfo {
+	return slices.DeleteFunc(ns, func(n meta.Narinfo) bool { return !may(n.Hash) })
 }
 
 // nixConf returns the lines a user pastes: nix.conf's substituters and

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,27 +41,30 @@ type entry struct {
 }
 
 type pathData struct {
-	Bucket      string
-	N           meta.Narinfo
-	Name        string
-	References  []ref
-	Referrers   []ref
-	CanList     bool
-	Ranked      bool
-	Closure     closureInfo
-	NarKey      string
-	Listing     bool
-	ListingErr  string
-	Dir         string
-	Parents     []entry
-	Entries     []entry
-	EntriesMore int // entries past MaxEntries, not listed
-	LogKey      string
-	Log         string
-	LogCut      bool
-	Deriver     string
-	Sigs        []string
-	Compression string
+	Bucket     string
+	N          meta.Narinfo
+	Name       string
+	References []ref
+	Referrers  []ref
+	// ReferrersHidden counts the referrers the caller may not read,
+	// left out.
+	ReferrersHidden int
+	CanList         bool
+	Ranked          bool
+	Closure         closureInfo
+	NarKey          string
+	Listing         bool
+	ListingErr      string
+	Dir             string
+	Parents         []entry
+	Entries         []entry
+	EntriesMore     int // entries past MaxEntries, not listed
+	LogKey          string
+	Log             string
+	LogCut          bool
+	Deriver         string
+	Sigs            []string
+	Compression     string
 	// System and Extra are the fields of the narinfo as served that the
 	// index does not keep: System (old Nix, Hydra) and any key Nix may
 	// add, read from the stored narinfo itself.
@@ -90,7 +92,7 @@ func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (
 		d.Compression = "bzip2 (none given)"
 	}
 	d.Name = path.Base(n.StorePath)
-	may := func(h2 string) bool { return h.allowed(r, *c, "s3:GetObject", objectARN(bucket, h2+".narinfo")) }
+	may := h.narinfoReader(r, c, bucket)
 	for _, rb := range n.References {
 		rh := nixgraph.RefHash(rb)
 		d.References = append(d.References, ref{Base: rb, Hash: rh, Link: rh != hash && may(rh)})
@@ -114,11 +116,28 @@ func (h *Handler) storePath(w http.ResponseWriter, r *http.Request, c *caller) (
 	if d.Closure, err = h.pathClosure(ctx, bucket, n, g, may); err != nil {
 		return view{}, err
 	}
+	// A reference the bucket does not hold (a path pushed to another
+	// bucket, or not pushed at all) is no link: its page would be a 404.
+	gone := map[string]bool{}
+	for _, m := range d.Closure.Missing {
+		gone[m] = true
+	}
+	for i := range d.References {
+		if gone[d.References[i].Base] {
+			d.References[i].Link = false
+		}
+	}
 	if d.CanList {
 		if g != nil {
 			d.Ranked = true
+			// Only the referrers the caller may read are named: listing
+			// the bucket gives its keys (hashes), not its store paths.
 			for _, rn := range g.referrers(hash) {
-				d.Referrers = append(d.Referrers, ref{Base: path.Base(rn.StorePath), Hash: rn.Hash, Link: may(rn.Hash)})
+				if !may(rn.Hash) {
+					d.ReferrersHidden++
+					continue
+				}
+				d.Referrers = append(d.Referrers, ref{Base: path.Base(rn.StorePath), Hash: rn.Hash, Link: true})
 			}
 		}
 	}
@@ -176,76 +195,6 @@ type closers []io.Closer
 func (cs closers) Close() error {
 	for _, c := range cs {
 		c.Close()
-	}
-	return nil
-}
-
-// lsNode is a node of a .ls listing (Nix's JSON of a NAR's tree).
-type lsNode struct {
-	Type       string            `json:"type"`
-	Size       int64             `json:"size"`
-	Executable bool              `json:"executable"`
-	Target     string            `json:"target"`
-	Entries    map[string]lsNode `json:"entries"`
-}
-
-// listing fills d with the directory d.Dir of the path's .ls listing.
-func (h *Handler) listing(ctx context.Context, bucket, hash string, d *pathData) error {
-	rc, err := h.open(ctx, bucket, hash+".ls")
-	if errors.Is(err, meta.ErrNoSuchKey) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return readListing(rc, d)
-}
-
-// MaxEntries bounds the entries of one directory the page lists; the rest
-// are counted. A directory of 230,000 files made a 20 MB page that took
-// 20 s to render, for any reader of a public cache, as often as asked.
-const MaxEntries = 2000
-
-// readListing fills d with the directory d.Dir of the listing r.
-func readListing(r io.Reader, d *pathData) error {
-	var ls struct {
-		Version int    `json:"version"`
-		Root    lsNode `json:"root"`
-	}
-	lim := &io.LimitedReader{R: r, N: MaxListing + 1}
-	if err := json.NewDecoder(lim).Decode(&ls); err != nil {
-		if lim.N <= 0 {
-			return fmt.Errorf("the listing is larger than %d bytes", MaxListing)
-		}
-		return fmt.Errorf("unreadable listing: %v", err)
-	}
-	d.Listing = true
-	cur := ls.Root
-	walked := ""
-	if d.Dir != "" {
-		for _, part := range strings.Split(d.Dir, "/") {
-			next, ok := cur.Entries[part]
-			if !ok || next.Type != "directory" {
-				return fmt.Errorf("no directory %q in the listing", d.Dir)
-			}
-			walked = path.Join(walked, part)
-			d.Parents = append(d.Parents, entry{Name: part, Dir: walked})
-			cur = next
-		}
-	}
-	if cur.Type != "directory" {
-		d.Entries = []entry{{Name: path.Base(d.Name), Type: cur.Type, Size: cur.Size, Exec: cur.Executable, Target: cur.Target}}
-		return nil
-	}
-	names := sortedKeys(cur.Entries)
-	if len(names) > MaxEntries {
-		d.EntriesMore = len(names) - MaxEntries
-		names = names[:MaxEntries]
-	}
-	for _, name := range names {
-		e := cur.Entries[name]
-		d.Entries = append(d.Entries, entry{Name: name, Type: e.Type, Size: e.Size, Exec: e.Executable, Target: e.Target, Dir: path.Join(d.Dir, name)})
 	}
 	return nil
 }

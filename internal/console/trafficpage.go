@@ -81,7 +81,7 @@ func (h *Handler) trafficPage(w http.ResponseWriter, r *http.Request, c *caller)
 		hours := all[b]
 		if b != traffic.Other {
 			bk, err := h.store.Bucket(ctx, b)
-			if err != nil || !h.visible(ctx, *c, b) {
+			if err != nil || !h.visible(r, *c, b) {
 				continue
 			}
 			hours = traffic.Since(hours, bk.Created)

@@ -110,6 +110,12 @@ type SigningKey struct {
 type Nix interface {
 	// Narinfo returns the record of bucket's <hash>.narinfo: ErrNoSuchKey.
 	Narinfo(ctx context.Context, bucket, hash string) (Narinfo, error)
+	// Narinfos returns the records of those of hashes the bucket's index
+	// holds, in no particular order, in one query: a closure is walked a
+	// level at a time rather than a round trip per path. Hashes it does
+	// not hold, and a missing bucket, give no record. Callers batch (a
+	// thousand at a time, say).
+	Narinfos(ctx context.Context, bucket string, hashes []string) ([]Narinfo, error)
 	// CacheStats sums the bucket's index: ErrNoSuchBucket.
 	CacheStats(ctx context.Context, bucket string) (CacheStats, error)
 	// TouchNarinfos sets the last-access time of the given hashes' records

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,6 +146,58 @@ func TestNixbucketActionsGranted(t *testing.T) {
 		r := &Request{Action: ActionPin, Resource: "arn:aws:s3:::cache", Principal: User("000000000000", "ci")}
 		if got := Decide(p, nil, r); got != want {
 			t.Errorf("Action %s: %v for nixbucket:Pin, want %v", action, got, want)
+		}
+	}
+}
+
+// TestMayAllowFor: a conditional Allow counts only for a request its
+// conditions hold for, and a Deny of every object that holds for the
+// request leaves nothing allowed; a Deny of some objects does not.
+func TestMayAllowFor(t *testing.T) {
+	bucket := func(stmts ...string) *Policy {
+		p, err := ParseBucket([]byte(`{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const (
+		public   = `{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}`
+		intranet = `{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`
+		tlsOnly  = `{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}`
+		notTmp   = `{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","NotResource":"arn:aws:s3:::b/tmp/*"}`
+		allObj   = `{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","NotResource":"arn:aws:s3:::other/*"}`
+		oneKey   = `{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/secret.narinfo"}`
+		oneChar  = `{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/?"}`
+	)
+	inside := netip.MustParseAddr("10.1.2.3")
+	outside := netip.MustParseAddr("192.0.2.7")
+	tests := []struct {
+		name   string
+		p      *Policy
+		ip     netip.Addr
+		tls    bool
+		may    bool
+		denied bool
+	}{
+		{"public", bucket(public), outside, false, true, false},
+		{"intranet, from inside", bucket(intranet), inside, false, true, false},
+		{"intranet, from outside", bucket(intranet), outside, false, false, false},
+		{"TLS only, over TLS", bucket(public, tlsOnly), outside, true, true, false},
+		{"TLS only, over plain HTTP", bucket(public, tlsOnly), outside, false, true, true},
+		{"deny all but tmp", bucket(public, notTmp), outside, false, true, false},
+		{"deny all objects by NotResource", bucket(public, allObj), outside, false, true, true},
+		{"deny one key", bucket(public, oneKey), outside, false, true, false},
+		{"deny one-character keys", bucket(public, oneChar), outside, false, true, false},
+	}
+	prefix := ObjectARN("b", "")
+	for _, tc := range tests {
+		r := &Request{Action: "s3:GetObject", Context: Context{SourceIP: tc.ip, SecureTransport: tc.tls}}
+		if got := tc.p.MayAllowFor(r, prefix); got != tc.may {
+			t.Errorf("%s: MayAllowFor = %v, want %v", tc.name, got, tc.may)
+		}
+		if got := tc.p.DeniesAllFor(r, prefix); got != tc.denied {
+			t.Errorf("%s: DeniesAllFor = %v, want %v", tc.name, got, tc.denied)
 		}
 	}
 }

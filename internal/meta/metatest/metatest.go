@@ -86,6 +86,7 @@ func Run(t *testing.T, open Open) {
 		{"CheckSeesNarinfo", testCheckSeesNarinfo},
 		{"CollectObject", testCollectObject},
 		{"ScanNarinfoRecords", testScanNarinfoRecords},
+		{"NarinfosBatch", testNarinfosBatch},
 		{"SearchNarinfos", testSearchNarinfos},
 		{"RecentNarinfos", testRecentNarinfos},
 		{"CacheSettings", testCacheSettings},

@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -86,5 +87,54 @@ func testScanNarinfoRecords(t *testing.T, s meta.Store) {
 		if n.Hash == recs[3].Hash {
 			t.Errorf("deleted narinfo %q still scanned", n.Hash)
 		}
+	}
+}
+
+// testNarinfosBatch looks records up by the batch with Narinfos: those
+// the bucket holds, each as Narinfo gives it, none of another bucket's,
+// nothing for hashes it lacks, a malformed one or a missing bucket.
+func testNarinfosBatch(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	if got, err := s.Narinfos(ctx, "missing", []string{nixHash(1)}); err != nil || len(got) != 0 {
+		t.Fatalf("Narinfos(missing bucket) = %v, %v; want none", got, err)
+	}
+	mustCreateBucket(t, s, "b")
+	mustCreateBucket(t, s, "c")
+	var recs []meta.Narinfo
+	for i := range 30 {
+		recs = append(recs, newNarinfo(nixHash(i), i))
+	}
+	putAll(t, s, "b", recs)
+	other := newNarinfo(nixHash(100), 100) // only in c
+	mustPut(t, s, narinfoObject("c", other.Hash, &other))
+
+	if got, err := s.Narinfos(ctx, "b", nil); err != nil || len(got) != 0 {
+		t.Fatalf("Narinfos(no hashes) = %v, %v; want none", got, err)
+	}
+	var ask []string
+	for i := 0; i < 30; i += 3 {
+		ask = append(ask, nixHash(i))
+	}
+	ask = append(ask, other.Hash, nixHash(5000), "not a hash'; --", nixHash(3)) // nixHash(3) twice
+	got, err := s.Narinfos(ctx, "b", ask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, n := range got {
+		if seen[n.Hash] {
+			t.Errorf("record %q given twice", n.Hash)
+		}
+		seen[n.Hash] = true
+		one, err := s.Narinfo(ctx, "b", n.Hash)
+		if err != nil {
+			t.Fatalf("Narinfos gave %q, which Narinfo does not: %v", n.Hash, err)
+		}
+		if !reflect.DeepEqual(n, one) {
+			t.Errorf("Narinfos gave\n%+v\nNarinfo gives\n%+v", n, one)
+		}
+	}
+	if len(seen) != 10 {
+		t.Errorf("Narinfos gave %d records, want the 10 of bucket b asked for", len(seen))
 	}
 }

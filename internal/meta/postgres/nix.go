@@ -90,6 +90,55 @@ func (s *Store) Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo,
 	return narinfoOf(ctx, s.pool, bucket, hash)
 }
 
+// Narinfos returns the records of those of hashes the bucket's index
+// holds, in one query.
+func (s *Store) Narinfos(ctx context.Context, bucket string, hashes []string) ([]meta.Narinfo, error) {
+	var valid []string
+	for _, h := range hashes {
+		if !invalidName(h) {
+			valid = append(valid, h)
+		}
+	}
+	if len(valid) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT hash, `+narinfoCols+` FROM narinfos
+		WHERE bucket = $1 AND hash = ANY ($2::text[])`, bucket, valid)
+	if err != nil {
+		return nil, fmt.Errorf("look up narinfos of %q: %w", bucket, err)
+	}
+	return narinfoRows(rows, bucket)
+}
+
+// narinfoRows reads the bucket's records from rows of hash and
+// narinfoCols, and closes them.
+func narinfoRows(rows pgx.Rows, bucket string) ([]meta.Narinfo, error) {
+	defer rows.Close()
+	var out []meta.Narinfo
+	for rows.Next() {
+		n := meta.Narinfo{Bucket: bucket}
+		var created, lastAccess int64
+		var refs, sigs []byte
+		if err := rows.Scan(&n.Hash, &n.FileSize, &n.NarSize, &created, &lastAccess, &n.StorePath, &n.URL,
+			&n.Compression, &n.FileHash, &n.NarHash, &n.Deriver, &n.CA, &refs, &sigs); err != nil {
+			return nil, fmt.Errorf("read narinfos of %q: %w", bucket, err)
+		}
+		n.Created, n.LastAccess = fromMicros(created), fromMicros(lastAccess)
+		var err error
+		if n.References, err = metaenc.DecodeStrings(string(refs)); err != nil {
+			return nil, fmt.Errorf("narinfo %q/%q references: %w", bucket, n.Hash, err)
+		}
+		if n.Sigs, err = metaenc.DecodeStrings(string(sigs)); err != nil {
+			return nil, fmt.Errorf("narinfo %q/%q signatures: %w", bucket, n.Hash, err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read narinfos of %q: %w", bucket, err)
+	}
+	return out, nil
+}
+
 // narinfoOf is Narinfo, read through q (the pool or a transaction).
 func narinfoOf(ctx context.Context, q querier, bucket, hash string) (meta.Narinfo, error) {
 	n := meta.Narinfo{Bucket: bucket, Hash: hash}
@@ -303,31 +352,12 @@ func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit in
 		if err := needBucket(ctx, tx, bucket); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT hash, `+narinfoCols+` FROM narinfos
-			WHERE bucket = $1 AND hash > $2 ORDER BY hash LIMIT $3`, bucket, after, limit)
-		if err != nil {
+		var err error
+		if out, err = queryNarinfos(ctx, tx, bucket, `SELECT hash, `+narinfoCols+` FROM narinfos
+			WHERE bucket = $1 AND hash > $2 ORDER BY hash LIMIT $3`, bucket, after, limit); err != nil {
 			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
 		}
-		defer rows.Close()
-		out = make([]meta.Narinfo, 0, min(limit, 1024))
-		for rows.Next() {
-			n := meta.Narinfo{Bucket: bucket}
-			var created, lastAccess int64
-			var refs, sigs []byte
-			if err := rows.Scan(&n.Hash, &n.FileSize, &n.NarSize, &created, &lastAccess, &n.StorePath, &n.URL,
-				&n.Compression, &n.FileHash, &n.NarHash, &n.Deriver, &n.CA, &refs, &sigs); err != nil {
-				return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
-			}
-			n.Created, n.LastAccess = fromMicros(created), fromMicros(lastAccess)
-			if n.References, err = metaenc.DecodeStrings(string(refs)); err != nil {
-				return fmt.Errorf("narinfo %q/%q references: %w", bucket, n.Hash, err)
-			}
-			if n.Sigs, err = metaenc.DecodeStrings(string(sigs)); err != nil {
-				return fmt.Errorf("narinfo %q/%q signatures: %w", bucket, n.Hash, err)
-			}
-			out = append(out, n)
-		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, err

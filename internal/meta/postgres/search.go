@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
-	"github.com/nixbucket/nixbucket/internal/meta/metaenc"
 )
 
 var _ meta.Search = (*Store)(nil)
@@ -87,24 +86,5 @@ func queryNarinfos(ctx context.Context, tx pgx.Tx, bucket, q string, args ...any
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []meta.Narinfo
-	for rows.Next() {
-		n := meta.Narinfo{Bucket: bucket}
-		var created, lastAccess int64
-		var refs, sigs []byte
-		if err := rows.Scan(&n.Hash, &n.FileSize, &n.NarSize, &created, &lastAccess, &n.StorePath, &n.URL,
-			&n.Compression, &n.FileHash, &n.NarHash, &n.Deriver, &n.CA, &refs, &sigs); err != nil {
-			return nil, err
-		}
-		n.Created, n.LastAccess = fromMicros(created), fromMicros(lastAccess)
-		if n.References, err = metaenc.DecodeStrings(string(refs)); err != nil {
-			return nil, fmt.Errorf("narinfo %q/%q references: %w", bucket, n.Hash, err)
-		}
-		if n.Sigs, err = metaenc.DecodeStrings(string(sigs)); err != nil {
-			return nil, fmt.Errorf("narinfo %q/%q signatures: %w", bucket, n.Hash, err)
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return narinfoRows(rows, bucket)
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -124,6 +125,48 @@ func (s *Store) Narinfo(ctx context.Context, bucket, hash string) (meta.Narinfo,
 	return r.finish()
 }
 
+var qNarinfos = query(`SELECT hash, ` + narinfoCols + ` FROM narinfos
+	WHERE bucket = ? AND hash IN (SELECT value FROM json_each(?))`)
+
+// Narinfos returns the records of those of hashes the bucket's index
+// holds, in one query.
+func (s *Store) Narinfos(ctx context.Context, bucket string, hashes []string) ([]meta.Narinfo, error) {
+	if len(hashes) == 0 {
+		return nil, nil
+	}
+	js, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.stmt(qNarinfos).QueryContext(ctx, bucket, string(js))
+	if err != nil {
+		return nil, fmt.Errorf("look up narinfos of %q: %w", bucket, err)
+	}
+	return narinfoRows(rows, bucket)
+}
+
+// narinfoRows reads the bucket's records from rows of hash and
+// narinfoCols, and closes them.
+func narinfoRows(rows *sql.Rows, bucket string) ([]meta.Narinfo, error) {
+	defer rows.Close()
+	var out []meta.Narinfo
+	for rows.Next() {
+		r := narinfoRow{n: meta.Narinfo{Bucket: bucket}}
+		if err := rows.Scan(append([]any{&r.n.Hash}, r.dest()...)...); err != nil {
+			return nil, fmt.Errorf("read narinfos of %q: %w", bucket, err)
+		}
+		n, err := r.finish()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read narinfos of %q: %w", bucket, err)
+	}
+	return out, nil
+}
+
 // withNarinfo gives cur, a narinfo object, its index record, as meta.Check
 // promises; other objects, and nil, are left as they are.
 func (t *txn) withNarinfo(cur *meta.Object) error {
@@ -202,24 +245,8 @@ func (s *Store) ScanNarinfos(ctx context.Context, bucket, after string, limit in
 		if err := t.needBucket(bucket); err != nil {
 			return err
 		}
-		rows, err := t.query(qScanNarinfos, bucket, after, limit)
-		if err != nil {
-			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
-		}
-		defer rows.Close()
-		out = make([]meta.Narinfo, 0, min(limit, 1024))
-		for rows.Next() {
-			r := narinfoRow{n: meta.Narinfo{Bucket: bucket}}
-			if err := rows.Scan(append([]any{&r.n.Hash}, r.dest()...)...); err != nil {
-				return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
-			}
-			n, err := r.finish()
-			if err != nil {
-				return err
-			}
-			out = append(out, n)
-		}
-		if err := rows.Err(); err != nil {
+		var err error
+		if out, err = scanNarinfoRows(t, bucket, qScanNarinfos, bucket, after, limit); err != nil {
 			return fmt.Errorf("scan narinfos of %q: %w", bucket, err)
 		}
 		return nil

@@ -81,18 +81,5 @@ func scanNarinfoRows(t *txn, bucket, q string, args ...any) ([]meta.Narinfo, err
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []meta.Narinfo
-	for rows.Next() {
-		r := narinfoRow{n: meta.Narinfo{Bucket: bucket}}
-		if err := rows.Scan(append([]any{&r.n.Hash}, r.dest()...)...); err != nil {
-			return nil, err
-		}
-		n, err := r.finish()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return narinfoRows(rows, bucket)
 }
