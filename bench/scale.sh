@@ -49,7 +49,7 @@
 # when a connection first prepares a statement, and pgxpool's health
 # checks of connections idle over a second, an empty query "-- ping" that
 # pg_stat_statements does not record). The background work of the nodes in that window (batched
-# access-time writes) is counted in.
+# access-time writes) is counted in, but for their liveness pings (pg_calls).
 # A markdown section goes to stdout, progress to stderr. Everything runs in
 # a temporary directory removed at the end.
 #
@@ -399,7 +399,10 @@ cpu_ticks() {
 	echo "$total"
 }
 hz=$(getconf CLK_TCK)
-pg_calls() { pgq "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = $nbdb"; }
+# The nodes' liveness pings (meta/postgres gen.go's pinger: SELECT
+# pg_notify($1, ''), every 500 ms per node, whatever the requests) are not
+# the requests' statements: left out here, listed in the statements table.
+pg_calls() { pgq "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE dbid = $nbdb AND query <> 'SELECT pg_notify(\$1, '''')'"; }
 
 # status URL AUTH prints the HTTP status of a GET (no redirect followed).
 status() {
@@ -570,7 +573,7 @@ echo "- $(go version | cut -d' ' -f3-), PostgreSQL $("$pgbin/postgres" --version
 echo "- command: \`bench/scale.sh\` (BENCH_ONLY=$only BENCH_DURATION=$duration BENCH_ROUNDS=$rounds BENCH_THREADS=$threads BENCH_CONNS=$conns BENCH_NAR_CONNS=$nar_conns BENCH_PATHS=$npaths BENCH_KIB=$kib BENCH_NAR_MIB=$nar_mib BENCH_PUT_CONC=$put_conc BENCH_AUTH=$auth_mode BENCH_PG_DURABLE=$pg_durable)"
 echo "- load average: $load_start at start, $load_end at end"
 echo "- requests: $auth_mode$([ "$auth_mode" = basic ] && echo " (HTTP Basic, the admin key; nix-cache private)" || echo " (nix-cache has the anonymous-read policy)"); NAR: $nar_size B (compression=none); every node, PostgreSQL, versitygw, nginx and the clients share the machine"
-echo "- CPU µs/req: utime+stime per request from /proc/PID/stat (PostgreSQL: the postmaster and all its backends); statements/req: pg_stat_statements calls in nixbucket's database per request, exact (BEGIN and COMMIT count; background work of the nodes in the same seconds too); pgx sends each statement in a round trip of its own, so these are the round trips to PostgreSQL too, but for the batched statements of an object PUT (one or two round trips each), a connection's first preparation of a statement and pgxpool's health checks of connections idle over a second"
+echo "- CPU µs/req: utime+stime per request from /proc/PID/stat (PostgreSQL: the postmaster and all its backends); statements/req: pg_stat_statements calls in nixbucket's database per request, exact (BEGIN and COMMIT count; background work of the nodes in the same seconds too, but for their liveness pings, \`SELECT pg_notify(\$1, '')\` every 500 ms per node); pgx sends each statement in a round trip of its own, so these are the round trips to PostgreSQL too, but for the batched statements of an object PUT (one or two round trips each), a connection's first preparation of a statement and pgxpool's health checks of connections idle over a second"
 echo
 if [ -z "$only" ]; then
 echo "### One node: embedded (SQLite + local blobs) against PostgreSQL + S3"
