@@ -389,4 +389,42 @@ def modified_since_in_the_future_ignored():
     want_error("copy since Last-Modified", "PreconditionFailed", 412, s3.copy_object, Bucket=BUCKET, Key="ims/copy",
                CopySource={"Bucket": BUCKET, "Key": "ims/k"}, CopySourceIfModifiedSince=lm)
 
+
+@check
+def conditional_delete_on_size_and_time():
+    # x-amz-if-match-size and x-amz-if-match-last-modified-time (S3
+    # documents them for directory buckets; boto3 sends them to any): an
+    # object of another size or time stays, 412; a missing one is a 204.
+    s3.put_object(Bucket=BUCKET, Key="cdel/k", Body=b"four")
+    lm = s3.head_object(Bucket=BUCKET, Key="cdel/k")["LastModified"]
+    want_error("other size", "PreconditionFailed", 412, s3.delete_object, Bucket=BUCKET, Key="cdel/k", IfMatchSize=5)
+    want_error("other time", "PreconditionFailed", 412, s3.delete_object, Bucket=BUCKET, Key="cdel/k",
+               IfMatchLastModifiedTime=lm - datetime.timedelta(seconds=1))
+    r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "cdel/k", "Size": 5}]})
+    eq("delete_objects other size", [(e["Key"], e["Code"]) for e in r.get("Errors", [])], [("cdel/k", "PreconditionFailed")])
+    eq("still there", s3.get_object(Bucket=BUCKET, Key="cdel/k")["Body"].read(), b"four")
+    s3.delete_object(Bucket=BUCKET, Key="cdel/k", IfMatchSize=4, IfMatchLastModifiedTime=lm)
+    want_error("deleted", "404", 404, s3.head_object, Bucket=BUCKET, Key="cdel/k")
+    eq("missing", s3.delete_object(Bucket=BUCKET, Key="cdel/k", IfMatchSize=4)["ResponseMetadata"]["HTTPStatusCode"], 204)
+    c = client()
+
+    def bad_size(request, **_):
+        request.headers["x-amz-if-match-size"] = "-1"
+    c.meta.events.register("before-sign.s3.DeleteObject", bad_size)
+    want_error("bad size", "InvalidArgument", 400, c.delete_object, Bucket=BUCKET, Key="cdel/k")
+
+
+@check
+def complete_checks_object_size():
+    # x-amz-mp-object-size names the object's size: another is 400
+    # InvalidRequest and the upload stays, to be completed rightly.
+    u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpsize/k")["UploadId"]
+    p = s3.upload_part(Bucket=BUCKET, Key="mpsize/k", UploadId=u, PartNumber=1, Body=b"x" * 10)
+    parts = {"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]}
+    want_error("wrong size", "InvalidRequest", 400, s3.complete_multipart_upload, Bucket=BUCKET, Key="mpsize/k",
+               UploadId=u, MultipartUpload=parts, MpuObjectSize=11)
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="mpsize/k")
+    s3.complete_multipart_upload(Bucket=BUCKET, Key="mpsize/k", UploadId=u, MultipartUpload=parts, MpuObjectSize=10)
+    eq("stored", s3.head_object(Bucket=BUCKET, Key="mpsize/k")["ContentLength"], 10)
+
 summary()

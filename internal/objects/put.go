@@ -45,6 +45,12 @@ func (v Verify) keeps() checksum.Algorithm {
 type Conditions struct {
 	IfMatch     string // an ETag (quoted or not) or "*"
 	IfNoneMatch string // "*" (or an ETag)
+	// MatchSize and MatchModified, if set, refuse (ErrPreconditionFailed)
+	// a delete of an object of another size, or last modified at another
+	// second (x-amz-if-match-size, x-amz-if-match-last-modified-time); a
+	// missing object passes, as S3 documents for them.
+	MatchSize     *int64
+	MatchModified time.Time
 	// UnmodifiedSince, if set, refuses (ErrPreconditionFailed) an object
 	// written after it: the garbage collector deletes only what is older
 	// than its grace period, judged in the delete's own transaction.
