@@ -427,4 +427,20 @@ def complete_checks_object_size():
     s3.complete_multipart_upload(Bucket=BUCKET, Key="mpsize/k", UploadId=u, MultipartUpload=parts, MpuObjectSize=10)
     eq("stored", s3.head_object(Bucket=BUCKET, Key="mpsize/k")["ContentLength"], 10)
 
+
+@check
+def errors_name_their_subject():
+    # S3's error documents name what was missing: NoSuchKey its Key,
+    # NoSuchBucket and BucketNotEmpty the BucketName, NoSuchUpload the
+    # UploadId; boto3 hands them to the caller in the error.
+    err = want_error("get", "NoSuchKey", 404, s3.get_object, Bucket=BUCKET, Key="subject/no such key")
+    eq("NoSuchKey Key", err.get("Key"), "subject/no such key")
+    err = want_error("list", "NoSuchBucket", 404, s3.list_objects_v2, Bucket="subject-no-such-bucket")
+    eq("NoSuchBucket BucketName", err.get("BucketName"), "subject-no-such-bucket")
+    s3.put_object(Bucket=BUCKET, Key="subject/k", Body=b"x")
+    err = want_error("delete bucket", "BucketNotEmpty", 409, s3.delete_bucket, Bucket=BUCKET)
+    eq("BucketNotEmpty BucketName", err.get("BucketName"), BUCKET)
+    err = want_error("list parts", "NoSuchUpload", 404, s3.list_parts, Bucket=BUCKET, Key="subject/k", UploadId="nosuchupload")
+    eq("NoSuchUpload UploadId", err.get("UploadId"), "nosuchupload")
+
 summary()
