@@ -13,10 +13,15 @@ import base64
 import datetime
 import hashlib
 import os
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
+import boto3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from boto3_checks import ENDPOINT, MIB, check, client, summary
@@ -442,5 +447,54 @@ def errors_name_their_subject():
     eq("BucketNotEmpty BucketName", err.get("BucketName"), BUCKET)
     err = want_error("list parts", "NoSuchUpload", 404, s3.list_parts, Bucket=BUCKET, Key="subject/k", UploadId="nosuchupload")
     eq("NoSuchUpload UploadId", err.get("UploadId"), "nosuchupload")
+
+
+def put_raced(key, cond, body, race):
+    """PUTs body to key under the conditional header cond (a dict), and
+    calls race() between the server's "100 Continue", which it sends once
+    it checked the condition, and the body; returns (status, code)."""
+    url = urllib.parse.urlsplit(ENDPOINT)
+    path = f"/{BUCKET}/{urllib.parse.quote(key)}"
+    req = AWSRequest(method="PUT", url=ENDPOINT + path, data=body, headers={"Content-Length": str(len(body)), **cond})
+    S3SigV4Auth(boto3.Session().get_credentials(), "s3", "us-east-1").add_auth(req)
+    with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
+        head = f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\nExpect: 100-continue\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in req.headers.items()) + "\r\n"
+        sock.sendall(head.encode())
+        f = sock.makefile("rb")
+        status = f.readline()
+        if b" 100 " not in status:
+            raise AssertionError(f"{key}: answered {status!r} before the body, want 100 Continue")
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        race()
+        sock.sendall(body)
+        status = int(f.readline().split()[1])
+        length = 0
+        while (line := f.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        doc = f.read(length).decode()
+    code = doc.split("<Code>")[1].split("</Code>")[0] if "<Code>" in doc else ""
+    return status, code
+
+
+@check
+def conditional_put_meeting_a_conflicting_write():
+    # A conditional PutObject whose condition held when it began but not
+    # once its body was in: a conflicting write came first, which S3
+    # answers with 409 ConditionalRequestConflict (retry), not 412.
+    key = "race/new"
+    got = put_raced(key, {"If-None-Match": "*"}, b"mine",
+                    lambda: s3.put_object(Bucket=BUCKET, Key=key, Body=b"theirs"))
+    eq("If-None-Match", got, (409, "ConditionalRequestConflict"))
+    eq("kept", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read(), b"theirs")
+    etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+    got = put_raced(key, {"If-Match": etag}, b"mine",
+                    lambda: s3.put_object(Bucket=BUCKET, Key=key, Body=b"theirs again"))
+    eq("If-Match", got, (409, "ConditionalRequestConflict"))
+    eq("kept", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read(), b"theirs again")
+    # A retry meets the condition as it now is.
+    want_error("retry", "PreconditionFailed", 412, s3.put_object, Bucket=BUCKET, Key=key, Body=b"mine", IfNoneMatch="*")
 
 summary()

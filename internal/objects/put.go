@@ -118,15 +118,22 @@ func (s *Service) Put(ctx context.Context, in PutInput) (_ meta.Object, err erro
 	if _, err := s.Meta.Bucket(ctx, in.Bucket); err != nil {
 		return meta.Object{}, err
 	}
-	// Fail a doomed conditional write before reading the body.
+	// Fail a doomed conditional write before reading the body. One whose
+	// conditions held then but not at the commit met a conflicting write
+	// while its body streamed.
 	if in.Cond != (Conditions{}) {
-		cur, err := s.current(ctx, in.Bucket, in.Key)
-		if err != nil {
-			return meta.Object{}, err
+		cur, cerr := s.current(ctx, in.Bucket, in.Key)
+		if cerr != nil {
+			return meta.Object{}, cerr
 		}
-		if err := in.Cond.check(cur); err != nil {
-			return meta.Object{}, err
+		if cerr := in.Cond.check(cur); cerr != nil {
+			return meta.Object{}, cerr
 		}
+		defer func() {
+			if errors.Is(err, meta.ErrPreconditionFailed) {
+				err = fmt.Errorf("%w: %w", ErrConditionConflict, err)
+			}
+		}()
 	}
 	// Refuse for space before reading the body, so that a client that
 	// sent "Expect: 100-continue" gets the answer without sending it.
