@@ -497,4 +497,15 @@ def conditional_put_meeting_a_conflicting_write():
     # A retry meets the condition as it now is.
     want_error("retry", "PreconditionFailed", 412, s3.put_object, Bucket=BUCKET, Key=key, Body=b"mine", IfNoneMatch="*")
 
+
+@check
+def append_refused():
+    # x-amz-write-offset-bytes appends to an object (S3 Express One Zone
+    # only). nixbucket does not append: refused, never taken as a PUT that
+    # would replace the object the caller meant to extend.
+    s3.put_object(Bucket=BUCKET, Key="append/k", Body=b"first")
+    want_error("append", "NotImplemented", 501, s3.put_object, Bucket=BUCKET, Key="append/k", Body=b"second",
+               WriteOffsetBytes=5)
+    eq("kept", s3.get_object(Bucket=BUCKET, Key="append/k")["Body"].read(), b"first")
+
 summary()
