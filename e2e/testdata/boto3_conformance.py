@@ -13,10 +13,15 @@ import base64
 import datetime
 import hashlib
 import os
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
+import boto3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from boto3_checks import ENDPOINT, MIB, check, client, summary
@@ -388,5 +393,119 @@ def modified_since_in_the_future_ignored():
     want_error("GET since Last-Modified", "304", 304, s3.get_object, Bucket=BUCKET, Key="ims/k", IfModifiedSince=lm)
     want_error("copy since Last-Modified", "PreconditionFailed", 412, s3.copy_object, Bucket=BUCKET, Key="ims/copy",
                CopySource={"Bucket": BUCKET, "Key": "ims/k"}, CopySourceIfModifiedSince=lm)
+
+
+@check
+def conditional_delete_on_size_and_time():
+    # x-amz-if-match-size and x-amz-if-match-last-modified-time (S3
+    # documents them for directory buckets; boto3 sends them to any): an
+    # object of another size or time stays, 412; a missing one is a 204.
+    s3.put_object(Bucket=BUCKET, Key="cdel/k", Body=b"four")
+    lm = s3.head_object(Bucket=BUCKET, Key="cdel/k")["LastModified"]
+    want_error("other size", "PreconditionFailed", 412, s3.delete_object, Bucket=BUCKET, Key="cdel/k", IfMatchSize=5)
+    want_error("other time", "PreconditionFailed", 412, s3.delete_object, Bucket=BUCKET, Key="cdel/k",
+               IfMatchLastModifiedTime=lm - datetime.timedelta(seconds=1))
+    r = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "cdel/k", "Size": 5}]})
+    eq("delete_objects other size", [(e["Key"], e["Code"]) for e in r.get("Errors", [])], [("cdel/k", "PreconditionFailed")])
+    eq("still there", s3.get_object(Bucket=BUCKET, Key="cdel/k")["Body"].read(), b"four")
+    s3.delete_object(Bucket=BUCKET, Key="cdel/k", IfMatchSize=4, IfMatchLastModifiedTime=lm)
+    want_error("deleted", "404", 404, s3.head_object, Bucket=BUCKET, Key="cdel/k")
+    eq("missing", s3.delete_object(Bucket=BUCKET, Key="cdel/k", IfMatchSize=4)["ResponseMetadata"]["HTTPStatusCode"], 204)
+    c = client()
+
+    def bad_size(request, **_):
+        request.headers["x-amz-if-match-size"] = "-1"
+    c.meta.events.register("before-sign.s3.DeleteObject", bad_size)
+    want_error("bad size", "InvalidArgument", 400, c.delete_object, Bucket=BUCKET, Key="cdel/k")
+
+
+@check
+def complete_checks_object_size():
+    # x-amz-mp-object-size names the object's size: another is 400
+    # InvalidRequest and the upload stays, to be completed rightly.
+    u = s3.create_multipart_upload(Bucket=BUCKET, Key="mpsize/k")["UploadId"]
+    p = s3.upload_part(Bucket=BUCKET, Key="mpsize/k", UploadId=u, PartNumber=1, Body=b"x" * 10)
+    parts = {"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]}
+    want_error("wrong size", "InvalidRequest", 400, s3.complete_multipart_upload, Bucket=BUCKET, Key="mpsize/k",
+               UploadId=u, MultipartUpload=parts, MpuObjectSize=11)
+    want_error("nothing stored", "404", 404, s3.head_object, Bucket=BUCKET, Key="mpsize/k")
+    s3.complete_multipart_upload(Bucket=BUCKET, Key="mpsize/k", UploadId=u, MultipartUpload=parts, MpuObjectSize=10)
+    eq("stored", s3.head_object(Bucket=BUCKET, Key="mpsize/k")["ContentLength"], 10)
+
+
+@check
+def errors_name_their_subject():
+    # S3's error documents name what was missing: NoSuchKey its Key,
+    # NoSuchBucket and BucketNotEmpty the BucketName, NoSuchUpload the
+    # UploadId; boto3 hands them to the caller in the error.
+    err = want_error("get", "NoSuchKey", 404, s3.get_object, Bucket=BUCKET, Key="subject/no such key")
+    eq("NoSuchKey Key", err.get("Key"), "subject/no such key")
+    err = want_error("list", "NoSuchBucket", 404, s3.list_objects_v2, Bucket="subject-no-such-bucket")
+    eq("NoSuchBucket BucketName", err.get("BucketName"), "subject-no-such-bucket")
+    s3.put_object(Bucket=BUCKET, Key="subject/k", Body=b"x")
+    err = want_error("delete bucket", "BucketNotEmpty", 409, s3.delete_bucket, Bucket=BUCKET)
+    eq("BucketNotEmpty BucketName", err.get("BucketName"), BUCKET)
+    err = want_error("list parts", "NoSuchUpload", 404, s3.list_parts, Bucket=BUCKET, Key="subject/k", UploadId="nosuchupload")
+    eq("NoSuchUpload UploadId", err.get("UploadId"), "nosuchupload")
+
+
+def put_raced(key, cond, body, race):
+    """PUTs body to key under the conditional header cond (a dict), and
+    calls race() between the server's "100 Continue", which it sends once
+    it checked the condition, and the body; returns (status, code)."""
+    url = urllib.parse.urlsplit(ENDPOINT)
+    path = f"/{BUCKET}/{urllib.parse.quote(key)}"
+    req = AWSRequest(method="PUT", url=ENDPOINT + path, data=body, headers={"Content-Length": str(len(body)), **cond})
+    S3SigV4Auth(boto3.Session().get_credentials(), "s3", "us-east-1").add_auth(req)
+    with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
+        head = f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\nExpect: 100-continue\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in req.headers.items()) + "\r\n"
+        sock.sendall(head.encode())
+        f = sock.makefile("rb")
+        status = f.readline()
+        if b" 100 " not in status:
+            raise AssertionError(f"{key}: answered {status!r} before the body, want 100 Continue")
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        race()
+        sock.sendall(body)
+        status = int(f.readline().split()[1])
+        length = 0
+        while (line := f.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        doc = f.read(length).decode()
+    code = doc.split("<Code>")[1].split("</Code>")[0] if "<Code>" in doc else ""
+    return status, code
+
+
+@check
+def conditional_put_meeting_a_conflicting_write():
+    # A conditional PutObject whose condition held when it began but not
+    # once its body was in: a conflicting write came first, which S3
+    # answers with 409 ConditionalRequestConflict (retry), not 412.
+    key = "race/new"
+    got = put_raced(key, {"If-None-Match": "*"}, b"mine",
+                    lambda: s3.put_object(Bucket=BUCKET, Key=key, Body=b"theirs"))
+    eq("If-None-Match", got, (409, "ConditionalRequestConflict"))
+    eq("kept", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read(), b"theirs")
+    etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+    got = put_raced(key, {"If-Match": etag}, b"mine",
+                    lambda: s3.put_object(Bucket=BUCKET, Key=key, Body=b"theirs again"))
+    eq("If-Match", got, (409, "ConditionalRequestConflict"))
+    eq("kept", s3.get_object(Bucket=BUCKET, Key=key)["Body"].read(), b"theirs again")
+    # A retry meets the condition as it now is.
+    want_error("retry", "PreconditionFailed", 412, s3.put_object, Bucket=BUCKET, Key=key, Body=b"mine", IfNoneMatch="*")
+
+
+@check
+def append_refused():
+    # x-amz-write-offset-bytes appends to an object (S3 Express One Zone
+    # only). nixbucket does not append: refused, never taken as a PUT that
+    # would replace the object the caller meant to extend.
+    s3.put_object(Bucket=BUCKET, Key="append/k", Body=b"first")
+    want_error("append", "NotImplemented", 501, s3.put_object, Bucket=BUCKET, Key="append/k", Body=b"second",
+               WriteOffsetBytes=5)
+    eq("kept", s3.get_object(Bucket=BUCKET, Key="append/k")["Body"].read(), b"first")
 
 summary()

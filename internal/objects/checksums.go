@@ -74,11 +74,14 @@ func partVerify(u meta.Upload, v Verify) (Verify, error) {
 
 // CompleteChecksum is what a CompleteMultipartUpload request says about the
 // object's checksum: its x-amz-checksum-type, and an x-amz-checksum-*
-// value the result must equal. Each may be empty.
+// value the result must equal. Each may be empty. Size, if set, is the
+// object's size the request states (x-amz-mp-object-size): another is
+// refused with InvalidRequest, as S3 does.
 type CompleteChecksum struct {
 	Type      checksum.Type
 	Algorithm checksum.Algorithm
 	Value     string
+	Size      *int64
 }
 
 // checkType refuses a type that is not the upload's, in AWS's words.

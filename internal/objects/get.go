@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/storage"
@@ -40,6 +41,12 @@ func (c Conditions) check(cur *meta.Object) error {
 		if c.IfNoneMatch == "*" || ETagIn(c.IfNoneMatch, cur.ETag, false) {
 			return meta.ErrPreconditionFailed
 		}
+	}
+	if c.MatchSize != nil && cur != nil && cur.Size != *c.MatchSize {
+		return meta.ErrPreconditionFailed
+	}
+	if !c.MatchModified.IsZero() && cur != nil && !cur.Modified.Truncate(time.Second).Equal(c.MatchModified.Truncate(time.Second)) {
+		return meta.ErrPreconditionFailed
 	}
 	if !c.UnmodifiedSince.IsZero() && cur != nil && cur.Modified.After(c.UnmodifiedSince) {
 		return meta.ErrPreconditionFailed

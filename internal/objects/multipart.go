@@ -182,6 +182,9 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 	if obj.Size > MaxObjectSize {
 		return meta.Object{}, ErrEntityTooLarge
 	}
+	if sum.Size != nil && *sum.Size != obj.Size {
+		return meta.Object{}, requestErrorf("The x-amz-mp-object-size header value %d does not match the size of the parts, %d bytes.", *sum.Size, obj.Size)
+	}
 	obj.ETag = hex.EncodeToString(md5s.Sum(nil)) + "-" + strconv.Itoa(len(want))
 	alg, sumValue, err := objectChecksum(u, used, sum)
 	if err != nil {

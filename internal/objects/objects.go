@@ -22,6 +22,11 @@ import (
 // sentinel errors (meta.ErrNoSuchKey, ...) pass through unchanged.
 var (
 	ErrInvalidBucketName = errors.New("invalid bucket name")
+	// ErrConditionConflict is a conditional write whose conditions held
+	// when it began but not when it was to be committed: a conflicting
+	// write came first (S3's 409 ConditionalRequestConflict; retrying
+	// answers 412 or succeeds). It wraps the failed condition's error.
+	ErrConditionConflict = errors.New("a conflicting write came first")
 	ErrInvalidKey        = meta.ErrInvalidKey
 	ErrKeyTooLong        = errors.New("key too long")
 	ErrBadDigest         = errors.New("content-md5 mismatch")

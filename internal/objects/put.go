@@ -45,6 +45,12 @@ func (v Verify) keeps() checksum.Algorithm {
 type Conditions struct {
 	IfMatch     string // an ETag (quoted or not) or "*"
 	IfNoneMatch string // "*" (or an ETag)
+	// MatchSize and MatchModified, if set, refuse (ErrPreconditionFailed)
+	// a delete of an object of another size, or last modified at another
+	// second (x-amz-if-match-size, x-amz-if-match-last-modified-time); a
+	// missing object passes, as S3 documents for them.
+	MatchSize     *int64
+	MatchModified time.Time
 	// UnmodifiedSince, if set, refuses (ErrPreconditionFailed) an object
 	// written after it: the garbage collector deletes only what is older
 	// than its grace period, judged in the delete's own transaction.
@@ -112,15 +118,22 @@ func (s *Service) Put(ctx context.Context, in PutInput) (_ meta.Object, err erro
 	if _, err := s.Meta.Bucket(ctx, in.Bucket); err != nil {
 		return meta.Object{}, err
 	}
-	// Fail a doomed conditional write before reading the body.
+	// Fail a doomed conditional write before reading the body. One whose
+	// conditions held then but not at the commit met a conflicting write
+	// while its body streamed.
 	if in.Cond != (Conditions{}) {
-		cur, err := s.current(ctx, in.Bucket, in.Key)
-		if err != nil {
-			return meta.Object{}, err
+		cur, cerr := s.current(ctx, in.Bucket, in.Key)
+		if cerr != nil {
+			return meta.Object{}, cerr
 		}
-		if err := in.Cond.check(cur); err != nil {
-			return meta.Object{}, err
+		if cerr := in.Cond.check(cur); cerr != nil {
+			return meta.Object{}, cerr
 		}
+		defer func() {
+			if errors.Is(err, meta.ErrPreconditionFailed) {
+				err = fmt.Errorf("%w: %w", ErrConditionConflict, err)
+			}
+		}()
 	}
 	// Refuse for space before reading the body, so that a client that
 	// sent "Expect: 100-continue" gets the answer without sending it.

@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/nixbucket/nixbucket/internal/checksum"
@@ -124,6 +125,13 @@ func completeChecksumOf(h http.Header) (objects.CompleteChecksum, error) {
 			return c, errorf("InvalidRequest", msgBadChecksumType)
 		}
 		c.Type = t
+	}
+	if s := h.Get("X-Amz-Mp-Object-Size"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return c, errorf("InvalidArgument", "Invalid x-amz-mp-object-size: "+s)
+		}
+		c.Size = &n
 	}
 	for _, alg := range checksum.All {
 		if v := h.Get(alg.Header()); v != "" {

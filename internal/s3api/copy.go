@@ -119,9 +119,11 @@ type deleteRequest struct {
 	XMLName xml.Name `xml:"Delete"`
 	Quiet   bool
 	Objects []struct {
-		Key     string
-		ETag    string `xml:",omitempty"`
-		Version string `xml:"VersionId"`
+		Key              string
+		ETag             string `xml:",omitempty"`
+		Version          string `xml:"VersionId"`
+		Size             string `xml:",omitempty"`
+		LastModifiedTime string `xml:",omitempty"`
 	} `xml:"Object"`
 }
 
@@ -181,8 +183,12 @@ func deleteObjects(q *request) error {
 		if err == nil {
 			err = q.allow("s3:DeleteObject", "arn:aws:s3:::"+q.bucket+"/"+o.Key)
 		}
+		var cond objects.Conditions
 		if err == nil {
-			err = q.h.Objects.Delete(q.Context(), q.bucket, o.Key, objects.Conditions{IfMatch: o.ETag})
+			cond, err = deleteConditions(o.ETag, o.Size, o.LastModifiedTime)
+		}
+		if err == nil {
+			err = q.h.Objects.Delete(q.Context(), q.bucket, o.Key, cond)
 		}
 		if err != nil {
 			e := q.h.toS3(err)

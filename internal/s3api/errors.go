@@ -44,6 +44,7 @@ var errorCodes = map[string]errorCode{
 	"BucketAlreadyExists":                  {http.StatusConflict, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."},
 	"BucketAlreadyOwnedByYou":              {http.StatusConflict, "Your previous request to create the named bucket succeeded and you already own it."},
 	"BucketNotEmpty":                       {http.StatusConflict, "The bucket you tried to delete is not empty"},
+	"ConditionalRequestConflict":           {http.StatusConflict, "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part."},
 	"EntityTooLarge":                       {http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size."},
 	"EntityTooSmall":                       {http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size."},
 	"ExpiredToken":                         {http.StatusBadRequest, "The provided token has expired."},
@@ -157,6 +158,7 @@ func toS3(err error) *Error {
 		{meta.ErrNoSuchBucketPolicy, "NoSuchBucketPolicy"},
 		{meta.ErrBucketExists, "BucketAlreadyOwnedByYou"},
 		{meta.ErrBucketNotEmpty, "BucketNotEmpty"},
+		{objects.ErrConditionConflict, "ConditionalRequestConflict"},
 		{meta.ErrPreconditionFailed, "PreconditionFailed"},
 		{meta.ErrInvalidPart, "InvalidPart"},
 		{meta.ErrNARMissing, "InvalidArgument"},
@@ -205,12 +207,43 @@ func toS3(err error) *Error {
 }
 
 type errorBody struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string
-	Message   string
+	XMLName xml.Name `xml:"Error"`
+	Code    string
+	Message string
+	errorSubject
 	Resource  string
 	RequestID string `xml:"RequestId"`
 	HostID    string `xml:"HostId"`
+}
+
+// errorSubject names what an error is about, as S3's error documents do
+// (and SDKs hand to callers): the Key of NoSuchKey, the BucketName of the
+// bucket errors, the UploadId of NoSuchUpload.
+type errorSubject struct {
+	Key        string `xml:",omitempty"`
+	BucketName string `xml:",omitempty"`
+	UploadID   string `xml:"UploadId,omitempty"`
+}
+
+// subjectOf is the subject of error code for request q. A copy's missing
+// key or bucket may be its source's, so a copy names neither.
+func subjectOf(q *request, code string) errorSubject {
+	copying := q.Header.Get("X-Amz-Copy-Source") != ""
+	switch code {
+	case "NoSuchKey":
+		if !copying {
+			return errorSubject{Key: q.key}
+		}
+	case "NoSuchBucket":
+		if !copying {
+			return errorSubject{BucketName: q.bucket}
+		}
+	case "BucketNotEmpty", "BucketAlreadyOwnedByYou", "BucketAlreadyExists", "InvalidBucketName", "NoSuchBucketPolicy":
+		return errorSubject{BucketName: q.bucket}
+	case "NoSuchUpload":
+		return errorSubject{UploadID: q.query.Get("uploadId")}
+	}
+	return errorSubject{}
 }
 
 // fail writes err for request q: S3 XML, or plain text on the binary-cache
@@ -240,7 +273,11 @@ func (h *Handler) fail(q *request, err error) {
 		}
 	}
 	if !q.plain {
-		h.writeError(q.w, q.Request, err)
+		var about errorSubject
+		if e != nil {
+			about = subjectOf(q, e.Code)
+		}
+		h.writeErrorAbout(q.w, q.Request, err, about)
 		return
 	}
 	if e == nil {
@@ -285,6 +322,11 @@ var codeHeaders = func() map[string][]string {
 // writeError writes err as S3 XML (headers only for HEAD). Unknown errors
 // are logged and answered as InternalError.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	h.writeErrorAbout(w, r, err, errorSubject{})
+}
+
+// writeErrorAbout is writeError naming the error's subject.
+func (h *Handler) writeErrorAbout(w http.ResponseWriter, r *http.Request, err error, about errorSubject) {
 	e := h.toS3(err)
 	if e == nil {
 		h.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -299,7 +341,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	writeXML(w, status, errorBody{
-		Code: e.Code, Message: e.Message, Resource: r.URL.Path,
+		Code: e.Code, Message: e.Message, errorSubject: about, Resource: r.URL.Path,
 		RequestID: w.Header().Get("x-amz-request-id"), HostID: w.Header().Get("x-amz-id-2"),
 	})
 }

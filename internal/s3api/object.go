@@ -489,11 +489,43 @@ func deleteObject(q *request) error {
 	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
 		return err
 	}
-	if err := q.h.Objects.Delete(q.Context(), q.bucket, q.key, objects.Conditions{IfMatch: q.Header.Get("If-Match")}); err != nil {
+	cond, err := deleteConditions(q.Header.Get("If-Match"), q.Header.Get("X-Amz-If-Match-Size"), q.Header.Get("X-Amz-If-Match-Last-Modified-Time"))
+	if err != nil {
+		return err
+	}
+	if err := q.h.Objects.Delete(q.Context(), q.bucket, q.key, cond); err != nil {
 		return err
 	}
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// deleteConditions reads a conditional delete's If-Match, size and last
+// modification time (DeleteObject's headers, or DeleteObjects' ETag, Size
+// and LastModifiedTime of one key), each possibly empty. S3 documents the
+// size and the time for directory buckets only; boto3 and the other SDKs
+// send them to any bucket, and a delete that ignored them would remove
+// what the caller meant to keep.
+func deleteConditions(etag, size, modified string) (objects.Conditions, error) {
+	c := objects.Conditions{IfMatch: etag}
+	if size != "" {
+		n, err := strconv.ParseInt(size, 10, 64)
+		if err != nil || n < 0 {
+			return c, errorf("InvalidArgument", "Invalid x-amz-if-match-size: "+size)
+		}
+		c.MatchSize = &n
+	}
+	if modified != "" {
+		t, err := http.ParseTime(modified)
+		if err != nil {
+			t, err = time.Parse(time.RFC3339, modified)
+		}
+		if err != nil {
+			return c, errorf("InvalidArgument", "Invalid x-amz-if-match-last-modified-time: "+modified)
+		}
+		c.MatchModified = t
+	}
+	return c, nil
 }
 
 // header is h.Get(name) for a name already in canonical form: the GET

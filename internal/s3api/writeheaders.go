@@ -21,10 +21,10 @@ var noObjectLock = errorf("InvalidRequest", "Bucket is missing Object Lock Confi
 
 // objectWrite checks the headers of an object write (PutObject,
 // CopyObject, CreateMultipartUpload), after its authorization: ACLs, Object
-// Lock, encryption with keys nixbucket does not hold and website redirects
-// are refused, and the tags of x-amz-tagging are read and authorized.
-// withTags says whether x-amz-tagging applies (for a copy only with the
-// REPLACE tagging directive).
+// Lock, encryption with keys nixbucket does not hold, website redirects
+// and appends are refused, and the tags of x-amz-tagging are read and
+// authorized. withTags says whether x-amz-tagging applies (for a copy only
+// with the REPLACE tagging directive).
 func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 	if err := refuseACLHeaders(q.Header); err != nil {
 		return nil, err
@@ -42,6 +42,11 @@ func objectWrite(q *request, withTags bool) (tags []meta.Tag, err error) {
 	}
 	if _, ok := q.Header["X-Amz-Website-Redirect-Location"]; ok {
 		return nil, errorf("NotImplemented", "x-amz-website-redirect-location is not implemented: nixbucket does not host static websites, and would not keep the redirect.")
+	}
+	if _, ok := q.Header["X-Amz-Write-Offset-Bytes"]; ok {
+		// An append (S3 Express One Zone): taken as a PUT, it would
+		// replace the object the caller meant to extend.
+		return nil, errorf("NotImplemented", "x-amz-write-offset-bytes is not implemented: nixbucket does not append to objects.")
 	}
 	if !withTags {
 		return nil, nil
