@@ -17,6 +17,21 @@ import (
 // own policy allows, when a token was used. It returns nil or an error
 // wrapping ErrDenied.
 func (s *Service) Authorize(ctx context.Context, r *http.Request, id Identity, action, resource string) error {
+	return s.authorize(ctx, r, id, action, resource, false)
+}
+
+// AuthorizeList is Authorize of s3:ListBucket on bucket ARN resource for
+// r, a ListObjects request: r's prefix, delimiter and max-keys query
+// parameters are the s3:prefix, s3:delimiter and s3:max-keys condition
+// keys. Only the listing whose answer they shape may supply them: given
+// to any other request (HeadBucket, a console page, the pin API), a
+// "?prefix=" the caller adds would pass a condition meant to bound what
+// they may list.
+func (s *Service) AuthorizeList(ctx context.Context, r *http.Request, id Identity, resource string) error {
+	return s.authorize(ctx, r, id, "s3:ListBucket", resource, true)
+}
+
+func (s *Service) authorize(ctx context.Context, r *http.Request, id Identity, action, resource string, listing bool) error {
 	if id.Root {
 		return nil
 	}
@@ -45,7 +60,7 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, id Identity, a
 		}
 	}
 	if user.NeedsContext() || narrow.NeedsContext() || bucket.NeedsContext() {
-		req.Context = s.context(r, action)
+		req.Context = s.context(r, listing)
 	}
 	if policy.DecideNarrowed(user, narrow, bucket, &req) == policy.Allow {
 		return nil
@@ -77,8 +92,9 @@ func bucketOf(resource string) string {
 	return b
 }
 
-// context fills the condition keys nixbucket supplies.
-func (s *Service) context(r *http.Request, action string) policy.Context {
+// context fills the condition keys nixbucket supplies; the listing ones
+// only for a listing (see AuthorizeList).
+func (s *Service) context(r *http.Request, listing bool) policy.Context {
 	c := policy.Context{CurrentTime: s.now()}
 	if r == nil {
 		return c
@@ -87,7 +103,7 @@ func (s *Service) context(r *http.Request, action string) policy.Context {
 	c.SourceIP = forwarded.SourceAddr(r)
 	c.UserAgent = headerValue(r.Header, "User-Agent")
 	c.Referer = headerValue(r.Header, "Referer")
-	if strings.EqualFold(action, "s3:ListBucket") && r.URL.RawQuery != "" {
+	if listing && r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		c.Prefix, c.HasPrefix = first(q["prefix"])
 		c.Delimiter, c.HasDelimiter = first(q["delimiter"])

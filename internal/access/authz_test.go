@@ -21,6 +21,10 @@ type authzCase struct {
 	want     bool
 }
 
+// listAction in an authzCase asks AuthorizeList, as a ListObjects
+// request does, rather than Authorize of s3:ListBucket.
+const listAction = "ListObjects"
+
 func runAuthz(t *testing.T, e *env, cases []authzCase) {
 	t.Helper()
 	for _, c := range cases {
@@ -33,7 +37,11 @@ func runAuthz(t *testing.T, e *env, cases []authzCase) {
 			target = "/"
 		}
 		r := request(method, target, c.opts...)
-		if got := e.allowed(r, c.id, c.action, c.resource); got != c.want {
+		allowed := e.allowed
+		if c.action == listAction {
+			allowed = e.allowedList
+		}
+		if got := allowed(r, c.id, c.action, c.resource); got != c.want {
 			t.Errorf("%s: Authorize(%s %s, %s, %s) allowed = %v, want %v",
 				c.name, method, target, c.action, c.resource, got, c.want)
 		}
@@ -87,7 +95,7 @@ func TestAuthorizeListPrefix(t *testing.T) {
 		  "Condition": {"Null": {"s3:prefix": "false"}}}`,
 	)))
 	list := func(name, query string, want bool) authzCase {
-		return authzCase{name, anonymous, "GET", "/" + cacheBucket + query, nil, "s3:ListBucket", bucketARN, want}
+		return authzCase{name, anonymous, "GET", "/" + cacheBucket + query, nil, listAction, bucketARN, want}
 	}
 	runAuthz(t, e, []authzCase{
 		list("v2 nar prefix", "?list-type=2&prefix=nar/", true),
@@ -107,7 +115,13 @@ func TestAuthorizeListPrefix(t *testing.T) {
 		list("prefix is case-sensitive", "?prefix=NAR/", false),
 		// s3:prefix belongs to ListBucket: other actions never see it.
 		{"get with prefix query", anonymous, "GET", "/" + cacheBucket + "/nar/x?prefix=nar/", nil, "s3:GetObject", objectARN("nar/x"), false},
-		{"list other bucket", anonymous, "GET", "/" + otherBucket + "?prefix=nar/", nil, "s3:ListBucket", "arn:aws:s3:::" + otherBucket, false},
+		{"list other bucket", anonymous, "GET", "/" + otherBucket + "?prefix=nar/", nil, listAction, "arn:aws:s3:::" + otherBucket, false},
+		// Nor does s3:ListBucket asked for anything but a listing
+		// (HeadBucket, the console, the pin API): a prefix parameter
+		// added to those would pass the condition without bounding what
+		// they show.
+		{"head bucket with prefix query", anonymous, "HEAD", "/" + cacheBucket + "?prefix=nar/", nil, "s3:ListBucket", bucketARN, false},
+		{"console page with prefix query", anonymous, "GET", "/-/ui/b/" + cacheBucket + "?prefix=nar/", nil, "s3:ListBucket", bucketARN, false},
 	})
 }
 

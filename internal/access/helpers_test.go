@@ -198,7 +198,17 @@ func (e *env) keyID(k meta.AccessKey) access.Identity {
 // fails on any other error.
 func (e *env) allowed(r *http.Request, id access.Identity, action, resource string) bool {
 	e.tb.Helper()
-	err := e.svc.Authorize(e.ctx, r, id, action, resource)
+	return e.decided(e.svc.Authorize(e.ctx, r, id, action, resource), id, action, resource)
+}
+
+// allowedList is allowed for a ListObjects request r (AuthorizeList).
+func (e *env) allowedList(r *http.Request, id access.Identity, action, resource string) bool {
+	e.tb.Helper()
+	return e.decided(e.svc.AuthorizeList(e.ctx, r, id, resource), id, action, resource)
+}
+
+func (e *env) decided(err error, id access.Identity, action, resource string) bool {
+	e.tb.Helper()
 	switch {
 	case err == nil:
 		return true

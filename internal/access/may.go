@@ -42,7 +42,7 @@ func (s *Service) MayAllowInBucketFor(ctx context.Context, r *http.Request, id I
 		return false, err
 	}
 	prefix := policy.ObjectARN(bucket, "")
-	req := policy.Request{Action: action, Principal: ps.principal, Context: s.context(r, action)}
+	req := policy.Request{Action: action, Principal: ps.principal, Context: s.context(r, false)}
 	if !ps.user.MayAllowFor(&req, prefix) && !ps.bucket.MayAllowFor(&req, prefix) {
 		return false, nil
 	}

@@ -21,7 +21,9 @@ func classOf(status int) int {
 
 // OtherBucket is the bucket label of the requests on buckets past the
 // first N (see NewMetrics), on buckets that do not exist, and of refused
-// requests on buckets not seen before.
+// requests on buckets not seen before. A bucket named "other" counts
+// there too: a label of its own would repeat this one's label set, and
+// Prometheus' registry refuses a whole scrape for that.
 const OtherBucket = "other"
 
 // slot holds the counters of one bucket label: plain atomics, read by
@@ -72,6 +74,9 @@ func newBucketTable(ops, max int) *bucketTable {
 func (t *bucketTable) get(name string, claim bool) *slot {
 	if name == "" {
 		return t.none
+	}
+	if name == OtherBucket {
+		return t.other
 	}
 	if s, ok := (*t.byName.Load())[name]; ok {
 		return s

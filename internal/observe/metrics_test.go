@@ -249,3 +249,22 @@ func TestBucketsGoneFreeLabels(t *testing.T) {
 		t.Errorf("after two refreshes without new and newer: got %v, want keep's alone", got)
 	}
 }
+
+// TestBucketNamedOther: a bucket named "other" shares the label of the
+// overflow and the missing buckets instead of a second series with the
+// same labels, which made every Gather fail.
+func TestBucketNamedOther(t *testing.T) {
+	m := NewMetrics(testOps, 10)
+	m.Request(&Note{Op: 1, Bucket: OtherBucket}, 200, 0, 5, 0)
+	m.Request(&Note{Op: 1, Bucket: "missing", NoBucket: true}, 200, 0, 0, 0)
+	m.SetUsage([]meta.Usage{{Bucket: OtherBucket, Objects: 2}, {Bucket: "a", Objects: 1}})
+	if _, err := m.Registry().Gather(); err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	if got, want := samples(t, m, "nixbucket_requests_total"), map[string]float64{"bucket=other,class=2xx,operation=GetObject,protocol=s3": 2}; !equal(got, want) {
+		t.Errorf("requests: got %v, want %v", got, want)
+	}
+	if got, want := samples(t, m, "nixbucket_bucket_objects"), map[string]float64{"bucket=other": 2, "bucket=a": 1}; !equal(got, want) {
+		t.Errorf("objects: got %v, want %v", got, want)
+	}
+}

@@ -77,8 +77,10 @@ func listParams(q *request) (in objects.ListInput, urlEnc bool, err error) {
 	return in, urlEnc, nil
 }
 
+// allowList authorizes a ListObjects request, whose query parameters are
+// the policies' s3:prefix, s3:delimiter and s3:max-keys.
 func (q *request) allowList() error {
-	return q.allow("s3:ListBucket", q.bucketARN())
+	return denied(q.h.Access.AuthorizeList(q.Context(), q.Request, q.id, q.bucketARN()))
 }
 
 func entries(objs []meta.Object, urlEnc, withOwner bool) []objectEntry {

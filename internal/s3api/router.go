@@ -285,7 +285,11 @@ func (q *request) objectARN() string { return "arn:aws:s3:::" + q.bucket + "/" +
 
 // allow asks Access whether the caller may do action on resource.
 func (q *request) allow(action, resource string) error {
-	err := q.h.Access.Authorize(q.Context(), q.Request, q.id, action, resource)
+	return denied(q.h.Access.Authorize(q.Context(), q.Request, q.id, action, resource))
+}
+
+// denied turns a refusal by the policies into S3's AccessDenied.
+func denied(err error) error {
 	if errors.Is(err, access.ErrDenied) || errors.Is(err, access.ErrBadCredentials) {
 		return errorf("AccessDenied", "")
 	}
