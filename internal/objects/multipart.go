@@ -191,6 +191,9 @@ func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID stri
 		return meta.Object{}, err
 	}
 	obj.ChecksumAlgorithm, obj.Checksum = string(alg), sumValue
+	if err := s.checkNamed(ctx, &obj); err != nil {
+		return meta.Object{}, err // the parts stay: the upload can still be completed
+	}
 	done := s.adding(bucket, key)
 	garbage, err := s.Meta.CompleteUpload(ctx, uploadID, obj, cond.check)
 	done()

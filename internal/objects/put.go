@@ -171,6 +171,10 @@ func (s *Service) newObject(bucket, key string, h meta.Headers, w written) meta.
 // commitPut makes obj visible if cond still holds, and discards what it
 // replaced; on failure it discards obj's own blobs.
 func (s *Service) commitPut(ctx context.Context, obj meta.Object, cond Conditions) (meta.Object, error) {
+	if err := s.checkNamed(ctx, &obj); err != nil {
+		s.discard(ctx, obj.Segments)
+		return meta.Object{}, err
+	}
 	done := s.adding(obj.Bucket, obj.Key)
 	var check meta.Check // nil when there is nothing to check: a store may then skip the lookup
 	if cond != (Conditions{}) {
