@@ -175,7 +175,7 @@ func proxyCmd(args []string) error {
 	for i, s := range sources {
 		names[i] = s.Name()
 	}
-	log.Info("nixbucket proxy serving", "url", "http://"+ln.Addr().String(), "upstreams", strings.Join(names, " "), "cache-dir", f.cacheDir, "max-size", f.maxSize, "version", version)
+	log.Info("nixbucket proxy serving", "url", "http://"+ln.Addr().String(), "upstreams", strings.Join(names, " "), "cache-dir", f.cacheDir, "max-size", f.maxSize, "version", versionName())
 	errc := make(chan error, 2)
 	if f.metricsListen != "" {
 		mln, err := net.Listen("tcp", f.metricsListen)

@@ -146,7 +146,7 @@ func serve(args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsCfg,
 	}
-	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
+	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", versionName())
 	// The fast lane also counts, caps and bounds the writes of the
 	// connections net/http serves, so it is in front even when off.
 	// hs is the one source of the timeouts, hooks and error log both
