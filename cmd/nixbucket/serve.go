@@ -98,15 +98,15 @@ func serve(args []string) error {
 	}
 	// Bind before the data directory is touched: when the address is
 	// taken, nothing is created and the first start's banner is not lost.
-	ln, err := bindListen(*listen)
+	ln, err := bindListen("--listen", *listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	var metricsLn net.Listener
 	if *metricsListen != "" {
-		if metricsLn, err = bindListen(*metricsListen); err != nil {
-			return fmt.Errorf("--metrics-listen: %w", err)
+		if metricsLn, err = bindListen("--metrics-listen", *metricsListen); err != nil {
+			return err
 		}
 		defer metricsLn.Close()
 	}
