@@ -22,3 +22,24 @@ func TestServeMetricsPortTaken(t *testing.T) {
 		t.Errorf("serve with --metrics-listen on a taken port: exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
 	}
 }
+
+// TestProxyPortTaken: the proxy's taken ports are said as serve's are,
+// naming the flag to change, before it reports serving.
+func TestProxyPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, c := range []struct{ flag, want string }{
+		{"--listen", "nixbucket: proxy: cannot listen on " + addr + ": address already in use (is another nixbucket running?); stop what holds it, or pick a free address with --listen 127.0.0.1:PORT\n"},
+		{"--metrics-listen", "nixbucket: proxy: cannot listen on " + addr + " (--metrics-listen): address already in use (is another nixbucket running?); stop what holds it, or pick a free address with --metrics-listen 127.0.0.1:PORT\n"},
+	} {
+		args := []string{"proxy", "--upstream", "http://127.0.0.1:9/cache", "--trust", "any", "--listen", "127.0.0.1:0", c.flag, addr}
+		r := run(t, nil, args...)
+		if r.code != 1 || r.stderr != c.want {
+			t.Errorf("proxy %s on a taken port: exit %d, stderr %q; want exit 1 and %q", c.flag, r.code, r.stderr, c.want)
+		}
+	}
+}
