@@ -123,6 +123,16 @@ func TestPolicyNameTypo(t *testing.T) {
 	}
 }
 
+// TestBucketSetTypo: a misspelt setting names the one meant, with the
+// value given, ready to run again.
+func TestBucketSetTypo(t *testing.T) {
+	r := run(t, nil, "bucket", "set", "nix-cache", "keep-day=30", "--data", newData(t))
+	want := `nixbucket: unknown setting "keep-day=30"; did you mean keep-days=30? (`
+	if r.code != 1 || !strings.HasPrefix(r.stderr, want) {
+		t.Errorf("bucket set nix-cache keep-day=30: exit %d, stderr %q; want exit 1 and %q…", r.code, r.stderr, want)
+	}
+}
+
 // TestDataDirOfAnotherUser: serve and the admin commands run by a user who
 // may not write the data directory (a service's, run without sudo -u) say
 // whose it is and to run as that user, rather than "open …/lock:
