@@ -47,6 +47,9 @@ func TestUnknownPolicyActionRefused(t *testing.T) {
 		if r.Err == nil || !strings.Contains(r.Stderr, "MalformedPolicy") || !strings.Contains(r.Stderr, action) {
 			t.Errorf("put-bucket-policy with %s: %v\n%s", action, r.Err, r.Stderr)
 		}
+		if action == "s3:GetObjekt" && !strings.Contains(r.Stderr, `did you mean "s3:GetObject"?`) {
+			t.Errorf("put-bucket-policy with %s does not name the action meant:\n%s", action, r.Stderr)
+		}
 		if r := cli("bucket", "policy", "set", seedBucket, bp); r.Err == nil || !strings.Contains(r.Stderr, action) {
 			t.Errorf("bucket policy set with %s: %v\n%s", action, r.Err, r.Stderr)
 		}

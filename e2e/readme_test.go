@@ -150,7 +150,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"nixbucket push", "s3://nix-cache?endpoint=127.0.0.1:9000", "nix-store -r", "bucket create example-nix-cache",
 		"examples/policies/seed-anonymous-read.bucket.json", "examples/policies/seed-authenticated-read.bucket.json",
 		"examples/policies/seed-upload.iam.json", "token create", "--netrc-file reader.netrc",
-		"nixbucket-backup/meta.db",
+		"nixbucket-backup/meta.db", "nixbucket gc nix-cache", "nixbucket pin add", "/-/api/buckets/nix-cache/pins/release",
+		"examples/policies/ci-push-pin.iam.json", "/-/metrics",
 	} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("the README walkthrough no longer runs %q", want)

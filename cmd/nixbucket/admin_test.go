@@ -113,6 +113,26 @@ func TestPolicyTypoWhere(t *testing.T) {
 	}
 }
 
+// TestPolicyNameTypo: a misspelt anonymous-read is taken for a file name;
+// the refusal says which name was meant, not only that no such file exists.
+func TestPolicyNameTypo(t *testing.T) {
+	r := run(t, nil, "bucket", "policy", "set", "nix-cache", "anonymous-raed", "--data", newData(t))
+	want := "nixbucket: reading policy: open anonymous-raed: no such file or directory; did you mean anonymous-read?\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("bucket policy set nix-cache anonymous-raed: exit %d, stderr %q; want exit 1, %q", r.code, r.stderr, want)
+	}
+}
+
+// TestBucketSetTypo: a misspelt setting names the one meant, with the
+// value given, ready to run again.
+func TestBucketSetTypo(t *testing.T) {
+	r := run(t, nil, "bucket", "set", "nix-cache", "keep-day=30", "--data", newData(t))
+	want := `nixbucket: unknown setting "keep-day=30"; did you mean keep-days=30? (`
+	if r.code != 1 || !strings.HasPrefix(r.stderr, want) {
+		t.Errorf("bucket set nix-cache keep-day=30: exit %d, stderr %q; want exit 1 and %q…", r.code, r.stderr, want)
+	}
+}
+
 // TestDataDirOfAnotherUser: serve and the admin commands run by a user who
 // may not write the data directory (a service's, run without sudo -u) say
 // whose it is and to run as that user, rather than "open …/lock:

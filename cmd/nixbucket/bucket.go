@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -139,6 +140,9 @@ func bucketPolicyCmd(fs *flag.FlagSet, data *string, args []string) error {
 		if _, serr := os.Stat(pos[1]); pos[1] == "anonymous-read" && serr != nil {
 			doc = anonymousRead(pos[0])
 		} else if doc, err = readPolicy(pos[1]); err != nil {
+			if errors.Is(err, os.ErrNotExist) && nearest(pos[1], []string{"anonymous-read"}) != "" {
+				return fmt.Errorf("%w; did you mean anonymous-read?", err)
+			}
 			return err
 		}
 		return withAdmin(*data, func(a *admin) error {

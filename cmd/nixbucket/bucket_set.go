@@ -7,10 +7,21 @@ import (
 	"strings"
 
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
+	"github.com/nixbucket/nixbucket/internal/suggest"
 )
 
 // bucketSettings names every setting of `bucket set`, for its errors.
 const bucketSettings = "priority=N, want-mass-query=0|1, keep-days=N, max-size=SIZE, gc=on|off, gc-grace=DURATION, abort-uploads-days=N, " + upstreamSettings
+
+// bucketSettingNames are the names bucketSettings lists, for "did you mean".
+var bucketSettingNames = func() []string {
+	var names []string
+	for _, kv := range strings.Split(bucketSettings, ", ") {
+		k, _, _ := strings.Cut(kv, "=")
+		names = append(names, k)
+	}
+	return names
+}()
 
 // bucketSetCmd sets what nix-cache-info says (priority, want-mass-query),
 // the retention of nixbucket gc (keep-days, max-size, gc, gc-grace) and
@@ -66,6 +77,9 @@ func bucketSetCmd(fs *flag.FlagSet, data *string, args []string) error {
 					return fmt.Errorf("abort-uploads-days=%q: want a non-negative integer (0: never)", v)
 				}
 			default:
+				if near := suggest.Nearest(k, bucketSettingNames); near != "" {
+					return fmt.Errorf("unknown setting %q; did you mean %s=%s? (%s)", kv, near, v, bucketSettings)
+				}
 				return fmt.Errorf("unknown setting %q (%s)", kv, bucketSettings)
 			}
 		}

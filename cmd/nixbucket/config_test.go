@@ -170,6 +170,16 @@ region = "eu-test-1"
 				!strings.Contains(line, "data="+filepath.Join(dir, "data")) || !strings.Contains(line, "region=eu-test-1") {
 				t.Errorf("serving line %q: want the file's data and region, and the environment's listen", line)
 			}
+			// The log names the version `nixbucket version` prints (a
+			// bug report quotes the log), not the linker's "dev".
+			out, err := exec.Command(bin, "version").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(string(out), "\n")
+			if want := "version=" + strings.TrimPrefix(first, "nixbucket "); !strings.HasSuffix(line, " "+want) {
+				t.Errorf("serving line %q: want %s, as nixbucket version prints", line, want)
+			}
 			cmd.Process.Signal(syscall.SIGTERM)
 			go io.Copy(io.Discard, stderr)
 			return

@@ -158,9 +158,17 @@ func proxyCmd(args []string) error {
 			return fmt.Errorf("proxy: %w", err)
 		}
 	}
-	ln, err := net.Listen("tcp", f.listen)
+	ln, err := bindFor("proxy", "", "--listen", f.listen)
 	if err != nil {
-		return fmt.Errorf("proxy: %w", err)
+		return err
+	}
+	defer ln.Close()
+	var mln net.Listener
+	if f.metricsListen != "" {
+		if mln, err = bindFor("proxy", "", "--metrics-listen", f.metricsListen); err != nil {
+			return err
+		}
+		defer mln.Close()
 	}
 	metrics := proxy.NewMetrics(cfg.Fetcher, cfg.Cache)
 	cfg.Metrics = metrics
@@ -175,14 +183,9 @@ func proxyCmd(args []string) error {
 	for i, s := range sources {
 		names[i] = s.Name()
 	}
-	log.Info("nixbucket proxy serving", "url", "http://"+ln.Addr().String(), "upstreams", strings.Join(names, " "), "cache-dir", f.cacheDir, "max-size", f.maxSize, "version", version)
+	log.Info("nixbucket proxy serving", "url", "http://"+ln.Addr().String(), "upstreams", strings.Join(names, " "), "cache-dir", f.cacheDir, "max-size", f.maxSize, "version", versionName())
 	errc := make(chan error, 2)
-	if f.metricsListen != "" {
-		mln, err := net.Listen("tcp", f.metricsListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("proxy: --metrics-listen: %w", err)
-		}
+	if mln != nil {
 		ms := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
 		defer ms.Close()
 		go func() { errc <- ms.Serve(mln) }()

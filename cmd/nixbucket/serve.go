@@ -98,15 +98,15 @@ func serve(args []string) error {
 	}
 	// Bind before the data directory is touched: when the address is
 	// taken, nothing is created and the first start's banner is not lost.
-	ln, err := bindListen(*listen)
+	ln, err := bindListen("--listen", *listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	var metricsLn net.Listener
 	if *metricsListen != "" {
-		if metricsLn, err = bindListen(*metricsListen); err != nil {
-			return fmt.Errorf("--metrics-listen: %w", err)
+		if metricsLn, err = bindListen("--metrics-listen", *metricsListen); err != nil {
+			return err
 		}
 		defer metricsLn.Close()
 	}
@@ -146,7 +146,7 @@ func serve(args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsCfg,
 	}
-	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", version)
+	log.Info("nixbucket serving", "endpoint", endpoint, "data", *data, "region", *region, "version", versionName())
 	// The fast lane also counts, caps and bounds the writes of the
 	// connections net/http serves, so it is in front even when off.
 	// hs is the one source of the timeouts, hooks and error log both

@@ -26,17 +26,30 @@ func versionText() string {
 	return formatVersion(version, bi)
 }
 
+// versionName is the version the server's and the proxy's logs name: the
+// one the version command prints.
+func versionName() string {
+	bi, _ := debug.ReadBuildInfo()
+	return versionOf(version, bi)
+}
+
+// versionOf is ldflags' version unless that is "dev", then the module's
+// from bi, if it has one.
+func versionOf(ldflags string, bi *debug.BuildInfo) string {
+	if ldflags == "dev" && bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return ldflags
+}
+
 // formatVersion prints the version, which is ldflags' (the -X
 // main.version value) unless that is "dev", then the module's from bi
 // (v1.2.3 after go install …@v1.2.3); bi's VCS revision, with "(dirty)"
 // for a build from a modified tree; and the Go toolchain. bi may be nil.
 func formatVersion(ldflags string, bi *debug.BuildInfo) string {
-	v := ldflags
+	v := versionOf(ldflags, bi)
 	s := map[string]string{}
 	if bi != nil {
-		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
 		for _, kv := range bi.Settings {
 			s[kv.Key] = kv.Value
 		}

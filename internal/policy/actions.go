@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/suggest"
 )
 
 // s3Actions are the actions of the S3 service ("s3:" prefix) as the
@@ -128,7 +130,11 @@ func checkAction(p *pattern, svc, name string, known []string) string {
 				return ""
 			}
 		}
-		return "there is no such " + what + " action"
+		msg := "there is no such " + what + " action"
+		if near := suggest.Nearest(name, known); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", svc+":"+near)
+		}
+		return msg
 	}
 	for _, a := range known {
 		if p.match(svc+":"+a, nil, true) {

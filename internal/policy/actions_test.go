@@ -69,6 +69,26 @@ func TestUnknownPolicyActionRefused(t *testing.T) {
 	}
 }
 
+// TestUnknownActionSuggestsNearest: a misspelt action is refused with the
+// action that was meant, when one is near enough to be a typo.
+func TestUnknownActionSuggestsNearest(t *testing.T) {
+	for _, tc := range []struct{ action, want string }{
+		{"s3:PutObjet", `invalid action "s3:PutObjet": there is no such S3 action; did you mean "s3:PutObject"?`},
+		{"s3:getobjekt", `invalid action "s3:getobjekt": there is no such S3 action; did you mean "s3:GetObject"?`},
+		{"nixbucket:Pinn", `invalid action "nixbucket:Pinn": there is no such nixbucket action; did you mean "nixbucket:Pin"?`},
+		{"s3:Frobnicate", `invalid action "s3:Frobnicate": there is no such S3 action`},
+	} {
+		p, err := ParseIdentity([]byte(`{"Statement":{"Effect":"Allow","Action":"` + tc.action + `","Resource":"*"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.CheckActions()
+		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error ending %q", tc.action, err, tc.want)
+		}
+	}
+}
+
 // TestSharedPolicyFixturesHaveKnownActions: the policies users copy from
 // the docs stay valid.
 func TestSharedPolicyFixturesHaveKnownActions(t *testing.T) {

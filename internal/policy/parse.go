@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/suggest"
 )
 
 // MaxSize is the largest document the parsers accept: S3's limit for a
@@ -103,7 +105,7 @@ func parse(doc []byte, k kind) (*Policy, error) {
 		case "Statement":
 			stmts = m.raw
 		default:
-			return nil, &Error{Field: m.name, Reason: "unknown element (names are case-sensitive)"}
+			return nil, &Error{Field: m.name, Reason: unknownElement(m.name, policyElements)}
 		}
 	}
 	if stmts == nil {
@@ -239,7 +241,7 @@ func parseStatement(n int, raw json.RawMessage, k kind, vars bool) (statement, e
 			}
 			s.conds = conds
 		default:
-			return s, fail(m.name, "unknown element (names are case-sensitive)")
+			return s, fail(m.name, unknownElement(m.name, statementElements))
 		}
 	}
 	switch {
@@ -444,4 +446,20 @@ func parseConditions(raw json.RawMessage, vars bool, fail func(field, reason str
 		}
 	}
 	return conds, nil
+}
+
+// The elements of a policy and of a statement, as AWS spells them.
+var (
+	policyElements    = []string{"Version", "Id", "Statement"}
+	statementElements = []string{"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition"}
+)
+
+// unknownElement is the reason an element named name is refused, with the
+// one of known that was meant, if one is near.
+func unknownElement(name string, known []string) string {
+	msg := "unknown element (names are case-sensitive)"
+	if near := suggest.Nearest(name, known); near != "" {
+		msg += fmt.Sprintf("; did you mean %q?", near)
+	}
+	return msg
 }

@@ -271,6 +271,13 @@ func (h *Handler) fail(q *request, err error) {
 			h.writePlain(q, http.StatusUnauthorized, "Unauthorized", "credentials required")
 			return
 		}
+		if perr == nil && q.Method == http.MethodPut {
+			// A push that forgot its credentials, to a public cache: Nix
+			// prints this body, so say what to do.
+			h.writePlain(q, http.StatusForbidden, "AccessDenied", "anonymous callers may not write to "+q.bucket+
+				": send credentials (Nix: --option netrc-file FILE, a line \"machine HOST login KEY_ID password SECRET\"; nixbucket info prints it)")
+			return
+		}
 	}
 	if !q.plain {
 		var about errorSubject

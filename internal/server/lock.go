@@ -26,7 +26,8 @@ func lockData(dir string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
-	// Best effort: the pid only improves a message.
+	// Best effort: the pid improves a message, and the README reads it to
+	// send the running server SIGHUP.
 	if f.Truncate(0) == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/nixbucket/nixbucket/internal/suggest"
 )
 
 // CommonParams are the store URL parameters push accepts for every scheme.
@@ -33,45 +35,10 @@ func unknownParam(key, scheme string) error {
 	if scheme == SchemeS3 {
 		names = append(slices.Clone(CommonParams), S3Params...)
 	}
-	if near := nearest(key, names); near != "" {
+	if near := suggest.Nearest(key, names); near != "" {
 		return &paramError{fmt.Sprintf("unknown parameter %q in the store URL; did you mean %q?", key, near)}
 	}
 	return &paramError{fmt.Sprintf("unknown parameter %q in the store URL (%s:// URLs take %s)", key, scheme, strings.Join(names, ", "))}
-}
-
-// nearest returns the name closest to key in edit distance (ignoring
-// case), if it is close enough to be a typo: at most 2 edits, and fewer
-// than half of key's length; "" otherwise.
-func nearest(key string, names []string) string {
-	k := strings.ToLower(key)
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := editDistance(k, n); d < bestD && 2*d < len(k) {
-			best, bestD = n, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // parseInt parses an integer parameter, with a message that names it.

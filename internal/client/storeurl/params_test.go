@@ -34,21 +34,3 @@ func TestParseMessages(t *testing.T) {
 		}
 	}
 }
-
-func TestNearest(t *testing.T) {
-	names := append(append([]string{}, CommonParams...), S3Params...)
-	tests := []struct{ key, want string }{
-		{"endpint", "endpoint"},
-		{"profil", "profile"},
-		{"regoin", "region"},
-		{"schema", "scheme"},
-		{"x", ""},        // too short to guess
-		{"zzzzzzzz", ""}, // nothing near
-		{"compressionlevel", "compression-level"},
-	}
-	for _, tt := range tests {
-		if got := nearest(tt.key, names); got != tt.want {
-			t.Errorf("nearest(%q) = %q, want %q", tt.key, got, tt.want)
-		}
-	}
-}

@@ -105,11 +105,11 @@ func open(ctx context.Context, url string, upgrade bool) (*Store, error) {
 	}
 	if err := checkServer(ctx, pool); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open metadata %s: %w", where, err)
+		return nil, fmt.Errorf("open metadata %s: %w", where, withHint(err, &cfg.ConnConfig.Config))
 	}
 	if err := migrate(ctx, pool, upgrade); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open metadata %s: %w", where, err)
+		return nil, fmt.Errorf("open metadata %s: %w", where, withHint(err, &cfg.ConnConfig.Config))
 	}
 	s := &Store{pool: pool, stmts: stmts, jobs: &jobLocks{pool: pool}}
 	s.gen = newAnnouncer(pool, cfg.ConnConfig)

@@ -65,6 +65,19 @@ func TestOpenBadCredentials(t *testing.T) {
 	}
 }
 
+// TestOpenWrongRegion: a store in another region than the URL's region=
+// (versitygw answers the HeadBucket signed for eu-west-2 with a bare 400,
+// as AWS does) is named as what to fix, not as "Bad Request".
+func TestOpenWrongRegion(t *testing.T) {
+	_, st, bucket := open(t, "")
+	_, err := Open(t.Context(), Config{Bucket: bucket, Endpoint: st.Endpoint, PathStyle: true, Region: "eu-west-2"},
+		Options{Credentials: credentials.NewStaticCredentialsProvider(st.AccessKey, st.SecretKey, "")})
+	want := "signed for region eu-west-2: set region= in the blob store URL to the store's region"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open with the wrong region = %v, want an error containing %q", err, want)
+	}
+}
+
 // pendingUploads counts the unfinished multipart uploads in the bucket.
 func pendingUploads(t *testing.T, b *Backend) int {
 	t.Helper()

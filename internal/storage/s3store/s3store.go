@@ -182,6 +182,15 @@ func (b *Backend) checkBucket(ctx context.Context) error {
 		return fmt.Errorf("the blob store at %s refuses access to bucket %s: check the credentials (wrong key or secret) and that they may use the bucket: %w", ep, b.cfg.Bucket, err)
 	case http.StatusMovedPermanently:
 		return fmt.Errorf("the blob store's bucket %s is not in region %s: set region= in the blob store URL: %w", b.cfg.Bucket, b.cfg.Region, err)
+	case http.StatusBadRequest:
+		// A HEAD has no body to say why; AWS and versitygw answer a
+		// signature scoped to another region so (AWS names the bucket's
+		// own in x-amz-bucket-region).
+		hint := "set region= in the blob store URL to the store's region"
+		if r := bucketRegion(err); r != "" {
+			hint = "set region=" + r + " in the blob store URL (the store says the bucket is there)"
+		}
+		return fmt.Errorf("the blob store at %s answered 400 Bad Request to a request on bucket %s signed for region %s: %s: %w", ep, b.cfg.Bucket, b.cfg.Region, hint, err)
 	}
 	return fmt.Errorf("blob store %s: checking the bucket: %w", b.cfg.where(), err)
 }
@@ -345,6 +354,16 @@ func status(err error) int {
 		}
 	}
 	return 0
+}
+
+// bucketRegion returns the x-amz-bucket-region header of an S3 error
+// answer, "" without one.
+func bucketRegion(err error) string {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		return re.Response.Header.Get("x-amz-bucket-region")
+	}
+	return ""
 }
 
 // newID returns 128 random bits in lowercase hex.
