@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -41,7 +40,7 @@ func serve(args []string) error {
 	metricsMaxBuckets := fs.Int("metrics-max-buckets", observe.DefaultMaxBuckets, "buckets with a label of their own in the metrics, first seen first; the rest are counted as \"other\"")
 	trusted := fs.String("trusted-proxies", "", "reverse proxies (IP addresses and CIDR prefixes, comma-separated, such as 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For and X-Forwarded-Proto (or, without those, Forwarded) give the client's address and scheme: for the access log, aws:SourceIp and aws:SecureTransport, and the console's Secure cookie; default: none, the headers are ignored")
 	lane := fs.Bool("fastlane", true, "serve plain GET and HEAD requests without net/http's per-request cost")
-	maxConns := fs.Int("max-conns", 0, "most open connections (default: half the open-file limit, "+strconv.Itoa(defaultMaxConns())+" here); over it the longest idle are closed, or else the new one")
+	maxConns := fs.Int("max-conns", 0, "most open connections (default: half the open-file limit); over it the longest idle are closed, or else the new one")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a stop waits for requests in flight (uploads) before cutting them")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS (and HTTP/2) with this PEM certificate chain; reread with --tls-key on SIGHUP")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
