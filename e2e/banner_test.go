@@ -21,7 +21,7 @@ func bannerStart(t *testing.T, dir, listen string, port int) *Server {
 	if target != targetNixbucket {
 		t.Skipf("the banner is nixbucket's, not %s's", target)
 	}
-	s := &Server{Target: target, Dir: dir, Region: "us-east-1", Args: []string{"--listen", listen}, t: t, stderr: &syncBuffer{}}
+	s := newServer(t, dir, nil, "--listen", listen) // on the matrix's stores too
 	s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	s.Endpoint = "http://" + s.Addr
 	if err := s.start(); err != nil {
@@ -56,6 +56,9 @@ func TestServeBindsFirst(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	data := filepath.Join(t.TempDir(), "data")
+	// On the matrix's stores, the failed start gets them too (runCmd), and
+	// must leave them as untouched as the data directory.
+	externalStores(t, data, nil)
 	r := runCmd(t, os.Environ(), "", serverBin, "serve", "--listen", addr, "--data", data)
 	l.Close()
 	if r.Err == nil {
@@ -140,6 +143,15 @@ func TestInfo(t *testing.T) {
 	s := bannerStart(t, filepath.Join(t.TempDir(), "data"), fmt.Sprintf("127.0.0.1:%d", port), port)
 	key := nixServerKey(t, s, nixCacheBucket)
 	info := mustRun(t, os.Environ(), "", serverBin, "info", "--data", s.Dir)
+	if meta := s.metaURL(); meta != "" {
+		// On PostgreSQL the data directory does not lead to the store:
+		// the command names it by its URL instead (no password here).
+		pg := "nixbucket bucket policy set --meta '" + meta + "' "
+		if !strings.Contains(info, pg) {
+			t.Errorf("nixbucket info on PostgreSQL lacks %q:\n%s", pg, info)
+		}
+		info = strings.Replace(info, pg, "nixbucket bucket policy set --data "+s.Dir+" ", 1)
+	}
 	norm := strings.NewReplacer(s.Dir, "DATA", fmt.Sprint(port), "PORT", s.AccessKey, "ACCESS_KEY_ID", key, "PUBLIC_KEY").Replace(info)
 	golden := filepath.Join("testdata", "info.golden")
 	if *updateGolden {

@@ -44,8 +44,13 @@ func startNotifyServer(t *testing.T, args ...string) *notifyServer {
 		t.Fatal(err)
 	}
 	s := &notifyServer{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), conn: conn, exited: make(chan error, 1)}
-	s.cmd = exec.Command(serverBin, append([]string{"serve", "--listen", s.addr, "--data", t.TempDir()}, args...)...)
+	dir := t.TempDir()
+	stores := externalStores(t, dir, args) // on the matrix's stores too
+	s.cmd = exec.Command(serverBin, append(append([]string{"serve", "--listen", s.addr, "--data", dir}, args...), stores.serveArgs(args)...)...)
 	s.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	if stores != nil {
+		s.cmd.Env = append(s.cmd.Env, stores.env...)
+	}
 	var log syncBuffer
 	s.cmd.Stdout, s.cmd.Stderr = &log, &log
 	if err := s.cmd.Start(); err != nil {
