@@ -187,7 +187,12 @@ go test -json -timeout 20m "${args[@]}" | "$reportbin/testreport" -allow scripts
 # the cluster tests run on PostgreSQL and S3 anyway.
 if [ $# -eq 0 ]; then
 	# TestPullThroughCluster is on PostgreSQL already; S3Blobs the longest.
-	pgrun=(-run '^Test(RealClients|Nix|AWSCLI|Boto3|Console$|CORS$|Lifecycle|Pins|VerifyNix|PathDelete|PullThrough)' -skip '^TestPullThrough(Cluster|S3Blobs)$')
+	# The second line: the store-backed features the client tests miss
+	# (listing and conditions, the admin CLI, job takeover, settings and
+	# usage metrics, the console's visibility, first start, crash safety).
+	pgrun=(-run '^Test(RealClients|Nix|AWSCLI|Boto3|Console$|CORS$|Lifecycle|Pins|VerifyNix|PathDelete|PullThrough|'\
+'S3Conformance$|BucketAdminCommands$|JobsTakeOverKill$|CacheInfoSettings$|MetricsPromtool$|ConsoleHidesUnreadablePaths$|Info$|ServeBindsFirst$|SystemdNotify$|CrashDuringOverwrite$)' \
+		-skip '^TestPullThrough(Cluster|S3Blobs)$')
 	[ -z "${E2E_POSTGRES_RUN:-}" ] || pgrun=(-run "$E2E_POSTGRES_RUN")
 	say "go test ${pgrun[*]} ./e2e on the PostgreSQL store"
 	NIXBUCKET_E2E_META=postgres go test -json -timeout 20m "${pgrun[@]}" ./e2e |
