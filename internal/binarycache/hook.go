@@ -143,11 +143,11 @@ func (h *Hook) Put(ctx context.Context, in objects.HookInput) (objects.HookOutpu
 // file's size nor its hash, nor whether it exists.
 func (h *Hook) checkFile(ctx context.Context, in objects.HookInput, ni *narinfo.NarInfo) (meta.Object, error) {
 	if ni.URL == "" || strings.HasPrefix(ni.URL, "/") || strings.Contains(ni.URL, "://") || strings.Contains(ni.URL, "..") {
-		return meta.Object{}, reject("narinfo: URL: %q is not a key in this cache", ni.URL)
+		return meta.Object{}, reject("narinfo: URL: %.200q is not a key in this cache", ni.URL)
 	}
 	mayRead := in.MayRead != nil && in.MayRead(ni.URL)
 	hidden := func() error {
-		return reject("narinfo: URL: %s is not a NAR file of the stated FileSize and FileHash that you may read; upload the NAR first", ni.URL)
+		return reject("narinfo: URL: %.300s is not a NAR file of the stated FileSize and FileHash that you may read; upload the NAR first", ni.URL)
 	}
 	if !mayRead && (ni.FileSize == 0 || ni.FileHash == "") {
 		return meta.Object{}, hidden()
@@ -157,7 +157,7 @@ func (h *Hook) checkFile(ctx context.Context, in objects.HookInput, ni *narinfo.
 		if !mayRead {
 			return meta.Object{}, hidden()
 		}
-		return meta.Object{}, reject("narinfo: URL: %s does not exist in the cache; upload the NAR first", ni.URL)
+		return meta.Object{}, reject("narinfo: URL: %.300s does not exist in the cache; upload the NAR first", ni.URL)
 	}
 	if err != nil {
 		return meta.Object{}, err

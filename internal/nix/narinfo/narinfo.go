@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nixbucket/nixbucket/internal/nix/nixhash"
 	"github.com/nixbucket/nixbucket/internal/nix/signature"
@@ -58,15 +59,31 @@ type Error struct {
 	Err   error
 }
 
+// maxErrText bounds what an Error repeats of the narinfo: a field may be
+// up to MaxSize long, and the error goes back to whoever sent it.
+const maxErrText = 200
+
 func (e *Error) Error() string {
+	msg := bounded(e.Err.Error(), 2*maxErrText)
 	switch {
 	case e.Field != "":
-		return "narinfo: " + e.Field + ": " + e.Err.Error()
+		return "narinfo: " + bounded(e.Field, 60) + ": " + msg
 	case e.Line > 0:
-		return "narinfo: line " + strconv.Itoa(e.Line) + ": " + e.Err.Error()
+		return "narinfo: line " + strconv.Itoa(e.Line) + ": " + msg
 	default:
-		return "narinfo: " + e.Err.Error()
+		return "narinfo: " + msg
 	}
+}
+
+// bounded cuts s to at most n bytes, on a rune boundary, marking the cut.
+func bounded(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -291,7 +308,7 @@ func (n *NarInfo) Validate() error {
 	}
 	for i := 0; i < len(n.Compression); i++ {
 		if c := n.Compression[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return fieldErr(keyCompression, "%q is not a compression method", n.Compression)
+			return fieldErr(keyCompression, "%.40q is not a compression method", n.Compression)
 		}
 	}
 	if n.FileHash != "" {

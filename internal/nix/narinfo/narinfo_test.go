@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -335,4 +336,30 @@ func FuzzNarinfo(f *testing.F) {
 			_ = n.Fingerprint()
 		}
 	})
+}
+
+// TestErrorsBounded: a field may be up to MaxSize long, and its error goes
+// back to whoever sent it; the message repeats only a little of it.
+func TestErrorsBounded(t *testing.T) {
+	huge := strings.Repeat("x", 200_000)
+	for name, edit := range map[string]func(*narinfo.NarInfo){
+		"StorePath":   func(n *narinfo.NarInfo) { n.StorePath = "/nix/store/" + huge },
+		"Compression": func(n *narinfo.NarInfo) { n.Compression = huge + "!" },
+		"FileHash":    func(n *narinfo.NarInfo) { n.FileHash = "sha256:" + huge },
+		"References":  func(n *narinfo.NarInfo) { n.References = []string{huge} },
+		"Sig":         func(n *narinfo.NarInfo) { n.Sigs = []string{huge} },
+		"field name":  func(n *narinfo.NarInfo) { n.Extra = append(n.Extra, narinfo.Field{Key: huge + ":", Value: "v"}) },
+	} {
+		n := layer2
+		n.References, n.Sigs = slices.Clone(n.References), slices.Clone(n.Sigs)
+		edit(&n)
+		err := n.Validate()
+		if err == nil {
+			t.Errorf("%s: valid", name)
+			continue
+		}
+		if msg := err.Error(); len(msg) > 1000 {
+			t.Errorf("%s: the error is %d bytes: %.120s…", name, len(msg), msg)
+		}
+	}
 }
