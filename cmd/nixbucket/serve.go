@@ -153,6 +153,7 @@ func serve(args []string) error {
 	// transports share; NewListener hooks its ConnState into hs.
 	fl := fastlane.NewListener(ln, nil, fastlane.Options{
 		Server: hs, Log: log, MaxConns: *maxConns, Passthrough: !*lane, TLS: tlsCfg,
+		Refused: srv.Refused,
 	})
 	if metricsLn != nil {
 		ms := serveMetrics(metricsLn, srv, log)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -79,6 +80,13 @@ func (s *Server) endpointOp(w http.ResponseWriter, path string) {
 		i = 5
 	}
 	n.Op = s.opBase + i
+}
+
+// Refused logs and counts an answer the HTTP server wrote by itself to a
+// request it could not read, which no handler saw
+// (fastlane.Options.Refused).
+func (s *Server) Refused(remote net.Addr, status int, body int64) {
+	s.observer.Refused(remote.String(), s3api.RequestID(), status, body)
 }
 
 // Metrics are the server's metrics.
