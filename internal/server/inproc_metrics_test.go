@@ -112,6 +112,12 @@ func TestMetricsCount(t *testing.T) {
 	if _, err := bad.GetObject(ctx(t), &s3.GetObjectInput{Bucket: &b3, Key: aws.String("k")}); code(err) != "SignatureDoesNotMatch" {
 		t.Fatalf("GET with a wrong secret: %v", err)
 	}
+	// An access key id never issued: the client is told what a wrong
+	// secret gets, the metrics tell the two apart.
+	unknown := e.newS3("NBNEVERISSUEDNEVERIS", "wrong-secret-wrong-secret-wrong-secret00")
+	if _, err := unknown.GetObject(ctx(t), &s3.GetObjectInput{Bucket: &b3, Key: aws.String("k")}); code(err) != "SignatureDoesNotMatch" {
+		t.Fatalf("GET with an unknown key: %v", err)
+	}
 	st, body := e.plainGet("/"+b1+"/nix-cache-info", e.id, "wrong")
 	if st != http.StatusForbidden {
 		t.Fatalf("Basic with a wrong secret: %d", st)
@@ -129,7 +135,7 @@ func TestMetricsCount(t *testing.T) {
 		reqs(b2, "2xx", "GetObject", "s3"):                                             1,
 		reqs("other", "2xx", "PutObject", "s3"):                                        1, // b3: past the 2 labels
 		reqs("other", "2xx", "GetObject", "s3"):                                        1,
-		reqs("other", "4xx", "GetObject", "s3"):                                        2, // no-such-bucket, the wrong signature
+		reqs("other", "4xx", "GetObject", "s3"):                                        3, // no-such-bucket, the wrong signature, the unknown key
 		reqs(b1, "2xx", "CreateMultipartUpload", "s3"):                                 1,
 		reqs(b1, "2xx", "CacheInfo", "nix"):                                            1,
 		reqs(b1, "2xx", "Narinfo", "nix"):                                              2,
@@ -143,6 +149,7 @@ func TestMetricsCount(t *testing.T) {
 		`nixbucket_received_bytes_total{bucket="other",protocol="s3"}`:                 3,
 		`nixbucket_auth_failures_total{reason="signature_mismatch"}`:                   1,
 		`nixbucket_auth_failures_total{reason="key_rejected"}`:                         1,
+		`nixbucket_auth_failures_total{reason="unknown_key"}`:                          1,
 		`nixbucket_multipart_uploads_open`:                                             1,
 		`nixbucket_request_duration_seconds_count{operation="Narinfo",protocol="nix"}`: 3,
 	} {

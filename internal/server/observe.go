@@ -181,6 +181,8 @@ func authFailureReason(err error) string {
 	var se *sigv4.Error
 	if errors.As(err, &se) {
 		switch {
+		case sigv4.UnknownKey(err):
+			return "unknown_key"
 		case se.Code == sigv4.CodeSignatureDoesNotMatch:
 			return "signature_mismatch"
 		case se.Code == sigv4.CodeRequestTimeTooSkewed:
