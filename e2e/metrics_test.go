@@ -92,9 +92,18 @@ func TestMetricsPromtool(t *testing.T) {
 	if st, _ := curlPlain(t, m, http.MethodGet, m.Endpoint+"/-/metrics", ""); st != http.StatusNotFound {
 		t.Errorf("/-/metrics on the main listener with --metrics-listen: %d, want 404", st)
 	}
+	// A scrape there is a request as any: logged with the request id its
+	// client got, and counted, as the next scrape shows.
+	st, id := curlPlain(t, m, http.MethodGet, "http://"+addr+"/-/metrics", "")
+	if st != http.StatusOK || id == "" {
+		t.Fatalf("GET /-/metrics on --metrics-listen: %d, request id %q", st, id)
+	}
 	mustRun(t, m.clientEnv(), dir, "curl", "-sSf", "-o", file, "http://"+addr+"/-/metrics")
-	if b, _ := os.ReadFile(file); !strings.Contains(string(b), `operation="Metrics"`) {
-		t.Errorf("the metrics listener serves no metrics:\n%.2000s", b)
+	if b, _ := os.ReadFile(file); !strings.Contains(string(b), `nixbucket_requests_total{bucket="",class="2xx",operation="Metrics",protocol="s3"} 1`) {
+		t.Errorf("the metrics listener's scrape is not counted:\n%s", grepLines(string(b), "nixbucket_requests_total"))
+	}
+	if log := m.logWith("id=" + id); !strings.Contains(log, "msg=request id="+id+" ") || !strings.Contains(grepLines(log, "id="+id), "operation=Metrics method=GET status=200") {
+		t.Errorf("no access log line of the scrape on --metrics-listen (id %s):\n%s", id, tail(grepLines(log, "msg=request"), 3000))
 	}
 	if r := runCmd(t, nil, dir, "sh", "-c", promtool+" check metrics < metrics.txt"); r.Err != nil {
 		t.Errorf("promtool check metrics (--metrics-listen): %v\n%s%s", r.Err, r.Stdout, r.Stderr)

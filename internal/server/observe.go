@@ -92,9 +92,25 @@ func (s *Server) Refused(remote net.Addr, status int, body int64) {
 // Metrics are the server's metrics.
 func (s *Server) Metrics() *observe.Metrics { return s.metrics }
 
-// MetricsHandler serves the metrics to anyone who reaches it: for a
-// listener of their own (serve --metrics-listen).
-func (s *Server) MetricsHandler() http.Handler { return s.metrics.Handler() }
+// MetricsHandler serves the metrics at MetricsPath to anyone who reaches
+// it, for a listener of their own (serve --metrics-listen): every request
+// there is logged and counted as on the main listener (operation Metrics,
+// or OtherEndpoint for another path, 404).
+func (s *Server) MetricsHandler() http.Handler {
+	metrics := s.metrics.Handler()
+	return s.observer.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.endpointOp(w, r.URL.Path)
+		switch {
+		case r.URL.Path != MetricsPath:
+			http.NotFound(w, r)
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		default:
+			metrics.ServeHTTP(w, r)
+		}
+	}))
+}
 
 // serveMetrics serves the metrics on the main listener to loopback callers
 // and to callers allowed nixbucket:GetMetrics on MetricsResource, known
