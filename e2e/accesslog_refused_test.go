@@ -43,6 +43,10 @@ func TestAccessLogRefusedBeforeRouting(t *testing.T) {
 			if st := rawStatus(t, s, "GET /nix-cache/nix-cache-info HTTP/9.1\r\nHost: x\r\n\r\n"); st != http.StatusHTTPVersionNotSupported {
 				t.Fatalf("HTTP/9.1: %d, want 505", st)
 			}
+			// An Expect header net/http does not know: 417.
+			if got := nixHTTP(t, "", http.MethodGet, s.Endpoint+"/nix-cache/nix-cache-info", "-H", "Expect: foo"); got.Status != http.StatusExpectationFailed {
+				t.Fatalf("GET with Expect: foo: %d, want 417", got.Status)
+			}
 			// A PUT (net/http's) answered, then a malformed request on the
 			// same connection.
 			put := "PUT /nix-cache/refused.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
@@ -50,8 +54,13 @@ func TestAccessLogRefusedBeforeRouting(t *testing.T) {
 				t.Fatalf("a malformed request after a PUT: %d, want 400", st)
 			}
 
-			log := s.logWith("status=505")
-			for _, st := range []int{431, 400, 505} {
+			// The lines are written in the background: wait for the five.
+			log := s.stderr.String()
+			for deadline := time.Now().Add(10 * time.Second); strings.Count(log, "operation=Unknown") < 5 && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				log = s.stderr.String()
+			}
+			for _, st := range []int{431, 400, 505, 417} {
 				re := regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=127\.0\.0\.1:\d+ principal=anonymous protocol=s3 operation=Unknown method="" status=` +
 					fmt.Sprint(st) + ` bytes_in=0 bytes_out=\d+ duration=\S+$`)
 				if !re.MatchString(log) {
@@ -62,9 +71,9 @@ func TestAccessLogRefusedBeforeRouting(t *testing.T) {
 				t.Errorf("%d log lines of the two 400s:\n%s", n, tail(log, 3000))
 			}
 			for series, want := range map[string]float64{
-				`nixbucket_requests_total{bucket="",class="4xx",operation="Unknown",protocol="s3"}`: 3,
+				`nixbucket_requests_total{bucket="",class="4xx",operation="Unknown",protocol="s3"}`: 4,
 				`nixbucket_requests_total{bucket="",class="5xx",operation="Unknown",protocol="s3"}`: 1,
-				`nixbucket_request_duration_seconds_count{operation="Unknown",protocol="s3"}`:       4,
+				`nixbucket_request_duration_seconds_count{operation="Unknown",protocol="s3"}`:       5,
 			} {
 				if v, _ := metricValue(t, s, series); v != want {
 					t.Errorf("%s = %v, want %v", series, v, want)

@@ -2,6 +2,7 @@ package fastlane
 
 import (
 	"bytes"
+	"net/http"
 	"strconv"
 )
 
@@ -17,6 +18,9 @@ const refusalHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnectio
 // status and body length. net/http writes each such answer whole, in one
 // write, and closes the connection after it.
 func refusal(p []byte) (status int, body int64, ok bool) {
+	if expectationFailed(p) {
+		return http.StatusExpectationFailed, 0, true
+	}
 	const proto = "HTTP/1.1 "
 	if len(p) < len(proto)+3+len(refusalHeaders) || len(p) > 4<<10 || string(p[:len(proto)]) != proto {
 		return 0, 0, false
@@ -30,4 +34,15 @@ func refusal(p []byte) (status int, body int64, ok bool) {
 		return 0, 0, false
 	}
 	return status, int64(len(p) - i - len(refusalHeaders)), true
+}
+
+// expectationFailed reports whether p is the answer net/http writes by
+// itself to a request whose Expect header is not 100-continue
+// (response.sendExpectationFailed): its only header set is Connection,
+// which sorts first; a handler's answer also has X-Amz-Request-Id.
+func expectationFailed(p []byte) bool {
+	return len(p) < 256 &&
+		bytes.HasPrefix(p, []byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: ")) &&
+		bytes.HasSuffix(p, []byte("\r\nContent-Length: 0\r\n\r\n")) &&
+		bytes.Count(p, []byte("\r\n")) == 5
 }
