@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/nixbucket/nixbucket/internal/server"
 )
@@ -377,5 +378,36 @@ func TestMetricsLogDropped(t *testing.T) {
 	srv.Handler().ServeHTTP(w, r)
 	if !strings.Contains(w.Body.String(), "\nnixbucket_access_log_dropped_total 7\n") {
 		t.Errorf("scrape: %d, no nixbucket_access_log_dropped_total 7 in:\n%.2000s", w.Code, w.Body.String())
+	}
+}
+
+// TestMetricsUploadsOpenCompleteAgain: a CompleteMultipartUpload sent
+// again for an upload already completed (an SDK retrying after a lost
+// answer) is answered 200 as S3 does, but closes no other upload: the
+// count of uploads open stays at the one still open.
+func TestMetricsUploadsOpenCompleteAgain(t *testing.T) {
+	e := newEnv(t)
+	b := e.bucket("again")
+	if _, err := e.s3.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: &b, Key: aws.String("open")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := e.s3.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: &b, Key: aws.String("done")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := e.s3.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: &b, Key: aws.String("done"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: strings.NewReader("0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := &s3.CompleteMultipartUploadInput{Bucket: &b, Key: aws.String("done"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}}
+	for i := range 2 {
+		if _, err := e.s3.CompleteMultipartUpload(ctx(t), complete); err != nil {
+			t.Fatalf("CompleteMultipartUpload #%d: %v", i+1, err)
+		}
+	}
+	if got := e.scrape()["nixbucket_multipart_uploads_open"]; got != 1 {
+		t.Errorf("uploads open after one of two completed (twice): %v, want 1", got)
 	}
 }
