@@ -54,12 +54,7 @@ func TestAccessLogRefusedBeforeRouting(t *testing.T) {
 				t.Fatalf("a malformed request after a PUT: %d, want 400", st)
 			}
 
-			// The lines are written in the background: wait for the five.
-			log := s.stderr.String()
-			for deadline := time.Now().Add(10 * time.Second); strings.Count(log, "operation=Unknown") < 5 && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-				log = s.stderr.String()
-			}
+			log := s.logWithCount("operation=Unknown", 5) // written in the background
 			for _, st := range []int{431, 400, 505, 417} {
 				re := regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=127\.0\.0\.1:\d+ principal=anonymous protocol=s3 operation=Unknown method="" status=` +
 					fmt.Sprint(st) + ` bytes_in=0 bytes_out=\d+ duration=\S+$`)

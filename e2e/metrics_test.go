@@ -205,6 +205,16 @@ func TestAccessLogJSON(t *testing.T) {
 	}
 }
 
+// logWithCount waits until the server's stderr holds want n times (see
+// logWith), and returns the stderr.
+func (s *Server) logWithCount(want string, n int) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(s.stderr.String(), want) < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s.stderr.String()
+}
+
 // logWith waits until the server's stderr holds want (the access log is
 // written in the background, some milliseconds after the request), within
 // a bound generous on a loaded machine, and returns the stderr.
