@@ -172,6 +172,8 @@ func (s *Server) refreshUsage(ctx context.Context) {
 // server): the metrics' labels, the objects' filters and counters, the
 // console's graphs, the pull-through fetchers.
 func (s *Server) RefreshUsage(ctx context.Context) error {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
 	us, err := s.meta.Usage(ctx)
 	if err != nil {
 		return err
@@ -188,6 +190,16 @@ func (s *Server) RefreshUsage(ctx context.Context) error {
 		s.console.ForgetGone(exists)
 	}
 	return nil
+}
+
+// refreshAfterRemoval refreshes the per-bucket gauges (and the count of
+// uploads open) after a collection or a lifecycle sweep removed objects or
+// aborted uploads, so that they show it at once rather than at the next
+// minute's refresh.
+func (s *Server) refreshAfterRemoval(ctx context.Context) {
+	if err := s.RefreshUsage(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("metrics: summing the buckets", "err", err)
+	}
 }
 
 // authFailureReason is the reason label of a failed authentication: a few
