@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -61,6 +62,15 @@ func TestAccessLogConsoleSignIn(t *testing.T) {
 	if st := page(keyJar, s.Endpoint+"/-/ui/"); st != "200" {
 		t.Fatalf("buckets page: %s", st)
 	}
+	// A file of the bucket downloaded from the console counts as the
+	// bucket's traffic, under its name and key.
+	curlS3(t, s, http.MethodPut, s.Endpoint+"/nix-cache/console.txt", "--data-binary", "seen in the console")
+	if st := page(keyJar, s.Endpoint+"/-/ui/b/nix-cache/file/console.txt"); st != "200" {
+		t.Fatalf("console download: %s", st)
+	}
+	if v, _ := metricValue(t, s, `nixbucket_sent_bytes_total{bucket="nix-cache",protocol="s3"}`); v != 19 {
+		t.Errorf(`sent_bytes_total{bucket="nix-cache",protocol="s3"} = %v after a 19-byte console download, want 19`, v)
+	}
 	st, tokenJar := signIn("token=" + token)
 	if st != "303" {
 		t.Fatalf("sign-in with a token: %s, want 303", st)
@@ -69,14 +79,16 @@ func TestAccessLogConsoleSignIn(t *testing.T) {
 		t.Fatalf("buckets page: %s", st)
 	}
 
-	// Eight requests: three sign-in pages, three sign-ins, two pages.
-	log := s.logWithCount("operation=Console", 8)
+	// Nine requests: three sign-in pages, three sign-ins, two pages, a
+	// download.
+	log := s.logWithCount("operation=Console", 9)
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=\S+ principal=root protocol=s3 operation=Console method=POST status=303 `),
 		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=\S+ principal=root protocol=s3 operation=Console method=GET status=200 `),
 		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=\S+ principal=visitor token=` + tid + ` protocol=s3 operation=Console method=POST status=303 `),
 		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=\S+ principal=visitor token=` + tid + ` protocol=s3 operation=Console method=GET status=200 `),
 		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=\S+ principal=anonymous protocol=s3 operation=Console method=POST status=401 `),
+		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request id=\S+ remote=\S+ principal=root protocol=s3 operation=Console method=GET bucket=nix-cache key=console\.txt status=200 bytes_in=0 bytes_out=19 `),
 	} {
 		if !re.MatchString(log) {
 			t.Errorf("no access log line matching %s in:\n%s", re, tail(grepLines(log, "operation=Console"), 3000))
