@@ -92,18 +92,28 @@ func TestMetricsPromtool(t *testing.T) {
 	if st, _ := curlPlain(t, m, http.MethodGet, m.Endpoint+"/-/metrics", ""); st != http.StatusNotFound {
 		t.Errorf("/-/metrics on the main listener with --metrics-listen: %d, want 404", st)
 	}
+	// A scrape there is a request as any: logged with the request id its
+	// client got, and counted, as the next scrape shows.
+	st, id := curlPlain(t, m, http.MethodGet, "http://"+addr+"/-/metrics", "")
+	if st != http.StatusOK || id == "" {
+		t.Fatalf("GET /-/metrics on --metrics-listen: %d, request id %q", st, id)
+	}
 	mustRun(t, m.clientEnv(), dir, "curl", "-sSf", "-o", file, "http://"+addr+"/-/metrics")
-	if b, _ := os.ReadFile(file); !strings.Contains(string(b), `operation="Metrics"`) {
-		t.Errorf("the metrics listener serves no metrics:\n%.2000s", b)
+	if b, _ := os.ReadFile(file); !strings.Contains(string(b), `nixbucket_requests_total{bucket="",class="2xx",operation="Metrics",protocol="s3"} 1`) {
+		t.Errorf("the metrics listener's scrape is not counted:\n%s", grepLines(string(b), "nixbucket_requests_total"))
+	}
+	if log := m.logWith("id=" + id); !strings.Contains(log, "msg=request id="+id+" ") || !strings.Contains(grepLines(log, "id="+id), "operation=Metrics method=GET status=200") {
+		t.Errorf("no access log line of the scrape on --metrics-listen (id %s):\n%s", id, tail(grepLines(log, "msg=request"), 3000))
 	}
 	if r := runCmd(t, nil, dir, "sh", "-c", promtool+" check metrics < metrics.txt"); r.Err != nil {
 		t.Errorf("promtool check metrics (--metrics-listen): %v\n%s%s", r.Err, r.Stdout, r.Stderr)
 	}
 }
 
-// TestAccessLogJSON: with --log-format json the access log has one JSON
-// line per request with the documented fields, and its id is the
-// x-amz-request-id the client got.
+// TestAccessLogJSON: with --log-format json every line on stderr is JSON
+// (the first start's banner too), the access log has one line per request
+// with the documented fields, and its id is the x-amz-request-id the
+// client got.
 func TestAccessLogJSON(t *testing.T) {
 	t.Parallel()
 	need(t, "curl")
@@ -149,9 +159,11 @@ func TestAccessLogJSON(t *testing.T) {
 
 	seen := map[string]int{}
 	for line := range strings.SplitSeq(s.stderr.String(), "\n") {
-		if !strings.HasPrefix(line, "{") {
+		if line == "" || strings.HasPrefix(line, "=== ") {
 			continue // the test harness's own lines
 		}
+		// Every other line, the first start's banner too, is JSON: a log
+		// shipper reading the server's stderr takes it line by line.
 		var v map[string]any
 		if err := json.Unmarshal([]byte(line), &v); err != nil {
 			t.Errorf("a log line is not JSON: %v\n%s", err, line)
@@ -191,6 +203,16 @@ func TestAccessLogJSON(t *testing.T) {
 			t.Errorf("request id %q on %d lines", id, n)
 		}
 	}
+}
+
+// logWithCount waits until the server's stderr holds want n times (see
+// logWith), and returns the stderr.
+func (s *Server) logWithCount(want string, n int) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(s.stderr.String(), want) < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s.stderr.String()
 }
 
 // logWith waits until the server's stderr holds want (the access log is

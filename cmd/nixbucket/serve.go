@@ -130,7 +130,14 @@ func serve(args []string) error {
 		log.Warn("nixbucket info will not know the endpoint", "err", err)
 	}
 	if srv.FirstStart {
-		fmt.Fprint(logOut, srv.Banner(ctx, endpoint, other))
+		banner := srv.Banner(ctx, endpoint, other)
+		if *logFormat == "json" {
+			// One JSON line, as every line of a JSON log: a log shipper
+			// reading stderr takes it line by line.
+			log.Info("first start", "banner", banner)
+		} else {
+			fmt.Fprint(logOut, banner)
+		}
 	}
 	// The background work stops before srv.Close: a job in flight ends
 	// with its context, and releases its job lock.
@@ -156,6 +163,7 @@ func serve(args []string) error {
 	}
 	fl := fastlane.NewListener(ln, nil, fastlane.Options{
 		Server: hs, Log: log, MaxConns: *maxConns, Passthrough: !*lane, TLS: tlsCfg,
+		Refused: srv.Refused,
 	})
 	if metricsLn != nil {
 		ms := serveMetrics(metricsLn, srv, log)

@@ -50,9 +50,7 @@ func accessLogOutput(flag string, out io.Writer) (io.Writer, error) {
 // (--metrics-listen), to whoever reaches it: the address is the access
 // control. It returns the server, to be closed at shutdown.
 func serveMetrics(ln net.Listener, srv *server.Server, log *slog.Logger) *http.Server {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+server.MetricsPath, srv.MetricsHandler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	hs := &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {

@@ -55,6 +55,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
+	"github.com/nixbucket/nixbucket/internal/observe"
 	"github.com/nixbucket/nixbucket/internal/traffic"
 )
 
@@ -93,6 +94,7 @@ type Handler struct {
 	// listings are the parsed .ls listings of the paths shown last.
 	listings listings
 	cors     *cors.Service // nil: the store keeps no CORS configurations
+	refused  func(error)   // Config.Refused
 }
 
 // Config is what the console needs.
@@ -110,6 +112,9 @@ type Config struct {
 	// Key is the session MAC key (see SessionKey).
 	Key []byte
 	Log *slog.Logger
+	// Refused, when set, is told of every sign-in whose credentials did
+	// not check out (the server counts them as the APIs' failures).
+	Refused func(err error)
 }
 
 // New returns the console's handler.
@@ -118,7 +123,7 @@ func New(c Config) (*Handler, error) {
 		return nil, errors.New("console: the session key must have 32 bytes at least")
 	}
 	h := &Handler{store: c.Store, tstore: c.Store, access: c.Access, objects: c.Objects, traffic: c.Traffic,
-		node: c.Node, scheme: c.Scheme, log: c.Log, key: c.Key}
+		node: c.Node, scheme: c.Scheme, log: c.Log, key: c.Key, refused: c.Refused}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -217,13 +222,22 @@ func (h *Handler) who(w http.ResponseWriter, r *http.Request) caller {
 		return caller{id: access.Identity{Anonymous: true}, label: "anonymous"}
 	}
 	c.id = id
+	noteCaller(w, id)
 	return c
+}
+
+// noteCaller names id as the request's principal in the access log
+// (observe.Note), when w comes from the server's observer.
+func noteCaller(w http.ResponseWriter, id access.Identity) {
+	if n := observe.NoteOf(w); n != nil && !id.Anonymous {
+		n.Principal, n.Token = id.User, id.TokenID
+	}
 }
 
 // signIn checks credentials as the binary-cache protocol does (HTTP
 // Basic with a key id and secret; Bearer with a token), and returns the
-// access key id or the token id they sign in as.
-func (h *Handler) signIn(ctx context.Context, keyID, secret, token string) (key, tokenID string, err error) {
+// identity they sign in as.
+func (h *Handler) signIn(ctx context.Context, keyID, secret, token string) (access.Identity, error) {
 	probe := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
 	if token != "" {
 		probe.Header.Set("Authorization", "Bearer "+token)
@@ -231,13 +245,7 @@ func (h *Handler) signIn(ctx context.Context, keyID, secret, token string) (key,
 		probe.SetBasicAuth(keyID, secret)
 	}
 	id, _, err := h.access.HTTPIdentity(ctx, probe)
-	if err != nil {
-		return "", "", err
-	}
-	if id.TokenID != "" {
-		return "", id.TokenID, nil
-	}
-	return id.AccessKey, "", nil
+	return id, err
 }
 
 // allowed is the one policy decision, as the APIs take it.

@@ -261,13 +261,21 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *caller) (view
 		return view{name: "login", title: "Sign in", status: http.StatusBadRequest,
 			data: loginData{Error: "Give an access key id and its secret, or a token.", KeyID: keyID}}, nil
 	}
-	key, tokenID, err := h.signIn(r.Context(), keyID, secret, token)
+	id, err := h.signIn(r.Context(), keyID, secret, token)
 	if err != nil {
+		if h.refused != nil {
+			h.refused(err)
+		}
 		h.log.Info("console sign-in refused", "key_id", keyID, "remote", r.RemoteAddr, "err", err)
 		return view{name: "login", title: "Sign in", status: http.StatusUnauthorized,
 			data: loginData{Error: "Those credentials were not accepted.", KeyID: keyID}}, nil
 	}
-	s, err := h.newSession(r.Context(), key, tokenID)
+	noteCaller(w, id)
+	key := id.AccessKey
+	if id.TokenID != "" {
+		key = ""
+	}
+	s, err := h.newSession(r.Context(), key, id.TokenID)
 	if err != nil { // the store failed: not the credentials' fault
 		return view{}, fmt.Errorf("signing in: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/nix/codec"
 	"github.com/nixbucket/nixbucket/internal/nix/narinfo"
 	"github.com/nixbucket/nixbucket/internal/nixgraph"
+	"github.com/nixbucket/nixbucket/internal/observe"
 )
 
 // MaxListing bounds a decoded .ls listing the console reads, MaxLog the
@@ -260,6 +261,12 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rd.Close()
+	// Its bytes are the bucket's traffic (metrics, access log, the
+	// traffic page), as over the APIs; named only now that the object
+	// was found, so a stranger's guesses take no bucket label.
+	if n := observe.NoteOf(w); n != nil {
+		n.Bucket, n.Key = bucket, key
+	}
 	hd := w.Header()
 	// An object is whatever its uploader made it, an HTML page too, and
 	// here it is served from the console's origin: sandboxed, it runs in an

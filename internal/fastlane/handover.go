@@ -62,7 +62,17 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.nc.Read(p)
 }
 
-func (c *prefixConn) Write(p []byte) (int, error)         { return c.wc.write(p) }
+func (c *prefixConn) Write(p []byte) (int, error) {
+	n, err := c.wc.write(p)
+	if f := c.l.opts.Refused; f != nil {
+		if status, body, ok := refusal(p); ok {
+			head := int64(len(p)) - body
+			f(c.tc.RemoteAddr(), status, max(0, int64(n)-head)) // the body bytes that left
+		}
+	}
+	return n, err
+}
+
 func (c *prefixConn) ReadFrom(r io.Reader) (int64, error) { return c.wc.readFrom(r) }
 func (c *prefixConn) LocalAddr() net.Addr                 { return c.tc.LocalAddr() }
 func (c *prefixConn) RemoteAddr() net.Addr                { return c.tc.RemoteAddr() }

@@ -84,6 +84,15 @@ type Options struct {
 	// one that bounds the HTTP/2 streams net/http serves (see
 	// boundStreams), so set Handler before too.
 	Server *http.Server
+	// Refused, when set, is told of every answer net/http writes by
+	// itself, with no handler run, to a request it could not read on a
+	// connection handed over (a head over its size limit, a malformed
+	// request line or header, an unsupported version or transfer
+	// coding), so that they are logged and counted like every other
+	// answer: the client's address, the status and the body bytes of the
+	// answer. Not with Passthrough and TLS: net/http's answers are then
+	// written through its own TLS connection, unseen.
+	Refused func(remote net.Addr, status int, body int64)
 }
 
 // Listener serves connections for a handler itself and passes on, through

@@ -125,14 +125,29 @@ type CompletedPart struct {
 // CompleteUpload assembles the named parts into the object. No bytes are
 // copied: the object's segments are the parts' blobs, and its checksum
 // derives from theirs (see objectChecksum).
-func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (_ meta.Object, err error) {
+func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (meta.Object, error) {
+	obj, _, err := s.CompleteUploadAgain(ctx, bucket, key, uploadID, want, cond, sum)
+	return obj, err
+}
+
+// CompleteUploadAgain is CompleteUpload that also reports whether the
+// upload had been completed already, with the same parts, by the request
+// this one repeats (an SDK retrying after a lost answer): it succeeds as
+// S3 does, with the object that completion made, and closes no upload.
+func (s *Service) CompleteUploadAgain(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (_ meta.Object, again bool, err error) {
 	defer storageFull(&err)
 	u, err := s.Meta.Upload(ctx, bucket, key, uploadID)
 	if errors.Is(err, meta.ErrNoSuchUpload) {
 		if obj, ok := s.completedAlready(ctx, bucket, key, want); ok {
-			return obj, nil
+			return obj, true, nil
 		}
 	}
+	obj, err := s.completeUpload(ctx, u, err, bucket, key, uploadID, want, cond, sum)
+	return obj, false, err
+}
+
+// completeUpload completes u, which Meta.Upload returned with err.
+func (s *Service) completeUpload(ctx context.Context, u meta.Upload, err error, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (meta.Object, error) {
 	if err != nil {
 		return meta.Object{}, err
 	}

@@ -1,7 +1,9 @@
 package observe
 
 import (
+	"cmp"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -111,10 +113,16 @@ func (t *bucketTable) all() []*slot {
 }
 
 // setUsage records a refresh of every bucket's figures: each existing
-// bucket takes a slot if one is free; the figures of the buckets past
+// bucket takes a slot if one is free, the largest first (so that the
+// first refresh after a restart labels the buckets that matter, not the
+// first names in alphabetical order); the figures of the buckets past
 // max are summed under other, and the buckets gone lose their slots,
 // counters and all (Prometheus sees their series end).
 func (t *bucketTable) setUsage(us []meta.Usage) {
+	us = slices.Clone(us)
+	slices.SortStableFunc(us, func(a, b meta.Usage) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), cmp.Compare(b.Objects, a.Objects))
+	})
 	var other meta.Usage
 	seen := map[*slot]bool{}
 	for _, u := range us {

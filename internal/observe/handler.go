@@ -53,13 +53,29 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 // record notes a request that began at start and took d. Its end is
 // start+d: one clock read per request fewer than time.Now.
 func (o *Observer) record(rec *recorder, r *http.Request, start time.Time, d time.Duration) {
-	status := rec.Status()
-	n := &rec.note
+	o.note(&rec.note, r.RemoteAddr, r.Method, rec.Status(), rec.body.n, rec.Written(), start, d)
+}
+
+// Refused records an answer the HTTP server wrote by itself, with no
+// handler run, to a request it could not read (a head over the size
+// limit, a malformed request line): an anonymous request of the unknown
+// operation, of no method (none could be read) and no bucket, with the
+// request id requestID (not sent: the answer was not the server's to
+// make), answered at the time of the call with status and body bytes. Its
+// duration is 0, since when its head began is not known.
+func (o *Observer) Refused(remote, requestID string, status int, out int64) {
+	n := Note{RequestID: requestID}
+	o.note(&n, remote, "", status, 0, out, time.Now(), 0)
+}
+
+// note records the request n describes, from remote, with its method,
+// status, body bytes read and written, start and duration.
+func (o *Observer) note(n *Note, remote, method string, status int, in, out int64, start time.Time, d time.Duration) {
 	if o.Metrics != nil {
-		o.Metrics.Request(n, status, rec.body.n, rec.Written(), d)
+		o.Metrics.Request(n, status, in, out, d)
 	}
 	if o.Traffic != nil && n.Bucket != "" {
-		o.Traffic(n.Bucket, !n.NoBucket && (status < 400 || status == http.StatusNotFound), rec.body.n, rec.Written(), start.Add(d))
+		o.Traffic(n.Bucket, !n.NoBucket && (status < 400 || status == http.StatusNotFound), in, out, start.Add(d))
 	}
 	if o.Log == nil {
 		return
@@ -75,17 +91,17 @@ func (o *Observer) record(rec *recorder, r *http.Request, start time.Time, d tim
 	e := Entry{
 		Time:      start.Add(d),
 		RequestID: n.RequestID,
-		Remote:    r.RemoteAddr,
+		Remote:    remote,
 		Principal: principal,
 		Token:     n.Token,
 		Protocol:  o.Ops[op].Protocol(),
 		Operation: o.Ops[op].Name,
-		Method:    r.Method,
+		Method:    method,
 		Bucket:    n.Bucket,
 		Key:       n.Key,
 		Status:    status,
-		BytesIn:   rec.body.n,
-		BytesOut:  rec.Written(),
+		BytesIn:   in,
+		BytesOut:  out,
 		Duration:  d,
 	}
 	o.Log.Log(&e)

@@ -268,3 +268,23 @@ func TestBucketNamedOther(t *testing.T) {
 		t.Errorf("objects: got %v, want %v", got, want)
 	}
 }
+
+// TestBucketsRefreshLargestFirst: a refresh that finds more buckets than
+// labels left (a server's first, after a restart) gives them to the
+// largest buckets, not to the first names in alphabetical order: a
+// restart must not fold the main cache into other because a few small
+// buckets sort before it.
+func TestBucketsRefreshLargestFirst(t *testing.T) {
+	m := NewMetrics(testOps, 2)
+	m.SetUsage([]meta.Usage{
+		{Bucket: "aaa-ci-1", Objects: 1, Bytes: 6},
+		{Bucket: "aaa-ci-2", Objects: 1, Bytes: 6},
+		{Bucket: "nix-cache", Objects: 500, Bytes: 40 << 30, Paths: 200},
+		{Bucket: "team", Objects: 20, Bytes: 1 << 20},
+	})
+	got := samples(t, m, "nixbucket_bucket_bytes")
+	want := map[string]float64{"bucket=nix-cache": 40 << 30, "bucket=team": 1 << 20, "bucket=other": 12}
+	if !equal(got, want) {
+		t.Errorf("bucket_bytes after the first refresh: got %v, want %v", got, want)
+	}
+}

@@ -129,9 +129,12 @@ func completeUpload(q *request) error {
 		alg, v := p.only()
 		parts = append(parts, objects.CompletedPart{Number: p.PartNumber, ETag: p.ETag, ChecksumAlgorithm: alg, Checksum: v})
 	}
-	obj, err := q.h.Objects.CompleteUpload(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, cond, sum)
+	obj, again, err := q.h.Objects.CompleteUploadAgain(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, cond, sum)
 	if err != nil {
 		return err
+	}
+	if again {
+		q.sameUploads = true // a repeat: the upload was closed before
 	}
 	// Headers are committed now; a slow completion cannot send them early,
 	// so clients see one 200 with the result or an error.

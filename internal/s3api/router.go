@@ -94,6 +94,10 @@ type request struct {
 	// note is what the metrics and the access log learn of the request
 	// (see observe.go).
 	note *observe.Note
+	// sameUploads is set by an operation that left the uploads open as
+	// they were although its route usually opens or closes one (a
+	// CompleteMultipartUpload repeated).
+	sameUploads bool
 }
 
 // NixCache is what the S3 front end asks of the binary-cache layer.

@@ -250,7 +250,7 @@ func (h *Handler) route(q *request) error {
 		return err
 	}
 	err := r.serve(q)
-	if err == nil && r.uploads != 0 && q.note != nil {
+	if err == nil && r.uploads != 0 && q.note != nil && !q.sameUploads {
 		q.note.Uploads = r.uploads
 	}
 	return err

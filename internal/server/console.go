@@ -31,7 +31,8 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	var h http.Handler
 	if err == nil {
 		s.console, err = console.New(console.Config{Store: s.meta, Access: s.access, Objects: s.objects,
-			Traffic: s.traffic, Node: node, Scheme: s.scheme(), Key: key, Log: s.log})
+			Traffic: s.traffic, Node: node, Scheme: s.scheme(), Key: key, Log: s.log,
+			Refused: func(err error) { s.metrics.AuthFailure(authFailureReason(err)) }})
 		h = s.console
 	}
 	if err != nil {

@@ -34,6 +34,9 @@ func (s *Server) CollectGarbage(ctx context.Context, bucket string, dryRun bool)
 	// A run that failed half way counts too, with what it removed.
 	if t := rep.Total(); !dryRun && (err == nil || t != (gc.Figures{})) {
 		s.metrics.GC(t.Paths, t.Objects(), t.Bytes)
+		if t.Objects() > 0 {
+			s.refreshAfterRemoval(ctx)
+		}
 	}
 	return rep, err
 }

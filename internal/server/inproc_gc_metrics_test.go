@@ -9,7 +9,7 @@ import (
 
 // TestGCMetricsCountAux: the objects a collection removes, in the metrics
 // and the server's log, include the debuginfo entries and realisations it
-// removed, as its bytes do.
+// removed, as its bytes do; the bucket's gauges show the removal at once.
 func TestGCMetricsCountAux(t *testing.T) {
 	e := newEnv(t)
 	b := e.bucket("gcaux")
@@ -18,7 +18,14 @@ func TestGCMetricsCountAux(t *testing.T) {
 	if err := e.srv.Meta().SetRetention(ctx(t), b, meta.Retention{Grace: time.Nanosecond}); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.srv.RefreshUsage(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
 	before := e.scrape()
+	objects := `nixbucket_bucket_objects{bucket="` + b + `"}`
+	if before[objects] != 1 {
+		t.Fatalf("%s = %v before the collection, want 1", objects, before[objects])
+	}
 	rep, err := e.srv.CollectGarbage(ctx(t), b, false)
 	if err != nil {
 		t.Fatal(err)
@@ -34,5 +41,9 @@ func TestGCMetricsCountAux(t *testing.T) {
 		if got := after[name] - before[name]; got != want {
 			t.Errorf("%s moved by %v, want %v", name, got, want)
 		}
+	}
+	// The bucket's gauges show what is left at once, not a minute later.
+	if after[objects] != 0 {
+		t.Errorf("%s = %v after the collection removed the bucket's one object, want 0", objects, after[objects])
 	}
 }

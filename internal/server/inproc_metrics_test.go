@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/nixbucket/nixbucket/internal/server"
 )
@@ -112,6 +113,12 @@ func TestMetricsCount(t *testing.T) {
 	if _, err := bad.GetObject(ctx(t), &s3.GetObjectInput{Bucket: &b3, Key: aws.String("k")}); code(err) != "SignatureDoesNotMatch" {
 		t.Fatalf("GET with a wrong secret: %v", err)
 	}
+	// An access key id never issued: the client is told what a wrong
+	// secret gets, the metrics tell the two apart.
+	unknown := e.newS3("NBNEVERISSUEDNEVERIS", "wrong-secret-wrong-secret-wrong-secret00")
+	if _, err := unknown.GetObject(ctx(t), &s3.GetObjectInput{Bucket: &b3, Key: aws.String("k")}); code(err) != "SignatureDoesNotMatch" {
+		t.Fatalf("GET with an unknown key: %v", err)
+	}
 	st, body := e.plainGet("/"+b1+"/nix-cache-info", e.id, "wrong")
 	if st != http.StatusForbidden {
 		t.Fatalf("Basic with a wrong secret: %d", st)
@@ -129,7 +136,7 @@ func TestMetricsCount(t *testing.T) {
 		reqs(b2, "2xx", "GetObject", "s3"):                                             1,
 		reqs("other", "2xx", "PutObject", "s3"):                                        1, // b3: past the 2 labels
 		reqs("other", "2xx", "GetObject", "s3"):                                        1,
-		reqs("other", "4xx", "GetObject", "s3"):                                        2, // no-such-bucket, the wrong signature
+		reqs("other", "4xx", "GetObject", "s3"):                                        3, // no-such-bucket, the wrong signature, the unknown key
 		reqs(b1, "2xx", "CreateMultipartUpload", "s3"):                                 1,
 		reqs(b1, "2xx", "CacheInfo", "nix"):                                            1,
 		reqs(b1, "2xx", "Narinfo", "nix"):                                              2,
@@ -143,6 +150,7 @@ func TestMetricsCount(t *testing.T) {
 		`nixbucket_received_bytes_total{bucket="other",protocol="s3"}`:                 3,
 		`nixbucket_auth_failures_total{reason="signature_mismatch"}`:                   1,
 		`nixbucket_auth_failures_total{reason="key_rejected"}`:                         1,
+		`nixbucket_auth_failures_total{reason="unknown_key"}`:                          1,
 		`nixbucket_multipart_uploads_open`:                                             1,
 		`nixbucket_request_duration_seconds_count{operation="Narinfo",protocol="nix"}`: 3,
 	} {
@@ -370,5 +378,36 @@ func TestMetricsLogDropped(t *testing.T) {
 	srv.Handler().ServeHTTP(w, r)
 	if !strings.Contains(w.Body.String(), "\nnixbucket_access_log_dropped_total 7\n") {
 		t.Errorf("scrape: %d, no nixbucket_access_log_dropped_total 7 in:\n%.2000s", w.Code, w.Body.String())
+	}
+}
+
+// TestMetricsUploadsOpenCompleteAgain: a CompleteMultipartUpload sent
+// again for an upload already completed (an SDK retrying after a lost
+// answer) is answered 200 as S3 does, but closes no other upload: the
+// count of uploads open stays at the one still open.
+func TestMetricsUploadsOpenCompleteAgain(t *testing.T) {
+	e := newEnv(t)
+	b := e.bucket("again")
+	if _, err := e.s3.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: &b, Key: aws.String("open")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := e.s3.CreateMultipartUpload(ctx(t), &s3.CreateMultipartUploadInput{Bucket: &b, Key: aws.String("done")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := e.s3.UploadPart(ctx(t), &s3.UploadPartInput{Bucket: &b, Key: aws.String("done"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: strings.NewReader("0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := &s3.CompleteMultipartUploadInput{Bucket: &b, Key: aws.String("done"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}}
+	for i := range 2 {
+		if _, err := e.s3.CompleteMultipartUpload(ctx(t), complete); err != nil {
+			t.Fatalf("CompleteMultipartUpload #%d: %v", i+1, err)
+		}
+	}
+	if got := e.scrape()["nixbucket_multipart_uploads_open"]; got != 1 {
+		t.Errorf("uploads open after one of two completed (twice): %v, want 1", got)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -81,12 +82,35 @@ func (s *Server) endpointOp(w http.ResponseWriter, path string) {
 	n.Op = s.opBase + i
 }
 
+// Refused logs and counts an answer the HTTP server wrote by itself to a
+// request it could not read, which no handler saw
+// (fastlane.Options.Refused).
+func (s *Server) Refused(remote net.Addr, status int, body int64) {
+	s.observer.Refused(remote.String(), s3api.RequestID(), status, body)
+}
+
 // Metrics are the server's metrics.
 func (s *Server) Metrics() *observe.Metrics { return s.metrics }
 
-// MetricsHandler serves the metrics to anyone who reaches it: for a
-// listener of their own (serve --metrics-listen).
-func (s *Server) MetricsHandler() http.Handler { return s.metrics.Handler() }
+// MetricsHandler serves the metrics at MetricsPath to anyone who reaches
+// it, for a listener of their own (serve --metrics-listen): every request
+// there is logged and counted as on the main listener (operation Metrics,
+// or OtherEndpoint for another path, 404).
+func (s *Server) MetricsHandler() http.Handler {
+	metrics := s.metrics.Handler()
+	return s.observer.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.endpointOp(w, r.URL.Path)
+		switch {
+		case r.URL.Path != MetricsPath:
+			http.NotFound(w, r)
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		default:
+			metrics.ServeHTTP(w, r)
+		}
+	}))
+}
 
 // serveMetrics serves the metrics on the main listener to loopback callers
 // and to callers allowed nixbucket:GetMetrics on MetricsResource, known
@@ -148,6 +172,8 @@ func (s *Server) refreshUsage(ctx context.Context) {
 // server): the metrics' labels, the objects' filters and counters, the
 // console's graphs, the pull-through fetchers.
 func (s *Server) RefreshUsage(ctx context.Context) error {
+	s.usageMu.Lock()
+	defer s.usageMu.Unlock()
 	us, err := s.meta.Usage(ctx)
 	if err != nil {
 		return err
@@ -166,6 +192,16 @@ func (s *Server) RefreshUsage(ctx context.Context) error {
 	return nil
 }
 
+// refreshAfterRemoval refreshes the per-bucket gauges (and the count of
+// uploads open) after a collection or a lifecycle sweep removed objects or
+// aborted uploads, so that they show it at once rather than at the next
+// minute's refresh.
+func (s *Server) refreshAfterRemoval(ctx context.Context) {
+	if err := s.RefreshUsage(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("metrics: summing the buckets", "err", err)
+	}
+}
+
 // authFailureReason is the reason label of a failed authentication: a few
 // fixed words, from the error alone (the log line's reason, which looks
 // the key up, says more).
@@ -173,6 +209,8 @@ func authFailureReason(err error) string {
 	var se *sigv4.Error
 	if errors.As(err, &se) {
 		switch {
+		case sigv4.UnknownKey(err):
+			return "unknown_key"
 		case se.Code == sigv4.CodeSignatureDoesNotMatch:
 			return "signature_mismatch"
 		case se.Code == sigv4.CodeRequestTimeTooSkewed:

@@ -95,6 +95,9 @@ type Options struct {
 
 // Server is an open nixbucket instance.
 type Server struct {
+	// usageMu makes the refreshes of the per-bucket gauges run one after
+	// another (RefreshUsage), as the bucket labels' bookkeeping requires.
+	usageMu sync.Mutex
 	opts    Options
 	log     *slog.Logger
 	meta    meta.Store
@@ -355,6 +358,9 @@ func (s *Server) backgroundJobs() []jobs.Job {
 		{Name: "lifecycle", Every: s.opts.LifecycleInterval, Run: func(ctx context.Context) error {
 			rep, err := s.life.Sweep(ctx)
 			s.metrics.Lifecycle(int64(rep.ObjectsExpired), int64(rep.UploadsAborted), rep.ObjectBytes+rep.UploadBytes)
+			if rep.ObjectsExpired+rep.UploadsAborted > 0 {
+				s.refreshAfterRemoval(ctx)
+			}
 			return err
 		}},
 		{Name: "gc", Every: s.opts.GCInterval, Run: s.collectAll},

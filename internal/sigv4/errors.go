@@ -30,6 +30,18 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// unknownKey marks the SignatureDoesNotMatch of a key id that does not
+	// exist (see UnknownKey).
+	unknownKey bool
+}
+
+// UnknownKey reports whether err is the failure of a request signed with
+// an access key id that does not exist. Its client is answered as for a
+// wrong secret (SignatureDoesNotMatch, same message); this tells the
+// server's own counts apart.
+func UnknownKey(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.unknownKey
 }
 
 // Error returns the code and the message.
@@ -40,6 +52,9 @@ func newError(code, msg string) *Error { return &Error{Code: code, Message: msg}
 var (
 	errSignatureMismatch = newError(CodeSignatureDoesNotMatch,
 		"The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+	// errUnknownKeyMismatch is errSignatureMismatch for a key id that does
+	// not exist: the client cannot tell them apart.
+	errUnknownKeyMismatch = &Error{Code: CodeSignatureDoesNotMatch, Message: errSignatureMismatch.Message, unknownKey: true}
 	// errUnknownAccessKey marks a lookup that found no key; it never
 	// leaves Verify.
 	errUnknownAccessKey = newError(CodeInvalidAccessKeyID,

@@ -414,9 +414,12 @@ func (v *Verifier) finishV4(r *http.Request, a *v4Auth, pairs []queryPair, paylo
 		want = sign(true)
 		ok = hmac.Equal(got[:], want[:])
 	}
-	if unknown || !ok {
+	if unknown {
 		// An unknown key gets the same answer as a wrong secret: which
 		// key ids exist is nobody's business.
+		return nil, errUnknownKeyMismatch
+	}
+	if !ok {
 		return nil, errSignatureMismatch
 	}
 

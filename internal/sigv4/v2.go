@@ -146,7 +146,10 @@ func (v *Verifier) checkV2(r *http.Request, pairs []queryPair, presign bool, acc
 			return nil
 		}
 	}
-	return errSignatureMismatch // for an unknown key too, as in finishV4
+	if unknown {
+		return errUnknownKeyMismatch // answered as a wrong secret, as in finishV4
+	}
+	return errSignatureMismatch
 }
 
 // stringToSignV2 builds
