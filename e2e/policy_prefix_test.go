@@ -36,3 +36,31 @@ func TestListPrefixConditionOnlyBoundsListing(t *testing.T) {
 	r = e.curl(http.MethodGet, e.s.Endpoint+"/"+seedBucket+"?list-type=2&prefix=dir%2F", sigv4...)
 	seedWantCurl(t, "ListObjectsV2 with ?prefix=dir/ (curl)", r, http.StatusOK, "")
 }
+
+// TestListVersionsPrefixCondition: ListObjectVersions lists keys as
+// ListObjects does, and AWS gives s3:ListBucketVersions the same
+// s3:prefix, s3:delimiter and s3:max-keys condition keys. A Deny of the
+// versions listing under a prefix must hold (it once did not: the keys
+// under secret/ were listed to whoever asked for that prefix), and an
+// Allow bounded to a prefix must open that prefix and no other.
+func TestListVersionsPrefixCondition(t *testing.T) {
+	e := seedStart(t)
+	e.put(seedBucket, "dir/a.txt", "a")
+	e.put(seedBucket, "secret/b.txt", "s")
+	arn := "arn:aws:s3:::" + seedBucket
+	e.createUser("denied", e.writeFile("deny.json", []byte(`{"Version":"2012-10-17","Statement":[
+	  {"Effect":"Allow","Action":"s3:ListBucketVersions","Resource":"`+arn+`"},
+	  {"Effect":"Deny","Action":"s3:ListBucketVersions","Resource":"`+arn+`",
+	   "Condition":{"StringLike":{"s3:prefix":"secret/*"}}}]}`)))
+	seedWantAWSError(t, "list-object-versions --prefix secret/ under a Deny of that prefix",
+		e.aws("denied", "s3api", "list-object-versions", "--bucket", seedBucket, "--prefix", "secret/"), "AccessDenied")
+
+	e.createUser("homed", e.writeFile("home.json", []byte(`{"Version":"2012-10-17","Statement":[
+	  {"Effect":"Allow","Action":"s3:ListBucketVersions","Resource":"`+arn+`",
+	   "Condition":{"StringEquals":{"s3:prefix":"dir/"}}}]}`)))
+	r := e.aws("homed", "s3api", "list-object-versions", "--bucket", seedBucket, "--prefix", "dir/", "--query", "Versions[].Key", "--output", "text")
+	if r.Err != nil || r.Stdout != "dir/a.txt\n" {
+		t.Errorf("list-object-versions --prefix dir/ allowed for dir/: %q, %v %s; want dir/a.txt", r.Stdout, r.Err, tail(r.Stderr, 500))
+	}
+	seedWantAWSError(t, "list-object-versions without the prefix", e.aws("homed", "s3api", "list-object-versions", "--bucket", seedBucket), "AccessDenied")
+}

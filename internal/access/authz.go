@@ -20,15 +20,16 @@ func (s *Service) Authorize(ctx context.Context, r *http.Request, id Identity, a
 	return s.authorize(ctx, r, id, action, resource, false)
 }
 
-// AuthorizeList is Authorize of s3:ListBucket on bucket ARN resource for
-// r, a ListObjects request: r's prefix, delimiter and max-keys query
-// parameters are the s3:prefix, s3:delimiter and s3:max-keys condition
-// keys. Only the listing whose answer they shape may supply them: given
-// to any other request (HeadBucket, a console page, the pin API), a
-// "?prefix=" the caller adds would pass a condition meant to bound what
-// they may list.
-func (s *Service) AuthorizeList(ctx context.Context, r *http.Request, id Identity, resource string) error {
-	return s.authorize(ctx, r, id, "s3:ListBucket", resource, true)
+// AuthorizeList is Authorize of action (s3:ListBucket, or
+// s3:ListBucketVersions) on bucket ARN resource for r, a request that
+// lists the bucket's keys (ListObjects, ListObjectVersions): r's prefix,
+// delimiter and max-keys query parameters are the s3:prefix, s3:delimiter
+// and s3:max-keys condition keys, as AWS gives both actions. Only the
+// listing whose answer they shape may supply them: given to any other
+// request (HeadBucket, a console page, the pin API), a "?prefix=" the
+// caller adds would pass a condition meant to bound what they may list.
+func (s *Service) AuthorizeList(ctx context.Context, r *http.Request, id Identity, action, resource string) error {
+	return s.authorize(ctx, r, id, action, resource, true)
 }
 
 func (s *Service) authorize(ctx context.Context, r *http.Request, id Identity, action, resource string, listing bool) error {

@@ -204,7 +204,7 @@ func (e *env) allowed(r *http.Request, id access.Identity, action, resource stri
 // allowedList is allowed for a ListObjects request r (AuthorizeList).
 func (e *env) allowedList(r *http.Request, id access.Identity, action, resource string) bool {
 	e.tb.Helper()
-	return e.decided(e.svc.AuthorizeList(e.ctx, r, id, resource), id, action, resource)
+	return e.decided(e.svc.AuthorizeList(e.ctx, r, id, "s3:ListBucket", resource), id, action, resource)
 }
 
 func (e *env) decided(err error, id access.Identity, action, resource string) bool {

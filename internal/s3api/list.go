@@ -77,10 +77,12 @@ func listParams(q *request) (in objects.ListInput, urlEnc bool, err error) {
 	return in, urlEnc, nil
 }
 
-// allowList authorizes a ListObjects request, whose query parameters are
-// the policies' s3:prefix, s3:delimiter and s3:max-keys.
-func (q *request) allowList() error {
-	return denied(q.h.Access.AuthorizeList(q.Context(), q.Request, q.id, q.bucketARN()))
+// allowList authorizes action for a listing of the bucket's keys
+// (ListObjects: s3:ListBucket, ListObjectVersions: s3:ListBucketVersions),
+// whose query parameters are the policies' s3:prefix, s3:delimiter and
+// s3:max-keys.
+func (q *request) allowList(action string) error {
+	return denied(q.h.Access.AuthorizeList(q.Context(), q.Request, q.id, action, q.bucketARN()))
 }
 
 func entries(objs []meta.Object, urlEnc, withOwner bool) []objectEntry {
@@ -105,7 +107,7 @@ func prefixes(ps []string, urlEnc bool) []commonPrefix {
 }
 
 func listObjectsV1(q *request) error {
-	if err := q.allowList(); err != nil {
+	if err := q.allowList("s3:ListBucket"); err != nil {
 		return err
 	}
 	in, urlEnc, err := listParams(q)
@@ -135,7 +137,7 @@ func listObjectsV1(q *request) error {
 }
 
 func listObjectsV2(q *request) error {
-	if err := q.allowList(); err != nil {
+	if err := q.allowList("s3:ListBucket"); err != nil {
 		return err
 	}
 	in, urlEnc, err := listParams(q)

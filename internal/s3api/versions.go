@@ -59,7 +59,7 @@ type versionEntry struct {
 // whatever version-id-marker says ("null" or empty: the key's versions
 // were all listed).
 func listObjectVersions(q *request) error {
-	if err := q.allow("s3:ListBucketVersions", q.bucketARN()); err != nil {
+	if err := q.allowList("s3:ListBucketVersions"); err != nil {
 		return err
 	}
 	in, urlEnc, err := listParams(q)
