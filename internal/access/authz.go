@@ -142,3 +142,17 @@ func (s *Service) GrantsAnonymous(ctx context.Context, bucket string) (bool, err
 	}
 	return p.GrantsAnonymous(), nil
 }
+
+// ContextFree reports whether every decision on an anonymous request for
+// bucket depends on its action and resource alone: the bucket's policy
+// (the only one an anonymous request meets) has no condition that reads
+// the request, its time or its transport. Such an answer holds for an
+// identical request until the store's generation moves.
+func (s *Service) ContextFree(ctx context.Context, bucket string) bool {
+	gen, err := s.current(ctx)
+	if err != nil {
+		return false
+	}
+	p, err := s.bucketPolicy(ctx, gen, bucket)
+	return err == nil && !p.NeedsContext()
+}

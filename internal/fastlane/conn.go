@@ -65,6 +65,9 @@ type conn struct {
 	peek      [1]byte // what the watch read
 	peekN     int
 	peerGone  bool
+	// flushes counts the writes of out to the connection, so that an
+	// answer written in part while its handler ran is not kept (encore.go).
+	flushes uint64
 }
 
 // newConn returns a connection served here over tc, or over TLS on tc when
@@ -328,6 +331,9 @@ func looksLikeHTTP(h [5]byte) bool {
 func (c *conn) serveOne() {
 	c.state.Store(stateActive)
 	c.setState(http.StateActive)
+	if c.replay() {
+		return
+	}
 	h := &c.h
 	hdr := make(http.Header, len(h.fields))
 	m := new(reqMem)
@@ -381,11 +387,15 @@ func (c *conn) serveOne() {
 	c.w.reset(h.method == http.MethodHead, h.close)
 	c.reqGen.Add(1)
 	c.watch.Store(watchable)
+	flushes := c.flushes
 	c.l.handler.ServeHTTP(&c.w, &m.req)
 	if c.stopWatch() {
 		c.w.closeAfter = true // the client is gone
 	}
 	c.w.finish()
+	if m.ctx.offer != nil {
+		c.keep(m.ctx.offerID, m.ctx.offer, flushes)
+	}
 	m.ctx.cancel() // as net/http does once the handler returns
 }
 
@@ -428,5 +438,6 @@ func (c *conn) flush() bool {
 	_, err := c.wc.write(c.w.out)
 	c.w.out = c.w.out[:0]
 	c.mark = 0
+	c.flushes++
 	return err == nil
 }

@@ -20,6 +20,9 @@ type reqCtx struct {
 	cancelled atomic.Bool
 	live      atomic.Pointer[liveCtx]
 	mu        sync.Mutex // makes live once
+	// offer is the handler's offer of its answer (Offer, encore.go).
+	offerID string
+	offer   Encore
 }
 
 // liveCtx is the real cancellable context once one is needed.
@@ -80,6 +83,9 @@ func (c *reqCtx) Err() error {
 // package finds its cancelCtx (for Cause and for deriving children) and
 // not the connection's; a cancelled request makes it, for Cause.
 func (c *reqCtx) Value(key any) any {
+	if _, ok := key.(offerKey); ok {
+		return c
+	}
 	l := c.live.Load()
 	if l == nil && c.cancelled.Load() {
 		l = c.makeLive()

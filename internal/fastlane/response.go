@@ -251,6 +251,7 @@ func (w *response) emit(p []byte) {
 	err := w.c.wc.writev(w.out, p)
 	w.out = w.out[:0]
 	w.c.mark = 0
+	w.c.flushes++
 	w.fail(err)
 }
 

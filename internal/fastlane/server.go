@@ -108,6 +108,7 @@ type Listener struct {
 	capWarned time.Time
 	closing   atomic.Bool
 	streams   atomic.Int64 // HTTP/2 streams being served (boundStreams)
+	encores   encores      // answers kept for repeats (encore.go)
 
 	handover chan net.Conn
 	done     chan struct{}

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -14,6 +15,13 @@ type Observer struct {
 	Log     *AccessLog // nil: no access log
 	// Ops are the operations' names, as given to NewMetrics.
 	Ops []Operation
+	// Offer, when set, is given every answer whose handler let it be
+	// given again (Note.Still), with the request and its id, as a Replay
+	// that records each repeat as this request is recorded (the fast
+	// lane's encores, internal/fastlane). NewID makes the repeats'
+	// request ids.
+	Offer func(r *http.Request, id string, p *Replay)
+	NewID func() string
 	// Traffic, when set, is told of every request that names a bucket:
 	// the bucket, whether the answer showed it exists (see
 	// Metrics.Request), the body bytes received and sent, and when it
@@ -43,6 +51,9 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 			// Recorded even when the handler panics (net/http recovers
 			// and closes the connection): the request happened.
 			o.record(rec, r, start, time.Since(start))
+			if rec.note.Still != nil && o.Offer != nil && o.NewID != nil {
+				o.Offer(r, rec.note.RequestID, &Replay{o: o, n: rec.note, method: r.Method, status: rec.Status(), out: rec.Written()})
+			}
 			*rec = recorder{}
 			recorders.Put(rec)
 		}()
@@ -54,6 +65,33 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 // start+d: one clock read per request fewer than time.Now.
 func (o *Observer) record(rec *recorder, r *http.Request, start time.Time, d time.Duration) {
 	o.note(&rec.note, r.RemoteAddr, r.Method, rec.Status(), rec.body.n, rec.Written(), start, d)
+}
+
+// Replay is an answer given again (Observer.Offer): each repeat is
+// recorded as the request that first got it was, but for its request id,
+// remote address, time and duration.
+type Replay struct {
+	o      *Observer
+	n      Note
+	method string
+	status int
+	out    int64
+}
+
+// Still reports whether the answer still holds.
+func (p *Replay) Still(ctx context.Context) bool { return p.n.Still(ctx) }
+
+// NewID returns a request id for a repeat.
+func (p *Replay) NewID() string { return p.o.NewID() }
+
+// Given records a repeat.
+func (p *Replay) Given(remote, id string, start time.Time, d time.Duration) {
+	n := p.n
+	n.RequestID = id
+	if p.o.Metrics != nil {
+		p.o.Metrics.Repeated()
+	}
+	p.o.note(&n, remote, p.method, p.status, 0, p.out, start, d)
 }
 
 // Refused records an answer the HTTP server wrote by itself, with no

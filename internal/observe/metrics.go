@@ -37,6 +37,7 @@ type Metrics struct {
 
 	gcRuns, gcPaths, gcObjects, gcBytes                prometheus.Counter
 	lifeRuns, lifeObjects, lifeUploads, lifeBytes      prometheus.Counter
+	repeats                                            prometheus.Counter
 	descReqs, descIn, descOut, descNarinfo             *prometheus.Desc
 	descObjects, descBytes, descPaths, descUploadsOpen *prometheus.Desc
 	descDropped                                        *prometheus.Desc
@@ -98,6 +99,7 @@ func NewMetrics(ops []Operation, maxBuckets int) *Metrics {
 	m.lifeObjects = counter("nixbucket_lifecycle_expired_objects_total", "Objects the lifecycle rules expired.")
 	m.lifeUploads = counter("nixbucket_lifecycle_aborted_uploads_total", "Multipart uploads the lifecycle rules aborted.")
 	m.lifeBytes = counter("nixbucket_lifecycle_removed_bytes_total", "Bytes freed by expired objects and aborted uploads.")
+	m.repeats = counter("nixbucket_repeated_answers_total", "Requests answered with an answer kept from an identical earlier request, without running the handler (repeated anonymous misses of a public cache); counted in nixbucket_requests_total too.")
 	m.reg.MustRegister(m.latency, m.auth, m.jobHeld, (*table)(m),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -111,6 +113,9 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry is the metrics' registry, for tests and further collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Repeated counts a request answered with a kept answer (Replay).
+func (m *Metrics) Repeated() { m.repeats.Inc() }
 
 // Request counts one answered request: a few atomic adds.
 func (m *Metrics) Request(n *Note, status int, in, out int64, d time.Duration) {

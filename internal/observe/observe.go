@@ -15,6 +15,7 @@
 package observe
 
 import (
+	"context"
 	"net/http"
 )
 
@@ -53,6 +54,10 @@ type Note struct {
 	// Uploads is +1 when the request began a multipart upload, -1 when it
 	// completed or aborted one.
 	Uploads int8
+	// Still, set by a handler, says its answer may be given again as it
+	// is to requests identical to this one for as long as Still reports
+	// true (see Observer.Offer).
+	Still func(ctx context.Context) bool
 }
 
 // Noter is implemented by the ResponseWriter that Observer.Wrap hands

@@ -162,6 +162,7 @@ func getOrHead(q *request) error {
 	if err := anonymousOverrides(q); err != nil {
 		return err
 	}
+	readVersion(q)
 	if err := q.allow("s3:GetObject", q.objectARN()); err != nil {
 		return err
 	}
@@ -197,7 +198,12 @@ func getOrHead(q *request) error {
 				return err
 			}
 		}
-		return q.missing(err)
+		miss := errors.Is(err, meta.ErrNoSuchKey)
+		err = q.missing(err)
+		if miss {
+			offerMiss(q)
+		}
+		return err
 	}
 	if rd != nil {
 		defer rd.Close()

@@ -52,6 +52,9 @@ type Handler struct {
 	// CORS, when set, keeps buckets' CORS configurations and answers
 	// browsers' preflights and cross-origin requests with them (cors.go).
 	CORS CORS
+	// Replays lets anonymous misses be given again without this handler
+	// (replay.go).
+	Replays bool
 	// Unavailable, when set, names the backend an error shows unreachable
 	// ("the metadata store"), or returns "": such errors are answered 503
 	// ServiceUnavailable saying so, not 500 InternalError.
@@ -83,6 +86,10 @@ type request struct {
 	query  url.Values
 	auth   *sigv4.Result
 	id     access.Identity
+	// ver is the bucket's objects Version read before a replayable read
+	// looked anything up (verOK: read), see replay.go.
+	ver   objects.Version
+	verOK bool
 	// plain marks the binary-cache protocol: a request not signed the S3
 	// way (anonymous, Bearer or Basic) from a client that is no S3 SDK.
 	// Its errors are plain text rather than S3 XML.

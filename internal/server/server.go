@@ -22,6 +22,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/console"
 	"github.com/nixbucket/nixbucket/internal/cors"
 	"github.com/nixbucket/nixbucket/internal/diskspace"
+	"github.com/nixbucket/nixbucket/internal/fastlane"
 	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/jobs"
 	"github.com/nixbucket/nixbucket/internal/lifecycle"
@@ -438,6 +439,14 @@ func (s *Server) routes() http.Handler {
 		api.ServeHTTP(w, r)
 	})
 	s.observer.Traffic = s.traffic.RecordClaim
+	if s.opts.TrustedProxies == nil {
+		// Anonymous misses may be given again by the fast lane (see
+		// s3api's replay.go). Not behind trusted proxies: a repeat is
+		// logged with its connection's address, which they rewrite.
+		api.Replays = true
+		s.observer.NewID = s3api.RequestID
+		s.observer.Offer = func(r *http.Request, id string, p *observe.Replay) { fastlane.Offer(r, id, p) }
+	}
 	return boundBodies(s.opts.TrustedProxies.Wrap(s.observer.Wrap(h)))
 }
 
