@@ -54,9 +54,9 @@ func (o *offering) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer is one response read back: its status, request id, Date and
 // body.
 type answer struct {
-	status       int
+	status        int
 	id, id2, body string
-	date         string
+	date          string
 }
 
 func ask(t *testing.T, addr, raw string) answer {
