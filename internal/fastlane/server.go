@@ -28,6 +28,10 @@
 // first request, and slides each one's write deadline with the client's
 // progress (writeClock), so a client that stops reading is cut off.
 //
+// A handler may also offer its answer to be given again to identical
+// requests without being run (Offer, encore.go): a public cache's repeated
+// misses.
+//
 // bench/nix.sh measured why it exists: on 2 CPUs net/http alone spent
 // about twice nginx's CPU per narinfo request.
 package fastlane
