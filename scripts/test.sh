@@ -191,7 +191,7 @@ if [ $# -eq 0 ]; then
 	# (listing and conditions, the admin CLI, job takeover, settings and
 	# usage metrics, the console's visibility, first start, crash safety).
 	pgrun=(-run '^Test(RealClients|Nix|AWSCLI|Boto3|Console$|CORS$|Lifecycle|Pins|VerifyNix|PathDelete|PullThrough|'\
-'S3Conformance$|BucketAdminCommands$|JobsTakeOverKill$|CacheInfoSettings$|MetricsPromtool$|ConsoleHidesUnreadablePaths$|Info$|ServeBindsFirst$|SystemdNotify$|CrashDuringOverwrite$)' \
+'S3Conformance$|BucketAdminCommands$|JobsTakeOverKill$|CacheInfoSettings$|MetricsPromtool$|ConsoleHidesUnreadablePaths$|Info$|ServeBindsFirst$|SystemdNotify$|CrashDuringOverwrite$|AnonymousMissRepeated$)' \
 		-skip '^TestPullThrough(Cluster|S3Blobs)$')
 	[ -z "${E2E_POSTGRES_RUN:-}" ] || pgrun=(-run "$E2E_POSTGRES_RUN")
 	say "go test ${pgrun[*]} ./e2e on the PostgreSQL store"
