@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -145,9 +146,14 @@ func listParts(q *request) error {
 	if err != nil {
 		return err
 	}
-	ps, truncated, err := q.h.Objects.Parts(q.Context(), q.bucket, q.key, uploadID, marker, max)
-	if err != nil {
-		return err
+	var ps []meta.Part
+	truncated := false
+	// max-parts=0 asks for no part: an empty page, not truncated, as
+	// ListObjects answers max-keys=0 (objects.Parts takes 0 as its default).
+	if max > 0 {
+		if ps, truncated, err = q.h.Objects.Parts(q.Context(), q.bucket, q.key, uploadID, marker, max); err != nil {
+			return err
+		}
 	}
 	res := listPartsResult{
 		NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: uploadID, Initiator: owner, Owner: owner,
