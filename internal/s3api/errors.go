@@ -65,6 +65,7 @@ var errorCodes = map[string]errorCode{
 	"InvalidTag":                           {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	"KeyTooLongError":                      {http.StatusBadRequest, "Your key is too long"},
 	"MalformedPolicy":                      {http.StatusBadRequest, "Policies must be valid JSON and the first byte must be '{'"},
+	"MalformedTrailerError":                {http.StatusBadRequest, "The request contained trailing data that was not well-formed or did not conform to our published schema."},
 	"MalformedXML":                         {http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."},
 	"MaxMessageLengthExceeded":             {http.StatusBadRequest, "Your request was too big."},
 	"MetadataTooLarge":                     {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
