@@ -111,28 +111,25 @@ func completeUpload(q *request) error {
 	if c.again {
 		q.sameUploads = true // a repeat: the upload was closed before
 	}
-	if !started {
-		if c.err != nil {
-			return c.err
-		}
-		writeXML(q.w, http.StatusOK, completeResult{
-			NS: s3NS, Location: q.objectURL(), Bucket: q.bucket, Key: q.key, ETag: `"` + c.obj.ETag + `"`,
-			objectChecksumXML: objectChecksumOf(c.obj),
-		})
-		return nil
+	if !started && c.err != nil {
+		return c.err
 	}
-	// The 200 and the declaration are out: what is left is the document.
-	enc := xml.NewEncoder(q.w)
-	if c.err != nil {
-		_, doc := q.h.errorDocument(q.w, q.Request, c.err)
-		doc.errorSubject = subjectOf(q, doc.Code)
-		enc.Encode(doc)
-		return nil
-	}
-	enc.Encode(completeResult{
+	var doc any = completeResult{
 		NS: s3NS, Location: q.objectURL(), Bucket: q.bucket, Key: q.key, ETag: `"` + c.obj.ETag + `"`,
 		objectChecksumXML: objectChecksumOf(c.obj),
-	})
+	}
+	if !started {
+		writeXML(q.w, http.StatusOK, doc)
+		return nil
+	}
+	// The 200 and the declaration are out: what is left is the document,
+	// the result or the error.
+	if c.err != nil {
+		_, e := q.h.errorDocument(q.w, q.Request, c.err)
+		e.errorSubject = subjectOf(q, e.Code)
+		doc = e
+	}
+	xml.NewEncoder(q.w).Encode(doc)
 	return nil
 }
 
