@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
-// ValidBucketName checks AWS's general-purpose bucket naming rules.
+// ValidBucketName checks AWS's general-purpose bucket naming rules
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html),
+// and refuses what S3's CreateBucket refuses beyond them: a hyphen next
+// to a dot (each dot-separated label must begin and end with a letter or
+// digit, the DNS rule; ceph's s3-tests test_bucket_create_naming_dns_dash_dot
+// and _dot_dash see AWS answer InvalidBucketName). It is checked when a
+// bucket is created only: a bucket made under older rules keeps working.
 func ValidBucketName(name string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("%w: %q: %s", ErrInvalidBucketName, name, why)
@@ -30,7 +35,10 @@ func ValidBucketName(name string) error {
 	if strings.Contains(name, "..") {
 		return bad("must not hold two adjacent dots")
 	}
-	if _, err := netip.ParseAddr(name); err == nil {
+	if strings.Contains(name, "-.") || strings.Contains(name, ".-") {
+		return bad("must not hold a hyphen next to a dot")
+	}
+	if ipLike(name) {
 		return bad("must not be formatted as an IP address")
 	}
 	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
@@ -47,6 +55,24 @@ func ValidBucketName(name string) error {
 }
 
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// ipLike reports whether name is four dot-separated runs of digits, as
+// AWS's SDKs tell an IP address from a bucket name (the Java SDK's
+// BucketNameUtils, `(\d+\.){3}\d+`): 192.168.5.4, and also 192.168.05.4
+// or 999.1.1.1, which a strict address parser refuses but a host name
+// resolver may still take for an address.
+func ipLike(name string) bool {
+	labels := strings.Split(name, ".")
+	if len(labels) != 4 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || strings.Trim(l, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
 
 // CreateBucket creates a bucket; meta.ErrBucketExists if it exists. The
 // Hook, when it is a BucketHook, then sets it up.

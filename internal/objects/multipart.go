@@ -126,31 +126,56 @@ type CompletedPart struct {
 // copied: the object's segments are the parts' blobs, and its checksum
 // derives from theirs (see objectChecksum).
 func (s *Service) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (meta.Object, error) {
-	obj, _, err := s.CompleteUploadAgain(ctx, bucket, key, uploadID, want, cond, sum)
+	obj, _, err := s.CompleteUploadAgain(ctx, Completion{Bucket: bucket, Key: key, UploadID: uploadID, Parts: want, Cond: cond, Sum: sum})
 	return obj, err
+}
+
+// Completion is a CompleteMultipartUpload call.
+type Completion struct {
+	Bucket, Key, UploadID string
+	Parts                 []CompletedPart
+	Cond                  Conditions
+	Sum                   CompleteChecksum
+	// Checked, if set, is called once the call has passed every check
+	// that reads only records, just before the work that may take long:
+	// hashing the assembled bytes of a key that promises its content
+	// (NamedHook) and the commit. It is called at most once, and not at
+	// all when the call fails earlier, so a caller can answer a refusal
+	// known up front as it is and hold back only a slow outcome.
+	Checked func()
 }
 
 // CompleteUploadAgain is CompleteUpload that also reports whether the
 // upload had been completed already, with the same parts, by the request
-// this one repeats (an SDK retrying after a lost answer): it succeeds as
-// S3 does, with the object that completion made, and closes no upload.
-func (s *Service) CompleteUploadAgain(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (_ meta.Object, again bool, err error) {
+// this one repeats (an SDK retrying after a lost answer) or by one that
+// raced it: it succeeds as S3 does, with the object that completion made,
+// and closes no upload.
+func (s *Service) CompleteUploadAgain(ctx context.Context, in Completion) (_ meta.Object, again bool, err error) {
 	defer storageFull(&err)
-	u, err := s.Meta.Upload(ctx, bucket, key, uploadID)
+	u, err := s.Meta.Upload(ctx, in.Bucket, in.Key, in.UploadID)
 	if errors.Is(err, meta.ErrNoSuchUpload) {
-		if obj, ok := s.completedAlready(ctx, bucket, key, want); ok {
+		if obj, ok := s.completedAlready(ctx, in.Bucket, in.Key, in.Parts); ok {
 			return obj, true, nil
 		}
 	}
-	obj, err := s.completeUpload(ctx, u, err, bucket, key, uploadID, want, cond, sum)
+	if err != nil {
+		return meta.Object{}, false, err
+	}
+	obj, err := s.completeUpload(ctx, u, in)
+	if errors.Is(err, meta.ErrNoSuchUpload) {
+		// Another completion of the upload committed while this one was
+		// checking: the first wins, and this one is its repeat when it
+		// names the same parts (else S3's NoSuchUpload stands).
+		if obj, ok := s.completedAlready(ctx, in.Bucket, in.Key, in.Parts); ok {
+			return obj, true, nil
+		}
+	}
 	return obj, false, err
 }
 
-// completeUpload completes u, which Meta.Upload returned with err.
-func (s *Service) completeUpload(ctx context.Context, u meta.Upload, err error, bucket, key, uploadID string, want []CompletedPart, cond Conditions, sum CompleteChecksum) (meta.Object, error) {
-	if err != nil {
-		return meta.Object{}, err
-	}
+// completeUpload completes u as in asks.
+func (s *Service) completeUpload(ctx context.Context, u meta.Upload, in Completion) (meta.Object, error) {
+	bucket, key, want, sum := in.Bucket, in.Key, in.Parts, in.Sum
 	if err := s.admit(0); err != nil {
 		return meta.Object{}, err
 	}
@@ -170,7 +195,7 @@ func (s *Service) completeUpload(ctx context.Context, u meta.Upload, err error, 
 			return meta.Object{}, ErrInvalidPartOrder
 		}
 	}
-	have, err := s.allParts(ctx, bucket, key, uploadID)
+	have, err := s.allParts(ctx, bucket, key, in.UploadID)
 	if err != nil {
 		return meta.Object{}, err
 	}
@@ -206,11 +231,14 @@ func (s *Service) completeUpload(ctx context.Context, u meta.Upload, err error, 
 		return meta.Object{}, err
 	}
 	obj.ChecksumAlgorithm, obj.Checksum = string(alg), sumValue
+	if in.Checked != nil {
+		in.Checked()
+	}
 	if err := s.checkNamed(ctx, &obj); err != nil {
 		return meta.Object{}, err // the parts stay: the upload can still be completed
 	}
 	done := s.adding(bucket, key)
-	garbage, err := s.Meta.CompleteUpload(ctx, uploadID, obj, cond.check)
+	garbage, err := s.Meta.CompleteUpload(ctx, in.UploadID, obj, in.Cond.check)
 	done()
 	s.forget(bucket, key)
 	if err != nil {

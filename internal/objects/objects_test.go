@@ -425,6 +425,9 @@ func TestBucketNames(t *testing.T) {
 		"nix-cache": true, "a.b.c": true, "abc": true, "ab": false, "Nix": false, "a..b": false,
 		"-ab": false, "ab-": false, "192.168.1.1": false, "xn--abc": false, "abc-s3alias": false,
 		strings.Repeat("a", 63): true, strings.Repeat("a", 64): false, "a_b": false,
+		"foo-.bar": false, "foo.-bar": false, "foo-bar.baz-1": true, "192.168.05.4": false, "999.1.1.1": false,
+		"1.2.3": true, "1.2.3.4.5": true, "1.2.3.a": true, "sthree-foo": false, "foo--ol-s3": false,
+		"amzn-s3-demo-x": false, "foo.mrap": false, "foo--x-s3": false, "foo--table-s3": false, "xn-foo": true,
 	} {
 		if err := objects.ValidBucketName(name); (err == nil) != ok {
 			t.Errorf("%q: err %v, want ok=%v", name, err, ok)

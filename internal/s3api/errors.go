@@ -65,6 +65,7 @@ var errorCodes = map[string]errorCode{
 	"InvalidTag":                           {http.StatusBadRequest, "The tag provided was not a valid tag."},
 	"KeyTooLongError":                      {http.StatusBadRequest, "Your key is too long"},
 	"MalformedPolicy":                      {http.StatusBadRequest, "Policies must be valid JSON and the first byte must be '{'"},
+	"MalformedTrailerError":                {http.StatusBadRequest, "The request contained trailing data that was not well-formed or did not conform to our published schema."},
 	"MalformedXML":                         {http.StatusBadRequest, "The XML you provided was not well-formed or did not validate against our published schema."},
 	"MaxMessageLengthExceeded":             {http.StatusBadRequest, "Your request was too big."},
 	"MetadataTooLarge":                     {http.StatusBadRequest, "Your metadata headers exceed the maximum allowed metadata size."},
@@ -334,6 +335,19 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 
 // writeErrorAbout is writeError naming the error's subject.
 func (h *Handler) writeErrorAbout(w http.ResponseWriter, r *http.Request, err error, about errorSubject) {
+	status, doc := h.errorDocument(w, r, err)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(status)
+		return
+	}
+	doc.errorSubject = about
+	writeXML(w, status, doc)
+}
+
+// errorDocument is the HTTP status and the S3 error document of err, for
+// a response on w. Unknown errors are logged and answered as
+// InternalError, and server errors logged.
+func (h *Handler) errorDocument(w http.ResponseWriter, r *http.Request, err error) (int, errorBody) {
 	e := h.toS3(err)
 	if e == nil {
 		h.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -343,14 +357,10 @@ func (h *Handler) writeErrorAbout(w http.ResponseWriter, r *http.Request, err er
 	if status >= 500 && e.Code != codeStorageFull && e.Code != "NotImplemented" { // diskspace logs a full disk once; fail logs 501s
 		h.log().LogAttrs(r.Context(), slog.LevelError, "server error", slog.String("code", e.Code), slog.String("err", err.Error()))
 	}
-	if r.Method == http.MethodHead {
-		w.WriteHeader(status)
-		return
-	}
-	writeXML(w, status, errorBody{
-		Code: e.Code, Message: e.Message, errorSubject: about, Resource: r.URL.Path,
+	return status, errorBody{
+		Code: e.Code, Message: e.Message, Resource: r.URL.Path,
 		RequestID: w.Header().Get("x-amz-request-id"), HostID: w.Header().Get("x-amz-id-2"),
-	})
+	}
 }
 
 // writeXML writes v as an XML document with status.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 )
 
@@ -77,74 +78,6 @@ func uploadPart(q *request) error {
 	return nil
 }
 
-type completeRequest struct {
-	XMLName xml.Name `xml:"CompleteMultipartUpload"`
-	Parts   []struct {
-		PartNumber int
-		ETag       string
-		checksumXML
-	} `xml:"Part"`
-}
-
-type completeResult struct {
-	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
-	NS       string   `xml:"xmlns,attr"`
-	Location string
-	Bucket   string
-	Key      string
-	ETag     string
-	objectChecksumXML
-}
-
-func completeUpload(q *request) error {
-	if err := q.allow("s3:PutObject", q.objectARN()); err != nil {
-		return err
-	}
-	cond, err := writeConditions(q)
-	if err != nil {
-		return err
-	}
-	// The x-amz-checksum-* headers of a completion are the object's, not
-	// the body's, and a Content-MD5 may be the whole object's too (Nix
-	// ≥2.33 sends one on the creation), so the body is not checked.
-	body, err := readXMLBody(q)
-	if err != nil {
-		return err
-	}
-	var req completeRequest
-	if err := decodeXML(body, &req); err != nil {
-		return err
-	}
-	if len(req.Parts) == 0 {
-		// AWS's schema wants at least one Part (ceph's s3-tests,
-		// test_multipart_upload_empty).
-		return errorf("MalformedXML", "")
-	}
-	sum, err := completeChecksumOf(q.Header)
-	if err != nil {
-		return err
-	}
-	parts := make([]objects.CompletedPart, 0, len(req.Parts))
-	for _, p := range req.Parts {
-		alg, v := p.only()
-		parts = append(parts, objects.CompletedPart{Number: p.PartNumber, ETag: p.ETag, ChecksumAlgorithm: alg, Checksum: v})
-	}
-	obj, again, err := q.h.Objects.CompleteUploadAgain(q.Context(), q.bucket, q.key, q.query.Get("uploadId"), parts, cond, sum)
-	if err != nil {
-		return err
-	}
-	if again {
-		q.sameUploads = true // a repeat: the upload was closed before
-	}
-	// Headers are committed now; a slow completion cannot send them early,
-	// so clients see one 200 with the result or an error.
-	writeXML(q.w, http.StatusOK, completeResult{
-		NS: s3NS, Location: q.objectURL(), Bucket: q.bucket, Key: q.key, ETag: `"` + obj.ETag + `"`,
-		objectChecksumXML: objectChecksumOf(obj),
-	})
-	return nil
-}
-
 func abortUpload(q *request) error {
 	if err := q.allow("s3:AbortMultipartUpload", q.objectARN()); err != nil {
 		return err
@@ -213,9 +146,14 @@ func listParts(q *request) error {
 	if err != nil {
 		return err
 	}
-	ps, truncated, err := q.h.Objects.Parts(q.Context(), q.bucket, q.key, uploadID, marker, max)
-	if err != nil {
-		return err
+	var ps []meta.Part
+	truncated := false
+	// max-parts=0 asks for no part: an empty page, not truncated, as
+	// ListObjects answers max-keys=0 (objects.Parts takes 0 as its default).
+	if max > 0 {
+		if ps, truncated, err = q.h.Objects.Parts(q.Context(), q.bucket, q.key, uploadID, marker, max); err != nil {
+			return err
+		}
 	}
 	res := listPartsResult{
 		NS: s3NS, Bucket: q.bucket, Key: q.key, UploadID: uploadID, Initiator: owner, Owner: owner,

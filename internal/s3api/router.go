@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/objects"
@@ -59,6 +60,11 @@ type Handler struct {
 	// ("the metadata store"), or returns "": such errors are answered 503
 	// ServiceUnavailable saying so, not 500 InternalError.
 	Unavailable func(err error) string
+	// CompleteQuiet is how long a CompleteMultipartUpload may work, once
+	// its request passed the checks, before its 200 is sent and spaces
+	// keep the connection alive (complete.go): 0 means a second, a
+	// negative value at once.
+	CompleteQuiet time.Duration
 }
 
 // refused tells Refused of a failed authentication.

@@ -11,6 +11,10 @@ import (
 // bodyIdle is s3api.BodyIdle; tests shorten it.
 var bodyIdle = s3api.BodyIdle
 
+// completeQuiet is s3api.Handler.CompleteQuiet (0: its default); tests
+// set it negative, so a completion answers as a slow one does.
+var completeQuiet time.Duration
+
 // boundBodies bounds the time a request body may keep a connection, and
 // with it a goroutine and a descriptor, waiting for bytes that do not
 // come. The S3 handler bounds the bodies it reads (a sliding deadline,

@@ -28,3 +28,12 @@ func SetBodyIdle(d time.Duration) func() {
 	bodyIdle = d
 	return func() { bodyIdle = old }
 }
+
+// SetCompleteQuiet sets how long a CompleteMultipartUpload may work before
+// its 200 is sent (negative: at once), for servers opened after it; it
+// returns a func restoring it.
+func SetCompleteQuiet(d time.Duration) func() {
+	old := completeQuiet
+	completeQuiet = d
+	return func() { completeQuiet = old }
+}

@@ -330,7 +330,15 @@ func (c *chunkedReader) readTrailers() error {
 			if c.trailers == nil {
 				c.trailers = make(http.Header)
 			}
-			c.trailers.Add(textproto.CanonicalMIMEHeaderKey(string(name)), string(value))
+			key := textproto.CanonicalMIMEHeaderKey(string(name))
+			if _, dup := c.trailers[key]; dup {
+				// Which value counts would be this server's guess (a
+				// checksum right in one line and wrong in the other):
+				// AWS answers a trailer that does not match x-amz-trailer
+				// with MalformedTrailerError.
+				return newError(CodeMalformedTrailer, "The request contained trailing data that was not well-formed or did not conform to our published schema: the trailer "+string(lname)+" is sent twice.")
+			}
+			c.trailers.Add(key, string(value))
 			count++
 		}
 	}

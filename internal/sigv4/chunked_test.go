@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
@@ -387,12 +388,14 @@ func TestChunkedErrors(t *testing.T) {
 		{"trailer in non-trailer mode", strings.TrimSuffix(signedBody, "\r\n") + "x-amz-checksum-crc32:AAAAAA==\r\n\r\n", true, false, 16, CodeInvalidRequest},
 		{"trailer without colon", "0\r\nno-colon\r\n\r\n", false, true, 0, CodeInvalidRequest},
 		{"bad trailer name", "0\r\nbad name:1\r\n\r\n", false, true, 0, CodeInvalidRequest},
-		{"huge trailers", "0\r\n" + strings.Repeat("x-amz-meta-a:"+strings.Repeat("v", 1000)+"\r\n", 20) + "\r\n", false, true, 0, CodeInvalidRequest},
+		{"huge trailers", "0\r\n" + manyTrailers(20, 1000) + "\r\n", false, true, 0, CodeInvalidRequest},
 		{"unsigned ignores signature", "0\r\nx-amz-checksum-crc32:AAAAAA==\r\nx-amz-trailer-signature:zz\r\n\r\n", false, true, 0, ""},
 		{"chunk extensions", "3;foo=bar;baz\r\nabc\r\n0;x=y\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n", false, true, 3, ""},
 		{"bare LF lines", "3\nabc\n0\nx-amz-checksum-crc32:AAAAAA==\n\n", false, true, 3, ""},
 		{"declared trailer missing", "3\r\nabc\r\n0\r\nx-amz-checksum-sha256:AAAAAA==\r\n\r\n", false, true, 3, CodeIncompleteBody},
 		{"no trailers at all", "3\r\nabc\r\n0\r\n\r\n", false, true, 3, CodeIncompleteBody},
+		{"trailer twice", "3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n", false, true, 3, CodeMalformedTrailer},
+		{"trailer twice, other case", "3\r\nabc\r\n0\r\nx-amz-checksum-crc32:NSRBwg==\r\nX-Amz-Checksum-CRC32:NSRBwg==\r\n\r\n", false, true, 3, CodeMalformedTrailer},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -406,6 +409,16 @@ func TestChunkedErrors(t *testing.T) {
 			wantCode(t, err, tc.code)
 		})
 	}
+}
+
+// manyTrailers is n trailer lines of distinct names, each with a value
+// of size bytes.
+func manyTrailers(n, size int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "x-amz-meta-a%d:%s\r\n", i, strings.Repeat("v", size))
+	}
+	return b.String()
 }
 
 func flipHex(s string) string {

@@ -21,6 +21,7 @@ const (
 	CodeInvalidArgument                   = "InvalidArgument"                   // 400
 	CodeInvalidRequest                    = "InvalidRequest"                    // 400
 	CodeIncompleteBody                    = "IncompleteBody"                    // 400
+	CodeMalformedTrailer                  = "MalformedTrailerError"             // 400
 	CodeNotImplemented                    = "NotImplemented"                    // 501
 )
 
