@@ -93,6 +93,8 @@ var errorCodes = map[string]errorCode{
 	// status: clients treat it as a server error that a retry later may
 	// cure.
 	codeStorageFull: {http.StatusInsufficientStorage, "The server's disk is full: new writes are refused until space is freed. Reads and deletes still work."},
+	// Only binary-cache clients get it (notacache.go).
+	CodeNotACache: {http.StatusBadRequest, "This URL is no binary cache: each bucket is one, at /BUCKET."},
 }
 
 // codeStorageFull answers a write refused for want of disk space.
@@ -254,7 +256,7 @@ func subjectOf(q *request, code string) errorSubject {
 // hard error, so a public cache must not answer a missing path with it.
 func (h *Handler) fail(q *request, err error) {
 	e := h.toS3(err)
-	if e != nil && (e.Code == "NoSuchBucket" || e.Code == "InvalidBucketName") && q.note != nil {
+	if e != nil && (e.Code == "NoSuchBucket" || e.Code == "InvalidBucketName" || e.Code == CodeNotACache) && q.note != nil {
 		q.note.NoBucket = true
 	}
 	if e != nil && e.Code == "NotImplemented" {
