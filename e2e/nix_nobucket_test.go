@@ -76,3 +76,34 @@ func TestNixURLWithoutBucket(t *testing.T) {
 		t.Errorf("GET /nix-cache-info once a bucket has that name: %d, want its listing\n%s", a.Status, tail(a.Body, 2000))
 	}
 }
+
+// TestNixURLWithPrefix: a URL with a path under a bucket
+// (http://HOST/BUCKET/sub) is no cache nixbucket keeps: what Nix 2.8
+// pushed there was stored unsigned, unchecked and unindexed, as plain
+// objects, and substituting it with the server's key then failed "not
+// signed". Nix's GET of the missing sub/nix-cache-info is answered 400,
+// naming the cache; nothing is stored. A nix-cache-info put there by S3
+// (a mirror of some other cache) is served as any object.
+func TestNixURLWithPrefix(t *testing.T) {
+	t.Parallel()
+	s := nixStart(t)
+	c := nixBuildClosure(t, 1, 4, "prefix")
+	cache := nixCacheURL(s, nixCacheBucket)
+	r := nixRun(t, "nix", "copy", "--option", "substituters", "", "--option", "netrc-file", nixNetrc(s), "--to", cache+"/sub?compression=zstd", c.Top)
+	if r.Err == nil {
+		t.Fatalf("nix copy --to %s/sub succeeded", cache)
+	}
+	if !regexp.MustCompile(regexp.QuoteMeta(cache) + `(\s|$)`).MatchString(r.Stderr) {
+		t.Errorf("nix copy --to %s/sub: the error does not name the cache %s:\n%s", cache, cache, tail(r.Stderr, 3000))
+	}
+	env := s.clientEnv()
+	ls := mustRun(t, env, "", "aws", "--endpoint-url", s.Endpoint, "--profile", "nixbucket", "s3", "ls", "--recursive", "s3://"+nixCacheBucket+"/")
+	if strings.Contains(ls, "sub/") {
+		t.Errorf("nix copy to a prefix stored objects under it:\n%s", ls)
+	}
+	info := nixWriteFile(t, "nix-cache-info", []byte("StoreDir: /nix/store\n"))
+	mustRun(t, env, "", "aws", "--endpoint-url", s.Endpoint, "--profile", "nixbucket", "s3", "cp", "--no-progress", info, "s3://"+nixCacheBucket+"/mirror/nix-cache-info")
+	if a := nixHTTP(t, nixNetrc(s), http.MethodGet, cache+"/mirror/nix-cache-info"); a.Status != http.StatusOK || a.Body != "StoreDir: /nix/store\n" {
+		t.Errorf("GET of a nix-cache-info stored under a prefix: %d %q, want 200 and its bytes", a.Status, a.Body)
+	}
+}

@@ -256,7 +256,7 @@ func subjectOf(q *request, code string) errorSubject {
 // hard error, so a public cache must not answer a missing path with it.
 func (h *Handler) fail(q *request, err error) {
 	e := h.toS3(err)
-	if e != nil && (e.Code == "NoSuchBucket" || e.Code == "InvalidBucketName" || e.Code == CodeNotACache) && q.note != nil {
+	if e != nil && (e.Code == "NoSuchBucket" || e.Code == "InvalidBucketName") && q.note != nil {
 		q.note.NoBucket = true
 	}
 	if e != nil && e.Code == "NotImplemented" {

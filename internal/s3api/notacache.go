@@ -46,24 +46,60 @@ func rootCacheInfo(q *request) (bool, error) {
 	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); !errors.Is(err, meta.ErrNoSuchBucket) {
 		return false, nil // a bucket of that name, or an error its route will meet too
 	}
-	return true, notACache(q, "")
+	q.noBucket()
+	return true, notACache(q, q.baseURL()+" is a nixbucket server, not a binary cache: each bucket is one, at "+q.baseURL()+"/BUCKET.")
 }
 
-// notACache is the CodeNotACache error for q; missing is the bucket the
-// URL named that does not exist, or "" for the server's root. It names
-// only the caches q's caller may read nix-cache-info from: to an anonymous
-// caller, the public ones.
-func notACache(q *request, missing string) error {
-	base := forwarded.Scheme(q.Request) + "://" + q.Host
-	var msg strings.Builder
-	if missing == "" {
-		msg.WriteString(base + " is a nixbucket server, not a binary cache: each bucket is one, at " + base + "/BUCKET.")
-	} else {
-		if len(missing) > 63 {
-			missing = missing[:63] + "…"
-		}
-		msg.WriteString("no bucket " + missing + " here: each bucket is a binary cache, at " + base + "/BUCKET.")
+// missingCacheInfo answers a binary-cache client's read of a
+// nix-cache-info that is not there, unless in a bucket's root (which
+// serves one of its own): the bucket does not exist, or the URL goes on
+// below it (http://HOST/BUCKET/sub). A cache there would be plain objects
+// that nixbucket neither checks nor signs nor indexes, so Nix must not
+// create one. Its nix-cache-info put there by S3 is served as any object.
+// It reports whether it answered.
+func missingCacheInfo(q *request, err error) (bool, error) {
+	if !q.plain || q.h.Nix == nil {
+		return false, nil
 	}
+	base := q.baseURL()
+	switch {
+	case (q.key == cacheInfoKey || strings.HasSuffix(q.key, "/"+cacheInfoKey)) && errors.Is(err, meta.ErrNoSuchBucket):
+		q.noBucket()
+		return true, notACache(q, "no bucket "+clip(q.bucket)+" here: each bucket is a binary cache, at "+base+"/BUCKET.")
+	case strings.HasSuffix(q.key, "/"+cacheInfoKey) && errors.Is(err, meta.ErrNoSuchKey) &&
+		// Whoever may not list the bucket learns nothing of a missing key.
+		q.h.Access.Authorize(q.Context(), q.Request, q.id, "s3:ListBucket", q.bucketARN()) == nil:
+		sub := clip(strings.TrimSuffix(q.key, "/"+cacheInfoKey))
+		return true, notACache(q, base+"/"+q.bucket+"/"+sub+" is no binary cache: each bucket is one, at "+base+"/BUCKET, with no path below it.")
+	}
+	return false, nil
+}
+
+// noBucket tells the metrics that the request's bucket does not exist.
+func (q *request) noBucket() {
+	if q.note != nil {
+		q.note.NoBucket = true
+	}
+}
+
+// clip shortens a name from the URL for a message.
+func clip(s string) string {
+	if len(s) > 63 {
+		return s[:63] + "…"
+	}
+	return s
+}
+
+// baseURL is the server's URL as the client addressed it.
+func (q *request) baseURL() string { return forwarded.Scheme(q.Request) + "://" + q.Host }
+
+// notACache is the CodeNotACache error for q, lead saying what is wrong
+// with the URL. It names only the caches q's caller may read
+// nix-cache-info from: to an anonymous caller, the public ones.
+func notACache(q *request, lead string) error {
+	base := q.baseURL()
+	var msg strings.Builder
+	msg.WriteString(lead)
 	bs, err := q.h.Objects.Buckets(q.Context())
 	if err != nil {
 		return err

@@ -189,8 +189,8 @@ func getOrHead(q *request) error {
 		if errors.Is(err, meta.ErrNoSuchKey) && q.key == cacheInfoKey && q.h.Nix != nil {
 			return serveCacheInfo(q)
 		}
-		if errors.Is(err, meta.ErrNoSuchBucket) && q.key == cacheInfoKey && q.h.Nix != nil && q.plain {
-			return notACache(q, q.bucket)
+		if done, err := missingCacheInfo(q, err); done {
+			return err
 		}
 		if errors.Is(err, meta.ErrNoSuchKey) {
 			if done, err := servePulledNAR(q); done {
