@@ -107,12 +107,13 @@ func notACache(q *request, lead string) error {
 	var list strings.Builder
 	more := false
 	for i, b := range bs {
-		if i == hintScan || list.Len() > hintBudget {
+		entry := " " + base + "/" + b.Name
+		if i == hintScan || list.Len()+len(entry) > hintBudget {
 			more = true
 			break
 		}
 		if q.h.Access.Authorize(q.Context(), q.Request, q.id, "s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+cacheInfoKey) == nil {
-			list.WriteString(" " + base + "/" + b.Name)
+			list.WriteString(entry)
 		}
 	}
 	switch {
