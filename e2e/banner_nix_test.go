@@ -23,16 +23,7 @@ func TestBannerNixLines(t *testing.T) {
 	}
 	s := bannerStart(t, filepath.Join(t.TempDir(), "data"), fmt.Sprintf("127.0.0.1:%d", port), port)
 	info := mustRun(t, os.Environ(), "", serverBin, "info", "--data", s.Dir)
-	line := func(label string) string {
-		for l := range strings.Lines(info) {
-			if cmd, ok := strings.CutPrefix(strings.TrimSpace(l), label); ok {
-				return strings.TrimSpace(cmd)
-			}
-		}
-		t.Fatalf("nixbucket info has no %q line:\n%s", label, info)
-		return ""
-	}
-	push, substitute := line("push over HTTP:"), line("substitute:")
+	push, substitute := bannerLine(t, info, "push over HTTP:"), bannerLine(t, info, "substitute:")
 	if !strings.Contains(push, "./result") || !strings.Contains(substitute, "/nix/store/...") {
 		t.Fatalf("the banner's lines no longer name ./result and /nix/store/...:\n%s\n%s", push, substitute)
 	}
@@ -55,4 +46,17 @@ func TestBannerNixLines(t *testing.T) {
 		t.Fatalf("the banner's substitute line fails after its push line, on the same machine: %v\n%s\n%s", r.Err, sub, tail(r.Stderr, 8000))
 	}
 	c.checkDumps(t)
+}
+
+// bannerLine returns the command of the banner's line that starts with
+// label ("push over HTTP:"), failing the test when there is none.
+func bannerLine(t testing.TB, banner, label string) string {
+	t.Helper()
+	for l := range strings.Lines(banner) {
+		if cmd, ok := strings.CutPrefix(strings.TrimSpace(l), label); ok {
+			return strings.TrimSpace(cmd)
+		}
+	}
+	t.Fatalf("the banner has no %q line:\n%s", label, banner)
+	return ""
 }

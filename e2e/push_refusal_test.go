@@ -127,7 +127,7 @@ func TestPushRefusals(t *testing.T) {
 		{"http no such bucket", nil, []string{"--netrc-file", netrc(e.AccessKey, e.Secret), "--to", httpURL("no-such-bucket")},
 			`the cache ` + httpURL("no-such-bucket") + ` does not exist`},
 		{"http URL without a bucket", nil, []string{"--netrc-file", netrc(e.AccessKey, e.Secret), "--to", "http://" + host},
-			`names no bucket (GET nix-cache-info: 404 NoSuchBucket: The specified bucket does not exist): a nixbucket cache's URL is http://` + host + `/BUCKET`},
+			`names no bucket (GET nix-cache-info: 400 XNixbucketNotACache: http://` + host + ` is a nixbucket server, not a binary cache`},
 		{"s3 no credentials", []string{"AWS_CONFIG_FILE=" + empty, "AWS_SHARED_CREDENTIALS_FILE=" + empty}, []string{"--to", s3url("nix-cache", "")},
 			`no AWS credentials: tried the environment`},
 		{"s3 wrong secret", pushAWSFiles(t, "p", e.AccessKey, "not-the-secret", "us-east-1"), []string{"--to", s3url("nix-cache", "p")},

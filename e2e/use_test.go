@@ -91,7 +91,7 @@ func TestUseAnonymous(t *testing.T) {
 		t.Errorf("nixbucket use of a private cache without credentials: %v\n%s%s", r.Err, r.Stdout, r.Stderr)
 	}
 	r = nixRun(t, serverBin, "use", s.Endpoint+"/no-such-bucket", "--netrc-file", nixNetrc(s))
-	if r.Err == nil || !strings.Contains(r.Stderr, "404") {
+	if r.Err == nil || !strings.Contains(r.Stderr, "no bucket no-such-bucket here") || !strings.Contains(r.Stderr, cache) {
 		t.Errorf("nixbucket use of a missing bucket: %v\n%s%s", r.Err, r.Stdout, r.Stderr)
 	}
 

@@ -126,7 +126,7 @@ func serve(args []string) error {
 	defer srv.Close()
 
 	endpoint, other := server.UsableEndpoint(urlScheme(tlsCfg), ln.Addr().String())
-	if err := srv.RecordEndpoint(ctx, endpoint, other); err != nil {
+	if err := srv.RecordEndpoint(ctx, endpoint, other, clientCA(tlsCfg, *tlsCert)); err != nil {
 		log.Warn("nixbucket info will not know the endpoint", "err", err)
 	}
 	if srv.FirstStart {

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/nixbucket/nixbucket/internal/sdnotify"
+	"github.com/nixbucket/nixbucket/internal/server"
 	"github.com/nixbucket/nixbucket/internal/tlsconf"
 )
 
@@ -52,4 +54,25 @@ func urlScheme(cfg *tls.Config) string {
 		return "https"
 	}
 	return "http"
+}
+
+// clientCA is the certificate file clients must be told to trust, for the
+// banner: certFile (absolute) when the system's CAs do not vouch for the
+// certificate served, else none.
+func clientCA(cfg *tls.Config, certFile string) server.ClientCA {
+	if cfg == nil || cfg.GetCertificate == nil {
+		return server.ClientCA{}
+	}
+	cert, err := cfg.GetCertificate(nil)
+	if err != nil || cert == nil {
+		return server.ClientCA{}
+	}
+	t := tlsconf.SystemTrust(cert)
+	if t.System {
+		return server.ClientCA{}
+	}
+	if abs, err := filepath.Abs(certFile); err == nil {
+		certFile = abs
+	}
+	return server.ClientCA{File: certFile, Root: t.HoldsRoot}
 }

@@ -219,8 +219,9 @@ func (c *cacheURL) get(ctx context.Context, path string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-// refusal says why a server refused to answer, and what to do about it.
-func (c *cacheURL) refusal(what string, status int) error {
+// refusal says why a server refused to answer, and what to do about it;
+// body is the answer's.
+func (c *cacheURL) refusal(what string, status int, body string) error {
 	switch status {
 	case http.StatusUnauthorized:
 		if c.password != "" {
@@ -242,6 +243,11 @@ func (c *cacheURL) refusal(what string, status int) error {
 		}
 		return fmt.Errorf("%s: not found (404): no bucket %q there?", what, c.bucket)
 	default:
+		// nixbucket says in a line of plain text what is wrong (a URL
+		// that is no cache: which caches there are).
+		if line, _, _ := strings.Cut(strings.TrimSpace(body), "\n"); line != "" && len(line) < 1024 && !strings.ContainsAny(line, "<>") {
+			return fmt.Errorf("%s: HTTP %d: %s", what, status, target.Printable(line))
+		}
 		return fmt.Errorf("%s: HTTP %d", what, status)
 	}
 }
@@ -255,7 +261,7 @@ func (c *cacheURL) checkCacheInfo(ctx context.Context) error {
 		return err
 	}
 	if status != http.StatusOK {
-		return c.refusal(what, status)
+		return c.refusal(what, status, body)
 	}
 	for _, line := range strings.Split(body, "\n") {
 		if dir, ok := strings.CutPrefix(line, "StoreDir:"); ok {
@@ -279,7 +285,7 @@ func (c *cacheURL) fetchKeys(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("%s: not found (404): if the cache is not served by nixbucket, give its public keys with --key NAME:KEY", what)
 	}
 	if status != http.StatusOK {
-		return nil, c.refusal(what, status)
+		return nil, c.refusal(what, status, body)
 	}
 	keys, err := nixconf.PublicKeys(body)
 	if err != nil {

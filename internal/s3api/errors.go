@@ -94,6 +94,8 @@ var errorCodes = map[string]errorCode{
 	// status: clients treat it as a server error that a retry later may
 	// cure.
 	codeStorageFull: {http.StatusInsufficientStorage, "The server's disk is full: new writes are refused until space is freed. Reads and deletes still work."},
+	// Only binary-cache clients get it (notacache.go).
+	CodeNotACache: {http.StatusBadRequest, "This URL is no binary cache: each bucket is one, at /BUCKET."},
 }
 
 // codeStorageFull answers a write refused for want of disk space.

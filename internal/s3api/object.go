@@ -187,8 +187,11 @@ func getOrHead(q *request) error {
 		read() // pulled from upstream (pull.go)
 	}
 	if err != nil {
-		if errors.Is(err, meta.ErrNoSuchKey) && q.key == "nix-cache-info" && q.h.Nix != nil {
+		if errors.Is(err, meta.ErrNoSuchKey) && q.key == cacheInfoKey && q.h.Nix != nil {
 			return serveCacheInfo(q)
+		}
+		if done, err := missingCacheInfo(q, err); done {
+			return err
 		}
 		if errors.Is(err, meta.ErrNoSuchKey) {
 			if done, err := servePulledNAR(q); done {

@@ -249,6 +249,9 @@ func (h *Handler) route(q *request) error {
 	if err := checkExpectedOwner(q); err != nil {
 		return err
 	}
+	if done, err := rootCacheInfo(q); done {
+		return err
+	}
 	err := r.serve(q)
 	if err == nil && r.uploads != 0 && q.note != nil && !q.sameUploads {
 		q.note.Uploads = r.uploads

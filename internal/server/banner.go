@@ -25,7 +25,11 @@ type Banner struct {
 	// they may use from other machines, or "".
 	Endpoint, Other string
 	Region          string
-	RootKeyID       string
+	// CA is the certificate clients must be told to trust (an https
+	// endpoint the system's CAs do not vouch for), or none: the
+	// commands then carry it.
+	CA        ClientCA
+	RootKeyID string
 	// RootSecret, when set, is printed in the netrc line; else the line
 	// names the file that holds it. The first start leaves it empty: its
 	// banner goes to the log.
@@ -100,6 +104,23 @@ func (b Banner) String() string {
 	if b.Other != "" {
 		p("                     (from other machines: %s)\n", b.Other)
 	}
+	// With a certificate the system does not trust, every client must be
+	// told which one to: Nix by NIX_SSL_CERT_FILE alone (Debian's 2.8
+	// ignores ssl-cert-file; the variable replaces the system bundle),
+	// nixbucket push and use by SSL_CERT_FILE (which they prefer, and
+	// which many machines set), the aws CLI by --ca-bundle.
+	var nixCA, goCA, awsCA string
+	if f := b.CA.File; f != "" {
+		nixCA, goCA, awsCA = "NIX_SSL_CERT_FILE="+f+" ", "SSL_CERT_FILE="+f+" ", " --ca-bundle "+f
+		p("  certificate:       no CA of this system vouches for it (self-signed?): clients must trust\n")
+		if b.CA.Root {
+			p("                     %s, as the commands below do (Nix: NIX_SSL_CERT_FILE=%s)\n", f, f)
+		} else {
+			awsCA = " --ca-bundle CA.pem"
+			p("                     %s (Nix: NIX_SSL_CERT_FILE=%s), as the commands below do;\n", f, f)
+			p("                     the aws CLI wants the certificate of the CA that issued it: CA.pem below\n")
+		}
+	}
 	p("  access key id:     %s\n", b.RootKeyID)
 	p("  secret access key: not printed; it is saved (mode 0600) in\n")
 	p("    %s   as the AWS profile [%s]\n", creds, CredentialsProfile)
@@ -136,18 +157,21 @@ func (b Banner) String() string {
 		}
 	}
 	p("\nS3:\n")
-	p("  AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s --profile %s s3 ls\n", creds, endpoint, CredentialsProfile)
+	p("  AWS_SHARED_CREDENTIALS_FILE=%s aws%s --endpoint-url %s --profile %s s3 ls\n", creds, awsCA, endpoint, CredentialsProfile)
 	p("\nNix (the cache signs what you push; trust its key):\n")
 	p("  substituter:         %s/%s\n", endpoint, cache)
 	p("  trusted-public-keys: %s\n", strings.Join(keys, " "))
-	p("  nix.conf:            nixbucket use %s/%s --netrc-file %s  (prints the lines; --write adds them)\n", endpoint, cache, netrc)
-	p("  push over HTTP:      nix --extra-experimental-features nix-command copy --option netrc-file %s --to '%s/%s?compression=zstd' ./result\n", netrc, endpoint, cache)
-	p("  push over S3:        AWS_SHARED_CREDENTIALS_FILE=%s nix --extra-experimental-features nix-command copy --to 's3://%s?endpoint=%s&scheme=%s&profile=%s&region=%s' ./result\n",
-		creds, cache, net.JoinHostPort(host, port), u.Scheme, CredentialsProfile, b.Region)
+	p("  nix.conf:            %snixbucket use %s/%s --netrc-file %s  (prints the lines; --write adds them)\n", goCA, endpoint, cache, netrc)
+	if nixCA != "" {
+		p("                       (and Nix needs %sin its environment, the nix-daemon's if it has one)\n", nixCA)
+	}
+	p("  push over HTTP:      %snix --extra-experimental-features nix-command copy --option netrc-file %s --to '%s/%s?compression=zstd' ./result\n", nixCA, netrc, endpoint, cache)
+	p("  push over S3:        %sAWS_SHARED_CREDENTIALS_FILE=%s nix --extra-experimental-features nix-command copy --to 's3://%s?endpoint=%s&scheme=%s&profile=%s&region=%s' ./result\n",
+		nixCA, creds, cache, net.JoinHostPort(host, port), u.Scheme, CredentialsProfile, b.Region)
 	p("                       (a Nix built with S3 support; Debian's is not: push over HTTP, or with nixbucket push)\n")
-	p("  nixbucket push:      nixbucket push --netrc-file %s --to %s/%s ./result\n", netrc, endpoint, cache)
-	p("  substitute:          nix-store -r /nix/store/... --option substituters '%s/%s' --option trusted-public-keys '%s' --option netrc-file %s --option narinfo-cache-positive-ttl 0\n",
-		endpoint, cache, strings.Join(keys, " "), netrc)
+	p("  nixbucket push:      %snixbucket push --netrc-file %s --to %s/%s ./result\n", goCA, netrc, endpoint, cache)
+	p("  substitute:          %snix-store -r /nix/store/... --option substituters '%s/%s' --option trusted-public-keys '%s' --option netrc-file %s --option narinfo-cache-positive-ttl 0\n",
+		nixCA, endpoint, cache, strings.Join(keys, " "), netrc)
 	// Nix keeps what it pushed, unsigned, in ~/.cache/nix for 30 days: on
 	// the machine that pushed, without the ttl option, the substitute above
 	// fails "not signed by any of the keys".

@@ -15,12 +15,30 @@ const (
 	settingEndpoint = "last-endpoint"
 	settingOther    = "last-endpoint-other"
 	settingRegion   = "last-region"
+	settingCAFile   = "last-ca-file"
+	settingCARoot   = "last-ca-root"
 )
 
+// ClientCA is the certificate file clients must trust to reach an https
+// endpoint whose certificate the system's CAs do not vouch for (a
+// self-signed one, or one of a private CA): File is "" when they need
+// none. Root says File holds a root (see tlsconf.Trust.HoldsRoot), which
+// every client then takes as its CA bundle.
+type ClientCA struct {
+	File string
+	Root bool
+}
+
 // RecordEndpoint remembers the URLs the server is reached at (see
-// UsableEndpoint) and its region, for ReadBanner.
-func (s *Server) RecordEndpoint(ctx context.Context, endpoint, other string) error {
-	for name, v := range map[string]string{settingEndpoint: endpoint, settingOther: other, settingRegion: s.opts.Region} {
+// UsableEndpoint), the certificate its clients must trust, and its
+// region, for ReadBanner.
+func (s *Server) RecordEndpoint(ctx context.Context, endpoint, other string, ca ClientCA) error {
+	root := ""
+	if ca.Root {
+		root = "1"
+	}
+	for name, v := range map[string]string{settingEndpoint: endpoint, settingOther: other, settingRegion: s.opts.Region,
+		settingCAFile: ca.File, settingCARoot: root} {
 		if err := s.meta.SetSetting(ctx, name, v); err != nil {
 			return fmt.Errorf("recording the endpoint: %w", err)
 		}
@@ -44,11 +62,14 @@ func ReadBanner(ctx context.Context, store meta.Store, acc *access.Service, data
 			break
 		}
 	}
-	for name, v := range map[string]*string{settingEndpoint: &b.Endpoint, settingOther: &b.Other, settingRegion: &b.Region} {
+	var root string
+	for name, v := range map[string]*string{settingEndpoint: &b.Endpoint, settingOther: &b.Other, settingRegion: &b.Region,
+		settingCAFile: &b.CA.File, settingCARoot: &root} {
 		if *v, err = store.Setting(ctx, name); err != nil {
 			return b, fmt.Errorf("reading setting %s: %w", name, err)
 		}
 	}
+	b.CA.Root = root != ""
 	if b.Region == "" {
 		b.Region = "us-east-1"
 	}

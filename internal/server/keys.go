@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nixbucket/nixbucket/internal/binarycache"
+	"github.com/nixbucket/nixbucket/internal/s3api"
 )
 
 // serveKeys answers GET /-/keys/BUCKET with the bucket's public signing
@@ -41,6 +42,12 @@ func (s *Server) serveKeys(api http.Handler) http.HandlerFunc {
 		}
 		rec := &probeRecorder{header: http.Header{}, status: http.StatusOK}
 		api.ServeHTTP(rec, probe)
+		if rec.header.Get("X-Nixbucket-Error") == s3api.CodeNotACache {
+			// Nix's answer for a missing bucket; this endpoint's stays 404.
+			rec.status, rec.header = http.StatusNotFound, http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "X-Amz-Request-Id": rec.header["X-Amz-Request-Id"]}
+			rec.body.Reset()
+			rec.body.WriteString("404 NoSuchBucket: The specified bucket does not exist\n")
+		}
 		if rec.status != http.StatusOK {
 			for _, k := range []string{"Content-Type", "Www-Authenticate", "X-Amz-Request-Id"} {
 				if v := rec.header.Get(k); v != "" {

@@ -193,6 +193,12 @@ func (e serverError) aboutCredentials() bool {
 	return false
 }
 
+// codeNotACache is nixbucket's answer (400, since 404 would be taken for
+// a cache to create) to a binary-cache read of nix-cache-info at a URL that
+// is no cache: the server's root, or a bucket that does not exist. Its
+// message names the caches the caller may read.
+const codeNotACache = "XNixbucketNotACache"
+
 // httpFailure classifies an HTTP cache's refusal of method on key, or
 // returns nil when it is none of the Failure kinds (or a read's 403 or
 // 404, which mean "missing" as in Nix).
@@ -223,11 +229,11 @@ func (t *httpTarget) httpFailure(method, key string, e serverError) *Failure {
 		return &Failure{Kind: Denied, Msg: fmt.Sprintf(
 			"access denied: %s may not write to %s (%s): grant s3:PutObject on arn:aws:s3:::%s/* in the user's or token's policy, or in the bucket policy",
 			t.how, t.base, what, t.bucket())}
-	case e.status == http.StatusNotFound && e.code == "NoSuchBucket" && t.bucket() == "BUCKET":
+	case (e.status == http.StatusNotFound && e.code == "NoSuchBucket" || e.code == codeNotACache) && t.bucket() == "BUCKET":
 		return &Failure{Kind: NoBucket, Msg: fmt.Sprintf(
 			"%s names no bucket (%s): a nixbucket cache's URL is %s/BUCKET, such as %s/nix-cache (nixbucket bucket list shows them)",
 			t.base, what, strings.TrimSuffix(t.base, "/"), strings.TrimSuffix(t.base, "/"))}
-	case e.status == http.StatusNotFound && (e.code == "NoSuchBucket" || !read):
+	case e.status == http.StatusNotFound && (e.code == "NoSuchBucket" || !read), e.code == codeNotACache:
 		return &Failure{Kind: NoBucket, Msg: fmt.Sprintf(
 			"the cache %s does not exist (%s): create the bucket first (nixbucket bucket create %s, or aws s3 mb s3://%s), or check the URL's path",
 			t.base, what, t.bucket(), t.bucket())}

@@ -51,6 +51,7 @@ func TestHTTPFailure(t *testing.T) {
 		{"no such bucket (GET)", true, "GET", answer{404, "text/plain", "NoSuchBucket", "404 NoSuchBucket: The specified bucket does not exist\n"}, NoBucket, "does not exist"},
 		{"no such bucket (XML PUT)", true, "PUT", answer{404, "application/xml", "", xmlNoBucket}, NoBucket, "nixbucket bucket create c"},
 		{"404 on PUT", true, "PUT", answer{404, "text/html", "", "<html>Not Found</html>"}, NoBucket, "does not exist"},
+		{"not a cache (nixbucket 400)", true, "GET", answer{400, "text/plain", "XNixbucketNotACache", "400 XNixbucketNotACache: no bucket c here: each bucket is a binary cache, at http://h/BUCKET. Caches you may read here: http://h/nix-cache\n"}, NoBucket, "Caches you may read here: http://h/nix-cache"},
 		{"missing key", true, "GET", answer{404, "text/plain", "NoSuchKey", "404 NoSuchKey: The specified key does not exist.\n"}, 0, ""},
 	}
 	for _, tt := range tests {

@@ -64,6 +64,32 @@ func NewCA(t testing.TB, name string) *CA {
 func (ca *CA) Issue(t testing.TB, certFile, keyFile, commonName string, hosts ...string) *x509.Certificate {
 	t.Helper()
 	key := newKey(t)
+	der, err := x509.CreateCertificate(rand.Reader, serverTemplate(t, commonName, hosts), ca.Cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatalf("tlstest: issue %s: %v", commonName, err)
+	}
+	return writePair(t, certFile, keyFile, commonName, key, der)
+}
+
+// SelfSigned makes a self-signed server certificate for hosts, as
+// `openssl req -x509` does (a CA of itself), and writes it and its key to
+// certFile and keyFile.
+func SelfSigned(t testing.TB, certFile, keyFile, commonName string, hosts ...string) *x509.Certificate {
+	t.Helper()
+	key := newKey(t)
+	tmpl := serverTemplate(t, commonName, hosts)
+	tmpl.BasicConstraintsValid, tmpl.IsCA = true, true
+	tmpl.KeyUsage |= x509.KeyUsageCertSign
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatalf("tlstest: self-sign %s: %v", commonName, err)
+	}
+	return writePair(t, certFile, keyFile, commonName, key, der)
+}
+
+// serverTemplate is a server certificate for hosts (IP addresses or DNS
+// names), valid for a day.
+func serverTemplate(t testing.TB, commonName string, hosts []string) *x509.Certificate {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
 		Subject:      pkix.Name{CommonName: commonName},
@@ -79,10 +105,12 @@ func (ca *CA) Issue(t testing.TB, certFile, keyFile, commonName string, hosts ..
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatalf("tlstest: issue %s: %v", commonName, err)
-	}
+	return tmpl
+}
+
+// writePair writes a certificate and its key, and returns it parsed.
+func writePair(t testing.TB, certFile, keyFile, commonName string, key *ecdsa.PrivateKey, der []byte) *x509.Certificate {
+	t.Helper()
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatalf("tlstest: marshal key: %v", err)
