@@ -75,6 +75,18 @@ func NewToken() (id, text string, hash []byte) {
 	return id, TokenPrefix + id + "_" + secret, sum[:]
 }
 
+// TokenID returns the id a token's text ("nbt_ID_SECRET") starts with,
+// "" when text is no token: what logs may say of a token, never its
+// secret.
+func TokenID(text string) string {
+	rest, ok := strings.CutPrefix(text, TokenPrefix)
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "_")
+	return id
+}
+
 // parseToken splits a token's text into its id and secret.
 func parseToken(text string) (id, secret string, ok bool) {
 	rest, ok := strings.CutPrefix(text, TokenPrefix)

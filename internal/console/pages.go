@@ -3,12 +3,14 @@ package console
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/nixbucket/nixbucket/internal/access"
 	"github.com/nixbucket/nixbucket/internal/binarycache"
 	"github.com/nixbucket/nixbucket/internal/forwarded"
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -253,6 +255,19 @@ func (h *Handler) ensureSession(w http.ResponseWriter, r *http.Request, c *calle
 	h.setSession(w, r, c.sess)
 }
 
+// claimed is the log attribute naming the credentials a sign-in claimed:
+// the token's id when it gave one (in its field, or pasted as the access
+// key id), else the access key id; never a secret.
+func claimed(keyID, token string) slog.Attr {
+	if token == "" && strings.HasPrefix(keyID, access.TokenPrefix) {
+		token = keyID
+	}
+	if token != "" {
+		return slog.String("token_id", access.TokenID(token))
+	}
+	return slog.String("key_id", keyID)
+}
+
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *caller) (view, error) {
 	keyID := strings.TrimSpace(r.PostFormValue("key_id"))
 	secret := r.PostFormValue("secret")
@@ -266,7 +281,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, c *caller) (view
 		if h.refused != nil {
 			h.refused(err)
 		}
-		h.log.Info("console sign-in refused", "key_id", keyID, "remote", r.RemoteAddr, "err", err)
+		h.log.Info("console sign-in refused", claimed(keyID, token), "remote", r.RemoteAddr, "err", err)
 		return view{name: "login", title: "Sign in", status: http.StatusUnauthorized,
 			data: loginData{Error: "Those credentials were not accepted.", KeyID: keyID}}, nil
 	}

@@ -27,6 +27,9 @@ type prefixConn struct {
 	state     atomic.Int32
 	idleSince atomic.Int64
 	released  atomic.Bool
+	// handled is set while what is written is a handler's answer (see
+	// markHandled): no refusal of net/http's own, whatever it reads as.
+	handled atomic.Bool
 	// headBy, when not zero, is when the head of the request handed
 	// over must be whole: the first read deadline net/http sets (its
 	// header timeout, from its own start) is brought forward to it, so a
@@ -64,7 +67,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 
 func (c *prefixConn) Write(p []byte) (int, error) {
 	n, err := c.wc.write(p)
-	if f := c.l.opts.Refused; f != nil {
+	if f := c.l.opts.Refused; f != nil && !c.handled.Load() {
 		if status, body, ok := refusal(p); ok {
 			head := int64(len(p)) - body
 			f(c.tc.RemoteAddr(), status, max(0, int64(n)-head)) // the body bytes that left

@@ -2,6 +2,8 @@ package fastlane
 
 import (
 	"bytes"
+	"context"
+	"net"
 	"net/http"
 	"strconv"
 )
@@ -45,4 +47,39 @@ func expectationFailed(p []byte) bool {
 		bytes.HasPrefix(p, []byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: ")) &&
 		bytes.HasSuffix(p, []byte("\r\nContent-Length: 0\r\n\r\n")) &&
 		bytes.Count(p, []byte("\r\n")) == 5
+}
+
+// handedOverKey is the context key of a handed-over connection, in the
+// requests net/http reads from it.
+type handedOverKey struct{}
+
+// markConns returns a ConnContext hook that notes, in the context of
+// each connection net/http serves, the connection handed over under it
+// (so markHandled finds it), then calls next, if set.
+func (l *Listener) markConns(next func(context.Context, net.Conn) context.Context) func(context.Context, net.Conn) context.Context {
+	return func(ctx context.Context, nc net.Conn) context.Context {
+		if pc := handedOver(nc); pc != nil {
+			ctx = context.WithValue(ctx, handedOverKey{}, pc)
+		}
+		if next != nil {
+			ctx = next(ctx, nc)
+		}
+		return ctx
+	}
+}
+
+// markHandled wraps h to mark the connection a request came on as
+// answered by a handler: what is written to it until the answer is out
+// (ConnState's StateIdle, or the connection closes) is the handler's, never
+// one of net/http's own refusals, whatever bytes it holds. A handler's
+// body is at times a client's bytes (an object, a build log), which
+// net/http writes in pieces of its buffer's size, and a piece may read
+// just as a refusal does.
+func markHandled(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if pc, ok := r.Context().Value(handedOverKey{}).(*prefixConn); ok {
+			pc.handled.Store(true)
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -159,6 +159,10 @@ func NewListener(ln net.Listener, h http.Handler, opts Options) *Listener {
 			}
 		}
 		srv.Handler = l.boundStreams(h)
+		if opts.Refused != nil {
+			srv.ConnContext = l.markConns(srv.ConnContext)
+			srv.Handler = markHandled(srv.Handler)
+		}
 	}
 	if opts.ReadHeaderTimeout <= 0 {
 		opts.ReadHeaderTimeout = time.Minute
@@ -385,23 +389,36 @@ func (l *Listener) Cut() int {
 // those idle between requests can be closed to make room. Set it as the
 // serving http.Server's ConnState.
 func (l *Listener) ConnState(nc net.Conn, st http.ConnState) {
-	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = tc.NetConn() // a *tls.Conn over a connection from here
-	}
-	var pc *prefixConn
-	switch c := nc.(type) {
-	case *prefixConn:
-		pc = c
-	case *tlsPrefixConn:
-		pc = c.prefixConn
-	default:
+	pc := handedOver(nc)
+	if pc == nil {
 		return
 	}
 	switch st {
 	case http.StateActive:
+		// net/http has read (some of) a request, which no handler has
+		// answered yet (see markHandled).
+		pc.handled.Store(false)
 		pc.state.CompareAndSwap(stateIdle, stateActive)
 	case http.StateIdle:
+		// The answer is out. The next request may be read from what
+		// net/http buffered, with no StateActive before its refusal.
+		pc.handled.Store(false)
 		pc.idleSince.Store(time.Now().UnixNano())
 		pc.state.CompareAndSwap(stateActive, stateIdle)
 	}
+}
+
+// handedOver returns the connection handed over under nc, which net/http
+// serves: nc itself, or a *tls.Conn over it; nil for another.
+func handedOver(nc net.Conn) *prefixConn {
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tc.NetConn() // a *tls.Conn over a connection from here
+	}
+	switch c := nc.(type) {
+	case *prefixConn:
+		return c
+	case *tlsPrefixConn:
+		return c.prefixConn
+	}
+	return nil
 }

@@ -89,9 +89,11 @@ func (l *authLog) admit() (ok bool, dropped int) {
 }
 
 // credential is what a request claims to be: an access key id, or a token
-// id (with the login it came with, for Basic).
+// id. asLogin is a token sent as HTTP Basic's login, where nixbucket
+// takes an access key id (and a token only in the password).
 type credential struct {
 	key, token string
+	asLogin    bool
 }
 
 // claimedCredential finds the key or token id a request names, in any of
@@ -108,11 +110,16 @@ func claimedCredential(r *http.Request) credential {
 		id, _, _ := strings.Cut(rest, ":")
 		return credential{key: id}
 	case strings.EqualFold(scheme, "Bearer"):
-		return credential{token: tokenID(strings.TrimSpace(rest))}
+		return credential{token: access.TokenID(strings.TrimSpace(rest))}
 	case strings.EqualFold(scheme, "Basic"):
 		user, pass, _ := r.BasicAuth()
 		if strings.HasPrefix(pass, access.TokenPrefix) {
-			return credential{token: tokenID(pass)}
+			return credential{token: access.TokenID(pass)}
+		}
+		if strings.HasPrefix(user, access.TokenPrefix) {
+			// A netrc line "login TOKEN" or curl -u TOKEN: the login
+			// holds the token's secret, which is never logged.
+			return credential{token: access.TokenID(user), asLogin: true}
 		}
 		return credential{key: user}
 	}
@@ -139,16 +146,6 @@ func keyOfScope(cred string) string {
 	return cred
 }
 
-// tokenID is the id part of a token's text "nbt_ID_SECRET".
-func tokenID(text string) string {
-	rest, ok := strings.CutPrefix(text, access.TokenPrefix)
-	if !ok {
-		return ""
-	}
-	id, _, _ := strings.Cut(rest, "_")
-	return id
-}
-
 // reason says why the authentication failed, in more detail than the
 // client was told: whether the key or token exists, is disabled or has
 // expired, or whether the secret or signature was wrong.
@@ -168,6 +165,8 @@ func (l *authLog) reason(ctx context.Context, c credential, err error) string {
 	}
 	msg := strings.TrimPrefix(err.Error(), access.ErrBadCredentials.Error()+": ")
 	switch {
+	case c.asLogin:
+		return "a token given as the login: it goes in the password, with the user's name as the login"
 	case c.token != "" && strings.HasPrefix(msg, "unknown token or wrong secret"):
 		return l.tokenReason(ctx, c.token)
 	case c.key != "" && strings.HasPrefix(msg, "unknown access key or wrong secret"):

@@ -49,6 +49,10 @@ func TestClaimedCredential(t *testing.T) {
 		{"Bearer nbt_abcdef_secretsecret", "", credential{token: "abcdef"}},
 		{"Basic " + basic("alice", "nbt_tok1_secret"), "", credential{token: "tok1"}},
 		{"Basic " + basic("AKID", "secret"), "", credential{key: "AKID"}},
+		// A token as the login (a netrc line "login TOKEN password x",
+		// curl -u TOKEN:) is refused: its id is logged, not its secret.
+		{"Basic " + basic("nbt_tok2_secret", "x"), "", credential{token: "tok2", asLogin: true}},
+		{"Basic " + basic("nbt_tok2_secret", ""), "", credential{token: "tok2", asLogin: true}},
 		{"", "X-Amz-Credential=AKID%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=ab", credential{key: "AKID"}},
 		{"", "AWSAccessKeyId=AKID&Signature=ab&Expires=1", credential{key: "AKID"}},
 		{"", "", credential{}},

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -184,6 +187,19 @@ func TestAuthFailureLog(t *testing.T) {
 	store.Close()
 	l.get(t, "/nix-cache/nix-cache-info", "Bearer "+revoked)
 
+	// A token given as the login, as a netrc line "login TOKEN password
+	// x" or curl -u TOKEN: send it: refused, and its secret kept out of
+	// the log.
+	asLogin, asLoginTok, err := l.srv.Access().CreateToken(c, "alice", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginTok := (&http.Request{Header: http.Header{}})
+	loginTok.SetBasicAuth(asLogin, "")
+	if st := l.get(t, "/nix-cache/nix-cache-info", loginTok.Header.Get("Authorization")); st != http.StatusUnauthorized && st != http.StatusForbidden {
+		t.Errorf("Basic with the token as the login: %d", st)
+	}
+
 	expired, expiredTok, err := l.srv.Access().CreateToken(c, "alice", time.Nanosecond, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -213,13 +229,14 @@ func TestAuthFailureLog(t *testing.T) {
 		{"revoked token", []string{"token_id=" + revokedTok.ID, `reason="unknown token (revoked`}},
 		{"expired token", []string{"token_id=" + expiredTok.ID, "reason=\"token " + expiredTok.ID + " expired at"}},
 		{"expired presign", []string{"key_id=" + root.ID, `reason="presigned URL expired"`}},
+		{"token as the login", []string{"token_id=" + asLoginTok.ID, `reason="a token given as the login`}},
 	} {
 		parts := append([]string{"level=INFO", `msg="authentication failed"`, "remote=127.0.0.1:"}, tc.parts...)
 		if got := l.log.lines(parts...); len(got) != 1 {
 			t.Errorf("%s: %d lines with %q, want 1; the log:\n%s", tc.name, len(got), parts, l.log)
 		}
 	}
-	for _, secret := range []string{wrongSecret, root.Secret, revoked[len(revoked)-40:], expired[len(expired)-40:]} {
+	for _, secret := range []string{wrongSecret, root.Secret, revoked[len(revoked)-40:], expired[len(expired)-40:], asLogin[len(asLogin)-40:]} {
 		if strings.Contains(l.log.String(), secret) {
 			t.Errorf("the log holds a secret %q:\n%s", secret, l.log)
 		}
@@ -284,5 +301,66 @@ func TestAccessLogBothTransports(t *testing.T) {
 	quiet.get(t, "/nix-cache/nix-cache-info", "")
 	if got := quiet.log.lines("msg=request"); len(got) != 0 {
 		t.Errorf("with the access log off requests are logged: %q", got)
+	}
+}
+
+// TestConsoleSignInLog: a refused sign-in to the web console is logged
+// with the key or token id it claimed, never a secret, even one typed in
+// the wrong field (a token pasted as the access key id).
+func TestConsoleSignInLog(t *testing.T) {
+	l := openLogged(t, slog.LevelInfo)
+	c := ctx(t)
+	if _, err := l.srv.Access().CreateUser(c, "alice", nil); err != nil {
+		t.Fatal(err)
+	}
+	tok, tokRec, err := l.srv.Access().CreateToken(c, "alice", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cl.Get(l.ts.URL + "/-/ui/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the sign-in page:\n%s", page)
+	}
+	wrongToken := tok[:len(tok)-1] + "x"
+	for _, form := range []url.Values{
+		{"key_id": {tok}, "secret": {"whatever"}},          // the token as the key id
+		{"key_id": {l.srv.Root.ID}, "secret": {tok}},       // the token as the secret
+		{"token": {wrongToken}},                            // a token with a wrong secret
+		{"key_id": {l.srv.Root.ID}, "token": {wrongToken}}, // both fields
+	} {
+		form.Set("csrf", string(m[1]))
+		resp, err := cl.PostForm(l.ts.URL+"/-/ui/login", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("sign-in with %v: %d, want 401", form, resp.StatusCode)
+		}
+	}
+	lines := l.log.lines(`msg="console sign-in refused"`)
+	if len(lines) != 4 {
+		t.Fatalf("%d sign-in refusals logged, want 4; the log:\n%s", len(lines), l.log)
+	}
+	for i, want := range []string{"token_id=" + tokRec.ID, "key_id=" + l.srv.Root.ID, "token_id=" + tokRec.ID, "token_id=" + tokRec.ID} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("refusal %d: %s\nwant %s", i, lines[i], want)
+		}
+	}
+	for _, secret := range []string{tok[len(tok)-40:], wrongToken[len(wrongToken)-40:]} {
+		if strings.Contains(l.log.String(), secret) {
+			t.Errorf("the log holds a secret %q:\n%s", secret, l.log)
+		}
 	}
 }
