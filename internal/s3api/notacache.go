@@ -27,8 +27,12 @@ const cacheInfoKey = "nix-cache-info"
 const hintBudget = 640
 
 // hintScan bounds the buckets whose policies one CodeNotACache answer
-// evaluates.
-const hintScan = 1000
+// evaluates; anonScan, for an anonymous caller, so that a stranger's
+// request costs no more than a lookup's worth of work.
+const (
+	hintScan = 1000
+	anonScan = 100
+)
 
 // rootCacheInfo answers a binary-cache client's GET or HEAD of
 // /nix-cache-info, the server's root taken for a cache (nix copy --to
@@ -105,10 +109,13 @@ func notACache(q *request, lead string) error {
 		return err
 	}
 	var list strings.Builder
-	more := false
+	more, scan := false, hintScan
+	if q.id.Anonymous {
+		scan = anonScan
+	}
 	for i, b := range bs {
 		entry := " " + base + "/" + b.Name
-		if i == hintScan || list.Len()+len(entry) > hintBudget {
+		if i == scan || list.Len()+len(entry) > hintBudget {
 			more = true
 			break
 		}
