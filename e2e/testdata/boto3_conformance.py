@@ -508,4 +508,36 @@ def append_refused():
                WriteOffsetBytes=5)
     eq("kept", s3.get_object(Bucket=BUCKET, Key="append/k")["Body"].read(), b"first")
 
+
+@check
+def listing_keys_xml_cannot_carry():
+    # Keys holding characters XML 1.0 cannot carry (C0 controls, DEL) come
+    # back whole with encoding-type=url, which botocore asks for and
+    # decodes in ListObjects, ListObjectsV2 and ListObjectVersions; in
+    # ListMultipartUploads the caller asks and decodes.
+    keys = sorted(["ctl/a\x01b", "ctl/c\x1fd", "ctl/tab\tkey", "ctl/nl\nkey", "ctl/cr\rkey", "ctl/del\x7f", "ctl/sp +"])
+    for k in keys:
+        s3.put_object(Bucket=BUCKET, Key=k, Body=b"x")
+    eq("list_objects", [o["Key"] for o in s3.list_objects(Bucket=BUCKET, Prefix="ctl/")["Contents"]], keys)
+    eq("list_objects_v2", [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="ctl/")["Contents"]], keys)
+    eq("list_object_versions", [o["Key"] for o in s3.list_object_versions(Bucket=BUCKET, Prefix="ctl/")["Versions"]], keys)
+    # Pages of two, through continuation tokens, and a delimiter that is a control character.
+    got, token = [], None
+    while True:
+        kw = {"ContinuationToken": token} if token else {}
+        page = s3.list_objects_v2(Bucket=BUCKET, Prefix="ctl/", MaxKeys=2, **kw)
+        got += [o["Key"] for o in page["Contents"]]
+        if not page["IsTruncated"]:
+            break
+        token = page["NextContinuationToken"]
+    eq("paged", got, keys)
+    page = s3.list_objects_v2(Bucket=BUCKET, Prefix="ctl/", Delimiter="\x1f")
+    eq("delimiter \\x1f", [p["Prefix"] for p in page["CommonPrefixes"]], ["ctl/c\x1f"])
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key="ctl/up\x02load")
+    try:
+        page = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="ctl/", EncodingType="url")
+        eq("list_multipart_uploads", [urllib.parse.unquote(u["Key"]) for u in page["Uploads"]], ["ctl/up\x02load"])
+    finally:
+        s3.abort_multipart_upload(Bucket=BUCKET, Key="ctl/up\x02load", UploadId=up["UploadId"])
+
 summary()
