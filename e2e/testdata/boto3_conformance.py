@@ -540,4 +540,23 @@ def listing_keys_xml_cannot_carry():
     finally:
         s3.abort_multipart_upload(Bucket=BUCKET, Key="ctl/up\x02load", UploadId=up["UploadId"])
 
+
+@check
+def encryption_headers_on_reads():
+    # No nixbucket object is SSE-C encrypted, so SSE-C parameters on a read
+    # are not applicable to it, and x-amz-server-side-encryption is no read
+    # header: S3 answers 400 to both. Served anyway, the client would
+    # believe its key guarded the object.
+    s3.put_object(Bucket=BUCKET, Key="sse/plain", Body=b"plain")
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": b"k" * 32}
+    want_error("get_object SSE-C", "InvalidRequest", 400, s3.get_object, Bucket=BUCKET, Key="sse/plain", **ssec)
+    want_error("head_object SSE-C", "400", 400, s3.head_object, Bucket=BUCKET, Key="sse/plain", **ssec)
+    want_error("get_object SSE-C, missing key", "NoSuchKey", 404, s3.get_object, Bucket=BUCKET, Key="sse/none", **ssec)
+    sse = client()
+    sse.meta.events.register("before-sign.s3.GetObject",
+                             lambda request, **_: request.headers.__setitem__("x-amz-server-side-encryption", "AES256"))
+    want_error("get_object x-amz-server-side-encryption", "InvalidArgument", 400, sse.get_object,
+               Bucket=BUCKET, Key="sse/plain")
+    eq("plain read", s3.get_object(Bucket=BUCKET, Key="sse/plain")["Body"].read(), b"plain")
+
 summary()

@@ -202,6 +202,9 @@ func getOrHead(q *request) error {
 	if rd != nil {
 		defer rd.Close()
 	}
+	if err := readEncryption(q.Header); err != nil {
+		return err
+	}
 	objectHeaders(q.w, obj, q.query)
 	taggingCount(q, obj)
 	if q.h.Nix != nil {
