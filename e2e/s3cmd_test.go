@@ -111,6 +111,16 @@ func testS3cmd(t *testing.T, s *Server) {
 			t.Fatalf("GET signurl: status %d %s", code, body)
 		}
 		sameFile(t, small, out)
+
+		// A key s3cmd escapes itself: spaces, "+", non-ASCII, "%".
+		const awkward = "sub/a b+c ü%2F.txt"
+		s3cmd("put", small, root+awkward)
+		url = strings.TrimSpace(s3cmd("signurl", root+awkward, "+300"))
+		if code, body := curlGet(t, env, url, out); code != 200 {
+			t.Fatalf("GET signurl of %q (%s): status %d %s", awkward, url, code, body)
+		}
+		sameFile(t, small, out)
+		s3cmd("del", root+awkward)
 	})
 
 	// signature_v2 = True: SigV2 headers, with s3cmd's x-amz-date
