@@ -125,6 +125,15 @@ func TestListingClientsAgree(t *testing.T) {
 		}
 	}
 	same("aws s3 ls flat/", got, wantFlat)
+
+	// A marker (or start-after) within a common prefix: that prefix sorts
+	// before it and is not listed again, as Ceph RGW and versitygw answer.
+	marker := "deep/d1/" + name(1)
+	want := []string{"deep/d2/", "deep/d3/"}
+	same("list-objects-v2 --start-after within deep/d1/", jsonKeys(aws("s3api", "list-objects-v2", "--bucket", b, "--prefix", "deep/", "--delimiter", "/",
+		"--start-after", marker, "--query", "CommonPrefixes[].Prefix", "--output", "json")), want)
+	same("list-objects --marker within deep/d1/", jsonKeys(aws("s3api", "list-objects", "--bucket", b, "--prefix", "deep/", "--delimiter", "/",
+		"--no-paginate", "--marker", marker, "--query", "CommonPrefixes[].Prefix", "--output", "json")), want)
 	same("s3cmd ls flat/", s3cmdKeys(s3cmd("ls", "s3://"+b+"/flat/"), b, "flat/"), wantFlat)
 	same("rclone lsf flat", lines(rclone("lsf", "nb:"+b+"/flat")), wantFlat)
 }
@@ -174,3 +183,43 @@ func diffSorted(got, want []string) (extra, missing []string) {
 
 // head is at most the first n of s.
 func head(s []string, n int) []string { return s[:min(n, len(s))] }
+
+// TestListUploadsPagedByDelimiter pages ListMultipartUploads with a
+// delimiter through the aws CLI, one entry a page: a page ending in a
+// common prefix gives it as NextKeyMarker, and the next page must start
+// beyond that prefix's uploads. It started within them, rolled them up
+// into the same prefix again, and never ended (botocore gives up: "The
+// same next token was received twice").
+func TestListUploadsPagedByDelimiter(t *testing.T) {
+	need(t, "aws")
+	s := startServer(t)
+	dir := t.TempDir()
+	env := s.clientEnv()
+	aws := func(args ...string) string {
+		t.Helper()
+		return mustRun(t, env, dir, "aws", append([]string{"--endpoint-url", s.Endpoint, "--profile", "nixbucket"}, args...)...)
+	}
+	const b = "uploads-paged"
+	aws("s3", "mb", "s3://"+b)
+	for _, k := range []string{"a/x", "a/y", "b", "c/d/e", "c/z"} {
+		aws("s3api", "create-multipart-upload", "--bucket", b, "--key", k)
+	}
+	var out struct {
+		Uploads        []struct{ Key string }
+		CommonPrefixes []struct{ Prefix string }
+	}
+	raw := aws("s3api", "list-multipart-uploads", "--bucket", b, "--delimiter", "/", "--page-size", "1", "--output", "json")
+	if err := json.Unmarshal([]byte(raw), &out); err != nil {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+	var got []string
+	for _, u := range out.Uploads {
+		got = append(got, u.Key)
+	}
+	for _, p := range out.CommonPrefixes {
+		got = append(got, p.Prefix)
+	}
+	if want := []string{"b", "a/", "c/"}; !slices.Equal(got, want) {
+		t.Errorf("list-multipart-uploads --delimiter / --page-size 1: %q, want %q", got, want)
+	}
+}
