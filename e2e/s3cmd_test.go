@@ -15,19 +15,7 @@ import (
 func testS3cmd(t *testing.T, s *Server) {
 	env := s.clientEnv()
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "s3cfg")
-	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[default]
-access_key = %s
-secret_key = %s
-host_base = %s
-host_bucket = %[3]s
-use_https = False
-signature_v2 = False
-bucket_location = %s
-`, s.AccessKey, s.SecretKey, s.Addr, s.Region)), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := s3cmdConfig(t, s, dir)
 	s3cmd := func(args ...string) string {
 		t.Helper()
 		return mustRun(t, env, dir, "s3cmd", append([]string{"-c", cfg}, args...)...)
@@ -123,6 +111,16 @@ bucket_location = %s
 			t.Fatalf("GET signurl: status %d %s", code, body)
 		}
 		sameFile(t, small, out)
+
+		// A key s3cmd escapes itself: spaces, "+", non-ASCII, "%".
+		const awkward = "sub/a b+c ü%2F.txt"
+		s3cmd("put", small, root+awkward)
+		url = strings.TrimSpace(s3cmd("signurl", root+awkward, "+300"))
+		if code, body := curlGet(t, env, url, out); code != 200 {
+			t.Fatalf("GET signurl of %q (%s): status %d %s", awkward, url, code, body)
+		}
+		sameFile(t, small, out)
+		s3cmd("del", root+awkward)
 	})
 
 	// signature_v2 = True: SigV2 headers, with s3cmd's x-amz-date
@@ -182,4 +180,24 @@ func parseS3cmdLs(out string, col int) map[string]string {
 		}
 	}
 	return got
+}
+
+// s3cmdConfig writes an s3cmd configuration for s (path-style, its admin
+// key, SigV4) in dir and returns its path, for s3cmd -c.
+func s3cmdConfig(t testing.TB, s *Server, dir string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "s3cfg")
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[default]
+access_key = %s
+secret_key = %s
+host_base = %s
+host_bucket = %[3]s
+use_https = False
+signature_v2 = False
+bucket_location = %s
+`, s.AccessKey, s.SecretKey, s.Addr, s.Region)), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

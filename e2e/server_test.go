@@ -56,6 +56,7 @@ const (
 	quirkQuietDelete  = "quietdelete"
 	quirkUnknownKey   = "unknownkey"
 	quirkOwnedAgain   = "ownedagain"
+	quirkUploadMarker = "uploadmarker"
 )
 
 // versitygwQuirks describes what versitygw v1.8.0 does differently from
@@ -66,6 +67,7 @@ var versitygwQuirks = map[string]string{
 	quirkQuietDelete:  "versitygw lists Deleted keys in Quiet DeleteObjects",
 	quirkUnknownKey:   "versitygw answers an unknown access key with 404 XAdminUserNotFound",
 	quirkOwnedAgain:   "versitygw answers BucketAlreadyOwnedByYou to the owner re-creating a bucket in us-east-1, where AWS answers 200",
+	quirkUploadMarker: "versitygw refuses the key marker of a ListMultipartUploads page that ended in a common prefix (InvalidArgument: Invalid uploadId marker)",
 }
 
 // hasQuirk reports whether the server under test is known to lack a

@@ -508,4 +508,70 @@ def append_refused():
                WriteOffsetBytes=5)
     eq("kept", s3.get_object(Bucket=BUCKET, Key="append/k")["Body"].read(), b"first")
 
+
+@check
+def listing_keys_xml_cannot_carry():
+    # Keys holding characters XML 1.0 cannot carry (C0 controls, DEL) come
+    # back whole with encoding-type=url, which botocore asks for and
+    # decodes in ListObjects, ListObjectsV2 and ListObjectVersions; in
+    # ListMultipartUploads the caller asks and decodes.
+    keys = sorted(["ctl/a\x01b", "ctl/c\x1fd", "ctl/tab\tkey", "ctl/nl\nkey", "ctl/cr\rkey", "ctl/del\x7f", "ctl/sp +"])
+    for k in keys:
+        s3.put_object(Bucket=BUCKET, Key=k, Body=b"x")
+    eq("list_objects", [o["Key"] for o in s3.list_objects(Bucket=BUCKET, Prefix="ctl/")["Contents"]], keys)
+    eq("list_objects_v2", [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="ctl/")["Contents"]], keys)
+    eq("list_object_versions", [o["Key"] for o in s3.list_object_versions(Bucket=BUCKET, Prefix="ctl/")["Versions"]], keys)
+    # Pages of two, through continuation tokens, and a delimiter that is a control character.
+    got, token = [], None
+    while True:
+        kw = {"ContinuationToken": token} if token else {}
+        page = s3.list_objects_v2(Bucket=BUCKET, Prefix="ctl/", MaxKeys=2, **kw)
+        got += [o["Key"] for o in page["Contents"]]
+        if not page["IsTruncated"]:
+            break
+        token = page["NextContinuationToken"]
+    eq("paged", got, keys)
+    page = s3.list_objects_v2(Bucket=BUCKET, Prefix="ctl/", Delimiter="\x1f")
+    eq("delimiter \\x1f", [p["Prefix"] for p in page["CommonPrefixes"]], ["ctl/c\x1f"])
+    up = s3.create_multipart_upload(Bucket=BUCKET, Key="ctl/up\x02load")
+    try:
+        page = s3.list_multipart_uploads(Bucket=BUCKET, Prefix="ctl/", EncodingType="url")
+        eq("list_multipart_uploads", [urllib.parse.unquote(u["Key"]) for u in page["Uploads"]], ["ctl/up\x02load"])
+    finally:
+        s3.abort_multipart_upload(Bucket=BUCKET, Key="ctl/up\x02load", UploadId=up["UploadId"])
+
+
+@check
+def encryption_headers_on_reads():
+    # No nixbucket object is SSE-C encrypted, so SSE-C parameters on a read
+    # are not applicable to it, and x-amz-server-side-encryption is no read
+    # header: S3 answers 400 to both. Served anyway, the client would
+    # believe its key guarded the object.
+    s3.put_object(Bucket=BUCKET, Key="sse/plain", Body=b"plain")
+    ssec = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": b"k" * 32}
+    want_error("get_object SSE-C", "InvalidRequest", 400, s3.get_object, Bucket=BUCKET, Key="sse/plain", **ssec)
+    want_error("head_object SSE-C", "400", 400, s3.head_object, Bucket=BUCKET, Key="sse/plain", **ssec)
+    want_error("get_object SSE-C, missing key", "NoSuchKey", 404, s3.get_object, Bucket=BUCKET, Key="sse/none", **ssec)
+    sse = client()
+    sse.meta.events.register("before-sign.s3.GetObject",
+                             lambda request, **_: request.headers.__setitem__("x-amz-server-side-encryption", "AES256"))
+    want_error("get_object x-amz-server-side-encryption", "InvalidArgument", 400, sse.get_object,
+               Bucket=BUCKET, Key="sse/plain")
+    eq("plain read", s3.get_object(Bucket=BUCKET, Key="sse/plain")["Body"].read(), b"plain")
+
+
+@check
+def presigned_urls_of_awkward_keys():
+    # SigV2 (what boto3 and the aws CLI v1 presign with by default) and
+    # SigV4 URLs of keys whose path needs escaping, fetched as a browser or
+    # curl would.
+    v2 = client(signature_version="s3")
+    for key in ["pre/sp ace.txt", "pre/pl+us.txt", "pre/\u00fcn\u00ef c\u00f8d\u00e9.txt", "pre/a%2Fb",
+                "pre/q?x=1&y#z", "pre/tilde~*'()!;,=@$"]:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+        for name, c in (("v2", v2), ("v4", s3v4)):
+            url = c.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=300)
+            status, _, got = fetch(url)
+            eq(f"{name} GET {key!r}", (status, got), (200, key.encode()))
+
 summary()

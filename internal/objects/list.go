@@ -13,9 +13,10 @@ type ListInput struct {
 	Prefix    string
 	Delimiter string
 	// After is exclusive: listing starts at the first key greater than it.
-	// When it names a common prefix (it has Prefix and ends in Delimiter
-	// after it), the keys under that prefix are skipped too, since they
-	// were already rolled up into it.
+	// When it lies in a common prefix (it has Prefix and holds Delimiter
+	// after it), the rest of that prefix's keys are skipped too: they roll
+	// up into a prefix that sorts before After, so a page ending in it (or
+	// a marker within it) does not list it again.
 	After   string
 	MaxKeys int
 }
@@ -34,6 +35,22 @@ type ListOutput struct {
 // no UTF-8 string holds the byte 0xff.
 func beyond(p string) string { return p + "\xff" }
 
+// rolledUp returns the common prefix that marker lies in when keys are
+// rolled up at delimiter after prefix, if it lies in one. A listing that
+// resumes after marker starts beyond that prefix's keys: the prefix sorts
+// before marker, and is listed already when a page ended in it.
+func rolledUp(marker, prefix, delimiter string) (string, bool) {
+	rest, ok := strings.CutPrefix(marker, prefix)
+	if !ok || delimiter == "" {
+		return "", false
+	}
+	i := strings.Index(rest, delimiter)
+	if i < 0 {
+		return "", false
+	}
+	return prefix + rest[:i+len(delimiter)], true
+}
+
 // List returns one page of keys in byte order, rolling keys that hold the
 // delimiter after the prefix up into common prefixes.
 func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
@@ -49,9 +66,8 @@ func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 		return out, nil
 	}
 	after := in.After
-	if in.Delimiter != "" && strings.HasPrefix(after, in.Prefix) &&
-		strings.HasSuffix(after, in.Delimiter) && strings.Contains(after[len(in.Prefix):], in.Delimiter) {
-		after = beyond(after)
+	if cp, ok := rolledUp(after, in.Prefix, in.Delimiter); ok {
+		after = beyond(cp)
 	}
 	if after < in.Prefix {
 		// Start just before the prefix; keys below it cannot match.

@@ -353,6 +353,9 @@ func (s *Service) Uploads(ctx context.Context, in UploadsInput) (UploadsOutput, 
 	if in.UploadIDMarker == "" && in.KeyMarker != "" {
 		q.AfterUploadID = "\xff" // skip every upload of KeyMarker itself
 	}
+	if cp, ok := rolledUp(in.KeyMarker, in.Prefix, in.Delimiter); ok {
+		q.After, q.AfterUploadID = beyond(cp), ""
+	}
 	count := 0
 	batch := rollupBatch // as in List
 	for {

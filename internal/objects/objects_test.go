@@ -196,6 +196,10 @@ func TestList(t *testing.T) {
 		{objects.ListInput{Delimiter: "/", After: "a!", MaxKeys: 2}, []string{"b"}, []string{"a/"}, true},
 		{objects.ListInput{Delimiter: "/", After: "a/"}, []string{"b", "é"}, []string{"b/", "c/", "photos/"}, false},
 		{objects.ListInput{After: "photos/2006/jan"}, []string{"photos/2007/mar", "é"}, nil, false},
+		// A marker within a common prefix: the prefix sorts before it, so it is not listed again.
+		{objects.ListInput{Delimiter: "/", After: "a/b"}, []string{"b", "é"}, []string{"b/", "c/", "photos/"}, false},
+		{objects.ListInput{Prefix: "photos/", Delimiter: "/", After: "photos/2006/feb"}, nil, []string{"photos/2007/"}, false},
+		{objects.ListInput{Delimiter: "/c/", Prefix: "a", After: "a/c/d"}, nil, nil, false},
 		{objects.ListInput{Prefix: "zzz"}, nil, nil, false},
 		{objects.ListInput{Delimiter: "/c/", Prefix: "a"}, []string{"a", "a!", "a/b"}, []string{"a/c/"}, false},
 	}

@@ -34,7 +34,7 @@ func storedHeaders(r *http.Request) (meta.Headers, error) {
 		if h.UserMeta == nil {
 			h.UserMeta = map[string]string{}
 		}
-		v := strings.Join(vs, ",")
+		v := decodeUserMeta(strings.Join(vs, ","))
 		h.UserMeta[k] = v
 		size += len(k) + len(v)
 	}

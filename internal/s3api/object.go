@@ -118,7 +118,7 @@ func objectHeaders(w http.ResponseWriter, o meta.Object, query url.Values) {
 	// S3 sends user metadata names in lower case, and botocore keeps the
 	// case it receives, so bypass net/http's canonical capitalisation.
 	for k, v := range o.Headers.UserMeta {
-		h["x-amz-meta-"+strings.ToLower(k)] = []string{v}
+		h["x-amz-meta-"+strings.ToLower(k)] = []string{encodeUserMeta(v)}
 	}
 	// Response overrides (response-content-type=...), honoured for
 	// authenticated requests as S3 does.
@@ -210,6 +210,9 @@ func getOrHead(q *request) error {
 	}
 	if rd != nil {
 		defer rd.Close()
+	}
+	if err := readEncryption(q.Header); err != nil {
+		return err
 	}
 	objectHeaders(q.w, obj, q.query)
 	taggingCount(q, obj)

@@ -36,7 +36,7 @@ func redirectRead(q *request) (bool, error) {
 		return false, nil // the usual path answers the error
 	}
 	plan, err := planRead(q.Header, q.query.Get("partNumber"), obj)
-	if err != nil || plan.unsatisfiable || plan.partsCount > 0 {
+	if err != nil || plan.unsatisfiable || plan.partsCount > 0 || readEncryption(q.Header) != nil {
 		return false, nil
 	}
 	h := q.w.Header()

@@ -100,6 +100,24 @@ func serverSideEncryption(h http.Header) error {
 	return errorf("InvalidArgument", "The encryption method specified is not supported")
 }
 
+// readEncryption refuses encryption headers on a GET or HEAD of an object
+// that exists, as S3 does for an object not encrypted with a customer key,
+// which no nixbucket object is: SSE-C parameters are not applicable to it
+// (400 InvalidRequest), and x-amz-server-side-encryption is no read header
+// (400 InvalidArgument). Served anyway, the client would believe its key
+// had guarded the object.
+func readEncryption(h http.Header) error {
+	for _, name := range sseCustomerHeaders[:2] {
+		if _, ok := h[name]; ok {
+			return errorf("InvalidRequest", "The encryption parameters are not applicable to this object.")
+		}
+	}
+	if _, ok := h["X-Amz-Server-Side-Encryption"]; ok {
+		return errorf("InvalidArgument", "x-amz-server-side-encryption header is not supported for this operation.")
+	}
+	return nil
+}
+
 // objectLockRefused answers the Object Lock operations on an object
 // (Get/PutObjectRetention, Get/PutObjectLegalHold) after their own
 // authorization, as AWS does in a bucket without Object Lock.
