@@ -197,6 +197,15 @@ func checkWriter(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// Unreachable reports whether err says the database could not be used
+// for now: locked by another process past busyTimeout (SQLITE_BUSY), or a
+// write's wait for the writer past its request's bound (errLocked). The
+// server answers those 503 naming the metadata store, as it does for an
+// unreachable PostgreSQL.
+func (s *Store) Unreachable(err error) bool {
+	return isBusy(err) || errors.Is(err, errLocked)
+}
+
 // isBusy reports whether err is SQLite's SQLITE_BUSY, "database is locked".
 func isBusy(err error) bool {
 	const sqliteBusy = 5 // primary result code, the low byte of extended ones
