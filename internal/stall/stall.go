@@ -11,8 +11,14 @@ package stall
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrNoProgress marks a backend's failure to make progress within a
+// request's bound, where the error would otherwise only say that a
+// context ended (which, from the client's side, means it timed out).
+var ErrNoProgress = errors.New("no progress within the request's bound")
 
 type boundKey struct{}
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,7 +16,7 @@ import (
 // when the context carries a bound (stall.Bound, the server's request
 // contexts), the wait for a pooled connection, a new connection's start,
 // and each statement or batch get a deadline that far ahead, so a request
-// fails with context.DeadlineExceeded (Unreachable, a 503) instead of
+// fails (Unreachable: a pgconn timeout, or errAcquire; a 503) instead of
 // waiting as long as the pause. The bound is per step, not per request or
 // transaction; background work (GC, lifecycle, sweeps, the listener and
 // job locks) carries none and waits as long as PostgreSQL takes.
@@ -98,7 +99,27 @@ func (tracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopy
 }
 
 func (tracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	return bounded(ctx)
+	if stall.Bound(ctx) <= 0 {
+		return ctx
+	}
+	return acquireContext{bounded(ctx)}
+}
+
+// errAcquire is the error of a wait for a pooled connection past the
+// request's bound. pgxpool returns its context's error as it is, which
+// would say no more than that a context ended.
+var errAcquire = fmt.Errorf("no PostgreSQL connection came free: %w: %w", stall.ErrNoProgress, context.DeadlineExceeded)
+
+// acquireContext is the context of a bounded Acquire: its deadline's
+// error is errAcquire.
+type acquireContext struct{ context.Context }
+
+func (c acquireContext) Err() error {
+	err := c.Context.Err()
+	if err == context.DeadlineExceeded {
+		return errAcquire
+	}
+	return err
 }
 
 func (tracer) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {

@@ -1,13 +1,14 @@
 package postgres
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/nixbucket/nixbucket/internal/stall"
 )
 
 // Unreachable reports whether err says the database could not be reached
@@ -20,7 +21,7 @@ func (s *Store) Unreachable(err error) bool { return unreachable(err) }
 
 func unreachable(err error) bool {
 	// No answer in time: a request's bound (tracer), or a commit's.
-	if errors.Is(err, context.DeadlineExceeded) {
+	if pgconn.Timeout(err) || errors.Is(err, stall.ErrNoProgress) {
 		return true
 	}
 	var ce *pgconn.ConnectError

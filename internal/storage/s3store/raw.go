@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -135,6 +136,9 @@ func (b *Backend) rawGet(ctx context.Context, id string, from int64, etag string
 		if err != nil && !errors.Is(err, errAnswered) {
 			if reused {
 				continue
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: nothing from the store for %s: %w", stall.ErrNoProgress, wait, err)
 			}
 			return nil, fmt.Errorf("read blob %s: %w: %w", id, errNoAnswer, err)
 		}

@@ -94,8 +94,18 @@ func (w *watch) failed(err error) error {
 	if !fired {
 		return err
 	}
-	return fmt.Errorf("%w: nothing from the store for %s: %w", errNoAnswer, w.d, err)
+	return &stalledError{fmt.Errorf("%w: %w: nothing from the store for %s: %w", errNoAnswer, stall.ErrNoProgress, w.d, err)}
 }
+
+// stalledError is a request cut for the store's lack of progress. The
+// SDK does not retry it (RetryableError): another attempt would wait as
+// long again, and a streamed body cannot be sent twice anyway, which
+// would make the retry's error hide this one; the client retries the 503.
+type stalledError struct{ err error }
+
+func (e *stalledError) Error() string        { return e.err.Error() }
+func (e *stalledError) Unwrap() error        { return e.err }
+func (e *stalledError) RetryableError() bool { return false }
 
 // watchedBody is a request's body: the clock stops while it is read.
 type watchedBody struct {
