@@ -154,7 +154,6 @@ func stallCase(t *testing.T, s *Server, proxy *testenv.Proxy, what string, size 
 			t.Errorf("%s, answered 503 during the stall, then: %d (%d bytes), want 404 or all %d bytes", key, st, len(body), len(want))
 		}
 	}
-	t.Log(s.stderr.String())
 	if n := count5xx(t, s); n < 3 {
 		t.Errorf("the metrics count %v 5xx answers, want the %d 503s at least", n, 3)
 	}

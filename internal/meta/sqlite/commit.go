@@ -120,6 +120,7 @@ func (s *Store) commitLoop() {
 		select {
 		case r := <-s.queue:
 			batch = append(batch[:0], r)
+			s.batches.Add(1)
 		case <-s.closing:
 			return
 		}

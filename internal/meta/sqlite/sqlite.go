@@ -50,6 +50,7 @@ type Store struct {
 	closing chan struct{}  // closed by Close: the committer stops
 	stopped chan struct{}  // closed by the committer when it has stopped
 	commits atomic.Int64   // transactions committed, for tests
+	batches atomic.Int64   // batches taken up by the committer, for tests
 
 	gen atomic.Pointer[genCounter] // nil once closed
 
