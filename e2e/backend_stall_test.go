@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -189,29 +188,15 @@ func curlNix(t *testing.T, s *Server, method, bucket, key, file string) (int, st
 	if err != nil {
 		t.Fatalf("curl %s %s: status %q", method, key, r.Stdout)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		return st, ""
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(f)
+	b, _ := os.ReadFile(out)
 	return st, string(b)
 }
 
 // count5xx sums the node's nixbucket_requests_total of class 5xx.
 func count5xx(t *testing.T, s *Server) float64 {
 	t.Helper()
-	resp, err := http.Get(s.Endpoint + "/-/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var n float64
-	for line := range strings.SplitSeq(string(b), "\n") {
+	for line := range strings.SplitSeq(metricsText(t, s), "\n") {
 		if !strings.HasPrefix(line, "nixbucket_requests_total{") || !strings.Contains(line, `class="5xx"`) {
 			continue
 		}

@@ -24,10 +24,7 @@ type boundKey struct{}
 
 // WithBound returns ctx carrying the bound d; d <= 0 removes it.
 func WithBound(ctx context.Context, d time.Duration) context.Context {
-	if d <= 0 {
-		d = 0
-	}
-	return context.WithValue(ctx, boundKey{}, d)
+	return context.WithValue(ctx, boundKey{}, max(d, 0))
 }
 
 // Bound is the bound ctx carries, or 0 when it carries none (wait as long
@@ -35,14 +32,4 @@ func WithBound(ctx context.Context, d time.Duration) context.Context {
 func Bound(ctx context.Context) time.Duration {
 	d, _ := ctx.Value(boundKey{}).(time.Duration)
 	return d
-}
-
-// Unbounded returns ctx without a bound, keeping its values and
-// cancellation: for work a request starts that may legitimately take
-// longer than one step.
-func Unbounded(ctx context.Context) context.Context {
-	if Bound(ctx) == 0 {
-		return ctx
-	}
-	return WithBound(ctx, 0)
 }
