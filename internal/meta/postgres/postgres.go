@@ -204,12 +204,14 @@ func (s *Store) once(ctx context.Context, announce bool, fn func(tx pgx.Tx) erro
 	if err != nil {
 		return 0, err
 	}
+	// Ends the transaction on a failure (or a panic); a no-op after
+	// Commit. A connection a failure closed rolled back already.
+	defer tx.Rollback(ctx)
 	var g uint64
 	if err = fn(tx); err == nil && announce {
 		g, err = advance(ctx, tx)
 	}
 	if err != nil {
-		tx.Rollback(ctx) // a failure closes the connection, which rolls back
 		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
