@@ -135,10 +135,8 @@ func blobCacheMetric(t *testing.T, s *Server, series string) float64 {
 	return v
 }
 
-// metricValue scrapes s's /-/metrics (as a loopback caller) for the value
-// of one series, written as the exposition format writes it
-// (name{label="value",…}); ok is false when s exports no such series.
-func metricValue(t *testing.T, s *Server, series string) (float64, bool) {
+// metricsText scrapes s's /-/metrics as a loopback caller.
+func metricsText(t *testing.T, s *Server) string {
 	t.Helper()
 	resp, err := http.Get(s.Endpoint + "/-/metrics")
 	if err != nil {
@@ -149,7 +147,15 @@ func metricValue(t *testing.T, s *Server, series string) (float64, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(body), "\n") {
+	return string(body)
+}
+
+// metricValue scrapes s's /-/metrics (as a loopback caller) for the value
+// of one series, written as the exposition format writes it
+// (name{label="value",…}); ok is false when s exports no such series.
+func metricValue(t *testing.T, s *Server, series string) (float64, bool) {
+	t.Helper()
+	for line := range strings.SplitSeq(metricsText(t, s), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {

@@ -48,6 +48,7 @@ func serve(args []string) error {
 	lifeInterval := fs.Duration("lifecycle-interval", time.Hour, "time between sweeps that abort abandoned multipart uploads and expire objects by the buckets' lifecycle rules; 0: off")
 	gcInterval := fs.Duration("gc-interval", time.Hour, "how often buckets with gc=on are garbage-collected (see nixbucket gc); 0: never")
 	sweepInterval := fs.Duration("sweep-interval", time.Hour, "how often an S3 blob store (--blobs) is swept of unreferenced blobs and unfinished uploads older than a day, which dead servers left; 0: never")
+	backendTimeout := fs.Duration("backend-timeout", server.DefaultBackendTimeout, "how long a request waits for the metadata or blob store to make progress (answer a statement or a request, send the next bytes of a body) before it is answered 503 naming that store: a paused, partitioned or locked store; a slow but live one streams on; background jobs wait as long as it takes; 0: as long as the store takes")
 	fs.String("config", "", "TOML file of settings named as these flags (see nixbucket.toml.example)")
 	if err := parseConfigured(fs, args, "serve [--config FILE] [flags]\n"+configNote); err != nil {
 		return err
@@ -118,7 +119,7 @@ func serve(args []string) error {
 		LifecycleInterval: *lifeInterval, GCInterval: *gcInterval, SweepInterval: *sweepInterval,
 		AccessLog: accessOut, LogJSON: *logFormat == "json", LogDropped: logOut.Dropped,
 		MetricsMaxBuckets: metricsBuckets(*metricsMaxBuckets), MetricsElsewhere: metricsLn != nil,
-		TrustedProxies: trustedProxies,
+		TrustedProxies: trustedProxies, BackendTimeout: *backendTimeout,
 	})
 	if err != nil {
 		return err
@@ -147,6 +148,7 @@ func serve(args []string) error {
 	defer func() { stopBG(); <-bgDone }()
 	hs := &http.Server{
 		Handler:           srv.Handler(),
+		BaseContext:       srv.BaseContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -105,7 +105,11 @@ func (s *Service) storePart(ctx context.Context, bucket, key, uploadID string, n
 	}
 	garbage, err := s.Meta.PutPart(ctx, bucket, key, uploadID, p)
 	if err != nil {
-		s.discard(ctx, []meta.Segment{p.Segment})
+		// A part perhaps recorded keeps its blob; the sweep takes it if
+		// nothing refers to it.
+		if !errors.Is(err, meta.ErrOutcomeUnknown) {
+			s.discard(ctx, []meta.Segment{p.Segment})
+		}
 		return meta.Part{}, err
 	}
 	s.discard(ctx, garbage)

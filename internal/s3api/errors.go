@@ -12,6 +12,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/meta"
 	"github.com/nixbucket/nixbucket/internal/objects"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
+	"github.com/nixbucket/nixbucket/internal/stall"
 )
 
 // Error is an S3 error response.
@@ -120,6 +121,13 @@ func errorf(code, msg string) *Error {
 // unreachable (Unavailable) with 503 ServiceUnavailable naming it: a
 // client retries it, and its user learns what failed.
 func (h *Handler) toS3(err error) *Error {
+	// A backend that did not answer within the request's bound (a
+	// stall.Bound deadline) is unavailable, not the client too slow.
+	if h.Unavailable != nil && (errors.Is(err, stall.ErrNoProgress) || errors.Is(err, context.DeadlineExceeded)) {
+		if what := h.Unavailable(err); what != "" {
+			return errorf("ServiceUnavailable", what+" is unavailable; try again shortly")
+		}
+	}
 	if e := toS3(err); e != nil {
 		return e
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,6 +34,7 @@ import (
 	"github.com/nixbucket/nixbucket/internal/pullthrough"
 	"github.com/nixbucket/nixbucket/internal/s3api"
 	"github.com/nixbucket/nixbucket/internal/sigv4"
+	"github.com/nixbucket/nixbucket/internal/stall"
 	"github.com/nixbucket/nixbucket/internal/storage/blobcache"
 	"github.com/nixbucket/nixbucket/internal/storage/s3store"
 	"github.com/nixbucket/nixbucket/internal/traffic"
@@ -92,7 +94,19 @@ type Options struct {
 	// X-Forwarded-Proto, or Forwarded, give a request's client address and
 	// scheme (see internal/forwarded); nil: none.
 	TrustedProxies *forwarded.Proxies
+	// BackendTimeout bounds each wait of a request on the metadata or
+	// blob store that makes no progress (a statement, an answer, the next
+	// bytes of a body: see internal/stall); past it the request fails
+	// with 503 naming the store. Zero: no bound. Requests get it from
+	// BaseContext; background jobs never do.
+	BackendTimeout time.Duration
 }
+
+// DefaultBackendTimeout is serve's --backend-timeout: a statement or a
+// store's answer on a request's path takes milliseconds, and seconds
+// without one are a paused, partitioned or locked backend, which a client
+// is better told of (503, retry) than held by.
+const DefaultBackendTimeout = 5 * time.Second
 
 // Server is an open nixbucket instance.
 type Server struct {
@@ -330,8 +344,17 @@ func orLocal(spec string) string {
 	return spec
 }
 
-// Handler is the server's HTTP handler.
+// Handler is the server's HTTP handler. The http.Server serving it sets
+// BaseContext to the Server's, so that its requests' waits on the
+// backends are bounded.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// BaseContext is the base of the contexts of the requests Handler serves
+// (http.Server.BaseContext): it carries Options.BackendTimeout
+// (internal/stall), at no cost per request.
+func (s *Server) BaseContext(net.Listener) context.Context {
+	return stall.WithBound(context.Background(), s.opts.BackendTimeout)
+}
 
 // Run does the server's background work until ctx ends, and returns
 // once it has stopped: the disk-space watch and the batched writes of

@@ -98,7 +98,7 @@ func open(ctx context.Context, url string, upgrade bool) (*Store, error) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = appName
 	}
 	stmts := &stmtCounter{}
-	cfg.ConnConfig.Tracer = stmts
+	cfg.ConnConfig.Tracer = tracer{stmts} // counts, and bounds request steps (stalls.go)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata %s: %w", where, err)
@@ -185,19 +185,7 @@ func (s *Store) writeAnnounced(ctx context.Context, fn func(tx pgx.Tx) error) er
 
 func (s *Store) run(ctx context.Context, announce bool, fn func(tx pgx.Tx) error) (uint64, error) {
 	for attempt := 1; ; attempt++ {
-		var g uint64
-		err := pgx.BeginTxFunc(ctx, s.pool, serializable, func(tx pgx.Tx) error {
-			if err := fn(tx); err != nil {
-				return err
-			}
-			if announce {
-				var err error
-				if g, err = advance(ctx, tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		g, err := s.once(ctx, announce, fn)
 		if err == nil || !retryable(err) || attempt == maxAttempts {
 			return g, err
 		}
@@ -205,6 +193,31 @@ func (s *Store) run(ctx context.Context, announce bool, fn func(tx pgx.Tx) error
 			return 0, err
 		}
 	}
+}
+
+// once runs fn in one serializable transaction. A COMMIT PostgreSQL did
+// not answer (the connection lost, a request's bound: see tracer) leaves
+// the outcome unknown (committing): the caller must not discard what the
+// write would have referred to.
+func (s *Store) once(ctx context.Context, announce bool, fn func(tx pgx.Tx) error) (uint64, error) {
+	tx, err := s.pool.BeginTx(ctx, serializable)
+	if err != nil {
+		return 0, err
+	}
+	// Ends the transaction on a failure (or a panic); a no-op after
+	// Commit. A connection a failure closed rolled back already.
+	defer tx.Rollback(ctx)
+	var g uint64
+	if err = fn(tx); err == nil && announce {
+		g, err = advance(ctx, tx)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, committing(err)
+	}
+	return g, nil
 }
 
 // querier is what reads need: the pool or a transaction.

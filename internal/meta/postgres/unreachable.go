@@ -7,16 +7,23 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/nixbucket/nixbucket/internal/stall"
 )
 
 // Unreachable reports whether err says the database could not be reached
 // or went away: no connection (refused, reset, the server shutting down or
-// starting up), as opposed to a refusal of the request itself. The server
+// starting up), or no answer within a request's bound (stall.Bound; see
+// tracer), as opposed to a refusal of the request itself. The server
 // answers those 503 instead of a bare internal error, so that a client
 // knows to retry and an operator what failed.
 func (s *Store) Unreachable(err error) bool { return unreachable(err) }
 
 func unreachable(err error) bool {
+	// No answer in time: a request's bound (tracer), or a commit's.
+	if pgconn.Timeout(err) || errors.Is(err, stall.ErrNoProgress) {
+		return true
+	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
 		return true

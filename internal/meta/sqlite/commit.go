@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/nixbucket/nixbucket/internal/stall"
 )
 
 // Group commit.
@@ -66,11 +69,11 @@ func (s *Store) submit(r *writeReq) error {
 	}
 	r.done = make(chan struct{})
 	select {
-	case s.queue <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closing:
-		return errClosed
+	case s.queue <- r: // the committer was idle
+	default:
+		if err := s.handOff(r); err != nil {
+			return err
+		}
 	}
 	// Once taken, the request may commit even if ctx ends now: wait for the
 	// outcome, so the caller never drops garbage it was given.
@@ -81,6 +84,34 @@ func (s *Store) submit(r *writeReq) error {
 	return diskFull(r.err)
 }
 
+// handOff waits for the committer to take r: while it commits the batch
+// before, whose BEGIN may wait up to busyTimeout for another process's
+// lock. A request whose context carries a bound (stall.Bound) stops
+// waiting after it, with errLocked (Unreachable, a 503): r was not taken,
+// so it never commits.
+func (s *Store) handOff(r *writeReq) error {
+	var expired <-chan time.Time
+	if d := stall.Bound(r.ctx); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case s.queue <- r:
+		return nil
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	case <-s.closing:
+		return errClosed
+	case <-expired:
+		return errLocked
+	}
+}
+
+// errLocked: a write waited its bound for the writer, which was itself
+// waiting for another process's lock or fsync.
+var errLocked = errors.New("the metadata database's writer is still busy (another process holds the database locked, or the disk stalls)")
+
 // commitLoop is the committer goroutine.
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
@@ -89,6 +120,7 @@ func (s *Store) commitLoop() {
 		select {
 		case r := <-s.queue:
 			batch = append(batch[:0], r)
+			s.batches.Add(1)
 		case <-s.closing:
 			return
 		}

@@ -50,6 +50,7 @@ type Store struct {
 	closing chan struct{}  // closed by Close: the committer stops
 	stopped chan struct{}  // closed by the committer when it has stopped
 	commits atomic.Int64   // transactions committed, for tests
+	batches atomic.Int64   // batches taken up by the committer, for tests
 
 	gen atomic.Pointer[genCounter] // nil once closed
 
@@ -195,6 +196,15 @@ func checkWriter(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("synchronous is %d, want 2 (FULL)", sync)
 	}
 	return nil
+}
+
+// Unreachable reports whether err says the database could not be used
+// for now: locked by another process past busyTimeout (SQLITE_BUSY), or a
+// write's wait for the writer past its request's bound (errLocked). The
+// server answers those 503 naming the metadata store, as it does for an
+// unreachable PostgreSQL.
+func (s *Store) Unreachable(err error) bool {
+	return isBusy(err) || errors.Is(err, errLocked)
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY, "database is locked".

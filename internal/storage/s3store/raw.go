@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/nixbucket/nixbucket/internal/stall"
 	"github.com/nixbucket/nixbucket/internal/storage"
 )
 
@@ -33,7 +35,17 @@ const rawIdle = 16
 
 // rawTimeout bounds the wait for the store's answer and, between bytes,
 // its body: a stalled store fails the read instead of holding it forever.
+// A request's stall.Bound, when it carries one, replaces it (rawWait).
 const rawTimeout = 2 * time.Minute
+
+// rawWait is how long a raw GET made for ctx waits for the store's answer
+// and then for each of its body's next bytes.
+func rawWait(ctx context.Context) time.Duration {
+	if d := stall.Bound(ctx); d > 0 {
+		return d
+	}
+	return rawTimeout
+}
 
 // errNoRaw says a GET cannot go by hand (an https endpoint, or an answer
 // the simple parser here does not take); the SDK's path is used instead.
@@ -105,6 +117,7 @@ func (b *Backend) rawGet(ctx context.Context, id string, from int64, etag string
 		}
 	}
 	head.WriteString("\r\n")
+	wait := rawWait(ctx)
 	// A pooled connection the store has since closed fails before any
 	// answer; then one fresh connection is tried.
 	for attempt := 0; ; attempt++ {
@@ -114,15 +127,18 @@ func (b *Backend) rawGet(ctx context.Context, id string, from int64, etag string
 				b.raw.put(conn)
 			}
 			reused = false
-			conn, err = b.dial(ctx, u.Host)
+			conn, err = b.dial(ctx, u.Host, wait)
 			if err != nil {
 				return nil, fmt.Errorf("read blob %s: %w: %w", id, errNoAnswer, err)
 			}
 		}
-		s, err := b.exchange(conn, head.String(), id)
+		s, err := b.exchange(conn, head.String(), id, wait)
 		if err != nil && !errors.Is(err, errAnswered) {
 			if reused {
 				continue
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: nothing from the store for %s: %w", stall.ErrNoProgress, wait, err)
 			}
 			return nil, fmt.Errorf("read blob %s: %w: %w", id, errNoAnswer, err)
 		}
@@ -141,11 +157,11 @@ var errNoAnswer = errors.New("no answer from the store")
 // errStoreFailed marks a 5xx answer: the store failed on its side.
 var errStoreFailed = errors.New("the store failed")
 
-func (b *Backend) dial(ctx context.Context, host string) (*net.TCPConn, error) {
+func (b *Backend) dial(ctx context.Context, host string, wait time.Duration) (*net.TCPConn, error) {
 	if !strings.Contains(host, ":") || strings.HasSuffix(host, "]") {
 		host = net.JoinHostPort(strings.Trim(host, "[]"), "80")
 	}
-	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	d := net.Dialer{Timeout: min(wait, 30*time.Second), KeepAlive: 30 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
 		return nil, err
@@ -154,8 +170,8 @@ func (b *Backend) dial(ctx context.Context, host string) (*net.TCPConn, error) {
 }
 
 // exchange writes the request on conn and reads the answer's head.
-func (b *Backend) exchange(conn *net.TCPConn, req, id string) (*rawStream, error) {
-	conn.SetDeadline(time.Now().Add(rawTimeout))
+func (b *Backend) exchange(conn *net.TCPConn, req, id string, wait time.Duration) (*rawStream, error) {
+	conn.SetDeadline(time.Now().Add(wait))
 	if _, err := io.WriteString(conn, req); err != nil {
 		conn.Close()
 		return nil, err
@@ -181,7 +197,7 @@ func (b *Backend) exchange(conn *net.TCPConn, req, id string) (*rawStream, error
 		conn.Close()
 		return nil, fmt.Errorf("read blob %s: %w: %w", id, errNoRaw, errAnswered)
 	}
-	return &rawStream{b: b, conn: conn, br: br, left: resp.ContentLength, etag: resp.Header.Get("Etag"), total: total(resp), last: resp.Close}, nil
+	return &rawStream{b: b, conn: conn, br: br, wait: wait, left: resp.ContentLength, etag: resp.Header.Get("Etag"), total: total(resp), last: resp.Close}, nil
 }
 
 // total is the blob's whole size from a 206's Content-Range, else the
@@ -203,7 +219,8 @@ type rawStream struct {
 	b     *Backend
 	conn  *net.TCPConn // nil once released or closed
 	br    *bufio.Reader
-	left  int64 // body bytes not yet read
+	wait  time.Duration // rawWait
+	left  int64         // body bytes not yet read
 	etag  string
 	total int64
 	last  bool // the store closes the connection after this answer
@@ -219,7 +236,7 @@ func (s *rawStream) Read(p []byte) (int, error) {
 	if int64(len(p)) > s.left {
 		p = p[:s.left]
 	}
-	s.conn.SetReadDeadline(time.Now().Add(rawTimeout))
+	s.conn.SetReadDeadline(time.Now().Add(s.wait))
 	n, err := s.br.Read(p)
 	s.left -= int64(n)
 	if s.left == 0 {

@@ -99,7 +99,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Backend, error) {
 	if cfg.PartsInFlight == 0 {
 		cfg.PartsInFlight = DefaultPartsInFlight
 	}
-	client, err := NewClient(ctx, cfg, opts)
+	client, err := newClient(ctx, cfg, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +121,13 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Backend, error) {
 // be found. Open uses it; so does the upstream fetcher, which reads
 // another cache's bucket rather than blobs.
 func NewClient(ctx context.Context, cfg Config, opts Options) (*s3.Client, error) {
+	return newClient(ctx, cfg, opts, false)
+}
+
+// newClient is NewClient; the blob store's client (bounded) also bounds
+// each wait of a request on the store by the request's stall.Bound
+// (stallClient). The upstream fetcher's has timeouts of its own.
+func newClient(ctx context.Context, cfg Config, opts Options, bounded bool) (*s3.Client, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
@@ -155,6 +162,11 @@ func NewClient(ctx context.Context, cfg Config, opts Options) (*s3.Client, error
 	}
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
 		return nil, fmt.Errorf("blob store %s: no usable AWS credentials (environment, shared files, profile %q, instance role): %w", cfg.where(), cfg.Profile, err)
+	}
+	if bounded {
+		// Wrapped after LoadDefaultConfig, which applies AWS_CA_BUNDLE to
+		// the BuildableClient.
+		awsCfg.HTTPClient = stallClient{next: awsCfg.HTTPClient}
 	}
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {

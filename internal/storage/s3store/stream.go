@@ -335,7 +335,7 @@ func (w *streamWriter) Abort() error {
 		w.cancel()
 		<-w.done
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := w.cleanupContext()
 	defer cancel()
 	_, err := w.b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 		Bucket: aws.String(w.b.cfg.Bucket), Key: aws.String(w.b.key(w.id)), UploadId: w.upload,
@@ -344,6 +344,14 @@ func (w *streamWriter) Abort() error {
 		return fmt.Errorf("abort blob %s: %w", w.id, err)
 	}
 	return nil
+}
+
+// cleanupContext is the context of an abort's requests: the request's
+// values (its stall.Bound: a stalled store leaves the garbage to the
+// sweep rather than hold the request), not its cancellation, and
+// cleanupTimeout.
+func (w *streamWriter) cleanupContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(w.ctx), cleanupTimeout)
 }
 
 // abortPut ends a PutObject that must leave nothing. Cutting its body
@@ -365,7 +373,7 @@ func (w *streamWriter) abortPut() error {
 	w.pw.Close()
 	<-w.done
 	w.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	ctx, cancel := w.cleanupContext()
 	defer cancel()
 	if err := w.b.Delete(ctx, w.id); err != nil {
 		return fmt.Errorf("abort blob %s: %w", w.id, err)
