@@ -66,6 +66,22 @@ func (c stallClient) Do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// completeBound is how long a request may wait on the store's answer to a
+// CompleteMultipartUpload: the store assembles the parts before it
+// answers (versitygw copies them, AWS may take minutes and sends spaces
+// meanwhile), so its silence is work, not a stall, for far longer than a
+// statement's or a part's.
+const completeBound = 10 * time.Minute
+
+// completing returns ctx for a CompleteMultipartUpload: its request's
+// bound, when it has one, raised to completeBound.
+func completing(ctx context.Context) context.Context {
+	if d := stall.Bound(ctx); d > 0 && d < completeBound {
+		return stall.WithBound(ctx, completeBound)
+	}
+	return ctx
+}
+
 // watch is the clock of one request.
 type watch struct {
 	d  time.Duration

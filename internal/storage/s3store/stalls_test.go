@@ -8,7 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,5 +171,67 @@ func TestStallClientBoundsNoProgressOnly(t *testing.T) {
 	}
 	if _, err := do(http.MethodGet, "/silent", nil); !errors.Is(err, stall.ErrNoProgress) || !errors.Is(err, errNoAnswer) {
 		t.Errorf("a store that sends nothing: %v, want it cut for no progress", err)
+	}
+}
+
+// TestSlowCompletionNotStalled: a store that takes longer than a request's
+// bound to answer CompleteMultipartUpload (it assembles the parts first)
+// is working, not stalled: blobs sent in parts, and a blob sent as the
+// one part of an upload, still commit.
+func TestSlowCompletionNotStalled(t *testing.T) {
+	st := testenv.S3Store(t)
+	bucket := st.NewBucket(t)
+	const bound = 50 * time.Millisecond
+	target, err := url.Parse(st.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var completions atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
+			completions.Add(1)
+			time.Sleep(4 * bound) // the store assembling the parts
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	b, err := Open(t.Context(), Config{
+		Bucket: bucket, Endpoint: front.URL, Region: st.Region, PathStyle: true, PartSize: testPartSize,
+	}, Options{Credentials: credentials.NewStaticCredentialsProvider(st.AccessKey, st.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := stall.WithBound(t.Context(), bound)
+	body := bytes.Repeat([]byte("slow completion "), (testPartSize+testPartSize/2)/16)
+	for _, sized := range []bool{false, true} {
+		w, err := b.Create(ctx)
+		if sized {
+			// Over maxPut, so sent as the one part of an upload.
+			body = bytes.Repeat([]byte("x"), maxPut+1)
+			w, err = b.CreateSized(ctx, int64(len(body)))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(body); err != nil {
+			t.Fatalf("sized=%v: write: %v", sized, err)
+		}
+		id, err := w.Commit(ctx)
+		if err != nil {
+			t.Fatalf("sized=%v: a completion slower than the bound failed the commit: %v", sized, err)
+		}
+		rc, err := b.Open(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("sized=%v: read back %d bytes (%v), want %d", sized, len(got), err, len(body))
+		}
+	}
+	if completions.Load() != 2 {
+		t.Fatalf("%d completions went through the proxy, want 2", completions.Load())
 	}
 }

@@ -294,7 +294,7 @@ func (w *streamWriter) complete(ctx context.Context) error {
 	if w.upload == nil {
 		return nil
 	}
-	_, err := w.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	_, err := w.b.client.CompleteMultipartUpload(completing(ctx), &s3.CompleteMultipartUploadInput{
 		Bucket: aws.String(w.b.cfg.Bucket), Key: aws.String(w.b.key(w.id)), UploadId: w.upload,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: w.sent.etag}}},
 	})

@@ -263,7 +263,7 @@ func (w *writer) commit(ctx context.Context, sum []byte) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	_, err := w.b.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	_, err := w.b.client.CompleteMultipartUpload(completing(ctx), &s3.CompleteMultipartUploadInput{
 		Bucket: aws.String(w.b.cfg.Bucket), Key: aws.String(w.b.key(w.id)),
 		UploadId:        aws.String(w.uploadID),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: w.parts},
