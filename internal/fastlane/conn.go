@@ -365,6 +365,7 @@ func (c *conn) serveOne() {
 	target := string(h.target)
 	m.url.Path = target
 	m.ctx.parent = c.ctx
+	m.ctx.conn = c
 	c.req = &m.ctx
 	// WithContext copies the request: the only way to set its context
 	// without parsing the target again. The copy it makes on its way stays

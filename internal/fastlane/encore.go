@@ -25,9 +25,9 @@ import (
 // observation of the first would have been recorded, so that metrics and
 // logs count every request alike.
 //
-// An answer is kept only at the second offer for the same head within a
-// while (a head asked once, as most unique misses are, costs a hash and no
-// copy), only if it is whole in the connection's buffer (nothing of it
+// An answer is kept only for a head that came before within a while
+// (Wanted: a head asked once, as most unique misses are, costs a hash and
+// no work of the handler's for an offer), only if it is whole in the connection's buffer (nothing of it
 // written yet), at most maxEncoreAnswer bytes, and does not close the
 // connection; heads over maxEncoreHead bytes or asking to close are never
 // kept. At most maxEncores answers are kept; past that the store starts
@@ -54,6 +54,27 @@ type Encore interface {
 
 // offerKey finds a fast-lane request's context among r.Context()'s.
 type offerKey struct{}
+
+// Wanted reports whether an offer of r's answer would be kept: r came
+// through the fast lane, its head may be kept, and the same head came
+// before, lately. A handler may skip the work of an offer otherwise. It
+// notes r's head as come, so call it once per request.
+func Wanted(r *http.Request) bool {
+	c, ok := r.Context().Value(offerKey{}).(*reqCtx)
+	return ok && c.conn != nil && c.conn.keepable() && c.conn.seenBefore()
+}
+
+// seenBefore reports whether the head being served came before, lately,
+// and notes it as come.
+func (c *conn) seenBefore() bool {
+	h := maphash.Bytes(encoreSeed, c.headBytes()) | 1
+	slot := &c.l.encores.seen[h%encoreSeenSlots]
+	if slot.Load() == h {
+		return true
+	}
+	slot.Store(h)
+	return false
+}
 
 // Offer offers the answer r is being given, which carries request id id
 // (in its headers, and wherever else in its bytes), to be given again as
@@ -144,12 +165,6 @@ func (c *conn) keep(id string, e Encore, flushes uint64) {
 	}
 	head := c.headBytes()
 	s := &c.l.encores
-	h := maphash.Bytes(encoreSeed, head) | 1
-	slot := &s.seen[h%encoreSeenSlots]
-	if slot.Load() != h {
-		slot.Store(h) // the first offer of this head: only noted
-		return
-	}
 	answer := bytes.Clone(w.out[c.mark:])
 	k := &encore{e: e, tls: c.tls != nil, answer: answer, idLen: len(id), date: -1}
 	end := bytes.Index(answer, []byte("\r\n\r\n"))

@@ -14,7 +14,8 @@ import (
 
 // offering is a handler that answers 403 with its request id in two
 // headers and in the body, offers every answer of /offered (and of /big,
-// too big to keep) for repeats, and counts the requests it served.
+// too big to keep) that is Wanted for repeats, and counts the requests it
+// served.
 type offering struct {
 	served atomic.Int64
 	ids    atomic.Int64
@@ -44,7 +45,7 @@ func (o *offering) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/big" {
 		body += strings.Repeat(" ", 3<<10)
 	}
-	if r.URL.Path != "/plain" {
+	if r.URL.Path != "/plain" && Wanted(r) {
 		Offer(r, id, o)
 	}
 	w.WriteHeader(http.StatusForbidden)

@@ -20,9 +20,11 @@ type reqCtx struct {
 	cancelled atomic.Bool
 	live      atomic.Pointer[liveCtx]
 	mu        sync.Mutex // makes live once
-	// offer is the handler's offer of its answer (Offer, encore.go).
+	// offer is the handler's offer of its answer (Offer, encore.go), and
+	// conn the connection serving the request, for Wanted.
 	offerID string
 	offer   Encore
+	conn    *conn
 }
 
 // liveCtx is the real cancellable context once one is needed.

@@ -20,8 +20,9 @@ type Observer struct {
 	// that records each repeat as this request is recorded (the fast
 	// lane's encores, internal/fastlane). NewID makes the repeats'
 	// request ids.
-	Offer func(r *http.Request, id string, p *Replay)
-	NewID func() string
+	Offer  func(r *http.Request, id string, p *Replay)
+	NewID  func() string
+	Wanted func(r *http.Request) bool // sets Note.Offerable
 	// Traffic, when set, is told of every request that names a bucket:
 	// the bucket, whether the answer showed it exists (see
 	// Metrics.Request), the body bytes received and sent, and when it
@@ -57,6 +58,9 @@ func (o *Observer) Wrap(h http.Handler) http.Handler {
 			*rec = recorder{}
 			recorders.Put(rec)
 		}()
+		if o.Wanted != nil && o.Offer != nil {
+			rec.note.Offerable = o.Wanted(r)
+		}
 		h.ServeHTTP(rec, req)
 	})
 }

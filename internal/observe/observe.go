@@ -54,10 +54,13 @@ type Note struct {
 	// Uploads is +1 when the request began a multipart upload, -1 when it
 	// completed or aborted one.
 	Uploads int8
-	// Still, set by a handler, says its answer may be given again as it
+	// Offerable says, before the handler runs, that the transport would
+	// keep this request's answer for repeats (Observer.Wanted); Still,
+	// set by the handler then, says its answer may be given again as it
 	// is to requests identical to this one for as long as Still reports
 	// true (see Observer.Offer).
-	Still func(ctx context.Context) bool
+	Offerable bool
+	Still     func(ctx context.Context) bool
 }
 
 // Noter is implemented by the ResponseWriter that Observer.Wrap hands

@@ -121,6 +121,9 @@ func errorf(code, msg string) *Error {
 // unreachable (Unavailable) with 503 ServiceUnavailable naming it: a
 // client retries it, and its user learns what failed.
 func (h *Handler) toS3(err error) *Error {
+	if e, ok := err.(*Error); ok { // most refusals: nothing to unwrap
+		return e
+	}
 	// A backend that did not answer within the request's bound (a
 	// stall.Bound deadline) is unavailable, not the client too slow.
 	if h.Unavailable != nil && (errors.Is(err, stall.ErrNoProgress) || errors.Is(err, context.DeadlineExceeded)) {

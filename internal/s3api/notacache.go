@@ -65,15 +65,15 @@ func missingCacheInfo(q *request, err error) (bool, error) {
 	if !q.plain || q.h.Nix == nil {
 		return false, nil
 	}
-	base := q.baseURL()
 	switch {
 	case (q.key == cacheInfoKey || strings.HasSuffix(q.key, "/"+cacheInfoKey)) && errors.Is(err, meta.ErrNoSuchBucket):
 		q.noBucket()
-		return true, notACache(q, "no bucket "+clip(q.bucket)+" here: each bucket is a binary cache, at "+base+"/BUCKET.")
+		return true, notACache(q, "no bucket "+clip(q.bucket)+" here: each bucket is a binary cache, at "+q.baseURL()+"/BUCKET.")
 	case strings.HasSuffix(q.key, "/"+cacheInfoKey) && errors.Is(err, meta.ErrNoSuchKey) &&
 		// Whoever may not list the bucket learns nothing of a missing key.
 		q.h.Access.Authorize(q.Context(), q.Request, q.id, "s3:ListBucket", q.bucketARN()) == nil:
 		sub := clip(strings.TrimSuffix(q.key, "/"+cacheInfoKey))
+		base := q.baseURL()
 		return true, notACache(q, base+"/"+q.bucket+"/"+sub+" is no binary cache: each bucket is one, at "+base+"/BUCKET, with no path below it.")
 	}
 	return false, nil

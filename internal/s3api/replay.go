@@ -26,7 +26,7 @@ import (
 // readVersion notes the bucket's objects Version before a read that may
 // miss looks anything up, when the miss could be given again.
 func readVersion(q *request) {
-	if !q.h.Replays || !q.id.Anonymous || q.URL.RawQuery != "" || (q.Method != http.MethodGet && q.Method != http.MethodHead) {
+	if !q.h.Replays || q.note == nil || !q.note.Offerable || !q.id.Anonymous || q.URL.RawQuery != "" || (q.Method != http.MethodGet && q.Method != http.MethodHead) {
 		return
 	}
 	q.ver, q.verOK = q.h.Objects.BucketVersion(q.Context(), q.bucket)

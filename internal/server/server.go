@@ -471,6 +471,7 @@ func (s *Server) routes() http.Handler {
 		api.Replays = true
 		s.observer.NewID = s3api.RequestID
 		s.observer.Offer = func(r *http.Request, id string, p *observe.Replay) { fastlane.Offer(r, id, p) }
+		s.observer.Wanted = fastlane.Wanted
 	}
 	return boundBodies(s.opts.TrustedProxies.Wrap(s.observer.Wrap(h)))
 }
