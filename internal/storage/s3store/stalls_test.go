@@ -95,6 +95,8 @@ func TestStalledStore(t *testing.T) {
 		t.Errorf("a put without a bound, once the store answers again: %v", err)
 	}
 
+	// Bounded again, but by more than a loaded machine ever takes to answer.
+	ctx = stall.WithBound(t.Context(), 10*time.Second)
 	bl, err := b.Open(ctx, before)
 	if err != nil {
 		t.Fatalf("Open once the store answers again: %v", err)
@@ -131,7 +133,7 @@ func (r *slowReader) Read(p []byte) (int, error) {
 // so does a request whose body's source (the uploading client) pauses
 // longer than the bound; a store that sends nothing is cut.
 func TestStallClientBoundsNoProgressOnly(t *testing.T) {
-	const bound = 100 * time.Millisecond
+	const bound = 300 * time.Millisecond
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/slow":
@@ -181,7 +183,10 @@ func TestStallClientBoundsNoProgressOnly(t *testing.T) {
 func TestSlowCompletionNotStalled(t *testing.T) {
 	st := testenv.S3Store(t)
 	bucket := st.NewBucket(t)
-	const bound = 50 * time.Millisecond
+	// The bound is long enough that the store's other answers (an
+	// UploadPart of a few MiB on a loaded CI machine) always come within
+	// it; only the completion, held three bounds, outlasts it.
+	const bound = 750 * time.Millisecond
 	target, err := url.Parse(st.Endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +196,7 @@ func TestSlowCompletionNotStalled(t *testing.T) {
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Query().Has("uploadId") {
 			completions.Add(1)
-			time.Sleep(4 * bound) // the store assembling the parts
+			time.Sleep(3 * bound) // the store assembling the parts
 		}
 		rp.ServeHTTP(w, r)
 	}))
