@@ -98,6 +98,51 @@ func (s *Service) Bucket(ctx context.Context, name string) (meta.Bucket, error) 
 	return s.Meta.Bucket(ctx, name)
 }
 
+// bucketStamp is where the store's buckets stood when a bucket was seen
+// to exist: the generation, which every bucket creation and deletion on
+// any server moves (meta.Announcer), and the Service's count of its own
+// forgetting everything.
+type bucketStamp struct{ gen, all uint64 }
+
+// needBucket returns a wrapped meta.ErrNoSuchBucket unless the bucket
+// exists, before a write reads its body: a bucket seen to exist is not
+// asked about again while the stamp it was seen under holds, which spares
+// every PUT a round trip to the metadata store (PostgreSQL). A bucket
+// deleted since, on another server whose announcement has not arrived
+// yet, still fails the write: the store refuses to commit an object to a
+// missing bucket (metatest ObjectMissingBucket).
+func (s *Service) needBucket(ctx context.Context, name string) error {
+	stamp, ok := s.bucketStamp(ctx)
+	if ok {
+		if v, seen := s.known.Load(name); seen && v.(bucketStamp) == stamp {
+			return nil
+		}
+	}
+	if _, err := s.Meta.Bucket(ctx, name); err != nil {
+		return err
+	}
+	if ok {
+		s.known.Store(name, stamp)
+	}
+	return nil
+}
+
+// bucketStamp is the current bucketStamp; ok is false when the Service
+// cannot vouch for it (NoMemo, the store's change feed away, no
+// generation).
+func (s *Service) bucketStamp(ctx context.Context) (_ bucketStamp, ok bool) {
+	a, isAnnouncer := s.Meta.(meta.Announcer)
+	if !isAnnouncer || !s.inMemory(ctx) {
+		return bucketStamp{}, false
+	}
+	all := s.versions.all.Load()
+	g, err := a.Generation(ctx)
+	if err != nil {
+		return bucketStamp{}, false
+	}
+	return bucketStamp{gen: g, all: all}, true
+}
+
 // Buckets lists all buckets by name.
 func (s *Service) Buckets(ctx context.Context) ([]meta.Bucket, error) {
 	return s.Meta.Buckets(ctx)
@@ -121,6 +166,7 @@ func (s *Service) DeleteBucket(ctx context.Context, name string) error {
 	}
 	s.forgetAll() // its keys' missing entries must say NoSuchBucket now
 	s.dropFilters()
+	s.known.Delete(name)
 	if err == nil {
 		s.versions.buckets.Delete(name) // see Version
 	}

@@ -57,7 +57,7 @@ func (s *Service) Copy(ctx context.Context, in CopyInput) (_ meta.Object, err er
 	if err := ValidKey(in.Key); err != nil {
 		return meta.Object{}, err
 	}
-	if _, err := s.Meta.Bucket(ctx, in.Bucket); err != nil {
+	if err := s.needBucket(ctx, in.Bucket); err != nil {
 		return meta.Object{}, err
 	}
 	src, r, err := s.Get(ctx, in.SrcBucket, in.SrcKey)

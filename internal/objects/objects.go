@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
@@ -116,6 +117,7 @@ type Service struct {
 	absent   absent
 	seen     seen
 	versions versions
+	known    sync.Map // bucket name → bucketStamp: seen to exist (needBucket)
 }
 
 func (s *Service) now() time.Time {

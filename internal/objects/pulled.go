@@ -49,7 +49,7 @@ func (s *Service) NewPushWriter(ctx context.Context, bucket, key string, size in
 	if err := ValidKey(key); err != nil {
 		return nil, err
 	}
-	if _, err := s.Meta.Bucket(ctx, bucket); err != nil {
+	if err := s.needBucket(ctx, bucket); err != nil {
 		return nil, err
 	}
 	if err := s.admit(size); err != nil {
@@ -143,7 +143,7 @@ func (s *Service) PutPulledFile(ctx context.Context, bucket, key string, h meta.
 	if len(pf.SHA256) != sha256.Size {
 		return meta.Object{}, fmt.Errorf("pulled file %s: no SHA-256", pf.Path)
 	}
-	if _, err := s.Meta.Bucket(ctx, bucket); err != nil {
+	if err := s.needBucket(ctx, bucket); err != nil {
 		return meta.Object{}, err
 	}
 	if err := s.admit(pf.Size); err != nil {
@@ -214,7 +214,7 @@ func (s *Service) PutVouched(ctx context.Context, bucket, key string, h meta.Hea
 	if err := ValidKey(key); err != nil {
 		return meta.Object{}, err
 	}
-	if _, err := s.Meta.Bucket(ctx, bucket); err != nil {
+	if err := s.needBucket(ctx, bucket); err != nil {
 		return meta.Object{}, err
 	}
 	w, err := s.write(ctx, bytes.NewReader(body), int64(len(body)), MaxHooked, Verify{}, true)

@@ -115,7 +115,7 @@ func (s *Service) Put(ctx context.Context, in PutInput) (_ meta.Object, err erro
 	if in.Size > MaxPutSize {
 		return meta.Object{}, fmt.Errorf("%w: %d bytes in one PUT", ErrEntityTooLarge, in.Size)
 	}
-	if _, err := s.Meta.Bucket(ctx, in.Bucket); err != nil {
+	if err := s.needBucket(ctx, in.Bucket); err != nil {
 		return meta.Object{}, err
 	}
 	// Fail a doomed conditional write before reading the body. One whose

@@ -74,7 +74,8 @@ const (
 type Backend struct {
 	cfg    Config
 	client *s3.Client
-	raw    rawConns    // idle connections of GETs sent by hand (raw.go)
+	raw    rawConns    // idle connections of GETs and PUTs sent by hand (raw.go, rawput.go)
+	rawPut rawPutter   // how a PUT goes by hand (rawput.go)
 	verify verifyState // whether the store checks signed payloads (verify.go)
 }
 

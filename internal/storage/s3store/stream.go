@@ -83,9 +83,24 @@ func (b *Backend) CreateSized(ctx context.Context, size int64) (storage.Writer, 
 
 // start sends the request, whose body the writes then feed: at the first
 // write, once the caller had its say on how the body is signed
-// (StoreVerifies).
-func (w *streamWriter) start() {
+// (StoreVerifies). A PutObject to a plain http store goes by hand
+// (rawput.go), anything else through the SDK.
+func (w *streamWriter) start() error {
 	b, ctx, key := w.b, w.ctx, aws.String(w.b.key(w.id))
+	if w.upload == nil {
+		hash := "UNSIGNED-PAYLOAD"
+		if w.sha256 != nil {
+			hash = hex.EncodeToString(w.sha256)
+		}
+		r, err := b.startRawPut(ctx, w.id, w.size, hash)
+		if err == nil {
+			w.raw = r
+			return nil
+		}
+		if !errors.Is(err, errNoRaw) {
+			return err
+		}
+	}
 	sign := unsignedPayload
 	if w.sha256 != nil {
 		sign = signedWith(w.sha256)
@@ -113,13 +128,15 @@ func (w *streamWriter) start() {
 			}
 			w.err = err
 		}
-		if w.sha256 != nil && isDigestRefusal(w.err) {
-			w.err = fmt.Errorf("%w: %w", storage.ErrSHA256Mismatch, w.err)
-		}
+		w.err = w.digestRefusal(w.err)
 		// A request that ended early (refused, cut) stops the writes too.
 		pr.CloseWithError(errors.Join(errAborted, w.err))
 	}()
+	return nil
 }
+
+// started reports whether the request went out (at the first write).
+func (w *streamWriter) started() bool { return w.pw != nil || w.raw != nil }
 
 // onlyReader hides the pipe's other methods, so the SDK treats the body
 // as the stream it is (it is never rewound: a failed part is not retried).
@@ -136,7 +153,8 @@ type streamWriter struct {
 	size   int64
 	n      int64
 	upload *string        // nil: a PutObject
-	pw     *io.PipeWriter // nil until the first write starts the request
+	pw     *io.PipeWriter // the SDK's request's body; nil until the first write starts the request
+	raw    *rawPut        // or the request sent by hand (rawput.go)
 	cancel context.CancelFunc
 	md5    hash.Hash // nil once the caller said it hashes (SkipMD5) or the store does (StoreVerifies)
 	sha256 []byte    // the SHA-256 the request is signed with and the store checks; nil: UNSIGNED-PAYLOAD
@@ -156,7 +174,7 @@ type sent struct {
 
 // SkipMD5 is storage.MD5Committer's: the caller hashes the bytes.
 func (w *streamWriter) SkipMD5() {
-	if w.pw == nil {
+	if !w.started() {
 		w.md5 = nil
 	}
 }
@@ -164,7 +182,7 @@ func (w *streamWriter) SkipMD5() {
 // StoreVerifies is storage.StoreVerifier's: the request goes signed with
 // sum, which the store checks, if it has shown it does (verify.go).
 func (w *streamWriter) StoreVerifies(ctx context.Context, sum []byte) bool {
-	if w.pw != nil || w.state != writing || len(sum) != sha256.Size || !w.b.storeVerifies(ctx) {
+	if w.started() || w.state != writing || len(sum) != sha256.Size || !w.b.storeVerifies(ctx) {
 		return false
 	}
 	w.sha256, w.md5 = sum, nil
@@ -181,11 +199,27 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	if w.md5 != nil {
 		w.md5.Write(p)
 	}
-	if w.pw == nil {
-		w.start()
+	if !w.started() {
+		if err := w.start(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := w.out(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// out sends p to the store.
+func (w *streamWriter) out(p []byte) (int, error) {
+	if w.raw != nil {
+		n, err := w.raw.write(p)
+		if err != nil {
+			w.err = w.digestRefusal(err)
+			return n, w.err
+		}
+		return n, nil
 	}
 	n, err := w.pw.Write(p)
-	w.n += int64(n)
 	if err != nil {
 		<-w.done
 		if w.err != nil {
@@ -194,6 +228,15 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 		return n, fmt.Errorf("write blob %s: %w", w.id, err)
 	}
 	return n, nil
+}
+
+// digestRefusal marks the store's refusal of a body that does not match
+// the SHA-256 it was signed with.
+func (w *streamWriter) digestRefusal(err error) error {
+	if w.sha256 != nil && isDigestRefusal(err) {
+		return fmt.Errorf("%w: %w", storage.ErrSHA256Mismatch, err)
+	}
+	return err
 }
 
 // Commit ends the body, checks it and completes the upload: the blob is
@@ -270,6 +313,13 @@ func (w *streamWriter) send(ctx context.Context) error {
 	if w.n != w.size {
 		return fmt.Errorf("%d bytes written of the %d announced", w.n, w.size)
 	}
+	if w.raw != nil {
+		if w.err == nil {
+			w.sent, w.err = w.raw.finish()
+			w.err = w.digestRefusal(w.err)
+		}
+		return w.err
+	}
 	w.pw.Close()
 	select {
 	case <-w.done:
@@ -323,7 +373,7 @@ func (w *streamWriter) Abort() error {
 		return nil
 	}
 	w.state = discarded
-	if w.pw == nil { // nothing sent
+	if !w.started() { // nothing sent
 		w.cancel()
 		if w.upload == nil {
 			return nil
@@ -364,14 +414,21 @@ func (w *streamWriter) cleanupContext() (context.Context, context.CancelFunc) {
 func (w *streamWriter) abortPut() error {
 	zeros := make([]byte, min(64<<10, w.size-w.n))
 	for w.n < w.size {
-		n, err := w.pw.Write(zeros[:min(int64(len(zeros)), w.size-w.n)])
+		n, err := w.out(zeros[:min(int64(len(zeros)), w.size-w.n)])
 		w.n += int64(n)
 		if err != nil {
 			break
 		}
 	}
-	w.pw.Close()
-	<-w.done
+	if w.raw != nil {
+		if w.err == nil {
+			w.raw.finish()
+		}
+		w.raw.close()
+	} else {
+		w.pw.Close()
+		<-w.done
+	}
 	w.cancel()
 	ctx, cancel := w.cleanupContext()
 	defer cancel()
