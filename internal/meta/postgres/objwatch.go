@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -322,6 +323,12 @@ func (a *announcer) objectMark() (uint64, bool) {
 // heardObjects takes up a notification on objChannel: logs its keys, then
 // acknowledges it, unless it is this Store's own.
 func (a *announcer) heardObjects(ctx context.Context, conn *pgx.Conn, payload string) error {
+	// The listener hears this Store's own notes too, one per write: their
+	// id (the payload's first field, see notes) names this Store, which
+	// spares decoding them.
+	if strings.HasPrefix(payload, `{"i":"`+a.objs.self+".") {
+		return nil
+	}
 	var n objNote
 	if err := json.Unmarshal([]byte(payload), &n); err != nil {
 		slog.Warn("metadata: unreadable object change notification", "err", err)

@@ -323,3 +323,24 @@ func TestMigrationWaitSaid(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestOwnNotesKnownByPrefix: the listener skips this Store's own notes by
+// the start of their payload, unread (heardObjects), so notes must
+// begin with the id that names the Store, and another Store's must not.
+func TestOwnNotesKnownByPrefix(t *testing.T) {
+	w := newObjWatch("node1")
+	_, payloads := w.notes("b", []string{"k", strings.Repeat("x", 3000), strings.Repeat("y", 3000)})
+	if len(payloads) < 2 {
+		t.Fatalf("%d payloads, want the keys spread over several", len(payloads))
+	}
+	for _, p := range payloads {
+		if !strings.HasPrefix(p, `{"i":"node1.`) {
+			t.Errorf("own note %.40q does not begin with its id", p)
+		}
+	}
+	// A Store whose name extends this one's is another Store.
+	_, others := newObjWatch("node11").notes("b", []string{"k"})
+	if strings.HasPrefix(others[0], `{"i":"node1.`) {
+		t.Errorf("node11's note %.40q taken for node1's", others[0])
+	}
+}
