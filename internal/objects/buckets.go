@@ -127,6 +127,13 @@ func (s *Service) needBucket(ctx context.Context, name string) error {
 	return nil
 }
 
+// NeedBucket is needBucket, for a caller that refuses a request to a
+// missing bucket before the store would (a DELETE, whose missing key is
+// not an error): the store still refuses it if the bucket went since.
+func (s *Service) NeedBucket(ctx context.Context, name string) error {
+	return s.needBucket(ctx, name)
+}
+
 // bucketStamp is the current bucketStamp; ok is false when the Service
 // cannot vouch for it (NoMemo, the store's change feed away, no
 // generation).

@@ -58,6 +58,9 @@ func TestPutAsksForItsBucketOnce(t *testing.T) {
 	if _, err := s.Meta.Object(ctx, bucket, "late"); !errors.Is(err, meta.ErrNoSuchBucket) {
 		t.Errorf("the refused put left something: %v", err)
 	}
+	if err := s.Delete(ctx, bucket, "late", objects.Conditions{}); !errors.Is(err, meta.ErrNoSuchBucket) {
+		t.Errorf("a delete in a bucket deleted elsewhere: %v, want ErrNoSuchBucket", err)
+	}
 
 	if err := s.CreateBucket(ctx, bucket); err != nil {
 		t.Fatal(err)

@@ -162,7 +162,7 @@ func deleteObjects(q *request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
+	if err := q.h.Objects.NeedBucket(q.Context(), q.bucket); err != nil {
 		return err
 	}
 	var req deleteRequest

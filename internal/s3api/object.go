@@ -498,7 +498,7 @@ func deleteObject(q *request) error {
 	if err := noVersion(q); err != nil {
 		return err
 	}
-	if _, err := q.h.Objects.Bucket(q.Context(), q.bucket); err != nil {
+	if err := q.h.Objects.NeedBucket(q.Context(), q.bucket); err != nil {
 		return err
 	}
 	cond, err := deleteConditions(q.Header.Get("If-Match"), q.Header.Get("X-Amz-If-Match-Size"), q.Header.Get("X-Amz-If-Match-Last-Modified-Time"))
