@@ -62,7 +62,9 @@ func (b *Backend) putter(ctx context.Context) *rawPutter {
 		if !b.rawCapable() {
 			return
 		}
-		req, err := s3.NewPresignClient(b.client).PresignPutObject(ctx, &s3.PutObjectInput{
+		// Found once for the Backend's life: not cut short by the first
+		// caller's cancellation.
+		req, err := s3.NewPresignClient(b.client).PresignPutObject(context.WithoutCancel(ctx), &s3.PutObjectInput{
 			Bucket: aws.String(b.cfg.Bucket), Key: aws.String(b.key(pingID)),
 		})
 		if err != nil {
