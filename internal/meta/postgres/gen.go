@@ -246,7 +246,7 @@ func (a *announcer) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	var g int64
-	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel+`; LISTEN `+objChannel+`; LISTEN `+objAckChannel+`; LISTEN `+a.ping); err == nil {
+	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel+`; LISTEN `+objChannel+`; LISTEN `+objAckChannel+`; LISTEN `+a.objs.ackChannel()+`; LISTEN `+a.ping); err == nil {
 		err = conn.QueryRow(ctx, `SELECT gen FROM generation`).Scan(&g)
 	}
 	if err == nil {
@@ -283,7 +283,7 @@ func (a *announcer) serve(conn *pgx.Conn) error {
 				return err
 			}
 			continue
-		case objAckChannel:
+		case objAckChannel, a.objs.ackChannel():
 			a.objs.acked(n.Payload, n.PID)
 			continue
 		}
@@ -356,7 +356,7 @@ func (a *announcer) announced(ctx context.Context, g uint64) {
 		// The acknowledgements would not reach our listener: ask for them
 		// on a connection of our own.
 		v := strconv.FormatUint(g, 10)
-		a.confirmAlone(ctx, genChannel, ackChannel, []string{v}, func(acks map[string]bool) bool {
+		a.confirmAlone(ctx, genChannel, []string{ackChannel}, []string{v}, func(acks map[string]bool) bool {
 			for p := range acks {
 				if n, err := strconv.ParseUint(p, 10, 64); err == nil && n >= g {
 					return true
@@ -409,7 +409,7 @@ func (a *announcer) announced(ctx context.Context, g uint64) {
 // sure, as announced and waitObjects do through it otherwise, that every
 // live listener heard its change before the write returns: on a
 // connection of its own, under another application_name (so no writer
-// waits for it), it LISTENs on ackCh, sends the change's notifications
+// waits for it), it LISTENs on ackChs, sends the change's notifications
 // on channel again (hearing one twice is harmless: a generation is raised
 // to, keys are forgotten again), lists the listeners, and waits until
 // done says each one's acknowledgements (payloads) cover the change. A
@@ -419,7 +419,7 @@ func (a *announcer) announced(ctx context.Context, g uint64) {
 //
 // At most maxConfirms run at once, so that a burst of writes while the
 // listener is away does not use up the database's connections.
-func (a *announcer) confirmAlone(ctx context.Context, channel, ackCh string, payloads []string, done func(acks map[string]bool) bool) {
+func (a *announcer) confirmAlone(ctx context.Context, channel string, ackChs []string, payloads []string, done func(acks map[string]bool) bool) {
 	ctx, cancel := context.WithTimeout(ctx, ackTimeout)
 	defer cancel()
 	select {
@@ -437,7 +437,11 @@ func (a *announcer) confirmAlone(ctx context.Context, channel, ackCh string, pay
 		return
 	}
 	defer conn.Close(context.Background())
-	if _, err = conn.Exec(ctx, `LISTEN `+ackCh); err == nil {
+	listen := ""
+	for _, ch := range ackChs {
+		listen += "LISTEN " + ch + "; "
+	}
+	if _, err = conn.Exec(ctx, listen); err == nil {
 		for _, p := range payloads {
 			if _, err = conn.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, p); err != nil {
 				break

@@ -28,8 +28,10 @@ import (
 //
 // Each Store's listener (the generation's, see gen.go) appends the keys
 // it hears from other Stores to a log in memory, numbered by a mark that
-// only rises, and then acknowledges the id with a NOTIFY on
-// nixbucket_objects_ack. The writer, after its commit, waits until every
+// only rises, and then acknowledges the id with a NOTIFY on the writer's
+// own channel, nixbucket_objects_ack_NAME (the note names it; see
+// objNote.Ack), so that only the writer hears it. The writer, after its
+// commit, waits until every
 // other live listener of the database acknowledged its id before the
 // write returns, as announced changes do (gen.go): once a client was told
 // that a write happened, every node's log holds its keys. A reader
@@ -70,6 +72,24 @@ type objNote struct {
 	From   string   `json:"f"`
 	Bucket string   `json:"b"`
 	Keys   []string `json:"k"`
+	// Ack is the channel the writer hears acknowledgements on: its own
+	// (objWatch.ackChannel). A NOTIFY reaches every listener of its
+	// channel, so acknowledgements on the one objAckChannel reached
+	// every node, each write's from every other node: with n nodes, n²
+	// deliveries per write, each a wake-up of a PostgreSQL backend and of
+	// a node, which made a third of a 1 MiB PUT's CPU with four nodes
+	// (bench/scale.sh). On the writer's own channel they are n-1. A note
+	// without it (a writer of an earlier version) is acknowledged on
+	// objAckChannel, which every writer still hears.
+	Ack string `json:"a,omitempty"`
+}
+
+// ackChannelOf is the channel to acknowledge n on.
+func ackChannelOf(n objNote) string {
+	if strings.HasPrefix(n.Ack, objAckChannel+"_") && len(n.Ack) <= 63 {
+		return n.Ack
+	}
+	return objAckChannel
 }
 
 // objChange is an entry of the log.
@@ -82,6 +102,7 @@ type objChange struct {
 // writers waiting for acknowledgements.
 type objWatch struct {
 	self string // this Store's name in payloads (its ping channel's)
+	ack  string // the channel its writes are acknowledged on (ackChannel)
 	next atomic.Uint64
 
 	mu       sync.Mutex
@@ -104,8 +125,11 @@ type objWaiter struct {
 }
 
 func newObjWatch(self string) *objWatch {
-	return &objWatch{self: self, waiters: make(map[string]*objWaiter)}
+	return &objWatch{self: self, ack: objAckChannel + "_" + self, waiters: make(map[string]*objWaiter)}
 }
+
+// ackChannel is the channel this Store's writes are acknowledged on.
+func (w *objWatch) ackChannel() string { return w.ack }
 
 // connected is called by the listener once it LISTENs again: what it
 // missed meanwhile is unknown, so readers behind this point forget all.
@@ -165,7 +189,7 @@ func (w *objWatch) notes(bucket string, keys []string) ([]string, []string) {
 	var ids, payloads []string
 	flush := func(ks []string) {
 		id := w.self + "." + strconv.FormatUint(w.next.Add(1), 36)
-		b, _ := json.Marshal(objNote{ID: id, From: w.self, Bucket: bucket, Keys: ks})
+		b, _ := json.Marshal(objNote{ID: id, From: w.self, Bucket: bucket, Keys: ks, Ack: w.ackChannel()})
 		ids = append(ids, id)
 		payloads = append(payloads, string(b))
 	}
@@ -237,7 +261,7 @@ func (a *announcer) waitObjects(ctx context.Context, ids []string) {
 			}
 		}
 		w.mu.Unlock()
-		a.confirmAlone(ctx, objChannel, objAckChannel, payloads, func(acks map[string]bool) bool {
+		a.confirmAlone(ctx, objChannel, []string{w.ackChannel(), objAckChannel}, payloads, func(acks map[string]bool) bool {
 			for _, id := range ids {
 				if !acks[id] {
 					return false
@@ -338,7 +362,7 @@ func (a *announcer) heardObjects(ctx context.Context, conn *pgx.Conn, payload st
 		return nil
 	}
 	a.objs.heard(n)
-	_, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, objAckChannel, n.ID)
+	_, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, ackChannelOf(n), n.ID)
 	return err
 }
 

@@ -344,3 +344,75 @@ func TestOwnNotesKnownByPrefix(t *testing.T) {
 		t.Errorf("node11's note %.40q taken for node1's", others[0])
 	}
 }
+
+// TestAcksOnWritersChannel: the other nodes acknowledge a write's note on
+// the writer's own channel, where no third node hears them, and a note
+// without one (a writer of an earlier version) on the shared channel.
+func TestAcksOnWritersChannel(t *testing.T) {
+	old := joinGrace
+	joinGrace = 10 * time.Millisecond
+	t.Cleanup(func() { joinGrace = old })
+	url := testenv.Postgres(t)
+	a, b, c := openAt(t, url), openAt(t, url), openAt(t, url)
+	spy, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close(context.Background())
+	own := a.gen.objs.ackChannel()
+	if _, err := spy.Exec(t.Context(), `LISTEN `+objAckChannel+`; LISTEN `+own+`; LISTEN spy_done`); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateBucket(t.Context(), meta.Bucket{Name: "b", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{b, c} {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, ok := s.ObjectMark(); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("ObjectMark never ok")
+			}
+		}
+	}
+	// acks returns, by channel, the acknowledgements the spy heard
+	// before its own notification, sent after them, came back.
+	acks := func() map[string][]string {
+		t.Helper()
+		if _, err := spy.Exec(t.Context(), `SELECT pg_notify('spy_done', '')`); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for {
+			n, err := spy.WaitForNotification(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Channel == "spy_done" {
+				return got
+			}
+			got[n.Channel] = append(got[n.Channel], n.Payload)
+		}
+	}
+	acks() // whatever came before
+	if _, err := a.PutObject(t.Context(), meta.Object{Bucket: "b", Key: "k", Modified: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := acks()
+	if len(got[own]) != 2 || len(got[objAckChannel]) != 0 {
+		t.Errorf("acknowledgements of a's write: %d on a's channel, %d on the shared one; want 2 and 0", len(got[own]), len(got[objAckChannel]))
+	}
+	// A note as an earlier version wrote it.
+	if _, err := spy.Exec(t.Context(), `SELECT pg_notify($1, $2)`, objChannel, `{"i":"old.1","f":"old","b":"b","k":["k2"]}`); err != nil {
+		t.Fatal(err)
+	}
+	var shared []string
+	for deadline := time.Now().Add(10 * time.Second); len(shared) < 3 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		shared = append(shared, acks()[objAckChannel]...)
+	}
+	// (To a writer named old, a is another node too.)
+	if len(shared) != 3 || shared[0] != "old.1" || shared[1] != "old.1" || shared[2] != "old.1" {
+		t.Errorf("acknowledgements of an earlier version's note on the shared channel: %q, want old.1 from a, b and c", shared)
+	}
+}
