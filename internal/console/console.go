@@ -342,6 +342,10 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, c caller, 
 	case errors.As(err, &he):
 	case errors.Is(err, meta.ErrNoSuchBucket), errors.Is(err, meta.ErrNoSuchKey):
 		he = &httpError{http.StatusNotFound, "not found"}
+	case errors.Is(err, objects.ErrInvalidKey), errors.Is(err, objects.ErrKeyTooLong):
+		// A key no object can have (empty, not UTF-8, too long): a URL
+		// typed or cut short, not the server's fault.
+		he = &httpError{http.StatusNotFound, "not found: " + err.Error()}
 	default:
 		h.log.Error("console", "path", r.URL.Path, "err", err)
 		he = &httpError{http.StatusInternalServerError, "internal error: see the server's log"}
