@@ -119,7 +119,9 @@ func FuzzConsoleForms(f *testing.F) {
 		o := consoleOps[int(op)%len(consoleOps)]
 		target := o.target
 		if strings.Contains(target, "?{arg}") {
-			if strings.ContainsAny(arg, " #\r\n\x00") {
+			// (A query a client could not send: httptest.NewRequest
+			// panics on control characters.)
+			if strings.IndexFunc(arg, func(r rune) bool { return r <= ' ' || r == '#' || r == 0x7f }) >= 0 {
 				return
 			}
 			target = strings.Replace(target, "{arg}", arg, 1)
