@@ -39,20 +39,26 @@ type Announcer interface {
 //
 //   - ObjectMark returns a mark that rises whenever another process's
 //     object change (a put, a delete that deleted, a completed upload) is
-//     heard, and whether answers kept in memory may be used at all now:
-//     false while the store cannot vouch that it hears every change. It is
-//     cheap enough to call on every request (one atomic load).
+//     heard, and whether answers kept in memory about bucket's objects
+//     may be used now: false while the store cannot vouch that it hears
+//     every change to them. A store may make each process register a
+//     bucket before it hears its changes (so that writes to a bucket no
+//     other process keeps answers about need not wait for them): the
+//     first call for a bucket starts that, and says false until it is
+//     done. Bucket "" asks whether answers may be kept at all. It is
+//     cheap enough to call on every request (a few atomic loads).
 //   - ObjectChanges calls fn for each bucket and key changed by another
 //     process after mark since, and returns the mark reached; all reports
 //     that some changes were missed, so that every answer kept must go
 //     (fn was not called).
-//   - A change is heard through every instance before the write that made
-//     it returns: a reader that calls ObjectMark after a write returned,
-//     through any instance, sees a mark past the change.
+//   - A change is heard through every instance that vouched for its
+//     bucket before the write that made it returns: a reader that calls
+//     ObjectMark after a write returned, through any such instance, sees
+//     a mark past the change.
 //
 // The conformance suite (metatest: ObjectChanges) checks these points
 // through two instances of one store.
 type ObjectWatcher interface {
-	ObjectMark() (mark uint64, ok bool)
+	ObjectMark(bucket string) (mark uint64, ok bool)
 	ObjectChanges(ctx context.Context, since uint64, fn func(bucket, key string)) (next uint64, all bool, err error)
 }

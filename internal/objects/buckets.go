@@ -139,7 +139,7 @@ func (s *Service) NeedBucket(ctx context.Context, name string) error {
 // generation).
 func (s *Service) bucketStamp(ctx context.Context) (_ bucketStamp, ok bool) {
 	a, isAnnouncer := s.Meta.(meta.Announcer)
-	if !isAnnouncer || !s.inMemory(ctx) {
+	if !isAnnouncer || !s.inMemory(ctx, "") {
 		return bucketStamp{}, false
 	}
 	all := s.versions.all.Load()

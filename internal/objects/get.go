@@ -89,7 +89,7 @@ func (s *Service) Head(ctx context.Context, bucket, key string) (meta.Object, er
 	if err := ValidKey(key); err != nil {
 		return meta.Object{}, err
 	}
-	if !s.inMemory(ctx) {
+	if !s.inMemory(ctx, bucket) {
 		return s.Meta.Object(ctx, bucket, key)
 	}
 	e, t, ok := s.memo.get(s.generation(ctx), bucket, key)

@@ -50,7 +50,7 @@ func (v *versions) counter(bucket string) *atomic.Uint64 {
 // must then load afresh.
 func (s *Service) BucketVersion(ctx context.Context, bucket string) (v Version, ok bool) {
 	v.gen = s.generation(ctx)
-	if !s.inMemory(ctx) {
+	if !s.inMemory(ctx, bucket) {
 		return Version{}, false
 	}
 	v.all = s.versions.all.Load()

@@ -14,12 +14,13 @@ type seen struct {
 }
 
 // inMemory reports whether the memo and the filters of absent keys may
-// answer now, after forgetting what other processes changed since the
-// last call (Service.Watch; see meta.ObjectWatcher). While nothing
-// changed it costs two atomic loads. A store that cannot vouch for its
-// changes now (its listener is away) gives false, and every answer comes
-// from the store until it can.
-func (s *Service) inMemory(ctx context.Context) bool {
+// answer about bucket now (or, for "", at all), after forgetting what
+// other processes changed since the last call (Service.Watch; see
+// meta.ObjectWatcher). While nothing changed it costs a few atomic loads.
+// A store that cannot vouch for the bucket's changes now (its listener is
+// away, or the bucket is not registered yet) gives false, and every
+// answer comes from the store until it can.
+func (s *Service) inMemory(ctx context.Context, bucket string) bool {
 	if s.NoMemo {
 		return false
 	}
@@ -27,7 +28,7 @@ func (s *Service) inMemory(ctx context.Context) bool {
 	if w == nil {
 		return true
 	}
-	mark, ok := w.ObjectMark()
+	mark, ok := w.ObjectMark(bucket)
 	if !ok {
 		return false
 	}

@@ -54,7 +54,7 @@ func TestWatchAcrossStores(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, ok := rs.ObjectMark(); ok {
+		if _, ok := rs.ObjectMark(bucket); ok {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -27,7 +27,7 @@ func testObjectChangesShared(t *testing.T, a meta.Store, reopen Reopen) {
 	for _, w := range []meta.ObjectWatcher{wa, wb} {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if _, ok := w.ObjectMark(); ok {
+			if _, ok := w.ObjectMark("b"); ok {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -44,7 +44,7 @@ func testObjectChangesShared(t *testing.T, a meta.Store, reopen Reopen) {
 		if err != nil || all {
 			t.Fatalf("ObjectChanges(%d): all %v, %v", since, all, err)
 		}
-		if m, _ := w.ObjectMark(); next != m {
+		if m, _ := w.ObjectMark("b"); next != m {
 			t.Fatalf("ObjectChanges reached %d, ObjectMark says %d", next, m)
 		}
 		return got, next
@@ -77,7 +77,7 @@ func testObjectChangesShared(t *testing.T, a meta.Store, reopen Reopen) {
 	watchers := []meta.ObjectWatcher{wa, wb}
 	marks := make([]uint64, 2)
 	for i, w := range watchers {
-		marks[i], _ = w.ObjectMark()
+		marks[i], _ = w.ObjectMark("b")
 	}
 	for _, st := range steps {
 		if err := st.fn(insts[st.by]); err != nil {

@@ -33,6 +33,7 @@ func TestWriterAloneWaitsForListeners(t *testing.T) {
 	if err := a.CreateBucket(t.Context(), meta.Bucket{Name: "b", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	waitWatching(t, b, "b") // else a's object change need not wait for b
 	killListener(t, a)
 	for _, c := range []struct {
 		name  string

@@ -42,10 +42,16 @@ func (s *Store) DeleteObject(ctx context.Context, bucket, key string, check meta
 // deleteObject is DeleteObject, or with collect CollectObject since
 // *collect.
 func (s *Store) deleteObject(ctx context.Context, bucket, key string, check meta.Check, collect *time.Time) ([]meta.Segment, error) {
+	// Errors leave it empty: tellObjects asks again after the commit.
+	watchers, _ := s.watchersOf(ctx, bucket)
 	for attempt := 1; ; attempt++ {
-		out, ids, err := s.deleteOnce(ctx, bucket, key, check, collect)
+		out, ids, deleted, err := s.deleteOnce(ctx, bucket, key, check, collect, len(watchers) > 0)
 		if err == nil {
-			s.gen.waitObjects(ctx, ids)
+			if deleted {
+				if err := s.tellObjects(ctx, bucket, []string{key}, ids); err != nil {
+					return nil, err
+				}
+			}
 			return out, nil
 		}
 		s.gen.objs.drop(ids) // not committed: nobody will acknowledge them
@@ -58,33 +64,34 @@ func (s *Store) deleteObject(ctx context.Context, bucket, key string, check meta
 	}
 }
 
-// deleteOnce runs DeleteObject's transaction once; ids are as putOnce's.
-func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.Check, collect *time.Time) (out []meta.Segment, ids []string, err error) {
+// deleteOnce runs DeleteObject's transaction once; ids and tell are as
+// putOnce's; deleted says an object was.
+func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.Check, collect *time.Time, tell bool) (out []meta.Segment, ids []string, deleted bool, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("delete object %q/%q: %w", bucket, key, err)
+		return nil, nil, false, fmt.Errorf("delete object %q/%q: %w", bucket, key, err)
 	}
 	defer func() { releaseAfterTx(ctx, conn) }()
 	cur, err := beginLookup(ctx, conn, bucket, key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if check != nil {
 		if err := withNarinfo(ctx, conn, cur); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if err := check(cur); err != nil {
-			return nil, nil, err // unchanged, as the contract promises
+			return nil, nil, false, err // unchanged, as the contract promises
 		}
 	}
 
 	if collect != nil {
 		var claimed bool
 		if err := conn.QueryRow(ctx, qNarinfoClaims, bucket, micros(*collect), key).Scan(&claimed); err != nil {
-			return nil, nil, fmt.Errorf("collect %q/%q: %w", bucket, key, err)
+			return nil, nil, false, fmt.Errorf("collect %q/%q: %w", bucket, key, err)
 		}
 		if claimed {
-			return nil, nil, fmt.Errorf("collect %q/%q: a narinfo pushed since names it: %w", bucket, key, meta.ErrPreconditionFailed)
+			return nil, nil, false, fmt.Errorf("collect %q/%q: a narinfo pushed since names it: %w", bucket, key, meta.ErrPreconditionFailed)
 		}
 	}
 
@@ -92,7 +99,7 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 	// The index record goes even without an object: nothing may name a
 	// narinfo the bucket does not hold.
 	if sql, args, err := indexStmt(bucket, key, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	} else if sql != "" {
 		second.Queue(sql, args...)
 	}
@@ -112,7 +119,7 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 		for _, seg := range old {
 			second.Queue(qReferenced, seg.Blob)
 		}
-		ids, notes = s.queueEnd(&second, bucket, key)
+		ids, notes = s.queueEnd(&second, bucket, key, tell)
 	} else {
 		second.Queue("commit")
 	}
@@ -124,7 +131,7 @@ func (s *Store) deleteOnce(ctx context.Context, bucket, key string, check meta.C
 		err = cerr
 	}
 	if err != nil {
-		return nil, ids, fmt.Errorf("delete object %q/%q: %w", bucket, key, committing(err))
+		return nil, ids, false, fmt.Errorf("delete object %q/%q: %w", bucket, key, committing(err))
 	}
-	return out, ids, nil
+	return out, ids, cur != nil, nil
 }

@@ -210,109 +210,6 @@ func (a *announcer) stop() {
 	<-a.done
 }
 
-// loop serves the listener connection, and reconnects when it is lost.
-func (a *announcer) loop(conn *pgx.Conn) {
-	for {
-		err := a.serve(conn)
-		if a.ctx.Err() == nil {
-			a.lost.Add(1) // before live: whoever sees it away sees it counted
-		}
-		a.live.Store(false)
-		a.objs.liveAt.Store(0)
-		conn.Close(context.Background())
-		if a.ctx.Err() != nil {
-			return
-		}
-		slog.Warn("metadata: change listener lost; reading the generation per request until it is back", "err", err)
-		for {
-			select {
-			case <-a.ctx.Done():
-				return
-			case <-time.After(reconnectWait):
-			}
-			if conn, err = a.connect(a.ctx); err == nil {
-				slog.Info("metadata: change listener back")
-				break
-			}
-		}
-	}
-}
-
-// connect opens a listener connection, LISTENs, then catches up with the
-// table, and marks the announcer live.
-func (a *announcer) connect(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, a.cfg)
-	if err != nil {
-		return nil, err
-	}
-	var g int64
-	if _, err = conn.Exec(ctx, `LISTEN `+genChannel+`; LISTEN `+ackChannel+`; LISTEN `+objChannel+`; LISTEN `+objAckChannel+`; LISTEN `+a.objs.ackChannel()+`; LISTEN `+a.ping); err == nil {
-		err = conn.QueryRow(ctx, `SELECT gen FROM generation`).Scan(&g)
-	}
-	if err == nil {
-		_, err = conn.Exec(ctx, `SELECT pg_notify($1, $2)`, ackChannel, strconv.FormatInt(g, 10))
-	}
-	if err != nil {
-		conn.Close(context.Background())
-		return nil, err
-	}
-	a.raise(uint64(g))
-	a.heard()
-	a.objs.connected(conn.PgConn().PID(), int64(time.Since(a.base)))
-	a.live.Store(true)
-	return conn, nil
-}
-
-// serve handles notifications until the connection fails or stop.
-func (a *announcer) serve(conn *pgx.Conn) error {
-	for {
-		n, err := conn.WaitForNotification(a.ctx)
-		if err != nil {
-			return err
-		}
-		switch n.Channel {
-		case a.ping:
-			a.heard()
-			continue
-		case objChannel:
-			a.heard()
-			if h := heardHook.Load(); h != nil {
-				(*h)(a)
-			}
-			if err := a.heardObjects(a.ctx, conn, n.Payload); err != nil {
-				return err
-			}
-			continue
-		case objAckChannel, a.objs.ackChannel():
-			a.objs.acked(n.Payload, n.PID)
-			continue
-		}
-		g, err := strconv.ParseUint(n.Payload, 10, 64)
-		if err != nil {
-			return fmt.Errorf("notification on %s: %w", n.Channel, err)
-		}
-		switch n.Channel {
-		case genChannel:
-			if h := heardHook.Load(); h != nil {
-				(*h)(a)
-			}
-			a.raise(g)
-			a.heard()
-			if _, err := conn.Exec(a.ctx, `SELECT pg_notify($1, $2)`, ackChannel, n.Payload); err != nil {
-				return err
-			}
-		case ackChannel:
-			a.mu.Lock()
-			if g > a.acks[n.PID] {
-				a.acks[n.PID] = g
-				close(a.changed)
-				a.changed = make(chan struct{})
-			}
-			a.mu.Unlock()
-		}
-	}
-}
-
 // raise makes local at least g and returns it.
 func (a *announcer) raise(g uint64) uint64 {
 	for {
@@ -478,7 +375,7 @@ func (a *announcer) confirmAlone(ctx context.Context, channel string, ackChs []s
 		if acks[n.PID] == nil {
 			acks[n.PID] = map[string]bool{}
 		}
-		acks[n.PID][n.Payload] = true
+		ackedIDs(n.Payload, func(id string) { acks[n.PID][id] = true })
 	}
 	if !errors.Is(err, context.Canceled) {
 		slog.Warn("metadata: confirm a change with the listener away", "err", err)

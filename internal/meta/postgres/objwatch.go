@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/nixbucket/nixbucket/internal/meta"
 )
 
 // Object changes across nodes (meta.ObjectWatcher).
@@ -30,10 +33,10 @@ import (
 // it hears from other Stores to a log in memory, numbered by a mark that
 // only rises, and then acknowledges the id with a NOTIFY on the writer's
 // own channel, nixbucket_objects_ack_NAME (the note names it; see
-// objNote.Ack), so that only the writer hears it. The writer, after its
-// commit, waits until every
-// other live listener of the database acknowledged its id before the
-// write returns, as announced changes do (gen.go): once a client was told
+// objNote.Ack), so that only the writer hears it; the ids of several
+// notes heard at once share one NOTIFY (listen.go). The writer, after its
+// commit, waits until every other live listener of the database
+// acknowledged its id before the write returns, as announced changes do (gen.go): once a client was told
 // that a write happened, every node's log holds its keys. A reader
 // (objects.Service) compares the mark with the last it applied before
 // using its memo (one atomic load while nothing changed: no round trip),
@@ -82,6 +85,11 @@ type objNote struct {
 	// without it (a writer of an earlier version) is acknowledged on
 	// objAckChannel, which every writer still hears.
 	Ack string `json:"a,omitempty"`
+	// Many says the writer reads an acknowledgement naming several ids,
+	// separated by spaces (ackedIDs), as listeners send them in batches
+	// (listen.go). A note without it (a writer of an earlier version) is
+	// acknowledged alone.
+	Many bool `json:"m,omitempty"`
 }
 
 // ackChannelOf is the channel to acknowledge n on.
@@ -115,6 +123,10 @@ type objWatch struct {
 	listMu   sync.Mutex
 	list     []uint32 // other listeners' backend PIDs
 	listedAt time.Time
+
+	watching atomic.Pointer[watchSet]    // this listener's registrations (watchers.go)
+	view     atomic.Pointer[watcherView] // every node's, as a writer last read them
+	viewMu   sync.Mutex                  // one reading them at a time
 }
 
 // objWaiter is a write waiting for the acknowledgements of its id.
@@ -140,6 +152,7 @@ func (w *objWatch) connected(pid uint32, at int64) {
 	w.log = w.log[:0]
 	w.mark.Store(m)
 	w.mu.Unlock()
+	w.watching.Store(&watchSet{pid: pid})
 	w.ownPID.Store(pid)
 	w.liveAt.Store(at)
 }
@@ -189,7 +202,7 @@ func (w *objWatch) notes(bucket string, keys []string) ([]string, []string) {
 	var ids, payloads []string
 	flush := func(ks []string) {
 		id := w.self + "." + strconv.FormatUint(w.next.Add(1), 36)
-		b, _ := json.Marshal(objNote{ID: id, From: w.self, Bucket: bucket, Keys: ks, Ack: w.ackChannel()})
+		b, _ := json.Marshal(objNote{ID: id, From: w.self, Bucket: bucket, Keys: ks, Ack: w.ackChannel(), Many: true})
 		ids = append(ids, id)
 		payloads = append(payloads, string(b))
 	}
@@ -212,14 +225,16 @@ func (w *objWatch) notes(bucket string, keys []string) ([]string, []string) {
 	return ids, payloads
 }
 
-// acked records a listener's acknowledgement of id.
-func (w *objWatch) acked(id string, pid uint32) {
+// acked records a listener's acknowledgement of the ids payload names.
+func (w *objWatch) acked(payload string, pid uint32) {
 	w.mu.Lock()
-	if wt := w.waiters[id]; wt != nil && !wt.acked[pid] {
-		wt.acked[pid] = true
-		close(wt.changed)
-		wt.changed = make(chan struct{})
-	}
+	ackedIDs(payload, func(id string) {
+		if wt := w.waiters[id]; wt != nil && !wt.acked[pid] {
+			wt.acked[pid] = true
+			close(wt.changed)
+			wt.changed = make(chan struct{})
+		}
+	})
 	w.mu.Unlock()
 }
 
@@ -245,9 +260,9 @@ func (a *announcer) notifyObjects(ctx context.Context, tx pgx.Tx, bucket string,
 	return ids, nil
 }
 
-// waitObjects waits until every other live listener acknowledged ids
-// (see the top of this file), then forgets them.
-func (a *announcer) waitObjects(ctx context.Context, ids []string) {
+// waitObjects waits until every live listener of watchers acknowledged
+// ids (see the top of this file), then forgets them.
+func (a *announcer) waitObjects(ctx context.Context, ids []string, watchers []uint32) {
 	w := a.objs
 	defer w.drop(ids)
 	if !a.current() {
@@ -273,12 +288,18 @@ func (a *announcer) waitObjects(ctx context.Context, ids []string) {
 	}
 	deadline := time.Now().Add(ackTimeout)
 	for {
-		pids, err := a.otherListeners(ctx, false)
+		live, err := a.otherListeners(ctx, false)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				slog.Warn("metadata: list change listeners", "err", err)
 			}
 			return
+		}
+		var pids []uint32
+		for _, p := range watchers {
+			if slices.Contains(live, p) {
+				pids = append(pids, p)
+			}
 		}
 		var pending []uint32
 		var changed []chan struct{}
@@ -344,32 +365,38 @@ func (a *announcer) objectMark() (uint64, bool) {
 	return w.mark.Load(), true
 }
 
-// heardObjects takes up a notification on objChannel: logs its keys, then
-// acknowledges it, unless it is this Store's own.
-func (a *announcer) heardObjects(ctx context.Context, conn *pgx.Conn, payload string) error {
+// heardObjects takes up a notification on objChannel: logs its keys, and
+// adds its acknowledgement to acks, unless it is this Store's own.
+func (a *announcer) heardObjects(payload string, acks *ackBatch) {
 	// The listener hears this Store's own notes too, one per write: their
 	// id (the payload's first field, see notes) names this Store, which
 	// spares decoding them.
 	if strings.HasPrefix(payload, `{"i":"`+a.objs.self+".") {
-		return nil
+		return
 	}
 	var n objNote
 	if err := json.Unmarshal([]byte(payload), &n); err != nil {
 		slog.Warn("metadata: unreadable object change notification", "err", err)
-		return nil
+		return
 	}
 	if n.From == a.objs.self {
-		return nil
+		return
 	}
 	a.objs.heard(n)
-	_, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, ackChannelOf(n), n.ID)
-	return err
+	ch := ackChannelOf(n)
+	acks.object(ch, n.ID, n.Many && ch != objAckChannel)
 }
 
 // ObjectMark returns the mark of the object changes heard from other
-// Stores, and whether answers kept in memory may be used now
-// (meta.ObjectWatcher).
-func (s *Store) ObjectMark() (uint64, bool) { return s.gen.objectMark() }
+// Stores, and whether answers kept in memory about bucket (or, for "", at
+// all) may be used now (meta.ObjectWatcher; see watchers.go).
+func (s *Store) ObjectMark(bucket string) (uint64, bool) {
+	m, ok := s.gen.objectMark()
+	if !ok || bucket == "" {
+		return m, ok
+	}
+	return m, s.watching(bucket)
+}
 
 // ObjectChanges calls fn for each object key another Store changed after
 // mark since, and returns the mark reached; all reports that changes were
@@ -380,9 +407,13 @@ func (s *Store) ObjectChanges(ctx context.Context, since uint64, fn func(bucket,
 }
 
 // writeObjects is write for a change of objects: fn reports each key it
-// changed through changed, and the change is announced to the other
-// Stores (see the top of this file) before the call returns.
+// changed through changed, and the change is announced to the Stores
+// registered for the bucket (see the top of this file and watchers.go)
+// before the call returns.
 func (s *Store) writeObjects(ctx context.Context, bucket string, fn func(tx pgx.Tx, changed func(key string)) error) error {
+	// Errors of watchersOf leave the lists empty: the look after the
+	// commit asks again, and fails the write if it still cannot tell.
+	before, _ := s.watchersOf(ctx, bucket)
 	var keys, ids []string
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		s.gen.objs.drop(ids) // of an attempt that did not commit
@@ -390,7 +421,7 @@ func (s *Store) writeObjects(ctx context.Context, bucket string, fn func(tx pgx.
 		if err := fn(tx, func(k string) { keys = append(keys, k) }); err != nil {
 			return err
 		}
-		if len(keys) == 0 {
+		if len(keys) == 0 || len(before) == 0 {
 			return nil
 		}
 		var err error
@@ -401,8 +432,36 @@ func (s *Store) writeObjects(ctx context.Context, bucket string, fn func(tx pgx.
 		s.gen.objs.drop(ids)
 		return err
 	}
-	if len(ids) > 0 {
-		s.gen.waitObjects(ctx, ids)
+	return s.tellObjects(ctx, bucket, keys, ids)
+}
+
+// tellObjects is called after a change of keys in bucket committed, with
+// the ids of the notes its transaction sent (none if no node was
+// registered for the bucket at the first look): it waits until the nodes
+// registered now acknowledged them, sending the notes first if the
+// transaction did not (see watchers.go).
+func (s *Store) tellObjects(ctx context.Context, bucket string, keys, ids []string) error {
+	if len(keys) == 0 {
+		return nil
 	}
+	after, err := s.watchersOf(ctx, bucket)
+	if err != nil {
+		s.gen.objs.drop(ids)
+		return fmt.Errorf("%w: the change committed, but which nodes to tell could not be read: %w", meta.ErrOutcomeUnknown, err)
+	}
+	if len(after) == 0 {
+		s.gen.objs.drop(ids)
+		return nil
+	}
+	if len(ids) == 0 {
+		// A node registered the bucket since the first look: tell it now.
+		var payloads []string
+		ids, payloads = s.gen.objs.notes(bucket, keys)
+		if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS t(p)`, objChannel, payloads); err != nil {
+			s.gen.objs.drop(ids)
+			return fmt.Errorf("%w: the change committed, but the nodes that keep answers about it could not be told: %w", meta.ErrOutcomeUnknown, err)
+		}
+	}
+	s.gen.waitObjects(ctx, ids, after)
 	return nil
 }

@@ -89,23 +89,28 @@ func (s *Store) PutObject(ctx context.Context, obj meta.Object, check meta.Check
 	// A key that holds nothing yet (most puts: a push writes new paths)
 	// needs no lookup when there is no Check to show the current object.
 	tryNew := check == nil
+	// Errors leave it empty: tellObjects asks again after the commit.
+	watchers, _ := s.watchersOf(ctx, obj.Bucket)
+	tell := len(watchers) > 0
 	for attempt := 1; ; attempt++ {
 		var out []meta.Segment
 		var ids []string
 		var err error
 		done := false
 		if tryNew {
-			ids, done, err = s.putNew(ctx, obj)
+			ids, done, err = s.putNew(ctx, obj, tell)
 			if err == nil && !done {
 				s.gen.objs.drop(ids)
 				tryNew = false // the key holds an object: no use trying again
 			}
 		}
 		if err == nil && !done {
-			out, ids, err = s.putOnce(ctx, obj, check)
+			out, ids, err = s.putOnce(ctx, obj, check, tell)
 		}
 		if err == nil {
-			s.gen.waitObjects(ctx, ids)
+			if err := s.tellObjects(ctx, obj.Bucket, []string{obj.Key}, ids); err != nil {
+				return nil, err
+			}
 			return out, nil
 		}
 		s.gen.objs.drop(ids) // not committed: nobody will acknowledge them
@@ -143,7 +148,7 @@ const qInsertObject = `INSERT INTO objects (bucket, key, size, etag, modified, a
 // putNew rolls back and reports done false, having changed nothing, and
 // the caller runs putOnce, which reads what is there. ids are as
 // putOnce's.
-func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done bool, err error) {
+func (s *Store) putNew(ctx context.Context, obj meta.Object, tell bool) (ids []string, done bool, err error) {
 	idx, idxArgs, err := indexStmt(obj.Bucket, obj.Key, obj.Narinfo)
 	if err != nil {
 		return nil, false, err
@@ -168,7 +173,7 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 			b.Queue(qAddRef, seg.Blob)
 		}
 	}
-	ids, _ = s.queueEnd(&b, obj.Bucket, obj.Key)
+	ids, _ = s.queueEnd(&b, obj.Bucket, obj.Key, tell)
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br := conn.SendBatch(cctx, &b)
@@ -193,10 +198,10 @@ func (s *Store) putNew(ctx context.Context, obj meta.Object) (ids []string, done
 	return ids, true, nil
 }
 
-// putOnce runs PutObject's transaction once. ids are the notification
-// ids it registered (see objWatch.notes), which the caller waits for or
-// drops.
-func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) (out []meta.Segment, ids []string, err error) {
+// putOnce runs PutObject's transaction once; it sends the notification
+// of the key only if tell. ids are the notification ids it registered
+// (see objWatch.notes), which the caller waits for or drops.
+func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check, tell bool) (out []meta.Segment, ids []string, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("put object %q/%q: %w", obj.Bucket, obj.Key, err)
@@ -252,7 +257,7 @@ func (s *Store) putOnce(ctx context.Context, obj meta.Object, check meta.Check) 
 	for _, seg := range old {
 		second.Queue(qReferenced, seg.Blob)
 	}
-	ids, notes := s.queueEnd(&second, obj.Bucket, obj.Key)
+	ids, notes := s.queueEnd(&second, obj.Bucket, obj.Key, tell)
 	cctx, cancel := commitContext(ctx)
 	defer cancel()
 	br := conn.SendBatch(cctx, &second)
@@ -290,9 +295,13 @@ func beginLookup(ctx context.Context, conn *pgxpool.Conn, bucket, key string) (*
 }
 
 // queueEnd queues what ends a write's batch: the notification of the
-// key (see objWatch.notes, whose ids it returns, and how many statements
-// they took) and COMMIT.
-func (s *Store) queueEnd(b *pgx.Batch, bucket, key string) (ids []string, notes int) {
+// key if tell (see objWatch.notes, whose ids it returns, and how many
+// statements they took) and COMMIT.
+func (s *Store) queueEnd(b *pgx.Batch, bucket, key string, tell bool) (ids []string, notes int) {
+	if !tell {
+		b.Queue("commit")
+		return nil, 0
+	}
 	ids, payloads := s.gen.objs.notes(bucket, []string{key})
 	for _, p := range payloads {
 		b.Queue(`SELECT pg_notify($1, $2)`, objChannel, p)

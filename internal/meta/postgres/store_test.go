@@ -239,7 +239,7 @@ func TestObjectWatchGap(t *testing.T) {
 	waitMark := func(s *Store) uint64 {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if m, ok := s.ObjectMark(); ok {
+			if m, ok := s.ObjectMark("b"); ok {
 				return m
 			}
 		}
@@ -251,7 +251,7 @@ func TestObjectWatchGap(t *testing.T) {
 	}
 	since := waitMark(b)
 	killListeners(t, b)
-	if _, ok := b.ObjectMark(); ok {
+	if _, ok := b.ObjectMark("b"); ok {
 		t.Error("ObjectMark ok while the listener is down")
 	}
 	for !a.gen.live.Load() { // killListeners ended a's listener too
@@ -368,7 +368,7 @@ func TestAcksOnWritersChannel(t *testing.T) {
 	}
 	for _, s := range []*Store{b, c} {
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			if _, ok := s.ObjectMark(); ok {
+			if _, ok := s.ObjectMark("b"); ok {
 				break
 			}
 			if time.Now().After(deadline) {
