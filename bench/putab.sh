@@ -17,7 +17,11 @@
 # drift with the machine.
 #
 # Environment: ROUNDS (default 2), OTHERS (3), SIZES (1MiB), CONC (1,16),
-# PGOPTS (extra postgres -c settings, e.g. "-c synchronous_commit=off").
+# PGOPTS (extra postgres -c settings, e.g. "-c synchronous_commit=off"),
+# WATCHED=1 (each other node reads the bench bucket first, so it keeps
+# answers about it and every write waits for it, as in a push to a cache
+# every node serves; by default they serve other buckets, and no write
+# waits for them).
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BIN..." >&2; exit 2; }
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -83,7 +87,7 @@ for r in $(seq "$rounds"); do
 		env "${s3env[@]}" "$tmp/scaletool" mkbucket -endpoint "http://127.0.0.1:$vport" blobs direct
 		meta="postgres://postgres@127.0.0.1:$pg_port/nb$n?sslmode=disable"
 		blobs="s3://blobs/cache?endpoint=http://127.0.0.1:$vport"
-		nodes=()
+		nodes=() oports=()
 		for i in $(seq 0 "$others"); do
 			port=$(free_port)
 			env "${s3env[@]}" "$bin" serve --listen "127.0.0.1:$port" --data "$tmp/d$n-$i" --meta "$meta" --blobs "$blobs" \
@@ -92,13 +96,22 @@ for r in $(seq "$rounds"); do
 			pids+=("$p")
 			nodes+=("$p")
 			wait_port "$port" "$p" 15
-			[ "$i" = 0 ] && aport=$port
+			if [ "$i" = 0 ]; then aport=$port; else oports+=("$port"); fi
 			for _ in $(seq 200); do
 				[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/-/health")" = 200 ] && break
 				sleep 0.05
 			done
 		done
 		sleep 1 # past the listeners' join grace
+		if [ "${WATCHED:-0}" = 1 ]; then
+			cenv=(AWS_ACCESS_KEY_ID="$(sed -n 's/^aws_access_key_id *= *//p' "$tmp/d$n-0/credentials" | head -n 1)"
+				AWS_SECRET_ACCESS_KEY="$(sed -n 's/^aws_secret_access_key *= *//p' "$tmp/d$n-0/credentials" | head -n 1)")
+			env "${cenv[@]}" "$tmp/scaletool" mkbucket -endpoint "http://127.0.0.1:$aport" bench
+			for p in "${oports[@]}"; do
+				env "${cenv[@]}" "$tmp/scaletool" head -endpoint "http://127.0.0.1:$p" -bucket bench -key none
+			done
+			sleep 0.5 # the registrations, a transaction and a round of acknowledgements each
+		fi
 		t0=$(ticks "${nodes[@]:1}")
 		out=$("$tmp/s3bench" -a-name "$name" -a-endpoint "http://127.0.0.1:$aport" -a-credentials "$tmp/d$n-0/credentials" \
 			-b-name versitygw -b-endpoint "http://127.0.0.1:$vport" -b-access "$ak" -b-secret "$sk" \
@@ -106,7 +119,7 @@ for r in $(seq "$rounds"); do
 			-ops put -sizes "$sizes" -concurrency "$conc" -rounds 3 -duration 1500ms 2>&1) || die "s3bench failed: $out"
 		t1=$(ticks "${nodes[@]:1}")
 		ops=$(grep -E "s3bench: .* $name +put" <<<"$out" | sed -E 's/.*\(([0-9]+) ops.*/\1/' | paste -sd+ | bc)
-		echo "== $name, round $r ($others other nodes listening)"
+		echo "== $name, round $r ($others other nodes listening$([ "${WATCHED:-0}" = 1 ] && echo ', each serving the bucket'))"
 		grep -E '^\|' <<<"$out" | grep -v -- '---'
 		echo "PostgreSQL and the other nodes: $(echo "scale=2; ($t1 - $t0) * 1000 / $hz / $ops" | bc) CPU ms per PUT through the node ($ops PUTs)"
 		for p in "${nodes[@]}" "$vpid"; do

@@ -7,6 +7,7 @@
 //	scaletool mkbucket -endpoint URL BUCKET...
 //	scaletool put      -endpoint URL -bucket B -key K FILE
 //	scaletool presign  -endpoint URL -bucket B -key K [-expires 2h]
+//	scaletool head     -endpoint URL -bucket B -key K
 //	scaletool get      [-c 8] [-d 5s] [-size BYTES] [-auth HEADER] URL
 //
 // The S3 subcommands sign with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
@@ -48,6 +49,8 @@ func main() {
 		err = presign(ctx, args)
 	case "get":
 		err = getCmd(ctx, args)
+	case "head":
+		err = head(ctx, args)
 	default:
 		usage()
 	}
@@ -58,7 +61,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: scaletool mkbucket|put|presign|get [flags] ARGS (see the package doc)")
+	fmt.Fprintln(os.Stderr, "usage: scaletool mkbucket|put|presign|get|head [flags] ARGS (see the package doc)")
 	os.Exit(2)
 }
 
@@ -129,6 +132,24 @@ func mkbucket(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// head sends a HeadObject, and takes a missing key as an answer: through
+// a nixbucket node it is a read of the bucket, which makes the node
+// register the bucket (bench/putab.sh WATCHED=1).
+func head(ctx context.Context, args []string) error {
+	f := newS3Flags("head")
+	f.fs.Parse(args)
+	c, err := f.client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: f.bucket, Key: f.key})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchKey") {
+		return nil
+	}
+	return err
 }
 
 func put(ctx context.Context, args []string) error {

@@ -23,11 +23,12 @@ import (
 // Every server keeps answers about small and missing objects in memory
 // (objects.Service's memo and its filters of absent keys), which a write
 // through another server would make stale. So every object write
-// (PutObject, DeleteObject that deleted, CompleteUpload) sends, inside its
-// transaction, a NOTIFY on nixbucket_objects naming the bucket and keys
-// it changed, under an id of its own; PostgreSQL delivers it to every
-// listener at commit, never before, and never for a transaction that
-// rolled back.
+// (PutObject, DeleteObject that deleted, CompleteUpload) to a bucket that
+// another server registered (it keeps answers about the bucket; see
+// watchers.go) sends, inside its transaction, a NOTIFY on
+// nixbucket_objects naming the bucket and keys it changed, under an id of
+// its own; PostgreSQL delivers it to every listener at commit, never
+// before, and never for a transaction that rolled back.
 //
 // Each Store's listener (the generation's, see gen.go) appends the keys
 // it hears from other Stores to a log in memory, numbered by a mark that
@@ -35,7 +36,7 @@ import (
 // own channel, nixbucket_objects_ack_NAME (the note names it; see
 // objNote.Ack), so that only the writer hears it; the ids of several
 // notes heard at once share one NOTIFY (listen.go). The writer, after its
-// commit, waits until every other live listener of the database
+// commit, waits until every live listener registered for the bucket
 // acknowledged its id before the write returns, as announced changes do (gen.go): once a client was told
 // that a write happened, every node's log holds its keys. A reader
 // (objects.Service) compares the mark with the last it applied before

@@ -36,9 +36,10 @@
 //
 // Object writes do not move the generation (that would empty every
 // cache on every write). Each one instead names the keys it changed in a
-// NOTIFY of its own, which every other Store's listener logs and
+// NOTIFY of its own, which every other Store registered for the bucket
+// (one that keeps answers about its objects in memory) logs and
 // acknowledges before the write returns (meta.ObjectWatcher; see
-// objwatch.go). So servers on this store keep their memo of small
+// objwatch.go and watchers.go). So servers on this store keep their memo of small
 // objects and their filters of absent keys: a server forgets the keys
 // others changed before it answers from memory, a narinfo hit in a
 // bucket nobody wrote to costs no round trip, and a write acknowledged

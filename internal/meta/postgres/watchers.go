@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -115,19 +116,28 @@ func (s *Store) watch(ws *watchSet, bucket string, st *watchState) {
 	defer cancel()
 	// A bucket created after this read moves the generation past it.
 	before := s.gen.local.Load()
-	var missing bool
+	// A missing bucket rolls back: it must not move the generation,
+	// which would make every node drop what it keeps in memory.
+	errMissing := errors.New("no such bucket")
 	err := s.writeAnnounced(ctx, func(tx pgx.Tx) error {
-		missing = false
-		if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM buckets WHERE name = $1)`, bucket).Scan(&missing); err != nil || missing {
+		ok, err := exists(ctx, tx, `SELECT EXISTS (SELECT 1 FROM buckets WHERE name = $1)`, bucket)
+		if err == nil && !ok {
+			err = errMissing
+		}
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM object_watchers WHERE pid NOT IN
 			(SELECT pid FROM pg_stat_activity WHERE application_name = $1)`, listenApp); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO object_watchers (bucket, pid) VALUES ($1, $2) ON CONFLICT DO NOTHING`, bucket, int32(ws.pid))
+		_, err = tx.Exec(ctx, `INSERT INTO object_watchers (bucket, pid) VALUES ($1, $2) ON CONFLICT DO NOTHING`, bucket, int32(ws.pid))
 		return err
 	})
+	missing := errors.Is(err, errMissing)
+	if missing {
+		err = nil
+	}
 	switch {
 	case err != nil:
 		if s.gen.ctx.Err() == nil {

@@ -144,11 +144,22 @@ func TestWatchMissingBucket(t *testing.T) {
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
 	waitWatching(t, b, "")
+	gen := func() (g int64) {
+		t.Helper()
+		if err := a.pool.QueryRow(t.Context(), `SELECT gen FROM generation`).Scan(&g); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	g0 := gen()
 	for range 50 {
 		if _, ok := b.ObjectMark("later"); ok {
 			t.Fatal("ObjectMark ok for a bucket that does not exist")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+	if g := gen(); g != g0 {
+		t.Errorf("registering a missing bucket moved the generation from %d to %d", g0, g)
 	}
 	if err := a.CreateBucket(t.Context(), meta.Bucket{Name: "later", Created: time.Now()}); err != nil {
 		t.Fatal(err)
