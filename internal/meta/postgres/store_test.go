@@ -86,6 +86,34 @@ func setReconnectWait(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { reconnectWait = old })
 }
 
+// setJoinGrace sets joinGrace for the test.
+func setJoinGrace(t *testing.T, d time.Duration) {
+	old := joinGrace
+	joinGrace = d
+	t.Cleanup(func() { joinGrace = old })
+}
+
+// spyHeard returns, by channel, what spy (a connection that LISTENs on
+// spy_done too) heard before its own notification, sent after them, came
+// back.
+func spyHeard(t *testing.T, spy *pgx.Conn) map[string][]string {
+	t.Helper()
+	if _, err := spy.Exec(t.Context(), `SELECT pg_notify('spy_done', '')`); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for {
+		n, err := spy.WaitForNotification(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Channel == "spy_done" {
+			return got
+		}
+		got[n.Channel] = append(got[n.Channel], n.Payload)
+	}
+}
+
 // TestListenerLost: while an instance's listener is down, it reads the
 // generation from the table, so a change made elsewhere still shows at
 // once.
@@ -231,9 +259,7 @@ func TestSilentListener(t *testing.T) {
 // forget everything, since changes made meanwhile were not heard.
 func TestObjectWatchGap(t *testing.T) {
 	setReconnectWait(t, 10*time.Millisecond)
-	old := joinGrace
-	joinGrace = 50 * time.Millisecond
-	t.Cleanup(func() { joinGrace = old })
+	setJoinGrace(t, 50*time.Millisecond)
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
 	waitMark := func(s *Store) uint64 {
@@ -349,9 +375,7 @@ func TestOwnNotesKnownByPrefix(t *testing.T) {
 // the writer's own channel, where no third node hears them, and a note
 // without one (a writer of an earlier version) on the shared channel.
 func TestAcksOnWritersChannel(t *testing.T) {
-	old := joinGrace
-	joinGrace = 10 * time.Millisecond
-	t.Cleanup(func() { joinGrace = old })
+	setJoinGrace(t, 10*time.Millisecond)
 	url := testenv.Postgres(t)
 	a, b, c := openAt(t, url), openAt(t, url), openAt(t, url)
 	spy, err := pgx.Connect(t.Context(), url)
@@ -376,25 +400,7 @@ func TestAcksOnWritersChannel(t *testing.T) {
 			}
 		}
 	}
-	// acks returns, by channel, the acknowledgements the spy heard
-	// before its own notification, sent after them, came back.
-	acks := func() map[string][]string {
-		t.Helper()
-		if _, err := spy.Exec(t.Context(), `SELECT pg_notify('spy_done', '')`); err != nil {
-			t.Fatal(err)
-		}
-		got := map[string][]string{}
-		for {
-			n, err := spy.WaitForNotification(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n.Channel == "spy_done" {
-				return got
-			}
-			got[n.Channel] = append(got[n.Channel], n.Payload)
-		}
-	}
+	acks := func() map[string][]string { return spyHeard(t, spy) }
 	acks() // whatever came before
 	if _, err := a.PutObject(t.Context(), meta.Object{Bucket: "b", Key: "k", Modified: time.Now()}, nil); err != nil {
 		t.Fatal(err)

@@ -40,9 +40,7 @@ func changedKeys(t *testing.T, s *Store, since uint64) []string {
 // registered sends no note (and waits for nobody); once a node registered
 // the bucket, each write is in its log by the time the write returns.
 func TestWritesTellOnlyWatchers(t *testing.T) {
-	old := joinGrace
-	joinGrace = 10 * time.Millisecond
-	t.Cleanup(func() { joinGrace = old })
+	setJoinGrace(t, 10*time.Millisecond)
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
 	spy, err := pgx.Connect(t.Context(), url)
@@ -53,25 +51,7 @@ func TestWritesTellOnlyWatchers(t *testing.T) {
 	if _, err := spy.Exec(t.Context(), `LISTEN `+objChannel+`; LISTEN spy_done`); err != nil {
 		t.Fatal(err)
 	}
-	// notes returns the notes the spy heard before its own notification,
-	// sent after them, came back.
-	notes := func() []string {
-		t.Helper()
-		if _, err := spy.Exec(t.Context(), `SELECT pg_notify('spy_done', '')`); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for {
-			n, err := spy.WaitForNotification(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n.Channel == "spy_done" {
-				return got
-			}
-			got = append(got, n.Payload)
-		}
-	}
+	notes := func() []string { return spyHeard(t, spy)[objChannel] }
 	ctx := t.Context()
 	for _, name := range []string{"quiet", "read"} {
 		if err := a.CreateBucket(ctx, meta.Bucket{Name: name, Created: time.Now()}); err != nil {
@@ -117,9 +97,7 @@ func TestWritesTellOnlyWatchers(t *testing.T) {
 // at the first look) but whose bucket has a watcher after the commit
 // sends the note then, and waits for it (tellObjects).
 func TestLateWatcherTold(t *testing.T) {
-	old := joinGrace
-	joinGrace = 10 * time.Millisecond
-	t.Cleanup(func() { joinGrace = old })
+	setJoinGrace(t, 10*time.Millisecond)
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
 	if err := a.CreateBucket(t.Context(), meta.Bucket{Name: "late", Created: time.Now()}); err != nil {
@@ -138,9 +116,7 @@ func TestLateWatcherTold(t *testing.T) {
 // until it is created; the rows of listeners that are gone are deleted by
 // the next registration.
 func TestWatchMissingBucket(t *testing.T) {
-	old := joinGrace
-	joinGrace = 10 * time.Millisecond
-	t.Cleanup(func() { joinGrace = old })
+	setJoinGrace(t, 10*time.Millisecond)
 	url := testenv.Postgres(t)
 	a, b := openAt(t, url), openAt(t, url)
 	waitWatching(t, b, "")
