@@ -38,6 +38,12 @@ import (
 // its own, and the writer waits for it as for any other. A node whose
 // registration became ready after the commit reads the committed object.
 //
+// A listener marks itself as one that registers (a row for the bucket
+// "", an announced change, as it connects): a live listener without that
+// row is of an earlier version, which keeps answers about every bucket
+// and knows nothing of registrations, so every write waits for it, as
+// all did before.
+//
 // Registrations live as long as the listener connection they name: a
 // listener that reconnects has a new PID, forgets everything it kept
 // (connected), and registers afresh as reads come; the rows of listeners
@@ -175,10 +181,23 @@ func (s *Store) watchersOf(ctx context.Context, bucket string) ([]uint32, error)
 			return nil, err
 		}
 	}
+	// A live listener without a row for "" is of an earlier version (or
+	// not yet known to register): it keeps answers about every bucket.
+	live, err := s.gen.otherListeners(ctx, false)
+	if err != nil {
+		return nil, err
+	}
 	own := w.ownPID.Load()
-	pids := v.by[bucket]
-	if slices.Contains(pids, own) {
-		pids = slices.DeleteFunc(slices.Clone(pids), func(p uint32) bool { return p == own })
+	var pids []uint32
+	for _, p := range v.by[bucket] {
+		if p != own {
+			pids = append(pids, p)
+		}
+	}
+	for _, p := range live {
+		if !slices.Contains(v.by[""], p) && !slices.Contains(pids, p) {
+			pids = append(pids, p)
+		}
 	}
 	return pids, nil
 }

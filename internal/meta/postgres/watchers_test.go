@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -23,6 +24,22 @@ func waitWatching(t *testing.T, s *Store, bucket string) uint64 {
 	}
 	t.Fatalf("ObjectMark(%q) never ok", bucket)
 	return 0
+}
+
+// waitMarked waits until s's writes to bucket wait for no other node:
+// every other listener is known to register buckets (markListener), and
+// none registered bucket.
+func waitMarked(t *testing.T, s *Store, bucket string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		pids, err := s.watchersOf(t.Context(), bucket)
+		if err == nil && len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writes to %s still wait for %v, %v", bucket, pids, err)
+		}
+	}
 }
 
 // changedKeys returns the bucket/key changes s reports after since.
@@ -60,6 +77,7 @@ func TestWritesTellOnlyWatchers(t *testing.T) {
 	}
 	since := waitWatching(t, b, "read")
 	waitWatching(t, a, "") // a's listener is live: its writes would tell
+	waitMarked(t, a, "quiet")
 	notes()
 
 	put := func(bucket, key string) {
@@ -167,5 +185,59 @@ func TestWatchMissingBucket(t *testing.T) {
 	waitWatching(t, a, "other")
 	if got := pids(); len(got) != 0 {
 		t.Errorf("watchers of later after b closed and a registered: %v, want none", got)
+	}
+}
+
+// TestEarlierListenerWaitedFor: a listener of an earlier version (one
+// that never marked itself as registering buckets) keeps answers about
+// every bucket, so every write tells it and waits for it.
+func TestEarlierListenerWaitedFor(t *testing.T) {
+	setJoinGrace(t, 10*time.Millisecond)
+	url := testenv.Postgres(t)
+	a := openAt(t, url)
+	if err := a.CreateBucket(t.Context(), meta.Bucket{Name: "quiet", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitWatching(t, a, "")
+	waitMarked(t, a, "quiet")
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = listenApp
+	old, err := pgx.ConnectConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close(context.Background())
+	if _, err := old.Exec(t.Context(), `LISTEN `+objChannel); err != nil {
+		t.Fatal(err)
+	}
+	a.gen.otherListeners(t.Context(), true) // as a writer will within listenersFor
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.PutObject(t.Context(), meta.Object{Bucket: "quiet", Key: "k", Modified: time.Now()}, nil)
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	n, err := old.WaitForNotification(ctx)
+	if err != nil {
+		t.Fatalf("the earlier version's listener heard no note: %v", err)
+	}
+	var note objNote
+	if err := json.Unmarshal([]byte(n.Payload), &note); err != nil || !slices.Equal(note.Keys, []string{"k"}) {
+		t.Fatalf("note %q: %v", n.Payload, err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the write returned (%v) before the earlier version's listener acknowledged it", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := old.Exec(t.Context(), `SELECT pg_notify($1, $2)`, ackChannelOf(note), note.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
