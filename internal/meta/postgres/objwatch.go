@@ -37,8 +37,9 @@ import (
 // objNote.Ack), so that only the writer hears it; the ids of several
 // notes heard at once share one NOTIFY (listen.go). The writer, after its
 // commit, waits until every live listener registered for the bucket
-// acknowledged its id before the write returns, as announced changes do (gen.go): once a client was told
-// that a write happened, every node's log holds its keys. A reader
+// acknowledged its id before the write returns, as announced changes do
+// (gen.go): once a client was told that a write happened, the log of
+// every node that keeps answers about the bucket holds its keys. A reader
 // (objects.Service) compares the mark with the last it applied before
 // using its memo (one atomic load while nothing changed: no round trip),
 // and forgets the keys logged since. Keys of this Store's own writes are
