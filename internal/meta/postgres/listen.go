@@ -82,43 +82,26 @@ func (a *announcer) connect(ctx context.Context) (*listenConn, error) {
 	if err == nil {
 		_, err = conn.Exec(ctx, `SELECT pg_notify($1, $2)`, ackChannel, strconv.FormatInt(g, 10))
 	}
+	if err == nil {
+		// This listener registers the buckets it keeps answers about
+		// (watchers.go): the row for the bucket "" says so. The rows of
+		// listeners that are gone go first, so that a listener of an
+		// earlier version given a gone one's PID is not taken for one
+		// that registers.
+		_, err = conn.Exec(ctx, qDropGoneWatchers, listenApp)
+	}
+	if err == nil {
+		_, err = conn.Exec(ctx, `INSERT INTO object_watchers (bucket, pid) VALUES ('', pg_backend_pid()) ON CONFLICT DO NOTHING`)
+	}
 	if err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
 	a.raise(uint64(g))
 	a.heard()
-	pid := conn.PgConn().PID()
-	a.objs.connected(pid, int64(time.Since(a.base)))
+	a.objs.connected(conn.PgConn().PID(), int64(time.Since(a.base)))
 	a.live.Store(true)
-	go a.markListener(pid)
 	return lc, nil
-}
-
-// markListener records, as an announced change, that the listener
-// connection pid registers the buckets it keeps answers about (a row of
-// object_watchers for the bucket "", see watchers.go). Until the writers
-// know, they take it for a listener of an earlier version, which keeps
-// answers about every bucket, and wait for it on every write.
-func (a *announcer) markListener(pid uint32) {
-	ctx, cancel := context.WithTimeout(a.ctx, watchTimeout)
-	defer cancel()
-	var g uint64
-	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO object_watchers (bucket, pid) VALUES ('', $1) ON CONFLICT DO NOTHING`, int32(pid)); err != nil {
-			return err
-		}
-		var err error
-		g, err = advance(ctx, tx)
-		return err
-	})
-	if err != nil {
-		if a.ctx.Err() == nil {
-			slog.Warn("metadata: mark the change listener as registering buckets; every write waits for it meanwhile", "err", err)
-		}
-		return
-	}
-	a.announced(ctx, g)
 }
 
 // serve handles notifications until the connection fails or stop: each

@@ -39,17 +39,23 @@ import (
 // registration became ready after the commit reads the committed object.
 //
 // A listener marks itself as one that registers (a row for the bucket
-// "", an announced change, as it connects): a live listener without that
-// row is of an earlier version, which keeps answers about every bucket
-// and knows nothing of registrations, so every write waits for it, as
-// all did before.
+// "", written as it connects): a live listener without that row is of an
+// earlier version, which keeps answers about every bucket and knows
+// nothing of registrations, so every write waits for it, as all did
+// before. A writer that sees a live listener its copy has no row for
+// reads the rows again, at most every listenersFor, so a listener that
+// just connected is waited for until then.
 //
 // Registrations live as long as the listener connection they name: a
 // listener that reconnects has a new PID, forgets everything it kept
 // (connected), and registers afresh as reads come; the rows of listeners
-// that are gone are deleted by the next registration. A bucket that does
-// not exist is not registered (nothing can be cached about it) until the
-// generation moves, which a bucket's creation does.
+// that are gone are deleted by the next registration or connection. A
+// bucket that does not exist is not registered (nothing can be cached
+// about it) until the generation moves, which a bucket's creation does.
+
+// qDropGoneWatchers deletes the rows of listeners that are gone.
+const qDropGoneWatchers = `DELETE FROM object_watchers WHERE pid NOT IN
+	(SELECT pid FROM pg_stat_activity WHERE application_name = $1)`
 
 // maxWatchEntries bounds the buckets a node tracks registrations of; past
 // it, reads of further buckets are answered from the database.
@@ -72,6 +78,7 @@ type watchState struct {
 // generation.
 type watcherView struct {
 	gen uint64
+	at  time.Time // when read
 	by  map[string][]uint32
 }
 
@@ -133,8 +140,7 @@ func (s *Store) watch(ws *watchSet, bucket string, st *watchState) {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM object_watchers WHERE pid NOT IN
-			(SELECT pid FROM pg_stat_activity WHERE application_name = $1)`, listenApp); err != nil {
+		if _, err := tx.Exec(ctx, qDropGoneWatchers, listenApp); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO object_watchers (bucket, pid) VALUES ($1, $2) ON CONFLICT DO NOTHING`, bucket, int32(ws.pid))
@@ -167,10 +173,19 @@ func (s *Store) watchersOf(ctx context.Context, bucket string) ([]uint32, error)
 	if err != nil {
 		return nil, err
 	}
+	live, err := s.gen.otherListeners(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	stale := func(v *watcherView) bool {
+		return v == nil || v.gen < g || (time.Since(v.at) >= listenersFor && slices.ContainsFunc(live, func(p uint32) bool {
+			return !slices.Contains(v.by[""], p)
+		}))
+	}
 	v := w.view.Load()
-	if v == nil || v.gen < g {
+	if stale(v) {
 		w.viewMu.Lock()
-		if v = w.view.Load(); v == nil || v.gen < g {
+		if v = w.view.Load(); stale(v) {
 			v, err = s.loadWatchers(ctx, g)
 			if err == nil {
 				w.view.Store(v)
@@ -182,11 +197,8 @@ func (s *Store) watchersOf(ctx context.Context, bucket string) ([]uint32, error)
 		}
 	}
 	// A live listener without a row for "" is of an earlier version (or
-	// not yet known to register): it keeps answers about every bucket.
-	live, err := s.gen.otherListeners(ctx, false)
-	if err != nil {
-		return nil, err
-	}
+	// connected since the rows were read): it keeps answers about every
+	// bucket.
 	own := w.ownPID.Load()
 	var pids []uint32
 	for _, p := range v.by[bucket] {
@@ -208,7 +220,7 @@ func (s *Store) loadWatchers(ctx context.Context, g uint64) (*watcherView, error
 	if err != nil {
 		return nil, err
 	}
-	v := &watcherView{gen: g, by: map[string][]uint32{}}
+	v := &watcherView{gen: g, at: time.Now(), by: map[string][]uint32{}}
 	var bucket string
 	var pid int32
 	_, err = pgx.ForEachRow(rows, []any{&bucket, &pid}, func() error {
