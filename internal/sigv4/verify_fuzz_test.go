@@ -73,8 +73,8 @@ func FuzzVerify(f *testing.F) {
 		if auth != "" {
 			r := client()
 			if q, ok := strings.CutPrefix(auth, "?"); ok {
-				if strings.ContainsAny(q, " #") {
-					return
+				if strings.ContainsAny(q, " #\t") {
+					return // net/http sends no such request line
 				}
 				r.URL.RawQuery = q
 			} else {
