@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/nixbucket/nixbucket/internal/meta"
 )
@@ -249,15 +250,25 @@ func (w *objWatch) drop(ids []string) {
 	w.mu.Unlock()
 }
 
-// notify sends the change of keys in bucket inside tx, and returns the
-// ids to wait for once tx committed (or to drop if it did not).
-func (a *announcer) notifyObjects(ctx context.Context, tx pgx.Tx, bucket string, keys []string) ([]string, error) {
+// execer is what sends notes: a transaction, or the pool after a commit.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// notifyObjects sends the change of keys in bucket through q, in one
+// statement, and returns the ids to wait for once it is committed (or to
+// drop if it is not).
+func (a *announcer) notifyObjects(ctx context.Context, q execer, bucket string, keys []string) ([]string, error) {
 	ids, payloads := a.objs.notes(bucket, keys)
-	for _, p := range payloads {
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, objChannel, p); err != nil {
-			a.objs.drop(ids)
-			return nil, err
-		}
+	var err error
+	if len(payloads) == 1 {
+		_, err = q.Exec(ctx, `SELECT pg_notify($1, $2)`, objChannel, payloads[0])
+	} else {
+		_, err = q.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS t(p)`, objChannel, payloads)
+	}
+	if err != nil {
+		a.objs.drop(ids)
+		return nil, err
 	}
 	return ids, nil
 }
@@ -457,10 +468,7 @@ func (s *Store) tellObjects(ctx context.Context, bucket string, keys, ids []stri
 	}
 	if len(ids) == 0 {
 		// A node registered the bucket since the first look: tell it now.
-		var payloads []string
-		ids, payloads = s.gen.objs.notes(bucket, keys)
-		if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS t(p)`, objChannel, payloads); err != nil {
-			s.gen.objs.drop(ids)
+		if ids, err = s.gen.notifyObjects(ctx, s.pool, bucket, keys); err != nil {
 			return fmt.Errorf("%w: the change committed, but the nodes that keep answers about it could not be told: %w", meta.ErrOutcomeUnknown, err)
 		}
 	}
