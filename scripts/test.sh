@@ -219,9 +219,13 @@ if [ -n "$fuzztime" ]; then
 	fuzzlog=$(mktemp)
 	cleanups+=('rm -f "$fuzzlog"')
 	# fuzz_once PKG NAME fuzzes one target. A failing input the fuzzer
-	# found (saved under testdata/fuzz/NAME) fails the run at once; a
-	# failure without one (the engine's, e.g. a worker lost on a loaded
-	# machine) is shown and returns 1, for one retry.
+	# found (saved under testdata/fuzz/NAME) fails the run at once. Go
+	# 1.26's coordinator may report its own -fuzztime deadline as a
+	# failure ("context deadline exceeded", no input: go.dev/issue/75804,
+	# fixed in Go 1.27) when the machine is loaded as fuzzing ends: the
+	# target was fuzzed its whole time and found nothing, which passes.
+	# Any other failure without an input (the engine's, e.g. a worker
+	# lost) is shown and returns 1, for one retry.
 	fuzz_once() {
 		local dir before after
 		dir="$(go list -f '{{.Dir}}' "$1")/testdata/fuzz/$2"
@@ -230,6 +234,10 @@ if [ -n "$fuzztime" ]; then
 		grep -v '^fuzz: elapsed' "$fuzzlog" | tail -40 >&2
 		after=$(find "$dir" -type f 2>/dev/null | wc -l)
 		[ "$after" = "$before" ] || die "fuzzing $2 in $1 found a failing input, saved in $dir: fix it and commit the file"
+		if [ "$(grep -v -e '^fuzz: ' -e '^FAIL' -e '^exit status' -e '^--- FAIL: ' "$fuzzlog" | sed 's/^[[:space:]]*//')" = "context deadline exceeded" ]; then
+			say "fuzzing $2 ended with Go's deadline race (go.dev/issue/75804) and no failing input: passed"
+			return 0
+		fi
 		say "fuzzing $2 failed without a failing input; once more"
 		return 1
 	}
